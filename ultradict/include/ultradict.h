@@ -1,0 +1,438 @@
+/*
+ * ultradict.h - a dict shared between processes through shared memory.
+ *
+ * Every process keeps a private copy of the dict. Writers append checksummed records to a shared
+ * *stream of updates*; readers replay only the records they have not seen. When the stream fills,
+ * the writer publishes a *full dump* of the whole dict and resets the stream; a reader that fell
+ * behind the dump loads it and carries on with the stream. No manager process runs.
+ *
+ * Ownership and lifetimes (one rule set for the whole API):
+ *  - Every handle that is opened (ud_open, ud_iter_open) has a close (ud_close, ud_iter_close)
+ *    that accepts NULL. A handle comes back through an out-parameter that is written only on
+ *    success.
+ *  - Inputs (keys, values, names, options) are borrowed for the duration of the call only.
+ *  - Outputs are copied into a caller-owned ud_buf, which the callee grows with realloc() as
+ *    needed; free it with ud_buf_free(). A ud_buf may be reused across calls. No pointer into
+ *    shared memory ever leaves the library.
+ *  - 0 is success. Errors are negative: the UD_E* codes below (all below -1000), or -errno for a
+ *    failure of the operating system (e.g. -ENOMEM, -EACCES). ud_strerror() describes both.
+ *
+ * Threads: a ud_dict handle may be used by one thread at a time. Open one handle per thread to
+ * share a dict between threads; the lock excludes handles in the same process like any other.
+ * Processes: a handle survives fork(); parent and child then each own an independent copy of
+ * it (the child never inherits a lock the parent held).
+ *
+ * Caveats
+ *  - Segments live in /dev/shm (RAM) until they are unlinked. The creator unlinks them when it
+ *    closes (auto_unlink); a dict whose creator crashed stays until `ultradict unlink NAME` or
+ *    ud_unlink_by_name(). `ultradict ls` shows such orphans.
+ *  - After unlink, processes that are still attached keep working; new processes cannot attach.
+ *  - Keys are at most UD_KEY_MAX bytes. A single value may be larger than the stream buffer:
+ *    the stream then grows to hold it instead of forcing a full dump per write.
+ *  - Reads through ud_get_local() do not look at the stream: they are fast and possibly stale.
+ *  - With a static full_dump_size, a dict whose dump does not fit can no longer be compacted:
+ *    writes that need a dump fail with UD_EDUMPFULL and change nothing.
+ *  - Values are bytes. ud_incr() treats a value as a decimal ASCII integer (like Redis and
+ *    memcached) and does not pass through the codec.
+ */
+#ifndef ULTRADICT_H
+#define ULTRADICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(UD_BUILDING_LIBRARY)
+#define UD_EXPORT __attribute__((visibility("default")))
+#else
+#define UD_EXPORT
+#endif
+
+#define UD_VERSION_MAJOR 1
+#define UD_VERSION_MINOR 0
+#define UD_VERSION_PATCH 0
+#define UD_VERSION_STRING "1.0.0"
+
+/* The longest key, in bytes. */
+#define UD_KEY_MAX 65535
+/* The longest dict name (without the leading '/'). Names use [A-Za-z0-9_-] only. */
+#define UD_NAME_MAX 200
+/* Room for any dict's full name: nested dicts are called "<parent>.c<hex>". */
+#define UD_FULL_NAME_BUF 256
+/* The default size of the stream buffer, in bytes. */
+#define UD_DEFAULT_BUFFER_SIZE (1024 * 1024)
+
+/* Error codes: code, value, message. One list makes the enum, ud_strerror() and ud_errname(). */
+#define UD_ERRNO_MAP(XX)                                                                           \
+    XX(ENOTFOUND, -1001, "key not found")                                                          \
+    XX(EEXIST, -1002, "a dict with this name already exists")                                      \
+    XX(ENOENT, -1003, "no dict with this name")                                                    \
+    XX(ECLOSED, -1004, "the dict is closed")                                                       \
+    XX(EBUSY, -1005, "the lock is held by another process")                                        \
+    XX(ETIMEDOUT, -1006, "timed out")                                                              \
+    XX(EOWNERDEAD, -1007, "the previous lock owner died")                                          \
+    XX(EMISMATCH, -1008, "the options do not match the existing dict")                             \
+    XX(EDUMPFULL, -1009, "the full dump does not fit in full_dump_size")                           \
+    XX(EBADMAGIC, -1010, "not an UltraDict segment or snapshot")                                   \
+    XX(EVERSION, -1011, "unsupported layout or snapshot version")                                  \
+    XX(ECORRUPT, -1012, "corrupt shared memory or snapshot")                                       \
+    XX(EINVAL, -1013, "invalid argument")                                                          \
+    XX(ENAME, -1014, "invalid dict name")                                                          \
+    XX(ETOOBIG, -1015, "key or value too large")                                                   \
+    XX(ENOTNUM, -1016, "the value is not a decimal integer")                                       \
+    XX(EOVERFLOW, -1017, "integer overflow")                                                       \
+    XX(EWRONGTYPE, -1018, "the value has the wrong type (nested dict vs. bytes)")                  \
+    XX(ENOTRECURSIVE, -1019, "the dict was not opened with recurse")                               \
+    XX(ENOTLOCKED, -1020, "the lock is not held by this handle")                                   \
+    XX(ECODEC, -1021, "the value codec failed")                                                    \
+    XX(EEMPTY, -1022, "the dict is empty")                                                         \
+    XX(ECHANGED, -1023, "the dict changed during iteration")
+
+enum {
+#define UD__ERRNO_ENUM(code, val, _) UD_##code = (val),
+    UD_ERRNO_MAP(UD__ERRNO_ENUM)
+#undef UD__ERRNO_ENUM
+};
+
+/* A message for any return code of this library (UD_E* or -errno). Never NULL; static storage. */
+UD_EXPORT const char *ud_strerror(int rc);
+/* The symbolic name of a return code, e.g. "UD_ENOTFOUND" or "ENOMEM". Never NULL. */
+UD_EXPORT const char *ud_errname(int rc);
+
+/*
+ * A caller-owned, growable output buffer. Start with {0} (or {NULL, 0, 0}); the library grows
+ * `data` with realloc() and sets `len`. For convenience data[len] is always a NUL byte after a
+ * successful call, so textual values can be printed directly (len does not count it).
+ */
+typedef struct ud_buf {
+    void *data;
+    size_t len;
+    size_t cap;
+} ud_buf;
+
+#define UD_BUF_INIT {NULL, 0, 0}
+
+/* Frees the memory of `b` and resets it to empty. Accepts NULL. */
+UD_EXPORT void ud_buf_free(ud_buf *b);
+
+/*
+ * A value codec, the counterpart of the original's `serializer`: encode() runs on every value
+ * written through ud_set() and friends before it enters shared memory; decode() runs on every
+ * value read back through ud_get() and friends. Both write into `out` (grown with realloc) and
+ * return 0 or a negative code (which the library reports as UD_ECODEC). Keys are not encoded.
+ * The codec must be the same, or compatible, in every process that uses the dict.
+ */
+typedef struct ud_codec {
+    int (*encode)(void *ctx, const void *in, size_t len, ud_buf *out);
+    int (*decode)(void *ctx, const void *in, size_t len, ud_buf *out);
+    void *ctx;
+} ud_codec;
+
+/* ud_options.create */
+enum { UD_CREATE_OR_ATTACH = 0, UD_CREATE_ONLY, UD_ATTACH_ONLY };
+/* ud_options.lock */
+enum { UD_LOCK_MUTEX = 0, UD_LOCK_SPIN };
+/* ud_options.auto_unlink: zero means "the creator unlinks at close, attachers do not". */
+enum { UD_AUTO_UNLINK_DEFAULT = 0, UD_AUTO_UNLINK_ON, UD_AUTO_UNLINK_OFF };
+
+/*
+ * Options for ud_open(). A zeroed struct (or UD_OPTIONS_INIT, or passing NULL) gives the
+ * defaults: a random name, create-or-attach, a 1 MiB stream buffer, dynamic dumps, the robust
+ * mutex, the creator unlinks at close, no recursion, segments readable only by their owner.
+ *  - name: 1..UD_NAME_MAX characters of [A-Za-z0-9_-]; NULL for a random name ("ud_" + hex).
+ *  - create: UD_CREATE_OR_ATTACH, UD_CREATE_ONLY (UD_EEXIST if the name is taken) or
+ *    UD_ATTACH_ONLY (UD_ENOENT if it is not).
+ *  - buffer_size: bytes of the stream buffer (0: UD_DEFAULT_BUFFER_SIZE; at least 4096).
+ *    Fixed by the creator; attachers may pass 0 or the same value (else UD_EMISMATCH).
+ *  - full_dump_size: 0 for dump segments that grow as needed; otherwise a static size for each of
+ *    the two dump segments, reserved at creation (the original's full_dump_size).
+ *  - lock: UD_LOCK_MUTEX (process-shared robust mutex, the default) or UD_LOCK_SPIN (the
+ *    original's shared_lock: an atomic word holding the owner's identity, polled with
+ *    sleep_time). Fixed by the creator; attachers must pass the same value or 0.
+ *  - auto_unlink: see the enum above. With ON, this handle unlinks the dict when it closes.
+ *  - recurse: nested dicts (ud_set_dict) are allowed and recorded in a register, so that
+ *    unlinking the dict removes every child. Fixed by the creator.
+ *  - mode: permission bits of the segments (0: 0600).
+ *  - codec: optional value codec (see ud_codec); borrowed, must outlive the handle.
+ */
+typedef struct ud_options {
+    const char *name;
+    int create;
+    size_t buffer_size;
+    size_t full_dump_size;
+    int lock;
+    int auto_unlink;
+    bool recurse;
+    unsigned mode;
+    const ud_codec *codec;
+} ud_options;
+
+#define UD_OPTIONS_INIT {NULL, UD_CREATE_OR_ATTACH, 0, 0, UD_LOCK_MUTEX, 0, false, 0, NULL}
+
+typedef struct ud_dict ud_dict;
+
+/*
+ * Creates or attaches the dict described by `opts` (NULL: all defaults) and writes a new handle
+ * to *out. Errors: UD_EEXIST, UD_ENOENT (see create), UD_ENAME, UD_EINVAL, UD_EMISMATCH,
+ * UD_EBADMAGIC / UD_EVERSION / UD_ECORRUPT (the name exists but is not a compatible dict),
+ * -errno from the system. *out is untouched on failure.
+ */
+UD_EXPORT int ud_open(const ud_options *opts, ud_dict **out);
+
+/*
+ * Closes the handle and frees everything it owns; unlinks the dict if the handle is set to
+ * auto-unlink (see ud_options). Accepts NULL. Releases the lock if this handle holds it.
+ * Returns 0 or the error of the unlink (the handle is freed in every case).
+ */
+UD_EXPORT int ud_close(ud_dict *d);
+
+/*
+ * Like ud_close(), but first brings the local copy up to date and writes a portable snapshot of
+ * it (see ud_save) into `snapshot`: the original's close() that hands back the data.
+ */
+UD_EXPORT int ud_close_save(ud_dict *d, ud_buf *snapshot);
+
+/*
+ * Removes the dict's names from the system, and with recurse every nested child and the
+ * register. Attached processes keep working; nobody new can attach. The handle stays usable.
+ */
+UD_EXPORT int ud_unlink(ud_dict *d);
+
+/*
+ * Removes every segment of the dict called `name` (and its nested children when it has a
+ * register), whether or not any process uses it. UD_ENOENT if nothing was there.
+ */
+UD_EXPORT int ud_unlink_by_name(const char *name);
+
+/* The dict's name (without the leading '/'); valid as long as the handle. */
+UD_EXPORT const char *ud_name(const ud_dict *d);
+
+/* 1 if a dict segment called `name` exists, 0 if not, negative on error (e.g. UD_ENAME). */
+UD_EXPORT int ud_exists(const char *name);
+
+/* ---- The dict protocol. Every operation first brings the local copy up to date. ---- */
+
+/* Sets key to value. One record in the stream. */
+UD_EXPORT int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vlen);
+/* Copies the value of key into *val. UD_ENOTFOUND if absent; UD_EWRONGTYPE for a nested dict. */
+UD_EXPORT int ud_get(ud_dict *d, const void *key, size_t klen, ud_buf *val);
+/* Like ud_get(), but copies `def` into *val when the key is absent (returns 0 then too). */
+UD_EXPORT int ud_get_default(ud_dict *d, const void *key, size_t klen, const void *def,
+                             size_t dlen, ud_buf *val);
+/*
+ * Reads the local copy only, without looking for updates: the original's `.data` access. As
+ * fast as a private hash table, and as stale as the last call that synchronised this handle.
+ */
+UD_EXPORT int ud_get_local(ud_dict *d, const void *key, size_t klen, ud_buf *val);
+/* Removes key. UD_ENOTFOUND if absent. */
+UD_EXPORT int ud_del(ud_dict *d, const void *key, size_t klen);
+/* 1 if key is present, 0 if not, negative on error. */
+UD_EXPORT int ud_contains(ud_dict *d, const void *key, size_t klen);
+/* The number of entries (after synchronising; on a synchronisation error, the local count). */
+UD_EXPORT size_t ud_len(ud_dict *d);
+/* Removes key and copies its value into *val, atomically. UD_ENOTFOUND if absent. */
+UD_EXPORT int ud_pop(ud_dict *d, const void *key, size_t klen, ud_buf *val);
+/*
+ * Removes the most recently inserted entry and copies it into *key and *val (either may be
+ * NULL), atomically. UD_EEMPTY on an empty dict.
+ */
+UD_EXPORT int ud_popitem(ud_dict *d, ud_buf *key, ud_buf *val);
+/*
+ * If key is present, copies its value into *val; otherwise sets it to `def` and copies `def`
+ * into *val. Atomic. *val may be NULL.
+ */
+UD_EXPORT int ud_setdefault(ud_dict *d, const void *key, size_t klen, const void *def,
+                            size_t dlen, ud_buf *val);
+
+/* One item of ud_update(). */
+typedef struct ud_item {
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+} ud_item;
+
+/* Sets many keys as one record: other processes see all of them or none. */
+UD_EXPORT int ud_update(ud_dict *d, const ud_item *items, size_t n);
+/* Removes every entry, as one record. Nested children are unlinked. */
+UD_EXPORT int ud_clear(ud_dict *d);
+/*
+ * Adds `by` to the decimal integer stored at key (a missing key counts from 0) and stores the
+ * result, atomically; writes it to *result if not NULL. UD_ENOTNUM if the value is not a decimal
+ * integer, UD_EOVERFLOW if the sum does not fit in int64_t.
+ */
+UD_EXPORT int ud_incr(ud_dict *d, const void *key, size_t klen, int64_t by, int64_t *result);
+
+/* ---- Iteration over keys, values and items, in insertion order. ---- */
+
+typedef struct ud_iter ud_iter;
+
+/* The type of a value. */
+enum { UD_TYPE_BYTES = 0, UD_TYPE_DICT = 1 };
+
+/*
+ * Starts an iteration over the dict as it is now (the handle is synchronised once). Writing
+ * through the same handle while iterating makes ud_iter_next() return UD_ECHANGED.
+ */
+UD_EXPORT int ud_iter_open(ud_dict *d, ud_iter **out);
+/*
+ * Copies the next entry into *key and *val (either may be NULL) and its type (UD_TYPE_*) into
+ * *type (may be NULL). Returns 0, UD_ENOTFOUND at the end, or UD_ECHANGED.
+ */
+UD_EXPORT int ud_iter_next(ud_iter *it, ud_buf *key, ud_buf *val, int *type);
+/* Ends an iteration. Accepts NULL. */
+UD_EXPORT void ud_iter_close(ud_iter *it);
+
+/* ---- Nested dicts (recurse). ---- */
+
+/*
+ * Creates a new, empty nested dict stored under key (replacing and unlinking any previous
+ * value) and, if `child` is not NULL, opens it into *child. The child inherits buffer_size,
+ * lock and codec from `d`. UD_ENOTRECURSIVE unless `d` was opened with recurse.
+ */
+UD_EXPORT int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
+/* Opens the nested dict stored under key. UD_EWRONGTYPE if the value is plain bytes. */
+UD_EXPORT int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
+/* The type (UD_TYPE_*) of the value at key, or UD_ENOTFOUND. */
+UD_EXPORT int ud_type(ud_dict *d, const void *key, size_t klen);
+
+/* ---- Locks. ---- */
+
+/*
+ * How ud_lock() waits. A zeroed struct (or NULL) blocks until the lock is taken.
+ *  - nonblock: try once; UD_EBUSY if another process holds the lock.
+ *  - timeout: seconds to wait at most (0: no limit); UD_ETIMEDOUT when it passes.
+ *  - sleep_time: seconds to sleep between attempts in UD_LOCK_SPIN mode after a short spin
+ *    (0: 1 microsecond, the original's default; a negative value busy-waits).
+ *  - steal_after_timeout: when the timeout passes, take the lock from its holder instead of
+ *    failing (the original's option: only for a holder known to be stuck).
+ * In both modes a holder that died is detected (robust mutex, or pid plus process start time)
+ * and the lock is recovered automatically: the shared state is consistent at every instant.
+ */
+typedef struct ud_lock_options {
+    bool nonblock;
+    double timeout;
+    double sleep_time;
+    bool steal_after_timeout;
+} ud_lock_options;
+
+#define UD_LOCK_OPTIONS_INIT {false, 0.0, 0.0, false}
+
+/*
+ * Takes the dict's lock for this handle. Re-entrant: every ud_lock() needs one ud_unlock().
+ * While held, this handle's operations form one atomic step for all other processes.
+ * Returns 0, UD_EBUSY, UD_ETIMEDOUT, or another error.
+ */
+UD_EXPORT int ud_lock(ud_dict *d, const ud_lock_options *o);
+/* Releases one level of the lock. UD_ENOTLOCKED if this handle does not hold it. */
+UD_EXPORT int ud_unlock(ud_dict *d);
+/* Takes the lock whoever holds it (the original's steal). Use only on a stuck holder. */
+UD_EXPORT int ud_lock_steal(ud_dict *d);
+/* The pid of the process holding the lock now, or 0. A hint: it may change at once. */
+UD_EXPORT pid_t ud_lock_holder(ud_dict *d);
+
+/* ---- Dumps, loads and the stream. ---- */
+
+/* Writes a full dump now and resets the stream. */
+UD_EXPORT int ud_dump(ud_dict *d);
+/*
+ * Loads the latest full dump if this handle has not loaded it yet (force: even if it has), and
+ * then nothing else: call ud_apply_update() to replay the stream after it.
+ */
+UD_EXPORT int ud_load(ud_dict *d, bool force);
+/* Replays every pending update (loading a dump first if this handle fell behind one). */
+UD_EXPORT int ud_apply_update(ud_dict *d);
+/*
+ * Waits until the dict changes (another process writes) or `timeout` seconds pass (<= 0: no
+ * limit), then applies the update. Returns 0 on a change, UD_ETIMEDOUT otherwise.
+ */
+UD_EXPORT int ud_wait(ud_dict *d, double timeout);
+
+/* ---- Status. ---- */
+
+typedef struct ud_status_info {
+    char name[UD_FULL_NAME_BUF];
+    int lock_mode;                /* UD_LOCK_MUTEX or UD_LOCK_SPIN */
+    bool recurse;
+    bool creator;                 /* this handle created the dict */
+    bool auto_unlink;             /* this handle unlinks at close */
+    pid_t creator_pid;
+    pid_t lock_holder;            /* 0 if free */
+    size_t len;                   /* entries in the local copy */
+    size_t buffer_size;           /* configured stream size */
+    size_t stream_capacity;       /* current stream segment size (grows for oversized values) */
+    size_t stream_used;           /* bytes of records since the last dump */
+    size_t full_dump_size;        /* 0: dynamic */
+    size_t dump_capacity[2];      /* sizes of the two dump segments */
+    size_t last_dump_bytes;       /* bytes of the latest dump */
+    uint64_t end_position;        /* logical end of the stream (bytes ever streamed) */
+    uint64_t dump_position;       /* logical position of the latest dump */
+    uint64_t local_position;      /* how far this handle has replayed */
+    uint64_t dump_count;          /* full dumps written, by all processes */
+    uint64_t lock_recoveries;     /* locks recovered from dead holders */
+    uint64_t local_dumps_loaded;  /* full dumps this handle loaded */
+    uint64_t local_records_applied; /* stream records this handle replayed */
+    unsigned attached;            /* processes attached, as far as the register knows */
+} ud_status_info;
+
+/* Fills *st. */
+UD_EXPORT int ud_status(ud_dict *d, ud_status_info *st);
+/* Prints the status, one "key: value" a line, to `f`. */
+UD_EXPORT int ud_print_status(ud_dict *d, FILE *f);
+
+/* ---- The dicts on this machine. ---- */
+
+typedef struct ud_dict_info {
+    char name[UD_FULL_NAME_BUF];
+    int segments;           /* segments found in /dev/shm for this dict */
+    uint64_t bytes;         /* their total size */
+    size_t len;             /* entries, as the last writer left them */
+    pid_t creator_pid;
+    bool creator_alive;
+    unsigned attached_alive; /* registered processes still running */
+    bool orphaned;          /* no live process is attached and the creator is gone */
+    bool is_child;          /* a nested dict or a register of a recursive dict */
+    int error;              /* 0, or why the control segment could not be read (then the rest is 0) */
+} ud_dict_info;
+
+/*
+ * Calls fn for every dict found in /dev/shm (also damaged ones, with `error` set). fn returns 0
+ * to go on, non-zero to stop (that value is returned).
+ */
+typedef int (*ud_list_fn)(void *ctx, const ud_dict_info *info);
+UD_EXPORT int ud_list(ud_list_fn fn, void *ctx);
+
+/* ---- Portable snapshots (versioned, checksummed, little-endian; nested dicts included). ---- */
+
+/* Writes a snapshot of the whole dict into *out. */
+UD_EXPORT int ud_save(ud_dict *d, ud_buf *out);
+/*
+ * Replaces the dict's contents with a snapshot, as one atomic step. The snapshot is verified
+ * entirely before anything changes: UD_EBADMAGIC, UD_EVERSION or UD_ECORRUPT otherwise.
+ */
+UD_EXPORT int ud_restore(ud_dict *d, const void *data, size_t len);
+/* ud_save() to a file, written to a temporary name and renamed into place. */
+UD_EXPORT int ud_save_file(ud_dict *d, const char *path);
+/* ud_restore() from a file. */
+UD_EXPORT int ud_restore_file(ud_dict *d, const char *path);
+
+/*
+ * Walks a snapshot without a dict: calls fn for every top-level entry (type UD_TYPE_DICT values
+ * are nested snapshots). Verifies the snapshot first. fn returns 0 to go on, non-zero to stop
+ * (that value is returned).
+ */
+typedef int (*ud_snapshot_fn)(void *ctx, const void *key, size_t klen, const void *val,
+                              size_t vlen, int type);
+UD_EXPORT int ud_snapshot_foreach(const void *data, size_t len, ud_snapshot_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ULTRADICT_H */

@@ -1,0 +1,388 @@
+/* dict.c - creating, attaching, closing and unlinking dicts. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "internal.h"
+
+/* How long an attacher waits for a creator that is still initialising the control segment. */
+#define INIT_WAIT_NS 1000000000LL
+#define DEFAULT_DUMP_SIZE 65536
+
+static const char *const seg_suffix[3] = {".stream", ".dump0", ".dump1"};
+
+static size_t control_size(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    size_t p = page > 0 ? (size_t)page : 4096;
+    return (sizeof(ud__control) + p - 1) / p * p;
+}
+
+static void close_segments(ud_dict *d) {
+    ud__seg_close(&d->control);
+    ud__seg_close(&d->stream);
+    ud__seg_close(&d->dump[0]);
+    ud__seg_close(&d->dump[1]);
+    d->ctl = NULL;
+}
+
+static ud__seg *aux_seg(ud_dict *d, int i) {
+    return i == 0 ? &d->stream : &d->dump[i - 1];
+}
+
+/* Creates a fresh dict. UD_EEXIST if the control segment exists. */
+static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
+    int rc = ud__seg_create(&d->control, d->name, "", o->mode, control_size());
+    if (rc)
+        return rc;
+    /* We own the name now. Any auxiliary segment already there is debris of a crashed creator
+     * or of a partial unlink, and is replaced. */
+    size_t dump_size = sizeof(ud__dump_hdr) + (o->full_dump_size ? o->full_dump_size
+                                                                 : DEFAULT_DUMP_SIZE);
+    size_t bs = o->buffer_size ? o->buffer_size : UD_DEFAULT_BUFFER_SIZE;
+    size_t sizes[3] = {sizeof(ud__stream_hdr) + bs, dump_size, dump_size};
+    for (int i = 0; i < 3; i++) {
+        rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], o->mode, sizes[i]);
+        if (rc == UD_EEXIST) {
+            ud__seg_unlink(d->name, seg_suffix[i]);
+            rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], o->mode, sizes[i]);
+        }
+        if (rc)
+            goto fail;
+    }
+
+    ud__stream_hdr *sh = d->stream.addr;
+    sh->magic = UD__STREAM_MAGIC;
+    sh->version = UD__LAYOUT_VERSION;
+    for (int s = 0; s < 2; s++) {
+        ud__dump_hdr *dh = d->dump[s].addr;
+        dh->magic = UD__DUMP_MAGIC;
+        dh->version = UD__LAYOUT_VERSION;
+        dh->len = 0;
+        dh->count = 0;
+        dh->check = ud__hash(NULL, 0, 0); /* the empty dict at position 0 */
+    }
+
+    ud__control *c = d->control.addr;
+    c->version = UD__LAYOUT_VERSION;
+    c->header_size = sizeof *c;
+    c->buffer_size = bs;
+    c->full_dump_size = o->full_dump_size;
+    c->lock_mode = (uint32_t)o->lock;
+    c->flags = flags | (o->recurse ? UD__FLAG_RECURSE : 0);
+    uint64_t me = ud__self_ident();
+    c->creator_pid = (int32_t)(me >> 32);
+    c->creator_start = me & 0xffffffffu;
+    atomic_store(&c->stream_cap, bs);
+    rc = ud__lock_init(c);
+    if (rc)
+        goto fail;
+    /* Publishing the magic last tells attachers that everything above is in place. */
+    __atomic_store_n(&c->magic, UD__MAGIC, __ATOMIC_RELEASE);
+    d->creator = true;
+    return 0;
+fail:
+    close_segments(d);
+    ud__seg_unlink(d->name, "");
+    for (int i = 0; i < 3; i++)
+        ud__seg_unlink(d->name, seg_suffix[i]);
+    return rc;
+}
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Opens the control segment and waits (bounded) until its creator has initialised it. */
+static int open_control(ud_dict *d) {
+    int64_t deadline = mono_ns() + INIT_WAIT_NS;
+    for (;;) {
+        int rc = ud__seg_open(&d->control, d->name, "");
+        if (rc == 0 && d->control.size >= sizeof(ud__control)) {
+            ud__control *c = d->control.addr;
+            uint64_t magic = __atomic_load_n(&c->magic, __ATOMIC_ACQUIRE);
+            if (magic == UD__MAGIC)
+                return 0;
+            if (magic != 0)
+                rc = UD_EBADMAGIC;
+            else
+                rc = -EAGAIN;
+        } else if (rc == 0) {
+            /* Too small: a creator between shm_open() and ftruncate(), or a damaged file. */
+            rc = d->control.size >= 8 && *(uint64_t *)d->control.addr != UD__MAGIC &&
+                         *(uint64_t *)d->control.addr != 0
+                     ? UD_EBADMAGIC
+                     : -EAGAIN;
+        }
+        if (rc != -EAGAIN && rc != UD_ECORRUPT)
+            return rc;
+        ud__seg_close(&d->control);
+        if (mono_ns() >= deadline)
+            return rc == -EAGAIN ? UD_ECORRUPT : rc;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int attach_existing(ud_dict *d, const ud_options *o) {
+    int rc = open_control(d);
+    if (rc)
+        return rc;
+    ud__control *c = d->control.addr;
+    if (c->version != UD__LAYOUT_VERSION || c->header_size != sizeof *c) {
+        rc = UD_EVERSION;
+        goto fail;
+    }
+    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096) {
+        rc = UD_ECORRUPT;
+        goto fail;
+    }
+    if ((o->buffer_size && o->buffer_size != c->buffer_size) ||
+        (o->full_dump_size && o->full_dump_size != c->full_dump_size) ||
+        (o->lock != UD_LOCK_MUTEX && (uint32_t)o->lock != c->lock_mode)) {
+        rc = UD_EMISMATCH;
+        goto fail;
+    }
+    for (int i = 0; i < 3; i++) {
+        rc = ud__seg_open(aux_seg(d, i), d->name, seg_suffix[i]);
+        if (rc == UD_ENOENT)
+            rc = UD_ECORRUPT; /* the control segment exists but its parts are gone */
+        if (rc)
+            goto fail;
+    }
+    ud__stream_hdr *sh = d->stream.addr;
+    if (d->stream.size < sizeof *sh || sh->magic != UD__STREAM_MAGIC) {
+        rc = UD_EBADMAGIC;
+        goto fail;
+    }
+    for (int s = 0; s < 2; s++) {
+        ud__dump_hdr *dh = d->dump[s].addr;
+        if (d->dump[s].size < sizeof *dh || dh->magic != UD__DUMP_MAGIC) {
+            rc = UD_EBADMAGIC;
+            goto fail;
+        }
+        if (dh->version != UD__LAYOUT_VERSION || sh->version != UD__LAYOUT_VERSION) {
+            rc = UD_EVERSION;
+            goto fail;
+        }
+    }
+    d->creator = false;
+    return 0;
+fail:
+    close_segments(d);
+    return rc;
+}
+
+/* Records this process in the control segment's register of attached processes. */
+static void register_attach(ud_dict *d) {
+    uint64_t me = ud__self_ident();
+    d->attach_slot = -1;
+    for (int pass = 0; pass < 2 && d->attach_slot < 0; pass++) {
+        for (int i = 0; i < UD__MAX_ATTACHED; i++) {
+            uint64_t cur = atomic_load_explicit(&d->ctl->attached[i], memory_order_relaxed);
+            /* First pass: free slots; second pass: slots of processes that died. */
+            if (pass == 0 ? cur != 0 : (cur == 0 || ud__ident_alive(cur)))
+                continue;
+            if (atomic_compare_exchange_strong(&d->ctl->attached[i], &cur, me)) {
+                d->attach_slot = i;
+                break;
+            }
+        }
+    }
+}
+
+static void unregister_attach(ud_dict *d) {
+    if (d->attach_slot < 0)
+        return;
+    /* A child of fork() has another identity and leaves its parent's slot alone. */
+    uint64_t me = ud__self_ident();
+    atomic_compare_exchange_strong(&d->ctl->attached[d->attach_slot], &me, 0);
+    d->attach_slot = -1;
+}
+
+int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags, ud_dict **out) {
+    ud__init_process();
+    ud_dict *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    d->control = d->stream = d->dump[0] = d->dump[1] = (ud__seg)UD__SEG_INIT;
+    ud__table_init(&d->table);
+    d->attach_slot = -1;
+    snprintf(d->name, sizeof d->name, "%s", full_name);
+
+    int rc = UD_ENOENT;
+    /* Bounded: each round loses a race against another process creating or unlinking. */
+    for (int round = 0; round < 100; round++) {
+        if (o->create != UD_ATTACH_ONLY) {
+            rc = create_new(d, o, flags);
+            if (rc != UD_EEXIST || o->create == UD_CREATE_ONLY)
+                break;
+        }
+        rc = attach_existing(d, o);
+        if (rc != UD_ENOENT || o->create == UD_ATTACH_ONLY)
+            break;
+    }
+    if (rc) {
+        ud__table_free(&d->table);
+        free(d);
+        return rc;
+    }
+    d->ctl = d->control.addr;
+    d->lock_mode = (int)d->ctl->lock_mode;
+    d->recurse = (d->ctl->flags & UD__FLAG_RECURSE) != 0;
+    d->codec = o->codec;
+    d->mode = o->mode;
+    d->auto_unlink = o->auto_unlink == UD_AUTO_UNLINK_ON ||
+                     (o->auto_unlink == UD_AUTO_UNLINK_DEFAULT && d->creator);
+    d->lock_fork_gen = atomic_load(&ud__fork_gen);
+    d->open_fork_gen = d->lock_fork_gen;
+    register_attach(d);
+    *out = d;
+    return 0;
+}
+
+static int normalise_options(const ud_options *opts, ud_options *o) {
+    static const ud_options defaults = UD_OPTIONS_INIT;
+    *o = opts ? *opts : defaults;
+    if (o->create < UD_CREATE_OR_ATTACH || o->create > UD_ATTACH_ONLY ||
+        o->lock < UD_LOCK_MUTEX || o->lock > UD_LOCK_SPIN ||
+        o->auto_unlink < UD_AUTO_UNLINK_DEFAULT || o->auto_unlink > UD_AUTO_UNLINK_OFF ||
+        (o->mode & ~0777u) != 0)
+        return UD_EINVAL;
+    if (o->codec && (!o->codec->encode || !o->codec->decode))
+        return UD_EINVAL;
+    if (o->buffer_size != 0 && (o->buffer_size < 4096 || o->buffer_size > ((size_t)1 << 40)))
+        return UD_EINVAL;
+    if (o->full_dump_size > ((size_t)1 << 40))
+        return UD_EINVAL;
+    if (o->mode == 0)
+        o->mode = 0600;
+    return 0;
+}
+
+int ud_open(const ud_options *opts, ud_dict **out) {
+    if (!out)
+        return UD_EINVAL;
+    ud_options o;
+    int rc = normalise_options(opts, &o);
+    if (rc)
+        return rc;
+    char name[UD_NAME_MAX + 1];
+    if (o.name) {
+        rc = ud__validate_name(o.name);
+        if (rc)
+            return rc;
+        snprintf(name, sizeof name, "%s", o.name);
+    } else {
+        if (o.create == UD_ATTACH_ONLY)
+            return UD_EINVAL;
+        uint64_t r;
+        if (getrandom(&r, sizeof r, 0) != sizeof r)
+            r = ud__hash(&o, sizeof o, (uint64_t)mono_ns() ^ ud__self_ident());
+        snprintf(name, sizeof name, "ud_%016llx", (unsigned long long)r);
+    }
+    return ud__open_internal(&o, name, 0, out);
+}
+
+static void release_handle(ud_dict *d) {
+    if (d->lock_depth > 0 && d->lock_fork_gen == atomic_load(&ud__fork_gen)) {
+        d->lock_depth = 1;
+        ud__unlock(d);
+    }
+    unregister_attach(d);
+    close_segments(d);
+    ud__table_free(&d->table);
+    ud_buf_free(&d->scratch);
+    ud_buf_free(&d->codec_buf);
+    free(d);
+}
+
+int ud_close(ud_dict *d) {
+    if (!d)
+        return 0;
+    int rc = 0;
+    /* Only the process that opened the handle unlinks; a forked copy just lets go. */
+    if (d->auto_unlink && d->open_fork_gen == atomic_load(&ud__fork_gen)) {
+        rc = ud__unlink_tree(d->name);
+        if (rc == UD_ENOENT)
+            rc = 0;
+    }
+    release_handle(d);
+    return rc;
+}
+
+int ud_close_save(ud_dict *d, ud_buf *snapshot) {
+    if (!d)
+        return UD_EINVAL;
+    int rc = snapshot ? ud_save(d, snapshot) : 0;
+    int rc2 = ud_close(d);
+    return rc ? rc : rc2;
+}
+
+int ud_unlink(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    return ud__unlink_tree(d->name);
+}
+
+/* Accepts a user name, or a nested child's name: NAME(.c<hex>)*. */
+static int validate_full_name(const char *name) {
+    if (!name)
+        return UD_ENAME;
+    const char *dot = strchr(name, '.');
+    size_t n = dot ? (size_t)(dot - name) : strlen(name);
+    char root[UD_NAME_MAX + 1];
+    if (n == 0 || n > UD_NAME_MAX)
+        return UD_ENAME;
+    memcpy(root, name, n);
+    root[n] = '\0';
+    int rc = ud__validate_name(root);
+    if (rc)
+        return rc;
+    if (strlen(name) > UD__SEG_NAME_MAX - 8)
+        return UD_ENAME;
+    for (const char *p = dot; p && *p;) {
+        if (p[0] != '.' || p[1] != 'c')
+            return UD_ENAME;
+        p += 2;
+        const char *q = p;
+        while ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
+            q++;
+        if (q == p || (*q != '\0' && *q != '.'))
+            return UD_ENAME;
+        p = q;
+    }
+    return 0;
+}
+
+int ud__validate_full_name(const char *name) {
+    return validate_full_name(name);
+}
+
+int ud_unlink_by_name(const char *name) {
+    int rc = validate_full_name(name);
+    if (rc)
+        return rc;
+    return ud__unlink_tree(name);
+}
+
+int ud_exists(const char *name) {
+    int rc = validate_full_name(name);
+    if (rc)
+        return rc;
+    ud__seg s = UD__SEG_INIT;
+    rc = ud__seg_open(&s, name, "");
+    ud__seg_close(&s);
+    if (rc == 0 || rc == UD_ECORRUPT)
+        return 1;
+    return rc == UD_ENOENT ? 0 : rc;
+}
+
+const char *ud_name(const ud_dict *d) {
+    return d ? d->name : NULL;
+}

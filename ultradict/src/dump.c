@@ -1,0 +1,214 @@
+/*
+ * dump.c - full dumps: written by a writer that holds the lock, loaded lock-free by readers.
+ *
+ * The two dump segments alternate: a writer always rewrites the one that does not hold the
+ * published dump (the one at `base`), so a reader copying the published dump is never
+ * overwritten by the next dump, only - in the worst case - by the one after it, which the
+ * segment's seqlock reveals. Dump segments grow as needed and are reused, never recreated.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "internal.h"
+
+#define LOAD_ATTEMPTS 64
+
+size_t ud__table_payload_size(const ud__table *t) {
+    size_t n = 0;
+    for (size_t i = 0; i < t->used; i++) {
+        const ud__entry *e = &t->entries[i];
+        if (!(e->flags & UD__ENTRY_DELETED))
+            n += ud__item_size(e->klen, e->vlen);
+    }
+    return n;
+}
+
+void ud__table_encode(const ud__table *t, char *dst) {
+    for (size_t i = 0; i < t->used; i++) {
+        const ud__entry *e = &t->entries[i];
+        if (!(e->flags & UD__ENTRY_DELETED))
+            dst += ud__item_encode(dst, UD__ITEM_SET, (int)e->type, e->kv, e->klen,
+                                   ud__entry_val(e), e->vlen);
+    }
+}
+
+int ud__table_decode(ud__table *out, char *arena, size_t len, uint64_t count) {
+    ud__table_init(out);
+    out->arena = arena;
+    /* Each item takes at least its header, which bounds a hostile count. */
+    if (count > len / sizeof(ud__item_hdr))
+        goto corrupt;
+    int rc = ud__table_reserve(out, (size_t)count);
+    if (rc)
+        goto fail;
+    char *p = arena, *end = arena + len;
+    for (uint64_t i = 0; i < count; i++) {
+        ud__item_hdr h;
+        const char *k, *v;
+        rc = ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
+        if (rc || h.kind != UD__ITEM_SET)
+            goto corrupt;
+        rc = ud__table_put_borrowed(out, (char *)k, h.klen, h.vlen, ud__hash(k, h.klen, 0),
+                                    h.type);
+        if (rc)
+            goto fail;
+        p = (char *)v + h.vlen;
+    }
+    if (p != end)
+        goto corrupt;
+    return 0;
+corrupt:
+    rc = UD_ECORRUPT;
+fail:
+    ud__table_free(out);
+    return rc;
+}
+
+static inline ud__dump_hdr *dump_hdr(ud_dict *d, int s) {
+    return (ud__dump_hdr *)d->dump[s].addr;
+}
+
+/* The slot holding the complete dump at `base`, or -1. */
+static int published_slot(ud_dict *d, uint64_t base) {
+    for (int s = 0; s < 2; s++) {
+        ud__dump_hdr *h = dump_hdr(d, s);
+        uint64_t seq = atomic_load_explicit(&h->seq, memory_order_acquire);
+        if (!(seq & 1) && atomic_load_explicit(&h->pos, memory_order_relaxed) == base)
+            return s;
+    }
+    return -1;
+}
+
+int ud__dump_locked(ud_dict *d) {
+    ud__control *c = d->ctl;
+    uint64_t end = atomic_load_explicit(&c->end, memory_order_relaxed);
+    uint64_t base = atomic_load_explicit(&c->base, memory_order_relaxed);
+    int pub = published_slot(d, base);
+    if (end == base && pub >= 0)
+        return 0; /* nothing happened since the newest dump */
+    int s = pub == 0 ? 1 : 0;
+
+    size_t payload = ud__table_payload_size(&d->table);
+    size_t need = sizeof(ud__dump_hdr) + payload;
+    int rc = ud__seg_refresh(&d->dump[s]);
+    if (rc)
+        return rc;
+    if (need > d->dump[s].size) {
+        if (c->full_dump_size)
+            return UD_EDUMPFULL;
+        size_t grow = d->dump[s].size + d->dump[s].size / 2;
+        size_t size = need > grow ? need : grow;
+        size = (size + 65535) & ~(size_t)65535;
+        rc = ud__seg_grow(&d->dump[s], size);
+        if (rc)
+            return rc;
+    }
+
+    ud__dump_hdr *h = dump_hdr(d, s);
+    /* A writer that died mid-dump may have left seq odd; start from the next odd value. */
+    uint64_t seq = (atomic_load_explicit(&h->seq, memory_order_relaxed) | 1) + 2;
+    atomic_store_explicit(&h->seq, seq, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    char *dst = (char *)h + sizeof *h;
+    ud__table_encode(&d->table, dst);
+    h->len = payload;
+    h->count = d->table.count;
+    h->check = ud__hash(dst, payload, end);
+    atomic_store_explicit(&h->pos, end, memory_order_relaxed);
+    atomic_store_explicit(&h->seq, seq + 1, memory_order_release);
+
+    /* Publish: from here readers behind `end` load this dump, and the stream restarts. */
+    atomic_store(&c->base, end);
+    atomic_thread_fence(memory_order_seq_cst);
+    atomic_fetch_add_explicit(&c->dump_count, 1, memory_order_relaxed);
+    atomic_store_explicit(&c->dump_bytes, payload, memory_order_relaxed);
+    return 0;
+}
+
+/* One attempt to copy and decode the dump at `base` from slot s. -EAGAIN if it moved. */
+static int load_slot(ud_dict *d, int s, uint64_t base, bool locked) {
+    ud__dump_hdr *h = dump_hdr(d, s);
+    uint64_t seq = atomic_load_explicit(&h->seq, memory_order_acquire);
+    if ((seq & 1) || atomic_load_explicit(&h->pos, memory_order_relaxed) != base)
+        return -EAGAIN;
+    uint64_t len = h->len, count = h->count, check = h->check;
+    if (len > SIZE_MAX - sizeof *h)
+        return locked ? UD_ECORRUPT : -EAGAIN;
+    if (sizeof *h + len > d->dump[s].size) {
+        int rc = ud__seg_refresh(&d->dump[s]);
+        if (rc)
+            return rc;
+        h = dump_hdr(d, s);
+        if (sizeof *h + len > d->dump[s].size)
+            return locked ? UD_ECORRUPT : -EAGAIN;
+    }
+    char *arena = malloc(len ? len : 1);
+    if (!arena)
+        return -ENOMEM;
+    memcpy(arena, (char *)h + sizeof *h, len);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&h->seq, memory_order_relaxed) != seq) {
+        free(arena);
+        return -EAGAIN;
+    }
+    if (ud__hash(arena, len, base) != check) {
+        free(arena);
+        return UD_ECORRUPT;
+    }
+    ud__table fresh;
+    int rc = ud__table_decode(&fresh, arena, len, count);
+    if (rc)
+        return rc;
+    ud__table_move(&d->table, &fresh);
+    d->pos = base;
+    d->dumps_loaded++;
+    return 0;
+}
+
+static int load_attempt(ud_dict *d, bool locked) {
+    uint64_t base = atomic_load_explicit(&d->ctl->base, memory_order_acquire);
+    int rc = -EAGAIN;
+    for (int s = 0; s < 2 && rc == -EAGAIN; s++)
+        rc = load_slot(d, s, base, locked);
+    if (rc == -EAGAIN && locked)
+        return UD_ECORRUPT; /* no writer can be moving it: the published dump is missing */
+    return rc;
+}
+
+int ud__load_dump(ud_dict *d) {
+    bool locked = d->lock_depth > 0 &&
+                  d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
+    for (int attempt = 0; attempt < LOAD_ATTEMPTS; attempt++) {
+        int rc = load_attempt(d, locked);
+        if (rc != -EAGAIN)
+            return rc;
+    }
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = load_attempt(d, true);
+    ud__unlock(d);
+    return rc;
+}
+
+int ud_dump(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = ud__sync(d);
+    if (!rc)
+        rc = ud__dump_locked(d);
+    ud__unlock(d);
+    return rc;
+}
+
+int ud_load(ud_dict *d, bool force) {
+    UD__CHECK_HANDLE(d);
+    uint64_t base = atomic_load_explicit(&d->ctl->base, memory_order_acquire);
+    if (!force && d->pos >= base)
+        return 0; /* this handle has already got everything the newest dump holds */
+    return ud__load_dump(d);
+}

@@ -1,0 +1,136 @@
+/*
+ * layout.h - what lives in shared memory. Only fixed-width integers and offsets, never pointers.
+ *
+ * A dict NAME has exactly four segments:
+ *   /NAME         the control segment: immutable header, the positions, the lock, attachments
+ *   /NAME.stream  a small header, then the records streamed since the latest dump
+ *   /NAME.dump0   a dump header, then a full dump (the two dump segments alternate, so the
+ *   /NAME.dump1   newest dump is never overwritten while the next one is being written)
+ * Nested dicts of a recursive dict are named NAME.c<hex> (and their own children
+ * NAME.c<hex>.c<hex>): every segment that belongs to NAME starts with "NAME.", and user names
+ * cannot contain '.', so unlinking NAME and everything under "NAME." removes the whole tree.
+ *
+ * Positions are logical byte offsets in the sequence of everything ever streamed: `end` is where
+ * the next record goes, `base` is the position of the newest dump, and the record at logical
+ * position P sits at offset P - base in the stream segment's record area. A process that has
+ * replayed up to `pos` is up to date when pos == end (one load of one word); it replays the
+ * stream when base <= pos < end, and loads the dump first when pos < base.
+ */
+#ifndef UD_LAYOUT_H
+#define UD_LAYOUT_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ultradict.h"
+
+#define UD__MAGIC 0x5443494452544c55ull        /* "ULTRDICT" */
+#define UD__STREAM_MAGIC 0x4d41525453445523ull /* "#UDSTRAM" */
+#define UD__DUMP_MAGIC 0x504d5544445523ull     /* "#UDDUMP" */
+#define UD__LAYOUT_VERSION 1u
+
+#define UD__CACHE_LINE 64
+#define UD__MAX_ATTACHED 256
+/* The longest segment name we produce: a root name plus nesting suffixes and ".stream". */
+#define UD__SEG_NAME_MAX 250
+
+enum { UD__FLAG_RECURSE = 1u, UD__FLAG_CHILD = 2u };
+
+typedef struct ud__control {
+    /* Written once by the creator before `magic` is published; read-only afterwards. */
+    uint64_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t buffer_size;
+    uint64_t full_dump_size;
+    uint32_t lock_mode;
+    uint32_t flags;
+    int32_t creator_pid;
+    uint32_t reserved;
+    uint64_t creator_start;
+
+    /* The stream's end, and the futex word that ud_wait() sleeps on. Writers touch this line on
+     * every write; readers load `end` on every read. */
+    alignas(UD__CACHE_LINE) _Atomic uint64_t end;
+    _Atomic uint32_t change_seq;
+    _Atomic uint32_t waiters;
+
+    /* Written under the lock, at most once per dump. */
+    alignas(UD__CACHE_LINE) _Atomic uint64_t base;
+    _Atomic uint64_t stream_cap; /* bytes of record area in the stream segment */
+    _Atomic uint64_t dump_count;
+    _Atomic uint64_t dump_bytes; /* payload bytes of the newest dump */
+    _Atomic uint64_t entries;    /* entry count as the last writer left it (for `ls`) */
+
+    /* The lock. */
+    alignas(UD__CACHE_LINE) pthread_mutex_t mutex;
+    _Atomic uint64_t spin_owner; /* UD_LOCK_SPIN: holder identity (pid << 32 | start time), or 0 */
+    _Atomic int32_t holder_pid;
+    _Atomic uint64_t lock_recoveries;
+
+    /* Identities of attached processes, for `ultradict ls` (0: free slot). */
+    alignas(UD__CACHE_LINE) _Atomic uint64_t attached[UD__MAX_ATTACHED];
+} ud__control;
+
+/* The stream segment: this header, then stream_cap bytes of records. */
+typedef struct ud__stream_hdr {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t reserved;
+    uint8_t pad[48];
+} ud__stream_hdr;
+
+/*
+ * A dump segment: this header, then `len` payload bytes (items, see below). `seq` is a seqlock:
+ * odd while a writer rewrites the segment, even when it holds the complete dump for `pos`.
+ */
+typedef struct ud__dump_hdr {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t reserved;
+    _Atomic uint64_t seq;
+    _Atomic uint64_t pos;
+    uint64_t len;
+    uint64_t count;
+    uint64_t check;
+    uint64_t pad;
+} ud__dump_hdr;
+
+/*
+ * A record in the stream, 8-byte aligned. `check` is ud__hash over the body seeded with the
+ * record's logical position, length and header fields, so that a stale record from an older
+ * generation at the same offset, or a torn one, never validates. The body is `nitems` items.
+ */
+typedef struct ud__rec_hdr {
+    uint64_t len;    /* header + body, before padding to 8 */
+    uint32_t flags;  /* UD__REC_CLEAR: empty the dict before applying the items */
+    uint32_t nitems;
+    uint64_t check;
+} ud__rec_hdr;
+
+enum { UD__REC_CLEAR = 1u };
+
+/*
+ * An item: this header, the key, then the value. Items are packed without padding (read with
+ * memcpy). The same encoding serves records, dumps and portable snapshots; every integer is
+ * little-endian.
+ */
+typedef struct ud__item_hdr {
+    uint32_t klen;
+    uint8_t kind; /* UD__ITEM_SET or UD__ITEM_DEL */
+    uint8_t type; /* UD_TYPE_BYTES or UD_TYPE_DICT */
+    uint16_t reserved;
+    uint64_t vlen;
+} ud__item_hdr;
+
+enum { UD__ITEM_SET = 1, UD__ITEM_DEL = 2 };
+
+_Static_assert(sizeof(ud__item_hdr) == 16, "item header is 16 bytes");
+_Static_assert(sizeof(ud__rec_hdr) == 24, "record header is 24 bytes");
+_Static_assert(sizeof(ud__stream_hdr) == 64, "stream header is 64 bytes");
+_Static_assert(sizeof(ud__dump_hdr) == 64, "dump header is 64 bytes");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
+
+#endif /* UD_LAYOUT_H */

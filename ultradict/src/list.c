@@ -1,0 +1,98 @@
+/* list.c - the dicts on this machine, found by their control segments in /dev/shm. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+
+static const char *const aux[3] = {".stream", ".dump0", ".dump1"};
+
+/* Reads the control segment read-only, without taking part in the dict. */
+static void inspect(const char *name, ud_dict_info *info) {
+    char path[UD__SEG_NAME_MAX + 2];
+    if (ud__seg_path(path, name, "") != 0) {
+        info->error = UD_ENAME;
+        return;
+    }
+    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        info->error = -errno;
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(ud__control)) {
+        info->error = UD_ECORRUPT;
+        close(fd);
+        return;
+    }
+    const ud__control *c = mmap(NULL, sizeof *c, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (c == MAP_FAILED) {
+        info->error = -errno;
+        return;
+    }
+    if (c->magic != UD__MAGIC)
+        info->error = UD_EBADMAGIC;
+    else if (c->version != UD__LAYOUT_VERSION || c->header_size != sizeof *c)
+        info->error = UD_EVERSION;
+    else {
+        info->len = (size_t)atomic_load(&((ud__control *)c)->entries);
+        info->creator_pid = c->creator_pid;
+        uint64_t creator = ((uint64_t)(uint32_t)c->creator_pid << 32) | c->creator_start;
+        info->creator_alive = ud__ident_alive(creator) == 1;
+        info->attached_alive = ud__count_attached(c);
+        info->orphaned = !info->creator_alive && info->attached_alive == 0;
+    }
+    munmap((void *)c, sizeof *c);
+}
+
+static int add_segment(const char *base, const char *suffix, ud_dict_info *info) {
+    char path[512];
+    snprintf(path, sizeof path, "/dev/shm/%s%s", base, suffix);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    info->segments++;
+    info->bytes += (uint64_t)st.st_size;
+    return 1;
+}
+
+int ud_list(ud_list_fn fn, void *ctx) {
+    if (!fn)
+        return UD_EINVAL;
+    ud__init_process();
+    DIR *dir = opendir("/dev/shm");
+    if (!dir)
+        return -errno;
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(dir)) != NULL) {
+        const char *name = de->d_name;
+        if (name[0] == '.' || strlen(name) >= UD_FULL_NAME_BUF || ud__validate_full_name(name) != 0)
+            continue;
+        /* A dict is a control segment with its stream beside it; other files with a valid
+         * name are reported only if they carry our magic (damaged ones with an error). */
+        ud_dict_info info;
+        memset(&info, 0, sizeof info);
+        memcpy(info.name, name, strlen(name) + 1);
+        info.is_child = strchr(name, '.') != NULL;
+        add_segment(name, "", &info);
+        int parts = 0;
+        for (int i = 0; i < 3; i++)
+            parts += add_segment(name, aux[i], &info);
+        inspect(name, &info);
+        if (parts == 0 && info.error == UD_EBADMAGIC)
+            continue; /* somebody else's file */
+        if (parts < 3 && info.error == 0)
+            info.error = UD_ECORRUPT;
+        rc = fn(ctx, &info);
+    }
+    closedir(dir);
+    return rc;
+}

@@ -1,0 +1,236 @@
+/*
+ * lock.c - the dict's lock, in two modes.
+ *
+ * UD_LOCK_MUTEX: a process-shared robust mutex in the control segment. Every attached process
+ * is excluded, however it got there; if the holder dies, the kernel hands the next locker
+ * EOWNERDEAD, and since the shared state is consistent at every instant (records and dumps are
+ * published by a single store after they are complete), recovery is just marking the mutex
+ * consistent again. We spin briefly before sleeping: an uncontended lock costs tens of
+ * nanoseconds, a futex round trip microseconds.
+ *
+ * UD_LOCK_SPIN: the original's shared_lock - an atomic word holding the holder's identity (pid
+ * and process start time, so a reused pid is not mistaken for the holder), polled with
+ * sleep_time between attempts. A holder that died is detected and the lock taken over.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define SPIN_ROUNDS 200
+#define LIVENESS_PERIOD_NS 1000000LL
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int ud__lock_init(ud__control *c) {
+    pthread_mutexattr_t a;
+    int rc = pthread_mutexattr_init(&a);
+    if (rc)
+        return -rc;
+    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (!rc)
+        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    /* Error checking turns a second handle locking in the same thread into EDEADLK instead of a
+     * silent self-deadlock. */
+    if (!rc)
+        rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    if (!rc)
+        rc = pthread_mutex_init(&c->mutex, &a);
+    pthread_mutexattr_destroy(&a);
+    return -rc;
+}
+
+static int mutex_result(ud__control *c, int rc) {
+    if (rc == EOWNERDEAD) {
+        /* The holder died inside its critical section. Nothing it left half-written is
+         * reachable (see layout.h), so the state is consistent as it is. */
+        pthread_mutex_consistent(&c->mutex);
+        atomic_fetch_add(&c->lock_recoveries, 1);
+        return 0;
+    }
+    if (rc == ETIMEDOUT)
+        return UD_ETIMEDOUT;
+    if (rc == EBUSY)
+        return UD_EBUSY;
+    return -rc;
+}
+
+static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
+    int rc = pthread_mutex_trylock(&c->mutex);
+    if (rc != EBUSY)
+        return mutex_result(c, rc);
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        cpu_relax();
+        if (atomic_load_explicit(&c->holder_pid, memory_order_relaxed) != 0)
+            continue;
+        rc = pthread_mutex_trylock(&c->mutex);
+        if (rc != EBUSY)
+            return mutex_result(c, rc);
+    }
+    if (o->nonblock)
+        return UD_EBUSY;
+    if (o->timeout > 0) {
+        int64_t deadline = now_ns() + (int64_t)(o->timeout * 1e9);
+        struct timespec ts = {deadline / 1000000000LL, deadline % 1000000000LL};
+        rc = pthread_mutex_clocklock(&c->mutex, CLOCK_MONOTONIC, &ts);
+    } else {
+        rc = pthread_mutex_lock(&c->mutex);
+    }
+    return mutex_result(c, rc);
+}
+
+static bool spin_try(ud__control *c, uint64_t me) {
+    uint64_t expected = 0;
+    return atomic_compare_exchange_strong(&c->spin_owner, &expected, me);
+}
+
+static int spin_acquire(ud__control *c, const ud_lock_options *o) {
+    uint64_t me = ud__self_ident();
+    if (spin_try(c, me))
+        return 0;
+    int64_t start = now_ns(), last_check = 0;
+    int64_t deadline = o->timeout > 0 ? start + (int64_t)(o->timeout * 1e9) : 0;
+    double sleep_time = o->sleep_time == 0 ? 1e-6 : o->sleep_time;
+    for (;;) {
+        for (int i = 0; i < SPIN_ROUNDS; i++) {
+            if (atomic_load_explicit(&c->spin_owner, memory_order_relaxed) == 0 && spin_try(c, me))
+                return 0;
+            cpu_relax();
+        }
+        int64_t now = now_ns();
+        uint64_t owner = atomic_load(&c->spin_owner);
+        if (owner != 0 && (o->nonblock || now - last_check >= LIVENESS_PERIOD_NS)) {
+            last_check = now;
+            if (!ud__ident_alive(owner)) {
+                if (atomic_compare_exchange_strong(&c->spin_owner, &owner, me)) {
+                    atomic_fetch_add(&c->lock_recoveries, 1);
+                    return 0;
+                }
+                continue;
+            }
+        }
+        if (o->nonblock)
+            return UD_EBUSY;
+        if (deadline && now >= deadline) {
+            if (!o->steal_after_timeout)
+                return UD_ETIMEDOUT;
+            atomic_store(&c->spin_owner, me);
+            return 0;
+        }
+        if (sleep_time < 0) {
+            sched_yield();
+        } else {
+            struct timespec ts = {(time_t)sleep_time, (long)((sleep_time - (time_t)sleep_time) * 1e9)};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+/* A handle copied into a child by fork() does not hold its parent's lock. */
+static inline void check_fork(ud_dict *d) {
+    uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
+    if (d->lock_fork_gen != gen) {
+        d->lock_fork_gen = gen;
+        d->lock_depth = 0;
+    }
+}
+
+static int acquire(ud_dict *d, const ud_lock_options *o) {
+    int rc = d->lock_mode == UD_LOCK_SPIN ? spin_acquire(d->ctl, o) : mutex_acquire(d->ctl, o);
+    if (rc)
+        return rc;
+    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
+                          memory_order_relaxed);
+    d->lock_depth = 1;
+    return 0;
+}
+
+static void release(ud_dict *d) {
+    ud__control *c = d->ctl;
+    atomic_store_explicit(&c->holder_pid, 0, memory_order_relaxed);
+    if (d->lock_mode == UD_LOCK_SPIN) {
+        /* If the lock was stolen from us, it is no longer ours to release. */
+        uint64_t me = ud__self_ident();
+        atomic_compare_exchange_strong(&c->spin_owner, &me, 0);
+    } else {
+        pthread_mutex_unlock(&c->mutex);
+    }
+}
+
+int ud__lock(ud_dict *d) {
+    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
+    check_fork(d);
+    if (d->lock_depth > 0) {
+        d->lock_depth++;
+        return 0;
+    }
+    return acquire(d, &block);
+}
+
+void ud__unlock(ud_dict *d) {
+    if (d->lock_depth > 0 && --d->lock_depth == 0)
+        release(d);
+}
+
+int ud_lock(ud_dict *d, const ud_lock_options *o) {
+    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
+    UD__CHECK_HANDLE(d);
+    if (o && (o->timeout < 0 || o->timeout != o->timeout))
+        return UD_EINVAL;
+    check_fork(d);
+    if (d->lock_depth > 0) {
+        d->lock_depth++;
+        return 0;
+    }
+    return acquire(d, o ? o : &block);
+}
+
+int ud_unlock(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    check_fork(d);
+    if (d->lock_depth <= 0)
+        return UD_ENOTLOCKED;
+    ud__unlock(d);
+    return 0;
+}
+
+int ud_lock_steal(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    check_fork(d);
+    if (d->lock_depth > 0) {
+        d->lock_depth++;
+        return 0;
+    }
+    if (d->lock_mode != UD_LOCK_SPIN) {
+        /* A robust mutex cannot be taken from a live thread; a dead one is recovered by
+         * ud_lock() anyway. */
+        return -ENOTSUP;
+    }
+    atomic_store(&d->ctl->spin_owner, ud__self_ident());
+    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
+                          memory_order_relaxed);
+    d->lock_depth = 1;
+    return 0;
+}
+
+pid_t ud_lock_holder(ud_dict *d) {
+    if (!d)
+        return 0;
+    if (d->lock_mode == UD_LOCK_SPIN)
+        return (pid_t)(atomic_load(&d->ctl->spin_owner) >> 32);
+    return (pid_t)atomic_load_explicit(&d->ctl->holder_pid, memory_order_relaxed);
+}

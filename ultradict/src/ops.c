@@ -1,0 +1,462 @@
+/*
+ * ops.c - the dict protocol. Reads synchronise and look at the local copy. Writes take the lock,
+ * synchronise, append one record (however many keys they touch), and only then change the
+ * local copy - so a failed write changes nothing anywhere.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "internal.h"
+
+static inline uint64_t key_hash(const void *key, size_t klen) {
+    return ud__hash(key, klen, 0);
+}
+
+static inline int check_key(const void *key, size_t klen) {
+    if (!key && klen)
+        return UD_EINVAL;
+    if (klen > UD_KEY_MAX)
+        return UD_ETOOBIG;
+    return 0;
+}
+
+/* Passes a value through the codec on its way in; *out points at the bytes to store. */
+static int encode_value(ud_dict *d, const void *val, size_t vlen, const void **out, size_t *olen) {
+    if (!val && vlen)
+        return UD_EINVAL;
+    if (!d->codec) {
+        *out = val;
+        *olen = vlen;
+        return 0;
+    }
+    d->codec_buf.len = 0;
+    if (d->codec->encode(d->codec->ctx, val, vlen, &d->codec_buf) != 0)
+        return UD_ECODEC;
+    *out = d->codec_buf.data;
+    *olen = d->codec_buf.len;
+    return 0;
+}
+
+/* Copies a stored value out to the caller, through the codec. */
+static int output_value(ud_dict *d, const char *val, size_t vlen, ud_buf *out) {
+    if (!out)
+        return 0;
+    if (!d->codec)
+        return ud__buf_set(out, val, vlen);
+    out->len = 0;
+    if (d->codec->decode(d->codec->ctx, val, vlen, out) != 0)
+        return UD_ECODEC;
+    return ud__buf_reserve(out, out->len);
+}
+
+/* Remembers the nested child that a write is about to replace, to unlink it afterwards. */
+typedef struct dropped {
+    char name[UD__SEG_NAME_MAX + 1];
+    bool set;
+} dropped;
+
+static void note_drop(dropped *dr, const ud__entry *e) {
+    if (e && e->type == UD_TYPE_DICT && e->vlen < sizeof dr->name) {
+        memcpy(dr->name, ud__entry_val(e), e->vlen);
+        dr->name[e->vlen] = '\0';
+        dr->set = true;
+    }
+}
+
+static void finish_drop(ud_dict *d, dropped *dr) {
+    if (dr->set)
+        ud__drop_child(d, dr->name, strlen(dr->name), UD_TYPE_DICT);
+}
+
+/* Writes one record holding a single item. Caller holds the lock and has synchronised. */
+static int write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                      size_t vlen) {
+    ud__rec rec;
+    int rc = ud__rec_begin(d, ud__item_size(klen, vlen), 0, 1, &rec);
+    if (rc)
+        return rc;
+    ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
+    return ud__rec_commit(d, &rec);
+}
+
+int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                   size_t vlen) {
+    return write_item(d, kind, type, key, klen, val, vlen);
+}
+
+/* Takes the lock and synchronises, the prologue of every write. */
+static int begin_write(ud_dict *d) {
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = ud__sync(d);
+    if (rc)
+        ud__unlock(d);
+    return rc;
+}
+
+int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vlen) {
+    UD__CHECK_HANDLE(d);
+    int rc = check_key(key, klen);
+    if (rc)
+        return rc;
+    const void *v;
+    size_t vl;
+    rc = encode_value(d, val, vlen, &v, &vl);
+    if (rc)
+        return rc;
+    rc = begin_write(d);
+    if (rc)
+        return rc;
+    dropped dr = {.set = false};
+    if (d->recurse)
+        note_drop(&dr, ud__table_find(&d->table, key, klen, key_hash(key, klen)));
+    rc = write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
+    ud__unlock(d);
+    if (!rc)
+        finish_drop(d, &dr);
+    return rc;
+}
+
+static int lookup(ud_dict *d, const void *key, size_t klen, bool sync, ud__entry **out) {
+    UD__CHECK_HANDLE(d);
+    int rc = check_key(key, klen);
+    if (rc)
+        return rc;
+    if (sync) {
+        rc = ud__sync(d);
+        if (rc)
+            return rc;
+    }
+    *out = ud__table_find(&d->table, key, klen, key_hash(key, klen));
+    return 0;
+}
+
+static int get_common(ud_dict *d, const void *key, size_t klen, ud_buf *val, bool sync) {
+    ud__entry *e;
+    int rc = lookup(d, key, klen, sync, &e);
+    if (rc)
+        return rc;
+    if (!e)
+        return UD_ENOTFOUND;
+    if (e->type != UD_TYPE_BYTES)
+        return UD_EWRONGTYPE;
+    return output_value(d, ud__entry_val(e), e->vlen, val);
+}
+
+int ud_get(ud_dict *d, const void *key, size_t klen, ud_buf *val) {
+    return get_common(d, key, klen, val, true);
+}
+
+int ud_get_local(ud_dict *d, const void *key, size_t klen, ud_buf *val) {
+    return get_common(d, key, klen, val, false);
+}
+
+int ud_get_default(ud_dict *d, const void *key, size_t klen, const void *def, size_t dlen,
+                   ud_buf *val) {
+    int rc = get_common(d, key, klen, val, true);
+    if (rc == UD_ENOTFOUND)
+        return val ? ud__buf_set(val, def, dlen) : 0;
+    return rc;
+}
+
+int ud_contains(ud_dict *d, const void *key, size_t klen) {
+    ud__entry *e;
+    int rc = lookup(d, key, klen, true, &e);
+    return rc ? rc : e != NULL;
+}
+
+size_t ud_len(ud_dict *d) {
+    if (!d)
+        return 0;
+    ud__sync(d);
+    return d->table.count;
+}
+
+int ud_type(ud_dict *d, const void *key, size_t klen) {
+    ud__entry *e;
+    int rc = lookup(d, key, klen, true, &e);
+    if (rc)
+        return rc;
+    return e ? (int)e->type : UD_ENOTFOUND;
+}
+
+int ud_del(ud_dict *d, const void *key, size_t klen) {
+    UD__CHECK_HANDLE(d);
+    int rc = check_key(key, klen);
+    if (rc)
+        return rc;
+    rc = begin_write(d);
+    if (rc)
+        return rc;
+    ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
+    dropped dr = {.set = false};
+    if (!e) {
+        rc = UD_ENOTFOUND;
+    } else {
+        note_drop(&dr, e);
+        rc = write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, key, klen, NULL, 0);
+    }
+    ud__unlock(d);
+    if (!rc)
+        finish_drop(d, &dr);
+    return rc;
+}
+
+int ud_pop(ud_dict *d, const void *key, size_t klen, ud_buf *val) {
+    UD__CHECK_HANDLE(d);
+    int rc = check_key(key, klen);
+    if (rc)
+        return rc;
+    rc = begin_write(d);
+    if (rc)
+        return rc;
+    ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
+    if (!e)
+        rc = UD_ENOTFOUND;
+    else if (e->type != UD_TYPE_BYTES)
+        rc = UD_EWRONGTYPE;
+    else
+        rc = output_value(d, ud__entry_val(e), e->vlen, val);
+    if (!rc)
+        rc = write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, key, klen, NULL, 0);
+    ud__unlock(d);
+    return rc;
+}
+
+int ud_popitem(ud_dict *d, ud_buf *key, ud_buf *val) {
+    UD__CHECK_HANDLE(d);
+    int rc = begin_write(d);
+    if (rc)
+        return rc;
+    ud__entry *e = ud__table_last(&d->table);
+    ud_buf k = UD_BUF_INIT;
+    if (!e)
+        rc = UD_EEMPTY;
+    else if (e->type != UD_TYPE_BYTES)
+        rc = UD_EWRONGTYPE;
+    else
+        rc = ud__buf_set(&k, e->kv, e->klen);
+    if (!rc)
+        rc = output_value(d, ud__entry_val(e), e->vlen, val);
+    if (!rc)
+        rc = write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, k.data, k.len, NULL, 0);
+    ud__unlock(d);
+    if (!rc && key) {
+        ud_buf_free(key);
+        *key = k;
+    } else {
+        ud_buf_free(&k);
+    }
+    return rc;
+}
+
+int ud_setdefault(ud_dict *d, const void *key, size_t klen, const void *def, size_t dlen,
+                  ud_buf *val) {
+    UD__CHECK_HANDLE(d);
+    int rc = check_key(key, klen);
+    if (rc)
+        return rc;
+    const void *v;
+    size_t vl;
+    rc = encode_value(d, def, dlen, &v, &vl);
+    if (rc)
+        return rc;
+    rc = begin_write(d);
+    if (rc)
+        return rc;
+    ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
+    if (e) {
+        rc = e->type == UD_TYPE_BYTES ? output_value(d, ud__entry_val(e), e->vlen, val)
+                                      : UD_EWRONGTYPE;
+    } else {
+        rc = write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
+        if (!rc && val)
+            rc = ud__buf_set(val, def, dlen);
+    }
+    ud__unlock(d);
+    return rc;
+}
+
+int ud_update(ud_dict *d, const ud_item *items, size_t n) {
+    UD__CHECK_HANDLE(d);
+    if (!items && n)
+        return UD_EINVAL;
+    if (n > UINT32_MAX)
+        return UD_ETOOBIG;
+    /* With a codec, encode every value first into one buffer (offsets, since it moves). */
+    ud_buf enc = UD_BUF_INIT;
+    size_t *offs = NULL;
+    size_t body = 0;
+    int rc = 0;
+    if (d->codec && n) {
+        offs = malloc((n + 1) * sizeof *offs);
+        if (!offs)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        rc = check_key(items[i].key, items[i].klen);
+        if (rc)
+            break;
+        if (!items[i].val && items[i].vlen) {
+            rc = UD_EINVAL;
+            break;
+        }
+        size_t vlen = items[i].vlen;
+        if (d->codec) {
+            offs[i] = enc.len;
+            ud_buf one = UD_BUF_INIT;
+            if (d->codec->encode(d->codec->ctx, items[i].val, items[i].vlen, &one) != 0) {
+                rc = UD_ECODEC;
+            } else {
+                size_t at = enc.len;
+                rc = ud__buf_reserve(&enc, at + one.len);
+                if (!rc && one.len)
+                    memcpy((char *)enc.data + at, one.data, one.len);
+                vlen = one.len;
+            }
+            ud_buf_free(&one);
+            offs[i + 1] = enc.len;
+        }
+        body += ud__item_size(items[i].klen, vlen);
+    }
+    if (!rc)
+        rc = begin_write(d);
+    if (rc) {
+        ud_buf_free(&enc);
+        free(offs);
+        return rc;
+    }
+    /* Children replaced by this update are unlinked after it commits. */
+    char **drops = NULL;
+    size_t ndrops = 0;
+    if (d->recurse) {
+        for (size_t i = 0; i < n; i++) {
+            ud__entry *e =
+                ud__table_find(&d->table, items[i].key, items[i].klen,
+                               key_hash(items[i].key, items[i].klen));
+            if (!e || e->type != UD_TYPE_DICT)
+                continue;
+            char **nd = realloc(drops, (ndrops + 1) * sizeof *nd);
+            char *name = nd ? strndup(ud__entry_val(e), e->vlen) : NULL;
+            if (!nd || !name) {
+                free(nd ? name : NULL);
+                drops = nd ? nd : drops;
+                rc = -ENOMEM;
+                break;
+            }
+            drops = nd;
+            drops[ndrops++] = name;
+        }
+    }
+    ud__rec rec;
+    if (!rc)
+        rc = ud__rec_begin(d, body, 0, (uint32_t)n, &rec);
+    if (!rc) {
+        char *p = rec.body;
+        for (size_t i = 0; i < n; i++) {
+            const void *v = items[i].val;
+            size_t vl = items[i].vlen;
+            if (d->codec) {
+                v = (char *)enc.data + offs[i];
+                vl = offs[i + 1] - offs[i];
+            }
+            p += ud__item_encode(p, UD__ITEM_SET, UD_TYPE_BYTES, items[i].key, items[i].klen, v,
+                                 vl);
+        }
+        rc = ud__rec_commit(d, &rec);
+    }
+    ud__unlock(d);
+    for (size_t i = 0; i < ndrops; i++) {
+        /* The same child may be named twice when a key repeats in the update. */
+        if (!rc)
+            ud__drop_child(d, drops[i], strlen(drops[i]), UD_TYPE_DICT);
+        free(drops[i]);
+    }
+    free(drops);
+    ud_buf_free(&enc);
+    free(offs);
+    return rc;
+}
+
+int ud_clear(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    int rc = begin_write(d);
+    if (rc)
+        return rc;
+    ud__table children;
+    ud__table_init(&children);
+    if (d->recurse) {
+        for (size_t i = 0; i < d->table.used && !rc; i++) {
+            ud__entry *e = &d->table.entries[i];
+            if (!(e->flags & UD__ENTRY_DELETED) && e->type == UD_TYPE_DICT)
+                rc = ud__table_put(&children, ud__entry_val(e), e->vlen,
+                                   key_hash(ud__entry_val(e), e->vlen), "", 0, UD_TYPE_DICT);
+        }
+    }
+    ud__rec rec;
+    if (!rc)
+        rc = ud__rec_begin(d, 0, UD__REC_CLEAR, 0, &rec);
+    if (!rc)
+        rc = ud__rec_commit(d, &rec);
+    ud__unlock(d);
+    for (size_t i = 0; i < children.used && !rc; i++)
+        ud__drop_child(d, children.entries[i].kv, children.entries[i].klen, UD_TYPE_DICT);
+    ud__table_free(&children);
+    return rc;
+}
+
+/* Parses a whole value as a decimal int64: optional sign, digits, nothing else. */
+static int parse_int(const char *s, size_t n, int64_t *out) {
+    if (n == 0 || n > 20)
+        return UD_ENOTNUM;
+    size_t i = 0;
+    bool neg = false;
+    if (s[0] == '-' || s[0] == '+') {
+        neg = s[0] == '-';
+        i = 1;
+        if (n == 1)
+            return UD_ENOTNUM;
+    }
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return UD_ENOTNUM;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+        if (v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
+            return UD_EOVERFLOW;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+int ud_incr(ud_dict *d, const void *key, size_t klen, int64_t by, int64_t *result) {
+    UD__CHECK_HANDLE(d);
+    int rc = check_key(key, klen);
+    if (rc)
+        return rc;
+    rc = begin_write(d);
+    if (rc)
+        return rc;
+    ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
+    int64_t cur = 0, sum = 0;
+    if (e && e->type != UD_TYPE_BYTES)
+        rc = UD_EWRONGTYPE;
+    else if (e)
+        rc = parse_int(ud__entry_val(e), e->vlen, &cur);
+    if (!rc && __builtin_add_overflow(cur, by, &sum))
+        rc = UD_EOVERFLOW;
+    if (!rc) {
+        char buf[24];
+        int len = snprintf(buf, sizeof buf, "%" PRId64, sum);
+        rc = write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, buf, (size_t)len);
+    }
+    ud__unlock(d);
+    if (!rc && result)
+        *result = sum;
+    return rc;
+}

@@ -1,0 +1,126 @@
+/*
+ * recurse.c - nested dicts. A nested dict is a dict of its own named "<parent>.c<hex>", and its
+ * parent stores that name as a value of type UD_TYPE_DICT. The names are the register: every
+ * segment of a dict's subtree starts with "<name>.", so unlinking a dict and everything under
+ * that prefix removes the whole tree, even after a crash between creating a child and storing
+ * it. Names read back from shared memory are validated before use and never leave the subtree.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "hash.h"
+#include "internal.h"
+
+/* A stored child name must be "<d->name>.c<hex>" with nothing else. */
+static int check_child_name(ud_dict *d, const char *name, size_t nlen) {
+    size_t n = strlen(d->name);
+    if (nlen <= n + 2 || nlen > UD__SEG_NAME_MAX - 8 || memcmp(name, d->name, n) != 0 ||
+        name[n] != '.' || name[n + 1] != 'c')
+        return UD_ECORRUPT;
+    for (size_t i = n + 2; i < nlen; i++) {
+        char ch = name[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+            return UD_ECORRUPT;
+    }
+    return 0;
+}
+
+void ud__drop_child(ud_dict *d, const char *val, size_t vlen, uint32_t type) {
+    if (type != UD_TYPE_DICT || check_child_name(d, val, vlen) != 0)
+        return;
+    char name[UD__SEG_NAME_MAX + 1];
+    memcpy(name, val, vlen);
+    name[vlen] = '\0';
+    ud__unlink_tree(name);
+}
+
+int ud__open_child(ud_dict *d, const char *name, size_t nlen, int create, ud_dict **out) {
+    int rc = check_child_name(d, name, nlen);
+    if (rc)
+        return rc;
+    char full[UD__SEG_NAME_MAX + 1];
+    memcpy(full, name, nlen);
+    full[nlen] = '\0';
+    ud_options o = UD_OPTIONS_INIT;
+    o.create = create;
+    o.buffer_size = create == UD_CREATE_ONLY ? d->ctl->buffer_size : 0;
+    o.lock = d->lock_mode;
+    o.auto_unlink = UD_AUTO_UNLINK_OFF;
+    o.recurse = true;
+    o.mode = d->mode;
+    o.codec = d->codec;
+    return ud__open_internal(&o, full, UD__FLAG_CHILD, out);
+}
+
+int ud__create_child(ud_dict *d, char *name, ud_dict **out) {
+    for (int tries = 0; tries < 8; tries++) {
+        uint32_t r;
+        if (getrandom(&r, sizeof r, 0) != sizeof r)
+            r = (uint32_t)ud__hash(&r, sizeof r, ud__self_ident() + (uint64_t)tries);
+        int n = snprintf(name, UD__SEG_NAME_MAX + 1, "%s.c%08x", d->name, r);
+        if (n < 0 || (size_t)n > UD__SEG_NAME_MAX - 8)
+            return UD_ETOOBIG; /* nested too deep for the system's name limit */
+        int rc = ud__open_child(d, name, (size_t)n, UD_CREATE_ONLY, out);
+        if (rc != UD_EEXIST)
+            return rc;
+    }
+    return UD_EEXIST;
+}
+
+int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
+    UD__CHECK_HANDLE(d);
+    if (!d->recurse)
+        return UD_ENOTRECURSIVE;
+    if ((!key && klen) || klen > UD_KEY_MAX)
+        return klen > UD_KEY_MAX ? UD_ETOOBIG : UD_EINVAL;
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = ud__sync(d);
+    ud_dict *c = NULL;
+    char name[UD__SEG_NAME_MAX + 1];
+    if (!rc)
+        rc = ud__create_child(d, name, &c);
+    char old[UD__SEG_NAME_MAX + 1] = "";
+    if (!rc) {
+        ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
+        if (e && e->type == UD_TYPE_DICT && e->vlen < sizeof old) {
+            memcpy(old, ud__entry_val(e), e->vlen);
+            old[e->vlen] = '\0';
+        }
+        rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_DICT, key, klen, name, strlen(name));
+        if (rc) {
+            ud_close(c);
+            ud__unlink_tree(name);
+            c = NULL;
+        }
+    }
+    ud__unlock(d);
+    if (rc)
+        return rc;
+    if (old[0])
+        ud__drop_child(d, old, strlen(old), UD_TYPE_DICT);
+    if (child)
+        *child = c;
+    else
+        ud_close(c);
+    return 0;
+}
+
+int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
+    UD__CHECK_HANDLE(d);
+    if (!child || (!key && klen))
+        return UD_EINVAL;
+    if (klen > UD_KEY_MAX)
+        return UD_ETOOBIG;
+    int rc = ud__sync(d);
+    if (rc)
+        return rc;
+    ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
+    if (!e)
+        return UD_ENOTFOUND;
+    if (e->type != UD_TYPE_DICT)
+        return UD_EWRONGTYPE;
+    return ud__open_child(d, ud__entry_val(e), e->vlen, UD_ATTACH_ONLY, child);
+}

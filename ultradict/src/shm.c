@@ -1,0 +1,251 @@
+/* shm.c - names, segments, and the identity of this process. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define UD__SHM_DIR "/dev/shm"
+
+int ud__validate_name(const char *name) {
+    if (!name)
+        return UD_ENAME;
+    size_t n = strlen(name);
+    if (n == 0 || n > UD_NAME_MAX)
+        return UD_ENAME;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+        if (!ok)
+            return UD_ENAME;
+    }
+    return 0;
+}
+
+int ud__seg_path(char *out, const char *base, const char *suffix) {
+    int n = snprintf(out, UD__SEG_NAME_MAX + 2, "/%s%s", base, suffix);
+    if (n < 0 || n > UD__SEG_NAME_MAX + 1)
+        return UD_ENAME;
+    return 0;
+}
+
+static int map_fd(ud__seg *s, int fd, size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    s->fd = fd;
+    s->addr = p;
+    s->size = size;
+    return 0;
+}
+
+int ud__seg_create(ud__seg *s, const char *base, const char *suffix, unsigned mode, size_t size) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int rc = ud__seg_path(path, base, suffix);
+    if (rc)
+        return rc;
+    int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return errno == EEXIST ? UD_EEXIST : -errno;
+    /* shm_open applies the umask; the caller asked for exactly `mode`. */
+    if (fchmod(fd, mode) != 0 || ftruncate(fd, (off_t)size) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = map_fd(s, fd, size);
+    if (rc)
+        goto fail;
+    return 0;
+fail:
+    close(fd);
+    shm_unlink(path);
+    return rc;
+}
+
+int ud__seg_open(ud__seg *s, const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int rc = ud__seg_path(path, base, suffix);
+    if (rc)
+        return rc;
+    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0)
+        return errno == ENOENT ? UD_ENOENT : -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (st.st_size <= 0) {
+        rc = UD_ECORRUPT;
+        goto fail;
+    }
+    rc = map_fd(s, fd, (size_t)st.st_size);
+    if (rc)
+        goto fail;
+    return 0;
+fail:
+    close(fd);
+    return rc;
+}
+
+static int remap(ud__seg *s, size_t size) {
+    void *p = mremap(s->addr, s->size, size, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED)
+        return -errno;
+    s->addr = p;
+    s->size = size;
+    return 0;
+}
+
+int ud__seg_grow(ud__seg *s, size_t size) {
+    struct stat st;
+    if (fstat(s->fd, &st) != 0)
+        return -errno;
+    if ((size_t)st.st_size < size && ftruncate(s->fd, (off_t)size) != 0)
+        return -errno;
+    if ((size_t)st.st_size > size)
+        size = (size_t)st.st_size;
+    return size > s->size ? remap(s, size) : 0;
+}
+
+int ud__seg_refresh(ud__seg *s) {
+    struct stat st;
+    if (fstat(s->fd, &st) != 0)
+        return -errno;
+    if ((size_t)st.st_size > s->size)
+        return remap(s, (size_t)st.st_size);
+    return 0;
+}
+
+void ud__seg_close(ud__seg *s) {
+    if (s->addr)
+        munmap(s->addr, s->size);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    s->addr = NULL;
+    s->size = 0;
+}
+
+int ud__seg_unlink(const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int rc = ud__seg_path(path, base, suffix);
+    if (rc)
+        return rc;
+    return shm_unlink(path) == 0 ? 0 : -errno;
+}
+
+int ud__unlink_tree(const char *name) {
+    int rc = ud__seg_unlink(name, "");
+    bool found = rc == 0;
+    if (rc != 0 && rc != -ENOENT)
+        return rc;
+    DIR *dir = opendir(UD__SHM_DIR);
+    if (!dir)
+        return found ? 0 : UD_ENOENT;
+    size_t n = strlen(name);
+    struct dirent *de;
+    int err = 0;
+    while ((de = readdir(dir)) != NULL) {
+        if (strncmp(de->d_name, name, n) != 0 || de->d_name[n] != '.')
+            continue;
+        rc = ud__seg_unlink(de->d_name, "");
+        if (rc == 0)
+            found = true;
+        else if (rc != -ENOENT && !err)
+            err = rc;
+    }
+    closedir(dir);
+    if (err)
+        return err;
+    return found ? 0 : UD_ENOENT;
+}
+
+/* ---- Process identity ---- */
+
+_Atomic uint64_t ud__fork_gen;
+static _Atomic uint64_t self_ident;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* Reads the state letter and start time (in clock ticks since boot) of a process. */
+static int read_proc_stat(pid_t pid, char *state, uint64_t *start) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    /* The command name may contain spaces and parentheses: fields resume after the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ')
+        return -EIO;
+    p += 2;
+    *state = *p;
+    /* Field 3 is the state; the start time is field 22. */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -EIO;
+        p++;
+    }
+    *start = strtoull(p, NULL, 10);
+    return 0;
+}
+
+static uint64_t compute_self_ident(void) {
+    pid_t pid = getpid();
+    char state;
+    uint64_t start = 0;
+    if (read_proc_stat(pid, &state, &start) != 0)
+        start = 0;
+    return ((uint64_t)(uint32_t)pid << 32) | (start & 0xffffffffu);
+}
+
+static void atfork_child(void) {
+    atomic_fetch_add(&ud__fork_gen, 1);
+    atomic_store(&self_ident, compute_self_ident());
+}
+
+static void init_once_fn(void) {
+    atomic_store(&self_ident, compute_self_ident());
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+void ud__init_process(void) {
+    pthread_once(&init_once, init_once_fn);
+}
+
+uint64_t ud__self_ident(void) {
+    ud__init_process();
+    return atomic_load_explicit(&self_ident, memory_order_relaxed);
+}
+
+int ud__ident_alive(uint64_t ident) {
+    pid_t pid = (pid_t)(ident >> 32);
+    if (pid <= 0)
+        return 0;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    char state;
+    uint64_t start;
+    if (read_proc_stat(pid, &state, &start) != 0)
+        return errno == EACCES ? 1 : 0;
+    /* A zombie has released everything but its pid: it holds nothing any more. */
+    if (state == 'Z' || state == 'X')
+        return 0;
+    /* A different start time means the pid was reused by a new process. */
+    return (start & 0xffffffffu) == (ident & 0xffffffffu);
+}

@@ -1,0 +1,324 @@
+/*
+ * stream.c - the stream of updates: encoding items, publishing records, replaying them.
+ *
+ * Publication protocol (see layout.h for the positions):
+ *  - A writer holds the lock, has replayed everything (pos == end), writes a record past `end`
+ *    where no reader looks, checksums it, and publishes it with one store of the new `end`.
+ *  - A reader copies [pos, end) out of shared memory into private memory, then re-reads `base`:
+ *    if a dump moved it meanwhile, the bytes may have been overwritten and the copy is thrown
+ *    away. Every record's checksum (seeded with its logical position) is verified, and its
+ *    items parsed to the end, before any of it touches the local copy.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "internal.h"
+
+#define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
+/* After this many lock-free attempts lose a race with writers, a reader takes the lock. */
+#define SYNC_ATTEMPTS 64
+
+size_t ud__item_encode(char *dst, int kind, int type, const void *key, size_t klen, const void *val,
+                       size_t vlen) {
+    ud__item_hdr h = {htole32((uint32_t)klen), (uint8_t)kind, (uint8_t)type, 0, htole64(vlen)};
+    memcpy(dst, &h, sizeof h);
+    if (klen)
+        memcpy(dst + sizeof h, key, klen);
+    if (vlen)
+        memcpy(dst + sizeof h + klen, val, vlen);
+    return sizeof h + klen + vlen;
+}
+
+int ud__item_decode(const char *p, size_t avail, ud__item_hdr *h, const char **key,
+                    const char **val) {
+    if (avail < sizeof *h)
+        return UD_ECORRUPT;
+    memcpy(h, p, sizeof *h);
+    h->klen = le32toh(h->klen);
+    h->vlen = le64toh(h->vlen);
+    if (h->klen > UD_KEY_MAX || (h->kind != UD__ITEM_SET && h->kind != UD__ITEM_DEL) ||
+        (h->type != UD_TYPE_BYTES && h->type != UD_TYPE_DICT))
+        return UD_ECORRUPT;
+    size_t rest = avail - sizeof *h;
+    if (h->klen > rest || h->vlen > rest - h->klen)
+        return UD_ECORRUPT;
+    *key = p + sizeof *h;
+    *val = *key + h->klen;
+    return 0;
+}
+
+static uint64_t rec_check(uint64_t at, uint64_t len, uint32_t flags, uint32_t nitems,
+                          const char *body, size_t body_len) {
+    uint64_t seed = at ^ (len * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)flags << 32 | nitems);
+    return ud__hash(body, body_len, seed);
+}
+
+/* Parses all items of a body without applying them. */
+static int validate_items(const char *body, size_t len, uint32_t nitems) {
+    const char *p = body, *end = body + len;
+    for (uint32_t i = 0; i < nitems; i++) {
+        ud__item_hdr h;
+        const char *k, *v;
+        int rc = ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
+        if (rc)
+            return rc;
+        p = v + h.vlen;
+    }
+    return p == end ? 0 : UD_ECORRUPT;
+}
+
+/* Throws the local copy away so that the next sync rebuilds it from the dump and the stream. */
+static void reset_local(ud_dict *d) {
+    ud__table_clear(&d->table);
+    d->pos = 0;
+}
+
+int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, uint32_t nitems) {
+    if (flags & UD__REC_CLEAR)
+        ud__table_clear(&d->table);
+    const char *p = body;
+    for (uint32_t i = 0; i < nitems; i++) {
+        ud__item_hdr h;
+        const char *k, *v;
+        int rc = ud__item_decode(p, len - (size_t)(p - body), &h, &k, &v);
+        if (rc)
+            return rc;
+        uint64_t hash = ud__hash(k, h.klen, 0);
+        if (h.kind == UD__ITEM_SET)
+            rc = ud__table_put(&d->table, k, h.klen, hash, v, h.vlen, h.type);
+        else
+            ud__table_del(&d->table, k, h.klen, hash);
+        if (rc) {
+            /* Out of memory halfway through a record: the local copy no longer matches any
+             * position, so it is rebuilt from scratch on the next sync. */
+            reset_local(d);
+            return rc;
+        }
+        p = v + h.vlen;
+    }
+    return 0;
+}
+
+/* Validates and applies the records in buf, which start at logical position d->pos. */
+static int apply_records(ud_dict *d, const char *buf, size_t n) {
+    size_t off = 0;
+    while (off < n) {
+        ud__rec_hdr h;
+        if (n - off < sizeof h)
+            return UD_ECORRUPT;
+        memcpy(&h, buf + off, sizeof h);
+        if (h.len < sizeof h || h.len > n - off || ALIGN8(h.len) > n - off)
+            return UD_ECORRUPT;
+        const char *body = buf + off + sizeof h;
+        size_t body_len = h.len - sizeof h;
+        if (rec_check(d->pos, h.len, h.flags, h.nitems, body, body_len) != h.check)
+            return UD_ECORRUPT;
+        int rc = validate_items(body, body_len, h.nitems);
+        if (rc)
+            return rc;
+        rc = ud__apply_items(d, body, body_len, h.flags, h.nitems);
+        if (rc)
+            return rc;
+        off += ALIGN8(h.len);
+        d->pos += ALIGN8(h.len);
+        d->records_applied++;
+    }
+    return 0;
+}
+
+static inline char *stream_records(ud_dict *d) {
+    return (char *)d->stream.addr + sizeof(ud__stream_hdr);
+}
+
+/* One attempt to catch up. Returns 0 when up to date, -EAGAIN to retry, or an error. */
+static int sync_once(ud_dict *d, bool locked) {
+    ud__control *c = d->ctl;
+    uint64_t end = atomic_load_explicit(&c->end, memory_order_acquire);
+    if (end == d->pos)
+        return 0;
+    uint64_t base = atomic_load_explicit(&c->base, memory_order_acquire);
+    if (d->pos < base || d->pos > end) {
+        int rc = ud__load_dump(d);
+        return rc ? rc : -EAGAIN;
+    }
+    size_t off = d->pos - base, n = end - d->pos;
+    if (sizeof(ud__stream_hdr) + (end - base) > d->stream.size) {
+        int rc = ud__seg_refresh(&d->stream);
+        if (rc)
+            return rc;
+        if (sizeof(ud__stream_hdr) + (end - base) > d->stream.size)
+            return locked ? UD_ECORRUPT : -EAGAIN;
+    }
+    const char *src = stream_records(d) + off;
+    if (!locked) {
+        int rc = ud__buf_reserve(&d->scratch, n);
+        if (rc)
+            return rc;
+        memcpy(d->scratch.data, src, n);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&c->base, memory_order_relaxed) != base)
+            return -EAGAIN;
+        src = d->scratch.data;
+    }
+    int rc = apply_records(d, src, n);
+    return rc ? rc : -EAGAIN;
+}
+
+int ud__sync_slow(ud_dict *d) {
+    bool locked = d->lock_depth > 0 &&
+                  d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
+    for (int attempt = 0;; attempt++) {
+        int rc = sync_once(d, locked);
+        if (rc != -EAGAIN)
+            return rc;
+        if (attempt == SYNC_ATTEMPTS && !locked) {
+            /* Writers keep moving the stream under us: with the lock they cannot. */
+            rc = ud__lock(d);
+            if (rc)
+                return rc;
+            do
+                rc = sync_once(d, true);
+            while (rc == -EAGAIN);
+            ud__unlock(d);
+            return rc;
+        }
+    }
+}
+
+int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, ud__rec *rec) {
+    ud__control *c = d->ctl;
+    size_t total = sizeof(ud__rec_hdr) + body_len;
+    if (total < body_len)
+        return UD_ETOOBIG;
+    size_t padded = ALIGN8(total);
+    uint64_t end = atomic_load_explicit(&c->end, memory_order_relaxed);
+    uint64_t base = atomic_load_explicit(&c->base, memory_order_relaxed);
+    size_t used = end - base;
+    size_t cap = atomic_load_explicit(&c->stream_cap, memory_order_relaxed);
+    if (used + padded > cap) {
+        size_t bs = c->buffer_size;
+        size_t dumped = atomic_load_explicit(&c->dump_bytes, memory_order_relaxed);
+        /* An ordinary record that does not fit means the stream is full: compact it into a dump.
+         * A record larger than the whole buffer instead grows the stream, and a dump happens
+         * only once the stream holds as much as the dict itself - so large values cost an
+         * amortised constant number of copies, not a full dump each. */
+        if (used > 0 && (padded <= bs || used >= (bs > dumped ? bs : dumped))) {
+            int rc = ud__dump_locked(d);
+            if (rc)
+                return rc;
+            used = 0;
+            end = base = atomic_load_explicit(&c->base, memory_order_relaxed);
+        }
+        if (used + padded > cap) {
+            size_t ncap = cap + cap / 2;
+            if (ncap < used + padded)
+                ncap = used + padded;
+            ncap = (ncap + 4095) & ~(size_t)4095;
+            int rc = ud__seg_grow(&d->stream, sizeof(ud__stream_hdr) + ncap);
+            if (rc)
+                return rc;
+            atomic_store_explicit(&c->stream_cap, ncap, memory_order_relaxed);
+        }
+    }
+    if (sizeof(ud__stream_hdr) + used + padded > d->stream.size) {
+        int rc = ud__seg_refresh(&d->stream);
+        if (rc)
+            return rc;
+        if (sizeof(ud__stream_hdr) + used + padded > d->stream.size)
+            return UD_ECORRUPT;
+    }
+    rec->body = stream_records(d) + used + sizeof(ud__rec_hdr);
+    rec->body_len = body_len;
+    rec->flags = flags;
+    rec->nitems = nitems;
+    rec->at = end;
+    return 0;
+}
+
+static long futex_wake_all(_Atomic uint32_t *addr) {
+    return syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+int ud__rec_commit(ud_dict *d, ud__rec *rec) {
+    ud__control *c = d->ctl;
+    size_t total = sizeof(ud__rec_hdr) + rec->body_len;
+    ud__rec_hdr h = {total, rec->flags, rec->nitems,
+                     rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len)};
+    memcpy(rec->body - sizeof h, &h, sizeof h);
+    uint64_t new_end = rec->at + ALIGN8(total);
+    /* Sequentially consistent, to pair with ud_wait(): either the waiter sees the new end, or
+     * we see the waiter and wake it. */
+    atomic_store(&c->end, new_end);
+    if (atomic_load(&c->waiters) != 0) {
+        atomic_fetch_add(&c->change_seq, 1);
+        futex_wake_all(&c->change_seq);
+    }
+    /* The record is committed; only now does the local copy change. */
+    int rc = ud__apply_items(d, rec->body, rec->body_len, rec->flags, rec->nitems);
+    if (rc == 0) {
+        d->pos = new_end;
+        atomic_store_explicit(&c->entries, d->table.count, memory_order_relaxed);
+    }
+    return rc;
+}
+
+int ud_apply_update(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    return ud__sync(d);
+}
+
+int ud_wait(ud_dict *d, double timeout) {
+    UD__CHECK_HANDLE(d);
+    if (timeout != timeout)
+        return UD_EINVAL;
+    ud__control *c = d->ctl;
+    struct timespec deadline = {0, 0};
+    bool limited = timeout > 0;
+    if (limited) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        double s = (double)deadline.tv_sec + deadline.tv_nsec / 1e9 + timeout;
+        deadline.tv_sec = (time_t)s;
+        deadline.tv_nsec = (long)((s - (double)(time_t)s) * 1e9);
+    }
+    for (;;) {
+        uint32_t seq = atomic_load(&c->change_seq);
+        atomic_fetch_add(&c->waiters, 1);
+        bool changed = atomic_load(&c->end) != d->pos;
+        long r = 0;
+        int err = 0;
+        if (!changed) {
+            struct timespec rel, *relp = NULL;
+            if (limited) {
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                int64_t ns = (int64_t)(deadline.tv_sec - now.tv_sec) * 1000000000LL +
+                             (deadline.tv_nsec - now.tv_nsec);
+                if (ns < 0)
+                    ns = 0;
+                rel.tv_sec = ns / 1000000000LL;
+                rel.tv_nsec = ns % 1000000000LL;
+                relp = &rel;
+            }
+            r = syscall(SYS_futex, &c->change_seq, FUTEX_WAIT, seq, relp, NULL, 0);
+            err = r != 0 ? errno : 0;
+        }
+        atomic_fetch_sub(&c->waiters, 1);
+        if (atomic_load(&c->end) != d->pos)
+            return ud__sync(d);
+        if (r != 0 && err != EAGAIN && err != EINTR && err != ETIMEDOUT)
+            return -err;
+        if (limited) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec > deadline.tv_sec ||
+                (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
+                return UD_ETIMEDOUT;
+        }
+    }
+}

@@ -1,0 +1,252 @@
+/* table.c - see table.h. */
+#include "table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ultradict.h"
+
+void ud__table_init(ud__table *t) {
+    memset(t, 0, sizeof *t);
+}
+
+static void free_entries(ud__table *t) {
+    for (size_t i = 0; i < t->used; i++) {
+        ud__entry *e = &t->entries[i];
+        if (!(e->flags & (UD__ENTRY_DELETED | UD__ENTRY_BORROWED)))
+            free(e->kv);
+    }
+}
+
+void ud__table_free(ud__table *t) {
+    free_entries(t);
+    free(t->entries);
+    free(t->index);
+    free(t->arena);
+    ud__table_init(t);
+}
+
+void ud__table_clear(ud__table *t) {
+    uint64_t mutations = t->mutations;
+    ud__table_free(t);
+    t->mutations = mutations + 1;
+}
+
+void ud__table_move(ud__table *to, ud__table *from) {
+    uint64_t mutations = to->mutations;
+    ud__table_free(to);
+    *to = *from;
+    to->mutations = mutations + 1;
+    ud__table_init(from);
+}
+
+/* Rebuilds the index with `slots` slots (a power of two) from the live entries. */
+static int rebuild_index(ud__table *t, size_t slots) {
+    size_t *index = calloc(slots, sizeof *index);
+    if (!index)
+        return -ENOMEM;
+    size_t mask = slots - 1;
+    for (size_t i = 0; i < t->used; i++) {
+        if (t->entries[i].flags & UD__ENTRY_DELETED)
+            continue;
+        size_t s = t->entries[i].hash & mask;
+        while (index[s])
+            s = (s + 1) & mask;
+        index[s] = i + 1;
+    }
+    free(t->index);
+    t->index = index;
+    t->mask = mask;
+    return 0;
+}
+
+/* Squeezes the holes out of the entry array, keeping the order, and reindexes. */
+static int compact(ud__table *t) {
+    size_t j = 0;
+    for (size_t i = 0; i < t->used; i++) {
+        if (t->entries[i].flags & UD__ENTRY_DELETED)
+            continue;
+        t->entries[j++] = t->entries[i];
+    }
+    t->used = j;
+    return rebuild_index(t, t->mask + 1);
+}
+
+static size_t index_slots_for(size_t n) {
+    size_t slots = 8;
+    while (slots < n + n / 2 + 1) /* keep the load factor under 2/3 */
+        slots <<= 1;
+    return slots;
+}
+
+int ud__table_reserve(ud__table *t, size_t n) {
+    if (n > t->cap) {
+        ud__entry *e = realloc(t->entries, n * sizeof *e);
+        if (!e)
+            return -ENOMEM;
+        t->entries = e;
+        t->cap = n;
+    }
+    size_t slots = index_slots_for(n);
+    if (t->mask == 0 || slots > t->mask + 1)
+        return rebuild_index(t, slots);
+    return 0;
+}
+
+/* Makes room to append one entry. */
+static int grow_for_append(ud__table *t) {
+    if (t->used == t->cap) {
+        if (t->count < t->used - t->used / 4) {
+            /* More than a quarter are holes: reuse the array instead of growing it. */
+            int rc = compact(t);
+            if (rc)
+                return rc;
+        } else {
+            size_t ncap = t->cap ? t->cap * 2 : 8;
+            ud__entry *e = realloc(t->entries, ncap * sizeof *e);
+            if (!e)
+                return -ENOMEM;
+            t->entries = e;
+            t->cap = ncap;
+        }
+    }
+    if (t->mask == 0 || (t->count + 1) * 3 > (t->mask + 1) * 2)
+        return rebuild_index(t, index_slots_for(t->count + 1 > 8 ? (t->count + 1) * 2 : 8));
+    return 0;
+}
+
+ud__entry *ud__table_find(const ud__table *t, const void *key, size_t klen, uint64_t hash) {
+    if (t->mask == 0)
+        return NULL;
+    size_t s = hash & t->mask;
+    for (;;) {
+        size_t pos = t->index[s];
+        if (pos == 0)
+            return NULL;
+        ud__entry *e = &t->entries[pos - 1];
+        if (e->hash == hash && e->klen == klen && memcmp(e->kv, key, klen) == 0)
+            return e;
+        s = (s + 1) & t->mask;
+    }
+}
+
+static void insert_index(ud__table *t, size_t pos, uint64_t hash) {
+    size_t s = hash & t->mask;
+    while (t->index[s])
+        s = (s + 1) & t->mask;
+    t->index[s] = pos + 1;
+}
+
+int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, const void *val,
+                  size_t vlen, uint32_t type) {
+    ud__entry *e = ud__table_find(t, key, klen, hash);
+    if (e) {
+        if (vlen <= e->vcap) {
+            /* Borrowed bytes are private to the table too, so they can be overwritten. */
+            memcpy(e->kv + klen, val, vlen);
+        } else {
+            /* Small values get a little slack so that a growing counter rarely reallocates. */
+            size_t vcap = vlen < 32 ? 32 : vlen;
+            char *kv = malloc(klen + vcap);
+            if (!kv)
+                return -ENOMEM;
+            memcpy(kv, e->kv, klen);
+            memcpy(kv + klen, val, vlen);
+            if (!(e->flags & UD__ENTRY_BORROWED))
+                free(e->kv);
+            e->kv = kv;
+            e->vcap = vcap;
+            e->flags &= ~(uint32_t)UD__ENTRY_BORROWED;
+        }
+        e->vlen = vlen;
+        e->type = type;
+        t->mutations++;
+        return 0;
+    }
+    size_t vcap = vlen < 32 ? 32 : vlen;
+    char *kv = malloc(klen + vcap);
+    if (!kv)
+        return -ENOMEM;
+    int rc = grow_for_append(t);
+    if (rc) {
+        free(kv);
+        return rc;
+    }
+    memcpy(kv, key, klen);
+    memcpy(kv + klen, val, vlen);
+    size_t pos = t->used++;
+    t->entries[pos] = (ud__entry){hash, kv, klen, vlen, vcap, type, 0};
+    insert_index(t, pos, hash);
+    t->count++;
+    t->mutations++;
+    return 0;
+}
+
+int ud__table_put_borrowed(ud__table *t, char *kv, size_t klen, size_t vlen, uint64_t hash,
+                           uint32_t type) {
+    if (ud__table_find(t, kv, klen, hash))
+        return UD_ECORRUPT;
+    int rc = grow_for_append(t);
+    if (rc)
+        return rc;
+    size_t pos = t->used++;
+    t->entries[pos] = (ud__entry){hash, kv, klen, vlen, vlen, type, UD__ENTRY_BORROWED};
+    insert_index(t, pos, hash);
+    t->count++;
+    t->mutations++;
+    return 0;
+}
+
+int ud__table_del(ud__table *t, const void *key, size_t klen, uint64_t hash) {
+    if (t->mask == 0)
+        return UD_ENOTFOUND;
+    size_t s = hash & t->mask, pos;
+    for (;;) {
+        pos = t->index[s];
+        if (pos == 0)
+            return UD_ENOTFOUND;
+        ud__entry *e = &t->entries[pos - 1];
+        if (e->hash == hash && e->klen == klen && memcmp(e->kv, key, klen) == 0)
+            break;
+        s = (s + 1) & t->mask;
+    }
+    /* Backward-shift deletion: pull later members of the probe cluster into the gap so that
+     * lookups never need tombstones. */
+    size_t hole = s, j = s;
+    for (;;) {
+        j = (j + 1) & t->mask;
+        size_t p = t->index[j];
+        if (p == 0)
+            break;
+        size_t home = t->entries[p - 1].hash & t->mask;
+        bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            t->index[hole] = p;
+            hole = j;
+        }
+    }
+    t->index[hole] = 0;
+
+    ud__entry *e = &t->entries[pos - 1];
+    if (!(e->flags & UD__ENTRY_BORROWED))
+        free(e->kv);
+    e->kv = NULL;
+    e->flags = UD__ENTRY_DELETED;
+    t->count--;
+    t->mutations++;
+    while (t->used > 0 && (t->entries[t->used - 1].flags & UD__ENTRY_DELETED))
+        t->used--;
+    if (t->count == 0) {
+        /* An empty table drops its arena so that deleted loads do not pin memory. */
+        free(t->arena);
+        t->arena = NULL;
+        t->used = 0;
+    }
+    return 0;
+}
+
+ud__entry *ud__table_last(const ud__table *t) {
+    /* Trailing holes are trimmed on deletion, so the last used entry is live. */
+    return t->used ? &t->entries[t->used - 1] : NULL;
+}
