@@ -213,6 +213,7 @@ int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags
         return -ENOMEM;
     d->control = d->stream = d->dump[0] = d->dump[1] = (ud__seg)UD__SEG_INIT;
     ud__table_init(&d->table);
+    ud__table_init(&d->spare);
     d->attach_slot = -1;
     snprintf(d->name, sizeof d->name, "%s", full_name);
 
@@ -298,6 +299,7 @@ static void release_handle(ud_dict *d) {
     unregister_attach(d);
     close_segments(d);
     ud__table_free(&d->table);
+    ud__table_free(&d->spare);
     ud_buf_free(&d->scratch);
     ud_buf_free(&d->codec_buf);
     free(d);

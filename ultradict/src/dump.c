@@ -16,45 +16,61 @@
 #define LOAD_ATTEMPTS 64
 
 size_t ud__table_payload_size(const ud__table *t) {
-    size_t n = 0;
-    for (size_t i = 0; i < t->used; i++) {
-        const ud__entry *e = &t->entries[i];
-        if (!(e->flags & UD__ENTRY_DELETED))
-            n += ud__item_size(e->klen, e->vlen);
-    }
-    return n;
+    return t->bytes;
 }
 
 void ud__table_encode(const ud__table *t, char *dst) {
     for (size_t i = 0; i < t->used; i++) {
         const ud__entry *e = &t->entries[i];
+        /* Entries' bytes are scattered over the heap: fetch a few ahead of the copy. */
+        if (i + 8 < t->used)
+            __builtin_prefetch(t->entries[i + 8].kv);
         if (!(e->flags & UD__ENTRY_DELETED))
             dst += ud__item_encode(dst, UD__ITEM_SET, (int)e->type, e->kv, e->klen,
                                    ud__entry_val(e), e->vlen);
     }
 }
 
-int ud__table_decode(ud__table *out, char *arena, size_t len, uint64_t count) {
-    ud__table_init(out);
-    out->arena = arena;
+/* Items are decoded a few steps ahead of their insertion so the index slot can be prefetched. */
+#define DECODE_AHEAD 8
+
+int ud__table_decode(ud__table *out, size_t len, uint64_t count) {
+    int rc;
     /* Each item takes at least its header, which bounds a hostile count. */
     if (count > len / sizeof(ud__item_hdr))
         goto corrupt;
-    int rc = ud__table_reserve(out, (size_t)count);
+    rc = ud__table_reserve(out, (size_t)count);
     if (rc)
         goto fail;
-    char *p = arena, *end = arena + len;
-    for (uint64_t i = 0; i < count; i++) {
-        ud__item_hdr h;
-        const char *k, *v;
-        rc = ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
-        if (rc || h.kind != UD__ITEM_SET)
-            goto corrupt;
-        rc = ud__table_put_borrowed(out, (char *)k, h.klen, h.vlen, ud__hash(k, h.klen, 0),
-                                    h.type);
-        if (rc)
-            goto fail;
-        p = (char *)v + h.vlen;
+    struct pending {
+        char *k;
+        size_t klen, vlen;
+        uint64_t hash;
+        uint32_t type;
+    } ring[DECODE_AHEAD];
+    char *p = out->arena, *end = out->arena + len;
+    for (uint64_t i = 0; i < count + DECODE_AHEAD; i++) {
+        if (i >= DECODE_AHEAD) {
+            const struct pending *r = &ring[i % DECODE_AHEAD];
+            rc = ud__table_put_borrowed(out, r->k, r->klen, r->vlen, r->hash, r->type);
+            if (rc)
+                goto fail;
+        }
+        if (i < count) {
+            ud__item_hdr h;
+            const char *k, *v;
+            rc = ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
+            if (rc || h.kind != UD__ITEM_SET)
+                goto corrupt;
+            uint64_t hash = ud__hash(k, h.klen, 0);
+            ud__table_prefetch(out, hash);
+            ring[i % DECODE_AHEAD].k = (char *)k;
+            ring[i % DECODE_AHEAD].klen = h.klen;
+            ring[i % DECODE_AHEAD].vlen = h.vlen;
+            ring[i % DECODE_AHEAD].hash = hash;
+            ring[i % DECODE_AHEAD].type = h.type;
+            p = (char *)v + h.vlen;
+        }
     }
     if (p != end)
         goto corrupt;
@@ -62,7 +78,7 @@ int ud__table_decode(ud__table *out, char *arena, size_t len, uint64_t count) {
 corrupt:
     rc = UD_ECORRUPT;
 fail:
-    ud__table_free(out);
+    ud__table_recycle(out);
     return rc;
 }
 
@@ -144,24 +160,22 @@ static int load_slot(ud_dict *d, int s, uint64_t base, bool locked) {
         if (sizeof *h + len > d->dump[s].size)
             return locked ? UD_ECORRUPT : -EAGAIN;
     }
-    char *arena = malloc(len ? len : 1);
+    /* The new table is built in the spare one, whose memory the previous load left mapped. */
+    ud__table_recycle(&d->spare);
+    char *arena = ud__table_arena(&d->spare, len);
     if (!arena)
         return -ENOMEM;
     memcpy(arena, (char *)h + sizeof *h, len);
     atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&h->seq, memory_order_relaxed) != seq) {
-        free(arena);
+    if (atomic_load_explicit(&h->seq, memory_order_relaxed) != seq)
         return -EAGAIN;
-    }
-    if (ud__hash(arena, len, base) != check) {
-        free(arena);
+    if (ud__hash(arena, len, base) != check)
         return UD_ECORRUPT;
-    }
-    ud__table fresh;
-    int rc = ud__table_decode(&fresh, arena, len, count);
+    int rc = ud__table_decode(&d->spare, len, count);
     if (rc)
         return rc;
-    ud__table_move(&d->table, &fresh);
+    ud__table_swap(&d->table, &d->spare);
+    ud__table_recycle(&d->spare);
     d->pos = base;
     d->dumps_loaded++;
     return 0;

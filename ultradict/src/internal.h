@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "layout.h"
 #include "table.h"
@@ -27,6 +28,7 @@ struct ud_dict {
     ud__control *ctl;
 
     ud__table table;  /* the local copy */
+    ud__table spare;  /* memory kept for the next dump load */
     uint64_t pos;     /* logical position replayed into `table` */
     ud_buf scratch;   /* records copied out of shared memory before they are validated */
     ud_buf codec_buf; /* values passing through the codec */
@@ -58,6 +60,15 @@ struct ud_iter {
 int ud__buf_reserve(ud_buf *b, size_t n);
 /* Copies n bytes into b (NUL-terminated). 0 or -ENOMEM. */
 int ud__buf_set(ud_buf *b, const void *p, size_t n);
+/* ud__buf_set() with the common case - the buffer is big enough - inlined into the read path. */
+static inline int ud__buf_put(ud_buf *b, const void *p, size_t n) {
+    if (n >= b->cap)
+        return ud__buf_set(b, p, n);
+    memcpy(b->data, p, n);
+    ((char *)b->data)[n] = '\0';
+    b->len = n;
+    return 0;
+}
 
 /* ---- shm.c ---- */
 /* 0 if `name` is a valid user dict name, else UD_ENAME. */
@@ -83,6 +94,8 @@ uint64_t ud__self_ident(void);
 int ud__ident_alive(uint64_t ident);
 /* Bumped in the child at every fork(), so handles notice they changed process. */
 extern _Atomic uint64_t ud__fork_gen;
+/* getpid(), cached (and refreshed in fork children); valid after ud__init_process(). */
+extern _Atomic int32_t ud__self_pid;
 void ud__init_process(void);
 
 /* ---- lock.c ---- */
@@ -136,8 +149,8 @@ int ud__load_dump(ud_dict *d);
 size_t ud__table_payload_size(const ud__table *t);
 /* Encodes every live entry of t at dst (payload_size bytes). */
 void ud__table_encode(const ud__table *t, char *dst);
-/* Builds table `out` from a payload held in `arena` (owned by out afterwards, even on error). */
-int ud__table_decode(ud__table *out, char *arena, size_t len, uint64_t count);
+/* Builds the (empty) table `out` from the `len` payload bytes in its arena. */
+int ud__table_decode(ud__table *out, size_t len, uint64_t count);
 
 /* ---- recurse.c ---- */
 /* Unlinks the nested dict whose value (its name) is `val` when `type` says it is a dict. */

@@ -153,7 +153,8 @@ static int acquire(ud_dict *d, const ud_lock_options *o) {
     int rc = d->lock_mode == UD_LOCK_SPIN ? spin_acquire(d->ctl, o) : mutex_acquire(d->ctl, o);
     if (rc)
         return rc;
-    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
+    atomic_store_explicit(&d->ctl->holder_pid,
+                          atomic_load_explicit(&ud__self_pid, memory_order_relaxed),
                           memory_order_relaxed);
     d->lock_depth = 1;
     return 0;

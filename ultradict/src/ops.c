@@ -42,11 +42,11 @@ static int encode_value(ud_dict *d, const void *val, size_t vlen, const void **o
 }
 
 /* Copies a stored value out to the caller, through the codec. */
-static int output_value(ud_dict *d, const char *val, size_t vlen, ud_buf *out) {
+static inline int output_value(ud_dict *d, const char *val, size_t vlen, ud_buf *out) {
     if (!out)
         return 0;
     if (!d->codec)
-        return ud__buf_set(out, val, vlen);
+        return ud__buf_put(out, val, vlen);
     out->len = 0;
     if (d->codec->decode(d->codec->ctx, val, vlen, out) != 0)
         return UD_ECODEC;
@@ -112,7 +112,8 @@ int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vle
     rc = begin_write(d);
     if (rc)
         return rc;
-    dropped dr = {.set = false};
+    dropped dr;
+    dr.set = false;
     if (d->recurse)
         note_drop(&dr, ud__table_find(&d->table, key, klen, key_hash(key, klen)));
     rc = write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
@@ -122,7 +123,7 @@ int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vle
     return rc;
 }
 
-static int lookup(ud_dict *d, const void *key, size_t klen, bool sync, ud__entry **out) {
+static inline int lookup(ud_dict *d, const void *key, size_t klen, bool sync, ud__entry **out) {
     UD__CHECK_HANDLE(d);
     int rc = check_key(key, klen);
     if (rc)
@@ -136,7 +137,7 @@ static int lookup(ud_dict *d, const void *key, size_t klen, bool sync, ud__entry
     return 0;
 }
 
-static int get_common(ud_dict *d, const void *key, size_t klen, ud_buf *val, bool sync) {
+static inline int get_common(ud_dict *d, const void *key, size_t klen, ud_buf *val, bool sync) {
     ud__entry *e;
     int rc = lookup(d, key, klen, sync, &e);
     if (rc)
@@ -194,7 +195,8 @@ int ud_del(ud_dict *d, const void *key, size_t klen) {
     if (rc)
         return rc;
     ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
-    dropped dr = {.set = false};
+    dropped dr;
+    dr.set = false;
     if (!e) {
         rc = UD_ENOTFOUND;
     } else {

@@ -173,6 +173,7 @@ int ud__unlink_tree(const char *name) {
 /* ---- Process identity ---- */
 
 _Atomic uint64_t ud__fork_gen;
+_Atomic int32_t ud__self_pid;
 static _Atomic uint64_t self_ident;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -217,10 +218,12 @@ static uint64_t compute_self_ident(void) {
 static void atfork_child(void) {
     atomic_fetch_add(&ud__fork_gen, 1);
     atomic_store(&self_ident, compute_self_ident());
+    atomic_store(&ud__self_pid, (int32_t)getpid());
 }
 
 static void init_once_fn(void) {
     atomic_store(&self_ident, compute_self_ident());
+    atomic_store(&ud__self_pid, (int32_t)getpid());
     pthread_atfork(NULL, NULL, atfork_child);
 }
 

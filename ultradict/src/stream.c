@@ -203,12 +203,13 @@ int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, 
     size_t cap = atomic_load_explicit(&c->stream_cap, memory_order_relaxed);
     if (used + padded > cap) {
         size_t bs = c->buffer_size;
-        size_t dumped = atomic_load_explicit(&c->dump_bytes, memory_order_relaxed);
         /* An ordinary record that does not fit means the stream is full: compact it into a dump.
          * A record larger than the whole buffer instead grows the stream, and a dump happens
-         * only once the stream holds as much as the dict itself - so large values cost an
-         * amortised constant number of copies, not a full dump each. */
-        if (used > 0 && (padded <= bs || used >= (bs > dumped ? bs : dumped))) {
+         * only once the stream holds twice as much as the dict itself - so a large value costs
+         * an amortised constant number of copies (at most half a dump's worth per byte
+         * written), never a full dump per write, and the stream stays within a small multiple
+         * of the dict's size. */
+        if (used > 0 && (padded <= bs || used >= bs + 2 * d->table.bytes)) {
             int rc = ud__dump_locked(d);
             if (rc)
                 return rc;
@@ -252,10 +253,10 @@ int ud__rec_commit(ud_dict *d, ud__rec *rec) {
                      rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len)};
     memcpy(rec->body - sizeof h, &h, sizeof h);
     uint64_t new_end = rec->at + ALIGN8(total);
-    /* Sequentially consistent, to pair with ud_wait(): either the waiter sees the new end, or
-     * we see the waiter and wake it. */
-    atomic_store(&c->end, new_end);
-    if (atomic_load(&c->waiters) != 0) {
+    atomic_store_explicit(&c->end, new_end, memory_order_release);
+    /* Waiters register under the lock (see ud_wait), so holding it we either see the waiter
+     * here, or the waiter saw the new end before it slept. */
+    if (atomic_load_explicit(&c->waiters, memory_order_relaxed) != 0) {
         atomic_fetch_add(&c->change_seq, 1);
         futex_wake_all(&c->change_seq);
     }
@@ -287,9 +288,15 @@ int ud_wait(ud_dict *d, double timeout) {
         deadline.tv_nsec = (long)((s - (double)(time_t)s) * 1e9);
     }
     for (;;) {
+        /* Registering under the lock orders us against every writer: a write either happened
+         * before (we see the new end) or comes after (the writer sees us and wakes us). */
+        int rc = ud__lock(d);
+        if (rc)
+            return rc;
         uint32_t seq = atomic_load(&c->change_seq);
         atomic_fetch_add(&c->waiters, 1);
         bool changed = atomic_load(&c->end) != d->pos;
+        ud__unlock(d);
         long r = 0;
         int err = 0;
         if (!changed) {

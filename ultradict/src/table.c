@@ -33,6 +33,36 @@ void ud__table_clear(ud__table *t) {
     t->mutations = mutations + 1;
 }
 
+void ud__table_swap(ud__table *a, ud__table *b) {
+    ud__table tmp = *a;
+    *a = *b;
+    *b = tmp;
+    uint64_t m = a->mutations;
+    a->mutations = b->mutations + 1;
+    b->mutations = m + 1;
+}
+
+void ud__table_recycle(ud__table *t) {
+    free_entries(t);
+    t->used = 0;
+    t->count = 0;
+    t->bytes = 0;
+    if (t->index)
+        memset(t->index, 0, (t->mask + 1) * sizeof *t->index);
+    t->mutations++;
+}
+
+char *ud__table_arena(ud__table *t, size_t len) {
+    if (len == 0)
+        len = 1;
+    if (len > t->arena_cap) {
+        free(t->arena);
+        t->arena = malloc(len);
+        t->arena_cap = t->arena ? len : 0;
+    }
+    return t->arena;
+}
+
 void ud__table_move(ud__table *to, ud__table *from) {
     uint64_t mutations = to->mutations;
     ud__table_free(to);
@@ -41,19 +71,24 @@ void ud__table_move(ud__table *to, ud__table *from) {
     ud__table_init(from);
 }
 
+#define TAG(hash) ((hash) & 0xffffffff00000000ull)
+#define POS(slot) ((size_t)((slot) & 0xffffffffu))
+#define MAX_ENTRIES 0xfffffffeu
+
 /* Rebuilds the index with `slots` slots (a power of two) from the live entries. */
 static int rebuild_index(ud__table *t, size_t slots) {
-    size_t *index = calloc(slots, sizeof *index);
+    uint64_t *index = calloc(slots, sizeof *index);
     if (!index)
         return -ENOMEM;
     size_t mask = slots - 1;
     for (size_t i = 0; i < t->used; i++) {
         if (t->entries[i].flags & UD__ENTRY_DELETED)
             continue;
-        size_t s = t->entries[i].hash & mask;
+        uint64_t h = t->entries[i].hash;
+        size_t s = h & mask;
         while (index[s])
             s = (s + 1) & mask;
-        index[s] = i + 1;
+        index[s] = TAG(h) | (i + 1);
     }
     free(t->index);
     t->index = index;
@@ -81,6 +116,8 @@ static size_t index_slots_for(size_t n) {
 }
 
 int ud__table_reserve(ud__table *t, size_t n) {
+    if (n > MAX_ENTRIES)
+        return -ENOMEM;
     if (n > t->cap) {
         ud__entry *e = realloc(t->entries, n * sizeof *e);
         if (!e)
@@ -103,7 +140,11 @@ static int grow_for_append(ud__table *t) {
             if (rc)
                 return rc;
         } else {
+            if (t->cap >= MAX_ENTRIES)
+                return -ENOMEM;
             size_t ncap = t->cap ? t->cap * 2 : 8;
+            if (ncap > MAX_ENTRIES)
+                ncap = MAX_ENTRIES;
             ud__entry *e = realloc(t->entries, ncap * sizeof *e);
             if (!e)
                 return -ENOMEM;
@@ -121,12 +162,14 @@ ud__entry *ud__table_find(const ud__table *t, const void *key, size_t klen, uint
         return NULL;
     size_t s = hash & t->mask;
     for (;;) {
-        size_t pos = t->index[s];
-        if (pos == 0)
+        uint64_t slot = t->index[s];
+        if (slot == 0)
             return NULL;
-        ud__entry *e = &t->entries[pos - 1];
-        if (e->hash == hash && e->klen == klen && memcmp(e->kv, key, klen) == 0)
-            return e;
+        if (TAG(slot) == TAG(hash)) {
+            ud__entry *e = &t->entries[POS(slot) - 1];
+            if (e->hash == hash && e->klen == klen && memcmp(e->kv, key, klen) == 0)
+                return e;
+        }
         s = (s + 1) & t->mask;
     }
 }
@@ -135,7 +178,7 @@ static void insert_index(ud__table *t, size_t pos, uint64_t hash) {
     size_t s = hash & t->mask;
     while (t->index[s])
         s = (s + 1) & t->mask;
-    t->index[s] = pos + 1;
+    t->index[s] = TAG(hash) | (pos + 1);
 }
 
 int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, const void *val,
@@ -159,6 +202,7 @@ int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, con
             e->vcap = vcap;
             e->flags &= ~(uint32_t)UD__ENTRY_BORROWED;
         }
+        t->bytes = t->bytes - e->vlen + vlen;
         e->vlen = vlen;
         e->type = type;
         t->mutations++;
@@ -179,21 +223,30 @@ int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, con
     t->entries[pos] = (ud__entry){hash, kv, klen, vlen, vcap, type, 0};
     insert_index(t, pos, hash);
     t->count++;
+    t->bytes += ud__entry_bytes(klen, vlen);
     t->mutations++;
     return 0;
 }
 
 int ud__table_put_borrowed(ud__table *t, char *kv, size_t klen, size_t vlen, uint64_t hash,
                            uint32_t type) {
-    if (ud__table_find(t, kv, klen, hash))
-        return UD_ECORRUPT;
     int rc = grow_for_append(t);
     if (rc)
         return rc;
+    /* One probe both rejects a duplicate and finds the free slot. */
+    size_t s = hash & t->mask;
+    for (uint64_t slot; (slot = t->index[s]) != 0; s = (s + 1) & t->mask) {
+        if (TAG(slot) == TAG(hash)) {
+            const ud__entry *e = &t->entries[POS(slot) - 1];
+            if (e->hash == hash && e->klen == klen && memcmp(e->kv, kv, klen) == 0)
+                return UD_ECORRUPT;
+        }
+    }
     size_t pos = t->used++;
     t->entries[pos] = (ud__entry){hash, kv, klen, vlen, vlen, type, UD__ENTRY_BORROWED};
-    insert_index(t, pos, hash);
+    t->index[s] = TAG(hash) | (pos + 1);
     t->count++;
+    t->bytes += ud__entry_bytes(klen, vlen);
     t->mutations++;
     return 0;
 }
@@ -203,11 +256,13 @@ int ud__table_del(ud__table *t, const void *key, size_t klen, uint64_t hash) {
         return UD_ENOTFOUND;
     size_t s = hash & t->mask, pos;
     for (;;) {
-        pos = t->index[s];
-        if (pos == 0)
+        uint64_t slot = t->index[s];
+        if (slot == 0)
             return UD_ENOTFOUND;
+        pos = POS(slot);
         ud__entry *e = &t->entries[pos - 1];
-        if (e->hash == hash && e->klen == klen && memcmp(e->kv, key, klen) == 0)
+        if (TAG(slot) == TAG(hash) && e->hash == hash && e->klen == klen &&
+            memcmp(e->kv, key, klen) == 0)
             break;
         s = (s + 1) & t->mask;
     }
@@ -216,10 +271,10 @@ int ud__table_del(ud__table *t, const void *key, size_t klen, uint64_t hash) {
     size_t hole = s, j = s;
     for (;;) {
         j = (j + 1) & t->mask;
-        size_t p = t->index[j];
+        uint64_t p = t->index[j];
         if (p == 0)
             break;
-        size_t home = t->entries[p - 1].hash & t->mask;
+        size_t home = t->entries[POS(p) - 1].hash & t->mask;
         bool movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
         if (movable) {
             t->index[hole] = p;
@@ -231,18 +286,15 @@ int ud__table_del(ud__table *t, const void *key, size_t klen, uint64_t hash) {
     ud__entry *e = &t->entries[pos - 1];
     if (!(e->flags & UD__ENTRY_BORROWED))
         free(e->kv);
+    t->bytes -= ud__entry_bytes(e->klen, e->vlen);
     e->kv = NULL;
     e->flags = UD__ENTRY_DELETED;
     t->count--;
     t->mutations++;
     while (t->used > 0 && (t->entries[t->used - 1].flags & UD__ENTRY_DELETED))
         t->used--;
-    if (t->count == 0) {
-        /* An empty table drops its arena so that deleted loads do not pin memory. */
-        free(t->arena);
-        t->arena = NULL;
+    if (t->count == 0)
         t->used = 0;
-    }
     return 0;
 }
 

@@ -3,7 +3,8 @@
  *
  * Entries live in an array in insertion order (so iteration and popitem follow Python's dict);
  * an open-addressing index of entry positions, with linear probing and backward-shift deletion,
- * finds them. Each entry owns one allocation holding its key followed by its value, except
+ * finds them. Each index slot also keeps the upper half of the entry's hash, so a probe that
+ * passes a different key costs no access to the entry array (at most 2^32 - 2 entries). Each entry owns one allocation holding its key followed by its value, except
  * entries built by a dump load, which borrow their bytes from one arena owned by the table.
  */
 #ifndef UD_TABLE_H
@@ -33,11 +34,18 @@ typedef struct ud__table {
     size_t used;  /* entries[0..used) are live or holes */
     size_t cap;   /* allocated entries */
     size_t count; /* live entries */
-    size_t *index; /* slot -> entry position + 1; 0 is an empty slot */
+    size_t bytes; /* what the live entries take as dump items: header, key and value each */
+    uint64_t *index; /* slot -> (hash >> 32) << 32 | (entry position + 1); 0 is an empty slot */
     size_t mask;   /* index size - 1 (a power of two), or 0 before the first insert */
     uint64_t mutations; /* bumped by every change; iterators compare it */
-    void *arena;        /* the block that borrowed entries point into */
+    char *arena;        /* the block that borrowed entries point into */
+    size_t arena_cap;
 } ud__table;
+
+/* Bytes an entry takes in a dump or snapshot (see ud__item_hdr in layout.h). */
+static inline size_t ud__entry_bytes(size_t klen, size_t vlen) {
+    return 16 + klen + vlen;
+}
 
 static inline const char *ud__entry_val(const ud__entry *e) {
     return e->kv + e->klen;
@@ -51,6 +59,16 @@ void ud__table_free(ud__table *t);
 void ud__table_clear(ud__table *t);
 /* Moves the contents of `from` into `to` (whose old contents are freed); `from` becomes empty. */
 void ud__table_move(ud__table *to, ud__table *from);
+/* Exchanges two tables (each keeps counting its own mutations). */
+void ud__table_swap(ud__table *a, ud__table *b);
+/*
+ * Empties the table but keeps its entry array, index and arena allocated, so that the next
+ * build of a table of similar size touches memory that is already mapped instead of faulting
+ * in fresh pages (the dominant cost of loading a large dump).
+ */
+void ud__table_recycle(ud__table *t);
+/* Makes the arena at least `len` bytes (its old contents are lost) and returns it. */
+char *ud__table_arena(ud__table *t, size_t len);
 /* Reserves room for `n` entries in total. Returns 0 or -ENOMEM. */
 int ud__table_reserve(ud__table *t, size_t n);
 
@@ -70,6 +88,11 @@ int ud__table_put_borrowed(ud__table *t, char *kv, size_t klen, size_t vlen, uin
                            uint32_t type);
 /* Removes key. Returns 0 or UD_ENOTFOUND. */
 int ud__table_del(ud__table *t, const void *key, size_t klen, uint64_t hash);
+/* Hints the cache that `hash` is about to be looked up. */
+static inline void ud__table_prefetch(const ud__table *t, uint64_t hash) {
+    if (t->mask)
+        __builtin_prefetch(&t->index[hash & t->mask]);
+}
 /* The most recently inserted live entry, or NULL when empty. */
 ud__entry *ud__table_last(const ud__table *t);
 
