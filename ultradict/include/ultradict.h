@@ -156,8 +156,9 @@ enum { UD_AUTO_UNLINK_DEFAULT = 0, UD_AUTO_UNLINK_ON, UD_AUTO_UNLINK_OFF };
  *    original's shared_lock: an atomic word holding the owner's identity, polled with
  *    sleep_time). Fixed by the creator; attachers must pass the same value or 0.
  *  - auto_unlink: see the enum above. With ON, this handle unlinks the dict when it closes.
- *  - recurse: nested dicts (ud_set_dict) are allowed and recorded in a register, so that
- *    unlinking the dict removes every child. Fixed by the creator.
+ *  - recurse: nested dicts (ud_set_dict) are allowed. Children are registered under the
+ *    parent's name ("<name>.c<hex>"), so that unlinking the dict removes every descendant, even
+ *    after a crash. Fixed by the creator (an attacher's value is ignored).
  *  - mode: permission bits of the segments (0: 0600).
  *  - codec: optional value codec (see ud_codec); borrowed, must outlive the handle.
  */
@@ -199,14 +200,17 @@ UD_EXPORT int ud_close(ud_dict *d);
 UD_EXPORT int ud_close_save(ud_dict *d, ud_buf *snapshot);
 
 /*
- * Removes the dict's names from the system, and with recurse every nested child and the
- * register. Attached processes keep working; nobody new can attach. The handle stays usable.
+ * Removes the dict's names from the system, and every nested child's. Attached processes keep
+ * working; nobody new can attach. The handle stays usable and no longer unlinks at close.
+ * UD_ENOENT if the name is gone or now belongs to another dict.
  */
 UD_EXPORT int ud_unlink(ud_dict *d);
 
 /*
- * Removes every segment of the dict called `name` (and its nested children when it has a
- * register), whether or not any process uses it. UD_ENOENT if nothing was there.
+ * Removes every segment of the dict called `name` and of its nested children, whether or not
+ * any process uses it. Only segments that carry this library's magic (or belong to such a
+ * dict by name) are removed: UD_ENOENT if nothing is there, UD_EBADMAGIC if `name` is somebody
+ * else's file.
  */
 UD_EXPORT int ud_unlink_by_name(const char *name);
 
@@ -311,7 +315,9 @@ UD_EXPORT int ud_type(ud_dict *d, const void *key, size_t klen);
  *  - sleep_time: seconds to sleep between attempts in UD_LOCK_SPIN mode after a short spin
  *    (0: 1 microsecond, the original's default; a negative value busy-waits).
  *  - steal_after_timeout: when the timeout passes, take the lock from its holder instead of
- *    failing (the original's option: only for a holder known to be stuck).
+ *    failing (the original's option: only for a holder known to be stuck). UD_LOCK_SPIN only:
+ *    a robust mutex cannot be taken from a live holder, so in UD_LOCK_MUTEX mode the timeout
+ *    still ends in UD_ETIMEDOUT.
  * In both modes a holder that died is detected (robust mutex, or pid plus process start time)
  * and the lock is recovered automatically: the shared state is consistent at every instant.
  */
@@ -332,7 +338,10 @@ typedef struct ud_lock_options {
 UD_EXPORT int ud_lock(ud_dict *d, const ud_lock_options *o);
 /* Releases one level of the lock. UD_ENOTLOCKED if this handle does not hold it. */
 UD_EXPORT int ud_unlock(ud_dict *d);
-/* Takes the lock whoever holds it (the original's steal). Use only on a stuck holder. */
+/*
+ * Takes the lock whoever holds it (the original's steal). Use only on a stuck holder.
+ * UD_LOCK_SPIN only; -ENOTSUP in UD_LOCK_MUTEX mode (see steal_after_timeout).
+ */
 UD_EXPORT int ud_lock_steal(ud_dict *d);
 /* The pid of the process holding the lock now, or 0. A hint: it may change at once. */
 UD_EXPORT pid_t ud_lock_holder(ud_dict *d);
@@ -397,7 +406,7 @@ typedef struct ud_dict_info {
     bool creator_alive;
     unsigned attached_alive; /* registered processes still running */
     bool orphaned;          /* no live process is attached and the creator is gone */
-    bool is_child;          /* a nested dict or a register of a recursive dict */
+    bool is_child;          /* a nested dict (its name is "<parent>.c<hex>") */
     int error;              /* 0, or why the control segment could not be read (then the rest is 0) */
 } ud_dict_info;
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,14 +162,15 @@ static int attach_existing(ud_dict *d, const ud_options *o) {
         rc = UD_EBADMAGIC;
         goto fail;
     }
+    if (sh->version != UD__LAYOUT_VERSION) {
+        rc = UD_EVERSION;
+        goto fail;
+    }
+    /* A damaged dump segment is not fatal here: readers skip a dump whose header does not
+     * validate, and the next dump rewrites the segment. */
     for (int s = 0; s < 2; s++) {
-        ud__dump_hdr *dh = d->dump[s].addr;
-        if (d->dump[s].size < sizeof *dh || dh->magic != UD__DUMP_MAGIC) {
-            rc = UD_EBADMAGIC;
-            goto fail;
-        }
-        if (dh->version != UD__LAYOUT_VERSION || sh->version != UD__LAYOUT_VERSION) {
-            rc = UD_EVERSION;
+        if (d->dump[s].size < sizeof(ud__dump_hdr)) {
+            rc = UD_ECORRUPT;
             goto fail;
         }
     }
@@ -305,12 +307,22 @@ static void release_handle(ud_dict *d) {
     free(d);
 }
 
+/* True if the name still refers to the segment this handle has open (not a newer dict that
+ * took the name after an unlink). */
+static bool name_is_ours(ud_dict *d) {
+    char path[UD__SEG_NAME_MAX + 16];
+    struct stat mine, now;
+    snprintf(path, sizeof path, "/dev/shm/%s", d->name);
+    return fstat(d->control.fd, &mine) == 0 && stat(path, &now) == 0 &&
+           mine.st_ino == now.st_ino && mine.st_dev == now.st_dev;
+}
+
 int ud_close(ud_dict *d) {
     if (!d)
         return 0;
     int rc = 0;
     /* Only the process that opened the handle unlinks; a forked copy just lets go. */
-    if (d->auto_unlink && d->open_fork_gen == atomic_load(&ud__fork_gen)) {
+    if (d->auto_unlink && d->open_fork_gen == atomic_load(&ud__fork_gen) && name_is_ours(d)) {
         rc = ud__unlink_tree(d->name);
         if (rc == UD_ENOENT)
             rc = 0;
@@ -329,6 +341,9 @@ int ud_close_save(ud_dict *d, ud_buf *snapshot) {
 
 int ud_unlink(ud_dict *d) {
     UD__CHECK_HANDLE(d);
+    if (!name_is_ours(d))
+        return UD_ENOENT; /* already gone, or the name now belongs to another dict */
+    d->auto_unlink = false;
     return ud__unlink_tree(d->name);
 }
 

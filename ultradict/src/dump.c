@@ -90,6 +90,8 @@ static inline ud__dump_hdr *dump_hdr(ud_dict *d, int s) {
 static int published_slot(ud_dict *d, uint64_t base) {
     for (int s = 0; s < 2; s++) {
         ud__dump_hdr *h = dump_hdr(d, s);
+        if (h->magic != UD__DUMP_MAGIC || h->version != UD__LAYOUT_VERSION)
+            continue;
         uint64_t seq = atomic_load_explicit(&h->seq, memory_order_acquire);
         if (!(seq & 1) && atomic_load_explicit(&h->pos, memory_order_relaxed) == base)
             return s;
@@ -127,6 +129,9 @@ int ud__dump_locked(ud_dict *d) {
     uint64_t seq = (atomic_load_explicit(&h->seq, memory_order_relaxed) | 1) + 2;
     atomic_store_explicit(&h->seq, seq, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
+    /* The header is rewritten whole, which also repairs a damaged one. */
+    h->magic = UD__DUMP_MAGIC;
+    h->version = UD__LAYOUT_VERSION;
     char *dst = (char *)h + sizeof *h;
     ud__table_encode(&d->table, dst);
     h->len = payload;
@@ -147,7 +152,8 @@ int ud__dump_locked(ud_dict *d) {
 static int load_slot(ud_dict *d, int s, uint64_t base, bool locked) {
     ud__dump_hdr *h = dump_hdr(d, s);
     uint64_t seq = atomic_load_explicit(&h->seq, memory_order_acquire);
-    if ((seq & 1) || atomic_load_explicit(&h->pos, memory_order_relaxed) != base)
+    if ((seq & 1) || atomic_load_explicit(&h->pos, memory_order_relaxed) != base ||
+        h->magic != UD__DUMP_MAGIC || h->version != UD__LAYOUT_VERSION)
         return -EAGAIN;
     uint64_t len = h->len, count = h->count, check = h->check;
     if (len > SIZE_MAX - sizeof *h)

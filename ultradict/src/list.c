@@ -87,7 +87,7 @@ int ud_list(ud_list_fn fn, void *ctx) {
         for (int i = 0; i < 3; i++)
             parts += add_segment(name, aux[i], &info);
         inspect(name, &info);
-        if (parts == 0 && info.error == UD_EBADMAGIC)
+        if (parts == 0 && info.error != 0)
             continue; /* somebody else's file */
         if (parts < 3 && info.error == 0)
             info.error = UD_ECORRUPT;

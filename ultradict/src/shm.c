@@ -144,30 +144,72 @@ int ud__seg_unlink(const char *base, const char *suffix) {
     return shm_unlink(path) == 0 ? 0 : -errno;
 }
 
+/* Reads the first 8 bytes of a segment; 0 if it is missing or shorter. */
+static uint64_t seg_magic(const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 2];
+    if (ud__seg_path(path, base, suffix) != 0)
+        return 0;
+    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    uint64_t magic = 0;
+    if (pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
+        magic = 0;
+    close(fd);
+    return magic;
+}
+
+static int seg_exists(const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 16];
+    snprintf(path, sizeof path, UD__SHM_DIR "/%s%s", base, suffix);
+    return access(path, F_OK) == 0;
+}
+
+/*
+ * True if `entry` (a file name in /dev/shm) is a segment of the dict tree rooted at `name`:
+ * name(.c<hex>)* followed by nothing or one of our suffixes. Nothing else is ever removed, so
+ * unlinking "sem" does not touch POSIX semaphores called "sem.*".
+ */
+static bool in_tree(const char *entry, const char *name, size_t n) {
+    if (strncmp(entry, name, n) != 0)
+        return false;
+    const char *p = entry + n;
+    bool child = false;
+    while (p[0] == '.' && p[1] == 'c') {
+        const char *q = p + 2;
+        while ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
+            q++;
+        if (q == p + 2)
+            break;
+        p = q;
+        child = true;
+    }
+    if (*p == '\0')
+        return child;
+    return strcmp(p, ".stream") == 0 || strcmp(p, ".dump0") == 0 || strcmp(p, ".dump1") == 0;
+}
+
 int ud__unlink_tree(const char *name) {
-    int rc = ud__seg_unlink(name, "");
-    bool found = rc == 0;
-    if (rc != 0 && rc != -ENOENT)
-        return rc;
+    /* Only a dict of ours is removed: its control segment carries our magic, or - if the
+     * control segment is damaged or gone - its stream segment does. */
+    bool ours = seg_magic(name, "") == UD__MAGIC || seg_magic(name, ".stream") == UD__STREAM_MAGIC;
+    if (!ours)
+        return seg_exists(name, "") || seg_exists(name, ".stream") ? UD_EBADMAGIC : UD_ENOENT;
     DIR *dir = opendir(UD__SHM_DIR);
     if (!dir)
-        return found ? 0 : UD_ENOENT;
+        return -errno;
     size_t n = strlen(name);
     struct dirent *de;
     int err = 0;
     while ((de = readdir(dir)) != NULL) {
-        if (strncmp(de->d_name, name, n) != 0 || de->d_name[n] != '.')
+        if (!in_tree(de->d_name, name, n) && strcmp(de->d_name, name) != 0)
             continue;
-        rc = ud__seg_unlink(de->d_name, "");
-        if (rc == 0)
-            found = true;
-        else if (rc != -ENOENT && !err)
+        int rc = ud__seg_unlink(de->d_name, "");
+        if (rc != 0 && rc != -ENOENT && !err)
             err = rc;
     }
     closedir(dir);
-    if (err)
-        return err;
-    return found ? 0 : UD_ENOENT;
+    return err;
 }
 
 /* ---- Process identity ---- */

@@ -47,8 +47,11 @@ static int verify(const char *data, size_t len, int depth) {
     memcpy(&version, data + 8, 4);
     if (le32toh(version) != SNAP_VERSION)
         return UD_EVERSION;
+    uint32_t flags;
+    memcpy(&flags, data + 12, 4);
     uint64_t count = get64(data + 16), plen = get64(data + 24), check = get64(data + 32);
-    if (plen != len - SNAP_HDR || depth > SNAP_MAX_DEPTH)
+    /* No flags are defined yet and the reserved word is zero: anything else is damage. */
+    if (flags != 0 || get64(data + 40) != 0 || plen != len - SNAP_HDR || depth > SNAP_MAX_DEPTH)
         return UD_ECORRUPT;
     const char *p = data + SNAP_HDR, *end = data + len;
     if (ud__hash(p, plen, SNAP_SEED) != check)

@@ -1,0 +1,216 @@
+/*
+ * cmd_data.c - the commands that read and write single entries: get, set, del, incr, len.
+ */
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ---- get ---- */
+
+static int run_get(const cli_command *cmd, int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"newline", no_argument, NULL, 'n'}, CLI_OPTION_HELP, CLI_OPTION_END};
+    cli_args a;
+    bool newline = false;
+    int c, rc = cli_args_init(&a, cmd, argc, argv, "nh", longopts);
+    if (rc != 0)
+        return rc;
+    while ((c = cli_next_opt(&a)) != -1) {
+        if (c != 'n')
+            return a.status;
+        newline = true;
+    }
+    if ((rc = cli_check_operands(&a, 2, 2)) != 0)
+        return rc;
+    const char *name = a.operands[0], *key = a.operands[1];
+
+    ud_dict *d;
+    if ((rc = cli_attach(name, &d)) != 0)
+        return rc;
+    ud_buf val = UD_BUF_INIT;
+    int err = ud_get(d, key, strlen(key), &val);
+    if (err < 0) {
+        rc = cli_fail_key(name, key, err);
+    } else {
+        /* Raw bytes: the value may be binary, and a script may compare it byte for byte. */
+        if (val.len > 0)
+            fwrite(val.data, 1, val.len, stdout);
+        if (newline)
+            fputc('\n', stdout);
+    }
+    ud_buf_free(&val);
+    return cli_close(d, rc);
+}
+
+const cli_command cli_cmd_get = {
+    "get", "NAME KEY [-n|--newline]", "Print the value of KEY.",
+    "The value's bytes are written to standard output exactly as stored.\n"
+    "\n"
+    "Options:\n"
+    "  -n, --newline   write a newline after the value\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "Exit status: 0 on success, 1 if the dict or the key does not exist, 2 on a usage error.\n",
+    run_get};
+
+/* ---- set ---- */
+
+static int run_set(const cli_command *cmd, int argc, char **argv) {
+    static const struct option longopts[] = {CLI_OPTION_HELP, CLI_OPTION_END};
+    cli_args a;
+    int rc = cli_args_init(&a, cmd, argc, argv, "h", longopts);
+    if (rc != 0)
+        return rc;
+    if (cli_next_opt(&a) != -1)
+        return a.status;
+    if ((rc = cli_check_operands(&a, 2, 3)) != 0)
+        return rc;
+    const char *name = a.operands[0], *key = a.operands[1];
+    const char *arg = a.noperands == 3 ? a.operands[2] : "-";
+
+    /* Read stdin before attaching, so that a slow producer does not hold a handle open. */
+    ud_buf input = UD_BUF_INIT;
+    const void *val = arg;
+    size_t vlen = strlen(arg);
+    if (strcmp(arg, "-") == 0) {
+        int err = cli_read_fd(STDIN_FILENO, &input);
+        if (err < 0) {
+            ud_buf_free(&input);
+            return cli_fail("standard input", err);
+        }
+        val = input.data != NULL ? input.data : "";
+        vlen = input.len;
+    }
+
+    ud_dict *d;
+    if ((rc = cli_attach(name, &d)) == 0) {
+        int err = ud_set(d, key, strlen(key), val, vlen);
+        if (err < 0)
+            rc = cli_fail_key(name, key, err);
+        rc = cli_close(d, rc);
+    }
+    ud_buf_free(&input);
+    return rc;
+}
+
+const cli_command cli_cmd_set = {
+    "set", "NAME KEY [VALUE|-]", "Set KEY to VALUE.",
+    "Without VALUE, or with \"-\", the value is read from standard input up to its end, byte\n"
+    "for byte (binary data and NUL bytes included). Put \"--\" before a VALUE that starts\n"
+    "with \"-\".\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "Exit status: 0 on success, 1 on an error, 2 on a usage error.\n",
+    run_set};
+
+/* ---- del ---- */
+
+static int run_del(const cli_command *cmd, int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"ignore-missing", no_argument, NULL, 'f'}, CLI_OPTION_HELP, CLI_OPTION_END};
+    cli_args a;
+    bool ignore_missing = false;
+    int c, rc = cli_args_init(&a, cmd, argc, argv, "fh", longopts);
+    if (rc != 0)
+        return rc;
+    while ((c = cli_next_opt(&a)) != -1) {
+        if (c != 'f')
+            return a.status;
+        ignore_missing = true;
+    }
+    if ((rc = cli_check_operands(&a, 2, 2)) != 0)
+        return rc;
+    const char *name = a.operands[0], *key = a.operands[1];
+
+    ud_dict *d;
+    if ((rc = cli_attach(name, &d)) != 0)
+        return rc;
+    int err = ud_del(d, key, strlen(key));
+    if (err < 0 && !(err == UD_ENOTFOUND && ignore_missing))
+        rc = cli_fail_key(name, key, err);
+    return cli_close(d, rc);
+}
+
+const cli_command cli_cmd_del = {
+    "del", "NAME KEY [-f|--ignore-missing]", "Remove KEY.",
+    "Options:\n"
+    "  -f, --ignore-missing  succeed when the key does not exist\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit status: 0 on success, 1 if the dict or the key does not exist, 2 on a usage error.\n",
+    run_del};
+
+/* ---- incr ---- */
+
+static int run_incr(const cli_command *cmd, int argc, char **argv) {
+    static const struct option longopts[] = {CLI_OPTION_HELP, CLI_OPTION_END};
+    cli_args a;
+    int rc = cli_args_init(&a, cmd, argc, argv, "h", longopts);
+    if (rc != 0)
+        return rc;
+    if (cli_next_opt(&a) != -1)
+        return a.status;
+    if ((rc = cli_check_operands(&a, 2, 3)) != 0)
+        return rc;
+    const char *name = a.operands[0], *key = a.operands[1];
+    int64_t by = 1;
+    if (a.noperands == 3 && (rc = cli_parse_int64(cmd, "BY", a.operands[2], &by)) != 0)
+        return rc;
+
+    ud_dict *d;
+    if ((rc = cli_attach(name, &d)) != 0)
+        return rc;
+    int64_t result;
+    int err = ud_incr(d, key, strlen(key), by, &result);
+    if (err < 0)
+        rc = cli_fail_key(name, key, err);
+    else
+        printf("%" PRId64 "\n", result);
+    return cli_close(d, rc);
+}
+
+const cli_command cli_cmd_incr = {
+    "incr", "NAME KEY [BY]", "Add BY (default 1) to the integer at KEY and print the result.",
+    "The value is a decimal integer in ASCII, like a Redis or memcached counter; a missing key\n"
+    "counts from 0. BY may be negative. The addition is one atomic step for every process.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "Exit status: 0 on success, 1 on an error (e.g. the value is not an integer, or the sum\n"
+    "overflows 64 bits), 2 on a usage error.\n",
+    run_incr};
+
+/* ---- len ---- */
+
+static int run_len(const cli_command *cmd, int argc, char **argv) {
+    static const struct option longopts[] = {CLI_OPTION_HELP, CLI_OPTION_END};
+    cli_args a;
+    int rc = cli_args_init(&a, cmd, argc, argv, "h", longopts);
+    if (rc != 0)
+        return rc;
+    if (cli_next_opt(&a) != -1)
+        return a.status;
+    if ((rc = cli_check_operands(&a, 1, 1)) != 0)
+        return rc;
+
+    ud_dict *d;
+    if ((rc = cli_attach(a.operands[0], &d)) != 0)
+        return rc;
+    /* ud_len() hides a synchronisation error behind the local count; surface it instead. */
+    int err = ud_apply_update(d);
+    if (err < 0)
+        rc = cli_fail(a.operands[0], err);
+    else
+        printf("%zu\n", ud_len(d));
+    return cli_close(d, rc);
+}
+
+const cli_command cli_cmd_len = {"len", "NAME", "Print the number of entries.",
+                                 "Options:\n"
+                                 "  -h, --help      show this help\n",
+                                 run_len};
