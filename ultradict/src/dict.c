@@ -182,7 +182,7 @@ fail:
 }
 
 /* Records this process in the control segment's register of attached processes. */
-static void register_attach(ud_dict *d) {
+void ud__register_attach(ud_dict *d) {
     uint64_t me = ud__self_ident();
     d->attach_slot = -1;
     for (int pass = 0; pass < 2 && d->attach_slot < 0; pass++) {
@@ -245,7 +245,7 @@ int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags
                      (o->auto_unlink == UD_AUTO_UNLINK_DEFAULT && d->creator);
     d->lock_fork_gen = atomic_load(&ud__fork_gen);
     d->open_fork_gen = d->lock_fork_gen;
-    register_attach(d);
+    ud__register_attach(d);
     *out = d;
     return 0;
 }

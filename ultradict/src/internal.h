@@ -137,6 +137,9 @@ typedef struct ud__rec {
 } ud__rec;
 int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, ud__rec *rec);
 int ud__rec_commit(ud_dict *d, ud__rec *rec);
+/* ud__rec_commit() for a record of one item, applied from the caller's copy of it. */
+int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void *key,
+                        size_t klen, const void *val, size_t vlen);
 /* Applies a validated record body to the local table. */
 int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, uint32_t nitems);
 
@@ -172,6 +175,8 @@ unsigned ud__count_attached(const ud__control *c);
 /* ---- dict.c ---- */
 /* 0 if `name` is a user name or a nested child's name (NAME(.c<hex>)*), else UD_ENAME. */
 int ud__validate_full_name(const char *name);
+/* Records this process in the dict's table of attached processes (for `ultradict ls`). */
+void ud__register_attach(ud_dict *d);
 int ud__open_internal(const ud_options *opts, const char *full_name, uint32_t flags, ud_dict **out);
 
 #define UD__CHECK_HANDLE(d)                                                                        \

@@ -140,12 +140,14 @@ static int spin_acquire(ud__control *c, const ud_lock_options *o) {
     }
 }
 
-/* A handle copied into a child by fork() does not hold its parent's lock. */
+/* A handle copied into a child by fork() does not hold its parent's lock; the child registers
+ * itself as attached the first time it writes. */
 static inline void check_fork(ud_dict *d) {
     uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
     if (d->lock_fork_gen != gen) {
         d->lock_fork_gen = gen;
         d->lock_depth = 0;
+        ud__register_attach(d);
     }
 }
 

@@ -80,7 +80,7 @@ static int write_item(ud_dict *d, int kind, int type, const void *key, size_t kl
     if (rc)
         return rc;
     ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
-    return ud__rec_commit(d, &rec);
+    return ud__rec_commit_item(d, &rec, kind, type, key, klen, val, vlen);
 }
 
 int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,

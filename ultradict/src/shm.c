@@ -274,6 +274,9 @@ void ud__init_process(void) {
 }
 
 uint64_t ud__self_ident(void) {
+    uint64_t id = atomic_load_explicit(&self_ident, memory_order_relaxed);
+    if (id)
+        return id;
     ud__init_process();
     return atomic_load_explicit(&self_ident, memory_order_relaxed);
 }

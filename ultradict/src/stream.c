@@ -246,7 +246,8 @@ static long futex_wake_all(_Atomic uint32_t *addr) {
     return syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-int ud__rec_commit(ud_dict *d, ud__rec *rec) {
+/* Checksums the record and publishes it with one store of the new end. */
+static uint64_t publish(ud_dict *d, ud__rec *rec) {
     ud__control *c = d->ctl;
     size_t total = sizeof(ud__rec_hdr) + rec->body_len;
     ud__rec_hdr h = {total, rec->flags, rec->nitems,
@@ -260,13 +261,37 @@ int ud__rec_commit(ud_dict *d, ud__rec *rec) {
         atomic_fetch_add(&c->change_seq, 1);
         futex_wake_all(&c->change_seq);
     }
-    /* The record is committed; only now does the local copy change. */
-    int rc = ud__apply_items(d, rec->body, rec->body_len, rec->flags, rec->nitems);
+    return new_end;
+}
+
+static int committed(ud_dict *d, uint64_t new_end, int rc) {
     if (rc == 0) {
         d->pos = new_end;
-        atomic_store_explicit(&c->entries, d->table.count, memory_order_relaxed);
+        atomic_store_explicit(&d->ctl->entries, d->table.count, memory_order_relaxed);
     }
     return rc;
+}
+
+int ud__rec_commit(ud_dict *d, ud__rec *rec) {
+    uint64_t new_end = publish(d, rec);
+    /* The record is committed; only now does the local copy change. */
+    return committed(d, new_end, ud__apply_items(d, rec->body, rec->body_len, rec->flags,
+                                                 rec->nitems));
+}
+
+int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void *key,
+                        size_t klen, const void *val, size_t vlen) {
+    uint64_t new_end = publish(d, rec);
+    /* The writer knows the item it wrote: apply it without decoding the record again. */
+    uint64_t hash = ud__hash(key, klen, 0);
+    int rc = 0;
+    if (kind == UD__ITEM_SET)
+        rc = ud__table_put(&d->table, key, klen, hash, val, vlen, (uint32_t)type);
+    else
+        ud__table_del(&d->table, key, klen, hash);
+    if (rc)
+        reset_local(d);
+    return committed(d, new_end, rc);
 }
 
 int ud_apply_update(ud_dict *d) {
