@@ -333,7 +333,9 @@ typedef struct ud_lock_options {
 /*
  * Takes the dict's lock for this handle. Re-entrant: every ud_lock() needs one ud_unlock().
  * While held, this handle's operations form one atomic step for all other processes.
- * Returns 0, UD_EBUSY, UD_ETIMEDOUT, or another error.
+ * Returns 0, UD_EBUSY, UD_ETIMEDOUT, or another error. In UD_LOCK_MUTEX mode, a second handle
+ * of the same thread gets UD_EBUSY at once (waiting could never end); in UD_LOCK_SPIN mode it
+ * waits like any other process.
  */
 UD_EXPORT int ud_lock(ud_dict *d, const ud_lock_options *o);
 /* Releases one level of the lock. UD_ENOTLOCKED if this handle does not hold it. */
@@ -351,8 +353,9 @@ UD_EXPORT pid_t ud_lock_holder(ud_dict *d);
 /* Writes a full dump now and resets the stream. */
 UD_EXPORT int ud_dump(ud_dict *d);
 /*
- * Loads the latest full dump if this handle has not loaded it yet (force: even if it has), and
- * then nothing else: call ud_apply_update() to replay the stream after it.
+ * Loads the latest full dump unless this handle already has everything it holds (force: in any
+ * case, discarding the local copy), and then nothing else: call ud_apply_update() to replay the
+ * stream after it.
  */
 UD_EXPORT int ud_load(ud_dict *d, bool force);
 /* Replays every pending update (loading a dump first if this handle fell behind one). */
@@ -439,6 +442,17 @@ UD_EXPORT int ud_restore_file(ud_dict *d, const char *path);
 typedef int (*ud_snapshot_fn)(void *ctx, const void *key, size_t klen, const void *val,
                               size_t vlen, int type);
 UD_EXPORT int ud_snapshot_foreach(const void *data, size_t len, ud_snapshot_fn fn, void *ctx);
+
+/*
+ * Builds a snapshot from entries (read back from another store, say): start with an empty
+ * ud_buf, add every entry (a UD_TYPE_DICT value must itself be a snapshot), then finish. The
+ * result is what ud_restore() and ud_snapshot_foreach() accept. Keys are checked against
+ * UD_KEY_MAX (UD_ETOOBIG); a key added twice makes the snapshot invalid (UD_ECORRUPT when it is
+ * restored).
+ */
+UD_EXPORT int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
+                              size_t vlen, int type);
+UD_EXPORT int ud_snapshot_finish(ud_buf *snap);
 
 #ifdef __cplusplus
 }

@@ -64,7 +64,8 @@ static int mutex_result(ud__control *c, int rc) {
     }
     if (rc == ETIMEDOUT)
         return UD_ETIMEDOUT;
-    if (rc == EBUSY)
+    /* EDEADLK: another handle in this very thread holds it. Waiting could never end. */
+    if (rc == EBUSY || rc == EDEADLK)
         return UD_EBUSY;
     return -rc;
 }

@@ -56,16 +56,28 @@ static int verify(const char *data, size_t len, int depth) {
     const char *p = data + SNAP_HDR, *end = data + len;
     if (ud__hash(p, plen, SNAP_SEED) != check)
         return UD_ECORRUPT;
-    for (uint64_t i = 0; i < count; i++) {
+    if (count > plen / sizeof(ud__item_hdr))
+        return UD_ECORRUPT;
+    /* Keys are checked for duplicates with a table of borrowed keys (no copies). */
+    ud__table keys;
+    ud__table_init(&keys);
+    int rc = ud__table_reserve(&keys, (size_t)count);
+    for (uint64_t i = 0; i < count && rc == 0; i++) {
         ud__item_hdr h;
         const char *k, *v;
-        int rc = ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
-        if (rc || h.kind != UD__ITEM_SET)
-            return UD_ECORRUPT;
-        if (h.type == UD_TYPE_DICT && (rc = verify(v, h.vlen, depth + 1)) != 0)
-            return rc == UD_EBADMAGIC || rc == UD_EVERSION ? UD_ECORRUPT : rc;
+        rc = ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
+        if (rc || h.kind != UD__ITEM_SET) {
+            rc = UD_ECORRUPT;
+            break;
+        }
+        rc = ud__table_put_borrowed(&keys, (char *)k, h.klen, 0, ud__hash(k, h.klen, 0), 0);
+        if (rc == 0 && h.type == UD_TYPE_DICT && (rc = verify(v, h.vlen, depth + 1)) != 0)
+            rc = rc == UD_EBADMAGIC || rc == UD_EVERSION ? UD_ECORRUPT : rc;
         p = v + h.vlen;
     }
+    ud__table_free(&keys);
+    if (rc)
+        return rc;
     return p == end ? 0 : UD_ECORRUPT;
 }
 
@@ -356,4 +368,51 @@ out:
     free(data);
     close(fd);
     return rc;
+}
+
+int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val, size_t vlen,
+                    int type) {
+    if (!snap || (!key && klen) || (!val && vlen) || (type != UD_TYPE_BYTES && type != UD_TYPE_DICT))
+        return UD_EINVAL;
+    if (klen > UD_KEY_MAX)
+        return UD_ETOOBIG;
+    if (snap->len == 0) {
+        int rc = ud__buf_reserve(snap, SNAP_HDR);
+        if (rc)
+            return rc;
+        memset(snap->data, 0, SNAP_HDR);
+    } else if (snap->len < SNAP_HDR) {
+        return UD_EINVAL;
+    }
+    size_t at = snap->len;
+    int rc = ud__buf_reserve(snap, at + ud__item_size(klen, vlen));
+    if (rc)
+        return rc;
+    ud__item_encode((char *)snap->data + at, UD__ITEM_SET, type, key, klen, val, vlen);
+    char *h = snap->data;
+    put64(h + 16, get64(h + 16) + 1);
+    return 0;
+}
+
+int ud_snapshot_finish(ud_buf *snap) {
+    if (!snap)
+        return UD_EINVAL;
+    if (snap->len == 0) {
+        int rc = ud__buf_reserve(snap, SNAP_HDR);
+        if (rc)
+            return rc;
+        memset(snap->data, 0, SNAP_HDR);
+    }
+    if (snap->len < SNAP_HDR)
+        return UD_EINVAL;
+    char *h = snap->data;
+    size_t plen = snap->len - SNAP_HDR;
+    memcpy(h, SNAP_MAGIC, 8);
+    uint32_t v = htole32(SNAP_VERSION);
+    memcpy(h + 8, &v, 4);
+    memset(h + 12, 0, 4);
+    put64(h + 24, plen);
+    put64(h + 32, ud__hash(h + SNAP_HDR, plen, SNAP_SEED));
+    put64(h + 40, 0);
+    return verify(snap->data, snap->len, 0);
 }

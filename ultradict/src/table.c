@@ -157,6 +157,11 @@ static int grow_for_append(ud__table *t) {
     return 0;
 }
 
+/* memcmp() with a length of zero may still not be handed NULL. */
+static inline bool same_key(const ud__entry *e, const void *key, size_t klen, uint64_t hash) {
+    return e->hash == hash && e->klen == klen && (klen == 0 || memcmp(e->kv, key, klen) == 0);
+}
+
 ud__entry *ud__table_find(const ud__table *t, const void *key, size_t klen, uint64_t hash) {
     if (t->mask == 0)
         return NULL;
@@ -167,7 +172,7 @@ ud__entry *ud__table_find(const ud__table *t, const void *key, size_t klen, uint
             return NULL;
         if (TAG(slot) == TAG(hash)) {
             ud__entry *e = &t->entries[POS(slot) - 1];
-            if (e->hash == hash && e->klen == klen && memcmp(e->kv, key, klen) == 0)
+            if (same_key(e, key, klen, hash))
                 return e;
         }
         s = (s + 1) & t->mask;
@@ -187,15 +192,18 @@ int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, con
     if (e) {
         if (vlen <= e->vcap) {
             /* Borrowed bytes are private to the table too, so they can be overwritten. */
-            memcpy(e->kv + klen, val, vlen);
+            if (vlen)
+                memcpy(e->kv + klen, val, vlen);
         } else {
             /* Small values get a little slack so that a growing counter rarely reallocates. */
             size_t vcap = vlen < 32 ? 32 : vlen;
             char *kv = malloc(klen + vcap);
             if (!kv)
                 return -ENOMEM;
-            memcpy(kv, e->kv, klen);
-            memcpy(kv + klen, val, vlen);
+            if (klen)
+                memcpy(kv, e->kv, klen);
+            if (vlen)
+                memcpy(kv + klen, val, vlen);
             if (!(e->flags & UD__ENTRY_BORROWED))
                 free(e->kv);
             e->kv = kv;
@@ -217,8 +225,10 @@ int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, con
         free(kv);
         return rc;
     }
-    memcpy(kv, key, klen);
-    memcpy(kv + klen, val, vlen);
+    if (klen)
+        memcpy(kv, key, klen);
+    if (vlen)
+        memcpy(kv + klen, val, vlen);
     size_t pos = t->used++;
     t->entries[pos] = (ud__entry){hash, kv, klen, vlen, vcap, type, 0};
     insert_index(t, pos, hash);
@@ -238,7 +248,7 @@ int ud__table_put_borrowed(ud__table *t, char *kv, size_t klen, size_t vlen, uin
     for (uint64_t slot; (slot = t->index[s]) != 0; s = (s + 1) & t->mask) {
         if (TAG(slot) == TAG(hash)) {
             const ud__entry *e = &t->entries[POS(slot) - 1];
-            if (e->hash == hash && e->klen == klen && memcmp(e->kv, kv, klen) == 0)
+            if (same_key(e, kv, klen, hash))
                 return UD_ECORRUPT;
         }
     }
@@ -261,8 +271,7 @@ int ud__table_del(ud__table *t, const void *key, size_t klen, uint64_t hash) {
             return UD_ENOTFOUND;
         pos = POS(slot);
         ud__entry *e = &t->entries[pos - 1];
-        if (TAG(slot) == TAG(hash) && e->hash == hash && e->klen == klen &&
-            memcmp(e->kv, key, klen) == 0)
+        if (TAG(slot) == TAG(hash) && same_key(e, key, klen, hash))
             break;
         s = (s + 1) & t->mask;
     }

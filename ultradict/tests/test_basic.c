@@ -1,0 +1,692 @@
+/*
+ * test_basic.c - the dict protocol through one or two handles in one process: every call of the
+ * public API that reads or writes entries, its return codes, and the error strings.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* Opens a fresh dict with a unique name (the creator, so it is unlinked at close). */
+static ud_dict *open_fresh(char *name) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = ut_name(name);
+    o.create = UD_CREATE_ONLY;
+    ud_dict *d = NULL;
+    assert_ok(ud_open(&o, &d));
+    assert_non_null(d);
+    return d;
+}
+
+/* Opens a second handle on an existing dict. */
+static ud_dict *attach(const char *name) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = UD_ATTACH_ONLY;
+    ud_dict *d = NULL;
+    assert_ok(ud_open(&o, &d));
+    assert_non_null(d);
+    return d;
+}
+
+static void test_set_get(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_buf v = UD_BUF_INIT;
+
+    assert_rc(ud_get(d, S("missing"), &v), UD_ENOTFOUND);
+    assert_ok(ud_set(d, S("a"), S("1")));
+    assert_ok(ud_get(d, S("a"), &v));
+    assert_buf_eq(&v, "1", 1);
+    /* Overwrite, with a longer and then a shorter value, reusing the buffer. */
+    assert_ok(ud_set(d, S("a"), S("a much longer value than before")));
+    assert_ok(ud_get(d, S("a"), &v));
+    assert_buf_eq(&v, S("a much longer value than before"));
+    assert_ok(ud_set(d, S("a"), S("xy")));
+    assert_ok(ud_get(d, S("a"), &v));
+    assert_buf_eq(&v, "xy", 2);
+    assert_int_equal(ud_len(d), 1);
+
+    /* get_default: the default when absent (returning 0), the value when present. */
+    assert_ok(ud_get_default(d, S("nope"), S("dflt"), &v));
+    assert_buf_eq(&v, "dflt", 4);
+    assert_rc(ud_contains(d, S("nope")), 0);
+    assert_ok(ud_get_default(d, S("a"), S("dflt"), &v));
+    assert_buf_eq(&v, "xy", 2);
+
+    /* get_local reads the local copy. */
+    assert_ok(ud_get_local(d, S("a"), &v));
+    assert_buf_eq(&v, "xy", 2);
+    assert_rc(ud_get_local(d, S("nope"), &v), UD_ENOTFOUND);
+
+    ud_buf_free(&v);
+    assert_null(v.data);
+    ud_buf_free(NULL);
+    assert_ok(ud_close(d));
+}
+
+static void test_get_local_is_stale(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *a = open_fresh(name);
+    ud_dict *b = attach(name);
+    ud_buf v = UD_BUF_INIT;
+
+    assert_ok(ud_set(a, S("k"), S("v1")));
+    /* b has not synchronised since the write: its local copy does not have the key. */
+    assert_rc(ud_get_local(b, S("k"), &v), UD_ENOTFOUND);
+    /* ud_get synchronises. */
+    assert_ok(ud_get(b, S("k"), &v));
+    assert_buf_eq(&v, "v1", 2);
+    assert_ok(ud_set(a, S("k"), S("v2")));
+    assert_ok(ud_get_local(b, S("k"), &v));
+    assert_buf_eq(&v, "v1", 2);
+    assert_ok(ud_apply_update(b));
+    assert_ok(ud_get_local(b, S("k"), &v));
+    assert_buf_eq(&v, "v2", 2);
+
+    ud_buf_free(&v);
+    assert_ok(ud_close(b));
+    assert_ok(ud_close(a));
+}
+
+static void test_del_contains_len(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_dict *o = attach(name);
+
+    assert_int_equal(ud_len(d), 0);
+    assert_rc(ud_del(d, S("x")), UD_ENOTFOUND);
+    assert_ok(ud_set(d, S("x"), S("1")));
+    assert_ok(ud_set(d, S("y"), S("2")));
+    assert_int_equal(ud_len(d), 2);
+    assert_rc(ud_contains(d, S("x")), 1);
+    assert_rc(ud_contains(o, S("x")), 1);
+    assert_int_equal(ud_len(o), 2);
+    assert_ok(ud_del(o, S("x")));
+    assert_rc(ud_contains(d, S("x")), 0);
+    assert_rc(ud_contains(d, S("y")), 1);
+    assert_int_equal(ud_len(d), 1);
+    assert_rc(ud_del(d, S("x")), UD_ENOTFOUND);
+    assert_int_equal(ud_len(o), 1);
+
+    assert_ok(ud_close(o));
+    assert_ok(ud_close(d));
+}
+
+static void test_pop_popitem(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_dict *o = attach(name);
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+
+    assert_rc(ud_pop(d, S("a"), &v), UD_ENOTFOUND);
+    assert_rc(ud_popitem(d, &k, &v), UD_EEMPTY);
+
+    assert_ok(ud_set(d, S("a"), S("va")));
+    assert_ok(ud_set(d, S("b"), S("vb")));
+    assert_ok(ud_set(d, S("c"), S("vc")));
+    assert_ok(ud_set(d, S("d"), S("vd")));
+    /* Overwriting an existing key keeps its place in the insertion order (Python semantics). */
+    assert_ok(ud_set(d, S("a"), S("va2")));
+
+    assert_ok(ud_pop(d, S("b"), &v));
+    assert_buf_eq(&v, "vb", 2);
+    assert_rc(ud_contains(o, S("b")), 0);
+    assert_int_equal(ud_len(o), 3);
+
+    /* LIFO: d, c, a. Through the other handle, too. */
+    assert_ok(ud_popitem(o, &k, &v));
+    assert_buf_eq(&k, "d", 1);
+    assert_buf_eq(&v, "vd", 2);
+    assert_ok(ud_popitem(d, &k, NULL));
+    assert_buf_eq(&k, "c", 1);
+    assert_ok(ud_popitem(d, NULL, &v));
+    assert_buf_eq(&v, "va2", 3);
+    assert_int_equal(ud_len(d), 0);
+    assert_rc(ud_popitem(d, &k, &v), UD_EEMPTY);
+    assert_rc(ud_popitem(o, &k, &v), UD_EEMPTY);
+
+    /* Delete and re-insert moves a key to the end. */
+    assert_ok(ud_set(d, S("x"), S("1")));
+    assert_ok(ud_set(d, S("y"), S("2")));
+    assert_ok(ud_del(d, S("x")));
+    assert_ok(ud_set(d, S("x"), S("3")));
+    assert_ok(ud_popitem(o, &k, &v));
+    assert_buf_eq(&k, "x", 1);
+    assert_buf_eq(&v, "3", 1);
+
+    ud_buf_free(&k);
+    ud_buf_free(&v);
+    assert_ok(ud_close(o));
+    assert_ok(ud_close(d));
+}
+
+static void test_setdefault(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_dict *o = attach(name);
+    ud_buf v = UD_BUF_INIT;
+
+    assert_ok(ud_setdefault(d, S("k"), S("first"), &v));
+    assert_buf_eq(&v, "first", 5);
+    assert_ok(ud_setdefault(o, S("k"), S("second"), &v));
+    assert_buf_eq(&v, "first", 5);
+    assert_ok(ud_get(o, S("k"), &v));
+    assert_buf_eq(&v, "first", 5);
+    assert_ok(ud_setdefault(o, S("k2"), S("d2"), NULL));
+    assert_ok(ud_get(d, S("k2"), &v));
+    assert_buf_eq(&v, "d2", 2);
+    assert_int_equal(ud_len(d), 2);
+
+    ud_buf_free(&v);
+    assert_ok(ud_close(o));
+    assert_ok(ud_close(d));
+}
+
+static void test_update_clear(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_dict *o = attach(name);
+    ud_buf v = UD_BUF_INIT;
+
+    assert_ok(ud_set(d, S("b"), S("old")));
+    ud_item items[] = {
+        {"a", 1, "1", 1},
+        {"b", 1, "new", 3},
+        {"c", 1, "", 0},
+        {"a", 1, "last", 4}, /* a later item for the same key wins */
+    };
+    assert_ok(ud_update(d, items, 4));
+    assert_int_equal(ud_len(o), 3);
+    assert_ok(ud_get(o, S("a"), &v));
+    assert_buf_eq(&v, "last", 4);
+    assert_ok(ud_get(o, S("b"), &v));
+    assert_buf_eq(&v, "new", 3);
+    assert_ok(ud_get(o, S("c"), &v));
+    assert_buf_eq(&v, "", 0);
+    /* An empty update is valid and changes nothing. */
+    assert_ok(ud_update(d, items, 0));
+    assert_int_equal(ud_len(o), 3);
+
+    /* update() is one record: the other handle replays it with one record applied. */
+    ud_status_info st0, st1;
+    assert_ok(ud_status(o, &st0));
+    ud_item many[50];
+    char keys[50][8];
+    for (int i = 0; i < 50; i++) {
+        snprintf(keys[i], sizeof keys[i], "m%02d", i);
+        many[i] = (ud_item){keys[i], strlen(keys[i]), "x", 1};
+    }
+    assert_ok(ud_update(d, many, 50));
+    assert_ok(ud_apply_update(o));
+    assert_ok(ud_status(o, &st1));
+    if (st1.local_dumps_loaded == st0.local_dumps_loaded)
+        assert_int_equal(st1.local_records_applied - st0.local_records_applied, 1);
+    assert_int_equal(ud_len(o), 53);
+
+    assert_ok(ud_clear(o));
+    assert_int_equal(ud_len(d), 0);
+    assert_rc(ud_get(d, S("a"), &v), UD_ENOTFOUND);
+    assert_ok(ud_clear(d)); /* clearing an empty dict is fine */
+    assert_ok(ud_set(d, S("after"), S("clear")));
+    assert_int_equal(ud_len(o), 1);
+
+    ud_buf_free(&v);
+    assert_ok(ud_close(o));
+    assert_ok(ud_close(d));
+}
+
+static void test_incr(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_dict *o = attach(name);
+    ud_buf v = UD_BUF_INIT;
+    int64_t r = 12345;
+
+    /* A missing key counts from 0; the value is stored as decimal ASCII. */
+    assert_ok(ud_incr(d, S("n"), 5, &r));
+    assert_int_equal(r, 5);
+    assert_ok(ud_get(o, S("n"), &v));
+    assert_buf_eq(&v, "5", 1);
+    assert_ok(ud_incr(o, S("n"), -12, &r));
+    assert_int_equal(r, -7);
+    assert_ok(ud_get(d, S("n"), &v));
+    assert_buf_eq(&v, "-7", 2);
+    assert_ok(ud_incr(d, S("n"), 0, NULL));
+    assert_ok(ud_incr(d, S("neg"), -3, &r));
+    assert_int_equal(r, -3);
+
+    /* A value set by hand as a decimal integer can be incremented. */
+    assert_ok(ud_set(d, S("s"), S("41")));
+    assert_ok(ud_incr(o, S("s"), 1, &r));
+    assert_int_equal(r, 42);
+
+    /* Not a number: UD_ENOTNUM and the value is unchanged. */
+    const char *bad[] = {"abc", "12x", "", "1.5", "0x10", "--1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_ok(ud_set(d, S("bad"), S(bad[i])));
+        r = 777;
+        assert_rc(ud_incr(o, S("bad"), 1, &r), UD_ENOTNUM);
+        assert_int_equal(r, 777);
+        assert_ok(ud_get(d, S("bad"), &v));
+        assert_buf_eq(&v, S(bad[i]));
+    }
+
+    /* Overflow in both directions: UD_EOVERFLOW and the value is unchanged. */
+    char big[32];
+    snprintf(big, sizeof big, "%lld", (long long)INT64_MAX);
+    assert_ok(ud_set(d, S("max"), S(big)));
+    assert_rc(ud_incr(o, S("max"), 1, &r), UD_EOVERFLOW);
+    assert_ok(ud_get(d, S("max"), &v));
+    assert_buf_eq(&v, S(big));
+    assert_ok(ud_incr(o, S("max"), -1, &r));
+    assert_int_equal(r, INT64_MAX - 1);
+    assert_ok(ud_incr(d, S("min"), INT64_MIN, &r));
+    assert_int_equal(r, INT64_MIN);
+    assert_rc(ud_incr(d, S("min"), -1, &r), UD_EOVERFLOW);
+    snprintf(big, sizeof big, "%lld", (long long)INT64_MIN);
+    assert_ok(ud_get(o, S("min"), &v));
+    assert_buf_eq(&v, S(big));
+    /* A decimal string beyond int64_t is not a valid counter either. */
+    assert_ok(ud_set(d, S("huge"), S("99999999999999999999")));
+    int rc = ud_incr(d, S("huge"), 1, &r);
+    if (rc != UD_EOVERFLOW && rc != UD_ENOTNUM)
+        fail_msg("incr on 99999999999999999999 returned %s", ud_errname(rc));
+
+    ud_buf_free(&v);
+    assert_ok(ud_close(o));
+    assert_ok(ud_close(d));
+}
+
+/* Collects an iteration into arrays of keys/values (either may be skipped). */
+static int collect(ud_dict *d, bool want_key, bool want_val, char keys[][16], char vals[][16],
+                   int max) {
+    ud_iter *it = NULL;
+    assert_ok(ud_iter_open(d, &it));
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+    int n = 0, rc, type = -1;
+    while ((rc = ud_iter_next(it, want_key ? &k : NULL, want_val ? &v : NULL, &type)) == 0) {
+        assert_true(n < max);
+        assert_int_equal(type, UD_TYPE_BYTES);
+        if (want_key) {
+            assert_true(k.len < 16);
+            memcpy(keys[n], k.data, k.len);
+            keys[n][k.len] = '\0';
+        }
+        if (want_val) {
+            assert_true(v.len < 16);
+            memcpy(vals[n], v.data, v.len);
+            vals[n][v.len] = '\0';
+        }
+        n++;
+    }
+    assert_rc(rc, UD_ENOTFOUND);
+    /* The end is sticky. */
+    assert_rc(ud_iter_next(it, &k, &v, NULL), UD_ENOTFOUND);
+    ud_iter_close(it);
+    ud_buf_free(&k);
+    ud_buf_free(&v);
+    return n;
+}
+
+static void test_iteration_order(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_dict *o = attach(name);
+    enum { N = 200 };
+    static char keys[N][16], vals[N][16];
+
+    /* Keys chosen so that insertion order differs from sorted and from hash order. */
+    for (int i = 0; i < N; i++) {
+        char k[16], v[16];
+        snprintf(k, sizeof k, "k%d", (i * 7919) % 1000);
+        snprintf(v, sizeof v, "v%d", i);
+        assert_ok(ud_set(d, S(k), S(v)));
+    }
+    /* Overwrite some: their positions stay. Delete some: they vanish. */
+    for (int i = 0; i < N; i += 10) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", (i * 7919) % 1000);
+        assert_ok(ud_set(o, S(k), S("over")));
+    }
+    for (int i = 5; i < N; i += 10) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", (i * 7919) % 1000);
+        assert_ok(ud_del(o, S(k)));
+    }
+
+    ud_dict *hs[2] = {d, o};
+    for (int h = 0; h < 2; h++) {
+        /* keys(), values() and items() all follow insertion order. */
+        static char ks[N][16], vs[N][16];
+        int nk = collect(hs[h], true, false, ks, NULL, N);
+        int nv = collect(hs[h], false, true, NULL, vs, N);
+        int ni = collect(hs[h], true, true, keys, vals, N);
+        assert_int_equal(nk, N - N / 10);
+        assert_int_equal(nv, nk);
+        assert_int_equal(ni, nk);
+        int j = 0;
+        for (int i = 0; i < N; i++) {
+            if (i % 10 == 5)
+                continue;
+            char k[16], v[16];
+            snprintf(k, sizeof k, "k%d", (i * 7919) % 1000);
+            if (i % 10 == 0)
+                snprintf(v, sizeof v, "over");
+            else
+                snprintf(v, sizeof v, "v%d", i);
+            assert_string_equal(ks[j], k);
+            assert_string_equal(keys[j], k);
+            assert_string_equal(vs[j], v);
+            assert_string_equal(vals[j], v);
+            j++;
+        }
+    }
+
+    /* An empty dict iterates to nothing. */
+    assert_ok(ud_clear(d));
+    assert_int_equal(collect(o, true, true, keys, vals, N), 0);
+    ud_iter_close(NULL);
+
+    assert_ok(ud_close(o));
+    assert_ok(ud_close(d));
+}
+
+static void test_iteration_changed(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_buf k = UD_BUF_INIT;
+    assert_ok(ud_set(d, S("a"), S("1")));
+    assert_ok(ud_set(d, S("b"), S("2")));
+    assert_ok(ud_set(d, S("c"), S("3")));
+
+    const char *what[] = {"set", "del", "incr", "clear"};
+    for (int w = 0; w < 4; w++) {
+        ud_iter *it = NULL;
+        assert_ok(ud_iter_open(d, &it));
+        assert_ok(ud_iter_next(it, &k, NULL, NULL));
+        int rc = 0;
+        switch (w) {
+        case 0:
+            rc = ud_set(d, S("new"), S("x"));
+            break;
+        case 1:
+            rc = ud_del(d, S("new"));
+            break;
+        case 2:
+            rc = ud_incr(d, S("cnt"), 1, NULL);
+            break;
+        default:
+            rc = ud_clear(d);
+            break;
+        }
+        assert_ok(rc);
+        rc = ud_iter_next(it, &k, NULL, NULL);
+        if (rc != UD_ECHANGED)
+            fail_msg("writing (%s) during iteration: ud_iter_next returned %s, expected "
+                     "UD_ECHANGED",
+                     what[w], ud_errname(rc));
+        /* It stays changed. */
+        assert_rc(ud_iter_next(it, &k, NULL, NULL), UD_ECHANGED);
+        ud_iter_close(it);
+    }
+
+    /* Reading during iteration is fine. */
+    assert_ok(ud_set(d, S("a"), S("1")));
+    assert_ok(ud_set(d, S("b"), S("2")));
+    ud_iter *it = NULL;
+    ud_buf v = UD_BUF_INIT;
+    assert_ok(ud_iter_open(d, &it));
+    assert_ok(ud_iter_next(it, &k, NULL, NULL));
+    assert_ok(ud_get(d, S("a"), &v));
+    assert_rc(ud_contains(d, S("b")), 1);
+    assert_ok(ud_iter_next(it, &k, NULL, NULL));
+    assert_rc(ud_iter_next(it, &k, NULL, NULL), UD_ENOTFOUND);
+    ud_iter_close(it);
+
+    ud_buf_free(&k);
+    ud_buf_free(&v);
+    assert_ok(ud_close(d));
+}
+
+/*
+ * Another handle's writes reach this handle while it iterates (a read synchronises it; with a
+ * small buffer the update is a full dump that replaces the local table): the iterator reports
+ * UD_ECHANGED or goes on with valid entries, and never reads freed memory.
+ */
+static void test_iteration_remote_changes(void **state) {
+    (void)state;
+    char name[64];
+    ud_options opt = UD_OPTIONS_INIT;
+    opt.name = ut_name(name);
+    opt.buffer_size = 4096;
+    ud_dict *a = NULL;
+    assert_ok(ud_open(&opt, &a));
+    ud_dict *b = attach(name);
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%02d", i);
+        assert_ok(ud_set(a, S(k), S("0123456789")));
+    }
+    for (int round = 0; round < 2; round++) {
+        ud_iter *it = NULL;
+        ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+        assert_ok(ud_iter_open(a, &it));
+        for (int i = 0; i < 5; i++)
+            assert_ok(ud_iter_next(it, &k, &v, NULL));
+        /* Round 0: one streamed record. Round 1: enough to force full dumps. */
+        int writes = round == 0 ? 1 : 300;
+        for (int i = 0; i < writes; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "r%d", i);
+            assert_ok(ud_set(b, S(key), S("remote value, long enough to fill the stream")));
+        }
+        assert_ok(ud_get(a, S("k00"), &v)); /* synchronises a */
+        int rc, n = 0;
+        while ((rc = ud_iter_next(it, &k, &v, NULL)) == 0 && n++ < 1000) {
+            assert_true(k.len >= 2);
+            assert_true(((char *)k.data)[0] == 'k' || ((char *)k.data)[0] == 'r');
+        }
+        if (rc != UD_ECHANGED && rc != UD_ENOTFOUND)
+            fail_msg("ud_iter_next after remote changes: %s", ud_errname(rc));
+        ud_iter_close(it);
+        ud_buf_free(&k);
+        ud_buf_free(&v);
+    }
+    assert_ok(ud_close(b));
+    assert_ok(ud_close(a));
+}
+
+/* Child: (NULL, 0) keys and values. Exit 0 if every result is 0 or UD_EINVAL and consistent. */
+static int null_empty_child(void *varg) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = varg;
+    o.create = UD_ATTACH_ONLY;
+    ud_dict *d = NULL;
+    if (ud_open(&o, &d) != 0)
+        return 2;
+    ud_buf v = UD_BUF_INIT;
+    int rc = ud_set(d, S("nullval"), NULL, 0);
+    if (rc != 0 && rc != UD_EINVAL)
+        return 3;
+    if (rc == 0 && (ud_get(d, S("nullval"), &v) != 0 || v.len != 0 || ud_del(d, S("nullval")) != 0))
+        return 4;
+    rc = ud_set(d, NULL, 0, S("null key"));
+    if (rc != 0 && rc != UD_EINVAL)
+        return 5;
+    if (rc == 0 && (ud_get(d, "", 0, &v) != 0 || v.len != 8))
+        return 6;
+    ud_buf_free(&v);
+    ud_close(d);
+    return 0;
+}
+
+static void test_empty_and_binary(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_dict *o = attach(name);
+    ud_buf v = UD_BUF_INIT;
+
+    /* Empty key, empty value. */
+    assert_ok(ud_set(d, "", 0, S("empty key")));
+    assert_ok(ud_set(d, S("empty value"), "", 0));
+    assert_ok(ud_get(o, "", 0, &v));
+    assert_buf_eq(&v, S("empty key"));
+    assert_ok(ud_get(o, S("empty value"), &v));
+    assert_buf_eq(&v, "", 0);
+    assert_rc(ud_contains(o, "", 0), 1);
+    assert_int_equal(ud_len(o), 2);
+
+    /* Binary keys and values with NUL bytes: "a\0b" and "a\0c" are different keys, and "a" is
+     * a third one. */
+    const char k1[] = {'a', 0, 'b'}, k2[] = {'a', 0, 'c'};
+    const unsigned char val[] = {0, 1, 2, 0, 255, 0, 'x', 0};
+    assert_ok(ud_set(d, k1, 3, val, sizeof val));
+    assert_ok(ud_set(d, k2, 3, val, 4));
+    assert_ok(ud_set(d, "a", 1, "plain", 5));
+    assert_ok(ud_get(o, k1, 3, &v));
+    assert_buf_eq(&v, val, sizeof val);
+    assert_ok(ud_get(o, k2, 3, &v));
+    assert_buf_eq(&v, val, 4);
+    assert_ok(ud_get(o, "a", 1, &v));
+    assert_buf_eq(&v, "plain", 5);
+    assert_int_equal(ud_len(o), 5);
+    assert_ok(ud_del(o, k1, 3));
+    assert_rc(ud_contains(d, k1, 3), 0);
+    assert_rc(ud_contains(d, k2, 3), 1);
+
+    /* All 256 byte values in a key. */
+    unsigned char all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (unsigned char)i;
+    assert_ok(ud_set(d, all, sizeof all, all, sizeof all));
+    assert_ok(ud_get(o, all, sizeof all, &v));
+    assert_buf_eq(&v, all, sizeof all);
+
+    ud_buf_free(&v);
+    assert_ok(ud_close(o));
+    assert_ok(ud_close(d));
+}
+
+/*
+ * An empty key or value may come as (NULL, 0): accepted, or refused with UD_EINVAL, but never
+ * undefined behaviour. The calls run in a child: in the asan build UBSan ends it on UB.
+ */
+static void test_null_empty(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    pid_t pid = ut_fork(null_empty_child, name);
+    int st = ut_wait(pid, 30);
+    int contains = ud_contains(d, S("nullval"));
+    assert_ok(ud_close(d));
+    if (st != 0) {
+        char buf[64];
+        fail_msg("ud_set with a (NULL, 0) key or value: the child ended badly: %s",
+                 ut_status_str(st, buf, sizeof buf));
+    }
+    assert_rc(contains, 0);
+}
+
+static void test_key_limits(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_fresh(name);
+    ud_dict *o = attach(name);
+    ud_buf v = UD_BUF_INIT;
+    char *key = malloc(UD_KEY_MAX + 1);
+    assert_non_null(key);
+    for (size_t i = 0; i <= UD_KEY_MAX; i++)
+        key[i] = (char)('a' + i % 26);
+
+    assert_ok(ud_set(d, key, UD_KEY_MAX, S("max")));
+    assert_ok(ud_get(o, key, UD_KEY_MAX, &v));
+    assert_buf_eq(&v, "max", 3);
+    size_t before = ud_len(d);
+
+    /* One byte too long: UD_ETOOBIG from every call that takes a key, and nothing changes. */
+    assert_rc(ud_set(d, key, UD_KEY_MAX + 1, S("too big")), UD_ETOOBIG);
+    assert_rc(ud_incr(d, key, UD_KEY_MAX + 1, 1, NULL), UD_ETOOBIG);
+    assert_rc(ud_setdefault(d, key, UD_KEY_MAX + 1, S("x"), NULL), UD_ETOOBIG);
+    ud_item it = {key, UD_KEY_MAX + 1, "x", 1};
+    assert_rc(ud_update(d, &it, 1), UD_ETOOBIG);
+    assert_rc_either(ud_get_local(d, key, UD_KEY_MAX + 1, &v), UD_ENOTFOUND, UD_ETOOBIG);
+    assert_int_equal(ud_len(d), before);
+    assert_int_equal(ud_len(o), before);
+
+    /* The max-size key can be deleted. */
+    assert_ok(ud_del(o, key, UD_KEY_MAX));
+    assert_rc(ud_contains(d, key, UD_KEY_MAX), 0);
+
+    free(key);
+    ud_buf_free(&v);
+    assert_ok(ud_close(o));
+    assert_ok(ud_close(d));
+}
+
+static void test_error_strings(void **state) {
+    (void)state;
+    struct {
+        int code;
+        const char *name;
+        const char *msg;
+    } codes[] = {
+#define XX(code, val, msg) {UD_##code, "UD_" #code, msg},
+        UD_ERRNO_MAP(XX)
+#undef XX
+    };
+    size_t n = sizeof codes / sizeof codes[0];
+    assert_true(n >= 23);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(codes[i].code < -1000);
+        assert_non_null(ud_strerror(codes[i].code));
+        assert_non_null(ud_errname(codes[i].code));
+        assert_string_equal(ud_errname(codes[i].code), codes[i].name);
+        assert_string_equal(ud_strerror(codes[i].code), codes[i].msg);
+        for (size_t j = 0; j < i; j++)
+            assert_int_not_equal(codes[i].code, codes[j].code);
+    }
+    /* OS errors pass through as -errno. */
+    assert_string_equal(ud_errname(-ENOMEM), "ENOMEM");
+    assert_string_equal(ud_strerror(-ENOMEM), strerror(ENOMEM));
+    assert_string_equal(ud_errname(-EACCES), "EACCES");
+    assert_string_equal(ud_strerror(-EACCES), strerror(EACCES));
+    /* Success and unknown codes still give a string. */
+    assert_non_null(ud_strerror(0));
+    assert_non_null(ud_errname(0));
+    assert_true(strlen(ud_strerror(0)) > 0);
+    assert_non_null(ud_strerror(-999999));
+    assert_non_null(ud_errname(-999999));
+    assert_non_null(ud_strerror(12345));
+    assert_non_null(ud_errname(12345));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_set_get, ut_teardown),
+        cmocka_unit_test_teardown(test_get_local_is_stale, ut_teardown),
+        cmocka_unit_test_teardown(test_del_contains_len, ut_teardown),
+        cmocka_unit_test_teardown(test_pop_popitem, ut_teardown),
+        cmocka_unit_test_teardown(test_setdefault, ut_teardown),
+        cmocka_unit_test_teardown(test_update_clear, ut_teardown),
+        cmocka_unit_test_teardown(test_incr, ut_teardown),
+        cmocka_unit_test_teardown(test_iteration_order, ut_teardown),
+        cmocka_unit_test_teardown(test_iteration_changed, ut_teardown),
+        cmocka_unit_test_teardown(test_iteration_remote_changes, ut_teardown),
+        cmocka_unit_test_teardown(test_empty_and_binary, ut_teardown),
+        cmocka_unit_test_teardown(test_null_empty, ut_teardown),
+        cmocka_unit_test_teardown(test_key_limits, ut_teardown),
+        cmocka_unit_test(test_error_strings),
+    };
+    return cmocka_run_group_tests(tests, NULL, ut_teardown);
+}

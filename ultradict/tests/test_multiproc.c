@@ -1,0 +1,744 @@
+/*
+ * test_multiproc.c - several processes on one dict: unrelated processes (fork + exec of this
+ * binary) attaching by name, exact counters under both lock modes, explicit read-modify-write
+ * under the lock, and a randomised writers/readers run checked against a model. The lock's own
+ * semantics are in test_lock.c.
+ *
+ * Children never call cmocka: they _exit() with a status (and write figures into shared memory)
+ * and the parent asserts. This binary doubles as the exec'd child: see child_main().
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#define WAIT_LIMIT 60.0 /* seconds: the hang guard for any group of children */
+
+static ud_dict *open_named(const char *name, int create, int lock, size_t buffer_size) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = create;
+    o.lock = lock;
+    o.buffer_size = buffer_size;
+    ud_dict *d = NULL;
+    assert_ok(ud_open(&o, &d));
+    return d;
+}
+
+/* ---- Exec'd children: unrelated processes that know the dict only by name. ---- */
+
+static int child_writer(const char *name, const char *tag) {
+    ud_dict *d = ut_attach(name);
+    if (d == NULL)
+        return 2;
+    ud_buf v = UD_BUF_INIT;
+    if (ud_get(d, S("from_parent"), &v) != 0 || v.len != 5 || memcmp(v.data, "hello", 5) != 0)
+        return 3;
+    char k[64], val[64];
+    snprintf(k, sizeof k, "from_%s", tag);
+    snprintf(val, sizeof val, "value-%s", tag);
+    if (ud_set(d, S(k), S(val)) != 0)
+        return 4;
+    ud_buf_free(&v);
+    return ud_close(d) == 0 ? 0 : 5;
+}
+
+static int child_reader(const char *name, const char *key, const char *expected) {
+    ud_dict *d = ut_attach(name);
+    if (d == NULL)
+        return 2;
+    ud_buf v = UD_BUF_INIT;
+    int rc = ud_get(d, S(key), &v);
+    if (rc != 0)
+        return 3;
+    if (v.len != strlen(expected) || memcmp(v.data, expected, v.len) != 0)
+        return 4;
+    ud_buf_free(&v);
+    ud_close(d);
+    return 0;
+}
+
+/* Waits (with ud_wait) until the parent sets "go", then answers with "ack". */
+static int child_waiter(const char *name) {
+    ud_dict *d = ut_attach(name);
+    if (d == NULL)
+        return 2;
+    if (ud_set(d, S("waiter_ready"), S("1")) != 0)
+        return 3;
+    double deadline = ut_now() + 20;
+    while (ud_contains(d, S("go")) != 1) {
+        int rc = ud_wait(d, 1.0);
+        if (rc != 0 && rc != UD_ETIMEDOUT)
+            return 4;
+        if (ut_now() > deadline)
+            return 5;
+    }
+    if (ud_set(d, S("ack"), S("ok")) != 0)
+        return 6;
+    ud_close(d);
+    return 0;
+}
+
+/* K increments of "counter"; each result must be larger than the one before. */
+static int child_incr(const char *name, long k, int gate_fd) {
+    ud_dict *d = ut_attach(name);
+    if (d == NULL)
+        return 2;
+    int gate[2] = {gate_fd, -1};
+    if (ut_gate_wait(gate) != 0)
+        return 3;
+    int64_t last = INT64_MIN, first = 0;
+    for (long i = 0; i < k; i++) {
+        int64_t r;
+        if (ud_incr(d, S("counter"), 1, &r) != 0)
+            return 4;
+        if (r <= last)
+            return 5;
+        last = r;
+        if (i == 0)
+            first = r;
+    }
+    /* Where this child's increments landed: a span wider than K means it interleaved. */
+    char key[32], span[64];
+    snprintf(key, sizeof key, "span_%ld", (long)getpid());
+    snprintf(span, sizeof span, "%lld", (long long)(last - first + 1));
+    if (ud_set(d, S(key), S(span)) != 0)
+        return 6;
+    ud_close(d);
+    return 0;
+}
+
+static int child_main(int argc, char **argv) {
+    const char *mode = argv[1];
+    if (strcmp(mode, "--child-writer") == 0 && argc == 4)
+        return child_writer(argv[2], argv[3]);
+    if (strcmp(mode, "--child-reader") == 0 && argc == 5)
+        return child_reader(argv[2], argv[3], argv[4]);
+    if (strcmp(mode, "--child-waiter") == 0 && argc == 3)
+        return child_waiter(argv[2]);
+    if (strcmp(mode, "--child-incr") == 0 && argc == 5)
+        return child_incr(argv[2], atol(argv[3]), atoi(argv[4]));
+    fprintf(stderr, "unknown child mode %s\n", mode);
+    return 100;
+}
+
+static void test_exec_unrelated(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    assert_ok(ud_set(d, S("from_parent"), S("hello")));
+
+    /* Two unrelated writers, one after the other; then a reader checks the first one's write. */
+    const char *w1[] = {"--child-writer", name, "one", NULL};
+    const char *w2[] = {"--child-writer", name, "two", NULL};
+    pid_t p = ut_spawn_self(w1);
+    assert_true(p > 0);
+    assert_int_equal(ut_wait(p, WAIT_LIMIT), 0);
+    p = ut_spawn_self(w2);
+    assert_int_equal(ut_wait(p, WAIT_LIMIT), 0);
+    const char *r1[] = {"--child-reader", name, "from_one", "value-one", NULL};
+    p = ut_spawn_self(r1);
+    assert_int_equal(ut_wait(p, WAIT_LIMIT), 0);
+
+    ud_buf v = UD_BUF_INIT;
+    assert_ok(ud_get(d, S("from_one"), &v));
+    assert_buf_eq(&v, S("value-one"));
+    assert_ok(ud_get(d, S("from_two"), &v));
+    assert_buf_eq(&v, S("value-two"));
+
+    /* An unrelated process waits for a change with ud_wait and answers. */
+    const char *wt[] = {"--child-waiter", name, NULL};
+    p = ut_spawn_self(wt);
+    double deadline = ut_now() + 20;
+    while (ud_contains(d, S("waiter_ready")) != 1 && ut_now() < deadline)
+        ut_sleep(0.001);
+    assert_rc(ud_contains(d, S("waiter_ready")), 1);
+    ut_sleep(0.05);
+    assert_ok(ud_set(d, S("go"), S("1")));
+    double t0 = ut_now();
+    int got = 0;
+    while (ut_now() - t0 < 20) {
+        if (ud_wait(d, 0.5) == 0 && ud_contains(d, S("ack")) == 1) {
+            got = 1;
+            break;
+        }
+    }
+    printf("exec'd waiter answered %.1f ms after the write\n", (ut_now() - t0) * 1000);
+    assert_int_equal(ut_wait(p, WAIT_LIMIT), 0);
+    assert_true(got);
+
+    ud_buf_free(&v);
+    assert_ok(ud_close(d));
+}
+
+/* P unrelated processes x K ud_incr: exactly P*K. */
+static void run_incr_exact(int lock) {
+    enum { P = 4, K = 20000 };
+    char name[64];
+    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 0);
+    int gate[2];
+    assert_int_equal(ut_gate_open(gate), 0);
+    char kbuf[16], fdbuf[16];
+    snprintf(kbuf, sizeof kbuf, "%d", K);
+    snprintf(fdbuf, sizeof fdbuf, "%d", gate[0]);
+    const char *args[] = {"--child-incr", name, kbuf, fdbuf, NULL};
+    pid_t pids[P];
+    for (int i = 0; i < P; i++) {
+        pids[i] = ut_spawn_self(args);
+        assert_true(pids[i] > 0);
+    }
+    ut_sleep(0.05);
+    double t0 = ut_now();
+    ut_gate_release(gate);
+    ut_assert_children(pids, P, WAIT_LIMIT, "incr");
+    double el = ut_now() - t0;
+    ut_gate_close(gate);
+
+    ud_buf v = UD_BUF_INIT;
+    assert_ok(ud_get(d, S("counter"), &v));
+    int64_t total = 0;
+    assert_int_equal(ut_parse_i64(v.data, v.len, &total), 0);
+    int interleaved = 0;
+    for (int i = 0; i < P; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "span_%ld", (long)pids[i]);
+        assert_ok(ud_get(d, S(key), &v));
+        int64_t span = 0;
+        assert_int_equal(ut_parse_i64(v.data, v.len, &span), 0);
+        interleaved += span > K;
+    }
+    assert_ok(ud_get(d, S("counter"), &v));
+    printf("%s: %d exec'd processes x %d incr = %lld in %.3f s (%.0f incr/s); %d of %d "
+           "children interleaved with others\n",
+           lock == UD_LOCK_SPIN ? "spin" : "mutex", P, K, (long long)total, el, P * K / el,
+           interleaved, P);
+    assert_int_equal(total, (int64_t)P * K);
+    ud_buf_free(&v);
+    assert_ok(ud_close(d));
+}
+
+static void test_incr_exact_mutex(void **state) {
+    (void)state;
+    run_incr_exact(UD_LOCK_MUTEX);
+}
+
+static void test_incr_exact_spin(void **state) {
+    (void)state;
+    run_incr_exact(UD_LOCK_SPIN);
+}
+
+/* ---- Read-modify-write under the explicit lock. ---- */
+
+typedef struct rmw_arg {
+    const char *name;
+    int k;
+    int *gate;
+} rmw_arg;
+
+static int rmw_child(void *varg) {
+    rmw_arg *a = varg;
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL)
+        return 2;
+    if (ut_gate_wait(a->gate) != 0)
+        return 3;
+    ud_buf v = UD_BUF_INIT;
+    for (int i = 0; i < a->k; i++) {
+        if (ud_lock(d, NULL) != 0)
+            return 4;
+        int64_t n = 0;
+        int rc = ud_get(d, S("c"), &v);
+        if (rc == 0) {
+            if (ut_parse_i64(v.data, v.len, &n) != 0)
+                return 5;
+        } else if (rc != UD_ENOTFOUND) {
+            return 6;
+        }
+        char buf[32];
+        int len = snprintf(buf, sizeof buf, "%lld", (long long)(n + 1));
+        if (ud_set(d, "c", 1, buf, (size_t)len) != 0)
+            return 7;
+        if (ud_unlock(d) != 0)
+            return 8;
+    }
+    ud_buf_free(&v);
+    ud_close(d);
+    return 0;
+}
+
+static void run_rmw(int lock) {
+    enum { P = 4, K = 20000 };
+    char name[64];
+    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    int gate[2];
+    assert_int_equal(ut_gate_open(gate), 0);
+    rmw_arg a = {name, K, gate};
+    pid_t pids[P];
+    for (int i = 0; i < P; i++) {
+        pids[i] = ut_fork(rmw_child, &a);
+        assert_true(pids[i] > 0);
+    }
+    double t0 = ut_now();
+    ut_gate_release(gate);
+    ut_assert_children(pids, P, WAIT_LIMIT, "rmw");
+    double el = ut_now() - t0;
+    ut_gate_close(gate);
+    ud_buf v = UD_BUF_INIT;
+    assert_ok(ud_get(d, S("c"), &v));
+    int64_t total = 0;
+    assert_int_equal(ut_parse_i64(v.data, v.len, &total), 0);
+    printf("%s: %d processes x %d lock/get/set/unlock = %lld in %.3f s\n",
+           lock == UD_LOCK_SPIN ? "spin" : "mutex", P, K, (long long)total, el);
+    assert_int_equal(total, (int64_t)P * K);
+    ud_buf_free(&v);
+    assert_ok(ud_close(d));
+}
+
+static void test_rmw_mutex(void **state) {
+    (void)state;
+    run_rmw(UD_LOCK_MUTEX);
+}
+
+static void test_rmw_spin(void **state) {
+    (void)state;
+    run_rmw(UD_LOCK_SPIN);
+}
+
+/* ---- Random writers and readers against a model. ---- */
+
+enum { NKEYS = 48, NCOUNTERS = 4, MW = 2, MR = 2, MOPS = 20000, MAXUPD = 4 };
+enum { OP_SET, OP_DEL, OP_INCR, OP_UPDATE, OP_POP, OP_SETDEFAULT, OP_CLEAR, OP_GET };
+
+/* One logged write (or locked read), in the order the writers held the lock. */
+typedef struct mlog {
+    int op;
+    int rc;
+    int n;
+    int key[MAXUPD];
+    uint32_t len[MAXUPD];
+    uint64_t seq[MAXUPD];
+    int64_t by, result;
+    uint64_t seen_seq;
+    uint32_t seen_len;
+} mlog;
+
+typedef struct mshared {
+    _Atomic long log_count;
+    _Atomic int writers_done;
+    _Atomic int phase;
+    uint64_t sums[MW + MR];
+    uint64_t counts[MW + MR];
+    uint64_t reads[MW + MR];
+    uint64_t torn[MW + MR];
+    char err[MW + MR][160];
+    mlog log[MW * MOPS];
+} mshared;
+
+typedef struct model_arg {
+    const char *name;
+    mshared *sh;
+    int id;
+    int *gate;
+} model_arg;
+
+static void key_name(char *buf, int k) {
+    snprintf(buf, 16, "k%02d", k);
+}
+
+static void counter_name(char *buf, int c) {
+    snprintf(buf, 16, "c%d", c);
+}
+
+/* Waits for the parent to start the convergence phase, then checksums the dict. */
+static int child_converge(ud_dict *d, mshared *sh, int id) {
+    double deadline = ut_now() + WAIT_LIMIT;
+    while (atomic_load(&sh->phase) == 0) {
+        if (ut_now() > deadline)
+            return 20;
+        ut_sleep(0.001);
+    }
+    if (ud_apply_update(d) != 0)
+        return 21;
+    size_t n = 0;
+    if (ut_dict_checksum(d, &sh->sums[id], &n) != 0)
+        return 22;
+    sh->counts[id] = n;
+    return 0;
+}
+
+#define CFAIL(code, ...)                                                                           \
+    do {                                                                                           \
+        snprintf(sh->err[id], sizeof sh->err[id], __VA_ARGS__);                                    \
+        return (code);                                                                             \
+    } while (0)
+
+static int model_writer(void *varg) {
+    model_arg *a = varg;
+    mshared *sh = a->sh;
+    int id = a->id;
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL)
+        CFAIL(2, "attach failed");
+    if (ut_gate_wait(a->gate) != 0)
+        return 3;
+    ut_rng r;
+    ut_rng_seed(&r, 1000 + (uint64_t)id);
+    static unsigned char vals[MAXUPD][1024];
+    ud_buf v = UD_BUF_INIT;
+    for (int i = 0; i < MOPS; i++) {
+        mlog e;
+        memset(&e, 0, sizeof e);
+        uint64_t pick = ut_rng_below(&r, 100);
+        e.op = pick < 35   ? OP_SET
+               : pick < 45 ? OP_DEL
+               : pick < 65 ? OP_INCR
+               : pick < 80 ? OP_UPDATE
+               : pick < 86 ? OP_POP
+               : pick < 92 ? OP_SETDEFAULT
+               : pick < 93 ? OP_CLEAR
+                           : OP_GET;
+        e.n = e.op == OP_UPDATE ? 1 + (int)ut_rng_below(&r, MAXUPD) : 1;
+        char keys[MAXUPD][16];
+        for (int j = 0; j < e.n; j++) {
+            e.key[j] = (int)ut_rng_below(&r, e.op == OP_INCR ? NCOUNTERS : NKEYS);
+            e.seq[j] = (uint64_t)id << 32 | (uint64_t)(i * MAXUPD + j);
+            e.len[j] = UT_VALUE_MIN + (uint32_t)ut_rng_below(&r, 400);
+            if (e.op == OP_INCR)
+                counter_name(keys[j], e.key[j]);
+            else
+                key_name(keys[j], e.key[j]);
+            ut_value_make(vals[j], e.len[j], keys[j], strlen(keys[j]), e.seq[j]);
+        }
+        e.by = (int64_t)ut_rng_below(&r, 16) - 5;
+
+        if (ud_lock(d, NULL) != 0)
+            CFAIL(4, "ud_lock failed");
+        switch (e.op) {
+        case OP_SET:
+            e.rc = ud_set(d, S(keys[0]), vals[0], e.len[0]);
+            break;
+        case OP_DEL:
+            e.rc = ud_del(d, S(keys[0]));
+            break;
+        case OP_INCR:
+            e.rc = ud_incr(d, S(keys[0]), e.by, &e.result);
+            break;
+        case OP_UPDATE: {
+            ud_item items[MAXUPD];
+            for (int j = 0; j < e.n; j++)
+                items[j] = (ud_item){keys[j], strlen(keys[j]), vals[j], e.len[j]};
+            e.rc = ud_update(d, items, (size_t)e.n);
+            break;
+        }
+        case OP_POP:
+            e.rc = ud_pop(d, S(keys[0]), &v);
+            break;
+        case OP_SETDEFAULT:
+            e.rc = ud_setdefault(d, S(keys[0]), vals[0], e.len[0], &v);
+            break;
+        case OP_CLEAR:
+            e.rc = ud_clear(d);
+            break;
+        default:
+            e.rc = ud_get(d, S(keys[0]), &v);
+            break;
+        }
+        if ((e.op == OP_POP || e.op == OP_SETDEFAULT || e.op == OP_GET) && e.rc == 0) {
+            if (ut_value_check(keys[0], strlen(keys[0]), v.data, v.len, &e.seen_seq) != 0) {
+                ud_unlock(d);
+                CFAIL(5, "op %d: invalid value read under the lock for %s", e.op, keys[0]);
+            }
+            e.seen_len = (uint32_t)v.len;
+        }
+        bool ok = e.rc == 0 ||
+                  (e.rc == UD_ENOTFOUND && (e.op == OP_DEL || e.op == OP_POP || e.op == OP_GET));
+        if (!ok) {
+            ud_unlock(d);
+            CFAIL(6, "op %d on %s: %s", e.op, keys[0], ud_errname(e.rc));
+        }
+        /* Appended while the lock is held: the log order is the order of the stream. */
+        long at = atomic_fetch_add(&sh->log_count, 1);
+        sh->log[at] = e;
+        if (ud_unlock(d) != 0)
+            CFAIL(7, "ud_unlock failed");
+    }
+    ud_buf_free(&v);
+    atomic_fetch_add(&sh->writers_done, 1);
+    int rc = child_converge(d, sh, id);
+    ud_close(d);
+    return rc;
+}
+
+static int model_reader(void *varg) {
+    model_arg *a = varg;
+    mshared *sh = a->sh;
+    int id = a->id;
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL)
+        CFAIL(2, "attach failed");
+    if (ut_gate_wait(a->gate) != 0)
+        return 3;
+    ut_rng r;
+    ut_rng_seed(&r, 2000 + (uint64_t)id);
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+    uint64_t reads = 0, torn = 0;
+    while (atomic_load(&sh->phase) == 0) {
+        char key[16];
+        uint64_t pick = ut_rng_below(&r, 100);
+        if (pick < 70) {
+            key_name(key, (int)ut_rng_below(&r, NKEYS));
+            int rc = ud_get(d, S(key), &v);
+            if (rc == 0) {
+                reads++;
+                if (ut_value_check(key, strlen(key), v.data, v.len, NULL) != 0)
+                    torn++;
+            } else if (rc != UD_ENOTFOUND) {
+                CFAIL(4, "ud_get %s: %s", key, ud_errname(rc));
+            }
+        } else if (pick < 95) {
+            counter_name(key, (int)ut_rng_below(&r, NCOUNTERS));
+            int rc = ud_get(d, S(key), &v);
+            int64_t n;
+            if (rc == 0) {
+                reads++;
+                if (ut_parse_i64(v.data, v.len, &n) != 0)
+                    torn++;
+            } else if (rc != UD_ENOTFOUND) {
+                CFAIL(5, "ud_get %s: %s", key, ud_errname(rc));
+            }
+        } else {
+            ud_iter *it = NULL;
+            int rc = ud_iter_open(d, &it);
+            if (rc != 0)
+                CFAIL(6, "ud_iter_open: %s", ud_errname(rc));
+            while ((rc = ud_iter_next(it, &k, &v, NULL)) == 0) {
+                reads++;
+                int64_t n;
+                bool good = k.len > 0 && ((const char *)k.data)[0] == 'c'
+                                ? ut_parse_i64(v.data, v.len, &n) == 0
+                                : ut_value_check(k.data, k.len, v.data, v.len, NULL) == 0;
+                if (!good)
+                    torn++;
+            }
+            ud_iter_close(it);
+            if (rc != UD_ENOTFOUND)
+                CFAIL(7, "ud_iter_next: %s", ud_errname(rc));
+        }
+    }
+    sh->reads[id] = reads;
+    sh->torn[id] = torn;
+    ud_buf_free(&k);
+    ud_buf_free(&v);
+    int rc = child_converge(d, sh, id);
+    ud_close(d);
+    return rc;
+}
+
+typedef struct model {
+    bool present[NKEYS];
+    uint64_t seq[NKEYS];
+    uint32_t len[NKEYS];
+    bool cpresent[NCOUNTERS];
+    int64_t cval[NCOUNTERS];
+} model;
+
+/* Replays the log; checks every result the writers observed. Returns the model checksum. */
+static uint64_t replay(const mshared *sh, long n, size_t *count) {
+    static model m;
+    memset(&m, 0, sizeof m);
+    for (long i = 0; i < n; i++) {
+        const mlog *e = &sh->log[i];
+        int k = e->key[0];
+        switch (e->op) {
+        case OP_SET:
+            m.present[k] = true;
+            m.seq[k] = e->seq[0];
+            m.len[k] = e->len[0];
+            break;
+        case OP_DEL:
+            if ((e->rc == 0) != m.present[k])
+                fail_msg("log %ld: del k%02d returned %s but the model has it %s", i, k,
+                         ud_errname(e->rc), m.present[k] ? "present" : "absent");
+            m.present[k] = false;
+            break;
+        case OP_INCR: {
+            int64_t want = (m.cpresent[k] ? m.cval[k] : 0) + e->by;
+            if (e->result != want)
+                fail_msg("log %ld: incr c%d returned %lld, the model says %lld", i, k,
+                         (long long)e->result, (long long)want);
+            m.cpresent[k] = true;
+            m.cval[k] = want;
+            break;
+        }
+        case OP_UPDATE:
+            for (int j = 0; j < e->n; j++) {
+                m.present[e->key[j]] = true;
+                m.seq[e->key[j]] = e->seq[j];
+                m.len[e->key[j]] = e->len[j];
+            }
+            break;
+        case OP_POP:
+        case OP_GET:
+            if ((e->rc == 0) != m.present[k])
+                fail_msg("log %ld: %s k%02d returned %s but the model has it %s", i,
+                         e->op == OP_POP ? "pop" : "get", k, ud_errname(e->rc),
+                         m.present[k] ? "present" : "absent");
+            if (e->rc == 0 && (e->seen_seq != m.seq[k] || e->seen_len != m.len[k]))
+                fail_msg("log %ld: read k%02d seq %llx len %u, the model has seq %llx len %u", i, k,
+                         (unsigned long long)e->seen_seq, e->seen_len, (unsigned long long)m.seq[k],
+                         m.len[k]);
+            if (e->op == OP_POP)
+                m.present[k] = false;
+            break;
+        case OP_SETDEFAULT:
+            if (m.present[k]) {
+                if (e->seen_seq != m.seq[k])
+                    fail_msg("log %ld: setdefault k%02d returned seq %llx, the model has %llx", i,
+                             k, (unsigned long long)e->seen_seq, (unsigned long long)m.seq[k]);
+            } else {
+                if (e->seen_seq != e->seq[0])
+                    fail_msg("log %ld: setdefault k%02d on a missing key returned seq %llx", i, k,
+                             (unsigned long long)e->seen_seq);
+                m.present[k] = true;
+                m.seq[k] = e->seq[0];
+                m.len[k] = e->len[0];
+            }
+            break;
+        case OP_CLEAR:
+            memset(&m, 0, sizeof m);
+            break;
+        default:
+            fail_msg("log %ld: unknown op %d", i, e->op);
+        }
+    }
+    static ut_kv items[NKEYS + NCOUNTERS];
+    static char keys[NKEYS + NCOUNTERS][16];
+    static unsigned char vals[NKEYS][1024];
+    static char cvals[NCOUNTERS][32];
+    size_t ni = 0;
+    for (int k = 0; k < NKEYS; k++) {
+        if (!m.present[k])
+            continue;
+        key_name(keys[ni], k);
+        ut_value_make(vals[k], m.len[k], keys[ni], strlen(keys[ni]), m.seq[k]);
+        items[ni] = (ut_kv){keys[ni], strlen(keys[ni]), vals[k], m.len[k], UD_TYPE_BYTES};
+        ni++;
+    }
+    for (int c = 0; c < NCOUNTERS; c++) {
+        if (!m.cpresent[c])
+            continue;
+        counter_name(keys[ni], c);
+        int l = snprintf(cvals[c], sizeof cvals[c], "%lld", (long long)m.cval[c]);
+        items[ni] = (ut_kv){keys[ni], strlen(keys[ni]), cvals[c], (size_t)l, UD_TYPE_BYTES};
+        ni++;
+    }
+    *count = ni;
+    return ut_items_checksum(items, ni);
+}
+
+static void run_model(int lock) {
+    char name[64];
+    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    mshared *sh = ut_shared_alloc(sizeof *sh);
+    assert_non_null(sh);
+    int gate[2];
+    assert_int_equal(ut_gate_open(gate), 0);
+    model_arg args[MW + MR];
+    pid_t pids[MW + MR];
+    for (int i = 0; i < MW + MR; i++) {
+        args[i] = (model_arg){name, sh, i, gate};
+        pids[i] = ut_fork(i < MW ? model_writer : model_reader, &args[i]);
+        assert_true(pids[i] > 0);
+    }
+    ud_status_info s0, s1;
+    assert_ok(ud_status(d, &s0));
+    double t0 = ut_now();
+    ut_gate_release(gate);
+    while (atomic_load(&sh->writers_done) < MW && ut_now() - t0 < WAIT_LIMIT) {
+        bool dead = false;
+        for (int i = 0; i < MW + MR; i++) {
+            siginfo_t si;
+            memset(&si, 0, sizeof si);
+            /* Peek without reaping: a child that exits early is reported below. */
+            if (waitid(P_PID, (id_t)pids[i], &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                si.si_pid == pids[i])
+                dead = true;
+        }
+        if (dead)
+            break;
+        ut_sleep(0.005);
+    }
+    double el = ut_now() - t0;
+    atomic_store(&sh->phase, 1);
+    int status[MW + MR];
+    int bad = ut_wait_all(pids, MW + MR, WAIT_LIMIT, status);
+    for (int i = 0; i < MW + MR; i++) {
+        if (status[i] != 0) {
+            char buf[64];
+            print_error("model child %d: %s: %s\n", i, ut_status_str(status[i], buf, sizeof buf),
+                        sh->err[i]);
+        }
+    }
+    ut_gate_close(gate);
+    assert_int_equal(bad, 0);
+
+    long n = atomic_load(&sh->log_count);
+    assert_int_equal(n, MW * MOPS);
+    assert_ok(ud_status(d, &s1));
+    uint64_t reads = 0, torn = 0;
+    for (int i = MW; i < MW + MR; i++) {
+        reads += sh->reads[i];
+        torn += sh->torn[i];
+    }
+    printf("%s model run: %d writers x %d ops, %d readers: %.2f s, %llu dumps, %llu reads, "
+           "%llu torn\n",
+           lock == UD_LOCK_SPIN ? "spin" : "mutex", MW, MOPS, MR, el,
+           (unsigned long long)(s1.dump_count - s0.dump_count), (unsigned long long)reads,
+           (unsigned long long)torn);
+    assert_int_equal(torn, 0);
+    assert_true(reads > 0);
+    assert_true(s1.dump_count - s0.dump_count >= 10); /* the small buffer forced dumps */
+
+    size_t count = 0;
+    uint64_t want = replay(sh, n, &count);
+    uint64_t mine = 0;
+    size_t mcount = 0;
+    assert_ok(ut_dict_checksum(d, &mine, &mcount));
+    assert_int_equal(mcount, count);
+    assert_int_equal(mine, want);
+    for (int i = 0; i < MW + MR; i++) {
+        if (sh->sums[i] != want || sh->counts[i] != count)
+            fail_msg("child %d converged to %zu items (checksum %llx); the model has %zu (%llx)", i,
+                     (size_t)sh->counts[i], (unsigned long long)sh->sums[i], count,
+                     (unsigned long long)want);
+    }
+    ut_shared_free(sh, sizeof *sh);
+    assert_ok(ud_close(d));
+}
+
+static void test_model_mutex(void **state) {
+    (void)state;
+    run_model(UD_LOCK_MUTEX);
+}
+
+static void test_model_spin(void **state) {
+    (void)state;
+    run_model(UD_LOCK_SPIN);
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && strncmp(argv[1], "--child-", 8) == 0)
+        return child_main(argc, argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_exec_unrelated, ut_teardown),
+        cmocka_unit_test_teardown(test_incr_exact_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_incr_exact_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_rmw_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_rmw_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_model_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_model_spin, ut_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, ut_teardown);
+}

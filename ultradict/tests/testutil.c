@@ -1,0 +1,651 @@
+/*
+ * testutil.c - helpers shared by the UltraDict tests (see testutil.h).
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UT_SHM_DIR "/dev/shm"
+
+/* ---- Assertions. ---- */
+
+/* Prints up to 48 bytes of a buffer, escaping what is not printable. */
+static void ut_print_bytes(const char *what, const void *p, size_t n) {
+    const unsigned char *c = p;
+    print_error("  %s (%zu bytes): \"", what, n);
+    for (size_t i = 0; i < n && i < 48; i++) {
+        if (c[i] >= 32 && c[i] < 127 && c[i] != '"' && c[i] != '\\')
+            print_error("%c", c[i]);
+        else
+            print_error("\\x%02x", c[i]);
+    }
+    print_error("%s\"\n", n > 48 ? "..." : "");
+}
+
+void ut_assert_buf_eq(const ud_buf *b, const void *p, size_t n, const char *file, int line) {
+    if (b->len != n || (n > 0 && (b->data == NULL || memcmp(b->data, p, n) != 0))) {
+        print_error("%s:%d: buffer differs\n", file, line);
+        ut_print_bytes("got", b->data ? b->data : "", b->data ? b->len : 0);
+        ut_print_bytes("expected", p, n);
+        _fail(file, line);
+    }
+    if (b->data == NULL || ((const char *)b->data)[b->len] != '\0') {
+        print_error("%s:%d: buffer is not NUL-terminated after len\n", file, line);
+        _fail(file, line);
+    }
+}
+
+/* ---- Names and cleanup. ---- */
+
+static char **ut_names;
+static size_t ut_names_len, ut_names_cap;
+static unsigned long ut_counter;
+static char ut_prefix_buf[32];
+
+const char *ut_prefix(void) {
+    snprintf(ut_prefix_buf, sizeof ut_prefix_buf, "t_%ld_", (long)getpid());
+    return ut_prefix_buf;
+}
+
+void ut_track(const char *name) {
+    if (ut_names_len == ut_names_cap) {
+        size_t cap = ut_names_cap ? ut_names_cap * 2 : 64;
+        char **n = realloc(ut_names, cap * sizeof *n);
+        if (n == NULL)
+            return;
+        ut_names = n;
+        ut_names_cap = cap;
+    }
+    char *copy = strdup(name);
+    if (copy != NULL)
+        ut_names[ut_names_len++] = copy;
+}
+
+char *ut_name(char *buf) {
+    snprintf(buf, 64, "%s%lu", ut_prefix(), ++ut_counter);
+    ut_track(buf);
+    return buf;
+}
+
+/* Calls fn(name) for each /dev/shm entry that starts with prefix; returns how many. */
+static int ut_scan_shm(const char *prefix, void (*fn)(const char *name, void *ctx), void *ctx) {
+    DIR *dir = opendir(UT_SHM_DIR);
+    if (dir == NULL)
+        return -1;
+    size_t plen = strlen(prefix);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (strncmp(e->d_name, prefix, plen) != 0)
+            continue;
+        n++;
+        if (fn != NULL)
+            fn(e->d_name, ctx);
+    }
+    closedir(dir);
+    return n;
+}
+
+/* A /dev/shm entry belongs to dict `name` if it is `name` or starts with `name.`. */
+static bool ut_belongs(const char *entry, const char *name) {
+    size_t n = strlen(name);
+    return strncmp(entry, name, n) == 0 && (entry[n] == '\0' || entry[n] == '.');
+}
+
+typedef struct ut_leftover_ctx {
+    const char *name; /* NULL: every entry counts */
+    int count;
+} ut_leftover_ctx;
+
+static void ut_remove_leftover(const char *entry, void *vctx) {
+    ut_leftover_ctx *ctx = vctx;
+    if (ctx->name != NULL && !ut_belongs(entry, ctx->name))
+        return;
+    fprintf(stderr, "  leftover segment /dev/shm/%s (removed by the test harness)\n", entry);
+    char path[512];
+    snprintf(path, sizeof path, UT_SHM_DIR "/%s", entry);
+    unlink(path);
+    ctx->count++;
+}
+
+int ut_cleanup(void) {
+    int left = 0;
+    for (size_t i = 0; i < ut_names_len; i++)
+        (void)ud_unlink_by_name(ut_names[i]);
+    for (size_t i = 0; i < ut_names_len; i++) {
+        if (strncmp(ut_names[i], ut_prefix(), strlen(ut_prefix())) != 0) {
+            ut_leftover_ctx ctx = {ut_names[i], 0};
+            ut_scan_shm(ut_names[i], ut_remove_leftover, &ctx);
+            left += ctx.count;
+        }
+        free(ut_names[i]);
+    }
+    ut_names_len = 0;
+    ut_leftover_ctx ctx = {NULL, 0};
+    ut_scan_shm(ut_prefix(), ut_remove_leftover, &ctx);
+    return left + ctx.count;
+}
+
+int ut_teardown(void **state) {
+    (void)state;
+    int left = ut_cleanup();
+    if (left != 0) {
+        print_error("ud_unlink_by_name() left %d segment(s) behind\n", left);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Counting resources. ---- */
+
+int ut_count_fds(void) {
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(dir);
+    return n - 1; /* the directory's own descriptor */
+}
+
+int ut_count_shm_prefix(const char *prefix) {
+    return ut_scan_shm(prefix, NULL, NULL);
+}
+
+typedef struct ut_seg_ctx {
+    const char *name;
+    int count;
+    int unexpected;
+} ut_seg_ctx;
+
+static void ut_count_seg(const char *entry, void *vctx) {
+    ut_seg_ctx *ctx = vctx;
+    if (ut_belongs(entry, ctx->name))
+        ctx->count++;
+}
+
+int ut_count_segments(const char *name) {
+    ut_seg_ctx ctx = {name, 0, 0};
+    ut_scan_shm(name, ut_count_seg, &ctx);
+    return ctx.count;
+}
+
+/* True if s is "", ".stream", ".dump0" or ".dump1": the segments of one dict. */
+static bool ut_is_dict_suffix(const char *s) {
+    return strcmp(s, "") == 0 || strcmp(s, ".stream") == 0 || strcmp(s, ".dump0") == 0 ||
+           strcmp(s, ".dump1") == 0;
+}
+
+static void ut_check_seg(const char *entry, void *vctx) {
+    ut_seg_ctx *ctx = vctx;
+    if (!ut_belongs(entry, ctx->name))
+        return;
+    const char *rest = entry + strlen(ctx->name);
+    bool ok = ut_is_dict_suffix(rest);
+    if (!ok && strncmp(rest, ".reg", 4) == 0)
+        ok = ut_is_dict_suffix(rest + 4);
+    /* Nested children, at any depth: (".c<hex>")+ then a dict suffix. */
+    while (!ok && strncmp(rest, ".c", 2) == 0) {
+        const char *h = rest + 2;
+        size_t nhex = strspn(h, "0123456789abcdef");
+        if (nhex == 0)
+            break;
+        rest = h + nhex;
+        ok = ut_is_dict_suffix(rest);
+    }
+    if (!ok) {
+        fprintf(stderr, "  unexpected segment /dev/shm/%s\n", entry);
+        ctx->unexpected++;
+    }
+}
+
+int ut_unexpected_segments(const char *name) {
+    ut_seg_ctx ctx = {name, 0, 0};
+    ut_scan_shm(name, ut_check_seg, &ctx);
+    return ctx.unexpected;
+}
+
+char *ut_shm_path(char *buf, const char *name, const char *suffix) {
+    snprintf(buf, 512, UT_SHM_DIR "/%s%s", name, suffix ? suffix : "");
+    return buf;
+}
+
+long long ut_file_size(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    return (long long)st.st_size;
+}
+
+unsigned char *ut_file_read(const char *path, size_t *len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *p = malloc(n + 1);
+    size_t got = 0;
+    while (p != NULL && got < n) {
+        ssize_t r = pread(fd, p + got, n - got, (off_t)got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (p != NULL && got != n) {
+        free(p);
+        return NULL;
+    }
+    if (len != NULL)
+        *len = n;
+    return p;
+}
+
+int ut_file_pwrite(const char *path, long long off, const void *p, size_t n) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t w = pwrite(fd, p, n, (off_t)off);
+    close(fd);
+    return w == (ssize_t)n ? 0 : -1;
+}
+
+long long ut_file_find(const char *path, const void *needle, size_t n, long long from) {
+    size_t len;
+    unsigned char *p = ut_file_read(path, &len);
+    if (p == NULL)
+        return -1;
+    long long at = -1;
+    if (from >= 0 && (size_t)from < len) {
+        unsigned char *hit = memmem(p + from, len - (size_t)from, needle, n);
+        if (hit != NULL)
+            at = (long long)(hit - p);
+    }
+    free(p);
+    return at;
+}
+
+/* ---- Processes. ---- */
+
+ud_dict *ut_attach(const char *name) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = UD_ATTACH_ONLY;
+    ud_dict *d = NULL;
+    return ud_open(&o, &d) == 0 ? d : NULL;
+}
+
+void ut_assert_children(const pid_t *pids, int n, double timeout, const char *what) {
+    int *status = calloc((size_t)n, sizeof *status);
+    assert_non_null(status);
+    int bad = ut_wait_all(pids, n, timeout, status);
+    for (int i = 0; i < n; i++) {
+        if (status[i] != 0) {
+            char buf[64];
+            print_error("%s: child %d (pid %d): %s\n", what, i, (int)pids[i],
+                        ut_status_str(status[i], buf, sizeof buf));
+        }
+    }
+    free(status);
+    if (bad != 0)
+        fail_msg("%s: %d of %d children failed", what, bad, n);
+}
+
+pid_t ut_fork(int (*fn)(void *), void *arg) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* cmocka catches crashes to carry on with the next test: in a child, that would run
+         * the rest of the suite a second time. A crash must end the child, visibly. */
+        const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            signal(sigs[i], SIG_DFL);
+        int rc = fn(arg);
+        _exit(rc & 0xff);
+    }
+    return pid;
+}
+
+pid_t ut_spawn_self(const char *const *args) {
+    static char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = self;
+    for (int i = 0; args[i] != NULL && argc < 31; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(self, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int ut_decode_status(int st) {
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return 255;
+}
+
+int ut_wait(pid_t pid, double timeout) {
+    int status = -1;
+    ut_wait_all(&pid, 1, timeout, &status);
+    return status;
+}
+
+int ut_wait_all(const pid_t *pids, int n, double timeout, int *status) {
+    double deadline = ut_now() + timeout;
+    int left = n, bad = 0;
+    bool *done = calloc((size_t)n, sizeof *done);
+    if (done == NULL)
+        return n;
+    double nap = 0.0002;
+    while (left > 0) {
+        bool progressed = false;
+        for (int i = 0; i < n; i++) {
+            if (done[i])
+                continue;
+            int st;
+            pid_t r = waitpid(pids[i], &st, WNOHANG);
+            if (r == pids[i] || (r < 0 && errno == ECHILD)) {
+                int s = r == pids[i] ? ut_decode_status(st) : 255;
+                if (status != NULL)
+                    status[i] = s;
+                if (s != 0)
+                    bad++;
+                done[i] = true;
+                left--;
+                progressed = true;
+            }
+        }
+        if (left == 0)
+            break;
+        if (ut_now() > deadline) {
+            for (int i = 0; i < n; i++) {
+                if (done[i])
+                    continue;
+                kill(pids[i], SIGKILL);
+                waitpid(pids[i], NULL, 0);
+                if (status != NULL)
+                    status[i] = -1;
+                bad++;
+            }
+            break;
+        }
+        if (progressed)
+            nap = 0.0002;
+        else if (nap < 0.005)
+            nap *= 2;
+        ut_sleep(nap);
+    }
+    free(done);
+    return bad;
+}
+
+const char *ut_status_str(int status, char *buf, size_t cap) {
+    if (status < 0)
+        snprintf(buf, cap, "timeout (killed)");
+    else if (status >= 128 && status < 128 + 65)
+        snprintf(buf, cap, "killed by signal %d (%s)", status - 128, strsignal(status - 128));
+    else
+        snprintf(buf, cap, "exit %d", status);
+    return buf;
+}
+
+int ut_gate_open(int gate[2]) {
+    if (pipe(gate) != 0)
+        return -1;
+    return fcntl(gate[1], F_SETFD, FD_CLOEXEC) == 0 ? 0 : -1;
+}
+
+int ut_gate_wait(int gate[2]) {
+    if (gate[1] >= 0) {
+        close(gate[1]);
+        gate[1] = -1;
+    }
+    char c;
+    ssize_t r;
+    do {
+        r = read(gate[0], &c, 1);
+    } while (r < 0 && errno == EINTR);
+    return r == 0 ? 0 : -1;
+}
+
+void ut_gate_release(int gate[2]) {
+    if (gate[1] >= 0)
+        close(gate[1]);
+    gate[1] = -1;
+}
+
+void ut_gate_close(int gate[2]) {
+    ut_gate_release(gate);
+    if (gate[0] >= 0)
+        close(gate[0]);
+    gate[0] = -1;
+}
+
+void *ut_shared_alloc(size_t n) {
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void ut_shared_free(void *p, size_t n) {
+    if (p != NULL)
+        munmap(p, n);
+}
+
+/* ---- Time and randomness. ---- */
+
+double ut_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void ut_sleep(double s) {
+    if (s <= 0)
+        return;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void ut_rng_seed(ut_rng *r, uint64_t seed) {
+    r->s = seed ^ 0x9e3779b97f4a7c15ULL;
+}
+
+/* splitmix64: small, fast, good enough for choosing test operations. */
+uint64_t ut_rng_next(ut_rng *r) {
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+uint64_t ut_rng_below(ut_rng *r, uint64_t n) {
+    return n == 0 ? 0 : ut_rng_next(r) % n;
+}
+
+/* ---- Self-checking values. ---- */
+
+uint64_t ut_fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static void ut_put64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t ut_get64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/*
+ * Layout: "UTV1" | u32 len | u64 seq | u64 fnv(key) | u64 checksum | payload. The checksum
+ * covers every byte except its own field; the payload is a function of (seq, position).
+ */
+void ut_value_make(void *out, size_t len, const void *key, size_t klen, uint64_t seq) {
+    unsigned char *p = out;
+    memcpy(p, "UTV1", 4);
+    p[4] = (unsigned char)len;
+    p[5] = (unsigned char)(len >> 8);
+    p[6] = (unsigned char)(len >> 16);
+    p[7] = (unsigned char)(len >> 24);
+    ut_put64(p + 8, seq);
+    ut_put64(p + 16, ut_fnv(UT_FNV_INIT, key, klen));
+    for (size_t i = UT_VALUE_MIN; i < len; i++)
+        p[i] = (unsigned char)(seq * 131 + i * 7 + (i >> 8));
+    uint64_t h = ut_fnv(UT_FNV_INIT, p, 24);
+    h = ut_fnv(h, p + UT_VALUE_MIN, len - UT_VALUE_MIN);
+    ut_put64(p + 24, h);
+}
+
+int ut_value_check(const void *key, size_t klen, const void *val, size_t vlen, uint64_t *seq) {
+    const unsigned char *p = val;
+    if (vlen < UT_VALUE_MIN || memcmp(p, "UTV1", 4) != 0)
+        return -1;
+    size_t len = (size_t)p[4] | (size_t)p[5] << 8 | (size_t)p[6] << 16 | (size_t)p[7] << 24;
+    if (len != vlen)
+        return -1;
+    if (ut_get64(p + 16) != ut_fnv(UT_FNV_INIT, key, klen))
+        return -1;
+    uint64_t h = ut_fnv(UT_FNV_INIT, p, 24);
+    h = ut_fnv(h, p + UT_VALUE_MIN, len - UT_VALUE_MIN);
+    if (ut_get64(p + 24) != h)
+        return -1;
+    uint64_t s = ut_get64(p + 8);
+    for (size_t i = UT_VALUE_MIN; i < len; i++) {
+        if (p[i] != (unsigned char)(s * 131 + i * 7 + (i >> 8)))
+            return -1;
+    }
+    if (seq != NULL)
+        *seq = s;
+    return 0;
+}
+
+/* ---- Dict checksums. ---- */
+
+static int ut_kv_cmp(const void *a, const void *b) {
+    const ut_kv *x = a, *y = b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = n ? memcmp(x->key, y->key, n) : 0;
+    if (c != 0)
+        return c;
+    return (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+uint64_t ut_items_checksum(ut_kv *items, size_t n) {
+    qsort(items, n, sizeof *items, ut_kv_cmp);
+    uint64_t h = UT_FNV_INIT;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t klen = items[i].klen, vlen = items[i].type == UD_TYPE_DICT ? 0 : items[i].vlen;
+        int32_t type = items[i].type;
+        h = ut_fnv(h, &klen, sizeof klen);
+        h = ut_fnv(h, items[i].key, items[i].klen);
+        h = ut_fnv(h, &type, sizeof type);
+        h = ut_fnv(h, &vlen, sizeof vlen);
+        if (items[i].type != UD_TYPE_DICT)
+            h = ut_fnv(h, items[i].val, items[i].vlen);
+    }
+    return h;
+}
+
+int ut_dict_checksum(ud_dict *d, uint64_t *sum, size_t *count) {
+    ud_iter *it = NULL;
+    int rc = ud_iter_open(d, &it);
+    if (rc != 0)
+        return rc;
+    size_t n = 0, cap = 0;
+    ut_kv *items = NULL;
+    for (;;) {
+        ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+        int type = -1;
+        rc = ud_iter_next(it, &k, &v, &type);
+        if (rc != 0) {
+            ud_buf_free(&k);
+            ud_buf_free(&v);
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            ut_kv *ni = realloc(items, cap * sizeof *ni);
+            if (ni == NULL) {
+                rc = -ENOMEM;
+                ud_buf_free(&k);
+                ud_buf_free(&v);
+                break;
+            }
+            items = ni;
+        }
+        /* ud_buf data may be NULL for an empty key or value: keep a valid pointer. */
+        items[n].key = k.data ? k.data : calloc(1, 1);
+        items[n].klen = k.len;
+        items[n].val = v.data ? v.data : calloc(1, 1);
+        items[n].vlen = v.len;
+        items[n].type = type;
+        n++;
+    }
+    ud_iter_close(it);
+    if (rc == UD_ENOTFOUND) {
+        rc = 0;
+        *sum = ut_items_checksum(items, n);
+        *count = n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free((void *)items[i].key);
+        free((void *)items[i].val);
+    }
+    free(items);
+    return rc;
+}
+
+int ut_parse_i64(const void *p, size_t n, int64_t *out) {
+    char tmp[32];
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}

@@ -1,0 +1,212 @@
+/*
+ * testutil.h - helpers shared by the UltraDict tests.
+ *
+ * Every test binary includes this header (it pulls in cmocka). It provides:
+ *  - unique dict names per test process ("t_<pid>_<counter>"), remembered so that ut_cleanup()
+ *    can unlink them all, whatever state a failed test left them in;
+ *  - counters for open file descriptors and for /dev/shm entries, to detect leaks;
+ *  - fork helpers: run a function in a child that _exit()s with its return value, and wait for
+ *    it with a timeout that kills it, so that no test can hang. Children never call cmocka
+ *    asserts: they report through their exit status or a shared-memory block, and the parent
+ *    asserts;
+ *  - self-checking values (the key, the length, a sequence number and a checksum are embedded
+ *    in the value), so that a torn or garbled value is always detected;
+ *  - small utilities: a seeded random generator, monotonic time, raw file access to segments.
+ */
+#ifndef UD_TESTUTIL_H
+#define UD_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "ultradict.h"
+
+/* Asserts that `expr` returns `expected`, printing both codes by name when it does not. */
+#define assert_rc(expr, expected)                                                                  \
+    do {                                                                                           \
+        int ut_rc_got_ = (int)(expr);                                                              \
+        int ut_rc_exp_ = (int)(expected);                                                          \
+        if (ut_rc_got_ != ut_rc_exp_) {                                                            \
+            print_error("%s:%d: %s\n  returned %s (%d), expected %s (%d)\n", __FILE__, __LINE__,   \
+                        #expr, ud_errname(ut_rc_got_), ut_rc_got_, ud_errname(ut_rc_exp_),         \
+                        ut_rc_exp_);                                                               \
+            fail();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define assert_ok(expr) assert_rc((expr), 0)
+
+/* Asserts that `expr` returns one of two codes. */
+#define assert_rc_either(expr, a, b)                                                               \
+    do {                                                                                           \
+        int ut_rc_got_ = (int)(expr);                                                              \
+        if (ut_rc_got_ != (int)(a) && ut_rc_got_ != (int)(b)) {                                    \
+            print_error("%s:%d: %s\n  returned %s (%d), expected %s or %s\n", __FILE__, __LINE__,  \
+                        #expr, ud_errname(ut_rc_got_), ut_rc_got_, ud_errname((int)(a)),           \
+                        ud_errname((int)(b)));                                                     \
+            fail();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Asserts that a ud_buf holds exactly the bytes (p, n) and is NUL-terminated after them. */
+#define assert_buf_eq(buf, ...) ut_assert_buf_eq((buf), __VA_ARGS__, __FILE__, __LINE__)
+void ut_assert_buf_eq(const ud_buf *b, const void *p, size_t n, const char *file, int line);
+
+/* Shorthands for C-string keys and values. */
+#define S(str) (str), strlen(str)
+
+/* ---- Names and cleanup. ---- */
+
+/*
+ * Writes a fresh name "t_<pid>_<counter>" into buf (at least 64 bytes) and remembers it for
+ * ut_cleanup(). Returns buf.
+ */
+char *ut_name(char *buf);
+/* Remembers a name made elsewhere (e.g. a random name) for ut_cleanup(). */
+void ut_track(const char *name);
+/* The prefix every name of this process starts with ("t_<pid>_"). */
+const char *ut_prefix(void);
+/*
+ * Unlinks every remembered dict with ud_unlink_by_name(), then removes whatever this process
+ * still has in /dev/shm under its prefix. Returns the number of entries that ud_unlink_by_name()
+ * left behind (0 when the library cleaned up everything).
+ */
+int ut_cleanup(void);
+/* A cmocka group/test teardown that calls ut_cleanup() and fails if anything was left behind. */
+int ut_teardown(void **state);
+
+/* ---- Counting resources. ---- */
+
+/* The number of open file descriptors of this process. */
+int ut_count_fds(void);
+/* The number of entries in /dev/shm whose name starts with prefix. */
+int ut_count_shm_prefix(const char *prefix);
+/* The number of /dev/shm entries of the dict `name`: `name` itself and `name.*`. */
+int ut_count_segments(const char *name);
+/*
+ * Checks that every /dev/shm entry of dict `name` is one of the known segments
+ * (NAME, NAME.stream, NAME.dump0, NAME.dump1, and with recursion nested children
+ * NAME(.c<hex>)+ with the same suffixes; a NAME.reg register is tolerated).
+ * Returns the number of unexpected entries and prints them.
+ */
+int ut_unexpected_segments(const char *name);
+/* The path /dev/shm/<name><suffix> into buf (at least 512 bytes). */
+char *ut_shm_path(char *buf, const char *name, const char *suffix);
+/* Size of a file, or -1. */
+long long ut_file_size(const char *path);
+/* Reads a whole file into a malloc()ed buffer; returns NULL on failure. */
+unsigned char *ut_file_read(const char *path, size_t *len);
+/* Writes n bytes at offset into an existing file. Returns 0 or -1. */
+int ut_file_pwrite(const char *path, long long off, const void *p, size_t n);
+/* Searches a file for a byte string; returns its offset or -1. */
+long long ut_file_find(const char *path, const void *needle, size_t n, long long from);
+
+/* ---- Processes. ---- */
+
+/* In a child: attaches to the dict `name` (UD_ATTACH_ONLY), or returns NULL. */
+ud_dict *ut_attach(const char *name);
+/*
+ * In the parent: waits for n children (ut_wait_all) and fails the test, naming each child that
+ * did not exit with 0.
+ */
+void ut_assert_children(const pid_t *pids, int n, double timeout, const char *what);
+
+/* Runs fn(arg) in a forked child, which _exit()s with fn's return value (0..255). */
+pid_t ut_fork(int (*fn)(void *), void *arg);
+/*
+ * Forks and execs this very binary (/proc/self/exe) with argv (argv[0] is set for you; the list
+ * ends with NULL). Returns the child's pid or -1.
+ */
+pid_t ut_spawn_self(const char *const *args);
+/*
+ * Waits for pid at most `timeout` seconds. Returns its exit status (0..255), 128 + the signal
+ * number if a signal killed it, or -1 if the timeout passed (the child is then killed with
+ * SIGKILL and reaped).
+ */
+int ut_wait(pid_t pid, double timeout);
+/*
+ * Waits for all n children within `timeout` seconds in total (killing those left at the end).
+ * Stores each status (as ut_wait) in status[] when not NULL; returns the number of children
+ * whose status is not 0.
+ */
+int ut_wait_all(const pid_t *pids, int n, double timeout, int *status);
+/* A human description of a ut_wait() status ("exit 3", "signal 11", "timeout"). */
+const char *ut_status_str(int status, char *buf, size_t cap);
+/*
+ * A start gate for children (fork or exec): ut_gate_open() makes a pipe whose write end is
+ * close-on-exec; a child calls ut_gate_wait() (closing its copy of the write end first, for
+ * forked children) and blocks until the parent calls ut_gate_release(). Returns 0 or -1.
+ */
+int ut_gate_open(int gate[2]);
+int ut_gate_wait(int gate[2]);
+void ut_gate_release(int gate[2]);
+void ut_gate_close(int gate[2]);
+/* Memory shared with children forked afterwards (MAP_SHARED | MAP_ANONYMOUS), zeroed. */
+void *ut_shared_alloc(size_t n);
+void ut_shared_free(void *p, size_t n);
+
+/* ---- Time and randomness. ---- */
+
+/* Monotonic time in seconds. */
+double ut_now(void);
+/* Sleeps for s seconds. */
+void ut_sleep(double s);
+
+typedef struct ut_rng {
+    uint64_t s;
+} ut_rng;
+void ut_rng_seed(ut_rng *r, uint64_t seed);
+uint64_t ut_rng_next(ut_rng *r);
+/* Uniform in [0, n). */
+uint64_t ut_rng_below(ut_rng *r, uint64_t n);
+
+/* ---- Self-checking values. ---- */
+
+/* The smallest self-checking value. */
+#define UT_VALUE_MIN 32
+/*
+ * Writes a self-checking value of exactly `len` bytes (len >= UT_VALUE_MIN) for key into out.
+ * The same (key, seq, len) always gives the same bytes.
+ */
+void ut_value_make(void *out, size_t len, const void *key, size_t klen, uint64_t seq);
+/*
+ * 0 if (val, vlen) is an intact self-checking value made for key (then *seq is set when not
+ * NULL), -1 otherwise.
+ */
+int ut_value_check(const void *key, size_t klen, const void *val, size_t vlen, uint64_t *seq);
+
+/* FNV-1a, 64 bits, chainable (start with UT_FNV_INIT). */
+#define UT_FNV_INIT 0xcbf29ce484222325ULL
+uint64_t ut_fnv(uint64_t h, const void *p, size_t n);
+
+/*
+ * A checksum of the whole dict as seen by handle d: the items sorted by key, each hashed as
+ * (klen, key, type, vlen, value). Nested dicts hash as their type only. Synchronises d first.
+ * Returns 0 and sets *sum and *count, or a negative code.
+ */
+int ut_dict_checksum(ud_dict *d, uint64_t *sum, size_t *count);
+
+/* An item for ut_items_checksum(): the same checksum over items held by the test. */
+typedef struct ut_kv {
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    int type;
+} ut_kv;
+uint64_t ut_items_checksum(ut_kv *items, size_t n);
+
+/* Parses a whole buffer as a decimal int64. 0 on success. */
+int ut_parse_i64(const void *p, size_t n, int64_t *out);
+
+#endif /* UD_TESTUTIL_H */
