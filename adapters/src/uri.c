@@ -1,0 +1,296 @@
+/*
+ * uri.c - splits backend URIs (`scheme:body?name=value&...`) and reads typed parameters.
+ *
+ * Every parameter an adapter reads is marked as used; kv__uri_check_unused() then rejects the
+ * rest, so that a misspelt option is an error instead of being silently ignored.
+ */
+#include "kv_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int hexval(int ch) {
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX escapes of the NUL-terminated s in place. Rejects %00: no field may hold NUL. */
+static int percent_decode(char *s, const char *text, char *err, size_t errlen) {
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r != '%') {
+            *w++ = *r;
+            continue;
+        }
+        int hi = hexval((unsigned char)r[1]);
+        int lo = hi < 0 ? -1 : hexval((unsigned char)r[2]);
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return kv__errbuf(err, errlen, KV_EURI, "bad percent-escape in URI '%s'", text);
+        *w++ = (char)(hi * 16 + lo);
+        r += 2;
+    }
+    *w = '\0';
+    return 0;
+}
+
+int kv__uri_parse(const char *text, kv__uri *u, char *err, size_t errlen) {
+    memset(u, 0, sizeof(*u));
+    u->text = text;
+
+    const char *colon = strchr(text, ':');
+    if (!colon || colon == text)
+        return kv__errbuf(err, errlen, KV_EURI,
+                          "URI '%s' has no scheme (expected e.g. 'sqlite:/path/db' or "
+                          "'redis://127.0.0.1:6379')",
+                          text);
+    for (const char *p = text; p < colon; p++) {
+        bool ok = isalpha((unsigned char)*p) ||
+                  (p > text && (isdigit((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.'));
+        if (!ok)
+            return kv__errbuf(err, errlen, KV_EURI, "URI '%s' has an invalid scheme", text);
+    }
+
+    u->storage = strdup(text);
+    if (!u->storage)
+        return -ENOMEM;
+    char *s = u->storage;
+    s[colon - text] = '\0';
+    u->scheme = s;
+    u->body = s + (colon - text) + 1;
+
+    char *q = strchr(u->body, '?');
+    if (q) {
+        *q++ = '\0';
+        while (*q) {
+            char *amp = strchr(q, '&');
+            if (amp)
+                *amp = '\0';
+            char *eq = strchr(q, '=');
+            if (eq)
+                *eq = '\0';
+            if (*q == '\0')
+                goto bad_query;
+            if (u->nparams == KV__URI_MAX_PARAMS) {
+                kv__errbuf(err, errlen, KV_EURI, "too many parameters in URI '%s'", text);
+                goto fail;
+            }
+            for (size_t i = 0; i < u->nparams; i++) {
+                if (strcmp(u->params[i].name, q) == 0) {
+                    kv__errbuf(err, errlen, KV_EURI, "parameter '%s' given twice in URI '%s'", q,
+                               text);
+                    goto fail;
+                }
+            }
+            u->params[u->nparams].name = q;
+            u->params[u->nparams].value = eq ? eq + 1 : q + strlen(q);
+            if (percent_decode(u->params[u->nparams].value, text, err, errlen) < 0)
+                goto fail;
+            u->nparams++;
+            if (!amp)
+                break;
+            q = amp + 1;
+            if (*q == '\0')
+                goto bad_query;
+        }
+    }
+    if (percent_decode(u->body, text, err, errlen) < 0)
+        goto fail;
+    return 0;
+
+bad_query:
+    kv__errbuf(err, errlen, KV_EURI, "empty parameter in the query of URI '%s'", text);
+fail:
+    kv__uri_free(u);
+    return KV_EURI;
+}
+
+void kv__uri_free(kv__uri *u) {
+    free(u->storage);
+    u->storage = NULL;
+    u->scheme = NULL;
+    u->body = NULL;
+    u->nparams = 0;
+}
+
+const char *kv__uri_param(kv__uri *u, const char *name) {
+    for (size_t i = 0; i < u->nparams; i++) {
+        if (strcmp(u->params[i].name, name) == 0) {
+            u->params[i].used = true;
+            return u->params[i].value;
+        }
+    }
+    return NULL;
+}
+
+int kv__uri_check_unused(const kv__uri *u, char *err, size_t errlen) {
+    for (size_t i = 0; i < u->nparams; i++)
+        if (!u->params[i].used)
+            return kv__errbuf(err, errlen, KV_EURI, "unknown parameter '%s' for %s in URI '%s'",
+                              u->params[i].name, u->scheme, u->text);
+    return 0;
+}
+
+int kv__uri_size(kv__uri *u, const char *name, uint64_t def, uint64_t *out, char *err,
+                 size_t errlen) {
+    const char *v = kv__uri_param(u, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (end == v || errno || *v == '-')
+        goto bad;
+    unsigned shift = 0;
+    switch (toupper((unsigned char)*end)) {
+    case 'K':
+        shift = 10;
+        break;
+    case 'M':
+        shift = 20;
+        break;
+    case 'G':
+        shift = 30;
+        break;
+    case 'T':
+        shift = 40;
+        break;
+    case '\0':
+        break;
+    default:
+        goto bad;
+    }
+    if (shift) {
+        end++;
+        /* Accept the usual spellings of a binary unit: 64K, 64KB, 64KiB. */
+        if (strcmp(end, "") != 0 && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
+            goto bad;
+    }
+    if (shift && n > (UINT64_MAX >> shift))
+        goto bad;
+    *out = (uint64_t)n << shift;
+    return 0;
+bad:
+    return kv__errbuf(err, errlen, KV_EURI,
+                      "parameter %s=%s in URI '%s' is not a size (e.g. 4096, 64K, 1G)", name, v,
+                      u->text);
+}
+
+int kv__uri_seconds(kv__uri *u, const char *name, double def, double *out, char *err,
+                    size_t errlen) {
+    const char *v = kv__uri_param(u, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end || errno || !isfinite(d) || d < 0)
+        return kv__errbuf(err, errlen, KV_EURI,
+                          "parameter %s=%s in URI '%s' is not a number of seconds", name, v,
+                          u->text);
+    *out = d;
+    return 0;
+}
+
+int kv__uri_int(kv__uri *u, const char *name, long def, long min, long max, long *out, char *err,
+                size_t errlen) {
+    const char *v = kv__uri_param(u, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || errno || n < min || n > max)
+        return kv__errbuf(err, errlen, KV_EURI,
+                          "parameter %s=%s in URI '%s' is not an integer in [%ld, %ld]", name, v,
+                          u->text, min, max);
+    *out = n;
+    return 0;
+}
+
+int kv__uri_choice(kv__uri *u, const char *name, const char *const *choices, int def, int *out,
+                   char *err, size_t errlen) {
+    const char *v = kv__uri_param(u, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    for (int i = 0; choices[i]; i++) {
+        if (strcmp(choices[i], v) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    char list[128] = "";
+    for (int i = 0; choices[i]; i++) {
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof(list) - used, "%s%s", i ? "|" : "", choices[i]);
+    }
+    return kv__errbuf(err, errlen, KV_EURI, "parameter %s=%s in URI '%s' must be one of %s", name,
+                      v, u->text, list);
+}
+
+int kv__parse_hostport(const char *s, size_t len, char *host, size_t hostlen, int def_port,
+                       int *port, char *err, size_t errlen) {
+    const char *hs = s, *he, *ps = NULL;
+    const char *end = s + len;
+
+    if (len && s[0] == '[') {
+        he = memchr(s, ']', len);
+        if (!he)
+            goto bad;
+        hs = s + 1;
+        if (he + 1 < end) {
+            if (he[1] != ':')
+                goto bad;
+            ps = he + 2;
+        }
+    } else {
+        he = memchr(s, ':', len);
+        if (he) {
+            ps = he + 1;
+            if (memchr(ps, ':', (size_t)(end - ps)))
+                goto bad; /* an IPv6 address needs brackets */
+        } else {
+            he = end;
+        }
+    }
+    if (he == hs || (size_t)(he - hs) >= hostlen)
+        goto bad;
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = '\0';
+
+    *port = def_port;
+    if (ps) {
+        long p = 0;
+        if (ps == end || end - ps > 5)
+            goto bad;
+        for (const char *q = ps; q < end; q++) {
+            if (*q < '0' || *q > '9')
+                goto bad;
+            p = p * 10 + (*q - '0');
+        }
+        if (p < 1 || p > 65535)
+            goto bad;
+        *port = (int)p;
+    }
+    return 0;
+bad:
+    return kv__errbuf(err, errlen, KV_EURI, "'%.*s' is not HOST[:PORT] (port 1-65535)", (int)len,
+                      s);
+}

@@ -1,0 +1,50 @@
+/*
+ * contract.h - what the files of the contract suite (test_kv_contract) share: the connection
+ * under test, its URI, and the assertion helpers.
+ */
+#ifndef KV_CONTRACT_H
+#define KV_CONTRACT_H
+
+#include "kv.h"
+#include "kv_test_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* The backend under test (NULL when its service is not running), and why it is missing. */
+extern char contract_uri[1024];
+extern char contract_skip_reason[1024];
+extern kv_conn *conn;
+
+#define NEED_CONN()                                                                                \
+    do {                                                                                           \
+        if (!conn) {                                                                               \
+            print_message("%s %s\n", KV_TEST_SKIP_MARK, contract_skip_reason);                     \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Asserts rc == want and prints the connection's detail when it is not. */
+#define CHECK_RC(rc, want)                                                                         \
+    do {                                                                                           \
+        int rc_ = (rc);                                                                            \
+        if (rc_ != (want))                                                                         \
+            print_error("%s:%d: got %s (%s), want %s\n", __FILE__, __LINE__, kv_errname(rc_),      \
+                        kv_errmsg(conn), kv_errname(want));                                        \
+        assert_int_equal(rc_, (want));                                                             \
+    } while (0)
+
+/* The snapshot tests (contract_snapshot.c). */
+void test_snapshot_round_trip(void **state);
+#ifdef KV_TEST_HAVE_ULTRADICT
+void test_snapshot_ultradict(void **state);
+void test_snapshot_nested(void **state);
+int teardown_dicts(void **state);
+#endif
+
+#endif /* KV_CONTRACT_H */

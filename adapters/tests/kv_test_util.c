@@ -1,0 +1,380 @@
+/*
+ * kv_test_util.c - see kv_test_util.h.
+ */
+#include "kv_test_util.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef KV_SERVICES_SCRIPT
+#define KV_SERVICES_SCRIPT "scripts/services"
+#endif
+
+double kvt_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Looks NAME up in the output of `scripts/services status`. */
+static bool from_services(const char *name, char *out, size_t len) {
+    char line[1024];
+    bool found = false;
+    FILE *p = popen(KV_SERVICES_SCRIPT " status 2>/dev/null", "r");
+    if (!p)
+        return false;
+    size_t nlen = strlen(name);
+    while (fgets(line, sizeof(line), p)) {
+        if (!found && strncmp(line, name, nlen) == 0 && line[nlen] == ' ') {
+            line[strcspn(line, "\r\n")] = '\0';
+            snprintf(out, len, "%s", line + nlen + 1);
+            found = true;
+        }
+    }
+    pclose(p);
+    return found;
+}
+
+bool kvt_resolve_uri(const char *arg, char *out, size_t len) {
+    if (strncmp(arg, "service:", 8) == 0) {
+        const char *name = arg + 8;
+        char env[64] = "KV_TEST_";
+        size_t n = strlen(env);
+        for (const char *s = name; *s && n < sizeof(env) - 5; s++)
+            env[n++] = *s == '-' ? '_' : (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
+        memcpy(env + n, "_URI", 5);
+        const char *v = getenv(env);
+        if (v && *v) {
+            snprintf(out, len, "%s", v);
+            return true;
+        }
+        if (from_services(name, out, len)) {
+            /*
+             * Tests clear the store they are given: keep them in redis database 15, away from
+             * the benchmarks' database 0 on the same server.
+             */
+            if (strcmp(name, "redis") == 0)
+                strncat(out, "/15", len - strlen(out) - 1);
+            else if (strcmp(name, "redis-unix") == 0)
+                strncat(out, "?db=15", len - strlen(out) - 1);
+            return true;
+        }
+        snprintf(out, len,
+                 "service %s is not running (start it with scripts/services start, or set %s)",
+                 name, env);
+        return false;
+    }
+    /* Expand %p so that concurrent runs use different files and dict names. */
+    size_t w = 0;
+    for (const char *s = arg; *s && w + 1 < len; s++) {
+        if (s[0] == '%' && s[1] == 'p') {
+            w += (size_t)snprintf(out + w, len - w, "%ld", (long)getpid());
+            s++;
+            if (w >= len)
+                w = len - 1;
+        } else {
+            out[w++] = *s;
+        }
+    }
+    out[w] = '\0';
+    return true;
+}
+
+bool kvt_lock_server(const char *server, double timeout) {
+    char path[256];
+    snprintf(path, sizeof(path), "/tmp/kv-contract-%ld-%s.lock", (long)getuid(), server);
+    /* Deliberately never closed: the lock lasts as long as the process. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    double deadline = kvt_now() + timeout;
+    bool told = false;
+    while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return false;
+        if (kvt_now() > deadline)
+            return false;
+        if (!told) {
+            fprintf(stderr, "waiting for another test run on the %s server (%s)\n", server, path);
+            told = true;
+        }
+        sleep_ms(50);
+    }
+    return true;
+}
+
+void kvt_remove_store(const char *uri) {
+    char path[1200];
+    if (strncmp(uri, "sqlite:", 7) == 0) {
+        const char *p = uri + 7;
+        size_t n = strcspn(p, "?");
+        static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < 4; i++) {
+            snprintf(path, sizeof(path), "%.*s%s", (int)n, p, suffixes[i]);
+            unlink(path);
+        }
+    } else if (strncmp(uri, "lmdb:", 5) == 0) {
+        const char *p = uri + 5;
+        int n = (int)strcspn(p, "?");
+        static const char *const files[] = {"data.mdb", "lock.mdb", "kv.lock"};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(path, sizeof(path), "%.*s/%s", n, p, files[i]);
+            unlink(path);
+        }
+        snprintf(path, sizeof(path), "%.*s", n, p);
+        rmdir(path);
+    }
+}
+
+int kvt_run_children(int n, kvt_child_fn fn, void *arg, double timeout) {
+    pid_t pids[64];
+    int failed = 0, left = 0;
+
+    if (n > 64)
+        n = 64;
+    fflush(stdout);
+    fflush(stderr);
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(fn(i, arg));
+        if (pid < 0) {
+            fprintf(stderr, "fork: %s\n", strerror(errno));
+            failed++;
+            pids[i] = 0;
+            continue;
+        }
+        pids[i] = pid;
+        left++;
+    }
+    double deadline = kvt_now() + timeout;
+    while (left > 0) {
+        bool progress = false;
+        for (int i = 0; i < n; i++) {
+            int status;
+            if (pids[i] <= 0)
+                continue;
+            pid_t r = waitpid(pids[i], &status, WNOHANG);
+            if (r == 0)
+                continue;
+            progress = true;
+            left--;
+            if (r < 0) {
+                fprintf(stderr, "child %d: waitpid: %s\n", i, strerror(errno));
+                failed++;
+            } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "child %d exited with status %d\n", i, WEXITSTATUS(status));
+                failed++;
+            } else if (WIFSIGNALED(status)) {
+                fprintf(stderr, "child %d killed by signal %d\n", i, WTERMSIG(status));
+                failed++;
+            }
+            pids[i] = 0;
+        }
+        if (left > 0 && kvt_now() > deadline) {
+            for (int i = 0; i < n; i++) {
+                if (pids[i] <= 0)
+                    continue;
+                fprintf(stderr, "child %d still running after %.0f s: killed\n", i, timeout);
+                kill(pids[i], SIGKILL);
+                waitpid(pids[i], NULL, 0);
+                failed++;
+            }
+            break;
+        }
+        if (!progress)
+            sleep_ms(5);
+    }
+    return failed;
+}
+
+pid_t kvt_spawn(kvt_child_fn fn, void *arg) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fn(0, arg));
+    return pid;
+}
+
+int kvt_wait_child(pid_t pid, double timeout) {
+    int status;
+    double deadline = kvt_now() + timeout;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0) {
+            fprintf(stderr, "waitpid: %s\n", strerror(errno));
+            return 1;
+        }
+        if (kvt_now() > deadline) {
+            fprintf(stderr, "child still running after %.0f s: killed\n", timeout);
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            return 1;
+        }
+        sleep_ms(5);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (WIFEXITED(status))
+        fprintf(stderr, "child exited with status %d\n", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        fprintf(stderr, "child killed by signal %d\n", WTERMSIG(status));
+    return 1;
+}
+
+bool kvt_wait_flag(const int *flag, double timeout) {
+    double deadline = kvt_now() + timeout;
+    while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST)) {
+        if (kvt_now() > deadline)
+            return false;
+        sleep_ms(1);
+    }
+    return true;
+}
+
+int kvt_free_port(void) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    socklen_t alen = sizeof(a);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &alen) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+bool kvt_have_program(const char *name) {
+    const char *path = getenv("PATH");
+    char buf[1024];
+    if (!path)
+        path = "/usr/bin:/bin";
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name);
+        if (access(buf, X_OK) == 0)
+            return true;
+        path += n;
+        if (*path == ':')
+            path++;
+    }
+    return false;
+}
+
+static bool port_accepts(int port) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+pid_t kvt_start_server(const char *kind, int port) {
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    bool redis = strcmp(kind, "redis") == 0;
+    const char *prog = redis ? "redis-server" : "memcached";
+    if (!kvt_have_program(prog)) {
+        fprintf(stderr, "%s not found\n", prog);
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        /* Quiet the server; a start-up failure shows up as "did not start" below. */
+        /*
+         * Nothing of the server may hold the test's output pipes: CTest waits for every writer
+         * of the pipe to exit, so a stray server would turn a failure into a timeout.
+         */
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+            if (fd > 2)
+                close(fd);
+        }
+        if (redis) {
+            execlp(prog, prog, "--port", portstr, "--bind", "127.0.0.1", "--save", "",
+                   "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp", "--logfile", "",
+                   (char *)NULL);
+        } else {
+            if (geteuid() == 0)
+                execlp(prog, prog, "-l", "127.0.0.1", "-p", portstr, "-U", "0", "-m", "64", "-I",
+                       "2m", "-u", "root", (char *)NULL);
+            else
+                execlp(prog, prog, "-l", "127.0.0.1", "-p", portstr, "-U", "0", "-m", "64", "-I",
+                       "2m", (char *)NULL);
+        }
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        if (port_accepts(port))
+            return pid;
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            fprintf(stderr, "%s on port %d exited at start-up\n", prog, port);
+            return -1;
+        }
+        sleep_ms(10);
+    }
+    fprintf(stderr, "%s on port %d did not start within 5 s\n", prog, port);
+    kvt_kill_server(pid);
+    return -1;
+}
+
+void kvt_kill_server(pid_t pid) {
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+bool kvt_wait_stopped(pid_t pid, double timeout) {
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    double deadline = kvt_now() + timeout;
+    do {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return false;
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* The state follows the command name, which is in parentheses. */
+        const char *p = strrchr(buf, ')');
+        if (p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't'))
+            return true;
+        sleep_ms(2);
+    } while (kvt_now() < deadline);
+    return false;
+}
