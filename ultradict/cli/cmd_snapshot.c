@@ -1,31 +1,112 @@
 /*
- * cmd_snapshot.c - portable snapshots: save a dict to a file and restore it from one.
+ * cmd_snapshot.c - portable snapshots: save a dict to a file or to any backend URI, and restore
+ * it from one.
  */
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "kv.h"
+
+/*
+ * A target that starts with a URI scheme ("sqlite:", "redis://", "cloudflare-kv://" ...) names
+ * a backend; anything else is a file ("./a:b" for a file whose name has a colon).
+ */
+static bool is_backend_uri(const char *t) {
+    size_t n = strspn(t, "abcdefghijklmnopqrstuvwxyz0123456789+-");
+    return n > 0 && t[0] >= 'a' && t[0] <= 'z' && t[n] == ':';
+}
+
+/* The key prefix under which a dict's snapshot lives in a backend unless --prefix says. */
+static void default_prefix(const char *name, char *buf, size_t len) {
+    snprintf(buf, len, "ultradict/%s/", name);
+}
+
+static int kv_failure(const char *uri, kv_conn *c, int rc) {
+    if (rc > -2000 && rc <= -1000)
+        return cli_fail(uri, rc); /* an UltraDict code: a bad snapshot */
+    const char *detail = kv_errmsg(c);
+    return cli_failf("%s: %s", uri, detail[0] ? detail : kv_strerror(rc));
+}
+
+/* Writes the snapshot to the backend at `uri` under `prefix`, and says what it wrote. */
+static int save_to_backend(const char *uri, const char *prefix, const ud_buf *snap) {
+    kv_conn *c;
+    int rc = kv_open(uri, &c);
+    if (rc)
+        return cli_failf("%s: %s", uri, kv_errmsg(NULL));
+    kv_manifest m;
+    rc = kv_save_entries(c, prefix, snap->data ? snap->data : "", snap->len, &m);
+    int status = rc ? kv_failure(uri, c, rc) : 0;
+    kv_close(c);
+    if (!status)
+        printf("saved %" PRIu64 " entries (%" PRIu64 " bytes, checksum %016" PRIx64
+               ") to %s under \"%s\"\n",
+               m.count, m.bytes, m.checksum, uri, prefix);
+    return status;
+}
+
+static int add_entry(void *ctx, const void *key, size_t klen, const void *val, size_t vlen,
+                     int type) {
+    return ud_snapshot_add(ctx, key, klen, val, vlen, type);
+}
+
+/* Reads a snapshot back from the backend at `uri`: verified there (count, checksum), then
+ * rebuilt as a snapshot that ud_restore() verifies again. */
+static int load_from_backend(const char *uri, const char *prefix, ud_buf *snap) {
+    kv_conn *c;
+    int rc = kv_open(uri, &c);
+    if (rc)
+        return cli_failf("%s: %s", uri, kv_errmsg(NULL));
+    snap->len = 0;
+    rc = kv_load_entries(c, prefix, add_entry, snap, NULL);
+    int status = 0;
+    if (rc == KV_ENOTFOUND)
+        status = cli_failf("%s: no snapshot under \"%s\"", uri, prefix);
+    else if (rc)
+        status = kv_failure(uri, c, rc);
+    else if ((rc = ud_snapshot_finish(snap)) != 0)
+        status = cli_fail(uri, rc);
+    kv_close(c);
+    return status;
+}
 
 /* ---- save ---- */
 
 static int run_save(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {CLI_OPTION_HELP, CLI_OPTION_END};
+    static const struct option longopts[] = {
+        {"prefix", required_argument, NULL, 'p'}, CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
-    int rc = cli_args_init(&a, cmd, argc, argv, "h", longopts);
+    const char *prefix = NULL;
+    int c, rc = cli_args_init(&a, cmd, argc, argv, "p:h", longopts);
     if (rc != 0)
         return rc;
-    if (cli_next_opt(&a) != -1)
-        return a.status;
+    while ((c = cli_next_opt(&a)) != -1) {
+        if (c != 'p')
+            return a.status;
+        prefix = optarg;
+    }
     if ((rc = cli_check_operands(&a, 2, 2)) != 0)
         return rc;
     const char *name = a.operands[0], *path = a.operands[1];
     if (path[0] == '\0')
-        return cli_usage_error(cmd, "FILE must not be empty");
+        return cli_usage_error(cmd, "FILE or URI must not be empty");
+    bool remote = is_backend_uri(path);
+    if (prefix && !remote)
+        return cli_usage_error(cmd, "--prefix applies to a backend URI, not to a file");
 
     ud_dict *d;
     if ((rc = cli_attach(name, &d)) != 0)
         return rc;
-    if (strcmp(path, "-") == 0) {
+    if (remote) {
+        char def[UD_FULL_NAME_BUF + 16];
+        default_prefix(name, def, sizeof def);
+        ud_buf snap = UD_BUF_INIT;
+        int err = ud_save(d, &snap);
+        rc = err < 0 ? cli_fail(name, err) : save_to_backend(path, prefix ? prefix : def, &snap);
+        ud_buf_free(&snap);
+    } else if (strcmp(path, "-") == 0) {
         ud_buf snap = UD_BUF_INIT;
         int err = ud_save(d, &snap);
         if (err < 0)
@@ -43,12 +124,18 @@ static int run_save(const cli_command *cmd, int argc, char **argv) {
 }
 
 const cli_command cli_cmd_save = {
-    "save", "NAME FILE", "Write a portable snapshot of the dict to FILE (\"-\": standard output).",
+    "save", "NAME FILE|URI [--prefix P]",
+    "Write a portable snapshot of the dict to FILE (\"-\": standard output) or to a backend.",
     "The snapshot is versioned and checksummed, holds nested dicts too, and does not depend on\n"
-    "the machine. The file is written under a temporary name and renamed into place, so a\n"
+    "the machine. A file is written under a temporary name and renamed into place, so a\n"
     "reader never sees half of it.\n"
     "\n"
+    "A URI (sqlite:PATH, lmdb:DIR, redis://HOST:PORT, memcached://HOST:PORT,\n"
+    "cloudflare-kv://HOST:PORT, cloudflare-d1://HOST:PORT, ...) stores one key per entry\n"
+    "under the prefix, an index, and a manifest with the count and a checksum, written last.\n"
+    "\n"
     "Options:\n"
+    "  -p, --prefix P  key prefix in the backend (default \"ultradict/NAME/\")\n"
     "  -h, --help      show this help\n",
     run_save};
 
@@ -99,15 +186,22 @@ static int open_or_create(const char *name, const ud_options *create, ud_dict **
 }
 
 static int run_restore(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {CLI_CREATE_LONGOPTS, CLI_OPTION_HELP, CLI_OPTION_END};
+    static const struct option longopts[] = {CLI_CREATE_LONGOPTS,
+                                             {"prefix", required_argument, NULL, 'p'},
+                                             CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
     ud_options o = UD_OPTIONS_INIT;
-    int c, rc = cli_args_init(&a, cmd, argc, argv, CLI_CREATE_SHORTOPTS "h", longopts);
+    const char *prefix = NULL;
+    int c, rc = cli_args_init(&a, cmd, argc, argv, CLI_CREATE_SHORTOPTS "p:h", longopts);
     if (rc != 0)
         return rc;
     while ((c = cli_next_opt(&a)) != -1) {
         if (c == CLI_OPT_STOP)
             return a.status;
+        if (c == 'p') {
+            prefix = optarg;
+            continue;
+        }
         if ((rc = cli_create_option(cmd, c, optarg, &o)) != 0)
             return rc;
     }
@@ -115,9 +209,12 @@ static int run_restore(const cli_command *cmd, int argc, char **argv) {
         return rc;
     const char *name = a.operands[0], *path = a.operands[1];
     if (path[0] == '\0')
-        return cli_usage_error(cmd, "FILE must not be empty");
+        return cli_usage_error(cmd, "FILE or URI must not be empty");
     if (name[0] == '\0')
         return cli_fail(name, UD_ENAME);
+    bool remote = is_backend_uri(path);
+    if (prefix && !remote)
+        return cli_usage_error(cmd, "--prefix applies to a backend URI, not to a file");
 
     /*
      * The snapshot is read and verified before the dict is touched, so that a missing or
@@ -126,7 +223,18 @@ static int run_restore(const cli_command *cmd, int argc, char **argv) {
      */
     ud_buf snap = UD_BUF_INIT;
     bool stdin_input = strcmp(path, "-") == 0;
-    int err = stdin_input ? cli_read_fd(STDIN_FILENO, &snap) : cli_read_file(path, &snap);
+    int err;
+    if (remote) {
+        char def[UD_FULL_NAME_BUF + 16];
+        default_prefix(name, def, sizeof def);
+        if ((rc = load_from_backend(path, prefix ? prefix : def, &snap)) != 0) {
+            ud_buf_free(&snap);
+            return rc;
+        }
+        err = 0;
+    } else {
+        err = stdin_input ? cli_read_fd(STDIN_FILENO, &snap) : cli_read_file(path, &snap);
+    }
     bool nested = false;
     if (err == 0)
         err =
@@ -155,12 +263,15 @@ static int run_restore(const cli_command *cmd, int argc, char **argv) {
 }
 
 const cli_command cli_cmd_restore = {
-    "restore", "NAME FILE [OPTIONS]",
-    "Replace the dict's contents with a snapshot from FILE (\"-\": standard input).",
+    "restore", "NAME FILE|URI [OPTIONS]",
+    "Replace the dict's contents with a snapshot from FILE (\"-\": standard input) or a backend.",
     "The snapshot is verified entirely before anything changes, and the replacement is one\n"
     "atomic step for every process. A dict that does not exist is created (and stays until\n"
     "`ultradict unlink NAME`); the options below apply only then. A snapshot with nested\n"
-    "dicts creates a dict with --recurse.\n"
+    "dicts creates a dict with --recurse. From a backend URI, the snapshot saved under the\n"
+    "prefix is read back and its count and checksum verified first.\n"
     "\n"
-    "Options:\n" CLI_CREATE_HELP "  -h, --help                show this help\n",
+    "Options:\n" CLI_CREATE_HELP
+    "  -p, --prefix P            key prefix in the backend (default \"ultradict/NAME/\")\n"
+    "  -h, --help                show this help\n",
     run_restore};

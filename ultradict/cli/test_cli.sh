@@ -359,6 +359,24 @@ t "restore from a missing file" 1 restore "${P}_nofile" "$TMP/missing"
 err_has "a missing file is reported" "No such file"
 check "a missing file creates no dict" test "$(shm_count "${P}_nofile")" -eq 0
 
+# ---- save, restore through a backend (SQLite: embedded, always there) ----
+DB="sqlite:$TMP/snap.db"
+t "save to a backend URI" 0 save "$D" "$DB"
+out_has "save reports the entries and checksum" "^saved [0-9]+ entries .* checksum [0-9a-f]{16}\) to sqlite:"
+t "restore from a backend URI into a new dict" 0 restore "${P}_kv" "$DB" --prefix "ultradict/$D/"
+run items "${P}_kv" --raw
+check "a snapshot through a backend round-trips" cmp -s "$TMP/items_orig" "$TMP/out"
+t "restore under a prefix with no snapshot" 1 restore "${P}_kvnone" "$DB"
+err_has "a missing snapshot is reported" "no snapshot under"
+check "restoring nothing creates no dict" test "$(shm_count "${P}_kvnone")" -eq 0
+t "save under an explicit prefix" 0 save "$D" "$DB" --prefix "other/"
+t "restore from the explicit prefix" 0 restore "${P}_kv" "$DB" --prefix "other/"
+t "--prefix with a file is a usage error" 2 save "$D" "$TMP/snap" --prefix x/
+t "save to an unknown scheme" 1 save "$D" "nosuch://x"
+err_has "an unknown scheme is named" "unknown URI scheme"
+t "save to a server that is not there" 1 save "$D" "redis://127.0.0.1:1"
+err_has "the refused connection is reported" "cannot connect"
+
 # ---- watch ----
 t "watch times out without a change" 3 watch "$D" --timeout 0.3
 err_has "watch says it timed out" "no change within 0.3 seconds"
