@@ -188,7 +188,8 @@ static int open_or_create(const char *name, const ud_options *create, ud_dict **
 static int run_restore(const cli_command *cmd, int argc, char **argv) {
     static const struct option longopts[] = {CLI_CREATE_LONGOPTS,
                                              {"prefix", required_argument, NULL, 'p'},
-                                             CLI_OPTION_HELP, CLI_OPTION_END};
+                                             CLI_OPTION_HELP,
+                                             CLI_OPTION_END};
     cli_args a;
     ud_options o = UD_OPTIONS_INIT;
     const char *prefix = NULL;

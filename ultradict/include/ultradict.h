@@ -116,7 +116,8 @@ typedef struct ud_buf {
     size_t cap;
 } ud_buf;
 
-#define UD_BUF_INIT {NULL, 0, 0}
+#define UD_BUF_INIT                                                                                \
+    { NULL, 0, 0 }
 
 /* Frees the memory of `b` and resets it to empty. Accepts NULL. */
 UD_EXPORT void ud_buf_free(ud_buf *b);
@@ -174,7 +175,8 @@ typedef struct ud_options {
     const ud_codec *codec;
 } ud_options;
 
-#define UD_OPTIONS_INIT {NULL, UD_CREATE_OR_ATTACH, 0, 0, UD_LOCK_MUTEX, 0, false, 0, NULL}
+#define UD_OPTIONS_INIT                                                                            \
+    { NULL, UD_CREATE_OR_ATTACH, 0, 0, UD_LOCK_MUTEX, 0, false, 0, NULL }
 
 typedef struct ud_dict ud_dict;
 
@@ -227,8 +229,8 @@ UD_EXPORT int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, 
 /* Copies the value of key into *val. UD_ENOTFOUND if absent; UD_EWRONGTYPE for a nested dict. */
 UD_EXPORT int ud_get(ud_dict *d, const void *key, size_t klen, ud_buf *val);
 /* Like ud_get(), but copies `def` into *val when the key is absent (returns 0 then too). */
-UD_EXPORT int ud_get_default(ud_dict *d, const void *key, size_t klen, const void *def,
-                             size_t dlen, ud_buf *val);
+UD_EXPORT int ud_get_default(ud_dict *d, const void *key, size_t klen, const void *def, size_t dlen,
+                             ud_buf *val);
 /*
  * Reads the local copy only, without looking for updates: the original's `.data` access. As
  * fast as a private hash table, and as stale as the last call that synchronised this handle.
@@ -251,8 +253,8 @@ UD_EXPORT int ud_popitem(ud_dict *d, ud_buf *key, ud_buf *val);
  * If key is present, copies its value into *val; otherwise sets it to `def` and copies `def`
  * into *val. Atomic. *val may be NULL.
  */
-UD_EXPORT int ud_setdefault(ud_dict *d, const void *key, size_t klen, const void *def,
-                            size_t dlen, ud_buf *val);
+UD_EXPORT int ud_setdefault(ud_dict *d, const void *key, size_t klen, const void *def, size_t dlen,
+                            ud_buf *val);
 
 /* One item of ud_update(). */
 typedef struct ud_item {
@@ -328,7 +330,8 @@ typedef struct ud_lock_options {
     bool steal_after_timeout;
 } ud_lock_options;
 
-#define UD_LOCK_OPTIONS_INIT {false, 0.0, 0.0, false}
+#define UD_LOCK_OPTIONS_INIT                                                                       \
+    { false, 0.0, 0.0, false }
 
 /*
  * Takes the dict's lock for this handle. Re-entrant: every ud_lock() needs one ud_unlock().
@@ -370,27 +373,27 @@ UD_EXPORT int ud_wait(ud_dict *d, double timeout);
 
 typedef struct ud_status_info {
     char name[UD_FULL_NAME_BUF];
-    int lock_mode;                /* UD_LOCK_MUTEX or UD_LOCK_SPIN */
+    int lock_mode; /* UD_LOCK_MUTEX or UD_LOCK_SPIN */
     bool recurse;
-    bool creator;                 /* this handle created the dict */
-    bool auto_unlink;             /* this handle unlinks at close */
+    bool creator;     /* this handle created the dict */
+    bool auto_unlink; /* this handle unlinks at close */
     pid_t creator_pid;
-    pid_t lock_holder;            /* 0 if free */
-    size_t len;                   /* entries in the local copy */
-    size_t buffer_size;           /* configured stream size */
-    size_t stream_capacity;       /* current stream segment size (grows for oversized values) */
-    size_t stream_used;           /* bytes of records since the last dump */
-    size_t full_dump_size;        /* 0: dynamic */
-    size_t dump_capacity[2];      /* sizes of the two dump segments */
-    size_t last_dump_bytes;       /* bytes of the latest dump */
-    uint64_t end_position;        /* logical end of the stream (bytes ever streamed) */
-    uint64_t dump_position;       /* logical position of the latest dump */
-    uint64_t local_position;      /* how far this handle has replayed */
-    uint64_t dump_count;          /* full dumps written, by all processes */
-    uint64_t lock_recoveries;     /* locks recovered from dead holders */
-    uint64_t local_dumps_loaded;  /* full dumps this handle loaded */
+    pid_t lock_holder;              /* 0 if free */
+    size_t len;                     /* entries in the local copy */
+    size_t buffer_size;             /* configured stream size */
+    size_t stream_capacity;         /* current stream segment size (grows for oversized values) */
+    size_t stream_used;             /* bytes of records since the last dump */
+    size_t full_dump_size;          /* 0: dynamic */
+    size_t dump_capacity[2];        /* sizes of the two dump segments */
+    size_t last_dump_bytes;         /* bytes of the latest dump */
+    uint64_t end_position;          /* logical end of the stream (bytes ever streamed) */
+    uint64_t dump_position;         /* logical position of the latest dump */
+    uint64_t local_position;        /* how far this handle has replayed */
+    uint64_t dump_count;            /* full dumps written, by all processes */
+    uint64_t lock_recoveries;       /* locks recovered from dead holders */
+    uint64_t local_dumps_loaded;    /* full dumps this handle loaded */
     uint64_t local_records_applied; /* stream records this handle replayed */
-    unsigned attached;            /* processes attached, as far as the register knows */
+    unsigned attached;              /* processes attached, as far as the register knows */
 } ud_status_info;
 
 /* Fills *st. */
@@ -402,15 +405,15 @@ UD_EXPORT int ud_print_status(ud_dict *d, FILE *f);
 
 typedef struct ud_dict_info {
     char name[UD_FULL_NAME_BUF];
-    int segments;           /* segments found in /dev/shm for this dict */
-    uint64_t bytes;         /* their total size */
-    size_t len;             /* entries, as the last writer left them */
+    int segments;   /* segments found in /dev/shm for this dict */
+    uint64_t bytes; /* their total size */
+    size_t len;     /* entries, as the last writer left them */
     pid_t creator_pid;
     bool creator_alive;
     unsigned attached_alive; /* registered processes still running */
-    bool orphaned;          /* no live process is attached and the creator is gone */
-    bool is_child;          /* a nested dict (its name is "<parent>.c<hex>") */
-    int error;              /* 0, or why the control segment could not be read (then the rest is 0) */
+    bool orphaned;           /* no live process is attached and the creator is gone */
+    bool is_child;           /* a nested dict (its name is "<parent>.c<hex>") */
+    int error; /* 0, or why the control segment could not be read (then the rest is 0) */
 } ud_dict_info;
 
 /*
@@ -439,8 +442,8 @@ UD_EXPORT int ud_restore_file(ud_dict *d, const char *path);
  * are nested snapshots). Verifies the snapshot first. fn returns 0 to go on, non-zero to stop
  * (that value is returned).
  */
-typedef int (*ud_snapshot_fn)(void *ctx, const void *key, size_t klen, const void *val,
-                              size_t vlen, int type);
+typedef int (*ud_snapshot_fn)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen,
+                              int type);
 UD_EXPORT int ud_snapshot_foreach(const void *data, size_t len, ud_snapshot_fn fn, void *ctx);
 
 /*

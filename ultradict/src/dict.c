@@ -42,8 +42,8 @@ static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
         return rc;
     /* We own the name now. Any auxiliary segment already there is debris of a crashed creator
      * or of a partial unlink, and is replaced. */
-    size_t dump_size = sizeof(ud__dump_hdr) + (o->full_dump_size ? o->full_dump_size
-                                                                 : DEFAULT_DUMP_SIZE);
+    size_t dump_size =
+        sizeof(ud__dump_hdr) + (o->full_dump_size ? o->full_dump_size : DEFAULT_DUMP_SIZE);
     size_t bs = o->buffer_size ? o->buffer_size : UD_DEFAULT_BUFFER_SIZE;
     size_t sizes[3] = {sizeof(ud__stream_hdr) + bs, dump_size, dump_size};
     for (int i = 0; i < 3; i++) {
@@ -253,10 +253,9 @@ int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags
 static int normalise_options(const ud_options *opts, ud_options *o) {
     static const ud_options defaults = UD_OPTIONS_INIT;
     *o = opts ? *opts : defaults;
-    if (o->create < UD_CREATE_OR_ATTACH || o->create > UD_ATTACH_ONLY ||
-        o->lock < UD_LOCK_MUTEX || o->lock > UD_LOCK_SPIN ||
-        o->auto_unlink < UD_AUTO_UNLINK_DEFAULT || o->auto_unlink > UD_AUTO_UNLINK_OFF ||
-        (o->mode & ~0777u) != 0)
+    if (o->create < UD_CREATE_OR_ATTACH || o->create > UD_ATTACH_ONLY || o->lock < UD_LOCK_MUTEX ||
+        o->lock > UD_LOCK_SPIN || o->auto_unlink < UD_AUTO_UNLINK_DEFAULT ||
+        o->auto_unlink > UD_AUTO_UNLINK_OFF || (o->mode & ~0777u) != 0)
         return UD_EINVAL;
     if (o->codec && (!o->codec->encode || !o->codec->decode))
         return UD_EINVAL;
@@ -313,8 +312,8 @@ static bool name_is_ours(ud_dict *d) {
     char path[UD__SEG_NAME_MAX + 16];
     struct stat mine, now;
     snprintf(path, sizeof path, "/dev/shm/%s", d->name);
-    return fstat(d->control.fd, &mine) == 0 && stat(path, &now) == 0 &&
-           mine.st_ino == now.st_ino && mine.st_dev == now.st_dev;
+    return fstat(d->control.fd, &mine) == 0 && stat(path, &now) == 0 && mine.st_ino == now.st_ino &&
+           mine.st_dev == now.st_dev;
 }
 
 int ud_close(ud_dict *d) {

@@ -18,7 +18,8 @@ typedef struct ud__seg {
     size_t size;
 } ud__seg;
 
-#define UD__SEG_INIT {-1, NULL, 0}
+#define UD__SEG_INIT                                                                               \
+    { -1, NULL, 0 }
 
 struct ud_dict {
     char name[UD__SEG_NAME_MAX + 1];
@@ -43,7 +44,7 @@ struct ud_dict {
     int lock_depth;
     uint64_t lock_fork_gen;
     uint64_t open_fork_gen; /* fork generation when opened: forked copies never unlink */
-    int attach_slot; /* index in ctl->attached, or -1 */
+    int attach_slot;        /* index in ctl->attached, or -1 */
 
     uint64_t dumps_loaded;
     uint64_t records_applied;
@@ -138,8 +139,8 @@ typedef struct ud__rec {
 int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, ud__rec *rec);
 int ud__rec_commit(ud_dict *d, ud__rec *rec);
 /* ud__rec_commit() for a record of one item, applied from the caller's copy of it. */
-int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void *key,
-                        size_t klen, const void *val, size_t vlen);
+int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void *key, size_t klen,
+                        const void *val, size_t vlen);
 /* Applies a validated record body to the local table. */
 int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, uint32_t nitems);
 

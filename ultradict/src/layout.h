@@ -104,8 +104,8 @@ typedef struct ud__dump_hdr {
  * generation at the same offset, or a torn one, never validates. The body is `nitems` items.
  */
 typedef struct ud__rec_hdr {
-    uint64_t len;    /* header + body, before padding to 8 */
-    uint32_t flags;  /* UD__REC_CLEAR: empty the dict before applying the items */
+    uint64_t len;   /* header + body, before padding to 8 */
+    uint32_t flags; /* UD__REC_CLEAR: empty the dict before applying the items */
     uint32_t nitems;
     uint64_t check;
 } ud__rec_hdr;

@@ -10,7 +10,6 @@
 
 #include "internal.h"
 
-
 static const char *const aux[3] = {".stream", ".dump0", ".dump1"};
 
 /* Reads the control segment read-only, without taking part in the dict. */

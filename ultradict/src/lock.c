@@ -135,7 +135,8 @@ static int spin_acquire(ud__control *c, const ud_lock_options *o) {
         if (sleep_time < 0) {
             sched_yield();
         } else {
-            struct timespec ts = {(time_t)sleep_time, (long)((sleep_time - (time_t)sleep_time) * 1e9)};
+            struct timespec ts = {(time_t)sleep_time,
+                                  (long)((sleep_time - (time_t)sleep_time) * 1e9)};
             nanosleep(&ts, NULL);
         }
     }

@@ -338,9 +338,8 @@ int ud_update(ud_dict *d, const ud_item *items, size_t n) {
     size_t ndrops = 0;
     if (d->recurse) {
         for (size_t i = 0; i < n; i++) {
-            ud__entry *e =
-                ud__table_find(&d->table, items[i].key, items[i].klen,
-                               key_hash(items[i].key, items[i].klen));
+            ud__entry *e = ud__table_find(&d->table, items[i].key, items[i].klen,
+                                          key_hash(items[i].key, items[i].klen));
             if (!e || e->type != UD_TYPE_DICT)
                 continue;
             char **nd = realloc(drops, (ndrops + 1) * sizeof *nd);
@@ -367,8 +366,8 @@ int ud_update(ud_dict *d, const ud_item *items, size_t n) {
                 v = (char *)enc.data + offs[i];
                 vl = offs[i + 1] - offs[i];
             }
-            p += ud__item_encode(p, UD__ITEM_SET, UD_TYPE_BYTES, items[i].key, items[i].klen, v,
-                                 vl);
+            p +=
+                ud__item_encode(p, UD__ITEM_SET, UD_TYPE_BYTES, items[i].key, items[i].klen, v, vl);
         }
         rc = ud__rec_commit(d, &rec);
     }

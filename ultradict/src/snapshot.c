@@ -193,7 +193,7 @@ int ud_restore(ud_dict *d, const void *data, size_t len) {
     const char *p0 = (const char *)data + SNAP_HDR, *end = (const char *)data + len;
 
     /* First pass: create the nested children and size the record. */
-    char (*names)[UD__SEG_NAME_MAX + 1] = NULL;
+    char(*names)[UD__SEG_NAME_MAX + 1] = NULL;
     size_t nchildren = 0, body = 0;
     const char *p = p0;
     for (uint64_t i = 0; i < count && !rc; i++) {
@@ -247,8 +247,8 @@ int ud_restore(ud_dict *d, const void *data, size_t len) {
                 ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
                 if (h.type == UD_TYPE_DICT) {
                     const char *nm = names[child++];
-                    dst += ud__item_encode(dst, UD__ITEM_SET, UD_TYPE_DICT, k, h.klen, nm,
-                                           strlen(nm));
+                    dst +=
+                        ud__item_encode(dst, UD__ITEM_SET, UD_TYPE_DICT, k, h.klen, nm, strlen(nm));
                 } else {
                     dst += ud__item_encode(dst, UD__ITEM_SET, UD_TYPE_BYTES, k, h.klen, v, h.vlen);
                 }
@@ -372,7 +372,8 @@ out:
 
 int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val, size_t vlen,
                     int type) {
-    if (!snap || (!key && klen) || (!val && vlen) || (type != UD_TYPE_BYTES && type != UD_TYPE_DICT))
+    if (!snap || (!key && klen) || (!val && vlen) ||
+        (type != UD_TYPE_BYTES && type != UD_TYPE_DICT))
         return UD_EINVAL;
     if (klen > UD_KEY_MAX)
         return UD_ETOOBIG;

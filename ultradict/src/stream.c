@@ -275,12 +275,12 @@ static int committed(ud_dict *d, uint64_t new_end, int rc) {
 int ud__rec_commit(ud_dict *d, ud__rec *rec) {
     uint64_t new_end = publish(d, rec);
     /* The record is committed; only now does the local copy change. */
-    return committed(d, new_end, ud__apply_items(d, rec->body, rec->body_len, rec->flags,
-                                                 rec->nitems));
+    return committed(d, new_end,
+                     ud__apply_items(d, rec->body, rec->body_len, rec->flags, rec->nitems));
 }
 
-int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void *key,
-                        size_t klen, const void *val, size_t vlen) {
+int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void *key, size_t klen,
+                        const void *val, size_t vlen) {
     uint64_t new_end = publish(d, rec);
     /* The writer knows the item it wrote: apply it without decoding the record again. */
     uint64_t hash = ud__hash(key, klen, 0);

@@ -71,8 +71,8 @@ void ud__table_move(ud__table *to, ud__table *from) {
     ud__table_init(from);
 }
 
-#define TAG(hash) ((hash) & 0xffffffff00000000ull)
-#define POS(slot) ((size_t)((slot) & 0xffffffffu))
+#define TAG(hash) ((hash)&0xffffffff00000000ull)
+#define POS(slot) ((size_t)((slot)&0xffffffffu))
 #define MAX_ENTRIES 0xfffffffeu
 
 /* Rebuilds the index with `slots` slots (a power of two) from the live entries. */

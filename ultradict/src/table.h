@@ -4,8 +4,9 @@
  * Entries live in an array in insertion order (so iteration and popitem follow Python's dict);
  * an open-addressing index of entry positions, with linear probing and backward-shift deletion,
  * finds them. Each index slot also keeps the upper half of the entry's hash, so a probe that
- * passes a different key costs no access to the entry array (at most 2^32 - 2 entries). Each entry owns one allocation holding its key followed by its value, except
- * entries built by a dump load, which borrow their bytes from one arena owned by the table.
+ * passes a different key costs no access to the entry array (at most 2^32 - 2 entries). Each entry
+ * owns one allocation holding its key followed by its value, except entries built by a dump load,
+ * which borrow their bytes from one arena owned by the table.
  */
 #ifndef UD_TABLE_H
 #define UD_TABLE_H
@@ -31,12 +32,12 @@ typedef struct ud__entry {
 
 typedef struct ud__table {
     ud__entry *entries;
-    size_t used;  /* entries[0..used) are live or holes */
-    size_t cap;   /* allocated entries */
-    size_t count; /* live entries */
-    size_t bytes; /* what the live entries take as dump items: header, key and value each */
-    uint64_t *index; /* slot -> (hash >> 32) << 32 | (entry position + 1); 0 is an empty slot */
-    size_t mask;   /* index size - 1 (a power of two), or 0 before the first insert */
+    size_t used;        /* entries[0..used) are live or holes */
+    size_t cap;         /* allocated entries */
+    size_t count;       /* live entries */
+    size_t bytes;       /* what the live entries take as dump items: header, key and value each */
+    uint64_t *index;    /* slot -> (hash >> 32) << 32 | (entry position + 1); 0 is an empty slot */
+    size_t mask;        /* index size - 1 (a power of two), or 0 before the first insert */
     uint64_t mutations; /* bumped by every change; iterators compare it */
     char *arena;        /* the block that borrowed entries point into */
     size_t arena_cap;

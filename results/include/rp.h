@@ -1,0 +1,201 @@
+/*
+ * rp.h - the results of a udbench run: the in-memory document, its JSON form (schema
+ * "udbench/1", see results/README.md), and the reports made from it.
+ *
+ * Ownership: a document made by rp_doc_new() or rp_doc_read() is freed by rp_doc_free() (which
+ * accepts NULL). Every string and array inside a document is owned by it; the rp_doc_add_*
+ * functions copy what they are given. Pointers returned by rp_doc_add_* stay valid until the
+ * next rp_doc_add_* call on the same parent (the arrays may move) - fill one element, then add
+ * the next.
+ *
+ * Errors: 0 is success; RP_E* codes (below -3000) or -errno. rp_strerror() describes them. The
+ * reader never accepts a document it does not fully understand: it names the first field that
+ * is missing, has the wrong type or an impossible value, in `err`.
+ */
+#ifndef RP_H
+#define RP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RP_SCHEMA "udbench/1"
+
+#define RP_ERRNO_MAP(XX)                                                                           \
+    XX(EPARSE, -3001, "the file is not valid JSON")                                                \
+    XX(ESCHEMA, -3002, "the document is not a udbench/1 results document")                         \
+    XX(EINVAL, -3003, "invalid argument")                                                          \
+    XX(EFORMAT, -3004, "unknown report format")
+
+enum {
+#define RP__ERRNO_ENUM(code, val, _) RP_##code = (val),
+    RP_ERRNO_MAP(RP__ERRNO_ENUM)
+#undef RP__ERRNO_ENUM
+};
+
+const char *rp_strerror(int rc);
+
+/* Status of a cell. */
+enum { RP_STATUS_OK = 0, RP_STATUS_NA, RP_STATUS_ERROR };
+
+/* One repetition of one measured operation. */
+typedef struct rp_rep {
+    uint64_t ops;
+    double seconds;
+    double ops_per_sec;
+    uint64_t errors;
+} rp_rep;
+
+/* A non-empty bucket of a merged log-linear latency histogram (see sc_hist in scenarios/). */
+typedef struct rp_bucket {
+    uint32_t index;
+    uint64_t count;
+} rp_bucket;
+
+/* Latency of one operation in nanoseconds, from the histogram merged over processes and
+ * repetitions (never averaged percentiles). */
+typedef struct rp_latency {
+    uint64_t count;
+    double mean, p50, p90, p99, p999, max;
+} rp_latency;
+
+/* One operation measured by a cell: "read", "write", "update", "rmw", "incr", "dump", ... */
+typedef struct rp_metric {
+    char *op;
+    rp_rep *reps;
+    size_t nreps;
+    /* Over the repetitions' ops_per_sec: median, min, max, and spread = (max - min) / median. */
+    double median, min, max, spread;
+    bool noisy;          /* spread above the run's noise threshold */
+    double fairness;     /* Jain's index over the processes' throughput (1 = fair); 0 if n/a */
+    double bytes_per_op; /* payload bytes per operation, 0 when not meaningful */
+    bool has_latency;
+    rp_latency latency;
+    char *hist_scheme; /* e.g. "log-linear/128" */
+    rp_bucket *buckets;
+    size_t nbuckets;
+} rp_metric;
+
+/* What a correctness check expected and saw. */
+typedef struct rp_correctness {
+    bool present;
+    int64_t expected;
+    int64_t observed;
+    int64_t lost_updates; /* expected - observed for counters */
+    int64_t torn_reads;   /* values that failed their self-check */
+} rp_correctness;
+
+/* A parameter of a cell, as text ("procs" = "4", "distribution" = "zipf:0.99"). */
+typedef struct rp_param {
+    char *key;
+    char *value;
+} rp_param;
+
+/* One (scenario, backend, parameters) cell. */
+typedef struct rp_cell {
+    char *scenario;
+    char *backend; /* the URI, secrets removed */
+    char *backend_name;
+    rp_param *params;
+    size_t nparams;
+    int status;   /* RP_STATUS_* */
+    char *reason; /* why n/a, or the error; NULL when ok */
+    rp_metric *metrics;
+    size_t nmetrics;
+    rp_correctness correctness;
+} rp_cell;
+
+/* A backend taking part in the run. */
+typedef struct rp_backend {
+    char *uri;
+    char *name;
+    char *version;
+    char *caps;         /* comma-separated capability names */
+    bool local_runtime; /* figures from a local stand-in of a remote service (Cloudflare) */
+    bool reachable;
+    char *error; /* why it was not reachable, or NULL */
+} rp_backend;
+
+typedef struct rp_machine {
+    char *cpu;
+    int cores;
+    char *kernel;
+    uint64_t memory_bytes;
+    char *compiler;
+    double load_before[3];
+    double load_after[3];
+} rp_machine;
+
+typedef struct rp_run {
+    char *started; /* ISO 8601, UTC */
+    char *finished;
+    char *tool_version;
+    char *git_commit;
+    char *build_type;
+    char *suite;
+    char **argv; /* the command line */
+    size_t argc;
+    uint64_t seed;
+    double timer_overhead_ns;
+    double noise_threshold; /* spread above which a figure is marked noisy */
+    rp_machine machine;
+} rp_run;
+
+typedef struct rp_doc {
+    rp_run run;
+    rp_backend *backends;
+    size_t nbackends;
+    rp_cell *cells;
+    size_t ncells;
+} rp_doc;
+
+/* An empty document (every field zero / NULL). */
+int rp_doc_new(rp_doc **out);
+void rp_doc_free(rp_doc *d);
+
+/* Building a document. Strings are copied (NULL allowed where a field may be NULL). */
+int rp_set_string(char **field, const char *value);
+rp_backend *rp_doc_add_backend(rp_doc *d);
+rp_cell *rp_doc_add_cell(rp_doc *d);
+int rp_cell_add_param(rp_cell *c, const char *key, const char *value);
+rp_metric *rp_cell_add_metric(rp_cell *c, const char *op);
+int rp_metric_add_rep(rp_metric *m, const rp_rep *rep);
+/* Computes median, min, max, spread and noisy from the repetitions. The median of an even
+ * count is the mean of the two middle ones; when the median is 0 but some repetition did work,
+ * the spread is relative to the mean instead, so it stays finite (and marks the figure noisy).
+ * No repetitions: every figure 0, not noisy. The reader checks a document's summaries against
+ * this function. */
+void rp_metric_summarise(rp_metric *m, double noise_threshold);
+/* The value of a cell's parameter, or NULL. */
+const char *rp_cell_param(const rp_cell *c, const char *key);
+
+/* JSON. rp_doc_write() writes to a temporary file and renames it into place. */
+int rp_doc_write(const rp_doc *d, const char *path);
+int rp_doc_write_file(const rp_doc *d, FILE *f);
+/* Reads and validates a document; on failure `err` (may be NULL) says what is wrong and where. */
+int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen);
+/*
+ * Added: checks that a document would be written and read back, with the reader's message in
+ * `err` (may be NULL) when not. rp_doc_write() and rp_doc_write_file() make the same check and
+ * write nothing when it fails (RP_ESCHEMA, or RP_EINVAL for a value JSON cannot carry: a number
+ * that is not finite, an unsigned integer above INT64_MAX, a status outside RP_STATUS_*), so
+ * call this first to learn why. The reader's messages do not name the file: prefix it.
+ */
+int rp_doc_check(const rp_doc *d, char *err, size_t errlen);
+
+/* Reports, from a document alone. */
+enum { RP_FORMAT_TEXT = 0, RP_FORMAT_MD, RP_FORMAT_CSV, RP_FORMAT_SVG };
+/* "text", "md", "csv", "svg" -> RP_FORMAT_*, or RP_EFORMAT. */
+int rp_format_parse(const char *name);
+int rp_report(const rp_doc *d, int format, FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RP_H */

@@ -1,0 +1,162 @@
+/*
+ * internal.h - what the files of the results library share and nobody else sees: the JSON tree
+ * conversions, the reader's validator, and the helpers every report uses (grouping cells into
+ * ranked tables, formatting numbers and latencies, labelling backends).
+ */
+#ifndef RP_INTERNAL_H
+#define RP_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rp.h"
+
+/* The one histogram scheme this version understands (see results/README.md). */
+#define RP__HIST_SCHEME "log-linear/128"
+/* The largest bucket index of that scheme: the bucket that ends at 2^64 ns. */
+#define RP__HIST_MAX_INDEX 7423u
+
+/*
+ * Appends one zeroed element of `size` bytes to the array *arr of *n elements (which must have
+ * been grown only by this function). Returns the element, or NULL on ENOMEM with the array
+ * unchanged.
+ */
+void *rp__array_push(void **arr, size_t *n, size_t size);
+
+/* The status names of the document, indexed by RP_STATUS_*; NULL for an unknown status. */
+const char *rp__status_name(int status);
+
+/*
+ * Converts a document to a jansson tree (a new reference in *out, on success only). Fails with
+ * RP_EINVAL when a value cannot be represented: an unsigned integer above INT64_MAX, a number
+ * that is not finite, a status outside RP_STATUS_*.
+ */
+int rp__doc_to_json(const rp_doc *d, json_t **out);
+
+/*
+ * Serialises a document to its canonical text (the exact bytes rp_doc_write() stores), in a
+ * malloc'd NUL-terminated string the caller frees. The text is checked with the reader before
+ * it is returned, so nothing is ever written that rp_doc_read() would refuse: a document that
+ * fails the check gives RP_ESCHEMA and the reader's message in err (may be NULL).
+ */
+int rp__doc_to_text(const rp_doc *d, char **out, size_t *outlen, char *err, size_t errlen);
+
+/*
+ * Validates a jansson tree against the udbench/1 schema and builds the document (in *out, on
+ * success only). On failure err says which field is wrong and why.
+ */
+int rp__doc_from_json(const json_t *root, rp_doc **out, char *err, size_t errlen);
+
+/* ---- Report helpers (report_common.c). ---- */
+
+/* A row of a ranking: one metric of one ok cell. */
+typedef struct rp__row {
+    const rp_cell *cell;
+    const rp_metric *metric;
+    const rp_backend *backend; /* NULL when the cell names a backend the document does not list */
+    const char *label;         /* borrowed from the rp__ranking */
+} rp__row;
+
+/* The cells of one (scenario, parameters, op) group, fastest first. */
+typedef struct rp__group {
+    const char *scenario;
+    const char *op;
+    const rp_cell *first; /* the parameters of the group are those of any of its cells */
+    char *title;          /* "read (procs=4, keys=10000, value=100 B)" */
+    rp__row *rows;
+    size_t nrows;
+    double fastest; /* median ops/s of the first row */
+    double local;   /* median ops/s of the local: backend, or 0 when it is not in the group */
+} rp__group;
+
+typedef struct rp__ranking {
+    rp__group *groups;
+    size_t ngroups;
+    const rp_cell *cells; /* the document's, to find a cell's index */
+    char **labels;        /* per cell: the backend's label */
+    char **titles;        /* per cell: "scenario (k=v, ...)" */
+    bool *full;           /* per cell: its titles show every parameter */
+    size_t nlabels;       /* slots in labels, titles and full (the number of cells) */
+} rp__ranking;
+
+/*
+ * Groups the metrics of the ok cells of a document by (scenario, parameters, op), in the order
+ * the groups first appear, and sorts each group by median ops/s, fastest first (ties by label,
+ * so the order never depends on the sort). The ranking borrows from the document, which must
+ * outlive it; rp__ranking_free() releases what it owns.
+ */
+int rp__ranking_build(const rp_doc *d, rp__ranking *r);
+void rp__ranking_free(rp__ranking *r);
+
+/* The backend of a cell, or NULL. */
+const rp_backend *rp__find_backend(const rp_doc *d, const char *uri);
+/* True when the URI names the in-process baseline (`local:`). */
+bool rp__is_local(const char *uri);
+/*
+ * The name a report shows for a cell's backend: its name, or "name (uri)" when several
+ * backends of the document share that name. Malloc'd; NULL on ENOMEM.
+ */
+char *rp__backend_label(const rp_doc *d, const rp_cell *c);
+/*
+ * "scenario op (k=v, ...)" for a cell and op (NULL: no op); malloc'd; NULL on ENOMEM. Unless
+ * `full`, parameters that only say how the cell was measured (ops, repeat, seed, a uniform
+ * distribution) are left out.
+ */
+char *rp__group_title(const rp_cell *c, const char *op, bool full);
+/* "k=v, k=v" with friendly units (same rule for `full`); malloc'd; NULL on ENOMEM. */
+char *rp__params_text(const rp_cell *c, bool full);
+
+/* Fixed-size text buffers for formatted numbers: every rp__fmt_* fills and returns buf. */
+typedef struct rp__num {
+    char s[48];
+} rp__num;
+
+/* 16413569.4 -> "16,413,569"; below 100, one decimal ("42.5"). */
+const char *rp__fmt_ops(rp__num *buf, double ops_per_sec);
+/* An integer with thousands separators. */
+const char *rp__fmt_int(rp__num *buf, int64_t v);
+/* The original's factor style: two decimals without trailing zeros, at least one ("1.0",
+ * "34.2", "398.62"); "-" when the factor is not finite. */
+const char *rp__fmt_factor(rp__num *buf, double fastest, double value);
+/* A latency in nanoseconds in a human unit: "45 ns", "1.23 µs", "12.3 ms", "1.50 s". */
+const char *rp__fmt_ns(rp__num *buf, double ns);
+/* A ratio as a percentage: 0.0312 -> "3.1%". */
+const char *rp__fmt_pct(rp__num *buf, double ratio);
+/* A byte count in binary units: "7.8 GiB". */
+const char *rp__fmt_bytes(rp__num *buf, uint64_t bytes);
+/* A number in the shortest of %.15g that reads back as itself (for CSV). */
+const char *rp__fmt_real(rp__num *buf, double v);
+
+/* The sum of the repetitions' error counts. */
+uint64_t rp__metric_errors(const rp_metric *m);
+
+/* The facts a report opens with, as (key, text) items: "machine", "load", "run", "build",
+ * "command", then any "warning", "unreachable" and "note" items. */
+typedef struct rp__header_item {
+    const char *key;
+    char *value;
+} rp__header_item;
+
+typedef struct rp__header {
+    rp__header_item *items;
+    size_t n;
+} rp__header;
+
+int rp__header_build(const rp_doc *d, rp__header *h);
+void rp__header_free(rp__header *h);
+
+/* The individual reports; each writes the whole report to f. */
+int rp__report_text(const rp_doc *d, FILE *f);
+int rp__report_md(const rp_doc *d, FILE *f);
+int rp__report_csv(const rp_doc *d, FILE *f);
+int rp__report_svg(const rp_doc *d, FILE *f);
+
+/* A string or a placeholder for a missing one. */
+static inline const char *rp__or(const char *s, const char *dflt) {
+    return s && *s ? s : dflt;
+}
+
+#endif /* RP_INTERNAL_H */

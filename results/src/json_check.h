@@ -1,0 +1,54 @@
+/*
+ * json_check.h - the checks the reader makes on each JSON value: typed getters that name the
+ * field (by its path from the top of the document) in the first error they meet.
+ *
+ * Each getter returns 0, or the error code it recorded (and every later call returns the first
+ * code without doing anything), so a reader can chain them with || and stop at the first
+ * problem.
+ */
+#ifndef RP_JSON_CHECK_H
+#define RP_JSON_CHECK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The state of one validation: where we are, and the first error. */
+typedef struct rp__jc {
+    char path[512];
+    size_t plen;
+    char *err;
+    size_t errlen;
+    int rc;
+} rp__jc;
+
+/* Flags of rp__jc_str(): a string may be null, or may be empty. */
+enum { RP__JC_REQUIRED = 0, RP__JC_NULLABLE = 1, RP__JC_EMPTY_OK = 2 };
+
+/* Records the first error (RP_ESCHEMA), prefixed with the current path. Returns r->rc. */
+int rp__jc_bad(rp__jc *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Records -ENOMEM. */
+int rp__jc_nomem(rp__jc *r);
+/* Appends ".key" (or "[i]") to the path; returns the length that rp__jc_leave() restores. */
+size_t rp__jc_enter(rp__jc *r, const char *key);
+size_t rp__jc_enter_index(rp__jc *r, size_t i);
+void rp__jc_leave(rp__jc *r, size_t mark);
+/* Refuses any member of obj that is neither in `known` (NULL-terminated) nor an "x_" field. */
+int rp__jc_only_known(rp__jc *r, const json_t *obj, const char *const *known);
+/* The member `key` of obj; a missing member is an error (NULL, with r->rc set). */
+const json_t *rp__jc_member(rp__jc *r, const json_t *obj, const char *key);
+
+/* Typed members of obj. Strings are copied (*out is malloc'd, or NULL for a null). */
+int rp__jc_str(rp__jc *r, const json_t *obj, const char *key, char **out, int flags);
+/* An integer of at least `min`. */
+int rp__jc_int(rp__jc *r, const json_t *obj, const char *key, int64_t min, int64_t *out);
+int rp__jc_uint(rp__jc *r, const json_t *obj, const char *key, uint64_t *out);
+/* A number (an integer is accepted too) that is not negative. */
+int rp__jc_num(rp__jc *r, const json_t *obj, const char *key, double *out);
+int rp__jc_bool(rp__jc *r, const json_t *obj, const char *key, bool *out);
+/* An object (or null when nullable: then *out is NULL). */
+int rp__jc_obj(rp__jc *r, const json_t *obj, const char *key, bool nullable, const json_t **out);
+int rp__jc_arr(rp__jc *r, const json_t *obj, const char *key, const json_t **out);
+
+#endif /* RP_JSON_CHECK_H */

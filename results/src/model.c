@@ -1,0 +1,284 @@
+/*
+ * model.c - the in-memory results document: building it, freeing it, and summarising the
+ * repetitions of a metric. Also the error strings and the report format names.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char *rp_strerror(int rc) {
+    switch (rc) {
+    case 0:
+        return "success";
+#define RP__ERRNO_MSG(code, val, msg)                                                              \
+    case RP_##code:                                                                                \
+        return msg;
+        RP_ERRNO_MAP(RP__ERRNO_MSG)
+#undef RP__ERRNO_MSG
+    default:
+        break;
+    }
+    if (rc < 0 && rc > -4096)
+        return strerror(-rc);
+    return "unknown error";
+}
+
+const char *rp__status_name(int status) {
+    switch (status) {
+    case RP_STATUS_OK:
+        return "ok";
+    case RP_STATUS_NA:
+        return "n/a";
+    case RP_STATUS_ERROR:
+        return "error";
+    default:
+        return NULL;
+    }
+}
+
+int rp_format_parse(const char *name) {
+    static const char *const names[] = {[RP_FORMAT_TEXT] = "text",
+                                        [RP_FORMAT_MD] = "md",
+                                        [RP_FORMAT_CSV] = "csv",
+                                        [RP_FORMAT_SVG] = "svg"};
+    if (!name)
+        return RP_EFORMAT;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
+    return RP_EFORMAT;
+}
+
+int rp_doc_new(rp_doc **out) {
+    if (!out)
+        return RP_EINVAL;
+    rp_doc *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    *out = d;
+    return 0;
+}
+
+/* Releases what a metric owns, not the metric itself (it lives in its cell's array). */
+static void metric_clear(rp_metric *m) {
+    free(m->op);
+    free(m->reps);
+    free(m->hist_scheme);
+    free(m->buckets);
+}
+
+static void cell_clear(rp_cell *c) {
+    free(c->scenario);
+    free(c->backend);
+    free(c->backend_name);
+    for (size_t i = 0; i < c->nparams; i++) {
+        free(c->params[i].key);
+        free(c->params[i].value);
+    }
+    free(c->params);
+    free(c->reason);
+    for (size_t i = 0; i < c->nmetrics; i++)
+        metric_clear(&c->metrics[i]);
+    free(c->metrics);
+}
+
+static void backend_clear(rp_backend *b) {
+    free(b->uri);
+    free(b->name);
+    free(b->version);
+    free(b->caps);
+    free(b->error);
+}
+
+static void run_clear(rp_run *r) {
+    free(r->started);
+    free(r->finished);
+    free(r->tool_version);
+    free(r->git_commit);
+    free(r->build_type);
+    free(r->suite);
+    for (size_t i = 0; i < r->argc; i++)
+        free(r->argv[i]);
+    free(r->argv);
+    free(r->machine.cpu);
+    free(r->machine.kernel);
+    free(r->machine.compiler);
+}
+
+void rp_doc_free(rp_doc *d) {
+    if (!d)
+        return;
+    run_clear(&d->run);
+    for (size_t i = 0; i < d->nbackends; i++)
+        backend_clear(&d->backends[i]);
+    free(d->backends);
+    for (size_t i = 0; i < d->ncells; i++)
+        cell_clear(&d->cells[i]);
+    free(d->cells);
+    free(d);
+}
+
+/*
+ * Replaces *field by a copy of value (NULL clears it). The old string is freed only once the
+ * copy exists, so on ENOMEM the field keeps its previous value.
+ */
+int rp_set_string(char **field, const char *value) {
+    if (!field)
+        return RP_EINVAL;
+    char *copy = NULL;
+    if (value) {
+        copy = strdup(value);
+        if (!copy)
+            return -ENOMEM;
+    }
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+/*
+ * Appends one zeroed element of `size` bytes to the array *arr of *n elements, growing it by
+ * doubling (the array's capacity is not stored: it is the next power of two at or above *n,
+ * which is what this function allocates). Returns the new element, or NULL on ENOMEM with the
+ * array unchanged.
+ */
+void *rp__array_push(void **arr, size_t *n, size_t size) {
+    size_t cap = 0;
+    if (*n) {
+        cap = 1;
+        while (cap < *n)
+            cap *= 2;
+    }
+    if (*n == cap) {
+        size_t ncap = cap ? cap * 2 : 1;
+        if (ncap > SIZE_MAX / size)
+            return NULL;
+        void *p = realloc(*arr, ncap * size);
+        if (!p)
+            return NULL;
+        *arr = p;
+    }
+    char *el = (char *)*arr + *n * size;
+    memset(el, 0, size);
+    (*n)++;
+    return el;
+}
+
+rp_backend *rp_doc_add_backend(rp_doc *d) {
+    if (!d)
+        return NULL;
+    return rp__array_push((void **)&d->backends, &d->nbackends, sizeof(rp_backend));
+}
+
+rp_cell *rp_doc_add_cell(rp_doc *d) {
+    if (!d)
+        return NULL;
+    return rp__array_push((void **)&d->cells, &d->ncells, sizeof(rp_cell));
+}
+
+int rp_cell_add_param(rp_cell *c, const char *key, const char *value) {
+    if (!c || !key || !value)
+        return RP_EINVAL;
+    char *k = strdup(key), *v = strdup(value);
+    if (!k || !v)
+        goto fail;
+    rp_param *p = rp__array_push((void **)&c->params, &c->nparams, sizeof(rp_param));
+    if (!p)
+        goto fail;
+    p->key = k;
+    p->value = v;
+    return 0;
+fail:
+    free(v);
+    free(k);
+    return -ENOMEM;
+}
+
+rp_metric *rp_cell_add_metric(rp_cell *c, const char *op) {
+    if (!c || !op)
+        return NULL;
+    char *copy = strdup(op);
+    if (!copy)
+        return NULL;
+    rp_metric *m = rp__array_push((void **)&c->metrics, &c->nmetrics, sizeof(rp_metric));
+    if (!m) {
+        free(copy);
+        return NULL;
+    }
+    m->op = copy;
+    return m;
+}
+
+int rp_metric_add_rep(rp_metric *m, const rp_rep *rep) {
+    if (!m || !rep)
+        return RP_EINVAL;
+    rp_rep *r = rp__array_push((void **)&m->reps, &m->nreps, sizeof(rp_rep));
+    if (!r)
+        return -ENOMEM;
+    *r = *rep;
+    return 0;
+}
+
+const char *rp_cell_param(const rp_cell *c, const char *key) {
+    if (!c || !key)
+        return NULL;
+    for (size_t i = 0; i < c->nparams; i++)
+        if (c->params[i].key && strcmp(c->params[i].key, key) == 0)
+            return c->params[i].value;
+    return NULL;
+}
+
+/*
+ * The k-th smallest ops/s of the repetitions (k from 0). Counting instead of sorting keeps the
+ * reps in their recorded order and needs no allocation; there are only a handful of reps.
+ */
+static double kth_smallest(const rp_metric *m, size_t k) {
+    for (size_t i = 0; i < m->nreps; i++) {
+        double v = m->reps[i].ops_per_sec;
+        size_t below = 0, equal = 0;
+        for (size_t j = 0; j < m->nreps; j++) {
+            if (m->reps[j].ops_per_sec < v)
+                below++;
+            else if (m->reps[j].ops_per_sec == v)
+                equal++;
+        }
+        if (below <= k && k < below + equal)
+            return v;
+    }
+    return 0;
+}
+
+/*
+ * The median is that of the repetitions' ops/s (the mean of the two middle ones for an even
+ * count). The spread is relative to the median; when the median is 0 (most repetitions did
+ * nothing) but some did work, it is relative to the mean instead, so that such a figure is
+ * marked noisy rather than given an infinite spread that JSON cannot carry.
+ */
+void rp_metric_summarise(rp_metric *m, double noise_threshold) {
+    if (!m)
+        return;
+    m->median = m->min = m->max = m->spread = 0;
+    m->noisy = false;
+    if (m->nreps == 0)
+        return;
+    double sum = 0;
+    m->min = m->max = m->reps[0].ops_per_sec;
+    for (size_t i = 0; i < m->nreps; i++) {
+        double v = m->reps[i].ops_per_sec;
+        sum += v;
+        if (v < m->min)
+            m->min = v;
+        if (v > m->max)
+            m->max = v;
+    }
+    size_t n = m->nreps;
+    if (n % 2)
+        m->median = kth_smallest(m, n / 2);
+    else
+        m->median = (kth_smallest(m, n / 2 - 1) + kth_smallest(m, n / 2)) / 2;
+    double base = m->median > 0 ? m->median : sum / (double)n;
+    m->spread = base > 0 ? (m->max - m->min) / base : 0;
+    m->noisy = m->spread > noise_threshold;
+}

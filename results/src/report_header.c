@@ -1,0 +1,189 @@
+/*
+ * report_header.c - the facts about a run that every report opens with: the machine, its load,
+ * the build, the command, and the warnings a reader needs before trusting any figure (a busy
+ * machine, backends that were not reachable, figures from a local stand-in of a service).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void rp__header_free(rp__header *h) {
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        free(h->items[i].value);
+    free(h->items);
+    memset(h, 0, sizeof *h);
+}
+
+/*
+ * Adds one item whose value is the text written to the memstream `f`; closes f. The buffer is
+ * read only after fclose(), which is when the memstream sets it.
+ */
+static int add_item(rp__header *h, const char *key, FILE *f, char **bufp) {
+    if (fclose(f) != 0) {
+        free(*bufp);
+        return -ENOMEM;
+    }
+    char *buf = *bufp;
+    rp__header_item *it = rp__array_push((void **)&h->items, &h->n, sizeof *it);
+    if (!it) {
+        free(buf);
+        return -ENOMEM;
+    }
+    it->key = key;
+    it->value = buf;
+    return 0;
+}
+
+/* Writes s as one part of a comma-separated list; NULL or empty parts are skipped. */
+static void part(FILE *f, bool *first, const char *s) {
+    if (!s || !*s)
+        return;
+    if (!*first)
+        fputs(", ", f);
+    *first = false;
+    fputs(s, f);
+}
+
+static void machine_text(FILE *f, const rp_doc *d) {
+    const rp_machine *m = &d->run.machine;
+    bool first = true;
+    rp__num n;
+    char cores[32] = "";
+    if (m->cores)
+        snprintf(cores, sizeof cores, "%d core%s", m->cores, m->cores == 1 ? "" : "s");
+    part(f, &first, m->cpu);
+    part(f, &first, cores);
+    part(f, &first, m->memory_bytes ? rp__fmt_bytes(&n, m->memory_bytes) : NULL);
+    part(f, &first, m->kernel);
+    part(f, &first, m->compiler);
+    if (first)
+        fputs("unknown", f);
+}
+
+/* An argument as a shell would need it, so the command can be pasted back. */
+static void shell_word(FILE *f, const char *s) {
+    bool plain = *s != '\0';
+    for (const char *p = s; *p && plain; p++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                       "-_./:=,+@%",
+                       *p) != NULL;
+    if (plain) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*p, f);
+    }
+    fputc('\'', f);
+}
+
+int rp__header_build(const rp_doc *d, rp__header *h) {
+    const rp_run *r = &d->run;
+    const rp_machine *m = &r->machine;
+    memset(h, 0, sizeof *h);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    rp__num n;
+
+#define OPEN()                                                                                     \
+    do {                                                                                           \
+        buf = NULL;                                                                                \
+        if (!(f = open_memstream(&buf, &len)))                                                     \
+            goto fail;                                                                             \
+    } while (0)
+#define CLOSE(key)                                                                                 \
+    do {                                                                                           \
+        if (add_item(h, key, f, &buf))                                                             \
+            goto fail;                                                                             \
+    } while (0)
+
+    OPEN();
+    machine_text(f, d);
+    CLOSE("machine");
+
+    OPEN();
+    fprintf(f, "%.2f %.2f %.2f before, %.2f %.2f %.2f after (1, 5, 15 min)", m->load_before[0],
+            m->load_before[1], m->load_before[2], m->load_after[0], m->load_after[1],
+            m->load_after[2]);
+    CLOSE("load");
+
+    OPEN();
+    fprintf(f, "%s to %s, suite %s, seed %llu", rp__or(r->started, "?"),
+            rp__or(r->finished, "(unfinished)"), rp__or(r->suite, "(none)"),
+            (unsigned long long)r->seed);
+    CLOSE("run");
+
+    OPEN();
+    fprintf(f, "commit %s, %s, udbench %s, timer overhead %s", rp__or(r->git_commit, "unknown"),
+            rp__or(r->build_type, "unknown build type"), rp__or(r->tool_version, "?"),
+            rp__fmt_ns(&n, r->timer_overhead_ns));
+    CLOSE("build");
+
+    if (r->argc) {
+        OPEN();
+        for (size_t i = 0; i < r->argc; i++) {
+            if (i)
+                fputc(' ', f);
+            shell_word(f, rp__or(r->argv[i], ""));
+        }
+        CLOSE("command");
+    }
+
+    /* The benchmark itself raises the load afterwards; only the load before says whether
+     * something else was competing for the machine. */
+    if (m->cores > 0 && m->load_before[0] >= m->cores) {
+        OPEN();
+        fprintf(f,
+                "the machine was busy before the run (load %.2f on %d cores): figures may be "
+                "low and noisy",
+                m->load_before[0], m->cores);
+        CLOSE("warning");
+    }
+
+    for (size_t i = 0; i < d->nbackends; i++) {
+        const rp_backend *b = &d->backends[i];
+        if (b->reachable)
+            continue;
+        OPEN();
+        if (b->name && *b->name)
+            fprintf(f, "%s (%s): ", b->name, rp__or(b->uri, "?"));
+        else
+            fprintf(f, "%s: ", rp__or(b->uri, "?"));
+        fputs(rp__or(b->error, "not reachable"), f);
+        CLOSE("unreachable");
+    }
+
+    bool any = false;
+    for (size_t i = 0; i < d->nbackends; i++)
+        any = any || (d->backends[i].local_runtime && d->backends[i].reachable);
+    if (any) {
+        OPEN();
+        bool first = true;
+        for (size_t i = 0; i < d->nbackends; i++) {
+            const rp_backend *b = &d->backends[i];
+            if (!b->local_runtime || !b->reachable)
+                continue;
+            fprintf(f, "%s%s (%s)", first ? "" : ", ", rp__or(b->name, "?"), rp__or(b->uri, "?"));
+            first = false;
+        }
+        fputs(" ran against a local runtime, not the real service: it is strongly consistent and "
+              "not rate limited, so these figures do not predict the service's",
+              f);
+        CLOSE("note");
+    }
+#undef OPEN
+#undef CLOSE
+    return 0;
+fail:
+    rp__header_free(h);
+    return -ENOMEM;
+}

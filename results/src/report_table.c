@@ -1,0 +1,299 @@
+/*
+ * report_table.c - the comparison tables: Markdown for people (one table per scenario,
+ * parameters and operation, then correctness and what was not measured) and CSV for tools
+ * (one row per cell and metric, every figure, nothing rounded beyond 15 digits).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Text inside a Markdown table cell: a '|' would end the cell and a newline the row. */
+static void md_cell(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '\n' || *s == '\r')
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void md_header(FILE *f, const rp__header *h) {
+    fputs("# udbench results\n\n| | |\n|:--|:--|\n", f);
+    for (size_t i = 0; i < h->n; i++) {
+        fprintf(f, "| %s | ", h->items[i].key);
+        md_cell(f, h->items[i].value);
+        fputs(" |\n", f);
+    }
+    fputc('\n', f);
+}
+
+static void md_group(FILE *f, const rp__group *g) {
+    fputs("## ", f);
+    md_cell(f, g->title);
+    fputs("\n\n| Backend | ops/s (median) | spread | factor | × local | p50 | p90 | p99 | p99.9 | "
+          "max | notes |\n|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|\n",
+          f);
+    for (size_t i = 0; i < g->nrows; i++) {
+        const rp__row *row = &g->rows[i];
+        const rp_metric *m = row->metric;
+        rp__num a;
+        fputs("| ", f);
+        md_cell(f, row->label);
+        fprintf(f, " | %s", rp__fmt_ops(&a, m->median));
+        fprintf(f, " | %s", rp__fmt_pct(&a, m->spread));
+        fprintf(f, " | %s", rp__fmt_factor(&a, g->fastest, m->median));
+        fprintf(f, " | %s", g->local > 0 ? rp__fmt_factor(&a, g->local, m->median) : "-");
+        if (m->has_latency) {
+            const double v[] = {m->latency.p50, m->latency.p90, m->latency.p99, m->latency.p999,
+                                m->latency.max};
+            for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+                fprintf(f, " | %s", rp__fmt_ns(&a, v[k]));
+        } else {
+            fputs(" | - | - | - | - | -", f);
+        }
+        fputs(" |", f);
+        const char *sep = " ";
+        if (m->noisy) {
+            fprintf(f, "%snoisy", sep);
+            sep = ", ";
+        }
+        if (row->backend && row->backend->local_runtime) {
+            fprintf(f, "%slocal runtime", sep);
+            sep = ", ";
+        }
+        uint64_t errors = rp__metric_errors(m);
+        if (errors) {
+            fprintf(f, "%s%llu error%s", sep, (unsigned long long)errors, errors == 1 ? "" : "s");
+            sep = ", ";
+        }
+        /* Jain's index below 0.9: some processes got much less of the backend than others. */
+        if (m->fairness > 0 && m->fairness < 0.9) {
+            fprintf(f, "%sfairness %.2f", sep, m->fairness);
+            sep = ", ";
+        }
+        const rp_correctness *k = &row->cell->correctness;
+        if (k->present && k->lost_updates != 0) {
+            fprintf(f, "%s**%s lost updates**", sep, rp__fmt_int(&a, k->lost_updates));
+            sep = ", ";
+        }
+        if (k->present && k->torn_reads > 0)
+            fprintf(f, "%s**%s torn reads**", sep, rp__fmt_int(&a, k->torn_reads));
+        fputs(" |\n", f);
+    }
+    fputc('\n', f);
+}
+
+static int md_correctness(FILE *f, const rp_doc *d, const rp__ranking *r) {
+    bool any = false;
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *c = &d->cells[i];
+        const rp_correctness *k = &c->correctness;
+        if (!k->present)
+            continue;
+        if (!any)
+            fputs("## Correctness\n\nLost updates = expected − observed; torn reads = values "
+                  "that failed their self-check. Both must be 0.\n\n"
+                  "| Scenario | Backend | expected | observed | lost updates | torn reads | "
+                  "verdict |\n|:--|:--|--:|--:|--:|--:|:--|\n",
+                  f);
+        any = true;
+        const char *title = r->titles[i];
+        rp__num e, o, l, t;
+        fputs("| ", f);
+        md_cell(f, title);
+        fputs(" | ", f);
+        md_cell(f, r->labels[i]);
+        fprintf(f, " | %s | %s | %s | %s | %s |\n", rp__fmt_int(&e, k->expected),
+                rp__fmt_int(&o, k->observed), rp__fmt_int(&l, k->lost_updates),
+                rp__fmt_int(&t, k->torn_reads),
+                k->lost_updates > 0   ? "**FAIL**: updates lost"
+                : k->lost_updates < 0 ? "**FAIL**: more updates seen than made"
+                : k->torn_reads > 0   ? "**FAIL**: torn reads"
+                                      : "ok");
+    }
+    if (any)
+        fputc('\n', f);
+    return 0;
+}
+
+static int md_not_measured(FILE *f, const rp_doc *d, const rp__ranking *r) {
+    bool any = false;
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *c = &d->cells[i];
+        if (c->status == RP_STATUS_OK)
+            continue;
+        if (!any)
+            fputs("## Not measured\n\n| Scenario | Backend | status | reason |\n"
+                  "|:--|:--|:--|:--|\n",
+                  f);
+        any = true;
+        const char *title = r->titles[i];
+        fputs("| ", f);
+        md_cell(f, title);
+        fputs(" | ", f);
+        md_cell(f, r->labels[i]);
+        fprintf(f, " | %s | ", rp__or(rp__status_name(c->status), "?"));
+        md_cell(f, rp__or(c->reason, ""));
+        fputs(" |\n", f);
+    }
+    if (any)
+        fputc('\n', f);
+    return 0;
+}
+
+int rp__report_md(const rp_doc *d, FILE *f) {
+    rp__header h;
+    rp__ranking r;
+    int rc = rp__header_build(d, &h);
+    if (rc)
+        return rc;
+    rc = rp__ranking_build(d, &r);
+    if (rc)
+        goto fail_header;
+    md_header(f, &h);
+    fputs("Throughput is the median ops/s of the repetitions; spread = (max − min) / median; "
+          "factor = fastest / this; × local = `local:` / this. Latencies come from the "
+          "histograms merged over processes and repetitions (at most 0.8% off).\n\n",
+          f);
+    for (size_t i = 0; i < r.ngroups; i++)
+        md_group(f, &r.groups[i]);
+    rc = md_correctness(f, d, &r);
+    if (!rc)
+        rc = md_not_measured(f, d, &r);
+    rp__ranking_free(&r);
+fail_header:
+    rp__header_free(&h);
+    return rc;
+}
+
+/* One CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or a line break. */
+static void csv_field(FILE *f, const char *s, bool first) {
+    if (!first)
+        fputc(',', f);
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_real(FILE *f, double v) {
+    rp__num n = {{0}};
+    csv_field(f, rp__fmt_real(&n, v), false);
+}
+
+static void csv_int(FILE *f, long long v) {
+    char s[32];
+    snprintf(s, sizeof s, "%lld", v);
+    csv_field(f, s, false);
+}
+
+static const char *const csv_columns[] = {"scenario",     "op",           "backend",
+                                          "backend_name", "params",       "status",
+                                          "reason",       "reps",         "median_ops_per_sec",
+                                          "min",          "max",          "spread",
+                                          "noisy",        "p50",          "p90",
+                                          "p99",          "p999",         "max_ns",
+                                          "mean_ns",      "count",        "expected",
+                                          "observed",     "lost_updates", "torn_reads",
+                                          "errors",       "bytes_per_op", "fairness",
+                                          "local_runtime"};
+
+/* Writes one row; m is NULL for a cell without metrics (n/a, or an error before any figure). */
+static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
+    char *params = NULL;
+    size_t len = 0;
+    FILE *pf = open_memstream(&params, &len);
+    if (!pf)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->nparams; i++)
+        fprintf(pf, "%s%s=%s", i ? ";" : "", rp__or(c->params[i].key, ""),
+                rp__or(c->params[i].value, ""));
+    if (fclose(pf) != 0) {
+        free(params);
+        return -ENOMEM;
+    }
+    const rp_backend *b = rp__find_backend(d, c->backend);
+    csv_field(f, c->scenario, true);
+    csv_field(f, m ? m->op : NULL, false);
+    csv_field(f, c->backend, false);
+    csv_field(f, c->backend_name, false);
+    csv_field(f, params, false);
+    csv_field(f, rp__status_name(c->status), false);
+    csv_field(f, c->reason, false);
+    if (m) {
+        csv_int(f, (long long)m->nreps);
+        csv_real(f, m->median);
+        csv_real(f, m->min);
+        csv_real(f, m->max);
+        csv_real(f, m->spread);
+        csv_field(f, m->noisy ? "true" : "false", false);
+    } else {
+        for (int i = 0; i < 6; i++)
+            csv_field(f, NULL, false);
+    }
+    if (m && m->has_latency) {
+        const rp_latency *l = &m->latency;
+        const double v[] = {l->p50, l->p90, l->p99, l->p999, l->max, l->mean};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+            csv_real(f, v[i]);
+        csv_int(f, (long long)l->count);
+    } else {
+        for (int i = 0; i < 7; i++)
+            csv_field(f, NULL, false);
+    }
+    if (c->correctness.present) {
+        csv_int(f, c->correctness.expected);
+        csv_int(f, c->correctness.observed);
+        csv_int(f, c->correctness.lost_updates);
+        csv_int(f, c->correctness.torn_reads);
+    } else {
+        for (int i = 0; i < 4; i++)
+            csv_field(f, NULL, false);
+    }
+    if (m) {
+        csv_int(f, (long long)rp__metric_errors(m));
+        csv_real(f, m->bytes_per_op);
+        csv_real(f, m->fairness);
+    } else {
+        for (int i = 0; i < 3; i++)
+            csv_field(f, NULL, false);
+    }
+    csv_field(f, b && b->local_runtime ? "true" : "false", false);
+    fputc('\n', f);
+    free(params);
+    return 0;
+}
+
+/*
+ * Lines end in LF rather than RFC 4180's CRLF, so that line tools (grep, cut, awk) work on
+ * the file; every CSV reader accepts both.
+ */
+int rp__report_csv(const rp_doc *d, FILE *f) {
+    for (size_t i = 0; i < sizeof csv_columns / sizeof csv_columns[0]; i++)
+        csv_field(f, csv_columns[i], i == 0);
+    fputc('\n', f);
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *c = &d->cells[i];
+        int rc = 0;
+        if (!c->nmetrics)
+            rc = csv_row(f, d, c, NULL);
+        for (size_t j = 0; j < c->nmetrics && !rc; j++)
+            rc = csv_row(f, d, c, &c->metrics[j]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,185 @@
+/*
+ * test_rp_model.c - the document model: building a document, the summary of repetitions
+ * (median for odd and even counts, spread, the noise threshold), parameters, error strings and
+ * format names.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "rp.h"
+
+/* A metric holding the given ops/s as repetitions. */
+static void fill(rp_metric *m, const double *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        rp_rep r = {.ops = 1000, .seconds = 1000 / v[i], .ops_per_sec = v[i], .errors = 0};
+        assert_int_equal(rp_metric_add_rep(m, &r), 0);
+    }
+}
+
+static void test_summarise_odd(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    rp_cell *c = rp_doc_add_cell(d);
+    rp_metric *m = rp_cell_add_metric(c, "read");
+    /* Out of order on purpose: the median must not depend on the order of the reps. */
+    const double v[] = {120, 100, 90, 110, 105};
+    fill(m, v, 5);
+    rp_metric_summarise(m, 0.5);
+    assert_true(m->median == 105);
+    assert_true(m->min == 90);
+    assert_true(m->max == 120);
+    assert_true(fabs(m->spread - 30.0 / 105) < 1e-12);
+    assert_false(m->noisy);
+    /* The reps keep their recorded order. */
+    assert_true(m->reps[0].ops_per_sec == 120 && m->reps[4].ops_per_sec == 105);
+    rp_doc_free(d);
+}
+
+static void test_summarise_even(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    rp_metric *m = rp_cell_add_metric(rp_doc_add_cell(d), "write");
+    const double v[] = {40, 10, 30, 20};
+    fill(m, v, 4);
+    rp_metric_summarise(m, 0.25);
+    assert_true(m->median == 25);
+    assert_true(fabs(m->spread - 30.0 / 25) < 1e-12);
+    assert_true(m->noisy);
+    rp_doc_free(d);
+}
+
+static void test_summarise_ties_and_single(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    rp_cell *c = rp_doc_add_cell(d);
+    rp_metric *m = rp_cell_add_metric(c, "a");
+    const double v[] = {7, 7, 3};
+    fill(m, v, 3);
+    rp_metric_summarise(m, 1);
+    assert_true(m->median == 7);
+
+    rp_metric *one = rp_cell_add_metric(c, "b");
+    const double w[] = {42};
+    fill(one, w, 1);
+    rp_metric_summarise(one, 0);
+    assert_true(one->median == 42 && one->min == 42 && one->max == 42);
+    assert_true(one->spread == 0);
+    assert_false(one->noisy); /* 0 is not above a threshold of 0 */
+
+    rp_metric *none = rp_cell_add_metric(c, "c");
+    none->median = 5; /* summarise resets everything */
+    rp_metric_summarise(none, 0.1);
+    assert_true(none->median == 0 && none->spread == 0 && !none->noisy);
+    rp_doc_free(d);
+}
+
+static void test_noise_threshold(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    rp_metric *m = rp_cell_add_metric(rp_doc_add_cell(d), "read");
+    const double v[] = {90, 100, 110}; /* spread exactly 0.2 */
+    fill(m, v, 3);
+    rp_metric_summarise(m, 0.2);
+    assert_false(m->noisy); /* noisy means strictly above */
+    rp_metric_summarise(m, 0.19);
+    assert_true(m->noisy);
+    rp_metric_summarise(m, 0.25);
+    assert_false(m->noisy);
+    rp_doc_free(d);
+}
+
+/* A median of 0 with work in some repetitions: a finite, noisy spread, never inf or NaN. */
+static void test_summarise_zero_median(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    rp_metric *m = rp_cell_add_metric(rp_doc_add_cell(d), "read");
+    const double v[] = {0, 0, 6};
+    fill(m, v, 3);
+    rp_metric_summarise(m, 0.25);
+    assert_true(m->median == 0);
+    assert_true(isfinite(m->spread));
+    assert_true(fabs(m->spread - 3.0) < 1e-12); /* relative to the mean, 2 */
+    assert_true(m->noisy);
+
+    rp_metric *z = rp_cell_add_metric(&d->cells[0], "zero");
+    const double zero[] = {0, 0};
+    fill(z, zero, 2);
+    rp_metric_summarise(z, 0.25);
+    assert_true(z->spread == 0 && !z->noisy);
+    rp_doc_free(d);
+}
+
+/* Many elements: the arrays grow, and each element starts zeroed. */
+static void test_build_and_params(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    for (int i = 0; i < 100; i++) {
+        rp_cell *c = rp_doc_add_cell(d);
+        assert_non_null(c);
+        assert_null(c->scenario);
+        assert_int_equal(c->nmetrics, 0);
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        assert_int_equal(rp_set_string(&c->scenario, "read"), 0);
+        assert_int_equal(rp_cell_add_param(c, "procs", v), 0);
+        assert_int_equal(rp_cell_add_param(c, "keys", "10"), 0);
+    }
+    assert_int_equal(d->ncells, 100);
+    assert_string_equal(rp_cell_param(&d->cells[57], "procs"), "57");
+    assert_string_equal(rp_cell_param(&d->cells[57], "keys"), "10");
+    assert_null(rp_cell_param(&d->cells[57], "nope"));
+    assert_null(rp_cell_param(NULL, "procs"));
+    assert_int_equal(rp_cell_add_param(&d->cells[0], NULL, "x"), RP_EINVAL);
+
+    rp_backend *b = rp_doc_add_backend(d);
+    assert_int_equal(rp_set_string(&b->uri, "local:"), 0);
+    assert_int_equal(rp_set_string(&b->uri, "redis://127.0.0.1:1"), 0); /* replaces */
+    assert_string_equal(b->uri, "redis://127.0.0.1:1");
+    assert_int_equal(rp_set_string(&b->uri, NULL), 0);
+    assert_null(b->uri);
+    assert_int_equal(rp_set_string(NULL, "x"), RP_EINVAL);
+    rp_doc_free(d);
+    rp_doc_free(NULL);
+}
+
+static void test_strings_and_formats(void **state) {
+    (void)state;
+    assert_string_equal(rp_strerror(0), "success");
+    assert_string_equal(rp_strerror(RP_EPARSE), "the file is not valid JSON");
+    assert_string_equal(rp_strerror(RP_EFORMAT), "unknown report format");
+    assert_string_equal(rp_strerror(-ENOENT), strerror(ENOENT));
+    assert_int_equal(rp_format_parse("text"), RP_FORMAT_TEXT);
+    assert_int_equal(rp_format_parse("md"), RP_FORMAT_MD);
+    assert_int_equal(rp_format_parse("csv"), RP_FORMAT_CSV);
+    assert_int_equal(rp_format_parse("svg"), RP_FORMAT_SVG);
+    assert_int_equal(rp_format_parse("html"), RP_EFORMAT);
+    assert_int_equal(rp_format_parse(NULL), RP_EFORMAT);
+    assert_int_equal(rp_report(NULL, RP_FORMAT_TEXT, stdout), RP_EINVAL);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_summarise_odd),
+        cmocka_unit_test(test_summarise_even),
+        cmocka_unit_test(test_summarise_ties_and_single),
+        cmocka_unit_test(test_noise_threshold),
+        cmocka_unit_test(test_summarise_zero_median),
+        cmocka_unit_test(test_build_and_params),
+        cmocka_unit_test(test_strings_and_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

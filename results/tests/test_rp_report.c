@@ -1,0 +1,288 @@
+/*
+ * test_rp_report.c - the reports: each format of the realistic fixture against its golden
+ * file (UPDATE_GOLDEN=1 rewrites them), the ranking order and factors on a document built in
+ * code, grouping, labels, and the number formats.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "rp.h"
+
+static char *report(const rp_doc *d, int format) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&buf, &n);
+    assert_non_null(m);
+    int rc = rp_report(d, format, m);
+    fclose(m);
+    if (rc)
+        fail_msg("rp_report(%d): %s", format, rp_strerror(rc));
+    return buf;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fail_msg("cannot write %s: %s", path, strerror(errno));
+        return;
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+/*
+ * Compares text with the golden file expected/<name>. With UPDATE_GOLDEN=1 the golden file is
+ * rewritten instead. On a difference the actual text goes to the scratch folder, and the
+ * message gives the diff command to run.
+ */
+static void golden(const char *name, const char *text) {
+    char path[512], actual[512];
+    snprintf(path, sizeof path, "%s/%s", RP_EXPECTED, name);
+    snprintf(actual, sizeof actual, "%s/%s", RP_SCRATCH, name);
+    const char *update = getenv("UPDATE_GOLDEN");
+    if (update && strcmp(update, "1") == 0) {
+        write_file(path, text);
+        print_message("updated %s\n", path);
+        return;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail_msg("no golden file %s (run with UPDATE_GOLDEN=1 to create it)", path);
+        return;
+    }
+    char *want = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&want, &n);
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, got, m);
+    fclose(f);
+    fclose(m);
+    if (strcmp(want, text) != 0) {
+        write_file(actual, text);
+        free(want);
+        fail_msg("%s differs from the golden file: diff -u %s %s", name, path, actual);
+        return;
+    }
+    free(want);
+}
+
+static rp_doc *good(void) {
+    char err[512];
+    rp_doc *d = NULL;
+    int rc = rp_doc_read(RP_FIXTURES "/good.json", &d, err, sizeof err);
+    if (rc)
+        fail_msg("good.json: %s", err);
+    return d;
+}
+
+static void test_golden_text(void **state) {
+    (void)state;
+    rp_doc *d = good();
+    char *t = report(d, RP_FORMAT_TEXT);
+    golden("good.txt", t);
+    free(t);
+    rp_doc_free(d);
+}
+
+static void test_golden_md(void **state) {
+    (void)state;
+    rp_doc *d = good();
+    char *t = report(d, RP_FORMAT_MD);
+    golden("good.md", t);
+    free(t);
+    rp_doc_free(d);
+}
+
+static void test_golden_csv(void **state) {
+    (void)state;
+    rp_doc *d = good();
+    char *t = report(d, RP_FORMAT_CSV);
+    golden("good.csv", t);
+    free(t);
+    rp_doc_free(d);
+}
+
+static void test_golden_svg(void **state) {
+    (void)state;
+    rp_doc *d = good();
+    char *t = report(d, RP_FORMAT_SVG);
+    golden("good.svg", t);
+    /* Self-contained: nothing is fetched from elsewhere. */
+    assert_null(strstr(t, "href"));
+    assert_null(strstr(t, "url("));
+    free(t);
+    rp_doc_free(d);
+}
+
+static void add_backend(rp_doc *d, const char *uri, const char *name) {
+    rp_backend *b = rp_doc_add_backend(d);
+    rp_set_string(&b->uri, uri);
+    rp_set_string(&b->name, name);
+    b->reachable = true;
+}
+
+static void add_cell(rp_doc *d, const char *uri, const char *name, const char *procs,
+                     const double *ops, size_t n) {
+    rp_cell *c = rp_doc_add_cell(d);
+    rp_set_string(&c->scenario, "read");
+    rp_set_string(&c->backend, uri);
+    rp_set_string(&c->backend_name, name);
+    rp_cell_add_param(c, "procs", procs);
+    rp_cell_add_param(c, "value_size", "65536");
+    rp_metric *m = rp_cell_add_metric(c, "read");
+    for (size_t i = 0; i < n; i++) {
+        rp_rep r = {.ops = 1000, .seconds = 1000 / ops[i], .ops_per_sec = ops[i]};
+        rp_metric_add_rep(m, &r);
+    }
+    rp_metric_summarise(m, 0.25);
+}
+
+/* The line of the text report that starts with "  <label> ", or fails. */
+static const char *line_of(const char *text, const char *label) {
+    char key[128];
+    snprintf(key, sizeof key, "\n  %s ", label);
+    const char *p = strstr(text, key);
+    if (!p)
+        fail_msg("no line for %s in:\n%s", label, text);
+    return p + 1;
+}
+
+static void test_ranking_and_factors(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    d->run.noise_threshold = 0.25;
+    rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
+    add_backend(d, "local:", "local");
+    add_backend(d, "ultradict:", "ultradict");
+    add_backend(d, "ultradict:?lock=spin", "ultradict");
+    add_backend(d, "redis://127.0.0.1:1", "redis");
+    const double local[] = {100, 101, 99}, ud[] = {400, 400, 400}, spin[] = {50, 100, 200},
+                 redis[] = {25};
+    add_cell(d, "redis://127.0.0.1:1", "redis", "4", redis, 1);
+    add_cell(d, "local:", "local", "4", local, 3);
+    add_cell(d, "ultradict:", "ultradict", "4", ud, 3);
+    add_cell(d, "ultradict:?lock=spin", "ultradict", "4", spin, 3);
+    /* Another process count is another group, even with the same scenario and op. */
+    add_cell(d, "redis://127.0.0.1:1", "redis", "1", redis, 1);
+    char err[512];
+    if (rp_doc_check(d, err, sizeof err))
+        fail_msg("%s", err);
+
+    char *t = report(d, RP_FORMAT_TEXT);
+    const char *g4 = strstr(t, "read (procs=4, value=64 KiB):\n");
+    const char *g1 = strstr(t, "read (procs=1, value=64 KiB):\n");
+    assert_non_null(g4);
+    assert_non_null(g1);
+    assert_true(g4 < g1); /* groups in the order they first appear */
+
+    /* Sorted by median, fastest first; the two ultradict configurations are told apart. */
+    const char *ud_line = line_of(g4, "ultradict (ultradict:)");
+    const char *local_line = line_of(g4, "local");
+    const char *spin_line = line_of(g4, "ultradict (ultradict:?lock=spin)");
+    const char *redis_line = line_of(g4, "redis");
+    assert_true(ud_line < local_line && local_line < spin_line && spin_line < redis_line &&
+                redis_line < g1);
+
+    /* factor = fastest / this; x local = local / this; no x local on local: itself. */
+    assert_true(strstr(ud_line, "=  400 ops/s (factor 1.0)") < local_line);
+    assert_true(strstr(ud_line, "x local: 0.25") < local_line);
+    assert_true(strstr(local_line, "=  100 ops/s (factor 4.0)") < spin_line);
+    assert_true(strstr(local_line, "x local") == NULL || strstr(local_line, "x local") > spin_line);
+    assert_true(strstr(spin_line, "(factor 4.0)") < redis_line);
+    assert_true(strstr(spin_line, "noisy (spread 150%)") < redis_line);
+    assert_true(strstr(redis_line, "= 25.0 ops/s (factor 16.0)") < g1);
+    assert_true(strstr(redis_line, "x local: 4.0") < g1);
+    free(t);
+
+    /* The same figures in the Markdown table. */
+    t = report(d, RP_FORMAT_MD);
+    assert_non_null(strstr(t, "| ultradict (ultradict:) | 400 | 0.0% | 1.0 | 0.25 |"));
+    assert_non_null(strstr(t, "| redis | 25.0 | 0.0% | 16.0 | 4.0 |"));
+    free(t);
+    rp_doc_free(d);
+}
+
+/* Cells that tie are ordered by label, so the report never depends on the sort. */
+static void test_ties(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    add_backend(d, "sqlite:/x", "sqlite");
+    add_backend(d, "lmdb:/y", "lmdb");
+    const double v[] = {1000};
+    add_cell(d, "sqlite:/x", "sqlite", "1", v, 1);
+    add_cell(d, "lmdb:/y", "lmdb", "1", v, 1);
+    char *t = report(d, RP_FORMAT_TEXT);
+    assert_true(strstr(t, "  lmdb ") < strstr(t, "  sqlite "));
+    assert_non_null(strstr(t, "  sqlite = 1,000 ops/s (factor 1.0)\n"));
+    free(t);
+    rp_doc_free(d);
+}
+
+/* An empty document still gives every report, saying there is nothing to show. */
+static void test_empty_document(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    for (int f = RP_FORMAT_TEXT; f <= RP_FORMAT_SVG; f++) {
+        char *t = report(d, f);
+        assert_true(strlen(t) > 0);
+        free(t);
+    }
+    char *t = report(d, RP_FORMAT_TEXT);
+    assert_non_null(strstr(t, "Ranking: no cell was measured."));
+    free(t);
+    FILE *null = fopen("/dev/null", "w");
+    assert_int_equal(rp_report(d, 42, null), RP_EFORMAT);
+    fclose(null);
+    rp_doc_free(d);
+}
+
+static void test_formats(void **state) {
+    (void)state;
+    rp__num n;
+    assert_string_equal(rp__fmt_ops(&n, 16413569.4), "16,413,569");
+    assert_string_equal(rp__fmt_ops(&n, 999.4), "999");
+    assert_string_equal(rp__fmt_ops(&n, 42.46), "42.5");
+    assert_string_equal(rp__fmt_ops(&n, 0), "0.0");
+    assert_string_equal(rp__fmt_int(&n, -1234567), "-1,234,567");
+    assert_string_equal(rp__fmt_int(&n, INT64_MIN), "-9,223,372,036,854,775,808");
+    /* The original's own ranking: 16,413,569 against 479,860, 41,176 and itself. */
+    assert_string_equal(rp__fmt_factor(&n, 16413569, 16413569), "1.0");
+    assert_string_equal(rp__fmt_factor(&n, 16413569, 479860), "34.2");
+    assert_string_equal(rp__fmt_factor(&n, 16413569, 41176), "398.62");
+    assert_string_equal(rp__fmt_factor(&n, 16413569, 24351), "674.04");
+    assert_string_equal(rp__fmt_factor(&n, 1, 0), "-");
+    assert_string_equal(rp__fmt_ns(&n, 45), "45 ns");
+    assert_string_equal(rp__fmt_ns(&n, 999.6), "1.00 \xc2\xb5s");
+    assert_string_equal(rp__fmt_ns(&n, 1234), "1.23 \xc2\xb5s");
+    assert_string_equal(rp__fmt_ns(&n, 45600), "45.6 \xc2\xb5s");
+    assert_string_equal(rp__fmt_ns(&n, 12345678), "12.3 ms");
+    assert_string_equal(rp__fmt_ns(&n, 1.5e9), "1.50 s");
+    assert_string_equal(rp__fmt_pct(&n, 0.0312), "3.1%");
+    assert_string_equal(rp__fmt_pct(&n, 0.25), "25%");
+    assert_string_equal(rp__fmt_bytes(&n, 8331051008ull), "7.8 GiB");
+    assert_string_equal(rp__fmt_bytes(&n, 512), "512 B");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_text),         cmocka_unit_test(test_golden_md),
+        cmocka_unit_test(test_golden_csv),          cmocka_unit_test(test_golden_svg),
+        cmocka_unit_test(test_ranking_and_factors), cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_empty_document),      cmocka_unit_test(test_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,59 @@
+/* cli.h - the plan of a udbench run: options, suites, backends, cells. */
+#ifndef SC_CLI_H
+#define SC_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "sc.h"
+
+typedef struct sc_backend {
+    char label[1024]; /* as the user gave it */
+    char uri[1024];   /* what is opened: an ultradict: URI gets a shared name */
+    bool explicit_;   /* named with --backend: being unreachable is an error */
+    bool reachable;
+    char error[512];
+    char name[64];
+    char version[256];
+    unsigned caps;
+} sc_backend;
+
+typedef struct sc_backends {
+    sc_backend *v;
+    size_t n;
+    char tmpdir[256]; /* holds the default sqlite and lmdb stores; removed at the end */
+} sc_backends;
+
+typedef struct sc_plan {
+    const char *suite;
+    const char *scenarios[32];
+    int nscenarios;
+    int procs[16];
+    int nprocs;
+    uint64_t entries[8];
+    int nentries;
+    size_t large_sizes[4];
+    int nlarge;
+    uint64_t large_bytes; /* working set of the large scenario: keys = this / value size */
+    sc_params base;
+    const char *out;
+    int format;
+    double noise_threshold;
+    sc_backends backends;
+} sc_plan;
+
+/* Parses `udbench run` options. 0 ok, 1 after --help, 2 on a usage error (message printed). */
+int sc_plan_parse(int argc, char **argv, sc_plan *plan);
+void sc_plan_free(sc_plan *plan);
+/* The default backends (without probing them). */
+int sc_default_backends(sc_backends *bs);
+void sc_backends_free(sc_backends *bs);
+/* Opens a backend once to learn its name, version and capabilities. */
+void sc_probe(sc_backend *b);
+/* Probes the plan's backends and records them in the document. 0, or 1 when an explicitly
+ * named backend is unreachable (message printed). */
+int sc_plan_backends(sc_plan *plan, rp_doc *doc);
+/* Runs every cell. 0 when all ran, 1 when a cell failed. */
+int sc_plan_execute(sc_plan *plan, rp_doc *doc, volatile sig_atomic_t *stop);
+
+#endif /* SC_CLI_H */

@@ -1,0 +1,247 @@
+/*
+ * main.c - udbench: runs suites of scenarios against key-value backends and reports the figures.
+ *
+ *   udbench run [options]        run every (scenario x backend x parameters) cell
+ *   udbench list                 the scenarios, and the backends reachable now
+ *   udbench report FILE [--format text|md|csv|svg]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "machine.h"
+#include "sc.h"
+
+#ifndef UD_GIT_COMMIT
+#define UD_GIT_COMMIT "unknown"
+#endif
+#ifndef UD_BUILD_TYPE
+#define UD_BUILD_TYPE "unknown"
+#endif
+#define UDBENCH_VERSION "1.0.0"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Prints "udbench: WHAT 'ARG'" (or just WHAT) and a hint; returns the usage exit status. */
+static int usage_error(const char *what, const char *arg) {
+    if (arg)
+        fprintf(stderr, "udbench: %s '%s'\nTry 'udbench --help'.\n", what, arg);
+    else
+        fprintf(stderr, "udbench: %s\nTry 'udbench --help'.\n", what);
+    return 2;
+}
+
+static void print_help(void) {
+    printf("Usage: udbench COMMAND [OPTIONS]\n"
+           "Runs multi-process scenarios against key-value backends and ranks them.\n\n"
+           "Commands:\n"
+           "  run      run a suite of scenarios against backends; prints the ranking\n"
+           "  list     list the scenarios, and the backends with whether they answer now\n"
+           "  report   print the reports of a results document\n\n"
+           "'udbench COMMAND --help' describes a command.\n");
+}
+
+static void print_run_help(void) {
+    printf("Usage: udbench run [OPTIONS]\n"
+           "Runs every (scenario x backend x parameters) cell, prints the ranking to stdout and\n"
+           "progress to stderr, and writes the results document (--out).\n\n"
+           "  --suite smoke|default|full   the preset to start from (default: default)\n"
+           "  --scenario ID                a scenario to run (repeatable; default: the suite's)\n"
+           "  --backend URI                a backend (repeatable; default: local:, ultradict:,\n"
+           "                               sqlite: and lmdb: in a temporary folder, plus the URIs\n"
+           "                               in $UDBENCH_BACKENDS, separated by spaces)\n"
+           "  --procs LIST                 worker processes, e.g. 1,2,4 (at most %d)\n"
+           "  --ops N                      operations per measured phase (all processes)\n"
+           "  --duration S                 seconds per measured phase (when --ops is not given)\n"
+           "  --keys K                     keys in the working set\n"
+           "  --value-size V               value size in bytes (suffixes K, M)\n"
+           "  --distribution D             uniform or zipf:THETA (e.g. zipf:0.99)\n"
+           "  --entries LIST               dict sizes of the dump scenario, e.g. 1000,100000\n"
+           "  --repeat R                   repetitions of each cell (median and spread)\n"
+           "  --seed N                     seed of the operation sequences\n"
+           "  --primitive P                lock scenario: auto, incr, lock or none\n"
+           "  --out FILE                   write the results document (JSON, udbench/1) here\n"
+           "  --format text|md|csv         the report printed at the end (default text)\n\n"
+           "Scenarios: seed read write mixed-a mixed-b rmw zipf large dump lock visibility\n"
+           "Exit status: 0 when every cell ran (n/a cells included), 1 when a cell failed or a\n"
+           "backend was unreachable, 2 for a usage error, 130 when interrupted.\n",
+           SC_MAX_PROCS);
+}
+
+/* ---- list ---- */
+
+static int cmd_list(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: udbench list\nLists the scenarios, and the default backends with whether "
+               "they answer now.\n");
+        return 0;
+    }
+    if (argc > 1)
+        return usage_error("list: unexpected argument", argv[1]);
+    printf("Scenarios:\n");
+    for (int i = 0; sc_catalogue[i]; i++)
+        printf("  %-11s %s\n", sc_catalogue[i]->id, sc_catalogue[i]->summary);
+    sc_backends bs;
+    int rc = sc_default_backends(&bs);
+    if (rc)
+        return 1;
+    printf("\nBackends:\n");
+    for (size_t i = 0; i < bs.n; i++) {
+        sc_backend *b = &bs.v[i];
+        sc_probe(b);
+        if (b->reachable) {
+            char caps[256];
+            printf("  %-40s reachable  %s %s [%s]\n", b->label, b->name, b->version,
+                   kv_caps_string(b->caps, caps, sizeof caps));
+        } else {
+            printf("  %-40s UNREACHABLE  %s\n", b->label, b->error);
+        }
+    }
+    sc_backends_free(&bs);
+    return 0;
+}
+
+/* ---- report ---- */
+
+static int cmd_report(int argc, char **argv) {
+    static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int format = RP_FORMAT_TEXT, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            printf("Usage: udbench report FILE [--format text|md|csv|svg]\n"
+                   "Prints a report made from a results document alone.\n");
+            return 0;
+        }
+        if (c != 'f')
+            return usage_error("report: unknown or incomplete option", argv[optind - 1]);
+        format = rp_format_parse(optarg);
+        if (format < 0)
+            return usage_error("report: the format is text, md, csv or svg, not", optarg);
+    }
+    if (optind != argc - 1)
+        return usage_error("report: expects exactly one results file", NULL);
+    rp_doc *doc;
+    char err[512] = "";
+    int rc = rp_doc_read(argv[optind], &doc, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "udbench: %s: %s\n", argv[optind], err[0] ? err : rp_strerror(rc));
+        return 1;
+    }
+    rc = rp_report(doc, format, stdout);
+    rp_doc_free(doc);
+    if (rc || fflush(stdout) != 0) {
+        fprintf(stderr, "udbench: report: %s\n", rc ? rp_strerror(rc) : strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- run ---- */
+
+static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
+    sc_plan plan;
+    int rc = sc_plan_parse(argc, argv, &plan);
+    if (rc == 1)
+        return 0; /* --help */
+    if (rc)
+        return 2;
+
+    rp_doc *doc;
+    if (rp_doc_new(&doc)) {
+        fprintf(stderr, "udbench: out of memory\n");
+        return 1;
+    }
+    char when[64];
+    sc_iso_time(when, sizeof when);
+    rp_run *run = &doc->run;
+    rp_set_string(&run->started, when);
+    rp_set_string(&run->tool_version, UDBENCH_VERSION);
+    rp_set_string(&run->git_commit, UD_GIT_COMMIT);
+    rp_set_string(&run->build_type, UD_BUILD_TYPE);
+    rp_set_string(&run->suite, plan.suite);
+    run->argv = calloc((size_t)full_argc, sizeof *run->argv);
+    for (int i = 0; run->argv && i < full_argc; i++)
+        rp_set_string(&run->argv[run->argc++], full_argv[i]);
+    run->seed = plan.base.seed;
+    run->timer_overhead_ns = sc_timer_overhead();
+    run->noise_threshold = plan.noise_threshold;
+    sc_machine(&run->machine);
+
+    int status = sc_plan_backends(&plan, doc);
+    if (status == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        status = sc_plan_execute(&plan, doc, &interrupted);
+    }
+
+    sc_loadavg(run->machine.load_after);
+    sc_iso_time(when, sizeof when);
+    rp_set_string(&run->finished, when);
+    if (plan.out) {
+        char err[512] = "";
+        rc = rp_doc_check(doc, err, sizeof err);
+        if (!rc)
+            rc = rp_doc_write(doc, plan.out);
+        if (rc) {
+            fprintf(stderr, "udbench: writing %s: %s\n", plan.out, err[0] ? err : rp_strerror(rc));
+            status = status ? status : 1;
+        }
+    }
+    if (doc->ncells > 0) {
+        rc = rp_report(doc, plan.format, stdout);
+        fflush(stdout);
+        if (rc)
+            fprintf(stderr, "udbench: report: %s\n", rp_strerror(rc));
+    }
+    rp_doc_free(doc);
+    sc_plan_free(&plan);
+    if (interrupted) {
+        fprintf(stderr, "udbench: interrupted; the cells that finished are kept\n");
+        return 130;
+    }
+    return status;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_help();
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        print_help();
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("udbench %s (commit %s, %s build)\n", UDBENCH_VERSION, UD_GIT_COMMIT, UD_BUILD_TYPE);
+        return 0;
+    }
+    if (!strcmp(cmd, "run")) {
+        if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            print_run_help();
+            return 0;
+        }
+        return cmd_run(argc - 1, argv + 1, argc, argv);
+    }
+    if (!strcmp(cmd, "list"))
+        return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report"))
+        return cmd_report(argc - 1, argv + 1);
+    return usage_error("unknown command", cmd);
+}

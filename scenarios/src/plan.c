@@ -1,0 +1,570 @@
+/*
+ * plan.c - from the command line to the cells: suites, option parsing, backends, and the loop
+ * that runs every cell with progress on stderr.
+ */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* ---- suites ---- */
+
+static const char *const all_scenarios[] = {"seed", "read",  "write", "mixed-a", "mixed-b",   "rmw",
+                                            "zipf", "large", "dump",  "lock",    "visibility"};
+
+static void add_all_scenarios(sc_plan *p) {
+    p->nscenarios = 0;
+    for (size_t i = 0; i < sizeof all_scenarios / sizeof all_scenarios[0]; i++)
+        p->scenarios[p->nscenarios++] = all_scenarios[i];
+}
+
+/* Sets the preset of a suite. Returns -1 for an unknown suite. */
+static int apply_suite(sc_plan *p, const char *suite) {
+    add_all_scenarios(p);
+    p->base.ops = 0;
+    p->base.keys = 10000;
+    p->base.value_size = 100;
+    p->base.zipf_theta = 0;
+    p->base.seed = 1;
+    p->base.batch = 0;
+    p->base.primitive = "auto";
+    p->large_sizes[0] = 65536;
+    p->nlarge = 1;
+    p->large_bytes = 16ull << 20;
+    p->noise_threshold = 0.25;
+    if (!strcmp(suite, "smoke")) {
+        p->procs[0] = 1;
+        p->procs[1] = 2;
+        p->nprocs = 2;
+        p->base.duration = 0.03;
+        p->base.repeat = 1;
+        p->base.keys = 1000;
+        p->entries[0] = 1000;
+        p->nentries = 1;
+        p->large_bytes = 2ull << 20;
+        p->noise_threshold = 0.5;
+    } else if (!strcmp(suite, "default")) {
+        p->procs[0] = 1;
+        p->procs[1] = 2;
+        p->nprocs = 2;
+        p->base.duration = 0.2;
+        p->base.repeat = 3;
+        p->entries[0] = 1000;
+        p->entries[1] = 10000;
+        p->nentries = 2;
+        p->large_bytes = 8ull << 20;
+    } else if (!strcmp(suite, "full")) {
+        static const int procs[] = {1, 2, 4, 8};
+        memcpy(p->procs, procs, sizeof procs);
+        p->nprocs = 4;
+        p->base.duration = 1.0;
+        p->base.repeat = 5;
+        p->base.keys = 100000;
+        static const uint64_t entries[] = {1000, 10000, 100000, 1000000};
+        memcpy(p->entries, entries, sizeof entries);
+        p->nentries = 4;
+        p->large_sizes[1] = 1048576;
+        p->nlarge = 2;
+        p->large_bytes = 64ull << 20;
+    } else {
+        return -1;
+    }
+    p->suite = suite;
+    return 0;
+}
+
+/* ---- option parsing ---- */
+
+static int bad(const char *what, const char *arg) {
+    fprintf(stderr, "udbench: run: %s '%s'\nTry 'udbench run --help'.\n", what, arg);
+    return 2;
+}
+
+static int parse_u64(const char *s, uint64_t *out, bool suffixes) {
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    uint64_t mul = 1;
+    if (suffixes && *end) {
+        if ((*end == 'K' || *end == 'k') && end[1] == '\0')
+            mul = 1024;
+        else if ((*end == 'M' || *end == 'm') && end[1] == '\0')
+            mul = 1024 * 1024;
+        else
+            return -1;
+    } else if (*end) {
+        return -1;
+    }
+    if (mul > 1 && v > UINT64_MAX / mul)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out) {
+    if (!s || !*s)
+        return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A comma-separated list of positive integers, at most `max` of them, each at most `limit`. */
+static int parse_list(const char *s, uint64_t *out, int max, uint64_t limit) {
+    int n = 0;
+    char buf[256];
+    if (strlen(s) >= sizeof buf)
+        return -1;
+    strcpy(buf, s);
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        uint64_t v;
+        if (n == max || parse_u64(tok, &v, false) || v == 0 || v > limit)
+            return -1;
+        out[n++] = v;
+    }
+    return n ? n : -1;
+}
+
+static int add_backend(sc_backends *bs, const char *label, bool explicit_) {
+    sc_backend *v = realloc(bs->v, (bs->n + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    bs->v = v;
+    sc_backend *b = &v[bs->n++];
+    memset(b, 0, sizeof *b);
+    snprintf(b->label, sizeof b->label, "%s", label);
+    b->explicit_ = explicit_;
+    /* An ultradict: URI without a name would give every process a private dict of its own;
+     * the run gives it one shared name. */
+    if (!strncmp(label, "ultradict:", 10) && (label[10] == '\0' || label[10] == '?'))
+        snprintf(b->uri, sizeof b->uri, "ultradict:udbench_%d%s", (int)getpid(), label + 10);
+    else
+        snprintf(b->uri, sizeof b->uri, "%s", label);
+    return 0;
+}
+
+static int make_tmpdir(sc_backends *bs) {
+    if (bs->tmpdir[0])
+        return 0;
+    const char *t = getenv("TMPDIR");
+    snprintf(bs->tmpdir, sizeof bs->tmpdir, "%s/udbench-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(bs->tmpdir)) {
+        fprintf(stderr, "udbench: cannot create a temporary folder: %s\n", strerror(errno));
+        bs->tmpdir[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static int add_env_backends(sc_backends *bs) {
+    const char *env = getenv("UDBENCH_BACKENDS");
+    if (!env)
+        return 0;
+    char *copy = strdup(env);
+    if (!copy)
+        return -ENOMEM;
+    int rc = 0;
+    for (char *save, *tok = strtok_r(copy, " \t\n", &save); tok && !rc;
+         tok = strtok_r(NULL, " \t\n", &save))
+        rc = add_backend(bs, tok, false);
+    free(copy);
+    return rc;
+}
+
+int sc_default_backends(sc_backends *bs) {
+    memset(bs, 0, sizeof *bs);
+    if (make_tmpdir(bs))
+        return -1;
+    char uri[600];
+    int rc = add_backend(bs, "local:", false);
+    if (!rc)
+        rc = add_backend(bs, "ultradict:", false);
+    snprintf(uri, sizeof uri, "sqlite:%s/udbench.sqlite", bs->tmpdir);
+    if (!rc)
+        rc = add_backend(bs, uri, false);
+    snprintf(uri, sizeof uri, "lmdb:%s/udbench.lmdb", bs->tmpdir);
+    if (!rc)
+        rc = add_backend(bs, uri, false);
+    if (!rc)
+        rc = add_env_backends(bs);
+    return rc;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void sc_backends_free(sc_backends *bs) {
+    if (bs->tmpdir[0])
+        nftw(bs->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(bs->v);
+    memset(bs, 0, sizeof *bs);
+}
+
+void sc_probe(sc_backend *b) {
+    kv_conn *kv;
+    int rc = kv_open(b->uri, &kv);
+    if (rc) {
+        b->reachable = false;
+        snprintf(b->error, sizeof b->error, "%s", kv_errmsg(NULL));
+        return;
+    }
+    b->reachable = true;
+    b->caps = kv_caps(kv);
+    snprintf(b->name, sizeof b->name, "%s", kv_backend_name(kv));
+    snprintf(b->version, sizeof b->version, "%s", kv_backend_version(kv));
+    kv_close(kv);
+}
+
+int sc_plan_parse(int argc, char **argv, sc_plan *p) {
+    static const struct option opts[] = {{"suite", required_argument, NULL, 'S'},
+                                         {"scenario", required_argument, NULL, 's'},
+                                         {"backend", required_argument, NULL, 'b'},
+                                         {"procs", required_argument, NULL, 'p'},
+                                         {"ops", required_argument, NULL, 'n'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"keys", required_argument, NULL, 'k'},
+                                         {"value-size", required_argument, NULL, 'v'},
+                                         {"distribution", required_argument, NULL, 'D'},
+                                         {"entries", required_argument, NULL, 'e'},
+                                         {"repeat", required_argument, NULL, 'r'},
+                                         {"seed", required_argument, NULL, 'x'},
+                                         {"primitive", required_argument, NULL, 'P'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    memset(p, 0, sizeof *p);
+    /* First the suite, since every other option overrides part of it. */
+    const char *suite = "default";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--suite") && i + 1 < argc)
+            suite = argv[i + 1];
+        else if (!strncmp(argv[i], "--suite=", 8))
+            suite = argv[i] + 8;
+    }
+    if (apply_suite(p, suite))
+        return bad("unknown suite (smoke, default, full)", suite);
+
+    bool scenarios_given = false, ops_given = false, duration_given = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        uint64_t u, list[16];
+        int n;
+        switch (c) {
+        case 'h':
+            return 1;
+        case 'S':
+            break;
+        case 's':
+            if (!sc_find_scenario(optarg))
+                return bad("unknown scenario", optarg);
+            if (!scenarios_given)
+                p->nscenarios = 0;
+            scenarios_given = true;
+            if (p->nscenarios == 32)
+                return bad("too many scenarios at", optarg);
+            p->scenarios[p->nscenarios++] = optarg;
+            break;
+        case 'b':
+            if (!strchr(optarg, ':'))
+                return bad("a backend is a URI such as sqlite:/tmp/db, not", optarg);
+            if (add_backend(&p->backends, optarg, true))
+                return 2;
+            break;
+        case 'p':
+            n = parse_list(optarg, list, 16, SC_MAX_PROCS);
+            if (n < 0)
+                return bad("--procs takes a list of 1 to 64 processes, e.g. 1,2,4, not", optarg);
+            for (int i = 0; i < n; i++)
+                p->procs[i] = (int)list[i];
+            p->nprocs = n;
+            break;
+        case 'n':
+            if (parse_u64(optarg, &u, false) || u == 0)
+                return bad("--ops takes a positive count, not", optarg);
+            p->base.ops = u;
+            ops_given = true;
+            break;
+        case 'd':
+            if (parse_double(optarg, &p->base.duration) || p->base.duration <= 0 ||
+                p->base.duration > 86400)
+                return bad("--duration takes seconds (0 < S <= 86400), not", optarg);
+            duration_given = true;
+            break;
+        case 'k':
+            if (parse_u64(optarg, &u, false) || u == 0 || u > 100000000)
+                return bad("--keys takes 1 to 100000000 keys, not", optarg);
+            p->base.keys = u;
+            break;
+        case 'v':
+            if (parse_u64(optarg, &u, true) || u > 64ull * 1024 * 1024)
+                return bad("--value-size takes 0 to 64M bytes, not", optarg);
+            p->base.value_size = (size_t)u;
+            p->large_sizes[0] = (size_t)u > 65536 ? (size_t)u : 65536;
+            p->nlarge = 1;
+            break;
+        case 'D':
+            if (!strcmp(optarg, "uniform")) {
+                p->base.zipf_theta = 0;
+            } else if (!strncmp(optarg, "zipf:", 5) &&
+                       parse_double(optarg + 5, &p->base.zipf_theta) == 0 &&
+                       p->base.zipf_theta > 0 && p->base.zipf_theta < 1) {
+            } else {
+                return bad("--distribution takes uniform or zipf:THETA with 0 < THETA < 1, not",
+                           optarg);
+            }
+            break;
+        case 'e':
+            n = parse_list(optarg, list, 8, 100000000);
+            if (n < 0)
+                return bad("--entries takes a list of dict sizes, e.g. 1000,100000, not", optarg);
+            for (int i = 0; i < n; i++)
+                p->entries[i] = list[i];
+            p->nentries = n;
+            break;
+        case 'r':
+            if (parse_u64(optarg, &u, false) || u == 0 || u > 64)
+                return bad("--repeat takes 1 to 64, not", optarg);
+            p->base.repeat = (int)u;
+            break;
+        case 'x':
+            if (parse_u64(optarg, &u, false))
+                return bad("--seed takes a non-negative integer, not", optarg);
+            p->base.seed = u;
+            break;
+        case 'P':
+            if (strcmp(optarg, "auto") && strcmp(optarg, "incr") && strcmp(optarg, "lock") &&
+                strcmp(optarg, "none"))
+                return bad("--primitive takes auto, incr, lock or none, not", optarg);
+            p->base.primitive = optarg;
+            break;
+        case 'o':
+            p->out = optarg;
+            break;
+        case 'f':
+            p->format = rp_format_parse(optarg);
+            if (p->format < 0 || p->format == RP_FORMAT_SVG)
+                return bad("--format takes text, md or csv, not", optarg);
+            break;
+        default:
+            return bad("unknown or incomplete option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return bad("unexpected argument", argv[optind]);
+    if (ops_given && duration_given)
+        return bad("give --ops or --duration, not both:", "--ops/--duration");
+    if (p->backends.n == 0) {
+        if (sc_default_backends(&p->backends))
+            return 2;
+    }
+    return 0;
+}
+
+void sc_plan_free(sc_plan *p) {
+    sc_backends_free(&p->backends);
+}
+
+/* The URI as it may appear in a report: no password of a redis://user:pass@host URI. */
+static void redact(const char *uri, char *out, size_t len) {
+    const char *scheme_end = strstr(uri, "://");
+    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
+    const char *slash = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+    if (at && (!slash || at < slash))
+        snprintf(out, len, "%.*s***@%s", (int)(scheme_end + 3 - uri), uri, at + 1);
+    else
+        snprintf(out, len, "%s", uri);
+}
+
+int sc_plan_backends(sc_plan *p, rp_doc *doc) {
+    int status = 0;
+    for (size_t i = 0; i < p->backends.n; i++) {
+        sc_backend *b = &p->backends.v[i];
+        sc_probe(b);
+        rp_backend *rb = rp_doc_add_backend(doc);
+        if (!rb)
+            return 1;
+        char shown[1024];
+        redact(b->label, shown, sizeof shown);
+        rp_set_string(&rb->uri, shown);
+        rp_set_string(&rb->name, b->reachable ? b->name : "");
+        rp_set_string(&rb->version, b->reachable ? b->version : "");
+        char caps[256] = "";
+        if (b->reachable)
+            kv_caps_string(b->caps, caps, sizeof caps);
+        rp_set_string(&rb->caps, caps);
+        rb->reachable = b->reachable;
+        rb->local_runtime = !strncmp(b->uri, "cloudflare", 10) &&
+                            (strstr(b->uri, "127.0.0.1") || strstr(b->uri, "localhost"));
+        if (!b->reachable) {
+            rp_set_string(&rb->error, b->error);
+            fprintf(stderr, "udbench: %s: unreachable: %s\n", shown, b->error);
+            if (b->explicit_)
+                status = 1;
+        }
+    }
+    return status;
+}
+
+/* ---- the cells ---- */
+
+typedef struct cell_list {
+    sc_cell *v;
+    size_t n, cap;
+} cell_list;
+
+static int push(cell_list *l, const sc_cell *c) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        sc_cell *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *c;
+    return 0;
+}
+
+/* Every cell of one scenario: its variants x processes x backends. */
+static int expand(sc_plan *p, const sc_scenario *s, cell_list *out) {
+    sc_params base = p->base;
+    size_t variants = 1;
+    if (!strcmp(s->id, "large"))
+        variants = (size_t)p->nlarge;
+    else if (!strcmp(s->id, "dump"))
+        variants = (size_t)p->nentries;
+    for (size_t v = 0; v < variants; v++) {
+        sc_params q = base;
+        int procs[16], np = 0;
+        if (!strcmp(s->id, "seed")) {
+            q.keys = 1;
+            q.value_size = 1;
+            procs[np++] = 1;
+        } else if (!strcmp(s->id, "large")) {
+            q.value_size = p->large_sizes[v];
+            /* Keep the working set near the suite's size whatever the value size. */
+            uint64_t cap = p->large_bytes / (q.value_size ? q.value_size : 1);
+            q.keys = q.keys < cap ? q.keys : (cap < 8 ? 8 : cap);
+        } else if (!strcmp(s->id, "dump")) {
+            q.entries = p->entries[v];
+            q.keys = q.entries;
+            q.ops = 0; /* dumps are timed one by one for the duration, at least once */
+            procs[np++] = 1;
+        } else if (!strcmp(s->id, "visibility")) {
+            if (q.ops > 2000)
+                q.ops = 2000; /* stamps 100 us apart: bounded in time */
+            for (int i = 0; i < p->nprocs; i++)
+                if (p->procs[i] >= 2)
+                    procs[np++] = p->procs[i];
+            if (np == 0)
+                procs[np++] = 2;
+        }
+        if (np == 0)
+            for (int i = 0; i < p->nprocs; i++)
+                procs[np++] = p->procs[i];
+        for (int i = 0; i < np; i++) {
+            for (size_t b = 0; b < p->backends.n; b++) {
+                sc_backend *be = &p->backends.v[b];
+                if (!be->reachable)
+                    continue;
+                sc_cell c;
+                memset(&c, 0, sizeof c);
+                c.scenario = s;
+                snprintf(c.uri, sizeof c.uri, "%s", be->uri);
+                redact(be->label, c.label, sizeof c.label);
+                c.caps = be->caps;
+                c.p = q;
+                c.p.procs = procs[i];
+                c.timer_overhead_ns = sc_timer_overhead();
+                if (push(out, &c))
+                    return -ENOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A short description of a cell's parameters for the progress line. */
+static void cell_title(const sc_cell *c, char *buf, size_t len) {
+    int n = snprintf(buf, len, "%s procs=%d", c->scenario->id, c->p.procs);
+    if (!strcmp(c->scenario->id, "dump"))
+        n += snprintf(buf + n, len - (size_t)n, " entries=%llu", (unsigned long long)c->p.entries);
+    else if (!strcmp(c->scenario->id, "large"))
+        n += snprintf(buf + n, len - (size_t)n, " value=%zu", c->p.value_size);
+    snprintf(buf + n, len - (size_t)n, " %s", c->label);
+}
+
+int sc_plan_execute(sc_plan *p, rp_doc *doc, volatile sig_atomic_t *stop) {
+    cell_list cells = {0};
+    for (int i = 0; i < p->nscenarios; i++) {
+        if (expand(p, sc_find_scenario(p->scenarios[i]), &cells)) {
+            free(cells.v);
+            fprintf(stderr, "udbench: out of memory\n");
+            return 1;
+        }
+    }
+    bool tty = isatty(STDERR_FILENO);
+    int status = 0;
+    size_t done = 0;
+    for (size_t i = 0; i < cells.n && !*stop; i++) {
+        sc_cell *c = &cells.v[i];
+        char title[512];
+        cell_title(c, title, sizeof title);
+        if (tty)
+            fprintf(stderr, "\r\033[K[%zu/%zu] %s ...", i + 1, cells.n, title);
+        rp_cell *out = rp_doc_add_cell(doc);
+        if (!out) {
+            status = 1;
+            break;
+        }
+        for (size_t b = 0; b < p->backends.n; b++)
+            if (!strcmp(p->backends.v[b].uri, c->uri))
+                rp_set_string(&out->backend_name, p->backends.v[b].name);
+        uint64_t t0 = sc_now_ns();
+        sc_run_cell(c, out, doc, stop);
+        double took = (double)(sc_now_ns() - t0) / 1e9;
+        done++;
+        char result[700];
+        if (out->status == RP_STATUS_OK && out->nmetrics > 0)
+            snprintf(result, sizeof result, "%.0f %s/s (%.1f s)", out->metrics[0].median,
+                     out->metrics[0].op, took);
+        else
+            snprintf(result, sizeof result, "%s%s (%.1f s)",
+                     out->status == RP_STATUS_NA ? "n/a: " : "ERROR: ",
+                     out->reason ? out->reason : "", took);
+        if (out->status == RP_STATUS_ERROR)
+            status = 1;
+        if (tty && out->status != RP_STATUS_ERROR)
+            fprintf(stderr, "\r\033[K[%zu/%zu] %s: %s", i + 1, cells.n, title, result);
+        else
+            fprintf(stderr, "%s[%zu/%zu] %s: %s\n", tty ? "\r\033[K" : "", i + 1, cells.n, title,
+                    result);
+    }
+    if (tty)
+        fprintf(stderr, "\r\033[K%zu of %zu cells ran\n", done, cells.n);
+    free(cells.v);
+    return status;
+}

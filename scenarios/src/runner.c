@@ -1,0 +1,393 @@
+/*
+ * runner.c - runs a cell: worker processes, the barrier, the measured phase, the merge.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sc.h"
+
+/* Workers must be warmed up and at the barrier within this time. */
+#define SETUP_TIMEOUT_NS (180ull * 1000000000ull)
+/* The measured phase of a run in ops mode may take at most this long. */
+#define OPS_TIMEOUT_NS (600ull * 1000000000ull)
+/* Grace after the deadline in duration mode (an operation in flight, closing). */
+#define GRACE_NS (60ull * 1000000000ull)
+
+double sc_timer_overhead(void) {
+    enum { N = 2001 };
+    static double cached = -1;
+    if (cached >= 0)
+        return cached;
+    uint64_t d[N];
+    for (int i = 0; i < N; i++) {
+        uint64_t a = sc_now_ns();
+        uint64_t b = sc_now_ns();
+        d[i] = b - a;
+    }
+    /* Median by partial selection sort: N is small and this runs once. */
+    for (int i = 0; i <= N / 2; i++)
+        for (int j = i + 1; j < N; j++)
+            if (d[j] < d[i]) {
+                uint64_t t = d[i];
+                d[i] = d[j];
+                d[j] = t;
+            }
+    cached = (double)d[N / 2];
+    return cached;
+}
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+int sc_barrier(sc_worker *w) {
+    sc_arena *a = w->arena;
+    atomic_fetch_add(&a->ready, 1);
+    while (atomic_load(&a->go) == 0) {
+        if (atomic_load(&a->stop))
+            return -1;
+        struct timespec ts = {0, 10000000};
+        futex(&a->go, FUTEX_WAIT, 0, &ts);
+    }
+    w->slot->t_start = sc_now_ns();
+    return atomic_load(&a->stop) ? -1 : 0;
+}
+
+uint64_t sc_share(const sc_worker *w, uint64_t total) {
+    uint64_t p = (uint64_t)w->cell->p.procs;
+    return total / p + ((uint64_t)w->index < total % p ? 1 : 0);
+}
+
+bool sc_phase_over(sc_worker *w, uint64_t done, uint64_t target) {
+    if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
+        return true;
+    if (w->cell->p.ops)
+        return done >= target;
+    return sc_now_ns() >= w->arena->deadline;
+}
+
+int sc_fail(sc_worker *w, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->slot->err, sizeof w->slot->err, fmt, ap);
+    va_end(ap);
+    w->slot->rc = rc ? rc : -1;
+    return w->slot->rc;
+}
+
+static void worker_main(sc_cell *c, sc_arena *a, int index) {
+    sc_worker w;
+    memset(&w, 0, sizeof w);
+    w.cell = c;
+    w.arena = a;
+    w.slot = &a->slots[index];
+    w.index = index;
+    /* The same seed gives every worker of every repetition the same operation sequence. */
+    sc_rng_seed(&w.rng,
+                c->p.seed ^ sc_mix64((uint64_t)index + 1) ^ sc_mix64(((uint64_t)c->rep + 1) << 20));
+    int rc = 0;
+    w.value = malloc(c->p.value_size ? c->p.value_size : 1);
+    if (!w.value) {
+        rc = sc_fail(&w, -ENOMEM, "out of memory");
+    } else if ((rc = kv_open(c->uri, &w.kv)) != 0) {
+        sc_fail(&w, rc, "worker %d: cannot open %s: %s", index, c->label, kv_errmsg(NULL));
+    } else {
+        rc = c->scenario->work(&w);
+        if (rc && !w.slot->err[0])
+            sc_fail(&w, rc, "worker %d: %s: %s", index, kv_errname(rc), kv_errmsg(w.kv));
+    }
+    if (w.slot->t_end == 0)
+        w.slot->t_end = sc_now_ns();
+    kv_close(w.kv);
+    kv_buf_free(&w.buf);
+    free(w.value);
+    atomic_store(&w.slot->state, rc ? 2 : 1);
+    if (rc) {
+        /* The others cannot produce a valid figure without this worker: stop them. */
+        atomic_store(&a->stop, 1);
+        atomic_store(&a->go, 1);
+        futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
+    }
+    _exit(rc ? 1 : 0);
+}
+
+/* Waits for every child until `deadline`; kills the remaining ones after it. */
+static int reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop) {
+    int alive = n, killed = 0;
+    while (alive > 0) {
+        int status;
+        pid_t p = waitpid(-1, &status, WNOHANG);
+        if (p > 0) {
+            for (int i = 0; i < n; i++)
+                if (pids[i] == p)
+                    pids[i] = 0;
+            alive--;
+            continue;
+        }
+        if (p < 0 && errno != EINTR)
+            break;
+        if (stop && *stop)
+            atomic_store(&a->stop, 1);
+        if (sc_now_ns() > deadline && !killed) {
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGKILL);
+            killed = 1;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return killed;
+}
+
+static void add_param(rp_cell *out, const char *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add_param(rp_cell *out, const char *k, const char *fmt, ...) {
+    char v[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    rp_cell_add_param(out, k, v);
+}
+
+static void describe(const sc_cell *c, rp_cell *out) {
+    rp_set_string(&out->scenario, c->scenario->id);
+    rp_set_string(&out->backend, c->label);
+    add_param(out, "procs", "%d", c->p.procs);
+    if (c->p.ops)
+        add_param(out, "ops", "%llu", (unsigned long long)c->p.ops);
+    else
+        add_param(out, "duration_s", "%g", c->p.duration);
+    add_param(out, "keys", "%llu", (unsigned long long)c->p.keys);
+    add_param(out, "value_size", "%zu", c->p.value_size);
+    if (c->p.zipf_theta > 0)
+        add_param(out, "distribution", "zipf:%g", c->p.zipf_theta);
+    else
+        add_param(out, "distribution", "uniform");
+    if (c->p.entries)
+        add_param(out, "entries", "%llu", (unsigned long long)c->p.entries);
+    if (c->p.primitive)
+        add_param(out, "primitive", "%s", c->p.primitive);
+    add_param(out, "repeat", "%d", c->p.repeat);
+    add_param(out, "seed", "%llu", (unsigned long long)c->p.seed);
+}
+
+static void set_error(rp_cell *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_error(rp_cell *out, int status, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    out->status = status;
+    rp_set_string(&out->reason, msg);
+}
+
+/* One run of the cell. Fills the repetition of every metric and merges the histograms. */
+static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, double *fairness,
+                    volatile sig_atomic_t *stop) {
+    int P = c->p.procs;
+    int rc = 0;
+    char err[512] = "";
+    /* Workloads that leave the store as valid as they found it are set up once per cell. */
+    bool setup = c->scenario->setup && (c->rep == 0 || !c->scenario->setup_once);
+    if (setup && (rc = c->scenario->setup(c, kv, err, sizeof err)) != 0) {
+        set_error(out, RP_STATUS_ERROR, "setup: %s", err[0] ? err : kv_errname(rc));
+        return rc;
+    }
+    size_t size = sizeof(sc_arena) + (size_t)P * sizeof(sc_slot);
+    sc_arena *a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (a == MAP_FAILED) {
+        rc = -errno;
+        set_error(out, RP_STATUS_ERROR, "cannot map the shared arena: %s", strerror(errno));
+        return rc;
+    }
+    for (int i = 0; i < P; i++)
+        for (int o = 0; o < SC_MAX_OPS; o++)
+            sc_hist_reset(&a->slots[i].op[o].hist);
+
+    pid_t pids[SC_MAX_PROCS] = {0};
+    fflush(stdout);
+    fflush(stderr);
+    int started = 0;
+    for (; started < P; started++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            break;
+        if (pid == 0)
+            worker_main(c, a, started);
+        pids[started] = pid;
+    }
+    if (started < P) {
+        atomic_store(&a->stop, 1);
+        atomic_store(&a->go, 1);
+        futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
+        reap(pids, started, sc_now_ns() + GRACE_NS, a, NULL);
+        set_error(out, RP_STATUS_ERROR, "fork failed after %d workers", started);
+        rc = -EAGAIN;
+        goto out;
+    }
+
+    /* The barrier: everyone warmed up (or a worker gave up), then go. */
+    uint64_t limit = sc_now_ns() + SETUP_TIMEOUT_NS;
+    while (atomic_load(&a->ready) < (uint32_t)P && !atomic_load(&a->stop) && !(stop && *stop) &&
+           sc_now_ns() < limit) {
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    if (stop && *stop)
+        atomic_store(&a->stop, 1);
+    uint64_t now = sc_now_ns();
+    a->deadline = c->p.ops ? 0 : now + (uint64_t)(c->p.duration * 1e9);
+    atomic_store(&a->go, 1);
+    futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
+    uint64_t end_limit = (c->p.ops ? now + OPS_TIMEOUT_NS : a->deadline + GRACE_NS);
+    int killed = reap(pids, P, end_limit, a, stop);
+
+    /* Merge. */
+    uint64_t t0 = UINT64_MAX, t1 = 0;
+    uint64_t ops[SC_MAX_OPS] = {0}, errors[SC_MAX_OPS] = {0}, phase[SC_MAX_OPS] = {0};
+    double rate[SC_MAX_PROCS];
+    for (int i = 0; i < P; i++) {
+        sc_slot *s = &a->slots[i];
+        if (atomic_load(&s->state) != 1 && !out->reason) {
+            if (s->err[0])
+                set_error(out, RP_STATUS_ERROR, "%s", s->err);
+            else
+                set_error(out, RP_STATUS_ERROR, "worker %d %s", i,
+                          killed ? "did not finish in time and was killed" : "died");
+            rc = -EIO;
+        }
+        if (s->t_start && s->t_start < t0)
+            t0 = s->t_start;
+        if (s->t_end > t1)
+            t1 = s->t_end;
+        uint64_t mine = 0;
+        for (int o = 0; o < c->nops; o++) {
+            ops[o] += s->op[o].ops;
+            errors[o] += s->op[o].errors;
+            if (s->op[o].phase_ns > phase[o])
+                phase[o] = s->op[o].phase_ns;
+            mine += s->op[o].ops;
+            sc_hist_merge(&merged[o], &s->op[o].hist);
+        }
+        double secs = s->t_end > s->t_start ? (double)(s->t_end - s->t_start) / 1e9 : 0;
+        rate[i] = secs > 0 ? (double)mine / secs : 0;
+    }
+    if (rc == 0 && (stop && *stop)) {
+        set_error(out, RP_STATUS_ERROR, "interrupted");
+        rc = -EINTR;
+    }
+    if (rc == 0) {
+        double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
+        for (int o = 0; o < c->nops; o++) {
+            double t = phase[o] ? (double)phase[o] / 1e9 : secs;
+            rp_rep rep = {ops[o], t, t > 0 ? (double)ops[o] / t : 0, errors[o]};
+            rp_metric_add_rep(&out->metrics[o], &rep);
+        }
+        /* Jain's fairness index over the workers' throughput. */
+        double s1 = 0, s2 = 0;
+        for (int i = 0; i < P; i++) {
+            s1 += rate[i];
+            s2 += rate[i] * rate[i];
+        }
+        *fairness = P > 1 && s2 > 0 ? s1 * s1 / (P * s2) : 0;
+        if (c->scenario->finish && (rc = c->scenario->finish(c, kv, a, out)) != 0)
+            set_error(out, RP_STATUS_ERROR, "checking the outcome: %s: %s", kv_errname(rc),
+                      kv_errmsg(kv));
+    }
+out:
+    munmap(a, size);
+    return rc;
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+int sc_run_cell(sc_cell *c, rp_cell *out, rp_doc *doc, volatile sig_atomic_t *stop) {
+    c->nops = 0;
+    c->scenario->ops(c);
+    describe(c, out);
+    const char *na = c->scenario->not_applicable ? c->scenario->not_applicable(c) : NULL;
+    if (na) {
+        set_error(out, RP_STATUS_NA, "%s", na);
+        return 0;
+    }
+    sc_hist *merged = calloc((size_t)c->nops, sizeof *merged);
+    if (!merged)
+        return -ENOMEM;
+    for (int o = 0; o < c->nops; o++) {
+        sc_hist_reset(&merged[o]);
+        rp_cell_add_metric(out, c->op_names[o]);
+    }
+    double fair[64];
+    int nfair = 0;
+    /* The parent's connection lives for the whole cell: it keeps the store (an UltraDict the
+     * parent created, say) alive between repetitions. */
+    kv_conn *kv = NULL;
+    int rc = kv_open(c->uri, &kv);
+    if (rc)
+        set_error(out, RP_STATUS_ERROR, "cannot open the backend: %s", kv_errmsg(NULL));
+    for (c->rep = 0; c->rep < c->p.repeat && rc == 0; c->rep++) {
+        if (stop && *stop) {
+            set_error(out, RP_STATUS_ERROR, "interrupted");
+            rc = -EINTR;
+            break;
+        }
+        double f = 0;
+        rc = run_once(c, kv, out, merged, &f, stop);
+        if (rc == 0 && nfair < 64)
+            fair[nfair++] = f;
+    }
+    kv_close(kv);
+    if (rc == 0)
+        out->status = RP_STATUS_OK;
+    qsort(fair, (size_t)nfair, sizeof fair[0], cmp_double);
+    for (int o = 0; o < c->nops; o++) {
+        rp_metric *m = &out->metrics[o];
+        rp_metric_summarise(m, doc->run.noise_threshold);
+        if (c->scenario->payload == SC_PAYLOAD_VALUE)
+            m->bytes_per_op = (double)c->p.value_size;
+        else if (c->scenario->payload == SC_PAYLOAD_DICT)
+            m->bytes_per_op = (double)c->p.entries * (double)(11 + c->p.value_size);
+        m->fairness = nfair ? fair[nfair / 2] : 0;
+        sc_hist *h = &merged[o];
+        if (h->count) {
+            m->has_latency = true;
+            m->latency.count = h->count;
+            m->latency.mean = sc_hist_mean(h);
+            m->latency.p50 = sc_hist_quantile(h, 0.50);
+            m->latency.p90 = sc_hist_quantile(h, 0.90);
+            m->latency.p99 = sc_hist_quantile(h, 0.99);
+            m->latency.p999 = sc_hist_quantile(h, 0.999);
+            m->latency.max = (double)h->max;
+            rp_set_string(&m->hist_scheme, SC_HIST_SCHEME);
+            size_t nb = 0;
+            for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++)
+                nb += h->buckets[i] != 0;
+            m->buckets = calloc(nb ? nb : 1, sizeof *m->buckets);
+            if (m->buckets) {
+                for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++)
+                    if (h->buckets[i])
+                        m->buckets[m->nbuckets++] = (rp_bucket){i, h->buckets[i]};
+            }
+        }
+    }
+    free(merged);
+    return rc;
+}

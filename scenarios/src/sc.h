@@ -1,0 +1,160 @@
+/*
+ * sc.h - the scenario runner of udbench: cells, worker processes, and the scenario catalogue.
+ *
+ * A cell is one (scenario, backend, parameters) combination, run `repeat` times. Each run of a
+ * cell forks `procs` worker processes that open their own connection to the backend, warm up,
+ * meet at a barrier in shared memory, run the measured phase, and write their figures into
+ * their own slot of that shared memory. The parent merges the slots (histograms by adding
+ * counts) into the results document (results/include/rp.h).
+ */
+#ifndef SC_H
+#define SC_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hist.h"
+#include "kv.h"
+#include "rng.h"
+#include "rp.h"
+
+#define SC_MAX_PROCS 64
+#define SC_MAX_OPS 3
+#define SC_ERR_MAX 240
+
+/* Operation kinds a worker can record. */
+typedef struct sc_op_stats {
+    uint64_t ops;
+    uint64_t errors;
+    /* Time spent on this operation when it ran in a phase of its own (0: the operations of the
+     * cell interleave, and its throughput is counted over the whole measured phase). */
+    uint64_t phase_ns;
+    sc_hist hist;
+} sc_op_stats;
+
+/* One worker's slot in shared memory. */
+typedef struct sc_slot {
+    _Atomic int state; /* 0 running, 1 done, 2 failed */
+    int rc;
+    char err[SC_ERR_MAX];
+    uint64_t t_start, t_end; /* the measured phase, CLOCK_MONOTONIC ns */
+    sc_op_stats op[SC_MAX_OPS];
+    int64_t counters[8]; /* scenario-specific: torn reads, checked reads, ... */
+} sc_slot;
+
+/* The shared memory of one run of a cell. */
+typedef struct sc_arena {
+    _Atomic uint32_t ready; /* workers that finished warming up */
+    _Atomic uint32_t go;    /* the barrier: 1 = start the measured phase */
+    _Atomic uint32_t stop;  /* 1 = stop now (Ctrl-C, or a worker failed) */
+    uint64_t deadline;      /* duration mode: end of the measured phase (ns), else 0 */
+    sc_slot slots[];
+} sc_arena;
+
+/* What a cell runs. */
+typedef struct sc_params {
+    int procs;
+    uint64_t ops;    /* total operations of the measured phase (0: use duration) */
+    double duration; /* seconds of the measured phase when ops == 0 */
+    uint64_t keys;
+    size_t value_size;
+    double zipf_theta; /* 0: uniform */
+    uint64_t entries;  /* dump: dict size */
+    int repeat;
+    uint64_t seed;
+    int batch;             /* operations per clock read (0: decide by calibration) */
+    const char *primitive; /* lock: "auto", "incr", "lock", "none" */
+} sc_params;
+
+typedef struct sc_scenario sc_scenario;
+
+/* A cell as the runner and the workers see it. */
+typedef struct sc_cell {
+    const sc_scenario *scenario;
+    char uri[1024];  /* the backend, with a shared name substituted where needed */
+    char label[256]; /* the backend as the user gave it */
+    unsigned caps;
+    sc_params p;
+    int rep; /* repetition index */
+    const char *op_names[SC_MAX_OPS];
+    int nops;
+    double timer_overhead_ns;
+} sc_cell;
+
+/* A worker's view. */
+typedef struct sc_worker {
+    const sc_cell *cell;
+    sc_arena *arena;
+    sc_slot *slot;
+    int index;
+    kv_conn *kv;
+    sc_rng rng;
+    kv_buf buf;
+    char *value; /* a value buffer of cell->p.value_size bytes */
+} sc_worker;
+
+/* The catalogue entry of a scenario. */
+enum { SC_PAYLOAD_NONE = 0, SC_PAYLOAD_VALUE, SC_PAYLOAD_DICT };
+
+struct sc_scenario {
+    const char *id;
+    const char *summary;
+    int payload;     /* what one operation moves: nothing to count, one value, or the whole dict */
+    bool setup_once; /* the workload leaves the store valid for the next repetition */
+    /* Why this backend cannot run it (caps missing), or NULL. */
+    const char *(*not_applicable)(const sc_cell *c);
+    /* Operation names, filled into the cell. */
+    void (*ops)(sc_cell *c);
+    /* In the parent, before the workers start (connection of the parent). */
+    int (*setup)(const sc_cell *c, kv_conn *kv, char *err, size_t errlen);
+    /* In each worker: warm up, wait at the barrier (sc_barrier), run, record. */
+    int (*work)(sc_worker *w);
+    /* In the parent, after the workers: correctness and extra figures. */
+    int (*finish)(const sc_cell *c, kv_conn *kv, sc_arena *a, rp_cell *out);
+};
+
+/* ---- clock ---- */
+static inline uint64_t sc_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+/* The median cost of one sc_now_ns() call, in ns. */
+double sc_timer_overhead(void);
+
+/* ---- runner.c ---- */
+/* Marks the worker ready and waits for the start of the measured phase. Returns 0, or -1 when
+ * the run was stopped meanwhile. */
+int sc_barrier(sc_worker *w);
+/* True when the measured phase is over for this worker (`done` operations so far). */
+bool sc_phase_over(sc_worker *w, uint64_t done, uint64_t target);
+/* The number of operations this worker does in ops mode (its share of p.ops). */
+uint64_t sc_share(const sc_worker *w, uint64_t total);
+/* Records an error message for the worker (the parent reports it). */
+int sc_fail(sc_worker *w, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Runs every repetition of a cell and fills `out`. `stop` is set by Ctrl-C. */
+int sc_run_cell(sc_cell *c, rp_cell *out, rp_doc *doc, volatile sig_atomic_t *stop);
+
+/* ---- workload.c ---- */
+/* Writes the name of key i ("k" + 10 digits) into buf (12 bytes); returns its length. */
+size_t sc_key(char *buf, uint64_t i);
+#define SC_KEY_MAX 16
+/* Fills a value of `len` bytes for key i, version v, with a self-check when len >= 24. */
+void sc_value_fill(char *val, size_t len, uint64_t i, uint64_t v);
+/* Checks a value read for key i: 1 valid, 0 torn or foreign, -1 too short to carry a check. */
+int sc_value_check(const char *val, size_t len, uint64_t i, size_t expect_len);
+/* Picks a key index by the cell's distribution. */
+uint64_t sc_pick_key(sc_worker *w, const sc_zipf *z);
+/* Writes keys [0, n) with values of p.value_size, in batches. */
+int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t errlen);
+
+/* ---- catalogue.c ---- */
+extern const sc_scenario *const sc_catalogue[];
+const sc_scenario *sc_find_scenario(const char *id);
+
+#endif /* SC_H */

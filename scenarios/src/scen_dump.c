@@ -1,0 +1,186 @@
+/*
+ * scen_dump.c - dump and load of a whole dict of `entries` entries.
+ *
+ * UltraDict: its own full dump (ud_dump, after changing one entry so there is something to
+ * dump) and load (ud_load(force) + ud_apply_update) through a second handle on the dict the
+ * adapter uses. Other backends: what they offer to read and write everything - an export of
+ * every entry, and a clear followed by an import of them all. Backends that cannot enumerate
+ * get "n/a".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scen.h"
+#include "ultradict.h"
+
+const char *sc_dump_na(const sc_cell *c) {
+    if (!strncmp(c->uri, "ultradict:", 10))
+        return NULL;
+    if (!(c->caps & KV_CAP_ENUMERATE))
+        return "the backend cannot enumerate its entries";
+    return NULL;
+}
+
+void sc_dump_ops(sc_cell *c) {
+    c->nops = 2;
+    c->op_names[0] = "dump";
+    c->op_names[1] = "load";
+}
+
+int sc_dump_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
+    int rc = kv_clear(kv);
+    if (rc && rc != KV_ENOTSUP) {
+        snprintf(err, errlen, "clear: %s", kv_errmsg(kv));
+        return rc;
+    }
+    return sc_prefill(kv, &c->p, c->p.entries, err, errlen);
+}
+
+/* The dict name of an ultradict: URI ("ultradict:NAME?..."). */
+static void ud_name_of(const char *uri, char *name, size_t len) {
+    const char *p = uri + strlen("ultradict:");
+    size_t n = strcspn(p, "?");
+    if (n >= len)
+        n = len - 1;
+    memcpy(name, p, n);
+    name[n] = '\0';
+}
+
+static int ud_loop(sc_worker *w) {
+    char name[UD_FULL_NAME_BUF];
+    ud_name_of(w->cell->uri, name, sizeof name);
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = UD_ATTACH_ONLY;
+    o.auto_unlink = UD_AUTO_UNLINK_OFF;
+    ud_dict *d;
+    int rc = ud_open(&o, &d);
+    if (rc)
+        return sc_fail(w, rc, "attaching %s: %s", name, ud_strerror(rc));
+    rc = ud_apply_update(d);
+    if (!rc && sc_barrier(w) == 0) {
+        uint64_t done = 0, i = 0;
+        while (!rc && (done == 0 || !sc_phase_over(w, done, w->cell->p.ops))) {
+            size_t vlen = w->cell->p.value_size;
+            sc_value_fill(w->value, vlen, 0, ++i);
+            uint64_t t0 = sc_now_ns();
+            rc = ud_set(d, "k0000000000", 11, w->value, vlen);
+            if (!rc)
+                rc = ud_dump(d);
+            uint64_t t1 = sc_now_ns();
+            if (!rc)
+                rc = ud_load(d, true);
+            if (!rc)
+                rc = ud_apply_update(d);
+            uint64_t t2 = sc_now_ns();
+            if (rc)
+                break;
+            sc_slot *s = w->slot;
+            s->op[0].ops++;
+            s->op[0].phase_ns += t1 - t0;
+            sc_hist_add(&s->op[0].hist, t1 - t0, 1);
+            s->op[1].ops++;
+            s->op[1].phase_ns += t2 - t1;
+            sc_hist_add(&s->op[1].hist, t2 - t1, 1);
+            done++;
+        }
+        if (rc)
+            sc_fail(w, rc, "%s: %s", name, ud_strerror(rc));
+    }
+    ud_close(d);
+    return rc;
+}
+
+/* The entries of an export, kept to be imported again. */
+typedef struct captured {
+    kv_item *items;
+    size_t n, cap;
+    char *bytes;
+    size_t used, size;
+} captured;
+
+static int capture(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
+    captured *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        kv_item *it = realloc(c->items, cap * sizeof *it);
+        if (!it)
+            return -ENOMEM;
+        c->items = it;
+        c->cap = cap;
+    }
+    if (c->used + klen + vlen > c->size)
+        return -ENOBUFS;
+    char *p = c->bytes + c->used;
+    memcpy(p, key, klen);
+    memcpy(p + klen, val, vlen);
+    /* Offsets for now: the block does not move, pointers are set after the walk. */
+    c->items[c->n++] = (kv_item){(void *)(uintptr_t)c->used, klen, NULL, vlen};
+    c->used += klen + vlen;
+    return 0;
+}
+
+static int kv_loop(sc_worker *w) {
+    const sc_params *p = &w->cell->p;
+    captured cap = {0};
+    cap.size = (size_t)p->entries * (SC_KEY_MAX + p->value_size) + 1;
+    cap.bytes = malloc(cap.size);
+    if (!cap.bytes)
+        return sc_fail(w, -ENOMEM, "out of memory for %llu entries",
+                       (unsigned long long)p->entries);
+    int rc = 0;
+    if (!(w->cell->caps & KV_CAP_CROSS_PROCESS)) {
+        /* A private store (local:): the worker's own connection holds the entries. */
+        char err[256];
+        rc = sc_prefill(w->kv, p, p->entries, err, sizeof err);
+        if (rc)
+            sc_fail(w, rc, "%s", err);
+    }
+    if (!rc && sc_barrier(w) == 0) {
+        uint64_t done = 0;
+        /* At least one dump and load, however long it takes. */
+        while (!rc && (done == 0 || !sc_phase_over(w, done, p->ops))) {
+            cap.n = cap.used = 0;
+            uint64_t t0 = sc_now_ns();
+            rc = kv_export(w->kv, capture, &cap);
+            uint64_t t1 = sc_now_ns();
+            if (rc)
+                break;
+            for (size_t i = 0; i < cap.n; i++) {
+                size_t off = (size_t)(uintptr_t)cap.items[i].key;
+                cap.items[i].key = cap.bytes + off;
+                cap.items[i].val = cap.bytes + off + cap.items[i].klen;
+            }
+            rc = kv_clear(w->kv);
+            if (!rc)
+                rc = kv_import(w->kv, cap.items, cap.n);
+            uint64_t t2 = sc_now_ns();
+            if (rc)
+                break;
+            if (cap.n != p->entries) {
+                rc = sc_fail(w, -EIO, "the export returned %zu entries, not %llu", cap.n,
+                             (unsigned long long)p->entries);
+                break;
+            }
+            sc_slot *s = w->slot;
+            s->op[0].ops++;
+            s->op[0].phase_ns += t1 - t0;
+            sc_hist_add(&s->op[0].hist, t1 - t0, 1);
+            s->op[1].ops++;
+            s->op[1].phase_ns += t2 - t1;
+            sc_hist_add(&s->op[1].hist, t2 - t1, 1);
+            done++;
+        }
+    }
+    free(cap.items);
+    free(cap.bytes);
+    return rc;
+}
+
+int sc_dump_work(sc_worker *w) {
+    int rc = !strncmp(w->cell->uri, "ultradict:", 10) ? ud_loop(w) : kv_loop(w);
+    w->slot->t_end = sc_now_ns();
+    return rc;
+}

@@ -1,0 +1,286 @@
+/*
+ * scen_kv.c - the key-value workloads: seed, read, write, mixed-a, mixed-b, rmw, zipf, large.
+ *
+ * Operations that cost less than a few clock reads (in-process backends) are timed in batches
+ * of the same operation and each operation gets the batch's mean; otherwise every operation is
+ * timed alone and the clock's own cost is subtracted. Every 64th value read is checked against
+ * its self-check (outside the timed part): a failed check counts as a torn read.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scen.h"
+
+enum { OP_READ = 0, OP_UPDATE = 1, OP_RMW = 2 };
+enum { CNT_TORN = 0, CNT_CHECKED = 1 };
+
+#define BATCH_FAST 32
+#define CHECK_EVERY 64
+#define WARMUP_OPS 256
+#define WARMUP_MAX_NS 20000000ull
+
+typedef struct mix {
+    int read, update, rmw; /* percentages */
+} mix;
+
+static const mix *mix_of(const sc_cell *c) {
+    static const mix read = {100, 0, 0}, write = {0, 100, 0}, a = {50, 50, 0}, b = {95, 5, 0},
+                     f = {50, 0, 50};
+    const char *id = c->scenario->id;
+    if (!strcmp(id, "read"))
+        return &read;
+    if (!strcmp(id, "write"))
+        return &write;
+    if (!strcmp(id, "mixed-b"))
+        return &b;
+    if (!strcmp(id, "rmw"))
+        return &f;
+    return &a; /* mixed-a, zipf, large */
+}
+
+void sc_kv_ops(sc_cell *c) {
+    const mix *m = mix_of(c);
+    c->nops = 0;
+    if (m->read)
+        c->op_names[c->nops++] = "read";
+    if (m->update)
+        c->op_names[c->nops++] = "update";
+    if (m->rmw)
+        c->op_names[c->nops++] = "rmw";
+}
+
+/* The metric index of an operation kind in this cell. */
+static int op_index(const sc_cell *c, int kind) {
+    static const char *const names[] = {"read", "update", "rmw"};
+    for (int i = 0; i < c->nops; i++)
+        if (!strcmp(c->op_names[i], names[kind]))
+            return i;
+    return -1;
+}
+
+/* Key-value workloads share the store; backends without it get a private copy per worker. */
+static bool shared_store(const sc_cell *c) {
+    return (c->caps & KV_CAP_CROSS_PROCESS) != 0;
+}
+
+int sc_kv_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
+    if (!shared_store(c))
+        return 0;
+    int rc = kv_clear(kv);
+    if (rc && rc != KV_ENOTSUP) {
+        snprintf(err, errlen, "clear: %s", kv_errmsg(kv));
+        return rc;
+    }
+    return sc_prefill(kv, &c->p, c->p.keys, err, errlen);
+}
+
+/* One operation of kind `kind` on key i. */
+static int do_op(sc_worker *w, int kind, uint64_t i, uint64_t version) {
+    char key[SC_KEY_MAX];
+    size_t klen = sc_key(key, i);
+    size_t vlen = w->cell->p.value_size;
+    switch (kind) {
+    case OP_READ:
+        return kv_get(w->kv, key, klen, &w->buf);
+    case OP_UPDATE:
+        sc_value_fill(w->value, vlen, i, version);
+        return kv_set(w->kv, key, klen, w->value, vlen);
+    default: {
+        /* YCSB F: read the record, change it, write it back (not atomic by design). */
+        int rc = kv_get(w->kv, key, klen, &w->buf);
+        if (rc)
+            return rc;
+        sc_value_fill(w->value, vlen, i, version);
+        return kv_set(w->kv, key, klen, w->value, vlen);
+    }
+    }
+}
+
+static int pick_kind(sc_worker *w, const mix *m) {
+    if (m->read == 100)
+        return OP_READ;
+    if (m->update == 100)
+        return OP_UPDATE;
+    int r = (int)sc_rng_below(&w->rng, 100);
+    if (r < m->read)
+        return OP_READ;
+    return m->update ? OP_UPDATE : OP_RMW;
+}
+
+/* Checks the value just read into w->buf, outside the timed part. */
+static void check_read(sc_worker *w, uint64_t i) {
+    int ok = sc_value_check(w->buf.data, w->buf.len, i, w->cell->p.value_size);
+    if (ok < 0)
+        return;
+    w->slot->counters[CNT_CHECKED]++;
+    if (!ok)
+        w->slot->counters[CNT_TORN]++;
+}
+
+int sc_kv_work(sc_worker *w) {
+    const sc_cell *c = w->cell;
+    const mix *m = mix_of(c);
+    sc_zipf zipf, *z = NULL;
+    if (c->p.zipf_theta > 0) {
+        sc_zipf_init(&zipf, c->p.keys, c->p.zipf_theta);
+        z = &zipf;
+    }
+    if (!shared_store(c)) {
+        char err[256];
+        int rc = sc_prefill(w->kv, &c->p, c->p.keys, err, sizeof err);
+        if (rc)
+            return sc_fail(w, rc, "worker %d: %s", w->index, err);
+    }
+    /* The version tags this worker's writes, so values stay unique across workers. */
+    uint64_t version = (uint64_t)(w->index + 1) << 40;
+    int idx[3] = {op_index(c, OP_READ), op_index(c, OP_UPDATE), op_index(c, OP_RMW)};
+
+    /* Warm-up, also measuring whether an operation is cheap enough to need batch timing. */
+    /* Bounded in time too: a backend that syncs every write to disk takes milliseconds each. */
+    uint64_t warm_ns = 0, warm_ops = 0, warm_until = sc_now_ns() + WARMUP_MAX_NS;
+    for (int i = 0; i < WARMUP_OPS && (i < 8 || sc_now_ns() < warm_until); i++, warm_ops++) {
+        int kind = pick_kind(w, m);
+        uint64_t k = sc_pick_key(w, z), t0 = sc_now_ns();
+        int rc = do_op(w, kind, k, ++version);
+        warm_ns += sc_now_ns() - t0;
+        if (rc)
+            return sc_fail(w, rc, "worker %d: warm-up %s: %s", w->index, kv_errname(rc),
+                           kv_errmsg(w->kv));
+    }
+    int batch = c->p.batch;
+    bool single_kind = m->read == 100 || m->update == 100;
+    if (batch <= 0)
+        batch = single_kind && (double)warm_ns / (double)warm_ops < 20 * c->timer_overhead_ns
+                    ? BATCH_FAST
+                    : 1;
+    if (!single_kind)
+        batch = 1;
+    uint64_t overhead = (uint64_t)c->timer_overhead_ns;
+
+    if (sc_barrier(w))
+        return 0;
+    uint64_t target = c->p.ops ? sc_share(w, c->p.ops) : 0, done = 0;
+    while (!sc_phase_over(w, done, target)) {
+        if (batch > 1) {
+            int kind = pick_kind(w, m);
+            uint64_t keys[BATCH_FAST];
+            int n = batch;
+            if (c->p.ops && target - done < (uint64_t)n)
+                n = (int)(target - done);
+            for (int j = 0; j < n; j++)
+                keys[j] = sc_pick_key(w, z);
+            uint64_t t0 = sc_now_ns();
+            int rc = 0;
+            for (int j = 0; j < n && !rc; j++)
+                rc = do_op(w, kind, keys[j], ++version);
+            uint64_t t1 = sc_now_ns();
+            if (rc)
+                return sc_fail(w, rc, "worker %d: %s: %s", w->index, kv_errname(rc),
+                               kv_errmsg(w->kv));
+            sc_op_stats *s = &w->slot->op[idx[kind]];
+            s->ops += (uint64_t)n;
+            sc_hist_add(&s->hist, (t1 - t0) / (uint64_t)n, (uint64_t)n);
+            if (kind == OP_READ && (done / CHECK_EVERY) != ((done + (uint64_t)n) / CHECK_EVERY))
+                check_read(w, keys[n - 1]);
+            done += (uint64_t)n;
+            continue;
+        }
+        int kind = pick_kind(w, m);
+        uint64_t k = sc_pick_key(w, z);
+        uint64_t t0 = sc_now_ns();
+        int rc = do_op(w, kind, k, ++version);
+        uint64_t t1 = sc_now_ns();
+        if (rc)
+            return sc_fail(w, rc, "worker %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
+        sc_op_stats *s = &w->slot->op[idx[kind]];
+        s->ops++;
+        uint64_t d = t1 - t0;
+        sc_hist_add(&s->hist, d > overhead ? d - overhead : 0, 1);
+        if (kind != OP_UPDATE && done % CHECK_EVERY == 0)
+            check_read(w, k);
+        done++;
+    }
+    w->slot->t_end = sc_now_ns();
+    return 0;
+}
+
+int sc_kv_finish(const sc_cell *c, kv_conn *kv, sc_arena *a, rp_cell *out) {
+    (void)kv;
+    int64_t torn = 0, checked = 0;
+    for (int i = 0; i < c->p.procs; i++) {
+        torn += a->slots[i].counters[CNT_TORN];
+        checked += a->slots[i].counters[CNT_CHECKED];
+    }
+    if (c->p.value_size < 24 || checked == 0)
+        return 0; /* nothing was read back to check */
+    /* Summed over repetitions: `expected` counts the reads checked, `observed` the valid ones. */
+    rp_correctness *k = &out->correctness;
+    k->present = true;
+    k->expected += checked;
+    k->observed += checked - torn;
+    k->torn_reads += torn;
+    return 0;
+}
+
+/* ---- seed: the original's own test - one process, key "1", N writes then N reads. ---- */
+
+void sc_seed_ops(sc_cell *c) {
+    c->nops = 2;
+    c->op_names[0] = "write";
+    c->op_names[1] = "read";
+}
+
+int sc_seed_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
+    (void)c;
+    int rc = kv_clear(kv);
+    if (rc && rc != KV_ENOTSUP) {
+        snprintf(err, errlen, "clear: %s", kv_errmsg(kv));
+        return rc;
+    }
+    return 0;
+}
+
+/* One timed phase of the seed test: the same operation on key "1" for `ns` nanoseconds (at
+ * least one batch), or `target` operations. */
+static int seed_phase(sc_worker *w, int op, uint64_t ns, uint64_t target) {
+    sc_op_stats *s = &w->slot->op[op];
+    uint64_t done = 0, until_ns = sc_now_ns() + ns;
+    for (;;) {
+        if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
+            return 0;
+        if (target ? done >= target : done > 0 && sc_now_ns() >= until_ns)
+            return 0;
+        uint64_t n = BATCH_FAST;
+        if (target && target - done < n)
+            n = target - done;
+        uint64_t t0 = sc_now_ns();
+        for (uint64_t j = 0; j < n; j++) {
+            int rc = op == 0 ? kv_set(w->kv, "1", 1, "1", 1) : kv_get(w->kv, "1", 1, &w->buf);
+            if (rc)
+                return sc_fail(w, rc, "seed %s: %s: %s", op ? "read" : "write", kv_errname(rc),
+                               kv_errmsg(w->kv));
+        }
+        uint64_t t1 = sc_now_ns();
+        s->ops += n;
+        s->phase_ns += t1 - t0;
+        sc_hist_add(&s->hist, (t1 - t0) / n, n);
+        done += n;
+    }
+}
+
+int sc_seed_work(sc_worker *w) {
+    int rc = kv_set(w->kv, "1", 1, "1", 1);
+    if (rc)
+        return rc;
+    if (sc_barrier(w))
+        return 0;
+    const sc_params *p = &w->cell->p;
+    /* Duration mode: half the time writing, half reading; ops mode: N of each. */
+    uint64_t half = (uint64_t)(p->duration * 1e9 / 2);
+    rc = seed_phase(w, 0, half, p->ops);
+    if (!rc)
+        rc = seed_phase(w, 1, half, p->ops);
+    w->slot->t_end = sc_now_ns();
+    return rc;
+}

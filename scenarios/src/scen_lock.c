@@ -1,0 +1,235 @@
+/*
+ * scen_lock.c - contention and visibility.
+ *
+ * lock: P processes increment one counter through the backend's best primitive - an atomic
+ * increment where there is one, else its lock around a read-modify-write, else a bare
+ * read-modify-write - and the parent compares the final value with the number of increments
+ * that reported success: lost updates = expected - observed.
+ *
+ * visibility: one writer stamps a key with a sequence number and its clock (CLOCK_MONOTONIC is
+ * one clock for all processes of a machine); the other processes poll the key and record how
+ * long each new stamp took to become visible to them.
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scen.h"
+
+#define COUNTER "udbench:counter"
+#define STAMP "udbench:stamp"
+#define LOCK_TIMEOUT_S 30.0
+#define STAMP_INTERVAL_NS 100000ull
+
+static const char *primitive(const sc_cell *c) {
+    const char *p = c->p.primitive ? c->p.primitive : "auto";
+    if (strcmp(p, "auto") != 0)
+        return p;
+    if (c->caps & KV_CAP_ATOMIC_INCR)
+        return "incr";
+    if (c->caps & KV_CAP_LOCK)
+        return "lock";
+    return "none";
+}
+
+const char *sc_lock_na(const sc_cell *c) {
+    if (c->p.procs > 1 && !(c->caps & KV_CAP_CROSS_PROCESS))
+        return "entries are private to each process: nothing is shared to contend for";
+    if (!strcmp(primitive(c), "lock") && !(c->caps & KV_CAP_LOCK))
+        return "the backend has no lock primitive";
+    return NULL;
+}
+
+void sc_lock_ops(sc_cell *c) {
+    c->p.primitive = primitive(c);
+    c->nops = 1;
+    c->op_names[0] = "incr";
+}
+
+int sc_lock_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
+    (void)c;
+    int rc = kv_set(kv, COUNTER, strlen(COUNTER), "0", 1);
+    if (rc)
+        snprintf(err, errlen, "resetting the counter: %s", kv_errmsg(kv));
+    return rc;
+}
+
+/* A read-modify-write increment: what a backend without an atomic primitive offers. */
+static int rmw_incr(sc_worker *w) {
+    int rc = kv_get(w->kv, COUNTER, strlen(COUNTER), &w->buf);
+    if (rc)
+        return rc;
+    char num[32];
+    long long v = strtoll(w->buf.data, NULL, 10);
+    int n = snprintf(num, sizeof num, "%lld", v + 1);
+    return kv_set(w->kv, COUNTER, strlen(COUNTER), num, (size_t)n);
+}
+
+static int one_incr(sc_worker *w, const char *prim) {
+    if (prim[0] == 'i')
+        return kv_incr(w->kv, COUNTER, strlen(COUNTER), 1, NULL);
+    if (prim[0] == 'n')
+        return rmw_incr(w);
+    int rc = kv_lock(w->kv, LOCK_TIMEOUT_S);
+    if (rc)
+        return rc;
+    rc = rmw_incr(w);
+    int urc = kv_unlock(w->kv);
+    return rc ? rc : urc;
+}
+
+/* Backends whose entries are private to a process (local:) keep the counter per worker. */
+static bool shared(const sc_cell *c) {
+    return (c->caps & KV_CAP_CROSS_PROCESS) != 0;
+}
+
+int sc_lock_work(sc_worker *w) {
+    const sc_cell *c = w->cell;
+    const char *prim = c->p.primitive;
+    if (!shared(c)) {
+        char err[256];
+        int rc = sc_lock_setup(c, w->kv, err, sizeof err);
+        if (rc)
+            return sc_fail(w, rc, "worker %d: %s", w->index, err);
+    }
+    if (sc_barrier(w))
+        return 0;
+    uint64_t target = c->p.ops ? sc_share(w, c->p.ops) : 0, done = 0;
+    uint64_t overhead = (uint64_t)c->timer_overhead_ns;
+    sc_op_stats *s = &w->slot->op[0];
+    while (!sc_phase_over(w, done, target)) {
+        uint64_t t0 = sc_now_ns();
+        int rc = one_incr(w, prim);
+        uint64_t t1 = sc_now_ns();
+        done++;
+        if (rc == KV_ENOTLOCKED) {
+            /* An advisory lock expired under us: the increment happened but was not
+             * protected. Counted as an error; the final value tells whether it was lost. */
+            s->errors++;
+            s->ops++;
+            continue;
+        }
+        if (rc)
+            return sc_fail(w, rc, "worker %d: increment (%s): %s: %s", w->index, prim,
+                           kv_errname(rc), kv_errmsg(w->kv));
+        s->ops++;
+        uint64_t d = t1 - t0;
+        sc_hist_add(&s->hist, d > overhead ? d - overhead : 0, 1);
+    }
+    w->slot->t_end = sc_now_ns();
+    if (!shared(c)) {
+        int rc = kv_get(w->kv, COUNTER, strlen(COUNTER), &w->buf);
+        if (rc)
+            return sc_fail(w, rc, "worker %d: reading the counter: %s", w->index, kv_errmsg(w->kv));
+        w->slot->counters[0] = strtoll(w->buf.data, NULL, 10);
+    }
+    return 0;
+}
+
+int sc_lock_finish(const sc_cell *c, kv_conn *kv, sc_arena *a, rp_cell *out) {
+    long long observed = 0;
+    int64_t expected = 0;
+    for (int i = 0; i < c->p.procs; i++) {
+        expected += (int64_t)a->slots[i].op[0].ops;
+        observed += a->slots[i].counters[0];
+    }
+    if (shared(c)) {
+        kv_buf v = KV_BUF_INIT;
+        int rc = kv_get(kv, COUNTER, strlen(COUNTER), &v);
+        if (rc) {
+            kv_buf_free(&v);
+            return rc;
+        }
+        observed = strtoll(v.data, NULL, 10);
+        kv_buf_free(&v);
+    }
+    rp_correctness *k = &out->correctness;
+    k->present = true;
+    k->expected += expected;
+    k->observed += observed;
+    k->lost_updates += expected - observed;
+    return 0;
+}
+
+/* ---- visibility ---- */
+
+const char *sc_vis_na(const sc_cell *c) {
+    if (c->p.procs < 2)
+        return "needs at least two processes: one writer and readers";
+    if (!(c->caps & KV_CAP_CROSS_PROCESS))
+        return "entries are private to each process: a write is never visible to another";
+    return NULL;
+}
+
+void sc_vis_ops(sc_cell *c) {
+    c->nops = 2;
+    c->op_names[0] = "visible";
+    c->op_names[1] = "write";
+}
+
+int sc_vis_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
+    (void)c;
+    int rc = kv_set(kv, STAMP, strlen(STAMP), "0 0", 3);
+    if (rc)
+        snprintf(err, errlen, "resetting the stamp: %s", kv_errmsg(kv));
+    return rc;
+}
+
+static int vis_writer(sc_worker *w) {
+    const sc_cell *c = w->cell;
+    uint64_t target = c->p.ops, seq = 0;
+    sc_op_stats *s = &w->slot->op[1];
+    while (!sc_phase_over(w, seq, target)) {
+        char v[64];
+        uint64_t t0 = sc_now_ns();
+        int n = snprintf(v, sizeof v, "%" PRIu64 " %" PRIu64, seq + 1, t0);
+        int rc = kv_set(w->kv, STAMP, strlen(STAMP), v, (size_t)n);
+        uint64_t t1 = sc_now_ns();
+        if (rc)
+            return sc_fail(w, rc, "writer: %s: %s", kv_errname(rc), kv_errmsg(w->kv));
+        seq++;
+        s->ops++;
+        sc_hist_add(&s->hist, t1 - t0, 1);
+        /* Space the stamps so that readers can see each one. */
+        while (sc_now_ns() < t1 + STAMP_INTERVAL_NS &&
+               !atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
+            ;
+    }
+    return 0;
+}
+
+static int vis_reader(sc_worker *w) {
+    const sc_cell *c = w->cell;
+    uint64_t last = 0;
+    sc_op_stats *s = &w->slot->op[0];
+    for (;;) {
+        if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
+            break;
+        if (c->p.ops ? last >= c->p.ops : sc_now_ns() >= w->arena->deadline)
+            break;
+        int rc = kv_get(w->kv, STAMP, strlen(STAMP), &w->buf);
+        uint64_t now = sc_now_ns();
+        if (rc)
+            return sc_fail(w, rc, "reader %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
+        unsigned long long seq = 0, stamp = 0;
+        if (sscanf(w->buf.data, "%llu %llu", &seq, &stamp) != 2)
+            return sc_fail(w, -1, "reader %d: unexpected stamp \"%.40s\"", w->index,
+                           (char *)w->buf.data);
+        if (seq > last) {
+            last = seq;
+            s->ops++;
+            sc_hist_add(&s->hist, now > stamp ? now - stamp : 0, 1);
+        }
+    }
+    return 0;
+}
+
+int sc_vis_work(sc_worker *w) {
+    if (sc_barrier(w))
+        return 0;
+    int rc = w->index == 0 ? vis_writer(w) : vis_reader(w);
+    w->slot->t_end = sc_now_ns();
+    return rc;
+}
