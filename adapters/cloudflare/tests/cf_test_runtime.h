@@ -1,0 +1,63 @@
+/*
+ * cf_test_runtime.h - a private local Cloudflare runtime for the tests: our Worker in workerd
+ * through miniflare (worker/run.mjs), on its own port and folder, with the fault switch on.
+ */
+#ifndef CF_TEST_RUNTIME_H
+#define CF_TEST_RUNTIME_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define CFT_SKIP_MARK "KV_TEST_SKIP:"
+
+typedef struct cft_runtime {
+    pid_t pid; /* the launcher, leader of its process group; 0 when stopped */
+    int port;
+    char dir[512];  /* data and log folder */
+    char token[64]; /* the Worker token, "" for none */
+} cft_runtime;
+
+/* True if node and the installed miniflare are there; otherwise why not in `why`. */
+bool cft_available(char *why, size_t len);
+
+/*
+ * Starts the runtime on rt->port (0: a free one is picked) with its data under rt->dir (created
+ * when empty: a fresh folder in /dev/shm or /tmp). Waits until it answers (at most 60 s).
+ * Returns 0 or -1 with a message on stderr.
+ */
+int cft_start(cft_runtime *rt);
+
+/*
+ * Makes sure rt's process group is killed if this test process dies of a signal (an alarm, an
+ * abort, a crash): a leaked runtime would keep its port and files. Up to 4 runtimes.
+ */
+void cft_guard(cft_runtime *rt);
+
+/* SIGTERM to the process group, SIGKILL after 10 s; reaps it. */
+void cft_stop(cft_runtime *rt);
+
+/* SIGKILL to the process group (a crash), reaps it. */
+void cft_kill(cft_runtime *rt);
+
+/* Removes rt->dir and everything in it. */
+void cft_remove(cft_runtime *rt);
+
+/* A URI of scheme `scheme` ("cloudflare-kv", ...) for rt, with an optional query ("" or "?..."). */
+void cft_uri(const cft_runtime *rt, const char *scheme, const char *query, char *out, size_t len);
+
+/*
+ * An HTTP request to the runtime (for the fault switch); returns the HTTP status or -1.
+ * `auth` is sent verbatim as the Authorization header when not NULL.
+ */
+long cft_http(const cft_runtime *rt, const char *method, const char *path, const char *json,
+              const char *auth);
+
+/* Sets the fault switch: the next `count` requests fail with `status` (0: delay only). */
+int cft_faults(const cft_runtime *rt, int count, int status, int retry_after, int delay_ms);
+
+double cft_now(void);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int cft_free_port(void);
+
+#endif /* CF_TEST_RUNTIME_H */
