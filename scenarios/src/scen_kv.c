@@ -64,15 +64,31 @@ static bool shared_store(const sc_cell *c) {
     return (c->caps & KV_CAP_CROSS_PROCESS) != 0;
 }
 
+/* Names the working set a store holds, so that the next cell with the same keys and value size
+ * does not write it again (slow stores take seconds; values written by a cell stay valid). */
+#define PREFILL_MARK "udbench:prefill"
+
 int sc_kv_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     if (!shared_store(c))
         return 0;
-    int rc = kv_clear(kv);
+    char want[64];
+    int n = snprintf(want, sizeof want, "%llu keys of %zu bytes", (unsigned long long)c->p.keys,
+                     c->p.value_size);
+    kv_buf have = KV_BUF_INIT;
+    int rc = kv_get(kv, PREFILL_MARK, strlen(PREFILL_MARK), &have);
+    bool ready = rc == 0 && have.len == (size_t)n && memcmp(have.data, want, (size_t)n) == 0;
+    kv_buf_free(&have);
+    if (ready)
+        return 0;
+    rc = kv_clear(kv);
     if (rc && rc != KV_ENOTSUP) {
         snprintf(err, errlen, "clear: %s", kv_errmsg(kv));
         return rc;
     }
-    return sc_prefill(kv, &c->p, c->p.keys, err, errlen);
+    rc = sc_prefill(kv, &c->p, c->p.keys, err, errlen);
+    if (!rc && (rc = kv_set(kv, PREFILL_MARK, strlen(PREFILL_MARK), want, (size_t)n)) != 0)
+        snprintf(err, errlen, "marking the working set: %s", kv_errmsg(kv));
+    return rc;
 }
 
 /* One operation of kind `kind` on key i. */
@@ -233,12 +249,11 @@ void sc_seed_ops(sc_cell *c) {
 
 int sc_seed_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     (void)c;
-    int rc = kv_clear(kv);
-    if (rc && rc != KV_ENOTSUP) {
-        snprintf(err, errlen, "clear: %s", kv_errmsg(kv));
-        return rc;
-    }
-    return 0;
+    /* The seed test touches key "1" only: no need to empty the store (slow on remote ones). */
+    int rc = kv_set(kv, "1", 1, "1", 1);
+    if (rc)
+        snprintf(err, errlen, "set: %s", kv_errmsg(kv));
+    return rc;
 }
 
 /* One timed phase of the seed test: the same operation on key "1" for `ns` nanoseconds (at
