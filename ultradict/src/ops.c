@@ -99,17 +99,29 @@ static int begin_write(ud_dict *d) {
     return rc;
 }
 
-int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vlen) {
-    UD__CHECK_HANDLE(d);
+/* The prologue of a write of key: check it, take the lock and synchronise. */
+static int begin_key_write(ud_dict *d, const void *key, size_t klen) {
+    if (!d)
+        return UD_EINVAL;
     int rc = check_key(key, klen);
-    if (rc)
-        return rc;
+    return rc ? rc : begin_write(d);
+}
+
+/* begin_key_write() for a write that stores `val`: encodes it first, into (*v, *vl). */
+static int begin_value_write(ud_dict *d, const void *key, size_t klen, const void *val,
+                             size_t vlen, const void **v, size_t *vl) {
+    if (!d)
+        return UD_EINVAL;
+    int rc = check_key(key, klen);
+    if (!rc)
+        rc = encode_value(d, val, vlen, v, vl);
+    return rc ? rc : begin_write(d);
+}
+
+int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vlen) {
     const void *v;
     size_t vl;
-    rc = encode_value(d, val, vlen, &v, &vl);
-    if (rc)
-        return rc;
-    rc = begin_write(d);
+    int rc = begin_value_write(d, key, klen, val, vlen, &v, &vl);
     if (rc)
         return rc;
     dropped dr;
@@ -187,11 +199,7 @@ int ud_type(ud_dict *d, const void *key, size_t klen) {
 }
 
 int ud_del(ud_dict *d, const void *key, size_t klen) {
-    UD__CHECK_HANDLE(d);
-    int rc = check_key(key, klen);
-    if (rc)
-        return rc;
-    rc = begin_write(d);
+    int rc = begin_key_write(d, key, klen);
     if (rc)
         return rc;
     ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
@@ -210,11 +218,7 @@ int ud_del(ud_dict *d, const void *key, size_t klen) {
 }
 
 int ud_pop(ud_dict *d, const void *key, size_t klen, ud_buf *val) {
-    UD__CHECK_HANDLE(d);
-    int rc = check_key(key, klen);
-    if (rc)
-        return rc;
-    rc = begin_write(d);
+    int rc = begin_key_write(d, key, klen);
     if (rc)
         return rc;
     ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
@@ -259,16 +263,9 @@ int ud_popitem(ud_dict *d, ud_buf *key, ud_buf *val) {
 
 int ud_setdefault(ud_dict *d, const void *key, size_t klen, const void *def, size_t dlen,
                   ud_buf *val) {
-    UD__CHECK_HANDLE(d);
-    int rc = check_key(key, klen);
-    if (rc)
-        return rc;
     const void *v;
     size_t vl;
-    rc = encode_value(d, def, dlen, &v, &vl);
-    if (rc)
-        return rc;
-    rc = begin_write(d);
+    int rc = begin_value_write(d, key, klen, def, dlen, &v, &vl);
     if (rc)
         return rc;
     ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
@@ -436,11 +433,7 @@ static int parse_int(const char *s, size_t n, int64_t *out) {
 }
 
 int ud_incr(ud_dict *d, const void *key, size_t klen, int64_t by, int64_t *result) {
-    UD__CHECK_HANDLE(d);
-    int rc = check_key(key, klen);
-    if (rc)
-        return rc;
-    rc = begin_write(d);
+    int rc = begin_key_write(d, key, klen);
     if (rc)
         return rc;
     ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
