@@ -108,8 +108,8 @@ static int begin_key_write(ud_dict *d, const void *key, size_t klen) {
 }
 
 /* begin_key_write() for a write that stores `val`: encodes it first, into (*v, *vl). */
-static int begin_value_write(ud_dict *d, const void *key, size_t klen, const void *val,
-                             size_t vlen, const void **v, size_t *vl) {
+static int begin_value_write(ud_dict *d, const void *key, size_t klen, const void *val, size_t vlen,
+                             const void **v, size_t *vl) {
     if (!d)
         return UD_EINVAL;
     int rc = check_key(key, klen);

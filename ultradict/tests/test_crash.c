@@ -14,17 +14,6 @@
 
 #define GUARD 10.0 /* seconds: the hang guard for one recovery */
 
-static ud_dict *open_named(const char *name, int create, int lock, size_t buffer_size) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = create;
-    o.lock = lock;
-    o.buffer_size = buffer_size;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
-}
-
 /* ---- kill -9 of the lock holder. ---- */
 
 typedef struct crash_shared {
@@ -97,7 +86,7 @@ static pid_t start_and_wait_ready(int (*fn)(void *), holder_arg *a) {
 static void run_holder_killed(int lock, bool reap_at_once) {
     const char *mode = lock == UD_LOCK_SPIN ? "spin" : "mutex";
     char name[64];
-    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 0);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
     crash_shared *sh = ut_shared_alloc(sizeof *sh);
     assert_non_null(sh);
     holder_arg a = {name, {-1, -1}, sh};
@@ -333,7 +322,7 @@ static int checker_child(void *varg) {
 static void run_random_kills(int lock) {
     const char *mode = lock == UD_LOCK_SPIN ? "spin" : "mutex";
     char name[64];
-    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     kill_shared *sh = ut_shared_alloc(sizeof *sh);
     assert_non_null(sh);
     ut_rng r;

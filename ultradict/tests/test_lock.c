@@ -14,17 +14,6 @@
 
 #define WAIT_LIMIT 60.0 /* seconds: the hang guard for any group of children */
 
-static ud_dict *open_named(const char *name, int create, int lock, size_t buffer_size) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = create;
-    o.lock = lock;
-    o.buffer_size = buffer_size;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
-}
-
 /* ---- Lock semantics. ---- */
 
 typedef struct holder_arg {
@@ -132,7 +121,7 @@ static int inherited_child(void *varg) {
 
 static void run_lock_semantics(int lock) {
     char name[64];
-    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 0);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
     ud_lock_options lo = UD_LOCK_OPTIONS_INIT;
     holder_arg h;
     double t0, el;
@@ -252,8 +241,8 @@ static void test_lock_semantics_spin(void **state) {
 
 static void run_same_process(int lock) {
     char name[64];
-    ud_dict *a = open_named(ut_name(name), UD_CREATE_ONLY, lock, 0);
-    ud_dict *b = open_named(name, UD_ATTACH_ONLY, lock, 0);
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
+    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, lock, 0);
     ud_lock_options nb = UD_LOCK_OPTIONS_INIT, tm = UD_LOCK_OPTIONS_INIT;
     nb.nonblock = true;
     tm.timeout = 0.1;
@@ -294,8 +283,8 @@ static void run_same_process(int lock) {
 /* Closing a handle that holds the lock (even twice, re-entrantly) releases it. */
 static void run_close_releases(int lock) {
     char name[64];
-    ud_dict *a = open_named(ut_name(name), UD_CREATE_ONLY, lock, 0);
-    ud_dict *c = open_named(name, UD_ATTACH_ONLY, lock, 0);
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
+    ud_dict *c = ut_open(name, UD_ATTACH_ONLY, lock, 0);
     ud_lock_options lo = UD_LOCK_OPTIONS_INIT;
     lo.nonblock = true;
     assert_ok(ud_lock(c, NULL));
@@ -375,7 +364,7 @@ static void *thread_main(void *varg) {
 
 static void run_threads(int lock) {
     char name[64];
-    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     pthread_t t[NTHREADS];
     thread_arg args[NTHREADS];
     double t0 = ut_now();
@@ -500,7 +489,7 @@ static void run_open_race(int create) {
             assert_int_equal(ok, RACERS);
         }
         /* One dict, holding every racer's key. */
-        ud_dict *d = open_named(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+        ud_dict *d = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
         assert_int_equal(ud_len(d), (size_t)ok);
         for (int i = 0; i < RACERS; i++) {
             char k[16];

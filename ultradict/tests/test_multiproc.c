@@ -16,17 +16,6 @@
 
 #define WAIT_LIMIT 60.0 /* seconds: the hang guard for any group of children */
 
-static ud_dict *open_named(const char *name, int create, int lock, size_t buffer_size) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = create;
-    o.lock = lock;
-    o.buffer_size = buffer_size;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
-}
-
 /* ---- Exec'd children: unrelated processes that know the dict only by name. ---- */
 
 static int child_writer(const char *name, const char *tag) {
@@ -127,7 +116,7 @@ static int child_main(int argc, char **argv) {
 static void test_exec_unrelated(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     assert_ok(ud_set(d, S("from_parent"), S("hello")));
 
     /* Two unrelated writers, one after the other; then a reader checks the first one's write. */
@@ -177,7 +166,7 @@ static void test_exec_unrelated(void **state) {
 static void run_incr_exact(int lock) {
     enum { P = 4, K = 20000 };
     char name[64];
-    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 0);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
     int gate[2];
     assert_int_equal(ut_gate_open(gate), 0);
     char kbuf[16], fdbuf[16];
@@ -271,7 +260,7 @@ static int rmw_child(void *varg) {
 static void run_rmw(int lock) {
     enum { P = 4, K = 20000 };
     char name[64];
-    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     int gate[2];
     assert_int_equal(ut_gate_open(gate), 0);
     rmw_arg a = {name, K, gate};
@@ -640,7 +629,7 @@ static uint64_t replay(const mshared *sh, long n, size_t *count) {
 
 static void run_model(int lock) {
     char name[64];
-    ud_dict *d = open_named(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     mshared *sh = ut_shared_alloc(sizeof *sh);
     assert_non_null(sh);
     int gate[2];

@@ -8,35 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static ud_dict *open_opts(const char *name, int create, size_t buffer_size) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = create;
-    o.buffer_size = buffer_size;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
-}
-
-static ud_dict *open_recursive(const char *name, int create) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = create;
-    o.recurse = true;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
-}
-
-static void assert_same_dict(ud_dict *a, ud_dict *b) {
-    uint64_t ha = 0, hb = 1;
-    size_t na = 0, nb = 1;
-    assert_ok(ut_dict_checksum(a, &ha, &na));
-    assert_ok(ut_dict_checksum(b, &hb, &nb));
-    assert_int_equal(na, nb);
-    assert_int_equal(ha, hb);
-}
-
 /* ---- Snapshots. ---- */
 
 typedef struct snap_entry {
@@ -128,7 +99,7 @@ static bool is_snapshot_error(int rc) {
 static void test_snapshots(void **state) {
     (void)state;
     char name[64], name2[64], name3[64];
-    ud_dict *src = open_recursive(ut_name(name), UD_CREATE_ONLY);
+    ud_dict *src = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
     fill(src);
     ud_buf snap = UD_BUF_INIT;
     assert_ok(ud_save(src, &snap));
@@ -166,7 +137,7 @@ static void test_snapshots(void **state) {
     assert_rc(ud_snapshot_foreach(snap.data, snap.len, snap_cb, &sub), 99);
 
     /* Restore into another recursive dict: its old contents are replaced. */
-    ud_dict *dst = open_recursive(ut_name(name2), UD_CREATE_ONLY);
+    ud_dict *dst = ut_open_recursive(ut_name(name2), UD_CREATE_ONLY);
     assert_ok(ud_set(dst, S("junk"), S("gone after restore")));
     ud_dict *old = NULL;
     assert_ok(ud_set_dict(dst, S("oldchild"), &old));
@@ -177,7 +148,7 @@ static void test_snapshots(void **state) {
     assert_int_equal(ut_count_segments(oldname), 0); /* the replaced child is unlinked */
     check_filled(dst);
     assert_rc(ud_contains(dst, S("junk")), 0);
-    ud_dict *dst2 = open_recursive(name2, UD_ATTACH_ONLY);
+    ud_dict *dst2 = ut_open_recursive(name2, UD_ATTACH_ONLY);
     check_filled(dst2);
     assert_ok(ud_close(dst2));
     assert_int_equal(ut_unexpected_segments(name2), 0);
@@ -191,7 +162,7 @@ static void test_snapshots(void **state) {
     snprintf(path, sizeof path, "%s/snap.uds", dir);
     assert_ok(ud_save_file(src, path));
     assert_true(ut_file_size(path) > 0);
-    ud_dict *third = open_recursive(ut_name(name3), UD_CREATE_ONLY);
+    ud_dict *third = ut_open_recursive(ut_name(name3), UD_CREATE_ONLY);
     assert_ok(ud_restore_file(third, path));
     check_filled(third);
     /* A snapshot of a restored dict equals the original snapshot's contents. */
@@ -267,7 +238,7 @@ static void test_snapshots(void **state) {
     rmdir(dir);
 
     /* close_save hands back a snapshot of the whole dict. */
-    ud_dict *h = open_recursive(name, UD_ATTACH_ONLY);
+    ud_dict *h = ut_open_recursive(name, UD_ATTACH_ONLY);
     ud_buf snap3 = UD_BUF_INIT;
     assert_ok(ud_close_save(h, &snap3));
     int calls = 0;
@@ -290,7 +261,7 @@ static void test_snapshots(void **state) {
 static void test_snapshot_plain(void **state) {
     (void)state;
     char name[64], name2[64];
-    ud_dict *a = open_opts(ut_name(name), UD_CREATE_ONLY, 4096);
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
     char val[300];
     for (int i = 0; i < 500; i++) {
         char k[16];
@@ -301,11 +272,11 @@ static void test_snapshot_plain(void **state) {
     }
     ud_buf snap = UD_BUF_INIT;
     assert_ok(ud_save(a, &snap));
-    ud_dict *b = open_opts(ut_name(name2), UD_CREATE_ONLY, 4096);
+    ud_dict *b = ut_open(ut_name(name2), UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
     assert_ok(ud_restore(b, snap.data, snap.len));
-    assert_same_dict(a, b);
-    ud_dict *c = open_opts(name2, UD_ATTACH_ONLY, 0);
-    assert_same_dict(a, c);
+    ut_assert_same_dict(a, b);
+    ud_dict *c = ut_open(name2, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    ut_assert_same_dict(a, c);
     int calls = 0;
     assert_ok(ud_snapshot_foreach(snap.data, snap.len, count_cb, &calls));
     assert_int_equal(calls, 500);
@@ -319,7 +290,7 @@ static void test_snapshot_plain(void **state) {
 static void test_snapshot_build(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_recursive(ut_name(name), UD_CREATE_ONLY);
+    ud_dict *d = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
     assert_ok(ud_set(d, S("old"), S("gone after restore")));
 
     /* An empty snapshot is valid and empties the dict. */

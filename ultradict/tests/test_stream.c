@@ -9,40 +9,11 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-static ud_dict *open_opts(const char *name, int create, size_t buffer_size) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = create;
-    o.buffer_size = buffer_size;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
-}
-
-static ud_dict *open_recursive(const char *name, int create) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = create;
-    o.recurse = true;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
-}
-
-static void assert_same_dict(ud_dict *a, ud_dict *b) {
-    uint64_t ha = 0, hb = 1;
-    size_t na = 0, nb = 1;
-    assert_ok(ut_dict_checksum(a, &ha, &na));
-    assert_ok(ut_dict_checksum(b, &hb, &nb));
-    assert_int_equal(na, nb);
-    assert_int_equal(ha, hb);
-}
-
 static void test_dump_load_apply(void **state) {
     (void)state;
     char name[64];
-    ud_dict *a = open_opts(ut_name(name), UD_CREATE_ONLY, 65536);
-    ud_dict *b = open_opts(name, UD_ATTACH_ONLY, 0);
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 65536);
+    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf v = UD_BUF_INIT;
     ud_status_info sa0, sa, sb0, sb;
 
@@ -112,7 +83,7 @@ static void test_dump_load_apply(void **state) {
     assert_rc(ud_get_local(b, S("k1"), &v), UD_ENOTFOUND);
     assert_ok(ud_get_local(b, S("k3"), &v));
     assert_buf_eq(&v, "v3", 2);
-    assert_same_dict(a, b);
+    ut_assert_same_dict(a, b);
 
     /* A dump by the attacher works the same way for the creator. */
     assert_ok(ud_set(b, S("k4"), S("v4")));
@@ -120,7 +91,7 @@ static void test_dump_load_apply(void **state) {
     assert_ok(ud_load(a, false));
     assert_ok(ud_get_local(a, S("k4"), &v));
     assert_buf_eq(&v, "v4", 2);
-    assert_same_dict(a, b);
+    ut_assert_same_dict(a, b);
 
     ud_buf_free(&v);
     assert_ok(ud_close(b));
@@ -130,8 +101,8 @@ static void test_dump_load_apply(void **state) {
 static void test_buffer_full_converges(void **state) {
     (void)state;
     char name[64];
-    ud_dict *a = open_opts(ut_name(name), UD_CREATE_ONLY, 4096);
-    ud_dict *b = open_opts(name, UD_ATTACH_ONLY, 0);
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
+    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_status_info s0, s;
     assert_ok(ud_apply_update(b));
     assert_ok(ud_status(a, &s0));
@@ -158,7 +129,7 @@ static void test_buffer_full_converges(void **state) {
     assert_ok(ud_status(b, &b1));
     assert_true(b1.local_dumps_loaded > b0.local_dumps_loaded);
     assert_int_equal(ud_len(b), 300);
-    assert_same_dict(a, b);
+    ut_assert_same_dict(a, b);
 
     /* Both handles write, alternating, with values of random sizes: still converging. */
     ut_rng r;
@@ -178,11 +149,11 @@ static void test_buffer_full_converges(void **state) {
             assert_ok(ud_set(w, S(k), big, len));
         }
         if (i % 100 == 99)
-            assert_same_dict(a, b);
+            ut_assert_same_dict(a, b);
     }
-    assert_same_dict(a, b);
-    ud_dict *c = open_opts(name, UD_ATTACH_ONLY, 0);
-    assert_same_dict(a, c);
+    ut_assert_same_dict(a, b);
+    ud_dict *c = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    ut_assert_same_dict(a, c);
     assert_ok(ud_close(c));
 
     assert_ok(ud_close(b));
@@ -192,8 +163,8 @@ static void test_buffer_full_converges(void **state) {
 static void test_status_fields(void **state) {
     (void)state;
     char name[64];
-    ud_dict *a = open_opts(ut_name(name), UD_CREATE_ONLY, 8192);
-    ud_dict *b = open_opts(name, UD_ATTACH_ONLY, 0);
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 8192);
+    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_status_info s, t;
 
     assert_ok(ud_status(a, &s));
@@ -304,8 +275,8 @@ static int delayed_writer(void *varg) {
 static void test_wait(void **state) {
     (void)state;
     char name[64];
-    ud_dict *a = open_opts(ut_name(name), UD_CREATE_ONLY, 0);
-    ud_dict *b = open_opts(name, UD_ATTACH_ONLY, 0);
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf v = UD_BUF_INIT;
 
     /* No change: UD_ETIMEDOUT after about the timeout. */
@@ -502,8 +473,8 @@ static void test_codec(void **state) {
 static void test_recurse(void **state) {
     (void)state;
     char name[64];
-    ud_dict *root = open_recursive(ut_name(name), UD_CREATE_ONLY);
-    ud_dict *other = open_recursive(name, UD_ATTACH_ONLY);
+    ud_dict *root = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+    ud_dict *other = ut_open_recursive(name, UD_ATTACH_ONLY);
     ud_dict *child = NULL, *child2 = NULL;
     ud_buf v = UD_BUF_INIT;
     int64_t r;
@@ -647,7 +618,7 @@ static void test_recurse(void **state) {
 static void test_recurse_errors_and_close(void **state) {
     (void)state;
     char name[64], name2[64];
-    ud_dict *plain = open_opts(ut_name(name), UD_CREATE_ONLY, 0);
+    ud_dict *plain = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     ud_dict *child = NULL;
     assert_rc(ud_set_dict(plain, S("n"), &child), UD_ENOTRECURSIVE);
     assert_null(child);
@@ -655,7 +626,7 @@ static void test_recurse_errors_and_close(void **state) {
     assert_ok(ud_close(plain));
 
     /* The creator's close removes the root, the register and every child. */
-    ud_dict *root = open_recursive(ut_name(name2), UD_CREATE_ONLY);
+    ud_dict *root = ut_open_recursive(ut_name(name2), UD_CREATE_ONLY);
     assert_ok(ud_set_dict(root, S("a"), &child));
     assert_ok(ud_set(child, S("k"), S("v")));
     assert_ok(ud_close(child));
@@ -688,7 +659,7 @@ static void test_static_dump_full(void **state) {
     o.full_dump_size = 8192;
     ud_dict *a = NULL;
     assert_ok(ud_open(&o, &a));
-    ud_dict *b = open_opts(name, UD_ATTACH_ONLY, 0);
+    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_status_info st;
     assert_ok(ud_status(b, &st));
     assert_int_equal(st.full_dump_size, 8192);
@@ -718,13 +689,13 @@ static void test_static_dump_full(void **state) {
     assert_rc(ud_contains(b, S(k)), 0);
     assert_int_equal(ud_len(a), (size_t)i);
     assert_int_equal(ud_len(b), (size_t)i);
-    assert_same_dict(a, b);
+    ut_assert_same_dict(a, b);
     assert_ok(ud_status(a, &st));
     assert_int_equal(st.dump_capacity[0], cap0);
     assert_int_equal(st.dump_capacity[1], cap1);
     /* The failed write left no trace in the stream either: a fresh handle agrees. */
-    ud_dict *c = open_opts(name, UD_ATTACH_ONLY, 0);
-    assert_same_dict(a, c);
+    ud_dict *c = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    ut_assert_same_dict(a, c);
     assert_ok(ud_close(c));
 
     assert_ok(ud_close(b));

@@ -649,3 +649,33 @@ int ut_parse_i64(const void *p, size_t n, int64_t *out) {
     *out = (int64_t)v;
     return 0;
 }
+
+ud_dict *ut_open(const char *name, int create, int lock, size_t buffer_size) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = create;
+    o.lock = lock;
+    o.buffer_size = buffer_size;
+    ud_dict *d = NULL;
+    assert_ok(ud_open(&o, &d));
+    return d;
+}
+
+ud_dict *ut_open_recursive(const char *name, int create) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = create;
+    o.recurse = true;
+    ud_dict *d = NULL;
+    assert_ok(ud_open(&o, &d));
+    return d;
+}
+
+void ut_assert_same_dict(ud_dict *a, ud_dict *b) {
+    uint64_t ha = 0, hb = 1;
+    size_t na = 0, nb = 1;
+    assert_ok(ut_dict_checksum(a, &ha, &na));
+    assert_ok(ut_dict_checksum(b, &hb, &nb));
+    assert_int_equal(na, nb);
+    assert_int_equal(ha, hb);
+}

@@ -46,6 +46,15 @@
 
 #define assert_ok(expr) assert_rc((expr), 0)
 
+/*
+ * Opening dicts in tests (each asserts success): a dict with the given create mode, lock mode
+ * and buffer size (0: default), and a recursive one.
+ */
+ud_dict *ut_open(const char *name, int create, int lock, size_t buffer_size);
+ud_dict *ut_open_recursive(const char *name, int create);
+/* Asserts that two handles see the same entries (count and checksum of the sorted items). */
+void ut_assert_same_dict(ud_dict *a, ud_dict *b);
+
 /* Asserts that `expr` returns one of two codes. */
 #define assert_rc_either(expr, a, b)                                                               \
     do {                                                                                           \
