@@ -124,6 +124,11 @@ static int pick_kind(sc_worker *w, const mix *m) {
     return m->update ? OP_UPDATE : OP_RMW;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Checks the value just read into w->buf, outside the timed part. */
 static void check_read(sc_worker *w, uint64_t i) {
     int ok = sc_value_check(w->buf.data, w->buf.len, i, w->cell->p.value_size);
@@ -152,24 +157,26 @@ int sc_kv_work(sc_worker *w) {
     uint64_t version = (uint64_t)(w->index + 1) << 40;
     int idx[3] = {op_index(c, OP_READ), op_index(c, OP_UPDATE), op_index(c, OP_RMW)};
 
-    /* Warm-up, also measuring whether an operation is cheap enough to need batch timing. */
-    /* Bounded in time too: a backend that syncs every write to disk takes milliseconds each. */
-    uint64_t warm_ns = 0, warm_ops = 0, warm_until = sc_now_ns() + WARMUP_MAX_NS;
-    for (int i = 0; i < WARMUP_OPS && (i < 8 || sc_now_ns() < warm_until); i++, warm_ops++) {
+    /* Warm-up, also measuring whether an operation is cheap enough to need batch timing: by
+     * the median, since the first operations may pay for one-off work (a dump to load). Bounded
+     * in time too: a backend that syncs every write to disk takes milliseconds each. */
+    uint64_t warm[WARMUP_OPS], warm_until = sc_now_ns() + WARMUP_MAX_NS;
+    int warm_ops = 0;
+    for (; warm_ops < WARMUP_OPS && (warm_ops < 8 || sc_now_ns() < warm_until); warm_ops++) {
         int kind = pick_kind(w, m);
         uint64_t k = sc_pick_key(w, z), t0 = sc_now_ns();
         int rc = do_op(w, kind, k, ++version);
-        warm_ns += sc_now_ns() - t0;
+        warm[warm_ops] = sc_now_ns() - t0;
         if (rc)
             return sc_fail(w, rc, "worker %d: warm-up %s: %s", w->index, kv_errname(rc),
                            kv_errmsg(w->kv));
     }
+    qsort(warm, (size_t)warm_ops, sizeof warm[0], cmp_u64);
+    uint64_t warm_median = warm[warm_ops / 2];
     int batch = c->p.batch;
     bool single_kind = m->read == 100 || m->update == 100;
     if (batch <= 0)
-        batch = single_kind && (double)warm_ns / (double)warm_ops < 20 * c->timer_overhead_ns
-                    ? BATCH_FAST
-                    : 1;
+        batch = single_kind && (double)warm_median < 20 * c->timer_overhead_ns ? BATCH_FAST : 1;
     if (!single_kind)
         batch = 1;
     uint64_t overhead = (uint64_t)c->timer_overhead_ns;
