@@ -16,10 +16,7 @@
 #include "cli.h"
 #include "machine.h"
 #include "sc.h"
-
-#ifndef UD_GIT_COMMIT
-#define UD_GIT_COMMIT "unknown"
-#endif
+#include "udbench_commit.h"
 #ifndef UD_BUILD_TYPE
 #define UD_BUILD_TYPE "unknown"
 #endif
