@@ -322,3 +322,26 @@ int cli_parse_mode(const cli_command *cmd, const char *what, const char *s, unsi
     *out = (unsigned)v;
     return 0;
 }
+
+bool cli_parse_flag(cli_args *a, const cli_command *cmd, int argc, char **argv,
+                    const char *flag_long, char flag_short, bool *flag, int min, int max) {
+    /* cli_next_opt() reads the table only while this function runs. */
+    const struct option longopts[] = {
+        {flag_long ? flag_long : "help", no_argument, NULL, flag_long ? flag_short : 'h'},
+        CLI_OPTION_HELP,
+        CLI_OPTION_END};
+    char shortopts[3] = {flag_long ? flag_short : 'h', 'h', '\0'};
+    *flag = false;
+    int c, rc = cli_args_init(a, cmd, argc, argv, shortopts, longopts);
+    if (rc != 0) {
+        a->status = rc;
+        return false;
+    }
+    while ((c = cli_next_opt(a)) != -1) {
+        if (c == CLI_OPT_STOP || !flag_long || c != flag_short)
+            return false;
+        *flag = true;
+    }
+    a->status = cli_check_operands(a, min, max);
+    return a->status == 0;
+}

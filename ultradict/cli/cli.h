@@ -87,6 +87,16 @@ int cli_next_opt(cli_args *a);
 /* Checks the operand count; prints a usage error and returns CLI_EXIT_USAGE when it is wrong. */
 int cli_check_operands(cli_args *a, int min, int max);
 
+/*
+ * The whole argument parsing of a command whose only option, besides --help, is one flag:
+ * --FLAG_LONG / -FLAG_SHORT sets *flag (flag_long NULL: no flag at all), and the operand count
+ * must lie in [min, max] (max -1: no limit). Returns true when the command goes on (the
+ * operands are in a->operands), false when it must stop with a->status (the help or a usage
+ * error was printed).
+ */
+bool cli_parse_flag(cli_args *a, const cli_command *cmd, int argc, char **argv,
+                    const char *flag_long, char flag_short, bool *flag, int min, int max);
+
 /* Prints the help of a command to `f`. */
 void cli_print_help(const cli_command *cmd, FILE *f);
 

@@ -94,22 +94,11 @@ const cli_command cli_cmd_create = {
 /* The shared body of the commands that take NAME and at most a --force flag. */
 static int run_simple(const cli_command *cmd, int argc, char **argv, bool accept_force,
                       int (*action)(ud_dict *d, bool force)) {
-    static const struct option longopts[] = {
-        {"force", no_argument, NULL, 'f'}, CLI_OPTION_HELP, CLI_OPTION_END};
-    static const struct option help_only[] = {CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
-    bool force = false;
-    int c, rc = accept_force ? cli_args_init(&a, cmd, argc, argv, "fh", longopts)
-                             : cli_args_init(&a, cmd, argc, argv, "h", help_only);
-    if (rc != 0)
-        return rc;
-    while ((c = cli_next_opt(&a)) != -1) {
-        if (c != 'f')
-            return a.status;
-        force = true;
-    }
-    if ((rc = cli_check_operands(&a, 1, 1)) != 0)
-        return rc;
+    bool force;
+    if (!cli_parse_flag(&a, cmd, argc, argv, accept_force ? "force" : NULL, 'f', &force, 1, 1))
+        return a.status;
+    int rc = 0;
 
     ud_dict *d;
     if ((rc = cli_attach(a.operands[0], &d)) != 0)
@@ -174,20 +163,11 @@ const cli_command cli_cmd_load = {
 /* ---- unlink ---- */
 
 static int run_unlink(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"ignore-missing", no_argument, NULL, 'f'}, CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
-    bool ignore_missing = false;
-    int c, rc = cli_args_init(&a, cmd, argc, argv, "fh", longopts);
-    if (rc != 0)
-        return rc;
-    while ((c = cli_next_opt(&a)) != -1) {
-        if (c != 'f')
-            return a.status;
-        ignore_missing = true;
-    }
-    if ((rc = cli_check_operands(&a, 1, -1)) != 0)
-        return rc;
+    bool ignore_missing;
+    if (!cli_parse_flag(&a, cmd, argc, argv, "ignore-missing", 'f', &ignore_missing, 1, -1))
+        return a.status;
+    int rc = 0;
 
     /* Every name is tried, so that one missing dict does not leave the others in place. */
     for (int i = 0; i < a.noperands; i++) {

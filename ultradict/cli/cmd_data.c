@@ -10,20 +10,11 @@
 /* ---- get ---- */
 
 static int run_get(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"newline", no_argument, NULL, 'n'}, CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
-    bool newline = false;
-    int c, rc = cli_args_init(&a, cmd, argc, argv, "nh", longopts);
-    if (rc != 0)
-        return rc;
-    while ((c = cli_next_opt(&a)) != -1) {
-        if (c != 'n')
-            return a.status;
-        newline = true;
-    }
-    if ((rc = cli_check_operands(&a, 2, 2)) != 0)
-        return rc;
+    bool newline;
+    if (!cli_parse_flag(&a, cmd, argc, argv, "newline", 'n', &newline, 2, 2))
+        return a.status;
+    int rc = 0;
     const char *name = a.operands[0], *key = a.operands[1];
 
     ud_dict *d;
@@ -110,20 +101,11 @@ const cli_command cli_cmd_set = {
 /* ---- del ---- */
 
 static int run_del(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"ignore-missing", no_argument, NULL, 'f'}, CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
-    bool ignore_missing = false;
-    int c, rc = cli_args_init(&a, cmd, argc, argv, "fh", longopts);
-    if (rc != 0)
-        return rc;
-    while ((c = cli_next_opt(&a)) != -1) {
-        if (c != 'f')
-            return a.status;
-        ignore_missing = true;
-    }
-    if ((rc = cli_check_operands(&a, 2, 2)) != 0)
-        return rc;
+    bool ignore_missing;
+    if (!cli_parse_flag(&a, cmd, argc, argv, "ignore-missing", 'f', &ignore_missing, 2, 2))
+        return a.status;
+    int rc = 0;
     const char *name = a.operands[0], *key = a.operands[1];
 
     ud_dict *d;
