@@ -347,7 +347,7 @@ int ud_unlink(ud_dict *d) {
 }
 
 /* Accepts a user name, or a nested child's name: NAME(.c<hex>)*. */
-static int validate_full_name(const char *name) {
+int ud__validate_full_name(const char *name) {
     if (!name)
         return UD_ENAME;
     const char *dot = strchr(name, '.');
@@ -376,19 +376,15 @@ static int validate_full_name(const char *name) {
     return 0;
 }
 
-int ud__validate_full_name(const char *name) {
-    return validate_full_name(name);
-}
-
 int ud_unlink_by_name(const char *name) {
-    int rc = validate_full_name(name);
+    int rc = ud__validate_full_name(name);
     if (rc)
         return rc;
     return ud__unlink_tree(name);
 }
 
 int ud_exists(const char *name) {
-    int rc = validate_full_name(name);
+    int rc = ud__validate_full_name(name);
     if (rc)
         return rc;
     ud__seg s = UD__SEG_INIT;

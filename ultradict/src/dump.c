@@ -15,10 +15,6 @@
 
 #define LOAD_ATTEMPTS 64
 
-size_t ud__table_payload_size(const ud__table *t) {
-    return t->bytes;
-}
-
 void ud__table_encode(const ud__table *t, char *dst) {
     for (size_t i = 0; i < t->used; i++) {
         const ud__entry *e = &t->entries[i];
@@ -108,7 +104,7 @@ int ud__dump_locked(ud_dict *d) {
         return 0; /* nothing happened since the newest dump */
     int s = pub == 0 ? 1 : 0;
 
-    size_t payload = ud__table_payload_size(&d->table);
+    size_t payload = d->table.bytes;
     size_t need = sizeof(ud__dump_hdr) + payload;
     int rc = ud__seg_refresh(&d->dump[s]);
     if (rc)

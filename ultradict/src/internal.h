@@ -149,9 +149,7 @@ int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, ui
 int ud__dump_locked(ud_dict *d);
 /* Loads the newest dump into the local copy; sets d->pos to its position. */
 int ud__load_dump(ud_dict *d);
-/* Payload bytes a dump or snapshot of the table takes. */
-size_t ud__table_payload_size(const ud__table *t);
-/* Encodes every live entry of t at dst (payload_size bytes). */
+/* Encodes every live entry of t at dst (t->bytes bytes). */
 void ud__table_encode(const ud__table *t, char *dst);
 /* Builds the (empty) table `out` from the `len` payload bytes in its arena. */
 int ud__table_decode(ud__table *out, size_t len, uint64_t count);

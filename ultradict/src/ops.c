@@ -73,19 +73,14 @@ static void finish_drop(ud_dict *d, dropped *dr) {
 }
 
 /* Writes one record holding a single item. Caller holds the lock and has synchronised. */
-static int write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
-                      size_t vlen) {
+int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                   size_t vlen) {
     ud__rec rec;
     int rc = ud__rec_begin(d, ud__item_size(klen, vlen), 0, 1, &rec);
     if (rc)
         return rc;
     ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
     return ud__rec_commit_item(d, &rec, kind, type, key, klen, val, vlen);
-}
-
-int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
-                   size_t vlen) {
-    return write_item(d, kind, type, key, klen, val, vlen);
 }
 
 /* Takes the lock and synchronises, the prologue of every write. */
@@ -128,7 +123,7 @@ int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vle
     dr.set = false;
     if (d->recurse)
         note_drop(&dr, ud__table_find(&d->table, key, klen, key_hash(key, klen)));
-    rc = write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
+    rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
     ud__unlock(d);
     if (!rc)
         finish_drop(d, &dr);
@@ -209,7 +204,7 @@ int ud_del(ud_dict *d, const void *key, size_t klen) {
         rc = UD_ENOTFOUND;
     } else {
         note_drop(&dr, e);
-        rc = write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, key, klen, NULL, 0);
+        rc = ud__write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, key, klen, NULL, 0);
     }
     ud__unlock(d);
     if (!rc)
@@ -229,7 +224,7 @@ int ud_pop(ud_dict *d, const void *key, size_t klen, ud_buf *val) {
     else
         rc = output_value(d, ud__entry_val(e), e->vlen, val);
     if (!rc)
-        rc = write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, key, klen, NULL, 0);
+        rc = ud__write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, key, klen, NULL, 0);
     ud__unlock(d);
     return rc;
 }
@@ -250,7 +245,7 @@ int ud_popitem(ud_dict *d, ud_buf *key, ud_buf *val) {
     if (!rc)
         rc = output_value(d, ud__entry_val(e), e->vlen, val);
     if (!rc)
-        rc = write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, k.data, k.len, NULL, 0);
+        rc = ud__write_item(d, UD__ITEM_DEL, UD_TYPE_BYTES, k.data, k.len, NULL, 0);
     ud__unlock(d);
     if (!rc && key) {
         ud_buf_free(key);
@@ -273,7 +268,7 @@ int ud_setdefault(ud_dict *d, const void *key, size_t klen, const void *def, siz
         rc = e->type == UD_TYPE_BYTES ? output_value(d, ud__entry_val(e), e->vlen, val)
                                       : UD_EWRONGTYPE;
     } else {
-        rc = write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
+        rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
         if (!rc && val)
             rc = ud__buf_set(val, def, dlen);
     }
@@ -447,7 +442,7 @@ int ud_incr(ud_dict *d, const void *key, size_t klen, int64_t by, int64_t *resul
     if (!rc) {
         char buf[24];
         int len = snprintf(buf, sizeof buf, "%" PRId64, sum);
-        rc = write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, buf, (size_t)len);
+        rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, buf, (size_t)len);
     }
     ud__unlock(d);
     if (!rc && result)

@@ -6,7 +6,7 @@
 
 #include "internal.h"
 
-static unsigned count_attached(const ud__control *c) {
+unsigned ud__count_attached(const ud__control *c) {
     unsigned n = 0;
     for (int i = 0; i < UD__MAX_ATTACHED; i++) {
         uint64_t id = atomic_load_explicit(&((ud__control *)c)->attached[i], memory_order_relaxed);
@@ -14,10 +14,6 @@ static unsigned count_attached(const ud__control *c) {
             n++;
     }
     return n;
-}
-
-unsigned ud__count_attached(const ud__control *c) {
-    return count_attached(c);
 }
 
 int ud_status(ud_dict *d, ud_status_info *st) {
@@ -50,7 +46,7 @@ int ud_status(ud_dict *d, ud_status_info *st) {
     st->lock_recoveries = atomic_load(&c->lock_recoveries);
     st->local_dumps_loaded = d->dumps_loaded;
     st->local_records_applied = d->records_applied;
-    st->attached = count_attached(c);
+    st->attached = ud__count_attached(c);
     return 0;
 }
 

@@ -63,14 +63,6 @@ char *ud__table_arena(ud__table *t, size_t len) {
     return t->arena;
 }
 
-void ud__table_move(ud__table *to, ud__table *from) {
-    uint64_t mutations = to->mutations;
-    ud__table_free(to);
-    *to = *from;
-    to->mutations = mutations + 1;
-    ud__table_init(from);
-}
-
 #define TAG(hash) ((hash)&0xffffffff00000000ull)
 #define POS(slot) ((size_t)((slot)&0xffffffffu))
 #define MAX_ENTRIES 0xfffffffeu

@@ -58,8 +58,6 @@ void ud__table_init(ud__table *t);
 void ud__table_free(ud__table *t);
 /* Removes every entry (keeps nothing allocated). */
 void ud__table_clear(ud__table *t);
-/* Moves the contents of `from` into `to` (whose old contents are freed); `from` becomes empty. */
-void ud__table_move(ud__table *to, ud__table *from);
 /* Exchanges two tables (each keeps counting its own mutations). */
 void ud__table_swap(ud__table *a, ud__table *b);
 /*
