@@ -19,41 +19,50 @@ typedef struct ultradict_conn {
     bool locked;
 } ultradict_conn;
 
-/* Maps UltraDict's codes to ours; the detail keeps UltraDict's own words and the dict's name. */
-static int fail(ultradict_conn *uc, int urc, const char *what) {
-    int rc;
+int kv_ud_error(int urc) {
     switch (urc) {
+    case 0:
+        return 0;
     case UD_ENOTFOUND:
         return KV_ENOTFOUND;
+    case UD_ENOENT:
+        return -ENOENT;
+    case UD_EEXIST:
+        return -EEXIST;
     case UD_EBUSY:
-        rc = KV_EBUSY;
-        break;
+        return KV_EBUSY;
     case UD_ETIMEDOUT:
-        rc = KV_ETIMEDOUT;
-        break;
+        return KV_ETIMEDOUT;
     case UD_ENOTNUM:
-        rc = KV_ENOTNUM;
-        break;
+        return KV_ENOTNUM;
     case UD_EOVERFLOW:
-        rc = KV_EOVERFLOW;
-        break;
+        return KV_EOVERFLOW;
     case UD_ETOOBIG:
-        rc = KV_ETOOBIG;
-        break;
+        return KV_ETOOBIG;
     case UD_EDUMPFULL:
-        rc = KV_EFULL;
-        break;
+        return KV_EFULL;
     case UD_EINVAL:
     case UD_ENAME:
-        rc = KV_EINVAL;
-        break;
+    case UD_EMISMATCH:
+        return KV_EINVAL;
     case UD_ENOTLOCKED:
-        rc = KV_ENOTLOCKED;
-        break;
+        return KV_ENOTLOCKED;
+    case UD_EVERSION:
+        return KV_EVERSION;
+    case UD_EBADMAGIC:
+    case UD_ECORRUPT:
+        return KV_ECORRUPT;
     default:
-        rc = urc > -1000 && urc < 0 ? urc : KV_EBACKEND;
-        break;
+        /* -errno passes through; every other UltraDict code is the library's own business. */
+        return urc > -1000 && urc < 0 ? urc : KV_EBACKEND;
     }
+}
+
+/* The detail keeps UltraDict's own words and the dict's name. */
+static int fail(ultradict_conn *uc, int urc, const char *what) {
+    int rc = kv_ud_error(urc);
+    if (rc == KV_ENOTFOUND)
+        return rc;
     return kv__error(&uc->base, rc, "ultradict %s: %s (%s, dict '%s')", what, ud_strerror(urc),
                      ud_errname(urc), ud_name(uc->d));
 }
@@ -236,14 +245,9 @@ int kv__ultradict_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     if (urc) {
         free(uc);
         /* Options the dict refuses are a bad URI; "no such dict" and "exists" are OS-like. */
-        if (urc == UD_ENAME || urc == UD_EINVAL || urc == UD_EMISMATCH)
+        rc = kv_ud_error(urc);
+        if (rc == KV_EINVAL)
             rc = KV_EURI;
-        else if (urc == UD_ENOENT)
-            rc = -ENOENT;
-        else if (urc == UD_EEXIST)
-            rc = -EEXIST;
-        else
-            rc = urc > -1000 && urc < 0 ? urc : KV_EBACKEND;
         return kv__errbuf(err, errlen, rc, "ultradict: cannot open '%s': %s (%s)", u->text,
                           ud_strerror(urc), ud_errname(urc));
     }

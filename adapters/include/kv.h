@@ -123,6 +123,14 @@ KV_EXPORT const char *kv_strerror(int rc);
 KV_EXPORT const char *kv_errname(int rc);
 
 /*
+ * The KV_E* code (or -errno) that stands for an UltraDict return code `urc` (0, UD_E* or -errno):
+ * the one place where UltraDict's codes are mapped to ours. -errno passes through, 0 stays 0, and
+ * a UD_E* code without a KV_E* counterpart gives KV_EBACKEND. Built with the ultradict adapter
+ * only (KV_ULTRADICT); see adapters/ultradict.c for the table.
+ */
+KV_EXPORT int kv_ud_error(int urc);
+
+/*
  * A caller-owned, growable output buffer, the same shape as ud_buf. Start with KV_BUF_INIT; the
  * library grows `data` with realloc() and sets `len`. After a successful call data[len] is a NUL
  * byte (not counted in len), so textual values can be printed directly.

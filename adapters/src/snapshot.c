@@ -282,14 +282,6 @@ int kv_save_entries_from(kv_conn *c, const char *prefix, kv_source_fn source, co
         goto out;
 
     rc = source(src, srclen, save_one, &s);
-#ifdef KV_HAVE_ULTRADICT
-    /* Codes in UltraDict's range come from the source itself: the snapshot is not valid. */
-    if (rc <= -1000 && rc > -2000) {
-        int urc = rc;
-        rc = urc == UD_EVERSION ? KV_EVERSION : KV_ECORRUPT;
-        kv__error(c, rc, "the snapshot cannot be read: %s (%s)", ud_strerror(urc), ud_errname(urc));
-    }
-#endif
     if (rc == 0)
         rc = flush_batch(&s);
     if (rc == 0)
@@ -312,8 +304,29 @@ out:
 }
 
 #ifdef KV_HAVE_ULTRADICT
+/* Tells the codes of the save's own callback from those of ud_snapshot_foreach() itself. */
+struct ud_source_ctx {
+    kv_snapshot_fn fn;
+    void *ctx;
+    int fn_rc;
+};
+
+static int ud_source_entry(void *p, const void *key, size_t klen, const void *val, size_t vlen,
+                           int type) {
+    struct ud_source_ctx *s = p;
+    return s->fn_rc = s->fn(s->ctx, key, klen, val, vlen, type);
+}
+
+/* A snapshot the reader refuses is corrupt unless it is only too new. */
+static int snapshot_error(int urc) {
+    int rc = kv_ud_error(urc);
+    return rc == KV_EVERSION ? rc : KV_ECORRUPT;
+}
+
 static int ud_source(const void *src, size_t len, kv_snapshot_fn fn, void *ctx) {
-    return ud_snapshot_foreach(src, len, fn, ctx);
+    struct ud_source_ctx s = {fn, ctx, 0};
+    int rc = ud_snapshot_foreach(src, len, ud_source_entry, &s);
+    return rc < 0 && rc != s.fn_rc ? snapshot_error(rc) : rc;
 }
 
 static int ignore_entry(void *ctx, const void *key, size_t klen, const void *val, size_t vlen,
@@ -341,8 +354,8 @@ int kv_save_entries(kv_conn *c, const char *prefix, const void *snapshot, size_t
      */
     int urc = ud_snapshot_foreach(snapshot, len, ignore_entry, NULL);
     if (urc < 0)
-        return kv__error(c, urc == UD_EVERSION ? KV_EVERSION : KV_ECORRUPT,
-                         "the snapshot cannot be read: %s (%s)", ud_strerror(urc), ud_errname(urc));
+        return kv__error(c, snapshot_error(urc), "the snapshot cannot be read: %s (%s)",
+                         ud_strerror(urc), ud_errname(urc));
     return kv_save_entries_from(c, prefix, ud_source, snapshot, len, m);
 #else
     (void)prefix;
