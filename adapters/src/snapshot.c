@@ -9,6 +9,7 @@
  */
 #include "kv_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -83,6 +84,21 @@ static int write_manifest(kv_conn *c, const char *prefix, const kv_manifest *m) 
 }
 
 /* Reads P "manifest": 0, KV_ENOTFOUND, KV_EVERSION, KV_ECORRUPT, or the backend's error. */
+/* Reads one "NAME NUMBER\n" line of a manifest at *p (base 10 or 16) and moves *p past it. */
+static int manifest_field(const char **p, const char *name, int base, uint64_t *out) {
+    size_t n = strlen(name);
+    if (strncmp(*p, name, n) != 0 || !isxdigit((unsigned char)(*p)[n]))
+        return KV_ECORRUPT;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(*p + n, &end, base);
+    if (errno || (*end != '\n' && *end != '\0'))
+        return KV_ECORRUPT;
+    *out = v;
+    *p = *end ? end + 1 : end;
+    return 0;
+}
+
 static int read_manifest(kv_conn *c, const char *prefix, kv_manifest *m) {
     kv_buf key = KV_BUF_INIT, val = KV_BUF_INIT;
     int rc = make_key(&key, prefix, "manifest", "", 0);
@@ -98,9 +114,11 @@ static int read_manifest(kv_conn *c, const char *prefix, kv_manifest *m) {
                        (char *)key.data);
         goto out;
     }
-    if (sscanf(text + sizeof(MANIFEST_FORMAT),
-               "count %" SCNu64 "\nbytes %" SCNu64 "\nchunks %" SCNu64 "\nchecksum %" SCNx64,
-               &m->count, &m->bytes, &m->chunks, &m->checksum) != 4)
+    const char *p = text + sizeof(MANIFEST_FORMAT);
+    if (manifest_field(&p, "count ", 10, &m->count) < 0 ||
+        manifest_field(&p, "bytes ", 10, &m->bytes) < 0 ||
+        manifest_field(&p, "chunks ", 10, &m->chunks) < 0 ||
+        manifest_field(&p, "checksum ", 16, &m->checksum) < 0)
         rc = kv__error(c, KV_ECORRUPT, "the manifest '%s' is damaged", (char *)key.data);
 out:
     kv_buf_free(&key);

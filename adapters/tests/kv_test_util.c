@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -59,7 +60,7 @@ bool kvt_resolve_uri(const char *arg, char *out, size_t len) {
         char env[64] = "KV_TEST_";
         size_t n = strlen(env);
         for (const char *s = name; *s && n < sizeof(env) - 5; s++)
-            env[n++] = *s == '-' ? '_' : (char)(*s >= 'a' && *s <= 'z' ? *s - 32 : *s);
+            env[n++] = (char)(*s == '-' ? '_' : toupper((unsigned char)*s));
         memcpy(env + n, "_URI", 5);
         const char *v = getenv(env);
         if (v && *v) {

@@ -117,7 +117,7 @@ expect_exit 2 "unknown report format" "$udbench" report "$tmp/smoke.json" --form
 check "list names the scenarios" sh -c "'$udbench' list | grep -q visibility"
 
 # No segment of ours is left behind.
-left=$(ls /dev/shm | grep -c "^udbench_" || true)
+left=$(find /dev/shm -maxdepth 1 -name 'udbench_*' | wc -l)
 check "no udbench dict left in /dev/shm" [ "$left" -eq 0 ]
 
 echo "$pass passed, $fail failed"

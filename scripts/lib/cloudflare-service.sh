@@ -69,7 +69,7 @@ cloudflare_start() {
   if cloudflare__group "$state" >/dev/null; then cloudflare_stop "$state"; fi
   command -v node >/dev/null 2>&1 || { cloudflare__say "node not found (Node 20 is needed)"; return 1; }
   cloudflare_install || return 1
-  mkdir -p -m 700 "$dir/data"
+  mkdir -p "$dir/data" && chmod 700 "$dir/data"
   port=${UD_CLOUDFLARE_PORT:-58787}
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     cloudflare__say "port $port on 127.0.0.1 is taken; set UD_CLOUDFLARE_PORT to a free port"

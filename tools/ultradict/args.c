@@ -122,7 +122,7 @@ static void describe_option(const char *elem, int c, char *buf, size_t cap) {
     } else {
         /* A byte that is not printable is escaped below, like any other user input. */
         tmp[0] = '-';
-        tmp[1] = c != 0 ? (char)c : '?';
+        tmp[1] = (char)(c != 0 ? c : '?');
         tmp[2] = '\0';
     }
     cli_escape_into(tmp, buf, cap);
@@ -330,7 +330,7 @@ bool cli_parse_flag(cli_args *a, const cli_command *cmd, int argc, char **argv,
         {flag_long ? flag_long : "help", no_argument, NULL, flag_long ? flag_short : 'h'},
         CLI_OPTION_HELP,
         CLI_OPTION_END};
-    char shortopts[3] = {flag_long ? flag_short : 'h', 'h', '\0'};
+    char shortopts[3] = {(char)(flag_long ? flag_short : 'h'), 'h', '\0'};
     *flag = false;
     int c, rc = cli_args_init(a, cmd, argc, argv, shortopts, longopts);
     if (rc != 0) {

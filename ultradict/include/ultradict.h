@@ -66,7 +66,7 @@ extern "C" {
 /* Room for any dict's full name: nested dicts are called "<parent>.c<hex>". */
 #define UD_FULL_NAME_BUF 256
 /* The default size of the stream buffer, in bytes. */
-#define UD_DEFAULT_BUFFER_SIZE (1024 * 1024)
+#define UD_DEFAULT_BUFFER_SIZE ((size_t)1024 * 1024)
 
 /* Error codes: code, value, message. One list makes the enum, ud_strerror() and ud_errname(). */
 #define UD_ERRNO_MAP(XX)                                                                           \

@@ -186,7 +186,9 @@ static int http_error(cf_conn *c, const char *method) {
         size_t n = h->resp.len < 120 ? h->resp.len : 120;
         for (size_t i = 0; i < n; i++) {
             char ch = ((char *)h->resp.data)[i];
-            msg[i] = (ch >= 32 && ch < 127) ? ch : ' ';
+            msg[i] = ch;
+            if (ch < 32 || ch >= 127)
+                msg[i] = ' ';
         }
         msg[n] = '\0';
     }
@@ -194,18 +196,17 @@ static int http_error(cf_conn *c, const char *method) {
 
     int rc;
     long s = h->status;
+    /* An authentication failure is the server's refusal, whatever code comes with it. */
+    bool auth = s == 401 || s == 403;
     if (s == 404 && code == 10009)
         rc = KV_ENOTFOUND;
-    else if (s == 401 || s == 403)
-        rc = KV_ESERVER;
-    else if (s == 413 || s == 414 || code == 19002 || code == 19003)
+    else if (!auth && (s == 413 || s == 414 || code == 19002 || code == 19003 ||
+                       (s == 400 && (strstr(msg, "TOOBIG") || strstr(msg, "too big")))))
         rc = KV_ETOOBIG;
-    else if (code == 19004)
+    else if (!auth && code == 19004)
         rc = KV_ENOTNUM;
-    else if (code == 19005)
+    else if (!auth && code == 19005)
         rc = KV_EOVERFLOW;
-    else if (s == 400 && (strstr(msg, "TOOBIG") || strstr(msg, "too big")))
-        rc = KV_ETOOBIG;
     else
         rc = KV_ESERVER;
     const char *hint = "";

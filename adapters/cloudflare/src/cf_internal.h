@@ -23,7 +23,7 @@
 
 /* Limits of the real service, checked before a request is sent. */
 #define CF_KV_KEY_MAX 512
-#define CF_KV_VALUE_MAX (25u * 1024 * 1024)
+#define CF_KV_VALUE_MAX ((size_t)25 * 1024 * 1024)
 #define CF_D1_ROW_MAX 2000000u
 /* A REST D1 parameter is text: hex doubles a value, so values go in pieces of this many bytes. */
 #define CF_D1_HEX_PIECE 900000u

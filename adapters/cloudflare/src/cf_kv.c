@@ -44,8 +44,8 @@ static int check_value(cf_conn *c, size_t vlen) {
     if (vlen > CF_KV_VALUE_MAX)
         return kv__error(
             &c->base, KV_ETOOBIG,
-            "%s: a value of %zu bytes exceeds the Workers KV limit of %u bytes (25 MiB)", c->scheme,
-            vlen, CF_KV_VALUE_MAX);
+            "%s: a value of %zu bytes exceeds the Workers KV limit of %zu bytes (25 MiB)",
+            c->scheme, vlen, CF_KV_VALUE_MAX);
     return 0;
 }
 
