@@ -72,6 +72,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ud_errgen.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -87,35 +89,31 @@ extern "C" {
 #define KV_VERSION_MINOR 0
 #define KV_VERSION_STRING "1.0"
 
-/* Error codes: code, value, message. One list makes the enum, kv_strerror() and kv_errname(). */
+/* Error codes: name, value, message. ud_errgen.h makes the enum, kv_strerror() and kv_errname(). */
 #define KV_ERRNO_MAP(XX)                                                                           \
-    XX(ENOTFOUND, -2001, "key not found")                                                          \
-    XX(EINVAL, -2002, "invalid argument")                                                          \
-    XX(EURI, -2003, "malformed URI")                                                               \
-    XX(ESCHEME, -2004, "unknown URI scheme")                                                       \
-    XX(ENOTBUILT, -2005, "this adapter is not part of the build")                                  \
-    XX(ENOTSUP, -2006, "the backend does not support this operation")                              \
-    XX(ECONNECT, -2007, "cannot connect to the server")                                            \
-    XX(ECONN, -2008, "the connection to the server is lost")                                       \
-    XX(ETIMEDOUT, -2009, "timed out")                                                              \
-    XX(EBUSY, -2010, "the lock is held by someone else")                                           \
-    XX(ELOCKED, -2011, "this connection already holds the lock")                                   \
-    XX(ENOTLOCKED, -2012, "this connection does not hold the lock (or it expired)")                \
-    XX(ENOTNUM, -2013, "the value is not a decimal integer")                                       \
-    XX(EOVERFLOW, -2014, "integer overflow")                                                       \
-    XX(ETOOBIG, -2015, "key or value too large for this backend")                                  \
-    XX(EFULL, -2016, "the store is full")                                                          \
-    XX(ESERVER, -2017, "the server reported an error")                                             \
-    XX(EPROTO, -2018, "unexpected reply from the server")                                          \
-    XX(EBACKEND, -2019, "the backend library reported an error")                                   \
-    XX(ECORRUPT, -2020, "stored data is incomplete or corrupt")                                    \
-    XX(EVERSION, -2021, "unsupported format or interface version")
+    XX(KV_ENOTFOUND, -2001, "key not found")                                                       \
+    XX(KV_EINVAL, -2002, "invalid argument")                                                       \
+    XX(KV_EURI, -2003, "malformed URI")                                                            \
+    XX(KV_ESCHEME, -2004, "unknown URI scheme")                                                    \
+    XX(KV_ENOTBUILT, -2005, "this adapter is not part of the build")                               \
+    XX(KV_ENOTSUP, -2006, "the backend does not support this operation")                           \
+    XX(KV_ECONNECT, -2007, "cannot connect to the server")                                         \
+    XX(KV_ECONN, -2008, "the connection to the server is lost")                                    \
+    XX(KV_ETIMEDOUT, -2009, "timed out")                                                           \
+    XX(KV_EBUSY, -2010, "the lock is held by someone else")                                        \
+    XX(KV_ELOCKED, -2011, "this connection already holds the lock")                                \
+    XX(KV_ENOTLOCKED, -2012, "this connection does not hold the lock (or it expired)")             \
+    XX(KV_ENOTNUM, -2013, "the value is not a decimal integer")                                    \
+    XX(KV_EOVERFLOW, -2014, "integer overflow")                                                    \
+    XX(KV_ETOOBIG, -2015, "key or value too large for this backend")                               \
+    XX(KV_EFULL, -2016, "the store is full")                                                       \
+    XX(KV_ESERVER, -2017, "the server reported an error")                                          \
+    XX(KV_EPROTO, -2018, "unexpected reply from the server")                                       \
+    XX(KV_EBACKEND, -2019, "the backend library reported an error")                                \
+    XX(KV_ECORRUPT, -2020, "stored data is incomplete or corrupt")                                 \
+    XX(KV_EVERSION, -2021, "unsupported format or interface version")
 
-enum {
-#define KV__ERRNO_ENUM(code, val, _) KV_##code = (val),
-    KV_ERRNO_MAP(KV__ERRNO_ENUM)
-#undef KV__ERRNO_ENUM
-};
+UD_ERRGEN_ENUM(KV_ERRNO_MAP);
 
 /* A message for any return code of this library (0, KV_E* or -errno). Never NULL; static. */
 KV_EXPORT const char *kv_strerror(int rc);

@@ -74,46 +74,7 @@ static _Thread_local char open_errmsg[KV_ERRMSG_MAX];
 #define IMPORT_BATCH_ITEMS 1000
 #define IMPORT_BATCH_BYTES (4u << 20)
 
-const char *kv_strerror(int rc) {
-    switch (rc) {
-    case 0:
-        return "success";
-#define KV__STRERROR(code, val, msg)                                                               \
-    case KV_##code:                                                                                \
-        return msg;
-        KV_ERRNO_MAP(KV__STRERROR)
-#undef KV__STRERROR
-    default:
-        break;
-    }
-    if (rc < 0 && rc > -4096) {
-        /* strerrordesc_np() is the thread-safe, static-storage form of strerror(). */
-        const char *s = strerrordesc_np(-rc);
-        if (s)
-            return s;
-    }
-    return "unknown error";
-}
-
-const char *kv_errname(int rc) {
-    switch (rc) {
-    case 0:
-        return "OK";
-#define KV__ERRNAME(code, val, msg)                                                                \
-    case KV_##code:                                                                                \
-        return "KV_" #code;
-        KV_ERRNO_MAP(KV__ERRNAME)
-#undef KV__ERRNAME
-    default:
-        break;
-    }
-    if (rc < 0 && rc > -4096) {
-        const char *s = strerrorname_np(-rc);
-        if (s)
-            return s;
-    }
-    return "UNKNOWN";
-}
+UD_ERRGEN_FUNCTIONS(KV_ERRNO_MAP, kv_strerror, kv_errname)
 
 void kv_buf_free(kv_buf *b) {
     if (!b)

@@ -148,7 +148,7 @@ static void test_interface_basics(void **state) {
 
     /* The one list of codes: distinct values, names and messages for all of them. */
     static const int codes[] = {
-#define XX(code, val, msg) KV_##code,
+#define XX(code, val, msg) code,
         KV_ERRNO_MAP(XX)
 #undef XX
     };

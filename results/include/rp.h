@@ -20,25 +20,27 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <ud_errgen.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define RP_SCHEMA "udbench/1"
 
+/* Error codes: name, value, message. ud_errgen.h makes the enum, rp_strerror() and rp_errname(). */
 #define RP_ERRNO_MAP(XX)                                                                           \
-    XX(EPARSE, -3001, "the file is not valid JSON")                                                \
-    XX(ESCHEMA, -3002, "the document is not a udbench/1 results document")                         \
-    XX(EINVAL, -3003, "invalid argument")                                                          \
-    XX(EFORMAT, -3004, "unknown report format")
+    XX(RP_EPARSE, -3001, "the file is not valid JSON")                                             \
+    XX(RP_ESCHEMA, -3002, "the document is not a udbench/1 results document")                      \
+    XX(RP_EINVAL, -3003, "invalid argument")                                                       \
+    XX(RP_EFORMAT, -3004, "unknown report format")
 
-enum {
-#define RP__ERRNO_ENUM(code, val, _) RP_##code = (val),
-    RP_ERRNO_MAP(RP__ERRNO_ENUM)
-#undef RP__ERRNO_ENUM
-};
+UD_ERRGEN_ENUM(RP_ERRNO_MAP);
 
+/* A message for any return code of this library (0, RP_E* or -errno). Never NULL; static. */
 const char *rp_strerror(int rc);
+/* The symbolic name of a return code, e.g. "RP_EPARSE" or "ENOENT". Never NULL; static. */
+const char *rp_errname(int rc);
 
 /* Status of a cell. */
 enum { RP_STATUS_OK = 0, RP_STATUS_NA, RP_STATUS_ERROR };

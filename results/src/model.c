@@ -8,22 +8,7 @@
 
 #include "internal.h"
 
-const char *rp_strerror(int rc) {
-    switch (rc) {
-    case 0:
-        return "success";
-#define RP__ERRNO_MSG(code, val, msg)                                                              \
-    case RP_##code:                                                                                \
-        return msg;
-        RP_ERRNO_MAP(RP__ERRNO_MSG)
-#undef RP__ERRNO_MSG
-    default:
-        break;
-    }
-    if (rc < 0 && rc > -4096)
-        return strerror(-rc);
-    return "unknown error";
-}
+UD_ERRGEN_FUNCTIONS(RP_ERRNO_MAP, rp_strerror, rp_errname)
 
 const char *rp__status_name(int status) {
     switch (status) {

@@ -44,6 +44,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "ud_errgen.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -68,37 +70,33 @@ extern "C" {
 /* The default size of the stream buffer, in bytes. */
 #define UD_DEFAULT_BUFFER_SIZE ((size_t)1024 * 1024)
 
-/* Error codes: code, value, message. One list makes the enum, ud_strerror() and ud_errname(). */
+/* Error codes: name, value, message. ud_errgen.h makes the enum, ud_strerror() and ud_errname(). */
 #define UD_ERRNO_MAP(XX)                                                                           \
-    XX(ENOTFOUND, -1001, "key not found")                                                          \
-    XX(EEXIST, -1002, "a dict with this name already exists")                                      \
-    XX(ENOENT, -1003, "no dict with this name")                                                    \
-    XX(ECLOSED, -1004, "the dict is closed")                                                       \
-    XX(EBUSY, -1005, "the lock is held by another process")                                        \
-    XX(ETIMEDOUT, -1006, "timed out")                                                              \
-    XX(EOWNERDEAD, -1007, "the previous lock owner died")                                          \
-    XX(EMISMATCH, -1008, "the options do not match the existing dict")                             \
-    XX(EDUMPFULL, -1009, "the full dump does not fit in full_dump_size")                           \
-    XX(EBADMAGIC, -1010, "not an UltraDict segment or snapshot")                                   \
-    XX(EVERSION, -1011, "unsupported layout or snapshot version")                                  \
-    XX(ECORRUPT, -1012, "corrupt shared memory or snapshot")                                       \
-    XX(EINVAL, -1013, "invalid argument")                                                          \
-    XX(ENAME, -1014, "invalid dict name")                                                          \
-    XX(ETOOBIG, -1015, "key or value too large")                                                   \
-    XX(ENOTNUM, -1016, "the value is not a decimal integer")                                       \
-    XX(EOVERFLOW, -1017, "integer overflow")                                                       \
-    XX(EWRONGTYPE, -1018, "the value has the wrong type (nested dict vs. bytes)")                  \
-    XX(ENOTRECURSIVE, -1019, "the dict was not opened with recurse")                               \
-    XX(ENOTLOCKED, -1020, "the lock is not held by this handle")                                   \
-    XX(ECODEC, -1021, "the value codec failed")                                                    \
-    XX(EEMPTY, -1022, "the dict is empty")                                                         \
-    XX(ECHANGED, -1023, "the dict changed during iteration")
+    XX(UD_ENOTFOUND, -1001, "key not found")                                                       \
+    XX(UD_EEXIST, -1002, "a dict with this name already exists")                                   \
+    XX(UD_ENOENT, -1003, "no dict with this name")                                                 \
+    XX(UD_ECLOSED, -1004, "the dict is closed")                                                    \
+    XX(UD_EBUSY, -1005, "the lock is held by another process")                                     \
+    XX(UD_ETIMEDOUT, -1006, "timed out")                                                           \
+    XX(UD_EOWNERDEAD, -1007, "the previous lock owner died")                                       \
+    XX(UD_EMISMATCH, -1008, "the options do not match the existing dict")                          \
+    XX(UD_EDUMPFULL, -1009, "the full dump does not fit in full_dump_size")                        \
+    XX(UD_EBADMAGIC, -1010, "not an UltraDict segment or snapshot")                                \
+    XX(UD_EVERSION, -1011, "unsupported layout or snapshot version")                               \
+    XX(UD_ECORRUPT, -1012, "corrupt shared memory or snapshot")                                    \
+    XX(UD_EINVAL, -1013, "invalid argument")                                                       \
+    XX(UD_ENAME, -1014, "invalid dict name")                                                       \
+    XX(UD_ETOOBIG, -1015, "key or value too large")                                                \
+    XX(UD_ENOTNUM, -1016, "the value is not a decimal integer")                                    \
+    XX(UD_EOVERFLOW, -1017, "integer overflow")                                                    \
+    XX(UD_EWRONGTYPE, -1018, "the value has the wrong type (nested dict vs. bytes)")               \
+    XX(UD_ENOTRECURSIVE, -1019, "the dict was not opened with recurse")                            \
+    XX(UD_ENOTLOCKED, -1020, "the lock is not held by this handle")                                \
+    XX(UD_ECODEC, -1021, "the value codec failed")                                                 \
+    XX(UD_EEMPTY, -1022, "the dict is empty")                                                      \
+    XX(UD_ECHANGED, -1023, "the dict changed during iteration")
 
-enum {
-#define UD__ERRNO_ENUM(code, val, _) UD_##code = (val),
-    UD_ERRNO_MAP(UD__ERRNO_ENUM)
-#undef UD__ERRNO_ENUM
-};
+UD_ERRGEN_ENUM(UD_ERRNO_MAP);
 
 /* A message for any return code of this library (UD_E* or -errno). Never NULL; static storage. */
 UD_EXPORT const char *ud_strerror(int rc);

@@ -5,42 +5,7 @@
 
 #include "internal.h"
 
-const char *ud_strerror(int rc) {
-    switch (rc) {
-    case 0:
-        return "success";
-#define UD__ERRNO_MSG(code, val, msg)                                                              \
-    case UD_##code:                                                                                \
-        return msg;
-        UD_ERRNO_MAP(UD__ERRNO_MSG)
-#undef UD__ERRNO_MSG
-    default:
-        break;
-    }
-    if (rc < 0 && rc > -4096)
-        return strerror(-rc);
-    return "unknown error";
-}
-
-const char *ud_errname(int rc) {
-    switch (rc) {
-    case 0:
-        return "OK";
-#define UD__ERRNO_NAME(code, val, msg)                                                             \
-    case UD_##code:                                                                                \
-        return "UD_" #code;
-        UD_ERRNO_MAP(UD__ERRNO_NAME)
-#undef UD__ERRNO_NAME
-    default:
-        break;
-    }
-    if (rc < 0 && rc > -4096) {
-        const char *n = strerrorname_np(-rc);
-        if (n)
-            return n;
-    }
-    return "UNKNOWN";
-}
+UD_ERRGEN_FUNCTIONS(UD_ERRNO_MAP, ud_strerror, ud_errname)
 
 void ud_buf_free(ud_buf *b) {
     if (!b)

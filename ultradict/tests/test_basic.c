@@ -641,7 +641,7 @@ static void test_error_strings(void **state) {
         const char *name;
         const char *msg;
     } codes[] = {
-#define XX(code, val, msg) {UD_##code, "UD_" #code, msg},
+#define XX(code, val, msg) {code, #code, msg},
         UD_ERRNO_MAP(XX)
 #undef XX
     };
