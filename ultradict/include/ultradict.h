@@ -34,6 +34,9 @@
  *    writes that need a dump fail with UD_EDUMPFULL and change nothing.
  *  - Values are bytes. ud_incr() treats a value as a decimal ASCII integer (like Redis and
  *    memcached) and does not pass through the codec.
+ *  - A handle is not thread-safe, and a lock held across fork() belongs to the parent only.
+ *  - The names a dict uses are NAME plus suffixes (see `ultradict ls`): two dicts whose names
+ *    differ only by such a suffix collide (UD_EEXIST / UD_ENAME).
  */
 #ifndef ULTRADICT_H
 #define ULTRADICT_H
@@ -70,15 +73,17 @@ extern "C" {
 /* The default size of the stream buffer, in bytes. */
 #define UD_DEFAULT_BUFFER_SIZE ((size_t)1024 * 1024)
 
-/* Error codes: name, value, message. ud_errgen.h makes the enum, ud_strerror() and ud_errname(). */
+/*
+ * Error codes: name, value, message. ud_errgen.h makes the enum, ud_strerror() and ud_errname().
+ * -1004 and -1007 are retired (a closed dict and a dead lock owner were never reported: a handle
+ * is freed by ud_close(), and a dead owner's lock is recovered); values are never reused.
+ */
 #define UD_ERRNO_MAP(XX)                                                                           \
     XX(UD_ENOTFOUND, -1001, "key not found")                                                       \
     XX(UD_EEXIST, -1002, "a dict with this name already exists")                                   \
     XX(UD_ENOENT, -1003, "no dict with this name")                                                 \
-    XX(UD_ECLOSED, -1004, "the dict is closed")                                                    \
     XX(UD_EBUSY, -1005, "the lock is held by another process")                                     \
     XX(UD_ETIMEDOUT, -1006, "timed out")                                                           \
-    XX(UD_EOWNERDEAD, -1007, "the previous lock owner died")                                       \
     XX(UD_EMISMATCH, -1008, "the options do not match the existing dict")                          \
     XX(UD_EDUMPFULL, -1009, "the full dump does not fit in full_dump_size")                        \
     XX(UD_EBADMAGIC, -1010, "not an UltraDict segment or snapshot")                                \
@@ -220,9 +225,21 @@ UD_EXPORT const char *ud_name(const ud_dict *d);
 /* 1 if a dict segment called `name` exists, 0 if not, negative on error (e.g. UD_ENAME). */
 UD_EXPORT int ud_exists(const char *name);
 
-/* ---- The dict protocol. Every operation first brings the local copy up to date. ---- */
+/*
+ * ---- The dict protocol. Every operation first brings the local copy up to date. ----
+ *
+ * Errors every operation below can give besides those named with it: UD_EINVAL (a NULL handle
+ * or key, an empty key, a NULL value with a length), UD_ECORRUPT (the shared memory fails its
+ * checks: nothing is applied), UD_ECODEC (the value codec failed), -ENOMEM. Writes (set, del,
+ * pop, popitem, setdefault, update, clear, incr) can also give UD_ETOOBIG (a key over UD_KEY_MAX
+ * or a record over the stream's limit), UD_EDUMPFULL (a static full_dump_size is too small for
+ * the dump the write needs; nothing changes) and the errors of ud_lock() without options.
+ */
 
-/* Sets key to value. One record in the stream. */
+/*
+ * Sets key to value (copied; both borrowed for the call). One record in the stream: other
+ * processes see it at their next operation. Returns 0 or one of the common errors above.
+ */
 UD_EXPORT int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vlen);
 /* Copies the value of key into *val. UD_ENOTFOUND if absent; UD_EWRONGTYPE for a nested dict. */
 UD_EXPORT int ud_get(ud_dict *d, const void *key, size_t klen, ud_buf *val);
@@ -262,9 +279,16 @@ typedef struct ud_item {
     size_t vlen;
 } ud_item;
 
-/* Sets many keys as one record: other processes see all of them or none. */
+/*
+ * Sets the n items (borrowed) as one record: other processes see all of them or none. n may be
+ * 0 (nothing happens). A key that appears twice takes its last value. Returns 0 or one of the
+ * common errors; on an error nothing is set.
+ */
 UD_EXPORT int ud_update(ud_dict *d, const ud_item *items, size_t n);
-/* Removes every entry, as one record. Nested children are unlinked. */
+/*
+ * Removes every entry, as one record. Nested children are unlinked. Returns 0 or one of the
+ * common errors; on an error the dict is unchanged.
+ */
 UD_EXPORT int ud_clear(ud_dict *d);
 /*
  * Adds `by` to the decimal integer stored at key (a missing key counts from 0) and stores the
@@ -351,15 +375,23 @@ UD_EXPORT pid_t ud_lock_holder(ud_dict *d);
 
 /* ---- Dumps, loads and the stream. ---- */
 
-/* Writes a full dump now and resets the stream. */
+/*
+ * Writes a full dump now and resets the stream, under the lock. Returns 0, UD_EDUMPFULL (a static
+ * full_dump_size is too small: the stream stays as it was), UD_ECORRUPT, -ENOMEM, or an error of
+ * ud_lock().
+ */
 UD_EXPORT int ud_dump(ud_dict *d);
 /*
  * Loads the latest full dump unless this handle already has everything it holds (force: in any
  * case, discarding the local copy), and then nothing else: call ud_apply_update() to replay the
- * stream after it.
+ * stream after it. Returns 0, UD_ECORRUPT (the dump fails its checksum: the local copy is kept),
+ * UD_ECODEC, or -ENOMEM.
  */
 UD_EXPORT int ud_load(ud_dict *d, bool force);
-/* Replays every pending update (loading a dump first if this handle fell behind one). */
+/*
+ * Replays every pending update (loading a dump first if this handle fell behind one). Returns 0,
+ * UD_ECORRUPT (a record or dump fails its checks: it is not applied), UD_ECODEC, or -ENOMEM.
+ */
 UD_EXPORT int ud_apply_update(ud_dict *d);
 /*
  * Waits until the dict changes (another process writes) or `timeout` seconds pass (<= 0: no
@@ -394,9 +426,11 @@ typedef struct ud_status_info {
     unsigned attached;              /* processes attached, as far as the register knows */
 } ud_status_info;
 
-/* Fills *st. */
+/* Fills *st (caller-owned) after synchronising. Returns 0, UD_EINVAL (NULL argument), or an
+ * error of ud_apply_update(). */
 UD_EXPORT int ud_status(ud_dict *d, ud_status_info *st);
-/* Prints the status, one "key: value" a line, to `f`. */
+/* Prints the status, one "key: value" a line, to `f`. Returns 0, an error of ud_status(), or
+ * -EIO when writing to `f` fails. */
 UD_EXPORT int ud_print_status(ud_dict *d, FILE *f);
 
 /* ---- The dicts on this machine. ---- */
@@ -419,20 +453,34 @@ typedef struct ud_dict_info {
  * to go on, non-zero to stop (that value is returned).
  */
 typedef int (*ud_list_fn)(void *ctx, const ud_dict_info *info);
+/*
+ * Walks /dev/shm and calls fn once per dict (a parent and each nested child separately), with
+ * `info` valid only during the call. Segments that are not ours are skipped. Returns 0 after
+ * the last dict, the first non-zero value fn returned, UD_EINVAL (fn is NULL), or -errno when
+ * /dev/shm cannot be read.
+ */
 UD_EXPORT int ud_list(ud_list_fn fn, void *ctx);
 
 /* ---- Portable snapshots (versioned, checksummed, little-endian; nested dicts included). ---- */
 
-/* Writes a snapshot of the whole dict into *out. */
+/*
+ * Writes a snapshot of the whole dict (nested dicts included) into *out (caller-owned; len is set,
+ * earlier contents are replaced), taken under the lock so that it is one consistent state.
+ * Returns 0, UD_EINVAL, UD_ECORRUPT, -ENOMEM, or an error of ud_lock().
+ */
 UD_EXPORT int ud_save(ud_dict *d, ud_buf *out);
 /*
  * Replaces the dict's contents with a snapshot, as one atomic step. The snapshot is verified
  * entirely before anything changes: UD_EBADMAGIC, UD_EVERSION or UD_ECORRUPT otherwise.
  */
 UD_EXPORT int ud_restore(ud_dict *d, const void *data, size_t len);
-/* ud_save() to a file, written to a temporary name and renamed into place. */
+/*
+ * ud_save() to a file, written to a temporary name in the same folder, flushed and renamed into
+ * place: the file at `path` is either the old one or the complete new one. Returns what
+ * ud_save() returns, or -errno from creating, writing or renaming the file.
+ */
 UD_EXPORT int ud_save_file(ud_dict *d, const char *path);
-/* ud_restore() from a file. */
+/* ud_restore() from a file. Returns what ud_restore() returns, or -errno from reading it. */
 UD_EXPORT int ud_restore_file(ud_dict *d, const char *path);
 
 /*
@@ -453,6 +501,11 @@ UD_EXPORT int ud_snapshot_foreach(const void *data, size_t len, ud_snapshot_fn f
  */
 UD_EXPORT int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
                               size_t vlen, int type);
+/*
+ * Completes a snapshot built with ud_snapshot_add(): writes the header's size and checksum and
+ * verifies the result (an empty buffer becomes an empty snapshot). Returns 0, UD_EINVAL (snap is
+ * NULL or shorter than a header), -ENOMEM, or UD_ECORRUPT / UD_ETOOBIG from the verification.
+ */
 UD_EXPORT int ud_snapshot_finish(ud_buf *snap);
 
 #ifdef __cplusplus
