@@ -13,7 +13,7 @@
  * Parameters: timeout=S (5: each command), connect_timeout=S (2), db=N (for redis+unix; TCP
  * URIs may also say /N), password=P and user=U (AUTH), lock_key=K ("kv:lock"), lock_ttl=S (30).
  */
-#include "kv_internal.h"
+#include "redis_uri.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -507,134 +507,72 @@ static int server_facts(redis_conn *r, bool *persistent) {
     return r->broken ? KV_ECONN : 0;
 }
 
-int kv__redis_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
-    bool unix_socket = strcasecmp(u->scheme, "redis+unix") == 0;
-    double timeout, connect_timeout, lock_ttl;
-    long db;
-    char host[256];
-    int port = 6379, rc;
-    const char *path = NULL;
-
-    if ((rc = kv__uri_seconds(u, "timeout", 5, &timeout, err, errlen)) < 0 ||
-        (rc = kv__uri_seconds(u, "connect_timeout", 2, &connect_timeout, err, errlen)) < 0 ||
-        (rc = kv__uri_seconds(u, "lock_ttl", 30, &lock_ttl, err, errlen)) < 0 ||
-        (rc = kv__uri_int(u, "db", 0, 0, 1 << 20, &db, err, errlen)) < 0)
-        return rc;
-    const char *password = kv__uri_param(u, "password");
-    const char *user = kv__uri_param(u, "user");
-    const char *lock_key = kv__uri_param(u, "lock_key");
-    if ((rc = kv__uri_check_unused(u, err, errlen)) < 0)
-        return rc;
-    if (timeout <= 0 || connect_timeout <= 0 || lock_ttl < 0.001)
-        return kv__errbuf(err, errlen, KV_EURI, "'%s': timeouts and lock_ttl must be positive",
-                          u->text);
-    if (!lock_key)
-        lock_key = "kv:lock";
-    if (!*lock_key || strlen(lock_key) >= 128)
-        return kv__errbuf(err, errlen, KV_EURI, "'%s': lock_key must be 1-127 bytes", u->text);
-
-    /* A userinfo in the authority is kept in its own buffer: it is not part of the host. */
-    char userinfo[256] = "";
-    if (unix_socket) {
-        path = u->body;
-        if (strncmp(path, "//", 2) == 0)
-            path += 2;
-        if (!*path)
-            return kv__errbuf(err, errlen, KV_EURI, "'%s': redis+unix needs a socket path",
-                              u->text);
+/* Connects with the connect timeout, then sets the timeout of every later call. */
+static int connect_target(redis_conn *r, const kv__redis_target *t, char *err, size_t errlen) {
+    if (t->unix_socket) {
+        snprintf(r->where, sizeof(r->where), "%s", t->path);
+        r->ctx = redisConnectUnixWithTimeout(t->path, to_timeval(t->connect_timeout));
     } else {
-        if (strncmp(u->body, "//", 2) != 0)
-            return kv__errbuf(err, errlen, KV_EURI, "'%s': expected redis://HOST[:PORT][/DB]",
-                              u->text);
-        const char *auth = u->body + 2;
-        const char *slash = strchr(auth, '/');
-        size_t alen = slash ? (size_t)(slash - auth) : strlen(auth);
-        const char *at = memrchr(auth, '@', alen);
-        if (at) {
-            if ((size_t)(at - auth) >= sizeof(userinfo))
-                return kv__errbuf(err, errlen, KV_EURI, "'%s': user information too long", u->text);
-            memcpy(userinfo, auth, (size_t)(at - auth));
-            userinfo[at - auth] = '\0';
-            alen -= (size_t)(at + 1 - auth);
-            auth = at + 1;
-        }
-        if ((rc = kv__parse_hostport(auth, alen, host, sizeof(host), 6379, &port, err, errlen)) < 0)
+        snprintf(r->where, sizeof(r->where), "%s:%d", t->host, t->port);
+        r->ctx = redisConnectWithTimeout(t->host, t->port, to_timeval(t->connect_timeout));
+    }
+    if (!r->ctx)
+        return -ENOMEM;
+    if (r->ctx->err)
+        return kv__errbuf(err, errlen, KV_ECONNECT, "redis: cannot connect to %s: %s", r->where,
+                          r->ctx->errstr);
+    if (redisSetTimeout(r->ctx, to_timeval(t->timeout)) != REDIS_OK)
+        return kv__errbuf(err, errlen, KV_ECONNECT, "redis: cannot set the timeout on %s: %s",
+                          r->where, r->ctx->errstr);
+    return 0;
+}
+
+/* AUTH and SELECT when asked; the detail of a failure is left in r->base.errmsg. */
+static int log_in(redis_conn *r, const kv__redis_target *t) {
+    redisReply *rep;
+    int rc = 0;
+    if (t->password) {
+        const char *argv[] = {"AUTH", t->user ? t->user : t->password, t->password};
+        size_t lens[] = {4, strlen(argv[1]), strlen(t->password)};
+        if (!(rep = command(r, "AUTH", t->user ? 3 : 2, argv, lens, &rc)))
             return rc;
-        if (slash && slash[1]) {
-            char *end;
-            long n = strtol(slash + 1, &end, 10);
-            if (*end || n < 0 || n > (1 << 20))
-                return kv__errbuf(err, errlen, KV_EURI, "'%s': the database must be a number",
-                                  u->text);
-            db = n;
-        }
+        freeReplyObject(rep);
     }
-    if (userinfo[0]) {
-        char *colon = strchr(userinfo, ':');
-        if (colon) {
-            *colon = '\0';
-            password = colon + 1;
-            if (colon != userinfo)
-                user = userinfo;
-        } else {
-            password = userinfo;
-        }
+    if (t->db) {
+        char num[24];
+        const char *argv[] = {"SELECT", num};
+        size_t lens[] = {6, kv__format_i64(t->db, num)};
+        if (!(rep = command(r, "SELECT", 2, argv, lens, &rc)))
+            return rc;
+        freeReplyObject(rep);
     }
+    return 0;
+}
+
+int kv__redis_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
+    kv__redis_target t = {.port = 6379};
+    int rc = kv__redis_parse_target(u, &t, err, errlen);
+    if (rc < 0)
+        return rc;
 
     redis_conn *r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
-    r->lock_ttl_ms = (long)ceil(lock_ttl * 1000);
-    snprintf(r->lock_key, sizeof(r->lock_key), "%s", lock_key);
-    if (unix_socket) {
-        snprintf(r->where, sizeof(r->where), "%s", path);
-        r->ctx = redisConnectUnixWithTimeout(path, to_timeval(connect_timeout));
-    } else {
-        snprintf(r->where, sizeof(r->where), "%s:%d", host, port);
-        r->ctx = redisConnectWithTimeout(host, port, to_timeval(connect_timeout));
-    }
-    if (!r->ctx) {
-        rc = -ENOMEM;
+    r->lock_ttl_ms = (long)ceil(t.lock_ttl * 1000);
+    snprintf(r->lock_key, sizeof(r->lock_key), "%s", t.lock_key);
+    if ((rc = connect_target(r, &t, err, errlen)) < 0)
         goto fail;
-    }
-    if (r->ctx->err) {
-        rc = kv__errbuf(err, errlen, KV_ECONNECT, "redis: cannot connect to %s: %s", r->where,
-                        r->ctx->errstr);
-        goto fail;
-    }
-    if (redisSetTimeout(r->ctx, to_timeval(timeout)) != REDIS_OK) {
-        rc = kv__errbuf(err, errlen, KV_ECONNECT, "redis: cannot set the timeout on %s: %s",
-                        r->where, r->ctx->errstr);
-        goto fail;
-    }
     r->base.methods = &redis_methods;
-    redisReply *rep;
-    rc = 0;
-    if (password) {
-        const char *argv[] = {"AUTH", user ? user : password, password};
-        size_t lens[] = {4, strlen(argv[1]), strlen(password)};
-        if (!(rep = command(r, "AUTH", user ? 3 : 2, argv, lens, &rc)))
-            goto fail_msg;
-        freeReplyObject(rep);
-    }
-    if (db) {
-        char num[24];
-        const char *argv[] = {"SELECT", num};
-        size_t lens[] = {6, kv__format_i64(db, num)};
-        if (!(rep = command(r, "SELECT", 2, argv, lens, &rc)))
-            goto fail_msg;
-        freeReplyObject(rep);
-    }
     bool persistent = false;
-    if ((rc = server_facts(r, &persistent)) < 0)
-        goto fail_msg;
+    if ((rc = log_in(r, &t)) < 0 || (rc = server_facts(r, &persistent)) < 0) {
+        kv__errbuf(err, errlen, rc, "%s", r->base.errmsg);
+        goto fail;
+    }
     r->base.caps = KV_CAP_ATOMIC_INCR | KV_CAP_LOCK | KV_CAP_ENUMERATE | KV_CAP_CROSS_PROCESS |
                    KV_CAP_BATCH | KV_CAP_COUNT | (persistent ? KV_CAP_PERSISTENT : 0);
     *out = &r->base;
     return 0;
 
-fail_msg:
-    kv__errbuf(err, errlen, rc, "%s", r->base.errmsg);
 fail:
     redisFree(r->ctx);
     free(r);
