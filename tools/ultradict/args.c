@@ -345,3 +345,8 @@ bool cli_parse_flag(cli_args *a, const cli_command *cmd, int argc, char **argv,
     a->status = cli_check_operands(a, min, max);
     return a->status == 0;
 }
+
+bool cli_parse_plain(cli_args *a, const cli_command *cmd, int argc, char **argv, int min, int max) {
+    bool unused;
+    return cli_parse_flag(a, cmd, argc, argv, NULL, 0, &unused, min, max);
+}

@@ -96,6 +96,8 @@ int cli_check_operands(cli_args *a, int min, int max);
  */
 bool cli_parse_flag(cli_args *a, const cli_command *cmd, int argc, char **argv,
                     const char *flag_long, char flag_short, bool *flag, int min, int max);
+/* cli_parse_flag() for a command whose only option is -h/--help. */
+bool cli_parse_plain(cli_args *a, const cli_command *cmd, int argc, char **argv, int min, int max);
 
 /* Prints the help of a command to `f`. */
 void cli_print_help(const cli_command *cmd, FILE *f);

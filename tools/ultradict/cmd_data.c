@@ -49,15 +49,10 @@ const cli_command cli_cmd_get = {
 /* ---- set ---- */
 
 static int run_set(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
-    int rc = cli_args_init(&a, cmd, argc, argv, "h", longopts);
-    if (rc != 0)
-        return rc;
-    if (cli_next_opt(&a) != -1)
+    if (!cli_parse_plain(&a, cmd, argc, argv, 2, 3))
         return a.status;
-    if ((rc = cli_check_operands(&a, 2, 3)) != 0)
-        return rc;
+    int rc = 0;
     const char *name = a.operands[0], *key = a.operands[1];
     const char *arg = a.noperands == 3 ? a.operands[2] : "-";
 
@@ -129,15 +124,10 @@ const cli_command cli_cmd_del = {
 /* ---- incr ---- */
 
 static int run_incr(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
-    int rc = cli_args_init(&a, cmd, argc, argv, "h", longopts);
-    if (rc != 0)
-        return rc;
-    if (cli_next_opt(&a) != -1)
+    if (!cli_parse_plain(&a, cmd, argc, argv, 2, 3))
         return a.status;
-    if ((rc = cli_check_operands(&a, 2, 3)) != 0)
-        return rc;
+    int rc = 0;
     const char *name = a.operands[0], *key = a.operands[1];
     int64_t by = 1;
     if (a.noperands == 3 && (rc = cli_parse_int64(cmd, "BY", a.operands[2], &by)) != 0)
@@ -170,15 +160,10 @@ const cli_command cli_cmd_incr = {
 /* ---- len ---- */
 
 static int run_len(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {CLI_OPTION_HELP, CLI_OPTION_END};
     cli_args a;
-    int rc = cli_args_init(&a, cmd, argc, argv, "h", longopts);
-    if (rc != 0)
-        return rc;
-    if (cli_next_opt(&a) != -1)
+    if (!cli_parse_plain(&a, cmd, argc, argv, 1, 1))
         return a.status;
-    if ((rc = cli_check_operands(&a, 1, 1)) != 0)
-        return rc;
+    int rc = 0;
 
     ud_dict *d;
     if ((rc = cli_attach(a.operands[0], &d)) != 0)
