@@ -7,32 +7,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* Opens a fresh dict with a unique name (the creator, so it is unlinked at close). */
-static ud_dict *open_fresh(char *name) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
-    o.create = UD_CREATE_ONLY;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    assert_non_null(d);
-    return d;
-}
-
-/* Opens a second handle on an existing dict. */
-static ud_dict *attach(const char *name) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = UD_ATTACH_ONLY;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    assert_non_null(d);
-    return d;
-}
-
 static void test_set_get(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf v = UD_BUF_INIT;
 
     assert_rc(ud_get(d, S("missing"), &v), UD_ENOTFOUND);
@@ -69,8 +47,9 @@ static void test_set_get(void **state) {
 static void test_get_local_is_stale(void **state) {
     (void)state;
     char name[64];
-    ud_dict *a = open_fresh(name);
-    ud_dict *b = attach(name);
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *b = ut_attach(name);
+    assert_non_null(b);
     ud_buf v = UD_BUF_INIT;
 
     assert_ok(ud_set(a, S("k"), S("v1")));
@@ -94,8 +73,9 @@ static void test_get_local_is_stale(void **state) {
 static void test_del_contains_len(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
-    ud_dict *o = attach(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *o = ut_attach(name);
+    assert_non_null(o);
 
     assert_int_equal(ud_len(d), 0);
     assert_rc(ud_del(d, S("x")), UD_ENOTFOUND);
@@ -119,8 +99,9 @@ static void test_del_contains_len(void **state) {
 static void test_pop_popitem(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
-    ud_dict *o = attach(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *o = ut_attach(name);
+    assert_non_null(o);
     ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
 
     assert_rc(ud_pop(d, S("a"), &v), UD_ENOTFOUND);
@@ -168,8 +149,9 @@ static void test_pop_popitem(void **state) {
 static void test_setdefault(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
-    ud_dict *o = attach(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *o = ut_attach(name);
+    assert_non_null(o);
     ud_buf v = UD_BUF_INIT;
 
     assert_ok(ud_setdefault(d, S("k"), S("first"), &v));
@@ -191,8 +173,9 @@ static void test_setdefault(void **state) {
 static void test_update_clear(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
-    ud_dict *o = attach(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *o = ut_attach(name);
+    assert_non_null(o);
     ud_buf v = UD_BUF_INIT;
 
     assert_ok(ud_set(d, S("b"), S("old")));
@@ -245,8 +228,9 @@ static void test_update_clear(void **state) {
 static void test_incr(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
-    ud_dict *o = attach(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *o = ut_attach(name);
+    assert_non_null(o);
     ud_buf v = UD_BUF_INIT;
     int64_t r = 12345;
 
@@ -339,8 +323,9 @@ static int collect(ud_dict *d, bool want_key, bool want_val, char keys[][16], ch
 static void test_iteration_order(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
-    ud_dict *o = attach(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *o = ut_attach(name);
+    assert_non_null(o);
     enum { N = 200 };
     static char keys[N][16], vals[N][16];
 
@@ -403,7 +388,7 @@ static void test_iteration_order(void **state) {
 static void test_iteration_changed(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf k = UD_BUF_INIT;
     assert_ok(ud_set(d, S("a"), S("1")));
     assert_ok(ud_set(d, S("b"), S("2")));
@@ -471,7 +456,8 @@ static void test_iteration_remote_changes(void **state) {
     opt.buffer_size = 4096;
     ud_dict *a = NULL;
     assert_ok(ud_open(&opt, &a));
-    ud_dict *b = attach(name);
+    ud_dict *b = ut_attach(name);
+    assert_non_null(b);
     for (int i = 0; i < 50; i++) {
         char k[16];
         snprintf(k, sizeof k, "k%02d", i);
@@ -533,8 +519,9 @@ static int null_empty_child(void *varg) {
 static void test_empty_and_binary(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
-    ud_dict *o = attach(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *o = ut_attach(name);
+    assert_non_null(o);
     ud_buf v = UD_BUF_INIT;
 
     /* Empty key, empty value. */
@@ -585,7 +572,7 @@ static void test_empty_and_binary(void **state) {
 static void test_null_empty(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     pid_t pid = ut_fork(null_empty_child, name);
     int st = ut_wait(pid, 30);
     int contains = ud_contains(d, S("nullval"));
@@ -601,8 +588,9 @@ static void test_null_empty(void **state) {
 static void test_key_limits(void **state) {
     (void)state;
     char name[64];
-    ud_dict *d = open_fresh(name);
-    ud_dict *o = attach(name);
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *o = ut_attach(name);
+    assert_non_null(o);
     ud_buf v = UD_BUF_INIT;
     char *key = malloc(UD_KEY_MAX + 1);
     assert_non_null(key);
