@@ -84,12 +84,12 @@ void test_snapshot_round_trip(void **state) {
     kv_manifest m = {0}, m2 = {0};
     struct verify vf = {0, 0};
 
-    double t0 = kvt_now();
+    double t0 = ut_now();
     CHECK_RC(kv_save_entries_from(conn, "snap/", synth_source, &s, 0, &m), 0);
-    double t1 = kvt_now();
+    double t1 = ut_now();
     assert_int_equal(m.count, SNAP_N);
     CHECK_RC(kv_load_entries(conn, "snap/", verify_entry, &vf, &m2), 0);
-    double t2 = kvt_now();
+    double t2 = ut_now();
     assert_int_equal(vf.next, SNAP_N);
     assert_int_equal(vf.bad, 0);
     assert_int_equal(m2.count, m.count);

@@ -23,18 +23,6 @@
 #define KV_SERVICES_SCRIPT "scripts/services"
 #endif
 
-double kvt_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* Looks NAME up in the output of `scripts/services status`. */
 static bool from_services(const char *name, char *out, size_t len) {
     char line[1024];
@@ -106,18 +94,18 @@ bool kvt_lock_server(const char *server, double timeout) {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return false;
-    double deadline = kvt_now() + timeout;
+    double deadline = ut_now() + timeout;
     bool told = false;
     while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         if (errno != EWOULDBLOCK && errno != EINTR)
             return false;
-        if (kvt_now() > deadline)
+        if (ut_now() > deadline)
             return false;
         if (!told) {
             fprintf(stderr, "waiting for another test run on the %s server (%s)\n", server, path);
             told = true;
         }
-        sleep_ms(50);
+        ut_sleep(50 / 1000.0);
     }
     return true;
 }
@@ -147,109 +135,36 @@ void kvt_remove_store(const char *uri) {
 
 int kvt_run_children(int n, kvt_child_fn fn, void *arg, double timeout) {
     pid_t pids[64];
-    int failed = 0, left = 0;
-
+    int status[64];
     if (n > 64)
         n = 64;
     fflush(stdout);
     fflush(stderr);
     for (int i = 0; i < n; i++) {
-        pid_t pid = fork();
-        if (pid == 0)
+        pids[i] = fork();
+        if (pids[i] == 0)
             _exit(fn(i, arg));
-        if (pid < 0) {
+        if (pids[i] < 0) {
             fprintf(stderr, "fork: %s\n", strerror(errno));
-            failed++;
-            pids[i] = 0;
-            continue;
+            ut_wait_all(pids, i, 0, NULL); /* kills and reaps those already started */
+            return n;
         }
-        pids[i] = pid;
-        left++;
     }
-    double deadline = kvt_now() + timeout;
-    while (left > 0) {
-        bool progress = false;
-        for (int i = 0; i < n; i++) {
-            int status;
-            if (pids[i] <= 0)
-                continue;
-            pid_t r = waitpid(pids[i], &status, WNOHANG);
-            if (r == 0)
-                continue;
-            progress = true;
-            left--;
-            if (r < 0) {
-                fprintf(stderr, "child %d: waitpid: %s\n", i, strerror(errno));
-                failed++;
-            } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-                fprintf(stderr, "child %d exited with status %d\n", i, WEXITSTATUS(status));
-                failed++;
-            } else if (WIFSIGNALED(status)) {
-                fprintf(stderr, "child %d killed by signal %d\n", i, WTERMSIG(status));
-                failed++;
-            }
-            pids[i] = 0;
-        }
-        if (left > 0 && kvt_now() > deadline) {
-            for (int i = 0; i < n; i++) {
-                if (pids[i] <= 0)
-                    continue;
-                fprintf(stderr, "child %d still running after %.0f s: killed\n", i, timeout);
-                kill(pids[i], SIGKILL);
-                waitpid(pids[i], NULL, 0);
-                failed++;
-            }
-            break;
-        }
-        if (!progress)
-            sleep_ms(5);
+    int failed = ut_wait_all(pids, n, timeout, status);
+    for (int i = 0; i < n; i++) {
+        char why[32];
+        if (status[i] != 0)
+            fprintf(stderr, "child %d: %s\n", i, ut_status_str(status[i], why, sizeof(why)));
     }
     return failed;
 }
 
-pid_t kvt_spawn(kvt_child_fn fn, void *arg) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0)
-        _exit(fn(0, arg));
-    return pid;
-}
-
-int kvt_wait_child(pid_t pid, double timeout) {
-    int status;
-    double deadline = kvt_now() + timeout;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            break;
-        if (r < 0) {
-            fprintf(stderr, "waitpid: %s\n", strerror(errno));
-            return 1;
-        }
-        if (kvt_now() > deadline) {
-            fprintf(stderr, "child still running after %.0f s: killed\n", timeout);
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            return 1;
-        }
-        sleep_ms(5);
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    if (WIFEXITED(status))
-        fprintf(stderr, "child exited with status %d\n", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-        fprintf(stderr, "child killed by signal %d\n", WTERMSIG(status));
-    return 1;
-}
-
 bool kvt_wait_flag(const int *flag, double timeout) {
-    double deadline = kvt_now() + timeout;
+    double deadline = ut_now() + timeout;
     while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST)) {
-        if (kvt_now() > deadline)
+        if (ut_now() > deadline)
             return false;
-        sleep_ms(1);
+        ut_sleep(1 / 1000.0);
     }
     return true;
 }
@@ -346,7 +261,7 @@ pid_t kvt_start_server(const char *kind, int port) {
             fprintf(stderr, "%s on port %d exited at start-up\n", prog, port);
             return -1;
         }
-        sleep_ms(10);
+        ut_sleep(10 / 1000.0);
     }
     fprintf(stderr, "%s on port %d did not start within 5 s\n", prog, port);
     kvt_kill_server(pid);
@@ -363,7 +278,7 @@ void kvt_kill_server(pid_t pid) {
 bool kvt_wait_stopped(pid_t pid, double timeout) {
     char path[64], buf[512];
     snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    double deadline = kvt_now() + timeout;
+    double deadline = ut_now() + timeout;
     do {
         FILE *f = fopen(path, "r");
         if (!f)
@@ -375,7 +290,7 @@ bool kvt_wait_stopped(pid_t pid, double timeout) {
         const char *p = strrchr(buf, ')');
         if (p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't'))
             return true;
-        sleep_ms(2);
-    } while (kvt_now() < deadline);
+        ut_sleep(2 / 1000.0);
+    } while (ut_now() < deadline);
     return false;
 }

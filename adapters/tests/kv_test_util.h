@@ -1,6 +1,7 @@
 /*
- * kv_test_util.h - helpers shared by the kv test programs: finding the backend to test, running
- * child processes under a hang guard, and starting private servers for the fault tests.
+ * kv_test_util.h - what the kv test programs add to the project's one test library
+ * (ultradict/tests/testutil.h: processes, gates, time, shared memory): finding the backend to
+ * test, running numbered children, and starting private servers for the fault tests.
  */
 #ifndef KV_TEST_UTIL_H
 #define KV_TEST_UTIL_H
@@ -8,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "testutil.h"
 
 /* Printed (with the reason) when a service is not running; CTest reports the test as skipped. */
 #define KV_TEST_SKIP_MARK "KV_TEST_SKIP:"
@@ -44,20 +47,8 @@ typedef int (*kvt_child_fn)(int index, void *arg);
  */
 int kvt_run_children(int n, kvt_child_fn fn, void *arg, double timeout);
 
-/* Forks one child that runs fn(0, arg) and _exit()s with its result. Returns its pid or -1. */
-pid_t kvt_spawn(kvt_child_fn fn, void *arg);
-
-/*
- * Waits for a child of kvt_spawn() at most `timeout` seconds (then kills it). Returns 0 if it
- * exited with status 0, 1 otherwise (and prints why).
- */
-int kvt_wait_child(pid_t pid, double timeout);
-
 /* Waits until *flag (in shared memory) becomes non-zero. False after `timeout` seconds. */
 bool kvt_wait_flag(const int *flag, double timeout);
-
-/* Seconds on the monotonic clock. */
-double kvt_now(void);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close). */
 int kvt_free_port(void);

@@ -460,10 +460,9 @@ struct lock_steps {
  * holds a lock is a caveat of its own, see kv.h), finds the lock taken (try once: EBUSY; wait
  * 0.3 s: ETIMEDOUT), and takes it as soon as the parent releases it.
  */
-static int busy_child(int index, void *arg) {
+static int busy_child(void *arg) {
     struct lock_steps *st = arg;
     kv_conn *c;
-    (void)index;
     if (kv_open(contract_uri, &c) < 0)
         return 10;
     __atomic_store_n(&st->child_ready, 1, __ATOMIC_SEQ_CST);
@@ -471,9 +470,9 @@ static int busy_child(int index, void *arg) {
         return 11;
     if (kv_lock(c, 0) != KV_EBUSY)
         return 12;
-    double t0 = kvt_now();
+    double t0 = ut_now();
     int rc = kv_lock(c, 0.3);
-    double dt = kvt_now() - t0;
+    double dt = ut_now() - t0;
     if (rc != KV_ETIMEDOUT) {
         fprintf(stderr, "child: kv_lock(0.3) returned %s: %s\n", kv_errname(rc), kv_errmsg(c));
         return 13;
@@ -508,7 +507,7 @@ static void test_lock_basics(void **state) {
     memset(st, 0, sizeof(*st));
     pid_t child = -1;
     if (has(KV_CAP_CROSS_PROCESS)) {
-        child = kvt_spawn(busy_child, st);
+        child = ut_fork(busy_child, st);
         assert_true(child > 0);
         assert_true(kvt_wait_flag(&st->child_ready, 10));
     }
@@ -527,7 +526,7 @@ static void test_lock_basics(void **state) {
     CHECK_RC(kv_unlock(conn), KV_ENOTLOCKED);
     if (child > 0) {
         __atomic_store_n(&st->parent_released, 1, __ATOMIC_SEQ_CST);
-        assert_int_equal(kvt_wait_child(child, CHILD_TIMEOUT), 0);
+        assert_int_equal(ut_wait(child, CHILD_TIMEOUT), 0);
     }
     kv_buf v = KV_BUF_INIT;
     CHECK_RC(kv_get(conn, "under-lock", 10, &v), 0);

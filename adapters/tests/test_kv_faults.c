@@ -42,12 +42,6 @@
 
 static int sentinel;
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 /* ---- Input. ---- */
 
 static void test_malformed_uris(void **state) {
@@ -188,17 +182,17 @@ static void test_closed_port(void **state) {
     assert_true(port > 0);
     if (kv_adapter_built("redis")) {
         snprintf(u, sizeof(u), "redis://127.0.0.1:%d?connect_timeout=1", port);
-        double t0 = kvt_now();
+        double t0 = ut_now();
         CHECK_OPEN_FAILS(u, KV_ECONNECT);
-        assert_true(kvt_now() - t0 < 2.0);
+        assert_true(ut_now() - t0 < 2.0);
         assert_non_null(strstr(kv_errmsg(NULL), "127.0.0.1"));
         CHECK_OPEN_FAILS("redis+unix:/nonexistent/redis.sock", KV_ECONNECT);
     }
     if (kv_adapter_built("memcached")) {
         snprintf(u, sizeof(u), "memcached://127.0.0.1:%d?connect_timeout=1", port);
-        double t0 = kvt_now();
+        double t0 = ut_now();
         CHECK_OPEN_FAILS(u, KV_ECONNECT);
-        assert_true(kvt_now() - t0 < 2.0);
+        assert_true(ut_now() - t0 < 2.0);
         /* One dead server among live-looking ones is still an error. */
         snprintf(u, sizeof(u), "memcached://127.0.0.1:%d,127.0.0.1:%d?connect_timeout=1", port,
                  port + 1 > 65535 ? port - 1 : port + 1);
@@ -226,9 +220,9 @@ static void test_silent_server(void **state) {
     if (kv_adapter_built("redis")) {
         snprintf(u, sizeof(u), "redis://127.0.0.1:%d?timeout=0.3&connect_timeout=0.3", port);
         kv_conn *c = (kv_conn *)&sentinel;
-        double t0 = kvt_now();
+        double t0 = ut_now();
         int rc = kv_open(u, &c);
-        double dt = kvt_now() - t0;
+        double dt = ut_now() - t0;
         print_message("silent redis: %s after %.2f s: %s\n", kv_errname(rc), dt, kv_errmsg(NULL));
         assert_int_equal(rc, KV_ETIMEDOUT);
         assert_true(dt < 2.0);
@@ -236,9 +230,9 @@ static void test_silent_server(void **state) {
     if (kv_adapter_built("memcached")) {
         snprintf(u, sizeof(u), "memcached://127.0.0.1:%d?timeout=0.3&connect_timeout=0.3", port);
         kv_conn *c = (kv_conn *)&sentinel;
-        double t0 = kvt_now();
+        double t0 = ut_now();
         int rc = kv_open(u, &c);
-        double dt = kvt_now() - t0;
+        double dt = ut_now() - t0;
         print_message("silent memcached: %s after %.2f s: %s\n", kv_errname(rc), dt,
                       kv_errmsg(NULL));
         assert_true(rc == KV_ECONNECT || rc == KV_ETIMEDOUT);
@@ -334,12 +328,12 @@ static int hammer_child(int index, void *arg) {
     for (long i = 0;; i++) {
         char num[24];
         int len = snprintf(num, sizeof(num), "%ld", i);
-        double t_call = kvt_now();
+        double t_call = ut_now();
         rc = kv_set(c, "hammer", 6, num, (size_t)len);
         if (rc == 0)
             rc = kv_get(c, "hammer", 6, &got);
         if (rc < 0) {
-            call_time = kvt_now() - t_call;
+            call_time = ut_now() - t_call;
             break;
         }
     }
@@ -353,7 +347,7 @@ static int hammer_child(int index, void *arg) {
     if (call_time > 2.0)
         return 14;
     /* Broken now: every call fails at once with KV_ECONN, batches too. */
-    double t0 = kvt_now();
+    double t0 = ut_now();
     kv_item item = {"k", 1, "v", 1};
     kv_key key = {"k", 1};
     kv_buf val = KV_BUF_INIT;
@@ -363,7 +357,7 @@ static int hammer_child(int index, void *arg) {
         kv_lock(c, 1.0) != KV_ECONN)
         return 12;
     kv_buf_free(&val);
-    if (kvt_now() - t0 > 0.5)
+    if (ut_now() - t0 > 0.5)
         return 13;
     kv_close(c);
     return 0;
@@ -394,30 +388,30 @@ static void test_server_killed(void **state) {
         assert_true(child >= 0);
         if (child == 0)
             _exit(hammer_child(0, u));
-        sleep_ms(300);
+        ut_sleep(300 / 1000.0);
         kill_server(server);
-        double t0 = kvt_now();
+        double t0 = ut_now();
         int status = -1;
-        while (waitpid(child, &status, WNOHANG) == 0 && kvt_now() - t0 < 10)
-            sleep_ms(10);
-        if (kvt_now() - t0 >= 10) {
+        while (waitpid(child, &status, WNOHANG) == 0 && ut_now() - t0 < 10)
+            ut_sleep(10 / 1000.0);
+        if (ut_now() - t0 >= 10) {
             kill(child, SIGKILL);
             waitpid(child, &status, 0);
             fail_msg("%s: the client hung after the server was killed", kinds[k]);
         }
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
-        assert_true(kvt_now() - t0 < 3.0);
+        assert_true(ut_now() - t0 < 3.0);
 
         /* The parent's idle connection notices on its next call, within the timeout. */
-        t0 = kvt_now();
+        t0 = ut_now();
         kv_buf got = KV_BUF_INIT;
         rc = kv_get(c, "before", 6, &got);
         kv_buf_free(&got);
         print_message("%s killed: idle connection got %s after %.2f s: %s\n", kinds[k],
-                      kv_errname(rc), kvt_now() - t0, kv_errmsg(c));
+                      kv_errname(rc), ut_now() - t0, kv_errmsg(c));
         assert_true(rc == KV_ECONN || rc == KV_ETIMEDOUT);
-        assert_true(kvt_now() - t0 < 2.5);
+        assert_true(ut_now() - t0 < 2.5);
         assert_int_equal(kv_close(c), 0);
 
         /* And a new connection is refused cleanly. */
@@ -450,10 +444,10 @@ static void test_server_stopped(void **state) {
 
         kill(server, SIGSTOP);
         assert_true(kvt_wait_stopped(server, 2.0));
-        double t0 = kvt_now();
+        double t0 = ut_now();
         kv_buf got = KV_BUF_INIT;
         int rc = kv_get(c, "k", 1, &got);
-        double dt = kvt_now() - t0;
+        double dt = ut_now() - t0;
         kv_buf_free(&got);
         print_message("%s stopped: %s after %.2f s: %s\n", kinds[k], kv_errname(rc), dt,
                       kv_errmsg(c));
@@ -489,7 +483,7 @@ static void test_lock_expiry(void **state) {
         assert_int_equal(kv_lock(a, 0), 0);
         assert_int_equal(kv_lock(b, 0), KV_EBUSY);
         /* memcached expiries have a resolution of one second. */
-        sleep_ms(redis ? 400 : 2100);
+        ut_sleep(redis ? 0.4 : 2.1);
         assert_int_equal(kv_lock(b, 1.0), 0);
         assert_int_equal(kv_unlock(a), KV_ENOTLOCKED); /* must not release b's lock */
         assert_int_equal(kv_lock(a, 0), KV_EBUSY);
