@@ -31,6 +31,11 @@
  * -errno for a failure of the operating system (e.g. -ENOMEM, -EACCES). kv_strerror() and
  * kv_errname() describe every code; kv_errmsg() gives the detail of the last failure of a
  * connection (which server, which file, what the library said).
+ * "An error", below, is any of the codes every operation can give: KV_EINVAL (a NULL connection
+ * or argument, an empty key, a NULL value with a length), KV_ETOOBIG (beyond the backend's key
+ * or value limit), KV_ECONN and KV_ETIMEDOUT (network backends: the connection is then broken),
+ * KV_ESERVER, KV_EPROTO, KV_EBACKEND (the server or client library refused: the detail says
+ * what it said), KV_EFULL (the store is out of space), and -ENOMEM or another -errno.
  *
  * Keys are 1 or more bytes, binary-safe (NUL bytes allowed). Values are 0 or more bytes,
  * binary-safe. Counters (kv_incr) are decimal ASCII integers, as in Redis and memcached.
@@ -273,7 +278,10 @@ KV_EXPORT const char *kv_errmsg(const kv_conn *c);
 /* The KV_CAP_* bits of the connection. 0 for NULL. */
 KV_EXPORT unsigned kv_caps(const kv_conn *c);
 
-/* The backend's name ("local", "ultradict", "sqlite", "lmdb", "redis", "memcached"). */
+/*
+ * The backend's name ("local", "ultradict", "sqlite", "lmdb", "redis", "memcached",
+ * "cloudflare-kv", ...): the method table's `name`, static storage. "" for NULL.
+ */
 KV_EXPORT const char *kv_backend_name(const kv_conn *c);
 
 /*
@@ -299,7 +307,7 @@ KV_EXPORT int kv_adapter_built(const char *scheme);
 /* Copies the value of key into *val. Returns 0, KV_ENOTFOUND, or an error. */
 KV_EXPORT int kv_get(kv_conn *c, const void *key, size_t klen, kv_buf *val);
 
-/* Sets key to value, replacing any previous value. */
+/* Sets key to value, replacing any previous value. Returns 0 or an error. */
 KV_EXPORT int kv_set(kv_conn *c, const void *key, size_t klen, const void *val, size_t vlen);
 
 /* Removes key. Returns 0, KV_ENOTFOUND if it was absent, or an error. */
@@ -334,7 +342,7 @@ KV_EXPORT int kv_unlock(kv_conn *c);
 /* Writes the number of entries to *n. KV_ENOTSUP without KV_CAP_COUNT. */
 KV_EXPORT int kv_count(kv_conn *c, uint64_t *n);
 
-/* Removes every entry. */
+/* Removes every entry. Returns 0, KV_ENOTSUP (the backend cannot), or an error. */
 KV_EXPORT int kv_clear(kv_conn *c);
 
 /*
@@ -345,7 +353,8 @@ KV_EXPORT int kv_export(kv_conn *c, kv_entry_fn fn, void *ctx);
 
 /*
  * Writes `n` entries in batches of a bounded size (kv_set_many per batch), for loading a whole
- * dump. Not atomic as a whole: on failure some batches may have been written.
+ * dump. Not atomic as a whole: on failure some batches may have been written. Returns 0 or the
+ * error of the first batch that failed.
  */
 KV_EXPORT int kv_import(kv_conn *c, const kv_item *items, size_t n);
 
@@ -361,7 +370,7 @@ KV_EXPORT int kv_get_many(kv_conn *c, const kv_key *keys, size_t n, kv_buf *vals
 /*
  * Writes n entries as one batch: one transaction (sqlite, lmdb), one record (ultradict) or one
  * pipeline (redis). On transactional backends all or nothing; elsewhere a failure may leave a
- * prefix of the batch written.
+ * prefix of the batch written. Returns 0 or an error.
  */
 KV_EXPORT int kv_set_many(kv_conn *c, const kv_item *items, size_t n);
 
