@@ -204,46 +204,42 @@ static int d1_set_many(kv_conn *base, const kv_item *items, size_t n) {
 }
 
 /* Pages of entries in key order; a page ends at 1000 rows or about 8 MiB. */
-static int d1_export(kv_conn *base, kv_entry_fn fn, void *ctx) {
-    cf_conn *c = (cf_conn *)base;
-    kv_buf after = KV_BUF_INIT, k = KV_BUF_INIT, v = KV_BUF_INIT;
-    int rc = 0;
-    for (;;) {
-        json_t *res = NULL;
-        c->tmp.len = 0;
-        rc = cf_buf_printf(&c->tmp, "%s/kv/entries?limit=1000&max_bytes=8388608&after=", c->store);
-        if (rc == 0)
-            rc = cf_pct_append(&c->tmp, after.data ? after.data : "", after.len);
-        if (rc == 0)
-            rc = cf_http_request(c, "GET", c->tmp.data, NULL, 0, CF_IDEMPOTENT);
-        if (rc == 0)
-            rc = cf_json_result(c, &res);
-        if (rc < 0)
-            break;
-        json_t *entries = json_object_get(res, "entries");
-        size_t n = json_array_size(entries);
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            json_t *e = json_array_get(entries, i);
-            json_t *ks = json_array_get(e, 0), *vs = json_array_get(e, 1);
-            if (cf_b64_decode(&k, cf_jstr(ks), json_string_length(ks)) < 0 ||
-                cf_b64_decode(&v, cf_jstr(vs), json_string_length(vs)) < 0) {
-                rc = kv__error(&c->base, KV_EPROTO, "%s: entries: bad base64", c->scheme);
-                break;
-            }
-            rc = fn(ctx, k.data, k.len, v.data, v.len);
-        }
-        if (rc == 0 && n) {
-            json_t *cur = json_object_get(res, "cursor");
-            rc = kv__buf_set(&after, cf_jstr(cur), json_string_length(cur));
-        }
-        json_decref(res);
-        if (rc != 0 || n == 0)
-            break;
+/* One page of /kv/entries: up to 1000 entries or 8 MiB, base64 pairs, and the next cursor. */
+static int d1_page(cf_conn *c, cf_pager *p) {
+    json_t *res = NULL;
+    c->tmp.len = 0;
+    int rc = cf_buf_printf(&c->tmp, "%s/kv/entries?limit=1000&max_bytes=8388608&after=", c->store);
+    if (rc == 0)
+        rc = cf_pct_append(&c->tmp, p->after.data ? p->after.data : "", p->after.len);
+    if (rc == 0)
+        rc = cf_http_request(c, "GET", c->tmp.data, NULL, 0, CF_IDEMPOTENT);
+    if (rc == 0)
+        rc = cf_json_result(c, &res);
+    if (rc < 0)
+        return rc;
+    json_t *entries = json_object_get(res, "entries");
+    size_t n = json_array_size(entries);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *e = json_array_get(entries, i);
+        json_t *ks = json_array_get(e, 0), *vs = json_array_get(e, 1);
+        if (cf_b64_decode(&p->k, cf_jstr(ks), json_string_length(ks)) < 0 ||
+            cf_b64_decode(&p->v, cf_jstr(vs), json_string_length(vs)) < 0)
+            rc = kv__error(&c->base, KV_EPROTO, "%s: entries: bad base64", c->scheme);
+        else
+            rc = p->fn(p->ctx, p->k.data, p->k.len, p->v.data, p->v.len);
     }
-    kv_buf_free(&after);
-    kv_buf_free(&k);
-    kv_buf_free(&v);
+    if (rc == 0 && n) {
+        json_t *cur = json_object_get(res, "cursor");
+        rc = kv__buf_set(&p->after, cf_jstr(cur), json_string_length(cur));
+    }
+    json_decref(res);
+    p->n = n;
     return rc;
+}
+
+static int d1_export(kv_conn *base, kv_entry_fn fn, void *ctx) {
+    cf_pager p = {.fn = fn, .ctx = ctx};
+    return cf_export_pages((cf_conn *)base, &p, d1_page);
 }
 
 static const kv_methods cf_d1_methods = {

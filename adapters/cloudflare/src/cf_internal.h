@@ -139,4 +139,20 @@ int cf_rest_d1_setup(cf_conn *c, char *err, size_t errlen);
 const char *cf_backend_version(kv_conn *c);
 int cf_close(kv_conn *c);
 
+/*
+ * A walk over a listing that comes in pages. `page` fetches the page after p->after (empty: the
+ * first), calls p->fn for each of its entries (decoding into p->k and p->v), stores the cursor
+ * of the next page in p->after and the number of entries of the page in p->n (0 at the end), and
+ * returns 0, an error, or the non-zero value of p->fn that stopped it. cf_export_pages() runs it
+ * until the listing or p->fn stops, frees the buffers, and returns what the last page returned.
+ */
+typedef struct cf_pager {
+    kv_buf after, k, v;
+    kv_entry_fn fn;
+    void *ctx;
+    const char *sql; /* for pages fetched by a query */
+    size_t n;        /* entries of the last page */
+} cf_pager;
+int cf_export_pages(cf_conn *c, cf_pager *p, int (*page)(cf_conn *c, cf_pager *p));
+
 #endif /* CF_INTERNAL_H */

@@ -459,11 +459,33 @@ static int rd_set_many(kv_conn *base, const kv_item *items, size_t n) {
     return rc;
 }
 
+/* One page of the table in key order, after p->after: up to 1000 rows or 8 MiB. */
+static int rd_page(cf_conn *c, cf_pager *p) {
+    json_t *res = NULL;
+    int rc = query(c, p->sql, (const void *[]){p->after.data ? p->after.data : ""},
+                   (size_t[]){p->after.len}, 1, CF_IDEMPOTENT, &res);
+    if (rc < 0)
+        return rc;
+    json_t *rows = rows_of(res, 0);
+    size_t n = json_array_size(rows);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *row = json_array_get(rows, i);
+        rc = hex_field(c, row, "k", &p->k);
+        if (rc == 0)
+            rc = value_of_row(c, row, p->k.data, p->k.len, &p->v);
+        if (rc == 0)
+            rc = p->fn(p->ctx, p->k.data, p->k.len, p->v.data, p->v.len);
+        if (rc == 0 && i == n - 1)
+            rc = kv__buf_set(&p->after, p->k.data, p->k.len);
+    }
+    json_decref(res);
+    p->n = n;
+    return rc;
+}
+
 static int rd_export(kv_conn *base, kv_entry_fn fn, void *ctx) {
     cf_conn *c = (cf_conn *)base;
     char sql[512];
-    kv_buf after = KV_BUF_INIT, k = KV_BUF_INIT, v = KV_BUF_INIT;
-    int rc = 0;
     snprintf(sql, sizeof(sql),
              "SELECT hex(k) AS k, " PIECE_COLS() " FROM (SELECT k, v, "
                                                  "sum(length(k) + length(v)) OVER (ORDER BY k) AS "
@@ -473,32 +495,8 @@ static int rd_export(kv_conn *base, kv_entry_fn fn, void *ctx) {
                                                  "WHERE run - (length(k) + length(v)) < 8388608 "
                                                  "ORDER BY k",
              c->table);
-    for (;;) {
-        json_t *res = NULL;
-        rc = query(c, sql, (const void *[]){after.data ? after.data : ""}, (size_t[]){after.len}, 1,
-                   CF_IDEMPOTENT, &res);
-        if (rc < 0)
-            break;
-        json_t *rows = rows_of(res, 0);
-        size_t n = json_array_size(rows);
-        for (size_t i = 0; rc == 0 && i < n; i++) {
-            json_t *row = json_array_get(rows, i);
-            rc = hex_field(c, row, "k", &k);
-            if (rc == 0)
-                rc = value_of_row(c, row, k.data, k.len, &v);
-            if (rc == 0)
-                rc = fn(ctx, k.data, k.len, v.data, v.len);
-            if (rc == 0 && i == n - 1)
-                rc = kv__buf_set(&after, k.data, k.len);
-        }
-        json_decref(res);
-        if (rc != 0 || n == 0)
-            break;
-    }
-    kv_buf_free(&after);
-    kv_buf_free(&k);
-    kv_buf_free(&v);
-    return rc;
+    cf_pager p = {.fn = fn, .ctx = ctx, .sql = sql};
+    return cf_export_pages(c, &p, rd_page);
 }
 
 static const kv_methods cf_rest_d1_methods = {
