@@ -43,11 +43,8 @@ static int percent_decode(char *s, const char *text, char *err, size_t errlen) {
     return 0;
 }
 
-int kv__uri_parse(const char *text, kv__uri *u, char *err, size_t errlen) {
-    memset(u, 0, sizeof(*u));
-    u->text = text;
-
-    const char *colon = strchr(text, ':');
+/* The scheme: a letter, then letters, digits, '+', '-' or '.', up to the first ':'. */
+static int check_scheme(const char *text, const char *colon, char *err, size_t errlen) {
     if (!colon || colon == text)
         return kv__errbuf(err, errlen, KV_EURI,
                           "URI '%s' has no scheme (expected e.g. 'sqlite:/path/db' or "
@@ -59,6 +56,54 @@ int kv__uri_parse(const char *text, kv__uri *u, char *err, size_t errlen) {
         if (!ok)
             return kv__errbuf(err, errlen, KV_EURI, "URI '%s' has an invalid scheme", text);
     }
+    return 0;
+}
+
+/* Adds the parameter NAME[=VALUE] at q (already cut at its '&'), percent-decoding the value. */
+static int add_param(kv__uri *u, char *q, char *err, size_t errlen) {
+    char *eq = strchr(q, '=');
+    if (eq)
+        *eq = '\0';
+    if (*q == '\0')
+        return kv__errbuf(err, errlen, KV_EURI, "empty parameter in the query of URI '%s'",
+                          u->text);
+    if (u->nparams == KV__URI_MAX_PARAMS)
+        return kv__errbuf(err, errlen, KV_EURI, "too many parameters in URI '%s'", u->text);
+    for (size_t i = 0; i < u->nparams; i++)
+        if (strcmp(u->params[i].name, q) == 0)
+            return kv__errbuf(err, errlen, KV_EURI, "parameter '%s' given twice in URI '%s'", q,
+                              u->text);
+    u->params[u->nparams].name = q;
+    u->params[u->nparams].value = eq ? eq + 1 : q + strlen(q);
+    if (percent_decode(u->params[u->nparams].value, u->text, err, errlen) < 0)
+        return KV_EURI;
+    u->nparams++;
+    return 0;
+}
+
+/* The query after '?': NAME[=VALUE] pairs separated by '&', none of them empty. */
+static int parse_query(kv__uri *u, char *q, char *err, size_t errlen) {
+    for (;;) {
+        char *amp = strchr(q, '&');
+        if (amp)
+            *amp = '\0';
+        int rc = add_param(u, q, err, errlen);
+        if (rc < 0 || !amp)
+            return rc;
+        q = amp + 1;
+        if (*q == '\0')
+            return kv__errbuf(err, errlen, KV_EURI, "empty parameter in the query of URI '%s'",
+                              u->text);
+    }
+}
+
+int kv__uri_parse(const char *text, kv__uri *u, char *err, size_t errlen) {
+    memset(u, 0, sizeof(*u));
+    u->text = text;
+    const char *colon = strchr(text, ':');
+    int rc = check_scheme(text, colon, err, errlen);
+    if (rc < 0)
+        return rc;
 
     u->storage = strdup(text);
     if (!u->storage)
@@ -71,44 +116,13 @@ int kv__uri_parse(const char *text, kv__uri *u, char *err, size_t errlen) {
     char *q = strchr(u->body, '?');
     if (q) {
         *q++ = '\0';
-        while (*q) {
-            char *amp = strchr(q, '&');
-            if (amp)
-                *amp = '\0';
-            char *eq = strchr(q, '=');
-            if (eq)
-                *eq = '\0';
-            if (*q == '\0')
-                goto bad_query;
-            if (u->nparams == KV__URI_MAX_PARAMS) {
-                kv__errbuf(err, errlen, KV_EURI, "too many parameters in URI '%s'", text);
-                goto fail;
-            }
-            for (size_t i = 0; i < u->nparams; i++) {
-                if (strcmp(u->params[i].name, q) == 0) {
-                    kv__errbuf(err, errlen, KV_EURI, "parameter '%s' given twice in URI '%s'", q,
-                               text);
-                    goto fail;
-                }
-            }
-            u->params[u->nparams].name = q;
-            u->params[u->nparams].value = eq ? eq + 1 : q + strlen(q);
-            if (percent_decode(u->params[u->nparams].value, text, err, errlen) < 0)
-                goto fail;
-            u->nparams++;
-            if (!amp)
-                break;
-            q = amp + 1;
-            if (*q == '\0')
-                goto bad_query;
-        }
+        if (*q && parse_query(u, q, err, errlen) < 0)
+            goto fail;
     }
     if (percent_decode(u->body, text, err, errlen) < 0)
         goto fail;
     return 0;
 
-bad_query:
-    kv__errbuf(err, errlen, KV_EURI, "empty parameter in the query of URI '%s'", text);
 fail:
     kv__uri_free(u);
     return KV_EURI;
