@@ -227,56 +227,65 @@ static bool retryable_curl(CURLcode e) {
 }
 
 /* Runs the prepared transfer with the retry policy. */
-static int perform(cf_conn *c, const char *method, unsigned flags) {
-    cf_http *h = &c->http;
-    CURLcode e = CURLE_OK;
+/* Whether a finished attempt is worth another one. */
+static bool should_retry(const cf_http *h, CURLcode e, unsigned flags) {
+    bool idempotent = (flags & CF_IDEMPOTENT) != 0;
+    if (e != CURLE_OK)
+        /* A refused connection never reached the server: safe to retry. */
+        return e == CURLE_COULDNT_CONNECT || (idempotent && retryable_curl(e));
+    /* 429 means "not done"; a 5xx may come after the work, so only idempotent ones. */
+    long s = h->status;
+    return s == 429 || (idempotent && (s == 500 || s == 502 || s == 503 || s == 504));
+}
 
-    if (h->broken)
-        return kv__error(&c->base, KV_ECONN,
-                         "%s: the connection was lost or timed out earlier; open a new one",
-                         c->scheme);
-    curl_easy_setopt(h->curl, CURLOPT_URL, h->url);
+/* Runs the prepared request, with bounded retries and back-off. */
+static CURLcode attempts(cf_http *h, unsigned flags) {
+    CURLcode e;
     for (unsigned attempt = 0;; attempt++) {
         h->attempts = attempt + 1;
         h->resp.len = 0;
         h->status = 0;
         h->retry_after = -1;
         e = curl_easy_perform(h->curl);
-        bool retry = false;
-        if (e == CURLE_OK) {
+        if (e == CURLE_OK)
             curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &h->status);
-            if (h->status >= 200 && h->status < 300)
-                break;
-            /* 429 means "not done"; a 5xx may come after the work, so only idempotent ones. */
-            retry = h->status == 429 ||
-                    ((flags & CF_IDEMPOTENT) && (h->status == 500 || h->status == 502 ||
-                                                 h->status == 503 || h->status == 504));
-        } else {
-            /* A refused connection never reached the server: safe to retry. */
-            retry = e == CURLE_COULDNT_CONNECT || ((flags & CF_IDEMPOTENT) && retryable_curl(e));
-        }
-        if (!retry || (int)attempt >= h->retries)
-            break;
+        bool ok = e == CURLE_OK && h->status >= 200 && h->status < 300;
+        if (ok || !should_retry(h, e, flags) || (int)attempt >= h->retries)
+            return e;
         backoff(h, attempt + 1);
     }
+}
+
+/* A transport failure: the interface's code, and a broken connection where the link is gone. */
+static int curl_failure(cf_conn *c, const char *method, CURLcode e) {
+    cf_http *h = &c->http;
+    int rc = e == CURLE_OPERATION_TIMEDOUT                                         ? KV_ETIMEDOUT
+             : e == CURLE_COULDNT_CONNECT || e == CURLE_COULDNT_RESOLVE_HOST       ? KV_ECONNECT
+             : e == CURLE_WRITE_ERROR                                              ? KV_EPROTO
+             : e == CURLE_PEER_FAILED_VERIFICATION || e == CURLE_SSL_CONNECT_ERROR ? KV_ECONNECT
+                                                                                   : KV_ECONN;
+    if (rc == KV_ETIMEDOUT || rc == KV_ECONN || rc == KV_ECONNECT)
+        h->broken = true;
+    return kv__error(&c->base, rc,
+                     "%s: %s %s: %s (after %u attempt%s; timeout %.1f s, connect timeout %.1f s)",
+                     c->scheme, method, h->url, curl_easy_strerror(e), h->attempts,
+                     h->attempts == 1 ? "" : "s", h->timeout, h->connect_timeout);
+}
+
+static int perform(cf_conn *c, const char *method, unsigned flags) {
+    cf_http *h = &c->http;
+    if (h->broken)
+        return kv__error(&c->base, KV_ECONN,
+                         "%s: the connection was lost or timed out earlier; open a new one",
+                         c->scheme);
+    curl_easy_setopt(h->curl, CURLOPT_URL, h->url);
+    CURLcode e = attempts(h, flags);
     if (h->resp.len == 0)
         kv__buf_reserve(&h->resp, 0); /* data is never NULL after a request */
     if (h->resp.data)
         ((char *)h->resp.data)[h->resp.len] = '\0';
-    if (e != CURLE_OK) {
-        int rc = e == CURLE_OPERATION_TIMEDOUT                                   ? KV_ETIMEDOUT
-                 : e == CURLE_COULDNT_CONNECT || e == CURLE_COULDNT_RESOLVE_HOST ? KV_ECONNECT
-                 : e == CURLE_WRITE_ERROR                                        ? KV_EPROTO
-                 : e == CURLE_PEER_FAILED_VERIFICATION || e == CURLE_SSL_CONNECT_ERROR ? KV_ECONNECT
-                                                                                       : KV_ECONN;
-        if (rc == KV_ETIMEDOUT || rc == KV_ECONN || rc == KV_ECONNECT)
-            h->broken = true;
-        return kv__error(&c->base, rc,
-                         "%s: %s %s: %s (after %u attempt%s; timeout %.1f s, "
-                         "connect timeout %.1f s)",
-                         c->scheme, method, h->url, curl_easy_strerror(e), h->attempts,
-                         h->attempts == 1 ? "" : "s", h->timeout, h->connect_timeout);
-    }
+    if (e != CURLE_OK)
+        return curl_failure(c, method, e);
     if (h->status >= 200 && h->status < 300)
         return 0;
     if (h->status == 404 && (flags & CF_ALLOW_404))
