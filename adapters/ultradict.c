@@ -192,8 +192,23 @@ static int ultradict_close(kv_conn *c) {
     return urc ? KV_EBACKEND : 0;
 }
 
+static int ultradict_dump_native(kv_conn *c) {
+    ultradict_conn *uc = (ultradict_conn *)c;
+    int urc = ud_dump(uc->d);
+    return urc ? fail(uc, urc, "dump") : 0;
+}
+
+/* A forced load of the latest dump, then the stream after it: the whole dict read anew. */
+static int ultradict_load_native(kv_conn *c) {
+    ultradict_conn *uc = (ultradict_conn *)c;
+    int urc = ud_load(uc->d, true);
+    if (!urc)
+        urc = ud_apply_update(uc->d);
+    return urc ? fail(uc, urc, "load") : 0;
+}
+
 static const kv_methods ultradict_methods = {
-    .version = 2,
+    .version = 3,
     .name = "ultradict",
     .close = ultradict_close,
     .backend_version = ultradict_version,
@@ -208,6 +223,8 @@ static const kv_methods ultradict_methods = {
     .export_all = ultradict_export,
     .get_many = NULL, /* reads are local memory: the core's loop is as fast as a native one */
     .set_many = ultradict_set_many,
+    .dump_native = ultradict_dump_native,
+    .load_native = ultradict_load_native,
 };
 
 int kv__ultradict_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
@@ -253,7 +270,7 @@ int kv__ultradict_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     }
     uc->base.methods = &ultradict_methods;
     uc->base.caps = KV_CAP_ATOMIC_INCR | KV_CAP_LOCK | KV_CAP_ENUMERATE | KV_CAP_SNAPSHOT |
-                    KV_CAP_CROSS_PROCESS | KV_CAP_BATCH | KV_CAP_COUNT;
+                    KV_CAP_CROSS_PROCESS | KV_CAP_BATCH | KV_CAP_COUNT | KV_CAP_NATIVE_DUMP;
     *out = &uc->base;
     return 0;
 }

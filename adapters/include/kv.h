@@ -188,6 +188,8 @@ enum {
     /* Keeps nothing (null:): every call succeeds, reads return filler of the size last
      * written, not the value; a harness must not check what it reads back. */
     KV_CAP_DISCARDS = 1u << 8,
+    /* kv_dump_native() and kv_load_native() use the backend's own whole-store dump. */
+    KV_CAP_NATIVE_DUMP = 1u << 9,
 };
 
 /* Values of the `type` argument of kv_snapshot_fn; the same values as UD_TYPE_*. */
@@ -236,10 +238,14 @@ struct kv_methods {
     /* ---- version 2 ---- */
     int (*get_many)(kv_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs);
     int (*set_many)(kv_conn *c, const kv_item *items, size_t n);
+
+    /* ---- version 3 ---- */
+    int (*dump_native)(kv_conn *c);
+    int (*load_native)(kv_conn *c);
 };
 
 /* The newest method-table version this core knows. */
-#define KV_METHODS_VERSION 2
+#define KV_METHODS_VERSION 3
 
 /*
  * The base of every connection; an adapter's connection struct embeds it as its first member.
@@ -360,6 +366,20 @@ KV_EXPORT int kv_export(kv_conn *c, kv_entry_fn fn, void *ctx);
  * error of the first batch that failed.
  */
 KV_EXPORT int kv_import(kv_conn *c, const kv_item *items, size_t n);
+
+/*
+ * The backend's own dump of the whole store, where kv_caps() has KV_CAP_NATIVE_DUMP (ultradict:
+ * a full dump of the dict into shared memory, which also resets its stream). Returns 0,
+ * KV_ENOTSUP (no native dump), or an error.
+ */
+KV_EXPORT int kv_dump_native(kv_conn *c);
+
+/*
+ * Reloads this connection's view of the store from the backend's latest native dump, discarding
+ * what it held (ultradict: a forced load of the dump, then the updates after it). Returns 0,
+ * KV_ENOTSUP, or an error.
+ */
+KV_EXPORT int kv_load_native(kv_conn *c);
 
 /* ---- Batches (native where kv_caps() has KV_CAP_BATCH, a loop otherwise). ---- */
 

@@ -184,6 +184,7 @@ char *kv_caps_string(unsigned caps, char *buf, size_t len) {
         {KV_CAP_BATCH, "batch"},
         {KV_CAP_COUNT, "count"},
         {KV_CAP_DISCARDS, "discards"},
+        {KV_CAP_NATIVE_DUMP, "native_dump"},
     };
     size_t used = 0;
 
@@ -310,6 +311,20 @@ int kv_export(kv_conn *c, kv_entry_fn fn, void *ctx) {
     if (!c->methods->export_all)
         return NOT_SUPPORTED(c, "enumeration");
     return finish(c, c->methods->export_all(c, fn, ctx));
+}
+
+int kv_dump_native(kv_conn *c) {
+    CHECK_CONN(c);
+    if (c->methods->version < 3 || !c->methods->dump_native)
+        return NOT_SUPPORTED(c, "a native dump");
+    return finish(c, c->methods->dump_native(c));
+}
+
+int kv_load_native(kv_conn *c) {
+    CHECK_CONN(c);
+    if (c->methods->version < 3 || !c->methods->load_native)
+        return NOT_SUPPORTED(c, "a native load");
+    return finish(c, c->methods->load_native(c));
 }
 
 int kv_get_many(kv_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {

@@ -1,9 +1,9 @@
 /*
  * scen_dump.c - dump and load of a whole dict of `entries` entries.
  *
- * UltraDict: its own full dump (ud_dump, after changing one entry so there is something to
- * dump) and load (ud_load(force) + ud_apply_update) through a second handle on the dict the
- * adapter uses. Other backends: what they offer to read and write everything - an export of
+ * A backend with a native dump (KV_CAP_NATIVE_DUMP; UltraDict: ud_dump, after changing one entry
+ * so there is something to dump, then ud_load(force) + ud_apply_update) uses it through kv.h.
+ * Other backends: what they offer to read and write everything - an export of
  * every entry, and a clear followed by an import of them all. Backends that cannot enumerate
  * get "n/a".
  */
@@ -13,14 +13,23 @@
 #include <string.h>
 
 #include "scen.h"
-#include "ultradict.h"
 
 const char *sc_dump_na(const sc_cell *c) {
-    if (!strncmp(c->uri, "ultradict:", 10))
+    if (c->caps & KV_CAP_NATIVE_DUMP)
         return NULL;
     if (!(c->caps & KV_CAP_ENUMERATE))
         return "the backend cannot enumerate its entries";
     return NULL;
+}
+
+/* One dump (op 0) and one load (op 1), each timed on its own. */
+static void record_pair(sc_slot *s, uint64_t dump_ns, uint64_t load_ns) {
+    s->op[0].ops++;
+    s->op[0].phase_ns += dump_ns;
+    sc_hist_add(&s->op[0].hist, dump_ns, 1);
+    s->op[1].ops++;
+    s->op[1].phase_ns += load_ns;
+    sc_hist_add(&s->op[1].hist, load_ns, 1);
 }
 
 void sc_dump_ops(sc_cell *c) {
@@ -38,58 +47,30 @@ int sc_dump_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     return sc_prefill(kv, &c->p, c->p.entries, err, errlen);
 }
 
-/* The dict name of an ultradict: URI ("ultradict:NAME?..."). */
-static void ud_name_of(const char *uri, char *name, size_t len) {
-    const char *p = uri + strlen("ultradict:");
-    size_t n = strcspn(p, "?");
-    if (n >= len)
-        n = len - 1;
-    memcpy(name, p, n);
-    name[n] = '\0';
-}
-
-static int ud_loop(sc_worker *w) {
-    char name[UD_FULL_NAME_BUF];
-    ud_name_of(w->cell->uri, name, sizeof name);
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = UD_ATTACH_ONLY;
-    o.auto_unlink = UD_AUTO_UNLINK_OFF;
-    ud_dict *d;
-    int rc = ud_open(&o, &d);
-    if (rc)
-        return sc_fail(w, rc, "attaching %s: %s", name, ud_strerror(rc));
-    rc = ud_apply_update(d);
+/* A backend with a native dump: set one entry (so there is something new), dump, reload. */
+static int native_loop(sc_worker *w) {
+    int rc = kv_load_native(w->kv);
     if (!rc && sc_barrier(w) == 0) {
         uint64_t done = 0, i = 0;
         while (!rc && (done == 0 || !sc_phase_over(w, done, w->cell->p.ops))) {
             size_t vlen = w->cell->p.value_size;
             sc_value_fill(w->value, vlen, 0, ++i);
             uint64_t t0 = sc_now_ns();
-            rc = ud_set(d, "k0000000000", 11, w->value, vlen);
+            rc = kv_set(w->kv, "k0000000000", 11, w->value, vlen);
             if (!rc)
-                rc = ud_dump(d);
+                rc = kv_dump_native(w->kv);
             uint64_t t1 = sc_now_ns();
             if (!rc)
-                rc = ud_load(d, true);
-            if (!rc)
-                rc = ud_apply_update(d);
+                rc = kv_load_native(w->kv);
             uint64_t t2 = sc_now_ns();
             if (rc)
                 break;
-            sc_slot *s = w->slot;
-            s->op[0].ops++;
-            s->op[0].phase_ns += t1 - t0;
-            sc_hist_add(&s->op[0].hist, t1 - t0, 1);
-            s->op[1].ops++;
-            s->op[1].phase_ns += t2 - t1;
-            sc_hist_add(&s->op[1].hist, t2 - t1, 1);
+            record_pair(w->slot, t1 - t0, t2 - t1);
             done++;
         }
-        if (rc)
-            sc_fail(w, rc, "%s: %s", name, ud_strerror(rc));
     }
-    ud_close(d);
+    if (rc)
+        sc_fail(w, rc, "%s", kv_errmsg(w->kv));
     return rc;
 }
 
@@ -164,13 +145,7 @@ static int kv_loop(sc_worker *w) {
                              (unsigned long long)p->entries);
                 break;
             }
-            sc_slot *s = w->slot;
-            s->op[0].ops++;
-            s->op[0].phase_ns += t1 - t0;
-            sc_hist_add(&s->op[0].hist, t1 - t0, 1);
-            s->op[1].ops++;
-            s->op[1].phase_ns += t2 - t1;
-            sc_hist_add(&s->op[1].hist, t2 - t1, 1);
+            record_pair(w->slot, t1 - t0, t2 - t1);
             done++;
         }
     }
@@ -180,7 +155,7 @@ static int kv_loop(sc_worker *w) {
 }
 
 int sc_dump_work(sc_worker *w) {
-    int rc = !strncmp(w->cell->uri, "ultradict:", 10) ? ud_loop(w) : kv_loop(w);
+    int rc = w->cell->caps & KV_CAP_NATIVE_DUMP ? native_loop(w) : kv_loop(w);
     w->slot->t_end = sc_now_ns();
     return rc;
 }
