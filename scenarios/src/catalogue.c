@@ -108,7 +108,7 @@ const sc_scenario *sc_find_scenario(const char *id) {
 int sc_scenario_merit(const char *id, const char **metric, int *figure, int *direction) {
     const sc_scenario *s = sc_find_scenario(id);
     if (!s)
-        return -1;
+        return SC_ENOTFOUND;
     *metric = s->merit.metric;
     *figure = s->merit.figure;
     *direction = s->merit.direction;

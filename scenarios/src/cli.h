@@ -42,7 +42,8 @@ typedef struct sc_plan {
     sc_backends backends;
 } sc_plan;
 
-/* Parses `udbench run` options. 0 ok, 1 after --help, 2 on a usage error (message printed). */
+/* Parses `udbench run` options. Returns 0, SC_EHELP (the help was printed), SC_EUSAGE (the
+ * message was printed) or -ENOMEM. */
 int sc_plan_parse(int argc, char **argv, sc_plan *plan);
 void sc_plan_free(sc_plan *plan);
 /* The default backends (without probing them). */

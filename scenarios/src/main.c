@@ -155,8 +155,8 @@ static int cmd_report(int argc, char **argv) {
 static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     sc_plan plan;
     int rc = sc_plan_parse(argc, argv, &plan);
-    if (rc == 1)
-        return 0; /* --help */
+    if (rc == SC_EHELP)
+        return 0;
     if (rc)
         return 2;
 

@@ -74,7 +74,7 @@ static int apply_suite(sc_plan *p, const char *suite) {
         p->nlarge = 2;
         p->large_bytes = 64ull << 20;
     } else {
-        return -1;
+        return SC_EUSAGE;
     }
     p->suite = suite;
     return 0;
@@ -84,17 +84,17 @@ static int apply_suite(sc_plan *p, const char *suite) {
 
 static int bad(const char *what, const char *arg) {
     fprintf(stderr, "udbench: run: %s '%s'\nTry 'udbench run --help'.\n", what, arg);
-    return 2;
+    return SC_EUSAGE;
 }
 
 static int parse_u64(const char *s, uint64_t *out, bool suffixes) {
     if (!s || !*s || *s == '-' || *s == '+')
-        return -1;
+        return SC_EUSAGE;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s)
-        return -1;
+        return SC_EUSAGE;
     uint64_t mul = 1;
     if (suffixes && *end) {
         if ((*end == 'K' || *end == 'k') && end[1] == '\0')
@@ -102,24 +102,24 @@ static int parse_u64(const char *s, uint64_t *out, bool suffixes) {
         else if ((*end == 'M' || *end == 'm') && end[1] == '\0')
             mul = 1024 * 1024;
         else
-            return -1;
+            return SC_EUSAGE;
     } else if (*end) {
-        return -1;
+        return SC_EUSAGE;
     }
     if (mul > 1 && v > UINT64_MAX / mul)
-        return -1;
+        return SC_EUSAGE;
     *out = v * mul;
     return 0;
 }
 
 static int parse_double(const char *s, double *out) {
     if (!s || !*s)
-        return -1;
+        return SC_EUSAGE;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
     if (errno || end == s || *end || !isfinite(v))
-        return -1;
+        return SC_EUSAGE;
     *out = v;
     return 0;
 }
@@ -129,12 +129,12 @@ static int parse_list(const char *s, uint64_t *out, int max, uint64_t limit) {
     int n = 0;
     char buf[256];
     if (strlen(s) >= sizeof buf)
-        return -1;
+        return SC_EUSAGE;
     strcpy(buf, s);
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         uint64_t v;
         if (n == max || parse_u64(tok, &v, false) || v == 0 || v > limit)
-            return -1;
+            return SC_EUSAGE;
         out[n++] = v;
     }
     return n ? n : -1;
@@ -164,9 +164,10 @@ static int make_tmpdir(sc_backends *bs) {
     const char *t = getenv("TMPDIR");
     snprintf(bs->tmpdir, sizeof bs->tmpdir, "%s/udbench-XXXXXX", t && *t ? t : "/tmp");
     if (!mkdtemp(bs->tmpdir)) {
-        fprintf(stderr, "udbench: cannot create a temporary folder: %s\n", strerror(errno));
+        int e = errno;
+        fprintf(stderr, "udbench: cannot create a temporary folder: %s\n", strerror(e));
         bs->tmpdir[0] = '\0';
-        return -1;
+        return -e;
     }
     return 0;
 }
@@ -188,10 +189,11 @@ static int add_env_backends(sc_backends *bs) {
 
 int sc_default_backends(sc_backends *bs) {
     memset(bs, 0, sizeof *bs);
-    if (make_tmpdir(bs))
-        return -1;
+    int rc = make_tmpdir(bs);
+    if (rc)
+        return rc;
     char uri[600];
-    int rc = add_backend(bs, "local:", false);
+    rc = add_backend(bs, "local:", false);
     if (!rc)
         rc = add_backend(bs, "ultradict:", false);
     snprintf(uri, sizeof uri, "sqlite:%s/udbench.sqlite", bs->tmpdir);
@@ -275,7 +277,7 @@ int sc_plan_parse(int argc, char **argv, sc_plan *p) {
         int n;
         switch (c) {
         case 'h':
-            return 1;
+            return SC_EHELP;
         case 'S':
             break;
         case 's':
@@ -292,7 +294,7 @@ int sc_plan_parse(int argc, char **argv, sc_plan *p) {
             if (!strchr(optarg, ':'))
                 return bad("a backend is a URI such as sqlite:/tmp/db, not", optarg);
             if (add_backend(&p->backends, optarg, true))
-                return 2;
+                return SC_EUSAGE;
             break;
         case 'p':
             n = parse_list(optarg, list, 16, SC_MAX_PROCS);
@@ -382,14 +384,14 @@ int sc_plan_parse(int argc, char **argv, sc_plan *p) {
         return bad("give --ops or --duration, not both:", "--ops/--duration");
     if (p->backends.n == 0) {
         if (sc_default_backends(&p->backends))
-            return 2;
+            return SC_EUSAGE;
     }
     /* The harness floor: null: runs in every group like any backend. */
     bool have_null = false;
     for (size_t i = 0; i < p->backends.n; i++)
         have_null = have_null || !strcmp(p->backends.v[i].uri, "null:");
     if (!have_null && add_backend(&p->backends, "null:", false))
-        return 2;
+        return SC_EUSAGE;
     return 0;
 }
 

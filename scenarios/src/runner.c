@@ -53,17 +53,19 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct tim
     return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
 }
 
+UD_ERRGEN_FUNCTIONS(SC_ERRNO_MAP, sc_strerror, sc_errname)
+
 int sc_barrier(sc_worker *w) {
     sc_arena *a = w->arena;
     atomic_fetch_add(&a->ready, 1);
     while (atomic_load(&a->go) == 0) {
         if (atomic_load(&a->stop))
-            return -1;
+            return SC_ESTOPPED;
         struct timespec ts = {0, 10000000};
         futex(&a->go, FUTEX_WAIT, 0, &ts);
     }
     w->slot->t_start = sc_now_ns();
-    return atomic_load(&a->stop) ? -1 : 0;
+    return atomic_load(&a->stop) ? SC_ESTOPPED : 0;
 }
 
 uint64_t sc_share(const sc_worker *w, uint64_t total) {

@@ -22,6 +22,24 @@
 #include "rng.h"
 #include "rp.h"
 
+/*
+ * Error codes of the scenarios: name, value, message; ud_errgen.h makes the enum, sc_strerror()
+ * and sc_errname(). 0 is success; the functions of scenarios/ return these, or the code
+ * (KV_E*, RP_E* or -errno) of what failed under them.
+ */
+#define SC_ERRNO_MAP(XX)                                                                           \
+    XX(SC_EUSAGE, -4001, "invalid command line")                                                   \
+    XX(SC_EHELP, -4002, "the help was asked for and printed")                                      \
+    XX(SC_ESTOPPED, -4003, "the run was stopped")                                                  \
+    XX(SC_ETORN, -4004, "the value read back is torn or not the one written")                      \
+    XX(SC_ENOCHECK, -4005, "the value is too short to carry a check")                              \
+    XX(SC_ENOTFOUND, -4006, "no such scenario")
+
+UD_ERRGEN_ENUM(SC_ERRNO_MAP);
+
+const char *sc_strerror(int rc);
+const char *sc_errname(int rc);
+
 #define SC_MAX_PROCS 64
 #define SC_MAX_OPS 3
 #define SC_ERR_MAX 240
@@ -159,8 +177,8 @@ static inline uint64_t sc_now_ns(void) {
 double sc_timer_overhead(void);
 
 /* ---- runner.c ---- */
-/* Marks the worker ready and waits for the start of the measured phase. Returns 0, or -1 when
- * the run was stopped meanwhile. */
+/* Marks the worker ready and waits for the start of the measured phase. Returns 0, or
+ * SC_ESTOPPED when the run was stopped meanwhile. */
 int sc_barrier(sc_worker *w);
 /* True when the measured phase is over for this worker (`done` operations so far). */
 bool sc_phase_over(sc_worker *w, uint64_t done, uint64_t target);
@@ -195,7 +213,8 @@ size_t sc_key(char *buf, uint64_t i);
 #define SC_KEY_LEN 11
 /* Fills a value of `len` bytes for key i, version v, with a self-check when len >= 24. */
 void sc_value_fill(char *val, size_t len, uint64_t i, uint64_t v);
-/* Checks a value read for key i: 1 valid, 0 torn or foreign, -1 too short to carry a check. */
+/* Checks a value read for key i: 0 valid, SC_ETORN (torn or foreign), SC_ENOCHECK (shorter than
+ * the 24 bytes a check needs). */
 int sc_value_check(const char *val, size_t len, uint64_t i, size_t expect_len);
 /* Picks a key index by the cell's distribution. */
 uint64_t sc_pick_key(sc_worker *w, const sc_zipf *z);
@@ -206,7 +225,7 @@ int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t er
 extern const sc_scenario *const sc_catalogue[];
 const sc_scenario *sc_find_scenario(const char *id);
 /* The figure of merit of a scenario by id: its metric (op), figure (RP_FIGURE_*) and direction
- * (RP_HIGHER_IS_BETTER / RP_LOWER_IS_BETTER). 0, or -1 for an unknown id. */
+ * (RP_HIGHER_IS_BETTER / RP_LOWER_IS_BETTER). 0, or SC_ENOTFOUND for an unknown id. */
 int sc_scenario_merit(const char *id, const char **metric, int *figure, int *direction);
 
 #endif /* SC_H */

@@ -168,11 +168,11 @@ static int cmp_u64(const void *a, const void *b) {
 static void check_read(sc_worker *w, uint64_t i) {
     if (w->cell->caps & KV_CAP_DISCARDS)
         return; /* null: returns filler */
-    int ok = sc_value_check(w->buf.data, w->buf.len, i, w->cell->p.value_size);
-    if (ok < 0)
+    int rc = sc_value_check(w->buf.data, w->buf.len, i, w->cell->p.value_size);
+    if (rc == SC_ENOCHECK)
         return;
     w->slot->counters[CNT_CHECKED]++;
-    if (!ok)
+    if (rc == SC_ETORN)
         w->slot->counters[CNT_TORN]++;
 }
 

@@ -53,13 +53,13 @@ void sc_value_fill(char *val, size_t len, uint64_t i, uint64_t v) {
 
 int sc_value_check(const char *val, size_t len, uint64_t i, size_t expect_len) {
     if (expect_len < 24)
-        return -1;
+        return SC_ENOCHECK;
     if (len != expect_len)
-        return 0;
+        return SC_ETORN;
     uint64_t k, c;
     memcpy(&k, val, 8);
     memcpy(&c, val + len - 8, 8);
-    return k == i && c == value_check(val, len - 8);
+    return k == i && c == value_check(val, len - 8) ? 0 : SC_ETORN;
 }
 
 uint64_t sc_pick_key(sc_worker *w, const sc_zipf *z) {
