@@ -1,0 +1,200 @@
+/*
+ * test_plan.c - the pieces of udbench below its main(): option parsing into a plan, the value
+ * self-check, the barrier, work shares and phase ends, the catalogue's figures of merit, and the
+ * SC_E* codes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cli.h"
+#include "sc.h"
+
+/* Parses a NULL-terminated list of options after "run"; frees the plan unless asked to keep it. */
+static int parse(sc_plan *p, bool keep, ...) {
+    char *argv[32] = {"run"};
+    int argc = 1;
+    va_list ap;
+    va_start(ap, keep);
+    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;)
+        argv[argc++] = a;
+    va_end(ap);
+    int rc = sc_plan_parse(argc, argv, p);
+    if (!keep)
+        sc_plan_free(p);
+    return rc;
+}
+
+static bool has_backend(const sc_plan *p, const char *uri) {
+    for (size_t i = 0; i < p->backends.n; i++)
+        if (strcmp(p->backends.v[i].uri, uri) == 0)
+            return true;
+    return false;
+}
+
+static void test_defaults(void **state) {
+    (void)state;
+    sc_plan p;
+    assert_int_equal(parse(&p, true, NULL), 0);
+    assert_string_equal(p.suite, "default");
+    assert_true(p.nscenarios > 0);
+    assert_true(p.nprocs > 0);
+    /* The embedded backends by default, and null: as the harness floor in every run. */
+    assert_true(has_backend(&p, "local:"));
+    assert_true(has_backend(&p, "null:"));
+    sc_plan_free(&p);
+}
+
+static void test_options(void **state) {
+    (void)state;
+    sc_plan p;
+    assert_int_equal(parse(&p, true, "--suite", "smoke", "--scenario", "read", "--scenario",
+                           "write", "--procs", "1,2,4", "--backend", "local:", "--ops", "500",
+                           NULL),
+                     0);
+    assert_string_equal(p.suite, "smoke");
+    assert_int_equal(p.nscenarios, 2);
+    assert_string_equal(p.scenarios[0], "read");
+    assert_string_equal(p.scenarios[1], "write");
+    assert_int_equal(p.nprocs, 3);
+    assert_int_equal(p.procs[2], 4);
+    assert_int_equal(p.base.ops, 500);
+    assert_true(has_backend(&p, "local:"));
+    assert_true(has_backend(&p, "null:"));
+    assert_false(has_backend(&p, "lmdb:"));
+    sc_plan_free(&p);
+}
+
+static void test_help_and_usage(void **state) {
+    (void)state;
+    sc_plan p;
+    assert_int_equal(parse(&p, false, "--help", NULL), SC_EHELP);
+    assert_int_equal(parse(&p, false, "--procs", "0", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "--procs", "65", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "--procs", "1,,x", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "--scenario", "no-such", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "--suite", "bogus", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "--ops", "10", "--duration", "1", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "--backend", "no-colon", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "--value-size", "-3", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "stray", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, false, "--no-such-option", NULL), SC_EUSAGE);
+}
+
+static void test_value_check(void **state) {
+    (void)state;
+    char v[100];
+    sc_value_fill(v, sizeof v, 7, 3);
+    assert_int_equal(sc_value_check(v, sizeof v, 7, sizeof v), 0);
+    assert_int_equal(sc_value_check(v, sizeof v, 8, sizeof v), SC_ETORN);
+    assert_int_equal(sc_value_check(v, sizeof v - 1, 7, sizeof v), SC_ETORN);
+    v[50] ^= 1;
+    assert_int_equal(sc_value_check(v, sizeof v, 7, sizeof v), SC_ETORN);
+    assert_int_equal(sc_value_check(v, 10, 7, 10), SC_ENOCHECK);
+}
+
+/* A worker of a one-slot arena, as the runner makes them. */
+typedef struct fixture {
+    sc_arena *arena;
+    sc_cell cell;
+    sc_worker w;
+} fixture;
+
+static void fixture_init(fixture *f, int procs, int index) {
+    size_t size = sizeof(sc_arena) + sizeof(sc_slot);
+    f->arena = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(f->arena != MAP_FAILED);
+    memset(&f->cell, 0, sizeof f->cell);
+    f->cell.p.procs = procs;
+    memset(&f->w, 0, sizeof f->w);
+    f->w.cell = &f->cell;
+    f->w.arena = f->arena;
+    f->w.slot = &f->arena->slots[0];
+    f->w.index = index;
+}
+
+static void fixture_free(fixture *f) {
+    munmap(f->arena, sizeof(sc_arena) + sizeof(sc_slot));
+}
+
+static void test_barrier(void **state) {
+    (void)state;
+    fixture f;
+    fixture_init(&f, 1, 0);
+    atomic_store(&f.arena->go, 1);
+    assert_int_equal(sc_barrier(&f.w), 0);
+    assert_int_equal(atomic_load(&f.arena->ready), 1);
+    assert_true(f.w.slot->t_start > 0);
+    /* A stop before or at the start is reported, so that the worker does not measure. */
+    atomic_store(&f.arena->go, 0);
+    atomic_store(&f.arena->stop, 1);
+    assert_int_equal(sc_barrier(&f.w), SC_ESTOPPED);
+    atomic_store(&f.arena->go, 1);
+    assert_int_equal(sc_barrier(&f.w), SC_ESTOPPED);
+    fixture_free(&f);
+}
+
+static void test_share_and_phase(void **state) {
+    (void)state;
+    fixture f;
+    uint64_t sum = 0;
+    for (int i = 0; i < 3; i++) {
+        fixture_init(&f, 3, i);
+        uint64_t s = sc_share(&f.w, 10);
+        assert_int_equal(s, i == 0 ? 4 : 3);
+        sum += s;
+        fixture_free(&f);
+    }
+    assert_int_equal(sum, 10);
+
+    fixture_init(&f, 1, 0);
+    f.cell.p.ops = 5;
+    assert_false(sc_phase_over(&f.w, 4, 5));
+    assert_true(sc_phase_over(&f.w, 5, 5));
+    f.cell.p.ops = 0; /* duration mode: the deadline decides */
+    f.arena->deadline = sc_now_ns() + 60ull * 1000000000ull;
+    assert_false(sc_phase_over(&f.w, 1000, 0));
+    f.arena->deadline = sc_now_ns() - 1;
+    assert_true(sc_phase_over(&f.w, 0, 0));
+    f.arena->deadline = sc_now_ns() + 60ull * 1000000000ull;
+    atomic_store(&f.arena->stop, 1);
+    assert_true(sc_phase_over(&f.w, 0, 0));
+    fixture_free(&f);
+}
+
+static void test_catalogue_and_codes(void **state) {
+    (void)state;
+    const char *metric;
+    int figure, direction;
+    assert_int_equal(sc_scenario_merit("no-such", &metric, &figure, &direction), SC_ENOTFOUND);
+    for (int i = 0; sc_catalogue[i]; i++) {
+        assert_int_equal(sc_scenario_merit(sc_catalogue[i]->id, &metric, &figure, &direction), 0);
+        assert_non_null(metric);
+        assert_ptr_equal(sc_find_scenario(sc_catalogue[i]->id), sc_catalogue[i]);
+    }
+    assert_string_equal(sc_errname(SC_EUSAGE), "SC_EUSAGE");
+    assert_string_equal(sc_strerror(SC_ESTOPPED), "the run was stopped");
+    assert_string_equal(sc_errname(0), "OK");
+    assert_string_equal(sc_errname(-2), "ENOENT");
+    assert_string_equal(sc_strerror(-4999), "unknown error");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_help_and_usage),
+        cmocka_unit_test(test_value_check),
+        cmocka_unit_test(test_barrier),
+        cmocka_unit_test(test_share_and_phase),
+        cmocka_unit_test(test_catalogue_and_codes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
