@@ -165,6 +165,13 @@ typedef struct rp__header {
 int rp__header_build(const rp_doc *d, rp__header *h);
 void rp__header_free(rp__header *h);
 
+/*
+ * The frame every report shares: builds the header lines and the ranking of `d`, calls body with
+ * them, and frees them. Returns what body returned, or the error of building them.
+ */
+typedef int (*rp__report_body)(const rp_doc *d, const rp__header *h, const rp__ranking *r, FILE *f);
+int rp__report_with(const rp_doc *d, FILE *f, rp__report_body body);
+
 /* The individual reports; each writes the whole report to f. */
 int rp__report_text(const rp_doc *d, FILE *f);
 int rp__report_md(const rp_doc *d, FILE *f);

@@ -187,3 +187,18 @@ fail:
     rp__header_free(h);
     return -ENOMEM;
 }
+
+int rp__report_with(const rp_doc *d, FILE *f, rp__report_body body) {
+    rp__header h;
+    rp__ranking r;
+    int rc = rp__header_build(d, &h);
+    if (rc)
+        return rc;
+    rc = rp__ranking_build(d, &r);
+    if (rc == 0) {
+        rc = body(d, &h, &r, f);
+        rp__ranking_free(&r);
+    }
+    rp__header_free(&h);
+    return rc;
+}

@@ -213,15 +213,8 @@ static void panel(FILE *f, const layout *lo, const rp__group *g, int y) {
     }
 }
 
-int rp__report_svg(const rp_doc *d, FILE *f) {
-    rp__header h;
-    rp__ranking r;
-    int rc = rp__header_build(d, &h);
-    if (rc)
-        return rc;
-    rc = rp__ranking_build(d, &r);
-    if (rc)
-        goto fail_header;
+static int svg_body(const rp_doc *d, const rp__header *h, const rp__ranking *r, FILE *f) {
+    int rc = 0;
 
     size_t not_measured = 0, failed = 0;
     for (size_t i = 0; i < d->ncells; i++) {
@@ -231,9 +224,9 @@ int rp__report_svg(const rp_doc *d, FILE *f) {
                   (c->correctness.lost_updates != 0 || c->correctness.torn_reads > 0);
     }
     size_t longest = 8;
-    for (size_t i = 0; i < r.nlabels; i++)
-        if (code_points(r.labels[i]) > longest)
-            longest = code_points(r.labels[i]);
+    for (size_t i = 0; i < r->nlabels; i++)
+        if (code_points(r->labels[i]) > longest)
+            longest = code_points(r->labels[i]);
     if (longest > LABEL_CHARS)
         longest = LABEL_CHARS;
     layout lo = {.label_right = MARGIN + (int)longest * CHAR_W};
@@ -241,9 +234,9 @@ int rp__report_svg(const rp_doc *d, FILE *f) {
     lo.width = lo.bar_x + BAR_W + VALUE_W;
 
     int height = HEAD_H;
-    for (size_t i = 0; i < r.ngroups; i++)
-        height += panel_height(&r.groups[i]) + 12;
-    int footer = (not_measured ? 18 : 0) + (failed ? 18 : 0) + (r.ngroups ? 0 : 18);
+    for (size_t i = 0; i < r->ngroups; i++)
+        height += panel_height(&r->groups[i]) + 12;
+    int footer = (not_measured ? 18 : 0) + (failed ? 18 : 0) + (r->ngroups ? 0 : 18);
     height += footer + MARGIN;
 
     fprintf(f,
@@ -258,11 +251,11 @@ int rp__report_svg(const rp_doc *d, FILE *f) {
             lo.width, height, lo.width, height, MARGIN, COLOR_TEXT);
     /* The machine and the run under the title: a chart without them cannot be compared. */
     int line = 0;
-    for (size_t i = 0; i < h.n && line < 2; i++) {
-        if (strcmp(h.items[i].key, "machine") != 0 && strcmp(h.items[i].key, "run") != 0)
+    for (size_t i = 0; i < h->n && line < 2; i++) {
+        if (strcmp(h->items[i].key, "machine") != 0 && strcmp(h->items[i].key, "run") != 0)
             continue;
         fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">", MARGIN, 50 + 16 * line, COLOR_MUTED);
-        xml_text(f, h.items[i].value, 140);
+        xml_text(f, h->items[i].value, 140);
         fputs("</text>\n", f);
         line++;
     }
@@ -282,11 +275,11 @@ int rp__report_svg(const rp_doc *d, FILE *f) {
             COLOR_MUTED, MARGIN + 320, COLOR_BAR, MARGIN + 336, COLOR_MUTED,
             rp__fmt_pct(&pct, d->run.noise_threshold));
     int y = HEAD_H + 12;
-    for (size_t i = 0; i < r.ngroups; i++) {
-        panel(f, &lo, &r.groups[i], y);
-        y += panel_height(&r.groups[i]) + 12;
+    for (size_t i = 0; i < r->ngroups; i++) {
+        panel(f, &lo, &r->groups[i], y);
+        y += panel_height(&r->groups[i]) + 12;
     }
-    if (!r.ngroups) {
+    if (!r->ngroups) {
         fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">No cell was measured.</text>\n", MARGIN,
                 y + 12, COLOR_TEXT);
         y += 18;
@@ -306,8 +299,9 @@ int rp__report_svg(const rp_doc *d, FILE *f) {
                 MARGIN, y + 12, COLOR_MUTED, not_measured, not_measured == 1 ? "" : "s");
     fputs("</svg>\n", f);
 
-    rp__ranking_free(&r);
-fail_header:
-    rp__header_free(&h);
     return rc;
+}
+
+int rp__report_svg(const rp_doc *d, FILE *f) {
+    return rp__report_with(d, f, svg_body);
 }

@@ -164,29 +164,23 @@ static int md_not_measured(FILE *f, const rp_doc *d, const rp__ranking *r) {
     return 0;
 }
 
-int rp__report_md(const rp_doc *d, FILE *f) {
-    rp__header h;
-    rp__ranking r;
-    int rc = rp__header_build(d, &h);
-    if (rc)
-        return rc;
-    rc = rp__ranking_build(d, &r);
-    if (rc)
-        goto fail_header;
-    md_header(f, &h);
+static int md_body(const rp_doc *d, const rp__header *h, const rp__ranking *r, FILE *f) {
+    int rc = 0;
+    md_header(f, h);
     fputs("Throughput is the median ops/s of the repetitions; spread = (max − min) / median; "
           "factor = fastest / this; × local = `local:` / this. Latencies come from the "
           "histograms merged over processes and repetitions (at most 0.8% off).\n\n",
           f);
-    for (size_t i = 0; i < r.ngroups; i++)
-        md_group(f, &r.groups[i]);
-    rc = md_correctness(f, d, &r);
+    for (size_t i = 0; i < r->ngroups; i++)
+        md_group(f, &r->groups[i]);
+    rc = md_correctness(f, d, r);
     if (!rc)
-        rc = md_not_measured(f, d, &r);
-    rp__ranking_free(&r);
-fail_header:
-    rp__header_free(&h);
+        rc = md_not_measured(f, d, r);
     return rc;
+}
+
+int rp__report_md(const rp_doc *d, FILE *f) {
+    return rp__report_with(d, f, md_body);
 }
 
 /* One CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or a line break. */

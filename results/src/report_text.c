@@ -233,24 +233,17 @@ static int correctness(FILE *out, const rp_doc *d, const rp__ranking *r) {
     return 0;
 }
 
-int rp__report_text(const rp_doc *d, FILE *out) {
-    rp__header h;
-    rp__ranking r;
-    int rc = rp__header_build(d, &h);
-    if (rc)
-        return rc;
-    rc = rp__ranking_build(d, &r);
-    if (rc)
-        goto fail_header;
+static int text_body(const rp_doc *d, const rp__header *h, const rp__ranking *r, FILE *out) {
+    int rc = 0;
 
     fputs("udbench results (" RP_SCHEMA ")\n", out);
-    for (size_t i = 0; i < h.n; i++) {
-        fprintf(out, "  %-12s ", h.items[i].key);
-        wrap(out, h.items[i].value, 15, 100);
+    for (size_t i = 0; i < h->n; i++) {
+        fprintf(out, "  %-12s ", h->items[i].key);
+        wrap(out, h->items[i].value, 15, 100);
     }
     fputc('\n', out);
 
-    if (r.ngroups)
+    if (r->ngroups)
         fputs(
             "Ranking (each scenario by its figure of merit, the others by median ops/s; factor =\n"
             "how many times worse than the best; x local = the same against local:; \"tied\":\n"
@@ -259,17 +252,18 @@ int rp__report_text(const rp_doc *d, FILE *out) {
             out);
     else
         fputs("Ranking: no cell was measured.\n\n", out);
-    for (size_t i = 0; i < r.ngroups && !rc; i++)
-        rc = rank_group(out, &r.groups[i]);
+    for (size_t i = 0; i < r->ngroups && !rc; i++)
+        rc = rank_group(out, &r->groups[i]);
     if (!rc)
-        rc = list_status(out, d, &r, RP_STATUS_NA, "Not applicable");
+        rc = list_status(out, d, r, RP_STATUS_NA, "Not applicable");
     if (!rc)
-        rc = list_status(out, d, &r, RP_STATUS_ERROR, "Errors");
+        rc = list_status(out, d, r, RP_STATUS_ERROR, "Errors");
     if (!rc)
-        rc = correctness(out, d, &r);
+        rc = correctness(out, d, r);
 
-    rp__ranking_free(&r);
-fail_header:
-    rp__header_free(&h);
     return rc;
+}
+
+int rp__report_text(const rp_doc *d, FILE *out) {
+    return rp__report_with(d, out, text_body);
 }

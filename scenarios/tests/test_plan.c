@@ -18,7 +18,7 @@
 #include "sc.h"
 
 /* Parses a NULL-terminated list of options after "run"; frees the plan unless asked to keep it. */
-static int parse(sc_plan *p, bool keep, ...) {
+static int parse(sc_plan *p, int keep, ...) {
     char *argv[32] = {"run"};
     int argc = 1;
     va_list ap;
@@ -42,7 +42,7 @@ static bool has_backend(const sc_plan *p, const char *uri) {
 static void test_defaults(void **state) {
     (void)state;
     sc_plan p;
-    assert_int_equal(parse(&p, true, NULL), 0);
+    assert_int_equal(parse(&p, 1, NULL), 0);
     assert_string_equal(p.suite, "default");
     assert_true(p.nscenarios > 0);
     assert_true(p.nprocs > 0);
@@ -55,9 +55,8 @@ static void test_defaults(void **state) {
 static void test_options(void **state) {
     (void)state;
     sc_plan p;
-    assert_int_equal(parse(&p, true, "--suite", "smoke", "--scenario", "read", "--scenario",
-                           "write", "--procs", "1,2,4", "--backend", "local:", "--ops", "500",
-                           NULL),
+    assert_int_equal(parse(&p, 1, "--suite", "smoke", "--scenario", "read", "--scenario", "write",
+                           "--procs", "1,2,4", "--backend", "local:", "--ops", "500", NULL),
                      0);
     assert_string_equal(p.suite, "smoke");
     assert_int_equal(p.nscenarios, 2);
@@ -75,17 +74,17 @@ static void test_options(void **state) {
 static void test_help_and_usage(void **state) {
     (void)state;
     sc_plan p;
-    assert_int_equal(parse(&p, false, "--help", NULL), SC_EHELP);
-    assert_int_equal(parse(&p, false, "--procs", "0", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "--procs", "65", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "--procs", "1,,x", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "--scenario", "no-such", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "--suite", "bogus", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "--ops", "10", "--duration", "1", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "--backend", "no-colon", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "--value-size", "-3", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "stray", NULL), SC_EUSAGE);
-    assert_int_equal(parse(&p, false, "--no-such-option", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--help", NULL), SC_EHELP);
+    assert_int_equal(parse(&p, 0, "--procs", "0", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--procs", "65", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--procs", "1,,x", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--scenario", "no-such", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--suite", "bogus", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--ops", "10", "--duration", "1", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--backend", "no-colon", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--value-size", "-3", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "stray", NULL), SC_EUSAGE);
+    assert_int_equal(parse(&p, 0, "--no-such-option", NULL), SC_EUSAGE);
 }
 
 static void test_value_check(void **state) {
