@@ -313,13 +313,14 @@ UD_EXPORT int ud_type(ud_dict *d, const void *key, size_t klen);
 /*
  * How ud_lock() waits. A zeroed struct (or NULL) blocks until the lock is taken.
  *  - nonblock: try once; UD_EBUSY if another process holds the lock.
- *  - timeout: seconds to wait at most (0: no limit); UD_ETIMEDOUT when it passes.
+ *  - timeout: seconds to wait at most (0, INFINITY, or any value beyond the ~292 years a
+ *    monotonic nanosecond clock can count: no limit); UD_ETIMEDOUT when it passes.
  *  - sleep_time: seconds to sleep between attempts in UD_LOCK_SPIN mode after a short spin
  *    (0: 1 microsecond, the original's default; a negative value busy-waits).
- *  - steal_after_timeout: when the timeout passes, take the lock from its holder instead of
- *    failing (the original's option: only for a holder known to be stuck). UD_LOCK_SPIN only:
- *    a robust mutex cannot be taken from a live holder, so in UD_LOCK_MUTEX mode the timeout
- *    still ends in UD_ETIMEDOUT.
+ *  - steal_after_timeout: when the timeout passes, check the holder once more and take the
+ *    lock over if it has died instead of failing. A live holder's lock is never taken (that
+ *    would make two writers): the timeout then ends in UD_ETIMEDOUT, as it always does in
+ *    UD_LOCK_MUTEX mode. Use ud_lock_steal() to take the lock from a holder known to be stuck.
  * In both modes a holder that died is detected (robust mutex, or pid plus process start time)
  * and the lock is recovered automatically: the shared state is consistent at every instant.
  */
