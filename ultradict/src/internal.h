@@ -116,9 +116,17 @@ static inline int ud__sync(ud_dict *d) {
 /* Encodes one item at dst; returns the bytes written. */
 size_t ud__item_encode(char *dst, int kind, int type, const void *key, size_t klen, const void *val,
                        size_t vlen);
-/* Bytes one item takes. */
+/* a + b, or SIZE_MAX when the sum does not fit: a saturated size is refused as UD_ETOOBIG. */
+static inline size_t ud__size_add(size_t a, size_t b) {
+    size_t r;
+    return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+/* The largest record body a writer accepts (far beyond any real mapping, far from overflow:
+ * every position and size computed from it still fits in 64 bits). */
+#define UD__BODY_MAX ((size_t)1 << 46)
+/* Bytes one item takes (saturated at SIZE_MAX). */
 static inline size_t ud__item_size(size_t klen, size_t vlen) {
-    return sizeof(ud__item_hdr) + klen + vlen;
+    return ud__size_add(ud__size_add(sizeof(ud__item_hdr), klen), vlen);
 }
 /* Decodes the item at p (with `avail` bytes left). 0 or UD_ECORRUPT. */
 int ud__item_decode(const char *p, size_t avail, ud__item_hdr *h, const char **key,

@@ -316,8 +316,10 @@ int ud_update(ud_dict *d, const ud_item *items, size_t n) {
             ud_buf_free(&one);
             offs[i + 1] = enc.len;
         }
-        body += ud__item_size(items[i].klen, vlen);
+        body = ud__size_add(body, ud__item_size(items[i].klen, vlen));
     }
+    if (!rc && body > UD__BODY_MAX)
+        rc = UD_ETOOBIG;
     if (!rc)
         rc = begin_write(d);
     if (rc) {

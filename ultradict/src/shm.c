@@ -110,11 +110,19 @@ int ud__seg_grow(ud__seg *s, size_t size) {
     struct stat st;
     if (fstat(s->fd, &st) != 0)
         return -errno;
-    if ((size_t)st.st_size < size && ftruncate(s->fd, (off_t)size) != 0)
+    if (size > (size_t)INT64_MAX)
+        return -EFBIG;
+    bool grown = (size_t)st.st_size < size;
+    if (grown && ftruncate(s->fd, (off_t)size) != 0)
         return -errno;
     if ((size_t)st.st_size > size)
         size = (size_t)st.st_size;
-    return size > s->size ? remap(s, size) : 0;
+    int rc = size > s->size ? remap(s, size) : 0;
+    /* A size that cannot be mapped must not stay in the file, or every process would fail to
+     * map it from now on (the caller holds the lock: nobody else grows it meanwhile). */
+    if (rc && grown && ftruncate(s->fd, st.st_size) != 0)
+        rc = -errno;
+    return rc;
 }
 
 int ud__seg_refresh(ud__seg *s) {

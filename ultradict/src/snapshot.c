@@ -385,8 +385,10 @@ int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
     } else if (snap->len < SNAP_HDR) {
         return UD_EINVAL;
     }
-    size_t at = snap->len;
-    int rc = ud__buf_reserve(snap, at + ud__item_size(klen, vlen));
+    size_t at = snap->len, need = ud__size_add(at, ud__item_size(klen, vlen));
+    if (need > UD__BODY_MAX)
+        return UD_ETOOBIG;
+    int rc = ud__buf_reserve(snap, need);
     if (rc)
         return rc;
     ud__item_encode((char *)snap->data + at, UD__ITEM_SET, type, key, klen, val, vlen);

@@ -143,6 +143,11 @@ static int sync_once(ud_dict *d, bool locked) {
     if (end == d->pos)
         return 0;
     uint64_t base = atomic_load_explicit(&c->base, memory_order_acquire);
+    if (base > end || end - base > UD__BODY_MAX * 4) {
+        /* Unlocked, a dump may have moved base past the end we loaded: load again. Under the
+         * lock nothing moves, so contradictory positions are damage. */
+        return locked ? UD_ECORRUPT : -EAGAIN;
+    }
     if (d->pos < base || d->pos > end) {
         int rc = ud__load_dump(d);
         return rc ? rc : -EAGAIN;
@@ -170,37 +175,50 @@ static int sync_once(ud_dict *d, bool locked) {
     return rc ? rc : -EAGAIN;
 }
 
+/* Under the lock nothing moves: one dump load and one replay bring any handle up to date, so
+ * more rounds than this mean positions that never converge - damage, not a race. */
+#define LOCKED_ROUNDS 4
+
+static int sync_locked(ud_dict *d) {
+    for (int round = 0; round < LOCKED_ROUNDS; round++) {
+        int rc = sync_once(d, true);
+        if (rc != -EAGAIN)
+            return rc;
+    }
+    return UD_ECORRUPT;
+}
+
 int ud__sync_slow(ud_dict *d) {
     bool locked = d->lock_depth > 0 &&
                   d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
-    for (int attempt = 0;; attempt++) {
-        int rc = sync_once(d, locked);
+    if (locked)
+        return sync_locked(d);
+    for (int attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
+        int rc = sync_once(d, false);
         if (rc != -EAGAIN)
             return rc;
-        if (attempt == SYNC_ATTEMPTS && !locked) {
-            /* Writers keep moving the stream under us: with the lock they cannot. */
-            rc = ud__lock(d);
-            if (rc)
-                return rc;
-            do
-                rc = sync_once(d, true);
-            while (rc == -EAGAIN);
-            ud__unlock(d);
-            return rc;
-        }
     }
+    /* Writers keep moving the stream under us: with the lock they cannot. */
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = sync_locked(d);
+    ud__unlock(d);
+    return rc;
 }
 
 int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, ud__rec *rec) {
     ud__control *c = d->ctl;
-    size_t total = sizeof(ud__rec_hdr) + body_len;
-    if (total < body_len)
+    if (body_len > UD__BODY_MAX)
         return UD_ETOOBIG;
+    size_t total = sizeof(ud__rec_hdr) + body_len;
     size_t padded = ALIGN8(total);
     uint64_t end = atomic_load_explicit(&c->end, memory_order_relaxed);
     uint64_t base = atomic_load_explicit(&c->base, memory_order_relaxed);
-    size_t used = end - base;
     size_t cap = atomic_load_explicit(&c->stream_cap, memory_order_relaxed);
+    if (base > end || end - base > cap || cap > UD__BODY_MAX * 4)
+        return UD_ECORRUPT;
+    size_t used = end - base;
     if (used + padded > cap) {
         size_t bs = c->buffer_size;
         /* An ordinary record that does not fit means the stream is full: compact it into a dump.

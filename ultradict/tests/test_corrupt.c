@@ -11,7 +11,11 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
+
+#include "layout.h"
 
 #define GUARD 20.0
 
@@ -540,6 +544,84 @@ static int scenario_empty_control(void *varg) {
     return 0;
 }
 
+/* ---- Impossible sizes and positions. ---- */
+
+/* Lengths no buffer can have: refused before anything is reserved or copied. */
+static int scenario_impossible_sizes(void *varg) {
+    const char *name = varg;
+    ud_dict *d = NULL;
+    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), 0);
+    static const char byte = 'x';
+    const size_t huge[] = {SIZE_MAX, SIZE_MAX - 8, SIZE_MAX - 40, SIZE_MAX / 2, (size_t)1 << 62};
+    for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
+        CHECK_RC(ud_set(d, S("k"), &byte, huge[i]), UD_ETOOBIG);
+        CHECK_RC(ud_setdefault(d, S("k"), &byte, huge[i], NULL), UD_ETOOBIG);
+        ud_buf snap = UD_BUF_INIT;
+        CHECK_RC(ud_snapshot_add(&snap, S("k"), &byte, 1, UD_TYPE_BYTES), 0);
+        CHECK_RC(ud_snapshot_add(&snap, S("k2"), &byte, huge[i], UD_TYPE_BYTES), UD_ETOOBIG);
+        ud_buf_free(&snap);
+    }
+    /* Lengths whose sum wraps around: each alone is "small", together they are not. */
+    ud_item items[3] = {
+        {"a", 1, &byte, SIZE_MAX / 2}, {"b", 1, &byte, SIZE_MAX / 2}, {"c", 1, &byte, 64}};
+    CHECK_RC(ud_update(d, items, 3), UD_ETOOBIG);
+    items[0].vlen = SIZE_MAX - 100;
+    items[1].vlen = 200;
+    CHECK_RC(ud_update(d, items, 2), UD_ETOOBIG);
+    CHECK(ud_len(d) == 0, "a refused write left %zu entries", ud_len(d));
+    CHECK_RC(ud_set(d, S("k"), S("v")), 0);
+    CHECK(ud_len(d) == 1, "the dict is not usable after refusals");
+    CHECK_RC(ud_close(d), 0);
+    return 0;
+}
+
+/* Writes one 64-bit field of the control segment. */
+static int poke_control(const char *name, size_t off, uint64_t v) {
+    char path[512];
+    return ut_file_pwrite(ut_shm_path(path, name, ""), (long long)off, &v, sizeof v);
+}
+
+/* Positions that contradict each other (base past end, end past the stream, base past the
+ * dumps) are UD_ECORRUPT for readers and writers alike, at once: never a loop. */
+static int scenario_bad_positions(void *varg) {
+    const char *name = varg;
+    if (make_dict(name) != 0)
+        return 1;
+    ud_dict *d = NULL;
+    CHECK_RC(open_rc(name, UD_ATTACH_ONLY, &d), 0);
+    CHECK_RC(ud_close(d), 0);
+    char path[512];
+    size_t n;
+    unsigned char *orig = ut_file_read(ut_shm_path(path, name, ""), &n);
+    CHECK(orig != NULL, "cannot read the control segment");
+    uint64_t end, base;
+    memcpy(&end, orig + offsetof(ud__control, end), 8);
+    memcpy(&base, orig + offsetof(ud__control, base), 8);
+    const struct {
+        uint64_t end, base;
+    } cases[] = {{end, end + 8},         {end, end + (1ull << 40)}, {base + (1ull << 40), base},
+                 {UINT64_MAX - 7, base}, {end, UINT64_MAX - 7},     {0, 8}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        CHECK(ut_file_pwrite(path, 0, orig, n) == 0, "cannot restore the control segment");
+        CHECK(poke_control(name, offsetof(ud__control, end), cases[i].end) == 0 &&
+                  poke_control(name, offsetof(ud__control, base), cases[i].base) == 0,
+              "cannot write positions");
+        int rc = open_rc(name, UD_ATTACH_ONLY, &d);
+        if (rc == 0) {
+            int g = ud_get(d, S("a"), NULL);
+            CHECK(g == UD_ECORRUPT, "case %zu: ud_get returned %s", i, ud_errname(g));
+            int w = ud_set(d, S("z"), S("1"));
+            CHECK(w == UD_ECORRUPT, "case %zu: ud_set returned %s", i, ud_errname(w));
+            CHECK_RC(ud_apply_update(d), UD_ECORRUPT);
+            CHECK_RC(ud_close(d), 0);
+        } else {
+            CHECK(rc == UD_ECORRUPT, "case %zu: ud_open returned %s", i, ud_errname(rc));
+        }
+    }
+    free(orig);
+    return 0;
+}
+
 static void test_bad_magic(void **state) {
     (void)state;
     run_sandboxed(scenario_bad_magic, "bad magic");
@@ -609,6 +691,16 @@ static void test_foreign_file(void **state) {
     run_sandboxed(scenario_foreign_file, "a foreign file in /dev/shm");
 }
 
+static void test_impossible_sizes(void **state) {
+    (void)state;
+    run_sandboxed(scenario_impossible_sizes, "lengths near SIZE_MAX");
+}
+
+static void test_bad_positions(void **state) {
+    (void)state;
+    run_sandboxed(scenario_bad_positions, "contradictory positions in the control segment");
+}
+
 int main(void) {
     sb = ut_shared_alloc(sizeof *sb);
     if (sb == NULL)
@@ -626,6 +718,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_dump_header, ut_teardown),
         cmocka_unit_test_teardown(test_empty_control, ut_teardown),
         cmocka_unit_test_teardown(test_foreign_file, ut_teardown),
+        cmocka_unit_test_teardown(test_impossible_sizes, ut_teardown),
+        cmocka_unit_test_teardown(test_bad_positions, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }
