@@ -336,7 +336,10 @@ typedef struct ud_lock_options {
 
 /*
  * Takes the dict's lock for this handle. Re-entrant: every ud_lock() needs one ud_unlock().
- * While held, this handle's operations form one atomic step for all other processes.
+ * While held, this handle's operations form one atomic step for all other processes: the
+ * records written inside the section are published together by the outermost ud_unlock() (a
+ * dump asked for or needed inside the section runs then; the stream grows meanwhile). If the
+ * process dies inside the section, none of it becomes visible.
  * Returns 0, UD_EBUSY, UD_ETIMEDOUT, or another error. In UD_LOCK_MUTEX mode, a second handle
  * of the same thread gets UD_EBUSY at once (waiting could never end); in UD_LOCK_SPIN mode it
  * waits like any other process.

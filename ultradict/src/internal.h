@@ -42,6 +42,11 @@ struct ud_dict {
     int lock_mode;
 
     int lock_depth;
+    /* Records written inside a ud_lock() section wait here for the outermost unlock, which
+     * publishes them with one store (and then runs a dump asked for meanwhile). */
+    bool unpublished;
+    uint8_t dump_deferred; /* UD__DUMP_IF_LONG: the stream filled; UD__DUMP_ASKED: ud_dump() */
+    uint64_t pending_end;
     uint64_t lock_fork_gen;
     uint64_t open_fork_gen; /* fork generation when opened: forked copies never unlink */
     int attach_slot;        /* index in ctl->attached, or -1 */
@@ -106,7 +111,12 @@ int ud__lock(ud_dict *d);
 void ud__unlock(ud_dict *d);
 
 /* ---- stream.c ---- */
+enum { UD__DUMP_IF_LONG = 1, UD__DUMP_ASKED = 2 };
 int ud__sync_slow(ud_dict *d);
+/* At the outermost unlock: publishes the records of the section, then a deferred dump. */
+void ud__publish_pending(ud_dict *d);
+/* In a fork child: the parent's unpublished records are not ours; rebuild the local copy. */
+void ud__drop_pending(ud_dict *d);
 /* Brings the local copy up to date. The common case - nothing new - is one load of one word. */
 static inline int ud__sync(ud_dict *d) {
     if (atomic_load_explicit(&d->ctl->end, memory_order_acquire) == d->pos)

@@ -168,6 +168,7 @@ static inline void check_fork(ud_dict *d) {
     if (d->lock_fork_gen != gen) {
         d->lock_fork_gen = gen;
         d->lock_depth = 0;
+        ud__drop_pending(d);
         ud__register_attach(d);
     }
 }
@@ -206,6 +207,8 @@ int ud__lock(ud_dict *d) {
 }
 
 void ud__unlock(ud_dict *d) {
+    if (d->lock_depth == 1)
+        ud__publish_pending(d);
     if (d->lock_depth > 0 && --d->lock_depth == 0)
         release(d);
 }

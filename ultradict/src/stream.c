@@ -189,6 +189,10 @@ static int sync_locked(ud_dict *d) {
 }
 
 int ud__sync_slow(ud_dict *d) {
+    /* Inside a section with unpublished records the local copy is the newest state there is:
+     * nobody else can write while we hold the lock. */
+    if (d->unpublished)
+        return 0;
     bool locked = d->lock_depth > 0 &&
                   d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
     if (locked)
@@ -213,7 +217,8 @@ int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, 
         return UD_ETOOBIG;
     size_t total = sizeof(ud__rec_hdr) + body_len;
     size_t padded = ALIGN8(total);
-    uint64_t end = atomic_load_explicit(&c->end, memory_order_relaxed);
+    uint64_t end =
+        d->unpublished ? d->pending_end : atomic_load_explicit(&c->end, memory_order_relaxed);
     uint64_t base = atomic_load_explicit(&c->base, memory_order_relaxed);
     size_t cap = atomic_load_explicit(&c->stream_cap, memory_order_relaxed);
     if (base > end || end - base > cap || cap > UD__BODY_MAX * 4)
@@ -227,7 +232,12 @@ int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, 
          * an amortised constant number of copies (at most half a dump's worth per byte
          * written), never a full dump per write, and the stream stays within a small multiple
          * of the dict's size. */
-        if (used > 0 && (padded <= bs || used >= bs + 2 * d->table.bytes)) {
+        /* Inside a section with unpublished records, a dump would publish them (readers load
+         * it) and overwrite the stream readers may still be copying: the stream grows instead,
+         * and the outermost unlock dumps if the stream is past its buffer. */
+        if (d->unpublished)
+            d->dump_deferred |= UD__DUMP_IF_LONG;
+        else if (used > 0 && (padded <= bs || used >= bs + 2 * d->table.bytes)) {
             int rc = ud__dump_locked(d);
             if (rc)
                 return rc;
@@ -264,14 +274,9 @@ static long futex_wake_all(_Atomic uint32_t *addr) {
     return syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Checksums the record and publishes it with one store of the new end. */
-static uint64_t publish(ud_dict *d, ud__rec *rec) {
+/* Makes everything up to new_end visible with one store, and wakes waiters. */
+static void publish_end(ud_dict *d, uint64_t new_end) {
     ud__control *c = d->ctl;
-    size_t total = sizeof(ud__rec_hdr) + rec->body_len;
-    ud__rec_hdr h = {total, rec->flags, rec->nitems,
-                     rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len)};
-    memcpy(rec->body - sizeof h, &h, sizeof h);
-    uint64_t new_end = rec->at + ALIGN8(total);
     atomic_store_explicit(&c->end, new_end, memory_order_release);
     /* Waiters register under the lock (see ud_wait), so holding it we either see the waiter
      * here, or the waiter saw the new end before it slept. */
@@ -279,7 +284,49 @@ static uint64_t publish(ud_dict *d, ud__rec *rec) {
         atomic_fetch_add(&c->change_seq, 1);
         futex_wake_all(&c->change_seq);
     }
+}
+
+/* Checksums the record and publishes it - or, inside a ud_lock() section (the write's own lock
+ * nested in the caller's), leaves it for the outermost unlock, so that the section's records
+ * become visible together. */
+static uint64_t publish(ud_dict *d, ud__rec *rec) {
+    size_t total = sizeof(ud__rec_hdr) + rec->body_len;
+    ud__rec_hdr h = {total, rec->flags, rec->nitems,
+                     rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len)};
+    memcpy(rec->body - sizeof h, &h, sizeof h);
+    uint64_t new_end = rec->at + ALIGN8(total);
+    if (d->lock_depth > 1) {
+        d->unpublished = true;
+        d->pending_end = new_end;
+    } else {
+        publish_end(d, new_end);
+    }
     return new_end;
+}
+
+void ud__publish_pending(ud_dict *d) {
+    if (d->unpublished) {
+        d->unpublished = false;
+        publish_end(d, d->pending_end);
+    }
+    if (d->dump_deferred) {
+        bool asked = d->dump_deferred & UD__DUMP_ASKED;
+        d->dump_deferred = 0;
+        ud__control *c = d->ctl;
+        uint64_t used = atomic_load_explicit(&c->end, memory_order_relaxed) -
+                        atomic_load_explicit(&c->base, memory_order_relaxed);
+        /* Compact what the section grew the stream by; a failure here only leaves the stream
+         * longer, as a failed dump always does. */
+        if (asked || used > c->buffer_size)
+            (void)ud__dump_locked(d);
+    }
+}
+
+void ud__drop_pending(ud_dict *d) {
+    if (d->unpublished)
+        reset_local(d);
+    d->unpublished = false;
+    d->dump_deferred = 0;
 }
 
 static int committed(ud_dict *d, uint64_t new_end, int rc) {
