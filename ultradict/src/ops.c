@@ -421,9 +421,11 @@ static int parse_int(const char *s, size_t n, int64_t *out) {
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
             return UD_ENOTNUM;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        if (v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
+        /* Checked before it happens: 20 digits can wrap a uint64 back into range. */
+        uint64_t limit = (uint64_t)INT64_MAX + (neg ? 1u : 0u), digit = (uint64_t)(s[i] - '0');
+        if (v > (limit - digit) / 10)
             return UD_EOVERFLOW;
+        v = v * 10 + digit;
     }
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     return 0;
