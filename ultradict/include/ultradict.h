@@ -30,8 +30,10 @@
  *  - Keys are at most UD_KEY_MAX bytes. A single value may be larger than the stream buffer:
  *    the stream then grows to hold it instead of forcing a full dump per write.
  *  - Reads through ud_get_local() do not look at the stream: they are fast and possibly stale.
- *  - With a static full_dump_size, a dict whose dump does not fit can no longer be compacted:
- *    writes that need a dump fail with UD_EDUMPFULL and change nothing.
+ *  - With a static full_dump_size, a write that would make the dict larger than a dump can
+ *    hold fails with UD_EDUMPFULL and changes nothing (ud_update counts the values it replaces
+ *    as kept). The dict therefore always fits a dump, and writes that shrink it (del, pop,
+ *    popitem, clear, a smaller restore) always succeed.
  *  - Values are bytes. ud_incr() treats a value as a decimal ASCII integer (like Redis and
  *    memcached) and does not pass through the codec.
  */

@@ -235,6 +235,9 @@ int ud_restore(ud_dict *d, const void *data, size_t len) {
                                    ud__hash(ud__entry_val(e), e->vlen, 0), "", 0, UD_TYPE_DICT);
         }
         ud__rec rec;
+        /* The restored dict replaces the whole one: it must fit a static dump by itself. */
+        if (!rc && d->ctl->full_dump_size && body > d->ctl->full_dump_size)
+            rc = UD_EDUMPFULL;
         if (!rc)
             rc = ud__rec_begin(d, body, UD__REC_CLEAR, (uint32_t)count, &rec);
         if (!rc) {
