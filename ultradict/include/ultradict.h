@@ -94,7 +94,9 @@ extern "C" {
     XX(ENOTLOCKED, -1020, "the lock is not held by this handle")                                   \
     XX(ECODEC, -1021, "the value codec failed")                                                    \
     XX(EEMPTY, -1022, "the dict is empty")                                                         \
-    XX(ECHANGED, -1023, "the dict changed during iteration")
+    XX(ECHANGED, -1023, "the dict changed during iteration")                                       \
+    XX(EFOREIGN, -1024,                                                                            \
+       "the dict belongs to another user or is writable by others (attach with an explicit mode)")
 
 enum {
 #define UD__ERRNO_ENUM(code, val, _) UD_##code = (val),

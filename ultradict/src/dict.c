@@ -37,7 +37,8 @@ static ud__seg *aux_seg(ud_dict *d, int i) {
 
 /* Creates a fresh dict. UD_EEXIST if the control segment exists. */
 static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
-    int rc = ud__seg_create(&d->control, d->name, "", o->mode, control_size());
+    unsigned mode = o->mode & 0777u;
+    int rc = ud__seg_create(&d->control, d->name, "", mode, control_size());
     if (rc)
         return rc;
     /* We own the name now. Any auxiliary segment already there is debris of a crashed creator
@@ -47,10 +48,10 @@ static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
     size_t bs = o->buffer_size ? o->buffer_size : UD_DEFAULT_BUFFER_SIZE;
     size_t sizes[3] = {sizeof(ud__stream_hdr) + bs, dump_size, dump_size};
     for (int i = 0; i < 3; i++) {
-        rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], o->mode, sizes[i]);
+        rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], mode, sizes[i]);
         if (rc == UD_EEXIST) {
             ud__seg_unlink(d->name, seg_suffix[i]);
-            rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], o->mode, sizes[i]);
+            rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], mode, sizes[i]);
         }
         if (rc)
             goto fail;
@@ -131,10 +132,27 @@ static int open_control(ud_dict *d) {
     }
 }
 
+/*
+ * Without an explicit mode, a process attaches only to a dict of its own user that nobody else
+ * may write: otherwise another local user could pre-create the name and have this process
+ * read their data and write its own into their segments.
+ */
+static int check_owner(ud_dict *d, const ud_options *o) {
+    if (!(o->mode & UD__MODE_DEFAULTED))
+        return 0;
+    struct stat st;
+    if (fstat(d->control.fd, &st) != 0)
+        return -errno;
+    return st.st_uid != geteuid() || (st.st_mode & 022) != 0 ? UD_EFOREIGN : 0;
+}
+
 static int attach_existing(ud_dict *d, const ud_options *o) {
     int rc = open_control(d);
     if (rc)
         return rc;
+    rc = check_owner(d, o);
+    if (rc)
+        goto fail;
     ud__control *c = d->control.addr;
     if (c->version != UD__LAYOUT_VERSION || c->header_size != sizeof *c) {
         rc = UD_EVERSION;
@@ -266,7 +284,7 @@ static int normalise_options(const ud_options *opts, ud_options *o) {
     if (o->full_dump_size > ((size_t)1 << 40))
         return UD_EINVAL;
     if (o->mode == 0)
-        o->mode = 0600;
+        o->mode = 0600 | UD__MODE_DEFAULTED;
     return 0;
 }
 

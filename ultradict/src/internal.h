@@ -83,6 +83,10 @@ int ud__validate_name(const char *name);
 int ud__seg_path(char *out, const char *base, const char *suffix);
 /* Creates a new segment exclusively, with `mode`, sized `size`, and maps it. */
 int ud__seg_create(ud__seg *s, const char *base, const char *suffix, unsigned mode, size_t size);
+/* shm_open() that never blocks (a FIFO planted in /dev/shm) and never follows a link, and
+ * accepts only a regular file: the descriptor, or a negative code (UD_EBADMAGIC for something
+ * that is not a file, UD_ENOENT, or -errno). */
+int ud__shm_open_file(const char *path, int flags);
 /* Opens an existing segment and maps all of it (read-write). */
 int ud__seg_open(ud__seg *s, const char *base, const char *suffix);
 /* Grows the segment's file to at least `size` bytes and remaps it. */
@@ -190,6 +194,8 @@ int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
 unsigned ud__count_attached(const ud__control *c);
 
 /* ---- dict.c ---- */
+/* Set in ud_options.mode (internally) when the caller left the mode to the default 0600. */
+#define UD__MODE_DEFAULTED 0x10000u
 /* 0 if `name` is a user name or a nested child's name (NAME(.c<hex>)*), else UD_ENAME. */
 int ud__validate_full_name(const char *name);
 /* Records this process in the dict's table of attached processes (for `ultradict ls`). */

@@ -19,9 +19,9 @@ static void inspect(const char *name, ud_dict_info *info) {
         info->error = UD_ENAME;
         return;
     }
-    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    int fd = ud__shm_open_file(path, O_RDONLY);
     if (fd < 0) {
-        info->error = -errno;
+        info->error = fd;
         return;
     }
     struct stat st;

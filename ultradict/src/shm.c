@@ -71,14 +71,27 @@ fail:
     return rc;
 }
 
+int ud__shm_open_file(const char *path, int flags) {
+    int fd = shm_open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return errno == ENOENT ? UD_ENOENT : errno == ELOOP ? UD_EBADMAGIC : -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int rc = S_ISREG(st.st_mode) ? -errno : UD_EBADMAGIC;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 int ud__seg_open(ud__seg *s, const char *base, const char *suffix) {
     char path[UD__SEG_NAME_MAX + 2];
     int rc = ud__seg_path(path, base, suffix);
     if (rc)
         return rc;
-    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    int fd = ud__shm_open_file(path, O_RDWR);
     if (fd < 0)
-        return errno == ENOENT ? UD_ENOENT : -errno;
+        return fd;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = -errno;
@@ -152,19 +165,21 @@ int ud__seg_unlink(const char *base, const char *suffix) {
     return shm_unlink(path) == 0 ? 0 : -errno;
 }
 
-/* Reads the first 8 bytes of a segment; 0 if it is missing or shorter. */
-static uint64_t seg_magic(const char *base, const char *suffix) {
+/* Reads the first 8 bytes of a segment into *magic (0 if it is shorter). 0, or why it could
+ * not be opened (UD_ENOENT, -EACCES, UD_EBADMAGIC for what is not a regular file...). */
+static int seg_magic(const char *base, const char *suffix, uint64_t *magic) {
     char path[UD__SEG_NAME_MAX + 2];
-    if (ud__seg_path(path, base, suffix) != 0)
-        return 0;
-    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    *magic = 0;
+    int rc = ud__seg_path(path, base, suffix);
+    if (rc)
+        return rc;
+    int fd = ud__shm_open_file(path, O_RDONLY);
     if (fd < 0)
-        return 0;
-    uint64_t magic = 0;
-    if (pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
-        magic = 0;
+        return fd;
+    if (pread(fd, magic, sizeof *magic, 0) != (ssize_t)sizeof *magic)
+        *magic = 0;
     close(fd);
-    return magic;
+    return 0;
 }
 
 static int seg_exists(const char *base, const char *suffix) {
@@ -200,9 +215,15 @@ static bool in_tree(const char *entry, const char *name, size_t n) {
 int ud__unlink_tree(const char *name) {
     /* Only a dict of ours is removed: its control segment carries our magic, or - if the
      * control segment is damaged or gone - its stream segment does. */
-    bool ours = seg_magic(name, "") == UD__MAGIC || seg_magic(name, ".stream") == UD__STREAM_MAGIC;
-    if (!ours)
+    uint64_t cm, sm;
+    int crc = seg_magic(name, "", &cm), src = seg_magic(name, ".stream", &sm);
+    bool ours = cm == UD__MAGIC || sm == UD__STREAM_MAGIC;
+    if (!ours) {
+        /* Say why: another user's dict is -EACCES, not a bad magic. */
+        if (crc == -EACCES || src == -EACCES)
+            return -EACCES;
         return seg_exists(name, "") || seg_exists(name, ".stream") ? UD_EBADMAGIC : UD_ENOENT;
+    }
     DIR *dir = opendir(UD__SHM_DIR);
     if (!dir)
         return -errno;
