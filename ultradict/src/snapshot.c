@@ -301,12 +301,14 @@ int ud_save_file(ud_dict *d, const char *path) {
     int rc = ud_save(d, &b);
     if (rc)
         goto out;
+    /* The temporary file sits beside the target (so the rename is atomic), under a name
+     * nobody can predict, created exclusively: a link planted there is never followed. */
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
         rc = -ENAMETOOLONG;
         goto out;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = mkostemp(tmp, O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         rc = -errno;
         goto out;
