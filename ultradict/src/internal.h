@@ -112,6 +112,8 @@ void ud__init_process(void);
 int ud__lock_init(ud__control *c);
 /* Takes the lock for an internal operation (blocking, re-entrant). */
 int ud__lock(ud_dict *d);
+/* ud__lock() waiting at most `timeout` seconds (0: no limit): UD_ETIMEDOUT after that. */
+int ud__lock_for(ud_dict *d, double timeout);
 void ud__unlock(ud_dict *d);
 
 /* ---- stream.c ---- */

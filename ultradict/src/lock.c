@@ -206,6 +206,17 @@ int ud__lock(ud_dict *d) {
     return acquire(d, &block);
 }
 
+int ud__lock_for(ud_dict *d, double timeout) {
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.timeout = timeout;
+    check_fork(d);
+    if (d->lock_depth > 0) {
+        d->lock_depth++;
+        return 0;
+    }
+    return acquire(d, &o);
+}
+
 void ud__unlock(ud_dict *d) {
     if (d->lock_depth == 1)
         ud__publish_pending(d);

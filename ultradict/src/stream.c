@@ -379,8 +379,19 @@ int ud_wait(ud_dict *d, double timeout) {
     }
     for (;;) {
         /* Registering under the lock orders us against every writer: a write either happened
-         * before (we see the new end) or comes after (the writer sees us and wakes us). */
-        int rc = ud__lock(d);
+         * before (we see the new end) or comes after (the writer sees us and wakes us). The
+         * lock is taken within what is left of the timeout: a stopped holder does not make us
+         * wait past it. */
+        double left = 0;
+        if (limited) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = (double)(deadline.tv_sec - now.tv_sec) +
+                   (double)(deadline.tv_nsec - now.tv_nsec) / 1e9;
+            if (left <= 0)
+                return UD_ETIMEDOUT;
+        }
+        int rc = ud__lock_for(d, left);
         if (rc)
             return rc;
         uint32_t seq = atomic_load(&c->change_seq);

@@ -132,11 +132,55 @@ static void test_section_killed(void **state) {
     assert_ok(ud_close(d));
 }
 
+/* ---- Timeouts hold while the lock holder is stopped. ---- */
+
+static int lock_and_stop(void *varg) {
+    ud_dict *d = ut_attach(varg);
+    if (d == NULL || ud_lock(d, NULL) != 0)
+        return 2;
+    raise(SIGSTOP);
+    ud_unlock(d);
+    return 0;
+}
+
+static void test_wait_timeout_holder_stopped(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    pid_t pid = ut_fork(lock_and_stop, name);
+    assert_true(pid > 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
+    assert_true(WIFSTOPPED(st));
+    assert_int_equal(ud_lock_holder(d), pid);
+    /* Guarded in a child: before the fix this never returned. */
+    double *took = ut_shared_alloc(sizeof *took);
+    pid_t w = fork();
+    if (w == 0) {
+        double t0 = ut_now();
+        int rc = ud_wait(d, 0.5);
+        *took = ut_now() - t0;
+        _exit(rc == UD_ETIMEDOUT ? 0 : 3);
+    }
+    int ws = ut_wait(w, 10.0);
+    kill(pid, SIGCONT);
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    if (ws != 0)
+        fail_msg("ud_wait(0.5) with a stopped lock holder: child status %d (-1: still waiting "
+                 "after 10 s)",
+                 ws);
+    printf("ud_wait(0.5) with the holder stopped returned after %.3f s\n", *took);
+    assert_true(*took < 3.0);
+    ut_shared_free(took, sizeof *took);
+    assert_ok(ud_close(d));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_section_atomic, ut_teardown),
         cmocka_unit_test_teardown(test_section_atomic_with_dumps, ut_teardown),
         cmocka_unit_test_teardown(test_section_killed, ut_teardown),
+        cmocka_unit_test_teardown(test_wait_timeout_holder_stopped, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }
