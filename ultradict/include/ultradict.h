@@ -96,7 +96,8 @@ extern "C" {
     XX(EEMPTY, -1022, "the dict is empty")                                                         \
     XX(ECHANGED, -1023, "the dict changed during iteration")                                       \
     XX(EFOREIGN, -1024,                                                                            \
-       "the dict belongs to another user or is writable by others (attach with an explicit mode)")
+       "the dict belongs to another user or is writable by others (attach with an explicit mode)") \
+    XX(EINCOMPLETE, -1025, "the dict was never completely created (its creator died in ud_open)")
 
 enum {
 #define UD__ERRNO_ENUM(code, val, _) UD_##code = (val),

@@ -11,13 +11,11 @@
 #include "hash.h"
 #include "internal.h"
 
-/* How long an attacher waits for a creator that is still initialising the control segment. */
-#define INIT_WAIT_NS 1000000000LL
 #define DEFAULT_DUMP_SIZE 65536
 
 static const char *const seg_suffix[3] = {".stream", ".dump0", ".dump1"};
 
-static size_t control_size(void) {
+size_t ud__control_size(void) {
     long page = sysconf(_SC_PAGESIZE);
     size_t p = page > 0 ? (size_t)page : 4096;
     return (sizeof(ud__control) + p - 1) / p * p;
@@ -38,9 +36,17 @@ static ud__seg *aux_seg(ud_dict *d, int i) {
 /* Creates a fresh dict. UD_EEXIST if the control segment exists. */
 static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
     unsigned mode = o->mode & 0777u;
-    int rc = ud__seg_create(&d->control, d->name, "", mode, control_size());
+    int rc = ud__seg_create(&d->control, d->name, "", mode, ud__control_size());
+    /* A name left by a creator that died inside ud_open() is taken over. */
+    if (rc == UD_EEXIST && ud__reclaim_half_created(d->name) == 1)
+        rc = ud__seg_create(&d->control, d->name, "", mode, ud__control_size());
     if (rc)
         return rc;
+    /* Our identity first: if we die before the magic, others can tell the name is debris. */
+    ud__control *c = d->control.addr;
+    uint64_t me = ud__self_ident();
+    c->creator_pid = (int32_t)(me >> 32);
+    c->creator_start = me & 0xffffffffu;
     /* We own the name now. Any auxiliary segment already there is debris of a crashed creator
      * or of a partial unlink, and is replaced. */
     size_t dump_size =
@@ -69,16 +75,12 @@ static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
         dh->check = ud__hash(NULL, 0, 0); /* the empty dict at position 0 */
     }
 
-    ud__control *c = d->control.addr;
     c->version = UD__LAYOUT_VERSION;
     c->header_size = sizeof *c;
     c->buffer_size = bs;
     c->full_dump_size = o->full_dump_size;
     c->lock_mode = (uint32_t)o->lock;
     c->flags = flags | (o->recurse ? UD__FLAG_RECURSE : 0);
-    uint64_t me = ud__self_ident();
-    c->creator_pid = (int32_t)(me >> 32);
-    c->creator_start = me & 0xffffffffu;
     atomic_store(&c->stream_cap, bs);
     rc = ud__lock_init(c);
     if (rc)
@@ -103,7 +105,7 @@ static int64_t mono_ns(void) {
 
 /* Opens the control segment and waits (bounded) until its creator has initialised it. */
 static int open_control(ud_dict *d) {
-    int64_t deadline = mono_ns() + INIT_WAIT_NS;
+    int64_t deadline = mono_ns() + UD__INIT_WAIT_NS;
     for (;;) {
         int rc = ud__seg_open(&d->control, d->name, "");
         if (rc == 0 && d->control.size >= sizeof(ud__control)) {
@@ -113,6 +115,8 @@ static int open_control(ud_dict *d) {
                 return 0;
             if (magic != 0)
                 rc = UD_EBADMAGIC;
+            else if (ud__half_created_dead(d->control.fd) == 1)
+                rc = UD_EINCOMPLETE; /* nobody will ever finish it */
             else
                 rc = -EAGAIN;
         } else if (rc == 0) {
@@ -122,6 +126,8 @@ static int open_control(ud_dict *d) {
                      ? UD_EBADMAGIC
                      : -EAGAIN;
         }
+        if (rc == UD_ECORRUPT && ud__half_created_name(d->name) == 1)
+            return UD_EINCOMPLETE; /* killed between creating the segment and sizing it */
         if (rc != -EAGAIN && rc != UD_ECORRUPT)
             return rc;
         ud__seg_close(&d->control);
@@ -248,6 +254,9 @@ int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags
                 break;
         }
         rc = attach_existing(d, o);
+        /* A dead creator's half-created dict: the next create round takes the name over. */
+        if (rc == UD_EINCOMPLETE && o->create == UD_CREATE_OR_ATTACH)
+            continue;
         if (rc != UD_ENOENT || o->create == UD_ATTACH_ONLY)
             break;
     }

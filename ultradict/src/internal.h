@@ -96,6 +96,18 @@ int ud__seg_refresh(ud__seg *s);
 void ud__seg_close(ud__seg *s);
 /* Unlinks one segment; 0, or -ENOENT if it was not there. */
 int ud__seg_unlink(const char *base, const char *suffix);
+/*
+ * A control segment whose creator died inside ud_open(), before publishing the magic: 1 if the
+ * segment open as fd is one (magic still 0, size 0 or the control size, and its creator gone -
+ * or, when the creator had not even written its identity, older than the creator's
+ * initialisation window), else 0.
+ */
+int ud__half_created_dead(int fd);
+/* ud__half_created_dead() for the control segment of `name`. */
+int ud__half_created_name(const char *name);
+/* Unlinks the control segment `name` if it is a dead creator's half-created one (checked on
+ * the very file the name refers to). 1 if it did, 0 if not. */
+int ud__reclaim_half_created(const char *name);
 /* Unlinks the dict `name` and every segment whose name starts with "name.". */
 int ud__unlink_tree(const char *name);
 /* This process's identity for lock ownership and the attach register: pid << 32 | start time. */
@@ -196,6 +208,10 @@ int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
 unsigned ud__count_attached(const ud__control *c);
 
 /* ---- dict.c ---- */
+/* The size of a control segment (ud__control rounded up to pages). */
+size_t ud__control_size(void);
+/* How long an attacher waits for a creator still initialising the control segment. */
+#define UD__INIT_WAIT_NS 1000000000LL
 /* Set in ud_options.mode (internally) when the caller left the mode to the default 0600. */
 #define UD__MODE_DEFAULTED 0x10000u
 /* 0 if `name` is a user name or a nested child's name (NAME(.c<hex>)*), else UD_ENAME. */

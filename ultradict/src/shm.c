@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -212,12 +213,70 @@ static bool in_tree(const char *entry, const char *name, size_t n) {
     return strcmp(p, ".stream") == 0 || strcmp(p, ".dump0") == 0 || strcmp(p, ".dump1") == 0;
 }
 
+int ud__half_created_dead(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if (st.st_size != 0 && (size_t)st.st_size != ud__control_size())
+        return 0;
+    ud__control c;
+    memset(&c, 0, sizeof c);
+    if (st.st_size != 0 && pread(fd, &c, sizeof c, 0) != (ssize_t)sizeof c)
+        return 0;
+    if (c.magic != 0)
+        return 0;
+    if (c.creator_pid > 0) {
+        uint64_t ident = ((uint64_t)(uint32_t)c.creator_pid << 32) | c.creator_start;
+        return ud__ident_alive(ident) ? 0 : 1;
+    }
+    /* Killed before it wrote its identity: dead once the initialisation window is over. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age = ((int64_t)now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
+                  (now.tv_nsec - st.st_mtim.tv_nsec);
+    return age > 2 * UD__INIT_WAIT_NS ? 1 : 0;
+}
+
+int ud__reclaim_half_created(const char *name) {
+    char path[UD__SEG_NAME_MAX + 2];
+    if (ud__seg_path(path, name, "") != 0)
+        return 0;
+    int fd = ud__shm_open_file(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    int dead = ud__half_created_dead(fd);
+    struct stat mine, now;
+    char full[UD__SEG_NAME_MAX + 16];
+    snprintf(full, sizeof full, UD__SHM_DIR "/%s", name);
+    /* Only the file we examined, not one a new creator put under the name meanwhile. */
+    if (dead && fstat(fd, &mine) == 0 && stat(full, &now) == 0 && mine.st_ino == now.st_ino &&
+        mine.st_dev == now.st_dev)
+        dead = shm_unlink(path) == 0;
+    else
+        dead = 0;
+    close(fd);
+    return dead;
+}
+
+int ud__half_created_name(const char *name) {
+    char path[UD__SEG_NAME_MAX + 2];
+    if (ud__seg_path(path, name, "") != 0)
+        return 0;
+    int fd = ud__shm_open_file(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    int r = ud__half_created_dead(fd);
+    close(fd);
+    return r;
+}
+
 int ud__unlink_tree(const char *name) {
     /* Only a dict of ours is removed: its control segment carries our magic, or - if the
      * control segment is damaged or gone - its stream segment does. */
     uint64_t cm, sm;
     int crc = seg_magic(name, "", &cm), src = seg_magic(name, ".stream", &sm);
-    bool ours = cm == UD__MAGIC || sm == UD__STREAM_MAGIC;
+    bool ours =
+        cm == UD__MAGIC || sm == UD__STREAM_MAGIC || (crc == 0 && ud__half_created_name(name));
     if (!ours) {
         /* Say why: another user's dict is -EACCES, not a bad magic. */
         if (crc == -EACCES || src == -EACCES)

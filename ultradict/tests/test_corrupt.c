@@ -622,6 +622,81 @@ static int scenario_bad_positions(void *varg) {
     return 0;
 }
 
+/* ---- A creator killed inside ud_open(). ---- */
+
+/* Leaves what a creator killed after creating the control segment leaves: the segment with
+ * no magic, and (when size > 0) the creator's identity - of a process that is gone. */
+static int plant_half_created(const char *name, size_t size, bool with_creator, bool old) {
+    char path[512];
+    ut_shm_path(path, name, "");
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)size) != 0)
+        return -1;
+    if (with_creator && size > 0) {
+        pid_t dead = fork();
+        if (dead == 0)
+            _exit(0);
+        ut_wait(dead, 10);
+        int32_t pid = dead;
+        if (pwrite(fd, &pid, sizeof pid, offsetof(ud__control, creator_pid)) != sizeof pid)
+            return -1;
+    }
+    if (old) {
+        struct timespec t[2] = {{1000, 0}, {1000, 0}};
+        futimens(fd, t);
+    }
+    close(fd);
+    return 0;
+}
+
+static int half_created_cb(void *ctx, const ud_dict_info *info) {
+    if (strcmp(info->name, sb->name) == 0)
+        *(int *)ctx = info->error == 0 ? 1 : info->error;
+    return 0;
+}
+
+static int scenario_half_created(void *varg) {
+    const char *name = varg;
+    long page = sysconf(_SC_PAGESIZE);
+    size_t csize = (sizeof(ud__control) + (size_t)page - 1) / (size_t)page * (size_t)page;
+    /* Killed after ftruncate (identity written), and before it (size 0, an old file). */
+    const struct {
+        size_t size;
+        bool creator, old;
+    } cases[] = {{csize, true, false}, {csize, false, true}, {0, false, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        CHECK(plant_half_created(name, cases[i].size, cases[i].creator, cases[i].old) == 0,
+              "cannot plant");
+        int err = 0;
+        CHECK_RC(ud_list(half_created_cb, &err), 0);
+        CHECK(err == UD_EINCOMPLETE, "case %zu: ud_list reported %s", i, ud_errname(err));
+        ud_dict *d = NULL;
+        double t0 = ut_now();
+        CHECK_RC(open_rc(name, UD_ATTACH_ONLY, &d), UD_EINCOMPLETE);
+        CHECK(ut_now() - t0 < 0.5, "case %zu: attach waited %.2f s", i, ut_now() - t0);
+        CHECK_RC(ud_unlink_by_name(name), 0);
+        CHECK(ut_count_segments(name) == 0, "case %zu: unlink left segments", i);
+        /* Planted again: the next create takes the name over. */
+        CHECK(plant_half_created(name, cases[i].size, cases[i].creator, cases[i].old) == 0,
+              "cannot plant");
+        CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), 0);
+        CHECK_RC(ud_set(d, S("k"), S("v")), 0);
+        CHECK_RC(ud_close(d), 0);
+        CHECK(ut_count_segments(name) == 0, "case %zu: close left segments", i);
+    }
+    /* A creator that has just started (no identity written yet, a fresh file) is not robbed
+     * of its name. */
+    char path[512];
+    int fd = open(ut_shm_path(path, name, ""), O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)csize) == 0, "cannot plant");
+    close(fd);
+    ud_dict *d = NULL;
+    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), UD_EEXIST);
+    CHECK_RC(ud_unlink_by_name(name), UD_EBADMAGIC);
+    unlink(path);
+    return 0;
+}
+
 static void test_bad_magic(void **state) {
     (void)state;
     run_sandboxed(scenario_bad_magic, "bad magic");
@@ -691,6 +766,11 @@ static void test_foreign_file(void **state) {
     run_sandboxed(scenario_foreign_file, "a foreign file in /dev/shm");
 }
 
+static void test_half_created(void **state) {
+    (void)state;
+    run_sandboxed(scenario_half_created, "a creator killed inside ud_open");
+}
+
 static void test_impossible_sizes(void **state) {
     (void)state;
     run_sandboxed(scenario_impossible_sizes, "lengths near SIZE_MAX");
@@ -719,6 +799,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_empty_control, ut_teardown),
         cmocka_unit_test_teardown(test_foreign_file, ut_teardown),
         cmocka_unit_test_teardown(test_impossible_sizes, ut_teardown),
+        cmocka_unit_test_teardown(test_half_created, ut_teardown),
         cmocka_unit_test_teardown(test_bad_positions, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
