@@ -30,8 +30,10 @@
  *  - Keys are at most UD_KEY_MAX bytes. A single value may be larger than the stream buffer:
  *    the stream then grows to hold it instead of forcing a full dump per write.
  *  - Reads through ud_get_local() do not look at the stream: they are fast and possibly stale.
- *  - With a static full_dump_size, a dict whose dump does not fit can no longer be compacted:
- *    writes that need a dump fail with UD_EDUMPFULL and change nothing.
+ *  - With a static full_dump_size, a write that would make the dict larger than a dump can
+ *    hold fails with UD_EDUMPFULL and changes nothing (ud_update counts the values it replaces
+ *    as kept). The dict therefore always fits a dump, and writes that shrink it (del, pop,
+ *    popitem, clear, a smaller restore) always succeed.
  *  - Values are bytes. ud_incr() treats a value as a decimal ASCII integer (like Redis and
  *    memcached) and does not pass through the codec.
  *  - A handle is not thread-safe, and a lock held across fork() belongs to the parent only.
@@ -99,7 +101,10 @@ extern "C" {
     XX(UD_ENOTLOCKED, -1020, "the lock is not held by this handle")                                \
     XX(UD_ECODEC, -1021, "the value codec failed")                                                 \
     XX(UD_EEMPTY, -1022, "the dict is empty")                                                      \
-    XX(UD_ECHANGED, -1023, "the dict changed during iteration")
+    XX(UD_ECHANGED, -1023, "the dict changed during iteration")                                    \
+    XX(UD_EFOREIGN, -1024,                                                                         \
+       "the dict belongs to another user or is writable by others (attach with an explicit mode)") \
+    XX(UD_EINCOMPLETE, -1025, "the dict was never completely created (its creator died in ud_open)")
 
 UD_ERRGEN_ENUM(UD_ERRNO_MAP);
 
@@ -335,13 +340,14 @@ UD_EXPORT int ud_type(ud_dict *d, const void *key, size_t klen);
 /*
  * How ud_lock() waits. A zeroed struct (or NULL) blocks until the lock is taken.
  *  - nonblock: try once; UD_EBUSY if another process holds the lock.
- *  - timeout: seconds to wait at most (0: no limit); UD_ETIMEDOUT when it passes.
+ *  - timeout: seconds to wait at most (0, INFINITY, or any value beyond the ~292 years a
+ *    monotonic nanosecond clock can count: no limit); UD_ETIMEDOUT when it passes.
  *  - sleep_time: seconds to sleep between attempts in UD_LOCK_SPIN mode after a short spin
  *    (0: 1 microsecond, the original's default; a negative value busy-waits).
- *  - steal_after_timeout: when the timeout passes, take the lock from its holder instead of
- *    failing (the original's option: only for a holder known to be stuck). UD_LOCK_SPIN only:
- *    a robust mutex cannot be taken from a live holder, so in UD_LOCK_MUTEX mode the timeout
- *    still ends in UD_ETIMEDOUT.
+ *  - steal_after_timeout: when the timeout passes, check the holder once more and take the
+ *    lock over if it has died instead of failing. A live holder's lock is never taken (that
+ *    would make two writers): the timeout then ends in UD_ETIMEDOUT, as it always does in
+ *    UD_LOCK_MUTEX mode. Use ud_lock_steal() to take the lock from a holder known to be stuck.
  * In both modes a holder that died is detected (robust mutex, or pid plus process start time)
  * and the lock is recovered automatically: the shared state is consistent at every instant.
  */
@@ -357,7 +363,10 @@ typedef struct ud_lock_options {
 
 /*
  * Takes the dict's lock for this handle. Re-entrant: every ud_lock() needs one ud_unlock().
- * While held, this handle's operations form one atomic step for all other processes.
+ * While held, this handle's operations form one atomic step for all other processes: the
+ * records written inside the section are published together by the outermost ud_unlock() (a
+ * dump asked for or needed inside the section runs then; the stream grows meanwhile). If the
+ * process dies inside the section, none of it becomes visible.
  * Returns 0, UD_EBUSY, UD_ETIMEDOUT, or another error. In UD_LOCK_MUTEX mode, a second handle
  * of the same thread gets UD_EBUSY at once (waiting could never end); in UD_LOCK_SPIN mode it
  * waits like any other process.

@@ -11,13 +11,11 @@
 #include "hash.h"
 #include "internal.h"
 
-/* How long an attacher waits for a creator that is still initialising the control segment. */
-#define INIT_WAIT_NS 1000000000LL
 #define DEFAULT_DUMP_SIZE 65536
 
 static const char *const seg_suffix[3] = {".stream", ".dump0", ".dump1"};
 
-static size_t control_size(void) {
+size_t ud__control_size(void) {
     long page = sysconf(_SC_PAGESIZE);
     size_t p = page > 0 ? (size_t)page : 4096;
     return (sizeof(ud__control) + p - 1) / p * p;
@@ -37,9 +35,18 @@ static ud__seg *aux_seg(ud_dict *d, int i) {
 
 /* Creates a fresh dict. UD_EEXIST if the control segment exists. */
 static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
-    int rc = ud__seg_create(&d->control, d->name, "", o->mode, control_size());
+    unsigned mode = o->mode & 0777u;
+    int rc = ud__seg_create(&d->control, d->name, "", mode, ud__control_size());
+    /* A name left by a creator that died inside ud_open() is taken over. */
+    if (rc == UD_EEXIST && ud__reclaim_half_created(d->name) == 1)
+        rc = ud__seg_create(&d->control, d->name, "", mode, ud__control_size());
     if (rc)
         return rc;
+    /* Our identity first: if we die before the magic, others can tell the name is debris. */
+    ud__control *c = d->control.addr;
+    uint64_t me = ud__self_ident();
+    c->creator_pid = (int32_t)(me >> 32);
+    c->creator_start = me & 0xffffffffu;
     /* We own the name now. Any auxiliary segment already there is debris of a crashed creator
      * or of a partial unlink, and is replaced. */
     size_t dump_size =
@@ -47,10 +54,10 @@ static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
     size_t bs = o->buffer_size ? o->buffer_size : UD_DEFAULT_BUFFER_SIZE;
     size_t sizes[3] = {sizeof(ud__stream_hdr) + bs, dump_size, dump_size};
     for (int i = 0; i < 3; i++) {
-        rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], o->mode, sizes[i]);
+        rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], mode, sizes[i]);
         if (rc == UD_EEXIST) {
             ud__seg_unlink(d->name, seg_suffix[i]);
-            rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], o->mode, sizes[i]);
+            rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], mode, sizes[i]);
         }
         if (rc)
             goto fail;
@@ -68,16 +75,12 @@ static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
         dh->check = ud__hash(NULL, 0, 0); /* the empty dict at position 0 */
     }
 
-    ud__control *c = d->control.addr;
     c->version = UD__LAYOUT_VERSION;
     c->header_size = sizeof *c;
     c->buffer_size = bs;
     c->full_dump_size = o->full_dump_size;
     c->lock_mode = (uint32_t)o->lock;
     c->flags = flags | (o->recurse ? UD__FLAG_RECURSE : 0);
-    uint64_t me = ud__self_ident();
-    c->creator_pid = (int32_t)(me >> 32);
-    c->creator_start = me & 0xffffffffu;
     atomic_store(&c->stream_cap, bs);
     rc = ud__lock_init(c);
     if (rc)
@@ -102,7 +105,7 @@ static int64_t mono_ns(void) {
 
 /* Opens the control segment and waits (bounded) until its creator has initialised it. */
 static int open_control(ud_dict *d) {
-    int64_t deadline = mono_ns() + INIT_WAIT_NS;
+    int64_t deadline = mono_ns() + UD__INIT_WAIT_NS;
     for (;;) {
         int rc = ud__seg_open(&d->control, d->name, "");
         if (rc == 0 && d->control.size >= sizeof(ud__control)) {
@@ -112,6 +115,8 @@ static int open_control(ud_dict *d) {
                 return 0;
             if (magic != 0)
                 rc = UD_EBADMAGIC;
+            else if (ud__half_created_dead(d->control.fd) == 1)
+                rc = UD_EINCOMPLETE; /* nobody will ever finish it */
             else
                 rc = -EAGAIN;
         } else if (rc == 0) {
@@ -121,6 +126,8 @@ static int open_control(ud_dict *d) {
                      ? UD_EBADMAGIC
                      : -EAGAIN;
         }
+        if (rc == UD_ECORRUPT && ud__half_created_name(d->name) == 1)
+            return UD_EINCOMPLETE; /* killed between creating the segment and sizing it */
         if (rc != -EAGAIN && rc != UD_ECORRUPT)
             return rc;
         ud__seg_close(&d->control);
@@ -131,16 +138,35 @@ static int open_control(ud_dict *d) {
     }
 }
 
+/*
+ * Without an explicit mode, a process attaches only to a dict of its own user that nobody else
+ * may write: otherwise another local user could pre-create the name and have this process
+ * read their data and write its own into their segments.
+ */
+static int check_owner(ud_dict *d, const ud_options *o) {
+    if (!(o->mode & UD__MODE_DEFAULTED))
+        return 0;
+    struct stat st;
+    if (fstat(d->control.fd, &st) != 0)
+        return -errno;
+    return st.st_uid != geteuid() || (st.st_mode & 022) != 0 ? UD_EFOREIGN : 0;
+}
+
 static int attach_existing(ud_dict *d, const ud_options *o) {
     int rc = open_control(d);
     if (rc)
         return rc;
+    rc = check_owner(d, o);
+    if (rc)
+        goto fail;
     ud__control *c = d->control.addr;
     if (c->version != UD__LAYOUT_VERSION || c->header_size != sizeof *c) {
         rc = UD_EVERSION;
         goto fail;
     }
-    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096) {
+    /* base is only ever set to an end already published, and end only grows: base first. */
+    uint64_t base = atomic_load(&c->base);
+    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096 || base > atomic_load(&c->end)) {
         rc = UD_ECORRUPT;
         goto fail;
     }
@@ -228,6 +254,9 @@ int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags
                 break;
         }
         rc = attach_existing(d, o);
+        /* A dead creator's half-created dict: the next create round takes the name over. */
+        if (rc == UD_EINCOMPLETE && o->create == UD_CREATE_OR_ATTACH)
+            continue;
         if (rc != UD_ENOENT || o->create == UD_ATTACH_ONLY)
             break;
     }
@@ -264,7 +293,7 @@ static int normalise_options(const ud_options *opts, ud_options *o) {
     if (o->full_dump_size > ((size_t)1 << 40))
         return UD_EINVAL;
     if (o->mode == 0)
-        o->mode = 0600;
+        o->mode = 0600 | UD__MODE_DEFAULTED;
     return 0;
 }
 

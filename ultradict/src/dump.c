@@ -97,6 +97,11 @@ static int published_slot(ud_dict *d, uint64_t base) {
 
 int ud__dump_locked(ud_dict *d) {
     ud__control *c = d->ctl;
+    if (d->unpublished) {
+        /* A dump now would publish the section's records before its end: later. */
+        d->dump_deferred |= UD__DUMP_ASKED;
+        return 0;
+    }
     uint64_t end = atomic_load_explicit(&c->end, memory_order_relaxed);
     uint64_t base = atomic_load_explicit(&c->base, memory_order_relaxed);
     int pub = published_slot(d, base);
@@ -194,6 +199,8 @@ static int load_attempt(ud_dict *d, bool locked) {
 }
 
 int ud__load_dump(ud_dict *d) {
+    if (d->unpublished)
+        return 0; /* the local copy holds the section's records, newer than any dump */
     bool locked = d->lock_depth > 0 &&
                   d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
     for (int attempt = 0; attempt < LOAD_ATTEMPTS; attempt++) {

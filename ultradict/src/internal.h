@@ -42,6 +42,11 @@ struct ud_dict {
     int lock_mode;
 
     int lock_depth;
+    /* Records written inside a ud_lock() section wait here for the outermost unlock, which
+     * publishes them with one store (and then runs a dump asked for meanwhile). */
+    bool unpublished;
+    uint8_t dump_deferred; /* UD__DUMP_IF_LONG: the stream filled; UD__DUMP_ASKED: ud_dump() */
+    uint64_t pending_end;
     uint64_t lock_fork_gen;
     uint64_t open_fork_gen; /* fork generation when opened: forked copies never unlink */
     int attach_slot;        /* index in ctl->attached, or -1 */
@@ -78,6 +83,10 @@ int ud__validate_name(const char *name);
 int ud__seg_path(char *out, const char *base, const char *suffix);
 /* Creates a new segment exclusively, with `mode`, sized `size`, and maps it. */
 int ud__seg_create(ud__seg *s, const char *base, const char *suffix, unsigned mode, size_t size);
+/* shm_open() that never blocks (a FIFO planted in /dev/shm) and never follows a link, and
+ * accepts only a regular file: the descriptor, or a negative code (UD_EBADMAGIC for something
+ * that is not a file, UD_ENOENT, or -errno). */
+int ud__shm_open_file(const char *path, int flags);
 /* Opens an existing segment and maps all of it (read-write). */
 int ud__seg_open(ud__seg *s, const char *base, const char *suffix);
 /* Grows the segment's file to at least `size` bytes and remaps it. */
@@ -87,6 +96,18 @@ int ud__seg_refresh(ud__seg *s);
 void ud__seg_close(ud__seg *s);
 /* Unlinks one segment; 0, or -ENOENT if it was not there. */
 int ud__seg_unlink(const char *base, const char *suffix);
+/*
+ * A control segment whose creator died inside ud_open(), before publishing the magic: 1 if the
+ * segment open as fd is one (magic still 0, size 0 or the control size, and its creator gone -
+ * or, when the creator had not even written its identity, older than the creator's
+ * initialisation window), else 0.
+ */
+int ud__half_created_dead(int fd);
+/* ud__half_created_dead() for the control segment of `name`. */
+int ud__half_created_name(const char *name);
+/* Unlinks the control segment `name` if it is a dead creator's half-created one (checked on
+ * the very file the name refers to). 1 if it did, 0 if not. */
+int ud__reclaim_half_created(const char *name);
 /* Unlinks the dict `name` and every segment whose name starts with "name.". */
 int ud__unlink_tree(const char *name);
 /* This process's identity for lock ownership and the attach register: pid << 32 | start time. */
@@ -103,10 +124,17 @@ void ud__init_process(void);
 int ud__lock_init(ud__control *c);
 /* Takes the lock for an internal operation (blocking, re-entrant). */
 int ud__lock(ud_dict *d);
+/* ud__lock() waiting at most `timeout` seconds (0: no limit): UD_ETIMEDOUT after that. */
+int ud__lock_for(ud_dict *d, double timeout);
 void ud__unlock(ud_dict *d);
 
 /* ---- stream.c ---- */
+enum { UD__DUMP_IF_LONG = 1, UD__DUMP_ASKED = 2 };
 int ud__sync_slow(ud_dict *d);
+/* At the outermost unlock: publishes the records of the section, then a deferred dump. */
+void ud__publish_pending(ud_dict *d);
+/* In a fork child: the parent's unpublished records are not ours; rebuild the local copy. */
+void ud__drop_pending(ud_dict *d);
 /* Brings the local copy up to date. The common case - nothing new - is one load of one word. */
 static inline int ud__sync(ud_dict *d) {
     if (atomic_load_explicit(&d->ctl->end, memory_order_acquire) == d->pos)
@@ -116,9 +144,17 @@ static inline int ud__sync(ud_dict *d) {
 /* Encodes one item at dst; returns the bytes written. */
 size_t ud__item_encode(char *dst, int kind, int type, const void *key, size_t klen, const void *val,
                        size_t vlen);
-/* Bytes one item takes. */
+/* a + b, or SIZE_MAX when the sum does not fit: a saturated size is refused as UD_ETOOBIG. */
+static inline size_t ud__size_add(size_t a, size_t b) {
+    size_t r;
+    return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+/* The largest record body a writer accepts (far beyond any real mapping, far from overflow:
+ * every position and size computed from it still fits in 64 bits). */
+#define UD__BODY_MAX ((size_t)1 << 46)
+/* Bytes one item takes (saturated at SIZE_MAX). */
 static inline size_t ud__item_size(size_t klen, size_t vlen) {
-    return sizeof(ud__item_hdr) + klen + vlen;
+    return ud__size_add(ud__size_add(sizeof(ud__item_hdr), klen), vlen);
 }
 /* Decodes the item at p (with `avail` bytes left). 0 or UD_ECORRUPT. */
 int ud__item_decode(const char *p, size_t avail, ud__item_hdr *h, const char **key,
@@ -172,6 +208,12 @@ int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
 unsigned ud__count_attached(const ud__control *c);
 
 /* ---- dict.c ---- */
+/* The size of a control segment (ud__control rounded up to pages). */
+size_t ud__control_size(void);
+/* How long an attacher waits for a creator still initialising the control segment. */
+#define UD__INIT_WAIT_NS 1000000000LL
+/* Set in ud_options.mode (internally) when the caller left the mode to the default 0600. */
+#define UD__MODE_DEFAULTED 0x10000u
 /* 0 if `name` is a user name or a nested child's name (NAME(.c<hex>)*), else UD_ENAME. */
 int ud__validate_full_name(const char *name);
 /* Records this process in the dict's table of attached processes (for `ultradict ls`). */

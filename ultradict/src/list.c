@@ -19,24 +19,26 @@ static void inspect(const char *name, ud_dict_info *info) {
         info->error = UD_ENAME;
         return;
     }
-    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    int fd = ud__shm_open_file(path, O_RDONLY);
     if (fd < 0) {
-        info->error = -errno;
+        info->error = fd;
         return;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(ud__control)) {
-        info->error = UD_ECORRUPT;
+        info->error = ud__half_created_dead(fd) == 1 ? UD_EINCOMPLETE : UD_ECORRUPT;
         close(fd);
         return;
     }
     const ud__control *c = mmap(NULL, sizeof *c, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
     if (c == MAP_FAILED) {
         info->error = -errno;
+        close(fd);
         return;
     }
-    if (c->magic != UD__MAGIC)
+    if (c->magic == 0 && ud__half_created_dead(fd) == 1)
+        info->error = UD_EINCOMPLETE;
+    else if (c->magic != UD__MAGIC)
         info->error = UD_EBADMAGIC;
     else if (c->version != UD__LAYOUT_VERSION || c->header_size != sizeof *c)
         info->error = UD_EVERSION;
@@ -49,6 +51,7 @@ static void inspect(const char *name, ud_dict_info *info) {
         info->orphaned = !info->creator_alive && info->attached_alive == 0;
     }
     munmap((void *)c, sizeof *c);
+    close(fd);
 }
 
 static int add_segment(const char *base, const char *suffix, ud_dict_info *info) {
@@ -86,7 +89,7 @@ int ud_list(ud_list_fn fn, void *ctx) {
         for (int i = 0; i < 3; i++)
             parts += add_segment(name, aux[i], &info);
         inspect(name, &info);
-        if (parts == 0 && info.error != 0)
+        if (parts == 0 && info.error != 0 && info.error != UD_EINCOMPLETE)
             continue; /* somebody else's file */
         if (parts < 3 && info.error == 0)
             info.error = UD_ECORRUPT;

@@ -36,6 +36,17 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The monotonic deadline `timeout` seconds from now, or 0 for none: no timeout, or one so long
+ * (INFINITY, or past the int64 nanosecond range) that it can never pass. */
+static int64_t deadline_after(double timeout) {
+    if (!(timeout > 0))
+        return 0;
+    int64_t now = now_ns();
+    if (timeout >= (double)(INT64_MAX - now) / 1e9)
+        return 0;
+    return now + (int64_t)(timeout * 1e9);
+}
+
 int ud__lock_init(ud__control *c) {
     pthread_mutexattr_t a;
     int rc = pthread_mutexattr_init(&a);
@@ -84,8 +95,8 @@ static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
     }
     if (o->nonblock)
         return UD_EBUSY;
-    if (o->timeout > 0) {
-        int64_t deadline = now_ns() + (int64_t)(o->timeout * 1e9);
+    int64_t deadline = deadline_after(o->timeout);
+    if (deadline) {
         struct timespec ts = {deadline / 1000000000LL, deadline % 1000000000LL};
         rc = pthread_mutex_clocklock(&c->mutex, CLOCK_MONOTONIC, &ts);
     } else {
@@ -103,8 +114,8 @@ static int spin_acquire(ud__control *c, const ud_lock_options *o) {
     uint64_t me = ud__self_ident();
     if (spin_try(c, me))
         return 0;
-    int64_t start = now_ns(), last_check = 0;
-    int64_t deadline = o->timeout > 0 ? start + (int64_t)(o->timeout * 1e9) : 0;
+    int64_t last_check = 0;
+    int64_t deadline = deadline_after(o->timeout);
     double sleep_time = o->sleep_time == 0 ? 1e-6 : o->sleep_time;
     for (;;) {
         for (int i = 0; i < SPIN_ROUNDS; i++) {
@@ -127,10 +138,18 @@ static int spin_acquire(ud__control *c, const ud_lock_options *o) {
         if (o->nonblock)
             return UD_EBUSY;
         if (deadline && now >= deadline) {
-            if (!o->steal_after_timeout)
-                return UD_ETIMEDOUT;
-            atomic_store(&c->spin_owner, me);
-            return 0;
+            /* steal_after_timeout never takes the lock from a live holder - that would make two
+             * writers. Only a holder that is gone is taken over (checked once more here, so
+             * that a death since the last periodic check is not missed). */
+            owner = atomic_load(&c->spin_owner);
+            if (o->steal_after_timeout && owner != 0 && !ud__ident_alive(owner) &&
+                atomic_compare_exchange_strong(&c->spin_owner, &owner, me)) {
+                atomic_fetch_add(&c->lock_recoveries, 1);
+                return 0;
+            }
+            if (owner == 0)
+                continue;
+            return UD_ETIMEDOUT;
         }
         if (sleep_time < 0) {
             sched_yield();
@@ -149,6 +168,7 @@ static inline void check_fork(ud_dict *d) {
     if (d->lock_fork_gen != gen) {
         d->lock_fork_gen = gen;
         d->lock_depth = 0;
+        ud__drop_pending(d);
         ud__register_attach(d);
     }
 }
@@ -186,7 +206,20 @@ int ud__lock(ud_dict *d) {
     return acquire(d, &block);
 }
 
+int ud__lock_for(ud_dict *d, double timeout) {
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.timeout = timeout;
+    check_fork(d);
+    if (d->lock_depth > 0) {
+        d->lock_depth++;
+        return 0;
+    }
+    return acquire(d, &o);
+}
+
 void ud__unlock(ud_dict *d) {
+    if (d->lock_depth == 1)
+        ud__publish_pending(d);
     if (d->lock_depth > 0 && --d->lock_depth == 0)
         release(d);
 }

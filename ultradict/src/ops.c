@@ -72,11 +72,33 @@ static void finish_drop(ud_dict *d, dropped *dr) {
         ud__drop_child(d, dr->name, strlen(dr->name), UD_TYPE_DICT);
 }
 
+/*
+ * With a static full_dump_size, a write that would leave the dict larger than a dump can hold
+ * is refused (UD_EDUMPFULL) before anything is written, even while the stream still has room:
+ * the dict then always fits a dump, so the stream can always be compacted, and writes that
+ * make it smaller (del, pop, popitem, clear, restore) never fail for lack of room.
+ * `add` bytes of items are written, `drop` bytes of existing ones replaced.
+ */
+static int check_dump_room(ud_dict *d, size_t add, size_t drop) {
+    size_t limit = d->ctl->full_dump_size;
+    if (!limit)
+        return 0;
+    size_t after = d->table.bytes - (drop < d->table.bytes ? drop : d->table.bytes);
+    return ud__size_add(after, add) > limit ? UD_EDUMPFULL : 0;
+}
+
 /* Writes one record holding a single item. Caller holds the lock and has synchronised. */
 int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
                    size_t vlen) {
     ud__rec rec;
-    int rc = ud__rec_begin(d, ud__item_size(klen, vlen), 0, 1, &rec);
+    size_t size = ud__item_size(klen, vlen);
+    if (kind == UD__ITEM_SET && d->ctl->full_dump_size) {
+        const ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
+        int rc = check_dump_room(d, size, e ? ud__entry_bytes(e->klen, e->vlen) : 0);
+        if (rc)
+            return rc;
+    }
+    int rc = ud__rec_begin(d, size, 0, 1, &rec);
     if (rc)
         return rc;
     ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
@@ -316,8 +338,10 @@ int ud_update(ud_dict *d, const ud_item *items, size_t n) {
             ud_buf_free(&one);
             offs[i + 1] = enc.len;
         }
-        body += ud__item_size(items[i].klen, vlen);
+        body = ud__size_add(body, ud__item_size(items[i].klen, vlen));
     }
+    if (!rc && body > UD__BODY_MAX)
+        rc = UD_ETOOBIG;
     if (!rc)
         rc = begin_write(d);
     if (rc) {
@@ -347,6 +371,9 @@ int ud_update(ud_dict *d, const ud_item *items, size_t n) {
         }
     }
     ud__rec rec;
+    /* Replaced values are not credited: a key may repeat within the update. */
+    if (!rc)
+        rc = check_dump_room(d, body, 0);
     if (!rc)
         rc = ud__rec_begin(d, body, 0, (uint32_t)n, &rec);
     if (!rc) {
@@ -419,9 +446,11 @@ static int parse_int(const char *s, size_t n, int64_t *out) {
     for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
             return UD_ENOTNUM;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-        if (v > (uint64_t)INT64_MAX + (neg ? 1u : 0u))
+        /* Checked before it happens: 20 digits can wrap a uint64 back into range. */
+        uint64_t limit = (uint64_t)INT64_MAX + (neg ? 1u : 0u), digit = (uint64_t)(s[i] - '0');
+        if (v > (limit - digit) / 10)
             return UD_EOVERFLOW;
+        v = v * 10 + digit;
     }
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -71,14 +72,27 @@ fail:
     return rc;
 }
 
+int ud__shm_open_file(const char *path, int flags) {
+    int fd = shm_open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return errno == ENOENT ? UD_ENOENT : errno == ELOOP ? UD_EBADMAGIC : -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int rc = S_ISREG(st.st_mode) ? -errno : UD_EBADMAGIC;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 int ud__seg_open(ud__seg *s, const char *base, const char *suffix) {
     char path[UD__SEG_NAME_MAX + 2];
     int rc = ud__seg_path(path, base, suffix);
     if (rc)
         return rc;
-    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    int fd = ud__shm_open_file(path, O_RDWR);
     if (fd < 0)
-        return errno == ENOENT ? UD_ENOENT : -errno;
+        return fd;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = -errno;
@@ -110,11 +124,19 @@ int ud__seg_grow(ud__seg *s, size_t size) {
     struct stat st;
     if (fstat(s->fd, &st) != 0)
         return -errno;
-    if ((size_t)st.st_size < size && ftruncate(s->fd, (off_t)size) != 0)
+    if (size > (size_t)INT64_MAX)
+        return -EFBIG;
+    bool grown = (size_t)st.st_size < size;
+    if (grown && ftruncate(s->fd, (off_t)size) != 0)
         return -errno;
     if ((size_t)st.st_size > size)
         size = (size_t)st.st_size;
-    return size > s->size ? remap(s, size) : 0;
+    int rc = size > s->size ? remap(s, size) : 0;
+    /* A size that cannot be mapped must not stay in the file, or every process would fail to
+     * map it from now on (the caller holds the lock: nobody else grows it meanwhile). */
+    if (rc && grown && ftruncate(s->fd, st.st_size) != 0)
+        rc = -errno;
+    return rc;
 }
 
 int ud__seg_refresh(ud__seg *s) {
@@ -144,19 +166,21 @@ int ud__seg_unlink(const char *base, const char *suffix) {
     return shm_unlink(path) == 0 ? 0 : -errno;
 }
 
-/* Reads the first 8 bytes of a segment; 0 if it is missing or shorter. */
-static uint64_t seg_magic(const char *base, const char *suffix) {
+/* Reads the first 8 bytes of a segment into *magic (0 if it is shorter). 0, or why it could
+ * not be opened (UD_ENOENT, -EACCES, UD_EBADMAGIC for what is not a regular file...). */
+static int seg_magic(const char *base, const char *suffix, uint64_t *magic) {
     char path[UD__SEG_NAME_MAX + 2];
-    if (ud__seg_path(path, base, suffix) != 0)
-        return 0;
-    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    *magic = 0;
+    int rc = ud__seg_path(path, base, suffix);
+    if (rc)
+        return rc;
+    int fd = ud__shm_open_file(path, O_RDONLY);
     if (fd < 0)
-        return 0;
-    uint64_t magic = 0;
-    if (pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
-        magic = 0;
+        return fd;
+    if (pread(fd, magic, sizeof *magic, 0) != (ssize_t)sizeof *magic)
+        *magic = 0;
     close(fd);
-    return magic;
+    return 0;
 }
 
 static int seg_exists(const char *base, const char *suffix) {
@@ -189,12 +213,76 @@ static bool in_tree(const char *entry, const char *name, size_t n) {
     return strcmp(p, ".stream") == 0 || strcmp(p, ".dump0") == 0 || strcmp(p, ".dump1") == 0;
 }
 
+int ud__half_created_dead(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if (st.st_size != 0 && (size_t)st.st_size != ud__control_size())
+        return 0;
+    ud__control c;
+    memset(&c, 0, sizeof c);
+    if (st.st_size != 0 && pread(fd, &c, sizeof c, 0) != (ssize_t)sizeof c)
+        return 0;
+    if (c.magic != 0)
+        return 0;
+    if (c.creator_pid > 0) {
+        uint64_t ident = ((uint64_t)(uint32_t)c.creator_pid << 32) | c.creator_start;
+        return ud__ident_alive(ident) ? 0 : 1;
+    }
+    /* Killed before it wrote its identity: dead once the initialisation window is over. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age = ((int64_t)now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
+                  (now.tv_nsec - st.st_mtim.tv_nsec);
+    return age > 2 * UD__INIT_WAIT_NS ? 1 : 0;
+}
+
+int ud__reclaim_half_created(const char *name) {
+    char path[UD__SEG_NAME_MAX + 2];
+    if (ud__seg_path(path, name, "") != 0)
+        return 0;
+    int fd = ud__shm_open_file(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    int dead = ud__half_created_dead(fd);
+    struct stat mine, now;
+    char full[UD__SEG_NAME_MAX + 16];
+    snprintf(full, sizeof full, UD__SHM_DIR "/%s", name);
+    /* Only the file we examined, not one a new creator put under the name meanwhile. */
+    if (dead && fstat(fd, &mine) == 0 && stat(full, &now) == 0 && mine.st_ino == now.st_ino &&
+        mine.st_dev == now.st_dev)
+        dead = shm_unlink(path) == 0;
+    else
+        dead = 0;
+    close(fd);
+    return dead;
+}
+
+int ud__half_created_name(const char *name) {
+    char path[UD__SEG_NAME_MAX + 2];
+    if (ud__seg_path(path, name, "") != 0)
+        return 0;
+    int fd = ud__shm_open_file(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    int r = ud__half_created_dead(fd);
+    close(fd);
+    return r;
+}
+
 int ud__unlink_tree(const char *name) {
     /* Only a dict of ours is removed: its control segment carries our magic, or - if the
      * control segment is damaged or gone - its stream segment does. */
-    bool ours = seg_magic(name, "") == UD__MAGIC || seg_magic(name, ".stream") == UD__STREAM_MAGIC;
-    if (!ours)
+    uint64_t cm, sm;
+    int crc = seg_magic(name, "", &cm), src = seg_magic(name, ".stream", &sm);
+    bool ours =
+        cm == UD__MAGIC || sm == UD__STREAM_MAGIC || (crc == 0 && ud__half_created_name(name));
+    if (!ours) {
+        /* Say why: another user's dict is -EACCES, not a bad magic. */
+        if (crc == -EACCES || src == -EACCES)
+            return -EACCES;
         return seg_exists(name, "") || seg_exists(name, ".stream") ? UD_EBADMAGIC : UD_ENOENT;
+    }
     DIR *dir = opendir(UD__SHM_DIR);
     if (!dir)
         return -errno;

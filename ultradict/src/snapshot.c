@@ -235,6 +235,9 @@ int ud_restore(ud_dict *d, const void *data, size_t len) {
                                    ud__hash(ud__entry_val(e), e->vlen, 0), "", 0, UD_TYPE_DICT);
         }
         ud__rec rec;
+        /* The restored dict replaces the whole one: it must fit a static dump by itself. */
+        if (!rc && d->ctl->full_dump_size && body > d->ctl->full_dump_size)
+            rc = UD_EDUMPFULL;
         if (!rc)
             rc = ud__rec_begin(d, body, UD__REC_CLEAR, (uint32_t)count, &rec);
         if (!rc) {
@@ -298,12 +301,14 @@ int ud_save_file(ud_dict *d, const char *path) {
     int rc = ud_save(d, &b);
     if (rc)
         goto out;
+    /* The temporary file sits beside the target (so the rename is atomic), under a name
+     * nobody can predict, created exclusively: a link planted there is never followed. */
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
         rc = -ENAMETOOLONG;
         goto out;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = mkostemp(tmp, O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         rc = -errno;
         goto out;
@@ -385,8 +390,10 @@ int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
     } else if (snap->len < SNAP_HDR) {
         return UD_EINVAL;
     }
-    size_t at = snap->len;
-    int rc = ud__buf_reserve(snap, at + ud__item_size(klen, vlen));
+    size_t at = snap->len, need = ud__size_add(at, ud__item_size(klen, vlen));
+    if (need > UD__BODY_MAX)
+        return UD_ETOOBIG;
+    int rc = ud__buf_reserve(snap, need);
     if (rc)
         return rc;
     ud__item_encode((char *)snap->data + at, UD__ITEM_SET, type, key, klen, val, vlen);

@@ -143,6 +143,11 @@ static int sync_once(ud_dict *d, bool locked) {
     if (end == d->pos)
         return 0;
     uint64_t base = atomic_load_explicit(&c->base, memory_order_acquire);
+    if (base > end || end - base > UD__BODY_MAX * 4) {
+        /* Unlocked, a dump may have moved base past the end we loaded: load again. Under the
+         * lock nothing moves, so contradictory positions are damage. */
+        return locked ? UD_ECORRUPT : -EAGAIN;
+    }
     if (d->pos < base || d->pos > end) {
         int rc = ud__load_dump(d);
         return rc ? rc : -EAGAIN;
@@ -170,37 +175,55 @@ static int sync_once(ud_dict *d, bool locked) {
     return rc ? rc : -EAGAIN;
 }
 
-int ud__sync_slow(ud_dict *d) {
-    bool locked = d->lock_depth > 0 &&
-                  d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
-    for (int attempt = 0;; attempt++) {
-        int rc = sync_once(d, locked);
+/* Under the lock nothing moves: one dump load and one replay bring any handle up to date, so
+ * more rounds than this mean positions that never converge - damage, not a race. */
+#define LOCKED_ROUNDS 4
+
+static int sync_locked(ud_dict *d) {
+    for (int round = 0; round < LOCKED_ROUNDS; round++) {
+        int rc = sync_once(d, true);
         if (rc != -EAGAIN)
             return rc;
-        if (attempt == SYNC_ATTEMPTS && !locked) {
-            /* Writers keep moving the stream under us: with the lock they cannot. */
-            rc = ud__lock(d);
-            if (rc)
-                return rc;
-            do
-                rc = sync_once(d, true);
-            while (rc == -EAGAIN);
-            ud__unlock(d);
-            return rc;
-        }
     }
+    return UD_ECORRUPT;
+}
+
+int ud__sync_slow(ud_dict *d) {
+    /* Inside a section with unpublished records the local copy is the newest state there is:
+     * nobody else can write while we hold the lock. */
+    if (d->unpublished)
+        return 0;
+    bool locked = d->lock_depth > 0 &&
+                  d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
+    if (locked)
+        return sync_locked(d);
+    for (int attempt = 0; attempt < SYNC_ATTEMPTS; attempt++) {
+        int rc = sync_once(d, false);
+        if (rc != -EAGAIN)
+            return rc;
+    }
+    /* Writers keep moving the stream under us: with the lock they cannot. */
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = sync_locked(d);
+    ud__unlock(d);
+    return rc;
 }
 
 int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, ud__rec *rec) {
     ud__control *c = d->ctl;
-    size_t total = sizeof(ud__rec_hdr) + body_len;
-    if (total < body_len)
+    if (body_len > UD__BODY_MAX)
         return UD_ETOOBIG;
+    size_t total = sizeof(ud__rec_hdr) + body_len;
     size_t padded = ALIGN8(total);
-    uint64_t end = atomic_load_explicit(&c->end, memory_order_relaxed);
+    uint64_t end =
+        d->unpublished ? d->pending_end : atomic_load_explicit(&c->end, memory_order_relaxed);
     uint64_t base = atomic_load_explicit(&c->base, memory_order_relaxed);
-    size_t used = end - base;
     size_t cap = atomic_load_explicit(&c->stream_cap, memory_order_relaxed);
+    if (base > end || end - base > cap || cap > UD__BODY_MAX * 4)
+        return UD_ECORRUPT;
+    size_t used = end - base;
     if (used + padded > cap) {
         size_t bs = c->buffer_size;
         /* An ordinary record that does not fit means the stream is full: compact it into a dump.
@@ -209,7 +232,12 @@ int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, 
          * an amortised constant number of copies (at most half a dump's worth per byte
          * written), never a full dump per write, and the stream stays within a small multiple
          * of the dict's size. */
-        if (used > 0 && (padded <= bs || used >= bs + 2 * d->table.bytes)) {
+        /* Inside a section with unpublished records, a dump would publish them (readers load
+         * it) and overwrite the stream readers may still be copying: the stream grows instead,
+         * and the outermost unlock dumps if the stream is past its buffer. */
+        if (d->unpublished)
+            d->dump_deferred |= UD__DUMP_IF_LONG;
+        else if (used > 0 && (padded <= bs || used >= bs + 2 * d->table.bytes)) {
             int rc = ud__dump_locked(d);
             if (rc)
                 return rc;
@@ -246,14 +274,9 @@ static long futex_wake_all(_Atomic uint32_t *addr) {
     return syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Checksums the record and publishes it with one store of the new end. */
-static uint64_t publish(ud_dict *d, ud__rec *rec) {
+/* Makes everything up to new_end visible with one store, and wakes waiters. */
+static void publish_end(ud_dict *d, uint64_t new_end) {
     ud__control *c = d->ctl;
-    size_t total = sizeof(ud__rec_hdr) + rec->body_len;
-    ud__rec_hdr h = {total, rec->flags, rec->nitems,
-                     rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len)};
-    memcpy(rec->body - sizeof h, &h, sizeof h);
-    uint64_t new_end = rec->at + ALIGN8(total);
     atomic_store_explicit(&c->end, new_end, memory_order_release);
     /* Waiters register under the lock (see ud_wait), so holding it we either see the waiter
      * here, or the waiter saw the new end before it slept. */
@@ -261,7 +284,49 @@ static uint64_t publish(ud_dict *d, ud__rec *rec) {
         atomic_fetch_add(&c->change_seq, 1);
         futex_wake_all(&c->change_seq);
     }
+}
+
+/* Checksums the record and publishes it - or, inside a ud_lock() section (the write's own lock
+ * nested in the caller's), leaves it for the outermost unlock, so that the section's records
+ * become visible together. */
+static uint64_t publish(ud_dict *d, ud__rec *rec) {
+    size_t total = sizeof(ud__rec_hdr) + rec->body_len;
+    ud__rec_hdr h = {total, rec->flags, rec->nitems,
+                     rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len)};
+    memcpy(rec->body - sizeof h, &h, sizeof h);
+    uint64_t new_end = rec->at + ALIGN8(total);
+    if (d->lock_depth > 1) {
+        d->unpublished = true;
+        d->pending_end = new_end;
+    } else {
+        publish_end(d, new_end);
+    }
     return new_end;
+}
+
+void ud__publish_pending(ud_dict *d) {
+    if (d->unpublished) {
+        d->unpublished = false;
+        publish_end(d, d->pending_end);
+    }
+    if (d->dump_deferred) {
+        bool asked = d->dump_deferred & UD__DUMP_ASKED;
+        d->dump_deferred = 0;
+        ud__control *c = d->ctl;
+        uint64_t used = atomic_load_explicit(&c->end, memory_order_relaxed) -
+                        atomic_load_explicit(&c->base, memory_order_relaxed);
+        /* Compact what the section grew the stream by; a failure here only leaves the stream
+         * longer, as a failed dump always does. */
+        if (asked || used > c->buffer_size)
+            (void)ud__dump_locked(d);
+    }
+}
+
+void ud__drop_pending(ud_dict *d) {
+    if (d->unpublished)
+        reset_local(d);
+    d->unpublished = false;
+    d->dump_deferred = 0;
 }
 
 static int committed(ud_dict *d, uint64_t new_end, int rc) {
@@ -314,8 +379,19 @@ int ud_wait(ud_dict *d, double timeout) {
     }
     for (;;) {
         /* Registering under the lock orders us against every writer: a write either happened
-         * before (we see the new end) or comes after (the writer sees us and wakes us). */
-        int rc = ud__lock(d);
+         * before (we see the new end) or comes after (the writer sees us and wakes us). The
+         * lock is taken within what is left of the timeout: a stopped holder does not make us
+         * wait past it. */
+        double left = 0;
+        if (limited) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = (double)(deadline.tv_sec - now.tv_sec) +
+                   (double)(deadline.tv_nsec - now.tv_nsec) / 1e9;
+            if (left <= 0)
+                return UD_ETIMEDOUT;
+        }
+        int rc = ud__lock_for(d, left);
         if (rc)
             return rc;
         uint32_t seq = atomic_load(&c->change_seq);

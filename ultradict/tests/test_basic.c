@@ -283,6 +283,19 @@ static void test_incr(void **state) {
     int rc = ud_incr(d, S("huge"), 1, &r);
     if (rc != UD_EOVERFLOW && rc != UD_ENOTNUM)
         fail_msg("incr on 99999999999999999999 returned %s", ud_errname(rc));
+    /* Numbers whose 64-bit accumulation wraps back into range are overflows too. */
+    const char *wraps[] = {"18446744073709551616", "18446744073709551617", "36893488147419103232",
+                           "9223372036854775808",  "+9223372036854775808", "-9223372036854775809"};
+    for (size_t i = 0; i < sizeof wraps / sizeof wraps[0]; i++) {
+        assert_ok(ud_set(d, S("wrap"), S(wraps[i])));
+        r = 777;
+        rc = ud_incr(o, S("wrap"), 1, &r);
+        if (rc != UD_EOVERFLOW)
+            fail_msg("incr on %s returned %s (result %lld)", wraps[i], ud_errname(rc),
+                     (long long)r);
+        assert_ok(ud_get(d, S("wrap"), &v));
+        assert_buf_eq(&v, S(wraps[i]));
+    }
 
     ud_buf_free(&v);
     assert_ok(ud_close(o));

@@ -11,7 +11,11 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
+
+#include "layout.h"
 
 #define GUARD 20.0
 
@@ -540,6 +544,159 @@ static int scenario_empty_control(void *varg) {
     return 0;
 }
 
+/* ---- Impossible sizes and positions. ---- */
+
+/* Lengths no buffer can have: refused before anything is reserved or copied. */
+static int scenario_impossible_sizes(void *varg) {
+    const char *name = varg;
+    ud_dict *d = NULL;
+    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), 0);
+    static const char byte = 'x';
+    const size_t huge[] = {SIZE_MAX, SIZE_MAX - 8, SIZE_MAX - 40, SIZE_MAX / 2, (size_t)1 << 62};
+    for (size_t i = 0; i < sizeof huge / sizeof *huge; i++) {
+        CHECK_RC(ud_set(d, S("k"), &byte, huge[i]), UD_ETOOBIG);
+        CHECK_RC(ud_setdefault(d, S("k"), &byte, huge[i], NULL), UD_ETOOBIG);
+        ud_buf snap = UD_BUF_INIT;
+        CHECK_RC(ud_snapshot_add(&snap, S("k"), &byte, 1, UD_TYPE_BYTES), 0);
+        CHECK_RC(ud_snapshot_add(&snap, S("k2"), &byte, huge[i], UD_TYPE_BYTES), UD_ETOOBIG);
+        ud_buf_free(&snap);
+    }
+    /* Lengths whose sum wraps around: each alone is "small", together they are not. */
+    ud_item items[3] = {
+        {"a", 1, &byte, SIZE_MAX / 2}, {"b", 1, &byte, SIZE_MAX / 2}, {"c", 1, &byte, 64}};
+    CHECK_RC(ud_update(d, items, 3), UD_ETOOBIG);
+    items[0].vlen = SIZE_MAX - 100;
+    items[1].vlen = 200;
+    CHECK_RC(ud_update(d, items, 2), UD_ETOOBIG);
+    CHECK(ud_len(d) == 0, "a refused write left %zu entries", ud_len(d));
+    CHECK_RC(ud_set(d, S("k"), S("v")), 0);
+    CHECK(ud_len(d) == 1, "the dict is not usable after refusals");
+    CHECK_RC(ud_close(d), 0);
+    return 0;
+}
+
+/* Writes one 64-bit field of the control segment. */
+static int poke_control(const char *name, size_t off, uint64_t v) {
+    char path[512];
+    return ut_file_pwrite(ut_shm_path(path, name, ""), (long long)off, &v, sizeof v);
+}
+
+/* Positions that contradict each other (base past end, end past the stream, base past the
+ * dumps) are UD_ECORRUPT for readers and writers alike, at once: never a loop. */
+static int scenario_bad_positions(void *varg) {
+    const char *name = varg;
+    if (make_dict(name) != 0)
+        return 1;
+    ud_dict *d = NULL;
+    CHECK_RC(open_rc(name, UD_ATTACH_ONLY, &d), 0);
+    CHECK_RC(ud_close(d), 0);
+    char path[512];
+    size_t n;
+    unsigned char *orig = ut_file_read(ut_shm_path(path, name, ""), &n);
+    CHECK(orig != NULL, "cannot read the control segment");
+    uint64_t end, base;
+    memcpy(&end, orig + offsetof(ud__control, end), 8);
+    memcpy(&base, orig + offsetof(ud__control, base), 8);
+    const struct {
+        uint64_t end, base;
+    } cases[] = {{end, end + 8},         {end, end + (1ull << 40)}, {base + (1ull << 40), base},
+                 {UINT64_MAX - 7, base}, {end, UINT64_MAX - 7},     {0, 8}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        CHECK(ut_file_pwrite(path, 0, orig, n) == 0, "cannot restore the control segment");
+        CHECK(poke_control(name, offsetof(ud__control, end), cases[i].end) == 0 &&
+                  poke_control(name, offsetof(ud__control, base), cases[i].base) == 0,
+              "cannot write positions");
+        int rc = open_rc(name, UD_ATTACH_ONLY, &d);
+        if (rc == 0) {
+            int g = ud_get(d, S("a"), NULL);
+            CHECK(g == UD_ECORRUPT, "case %zu: ud_get returned %s", i, ud_errname(g));
+            int w = ud_set(d, S("z"), S("1"));
+            CHECK(w == UD_ECORRUPT, "case %zu: ud_set returned %s", i, ud_errname(w));
+            CHECK_RC(ud_apply_update(d), UD_ECORRUPT);
+            CHECK_RC(ud_close(d), 0);
+        } else {
+            CHECK(rc == UD_ECORRUPT, "case %zu: ud_open returned %s", i, ud_errname(rc));
+        }
+    }
+    free(orig);
+    return 0;
+}
+
+/* ---- A creator killed inside ud_open(). ---- */
+
+/* Leaves what a creator killed after creating the control segment leaves: the segment with
+ * no magic, and (when size > 0) the creator's identity - of a process that is gone. */
+static int plant_half_created(const char *name, size_t size, bool with_creator, bool old) {
+    char path[512];
+    ut_shm_path(path, name, "");
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)size) != 0)
+        return -1;
+    if (with_creator && size > 0) {
+        pid_t dead = fork();
+        if (dead == 0)
+            _exit(0);
+        ut_wait(dead, 10);
+        int32_t pid = dead;
+        if (pwrite(fd, &pid, sizeof pid, offsetof(ud__control, creator_pid)) != sizeof pid)
+            return -1;
+    }
+    if (old) {
+        struct timespec t[2] = {{1000, 0}, {1000, 0}};
+        futimens(fd, t);
+    }
+    close(fd);
+    return 0;
+}
+
+static int half_created_cb(void *ctx, const ud_dict_info *info) {
+    if (strcmp(info->name, sb->name) == 0)
+        *(int *)ctx = info->error == 0 ? 1 : info->error;
+    return 0;
+}
+
+static int scenario_half_created(void *varg) {
+    const char *name = varg;
+    long page = sysconf(_SC_PAGESIZE);
+    size_t csize = (sizeof(ud__control) + (size_t)page - 1) / (size_t)page * (size_t)page;
+    /* Killed after ftruncate (identity written), and before it (size 0, an old file). */
+    const struct {
+        size_t size;
+        bool creator, old;
+    } cases[] = {{csize, true, false}, {csize, false, true}, {0, false, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        CHECK(plant_half_created(name, cases[i].size, cases[i].creator, cases[i].old) == 0,
+              "cannot plant");
+        int err = 0;
+        CHECK_RC(ud_list(half_created_cb, &err), 0);
+        CHECK(err == UD_EINCOMPLETE, "case %zu: ud_list reported %s", i, ud_errname(err));
+        ud_dict *d = NULL;
+        double t0 = ut_now();
+        CHECK_RC(open_rc(name, UD_ATTACH_ONLY, &d), UD_EINCOMPLETE);
+        CHECK(ut_now() - t0 < 0.5, "case %zu: attach waited %.2f s", i, ut_now() - t0);
+        CHECK_RC(ud_unlink_by_name(name), 0);
+        CHECK(ut_count_segments(name) == 0, "case %zu: unlink left segments", i);
+        /* Planted again: the next create takes the name over. */
+        CHECK(plant_half_created(name, cases[i].size, cases[i].creator, cases[i].old) == 0,
+              "cannot plant");
+        CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), 0);
+        CHECK_RC(ud_set(d, S("k"), S("v")), 0);
+        CHECK_RC(ud_close(d), 0);
+        CHECK(ut_count_segments(name) == 0, "case %zu: close left segments", i);
+    }
+    /* A creator that has just started (no identity written yet, a fresh file) is not robbed
+     * of its name. */
+    char path[512];
+    int fd = open(ut_shm_path(path, name, ""), O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)csize) == 0, "cannot plant");
+    close(fd);
+    ud_dict *d = NULL;
+    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), UD_EEXIST);
+    CHECK_RC(ud_unlink_by_name(name), UD_EBADMAGIC);
+    unlink(path);
+    return 0;
+}
+
 static void test_bad_magic(void **state) {
     (void)state;
     run_sandboxed(scenario_bad_magic, "bad magic");
@@ -609,6 +766,21 @@ static void test_foreign_file(void **state) {
     run_sandboxed(scenario_foreign_file, "a foreign file in /dev/shm");
 }
 
+static void test_half_created(void **state) {
+    (void)state;
+    run_sandboxed(scenario_half_created, "a creator killed inside ud_open");
+}
+
+static void test_impossible_sizes(void **state) {
+    (void)state;
+    run_sandboxed(scenario_impossible_sizes, "lengths near SIZE_MAX");
+}
+
+static void test_bad_positions(void **state) {
+    (void)state;
+    run_sandboxed(scenario_bad_positions, "contradictory positions in the control segment");
+}
+
 int main(void) {
     sb = ut_shared_alloc(sizeof *sb);
     if (sb == NULL)
@@ -626,6 +798,9 @@ int main(void) {
         cmocka_unit_test_teardown(test_dump_header, ut_teardown),
         cmocka_unit_test_teardown(test_empty_control, ut_teardown),
         cmocka_unit_test_teardown(test_foreign_file, ut_teardown),
+        cmocka_unit_test_teardown(test_impossible_sizes, ut_teardown),
+        cmocka_unit_test_teardown(test_half_created, ut_teardown),
+        cmocka_unit_test_teardown(test_bad_positions, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }

@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -147,23 +148,15 @@ static void run_lock_semantics(int lock) {
     if (el < 0.25 || el > 3.0)
         fail_msg("ud_lock(timeout 0.3) returned after %.3f s", el);
 
-    /* steal_after_timeout: after the timeout the lock is ours (spin); a robust mutex cannot be
-     * taken from a live holder, so the mutex mode times out as documented. */
+    /* steal_after_timeout never takes a live holder's lock (two writers): both modes time
+     * out, and the holder keeps it. */
     lo.timeout = 0.2;
     lo.steal_after_timeout = true;
     t0 = ut_now();
-    if (lock == UD_LOCK_SPIN) {
-        assert_ok(ud_lock(d, &lo));
-        el = ut_now() - t0;
-        assert_true(el >= 0.15);
-        assert_int_equal(ud_lock_holder(d), getpid());
-        assert_ok(ud_set(d, S("stolen"), S("1")));
-        assert_ok(ud_unlock(d));
-    } else {
-        assert_rc(ud_lock(d, &lo), UD_ETIMEDOUT);
-        assert_true(ut_now() - t0 >= 0.15);
-        assert_int_equal(ud_lock_holder(d), pid);
-    }
+    assert_rc(ud_lock(d, &lo), UD_ETIMEDOUT);
+    assert_true(ut_now() - t0 >= 0.15);
+    assert_int_equal(ud_lock_holder(d), pid);
+    assert_rc(ud_unlock(d), UD_ENOTLOCKED);
     holder_release(&h, pid);
     assert_int_equal(probe(NULL, name, 0), 0); /* the lock is usable by others afterwards */
 
@@ -513,10 +506,83 @@ static void test_open_race_create_only(void **state) {
     run_open_race(UD_CREATE_ONLY);
 }
 
+/* ---- Timeouts too long for a nanosecond clock. ---- */
+
+typedef struct timed_arg {
+    const char *name;
+    double timeout;
+    bool steal;
+    int ready[2];
+    int gate_w; /* the holder's release gate: closed here, or the holder would never go */
+} timed_arg;
+
+/* Locks with the given timeout; exit 0 if it got the lock only after the holder let it go (at
+ * least 0.3 s), and nobody else held it meanwhile. */
+static int timed_locker(void *varg) {
+    timed_arg *a = varg;
+    close(a->ready[0]);
+    close(a->gate_w);
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL)
+        return 2;
+    ud_lock_options lo = UD_LOCK_OPTIONS_INIT;
+    lo.timeout = a->timeout;
+    lo.steal_after_timeout = a->steal;
+    double t0 = ut_now();
+    if (write(a->ready[1], "x", 1) != 1)
+        return 3;
+    int rc = ud_lock(d, &lo);
+    if (rc != 0)
+        return 10 + (rc == UD_ETIMEDOUT) + 2 * (rc == UD_EINVAL);
+    if (ut_now() - t0 < 0.3)
+        return 4; /* it did not wait for the holder: the lock was taken from it */
+    ud_unlock(d);
+    ud_close(d);
+    return 0;
+}
+
+static void run_huge_timeouts(int lock) {
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
+    const double timeouts[] = {9.3e9, 1e12, 1e300, INFINITY};
+    for (size_t i = 0; i < sizeof timeouts / sizeof *timeouts; i++) {
+        for (int steal = 0; steal < 2; steal++) {
+            holder_arg h;
+            pid_t holder = holder_start(&h, name);
+            timed_arg a = {name, timeouts[i], steal != 0, {-1, -1}, h.release[1]};
+            assert_int_equal(pipe(a.ready), 0);
+            pid_t pid = ut_fork(timed_locker, &a);
+            close(a.ready[1]);
+            char c;
+            assert_int_equal(read(a.ready[0], &c, 1), 1);
+            close(a.ready[0]);
+            ut_sleep(0.5);
+            holder_release(&h, holder);
+            int st = ut_wait(pid, WAIT_LIMIT);
+            if (st != 0)
+                fail_msg("ud_lock(timeout %g, steal %d) in mode %d: child status %d", timeouts[i],
+                         steal, lock, st);
+        }
+    }
+    assert_ok(ud_close(d));
+}
+
+static void test_huge_timeouts_mutex(void **state) {
+    (void)state;
+    run_huge_timeouts(UD_LOCK_MUTEX);
+}
+
+static void test_huge_timeouts_spin(void **state) {
+    (void)state;
+    run_huge_timeouts(UD_LOCK_SPIN);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_lock_semantics_mutex, ut_teardown),
         cmocka_unit_test_teardown(test_lock_semantics_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_huge_timeouts_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_huge_timeouts_spin, ut_teardown),
         cmocka_unit_test_teardown(test_same_process_mutex, ut_teardown),
         cmocka_unit_test_teardown(test_same_process_spin, ut_teardown),
         cmocka_unit_test_teardown(test_close_releases_mutex, ut_teardown),

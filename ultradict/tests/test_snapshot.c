@@ -368,11 +368,50 @@ static void test_snapshot_build(void **state) {
     assert_true(segs <= 4);
 }
 
+/* A link planted where the temporary file used to go (PATH.tmp.PID) is never followed: the
+ * file it points at stays as it was, and PATH receives the snapshot. */
+static void test_save_file_planted_link(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    assert_ok(ud_set(d, S("k"), S("v")));
+    char dir[] = "/tmp/ud_test_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], victim[256], link[300];
+    snprintf(path, sizeof path, "%s/snap.uds", dir);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    FILE *f = fopen(victim, "w");
+    assert_non_null(f);
+    fputs("precious", f);
+    fclose(f);
+    snprintf(link, sizeof link, "%s.tmp.%d", path, (int)getpid());
+    assert_int_equal(symlink(victim, link), 0);
+    assert_ok(ud_save_file(d, path));
+    size_t n;
+    unsigned char *v = ut_file_read(victim, &n);
+    assert_non_null(v);
+    assert_int_equal(n, 8);
+    assert_memory_equal(v, "precious", 8);
+    free(v);
+    ud_dict *r = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    assert_ok(ud_restore_file(r, path));
+    assert_int_equal(ud_len(r), 1);
+    /* The only files left are the snapshot, the victim and the planted link. */
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) = 3", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_ok(ud_close(r));
+    assert_ok(ud_close(d));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_snapshots, ut_teardown),
         cmocka_unit_test_teardown(test_snapshot_plain, ut_teardown),
         cmocka_unit_test_teardown(test_snapshot_build, ut_teardown),
+        cmocka_unit_test_teardown(test_save_file_planted_link, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }

@@ -698,6 +698,50 @@ static void test_static_dump_full(void **state) {
     ut_assert_same_dict(a, c);
     assert_ok(ud_close(c));
 
+    /* The dict can always shrink again: del, pop, popitem, restore and clear succeed however
+     * full the stream is (each is tried after rewriting a key until the stream must dump). */
+    char key0[16];
+    snprintf(key0, sizeof key0, "key%04d", 0);
+    for (int round = 0; round < 4; round++) {
+        for (int w = 0; w < 200; w++) {
+            rc = ud_set(a, S(key0), val, sizeof val);
+            if (rc)
+                break;
+        }
+        assert_ok(rc);
+        ud_buf pv = UD_BUF_INIT, pk = UD_BUF_INIT;
+        snprintf(k, sizeof k, "key%04d", 1 + round);
+        if (round == 0)
+            assert_ok(ud_del(a, S(k)));
+        else if (round == 1)
+            assert_ok(ud_pop(a, S(k), &pv));
+        else if (round == 2)
+            assert_ok(ud_popitem(a, &pk, &pv));
+        else {
+            ud_buf snap = UD_BUF_INIT;
+            assert_ok(ud_snapshot_add(&snap, S("only"), S("one"), UD_TYPE_BYTES));
+            assert_ok(ud_snapshot_finish(&snap));
+            assert_ok(ud_restore(a, snap.data, snap.len));
+            ud_buf_free(&snap);
+            assert_int_equal(ud_len(b), 1);
+        }
+        ud_buf_free(&pv);
+        ud_buf_free(&pk);
+    }
+    for (int w = 0; w < 200; w++)
+        assert_ok(ud_set(a, S("only"), val, sizeof val));
+    assert_ok(ud_clear(a));
+    assert_int_equal(ud_len(b), 0);
+    ut_assert_same_dict(a, b);
+    /* And it fills up again to the same limit. */
+    for (i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "key%04d", i);
+        if ((rc = ud_set(a, S(k), val, sizeof val)) != 0)
+            break;
+    }
+    assert_rc(rc, UD_EDUMPFULL);
+    assert_true(i > 40);
+
     assert_ok(ud_close(b));
     assert_ok(ud_close(a));
 }

@@ -86,7 +86,9 @@ process.on("exit", () => {
 const { Miniflare, Log, LogLevel } = await import("miniflare");
 
 const bindings = { FAULTS: opts.faults ? "1" : "0" };
+/* Without a token the local runtime is open on purpose (it listens on loopback for tests). */
 if (process.env.CLOUDFLARE_WORKER_TOKEN) bindings.AUTH_TOKEN = process.env.CLOUDFLARE_WORKER_TOKEN;
+else bindings.ALLOW_ANONYMOUS = "1";
 for (const [env, name] of [
   ["UD_CF_ACCOUNT_ID", "ACCOUNT_ID"],
   ["UD_CF_KV_NAMESPACE_ID", "KV_NAMESPACE_ID"],

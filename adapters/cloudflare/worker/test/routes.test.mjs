@@ -25,7 +25,7 @@ function worker(bindings) {
     compatibilityDate: "2026-04-20",
     kvNamespaces: { KV: "test-kv" },
     d1Databases: { DB: "test-d1" },
-    bindings: { FAULTS: "1", ...bindings },
+    bindings: { FAULTS: "1", ALLOW_ANONYMOUS: "1", ...bindings },
   });
 }
 
@@ -181,7 +181,7 @@ describe("worker routes", () => {
 describe("worker auth", () => {
   let mf;
   before(async () => {
-    mf = worker({ AUTH_TOKEN: "tok-123", FAULTS: "0" });
+    mf = worker({ AUTH_TOKEN: "tok-123", FAULTS: "0", ALLOW_ANONYMOUS: "0" });
     await mf.ready;
   });
   after(() => mf.dispose());
@@ -197,5 +197,37 @@ describe("worker auth", () => {
     assert.equal((await mf.dispatchFetch("http://w/_health")).status, 200);
     const f = await mf.dispatchFetch("http://w/_faults", { headers: { authorization: "tok-123" } });
     assert.equal(f.status, 404);
+  });
+});
+
+describe("worker without a token", () => {
+  let mf;
+  before(async () => {
+    mf = worker({ FAULTS: "0", ALLOW_ANONYMOUS: "0" });
+    await mf.ready;
+  });
+  after(() => mf.dispose());
+
+  it("refuses every route but health unless anonymous access is allowed", async () => {
+    const routes = [
+      ["GET", "/_kv/keys"],
+      ["POST", "/_kv/clear"],
+      ["POST", "/_d1/query"],
+      ["POST", "/_d1/clear"],
+      ["GET", "/bucket/one"],
+      ["POST", "/bucket/one"],
+      ["GET", "/"],
+      ["GET", "/_faults"],
+      ["GET", "/client/v4/accounts/a/storage/kv/namespaces/n/keys"],
+      ["POST", "/client/v4/accounts/a/d1/database/d/query"],
+    ];
+    for (const [method, path] of routes) {
+      const body = method === "POST" ? '{"sql":"SELECT 1"}' : undefined;
+      const r = await mf.dispatchFetch(`http://w${path}`, { method, headers: J, body });
+      assert.equal(r.status, 401, `${method} ${path} answered ${r.status}`);
+      const text = await r.text();
+      assert.match(text, /AUTH_TOKEN/, `${method} ${path} does not say why`);
+    }
+    assert.equal((await mf.dispatchFetch("http://w/_health")).status, 200);
   });
 });

@@ -1,0 +1,133 @@
+/* fuzz_common.c - helpers for the fuzz targets (see fuzz.h). */
+#include "fuzz.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "layout.h"
+
+char *fz_name(char *buf) {
+    static unsigned n;
+    snprintf(buf, 64, "fz_%d_%u", (int)getpid(), n++);
+    return buf;
+}
+
+ud_dict *fz_make_dict(const char *name) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = UD_CREATE_ONLY;
+    o.auto_unlink = UD_AUTO_UNLINK_OFF;
+    o.buffer_size = 4096;
+    ud_dict *d = NULL;
+    if (ud_open(&o, &d) != 0)
+        return NULL;
+    ud_set(d, "a", 1, "1", 1);
+    ud_set(d, "bb", 2, "22", 2);
+    ud_dump(d);
+    ud_set(d, "ccc", 3, "333", 3);
+    ud_del(d, "a", 1);
+    ud_item items[2] = {{"x", 1, "xx", 2}, {"y", 1, "yy", 2}};
+    ud_update(d, items, 2);
+    return d;
+}
+
+void fz_exercise(ud_dict *d) {
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+    (void)ud_apply_update(d);
+    (void)ud_len(d);
+    (void)ud_get(d, "bb", 2, &v);
+    ud_iter *it = NULL;
+    int type;
+    if (ud_iter_open(d, &it) == 0) {
+        for (int i = 0; i < 10000 && ud_iter_next(it, &k, &v, &type) == 0; i++)
+            ;
+        ud_iter_close(it);
+    }
+    (void)ud_set(d, "new", 3, "v", 1);
+    (void)ud_incr(d, "n", 1, 1, NULL);
+    ud_buf_free(&k);
+    ud_buf_free(&v);
+}
+
+void fz_attach_and_read(const char *name) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = UD_ATTACH_ONLY;
+    ud_dict *d = NULL;
+    if (ud_open(&o, &d) == 0) {
+        fz_exercise(d);
+        ud_close(d);
+    }
+}
+
+uint8_t *fz_read_seg(const char *name, const char *suffix, size_t *len) {
+    char path[512];
+    snprintf(path, sizeof path, "/dev/shm/%s%s", name, suffix);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    uint8_t *p = NULL;
+    if (fstat(fd, &st) == 0 && (p = malloc((size_t)st.st_size + 1)) != NULL &&
+        pread(fd, p, (size_t)st.st_size, 0) != st.st_size) {
+        free(p);
+        p = NULL;
+    }
+    *len = p ? (size_t)st.st_size : 0;
+    close(fd);
+    return p;
+}
+
+int fz_write_seg(const char *name, const char *suffix, const uint8_t *p, size_t len) {
+    char path[512];
+    snprintf(path, sizeof path, "/dev/shm/%s%s", name, suffix);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = (len == 0 || write(fd, p, len) == (ssize_t)len) ? 0 : -1;
+    close(fd);
+    return rc;
+}
+
+static uint64_t rd64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+void fz_fix_records(uint8_t *stream, size_t len, uint64_t base, uint64_t used) {
+    size_t off = sizeof(ud__stream_hdr), end = off + used;
+    if (end > len || end < off)
+        end = len;
+    uint64_t at = base;
+    while (off + sizeof(ud__rec_hdr) <= end) {
+        ud__rec_hdr h;
+        memcpy(&h, stream + off, sizeof h);
+        if (h.len < sizeof h || h.len > end - off)
+            break;
+        size_t body = h.len - sizeof h;
+        uint64_t seed = at ^ (h.len * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)h.flags << 32 | h.nitems);
+        h.check = ud__hash(stream + off + sizeof h, body, seed);
+        memcpy(stream + off, &h, sizeof h);
+        size_t padded = (h.len + 7) & ~(size_t)7;
+        off += padded;
+        at += padded;
+    }
+}
+
+void fz_fix_dump(uint8_t *dump, size_t len) {
+    if (len < sizeof(ud__dump_hdr))
+        return;
+    ud__dump_hdr h;
+    memcpy(&h, dump, sizeof h);
+    uint64_t plen = h.len;
+    if (plen > len - sizeof h)
+        return;
+    h.check = ud__hash(dump + sizeof h, plen, rd64(dump + offsetof(ud__dump_hdr, pos)));
+    memcpy(dump, &h, sizeof h);
+}

@@ -1,0 +1,312 @@
+/*
+ * soak.c - the crash soak: N trials, each starts a process doing one kind of work on a dict,
+ * kills it with SIGKILL at a random moment, and then checks the dict from a fresh process
+ * (this binary exec'ed again): it attaches, every value is intact, writes made together are
+ * seen together, the counter never went back, the dict takes a write, and nothing is left over.
+ *   soak [TRIALS] [SEED]           (scripts/soak runs it; prints counts, exit 1 on an anomaly)
+ *   soak --check KIND NAME MINCTR  (the fresh checking process; exit 0 if all holds)
+ * Kinds: write (set), dump (ud_dump between writes), update (ud_update + ud_clear), section
+ * (two sets inside ud_lock), create (ud_open of new names), nested (replacing nested dicts).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ultradict.h"
+
+enum { K_WRITE, K_DUMP, K_UPDATE, K_SECTION, K_CREATE, K_NESTED, K_COUNT };
+static const char *const kind_name[K_COUNT] = {"write",   "dump",   "update",
+                                               "section", "create", "nested"};
+
+typedef struct shared {
+    char current[128]; /* the create kind: the name being opened */
+} shared;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A value for sequence number n: "n:" then a pattern derived from n. */
+static size_t make_value(char *buf, size_t cap, uint64_t n) {
+    int len = snprintf(buf, cap, "%" PRIu64 ":", n);
+    size_t total = 16 + (size_t)(n % 200);
+    if (total > cap)
+        total = cap;
+    for (size_t i = (size_t)len; i < total; i++)
+        buf[i] = (char)('a' + (n + i) % 26);
+    return total;
+}
+
+/* 0 and the sequence number if v is an intact value. */
+static int check_value(const char *v, size_t len, uint64_t *n) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || (size_t)(end - v) >= len || *end != ':')
+        return -1;
+    char buf[256];
+    if (make_value(buf, sizeof buf, x) != len || memcmp(buf, v, len) != 0)
+        return -1;
+    *n = x;
+    return 0;
+}
+
+static ud_dict *open_dict(const char *name, int create, bool recurse) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    o.create = create;
+    o.auto_unlink = UD_AUTO_UNLINK_OFF;
+    o.buffer_size = 8192;
+    o.recurse = recurse;
+    ud_dict *d = NULL;
+    return ud_open(&o, &d) == 0 ? d : NULL;
+}
+
+/* The process that gets killed: works on the dict until it is. */
+static void worker(int kind, const char *name, shared *sh) {
+    ud_dict *d = kind == K_CREATE ? NULL : open_dict(name, UD_ATTACH_ONLY, kind == K_NESTED);
+    if (kind != K_CREATE && !d)
+        _exit(2);
+    char v[256];
+    for (uint64_t n = (uint64_t)getpid() * 1000000;; n++) {
+        size_t len = make_value(v, sizeof v, n);
+        char key[16];
+        snprintf(key, sizeof key, "k%" PRIu64, n % 64);
+        switch (kind) {
+        case K_WRITE:
+            ud_set(d, key, strlen(key), v, len);
+            ud_incr(d, "ctr", 3, 1, NULL);
+            break;
+        case K_DUMP:
+            ud_set(d, key, strlen(key), v, len);
+            if (n % 16 == 0)
+                ud_dump(d);
+            break;
+        case K_UPDATE: {
+            ud_item items[4] = {
+                {"u0", 2, v, len}, {"u1", 2, v, len}, {"u2", 2, v, len}, {"u3", 2, v, len}};
+            if (n % 32 == 0)
+                ud_clear(d);
+            ud_update(d, items, 4);
+            break;
+        }
+        case K_SECTION:
+            if (ud_lock(d, NULL) == 0) {
+                ud_set(d, "s0", 2, v, len);
+                if (n % 8 == 0)
+                    ud_dump(d);
+                ud_set(d, "s1", 2, v, len);
+                ud_unlock(d);
+            }
+            break;
+        case K_CREATE: {
+            snprintf(sh->current, sizeof sh->current, "%s_n%" PRIu64, name, n % 4);
+            ud_dict *c = open_dict(sh->current, UD_CREATE_OR_ATTACH, false);
+            if (c) {
+                ud_set(c, "k", 1, v, len);
+                ud_unlink(c);
+                ud_close(c);
+            }
+            break;
+        }
+        case K_NESTED: {
+            ud_dict *c = NULL;
+            if (ud_set_dict(d, "child", 5, &c) == 0) {
+                ud_set(c, "k", 1, v, len);
+                ud_close(c);
+            }
+            break;
+        }
+        }
+    }
+}
+
+/* Counts /dev/shm control segments of nested children of name ("name.c<hex>"). */
+static int count_children(const char *name) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "ls /dev/shm | grep -cE '^%s\\.c[0-9a-f]+$'", name);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = 0;
+        pclose(p);
+    }
+    return n;
+}
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, "soak check (%s %s): ", kind_name[kind], name);                            \
+        fprintf(stderr, __VA_ARGS__);                                                              \
+        fprintf(stderr, "\n");                                                                     \
+        return 1;                                                                                  \
+    } while (0)
+
+/* The fresh process: exit 0 if everything holds; 3 if only orphaned children were found. */
+static int check(int kind, const char *name, long long minctr, const char *current) {
+    if (kind == K_CREATE) {
+        /* Whatever the creator left under the name, a new create or attach must work. */
+        ud_dict *c = open_dict(current, UD_CREATE_OR_ATTACH, false);
+        if (!c)
+            FAIL("cannot create or attach %s after the kill", current);
+        if (ud_set(c, "z", 1, "1", 1) != 0)
+            FAIL("cannot write to %s", current);
+        ud_unlink(c);
+        ud_close(c);
+        return 0;
+    }
+    ud_dict *d = open_dict(name, UD_ATTACH_ONLY, kind == K_NESTED);
+    if (!d)
+        FAIL("cannot attach");
+    ud_iter *it = NULL;
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+    int type, rc;
+    if (ud_iter_open(d, &it) != 0)
+        FAIL("cannot iterate");
+    long long seqs[2] = {-1, -1}, useq = -1;
+    while ((rc = ud_iter_next(it, &k, &v, &type)) == 0) {
+        uint64_t n;
+        if (type == UD_TYPE_DICT || strcmp(k.data, "ctr") == 0)
+            continue;
+        if (check_value(v.data, v.len, &n) != 0)
+            FAIL("invalid value under %s (%zu bytes)", (char *)k.data, v.len);
+        if (((char *)k.data)[0] == 'u') {
+            if (useq >= 0 && (long long)n != useq)
+                FAIL("ud_update items from different updates");
+            useq = (long long)n;
+        }
+        if (((char *)k.data)[0] == 's')
+            seqs[((char *)k.data)[1] - '0'] = (long long)n;
+    }
+    ud_iter_close(it);
+    if (rc != UD_ENOTFOUND)
+        FAIL("iteration ended with %s", ud_errname(rc));
+    if (seqs[0] != seqs[1])
+        FAIL("a lock section seen half: s0 %lld, s1 %lld", seqs[0], seqs[1]);
+    if (kind == K_WRITE) {
+        int64_t ctr = 0;
+        if (ud_incr(d, "ctr", 3, 0, &ctr) != 0 || ctr < minctr)
+            FAIL("the counter went back (%" PRId64 " < %lld)", ctr, minctr);
+        printf("%" PRId64 "\n", ctr);
+    }
+    if (ud_set(d, "after", 5, "0:", 2) != 0 && ud_set(d, "after", 5, "x", 1) != 0)
+        FAIL("the dict takes no write");
+    ud_del(d, "after", 5);
+    int orphans = 0;
+    if (kind == K_NESTED) {
+        int children = count_children(name);
+        orphans = children > 1 ? children - 1 : 0;
+        if (orphans)
+            fprintf(stderr, "soak check (nested %s): %d orphaned children\n", name, orphans);
+    }
+    ud_buf_free(&k);
+    ud_buf_free(&v);
+    ud_close(d);
+    return orphans ? 3 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 6 && strcmp(argv[1], "--check") == 0)
+        return check(atoi(argv[2]), argv[3], atoll(argv[4]), argv[5]);
+    long trials = argc > 1 ? atol(argv[1]) : 100;
+    unsigned seed = argc > 2 ? (unsigned)atol(argv[2]) : (unsigned)time(NULL);
+    if (trials <= 0) {
+        fprintf(stderr, "usage: soak [TRIALS] [SEED]\n");
+        return 2;
+    }
+    srand(seed);
+    shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED)
+        return 2;
+    long tried[K_COUNT] = {0}, bad[K_COUNT] = {0}, orphaned[K_COUNT] = {0};
+    long long minctr = 0;
+    char name[64];
+    snprintf(name, sizeof name, "soak_%d", (int)getpid());
+    double t0 = now();
+    for (long t = 0; t < trials; t++) {
+        int kind = (int)(t % K_COUNT);
+        char dname[80];
+        snprintf(dname, sizeof dname, "%s_%s", name, kind_name[kind]);
+        if (kind != K_CREATE) {
+            ud_dict *d = open_dict(dname, UD_CREATE_OR_ATTACH, kind == K_NESTED);
+            if (!d) {
+                fprintf(stderr, "soak: cannot open %s\n", dname);
+                bad[kind]++;
+                continue;
+            }
+            ud_close(d);
+        }
+        memset(sh, 0, sizeof *sh);
+        snprintf(sh->current, sizeof sh->current, "%s_n0", dname);
+        pid_t pid = fork();
+        if (pid == 0) {
+            worker(kind, dname, sh);
+            _exit(0);
+        }
+        /* Kill at a random moment: anywhere from its first instructions to 30 ms of work. */
+        struct timespec ts = {0, (long)(rand() % 30000) * 1000};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        tried[kind]++;
+        char ctrbuf[32], cur[128];
+        snprintf(ctrbuf, sizeof ctrbuf, "%lld", minctr);
+        snprintf(cur, sizeof cur, "%s", sh->current);
+        char kbuf[8];
+        snprintf(kbuf, sizeof kbuf, "%d", kind);
+        int out[2];
+        if (pipe(out) != 0)
+            return 2;
+        pid_t c = fork();
+        if (c == 0) {
+            dup2(out[1], 1);
+            close(out[0]);
+            execl("/proc/self/exe", "soak", "--check", kbuf, dname, ctrbuf, cur, (char *)NULL);
+            _exit(127);
+        }
+        close(out[1]);
+        char line[64] = "";
+        ssize_t got = read(out[0], line, sizeof line - 1);
+        if (got > 0) {
+            line[got] = '\0';
+            long long v = atoll(line);
+            if (v > minctr)
+                minctr = v;
+        }
+        close(out[0]);
+        int st = 0;
+        waitpid(c, &st, 0);
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (code == 3)
+            orphaned[kind]++;
+        else if (code != 0)
+            bad[kind]++;
+    }
+    long total_bad = 0;
+    printf("soak: %ld trials in %.1f s (seed %u)\n", trials, now() - t0, seed);
+    printf("%-8s %7s %9s %16s\n", "kind", "trials", "anomalies", "orphans-left");
+    for (int k = 0; k < K_COUNT; k++) {
+        printf("%-8s %7ld %9ld %16ld\n", kind_name[k], tried[k], bad[k], orphaned[k]);
+        total_bad += bad[k];
+    }
+    for (int k = 0; k < K_COUNT; k++) {
+        char dname[80];
+        snprintf(dname, sizeof dname, "%s_%s", name, kind_name[k]);
+        ud_unlink_by_name(dname);
+        for (int i = 0; i < 4; i++) {
+            snprintf(dname, sizeof dname, "%s_create_n%d", name, i);
+            ud_unlink_by_name(dname);
+        }
+    }
+    return total_bad ? 1 : 0;
+}

@@ -1,0 +1,186 @@
+/*
+ * test_hardening.c - promises that only hold under stress or abuse: lock sections that readers
+ * see whole, waits that keep their timeout while the lock holder is stopped, and counters a
+ * killed process cannot leave wrong.
+ *
+ * Children never call cmocka: they _exit() with a status and the parent asserts.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "layout.h"
+
+#define WAIT_LIMIT 60.0
+
+/* ---- ud_lock sections are atomic for readers. ---- */
+
+typedef struct section_arg {
+    const char *name;
+    double seconds;
+    int dump_every; /* 0: never call ud_dump inside the section */
+} section_arg;
+
+/* Value for round n: the number, padded so that sections fill the small stream. */
+static size_t section_value(char *buf, size_t cap, long n) {
+    int len = snprintf(buf, cap, "%ld:", n);
+    memset(buf + len, 'v', cap - (size_t)len - 1);
+    buf[cap - 1] = '\0';
+    return cap - 1;
+}
+
+static int section_writer(void *varg) {
+    section_arg *a = varg;
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL)
+        return 2;
+    char v[300];
+    double end = ut_now() + a->seconds;
+    for (long n = 1; ut_now() < end; n++) {
+        size_t len = section_value(v, sizeof v, n);
+        if (ud_lock(d, NULL) != 0)
+            return 3;
+        if (ud_set(d, S("x"), v, len) != 0)
+            return 4;
+        if (a->dump_every && n % a->dump_every == 0 && ud_dump(d) != 0)
+            return 5;
+        if (ud_set(d, S("y"), v, len) != 0)
+            return 6;
+        if (ud_unlock(d) != 0)
+            return 7;
+    }
+    ud_close(d);
+    return 0;
+}
+
+static void run_section_atomic(int dump_every) {
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
+    section_arg a = {name, 1.5, dump_every};
+    pid_t pid = ut_fork(section_writer, &a);
+    assert_true(pid > 0);
+    ud_buf x = UD_BUF_INIT, y = UD_BUF_INIT;
+    long snapshots = 0, torn = 0;
+    double end = ut_now() + a.seconds + 0.5;
+    while (ut_now() < end) {
+        assert_ok(ud_apply_update(d));
+        int rx = ud_get_local(d, S("x"), &x), ry = ud_get_local(d, S("y"), &y);
+        if (rx == UD_ENOTFOUND && ry == UD_ENOTFOUND)
+            continue;
+        snapshots++;
+        if (rx != 0 || ry != 0 || x.len != y.len || memcmp(x.data, y.data, x.len) != 0)
+            torn++;
+    }
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    printf("lock sections (ud_dump every %d): %ld snapshots, %ld with x != y\n", dump_every,
+           snapshots, torn);
+    assert_true(snapshots > 0);
+    assert_int_equal(torn, 0);
+    /* The last section is complete for a fresh reader too. */
+    ud_dict *r = ut_attach(name);
+    assert_non_null(r);
+    ut_assert_same_dict(d, r);
+    assert_ok(ud_close(r));
+    ud_buf_free(&x);
+    ud_buf_free(&y);
+    assert_ok(ud_close(d));
+}
+
+static void test_section_atomic(void **state) {
+    (void)state;
+    run_section_atomic(0);
+}
+
+static void test_section_atomic_with_dumps(void **state) {
+    (void)state;
+    run_section_atomic(3);
+}
+
+/* Within a section the writer sees its own writes, a fork child does not inherit them, and a
+ * writer killed inside the section leaves nothing of it. */
+static int killed_in_section(void *varg) {
+    ud_dict *d = ut_attach(varg);
+    if (d == NULL || ud_lock(d, NULL) != 0 || ud_set(d, S("half"), S("1")) != 0)
+        return 2;
+    _exit(0); /* dies with the section open */
+}
+
+static void test_section_killed(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    assert_ok(ud_lock(d, NULL));
+    assert_ok(ud_set(d, S("a"), S("1")));
+    assert_ok(ud_dump(d));
+    assert_ok(ud_set(d, S("b"), S("2")));
+    assert_rc(ud_contains(d, S("a")), 1);
+    assert_rc(ud_contains(d, S("b")), 1);
+    assert_int_equal(ud_len(d), 2);
+    assert_ok(ud_unlock(d));
+    pid_t pid = ut_fork(killed_in_section, name);
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    ud_dict *r = ut_attach(name);
+    assert_non_null(r);
+    assert_rc(ud_contains(r, S("half")), 0);
+    assert_int_equal(ud_len(r), 2);
+    assert_ok(ud_set(r, S("c"), S("3")));
+    assert_ok(ud_close(r));
+    assert_int_equal(ud_len(d), 3);
+    assert_ok(ud_close(d));
+}
+
+/* ---- Timeouts hold while the lock holder is stopped. ---- */
+
+static int lock_and_stop(void *varg) {
+    ud_dict *d = ut_attach(varg);
+    if (d == NULL || ud_lock(d, NULL) != 0)
+        return 2;
+    raise(SIGSTOP);
+    ud_unlock(d);
+    return 0;
+}
+
+static void test_wait_timeout_holder_stopped(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    pid_t pid = ut_fork(lock_and_stop, name);
+    assert_true(pid > 0);
+    int st;
+    assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
+    assert_true(WIFSTOPPED(st));
+    assert_int_equal(ud_lock_holder(d), pid);
+    /* Guarded in a child: before the fix this never returned. */
+    double *took = ut_shared_alloc(sizeof *took);
+    pid_t w = fork();
+    if (w == 0) {
+        double t0 = ut_now();
+        int rc = ud_wait(d, 0.5);
+        *took = ut_now() - t0;
+        _exit(rc == UD_ETIMEDOUT ? 0 : 3);
+    }
+    int ws = ut_wait(w, 10.0);
+    kill(pid, SIGCONT);
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    if (ws != 0)
+        fail_msg("ud_wait(0.5) with a stopped lock holder: child status %d (-1: still waiting "
+                 "after 10 s)",
+                 ws);
+    printf("ud_wait(0.5) with the holder stopped returned after %.3f s\n", *took);
+    assert_true(*took < 3.0);
+    ut_shared_free(took, sizeof *took);
+    assert_ok(ud_close(d));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_section_atomic, ut_teardown),
+        cmocka_unit_test_teardown(test_section_atomic_with_dumps, ut_teardown),
+        cmocka_unit_test_teardown(test_section_killed, ut_teardown),
+        cmocka_unit_test_teardown(test_wait_timeout_holder_stopped, ut_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, ut_teardown);
+}
