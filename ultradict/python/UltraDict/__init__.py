@@ -39,38 +39,15 @@ def _pid_alive(pid):
     return state not in (b'Z', b'X', b'x')
 
 
-class _Lock:
+class _Lock(_ultradict.Lock):
     """The dict's lock, as a context manager: `with ultra.lock:` or
     `with ultra.lock(block=True, timeout=None, sleep_time=0.000001, steal_after_timeout=False):`.
-    Re-entrant. Each UltraDict hands out lock objects that share one hold (the library counts
-    the depth)."""
+    Re-entrant; every lock object of one UltraDict shares one hold. acquire(block=True,
+    sleep_time=0.000001, timeout=None, steal_after_timeout=False) raises CannotAcquireLock
+    (block=False) or CannotAcquireLockTimeout; steal_after_timeout takes the lock after the
+    timeout from a dead holder only. __enter__, __exit__, acquire and release are in C."""
 
-    __slots__ = ('_ud', '_args')
-
-    def __init__(self, ud, args=None):
-        self._ud = ud
-        self._args = args
-
-    def __call__(self, block=True, timeout=None, sleep_time=0.000001, steal_after_timeout=False):
-        return type(self)(self._ud, (block, timeout, sleep_time, steal_after_timeout))
-
-    def acquire(self, block=True, sleep_time=0.000001, timeout=None, steal_after_timeout=False):
-        """Takes the lock; CannotAcquireLock (block=False) or CannotAcquireLockTimeout if it
-        cannot. steal_after_timeout takes it after the timeout from a dead holder only."""
-        return self._ud._lock_acquire(block, timeout, sleep_time, steal_after_timeout)
-
-    def release(self, *args):
-        self._ud._lock_release()
-
-    def __enter__(self):
-        if self._args is None:
-            self._ud._lock_acquire()
-        else:
-            self._ud._lock_acquire(*self._args)
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self._ud._lock_release()
+    __slots__ = ()
 
     def steal(self, from_pid=0, release=False):
         """Takes the lock from `from_pid` (0: whoever holds it), alive or not. True if taken."""
@@ -82,15 +59,16 @@ class _Lock:
     def steal_from_dead(self, from_pid=0, release=False):
         """Takes the lock only if its holder (`from_pid`, or the current one) is dead. One
         compare-and-swap on that holder: nobody else's hold is taken. True if taken."""
-        pid = from_pid or self._ud._lock_holder()
+        ud = self._ud
+        pid = from_pid or ud._lock_holder()
         if not pid or _pid_alive(pid):
             return False
-        if self._ud._spin:
-            taken = self._ud._lock_steal(pid)
+        if ud._spin:
+            taken = ud._lock_steal(pid)
         else:
             # A robust mutex whose holder died is recovered by the next acquire.
             try:
-                taken = self._ud._lock_acquire(False)
+                taken = ud._lock_acquire(False)
             except Exceptions.CannotAcquireLock:
                 taken = False
         if taken and release:
@@ -150,11 +128,6 @@ class UltraDict(_ultradict.Core):
                    serializer=serializer)
         if args or kwargs:
             self.update(*args, **kwargs)
-
-    # ---- the lock ----
-    @property
-    def lock(self):
-        return (UltraDict.SharedLock if self._spin else UltraDict.RLock)(self)
 
     # ---- mapping helpers ----
     def update(self, other=None, *args, **kwargs):
@@ -243,6 +216,9 @@ class UltraDict(_ultradict.Core):
         if not ignore_errors:
             raise Exceptions.CannotAttachSharedMemory(f'no UltraDict called {name!r}')
         return False
+
+
+_ultradict._set_lock_classes(UltraDict.RLock, UltraDict.SharedLock)
 
 
 def _attach(name, plain_pickle=True):

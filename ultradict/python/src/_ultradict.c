@@ -36,8 +36,34 @@ typedef struct {
     bool plain_pickle; /* the default serializer: ints go as decimal ASCII */
     bool is_child;
     bool recurse;
-    bool spin; /* UD_LOCK_SPIN: the original's shared_lock */
+    bool spin;         /* UD_LOCK_SPIN: the original's shared_lock */
+    ud_buf scratch[2]; /* reused key and value buffers (see scratch_get) */
+    bool scratch_busy[2];
 } Core;
+
+/* The per-object buffers save two malloc/free pairs per operation. A nested use (a serializer
+ * calling back into the same dict) gets a buffer of its own. */
+static ud_buf *scratch_get(Core *self, int which, ud_buf *local) {
+    if (!self->scratch_busy[which]) {
+        self->scratch_busy[which] = true;
+        self->scratch[which].len = 0;
+        return &self->scratch[which];
+    }
+    *local = (ud_buf)UD_BUF_INIT;
+    return local;
+}
+
+static void scratch_put(Core *self, int which, ud_buf *b) {
+    if (b == &self->scratch[which]) {
+        self->scratch_busy[which] = false;
+        if (b->cap > 65536) { /* do not keep a huge value's buffer */
+            ud_buf_free(b);
+        }
+    } else {
+        ud_buf_free(b);
+    }
+}
+enum { SCRATCH_KEY = 0, SCRATCH_VAL = 1 };
 
 static PyTypeObject CoreType;
 static PyObject *exc_mod; /* UltraDict.Exceptions */
@@ -417,13 +443,14 @@ static int write_value(Core *self, ud_dict *d, bool recurse, const ud_buf *k, Py
         Py_DECREF(copy);
         return r;
     } else {
-        ud_buf vb = UD_BUF_INIT;
-        if (encode_value(self, &vb, v)) {
-            ud_buf_free(&vb);
+        ud_buf vl;
+        ud_buf *vb = scratch_get(self, SCRATCH_VAL, &vl);
+        if (encode_value(self, vb, v)) {
+            scratch_put(self, SCRATCH_VAL, vb);
             return -1;
         }
-        rc = ud_set(d, k->data, k->len, vb.data, vb.len);
-        ud_buf_free(&vb);
+        rc = ud_set(d, k->data, k->len, vb->data, vb->len);
+        scratch_put(self, SCRATCH_VAL, vb);
     }
     if (rc) {
         raise_ud(rc);
@@ -455,23 +482,27 @@ static PyObject *lookup(Core *self, PyObject *key, bool missing_ok) {
     }
     if (PyErr_Occurred())
         return NULL;
-    ud_buf k = UD_BUF_INIT, val = UD_BUF_INIT;
-    if (encode_key(&k, key)) {
-        ud_buf_free(&k);
+    ud_buf kl, vl;
+    ud_buf *k = scratch_get(self, SCRATCH_KEY, &kl);
+    if (encode_key(k, key)) {
+        scratch_put(self, SCRATCH_KEY, k);
         return NULL;
     }
-    int rc = ud_get(self->d, k.data, k.len, &val);
-    if (rc == 0)
-        v = decode_value(self, val.data, val.len);
-    else if (rc == UD_EWRONGTYPE)
-        v = child_for(self, &k);
+    ud_buf *val = scratch_get(self, SCRATCH_VAL, &vl);
+    int rc = ud_get(self->d, k->data, k->len, val);
+    if (rc == 0) {
+        /* The decoder may run Python code that uses this dict: the buffers stay marked busy
+         * meanwhile, so such a nested call gets buffers of its own. */
+        v = decode_value(self, val->data, val->len);
+    } else if (rc == UD_EWRONGTYPE)
+        v = child_for(self, k);
     else if (rc == UD_ENOTFOUND) {
         if (!missing_ok)
             PyErr_SetObject(PyExc_KeyError, key);
     } else
         raise_ud(rc);
-    ud_buf_free(&k);
-    ud_buf_free(&val);
+    scratch_put(self, SCRATCH_VAL, val);
+    scratch_put(self, SCRATCH_KEY, k);
     /* The value is at least as new as cache_pos, which was read first: if the dict moved in
      * between, the next lookup sees a new position and drops it. */
     if (v && PyDict_SetItem(self->cache, key, v))
@@ -487,16 +518,17 @@ static int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
     Core *self = (Core *)op;
     if (check_open(self))
         return -1;
-    ud_buf k = UD_BUF_INIT;
-    if (encode_key(&k, key)) {
-        ud_buf_free(&k);
+    ud_buf kl;
+    ud_buf *k = scratch_get(self, SCRATCH_KEY, &kl);
+    if (encode_key(k, key)) {
+        scratch_put(self, SCRATCH_KEY, k);
         return -1;
     }
     int r;
     if (v) {
-        r = write_value(self, self->d, self->recurse, &k, v);
+        r = write_value(self, self->d, self->recurse, k, v);
     } else {
-        int rc = ud_del(self->d, k.data, k.len);
+        int rc = ud_del(self->d, k->data, k->len);
         r = 0;
         if (rc == UD_ENOTFOUND) {
             PyErr_SetObject(PyExc_KeyError, key);
@@ -506,7 +538,7 @@ static int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
             r = -1;
         }
     }
-    ud_buf_free(&k);
+    scratch_put(self, SCRATCH_KEY, k);
     return r;
 }
 
@@ -1088,6 +1120,165 @@ static PyObject *core_lock_steal(PyObject *op, PyObject *args) {
     return raise_ud(rc);
 }
 
+/* ---- The lock object: `with ultra.lock:` and `with ultra.lock(block, timeout, ...):`. ---- */
+
+typedef struct {
+    PyObject_HEAD Core *ud;
+    PyObject *args; /* (block, timeout, sleep_time, steal_after_timeout) or NULL */
+} Lock;
+
+static PyTypeObject LockType;
+static PyObject *lock_classes[2]; /* RLock and SharedLock, set by the Python package */
+
+static PyObject *new_lock(PyTypeObject *tp, Core *ud, PyObject *args) {
+    Lock *l = (Lock *)tp->tp_alloc(tp, 0);
+    if (!l)
+        return NULL;
+    Py_INCREF(ud);
+    l->ud = ud;
+    Py_XINCREF(args);
+    l->args = args;
+    return (PyObject *)l;
+}
+
+static PyObject *core_get_lock(PyObject *op, void *unused) {
+    (void)unused;
+    Core *self = (Core *)op;
+    PyObject *cls = lock_classes[self->spin ? 1 : 0];
+    return new_lock(cls ? (PyTypeObject *)cls : &LockType, self, NULL);
+}
+
+static void lock_dealloc(PyObject *op) {
+    Lock *l = (Lock *)op;
+    Py_CLEAR(l->ud);
+    Py_CLEAR(l->args);
+    Py_TYPE(op)->tp_free(op);
+}
+
+static PyObject *lock_call(PyObject *op, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"block", "timeout", "sleep_time", "steal_after_timeout", NULL};
+    Lock *l = (Lock *)op;
+    PyObject *block = Py_True, *timeout = Py_None, *sleep_time = NULL, *steal = Py_False;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOO:lock", kwlist, &block, &timeout, &sleep_time,
+                                     &steal))
+        return NULL;
+    PyObject *sl = sleep_time ? (Py_INCREF(sleep_time), sleep_time) : PyFloat_FromDouble(1e-6);
+    if (!sl)
+        return NULL;
+    PyObject *t = PyTuple_Pack(4, block, timeout, sl, steal);
+    Py_DECREF(sl);
+    if (!t)
+        return NULL;
+    PyObject *r = new_lock(Py_TYPE(op), l->ud, t);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *lock_enter(PyObject *op, PyObject *unused) {
+    (void)unused;
+    Lock *l = (Lock *)op;
+    if (check_open(l->ud))
+        return NULL;
+    if (!l->args) {
+        /* The common case, `with ultra.lock:`, blocks without parsing anything. */
+        ud_lock_options nb = UD_LOCK_OPTIONS_INIT;
+        nb.nonblock = true;
+        int rc = ud_lock(l->ud->d, &nb);
+        if (rc == UD_EBUSY) {
+            Py_BEGIN_ALLOW_THREADS rc = ud_lock(l->ud->d, NULL);
+            Py_END_ALLOW_THREADS
+        }
+        if (rc)
+            return raise_ud(rc);
+    } else {
+        PyObject *r = core_lock_acquire((PyObject *)l->ud, l->args, NULL);
+        if (!r)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_INCREF(op);
+    return op;
+}
+
+static PyObject *lock_exit(PyObject *op, PyObject *const *args, Py_ssize_t n) {
+    (void)args;
+    (void)n;
+    Lock *l = (Lock *)op;
+    return core_lock_release((PyObject *)l->ud, NULL) ? (Py_INCREF(Py_False), Py_False) : NULL;
+}
+
+static PyObject *lock_acquire(PyObject *op, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"block", "sleep_time", "timeout", "steal_after_timeout", NULL};
+    Lock *l = (Lock *)op;
+    PyObject *block = Py_True, *timeout = Py_None, *sleep_time = NULL, *steal = Py_False;
+    /* The original's acquire() takes sleep_time before timeout. */
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOO:acquire", kwlist, &block, &sleep_time,
+                                     &timeout, &steal))
+        return NULL;
+    PyObject *sl = sleep_time ? (Py_INCREF(sleep_time), sleep_time) : PyFloat_FromDouble(1e-6);
+    PyObject *t = sl ? PyTuple_Pack(4, block, timeout, sl, steal) : NULL;
+    Py_XDECREF(sl);
+    if (!t)
+        return NULL;
+    PyObject *r = core_lock_acquire((PyObject *)l->ud, t, NULL);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *lock_release(PyObject *op, PyObject *args) {
+    (void)args;
+    return core_lock_release((PyObject *)((Lock *)op)->ud, NULL);
+}
+
+static PyObject *lock_get_ud(PyObject *op, void *unused) {
+    (void)unused;
+    Lock *l = (Lock *)op;
+    Py_INCREF(l->ud);
+    return (PyObject *)l->ud;
+}
+
+static PyMethodDef lock_methods[] = {
+    {"__enter__", lock_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))lock_exit, METH_FASTCALL, NULL},
+    {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
+     "acquire(block=True, sleep_time=0.000001, timeout=None, steal_after_timeout=False)"},
+    {"release", lock_release, METH_VARARGS, "Releases one level of the lock."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef lock_getset[] = {
+    {"_ud", lock_get_ud, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject LockType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "UltraDict._ultradict.Lock",
+    .tp_basicsize = sizeof(Lock),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "The lock of an UltraDict (re-entrant; shared by every lock object of the dict).",
+    .tp_dealloc = lock_dealloc,
+    .tp_call = lock_call,
+    .tp_methods = lock_methods,
+    .tp_getset = lock_getset,
+};
+
+static PyObject *mod_set_lock_classes(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "O!O!:_set_lock_classes", &PyType_Type, &a, &PyType_Type, &b))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)a, &LockType) ||
+        !PyType_IsSubtype((PyTypeObject *)b, &LockType)) {
+        PyErr_SetString(PyExc_TypeError, "lock classes must derive from Lock");
+        return NULL;
+    }
+    Py_INCREF(a);
+    Py_INCREF(b);
+    Py_XSETREF(lock_classes[0], a);
+    Py_XSETREF(lock_classes[1], b);
+    Py_RETURN_NONE;
+}
+
 /* ---- Opening. ---- */
 
 static int set_serializer(Core *self, PyObject *ser) {
@@ -1207,6 +1398,8 @@ static void core_dealloc(PyObject *op) {
     Py_CLEAR(self->children);
     Py_CLEAR(self->dumps);
     Py_CLEAR(self->loads);
+    ud_buf_free(&self->scratch[0]);
+    ud_buf_free(&self->scratch[1]);
     PyDict_Type.tp_dealloc(op);
 }
 
@@ -1282,6 +1475,7 @@ static PyGetSetDef core_getset[] = {
     {"_is_child", core_get_is_child, NULL, NULL, NULL},
     {"_plain_pickle", core_get_serializer_default, NULL, NULL, NULL},
     {"_spin", core_get_spin, NULL, NULL, NULL},
+    {"lock", core_get_lock, NULL, "The dict's lock (see Lock).", NULL},
     {"recurse", core_get_recurse, NULL, "True if nested dicts become UltraDicts.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -1335,6 +1529,7 @@ static PyMethodDef mod_methods[] = {
     {"unlink_by_name", mod_unlink_by_name, METH_O,
      "Removes the dict `name` and its nested children; False if nothing was there."},
     {"strerror", mod_strerror, METH_O, "The message of a libultradict return code."},
+    {"_set_lock_classes", mod_set_lock_classes, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1344,7 +1539,7 @@ static struct PyModuleDef mod_def = {PyModuleDef_HEAD_INIT, "_ultradict",
 
 PyMODINIT_FUNC PyInit__ultradict(void) {
     CoreType.tp_base = &PyDict_Type;
-    if (PyType_Ready(&CoreType) < 0)
+    if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&LockType) < 0)
         return NULL;
     PyObject *pickle = PyImport_ImportModule("pickle");
     if (!pickle)
@@ -1363,6 +1558,12 @@ PyMODINIT_FUNC PyInit__ultradict(void) {
     Py_INCREF(&CoreType);
     if (PyModule_AddObject(m, "Core", (PyObject *)&CoreType) < 0) {
         Py_DECREF(&CoreType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&LockType);
+    if (PyModule_AddObject(m, "Lock", (PyObject *)&LockType) < 0) {
+        Py_DECREF(&LockType);
         Py_DECREF(m);
         return NULL;
     }
