@@ -36,8 +36,9 @@ typedef struct {
     bool plain_pickle; /* the default serializer: ints go as decimal ASCII */
     bool is_child;
     bool recurse;
-    bool spin;         /* UD_LOCK_SPIN: the original's shared_lock */
-    ud_buf scratch[2]; /* reused key and value buffers (see scratch_get) */
+    bool spin;                     /* UD_LOCK_SPIN: the original's shared_lock */
+    PyObject *last_key, *last_val; /* the latest cache hit, checked by identity first */
+    ud_buf scratch[2];             /* reused key and value buffers (see scratch_get) */
     bool scratch_busy[2];
 } Core;
 
@@ -153,9 +154,16 @@ static int add_decimal(ud_buf *b, PyObject *num) {
     if (v == -1 && PyErr_Occurred())
         return -1;
     if (!overflow) {
-        char tmp[32];
-        int n = snprintf(tmp, sizeof tmp, "%lld", v);
-        return buf_add(b, tmp, (size_t)n);
+        /* By hand: snprintf() costs more than the rest of a small write. */
+        char tmp[24], *p = tmp + sizeof tmp;
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--p = '-';
+        return buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
     }
     PyObject *s = PyObject_Str(num);
     if (!s)
@@ -461,12 +469,28 @@ static int write_value(Core *self, ud_dict *d, bool recurse, const ud_buf *k, Py
 
 /* ---- The mapping protocol. ---- */
 
+static void cache_drop(Core *self) {
+    Py_CLEAR(self->last_key);
+    Py_CLEAR(self->last_val);
+    if (self->cache)
+        PyDict_Clear(self->cache);
+}
+
 static inline void cache_check(Core *self) {
     uint64_t pos = ud_change_position(self->d);
     if (pos != self->cache_pos) {
-        PyDict_Clear(self->cache);
+        cache_drop(self);
         self->cache_pos = pos;
     }
+}
+
+/* Remembers the latest hit, so that reading the same key object again (a loop over one key, a
+ * small int, an interned string) skips even the dict lookup. */
+static inline void cache_remember(Core *self, PyObject *key, PyObject *v) {
+    Py_INCREF(key);
+    Py_INCREF(v);
+    Py_XSETREF(self->last_key, key);
+    Py_XSETREF(self->last_val, v);
 }
 
 /* Looks key up: a new reference, or NULL with KeyError (if `missing_ok` is false) or without an
@@ -475,8 +499,13 @@ static PyObject *lookup(Core *self, PyObject *key, bool missing_ok) {
     if (check_open(self))
         return NULL;
     cache_check(self);
+    if (key == self->last_key) {
+        Py_INCREF(self->last_val);
+        return self->last_val;
+    }
     PyObject *v = PyDict_GetItemWithError(self->cache, key);
     if (v) {
+        cache_remember(self, key, v);
         Py_INCREF(v);
         return v;
     }
@@ -507,6 +536,8 @@ static PyObject *lookup(Core *self, PyObject *key, bool missing_ok) {
      * between, the next lookup sees a new position and drops it. */
     if (v && PyDict_SetItem(self->cache, key, v))
         Py_CLEAR(v);
+    if (v)
+        cache_remember(self, key, v);
     return v;
 }
 
@@ -978,8 +1009,7 @@ static PyObject *core_close_handle(PyObject *op, PyObject *unused) {
     if (!self->d)
         Py_RETURN_NONE;
     close_children(self);
-    if (self->cache)
-        PyDict_Clear(self->cache);
+    cache_drop(self);
     int rc = ud_close(self->d);
     self->d = NULL;
     return rc_none(rc);
@@ -1369,6 +1399,8 @@ static PyObject *core_open(PyObject *op, PyObject *args, PyObject *kw) {
 
 static int core_traverse(PyObject *op, visitproc visit, void *arg) {
     Core *self = (Core *)op;
+    Py_VISIT(self->last_key);
+    Py_VISIT(self->last_val);
     Py_VISIT(self->cache);
     Py_VISIT(self->children);
     Py_VISIT(self->dumps);
@@ -1378,6 +1410,8 @@ static int core_traverse(PyObject *op, visitproc visit, void *arg) {
 
 static int core_clear_refs(PyObject *op) {
     Core *self = (Core *)op;
+    Py_CLEAR(self->last_key);
+    Py_CLEAR(self->last_val);
     Py_CLEAR(self->cache);
     Py_CLEAR(self->children);
     Py_CLEAR(self->dumps);
@@ -1394,6 +1428,8 @@ static void core_dealloc(PyObject *op) {
         ud_close(self->d);
         self->d = NULL;
     }
+    Py_CLEAR(self->last_key);
+    Py_CLEAR(self->last_val);
     Py_CLEAR(self->cache);
     Py_CLEAR(self->children);
     Py_CLEAR(self->dumps);
