@@ -144,6 +144,32 @@ class UltraDict(_ultradict.Core):
     def has_key(self, key):
         return key in self
 
+    # dict's own versions of these would see the (always empty) dict storage underneath.
+    def __reversed__(self):
+        return reversed(self.keys())
+
+    def __or__(self, other):
+        if not isinstance(other, dict):
+            return NotImplemented
+        out = self._to_dict()
+        out.update(other)
+        return out
+
+    def __ror__(self, other):
+        if not isinstance(other, dict):
+            return NotImplemented
+        out = dict(other)
+        out.update(self._to_dict())
+        return out
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
+
+    @classmethod
+    def fromkeys(cls, iterable, value=None, **kwargs):
+        return cls(((k, value) for k in iterable), **kwargs)
+
     def __ne__(self, other):
         eq = self.__eq__(other)
         return eq if eq is NotImplemented else not eq

@@ -95,6 +95,20 @@ class Mapping(unittest.TestCase):
         with self.assertRaises(TypeError):
             d[[1]] = 1  # unhashable, as in a dict
 
+    def test_dict_operators(self):
+        d = self.d
+        d.update(a=1, b=2)
+        self.assertEqual(list(reversed(d)), ['b', 'a'])
+        self.assertEqual(d | {'c': 3}, {'a': 1, 'b': 2, 'c': 3})
+        self.assertEqual({'c': 3} | d, {'c': 3, 'a': 1, 'b': 2})
+        d |= {'c': 3}
+        self.assertEqual(self.other['c'], 3)
+        self.assertEqual(dict(self.other), {'a': 1, 'b': 2, 'c': 3})
+        self.assertEqual({**self.other}, {'a': 1, 'b': 2, 'c': 3})
+        f = UltraDict.fromkeys(['x', 'y'], 0)
+        self.assertEqual(f, {'x': 0, 'y': 0})
+        f.close()
+
     def test_canonical_keys(self):
         d, o = self.d, self.other
         d[1] = 'one'
