@@ -147,6 +147,10 @@ typedef struct rp_cell {
     /* The harness's own cost per operation for this scenario and these parameters: the
      * merit metric's p50 latency on the null: backend in the same run; < 0 when unknown. */
     double harness_floor_ns;
+    /* For scenarios that move values: the median time of one memcpy() of value_size bytes,
+     * measured by the run just before the cell's group (a reference for what moving the value
+     * costs at least); < 0 when not measured. */
+    double value_copy_ns;
 } rp_cell;
 
 /* A backend taking part in the run. */

@@ -79,6 +79,7 @@ typedef struct rp__group {
     int figure, direction;
     /* The harness floor of these parameters (null: in the same run), ns/op; < 0 unknown. */
     double floor_ns;
+    double copy_ns; /* one memcpy() of a value, ns; < 0 unknown */
 } rp__group;
 
 typedef struct rp__ranking {

@@ -489,8 +489,8 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
     static const char *const keys[] = {"scenario", "backend", "backend_name", "params", "status",
                                        "reason",   "metrics", "correctness",  NULL};
     static const char *const keys2[] = {
-        "scenario", "backend",     "backend_name", "params",           "status", "reason",
-        "metrics",  "correctness", "merit",        "harness_floor_ns", NULL};
+        "scenario", "backend",     "backend_name", "params",           "status",        "reason",
+        "metrics",  "correctness", "merit",        "harness_floor_ns", "value_copy_ns", NULL};
     const json_t *params, *status, *metrics, *corr;
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
@@ -591,13 +591,17 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
     rp__jc_leave(r, m);
     if (r->rc)
         return r->rc;
-    const json_t *floor = rp__jc_member(r, o, "harness_floor_ns");
-    if (!floor)
-        return r->rc;
-    if (json_is_null(floor))
-        c->harness_floor_ns = -1;
-    else if (rp__jc_num(r, o, "harness_floor_ns", &c->harness_floor_ns))
-        return r->rc;
+    const char *const nullable[] = {"harness_floor_ns", "value_copy_ns"};
+    double *dst[] = {&c->harness_floor_ns, &c->value_copy_ns};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = rp__jc_member(r, o, nullable[i]);
+        if (!v)
+            return r->rc;
+        if (json_is_null(v))
+            *dst[i] = -1;
+        else if (rp__jc_num(r, o, nullable[i], dst[i]))
+            return r->rc;
+    }
     return r->rc;
 }
 

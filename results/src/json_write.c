@@ -298,6 +298,7 @@ static json_t *cell_json(wctx *w, const rp_cell *c) {
     }
     put(w, o, "harness_floor_ns",
         c->harness_floor_ns >= 0 ? jreal(w, c->harness_floor_ns) : json_null());
+    put(w, o, "value_copy_ns", c->value_copy_ns >= 0 ? jreal(w, c->value_copy_ns) : json_null());
     return o;
 }
 

@@ -164,6 +164,7 @@ rp_cell *rp_doc_add_cell(rp_doc *d) {
     rp_cell *c = rp__array_push((void **)&d->cells, &d->ncells, sizeof(rp_cell));
     if (c) {
         c->harness_floor_ns = -1;
+        c->value_copy_ns = -1;
         c->merit.direction = RP_HIGHER_IS_BETTER;
     }
     return c;

@@ -223,6 +223,7 @@ static rp__group *find_group(rp__ranking *r, const rp_cell *c, const char *op) {
     g->figure = g->merit ? c->merit.figure : RP_FIGURE_OPS;
     g->direction = g->merit ? c->merit.direction : RP_HIGHER_IS_BETTER;
     g->floor_ns = c->harness_floor_ns;
+    g->copy_ns = c->value_copy_ns;
     g->title = rp__group_title(c, op, r->full[c - r->cells]);
     if (!g->title) {
         r->ngroups--;

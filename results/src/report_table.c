@@ -34,10 +34,12 @@ static void md_header(FILE *f, const rp__header *h) {
 static void md_group(FILE *f, const rp__group *g) {
     fputs("## ", f);
     md_cell(f, g->title);
-    if (g->floor_ns >= 0) {
-        rp__num a;
-        fprintf(f, "\n\nHarness floor %s/op.", rp__fmt_ns(&a, g->floor_ns));
-    }
+    rp__num fa;
+    if (g->floor_ns >= 0)
+        fprintf(f, "\n\nHarness floor %s/op.", rp__fmt_ns(&fa, g->floor_ns));
+    if (g->copy_ns >= 0)
+        fprintf(f, "%sOne memcpy() of a value: %s.", g->floor_ns >= 0 ? " " : "\n\n",
+                rp__fmt_ns(&fa, g->copy_ns));
     fprintf(f,
             "\n\n| Backend | %s%s | 95%% interval | spread | factor | × local | p50 | p90 | p99 | "
             "p99.9 | max | notes |\n|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|\n",

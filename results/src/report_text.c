@@ -140,12 +140,14 @@ static int rank_group(FILE *out, const rp__group *g) {
             if (width(rows[i].col[k]) > w[k])
                 w[k] = width(rows[i].col[k]);
     }
-    if (g->floor_ns >= 0) {
-        rp__num a;
-        fprintf(out, "%s: harness floor %s/op\n", g->title, rp__fmt_ns(&a, g->floor_ns));
-    } else {
-        fprintf(out, "%s:\n", g->title);
-    }
+    rp__num a;
+    fprintf(out, "%s:", g->title);
+    if (g->floor_ns >= 0)
+        fprintf(out, " harness floor %s/op", rp__fmt_ns(&a, g->floor_ns));
+    if (g->copy_ns >= 0)
+        fprintf(out, "%s copy of one value %s", g->floor_ns >= 0 ? "," : "",
+                rp__fmt_ns(&a, g->copy_ns));
+    fputc('\n', out);
     int rc = 0;
     for (size_t i = 0; i < g->nrows; i++) {
         char *line = NULL;

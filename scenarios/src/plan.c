@@ -626,8 +626,12 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
                     floor = out->metrics[o].latency.p50;
         report_cell(&cells[i], out, first_index + i, total, took[i], tty);
     }
-    for (size_t i = 0; i < n; i++)
+    double copy =
+        cells[0].scenario->payload == SC_PAYLOAD_VALUE ? sc_copy_ns(cells[0].p.value_size) : -1;
+    for (size_t i = 0; i < n; i++) {
         doc->cells[base + i].harness_floor_ns = floor;
+        doc->cells[base + i].value_copy_ns = copy;
+    }
     free(st);
     free(order);
     free(took);

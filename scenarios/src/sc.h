@@ -175,6 +175,8 @@ static inline uint64_t sc_now_ns(void) {
 }
 /* The median cost of one sc_now_ns() call, in ns. */
 double sc_timer_overhead(void);
+/* The median time of one memcpy() of `size` bytes between two warm buffers, in ns. */
+double sc_copy_ns(size_t size);
 
 /* ---- runner.c ---- */
 /* Marks the worker ready and waits for the start of the measured phase. Returns 0, or

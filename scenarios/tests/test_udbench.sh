@@ -116,14 +116,14 @@ expect_exit 1 "document of another schema" "$udbench" report "$tmp/other.json"
 expect_exit 2 "unknown report format" "$udbench" report "$tmp/smoke.json" --format pdf
 check "list names the scenarios" sh -c "'$udbench' list | grep -q visibility"
 
-# No segment of ours is left behind: a udbench_PID dict whose udbench has exited is a leak
-# (other runs on the machine may hold live ones).
+# No segment of ours is left behind. Segments are named udbench_<pid>; those of udbench
+# processes still running belong to somebody else's run on this machine.
 left=0
-for f in /dev/shm/udbench_*; do
-  [ -e "$f" ] || continue
-  pid=${f#/dev/shm/udbench_}
+for seg in /dev/shm/udbench_*; do
+  [ -e "$seg" ] || continue
+  pid=${seg#/dev/shm/udbench_}
   pid=${pid%%[!0-9]*}
-  if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then left=$((left + 1)); fi
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then left=$((left + 1)); fi
 done
 check "no udbench dict left in /dev/shm" [ "$left" -eq 0 ]
 

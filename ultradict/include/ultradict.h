@@ -157,8 +157,9 @@ enum { UD_AUTO_UNLINK_DEFAULT = 0, UD_AUTO_UNLINK_ON, UD_AUTO_UNLINK_OFF };
  *  - name: 1..UD_NAME_MAX characters of [A-Za-z0-9_-]; NULL for a random name ("ud_" + hex).
  *  - create: UD_CREATE_OR_ATTACH, UD_CREATE_ONLY (UD_EEXIST if the name is taken) or
  *    UD_ATTACH_ONLY (UD_ENOENT if it is not).
- *  - buffer_size: bytes of the stream buffer (0: UD_DEFAULT_BUFFER_SIZE; at least 4096).
- *    Fixed by the creator; attachers may pass 0 or the same value (else UD_EMISMATCH).
+ *  - buffer_size: bytes of the stream buffer (0: UD_DEFAULT_BUFFER_SIZE). Smaller values than
+ *    4096 are accepted and rounded up to 4096 (the original's examples use 100). Fixed by the
+ *    creator; attachers may pass 0 or the same value (else UD_EMISMATCH), or set `attach`.
  *  - full_dump_size: 0 for dump segments that grow as needed; otherwise a static size for each of
  *    the two dump segments, reserved at creation (the original's full_dump_size).
  *  - lock: UD_LOCK_MUTEX (process-shared robust mutex, the default) or UD_LOCK_SPIN (the
@@ -170,6 +171,8 @@ enum { UD_AUTO_UNLINK_DEFAULT = 0, UD_AUTO_UNLINK_ON, UD_AUTO_UNLINK_OFF };
  *    after a crash. Fixed by the creator (an attacher's value is ignored).
  *  - mode: permission bits of the segments (0: 0600).
  *  - codec: optional value codec (see ud_codec); borrowed, must outlive the handle.
+ *  - attach: UD_ATTACH_STRICT or UD_ATTACH_CREATOR (see below): whether an attacher's
+ *    buffer_size, full_dump_size and lock must match the creator's or give way to them.
  */
 typedef struct ud_options {
     const char *name;
@@ -181,10 +184,11 @@ typedef struct ud_options {
     bool recurse;
     unsigned mode;
     const ud_codec *codec;
+    int attach; /* UD_ATTACH_STRICT or UD_ATTACH_CREATOR (declared below) */
 } ud_options;
 
 #define UD_OPTIONS_INIT                                                                            \
-    { NULL, UD_CREATE_OR_ATTACH, 0, 0, UD_LOCK_MUTEX, 0, false, 0, NULL }
+    { NULL, UD_CREATE_OR_ATTACH, 0, 0, UD_LOCK_MUTEX, 0, false, 0, NULL, 0 }
 
 typedef struct ud_dict ud_dict;
 
@@ -516,6 +520,55 @@ UD_EXPORT int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const 
  * NULL or shorter than a header), -ENOMEM, or UD_ECORRUPT / UD_ETOOBIG from the verification.
  */
 UD_EXPORT int ud_snapshot_finish(ud_buf *snap);
+
+/* ---- Additions for language bindings (a binding keeps decoded values of its own). ---- */
+
+/*
+ * The dict's change position: a 64-bit number that grows with every write any process makes
+ * and never repeats for the life of the dict. Equal positions mean "nothing changed", so a
+ * binding can cache decoded values and drop them when the position moves. One atomic load; it
+ * neither locks nor synchronises the handle. 0 for NULL.
+ */
+UD_EXPORT uint64_t ud_change_position(const ud_dict *d);
+
+/*
+ * ud_options.attach: what an attacher's buffer_size, full_dump_size and lock mean.
+ *  - UD_ATTACH_STRICT (0): they must be 0 or equal to the creator's (else UD_EMISMATCH).
+ *  - UD_ATTACH_CREATOR: "whatever the creator chose": when the dict exists, the creator's values
+ *    win and the attacher's are ignored (the original's behaviour); they apply only when this
+ *    call creates the dict.
+ */
+enum { UD_ATTACH_STRICT = 0, UD_ATTACH_CREATOR = 1 };
+
+/*
+ * Takes the lock only if the process `pid` holds it now (one compare-and-swap: no window
+ * between checking the holder and taking it). UD_LOCK_SPIN only (-ENOTSUP otherwise). Returns
+ * 0 with the lock held by this handle, or UD_EBUSY if `pid` is not the holder (any more).
+ */
+UD_EXPORT int ud_lock_steal_from(ud_dict *d, pid_t pid);
+
+/*
+ * The full name of the nested dict stored under key, copied into *name (NUL-terminated).
+ * UD_ENOTFOUND if absent, UD_EWRONGTYPE if the value is plain bytes.
+ */
+UD_EXPORT int ud_child_name(ud_dict *d, const void *key, size_t klen, ud_buf *name);
+/*
+ * Opens the nested dict of `d` whose full name is `name` (as ud_child_name() gives it), so a
+ * binding can keep one handle per child instead of reopening it on every access. UD_ECORRUPT if
+ * the name is not a child of `d`, UD_ENOENT if it is gone.
+ */
+UD_EXPORT int ud_open_child(ud_dict *d, const char *name, ud_dict **child);
+/*
+ * Creates a new, empty nested dict of `d` that nobody else can see yet: fill it, then publish it
+ * under a key with ud_set_child(). Other processes never see it empty. If it is never published
+ * it is removed with `d` (its name is in d's register).
+ */
+UD_EXPORT int ud_child_create(ud_dict *d, ud_dict **child);
+/*
+ * Stores `child` (from ud_child_create() or ud_open_child() of this dict) under key, as one
+ * record, replacing and unlinking any previous nested value. The handle stays open.
+ */
+UD_EXPORT int ud_set_child(ud_dict *d, const void *key, size_t klen, ud_dict *child);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #define DEFAULT_DUMP_SIZE 65536
+#define UD__MIN_BUFFER_SIZE 4096
 
 static const char *const seg_suffix[3] = {".stream", ".dump0", ".dump1"};
 
@@ -170,9 +171,11 @@ static int attach_existing(ud_dict *d, const ud_options *o) {
         rc = UD_ECORRUPT;
         goto fail;
     }
-    if ((o->buffer_size && o->buffer_size != c->buffer_size) ||
-        (o->full_dump_size && o->full_dump_size != c->full_dump_size) ||
-        (o->lock != UD_LOCK_MUTEX && (uint32_t)o->lock != c->lock_mode)) {
+    if (o->attach == UD_ATTACH_CREATOR) {
+        /* The creator's values win. */
+    } else if ((o->buffer_size && o->buffer_size != c->buffer_size) ||
+               (o->full_dump_size && o->full_dump_size != c->full_dump_size) ||
+               (o->lock != UD_LOCK_MUTEX && (uint32_t)o->lock != c->lock_mode)) {
         rc = UD_EMISMATCH;
         goto fail;
     }
@@ -266,6 +269,9 @@ int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags
         return rc;
     }
     d->ctl = d->control.addr;
+    struct stat st;
+    if (fstat(d->control.fd, &st) == 0)
+        d->seg_id = ((uint64_t)st.st_dev << 40) ^ (uint64_t)st.st_ino;
     d->lock_mode = (int)d->ctl->lock_mode;
     d->recurse = (d->ctl->flags & UD__FLAG_RECURSE) != 0;
     d->codec = o->codec;
@@ -288,8 +294,13 @@ static int normalise_options(const ud_options *opts, ud_options *o) {
         return UD_EINVAL;
     if (o->codec && (!o->codec->encode || !o->codec->decode))
         return UD_EINVAL;
-    if (o->buffer_size != 0 && (o->buffer_size < 4096 || o->buffer_size > ((size_t)1 << 40)))
+    if (o->attach != UD_ATTACH_STRICT && o->attach != UD_ATTACH_CREATOR)
         return UD_EINVAL;
+    if (o->buffer_size > ((size_t)1 << 40))
+        return UD_EINVAL;
+    /* Small buffers are rounded up to the smallest stream the library runs with. */
+    if (o->buffer_size != 0 && o->buffer_size < UD__MIN_BUFFER_SIZE)
+        o->buffer_size = UD__MIN_BUFFER_SIZE;
     if (o->full_dump_size > ((size_t)1 << 40))
         return UD_EINVAL;
     if (o->mode == 0)

@@ -47,6 +47,8 @@ struct ud_dict {
     bool unpublished;
     uint8_t dump_deferred; /* UD__DUMP_IF_LONG: the stream filled; UD__DUMP_ASKED: ud_dump() */
     uint64_t pending_end;
+    bool lock_borrowed; /* the lock is held by another handle of this thread (see lock.c) */
+    uint64_t seg_id;    /* identity of the control segment (device and inode), for lock.c */
     uint64_t lock_fork_gen;
     uint64_t open_fork_gen; /* fork generation when opened: forked copies never unlink */
     int attach_slot;        /* index in ctl->attached, or -1 */

@@ -15,11 +15,51 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <string.h>
 #include <time.h>
 
 #include "internal.h"
 
 #define SPIN_ROUNDS 200
+/* The dicts whose lock this thread holds through some handle, by segment identity: a second
+ * handle of the same dict in the same thread shares that hold (see acquire()). */
+#define HELD_MAX 16
+static _Thread_local struct {
+    uint64_t seg_id;
+    int holders;
+} held[HELD_MAX];
+
+static _Thread_local uint64_t held_fork_gen;
+
+static int held_find(uint64_t id) {
+    /* A child of fork() holds nothing its parent held. */
+    uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
+    if (held_fork_gen != gen) {
+        memset(held, 0, sizeof held);
+        held_fork_gen = gen;
+    }
+    for (int i = 0; i < HELD_MAX; i++)
+        if (held[i].holders > 0 && held[i].seg_id == id)
+            return i;
+    return -1;
+}
+
+static void held_add(uint64_t id) {
+    int i = held_find(id);
+    for (int j = 0; i < 0 && j < HELD_MAX; j++)
+        if (held[j].holders == 0)
+            i = j;
+    if (i >= 0) {
+        held[i].seg_id = id;
+        held[i].holders++;
+    }
+}
+
+static void held_drop(uint64_t id) {
+    int i = held_find(id);
+    if (i >= 0)
+        held[i].holders--;
+}
 #define LIVENESS_PERIOD_NS 1000000LL
 
 static inline void cpu_relax(void) {
@@ -169,14 +209,25 @@ static inline void check_fork(ud_dict *d) {
         d->lock_fork_gen = gen;
         d->lock_depth = 0;
         ud__drop_pending(d);
+        d->lock_borrowed = false;
         ud__register_attach(d);
     }
 }
 
 static int acquire(ud_dict *d, const ud_lock_options *o) {
+    if (d->seg_id && held_find(d->seg_id) >= 0) {
+        /* Two handles of one dict used by one thread, e.g. `with a.lock: b[k] = v`: the second
+         * shares the first's hold instead of deadlocking or failing. Nesting makes it let go
+         * first; it never releases what it did not take. */
+        d->lock_borrowed = true;
+        d->lock_depth = 1;
+        return 0;
+    }
     int rc = d->lock_mode == UD_LOCK_SPIN ? spin_acquire(d->ctl, o) : mutex_acquire(d->ctl, o);
     if (rc)
         return rc;
+    if (d->seg_id)
+        held_add(d->seg_id);
     atomic_store_explicit(&d->ctl->holder_pid,
                           atomic_load_explicit(&ud__self_pid, memory_order_relaxed),
                           memory_order_relaxed);
@@ -186,6 +237,12 @@ static int acquire(ud_dict *d, const ud_lock_options *o) {
 
 static void release(ud_dict *d) {
     ud__control *c = d->ctl;
+    if (d->lock_borrowed) {
+        d->lock_borrowed = false;
+        return;
+    }
+    if (d->seg_id)
+        held_drop(d->seg_id);
     atomic_store_explicit(&c->holder_pid, 0, memory_order_relaxed);
     if (d->lock_mode == UD_LOCK_SPIN) {
         /* If the lock was stolen from us, it is no longer ours to release. */
@@ -262,6 +319,8 @@ int ud_lock_steal(ud_dict *d) {
     atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
                           memory_order_relaxed);
     d->lock_depth = 1;
+    if (d->seg_id)
+        held_add(d->seg_id);
     return 0;
 }
 
@@ -271,4 +330,27 @@ pid_t ud_lock_holder(ud_dict *d) {
     if (d->lock_mode == UD_LOCK_SPIN)
         return (pid_t)(atomic_load(&d->ctl->spin_owner) >> 32);
     return (pid_t)atomic_load_explicit(&d->ctl->holder_pid, memory_order_relaxed);
+}
+
+int ud_lock_steal_from(ud_dict *d, pid_t pid) {
+    UD__CHECK_HANDLE(d);
+    if (pid <= 0)
+        return UD_EINVAL;
+    check_fork(d);
+    if (d->lock_mode != UD_LOCK_SPIN)
+        return -ENOTSUP;
+    if (d->lock_depth > 0)
+        return UD_EBUSY; /* we hold it ourselves */
+    uint64_t owner = atomic_load(&d->ctl->spin_owner);
+    /* One compare-and-swap on the exact identity that was read: if the holder released or
+     * changed in between, nothing is taken. */
+    if (owner == 0 || (pid_t)(owner >> 32) != pid ||
+        !atomic_compare_exchange_strong(&d->ctl->spin_owner, &owner, ud__self_ident()))
+        return UD_EBUSY;
+    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
+                          memory_order_relaxed);
+    d->lock_depth = 1;
+    if (d->seg_id)
+        held_add(d->seg_id);
+    return 0;
 }

@@ -124,3 +124,80 @@ int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
         return UD_EWRONGTYPE;
     return ud__open_child(d, ud__entry_val(e), e->vlen, UD_ATTACH_ONLY, child);
 }
+
+/* The entry at key, after synchronising, if it holds a nested dict. */
+static int find_child(ud_dict *d, const void *key, size_t klen, ud__entry **out) {
+    if ((!key && klen) || klen > UD_KEY_MAX)
+        return klen > UD_KEY_MAX ? UD_ETOOBIG : UD_EINVAL;
+    int rc = ud__sync(d);
+    if (rc)
+        return rc;
+    ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
+    if (!e)
+        return UD_ENOTFOUND;
+    if (e->type != UD_TYPE_DICT)
+        return UD_EWRONGTYPE;
+    *out = e;
+    return 0;
+}
+
+int ud_child_name(ud_dict *d, const void *key, size_t klen, ud_buf *name) {
+    UD__CHECK_HANDLE(d);
+    if (!name)
+        return UD_EINVAL;
+    ud__entry *e;
+    int rc = find_child(d, key, klen, &e);
+    if (rc)
+        return rc;
+    rc = check_child_name(d, ud__entry_val(e), e->vlen);
+    return rc ? rc : ud__buf_set(name, ud__entry_val(e), e->vlen);
+}
+
+int ud_open_child(ud_dict *d, const char *name, ud_dict **child) {
+    UD__CHECK_HANDLE(d);
+    if (!name || !child)
+        return UD_EINVAL;
+    return ud__open_child(d, name, strlen(name), UD_ATTACH_ONLY, child);
+}
+
+int ud_child_create(ud_dict *d, ud_dict **child) {
+    UD__CHECK_HANDLE(d);
+    if (!child)
+        return UD_EINVAL;
+    if (!d->recurse)
+        return UD_ENOTRECURSIVE;
+    char name[UD__SEG_NAME_MAX + 1];
+    return ud__create_child(d, name, child);
+}
+
+int ud_set_child(ud_dict *d, const void *key, size_t klen, ud_dict *child) {
+    UD__CHECK_HANDLE(d);
+    if (!child)
+        return UD_EINVAL;
+    if (!d->recurse)
+        return UD_ENOTRECURSIVE;
+    if ((!key && klen) || klen > UD_KEY_MAX)
+        return klen > UD_KEY_MAX ? UD_ETOOBIG : UD_EINVAL;
+    size_t nlen = strlen(child->name);
+    int rc = check_child_name(d, child->name, nlen);
+    if (rc)
+        return UD_EINVAL;
+    rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = ud__sync(d);
+    char old[UD__SEG_NAME_MAX + 1] = "";
+    if (!rc) {
+        ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
+        if (e && e->type == UD_TYPE_DICT && e->vlen < sizeof old) {
+            memcpy(old, ud__entry_val(e), e->vlen);
+            old[e->vlen] = '\0';
+        }
+        rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_DICT, key, klen, child->name, nlen);
+    }
+    ud__unlock(d);
+    /* Storing a child under the key it already has must not unlink it. */
+    if (!rc && old[0] && strcmp(old, child->name) != 0)
+        ud__drop_child(d, old, strlen(old), UD_TYPE_DICT);
+    return rc;
+}

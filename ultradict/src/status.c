@@ -81,3 +81,7 @@ int ud_print_status(ud_dict *d, FILE *f) {
     fprintf(f, "local_records_applied: %" PRIu64 "\n", st.local_records_applied);
     return ferror(f) ? -EIO : 0;
 }
+
+uint64_t ud_change_position(const ud_dict *d) {
+    return d ? atomic_load_explicit(&d->ctl->end, memory_order_acquire) : 0;
+}

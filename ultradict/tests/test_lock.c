@@ -245,31 +245,27 @@ static void run_same_process(int lock) {
     int rc_a = ud_lock(a, NULL);
     int busy_b = ud_lock(b, &nb);
     int timed_b = ud_lock(b, &tm);
-    int unlock_b = ud_unlock(b);
+    int unlock_b = ud_unlock(b) ? -1 : ud_unlock(b);
     pid_t holder = ud_lock_holder(b);
     int unlock_a = ud_unlock(a);
     int rc_b = ud_lock(b, &tm);
     int busy_a = ud_lock(a, &nb);
     int unlock_b2 = ud_unlock(b);
-    if (busy_b == 0)
-        ud_unlock(b);
-    if (timed_b == 0)
-        ud_unlock(b);
     if (busy_a == 0)
         ud_unlock(a);
     assert_ok(ud_close(b));
     assert_ok(ud_close(a));
 
     assert_ok(rc_a);
-    assert_rc(busy_b, UD_EBUSY);
-    /* Waiting in the thread that holds the lock through another handle can never succeed: the
-     * mutex says so at once (UD_EBUSY), the spin lock waits out the timeout (ultradict.h). */
-    assert_rc(timed_b, lock == UD_LOCK_MUTEX ? UD_EBUSY : UD_ETIMEDOUT);
-    assert_rc(unlock_b, UD_ENOTLOCKED);
+    /* A second handle in the thread that holds the lock shares that hold (test_binding.c
+     * checks the exclusion it still gives against other processes). */
+    assert_ok(busy_b);
+    assert_ok(timed_b);
+    assert_ok(unlock_b);
     assert_int_equal(holder, getpid());
     assert_ok(unlock_a);
     assert_ok(rc_b);
-    assert_rc(busy_a, UD_EBUSY);
+    assert_ok(busy_a);
     assert_ok(unlock_b2);
 }
 

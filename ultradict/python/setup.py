@@ -1,0 +1,40 @@
+"""Builds the UltraDict module: the C core (_ultradict) compiled together with libultradict's
+sources, so the installed module needs nothing else at run time.
+
+Install offline into a venv of the system Python:
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install --no-index --no-build-isolation \\
+        ultradict/python
+"""
+import glob
+import os
+
+from setuptools import Extension, setup
+
+here = os.path.dirname(os.path.abspath(__file__))
+lib = os.path.normpath(os.path.join(here, "..", "src"))
+include = os.path.normpath(os.path.join(here, "..", "include"))
+
+# setuptools wants sources relative to this folder.
+sources = [os.path.join("src", "_ultradict.c")] + sorted(
+    os.path.relpath(p, here) for p in glob.glob(os.path.join(lib, "*.c"))
+)
+
+setup(
+    name="UltraDict",
+    version="1.0.0",
+    description="A dict shared between processes through shared memory, on libultradict",
+    packages=["UltraDict"],
+    ext_modules=[
+        Extension(
+            "UltraDict._ultradict",
+            sources=sources,
+            include_dirs=[include, lib],
+            define_macros=[("_GNU_SOURCE", None), ("UD_BUILDING_LIBRARY", None)],
+            extra_compile_args=["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror",
+                                "-Wno-missing-field-initializers", "-Wno-cast-function-type",
+                                "-fvisibility=hidden"],
+            extra_link_args=["-pthread"],
+        )
+    ],
+    python_requires=">=3.9",
+)
