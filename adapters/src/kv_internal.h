@@ -43,7 +43,9 @@ __attribute__((format(printf, 4, 5))) static inline int kv__errbuf(char *buf, si
 
 /* ---- Buffers. ---- */
 
-/* Makes room for `need` bytes plus the trailing NUL. 0 or -ENOMEM. */
+/* Makes room for `need` bytes plus the trailing NUL; len and the contents are kept (a
+ * "reserve" never changes len; ud__buf_resize() in ultradict/ is the one that sets it).
+ * 0 or -ENOMEM. */
 int kv__buf_reserve(kv_buf *b, size_t need);
 /* Replaces the contents of b with n bytes of p (p may be NULL when n is 0). 0 or -ENOMEM. */
 int kv__buf_set(kv_buf *b, const void *p, size_t n);

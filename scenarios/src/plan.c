@@ -22,7 +22,7 @@ static void add_all_scenarios(sc_plan *p) {
         p->scenarios[p->nscenarios++] = sc_catalogue[i]->id;
 }
 
-/* Sets the preset of a suite. Returns -1 for an unknown suite. */
+/* Sets the preset of a suite. Returns 0, or SC_EUSAGE for an unknown suite. */
 static int apply_suite(sc_plan *p, const char *suite) {
     add_all_scenarios(p);
     p->base.ops = 0;

@@ -15,7 +15,7 @@ void ud_buf_free(ud_buf *b) {
     b->len = b->cap = 0;
 }
 
-int ud__buf_reserve(ud_buf *b, size_t n) {
+int ud__buf_resize(ud_buf *b, size_t n) {
     if (n + 1 < n)
         return -ENOMEM;
     if (n + 1 > b->cap) {
@@ -34,7 +34,7 @@ int ud__buf_reserve(ud_buf *b, size_t n) {
 }
 
 int ud__buf_set(ud_buf *b, const void *p, size_t n) {
-    int rc = ud__buf_reserve(b, n);
+    int rc = ud__buf_resize(b, n);
     if (rc)
         return rc;
     if (n)

@@ -64,8 +64,12 @@ struct ud_iter {
 };
 
 /* ---- error.c ---- */
-/* Sets b->len to n after making room for n + 1 bytes (data[n] = NUL). 0 or -ENOMEM. */
-int ud__buf_reserve(ud_buf *b, size_t n);
+/*
+ * Sets b->len to n after making room for n + 1 bytes (data[n] = NUL); the first min(len, n)
+ * bytes are kept. 0 or -ENOMEM. (kv__buf_reserve() in adapters/ only makes room and leaves len:
+ * "reserve" never changes len, "resize" does, in both modules.)
+ */
+int ud__buf_resize(ud_buf *b, size_t n);
 /* Copies n bytes into b (NUL-terminated). 0 or -ENOMEM. */
 int ud__buf_set(ud_buf *b, const void *p, size_t n);
 /* ud__buf_set() with the common case - the buffer is big enough - inlined into the read path. */

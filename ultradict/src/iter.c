@@ -38,7 +38,7 @@ int ud_iter_next(ud_iter *it, ud_buf *key, ud_buf *val, int *type) {
             val->len = 0;
             rc = d->codec->decode(d->codec->ctx, ud__entry_val(e), e->vlen, val) != 0
                      ? UD_ECODEC
-                     : ud__buf_reserve(val, val->len);
+                     : ud__buf_resize(val, val->len);
         } else {
             rc = ud__buf_set(val, ud__entry_val(e), e->vlen);
         }

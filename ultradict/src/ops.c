@@ -50,7 +50,7 @@ static inline int output_value(ud_dict *d, const char *val, size_t vlen, ud_buf 
     out->len = 0;
     if (d->codec->decode(d->codec->ctx, val, vlen, out) != 0)
         return UD_ECODEC;
-    return ud__buf_reserve(out, out->len);
+    return ud__buf_resize(out, out->len);
 }
 
 /* Remembers the nested child that a write is about to replace, to unlink it afterwards. */
@@ -330,7 +330,7 @@ int ud_update(ud_dict *d, const ud_item *items, size_t n) {
                 rc = UD_ECODEC;
             } else {
                 size_t at = enc.len;
-                rc = ud__buf_reserve(&enc, at + one.len);
+                rc = ud__buf_resize(&enc, at + one.len);
                 if (!rc && one.len)
                     memcpy((char *)enc.data + at, one.data, one.len);
                 vlen = one.len;

@@ -83,7 +83,7 @@ static int verify(const char *data, size_t len, int depth) {
 
 static int append(ud_buf *out, const void *p, size_t n) {
     size_t at = out->len;
-    int rc = ud__buf_reserve(out, at + n);
+    int rc = ud__buf_resize(out, at + n);
     if (!rc && n)
         memcpy((char *)out->data + at, p, n);
     return rc;
@@ -95,7 +95,7 @@ static int save_locked(ud_dict *d, ud_buf *out, int depth);
 static int save_entry(ud_dict *d, const ud__entry *e, ud_buf *out, int depth) {
     if (e->type != UD_TYPE_DICT) {
         size_t at = out->len;
-        int rc = ud__buf_reserve(out, at + ud__item_size(e->klen, e->vlen));
+        int rc = ud__buf_resize(out, at + ud__item_size(e->klen, e->vlen));
         if (!rc)
             ud__item_encode((char *)out->data + at, UD__ITEM_SET, UD_TYPE_BYTES, e->kv, e->klen,
                             ud__entry_val(e), e->vlen);
@@ -131,7 +131,7 @@ static int save_locked(ud_dict *d, ud_buf *out, int depth) {
     if (depth > SNAP_MAX_DEPTH)
         return UD_ETOOBIG;
     size_t start = out->len;
-    int rc = ud__buf_reserve(out, start + SNAP_HDR);
+    int rc = ud__buf_resize(out, start + SNAP_HDR);
     if (rc)
         return rc;
     for (size_t i = 0; i < d->table.used && !rc; i++) {
@@ -383,7 +383,7 @@ int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
     if (klen > UD_KEY_MAX)
         return UD_ETOOBIG;
     if (snap->len == 0) {
-        int rc = ud__buf_reserve(snap, SNAP_HDR);
+        int rc = ud__buf_resize(snap, SNAP_HDR);
         if (rc)
             return rc;
         memset(snap->data, 0, SNAP_HDR);
@@ -393,7 +393,7 @@ int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
     size_t at = snap->len, need = ud__size_add(at, ud__item_size(klen, vlen));
     if (need > UD__BODY_MAX)
         return UD_ETOOBIG;
-    int rc = ud__buf_reserve(snap, need);
+    int rc = ud__buf_resize(snap, need);
     if (rc)
         return rc;
     ud__item_encode((char *)snap->data + at, UD__ITEM_SET, type, key, klen, val, vlen);
@@ -406,7 +406,7 @@ int ud_snapshot_finish(ud_buf *snap) {
     if (!snap)
         return UD_EINVAL;
     if (snap->len == 0) {
-        int rc = ud__buf_reserve(snap, SNAP_HDR);
+        int rc = ud__buf_resize(snap, SNAP_HDR);
         if (rc)
             return rc;
         memset(snap->data, 0, SNAP_HDR);

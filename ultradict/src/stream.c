@@ -162,7 +162,7 @@ static int sync_once(ud_dict *d, bool locked) {
     }
     const char *src = stream_records(d) + off;
     if (!locked) {
-        int rc = ud__buf_reserve(&d->scratch, n);
+        int rc = ud__buf_resize(&d->scratch, n);
         if (rc)
             return rc;
         memcpy(d->scratch.data, src, n);
