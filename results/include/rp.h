@@ -1,6 +1,6 @@
 /*
  * rp.h - the results of a udbench run: the in-memory document, its JSON form (schema
- * "udbench/1", see results/README.md), and the reports made from it.
+ * "udbench/2", see results/README.md), and the reports made from it.
  *
  * Ownership: a document made by rp_doc_new() or rp_doc_read() is freed by rp_doc_free() (which
  * accepts NULL). Every string and array inside a document is owned by it; the rp_doc_add_*
@@ -10,7 +10,19 @@
  *
  * Errors: 0 is success; RP_E* codes (below -3000) or -errno. rp_strerror() describes them. The
  * reader never accepts a document it does not fully understand: it names the first field that
- * is missing, has the wrong type or an impossible value, in `err`.
+ * is missing, has the wrong type or an impossible value, in `err`. Every function below that
+ * returns int returns 0 or one of these; functions returning a pointer return NULL on a NULL
+ * argument or when memory runs out.
+ *
+ * Caveats
+ *  - A document is not thread-safe; build it in one thread.
+ *  - Pointers into a document (rp_doc_add_*, rp_cell_merit, rp_cell_param) are invalidated by
+ *    the next rp_doc_add_* / rp_cell_add_* on the same parent and by rp_doc_free().
+ *  - The reader refuses a newer schema by name (RP_ESCHEMA) rather than guessing, and reads
+ *    every earlier one (udbench/1 documents get the udbench/2 fields' defaults).
+ *  - The summaries (median, spread, intervals) of a document are recomputed by the reader and
+ *    must match what is stored: edit the repetitions and call rp_metric_summarise() again.
+ *  - Reports are computed from the document alone; they never look at the machine they run on.
  */
 #ifndef RP_H
 #define RP_H
@@ -201,16 +213,28 @@ typedef struct rp_doc {
     size_t ncells;
 } rp_doc;
 
-/* An empty document (every field zero / NULL). */
+/* Writes a new, empty document (every field zero / NULL) to *out. 0, RP_EINVAL (out is NULL) or
+ * -ENOMEM; *out is untouched on failure. */
 int rp_doc_new(rp_doc **out);
+/* Frees the document and everything in it. Accepts NULL. */
 void rp_doc_free(rp_doc *d);
 
-/* Building a document. Strings are copied (NULL allowed where a field may be NULL). */
+/*
+ * Building a document. Strings are copied (NULL allowed where a field may be NULL).
+ * rp_set_string() frees the old string of *field and stores a copy of value (or NULL): 0,
+ * RP_EINVAL (field is NULL) or -ENOMEM (the field is then unchanged).
+ */
 int rp_set_string(char **field, const char *value);
+/* Appends a zeroed backend / cell (a cell's floor and copy figures start at -1, "unknown") and
+ * returns it, owned by the document; NULL for a NULL document or out of memory. */
 rp_backend *rp_doc_add_backend(rp_doc *d);
 rp_cell *rp_doc_add_cell(rp_doc *d);
+/* Appends the parameter key=value (both copied). 0, RP_EINVAL (a NULL argument) or -ENOMEM. */
 int rp_cell_add_param(rp_cell *c, const char *key, const char *value);
+/* Appends a metric for operation `op` (copied) and returns it; NULL on a NULL argument or out of
+ * memory. */
 rp_metric *rp_cell_add_metric(rp_cell *c, const char *op);
+/* Appends a copy of one repetition (plain values: nothing is shared). 0, RP_EINVAL or -ENOMEM. */
 int rp_metric_add_rep(rp_metric *m, const rp_rep *rep);
 /* Computes median, min, max, spread and noisy from the repetitions. The median of an even
  * count is the mean of the two middle ones; when the median is 0 but some repetition did work,
@@ -236,15 +260,26 @@ const rp_merit *rp_cell_merit(const rp_cell *c);
 int rp_merit_compare(const rp_cell *a, const rp_cell *b);
 /* "ops/s", "p50 ns", "bytes/s" and "higher" / "lower"; NULL for an unknown value. */
 const char *rp_figure_name(int figure);
+/* The RP_FIGURE_* of a name given by rp_figure_name(), or RP_EINVAL for an unknown one. */
 int rp_figure_parse(const char *name);
 const char *rp_direction_name(int direction);
 /* The value of a cell's parameter, or NULL. */
 const char *rp_cell_param(const rp_cell *c, const char *key);
 
-/* JSON. rp_doc_write() writes to a temporary file and renames it into place. */
+/*
+ * JSON. rp_doc_write() writes to a temporary file beside `path` and renames it into place, so a
+ * reader sees the old file or the new one; rp_doc_write_file() writes to an open stream. Both
+ * return 0, RP_EINVAL (a NULL argument, or a value JSON cannot carry), RP_ESCHEMA (the document
+ * would not read back: see rp_doc_check), or -errno from the file system.
+ */
 int rp_doc_write(const rp_doc *d, const char *path);
 int rp_doc_write_file(const rp_doc *d, FILE *f);
-/* Reads and validates a document; on failure `err` (may be NULL) says what is wrong and where. */
+/*
+ * Reads and validates the document at `path` into a new document at *out (free it with
+ * rp_doc_free). Returns 0, RP_EINVAL, RP_EPARSE (not JSON), RP_ESCHEMA (not a document this
+ * reader understands: a missing field, a wrong type, an impossible value, a newer schema) or
+ * -errno; on failure *out is untouched and `err` (may be NULL) says what is wrong and where.
+ */
 int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen);
 /*
  * Added: checks that a document would be written and read back, with the reader's message in
@@ -259,6 +294,8 @@ int rp_doc_check(const rp_doc *d, char *err, size_t errlen);
 enum { RP_FORMAT_TEXT = 0, RP_FORMAT_MD, RP_FORMAT_CSV, RP_FORMAT_SVG };
 /* "text", "md", "csv", "svg" -> RP_FORMAT_*, or RP_EFORMAT. */
 int rp_format_parse(const char *name);
+/* Writes the report of `format` (RP_FORMAT_*) of the document to f. 0, RP_EINVAL (a NULL
+ * argument), RP_EFORMAT (unknown format), or -ENOMEM. */
 int rp_report(const rp_doc *d, int format, FILE *f);
 
 #ifdef __cplusplus
