@@ -298,98 +298,114 @@ int ud_setdefault(ud_dict *d, const void *key, size_t klen, const void *def, siz
     return rc;
 }
 
+/* The values of an update as they go into the record: encoded by the codec when there is one
+ * (into one buffer, by offset, since the buffer moves while it grows), and the body's size. */
+typedef struct update_values {
+    ud_buf enc;
+    size_t *offs; /* value i is enc[offs[i], offs[i + 1]) */
+    size_t body;
+} update_values;
+
+/* Appends the codec's encoding of one value to u->enc; its length goes to *vlen. */
+static int update_encode(ud_dict *d, const ud_item *it, update_values *u, size_t i, size_t *vlen) {
+    u->offs[i] = u->enc.len;
+    ud_buf one = UD_BUF_INIT;
+    int rc = UD_ECODEC;
+    if (d->codec->encode(d->codec->ctx, it->val, it->vlen, &one) == 0) {
+        size_t at = u->enc.len;
+        rc = ud__buf_resize(&u->enc, at + one.len);
+        if (!rc && one.len)
+            memcpy((char *)u->enc.data + at, one.data, one.len);
+        *vlen = one.len;
+    }
+    ud_buf_free(&one);
+    u->offs[i + 1] = u->enc.len;
+    return rc;
+}
+
+/* Checks every item, encodes the values, and sizes the record's body. */
+static int prepare_values(ud_dict *d, const ud_item *items, size_t n, update_values *u) {
+    if (d->codec && n) {
+        u->offs = malloc((n + 1) * sizeof *u->offs);
+        if (!u->offs)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_key(items[i].key, items[i].klen);
+        if (rc)
+            return rc;
+        if (!items[i].val && items[i].vlen)
+            return UD_EINVAL;
+        size_t vlen = items[i].vlen;
+        if (d->codec && (rc = update_encode(d, &items[i], u, i, &vlen)) != 0)
+            return rc;
+        u->body = ud__size_add(u->body, ud__item_size(items[i].klen, vlen));
+    }
+    return u->body > UD__BODY_MAX ? UD_ETOOBIG : 0;
+}
+
+/* The names of the nested children that the update replaces (unlinked after it commits). */
+static int replaced_children(ud_dict *d, const ud_item *items, size_t n, char ***drops,
+                             size_t *ndrops) {
+    for (size_t i = 0; d->recurse && i < n; i++) {
+        ud__entry *e = ud__table_find(&d->table, items[i].key, items[i].klen,
+                                      key_hash(items[i].key, items[i].klen));
+        if (!e || e->type != UD_TYPE_DICT)
+            continue;
+        char **nd = realloc(*drops, (*ndrops + 1) * sizeof *nd);
+        if (!nd)
+            return -ENOMEM;
+        *drops = nd;
+        char *name = strndup(ud__entry_val(e), e->vlen);
+        if (!name)
+            return -ENOMEM;
+        nd[(*ndrops)++] = name;
+    }
+    return 0;
+}
+
+/* Writes the update as one record; the caller holds the write lock. */
+static int write_update(ud_dict *d, const ud_item *items, size_t n, const update_values *u) {
+    ud__rec rec;
+    /* Replaced values are not credited: a key may repeat within the update. */
+    int rc = check_dump_room(d, u->body, 0);
+    if (!rc)
+        rc = ud__rec_begin(d, u->body, 0, (uint32_t)n, &rec);
+    if (rc)
+        return rc;
+    char *p = rec.body;
+    for (size_t i = 0; i < n; i++) {
+        const void *v = items[i].val;
+        size_t vl = items[i].vlen;
+        if (d->codec) {
+            v = (char *)u->enc.data + u->offs[i];
+            vl = u->offs[i + 1] - u->offs[i];
+        }
+        p += ud__item_encode(p, UD__ITEM_SET, UD_TYPE_BYTES, items[i].key, items[i].klen, v, vl);
+    }
+    return ud__rec_commit(d, &rec);
+}
+
 int ud_update(ud_dict *d, const ud_item *items, size_t n) {
     UD__CHECK_HANDLE(d);
     if (!items && n)
         return UD_EINVAL;
     if (n > UINT32_MAX)
         return UD_ETOOBIG;
-    /* With a codec, encode every value first into one buffer (offsets, since it moves). */
-    ud_buf enc = UD_BUF_INIT;
-    size_t *offs = NULL;
-    size_t body = 0;
-    int rc = 0;
-    if (d->codec && n) {
-        offs = malloc((n + 1) * sizeof *offs);
-        if (!offs)
-            return -ENOMEM;
-    }
-    for (size_t i = 0; i < n && !rc; i++) {
-        rc = check_key(items[i].key, items[i].klen);
-        if (rc)
-            break;
-        if (!items[i].val && items[i].vlen) {
-            rc = UD_EINVAL;
-            break;
-        }
-        size_t vlen = items[i].vlen;
-        if (d->codec) {
-            offs[i] = enc.len;
-            ud_buf one = UD_BUF_INIT;
-            if (d->codec->encode(d->codec->ctx, items[i].val, items[i].vlen, &one) != 0) {
-                rc = UD_ECODEC;
-            } else {
-                size_t at = enc.len;
-                rc = ud__buf_resize(&enc, at + one.len);
-                if (!rc && one.len)
-                    memcpy((char *)enc.data + at, one.data, one.len);
-                vlen = one.len;
-            }
-            ud_buf_free(&one);
-            offs[i + 1] = enc.len;
-        }
-        body = ud__size_add(body, ud__item_size(items[i].klen, vlen));
-    }
-    if (!rc && body > UD__BODY_MAX)
-        rc = UD_ETOOBIG;
+    update_values u = {UD_BUF_INIT, NULL, 0};
+    int rc = prepare_values(d, items, n, &u);
     if (!rc)
         rc = begin_write(d);
     if (rc) {
-        ud_buf_free(&enc);
-        free(offs);
+        ud_buf_free(&u.enc);
+        free(u.offs);
         return rc;
     }
-    /* Children replaced by this update are unlinked after it commits. */
     char **drops = NULL;
     size_t ndrops = 0;
-    if (d->recurse) {
-        for (size_t i = 0; i < n; i++) {
-            ud__entry *e = ud__table_find(&d->table, items[i].key, items[i].klen,
-                                          key_hash(items[i].key, items[i].klen));
-            if (!e || e->type != UD_TYPE_DICT)
-                continue;
-            char **nd = realloc(drops, (ndrops + 1) * sizeof *nd);
-            char *name = nd ? strndup(ud__entry_val(e), e->vlen) : NULL;
-            if (!nd || !name) {
-                free(nd ? name : NULL);
-                drops = nd ? nd : drops;
-                rc = -ENOMEM;
-                break;
-            }
-            drops = nd;
-            drops[ndrops++] = name;
-        }
-    }
-    ud__rec rec;
-    /* Replaced values are not credited: a key may repeat within the update. */
+    rc = replaced_children(d, items, n, &drops, &ndrops);
     if (!rc)
-        rc = check_dump_room(d, body, 0);
-    if (!rc)
-        rc = ud__rec_begin(d, body, 0, (uint32_t)n, &rec);
-    if (!rc) {
-        char *p = rec.body;
-        for (size_t i = 0; i < n; i++) {
-            const void *v = items[i].val;
-            size_t vl = items[i].vlen;
-            if (d->codec) {
-                v = (char *)enc.data + offs[i];
-                vl = offs[i + 1] - offs[i];
-            }
-            p +=
-                ud__item_encode(p, UD__ITEM_SET, UD_TYPE_BYTES, items[i].key, items[i].klen, v, vl);
-        }
-        rc = ud__rec_commit(d, &rec);
-    }
+        rc = write_update(d, items, n, &u);
     ud__unlock(d);
     for (size_t i = 0; i < ndrops; i++) {
         /* The same child may be named twice when a key repeats in the update. */
@@ -398,8 +414,8 @@ int ud_update(ud_dict *d, const ud_item *items, size_t n) {
         free(drops[i]);
     }
     free(drops);
-    ud_buf_free(&enc);
-    free(offs);
+    ud_buf_free(&u.enc);
+    free(u.offs);
     return rc;
 }
 
