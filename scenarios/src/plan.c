@@ -237,6 +237,158 @@ void sc_probe(sc_backend *b) {
     kv_close(kv);
 }
 
+/* What the options given so far decided, for the checks that span options. */
+typedef struct parse_state {
+    bool scenarios_given, ops_given, duration_given;
+} parse_state;
+
+/* --suite first, since every other option overrides part of it. */
+static const char *find_suite(int argc, char **argv) {
+    const char *suite = "default";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--suite") && i + 1 < argc)
+            suite = argv[i + 1];
+        else if (!strncmp(argv[i], "--suite=", 8))
+            suite = argv[i] + 8;
+    }
+    return suite;
+}
+
+/* What runs and where the results go: --scenario, --backend, --out, --format. */
+static int plan_option(sc_plan *p, int c, char *arg, parse_state *st) {
+    switch (c) {
+    case 's':
+        if (!sc_find_scenario(arg))
+            return bad("unknown scenario", arg);
+        if (!st->scenarios_given)
+            p->nscenarios = 0;
+        st->scenarios_given = true;
+        if (p->nscenarios == 32)
+            return bad("too many scenarios at", arg);
+        p->scenarios[p->nscenarios++] = arg;
+        return 0;
+    case 'b':
+        if (!strchr(arg, ':'))
+            return bad("a backend is a URI such as sqlite:/tmp/db, not", arg);
+        return add_backend(&p->backends, arg, true) ? SC_EUSAGE : 0;
+    case 'o':
+        p->out = arg;
+        return 0;
+    case 'f':
+        p->format = rp_format_parse(arg);
+        if (p->format < 0 || p->format == RP_FORMAT_SVG)
+            return bad("--format takes text, md or csv, not", arg);
+        return 0;
+    default:
+        return SC_ENOTFOUND;
+    }
+}
+
+/* How long and how often: --ops, --duration, --repeat, --seed. */
+static int count_option(sc_plan *p, int c, char *arg, parse_state *st) {
+    uint64_t u;
+    switch (c) {
+    case 'n':
+        if (parse_u64(arg, &u, false) || u == 0)
+            return bad("--ops takes a positive count, not", arg);
+        p->base.ops = u;
+        st->ops_given = true;
+        return 0;
+    case 'd':
+        if (parse_double(arg, &p->base.duration) || p->base.duration <= 0 ||
+            p->base.duration > 86400)
+            return bad("--duration takes seconds (0 < S <= 86400), not", arg);
+        st->duration_given = true;
+        return 0;
+    case 'r':
+        if (parse_u64(arg, &u, false) || u == 0 || u > 64)
+            return bad("--repeat takes 1 to 64, not", arg);
+        p->base.repeat = (int)u;
+        return 0;
+    case 'x':
+        if (parse_u64(arg, &u, false))
+            return bad("--seed takes a non-negative integer, not", arg);
+        p->base.seed = u;
+        return 0;
+    default:
+        return SC_ENOTFOUND;
+    }
+}
+
+/* --distribution uniform | zipf:THETA. */
+static int distribution_option(sc_plan *p, const char *arg) {
+    if (!strcmp(arg, "uniform")) {
+        p->base.zipf_theta = 0;
+        return 0;
+    }
+    if (!strncmp(arg, "zipf:", 5) && parse_double(arg + 5, &p->base.zipf_theta) == 0 &&
+        p->base.zipf_theta > 0 && p->base.zipf_theta < 1)
+        return 0;
+    return bad("--distribution takes uniform or zipf:THETA with 0 < THETA < 1, not", arg);
+}
+
+/* The shape of the workload: --procs, --keys, --value-size, --entries, --primitive, --pin. */
+static int shape_option(sc_plan *p, int c, char *arg) {
+    uint64_t u, list[16];
+    int n;
+    switch (c) {
+    case 'p':
+        if ((n = parse_list(arg, list, 16, SC_MAX_PROCS)) < 0)
+            return bad("--procs takes a list of 1 to 64 processes, e.g. 1,2,4, not", arg);
+        for (int i = 0; i < n; i++)
+            p->procs[i] = (int)list[i];
+        p->nprocs = n;
+        return 0;
+    case 'e':
+        if ((n = parse_list(arg, list, 8, 100000000)) < 0)
+            return bad("--entries takes a list of dict sizes, e.g. 1000,100000, not", arg);
+        for (int i = 0; i < n; i++)
+            p->entries[i] = list[i];
+        p->nentries = n;
+        return 0;
+    case 'k':
+        if (parse_u64(arg, &u, false) || u == 0 || u > 100000000)
+            return bad("--keys takes 1 to 100000000 keys, not", arg);
+        p->base.keys = u;
+        return 0;
+    case 'v':
+        if (parse_u64(arg, &u, true) || u > 64ull * 1024 * 1024)
+            return bad("--value-size takes 0 to 64M bytes, not", arg);
+        p->base.value_size = (size_t)u;
+        p->large_sizes[0] = (size_t)u > 65536 ? (size_t)u : 65536;
+        p->nlarge = 1;
+        return 0;
+    case 'D':
+        return distribution_option(p, arg);
+    case 'P':
+        if (strcmp(arg, "auto") && strcmp(arg, "incr") && strcmp(arg, "lock") &&
+            strcmp(arg, "none"))
+            return bad("--primitive takes auto, incr, lock or none, not", arg);
+        p->base.primitive = arg;
+        return 0;
+    case 'I':
+        p->base.pin = true;
+        return 0;
+    default:
+        return SC_ENOTFOUND;
+    }
+}
+
+/* The checks across options, the default backends, and null: as the harness floor. */
+static int finish_plan(sc_plan *p, const parse_state *st) {
+    if (st->ops_given && st->duration_given)
+        return bad("give --ops or --duration, not both:", "--ops/--duration");
+    if (p->backends.n == 0 && sc_default_backends(&p->backends))
+        return SC_EUSAGE;
+    /* The harness floor: null: runs in every group like any backend. */
+    bool have_null = false;
+    for (size_t i = 0; i < p->backends.n; i++)
+        have_null = have_null || !strcmp(p->backends.v[i].uri, "null:");
+    if (!have_null && add_backend(&p->backends, "null:", false))
+        return SC_EUSAGE;
+    return 0;
+}
+
 int sc_plan_parse(int argc, char **argv, sc_plan *p) {
     static const struct option opts[] = {{"suite", required_argument, NULL, 'S'},
                                          {"scenario", required_argument, NULL, 's'},
@@ -257,142 +409,32 @@ int sc_plan_parse(int argc, char **argv, sc_plan *p) {
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     memset(p, 0, sizeof *p);
-    /* First the suite, since every other option overrides part of it. */
-    const char *suite = "default";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--suite") && i + 1 < argc)
-            suite = argv[i + 1];
-        else if (!strncmp(argv[i], "--suite=", 8))
-            suite = argv[i] + 8;
-    }
+    const char *suite = find_suite(argc, argv);
     if (apply_suite(p, suite))
         return bad("unknown suite (smoke, default, full)", suite);
 
-    bool scenarios_given = false, ops_given = false, duration_given = false;
+    parse_state st = {false, false, false};
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        uint64_t u, list[16];
-        int n;
-        switch (c) {
-        case 'h':
+        if (c == 'h')
             return SC_EHELP;
-        case 'S':
-            break;
-        case 's':
-            if (!sc_find_scenario(optarg))
-                return bad("unknown scenario", optarg);
-            if (!scenarios_given)
-                p->nscenarios = 0;
-            scenarios_given = true;
-            if (p->nscenarios == 32)
-                return bad("too many scenarios at", optarg);
-            p->scenarios[p->nscenarios++] = optarg;
-            break;
-        case 'b':
-            if (!strchr(optarg, ':'))
-                return bad("a backend is a URI such as sqlite:/tmp/db, not", optarg);
-            if (add_backend(&p->backends, optarg, true))
-                return SC_EUSAGE;
-            break;
-        case 'p':
-            n = parse_list(optarg, list, 16, SC_MAX_PROCS);
-            if (n < 0)
-                return bad("--procs takes a list of 1 to 64 processes, e.g. 1,2,4, not", optarg);
-            for (int i = 0; i < n; i++)
-                p->procs[i] = (int)list[i];
-            p->nprocs = n;
-            break;
-        case 'n':
-            if (parse_u64(optarg, &u, false) || u == 0)
-                return bad("--ops takes a positive count, not", optarg);
-            p->base.ops = u;
-            ops_given = true;
-            break;
-        case 'd':
-            if (parse_double(optarg, &p->base.duration) || p->base.duration <= 0 ||
-                p->base.duration > 86400)
-                return bad("--duration takes seconds (0 < S <= 86400), not", optarg);
-            duration_given = true;
-            break;
-        case 'k':
-            if (parse_u64(optarg, &u, false) || u == 0 || u > 100000000)
-                return bad("--keys takes 1 to 100000000 keys, not", optarg);
-            p->base.keys = u;
-            break;
-        case 'v':
-            if (parse_u64(optarg, &u, true) || u > 64ull * 1024 * 1024)
-                return bad("--value-size takes 0 to 64M bytes, not", optarg);
-            p->base.value_size = (size_t)u;
-            p->large_sizes[0] = (size_t)u > 65536 ? (size_t)u : 65536;
-            p->nlarge = 1;
-            break;
-        case 'D':
-            if (!strcmp(optarg, "uniform")) {
-                p->base.zipf_theta = 0;
-            } else if (!strncmp(optarg, "zipf:", 5) &&
-                       parse_double(optarg + 5, &p->base.zipf_theta) == 0 &&
-                       p->base.zipf_theta > 0 && p->base.zipf_theta < 1) {
-            } else {
-                return bad("--distribution takes uniform or zipf:THETA with 0 < THETA < 1, not",
-                           optarg);
-            }
-            break;
-        case 'e':
-            n = parse_list(optarg, list, 8, 100000000);
-            if (n < 0)
-                return bad("--entries takes a list of dict sizes, e.g. 1000,100000, not", optarg);
-            for (int i = 0; i < n; i++)
-                p->entries[i] = list[i];
-            p->nentries = n;
-            break;
-        case 'r':
-            if (parse_u64(optarg, &u, false) || u == 0 || u > 64)
-                return bad("--repeat takes 1 to 64, not", optarg);
-            p->base.repeat = (int)u;
-            break;
-        case 'x':
-            if (parse_u64(optarg, &u, false))
-                return bad("--seed takes a non-negative integer, not", optarg);
-            p->base.seed = u;
-            break;
-        case 'P':
-            if (strcmp(optarg, "auto") && strcmp(optarg, "incr") && strcmp(optarg, "lock") &&
-                strcmp(optarg, "none"))
-                return bad("--primitive takes auto, incr, lock or none, not", optarg);
-            p->base.primitive = optarg;
-            break;
-        case 'I':
-            p->base.pin = true;
-            break;
-        case 'o':
-            p->out = optarg;
-            break;
-        case 'f':
-            p->format = rp_format_parse(optarg);
-            if (p->format < 0 || p->format == RP_FORMAT_SVG)
-                return bad("--format takes text, md or csv, not", optarg);
-            break;
-        default:
+        if (c == 'S')
+            continue;
+        int rc = plan_option(p, c, optarg, &st);
+        if (rc == SC_ENOTFOUND)
+            rc = count_option(p, c, optarg, &st);
+        if (rc == SC_ENOTFOUND)
+            rc = shape_option(p, c, optarg);
+        if (rc == SC_ENOTFOUND)
             return bad("unknown or incomplete option", argv[optind - 1]);
-        }
+        if (rc)
+            return rc;
     }
     if (optind < argc)
         return bad("unexpected argument", argv[optind]);
-    if (ops_given && duration_given)
-        return bad("give --ops or --duration, not both:", "--ops/--duration");
-    if (p->backends.n == 0) {
-        if (sc_default_backends(&p->backends))
-            return SC_EUSAGE;
-    }
-    /* The harness floor: null: runs in every group like any backend. */
-    bool have_null = false;
-    for (size_t i = 0; i < p->backends.n; i++)
-        have_null = have_null || !strcmp(p->backends.v[i].uri, "null:");
-    if (!have_null && add_backend(&p->backends, "null:", false))
-        return SC_EUSAGE;
-    return 0;
+    return finish_plan(p, &st);
 }
 
 void sc_plan_free(sc_plan *p) {
