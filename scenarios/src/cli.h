@@ -46,6 +46,8 @@ typedef struct sc_plan {
  * message was printed) or -ENOMEM. */
 int sc_plan_parse(int argc, char **argv, sc_plan *plan);
 void sc_plan_free(sc_plan *plan);
+/* Adds a backend by URI to the list (explicit: named on the command line). 0 or -ENOMEM. */
+int sc_add_backend(sc_backends *bs, const char *label, bool explicit_);
 /* The default backends (without probing them). */
 int sc_default_backends(sc_backends *bs);
 void sc_backends_free(sc_backends *bs);
