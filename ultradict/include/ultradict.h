@@ -310,6 +310,12 @@ UD_EXPORT void ud_iter_close(ud_iter *it);
 UD_EXPORT int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
 /* Opens the nested dict stored under key. UD_EWRONGTYPE if the value is plain bytes. */
 UD_EXPORT int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
+/*
+ * Recovery for a recursive dict: removes the nested dicts in /dev/shm that it no longer
+ * references - left by a process killed while it created or replaced one. Returns how many
+ * were removed, or an error. ud_clear() does the same. 0 for a dict without recurse.
+ */
+UD_EXPORT int ud_reclaim(ud_dict *d);
 /* The type (UD_TYPE_*) of the value at key, or UD_ENOTFOUND. */
 UD_EXPORT int ud_type(ud_dict *d, const void *key, size_t klen);
 

@@ -131,8 +131,12 @@ static int open_control(ud_dict *d) {
         if (rc != -EAGAIN && rc != UD_ECORRUPT)
             return rc;
         ud__seg_close(&d->control);
-        if (mono_ns() >= deadline)
+        if (mono_ns() >= deadline) {
+            /* The creator had the whole window and never published: it is gone. */
+            if (ud__half_created_name(d->name) == 1)
+                return UD_EINCOMPLETE;
             return rc == -EAGAIN ? UD_ECORRUPT : rc;
+        }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
