@@ -222,6 +222,8 @@ void ud__register_attach(ud_dict *d) {
             if (pass == 0 ? cur != 0 : (cur == 0 || ud__ident_alive(cur)))
                 continue;
             if (atomic_compare_exchange_strong(&d->ctl->attached[i], &cur, me)) {
+                /* A dead owner's waits died with it. */
+                atomic_store_explicit(&d->ctl->waiting[i], 0, memory_order_relaxed);
                 d->attach_slot = i;
                 break;
             }
