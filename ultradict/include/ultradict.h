@@ -34,6 +34,11 @@
  *    hold fails with UD_EDUMPFULL and changes nothing (ud_update counts the values it replaces
  *    as kept). The dict therefore always fits a dump, and writes that shrink it (del, pop,
  *    popitem, clear, a smaller restore) always succeed.
+ *  - Truncating a live segment (ftruncate by a process with write access to it) is not
+ *    guarded: a process touching a page past the new end gets SIGBUS. Attaching checks sizes
+ *    (a segment too small for its header is UD_ECORRUPT), and a stream or dump whose recorded
+ *    length exceeds the mapping after a refresh is UD_ECORRUPT, but a mapping already made is
+ *    trusted. Only the dict's own user can truncate it (see mode in ud_options).
  *  - Values are bytes. ud_incr() treats a value as a decimal ASCII integer (like Redis and
  *    memcached) and does not pass through the codec.
  */
@@ -165,7 +170,9 @@ enum { UD_AUTO_UNLINK_DEFAULT = 0, UD_AUTO_UNLINK_ON, UD_AUTO_UNLINK_OFF };
  *  - recurse: nested dicts (ud_set_dict) are allowed. Children are registered under the
  *    parent's name ("<name>.c<hex>"), so that unlinking the dict removes every descendant, even
  *    after a crash. Fixed by the creator (an attacher's value is ignored).
- *  - mode: permission bits of the segments (0: 0600).
+ *  - mode: permission bits of the segments (0: 0600). With the default, ud_open attaches only
+ *    to a dict of this user that is not group- or world-writable (UD_EFOREIGN otherwise), so
+ *    another user cannot pre-create the name; an explicit mode accepts any dict it may open.
  *  - codec: optional value codec (see ud_codec); borrowed, must outlive the handle.
  */
 typedef struct ud_options {

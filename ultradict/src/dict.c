@@ -170,7 +170,8 @@ static int attach_existing(ud_dict *d, const ud_options *o) {
     }
     /* base is only ever set to an end already published, and end only grows: base first. */
     uint64_t base = atomic_load(&c->base);
-    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096 || base > atomic_load(&c->end)) {
+    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096 || base > atomic_load(&c->end) ||
+        ud__lock_check(c) != 0) {
         rc = UD_ECORRUPT;
         goto fail;
     }

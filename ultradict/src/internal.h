@@ -125,6 +125,9 @@ void ud__init_process(void);
 
 /* ---- lock.c ---- */
 int ud__lock_init(ud__control *c);
+/* 0 if the lock in an attached control segment is as ud__lock_init() made it, else
+ * UD_ECORRUPT. */
+int ud__lock_check(const ud__control *c);
 /* Takes the lock for an internal operation (blocking, re-entrant). */
 int ud__lock(ud_dict *d);
 /* ud__lock() waiting at most `timeout` seconds (0: no limit): UD_ETIMEDOUT after that. */
