@@ -34,6 +34,11 @@
  *    hold fails with UD_EDUMPFULL and changes nothing (ud_update counts the values it replaces
  *    as kept). The dict therefore always fits a dump, and writes that shrink it (del, pop,
  *    popitem, clear, a smaller restore) always succeed.
+ *  - Truncating a live segment (ftruncate by a process with write access to it) is not
+ *    guarded: a process touching a page past the new end gets SIGBUS. Attaching checks sizes
+ *    (a segment too small for its header is UD_ECORRUPT), and a stream or dump whose recorded
+ *    length exceeds the mapping after a refresh is UD_ECORRUPT, but a mapping already made is
+ *    trusted. Only the dict's own user can truncate it (see mode in ud_options).
  *  - Values are bytes. ud_incr() treats a value as a decimal ASCII integer (like Redis and
  *    memcached) and does not pass through the codec.
  *  - A handle is not thread-safe, and a lock held across fork() belongs to the parent only.
@@ -169,7 +174,9 @@ enum { UD_AUTO_UNLINK_DEFAULT = 0, UD_AUTO_UNLINK_ON, UD_AUTO_UNLINK_OFF };
  *  - recurse: nested dicts (ud_set_dict) are allowed. Children are registered under the
  *    parent's name ("<name>.c<hex>"), so that unlinking the dict removes every descendant, even
  *    after a crash. Fixed by the creator (an attacher's value is ignored).
- *  - mode: permission bits of the segments (0: 0600).
+ *  - mode: permission bits of the segments (0: 0600). With the default, ud_open attaches only
+ *    to a dict of this user that is not group- or world-writable (UD_EFOREIGN otherwise), so
+ *    another user cannot pre-create the name; an explicit mode accepts any dict it may open.
  *  - codec: optional value codec (see ud_codec); borrowed, must outlive the handle.
  *  - attach: UD_ATTACH_STRICT or UD_ATTACH_CREATOR (see below): whether an attacher's
  *    buffer_size, full_dump_size and lock must match the creator's or give way to them.
@@ -336,6 +343,12 @@ UD_EXPORT void ud_iter_close(ud_iter *it);
 UD_EXPORT int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
 /* Opens the nested dict stored under key. UD_EWRONGTYPE if the value is plain bytes. */
 UD_EXPORT int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
+/*
+ * Recovery for a recursive dict: removes the nested dicts in /dev/shm that it no longer
+ * references - left by a process killed while it created or replaced one. Returns how many
+ * were removed, or an error. ud_clear() does the same. 0 for a dict without recurse.
+ */
+UD_EXPORT int ud_reclaim(ud_dict *d);
 /* The type (UD_TYPE_*) of the value at key, or UD_ENOTFOUND. */
 UD_EXPORT int ud_type(ud_dict *d, const void *key, size_t klen);
 

@@ -132,8 +132,12 @@ static int open_control(ud_dict *d) {
         if (rc != -EAGAIN && rc != UD_ECORRUPT)
             return rc;
         ud__seg_close(&d->control);
-        if (mono_ns() >= deadline)
+        if (mono_ns() >= deadline) {
+            /* The creator had the whole window and never published: it is gone. */
+            if (ud__half_created_name(d->name) == 1)
+                return UD_EINCOMPLETE;
             return rc == -EAGAIN ? UD_ECORRUPT : rc;
+        }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
@@ -167,7 +171,8 @@ static int attach_existing(ud_dict *d, const ud_options *o) {
     }
     /* base is only ever set to an end already published, and end only grows: base first. */
     uint64_t base = atomic_load(&c->base);
-    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096 || base > atomic_load(&c->end)) {
+    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096 || base > atomic_load(&c->end) ||
+        ud__lock_check(c) != 0) {
         rc = UD_ECORRUPT;
         goto fail;
     }
@@ -221,6 +226,8 @@ void ud__register_attach(ud_dict *d) {
             if (pass == 0 ? cur != 0 : (cur == 0 || ud__ident_alive(cur)))
                 continue;
             if (atomic_compare_exchange_strong(&d->ctl->attached[i], &cur, me)) {
+                /* A dead owner's waits died with it. */
+                atomic_store_explicit(&d->ctl->waiting[i], 0, memory_order_relaxed);
                 d->attach_slot = i;
                 break;
             }

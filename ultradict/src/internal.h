@@ -114,6 +114,9 @@ int ud__half_created_name(const char *name);
 /* Unlinks the control segment `name` if it is a dead creator's half-created one (checked on
  * the very file the name refers to). 1 if it did, 0 if not. */
 int ud__reclaim_half_created(const char *name);
+/* ud__unlink_tree() without checking that `name` is a dict: for a nested child the parent
+ * knows is its own (a half-created one has no magic yet). */
+int ud__unlink_tree_unchecked(const char *name);
 /* Unlinks the dict `name` and every segment whose name starts with "name.". */
 int ud__unlink_tree(const char *name);
 /* This process's identity for lock ownership and the attach register: pid << 32 | start time. */
@@ -128,6 +131,9 @@ void ud__init_process(void);
 
 /* ---- lock.c ---- */
 int ud__lock_init(ud__control *c);
+/* 0 if the lock in an attached control segment is as ud__lock_init() made it, else
+ * UD_ECORRUPT. */
+int ud__lock_check(const ud__control *c);
 /* Takes the lock for an internal operation (blocking, re-entrant). */
 int ud__lock(ud_dict *d);
 /* ud__lock() waiting at most `timeout` seconds (0: no limit): UD_ETIMEDOUT after that. */
@@ -203,6 +209,10 @@ void ud__drop_child(ud_dict *d, const char *val, size_t vlen, uint32_t type);
 int ud__create_child(ud_dict *d, char *name, ud_dict **out);
 /* Opens a dict by its full (internal) name, inheriting options from d. */
 int ud__open_child(ud_dict *d, const char *name, size_t nlen, int create, ud_dict **out);
+
+/* Unlinks every direct child in /dev/shm that d does not reference (caller holds the lock and
+ * has synchronised). Returns how many, or an error. */
+int ud__reclaim_orphans(ud_dict *d);
 
 /* ---- ops.c ---- */
 /* Writes one record with one item; caller holds the lock and has synchronised. */

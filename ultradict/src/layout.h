@@ -72,6 +72,11 @@ typedef struct ud__control {
 
     /* Identities of attached processes, for `ultradict ls` (0: free slot). */
     alignas(UD__CACHE_LINE) _Atomic uint64_t attached[UD__MAX_ATTACHED];
+    /* ud_wait() callers per attach slot (and those without a slot), so that a writer can tell
+     * whether `waiters` still counts anyone alive: a waiter killed while it slept never
+     * decrements it. */
+    _Atomic uint32_t waiting[UD__MAX_ATTACHED];
+    _Atomic uint32_t waiting_unslotted;
 } ud__control;
 
 /* The stream segment: this header, then stream_cap bytes of records. */

@@ -13,8 +13,10 @@
  * sleep_time between attempts. A holder that died is detected and the lock taken over.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -61,6 +63,7 @@ static void held_drop(uint64_t id) {
         held[i].holders--;
 }
 #define LIVENESS_PERIOD_NS 1000000LL
+#define OWNER_CHECK_NS 500000000LL
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -105,6 +108,23 @@ int ud__lock_init(ud__control *c) {
     return -rc;
 }
 
+int ud__lock_check(const ud__control *c) {
+    /* The mutex's kind as ud__lock_init() leaves it: a damaged one (another kind cannot be
+     * robust, so a forged lock word would block for ever) is refused at attach. */
+    static _Atomic int expected = -1;
+    int kind = atomic_load(&expected);
+    if (kind < 0) {
+        ud__control probe;
+        memset(&probe, 0, sizeof probe);
+        if (ud__lock_init(&probe) != 0)
+            return 0;
+        kind = probe.mutex.__data.__kind;
+        pthread_mutex_destroy(&probe.mutex);
+        atomic_store(&expected, kind);
+    }
+    return c->mutex.__data.__kind == kind ? 0 : UD_ECORRUPT;
+}
+
 static int mutex_result(ud__control *c, int rc) {
     if (rc == EOWNERDEAD) {
         /* The holder died inside its critical section. Nothing it left half-written is
@@ -135,14 +155,22 @@ static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
     }
     if (o->nonblock)
         return UD_EBUSY;
+    /* Sleep in bounded rounds: between them, a lock word naming a thread that does not exist
+     * (the kernel marks a robust mutex whose owner died, so only damage does that) is
+     * UD_ECORRUPT instead of a wait that could never end. */
     int64_t deadline = deadline_after(o->timeout);
-    if (deadline) {
-        struct timespec ts = {deadline / 1000000000LL, deadline % 1000000000LL};
+    for (;;) {
+        int64_t until = now_ns() + OWNER_CHECK_NS;
+        if (deadline && deadline < until)
+            until = deadline;
+        struct timespec ts = {until / 1000000000LL, until % 1000000000LL};
         rc = pthread_mutex_clocklock(&c->mutex, CLOCK_MONOTONIC, &ts);
-    } else {
-        rc = pthread_mutex_lock(&c->mutex);
+        if (rc != ETIMEDOUT || (deadline && now_ns() >= deadline))
+            return mutex_result(c, rc);
+        pid_t owner = (pid_t)((unsigned)c->mutex.__data.__lock & FUTEX_TID_MASK);
+        if (owner != 0 && kill(owner, 0) != 0 && errno == ESRCH)
+            return UD_ECORRUPT;
     }
-    return mutex_result(c, rc);
 }
 
 static bool spin_try(ud__control *c, uint64_t me) {

@@ -439,6 +439,9 @@ int ud_clear(ud_dict *d) {
         rc = ud__rec_begin(d, 0, UD__REC_CLEAR, 0, &rec);
     if (!rc)
         rc = ud__rec_commit(d, &rec);
+    /* Now that nothing is referenced, children orphaned by crashed writers go too. */
+    if (!rc && d->recurse)
+        (void)ud__reclaim_orphans(d);
     ud__unlock(d);
     for (size_t i = 0; i < children.used && !rc; i++)
         ud__drop_child(d, children.entries[i].kv, children.entries[i].klen, UD_TYPE_DICT);

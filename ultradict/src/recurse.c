@@ -5,6 +5,8 @@
  * that prefix removes the whole tree, even after a crash between creating a child and storing
  * it. Names read back from shared memory are validated before use and never leave the subtree.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -199,5 +201,62 @@ int ud_set_child(ud_dict *d, const void *key, size_t klen, ud_dict *child) {
     /* Storing a child under the key it already has must not unlink it. */
     if (!rc && old[0] && strcmp(old, child->name) != 0)
         ud__drop_child(d, old, strlen(old), UD_TYPE_DICT);
+    return rc;
+}
+
+/* True if the table references the child `name` (a value of type dict). */
+static bool referenced(const ud__table *t, const char *name, size_t n) {
+    for (size_t i = 0; i < t->used; i++) {
+        const ud__entry *e = &t->entries[i];
+        if (!(e->flags & UD__ENTRY_DELETED) && e->type == UD_TYPE_DICT && e->vlen == n &&
+            memcmp(ud__entry_val(e), name, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+int ud__reclaim_orphans(ud_dict *d) {
+    /* Children are created only under the parent's lock, which the caller holds: a direct
+     * child in /dev/shm that the (synchronised) parent does not reference is debris of a
+     * process killed between creating it and committing it, or between replacing it and
+     * unlinking it. */
+    DIR *dir = opendir("/dev/shm");
+    if (!dir)
+        return -errno;
+    size_t n = strlen(d->name);
+    struct dirent *de;
+    int reclaimed = 0;
+    while ((de = readdir(dir)) != NULL) {
+        const char *p = de->d_name;
+        if (strncmp(p, d->name, n) != 0 || p[n] != '.' || p[n + 1] != 'c')
+            continue;
+        size_t q = n + 2;
+        while ((p[q] >= '0' && p[q] <= '9') || (p[q] >= 'a' && p[q] <= 'f'))
+            q++;
+        if (q == n + 2 || p[q] != '\0' || q > UD__SEG_NAME_MAX)
+            continue; /* not a direct child's control segment */
+        if (referenced(&d->table, p, q))
+            continue;
+        char child[UD__SEG_NAME_MAX + 1];
+        memcpy(child, p, q + 1);
+        /* Ours even without a magic: a creator killed before writing it held our lock. */
+        if (ud__unlink_tree_unchecked(child) == 0)
+            reclaimed++;
+    }
+    closedir(dir);
+    return reclaimed;
+}
+
+int ud_reclaim(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    if (!d->recurse)
+        return 0;
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = ud__sync(d);
+    if (!rc)
+        rc = ud__reclaim_orphans(d);
+    ud__unlock(d);
     return rc;
 }

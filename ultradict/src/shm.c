@@ -234,7 +234,7 @@ int ud__half_created_dead(int fd) {
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t age = ((int64_t)now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
                   (now.tv_nsec - st.st_mtim.tv_nsec);
-    return age > 2 * UD__INIT_WAIT_NS ? 1 : 0;
+    return age > UD__INIT_WAIT_NS ? 1 : 0;
 }
 
 int ud__reclaim_half_created(const char *name) {
@@ -283,12 +283,21 @@ int ud__unlink_tree(const char *name) {
             return -EACCES;
         return seg_exists(name, "") || seg_exists(name, ".stream") ? UD_EBADMAGIC : UD_ENOENT;
     }
+    return ud__unlink_tree_unchecked(name);
+}
+
+int ud__unlink_tree_unchecked(const char *name) {
+    /* The control segment goes first: a process killed halfway through leaves only parts
+     * without it, which the next create of the name replaces, never a control segment whose
+     * parts are missing (which nobody could create or attach). */
+    int err = ud__seg_unlink(name, "");
+    if (err == -ENOENT)
+        err = 0;
     DIR *dir = opendir(UD__SHM_DIR);
     if (!dir)
         return -errno;
     size_t n = strlen(name);
     struct dirent *de;
-    int err = 0;
     while ((de = readdir(dir)) != NULL) {
         if (!in_tree(de->d_name, name, n) && strcmp(de->d_name, name) != 0)
             continue;

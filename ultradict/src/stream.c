@@ -274,15 +274,36 @@ static long futex_wake_all(_Atomic uint32_t *addr) {
     return syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
+/*
+ * A wake that woke nobody while `waiters` says w: either a waiter is between registering and
+ * sleeping (its slot says so), or the count is left over from waiters that were killed. We
+ * hold the lock, so nobody registers meanwhile; a waiter decrements `waiters` before its slot,
+ * so when no live slot counts a wait, every live waiter is done and the rest is dead: reset.
+ */
+static void recount_waiters(ud__control *c, uint32_t w) {
+    if (atomic_load_explicit(&c->waiting_unslotted, memory_order_relaxed) != 0)
+        return;
+    for (int i = 0; i < UD__MAX_ATTACHED; i++) {
+        if (atomic_load_explicit(&c->waiting[i], memory_order_relaxed) == 0)
+            continue;
+        uint64_t id = atomic_load_explicit(&c->attached[i], memory_order_relaxed);
+        if (id != 0 && ud__ident_alive(id))
+            return;
+    }
+    atomic_compare_exchange_strong(&c->waiters, &w, 0);
+}
+
 /* Makes everything up to new_end visible with one store, and wakes waiters. */
 static void publish_end(ud_dict *d, uint64_t new_end) {
     ud__control *c = d->ctl;
     atomic_store_explicit(&c->end, new_end, memory_order_release);
     /* Waiters register under the lock (see ud_wait), so holding it we either see the waiter
      * here, or the waiter saw the new end before it slept. */
-    if (atomic_load_explicit(&c->waiters, memory_order_relaxed) != 0) {
+    uint32_t w = atomic_load_explicit(&c->waiters, memory_order_relaxed);
+    if (w != 0) {
         atomic_fetch_add(&c->change_seq, 1);
-        futex_wake_all(&c->change_seq);
+        if (futex_wake_all(&c->change_seq) == 0)
+            recount_waiters(c, w);
     }
 }
 
@@ -395,6 +416,9 @@ int ud_wait(ud_dict *d, double timeout) {
         if (rc)
             return rc;
         uint32_t seq = atomic_load(&c->change_seq);
+        _Atomic uint32_t *mine =
+            d->attach_slot >= 0 ? &c->waiting[d->attach_slot] : &c->waiting_unslotted;
+        atomic_fetch_add(mine, 1);
         atomic_fetch_add(&c->waiters, 1);
         bool changed = atomic_load(&c->end) != d->pos;
         ud__unlock(d);
@@ -416,7 +440,9 @@ int ud_wait(ud_dict *d, double timeout) {
             r = syscall(SYS_futex, &c->change_seq, FUTEX_WAIT, seq, relp, NULL, 0);
             err = r != 0 ? errno : 0;
         }
+        /* The global count first, then ours (see recount_waiters). */
         atomic_fetch_sub(&c->waiters, 1);
+        atomic_fetch_sub(mine, 1);
         if (atomic_load(&c->end) != d->pos)
             return ud__sync(d);
         if (r != 0 && err != EAGAIN && err != EINTR && err != ETIMEDOUT)

@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -175,12 +176,63 @@ static void test_wait_timeout_holder_stopped(void **state) {
     assert_ok(ud_close(d));
 }
 
+/* ---- A waiter killed inside ud_wait. ---- */
+
+static int wait_forever(void *varg) {
+    ud_dict *d = ut_attach(varg);
+    if (d == NULL || ud_apply_update(d) != 0)
+        return 2;
+    ud_wait(d, 0);
+    return 3;
+}
+
+static uint32_t read_waiters(const char *name) {
+    char path[512];
+    uint32_t w = 0;
+    size_t n;
+    unsigned char *all = ut_file_read(ut_shm_path(path, name, ""), &n);
+    if (all && n >= sizeof(ud__control))
+        memcpy(&w, all + offsetof(ud__control, waiters), sizeof w);
+    free(all);
+    return w;
+}
+
+static void test_killed_waiters(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    for (int i = 0; i < 5; i++) {
+        pid_t pid = ut_fork(wait_forever, name);
+        double t0 = ut_now();
+        while (read_waiters(name) != (uint32_t)i + 1 && ut_now() - t0 < 10)
+            ut_sleep(0.005);
+        assert_int_equal(read_waiters(name), i + 1);
+        kill(pid, SIGKILL);
+        assert_int_equal(ut_wait(pid, WAIT_LIMIT), 128 + SIGKILL);
+    }
+    assert_int_equal(read_waiters(name), 5);
+    /* The next write finds nobody alive behind the count and clears it. */
+    assert_ok(ud_set(d, S("k"), S("v")));
+    assert_int_equal(read_waiters(name), 0);
+    /* A live waiter is still woken, and counted while it waits. */
+    pid_t pid = ut_fork(wait_forever, name);
+    double t0 = ut_now();
+    while (read_waiters(name) != 1 && ut_now() - t0 < 10)
+        ut_sleep(0.005);
+    assert_int_equal(read_waiters(name), 1);
+    assert_ok(ud_set(d, S("k"), S("w")));
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 3);
+    assert_int_equal(read_waiters(name), 0);
+    assert_ok(ud_close(d));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_section_atomic, ut_teardown),
         cmocka_unit_test_teardown(test_section_atomic_with_dumps, ut_teardown),
         cmocka_unit_test_teardown(test_section_killed, ut_teardown),
         cmocka_unit_test_teardown(test_wait_timeout_holder_stopped, ut_teardown),
+        cmocka_unit_test_teardown(test_killed_waiters, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }

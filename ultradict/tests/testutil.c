@@ -571,7 +571,8 @@ static int ut_kv_cmp(const void *a, const void *b) {
 }
 
 uint64_t ut_items_checksum(ut_kv *items, size_t n) {
-    qsort(items, n, sizeof *items, ut_kv_cmp);
+    if (n > 1)
+        qsort(items, n, sizeof *items, ut_kv_cmp);
     uint64_t h = UT_FNV_INIT;
     for (size_t i = 0; i < n; i++) {
         uint64_t klen = items[i].klen, vlen = items[i].type == UD_TYPE_DICT ? 0 : items[i].vlen;
