@@ -1231,7 +1231,11 @@ static PyObject *lock_exit(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     (void)args;
     (void)n;
     Lock *l = (Lock *)op;
-    return core_lock_release((PyObject *)l->ud, NULL) ? (Py_INCREF(Py_False), Py_False) : NULL;
+    PyObject *r = core_lock_release((PyObject *)l->ud, NULL);
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE; /* exceptions inside the block propagate */
 }
 
 static PyObject *lock_acquire(PyObject *op, PyObject *args, PyObject *kw) {
