@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "machine.h"
 #include "sc.h"
+#include "stability.h"
 #include "udbench_commit.h"
 #ifndef UD_BUILD_TYPE
 #define UD_BUILD_TYPE "unknown"
@@ -44,7 +45,8 @@ static void print_help(void) {
            "Commands:\n"
            "  run      run a suite of scenarios against backends; prints the ranking\n"
            "  list     list the scenarios, and the backends with whether they answer now\n"
-           "  report   print the reports of a results document\n\n"
+           "  report   print the reports of a results document\n"
+           "  stability  compare two runs of one build (A/A): agreement of the medians\n\n"
            "'udbench COMMAND --help' describes a command.\n");
 }
 
@@ -246,5 +248,7 @@ int main(int argc, char **argv) {
         return cmd_list(argc - 1, argv + 1);
     if (!strcmp(cmd, "report"))
         return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stability"))
+        return sc_cmd_stability(argc - 1, argv + 1);
     return usage_error("unknown command", cmd);
 }
