@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "gate.h"
 #include "machine.h"
 #include "sc.h"
 #include "udbench_commit.h"
@@ -44,7 +45,11 @@ static void print_help(void) {
            "Commands:\n"
            "  run      run a suite of scenarios against backends; prints the ranking\n"
            "  list     list the scenarios, and the backends with whether they answer now\n"
-           "  report   print the reports of a results document\n\n"
+           "  report   print the reports of a results document\n"
+           "  compare  compare two results documents: ratios, intervals, verdicts\n"
+           "  gate     paired interleaved trials of two builds: pass, fail or inconclusive\n"
+           "  export   a results or compare document for other CI tools\n"
+           "  history  change points over the results of successive commits\n\n"
            "'udbench COMMAND --help' describes a command.\n");
 }
 
@@ -240,5 +245,13 @@ int main(int argc, char **argv) {
         return cmd_list(argc - 1, argv + 1);
     if (!strcmp(cmd, "report"))
         return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "compare"))
+        return sc_compare_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gate"))
+        return sc_gate_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return sc_export_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "history"))
+        return sc_history_main(argc - 1, argv + 1);
     return usage_error("unknown command", cmd);
 }

@@ -165,6 +165,7 @@ static int acquire(ud_dict *d, const ud_lock_options *o) {
 }
 
 static void release(ud_dict *d) {
+    UD__DELAY_LOCK();
     ud__control *c = d->ctl;
     atomic_store_explicit(&c->holder_pid, 0, memory_order_relaxed);
     if (d->lock_mode == UD_LOCK_SPIN) {
