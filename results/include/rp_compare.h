@@ -26,13 +26,14 @@ extern "C" {
 
 /* The figure of merit of one measured operation, and its direction. */
 typedef struct rp_merit {
-    const char *name; /* "ops_per_sec" or "latency_p50" */
-    const char *unit; /* "ops/s" or "ns" */
+    const char *name; /* "ops_per_sec", "latency_p50" or "instructions" */
+    const char *unit; /* "ops/s", "ns" or "instr/op" */
     bool higher_is_better;
 } rp_merit;
 
 /* The figure of merit of operation `op` of scenario `scenario` (every scenario of the
- * catalogue is known; an unknown one gets throughput). */
+ * catalogue is known, and "count", the gate's instruction channel; an unknown one gets
+ * throughput). */
 rp_merit rp_merit_of(const char *scenario, const char *op);
 /* The value of a metric's figure of merit in one repetition i, or its median (i < 0); 0 when
  * there is none. */

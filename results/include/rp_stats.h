@@ -90,7 +90,7 @@ typedef struct rp_change {
 } rp_change;
 
 /*
- * Change points by binary segmentation with Welch's t statistic, each split kept when its
+ * Change points by binary segmentation with Student's t statistic (pooled variance), each split kept when its
  * permutation p-value (`perms` shuffles of the segment, seeded by `seed`, so results repeat) is
  * at most p_max; segments shorter than 2 * min_seg are not split. Writes at most `max` change
  * points in index order into out, their count in *nout. Returns 0, or -1 on bad arguments.

@@ -226,9 +226,13 @@ int rp_verdict_parse(const char *name) {
 
 /* ---- change points ---- */
 
-/* Welch's t statistic of x[0..k) against x[k..n). */
-static double welch_t(const double *x, size_t n, size_t k) {
-    double m1 = 0, m2 = 0, v1 = 0, v2 = 0;
+/*
+ * Student's t statistic (pooled variance) of x[0..k) against x[k..n). Pooling over both sides
+ * keeps the statistic steady for splits near the ends, where Welch's per-side variances come
+ * from a handful of values and the maximum over splits would be dominated by them.
+ */
+static double split_t(const double *x, size_t n, size_t k) {
+    double m1 = 0, m2 = 0, ss = 0;
     for (size_t i = 0; i < k; i++)
         m1 += x[i];
     for (size_t i = k; i < n; i++)
@@ -236,12 +240,11 @@ static double welch_t(const double *x, size_t n, size_t k) {
     m1 /= (double)k;
     m2 /= (double)(n - k);
     for (size_t i = 0; i < k; i++)
-        v1 += (x[i] - m1) * (x[i] - m1);
+        ss += (x[i] - m1) * (x[i] - m1);
     for (size_t i = k; i < n; i++)
-        v2 += (x[i] - m2) * (x[i] - m2);
-    v1 = k > 1 ? v1 / (double)(k - 1) : 0;
-    v2 = n - k > 1 ? v2 / (double)(n - k - 1) : 0;
-    double se = sqrt(v1 / (double)k + v2 / (double)(n - k));
+        ss += (x[i] - m2) * (x[i] - m2);
+    double var = n > 2 ? ss / (double)(n - 2) : 0;
+    double se = sqrt(var * (1.0 / (double)k + 1.0 / (double)(n - k)));
     /* Constant segments: a difference of means with no spread is a certain split. */
     if (se == 0)
         return m1 == m2 ? 0 : INFINITY;
@@ -251,7 +254,7 @@ static double welch_t(const double *x, size_t n, size_t k) {
 static double best_split(const double *x, size_t n, size_t min_seg, size_t *at) {
     double best = -1;
     for (size_t k = min_seg; k + min_seg <= n; k++) {
-        double t = welch_t(x, n, k);
+        double t = split_t(x, n, k);
         if (t > best) {
             best = t;
             *at = k;

@@ -47,10 +47,8 @@ typedef struct gate_cell {
 /* The focused gate suite: single-process and contended UltraDict paths, the plain dict, and
  * SQLite, each trial about 0.05-0.3 s here. `@` in a backend is the run's scratch folder. */
 static const gate_cell suite_gate[] = {
-    {"read", "ultradict:", "1", "300000"},
-    {"write", "ultradict:", "1", "100000"},
-    {"lock", "ultradict:", "2", "60000"},
-    {"read", "local:", "1", "300000"},
+    {"read", "ultradict:", "1", "300000"}, {"write", "ultradict:", "1", "100000"},
+    {"lock", "ultradict:", "2", "60000"},  {"read", "local:", "1", "300000"},
     {"write", "local:", "1", "300000"},
 };
 static const gate_cell suite_smoke[] = {
@@ -81,6 +79,8 @@ typedef struct gate {
     int nops[64];
     bool open[64];
     double csw_rates[64][512];
+    double canaries[64]; /* a ring of the last canary times */
+    size_t ncanary;
     size_t ncsw[64];
 } gate;
 
@@ -193,8 +193,18 @@ static void disturbance(gate *g, size_t ci, const trial *t, char *why, size_t le
         snprintf(why, len, "steal time %.1f%%", t->steal_frac * 100);
         return;
     }
-    if (g->canary_ref > 0 && t->canary > g->canary_limit * g->canary_ref) {
-        snprintf(why, len, "canary loop %.2fx its reference", t->canary / g->canary_ref);
+    /* The canary's reference is the median of the recent canaries of this run (both builds
+     * alike): the machine's load drifts over a run, and a reference from its start would
+     * condemn every trial of a busier stretch. */
+    double ref = g->canary_ref;
+    if (g->ncanary >= 8) {
+        double tmp[64];
+        size_t n = g->ncanary < 64 ? g->ncanary : 64;
+        memcpy(tmp, g->canaries, n * sizeof *tmp);
+        ref = rp_median_sort(tmp, n);
+    }
+    if (ref > 0 && t->canary > g->canary_limit * ref) {
+        snprintf(why, len, "canary loop %.2fx its recent median", t->canary / ref);
         return;
     }
     if (g->ncsw[ci] >= 8) {
@@ -263,6 +273,8 @@ static int run_pair(gate *g, size_t ci, int look) {
             strncat(why, why_h, sizeof why - strlen(why) - 1);
         for (int k = 0; k < 2 && g->ncsw[ci] < 512; k++)
             g->csw_rates[ci][g->ncsw[ci]++] = k ? th.nivcsw_rate : tb.nivcsw_rate;
+        g->canaries[g->ncanary++ % 64] = tb.canary;
+        g->canaries[g->ncanary++ % 64] = th.canary;
         for (int j = 0; j < g->nops[ci]; j++) {
             rp_cmp_item *it = &g->cmp->items[g->item_of[ci][j]];
             rp_cmp_pair *p = rp_cmp_item_add_pair(it);
@@ -418,11 +430,134 @@ static int shuffle_run(gate *g, int look) {
     return rc;
 }
 
+/* ---- the deterministic channel ---- */
+
+/* The cases of udcount, and how many operations each runs (N, then 2N). */
+static const struct {
+    const char *name, *backend;
+    unsigned long n;
+} count_cases[] = {
+    {"ud-get", "ultradict:", 2000}, {"ud-set", "ultradict:", 2000}, {"ud-incr", "ultradict:", 2000},
+    {"local-get", "local:", 2000},  {"local-set", "local:", 2000},  {"encode", "ultradict:", 20},
+    {"decode", "ultradict:", 20},
+};
+
+/* Instructions of one run of udcount under cachegrind, in a fixed environment: no address
+ * randomisation (setarch -R), a fixed argv, environment and working directory. */
+static int count_run(const gate *g, const char *udcount, const char *name, unsigned long n,
+                     double *instr) {
+    char log[600], nbuf[32];
+    snprintf(log, sizeof log, "%s/count.err", g->scratch);
+    snprintf(nbuf, sizeof nbuf, "%lu", n);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || chdir(g->scratch))
+            _exit(127);
+        dup2(fd, 2);
+        int nul = open("/dev/null", O_WRONLY);
+        if (nul >= 0)
+            dup2(nul, 1);
+        char *argv[] = {"setarch",
+                        "-R",
+                        "valgrind",
+                        "--tool=cachegrind",
+                        "--cache-sim=no",
+                        "--cachegrind-out-file=/dev/null",
+                        (char *)udcount,
+                        (char *)name,
+                        nbuf,
+                        NULL};
+        char *envp[] = {"PATH=/usr/bin:/bin", "LC_ALL=C", NULL};
+        execve("/usr/bin/setarch", argv, envp);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        fprintf(stderr, "udbench gate: %s %s %lu under valgrind failed (see %s)\n", udcount, name,
+                n, log);
+        return -1;
+    }
+    FILE *f = fopen(log, "r");
+    char line[512];
+    *instr = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "I   refs:");
+        if (!p)
+            continue;
+        double v = 0;
+        for (p += 9; *p; p++)
+            if (*p >= '0' && *p <= '9')
+                v = v * 10 + (*p - '0');
+        *instr = v;
+    }
+    if (f)
+        fclose(f);
+    if (*instr < 0)
+        fprintf(stderr, "udbench gate: no instruction count in %s\n", log);
+    return *instr < 0 ? -1 : 0;
+}
+
+/* Instructions per operation: the difference of runs with 2N and N operations, over N. */
+static int count_per_op(const gate *g, const char *bin, size_t ci, double *per_op) {
+    char udcount[4096];
+    const char *slash = strrchr(bin, '/');
+    snprintf(udcount, sizeof udcount, "%.*sudcount", slash ? (int)(slash - bin + 1) : 0, bin);
+    if (access(udcount, X_OK)) {
+        fprintf(stderr, "udbench gate: %s is missing: the build predates the instruction channel\n",
+                udcount);
+        return -1;
+    }
+    double a, b;
+    unsigned long n = count_cases[ci].n;
+    if (count_run(g, udcount, count_cases[ci].name, n, &a) ||
+        count_run(g, udcount, count_cases[ci].name, 2 * n, &b))
+        return -1;
+    *per_op = (b - a) / (double)n;
+    return 0;
+}
+
+static int count_channel(gate *g) {
+    if (access("/usr/bin/setarch", X_OK) || system("valgrind --version >/dev/null 2>&1")) {
+        fprintf(stderr, "udbench gate: the instruction channel needs valgrind and setarch\n");
+        return -1;
+    }
+    double delta = log1p(g->margin);
+    for (size_t ci = 0; ci < sizeof count_cases / sizeof *count_cases; ci++) {
+        double base, head;
+        if (count_per_op(g, g->base_bin, ci, &base) || count_per_op(g, g->head_bin, ci, &head))
+            return -1;
+        rp_cmp_item *it = rp_cmp_add_item(g->cmp);
+        if (!it)
+            return -1;
+        rp_set_string(&it->scenario, "count");
+        rp_set_string(&it->backend, count_cases[ci].backend);
+        rp_set_string(&it->op, count_cases[ci].name);
+        it->merit = rp_merit_of("count", count_cases[ci].name);
+        it->base_value = base;
+        it->head_value = head;
+        it->ratio = it->ratio_lo = it->ratio_hi = base > 0 ? head / base : NAN;
+        it->confidence = 1; /* one deterministic count per build */
+        it->n_base = it->n_head = 1;
+        double d = log(it->ratio);
+        it->verdict = isfinite(d) ? rp_verdict(d, d, delta) : RP_VERDICT_INCONCLUSIVE;
+        if (g->verbose)
+            fprintf(stderr, "  count %s: %.2f -> %.2f instructions per operation\n",
+                    count_cases[ci].name, base, head);
+    }
+    return 0;
+}
+
 static void gate_help(void) {
     printf("Usage: udbench gate --base BIN --head BIN [OPTIONS]\n"
            "Runs paired, interleaved trials of two udbench builds and gives the verdict.\n\n"
            "  --base BIN, --head BIN  the udbench programs of the two builds\n"
            "  --suite gate|smoke      the cells (default gate)\n"
+           "  --channel time|count    timed trials (default), or instructions per operation\n"
+           "                          under valgrind for single-process CPU-bound cases\n"
+           "                          (udcount beside each udbench; margin default 1%%)\n"
            "  --pairs K               pairs per cell and look (default 12)\n"
            "  --looks L               looks at most; alpha is split over them (default 3)\n"
            "  --margin M              e.g. 2%% or 0.02 (default 2%%)\n"
@@ -476,6 +611,7 @@ int sc_gate_main(int argc, char **argv) {
                                          {"commit-base", required_argument, NULL, 3},
                                          {"commit-head", required_argument, NULL, 4},
                                          {"verbose", no_argument, NULL, 'v'},
+                                         {"channel", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static gate g;
@@ -492,9 +628,11 @@ int sc_gate_main(int argc, char **argv) {
     g.rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     const char *out = NULL, *lb = NULL, *lh = NULL, *cb = NULL, *ch = NULL;
     int format = RP_CMP_TEXT, c;
+    bool count = false, margin_set = false;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end = NULL;
+        margin_set |= c == 'm';
         switch (c) {
         case 'b':
             g.base_bin = optarg;
@@ -577,6 +715,13 @@ int sc_gate_main(int argc, char **argv) {
         case 'v':
             g.verbose = true;
             break;
+        case 'c':
+            if (strcmp(optarg, "time") && strcmp(optarg, "count")) {
+                fprintf(stderr, "udbench gate: the channel is time or count, not '%s'\n", optarg);
+                return 2;
+            }
+            count = !strcmp(optarg, "count");
+            break;
         case 'h':
             gate_help();
             return 0;
@@ -609,7 +754,9 @@ int sc_gate_main(int argc, char **argv) {
     cmp->pairs_per_look = g.pairs;
     cmp->max_looks = g.looks;
     rp_set_string(&cmp->method, "paired-sign");
-    rp_set_string(&cmp->channel, "time");
+    if (count && !margin_set)
+        g.margin = cmp->margin = 0.01;
+    rp_set_string(&cmp->channel, count ? "instructions" : "time");
     rp_set_string(&cmp->base_label, lb ? lb : g.base_bin);
     rp_set_string(&cmp->head_label, lh ? lh : g.head_bin);
     rp_set_string(&cmp->base_commit, cb);
@@ -621,8 +768,8 @@ int sc_gate_main(int argc, char **argv) {
     g.canary_ref = rp_median_sort(cal, 9);
     for (size_t i = 0; i < g.ncells; i++)
         g.open[i] = true;
-    int rc = 0;
-    for (int look = 1; look <= g.looks && !rc; look++) {
+    int rc = count ? count_channel(&g) : 0;
+    for (int look = 1; !count && look <= g.looks && !rc; look++) {
         fprintf(stderr, "udbench gate: look %d of %d\n", look, g.looks);
         rc = shuffle_run(&g, look);
         if (rc)
@@ -642,6 +789,8 @@ int sc_gate_main(int argc, char **argv) {
     }
     char path[600];
     snprintf(path, sizeof path, "%s/trial.json", scratch);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/count.err", scratch);
     unlink(path);
     snprintf(path, sizeof path, "%s/gate.db", scratch);
     unlink(path);

@@ -2,7 +2,7 @@
  * history.c - `udbench history FILES...`: change points over the results documents of
  * successive commits (oldest first), to catch slow creep that no single pull request shows.
  * Each series is the median figure of merit of one metric (same scenario, backend, parameters
- * and operation) across the files, in log scale; binary segmentation with Welch's t statistic
+ * and operation) across the files, in log scale; binary segmentation with Student's t statistic (pooled variance)
  * and a permutation test per split (rp_changepoints). A report, never a gate: the exit status
  * is 0 whether or not changes were found.
  */
@@ -45,7 +45,7 @@ int sc_history_main(int argc, char **argv) {
         if (c == 'h') {
             printf("Usage: udbench history FILE... [--min-segment N] [--p P] [--format text|md]\n"
                    "Finds change points in the figures of successive results documents (oldest\n"
-                   "first): binary segmentation on Welch's t, each split kept when its\n"
+                   "first): binary segmentation on Student's t, each split kept when its\n"
                    "permutation p-value is at most P (default 0.01); segments of at least N\n"
                    "documents (default 3). A report only: exit 0 unless the input is unusable.\n");
             return 0;
