@@ -47,9 +47,9 @@ typedef struct gate_cell {
 /* The focused gate suite: single-process and contended UltraDict paths, the plain dict, and
  * SQLite, each trial about 0.05-0.3 s here. `@` in a backend is the run's scratch folder. */
 static const gate_cell suite_gate[] = {
-    {"read", "ultradict:", "1", "300000"}, {"write", "ultradict:", "1", "100000"},
-    {"lock", "ultradict:", "2", "60000"},  {"read", "local:", "1", "300000"},
-    {"write", "local:", "1", "300000"},
+    {"read", "ultradict:", "1", "200000"}, {"write", "ultradict:", "1", "60000"},
+    {"lock", "ultradict:", "2", "40000"},  {"read", "local:", "1", "200000"},
+    {"write", "local:", "1", "200000"},
 };
 static const gate_cell suite_smoke[] = {
     {"read", "ultradict:", "1", "100000"},
