@@ -111,6 +111,9 @@ int rp_cmp_write(const rp_cmp *c, const char *path);
 int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen);
 enum { RP_CMP_TEXT = 0, RP_CMP_MD, RP_CMP_JSON };
 int rp_cmp_report(const rp_cmp *c, int format, FILE *f);
+/* The name of a cell's metric, as exports and history use it: "read ultradict: procs=1 ...
+ * [read]", without the parameters that do not change what is measured (repeat, seed). */
+void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len);
 /* A one-line name for an item: "read ultradict procs=1 keys=1000 [read]". */
 void rp_cmp_item_name(const rp_cmp_item *it, char *buf, size_t len);
 

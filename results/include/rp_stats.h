@@ -90,10 +90,10 @@ typedef struct rp_change {
 } rp_change;
 
 /*
- * Change points by binary segmentation with Student's t statistic (pooled variance), each split kept when its
- * permutation p-value (`perms` shuffles of the segment, seeded by `seed`, so results repeat) is
- * at most p_max; segments shorter than 2 * min_seg are not split. Writes at most `max` change
- * points in index order into out, their count in *nout. Returns 0, or -1 on bad arguments.
+ * Change points by binary segmentation with Student's t statistic (pooled variance), each split
+ * kept when its permutation p-value (`perms` shuffles of the segment, seeded by `seed`, so results
+ * repeat) is at most p_max; segments shorter than 2 * min_seg are not split. Writes at most `max`
+ * change points in index order into out, their count in *nout. Returns 0, or -1 on bad arguments.
  */
 int rp_changepoints(const double *x, size_t n, size_t min_seg, double p_max, unsigned perms,
                     uint64_t seed, rp_change *out, size_t max, size_t *nout);

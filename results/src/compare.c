@@ -120,6 +120,15 @@ static bool ignored_param(const char *key) {
     return !strcmp(key, "repeat") || !strcmp(key, "seed");
 }
 
+void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len) {
+    size_t n = (size_t)snprintf(buf, len, "%s %s", c->scenario, c->backend);
+    for (size_t i = 0; i < c->nparams && n < len; i++)
+        if (!ignored_param(c->params[i].key))
+            n += (size_t)snprintf(buf + n, len - n, " %s=%s", c->params[i].key, c->params[i].value);
+    if (n < len)
+        snprintf(buf + n, len - n, " [%s]", m->op);
+}
+
 static bool same_params(const rp_cell *a, const rp_cell *b) {
     size_t na = 0, nb = 0;
     for (size_t i = 0; i < b->nparams; i++)

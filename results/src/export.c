@@ -24,16 +24,6 @@ int rp_export_parse(const char *name) {
     return RP_EFORMAT;
 }
 
-/* "read ultradict procs=1 ..." for a cell's metric. */
-static void metric_name(const rp_cell *c, const rp_metric *m, char *buf, size_t len) {
-    size_t n = (size_t)snprintf(buf, len, "%s %s", c->scenario, c->backend);
-    for (size_t i = 0; i < c->nparams && n < len; i++)
-        if (strcmp(c->params[i].key, "seed") && strcmp(c->params[i].key, "repeat"))
-            n += (size_t)snprintf(buf + n, len - n, " %s=%s", c->params[i].key, c->params[i].value);
-    if (n < len)
-        snprintf(buf + n, len - n, " [%s]", m->op);
-}
-
 static int dump_json(json_t *root, FILE *f) {
     if (!root)
         return -ENOMEM;
@@ -43,24 +33,23 @@ static int dump_json(json_t *root, FILE *f) {
 }
 
 static void xml_escaped(FILE *f, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
+    rp__xml_text(f, s, 0);
+}
+
+static void junit_open(FILE *f, const char *suite, size_t tests, size_t failures, size_t skipped,
+                       double seconds) {
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
+            "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" skipped=\"%zu\" "
+            "time=\"%.1f\">\n",
+            suite, tests, failures, skipped, seconds);
+}
+
+/* Ends the XML document and drops the JSON root that the XML path never filled. */
+static int junit_close(FILE *f, json_t *unused) {
+    json_decref(unused);
+    fprintf(f, "  </testsuite>\n</testsuites>\n");
+    return ferror(f) ? -EIO : 0;
 }
 
 /* ---- results documents ---- */
@@ -88,10 +77,7 @@ int rp_export_doc(const rp_doc *d, int format, FILE *f) {
             failures +=
                 d->cells[i].status == RP_STATUS_ERROR || d->cells[i].correctness.lost_updates > 0;
         }
-        fprintf(f,
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
-                "  <testsuite name=\"udbench run\" tests=\"%zu\" failures=\"%zu\">\n",
-                tests, failures);
+        junit_open(f, "udbench run", tests, failures, 0, 0);
     }
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
@@ -112,7 +98,7 @@ int rp_export_doc(const rp_doc *d, int format, FILE *f) {
             const rp_metric *m = &c->metrics[j];
             rp_merit merit = rp_merit_of(c->scenario, m->op);
             char name[512];
-            metric_name(c, m, name, sizeof name);
+            rp_metric_key(c, m, name, sizeof name);
             double v = rp_merit_value(&merit, m, -1);
             double cost = rp_merit_cost(&merit, v) * (merit.higher_is_better ? 1e9 : 1);
             char extra[256];
@@ -172,11 +158,8 @@ int rp_export_doc(const rp_doc *d, int format, FILE *f) {
             }
         }
     }
-    if (format == RP_EXPORT_JUNIT) {
-        json_decref(root);
-        fprintf(f, "  </testsuite>\n</testsuites>\n");
-        return ferror(f) ? -EIO : 0;
-    }
+    if (format == RP_EXPORT_JUNIT)
+        return junit_close(f, root);
     if (benches) {
         json_decref(root);
         root = json_pack("{s:o, s:o}", "context", gbench_context(d), "benchmarks", benches);
@@ -196,12 +179,9 @@ int rp_export_cmp(const rp_cmp *c, int format, FILE *f) {
             failures += c->items[i].gated && c->items[i].verdict == RP_VERDICT_SLOWER;
             skipped += c->items[i].gated && c->items[i].verdict == RP_VERDICT_INCONCLUSIVE;
         }
-        fprintf(f,
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
-                "  <testsuite name=\"udbench %s\" tests=\"%zu\" failures=\"%zu\" "
-                "skipped=\"%zu\" time=\"%.1f\">\n",
-                c->method && !strcmp(c->method, "paired-sign") ? "gate" : "compare", tests,
-                failures, skipped, c->wall_seconds);
+        junit_open(
+            f, c->method && !strcmp(c->method, "paired-sign") ? "udbench gate" : "udbench compare",
+            tests, failures, skipped, c->wall_seconds);
     }
     json_t *root = format == RP_EXPORT_BMF ? json_object() : json_array();
     json_t *benches = format == RP_EXPORT_GBENCH ? json_array() : NULL;
@@ -296,11 +276,8 @@ int rp_export_cmp(const rp_cmp *c, int format, FILE *f) {
             fprintf(f, "</system-out></testcase>\n");
         }
     }
-    if (format == RP_EXPORT_JUNIT) {
-        json_decref(root);
-        fprintf(f, "  </testsuite>\n</testsuites>\n");
-        return ferror(f) ? -EIO : 0;
-    }
+    if (format == RP_EXPORT_JUNIT)
+        return junit_close(f, root);
     if (benches) {
         json_decref(root);
         root = json_pack("{s:{s:s, s:s, s:i, s:i, s:b, s:[], s:[], s:s}, s:o}", "context", "date",

@@ -2,9 +2,9 @@
  * history.c - `udbench history FILES...`: change points over the results documents of
  * successive commits (oldest first), to catch slow creep that no single pull request shows.
  * Each series is the median figure of merit of one metric (same scenario, backend, parameters
- * and operation) across the files, in log scale; binary segmentation with Student's t statistic (pooled variance)
- * and a permutation test per split (rp_changepoints). A report, never a gate: the exit status
- * is 0 whether or not changes were found.
+ * and operation) across the files, in log scale; binary segmentation with Student's t statistic
+ * (pooled variance) and a permutation test per split (rp_changepoints). A report, never a gate: the
+ * exit status is 0 whether or not changes were found.
  */
 #include <getopt.h>
 #include <math.h>
@@ -18,16 +18,6 @@
 #include "rp_stats.h"
 
 #define MAX_FILES 4096
-
-/* The key of a metric, without the parameters that do not change what is measured. */
-static void key_of(const rp_cell *c, const rp_metric *m, char *buf, size_t len) {
-    size_t n = (size_t)snprintf(buf, len, "%s %s", c->scenario, c->backend);
-    for (size_t i = 0; i < c->nparams && n < len; i++)
-        if (strcmp(c->params[i].key, "seed") && strcmp(c->params[i].key, "repeat"))
-            n += (size_t)snprintf(buf + n, len - n, " %s=%s", c->params[i].key, c->params[i].value);
-    if (n < len)
-        snprintf(buf + n, len - n, " [%s]", m->op);
-}
 
 int sc_history_main(int argc, char **argv) {
     static const struct option opts[] = {{"min-segment", required_argument, NULL, 'm'},
@@ -106,7 +96,7 @@ int sc_history_main(int argc, char **argv) {
         const rp_cell *cell = &last->cells[ci];
         for (size_t mi = 0; cell->status == RP_STATUS_OK && mi < cell->nmetrics; mi++) {
             char key[512];
-            key_of(cell, &cell->metrics[mi], key, sizeof key);
+            rp_metric_key(cell, &cell->metrics[mi], key, sizeof key);
             rp_merit merit = rp_merit_of(cell->scenario, cell->metrics[mi].op);
             size_t n = 0, first = 0;
             for (size_t f = 0; f < nfiles; f++) {
@@ -115,7 +105,7 @@ int sc_history_main(int argc, char **argv) {
                     const rp_cell *o = &docs[f]->cells[cj];
                     for (size_t mj = 0; o->status == RP_STATUS_OK && mj < o->nmetrics; mj++) {
                         char k2[512];
-                        key_of(o, &o->metrics[mj], k2, sizeof k2);
+                        rp_metric_key(o, &o->metrics[mj], k2, sizeof k2);
                         if (!strcmp(k2, key))
                             v = rp_merit_value(&merit, &o->metrics[mj], -1);
                     }
