@@ -200,9 +200,15 @@ int ud__open_internal(const ud_options *opts, const char *full_name, uint32_t fl
 #else
 #define UD__DELAY_LOCK() ((void)0)
 #endif
+/* One dependent add per iteration: the empty asm makes x opaque, so the compiler can neither
+ * drop the adds nor fold them, even when it unrolls the loop (an empty asm alone would compile
+ * to nothing once unrolled). About one cycle and exactly one instruction per iteration. */
 static inline void ud__spin(unsigned n) {
-    for (unsigned i = 0; i < n; i++)
-        __asm__ volatile("" ::: "memory");
+    unsigned x = 0;
+    for (unsigned i = 0; i < n; i++) {
+        __asm__ volatile("" : "+r"(x));
+        x++;
+    }
 }
 
 #endif /* UD_INTERNAL_H */
