@@ -44,8 +44,9 @@ typedef struct gate_cell {
     const char *scenario, *backend, *procs, *ops;
 } gate_cell;
 
-/* The focused gate suite: single-process and contended UltraDict paths, the plain dict, and
- * SQLite, each trial about 0.05-0.3 s here. `@` in a backend is the run's scratch folder. */
+/* The focused gate suite: single-process and contended UltraDict paths, and the plain dict as
+ * a second backend, each trial about 0.1 s here. `@` in a backend is the run's scratch folder
+ * (for file-based backends such as sqlite:@/gate.db). */
 static const gate_cell suite_gate[] = {
     {"read", "ultradict:", "1", "200000"}, {"write", "ultradict:", "1", "60000"},
     {"lock", "ultradict:", "2", "40000"},  {"read", "local:", "1", "200000"},

@@ -54,8 +54,8 @@ check "export not a document" 2 "$ud" export "$fx/broken/not_json.txt" --format 
 # history: four documents like the base, then four like the head: one change, at document 5,
 # on ultradict only.
 files=()
-for i in 1 2 3 4; do files+=("$fx/compare-base.json"); done
-for i in 1 2 3 4; do files+=("$fx/compare-head.json"); done
+for _ in 1 2 3 4; do files+=("$fx/compare-base.json"); done
+for _ in 1 2 3 4; do files+=("$fx/compare-head.json"); done
 check "history" 0 "$ud" history --min-segment 2 --p 0.05 "${files[@]}"
 has "history change" "$tmp/out" "read ultradict.*from document 5.*cost +25.0% (slower)"
 has "history count" "$tmp/out" "1 change points over 2 series"
