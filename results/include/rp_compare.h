@@ -25,21 +25,21 @@ extern "C" {
 #define RP_CMP_SCHEMA "udbench-compare/1"
 
 /* The figure of merit of one measured operation, and its direction. */
-typedef struct rp_merit {
+typedef struct rp_cmp_merit {
     const char *name; /* "ops_per_sec", "latency_p50" or "instructions" */
     const char *unit; /* "ops/s", "ns" or "instr/op" */
     bool higher_is_better;
-} rp_merit;
+} rp_cmp_merit;
 
 /* The figure of merit of operation `op` of scenario `scenario` (every scenario of the
  * catalogue is known, and "count", the gate's instruction channel; an unknown one gets
  * throughput). */
-rp_merit rp_merit_of(const char *scenario, const char *op);
+rp_cmp_merit rp_merit_of(const char *scenario, const char *op);
 /* The value of a metric's figure of merit in one repetition i, or its median (i < 0); 0 when
  * there is none. */
-double rp_merit_value(const rp_merit *m, const rp_metric *metric, int rep);
+double rp_merit_value(const rp_cmp_merit *m, const rp_metric *metric, int rep);
 /* The cost of a value: its inverse for a higher-is-better figure, itself otherwise. */
-double rp_merit_cost(const rp_merit *m, double value);
+double rp_merit_cost(const rp_cmp_merit *m, double value);
 
 /* One pair of trials of the gate (figures of merit). */
 typedef struct rp_cmp_pair {
@@ -55,7 +55,7 @@ typedef struct rp_cmp_item {
     char *scenario, *backend, *op;
     rp_param *params;
     size_t nparams;
-    rp_merit merit;
+    rp_cmp_merit merit;
     double base_value, head_value;                /* medians of the figure of merit */
     double ratio, ratio_lo, ratio_hi, confidence; /* cost ratio head/base and its interval */
     int n_base, n_head;

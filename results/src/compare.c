@@ -13,16 +13,16 @@
 
 /* The one place that knows figures of merit: the catalogue's visibility scenario measures how
  * late a reader sees a write (lower is better); every other operation is a throughput. */
-rp_merit rp_merit_of(const char *scenario, const char *op) {
+rp_cmp_merit rp_merit_of(const char *scenario, const char *op) {
     /* The gate's deterministic channel: instructions per operation under valgrind. */
     if (scenario && !strcmp(scenario, "count"))
-        return (rp_merit){"instructions", "instr/op", false};
+        return (rp_cmp_merit){"instructions", "instr/op", false};
     if (scenario && op && !strcmp(scenario, "visibility") && !strcmp(op, "visible"))
-        return (rp_merit){"latency_p50", "ns", false};
-    return (rp_merit){"ops_per_sec", "ops/s", true};
+        return (rp_cmp_merit){"latency_p50", "ns", false};
+    return (rp_cmp_merit){"ops_per_sec", "ops/s", true};
 }
 
-double rp_merit_value(const rp_merit *m, const rp_metric *metric, int rep) {
+double rp_merit_value(const rp_cmp_merit *m, const rp_metric *metric, int rep) {
     if (!m->higher_is_better) /* latencies come from the merged histogram only */
         return metric->has_latency ? metric->latency.p50 : 0;
     if (rep < 0)
@@ -30,7 +30,7 @@ double rp_merit_value(const rp_merit *m, const rp_metric *metric, int rep) {
     return (size_t)rep < metric->nreps ? metric->reps[rep].ops_per_sec : 0;
 }
 
-double rp_merit_cost(const rp_merit *m, double value) {
+double rp_merit_cost(const rp_cmp_merit *m, double value) {
     if (!m->higher_is_better)
         return value;
     return value > 0 ? 1.0 / value : INFINITY;
@@ -177,7 +177,7 @@ static int copy_item_key(rp_cmp_item *it, const rp_cell *cell, const char *op) {
 }
 
 /* Log costs of the repetitions of a metric (the histogram's p50 once, for a latency). */
-static int log_costs(const rp_merit *m, const rp_metric *metric, double *out, int max) {
+static int log_costs(const rp_cmp_merit *m, const rp_metric *metric, double *out, int max) {
     int n = 0;
     if (!m->higher_is_better) {
         if (metric->has_latency && metric->latency.p50 > 0)

@@ -243,7 +243,7 @@ static int ensure_items(gate *g, size_t ci, const rp_doc *doc) {
     return 0;
 }
 
-static double trial_value(const rp_merit *m, const rp_doc *doc, const char *op) {
+static double trial_value(const rp_cmp_merit *m, const rp_doc *doc, const char *op) {
     const rp_cell *cell = &doc->cells[0];
     for (size_t j = 0; j < cell->nmetrics; j++)
         if (!strcmp(cell->metrics[j].op, op))
