@@ -174,6 +174,9 @@ enum {
     KV_CAP_BATCH = 1u << 6,
     /* kv_count() is available (and exact). */
     KV_CAP_COUNT = 1u << 7,
+    /* Keeps nothing (null:): every call succeeds, reads return filler of the size last
+     * written, not the value; a harness must not check what it reads back. */
+    KV_CAP_DISCARDS = 1u << 8,
 };
 
 /* Values of the `type` argument of kv_snapshot_fn; the same values as UD_TYPE_*. */

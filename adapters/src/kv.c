@@ -51,6 +51,7 @@ static const struct {
     const char *option; /* the CMake option that controls it */
 } adapters[] = {
     {"local", kv__local_open, NULL},
+    {"null", kv__null_open, NULL},
     {"ultradict", KV__ULTRADICT_OPEN, "KV_ULTRADICT"},
     {"sqlite", KV__SQLITE_OPEN, "KV_SQLITE"},
     {"lmdb", KV__LMDB_OPEN, "KV_LMDB"},
@@ -221,6 +222,7 @@ char *kv_caps_string(unsigned caps, char *buf, size_t len) {
         {KV_CAP_PERSISTENT, "persistent"},
         {KV_CAP_BATCH, "batch"},
         {KV_CAP_COUNT, "count"},
+        {KV_CAP_DISCARDS, "discards"},
     };
     size_t used = 0;
 

@@ -124,6 +124,7 @@ int kv__parse_hostport(const char *s, size_t len, char *host, size_t hostlen, in
 typedef int (*kv__open_fn)(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 
 int kv__local_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
+int kv__null_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__ultradict_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__sqlite_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__lmdb_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);

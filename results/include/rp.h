@@ -24,11 +24,13 @@
 extern "C" {
 #endif
 
-#define RP_SCHEMA "udbench/1"
+/* The schema this version writes; it also reads RP_SCHEMA_V1 documents (see results/README.md). */
+#define RP_SCHEMA "udbench/2"
+#define RP_SCHEMA_V1 "udbench/1"
 
 #define RP_ERRNO_MAP(XX)                                                                           \
     XX(EPARSE, -3001, "the file is not valid JSON")                                                \
-    XX(ESCHEMA, -3002, "the document is not a udbench/1 results document")                         \
+    XX(ESCHEMA, -3002, "the document is not a udbench/1 or udbench/2 results document")            \
     XX(EINVAL, -3003, "invalid argument")                                                          \
     XX(EFORMAT, -3004, "unknown report format")
 
@@ -49,6 +51,16 @@ typedef struct rp_rep {
     double seconds;
     double ops_per_sec;
     uint64_t errors;
+    /* udbench/2 (0 in documents read from udbench/1): */
+    double p50_ns; /* p50 latency of this repetition alone (0: no histogram) */
+    int round;     /* the interleaved round this repetition ran in (0-based) */
+    int position;  /* its place in that round's shuffled backend order (0-based) */
+    /* Signals of a disturbed measurement, taken around this repetition: the share of CPU time
+     * stolen by the hypervisor (/proc/stat), the workers' involuntary context switches, and
+     * the 1-minute load average at its end. The same for every metric of one repetition. */
+    double steal_share;
+    uint64_t nivcsw;
+    double load1;
 } rp_rep;
 
 /* A non-empty bucket of a merged log-linear latency histogram (see sc_hist in scenarios/). */
@@ -71,7 +83,10 @@ typedef struct rp_metric {
     size_t nreps;
     /* Over the repetitions' ops_per_sec: median, min, max, and spread = (max - min) / median. */
     double median, min, max, spread;
-    bool noisy;          /* spread above the run's noise threshold */
+    bool noisy; /* spread above the run's noise threshold */
+    /* A distribution-free confidence interval of the median ops/s, from order statistics of
+     * the repetitions (rp_median_ci()); ci_level is its exact coverage (0: fewer than 2 reps). */
+    double ci_low, ci_high, ci_level;
     double fairness;     /* Jain's index over the processes' throughput (1 = fair); 0 if n/a */
     double bytes_per_op; /* payload bytes per operation, 0 when not meaningful */
     bool has_latency;
@@ -89,6 +104,23 @@ typedef struct rp_correctness {
     int64_t lost_updates; /* expected - observed for counters */
     int64_t torn_reads;   /* values that failed their self-check */
 } rp_correctness;
+
+/* What a scenario is judged by (its catalogue entry says; see scenarios/README.md). */
+enum {
+    RP_FIGURE_OPS = 0,   /* median ops/s of the metric */
+    RP_FIGURE_P50_NS,    /* median over repetitions of the metric's p50 latency, ns */
+    RP_FIGURE_BYTES_SEC, /* median ops/s x bytes_per_op: payload bytes per second */
+};
+enum { RP_LOWER_IS_BETTER = -1, RP_HIGHER_IS_BETTER = 1 };
+
+/* The figure of merit of a cell: which metric, which figure of it, which way is better, and
+ * its value with a confidence interval over the repetitions (same method as rp_metric). */
+typedef struct rp_merit {
+    char *metric; /* the op of the metric ("read", "visible", "dump"); NULL: none */
+    int figure;   /* RP_FIGURE_* */
+    int direction;
+    double value, ci_low, ci_high, ci_level;
+} rp_merit;
 
 /* A parameter of a cell, as text ("procs" = "4", "distribution" = "zipf:0.99"). */
 typedef struct rp_param {
@@ -108,6 +140,15 @@ typedef struct rp_cell {
     rp_metric *metrics;
     size_t nmetrics;
     rp_correctness correctness;
+    /* udbench/2: the figure of merit (udbench/1 documents get ops/s of the first metric). */
+    rp_merit merit;
+    /* The harness's own cost per operation for this scenario and these parameters: the
+     * merit metric's p50 latency on the null: backend in the same run; < 0 when unknown. */
+    double harness_floor_ns;
+    /* For scenarios that move values: the median time of one memcpy() of value_size bytes,
+     * measured by the run just before the cell's group (a reference for what moving the value
+     * costs at least); < 0 when not measured. */
+    double value_copy_ns;
 } rp_cell;
 
 /* A backend taking part in the run. */
@@ -143,6 +184,10 @@ typedef struct rp_run {
     uint64_t seed;
     double timer_overhead_ns;
     double noise_threshold; /* spread above which a figure is marked noisy */
+    /* udbench/2: repetitions are rounds in which every backend of a group runs once, in an
+     * order shuffled per round from `seed`; `pinned`: workers ran on fixed CPUs. */
+    int rounds;
+    bool pinned;
     rp_machine machine;
 } rp_run;
 
@@ -171,6 +216,26 @@ int rp_metric_add_rep(rp_metric *m, const rp_rep *rep);
  * No repetitions: every figure 0, not noisy. The reader checks a document's summaries against
  * this function. */
 void rp_metric_summarise(rp_metric *m, double noise_threshold);
+/* The tightest interval [x(k), x(n+1-k)] of the sorted values v[0..n) that covers their
+ * population median with probability >= 0.95 (binomial order statistics), or the widest one,
+ * [min, max], when n is too small for 95% (n < 6); *level gets its exact coverage. n < 2:
+ * low = high = the value (or 0), level 0. v need not be sorted. */
+void rp_median_ci(const double *v, size_t n, double *median, double *low, double *high,
+                  double *level);
+/* The figure of merit of repetition `rep` of a cell (by c->merit), or 0. */
+double rp_merit_rep_value(const rp_cell *c, size_t rep);
+/* Recomputes c->merit's value and interval from the repetitions of its metric. */
+void rp_cell_summarise_merit(rp_cell *c);
+/* The figure of merit of a cell, NULL when it has none (not ok, or no such metric). */
+const rp_merit *rp_cell_merit(const rp_cell *c);
+/* Compares two cells of one scenario by their figure of merit: > 0 when a is better, < 0 when
+ * b is, 0 when they cannot be told apart (their confidence intervals overlap, or either has no
+ * figure of merit). */
+int rp_merit_compare(const rp_cell *a, const rp_cell *b);
+/* "ops/s", "p50 ns", "bytes/s" and "higher" / "lower"; NULL for an unknown value. */
+const char *rp_figure_name(int figure);
+int rp_figure_parse(const char *name);
+const char *rp_direction_name(int direction);
 /* The value of a cell's parameter, or NULL. */
 const char *rp_cell_param(const rp_cell *c, const char *key);
 

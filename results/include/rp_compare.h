@@ -35,6 +35,9 @@ typedef struct rp_cmp_merit {
  * catalogue is known, and "count", the gate's instruction channel; an unknown one gets
  * throughput). */
 rp_cmp_merit rp_merit_of(const char *scenario, const char *op);
+/* The figure of merit of operation `op` of a cell: the one its document names (udbench/2's
+ * catalogue), else rp_merit_of(). */
+rp_cmp_merit rp_cmp_merit_of_cell(const rp_cell *c, const char *op);
 /* The value of a metric's figure of merit in one repetition i, or its median (i < 0); 0 when
  * there is none. */
 double rp_merit_value(const rp_cmp_merit *m, const rp_metric *metric, int rep);

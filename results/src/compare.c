@@ -22,6 +22,18 @@ rp_cmp_merit rp_merit_of(const char *scenario, const char *op) {
     return (rp_cmp_merit){"ops_per_sec", "ops/s", true};
 }
 
+rp_cmp_merit rp_cmp_merit_of_cell(const rp_cell *c, const char *op) {
+    /* The catalogue's figure of merit, when the document names one for this operation (a
+     * bytes/s figure is ops/s times a fixed payload: the same ratios). */
+    if (c->merit.metric && op && !strcmp(c->merit.metric, op)) {
+        if (c->merit.figure == RP_FIGURE_P50_NS)
+            return (rp_cmp_merit){"latency_p50", "ns", false};
+        if (c->merit.direction == RP_HIGHER_IS_BETTER)
+            return (rp_cmp_merit){"ops_per_sec", "ops/s", true};
+    }
+    return rp_merit_of(c->scenario, op);
+}
+
 double rp_merit_value(const rp_cmp_merit *m, const rp_metric *metric, int rep) {
     if (!m->higher_is_better) /* latencies come from the merged histogram only */
         return metric->has_latency ? metric->latency.p50 : 0;
@@ -195,7 +207,7 @@ static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm,
     rp_cmp_item *it = rp_cmp_add_item(c);
     if (!it || copy_item_key(it, cell, bm->op))
         return -ENOMEM;
-    it->merit = rp_merit_of(cell->scenario, bm->op);
+    it->merit = rp_cmp_merit_of_cell(cell, bm->op);
     it->base_value = rp_merit_value(&it->merit, bm, -1);
     it->head_value = rp_merit_value(&it->merit, hm, -1);
     double xb[256], xh[256];

@@ -168,6 +168,11 @@ static void item_from_json(rd *r, json_t *o, rp_cmp_item *it, const char *where)
     if (r->failed)
         return;
     it->merit = rp_merit_of(it->scenario, it->op);
+    /* The document says which figure it compared; keep its direction. */
+    json_t *hib = json_object_get(o, "higher_is_better");
+    if (json_is_boolean(hib) && json_is_true(hib) != it->merit.higher_is_better)
+        it->merit = json_is_true(hib) ? (rp_cmp_merit){"ops_per_sec", "ops/s", true}
+                                      : (rp_cmp_merit){"latency_p50", "ns", false};
     it->base_value = num(r, o, "base", where);
     it->head_value = num(r, o, "head", where);
     it->ratio = num(r, o, "ratio", where);

@@ -96,7 +96,7 @@ int rp_export_doc(const rp_doc *d, int format, FILE *f) {
         }
         for (size_t j = 0; j < c->nmetrics; j++) {
             const rp_metric *m = &c->metrics[j];
-            rp_cmp_merit merit = rp_merit_of(c->scenario, m->op);
+            rp_cmp_merit merit = rp_cmp_merit_of_cell(c, m->op);
             char name[512];
             rp_metric_key(c, m, name, sizeof name);
             double v = rp_merit_value(&merit, m, -1);

@@ -62,6 +62,9 @@ typedef struct rp__row {
     const rp_metric *metric;
     const rp_backend *backend; /* NULL when the cell names a backend the document does not list */
     const char *label;         /* borrowed from the rp__ranking */
+    double value;              /* what the group ranks by: the figure of merit, or ops/s */
+    double ci_low, ci_high;    /* its interval (equal to value when unknown) */
+    bool tied;                 /* its interval overlaps the row above's: not told apart */
 } rp__row;
 
 /* The cells of one (scenario, parameters, op) group, fastest first. */
@@ -72,8 +75,15 @@ typedef struct rp__group {
     char *title;          /* "read (procs=4, keys=10000, value=100 B)" */
     rp__row *rows;
     size_t nrows;
-    double fastest; /* median ops/s of the first row */
-    double local;   /* median ops/s of the local: backend, or 0 when it is not in the group */
+    double fastest; /* the value of the first (best) row */
+    double local;   /* the value of the local: backend, or 0 when it is not in the group */
+    /* The group of the scenario's figure of merit ranks by it (figure, direction); the other
+     * ops of a cell rank by median ops/s, higher first. */
+    bool merit;
+    int figure, direction;
+    /* The harness floor of these parameters (null: in the same run), ns/op; < 0 unknown. */
+    double floor_ns;
+    double copy_ns; /* one memcpy() of a value, ns; < 0 unknown */
 } rp__group;
 
 typedef struct rp__ranking {
@@ -94,6 +104,9 @@ typedef struct rp__ranking {
  */
 int rp__ranking_build(const rp_doc *d, rp__ranking *r);
 void rp__ranking_free(rp__ranking *r);
+
+/* True for the harness-floor backend (null:), which reports leave out of rankings. */
+bool rp__is_null(const char *uri);
 
 /* The backend of a cell, or NULL. */
 const rp_backend *rp__find_backend(const rp_doc *d, const char *uri);
@@ -133,6 +146,11 @@ const char *rp__fmt_pct(rp__num *buf, double ratio);
 const char *rp__fmt_bytes(rp__num *buf, uint64_t bytes);
 /* A number in the shortest of %.15g that reads back as itself (for CSV). */
 const char *rp__fmt_real(rp__num *buf, double v);
+
+/* How many times worse than `best` a row's value is (>= 1 for rows below it), by direction. */
+double rp__factor(const rp__group *g, double best, double value);
+/* A group's value in its unit: ops/s, a latency, or bytes/s ("1.2 GB/s"). */
+const char *rp__fmt_value(rp__num *buf, const rp__group *g, double v);
 
 /* The sum of the repetitions' error counts. */
 uint64_t rp__metric_errors(const rp_metric *m);

@@ -21,6 +21,7 @@ typedef struct rp__jc {
     char *err;
     size_t errlen;
     int rc;
+    int version; /* the document's schema: 1 (udbench/1) or 2 (udbench/2) */
 } rp__jc;
 
 /* Flags of rp__jc_str(): a string may be null, or may be empty. */

@@ -68,8 +68,12 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
     static const char *const keys[] = {
         "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
         "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine",    NULL};
+    static const char *const keys2[] = {
+        "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
+        "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine",    "rounds",
+        "pinned",  NULL};
     const json_t *argv, *machine;
-    if (rp__jc_only_known(r, o, keys) ||
+    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
         rp__jc_str(r, o, "started", &run->started, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "finished", &run->finished, RP__JC_NULLABLE) ||
         rp__jc_str(r, o, "tool_version", &run->tool_version, RP__JC_NULLABLE) ||
@@ -103,6 +107,18 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         rp__jc_num(r, o, "noise_threshold", &run->noise_threshold) ||
         rp__jc_obj(r, o, "machine", false, &machine))
         return r->rc;
+    if (r->version >= 2) {
+        int64_t rounds = 0;
+        if (rp__jc_int(r, o, "rounds", 0, &rounds) || rp__jc_bool(r, o, "pinned", &run->pinned))
+            return r->rc;
+        if (rounds > 100000) {
+            size_t mr = rp__jc_enter(r, "rounds");
+            rp__jc_bad(r, "too large (%lld)", (long long)rounds);
+            rp__jc_leave(r, mr);
+            return r->rc;
+        }
+        run->rounds = (int)rounds;
+    }
     m = rp__jc_enter(r, "machine");
     read_machine(r, machine, &run->machine);
     rp__jc_leave(r, m);
@@ -141,13 +157,38 @@ static bool agree(double a, double b) {
 
 static int read_rep(rp__jc *r, const json_t *o, rp_rep *rep) {
     static const char *const keys[] = {"ops", "seconds", "ops_per_sec", "errors", NULL};
+    static const char *const keys2[] = {"ops",    "seconds", "ops_per_sec", "errors",
+                                        "p50_ns", "round",   "position",    "steal_share",
+                                        "nivcsw", "load1",   NULL};
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o, keys) || rp__jc_uint(r, o, "ops", &rep->ops) ||
-        rp__jc_num(r, o, "seconds", &rep->seconds) ||
+    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
+        rp__jc_uint(r, o, "ops", &rep->ops) || rp__jc_num(r, o, "seconds", &rep->seconds) ||
         rp__jc_num(r, o, "ops_per_sec", &rep->ops_per_sec) ||
         rp__jc_uint(r, o, "errors", &rep->errors))
         return r->rc;
+    if (r->version >= 2) {
+        int64_t round = 0, pos = 0;
+        if (rp__jc_num(r, o, "p50_ns", &rep->p50_ns) || rp__jc_int(r, o, "round", 0, &round) ||
+            rp__jc_int(r, o, "position", 0, &pos) ||
+            rp__jc_num(r, o, "steal_share", &rep->steal_share) ||
+            rp__jc_uint(r, o, "nivcsw", &rep->nivcsw) || rp__jc_num(r, o, "load1", &rep->load1))
+            return r->rc;
+        if (round > INT_MAX || pos > INT_MAX) {
+            size_t m = rp__jc_enter(r, round > INT_MAX ? "round" : "position");
+            rp__jc_bad(r, "too large");
+            rp__jc_leave(r, m);
+            return r->rc;
+        }
+        rep->round = (int)round;
+        rep->position = (int)pos;
+        if (rep->steal_share > 1) {
+            size_t m = rp__jc_enter(r, "steal_share");
+            rp__jc_bad(r, "must lie between 0 and 1 (got %g)", rep->steal_share);
+            rp__jc_leave(r, m);
+            return r->rc;
+        }
+    }
     double want = rep->seconds > 0 ? (double)rep->ops / rep->seconds : 0;
     if (!agree(rep->ops_per_sec, want)) {
         size_t m = rp__jc_enter(r, "ops_per_sec");
@@ -168,11 +209,19 @@ static int check_summary(rp__jc *r, const rp_metric *met, double threshold) {
     const struct {
         const char *name, *what;
         double got, want;
-    } f[] = {{"median", "the median of the repetitions' ops_per_sec", met->median, want.median},
-             {"min", "the lowest of the repetitions' ops_per_sec", met->min, want.min},
-             {"max", "the highest of the repetitions' ops_per_sec", met->max, want.max},
-             {"spread", "(max - min) / median", met->spread, want.spread}};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+    } f[] = {
+        {"median", "the median of the repetitions' ops_per_sec", met->median, want.median},
+        {"min", "the lowest of the repetitions' ops_per_sec", met->min, want.min},
+        {"max", "the highest of the repetitions' ops_per_sec", met->max, want.max},
+        {"spread", "(max - min) / median", met->spread, want.spread},
+        {"ci_low", "the low end of the order-statistics interval", met->ci_low, want.ci_low},
+        {"ci_high", "the high end of the order-statistics interval", met->ci_high, want.ci_high},
+        {"ci_level", "the coverage of the order-statistics interval", met->ci_level,
+         want.ci_level}};
+    size_t nf = sizeof f / sizeof f[0];
+    if (r->version < 2)
+        nf -= 3; /* udbench/1 has no interval: it is computed on reading */
+    for (size_t i = 0; i < nf; i++) {
         if (!agree(f[i].got, f[i].want)) {
             size_t m = rp__jc_enter(r, f[i].name);
             rp__jc_bad(r, "is not %s (%.15g, not %.15g)", f[i].what, f[i].got, f[i].want);
@@ -273,11 +322,15 @@ static int read_metric(rp__jc *r, const json_t *o, rp_metric *met, bool need_rep
     static const char *const keys[] = {
         "op",       "reps",         "median",  "min",         "max",     "spread", "noisy",
         "fairness", "bytes_per_op", "latency", "hist_scheme", "buckets", NULL};
+    static const char *const keys2[] = {"op",           "reps",    "median",      "min",
+                                        "max",          "spread",  "noisy",       "fairness",
+                                        "bytes_per_op", "latency", "hist_scheme", "buckets",
+                                        "ci_low",       "ci_high", "ci_level",    NULL};
     const json_t *reps, *lat, *buckets;
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o, keys) || rp__jc_str(r, o, "op", &met->op, RP__JC_REQUIRED) ||
-        rp__jc_arr(r, o, "reps", &reps))
+    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
+        rp__jc_str(r, o, "op", &met->op, RP__JC_REQUIRED) || rp__jc_arr(r, o, "reps", &reps))
         return r->rc;
     size_t m = rp__jc_enter(r, "reps");
     if (need_reps && json_array_size(reps) == 0)
@@ -292,7 +345,11 @@ static int read_metric(rp__jc *r, const json_t *o, rp_metric *met, bool need_rep
     rp__jc_leave(r, m);
     if (r->rc || rp__jc_num(r, o, "median", &met->median) || rp__jc_num(r, o, "min", &met->min) ||
         rp__jc_num(r, o, "max", &met->max) || rp__jc_num(r, o, "spread", &met->spread) ||
-        rp__jc_bool(r, o, "noisy", &met->noisy) || rp__jc_num(r, o, "fairness", &met->fairness) ||
+        rp__jc_bool(r, o, "noisy", &met->noisy) ||
+        (r->version >= 2 &&
+         (rp__jc_num(r, o, "ci_low", &met->ci_low) || rp__jc_num(r, o, "ci_high", &met->ci_high) ||
+          rp__jc_num(r, o, "ci_level", &met->ci_level))) ||
+        rp__jc_num(r, o, "fairness", &met->fairness) ||
         rp__jc_num(r, o, "bytes_per_op", &met->bytes_per_op) ||
         rp__jc_obj(r, o, "latency", true, &lat))
         return r->rc;
@@ -311,6 +368,8 @@ static int read_metric(rp__jc *r, const json_t *o, rp_metric *met, bool need_rep
     }
     if (check_summary(r, met, threshold))
         return r->rc;
+    if (r->version < 2)
+        rp_metric_summarise(met, threshold); /* fills in the interval */
     if (lat) {
         met->has_latency = true;
         m = rp__jc_enter(r, "latency");
@@ -348,6 +407,66 @@ static int read_correctness(rp__jc *r, const json_t *o, rp_correctness *c) {
     return 0;
 }
 
+static int read_merit(rp__jc *r, const json_t *o, rp_cell *c) {
+    static const char *const keys[] = {"metric", "figure",  "direction", "value",
+                                       "ci_low", "ci_high", "ci_level",  NULL};
+    rp_merit *mr = &c->merit;
+    char *fig = NULL, *dir = NULL;
+    double value, lo, hi, level;
+    if (rp__jc_only_known(r, o, keys) || rp__jc_str(r, o, "metric", &mr->metric, RP__JC_NULLABLE) ||
+        rp__jc_str(r, o, "figure", &fig, RP__JC_REQUIRED) ||
+        rp__jc_str(r, o, "direction", &dir, RP__JC_REQUIRED) || rp__jc_num(r, o, "value", &value) ||
+        rp__jc_num(r, o, "ci_low", &lo) || rp__jc_num(r, o, "ci_high", &hi) ||
+        rp__jc_num(r, o, "ci_level", &level))
+        goto out;
+    const char *bad_key = NULL;
+    if ((mr->figure = rp_figure_parse(fig)) < 0)
+        bad_key = "figure";
+    else if (strcmp(dir, "higher") == 0)
+        mr->direction = RP_HIGHER_IS_BETTER;
+    else if (strcmp(dir, "lower") == 0)
+        mr->direction = RP_LOWER_IS_BETTER;
+    else
+        bad_key = "direction";
+    if (bad_key) {
+        size_t m = rp__jc_enter(r, bad_key);
+        rp__jc_bad(r, "unknown %s \"%s\" (ops/s, p50 ns, bytes/s; higher, lower)", bad_key,
+                   bad_key[0] == 'f' ? fig : dir);
+        rp__jc_leave(r, m);
+        goto out;
+    }
+    bool known = false;
+    for (size_t i = 0; mr->metric && i < c->nmetrics; i++)
+        known = known || strcmp(c->metrics[i].op, mr->metric) == 0;
+    if (mr->metric && c->nmetrics && !known) {
+        size_t m = rp__jc_enter(r, "metric");
+        rp__jc_bad(r, "\"%s\" is not a metric of this cell", mr->metric);
+        rp__jc_leave(r, m);
+        goto out;
+    }
+    rp_cell_summarise_merit(c);
+    const struct {
+        const char *key;
+        double got, want;
+    } f[] = {{"value", value, mr->value},
+             {"ci_low", lo, mr->ci_low},
+             {"ci_high", hi, mr->ci_high},
+             {"ci_level", level, mr->ci_level}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (!agree(f[i].got, f[i].want)) {
+            size_t m = rp__jc_enter(r, f[i].key);
+            rp__jc_bad(r, "does not follow from the repetitions of the metric (%.15g, not %.15g)",
+                       f[i].got, f[i].want);
+            rp__jc_leave(r, m);
+            break;
+        }
+    }
+out:
+    free(fig);
+    free(dir);
+    return r->rc;
+}
+
 static int read_params(rp__jc *r, const json_t *o, rp_cell *c) {
     const char *key;
     json_t *val;
@@ -369,10 +488,13 @@ static int read_params(rp__jc *r, const json_t *o, rp_cell *c) {
 static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
     static const char *const keys[] = {"scenario", "backend", "backend_name", "params", "status",
                                        "reason",   "metrics", "correctness",  NULL};
+    static const char *const keys2[] = {
+        "scenario", "backend",     "backend_name", "params",           "status",        "reason",
+        "metrics",  "correctness", "merit",        "harness_floor_ns", "value_copy_ns", NULL};
     const json_t *params, *status, *metrics, *corr;
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o, keys) ||
+    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
         rp__jc_str(r, o, "scenario", &c->scenario, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "backend", &c->backend, RP__JC_REQUIRED))
         return r->rc;
@@ -450,6 +572,36 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
         read_correctness(r, corr, &c->correctness);
         rp__jc_leave(r, m);
     }
+    if (r->rc)
+        return r->rc;
+    if (r->version < 2) {
+        /* udbench/1 ranked every metric by its ops/s: the first one stands for the cell. */
+        c->merit.figure = RP_FIGURE_OPS;
+        c->merit.direction = RP_HIGHER_IS_BETTER;
+        if (c->nmetrics && rp_set_string(&c->merit.metric, c->metrics[0].op))
+            return rp__jc_nomem(r);
+        rp_cell_summarise_merit(c);
+        return 0;
+    }
+    const json_t *mo;
+    if (rp__jc_obj(r, o, "merit", false, &mo))
+        return r->rc;
+    m = rp__jc_enter(r, "merit");
+    read_merit(r, mo, c);
+    rp__jc_leave(r, m);
+    if (r->rc)
+        return r->rc;
+    const char *const nullable[] = {"harness_floor_ns", "value_copy_ns"};
+    double *dst[] = {&c->harness_floor_ns, &c->value_copy_ns};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *v = rp__jc_member(r, o, nullable[i]);
+        if (!v)
+            return r->rc;
+        if (json_is_null(v))
+            *dst[i] = -1;
+        else if (rp__jc_num(r, o, nullable[i], dst[i]))
+            return r->rc;
+    }
     return r->rc;
 }
 
@@ -466,12 +618,17 @@ static int read_root(rp__jc *r, const json_t *root, rp_doc *d) {
         rp__jc_leave(r, m);
         return r->rc;
     }
-    if (strcmp(json_string_value(schema), RP_SCHEMA) != 0) {
+    if (strcmp(json_string_value(schema), RP_SCHEMA) == 0) {
+        r->version = 2;
+    } else if (strcmp(json_string_value(schema), RP_SCHEMA_V1) == 0) {
+        r->version = 1;
+    } else {
         /* Written without the path prefix: this is the message users meet most. */
         r->rc = RP_ESCHEMA;
         if (r->err && r->errlen)
             snprintf(r->err, r->errlen,
-                     "unsupported schema \"%s\" (this udbench reads " RP_SCHEMA ")",
+                     "unsupported schema \"%s\" (this udbench reads " RP_SCHEMA_V1 " and " RP_SCHEMA
+                     ")",
                      json_string_value(schema));
         return r->rc;
     }

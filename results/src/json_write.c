@@ -1,5 +1,5 @@
 /*
- * json_write.c - the document as JSON (schema "udbench/1"): the tree, its canonical text, and
+ * json_write.c - the document as JSON (schema "udbench/2"): the tree, its canonical text, and
  * the atomic file write.
  *
  * The canonical text is jansson's, indented by two, with numbers printed to 15 significant
@@ -152,6 +152,8 @@ static json_t *run_json(wctx *w, const rp_run *r) {
     put(w, o, "seed", juint(w, r->seed));
     put(w, o, "timer_overhead_ns", jreal(w, r->timer_overhead_ns));
     put(w, o, "noise_threshold", jreal(w, r->noise_threshold));
+    put(w, o, "rounds", json_integer(r->rounds));
+    put(w, o, "pinned", json_boolean(r->pinned));
     put(w, o, "machine", m = json_object());
     if (m) {
         const rp_machine *mc = &r->machine;
@@ -210,12 +212,21 @@ static json_t *metric_json(wctx *w, const rp_metric *m) {
         put(w, ro, "seconds", jreal(w, r->seconds));
         put(w, ro, "ops_per_sec", jreal(w, r->ops_per_sec));
         put(w, ro, "errors", juint(w, r->errors));
+        put(w, ro, "p50_ns", jreal(w, r->p50_ns));
+        put(w, ro, "round", json_integer(r->round));
+        put(w, ro, "position", json_integer(r->position));
+        put(w, ro, "steal_share", jreal(w, r->steal_share));
+        put(w, ro, "nivcsw", juint(w, r->nivcsw));
+        put(w, ro, "load1", jreal(w, r->load1));
     }
     put(w, o, "median", jreal(w, m->median));
     put(w, o, "min", jreal(w, m->min));
     put(w, o, "max", jreal(w, m->max));
     put(w, o, "spread", jreal(w, m->spread));
     put(w, o, "noisy", json_boolean(m->noisy));
+    put(w, o, "ci_low", jreal(w, m->ci_low));
+    put(w, o, "ci_high", jreal(w, m->ci_high));
+    put(w, o, "ci_level", jreal(w, m->ci_level));
     put(w, o, "fairness", jreal(w, m->fairness));
     put(w, o, "bytes_per_op", jreal(w, m->bytes_per_op));
     put(w, o, "latency", m->has_latency ? latency_json(w, &m->latency) : json_null());
@@ -270,6 +281,24 @@ static json_t *cell_json(wctx *w, const rp_cell *c) {
     for (size_t i = 0; metrics && i < c->nmetrics; i++)
         push(w, metrics, metric_json(w, &c->metrics[i]));
     put(w, o, "correctness", correctness_json(w, &c->correctness));
+    json_t *mo = json_object();
+    put(w, o, "merit", mo);
+    if (mo) {
+        const rp_merit *m = &c->merit;
+        const char *fig = rp_figure_name(m->figure), *dir = rp_direction_name(m->direction);
+        if (!fig || !dir)
+            fail(w, RP_EINVAL);
+        put(w, mo, "metric", jstr(w, m->metric));
+        put(w, mo, "figure", fig ? json_string(fig) : json_null());
+        put(w, mo, "direction", dir ? json_string(dir) : json_null());
+        put(w, mo, "value", jreal(w, m->value));
+        put(w, mo, "ci_low", jreal(w, m->ci_low));
+        put(w, mo, "ci_high", jreal(w, m->ci_high));
+        put(w, mo, "ci_level", jreal(w, m->ci_level));
+    }
+    put(w, o, "harness_floor_ns",
+        c->harness_floor_ns >= 0 ? jreal(w, c->harness_floor_ns) : json_null());
+    put(w, o, "value_copy_ns", c->value_copy_ns >= 0 ? jreal(w, c->value_copy_ns) : json_null());
     return o;
 }
 

@@ -79,6 +79,7 @@ static void cell_clear(rp_cell *c) {
     }
     free(c->params);
     free(c->reason);
+    free(c->merit.metric);
     for (size_t i = 0; i < c->nmetrics; i++)
         metric_clear(&c->metrics[i]);
     free(c->metrics);
@@ -175,7 +176,13 @@ rp_backend *rp_doc_add_backend(rp_doc *d) {
 rp_cell *rp_doc_add_cell(rp_doc *d) {
     if (!d)
         return NULL;
-    return rp__array_push((void **)&d->cells, &d->ncells, sizeof(rp_cell));
+    rp_cell *c = rp__array_push((void **)&d->cells, &d->ncells, sizeof(rp_cell));
+    if (c) {
+        c->harness_floor_ns = -1;
+        c->value_copy_ns = -1;
+        c->merit.direction = RP_HIGHER_IS_BETTER;
+    }
+    return c;
 }
 
 int rp_cell_add_param(rp_cell *c, const char *key, const char *value) {
@@ -281,4 +288,137 @@ void rp_metric_summarise(rp_metric *m, double noise_threshold) {
     double base = m->median > 0 ? m->median : sum / (double)n;
     m->spread = base > 0 ? (m->max - m->min) / base : 0;
     m->noisy = m->spread > noise_threshold;
+    double *v = malloc(n * sizeof *v), med;
+    if (!v)
+        return; /* the interval stays 0 .. 0, level 0: "unknown" */
+    for (size_t i = 0; i < n; i++)
+        v[i] = m->reps[i].ops_per_sec;
+    rp_median_ci(v, n, &med, &m->ci_low, &m->ci_high, &m->ci_level);
+    free(v);
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* P(X <= k) for X ~ Binomial(n, 1/2). */
+static double binom_half_cdf(size_t n, size_t k) {
+    double term = 1, sum = 0; /* term = C(n, i) / 2^n, built up without overflow */
+    for (size_t i = 0; i < n; i++)
+        term /= 2;
+    for (size_t i = 0; i <= k && i <= n; i++) {
+        sum += term;
+        term = term * (double)(n - i) / (double)(i + 1);
+    }
+    return sum;
+}
+
+void rp_median_ci(const double *v, size_t n, double *median, double *low, double *high,
+                  double *level) {
+    *median = *low = *high = *level = 0;
+    if (n == 0)
+        return;
+    double *s = malloc(n * sizeof *s);
+    if (!s)
+        return;
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    *median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    *low = *high = *median;
+    if (n >= 2) {
+        /* [x(k), x(n+1-k)] (1-based) covers the median with probability 1 - 2 P(X <= k-1):
+         * the largest k whose coverage is still >= 95%, else k = 1. */
+        size_t k = 1;
+        while (k + 1 <= n / 2 && 1 - 2 * binom_half_cdf(n, k) >= 0.95)
+            k++;
+        *low = s[k - 1];
+        *high = s[n - k];
+        *level = 1 - 2 * binom_half_cdf(n, k - 1);
+    }
+    free(s);
+}
+
+const char *rp_figure_name(int figure) {
+    switch (figure) {
+    case RP_FIGURE_OPS:
+        return "ops/s";
+    case RP_FIGURE_P50_NS:
+        return "p50 ns";
+    case RP_FIGURE_BYTES_SEC:
+        return "bytes/s";
+    default:
+        return NULL;
+    }
+}
+
+int rp_figure_parse(const char *name) {
+    for (int f = RP_FIGURE_OPS; f <= RP_FIGURE_BYTES_SEC; f++)
+        if (name && strcmp(name, rp_figure_name(f)) == 0)
+            return f;
+    return RP_EINVAL;
+}
+
+const char *rp_direction_name(int direction) {
+    return direction == RP_HIGHER_IS_BETTER  ? "higher"
+           : direction == RP_LOWER_IS_BETTER ? "lower"
+                                             : NULL;
+}
+
+static const rp_metric *merit_metric(const rp_cell *c) {
+    if (!c || !c->merit.metric)
+        return NULL;
+    for (size_t i = 0; i < c->nmetrics; i++)
+        if (c->metrics[i].op && strcmp(c->metrics[i].op, c->merit.metric) == 0)
+            return &c->metrics[i];
+    return NULL;
+}
+
+double rp_merit_rep_value(const rp_cell *c, size_t rep) {
+    const rp_metric *m = merit_metric(c);
+    if (!m || rep >= m->nreps)
+        return 0;
+    const rp_rep *r = &m->reps[rep];
+    switch (c->merit.figure) {
+    case RP_FIGURE_P50_NS:
+        return r->p50_ns;
+    case RP_FIGURE_BYTES_SEC:
+        return r->ops_per_sec * m->bytes_per_op;
+    default:
+        return r->ops_per_sec;
+    }
+}
+
+void rp_cell_summarise_merit(rp_cell *c) {
+    rp_merit *mr = &c->merit;
+    mr->value = mr->ci_low = mr->ci_high = mr->ci_level = 0;
+    const rp_metric *m = merit_metric(c);
+    if (!m || m->nreps == 0)
+        return;
+    double *v = malloc(m->nreps * sizeof *v);
+    if (!v)
+        return;
+    for (size_t i = 0; i < m->nreps; i++)
+        v[i] = rp_merit_rep_value(c, i);
+    rp_median_ci(v, m->nreps, &mr->value, &mr->ci_low, &mr->ci_high, &mr->ci_level);
+    free(v);
+}
+
+const rp_merit *rp_cell_merit(const rp_cell *c) {
+    if (!c || c->status != RP_STATUS_OK || !merit_metric(c))
+        return NULL;
+    return &c->merit;
+}
+
+int rp_merit_compare(const rp_cell *a, const rp_cell *b) {
+    const rp_merit *x = rp_cell_merit(a), *y = rp_cell_merit(b);
+    if (!x || !y || x->figure != y->figure || x->direction != y->direction)
+        return 0;
+    /* Disjoint intervals only; a single repetition has a zero-width interval and is compared
+     * by its value (nothing better is known). */
+    if (x->ci_low > y->ci_high)
+        return x->direction;
+    if (y->ci_low > x->ci_high)
+        return -x->direction;
+    return 0;
 }

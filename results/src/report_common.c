@@ -23,6 +23,30 @@ bool rp__is_local(const char *uri) {
     return uri && strncmp(uri, "local:", 6) == 0;
 }
 
+bool rp__is_null(const char *uri) {
+    return uri && strncmp(uri, "null:", 5) == 0;
+}
+
+double rp__factor(const rp__group *g, double best, double value) {
+    return g->direction == RP_LOWER_IS_BETTER ? value / best : best / value;
+}
+
+const char *rp__fmt_value(rp__num *buf, const rp__group *g, double v) {
+    if (g->figure == RP_FIGURE_P50_NS)
+        return rp__fmt_ns(buf, v);
+    if (g->figure == RP_FIGURE_BYTES_SEC) {
+        static const char *const units[] = {"B/s", "KB/s", "MB/s", "GB/s", "TB/s"};
+        int u = 0;
+        while (u < 4 && v >= 1000) {
+            v /= 1000;
+            u++;
+        }
+        snprintf(buf->s, sizeof buf->s, "%.3g %s", v, units[u]);
+        return buf->s;
+    }
+    return rp__fmt_ops(buf, v);
+}
+
 uint64_t rp__metric_errors(const rp_metric *m) {
     uint64_t n = 0;
     for (size_t i = 0; i < m->nreps; i++)
@@ -154,8 +178,13 @@ char *rp__group_title(const rp_cell *c, const char *op, bool full) {
 
 static int row_cmp(const void *pa, const void *pb) {
     const rp__row *a = pa, *b = pb;
-    if (a->metric->median != b->metric->median)
-        return a->metric->median > b->metric->median ? -1 : 1;
+    if (a->value != b->value) {
+        bool a_first = a->value > b->value;
+        if (a->metric && a->cell->merit.metric && a->cell->merit.direction == RP_LOWER_IS_BETTER &&
+            strcmp(a->cell->merit.metric, a->metric->op) == 0)
+            a_first = !a_first;
+        return a_first ? -1 : 1;
+    }
     int c = strcmp(a->label, b->label);
     return c ? c : strcmp(rp__or(a->cell->backend, ""), rp__or(b->cell->backend, ""));
 }
@@ -190,6 +219,11 @@ static rp__group *find_group(rp__ranking *r, const rp_cell *c, const char *op) {
     g->scenario = c->scenario;
     g->op = op;
     g->first = c;
+    g->merit = c->merit.metric && op && strcmp(c->merit.metric, op) == 0;
+    g->figure = g->merit ? c->merit.figure : RP_FIGURE_OPS;
+    g->direction = g->merit ? c->merit.direction : RP_HIGHER_IS_BETTER;
+    g->floor_ns = c->harness_floor_ns;
+    g->copy_ns = c->value_copy_ns;
     g->title = rp__group_title(c, op, r->full[c - r->cells]);
     if (!g->title) {
         r->ngroups--;
@@ -235,12 +269,14 @@ int rp__ranking_build(const rp_doc *d, rp__ranking *r) {
     }
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
-        if (c->status != RP_STATUS_OK)
+        if (c->status != RP_STATUS_OK || rp__is_null(c->backend))
             continue;
         for (size_t j = 0; j < c->nmetrics; j++) {
             rp__group *g = find_group(r, c, c->metrics[j].op);
             if (!g)
                 goto fail;
+            if (g->floor_ns < 0 && c->harness_floor_ns >= 0)
+                g->floor_ns = c->harness_floor_ns;
             rp__row *row = rp__array_push((void **)&g->rows, &g->nrows, sizeof *row);
             if (!row)
                 goto fail;
@@ -248,17 +284,33 @@ int rp__ranking_build(const rp_doc *d, rp__ranking *r) {
             row->metric = &c->metrics[j];
             row->backend = rp__find_backend(d, c->backend);
             row->label = r->labels[i];
+            if (g->merit) {
+                row->value = c->merit.value;
+                row->ci_low = c->merit.ci_level > 0 ? c->merit.ci_low : row->value;
+                row->ci_high = c->merit.ci_level > 0 ? c->merit.ci_high : row->value;
+            } else {
+                row->value = row->metric->median;
+                row->ci_low = row->metric->ci_level > 0 ? row->metric->ci_low : row->value;
+                row->ci_high = row->metric->ci_level > 0 ? row->metric->ci_high : row->value;
+            }
         }
     }
     for (size_t i = 0; i < r->ngroups; i++) {
         rp__group *g = &r->groups[i];
         qsort(g->rows, g->nrows, sizeof *g->rows, row_cmp);
-        g->fastest = g->nrows ? g->rows[0].metric->median : 0;
+        g->fastest = g->nrows ? g->rows[0].value : 0;
         for (size_t j = 0; j < g->nrows; j++) {
             if (rp__is_local(g->rows[j].cell->backend)) {
-                g->local = g->rows[j].metric->median;
+                g->local = g->rows[j].value;
                 break;
             }
+        }
+        /* Rows whose intervals overlap the row above cannot be told apart from it. */
+        for (size_t j = 1; j < g->nrows; j++) {
+            const rp__row *up = &g->rows[j - 1];
+            rp__row *row = &g->rows[j];
+            row->tied = row->ci_low <= up->ci_high && up->ci_low <= row->ci_high &&
+                        (row->ci_low != row->ci_high || up->ci_low != up->ci_high);
         }
     }
     return 0;

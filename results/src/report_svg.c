@@ -84,9 +84,11 @@ typedef struct scale {
 
 static scale make_scale(const rp__group *g) {
     scale s = {false, 0, 1};
-    double vmax = g->fastest, vmin = 0;
+    double vmax = 0, vmin = 0;
     for (size_t i = 0; i < g->nrows; i++) {
-        double v = g->rows[i].metric->median;
+        double v = g->rows[i].value;
+        if (v > vmax)
+            vmax = v;
         if (v > 0 && (vmin == 0 || v < vmin))
             vmin = v;
     }
@@ -169,26 +171,33 @@ static void panel(FILE *f, const layout *lo, const rp__group *g, int y) {
                 x, top - 2, x, bottom + 2, COLOR_GRID, x, bottom + 14, COLOR_MUTED, label);
     }
     fprintf(f,
-            "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" fill=\"%s\">median "
-            "ops/s%s</text>\n",
-            lo->bar_x + BAR_W / 2, bottom + 28, COLOR_MUTED, s.log ? " (log scale)" : "");
+            "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" fill=\"%s\">%s%s"
+            "</text>\n",
+            lo->bar_x + BAR_W / 2, bottom + 28, COLOR_MUTED,
+            g->figure == RP_FIGURE_P50_NS      ? "median p50 latency, ns (shorter is better)"
+            : g->figure == RP_FIGURE_BYTES_SEC ? "median bytes/s"
+                                               : "median ops/s",
+            s.log ? " (log scale)" : "");
 
     for (size_t i = 0; i < g->nrows; i++) {
         const rp__row *row = &g->rows[i];
         const rp_metric *m = row->metric;
         int ry = top + (int)i * ROW_H;
-        double w = scale_px(&s, m->median);
+        double w = scale_px(&s, row->value);
         rp__num n;
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"%s\">", lo->label_right,
                 ry + 14, COLOR_TEXT);
         rp__xml_text(f, row->label, LABEL_CHARS);
         fputs("</text>\n", f);
         fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"%s/>\n",
-                lo->bar_x, ry + 3, w < 1 && m->median > 0 ? 1.0 : w, BAR_H,
+                lo->bar_x, ry + 3, w < 1 && row->value > 0 ? 1.0 : w, BAR_H,
                 rp__is_local(row->cell->backend) ? COLOR_LOCAL : COLOR_BAR,
                 m->noisy ? " fill-opacity=\"0.45\"" : "");
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"%s\">%s ops/s", lo->bar_x + w + 6, ry + 14,
-                COLOR_TEXT, rp__fmt_ops(&n, m->median));
+        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"%s\">%s%s", lo->bar_x + w + 6, ry + 14,
+                COLOR_TEXT, rp__fmt_value(&n, g, row->value),
+                g->figure == RP_FIGURE_OPS ? " ops/s" : "");
+        if (row->tied)
+            fputs(" (tied with the row above)", f);
         if (m->noisy)
             fprintf(f, " (noisy, spread %s)", rp__fmt_pct(&n, m->spread));
         if (row->backend && row->backend->local_runtime)

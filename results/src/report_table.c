@@ -34,19 +34,36 @@ static void md_header(FILE *f, const rp__header *h) {
 static void md_group(FILE *f, const rp__group *g) {
     fputs("## ", f);
     md_cell(f, g->title);
-    fputs("\n\n| Backend | ops/s (median) | spread | factor | × local | p50 | p90 | p99 | p99.9 | "
-          "max | notes |\n|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|\n",
-          f);
+    rp__num fa;
+    if (g->floor_ns >= 0)
+        fprintf(f, "\n\nHarness floor %s/op.", rp__fmt_ns(&fa, g->floor_ns));
+    if (g->copy_ns >= 0)
+        fprintf(f, "%sOne memcpy() of a value: %s.", g->floor_ns >= 0 ? " " : "\n\n",
+                rp__fmt_ns(&fa, g->copy_ns));
+    fprintf(f,
+            "\n\n| Backend | %s%s | 95%% interval | spread | factor | × local | p50 | p90 | p99 | "
+            "p99.9 | max | notes |\n|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|\n",
+            g->figure == RP_FIGURE_P50_NS      ? "p50 latency"
+            : g->figure == RP_FIGURE_BYTES_SEC ? "bytes/s"
+                                               : "ops/s",
+            g->merit ? " (figure of merit)" : " (median)");
     for (size_t i = 0; i < g->nrows; i++) {
         const rp__row *row = &g->rows[i];
         const rp_metric *m = row->metric;
         rp__num a;
         fputs("| ", f);
         md_cell(f, row->label);
-        fprintf(f, " | %s", rp__fmt_ops(&a, m->median));
+        rp__num b;
+        fprintf(f, " | %s", rp__fmt_value(&a, g, row->value));
+        if (row->ci_low != row->ci_high)
+            fprintf(f, " | %s – %s", rp__fmt_value(&a, g, row->ci_low),
+                    rp__fmt_value(&b, g, row->ci_high));
+        else
+            fputs(" | -", f);
         fprintf(f, " | %s", rp__fmt_pct(&a, m->spread));
-        fprintf(f, " | %s", rp__fmt_factor(&a, g->fastest, m->median));
-        fprintf(f, " | %s", g->local > 0 ? rp__fmt_factor(&a, g->local, m->median) : "-");
+        fprintf(f, " | %s", rp__fmt_factor(&a, rp__factor(g, g->fastest, row->value), 1));
+        fprintf(f, " | %s",
+                g->local > 0 ? rp__fmt_factor(&a, rp__factor(g, g->local, row->value), 1) : "-");
         if (m->has_latency) {
             const double v[] = {m->latency.p50, m->latency.p90, m->latency.p99, m->latency.p999,
                                 m->latency.max};
@@ -57,6 +74,10 @@ static void md_group(FILE *f, const rp__group *g) {
         }
         fputs(" |", f);
         const char *sep = " ";
+        if (row->tied) {
+            fprintf(f, "%stied with the row above", sep);
+            sep = ", ";
+        }
         if (m->noisy) {
             fprintf(f, "%snoisy", sep);
             sep = ", ";

@@ -88,17 +88,23 @@ static void fill_row(text_row *t, const rp__group *g, const rp__row *row) {
     for (int k = 0; k < NCOLS; k++)
         t->col[k] = t->buf[k];
     t->col[COL_LABEL] = row->label;
-    snprintf(t->buf[COL_OPS], sizeof t->buf[0], "%s", rp__fmt_ops(&a, m->median));
+    if (g->figure == RP_FIGURE_OPS)
+        snprintf(t->buf[COL_OPS], sizeof t->buf[0], "%s", rp__fmt_ops(&a, row->value));
+    else
+        snprintf(t->buf[COL_OPS], sizeof t->buf[0], "%s%s",
+                 g->figure == RP_FIGURE_P50_NS ? "p50 " : "", rp__fmt_value(&a, g, row->value));
     snprintf(t->buf[COL_FACTOR], sizeof t->buf[0], "(factor %s)",
-             rp__fmt_factor(&a, g->fastest, m->median));
+             rp__fmt_factor(&a, rp__factor(g, g->fastest, row->value), 1));
     if (m->has_latency) {
         snprintf(t->buf[COL_P50], sizeof t->buf[0], "p50 %s", rp__fmt_ns(&a, m->latency.p50));
         snprintf(t->buf[COL_P99], sizeof t->buf[0], "p99 %s", rp__fmt_ns(&a, m->latency.p99));
     }
     if (g->local > 0 && !rp__is_local(row->cell->backend))
         snprintf(t->buf[COL_LOCAL], sizeof t->buf[0], "x local: %s",
-                 rp__fmt_factor(&a, g->local, m->median));
+                 rp__fmt_factor(&a, rp__factor(g, g->local, row->value), 1));
     char text[64];
+    if (row->tied)
+        flag(t->buf[COL_FLAGS], sizeof t->buf[0], "tied with the row above");
     if (m->noisy) {
         snprintf(text, sizeof text, "noisy (spread %s)", rp__fmt_pct(&a, m->spread));
         flag(t->buf[COL_FLAGS], sizeof t->buf[0], text);
@@ -134,7 +140,14 @@ static int rank_group(FILE *out, const rp__group *g) {
             if (width(rows[i].col[k]) > w[k])
                 w[k] = width(rows[i].col[k]);
     }
-    fprintf(out, "%s:\n", g->title);
+    rp__num a;
+    fprintf(out, "%s:", g->title);
+    if (g->floor_ns >= 0)
+        fprintf(out, " harness floor %s/op", rp__fmt_ns(&a, g->floor_ns));
+    if (g->copy_ns >= 0)
+        fprintf(out, "%s copy of one value %s", g->floor_ns >= 0 ? "," : "",
+                rp__fmt_ns(&a, g->copy_ns));
+    fputc('\n', out);
     int rc = 0;
     for (size_t i = 0; i < g->nrows; i++) {
         char *line = NULL;
@@ -149,7 +162,7 @@ static int rank_group(FILE *out, const rp__group *g) {
         pad(f, c[COL_LABEL], w[COL_LABEL], false);
         fputs(" = ", f);
         pad(f, c[COL_OPS], w[COL_OPS], true);
-        fputs(" ops/s ", f);
+        fputs(g->figure == RP_FIGURE_OPS ? " ops/s " : " ", f);
         pad(f, c[COL_FACTOR], w[COL_FACTOR], false);
         /* Columns that no row of the group has (no latency, no local:) take no room. */
         for (int k = COL_P50; k < NCOLS; k++) {
@@ -240,9 +253,12 @@ int rp__report_text(const rp_doc *d, FILE *out) {
     fputc('\n', out);
 
     if (r.ngroups)
-        fputs("Ranking (median ops/s of the repetitions; factor = fastest / this; "
-              "x local = local: / this):\n\n",
-              out);
+        fputs(
+            "Ranking (each scenario by its figure of merit, the others by median ops/s; factor =\n"
+            "how many times worse than the best; x local = the same against local:; \"tied\":\n"
+            "the 95% intervals of the medians overlap, the order is not established; harness\n"
+            "floor = the null: backend's p50 for the same parameters):\n\n",
+            out);
     else
         fputs("Ranking: no cell was measured.\n\n", out);
     for (size_t i = 0; i < r.ngroups && !rc; i++)

@@ -311,7 +311,7 @@ static const struct broken {
     {"top_array.json", RP_ESCHEMA, "expected a JSON object at the top level"},
     {"no_schema.json", RP_ESCHEMA, "no \"schema\" field: not a udbench results document"},
     {"wrong_schema.json", RP_ESCHEMA,
-     "unsupported schema \"udbench/2\" (this udbench reads udbench/1)"},
+     "unsupported schema \"udbench/3\" (this udbench reads udbench/1 and udbench/2)"},
     {"schema_type.json", RP_ESCHEMA, "schema: expected a string"},
     {"unknown_field.json", RP_ESCHEMA, "results[0].colour: unknown field"},
     {"unknown_top_field.json", RP_ESCHEMA, "comment: unknown field"},
@@ -409,8 +409,57 @@ static void test_short_err_buffer(void **state) {
     assert_int_equal(err[12], 'z');
 }
 
+/* A udbench/1 document is still read: it becomes the udbench/2 document of the same run
+ * (intervals computed from its repetitions, ops/s of the first metric as its figure). */
+static void test_v1_upgrade(void **state) {
+    (void)state;
+    const char *pairs[][2] = {{RP_FIXTURES "/good-v1.json", RP_FIXTURES "/good.json"},
+                              {RP_FIXTURES "/minimal-v1.json", RP_FIXTURES "/minimal.json"}};
+    for (size_t i = 0; i < 2; i++) {
+        size_t flen, tlen;
+        char *want = slurp(pairs[i][1], &flen);
+        rp_doc *d = read_ok(pairs[i][0]);
+        char *text = to_text(d, &tlen);
+        assert_int_equal(tlen, flen);
+        assert_memory_equal(text, want, flen);
+        for (size_t c = 0; c < d->ncells; c++) {
+            if (d->cells[c].nmetrics == 0)
+                continue;
+            assert_string_equal(d->cells[c].merit.metric, d->cells[c].metrics[0].op);
+            assert_int_equal(d->cells[c].merit.figure, RP_FIGURE_OPS);
+            assert_int_equal(d->cells[c].merit.direction, RP_HIGHER_IS_BETTER);
+            assert_true(d->cells[c].harness_floor_ns < 0);
+        }
+        free(text);
+        free(want);
+        rp_doc_free(d);
+    }
+}
+
+/* A figure of merit that does not follow from the repetitions is refused. */
+static void test_merit_checked(void **state) {
+    (void)state;
+    char err[512];
+    rp_doc *d = read_ok(RP_FIXTURES "/good.json");
+    rp_cell *c = NULL;
+    for (size_t i = 0; i < d->ncells && !c; i++)
+        if (rp_cell_merit(&d->cells[i]))
+            c = &d->cells[i];
+    assert_non_null(c);
+    assert_int_equal(rp_doc_check(d, err, sizeof err), 0);
+    c->merit.value *= 2;
+    assert_int_equal(rp_doc_check(d, err, sizeof err), RP_ESCHEMA);
+    assert_non_null(strstr(err, ".merit.value: does not follow from the repetitions"));
+    rp_cell_summarise_merit(c);
+    c->merit.direction = 7;
+    assert_int_equal(rp_doc_check(d, err, sizeof err), RP_EINVAL);
+    rp_doc_free(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_v1_upgrade),
+        cmocka_unit_test(test_merit_checked),
         cmocka_unit_test(test_good_parses),
         cmocka_unit_test(test_good_round_trip),
         cmocka_unit_test(test_minimal_round_trip),

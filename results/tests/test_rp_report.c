@@ -208,8 +208,74 @@ static void test_ranking_and_factors(void **state) {
 
     /* The same figures in the Markdown table. */
     t = report(d, RP_FORMAT_MD);
-    assert_non_null(strstr(t, "| ultradict (ultradict:) | 400 | 0.0% | 1.0 | 0.25 |"));
-    assert_non_null(strstr(t, "| redis | 25.0 | 0.0% | 16.0 | 4.0 |"));
+    assert_non_null(strstr(t, "| ultradict (ultradict:) | 400 | - | 0.0% | 1.0 | 0.25 |"));
+    assert_non_null(strstr(t, "| redis | 25.0 | - | 0.0% | 16.0 | 4.0 |"));
+    /* local's three repetitions give an interval (min - max, 75% coverage). */
+    assert_non_null(strstr(t, "| local | 100 | 99.0 – 101 | 2.0% | 4.0 | 1.0 |"));
+    free(t);
+    rp_doc_free(d);
+}
+
+/* A visibility cell: p50 latency per repetition, lower is better, with a harness floor. */
+static void add_vis_cell(rp_doc *d, const char *uri, const char *name, const double *p50,
+                         size_t n) {
+    rp_cell *c = rp_doc_add_cell(d);
+    rp_set_string(&c->scenario, "visibility");
+    rp_set_string(&c->backend, uri);
+    rp_set_string(&c->backend_name, name);
+    rp_cell_add_param(c, "procs", "2");
+    rp_metric *m = rp_cell_add_metric(c, "visible");
+    for (size_t i = 0; i < n; i++) {
+        /* Throughput the other way round from latency, so ops/s would rank them wrongly. */
+        rp_rep r = {.ops = 1000, .ops_per_sec = 1e6 / (1e4 - p50[i]), .p50_ns = p50[i]};
+        r.seconds = (double)r.ops / r.ops_per_sec;
+        rp_metric_add_rep(m, &r);
+    }
+    rp_metric_summarise(m, 0.25);
+    rp_set_string(&c->merit.metric, "visible");
+    c->merit.figure = RP_FIGURE_P50_NS;
+    c->merit.direction = RP_LOWER_IS_BETTER;
+    c->harness_floor_ns = 14;
+    c->status = RP_STATUS_OK;
+    rp_cell_summarise_merit(c);
+}
+
+/* The figure of merit decides the order and the factors; overlapping intervals are a tie;
+ * the null: backend is not ranked, its floor is shown once for the group. */
+static void test_merit_ranking(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    d->run.noise_threshold = 0.25;
+    rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
+    add_backend(d, "ultradict:", "ultradict");
+    add_backend(d, "redis://h", "redis");
+    add_backend(d, "memcached://h", "memcached");
+    add_backend(d, "null:", "null");
+    const double ud[] = {1200, 1100, 1300, 1250, 1150, 1210},
+                 redis[] = {5000, 5200, 4900, 5100, 5050, 4950},
+                 mc[] = {5100, 5300, 5000, 4800, 5150, 5050}, nul[] = {14, 14, 15, 13, 14, 14};
+    add_vis_cell(d, "redis://h", "redis", redis, 6);
+    add_vis_cell(d, "ultradict:", "ultradict", ud, 6);
+    add_vis_cell(d, "memcached://h", "memcached", mc, 6);
+    add_vis_cell(d, "null:", "null", nul, 6);
+    char err[512];
+    if (rp_doc_check(d, err, sizeof err))
+        fail_msg("%s", err);
+    assert_true(rp_merit_compare(&d->cells[1], &d->cells[0]) > 0);
+    assert_true(rp_merit_compare(&d->cells[0], &d->cells[1]) < 0);
+    assert_int_equal(rp_merit_compare(&d->cells[0], &d->cells[2]), 0);
+    char *t = report(d, RP_FORMAT_TEXT);
+    const char *g = strstr(t, "visibility visible (procs=2): harness floor 14 ns/op\n");
+    assert_non_null(g);
+    const char *ud_line = line_of(g, "ultradict"), *r_line = line_of(g, "redis"),
+               *m_line = line_of(g, "memcached");
+    assert_true(ud_line < r_line && r_line < m_line);
+    assert_null(strstr(g, "\n  null "));
+    assert_true(strstr(ud_line, "= p50 1.21 µs (factor 1.0)") < r_line);
+    assert_true(strstr(r_line, "(factor 4.17)") < m_line);
+    assert_true(strstr(r_line, "tied") > m_line || !strstr(r_line, "tied"));
+    assert_non_null(strstr(m_line, "tied with the row above"));
     free(t);
     rp_doc_free(d);
 }
@@ -279,10 +345,15 @@ static void test_formats(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_text),         cmocka_unit_test(test_golden_md),
-        cmocka_unit_test(test_golden_csv),          cmocka_unit_test(test_golden_svg),
-        cmocka_unit_test(test_ranking_and_factors), cmocka_unit_test(test_ties),
-        cmocka_unit_test(test_empty_document),      cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_golden_text),
+        cmocka_unit_test(test_golden_md),
+        cmocka_unit_test(test_golden_csv),
+        cmocka_unit_test(test_golden_svg),
+        cmocka_unit_test(test_ranking_and_factors),
+        cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_merit_ranking),
+        cmocka_unit_test(test_empty_document),
+        cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,9 @@
-/* catalogue.c - the scenarios udbench knows. */
+/*
+ * catalogue.c - the scenarios udbench knows, as data. Each entry says what it runs (its
+ * functions and operation mix), how its cells are formed (variants, process counts, fixed
+ * parameters) and what it is judged by (its figure of merit and direction). Adding a scenario
+ * is one entry here plus its functions (scen.h); see scenarios/README.md.
+ */
 #include <string.h>
 
 #include "scen.h"
@@ -9,76 +14,103 @@ static const char *seed_na(const sc_cell *c) {
     return c->p.procs != 1 ? "the original's test runs in one process" : NULL;
 }
 
-#define KV_SCENARIO(ident, text, pl)                                                               \
-    static const sc_scenario scen_##ident = {                                                      \
-        #ident, text, pl, true, NULL, sc_kv_ops, sc_kv_setup, sc_kv_work, sc_kv_finish}
+/* Every op of an interleaved mix runs at the mix's rate times its share, so ranking by reads
+ * is ranking by the mix's throughput. */
+#define BY_READS                                                                                   \
+    { "read", RP_FIGURE_OPS, RP_HIGHER_IS_BETTER }
+
+#define KV_SCENARIO(ident, name, text, ...)                                                        \
+    static const sc_scenario scen_##ident = {.id = name,                                           \
+                                             .summary = text,                                      \
+                                             .payload = SC_PAYLOAD_VALUE,                          \
+                                             .setup_once = true,                                   \
+                                             .ops = sc_kv_ops,                                     \
+                                             .setup = sc_kv_setup,                                 \
+                                             .work = sc_kv_work,                                   \
+                                             .finish = sc_kv_finish,                               \
+                                             __VA_ARGS__}
 
 static const sc_scenario scen_seed = {
-    "seed",
-    "the original's test: one process, key 1, N writes then N reads",
-    SC_PAYLOAD_VALUE,
-    true,
-    seed_na,
-    sc_seed_ops,
-    sc_seed_setup,
-    sc_seed_work,
-    NULL};
-KV_SCENARIO(read, "reads of existing keys, uniform over K keys", SC_PAYLOAD_VALUE);
-KV_SCENARIO(write, "writes, uniform over K keys", SC_PAYLOAD_VALUE);
-static const sc_scenario scen_mixed_a = {"mixed-a",
-                                         "YCSB A: 50% reads, 50% updates",
-                                         SC_PAYLOAD_VALUE,
-                                         true,
-                                         NULL,
-                                         sc_kv_ops,
-                                         sc_kv_setup,
-                                         sc_kv_work,
-                                         sc_kv_finish};
-static const sc_scenario scen_mixed_b = {"mixed-b",
-                                         "YCSB B: 95% reads, 5% updates",
-                                         SC_PAYLOAD_VALUE,
-                                         true,
-                                         NULL,
-                                         sc_kv_ops,
-                                         sc_kv_setup,
-                                         sc_kv_work,
-                                         sc_kv_finish};
-KV_SCENARIO(rmw, "YCSB F: 50% reads, 50% read-modify-writes", SC_PAYLOAD_VALUE);
-KV_SCENARIO(zipf, "YCSB A on zipfian (0.99) hot keys", SC_PAYLOAD_VALUE);
-KV_SCENARIO(large, "YCSB A with large values (64 KiB, 1 MiB)", SC_PAYLOAD_VALUE);
-static const sc_scenario scen_dump = {"dump",
-                                      "full dump and load of the whole dict, by dict size",
-                                      SC_PAYLOAD_DICT,
-                                      true,
-                                      sc_dump_na,
-                                      sc_dump_ops,
-                                      sc_dump_setup,
-                                      sc_dump_work,
-                                      NULL};
+    .id = "seed",
+    .summary = "the original's test: one process, key 1, N writes then N reads",
+    .payload = SC_PAYLOAD_VALUE,
+    .setup_once = true,
+    .merit = {"write", RP_FIGURE_OPS, RP_HIGHER_IS_BETTER},
+    .procs = SC_PROCS_ONE,
+    .keys = 1,
+    .value_size = 1,
+    .not_applicable = seed_na,
+    .ops = sc_seed_ops,
+    .setup = sc_seed_setup,
+    .work = sc_seed_work};
+KV_SCENARIO(read, "read", "reads of existing keys, uniform over K keys", .mix = {100, 0, 0},
+            .merit = BY_READS);
+KV_SCENARIO(write, "write", "writes, uniform over K keys", .mix = {0, 100, 0},
+            .merit = {"update", RP_FIGURE_OPS, RP_HIGHER_IS_BETTER});
+KV_SCENARIO(mixed_a, "mixed-a", "YCSB A: 50% reads, 50% updates", .mix = {50, 50, 0},
+            .merit = BY_READS);
+KV_SCENARIO(mixed_b, "mixed-b", "YCSB B: 95% reads, 5% updates", .mix = {95, 5, 0},
+            .merit = BY_READS);
+KV_SCENARIO(rmw, "rmw", "YCSB F: 50% reads, 50% read-modify-writes", .mix = {50, 0, 50},
+            .merit = BY_READS);
+KV_SCENARIO(zipf, "zipf", "YCSB A on zipfian (0.99) hot keys", .mix = {50, 50, 0},
+            .zipf_theta = 0.99, .merit = BY_READS);
+KV_SCENARIO(large, "large", "YCSB A with large values (64 KiB, 1 MiB)", .mix = {50, 50, 0},
+            .vary = SC_VARY_VALUE_SIZE, .merit = BY_READS);
+static const sc_scenario scen_dump = {.id = "dump",
+                                      .summary =
+                                          "full dump and load of the whole dict, by dict size",
+                                      .payload = SC_PAYLOAD_DICT,
+                                      .setup_once = true,
+                                      .merit = {"dump", RP_FIGURE_BYTES_SEC, RP_HIGHER_IS_BETTER},
+                                      .vary = SC_VARY_ENTRIES,
+                                      .procs = SC_PROCS_ONE,
+                                      .not_applicable = sc_dump_na,
+                                      .ops = sc_dump_ops,
+                                      .setup = sc_dump_setup,
+                                      .work = sc_dump_work};
+/* Lost updates are its correctness verdict (correctness.lost_updates), not its figure. */
 static const sc_scenario scen_lock = {
-    "lock",          "P processes increment one counter: throughput and lost updates",
-    SC_PAYLOAD_NONE, false,
-    sc_lock_na,      sc_lock_ops,
-    sc_lock_setup,   sc_lock_work,
-    sc_lock_finish};
+    .id = "lock",
+    .summary = "P processes increment one counter: throughput and lost updates",
+    .payload = SC_PAYLOAD_NONE,
+    .setup_once = false,
+    .merit = {"incr", RP_FIGURE_OPS, RP_HIGHER_IS_BETTER},
+    .not_applicable = sc_lock_na,
+    .ops = sc_lock_ops,
+    .setup = sc_lock_setup,
+    .work = sc_lock_work,
+    .finish = sc_lock_finish};
 static const sc_scenario scen_visibility = {
-    "visibility",
-    "one writer stamps a key: how long until readers see it",
-    SC_PAYLOAD_NONE,
-    false,
-    sc_vis_na,
-    sc_vis_ops,
-    sc_vis_setup,
-    sc_vis_work,
-    NULL};
+    .id = "visibility",
+    .summary = "one writer stamps a key: how long until readers see it",
+    .payload = SC_PAYLOAD_NONE,
+    .setup_once = false,
+    .merit = {"visible", RP_FIGURE_P50_NS, RP_LOWER_IS_BETTER},
+    .procs = SC_PROCS_TWO_PLUS,
+    .max_ops = 2000, /* stamps 100 us apart: bounded in time */
+    .not_applicable = sc_vis_na,
+    .ops = sc_vis_ops,
+    .setup = sc_vis_setup,
+    .work = sc_vis_work};
 
 const sc_scenario *const sc_catalogue[] = {
     &scen_seed, &scen_read,  &scen_write, &scen_mixed_a, &scen_mixed_b,    &scen_rmw,
     &scen_zipf, &scen_large, &scen_dump,  &scen_lock,    &scen_visibility, NULL};
 
 const sc_scenario *sc_find_scenario(const char *id) {
-    for (int i = 0; sc_catalogue[i]; i++)
+    for (int i = 0; id && sc_catalogue[i]; i++)
         if (!strcmp(sc_catalogue[i]->id, id))
             return sc_catalogue[i];
     return NULL;
+}
+
+int sc_scenario_merit(const char *id, const char **metric, int *figure, int *direction) {
+    const sc_scenario *s = sc_find_scenario(id);
+    if (!s)
+        return -1;
+    *metric = s->merit.metric;
+    *figure = s->merit.figure;
+    *direction = s->merit.direction;
+    return 0;
 }

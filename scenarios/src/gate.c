@@ -61,6 +61,7 @@ static const gate_cell suite_smoke[] = {
 #define GATE_REPEAT "5"
 
 typedef struct trial {
+    size_t cell;  /* the trial's cell in its document (udbench/2 adds the null: floor cells) */
     double value; /* per op of the cell, in cell order; the first op's figure */
     rp_doc *doc;
     double wall, steal_frac, nivcsw_rate, canary;
@@ -177,11 +178,19 @@ static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
         fprintf(stderr, "udbench gate: %s: %s\n", out, err);
         return -1;
     }
-    if (t->doc->ncells != 1 || t->doc->cells[0].status != RP_STATUS_OK ||
-        t->doc->cells[0].nmetrics == 0) {
+    /* The cell of the backend asked for: documents may hold more (udbench/2 measures the
+     * harness's own cost on null: beside every group). */
+    t->cell = t->doc->ncells;
+    for (size_t i = 0; i < t->doc->ncells && t->cell == t->doc->ncells; i++)
+        if (!strcmp(t->doc->cells[i].backend, backend))
+            t->cell = i;
+    for (size_t i = 0; i < t->doc->ncells && t->cell == t->doc->ncells; i++)
+        if (strcmp(t->doc->cells[i].backend, "null:"))
+            t->cell = i;
+    const rp_cell *cell = t->cell < t->doc->ncells ? &t->doc->cells[t->cell] : NULL;
+    if (!cell || cell->status != RP_STATUS_OK || cell->nmetrics == 0) {
         fprintf(stderr, "udbench gate: %s: the trial of %s on %s did not run: %s\n", bin,
-                c->scenario, backend,
-                t->doc->ncells && t->doc->cells[0].reason ? t->doc->cells[0].reason : "no cell");
+                c->scenario, backend, cell && cell->reason ? cell->reason : "no cell");
         return -1;
     }
     return 0;
@@ -217,10 +226,10 @@ static void disturbance(gate *g, size_t ci, const trial *t, char *why, size_t le
     }
 }
 
-static int ensure_items(gate *g, size_t ci, const rp_doc *doc) {
+static int ensure_items(gate *g, size_t ci, const trial *t) {
     if (g->nops[ci])
         return 0;
-    const rp_cell *cell = &doc->cells[0];
+    const rp_cell *cell = &t->doc->cells[t->cell];
     for (size_t j = 0; j < cell->nmetrics && j < 4; j++) {
         rp_cmp_item *it = rp_cmp_add_item(g->cmp);
         if (!it)
@@ -236,15 +245,15 @@ static int ensure_items(gate *g, size_t ci, const rp_doc *doc) {
         rp_set_string(&it->params[1].key, "ops");
         rp_set_string(&it->params[1].value, g->cells[ci].ops);
         it->nparams = 2;
-        it->merit = rp_merit_of(cell->scenario, cell->metrics[j].op);
+        it->merit = rp_cmp_merit_of_cell(cell, cell->metrics[j].op);
         g->item_of[ci][j] = (int)(g->cmp->nitems - 1);
         g->nops[ci]++;
     }
     return 0;
 }
 
-static double trial_value(const rp_cmp_merit *m, const rp_doc *doc, const char *op) {
-    const rp_cell *cell = &doc->cells[0];
+static double trial_value(const rp_cmp_merit *m, const trial *t, const char *op) {
+    const rp_cell *cell = &t->doc->cells[t->cell];
     for (size_t j = 0; j < cell->nmetrics; j++)
         if (!strcmp(cell->metrics[j].op, op))
             return m->higher_is_better ? cell->metrics[j].max
@@ -262,7 +271,7 @@ static int run_pair(gate *g, size_t ci, int look) {
         rc = head_first ? run_trial(g, g->base_bin, &g->cells[ci], &tb)
                         : run_trial(g, g->head_bin, &g->cells[ci], &th);
     if (!rc)
-        rc = ensure_items(g, ci, tb.doc);
+        rc = ensure_items(g, ci, &tb);
     char why_b[128], why_h[128], why[300] = "";
     if (!rc) {
         disturbance(g, ci, &tb, why_b, sizeof why_b);
@@ -283,8 +292,8 @@ static int run_pair(gate *g, size_t ci, int look) {
                 rc = -ENOMEM;
                 break;
             }
-            p->base = trial_value(&it->merit, tb.doc, it->op);
-            p->head = trial_value(&it->merit, th.doc, it->op);
+            p->base = trial_value(&it->merit, &tb, it->op);
+            p->head = trial_value(&it->merit, &th, it->op);
             p->head_first = head_first;
             p->look = look;
             if (why[0])

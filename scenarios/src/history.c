@@ -97,7 +97,7 @@ int sc_history_main(int argc, char **argv) {
         for (size_t mi = 0; cell->status == RP_STATUS_OK && mi < cell->nmetrics; mi++) {
             char key[512];
             rp_metric_key(cell, &cell->metrics[mi], key, sizeof key);
-            rp_cmp_merit merit = rp_merit_of(cell->scenario, cell->metrics[mi].op);
+            rp_cmp_merit merit = rp_cmp_merit_of_cell(cell, cell->metrics[mi].op);
             size_t n = 0, first = 0;
             for (size_t f = 0; f < nfiles; f++) {
                 double v = 0;

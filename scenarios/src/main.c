@@ -17,6 +17,7 @@
 #include "gate.h"
 #include "machine.h"
 #include "sc.h"
+#include "stability.h"
 #include "udbench_commit.h"
 #ifndef UD_BUILD_TYPE
 #define UD_BUILD_TYPE "unknown"
@@ -46,6 +47,7 @@ static void print_help(void) {
            "  run      run a suite of scenarios against backends; prints the ranking\n"
            "  list     list the scenarios, and the backends with whether they answer now\n"
            "  report   print the reports of a results document\n"
+           "  stability  compare two runs of one build (A/A): agreement of the medians\n"
            "  compare  compare two results documents: ratios, intervals, verdicts\n"
            "  gate     paired interleaved trials of two builds: pass, fail or inconclusive\n"
            "  export   a results or compare document for other CI tools\n"
@@ -69,12 +71,16 @@ static void print_run_help(void) {
            "  --value-size V               value size in bytes (suffixes K, M)\n"
            "  --distribution D             uniform or zipf:THETA (e.g. zipf:0.99)\n"
            "  --entries LIST               dict sizes of the dump scenario, e.g. 1000,100000\n"
-           "  --repeat R                   repetitions of each cell (median and spread)\n"
+           "  --repeat R                   interleaved rounds: each runs every backend of a\n"
+           "                               cell group once, in a shuffled order (median, 95%%\n"
+           "                               interval of the median)\n"
+           "  --pin                        run worker i on CPU i mod the number of CPUs\n"
            "  --seed N                     seed of the operation sequences\n"
            "  --primitive P                lock scenario: auto, incr, lock or none\n"
-           "  --out FILE                   write the results document (JSON, udbench/1) here\n"
+           "  --out FILE                   write the results document (JSON, udbench/2) here\n"
            "  --format text|md|csv         the report printed at the end (default text)\n\n"
            "Scenarios: seed read write mixed-a mixed-b rmw zipf large dump lock visibility\n"
+           "The null: backend (does nothing) is always added: its figures are the harness floor.\n"
            "Exit status: 0 when every cell ran (n/a cells included), 1 when a cell failed or a\n"
            "backend was unreachable, 2 for a usage error, 130 when interrupted.\n",
            SC_MAX_PROCS);
@@ -180,6 +186,8 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     run->seed = plan.base.seed;
     run->timer_overhead_ns = sc_timer_overhead();
     run->noise_threshold = plan.noise_threshold;
+    run->rounds = plan.base.repeat;
+    run->pinned = plan.base.pin;
     sc_machine(&run->machine);
 
     int status = sc_plan_backends(&plan, doc);
@@ -245,6 +253,8 @@ int main(int argc, char **argv) {
         return cmd_list(argc - 1, argv + 1);
     if (!strcmp(cmd, "report"))
         return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stability"))
+        return sc_cmd_stability(argc - 1, argv + 1);
     if (!strcmp(cmd, "compare"))
         return sc_compare_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gate"))

@@ -2,6 +2,7 @@
  * runner.c - runs a cell: worker processes, the barrier, the measured phase, the merge.
  */
 #include <errno.h>
+#include <sched.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +47,38 @@ double sc_timer_overhead(void) {
             }
     cached = (double)d[N / 2];
     return cached;
+}
+
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+double sc_copy_ns(size_t size) {
+    enum { N = 301 };
+    char *a = malloc(size ? size : 1), *b = malloc(size ? size : 1);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return -1;
+    }
+    memset(a, 0x5a, size);
+    memset(b, 0, size);
+    /* Small copies are timed in batches, so the clock's cost does not swamp them. */
+    int per = size >= 4096 ? 1 : 64;
+    uint64_t d[N];
+    for (int i = 0; i < N; i++) {
+        uint64_t t0 = sc_now_ns();
+        for (int j = 0; j < per; j++) {
+            memcpy(b, a, size);
+            __asm__ __volatile__("" : : "r"(b) : "memory");
+        }
+        d[i] = (sc_now_ns() - t0) / (uint64_t)per;
+    }
+    qsort(d, N, sizeof d[0], cmp_u64);
+    free(a);
+    free(b);
+    return (double)d[N / 2];
 }
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
@@ -96,6 +130,13 @@ static void worker_main(sc_cell *c, sc_arena *a, int index) {
     /* The same seed gives every worker of every repetition the same operation sequence. */
     sc_rng_seed(&w.rng,
                 c->p.seed ^ sc_mix64((uint64_t)index + 1) ^ sc_mix64(((uint64_t)c->rep + 1) << 20));
+    if (c->p.pin) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((size_t)(index % (ncpu > 0 ? ncpu : 1)), &set);
+        sched_setaffinity(0, sizeof set, &set); /* best effort: a refusal leaves it unpinned */
+    }
     int rc = 0;
     w.value = malloc(c->p.value_size ? c->p.value_size : 1);
     if (!w.value) {
@@ -123,12 +164,16 @@ static void worker_main(sc_cell *c, sc_arena *a, int index) {
 }
 
 /* Waits for every child until `deadline`; kills the remaining ones after it. */
-static int reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop) {
+static int reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop,
+                uint64_t *nivcsw) {
     int alive = n, killed = 0;
     while (alive > 0) {
         int status;
-        pid_t p = waitpid(-1, &status, WNOHANG);
+        struct rusage ru;
+        pid_t p = wait4(-1, &status, WNOHANG, &ru);
         if (p > 0) {
+            if (nivcsw)
+                *nivcsw += (uint64_t)ru.ru_nivcsw;
             for (int i = 0; i < n; i++)
                 if (pids[i] == p)
                     pids[i] = 0;
@@ -196,9 +241,25 @@ static void set_error(rp_cell *out, int status, const char *fmt, ...) {
     rp_set_string(&out->reason, msg);
 }
 
+/* The machine's total and stolen CPU time so far, in ticks (/proc/stat); 0, 0 if unknown. */
+static void cpu_ticks(uint64_t *total, uint64_t *steal) {
+    *total = *steal = 0;
+    FILE *f = fopen("/proc/stat", "re");
+    if (!f)
+        return;
+    unsigned long long v[8] = {0};
+    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+               &v[5], &v[6], &v[7]) >= 4) {
+        for (int i = 0; i < 8; i++)
+            *total += v[i];
+        *steal = v[7];
+    }
+    fclose(f);
+}
+
 /* One run of the cell. Fills the repetition of every metric and merges the histograms. */
-static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, double *fairness,
-                    volatile sig_atomic_t *stop) {
+static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_hist *rep_hist,
+                    double *fairness, int position, volatile sig_atomic_t *stop) {
     int P = c->p.procs;
     int rc = 0;
     char err[512] = "";
@@ -220,6 +281,8 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, doub
             sc_hist_reset(&a->slots[i].op[o].hist);
 
     pid_t pids[SC_MAX_PROCS] = {0};
+    uint64_t ticks0, steal0, ticks1, steal1;
+    cpu_ticks(&ticks0, &steal0);
     fflush(stdout);
     fflush(stderr);
     int started = 0;
@@ -235,7 +298,7 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, doub
         atomic_store(&a->stop, 1);
         atomic_store(&a->go, 1);
         futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
-        reap(pids, started, sc_now_ns() + GRACE_NS, a, NULL);
+        reap(pids, started, sc_now_ns() + GRACE_NS, a, NULL, NULL);
         set_error(out, RP_STATUS_ERROR, "fork failed after %d workers", started);
         rc = -EAGAIN;
         goto out;
@@ -255,9 +318,16 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, doub
     atomic_store(&a->go, 1);
     futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
     uint64_t end_limit = (c->p.ops ? now + OPS_TIMEOUT_NS : a->deadline + GRACE_NS);
-    int killed = reap(pids, P, end_limit, a, stop);
+    uint64_t nivcsw = 0;
+    int killed = reap(pids, P, end_limit, a, stop, &nivcsw);
 
+    cpu_ticks(&ticks1, &steal1);
+    double load[1] = {0};
+    if (getloadavg(load, 1) < 1)
+        load[0] = 0;
     /* Merge. */
+    for (int o = 0; o < c->nops; o++)
+        sc_hist_reset(&rep_hist[o]);
     uint64_t t0 = UINT64_MAX, t1 = 0;
     uint64_t ops[SC_MAX_OPS] = {0}, errors[SC_MAX_OPS] = {0}, phase[SC_MAX_OPS] = {0};
     double rate[SC_MAX_PROCS];
@@ -282,7 +352,7 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, doub
             if (s->op[o].phase_ns > phase[o])
                 phase[o] = s->op[o].phase_ns;
             mine += s->op[o].ops;
-            sc_hist_merge(&merged[o], &s->op[o].hist);
+            sc_hist_merge(&rep_hist[o], &s->op[o].hist);
         }
         double secs = s->t_end > s->t_start ? (double)(s->t_end - s->t_start) / 1e9 : 0;
         rate[i] = secs > 0 ? (double)mine / secs : 0;
@@ -293,10 +363,23 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, doub
     }
     if (rc == 0) {
         double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
+        double steal = ticks1 > ticks0 && steal1 >= steal0
+                           ? (double)(steal1 - steal0) / (double)(ticks1 - ticks0)
+                           : 0;
         for (int o = 0; o < c->nops; o++) {
             double t = phase[o] ? (double)phase[o] / 1e9 : secs;
-            rp_rep rep = {ops[o], t, t > 0 ? (double)ops[o] / t : 0, errors[o]};
+            rp_rep rep = {.ops = ops[o],
+                          .seconds = t,
+                          .ops_per_sec = t > 0 ? (double)ops[o] / t : 0,
+                          .errors = errors[o],
+                          .p50_ns = rep_hist[o].count ? sc_hist_quantile(&rep_hist[o], 0.5) : 0,
+                          .round = c->rep,
+                          .position = position,
+                          .steal_share = steal > 1 ? 1 : steal,
+                          .nivcsw = nivcsw,
+                          .load1 = load[0]};
             rp_metric_add_rep(&out->metrics[o], &rep);
+            sc_hist_merge(&merged[o], &rep_hist[o]);
         }
         /* Jain's fairness index over the workers' throughput. */
         double s1 = 0, s2 = 0;
@@ -319,45 +402,73 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-int sc_run_cell(sc_cell *c, rp_cell *out, rp_doc *doc, volatile sig_atomic_t *stop) {
+int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
+    memset(st, 0, sizeof *st);
     c->nops = 0;
     c->scenario->ops(c);
     describe(c, out);
+    const sc_merit *m = &c->scenario->merit;
+    rp_set_string(&out->merit.metric, m->metric);
+    out->merit.figure = m->figure;
+    out->merit.direction = m->direction;
     const char *na = c->scenario->not_applicable ? c->scenario->not_applicable(c) : NULL;
     if (na) {
         set_error(out, RP_STATUS_NA, "%s", na);
+        st->done = true;
         return 0;
     }
-    sc_hist *merged = calloc((size_t)c->nops, sizeof *merged);
-    if (!merged)
-        return -ENOMEM;
+    st->merged = calloc((size_t)c->nops, sizeof *st->merged);
+    st->rep_hist = calloc((size_t)c->nops, sizeof *st->rep_hist);
+    if (!st->merged || !st->rep_hist) {
+        st->rc = -ENOMEM;
+        set_error(out, RP_STATUS_ERROR, "out of memory");
+        st->done = true;
+        return st->rc;
+    }
     for (int o = 0; o < c->nops; o++) {
-        sc_hist_reset(&merged[o]);
+        sc_hist_reset(&st->merged[o]);
         rp_cell_add_metric(out, c->op_names[o]);
     }
-    double fair[64];
-    int nfair = 0;
     /* The parent's connection lives for the whole cell: it keeps the store (an UltraDict the
      * parent created, say) alive between repetitions. */
-    kv_conn *kv = NULL;
-    int rc = kv_open(c->uri, &kv);
-    if (rc)
+    st->rc = kv_open(c->uri, &st->kv);
+    if (st->rc) {
         set_error(out, RP_STATUS_ERROR, "cannot open the backend: %s", kv_errmsg(NULL));
-    for (c->rep = 0; c->rep < c->p.repeat && rc == 0; c->rep++) {
-        if (stop && *stop) {
-            set_error(out, RP_STATUS_ERROR, "interrupted");
-            rc = -EINTR;
-            break;
-        }
-        double f = 0;
-        rc = run_once(c, kv, out, merged, &f, stop);
-        if (rc == 0 && nfair < 64)
-            fair[nfair++] = f;
+        st->done = true;
     }
-    kv_close(kv);
-    if (rc == 0)
+    return st->rc;
+}
+
+int sc_cell_round(sc_cell *c, rp_cell *out, sc_cell_state *st, int round, int position,
+                  volatile sig_atomic_t *stop) {
+    if (st->done)
+        return st->rc;
+    if (stop && *stop) {
+        set_error(out, RP_STATUS_ERROR, "interrupted");
+        st->rc = -EINTR;
+        st->done = true;
+        return st->rc;
+    }
+    c->rep = round;
+    double f = 0;
+    st->rc = run_once(c, st->kv, out, st->merged, st->rep_hist, &f, position, stop);
+    if (st->rc == 0 && st->nfair < 64)
+        st->fair[st->nfair++] = f;
+    if (st->rc)
+        st->done = true;
+    return st->rc;
+}
+
+void sc_cell_end(sc_cell *c, rp_cell *out, rp_doc *doc, sc_cell_state *st) {
+    kv_close(st->kv);
+    st->kv = NULL;
+    if (out->status == RP_STATUS_NA || !st->merged) {
+        free(st->rep_hist);
+        return;
+    }
+    if (st->rc == 0)
         out->status = RP_STATUS_OK;
-    qsort(fair, (size_t)nfair, sizeof fair[0], cmp_double);
+    qsort(st->fair, (size_t)st->nfair, sizeof st->fair[0], cmp_double);
     for (int o = 0; o < c->nops; o++) {
         rp_metric *m = &out->metrics[o];
         rp_metric_summarise(m, doc->run.noise_threshold);
@@ -365,8 +476,8 @@ int sc_run_cell(sc_cell *c, rp_cell *out, rp_doc *doc, volatile sig_atomic_t *st
             m->bytes_per_op = (double)c->p.value_size;
         else if (c->scenario->payload == SC_PAYLOAD_DICT)
             m->bytes_per_op = (double)c->p.entries * (double)(11 + c->p.value_size);
-        m->fairness = nfair ? fair[nfair / 2] : 0;
-        sc_hist *h = &merged[o];
+        m->fairness = st->nfair ? st->fair[st->nfair / 2] : 0;
+        sc_hist *h = &st->merged[o];
         if (h->count) {
             m->has_latency = true;
             m->latency.count = h->count;
@@ -388,6 +499,17 @@ int sc_run_cell(sc_cell *c, rp_cell *out, rp_doc *doc, volatile sig_atomic_t *st
             }
         }
     }
-    free(merged);
-    return rc;
+    rp_cell_summarise_merit(out);
+    free(st->merged);
+    free(st->rep_hist);
+    st->merged = st->rep_hist = NULL;
+}
+
+int sc_run_cell(sc_cell *c, rp_cell *out, rp_doc *doc, volatile sig_atomic_t *stop) {
+    sc_cell_state st;
+    sc_cell_begin(c, out, &st);
+    for (int r = 0; r < c->p.repeat && !st.done; r++)
+        sc_cell_round(c, out, &st, r, 0, stop);
+    sc_cell_end(c, out, doc, &st);
+    return st.rc;
 }

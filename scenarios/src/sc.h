@@ -68,6 +68,7 @@ typedef struct sc_params {
     uint64_t seed;
     int batch;             /* operations per clock read (0: decide by calibration) */
     const char *primitive; /* lock: "auto", "incr", "lock", "none" */
+    bool pin;              /* worker i runs on CPU i mod the number of CPUs */
 } sc_params;
 
 typedef struct sc_scenario sc_scenario;
@@ -83,6 +84,8 @@ typedef struct sc_cell {
     const char *op_names[SC_MAX_OPS];
     int nops;
     double timer_overhead_ns;
+    size_t group;      /* cells of one group differ only by backend (plan.c) */
+    int backend_index; /* in the plan's backend list */
 } sc_cell;
 
 /* A worker's view. */
@@ -97,14 +100,43 @@ typedef struct sc_worker {
     char *value; /* a value buffer of cell->p.value_size bytes */
 } sc_worker;
 
-/* The catalogue entry of a scenario. */
+/* The catalogue entry of a scenario: everything the runner, the plan and the reports need to
+ * know about it is here (see scenarios/README.md); nothing elsewhere compares scenario ids. */
 enum { SC_PAYLOAD_NONE = 0, SC_PAYLOAD_VALUE, SC_PAYLOAD_DICT };
+/* Which suite list a scenario's variants come from: one cell set, one per large value size
+ * (keys cut to the suite's large working set), or one per dict size (timed for the duration,
+ * one operation at a time). */
+enum { SC_VARY_NONE = 0, SC_VARY_VALUE_SIZE, SC_VARY_ENTRIES };
+/* Process counts: the suite's list, one process only, or the suite's counts of 2 and more
+ * (2 when there are none). */
+enum { SC_PROCS_SUITE = 0, SC_PROCS_ONE, SC_PROCS_TWO_PLUS };
+
+/* The operation mix of a key-value workload, in percent. */
+typedef struct sc_mix {
+    int read, update, rmw;
+} sc_mix;
+
+/* What a scenario is judged by: an op of its own, a figure of it (RP_FIGURE_*), and which way
+ * is better (RP_HIGHER_IS_BETTER / RP_LOWER_IS_BETTER). */
+typedef struct sc_merit {
+    const char *metric;
+    int figure;
+    int direction;
+} sc_merit;
 
 struct sc_scenario {
     const char *id;
     const char *summary;
     int payload;     /* what one operation moves: nothing to count, one value, or the whole dict */
     bool setup_once; /* the workload leaves the store valid for the next repetition */
+    sc_merit merit;
+    sc_mix mix;        /* key-value workloads: the mix of reads, updates and read-modify-writes */
+    int vary;          /* SC_VARY_* */
+    int procs;         /* SC_PROCS_* */
+    uint64_t keys;     /* fixed number of keys (0: the suite's) */
+    size_t value_size; /* fixed value size (0: the suite's) */
+    double zipf_theta; /* fixed key distribution (0: the suite's) */
+    uint64_t max_ops;  /* in ops mode, at most this many operations (0: no limit) */
     /* Why this backend cannot run it (caps missing), or NULL. */
     const char *(*not_applicable)(const sc_cell *c);
     /* Operation names, filled into the cell. */
@@ -125,6 +157,8 @@ static inline uint64_t sc_now_ns(void) {
 }
 /* The median cost of one sc_now_ns() call, in ns. */
 double sc_timer_overhead(void);
+/* The median time of one memcpy() of `size` bytes between two warm buffers, in ns. */
+double sc_copy_ns(size_t size);
 
 /* ---- runner.c ---- */
 /* Marks the worker ready and waits for the start of the measured phase. Returns 0, or -1 when
@@ -140,10 +174,27 @@ int sc_fail(sc_worker *w, int rc, const char *fmt, ...) __attribute__((format(pr
 /* Runs every repetition of a cell and fills `out`. `stop` is set by Ctrl-C. */
 int sc_run_cell(sc_cell *c, rp_cell *out, rp_doc *doc, volatile sig_atomic_t *stop);
 
+/* The same in steps, for interleaving the repetitions of several cells: begin (n/a, open the
+ * parent's connection), one round at a time (round r, at `position` in the round's order),
+ * end (summaries, figure of merit). `out` may move between calls (it is passed each time). */
+typedef struct sc_cell_state {
+    kv_conn *kv;
+    sc_hist *merged, *rep_hist;
+    double fair[64];
+    int nfair;
+    int rc;
+    bool done; /* n/a, failed or interrupted: later rounds do nothing */
+} sc_cell_state;
+int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st);
+int sc_cell_round(sc_cell *c, rp_cell *out, sc_cell_state *st, int round, int position,
+                  volatile sig_atomic_t *stop);
+void sc_cell_end(sc_cell *c, rp_cell *out, rp_doc *doc, sc_cell_state *st);
+
 /* ---- workload.c ---- */
 /* Writes the name of key i ("k" + 10 digits) into buf (12 bytes); returns its length. */
 size_t sc_key(char *buf, uint64_t i);
 #define SC_KEY_MAX 16
+#define SC_KEY_LEN 11
 /* Fills a value of `len` bytes for key i, version v, with a self-check when len >= 24. */
 void sc_value_fill(char *val, size_t len, uint64_t i, uint64_t v);
 /* Checks a value read for key i: 1 valid, 0 torn or foreign, -1 too short to carry a check. */
@@ -156,5 +207,8 @@ int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t er
 /* ---- catalogue.c ---- */
 extern const sc_scenario *const sc_catalogue[];
 const sc_scenario *sc_find_scenario(const char *id);
+/* The figure of merit of a scenario by id: its metric (op), figure (RP_FIGURE_*) and direction
+ * (RP_HIGHER_IS_BETTER / RP_LOWER_IS_BETTER). 0, or -1 for an unknown id. */
+int sc_scenario_merit(const char *id, const char **metric, int *figure, int *direction);
 
 #endif /* SC_H */

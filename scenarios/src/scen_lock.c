@@ -35,6 +35,8 @@ static const char *primitive(const sc_cell *c) {
 }
 
 const char *sc_lock_na(const sc_cell *c) {
+    if (c->caps & KV_CAP_DISCARDS)
+        return "the backend keeps nothing: there is no counter to check";
     if (c->p.procs > 1 && !(c->caps & KV_CAP_CROSS_PROCESS))
         return "entries are private to each process: nothing is shared to contend for";
     if (!strcmp(primitive(c), "lock") && !(c->caps & KV_CAP_LOCK))

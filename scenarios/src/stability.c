@@ -1,0 +1,173 @@
+/*
+ * stability.c - `udbench stability A.json B.json`: how far two runs of the same suite on the
+ * same build agree (an A/A test).
+ *
+ * Cells are matched by scenario, backend and parameters; null: (the harness floor) is left
+ * out. For every metric present in both: the ratio of the two medians (B / A, ops/s), of which
+ * the median and the 95th percentile of max(r, 1/r) are printed. Then, within each group of
+ * cells that differ only by backend, every pair of backends that run A ordered with disjoint
+ * intervals of the median (each metric's ci_low..ci_high) is checked in run B: a pair whose
+ * medians B orders the other way is a flip. The same for the figure of merit of each cell.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stability.h"
+
+/* The parameters of a cell as one comparable string: "k=v;" in document order. */
+static void params_key(const rp_cell *c, char *buf, size_t len) {
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->nparams && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s=%s;", c->params[i].key, c->params[i].value);
+}
+
+static bool same_group(const rp_cell *a, const rp_cell *b) {
+    char ka[1024], kb[1024];
+    params_key(a, ka, sizeof ka);
+    params_key(b, kb, sizeof kb);
+    return !strcmp(a->scenario, b->scenario) && !strcmp(ka, kb);
+}
+
+static const rp_cell *find_cell(const rp_doc *d, const rp_cell *like) {
+    for (size_t i = 0; i < d->ncells; i++)
+        if (!strcmp(d->cells[i].backend, like->backend) && same_group(&d->cells[i], like))
+            return &d->cells[i];
+    return NULL;
+}
+
+static const rp_metric *find_metric(const rp_cell *c, const char *op) {
+    for (size_t i = 0; c && i < c->nmetrics; i++)
+        if (!strcmp(c->metrics[i].op, op))
+            return &c->metrics[i];
+    return NULL;
+}
+
+static bool usable(const rp_cell *c) {
+    return c && c->status == RP_STATUS_OK && strncmp(c->backend, "null:", 5) != 0;
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* The value at quantile q of sorted v[0..n), by the nearest rank. */
+static double quantile(const double *v, size_t n, double q) {
+    if (!n)
+        return 0;
+    size_t k = (size_t)ceil(q * (double)n);
+    return v[k ? k - 1 : 0];
+}
+
+int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
+    memset(out, 0, sizeof *out);
+    size_t cap = 1;
+    for (size_t i = 0; i < a->ncells; i++)
+        cap += a->cells[i].nmetrics;
+    double *ratios = malloc(cap * sizeof *ratios);
+    if (!ratios)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < a->ncells; i++) {
+        const rp_cell *ca = &a->cells[i], *cb = find_cell(b, ca);
+        if (!usable(ca) || !usable(cb))
+            continue;
+        for (size_t m = 0; m < ca->nmetrics; m++) {
+            const rp_metric *ma = &ca->metrics[m], *mb = find_metric(cb, ma->op);
+            if (!mb || !(ma->median > 0) || !(mb->median > 0))
+                continue;
+            double r = mb->median / ma->median;
+            ratios[n++] = r >= 1 ? r : 1 / r;
+        }
+    }
+    qsort(ratios, n, sizeof *ratios, cmp_double);
+    out->metrics = n;
+    out->ratio_median = quantile(ratios, n, 0.5);
+    out->ratio_p95 = quantile(ratios, n, 0.95);
+    free(ratios);
+
+    /* Pairs of backends within a group. */
+    for (size_t i = 0; i < a->ncells; i++) {
+        const rp_cell *x = &a->cells[i], *bx = find_cell(b, x);
+        if (!usable(x) || !usable(bx))
+            continue;
+        for (size_t j = i + 1; j < a->ncells; j++) {
+            const rp_cell *y = &a->cells[j], *by;
+            if (!usable(y) || !same_group(x, y) || !usable(by = find_cell(b, y)))
+                continue;
+            for (size_t m = 0; m < x->nmetrics; m++) {
+                const rp_metric *mx = &x->metrics[m], *my = find_metric(y, mx->op);
+                const rp_metric *bmx = find_metric(bx, mx->op), *bmy = find_metric(by, mx->op);
+                if (!my || !bmx || !bmy)
+                    continue;
+                out->pairs++;
+                int first = mx->ci_low > my->ci_high ? 1 : my->ci_low > mx->ci_high ? -1 : 0;
+                if (!first)
+                    continue;
+                out->separated++;
+                int second = (bmx->median > bmy->median) - (bmx->median < bmy->median);
+                if (second == -first)
+                    out->flipped++;
+            }
+            int fm = rp_merit_compare(x, y);
+            const rp_merit *ex = rp_cell_merit(bx), *ey = rp_cell_merit(by);
+            if (!ex || !ey)
+                continue;
+            out->merit_pairs++;
+            if (!fm)
+                continue;
+            out->merit_separated++;
+            double d = (ex->value - ey->value) * ex->direction;
+            if ((d > 0 ? 1 : d < 0 ? -1 : 0) == -fm)
+                out->merit_flipped++;
+        }
+    }
+    return 0;
+}
+
+int sc_cmd_stability(int argc, char **argv) {
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("Usage: udbench stability A.json B.json\n"
+               "Compares two runs of the same suite on the same build (an A/A test): the ratio of\n"
+               "the two medians of every metric (median and 95th percentile of max(r, 1/r)), and\n"
+               "the pairs of backends that run A ordered with disjoint 95%% intervals and run B\n"
+               "ordered the other way (per metric by ops/s, and by the figure of merit).\n");
+        return 0;
+    }
+    if (argc != 3) {
+        fprintf(stderr, "udbench: stability takes two results documents\n"
+                        "Try 'udbench stability --help'.\n");
+        return 2;
+    }
+    rp_doc *d[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        char err[512] = "";
+        int rc = rp_doc_read(argv[1 + i], &d[i], err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "udbench: %s: %s\n", argv[1 + i], err[0] ? err : rp_strerror(rc));
+            rp_doc_free(d[0]);
+            return 1;
+        }
+    }
+    sc_stability_result r;
+    int rc = sc_stability(d[0], d[1], &r);
+    if (rc == 0) {
+        printf("metrics compared                 %zu\n", r.metrics);
+        printf("ratio of medians, median         %.3f\n", r.ratio_median);
+        printf("ratio of medians, p95            %.3f\n", r.ratio_p95);
+        printf("backend pairs (per metric)       %zu, %zu with disjoint intervals in A, %zu of "
+               "those ordered the other way in B\n",
+               r.pairs, r.separated, r.flipped);
+        printf("backend pairs (figure of merit)  %zu, %zu with disjoint intervals in A, %zu of "
+               "those ordered the other way in B\n",
+               r.merit_pairs, r.merit_separated, r.merit_flipped);
+    } else {
+        fprintf(stderr, "udbench: out of memory\n");
+    }
+    rp_doc_free(d[0]);
+    rp_doc_free(d[1]);
+    return rc ? 1 : 0;
+}

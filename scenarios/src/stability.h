@@ -1,0 +1,21 @@
+/* stability.h - A/A agreement of two results documents (`udbench stability`). */
+#ifndef SC_STABILITY_H
+#define SC_STABILITY_H
+
+#include <stddef.h>
+
+#include "rp.h"
+
+typedef struct sc_stability_result {
+    size_t metrics;                 /* metrics present and ok in both runs */
+    double ratio_median, ratio_p95; /* of max(B/A, A/B) of the medians' ops/s */
+    size_t pairs, separated, flipped;
+    size_t merit_pairs, merit_separated, merit_flipped;
+} sc_stability_result;
+
+/* Compares run b against run a (see stability.c). 0, or -1 on ENOMEM. */
+int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out);
+/* `udbench stability A.json B.json`; returns the exit status. */
+int sc_cmd_stability(int argc, char **argv);
+
+#endif /* SC_STABILITY_H */
