@@ -50,6 +50,10 @@ int rp__doc_to_text(const rp_doc *d, char **out, size_t *outlen, char *err, size
  */
 int rp__doc_from_json(const json_t *root, rp_doc **out, char *err, size_t errlen);
 
+/* Writes text escaped for XML, cut to `max` code points (0: no limit) ending in an ellipsis
+ * (report_svg.c; the JUnit export uses it too). */
+void rp__xml_text(FILE *f, const char *s, size_t max);
+
 /* ---- Report helpers (report_common.c). ---- */
 
 /* A row of a ranking: one metric of one ok cell. */

@@ -48,7 +48,7 @@ static size_t code_points(const char *s) {
 }
 
 /* Writes text escaped for XML, cut to `max` code points (0: no limit) ending in an ellipsis. */
-static void xml_text(FILE *f, const char *s, size_t max) {
+void rp__xml_text(FILE *f, const char *s, size_t max) {
     if (!s)
         return;
     size_t keep = max && code_points(s) > max ? max - 1 : SIZE_MAX, n = 0;
@@ -146,7 +146,7 @@ static void panel(FILE *f, const layout *lo, const rp__group *g, int y) {
     scale s = make_scale(g);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"14\" font-weight=\"bold\" fill=\"%s\">", MARGIN,
             y + 14, COLOR_TEXT);
-    xml_text(f, g->title, 0);
+    rp__xml_text(f, g->title, 0);
     fputs("</text>\n", f);
     int top = y + 24, bottom = top + (int)g->nrows * ROW_H;
 
@@ -187,7 +187,7 @@ static void panel(FILE *f, const layout *lo, const rp__group *g, int y) {
         rp__num n;
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"%s\">", lo->label_right,
                 ry + 14, COLOR_TEXT);
-        xml_text(f, row->label, LABEL_CHARS);
+        rp__xml_text(f, row->label, LABEL_CHARS);
         fputs("</text>\n", f);
         fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"%s/>\n",
                 lo->bar_x, ry + 3, w < 1 && row->value > 0 ? 1.0 : w, BAR_H,
@@ -255,7 +255,7 @@ static int svg_body(const rp_doc *d, const rp__header *h, const rp__ranking *r, 
         if (strcmp(h->items[i].key, "machine") != 0 && strcmp(h->items[i].key, "run") != 0)
             continue;
         fprintf(f, "<text x=\"%d\" y=\"%d\" fill=\"%s\">", MARGIN, 50 + 16 * line, COLOR_MUTED);
-        xml_text(f, h->items[i].value, 140);
+        rp__xml_text(f, h->items[i].value, 140);
         fputs("</text>\n", f);
         line++;
     }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "gate.h"
 #include "machine.h"
 #include "sc.h"
 #include "stability.h"
@@ -46,7 +47,11 @@ static void print_help(void) {
            "  run      run a suite of scenarios against backends; prints the ranking\n"
            "  list     list the scenarios, and the backends with whether they answer now\n"
            "  report   print the reports of a results document\n"
-           "  stability  compare two runs of one build (A/A): agreement of the medians\n\n"
+           "  stability  compare two runs of one build (A/A): agreement of the medians\n"
+           "  compare  compare two results documents: ratios, intervals, verdicts\n"
+           "  gate     paired interleaved trials of two builds: pass, fail or inconclusive\n"
+           "  export   a results or compare document for other CI tools\n"
+           "  history  change points over the results of successive commits\n\n"
            "'udbench COMMAND --help' describes a command.\n");
 }
 
@@ -250,5 +255,13 @@ int main(int argc, char **argv) {
         return cmd_report(argc - 1, argv + 1);
     if (!strcmp(cmd, "stability"))
         return sc_cmd_stability(argc - 1, argv + 1);
+    if (!strcmp(cmd, "compare"))
+        return sc_compare_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gate"))
+        return sc_gate_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export"))
+        return sc_export_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "history"))
+        return sc_history_main(argc - 1, argv + 1);
     return usage_error("unknown command", cmd);
 }

@@ -242,4 +242,31 @@ int ud__open_internal(const ud_options *opts, const char *full_name, uint32_t fl
             return UD_EINVAL;                                                                      \
     } while (0)
 
+/*
+ * A slowdown for measuring the regression gate, never in a normal build: the CMake options
+ * UD_INJECT_DELAY_GET and UD_INJECT_DELAY_LOCK (0, the default, compiles nothing) add a spin of
+ * that many loop iterations to every ud_get and to every hold of the dict's lock (writes and
+ * incr). See scripts/gate-eval.
+ */
+#if defined(UD_INJECT_DELAY_GET) && UD_INJECT_DELAY_GET > 0
+#define UD__DELAY_GET() ud__spin(UD_INJECT_DELAY_GET)
+#else
+#define UD__DELAY_GET() ((void)0)
+#endif
+#if defined(UD_INJECT_DELAY_LOCK) && UD_INJECT_DELAY_LOCK > 0
+#define UD__DELAY_LOCK() ud__spin(UD_INJECT_DELAY_LOCK)
+#else
+#define UD__DELAY_LOCK() ((void)0)
+#endif
+/* One dependent add per iteration: the empty asm makes x opaque, so the compiler can neither
+ * drop the adds nor fold them, even when it unrolls the loop (an empty asm alone would compile
+ * to nothing once unrolled). About one cycle and exactly one instruction per iteration. */
+static inline void ud__spin(unsigned n) {
+    unsigned x = 0;
+    for (unsigned i = 0; i < n; i++) {
+        __asm__ volatile("" : "+r"(x));
+        x++;
+    }
+}
+
 #endif /* UD_INTERNAL_H */

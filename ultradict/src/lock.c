@@ -264,6 +264,7 @@ static int acquire(ud_dict *d, const ud_lock_options *o) {
 }
 
 static void release(ud_dict *d) {
+    UD__DELAY_LOCK();
     ud__control *c = d->ctl;
     if (d->lock_borrowed) {
         d->lock_borrowed = false;

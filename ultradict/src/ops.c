@@ -179,6 +179,7 @@ static inline int get_common(ud_dict *d, const void *key, size_t klen, ud_buf *v
 }
 
 int ud_get(ud_dict *d, const void *key, size_t klen, ud_buf *val) {
+    UD__DELAY_GET();
     return get_common(d, key, klen, val, true);
 }
 

@@ -1,0 +1,283 @@
+/*
+ * compare.c - the comparison model, the figure of merit of each operation, and `udbench
+ * compare`'s statistics over two results documents (rp_compare.h).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "rp_compare.h"
+#include "rp_stats.h"
+
+/* The one place that knows figures of merit: the catalogue's visibility scenario measures how
+ * late a reader sees a write (lower is better); every other operation is a throughput. */
+rp_cmp_merit rp_merit_of(const char *scenario, const char *op) {
+    /* The gate's deterministic channel: instructions per operation under valgrind. */
+    if (scenario && !strcmp(scenario, "count"))
+        return (rp_cmp_merit){"instructions", "instr/op", false};
+    if (scenario && op && !strcmp(scenario, "visibility") && !strcmp(op, "visible"))
+        return (rp_cmp_merit){"latency_p50", "ns", false};
+    return (rp_cmp_merit){"ops_per_sec", "ops/s", true};
+}
+
+rp_cmp_merit rp_cmp_merit_of_cell(const rp_cell *c, const char *op) {
+    /* The catalogue's figure of merit, when the document names one for this operation (a
+     * bytes/s figure is ops/s times a fixed payload: the same ratios). */
+    if (c->merit.metric && op && !strcmp(c->merit.metric, op)) {
+        if (c->merit.figure == RP_FIGURE_P50_NS)
+            return (rp_cmp_merit){"latency_p50", "ns", false};
+        if (c->merit.direction == RP_HIGHER_IS_BETTER)
+            return (rp_cmp_merit){"ops_per_sec", "ops/s", true};
+    }
+    return rp_merit_of(c->scenario, op);
+}
+
+double rp_merit_value(const rp_cmp_merit *m, const rp_metric *metric, int rep) {
+    if (!m->higher_is_better) /* latencies come from the merged histogram only */
+        return metric->has_latency ? metric->latency.p50 : 0;
+    if (rep < 0)
+        return metric->median;
+    return (size_t)rep < metric->nreps ? metric->reps[rep].ops_per_sec : 0;
+}
+
+double rp_merit_cost(const rp_cmp_merit *m, double value) {
+    if (!m->higher_is_better)
+        return value;
+    return value > 0 ? 1.0 / value : INFINITY;
+}
+
+int rp_cmp_new(rp_cmp **out) {
+    rp_cmp *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->margin = 0.03;
+    c->alpha = 0.05;
+    *out = c;
+    return 0;
+}
+
+void rp_cmp_free(rp_cmp *c) {
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nitems; i++) {
+        rp_cmp_item *it = &c->items[i];
+        free(it->scenario);
+        free(it->backend);
+        free(it->op);
+        for (size_t j = 0; j < it->nparams; j++) {
+            free(it->params[j].key);
+            free(it->params[j].value);
+        }
+        free(it->params);
+        for (size_t j = 0; j < it->npairs; j++)
+            free(it->pairs[j].dropped);
+        free(it->pairs);
+    }
+    free(c->items);
+    free(c->method);
+    free(c->channel);
+    free(c->base_label);
+    free(c->head_label);
+    free(c->base_commit);
+    free(c->head_commit);
+    free(c);
+}
+
+rp_cmp_item *rp_cmp_add_item(rp_cmp *c) {
+    rp_cmp_item *it = rp__array_push((void **)&c->items, &c->nitems, sizeof *it);
+    if (it) {
+        it->verdict = RP_VERDICT_INCONCLUSIVE;
+        it->gated = true;
+        it->ratio_lo = -INFINITY;
+        it->ratio_hi = INFINITY;
+        it->p_slow = it->p_ok = 1;
+    }
+    return it;
+}
+
+rp_cmp_pair *rp_cmp_item_add_pair(rp_cmp_item *it) {
+    return rp__array_push((void **)&it->pairs, &it->npairs, sizeof *it->pairs);
+}
+
+void rp_cmp_settle(rp_cmp *c) {
+    bool fail = false, open = false;
+    for (size_t i = 0; i < c->nitems; i++) {
+        if (!c->items[i].gated)
+            continue;
+        fail |= c->items[i].verdict == RP_VERDICT_SLOWER;
+        open |= c->items[i].verdict == RP_VERDICT_INCONCLUSIVE;
+    }
+    c->status = fail ? RP_GATE_FAIL : open ? RP_GATE_INCONCLUSIVE : RP_GATE_PASS;
+}
+
+const char *rp_gate_status_name(int status) {
+    return status == RP_GATE_PASS ? "pass" : status == RP_GATE_FAIL ? "fail" : "inconclusive";
+}
+
+void rp_cmp_item_name(const rp_cmp_item *it, char *buf, size_t len) {
+    size_t n = (size_t)snprintf(buf, len, "%s %s", it->scenario, it->backend);
+    for (size_t i = 0; i < it->nparams && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, " %s=%s", it->params[i].key, it->params[i].value);
+    if (n < len)
+        snprintf(buf + n, len - n, " [%s]", it->op);
+}
+
+/* ---- udbench compare ---- */
+
+/* The repetitions and the seed do not change what is measured: documents that differ only in
+ * them compare. */
+static bool ignored_param(const char *key) {
+    return !strcmp(key, "repeat") || !strcmp(key, "seed");
+}
+
+void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len) {
+    size_t n = (size_t)snprintf(buf, len, "%s %s", c->scenario, c->backend);
+    for (size_t i = 0; i < c->nparams && n < len; i++)
+        if (!ignored_param(c->params[i].key))
+            n += (size_t)snprintf(buf + n, len - n, " %s=%s", c->params[i].key, c->params[i].value);
+    if (n < len)
+        snprintf(buf + n, len - n, " [%s]", m->op);
+}
+
+static bool same_params(const rp_cell *a, const rp_cell *b) {
+    size_t na = 0, nb = 0;
+    for (size_t i = 0; i < b->nparams; i++)
+        nb += !ignored_param(b->params[i].key);
+    for (size_t i = 0; i < a->nparams; i++) {
+        if (ignored_param(a->params[i].key))
+            continue;
+        na++;
+        const char *v = rp_cell_param(b, a->params[i].key);
+        if (!v || strcmp(v, a->params[i].value))
+            return false;
+    }
+    return na == nb;
+}
+
+static const rp_metric *find_metric(const rp_doc *d, const rp_cell *like, const char *op) {
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *c = &d->cells[i];
+        if (c->status != RP_STATUS_OK || strcmp(c->scenario, like->scenario) ||
+            strcmp(c->backend, like->backend) || !same_params(c, like))
+            continue;
+        for (size_t j = 0; j < c->nmetrics; j++)
+            if (!strcmp(c->metrics[j].op, op))
+                return &c->metrics[j];
+    }
+    return NULL;
+}
+
+static int copy_item_key(rp_cmp_item *it, const rp_cell *cell, const char *op) {
+    int rc = rp_set_string(&it->scenario, cell->scenario);
+    rc = rc ? rc : rp_set_string(&it->backend, cell->backend);
+    rc = rc ? rc : rp_set_string(&it->op, op);
+    if (!rc && cell->nparams) {
+        it->params = calloc(cell->nparams, sizeof *it->params);
+        if (!it->params)
+            return -ENOMEM;
+        for (size_t i = 0; i < cell->nparams && !rc; i++) {
+            if (ignored_param(cell->params[i].key))
+                continue;
+            rp_param *p = &it->params[it->nparams++];
+            rc = rp_set_string(&p->key, cell->params[i].key);
+            rc = rc ? rc : rp_set_string(&p->value, cell->params[i].value);
+        }
+    }
+    return rc;
+}
+
+/* Log costs of the repetitions of a metric (the histogram's p50 once, for a latency). */
+static int log_costs(const rp_cmp_merit *m, const rp_metric *metric, double *out, int max) {
+    int n = 0;
+    if (!m->higher_is_better) {
+        if (metric->has_latency && metric->latency.p50 > 0)
+            out[n++] = log(metric->latency.p50);
+        return n;
+    }
+    for (size_t i = 0; i < metric->nreps && n < max; i++)
+        if (metric->reps[i].ops_per_sec > 0)
+            out[n++] = log(1.0 / metric->reps[i].ops_per_sec);
+    return n;
+}
+
+static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm,
+                          const rp_metric *hm) {
+    rp_cmp_item *it = rp_cmp_add_item(c);
+    if (!it || copy_item_key(it, cell, bm->op))
+        return -ENOMEM;
+    it->merit = rp_cmp_merit_of_cell(cell, bm->op);
+    it->base_value = rp_merit_value(&it->merit, bm, -1);
+    it->head_value = rp_merit_value(&it->merit, hm, -1);
+    double xb[256], xh[256];
+    it->n_base = log_costs(&it->merit, bm, xb, 256);
+    it->n_head = log_costs(&it->merit, hm, xh, 256);
+    double bc = rp_merit_cost(&it->merit, it->base_value);
+    double hc = rp_merit_cost(&it->merit, it->head_value);
+    it->ratio = bc > 0 && isfinite(bc) && isfinite(hc) ? hc / bc : NAN;
+    double lo, hi, est;
+    int rc = rp_mw_shift_interval(xb, it->n_base, xh, it->n_head, c->alpha, &lo, &hi, &est);
+    if (rc == -2)
+        return -ENOMEM;
+    it->confidence = rc == 0 ? 1 - c->alpha : 0;
+    it->ratio_lo = exp(lo);
+    it->ratio_hi = exp(hi);
+    it->verdict = rp_verdict(lo, hi, log1p(c->margin));
+    return 0;
+}
+
+int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, double alpha,
+                    rp_cmp **out, size_t *only_base, size_t *only_head, char *err, size_t errlen) {
+    if (!(margin > 0 && margin < 1) || !(alpha > 0 && alpha < 1)) {
+        snprintf(err, errlen, "the margin and alpha must lie between 0 and 1");
+        return RP_EINVAL;
+    }
+    rp_cmp *c;
+    int rc = rp_cmp_new(&c);
+    if (rc)
+        return rc;
+    c->margin = margin;
+    c->alpha = alpha;
+    rc = rp_set_string(&c->method, "mann-whitney");
+    rc = rc ? rc : rp_set_string(&c->channel, "time");
+    rc = rc ? rc : rp_set_string(&c->base_commit, base->run.git_commit);
+    rc = rc ? rc : rp_set_string(&c->head_commit, head->run.git_commit);
+    size_t ob = 0, oh = 0;
+    for (size_t i = 0; i < base->ncells && !rc; i++) {
+        const rp_cell *cell = &base->cells[i];
+        if (cell->status != RP_STATUS_OK)
+            continue;
+        for (size_t j = 0; j < cell->nmetrics && !rc; j++) {
+            const rp_metric *hm = find_metric(head, cell, cell->metrics[j].op);
+            if (hm)
+                rc = compare_metric(c, cell, &cell->metrics[j], hm);
+            else
+                ob++;
+        }
+    }
+    for (size_t i = 0; i < head->ncells && !rc; i++) {
+        const rp_cell *cell = &head->cells[i];
+        for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics; j++)
+            if (!find_metric(base, cell, cell->metrics[j].op))
+                oh++;
+    }
+    if (!rc && c->nitems == 0) {
+        snprintf(err, errlen,
+                 "the two documents share no metric (same scenario, backend, parameters and "
+                 "operation): %zu in the base only, %zu in the head only",
+                 ob, oh);
+        rc = RP_ESCHEMA;
+    }
+    if (rc) {
+        rp_cmp_free(c);
+        return rc;
+    }
+    if (only_base)
+        *only_base = ob;
+    if (only_head)
+        *only_head = oh;
+    rp_cmp_settle(c);
+    *out = c;
+    return 0;
+}

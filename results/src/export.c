@@ -1,0 +1,289 @@
+/*
+ * export.c - results and compare documents in the formats other CI tools read:
+ * github-action-benchmark's custom tools ([{name, unit, value, range, extra}]), Bencher's
+ * Metric Format ({benchmark: {measure: {value, lower_value, upper_value}}}, with its built-in
+ * measures "throughput" in operations/second and "latency" in nanoseconds), Google Benchmark's
+ * JSON (context + benchmarks, one entry per repetition, which its compare.py reads), and JUnit
+ * XML (one test case per gated metric, a failure per regression).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "rp_compare.h"
+#include "rp_stats.h"
+
+int rp_export_parse(const char *name) {
+    static const char *const names[] = {"gab-bigger", "gab-smaller", "bmf", "gbench", "junit"};
+    for (int i = 0; i < 5; i++)
+        if (name && !strcmp(name, names[i]))
+            return i;
+    return RP_EFORMAT;
+}
+
+static int dump_json(json_t *root, FILE *f) {
+    if (!root)
+        return -ENOMEM;
+    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    return rc || fputc('\n', f) == EOF ? -EIO : 0;
+}
+
+static void xml_escaped(FILE *f, const char *s) {
+    rp__xml_text(f, s, 0);
+}
+
+static void junit_open(FILE *f, const char *suite, size_t tests, size_t failures, size_t skipped,
+                       double seconds) {
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
+            "  <testsuite name=\"%s\" tests=\"%zu\" failures=\"%zu\" skipped=\"%zu\" "
+            "time=\"%.1f\">\n",
+            suite, tests, failures, skipped, seconds);
+}
+
+/* Ends the XML document and drops the JSON root that the XML path never filled. */
+static int junit_close(FILE *f, json_t *unused) {
+    json_decref(unused);
+    fprintf(f, "  </testsuite>\n</testsuites>\n");
+    return ferror(f) ? -EIO : 0;
+}
+
+/* ---- results documents ---- */
+
+static json_t *gbench_context(const rp_doc *d) {
+    json_t *load = json_array();
+    for (int i = 0; i < 3; i++)
+        json_array_append_new(load, json_real(d->run.machine.load_before[i]));
+    return json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:[], s:o, s:s}", "date",
+                     d->run.started ? d->run.started : "", "host_name", "udbench", "executable",
+                     "udbench", "num_cpus", d->run.machine.cores, "mhz_per_cpu", 0,
+                     "cpu_scaling_enabled", 0, "caches", "load_avg", load, "library_build_type",
+                     "release");
+}
+
+int rp_export_doc(const rp_doc *d, int format, FILE *f) {
+    if (format < RP_EXPORT_GAB_BIGGER || format > RP_EXPORT_JUNIT)
+        return RP_EFORMAT;
+    json_t *root = format == RP_EXPORT_BMF ? json_object() : json_array();
+    json_t *benches = format == RP_EXPORT_GBENCH ? json_array() : NULL;
+    if (format == RP_EXPORT_JUNIT) {
+        size_t tests = 0, failures = 0;
+        for (size_t i = 0; i < d->ncells; i++) {
+            tests += d->cells[i].nmetrics ? d->cells[i].nmetrics : 1;
+            failures +=
+                d->cells[i].status == RP_STATUS_ERROR || d->cells[i].correctness.lost_updates > 0;
+        }
+        junit_open(f, "udbench run", tests, failures, 0, 0);
+    }
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *c = &d->cells[i];
+        if (format == RP_EXPORT_JUNIT && (c->status != RP_STATUS_OK || c->nmetrics == 0)) {
+            fprintf(f, "    <testcase classname=\"udbench.%s\" name=\"", c->scenario);
+            xml_escaped(f, c->backend);
+            fprintf(f, "\">");
+            if (c->reason) {
+                fprintf(f, c->status == RP_STATUS_ERROR ? "<failure message=\""
+                                                        : "<skipped message=\"");
+                xml_escaped(f, c->reason);
+                fprintf(f, "\"/>");
+            }
+            fprintf(f, "</testcase>\n");
+            continue;
+        }
+        for (size_t j = 0; j < c->nmetrics; j++) {
+            const rp_metric *m = &c->metrics[j];
+            rp_cmp_merit merit = rp_cmp_merit_of_cell(c, m->op);
+            char name[512];
+            rp_metric_key(c, m, name, sizeof name);
+            double v = rp_merit_value(&merit, m, -1);
+            double cost = rp_merit_cost(&merit, v) * (merit.higher_is_better ? 1e9 : 1);
+            char extra[256];
+            snprintf(extra, sizeof extra, "%zu repetitions, spread %.1f%%%s", m->nreps,
+                     m->spread * 100, m->noisy ? ", noisy" : "");
+            if (format == RP_EXPORT_GAB_BIGGER && merit.higher_is_better) {
+                char range[64];
+                snprintf(range, sizeof range, "± %.6g", (m->max - m->min) / 2);
+                json_array_append_new(root, json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", name,
+                                                      "unit", "ops/s", "value", v, "range", range,
+                                                      "extra", extra));
+            } else if (format == RP_EXPORT_GAB_SMALLER && isfinite(cost)) {
+                char range[64];
+                double lo = merit.higher_is_better && m->max > 0 ? 1e9 / m->max : cost;
+                double hi = merit.higher_is_better && m->min > 0 ? 1e9 / m->min : cost;
+                snprintf(range, sizeof range, "± %.6g", (hi - lo) / 2);
+                json_array_append_new(root,
+                                      json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", name, "unit",
+                                                merit.higher_is_better ? "ns/op" : "ns", "value",
+                                                cost, "range", range, "extra", extra));
+            } else if (format == RP_EXPORT_BMF) {
+                json_t *b = json_object();
+                if (merit.higher_is_better)
+                    json_object_set_new(b, "throughput",
+                                        json_pack("{s:f, s:f, s:f}", "value", v, "lower_value",
+                                                  m->min, "upper_value", m->max));
+                if (m->has_latency)
+                    json_object_set_new(b, "latency",
+                                        json_pack("{s:f, s:f, s:f}", "value", m->latency.p50,
+                                                  "lower_value", m->latency.p50, "upper_value",
+                                                  m->latency.p99));
+                json_object_set_new(root, name, b);
+            } else if (format == RP_EXPORT_GBENCH) {
+                const char *procs = rp_cell_param(c, "procs");
+                for (size_t r = 0; r < m->nreps; r++) {
+                    double rv = rp_merit_value(&merit, m, (int)r);
+                    double rc = merit.higher_is_better ? (rv > 0 ? 1e9 / rv : 0) : rv;
+                    json_array_append_new(
+                        benches,
+                        json_pack("{s:s, s:I, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:s, "
+                                  "s:f}",
+                                  "name", name, "family_index", (json_int_t)i,
+                                  "per_family_instance_index", (int)j, "run_name", name, "run_type",
+                                  "iteration", "repetitions", (int)m->nreps, "repetition_index",
+                                  (int)r, "threads", procs ? atoi(procs) : 1, "iterations",
+                                  (json_int_t)m->reps[r].ops, "real_time", rc, "cpu_time", rc,
+                                  "time_unit", "ns", "items_per_second", m->reps[r].ops_per_sec));
+                }
+            } else if (format == RP_EXPORT_JUNIT) {
+                fprintf(f, "    <testcase classname=\"udbench.%s\" name=\"", c->scenario);
+                xml_escaped(f, name);
+                fprintf(f, "\">");
+                if (c->correctness.present && c->correctness.lost_updates > 0)
+                    fprintf(f, "<failure message=\"%" PRId64 " lost updates\"/>",
+                            c->correctness.lost_updates);
+                fprintf(f, "</testcase>\n");
+            }
+        }
+    }
+    if (format == RP_EXPORT_JUNIT)
+        return junit_close(f, root);
+    if (benches) {
+        json_decref(root);
+        root = json_pack("{s:o, s:o}", "context", gbench_context(d), "benchmarks", benches);
+    }
+    return dump_json(root, f);
+}
+
+/* ---- compare documents ---- */
+
+int rp_export_cmp(const rp_cmp *c, int format, FILE *f) {
+    if (format < RP_EXPORT_GAB_BIGGER || format > RP_EXPORT_JUNIT)
+        return RP_EFORMAT;
+    if (format == RP_EXPORT_JUNIT) {
+        size_t tests = 0, failures = 0, skipped = 0;
+        for (size_t i = 0; i < c->nitems; i++) {
+            tests += c->items[i].gated;
+            failures += c->items[i].gated && c->items[i].verdict == RP_VERDICT_SLOWER;
+            skipped += c->items[i].gated && c->items[i].verdict == RP_VERDICT_INCONCLUSIVE;
+        }
+        junit_open(
+            f, c->method && !strcmp(c->method, "paired-sign") ? "udbench gate" : "udbench compare",
+            tests, failures, skipped, c->wall_seconds);
+    }
+    json_t *root = format == RP_EXPORT_BMF ? json_object() : json_array();
+    json_t *benches = format == RP_EXPORT_GBENCH ? json_array() : NULL;
+    for (size_t i = 0; i < c->nitems; i++) {
+        const rp_cmp_item *it = &c->items[i];
+        char name[512], extra[256];
+        rp_cmp_item_name(it, name, sizeof name);
+        snprintf(extra, sizeof extra, "%s: cost x%.4f, interval [%.4f, %.4f] at %.1f%%, base %.6g",
+                 rp_verdict_name(it->verdict), it->ratio, it->ratio_lo, it->ratio_hi,
+                 it->confidence * 100, it->base_value);
+        double cost =
+            rp_merit_cost(&it->merit, it->head_value) * (it->merit.higher_is_better ? 1e9 : 1);
+        double bcost =
+            rp_merit_cost(&it->merit, it->base_value) * (it->merit.higher_is_better ? 1e9 : 1);
+        if (format == RP_EXPORT_GAB_BIGGER && it->merit.higher_is_better) {
+            char range[64];
+            double lo = isfinite(it->ratio_hi) ? it->base_value / it->ratio_hi : 0;
+            double hi =
+                isfinite(it->ratio_lo) && it->ratio_lo > 0 ? it->base_value / it->ratio_lo : lo;
+            snprintf(range, sizeof range, "± %.6g", (hi - lo) / 2);
+            json_array_append_new(root, json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", name, "unit",
+                                                  "ops/s", "value", it->head_value, "range", range,
+                                                  "extra", extra));
+        } else if (format == RP_EXPORT_GAB_SMALLER && isfinite(cost)) {
+            char range[64];
+            double w = isfinite(it->ratio_hi) && isfinite(it->ratio_lo)
+                           ? bcost * (it->ratio_hi - it->ratio_lo) / 2
+                           : 0;
+            snprintf(range, sizeof range, "± %.6g", w);
+            json_array_append_new(root, json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", name, "unit",
+                                                  it->merit.higher_is_better ? "ns/op" : "ns",
+                                                  "value", cost, "range", range, "extra", extra));
+        } else if (format == RP_EXPORT_BMF) {
+            json_t *b = json_object();
+            double lo = isfinite(it->ratio_lo) ? bcost * it->ratio_lo : cost;
+            double hi = isfinite(it->ratio_hi) ? bcost * it->ratio_hi : cost;
+            if (it->merit.higher_is_better)
+                json_object_set_new(b, "throughput",
+                                    json_pack("{s:f, s:f, s:f}", "value", it->head_value,
+                                              "lower_value", hi > 0 ? 1e9 / hi : 0, "upper_value",
+                                              lo > 0 ? 1e9 / lo : 0));
+            else
+                json_object_set_new(b, "latency",
+                                    json_pack("{s:f, s:f, s:f}", "value", cost, "lower_value", lo,
+                                              "upper_value", hi));
+            json_object_set_new(root, name, b);
+        } else if (format == RP_EXPORT_GBENCH) {
+            /* The head's figures: every kept trial of the gate is a repetition; a compare
+             * document holds only the median. */
+            size_t n = 0;
+            for (size_t j = 0; j < it->npairs; j++)
+                n += !it->pairs[j].dropped;
+            size_t r = 0;
+            for (size_t j = 0; j <= it->npairs; j++) {
+                double v;
+                if (j < it->npairs) {
+                    if (it->pairs[j].dropped)
+                        continue;
+                    v = it->pairs[j].head;
+                } else if (n == 0) {
+                    v = it->head_value;
+                } else {
+                    break;
+                }
+                double rc = rp_merit_cost(&it->merit, v) * (it->merit.higher_is_better ? 1e9 : 1);
+                json_array_append_new(
+                    benches, json_pack("{s:s, s:I, s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:f, "
+                                       "s:s}",
+                                       "name", name, "family_index", (json_int_t)i,
+                                       "per_family_instance_index", 0, "run_name", name, "run_type",
+                                       "iteration", "repetitions", n ? (int)n : 1,
+                                       "repetition_index", (int)r++, "threads", 1, "iterations", 1,
+                                       "real_time", rc, "cpu_time", rc, "time_unit", "ns"));
+            }
+        } else if (format == RP_EXPORT_JUNIT && it->gated) {
+            fprintf(f, "    <testcase classname=\"udbench.%s\" name=\"", it->scenario);
+            xml_escaped(f, name);
+            fprintf(f, "\">");
+            if (it->verdict == RP_VERDICT_SLOWER) {
+                fprintf(f,
+                        "<failure message=\"slower: cost x%.4f, interval [%.4f, %.4f], "
+                        "margin %.1f%%\"/>",
+                        it->ratio, it->ratio_lo, it->ratio_hi, c->margin * 100);
+            } else if (it->verdict == RP_VERDICT_INCONCLUSIVE) {
+                fprintf(f,
+                        "<skipped message=\"inconclusive: interval [%.4f, %.4f] straddles the "
+                        "margin\"/>",
+                        it->ratio_lo, it->ratio_hi);
+            }
+            fprintf(f, "<system-out>");
+            xml_escaped(f, extra);
+            fprintf(f, "</system-out></testcase>\n");
+        }
+    }
+    if (format == RP_EXPORT_JUNIT)
+        return junit_close(f, root);
+    if (benches) {
+        json_decref(root);
+        root = json_pack("{s:{s:s, s:s, s:i, s:i, s:b, s:[], s:[], s:s}, s:o}", "context", "date",
+                         "", "executable", "udbench gate", "num_cpus", 0, "mhz_per_cpu", 0,
+                         "cpu_scaling_enabled", 0, "caches", "load_avg", "library_build_type",
+                         "release", "benchmarks", benches);
+    }
+    return dump_json(root, f);
+}

@@ -1,0 +1,287 @@
+/*
+ * test_rp_compare.c - udbench compare's statistics on fixture documents (a head 25% slower on
+ * ultradict and unchanged on local), the compare document's JSON round trip, refusals, and the
+ * shapes of every export.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rp.h"
+#include "rp_compare.h"
+#include "rp_stats.h"
+
+static rp_doc *load(const char *name) {
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/%s", RP_FIXTURES, name);
+    rp_doc *d = NULL;
+    int rc = rp_doc_read(path, &d, err, sizeof err);
+    if (rc)
+        fail_msg("%s: %s", path, err);
+    return d;
+}
+
+static rp_cmp *fixture_cmp(void) {
+    rp_doc *b = load("compare-base.json"), *h = load("compare-head.json");
+    rp_cmp *c = NULL;
+    size_t ob = 9, oh = 9;
+    char err[256] = "";
+    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
+    assert_int_equal(ob, 0);
+    assert_int_equal(oh, 0);
+    rp_doc_free(b);
+    rp_doc_free(h);
+    return c;
+}
+
+static const rp_cmp_item *find(const rp_cmp *c, const char *backend) {
+    for (size_t i = 0; i < c->nitems; i++)
+        if (!strcmp(c->items[i].backend, backend))
+            return &c->items[i];
+    fail_msg("no item for %s", backend);
+    return NULL;
+}
+
+static void test_compare_fixtures(void **state) {
+    (void)state;
+    rp_cmp *c = fixture_cmp();
+    assert_int_equal(c->nitems, 2);
+    const rp_cmp_item *ud = find(c, "ultradict:"), *loc = find(c, "local:");
+    assert_int_equal(ud->verdict, RP_VERDICT_SLOWER);
+    assert_true(fabs(ud->ratio - 1.25) < 1e-9);
+    assert_true(ud->ratio_lo > 1.03 && ud->ratio_lo <= 1.25 && ud->ratio_hi >= 1.25);
+    assert_true(fabs(ud->confidence - 0.95) < 1e-12);
+    assert_int_equal(ud->n_base, 7);
+    assert_string_equal(ud->merit.name, "ops_per_sec");
+    assert_int_equal(loc->verdict, RP_VERDICT_SAME);
+    assert_true(loc->ratio_lo > 1 / 1.03 && loc->ratio_hi < 1.03);
+    /* repeat and seed are not part of what is compared, nor of the names */
+    for (size_t i = 0; i < ud->nparams; i++)
+        assert_true(strcmp(ud->params[i].key, "repeat") && strcmp(ud->params[i].key, "seed"));
+    assert_int_equal(c->status, RP_GATE_FAIL);
+    rp_cmp_free(c);
+}
+
+static void test_compare_self_and_margin(void **state) {
+    (void)state;
+    rp_doc *b = load("compare-base.json"), *h = load("compare-head.json");
+    rp_cmp *c = NULL;
+    char err[256];
+    assert_int_equal(rp_compare_docs(b, b, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(c->status, RP_GATE_PASS);
+    assert_true(c->items[0].ratio == 1);
+    rp_cmp_free(c);
+    /* A margin wider than the slowdown: the 25% is no longer beyond it. */
+    assert_int_equal(rp_compare_docs(b, h, 0.5, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(find(c, "ultradict:")->verdict, RP_VERDICT_SAME);
+    rp_cmp_free(c);
+    assert_int_equal(rp_compare_docs(b, h, 0, 0.05, &c, NULL, NULL, err, sizeof err), RP_EINVAL);
+    rp_doc_free(b);
+    rp_doc_free(h);
+}
+
+static void test_compare_refuses_disjoint(void **state) {
+    (void)state;
+    rp_doc *b = load("minimal.json"), *h = load("compare-head.json");
+    rp_cmp *c = NULL;
+    char err[256] = "";
+    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, NULL, NULL, err, sizeof err),
+                     RP_ESCHEMA);
+    assert_null(c);
+    assert_non_null(strstr(err, "share no metric"));
+    rp_doc_free(b);
+    rp_doc_free(h);
+}
+
+/* Three repetitions a side cannot give a 95% interval: inconclusive, never a verdict. */
+static void test_compare_too_few(void **state) {
+    (void)state;
+    rp_doc *b = load("good.json");
+    rp_cmp *c = NULL;
+    char err[256];
+    assert_int_equal(rp_compare_docs(b, b, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    for (size_t i = 0; i < c->nitems; i++)
+        if (c->items[i].n_base == 3)
+            assert_int_equal(c->items[i].verdict, RP_VERDICT_INCONCLUSIVE);
+    assert_int_equal(c->status, RP_GATE_INCONCLUSIVE);
+    rp_cmp_free(c);
+    rp_doc_free(b);
+}
+
+static void test_cmp_json_round_trip(void **state) {
+    (void)state;
+    rp_cmp *c = fixture_cmp();
+    rp_cmp_item *it = &c->items[0];
+    rp_cmp_pair *p = rp_cmp_item_add_pair(it);
+    p->base = 100;
+    p->head = 90;
+    p->look = 1;
+    p->head_first = true;
+    rp_set_string(&p->dropped, "canary loop 2.00x its reference");
+    it->has_anchors = it->gab110 = true;
+    it->utest_p = 0.25;
+    char path[512];
+    snprintf(path, sizeof path, "%s/cmp.json", RP_SCRATCH);
+    assert_int_equal(rp_cmp_write(c, path), 0);
+    rp_cmp *r = NULL;
+    char err[256] = "";
+    assert_int_equal(rp_cmp_read(path, &r, err, sizeof err), 0);
+    assert_int_equal(r->nitems, c->nitems);
+    for (size_t i = 0; i < c->nitems; i++) {
+        assert_string_equal(r->items[i].backend, c->items[i].backend);
+        assert_int_equal(r->items[i].verdict, c->items[i].verdict);
+        assert_true(fabs(r->items[i].ratio_lo - c->items[i].ratio_lo) < 1e-6);
+        assert_int_equal(r->items[i].nparams, c->items[i].nparams);
+    }
+    assert_int_equal(r->items[0].npairs, 1);
+    assert_string_equal(r->items[0].pairs[0].dropped, "canary loop 2.00x its reference");
+    assert_true(r->items[0].pairs[0].head_first && r->items[0].gab110);
+    assert_int_equal(r->status, c->status);
+    rp_cmp_free(r);
+    rp_cmp_free(c);
+    /* A results document is not a compare document, and says so. */
+    snprintf(path, sizeof path, "%s/compare-base.json", RP_FIXTURES);
+    assert_int_equal(rp_cmp_read(path, &r, err, sizeof err), RP_ESCHEMA);
+    assert_non_null(strstr(err, "udbench/1"));
+}
+
+/* Runs an export into memory and parses it as JSON (NULL for XML: then *text is set). */
+static json_t *export_json(const rp_doc *d, const rp_cmp *c, int format, char **text) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(d ? rp_export_doc(d, format, f) : rp_export_cmp(c, format, f), 0);
+    fclose(f);
+    json_t *j = format == RP_EXPORT_JUNIT ? NULL : json_loads(buf, 0, NULL);
+    if (format != RP_EXPORT_JUNIT)
+        assert_non_null(j);
+    if (text)
+        *text = buf;
+    else
+        free(buf);
+    return j;
+}
+
+static size_t count(const char *s, const char *needle) {
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void check_gab(json_t *j, const char *unit) {
+    assert_true(json_is_array(j) && json_array_size(j) == 2);
+    size_t i;
+    json_t *e;
+    json_array_foreach(j, i, e) {
+        assert_true(json_is_string(json_object_get(e, "name")));
+        assert_string_equal(json_string_value(json_object_get(e, "unit")), unit);
+        assert_true(json_is_number(json_object_get(e, "value")));
+        assert_true(json_is_string(json_object_get(e, "range")));
+        assert_true(json_is_string(json_object_get(e, "extra")));
+    }
+}
+
+static void check_bmf(json_t *j, const char *measure) {
+    assert_true(json_is_object(j) && json_object_size(j) == 2);
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v) {
+        json_t *m = json_object_get(v, measure);
+        assert_non_null(m);
+        double val = json_number_value(json_object_get(m, "value"));
+        assert_true(json_number_value(json_object_get(m, "lower_value")) <= val);
+        assert_true(json_number_value(json_object_get(m, "upper_value")) >= val);
+    }
+}
+
+static void check_gbench(json_t *j, size_t entries) {
+    assert_true(json_is_object(json_object_get(j, "context")));
+    json_t *b = json_object_get(j, "benchmarks");
+    assert_int_equal(json_array_size(b), entries);
+    size_t i;
+    json_t *e;
+    json_array_foreach(b, i, e) {
+        assert_true(json_is_string(json_object_get(e, "name")));
+        assert_string_equal(json_string_value(json_object_get(e, "run_type")), "iteration");
+        assert_string_equal(json_string_value(json_object_get(e, "time_unit")), "ns");
+        assert_true(json_number_value(json_object_get(e, "real_time")) > 0);
+        assert_true(json_is_number(json_object_get(e, "cpu_time")));
+        assert_true(json_is_integer(json_object_get(e, "iterations")));
+    }
+}
+
+static void test_exports(void **state) {
+    (void)state;
+    rp_doc *d = load("compare-base.json");
+    rp_cmp *c = fixture_cmp();
+    json_t *j;
+    check_gab(j = export_json(d, NULL, RP_EXPORT_GAB_BIGGER, NULL), "ops/s");
+    json_decref(j);
+    check_gab(j = export_json(d, NULL, RP_EXPORT_GAB_SMALLER, NULL), "ns/op");
+    json_decref(j);
+    check_gab(j = export_json(NULL, c, RP_EXPORT_GAB_BIGGER, NULL), "ops/s");
+    json_decref(j);
+    check_gab(j = export_json(NULL, c, RP_EXPORT_GAB_SMALLER, NULL), "ns/op");
+    json_decref(j);
+    check_bmf(j = export_json(d, NULL, RP_EXPORT_BMF, NULL), "throughput");
+    json_decref(j);
+    check_bmf(j = export_json(NULL, c, RP_EXPORT_BMF, NULL), "throughput");
+    json_decref(j);
+    check_gbench(j = export_json(d, NULL, RP_EXPORT_GBENCH, NULL), 14); /* 2 metrics x 7 reps */
+    json_decref(j);
+    check_gbench(j = export_json(NULL, c, RP_EXPORT_GBENCH, NULL), 2);
+    json_decref(j);
+    char *xml;
+    export_json(NULL, c, RP_EXPORT_JUNIT, &xml);
+    assert_int_equal(count(xml, "<testcase "), 2);
+    assert_int_equal(count(xml, "<failure "), 1);
+    assert_non_null(strstr(xml, "failures=\"1\""));
+    free(xml);
+    export_json(d, NULL, RP_EXPORT_JUNIT, &xml);
+    assert_int_equal(count(xml, "<testcase "), 2);
+    assert_int_equal(count(xml, "<failure "), 0);
+    free(xml);
+    assert_int_equal(rp_export_parse("bmf"), RP_EXPORT_BMF);
+    assert_int_equal(rp_export_parse("csv"), RP_EFORMAT);
+    rp_cmp_free(c);
+    rp_doc_free(d);
+}
+
+static void test_reports(void **state) {
+    (void)state;
+    rp_cmp *c = fixture_cmp();
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(rp_cmp_report(c, RP_CMP_MD, f), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "**FAIL**"));
+    assert_non_null(strstr(buf, "| :x: SLOWER |"));
+    assert_non_null(strstr(buf, "+25.0%"));
+    free(buf);
+    rp_cmp_free(c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_compare_fixtures),
+        cmocka_unit_test(test_compare_self_and_margin),
+        cmocka_unit_test(test_compare_refuses_disjoint),
+        cmocka_unit_test(test_compare_too_few),
+        cmocka_unit_test(test_cmp_json_round_trip),
+        cmocka_unit_test(test_exports),
+        cmocka_unit_test(test_reports),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# udbench compare, export, history and gate end to end: exit statuses, refusals, formats, a
+# change point found where the fixtures change, and a real (tiny) gate run of a build against
+# itself, which must never FAIL.
+# Usage: test_gate_cli.sh UDBENCH UDCOUNT SOURCE_DIR
+set -uo pipefail
+ud=$1 udcount=$2 src=$3
+fx=$src/results/tests/fixtures
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+check() { # DESCRIPTION EXPECTED-STATUS COMMAND...
+  local what=$1 want=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" != "$want" ]; then
+    echo "FAIL: $what: exit $got, expected $want"; cat "$tmp/out" "$tmp/err"
+    failures=$((failures + 1))
+  fi
+}
+has() { # DESCRIPTION FILE PATTERN
+  grep -q -- "$3" "$2" || { echo "FAIL: $1: no '$3' in $2"; cat "$2"; failures=$((failures + 1)); }
+}
+
+# compare: a 25% slower head fails, the same document passes, bad input is refused.
+check "compare slower" 1 "$ud" compare "$fx/compare-base.json" "$fx/compare-head.json"
+has "compare slower" "$tmp/out" "SLOWER .*read ultradict"
+check "compare same" 0 "$ud" compare "$fx/compare-base.json" "$fx/compare-base.json"
+check "compare md" 1 "$ud" compare "$fx/compare-base.json" "$fx/compare-head.json" --format md
+has "compare md" "$tmp/out" "| :x: SLOWER |"
+check "compare json" 1 "$ud" compare "$fx/compare-base.json" "$fx/compare-head.json" --format json \
+  --out "$tmp/cmp.json"
+has "compare json" "$tmp/cmp.json" '"schema": "udbench-compare/1"'
+check "compare wide margin" 0 "$ud" compare "$fx/compare-base.json" "$fx/compare-head.json" --margin 40%
+check "compare 3 vs 3" 3 "$ud" compare "$fx/good.json" "$fx/good.json"
+check "compare disjoint" 2 "$ud" compare "$fx/minimal.json" "$fx/compare-head.json"
+has "compare disjoint" "$tmp/err" "share no metric"
+check "compare not json" 2 "$ud" compare "$fx/broken/not_json.txt" "$fx/compare-head.json"
+check "compare a compare document" 2 "$ud" compare "$tmp/cmp.json" "$fx/compare-head.json"
+check "compare bad margin" 2 "$ud" compare "$fx/compare-base.json" "$fx/compare-head.json" --margin 150%
+check "compare one file" 2 "$ud" compare "$fx/compare-base.json"
+
+# export: every format from both kinds of document.
+for f in gab-bigger gab-smaller bmf gbench junit; do
+  check "export $f results" 0 "$ud" export "$fx/compare-base.json" --format "$f"
+  check "export $f compare" 0 "$ud" export "$tmp/cmp.json" --format "$f"
+done
+"$ud" export "$tmp/cmp.json" --format junit >"$tmp/junit.xml"
+has "junit failure" "$tmp/junit.xml" '<failure message="slower'
+check "export bad format" 2 "$ud" export "$tmp/cmp.json" --format csv
+check "export not a document" 2 "$ud" export "$fx/broken/not_json.txt" --format bmf
+
+# history: four documents like the base, then four like the head: one change, at document 5,
+# on ultradict only.
+files=()
+for _ in 1 2 3 4; do files+=("$fx/compare-base.json"); done
+for _ in 1 2 3 4; do files+=("$fx/compare-head.json"); done
+check "history" 0 "$ud" history --min-segment 2 --p 0.05 "${files[@]}"
+has "history change" "$tmp/out" "read ultradict.*from document 5.*cost +25.0% (slower)"
+has "history count" "$tmp/out" "1 change points over 2 series"
+check "history too few" 2 "$ud" history "$fx/compare-base.json"
+
+# udcount runs every case natively.
+for c in $("$udcount" --list); do check "udcount $c" 0 "$udcount" "$c" 50; done
+check "udcount usage" 2 "$udcount" nonsense 5
+
+# gate: usage errors, and a tiny real run of this build against itself.
+check "gate no builds" 2 "$ud" gate
+check "gate bad margin" 2 "$ud" gate --base "$ud" --head "$ud" --margin x
+check "gate missing build" 2 "$ud" gate --base /nonexistent --head "$ud"
+"$ud" gate --base "$ud" --head "$ud" --suite smoke --pairs 6 --looks 1 --seed 7 \
+  --out "$tmp/gate.json" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ "$st" != 0 ] && [ "$st" != 3 ]; then
+  echo "FAIL: gate A/A: exit $st (0 or 3 expected)"; cat "$tmp/out" "$tmp/err"
+  failures=$((failures + 1))
+fi
+has "gate document" "$tmp/gate.json" '"method": "paired-sign"'
+check "gate document exports" 0 "$ud" export "$tmp/gate.json" --format junit
+
+[ "$failures" = 0 ] && echo "all gate CLI checks passed"
+exit $((failures > 0))
