@@ -48,6 +48,7 @@ struct ud_dict {
     uint8_t dump_deferred; /* UD__DUMP_IF_LONG: the stream filled; UD__DUMP_ASKED: ud_dump() */
     uint64_t pending_end;
     bool lock_borrowed; /* the lock is held by another handle of this thread (see lock.c) */
+    bool hold_shared;   /* another handle of this thread uses our hold: publish at once */
     uint64_t seg_id;    /* identity of the control segment (device and inode), for lock.c */
     uint64_t lock_fork_gen;
     uint64_t open_fork_gen; /* fork generation when opened: forked copies never unlink */
@@ -139,6 +140,11 @@ int ud__lock(ud_dict *d);
 /* ud__lock() waiting at most `timeout` seconds (0: no limit): UD_ETIMEDOUT after that. */
 int ud__lock_for(ud_dict *d, double timeout);
 void ud__unlock(ud_dict *d);
+/* How many dicts' locks the threads of this process hold (reset in a fork child). */
+extern _Atomic unsigned ud__holds;
+/* If another handle of d's dict holds the lock in this thread, publishes its pending records and
+ * makes it publish at once from now on, so that d sees them and never writes over them. */
+void ud__share_hold(ud_dict *d);
 
 /* ---- stream.c ---- */
 enum { UD__DUMP_IF_LONG = 1, UD__DUMP_ASKED = 2 };
@@ -149,7 +155,8 @@ void ud__publish_pending(ud_dict *d);
 void ud__drop_pending(ud_dict *d);
 /* Brings the local copy up to date. The common case - nothing new - is one load of one word. */
 static inline int ud__sync(ud_dict *d) {
-    if (atomic_load_explicit(&d->ctl->end, memory_order_acquire) == d->pos)
+    if (atomic_load_explicit(&d->ctl->end, memory_order_acquire) == d->pos &&
+        atomic_load_explicit(&ud__holds, memory_order_relaxed) == 0)
         return 0;
     return ud__sync_slow(d);
 }

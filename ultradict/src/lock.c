@@ -24,12 +24,16 @@
 
 #define SPIN_ROUNDS 200
 /* The dicts whose lock this thread holds through some handle, by segment identity: a second
- * handle of the same dict in the same thread shares that hold (see acquire()). */
+ * handle of the same dict in the same thread shares that hold (see acquire()). `owner` is the
+ * handle that took the lock; only this thread uses it, and only while it holds. */
 #define HELD_MAX 16
 static _Thread_local struct {
     uint64_t seg_id;
     int holders;
+    ud_dict *owner;
 } held[HELD_MAX];
+
+_Atomic unsigned ud__holds;
 
 static _Thread_local uint64_t held_fork_gen;
 
@@ -46,21 +50,40 @@ static int held_find(uint64_t id) {
     return -1;
 }
 
-static void held_add(uint64_t id) {
-    int i = held_find(id);
+static void held_add(ud_dict *d) {
+    int i = held_find(d->seg_id);
     for (int j = 0; i < 0 && j < HELD_MAX; j++)
         if (held[j].holders == 0)
             i = j;
     if (i >= 0) {
-        held[i].seg_id = id;
-        held[i].holders++;
+        held[i].seg_id = d->seg_id;
+        held[i].owner = d;
+        if (held[i].holders++ == 0)
+            atomic_fetch_add_explicit(&ud__holds, 1, memory_order_relaxed);
     }
 }
 
 static void held_drop(uint64_t id) {
     int i = held_find(id);
-    if (i >= 0)
-        held[i].holders--;
+    if (i >= 0 && --held[i].holders == 0) {
+        held[i].owner = NULL;
+        atomic_fetch_sub_explicit(&ud__holds, 1, memory_order_relaxed);
+    }
+}
+
+void ud__share_hold(ud_dict *d) {
+    if (!d->seg_id)
+        return;
+    int i = held_find(d->seg_id);
+    ud_dict *o = i >= 0 ? held[i].owner : NULL;
+    if (!o || o == d)
+        return;
+    /* Another handle of this thread holds the lock, maybe with records it has not published:
+     * they go out now, before this handle reads or appends at the published end, and the
+     * owner publishes every further record at once until its outermost unlock - a section two
+     * handles write in is not all-or-nothing. */
+    o->hold_shared = true;
+    ud__publish_pending(o);
 }
 #define LIVENESS_PERIOD_NS 1000000LL
 #define OWNER_CHECK_NS 500000000LL
@@ -238,6 +261,7 @@ static inline void check_fork(ud_dict *d) {
         d->lock_depth = 0;
         ud__drop_pending(d);
         d->lock_borrowed = false;
+        d->hold_shared = false;
         ud__register_attach(d);
     }
 }
@@ -247,6 +271,7 @@ static int acquire(ud_dict *d, const ud_lock_options *o) {
         /* Two handles of one dict used by one thread, e.g. `with a.lock: b[k] = v`: the second
          * shares the first's hold instead of deadlocking or failing. Nesting makes it let go
          * first; it never releases what it did not take. */
+        ud__share_hold(d);
         d->lock_borrowed = true;
         d->lock_depth = 1;
         return 0;
@@ -255,7 +280,7 @@ static int acquire(ud_dict *d, const ud_lock_options *o) {
     if (rc)
         return rc;
     if (d->seg_id)
-        held_add(d->seg_id);
+        held_add(d);
     atomic_store_explicit(&d->ctl->holder_pid,
                           atomic_load_explicit(&ud__self_pid, memory_order_relaxed),
                           memory_order_relaxed);
@@ -270,6 +295,7 @@ static void release(ud_dict *d) {
         d->lock_borrowed = false;
         return;
     }
+    d->hold_shared = false;
     if (d->seg_id)
         held_drop(d->seg_id);
     atomic_store_explicit(&c->holder_pid, 0, memory_order_relaxed);
@@ -349,7 +375,7 @@ int ud_lock_steal(ud_dict *d) {
                           memory_order_relaxed);
     d->lock_depth = 1;
     if (d->seg_id)
-        held_add(d->seg_id);
+        held_add(d);
     return 0;
 }
 
@@ -380,6 +406,6 @@ int ud_lock_steal_from(ud_dict *d, pid_t pid) {
                           memory_order_relaxed);
     d->lock_depth = 1;
     if (d->seg_id)
-        held_add(d->seg_id);
+        held_add(d);
     return 0;
 }

@@ -356,6 +356,7 @@ static uint64_t compute_self_ident(void) {
 
 static void atfork_child(void) {
     atomic_fetch_add(&ud__fork_gen, 1);
+    atomic_store(&ud__holds, 0); /* the parent's holds are not the child's */
     atomic_store(&self_ident, compute_self_ident());
     atomic_store(&ud__self_pid, (int32_t)getpid());
 }

@@ -193,6 +193,8 @@ int ud__sync_slow(ud_dict *d) {
      * nobody else can write while we hold the lock. */
     if (d->unpublished)
         return 0;
+    if (atomic_load_explicit(&ud__holds, memory_order_relaxed) != 0)
+        ud__share_hold(d);
     bool locked = d->lock_depth > 0 &&
                   d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
     if (locked)
@@ -316,7 +318,7 @@ static uint64_t publish(ud_dict *d, ud__rec *rec) {
                      rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len)};
     memcpy(rec->body - sizeof h, &h, sizeof h);
     uint64_t new_end = rec->at + ALIGN8(total);
-    if (d->lock_depth > 1) {
+    if (d->lock_depth > 1 && !d->lock_borrowed && !d->hold_shared) {
         d->unpublished = true;
         d->pending_end = new_end;
     } else {

@@ -1,7 +1,8 @@
 /*
  * test_binding.c - the calls a language binding needs: the change position, attaching with the
  * creator's options, small buffers rounded up, nested dicts by name and created filled, two
- * handles of one dict in one thread, and stealing the lock only from a given or dead holder.
+ * handles of one dict in one thread (sharing one hold, each seeing the other's writes, none
+ * overwriting the other's records), and stealing the lock only from a given or dead holder.
  */
 #include <errno.h>
 #include <signal.h>
@@ -175,6 +176,117 @@ static void test_two_handles_spin(void **state) {
     run_two_handles(UD_LOCK_SPIN);
 }
 
+#define IL_VLEN 300
+
+/* Shared with the checking child. */
+struct il_shared {
+    int n;
+    char name[64];
+};
+
+/* The key of the i-th write of kind `which` ('x' and 'z' through the owner, 'y' through the
+ * sharer). */
+static size_t il_key(char *buf, char which, int i) {
+    return (size_t)snprintf(buf, 16, "%c%d", which, i);
+}
+
+/* 0 if d holds exactly the 3 * n intact values of an interleaved section, else a code. */
+static int il_check(ud_dict *d, int n) {
+    if (ud_len(d) != (size_t)(3 * n))
+        return 20;
+    ud_buf v = UD_BUF_INIT;
+    int bad = 0;
+    for (int i = 0; i < n && !bad; i++) {
+        for (const char *w = "xyz"; *w && !bad; w++) {
+            char k[16];
+            size_t kl = il_key(k, *w, i);
+            uint64_t seq;
+            if (ud_get(d, k, kl, &v) != 0 || v.len != IL_VLEN ||
+                ut_value_check(k, kl, v.data, v.len, &seq) != 0 || seq != (uint64_t)i)
+                bad = 21;
+        }
+    }
+    ud_buf_free(&v);
+    return bad;
+}
+
+static int il_child(void *arg) {
+    const struct il_shared *sh = arg;
+    ud_dict *d = ut_attach(sh->name);
+    if (!d)
+        return 10;
+    int rc = il_check(d, sh->n);
+    ud_close(d);
+    return rc;
+}
+
+static void il_set(ud_dict *d, char which, int i) {
+    char k[16], v[IL_VLEN];
+    size_t kl = il_key(k, which, i);
+    ut_value_make(v, sizeof v, k, kl, (uint64_t)i);
+    assert_ok(ud_set(d, k, kl, v, sizeof v));
+}
+
+/* A sees what B wrote and B what A wrote, inside the section. */
+static void il_assert_sees(ud_dict *d, char which, int i) {
+    char k[16];
+    size_t kl = il_key(k, which, i);
+    ud_buf v = UD_BUF_INIT;
+    assert_ok(ud_get(d, k, kl, &v));
+    assert_int_equal(ut_value_check(k, kl, v.data, v.len, NULL), 0);
+    ud_buf_free(&v);
+}
+
+/*
+ * `with a.lock:` A writes x, B writes y, A writes z - n times, with dumps inside the section when
+ * `dumps` (the stream of a small buffer fills, and both handles ask for one), each handle
+ * reading the other's writes in between when `peek`. B must neither
+ * write over A's unpublished records nor have its own written over; afterwards a third handle
+ * and another process see every value intact.
+ */
+static void run_interleaved(int lock, int n, bool dumps, bool peek) {
+    struct il_shared *sh = ut_shared_alloc(sizeof *sh);
+    sh->n = n;
+    ud_dict *a = ut_open(ut_name(sh->name), UD_CREATE_ONLY, lock, dumps ? 4096 : 0);
+    ud_dict *b = ut_open(sh->name, UD_ATTACH_ONLY, lock, 0);
+    ud_dict *c = ut_open(sh->name, UD_ATTACH_ONLY, lock, 0);
+    assert_ok(ud_lock(a, NULL));
+    for (int i = 0; i < n; i++) {
+        il_set(a, 'x', i);
+        il_set(b, 'y', i);
+        if (peek)
+            il_assert_sees(a, 'y', i);
+        il_set(a, 'z', i);
+        if (peek) {
+            il_assert_sees(b, 'x', i);
+            il_assert_sees(b, 'z', i);
+        }
+        if (dumps && i % 7 == 3)
+            assert_ok(ud_dump(i % 2 ? a : b));
+    }
+    assert_ok(ud_unlock(a));
+    assert_int_equal(ud_lock_holder(a), 0);
+    assert_int_equal(il_check(c, n), 0);
+    assert_int_equal(il_check(a, n), 0);
+    assert_int_equal(il_check(b, n), 0);
+    pid_t pid = ut_fork(il_child, sh);
+    ut_assert_children(&pid, 1, 10, "a child sees the interleaved writes");
+    assert_ok(ud_close(c));
+    assert_ok(ud_close(b));
+    assert_ok(ud_close(a));
+    ut_shared_free(sh, sizeof *sh);
+}
+
+static void test_two_handles_interleaved(void **state) {
+    (void)state;
+    for (int peek = 0; peek < 2; peek++) {
+        run_interleaved(UD_LOCK_MUTEX, 1, false, peek);
+        run_interleaved(UD_LOCK_SPIN, 1, false, peek);
+        run_interleaved(UD_LOCK_MUTEX, 40, true, peek);
+        run_interleaved(UD_LOCK_SPIN, 40, true, peek);
+    }
+}
+
 /* In a child: takes the lock, reports through the pipe, then sleeps until killed or told. */
 static int hold_lock(void *arg) {
     char **a = arg;
@@ -250,6 +362,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_nested_by_name, ut_teardown),
         cmocka_unit_test_teardown(test_two_handles_mutex, ut_teardown),
         cmocka_unit_test_teardown(test_two_handles_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_two_handles_interleaved, ut_teardown),
         cmocka_unit_test_teardown(test_steal, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
