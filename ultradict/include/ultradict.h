@@ -540,7 +540,9 @@ UD_EXPORT int ud_snapshot_finish(ud_buf *snap);
  * The dict's change position: a 64-bit number that grows with every write any process makes
  * and never repeats for the life of the dict. Equal positions mean "nothing changed", so a
  * binding can cache decoded values and drop them when the position moves. One atomic load; it
- * neither locks nor synchronises the handle. 0 for NULL.
+ * neither locks nor synchronises the handle. Inside a ud_lock() section, the handle's own writes
+ * (not yet visible to others) move it for this handle; another handle of the same dict used in
+ * the thread holding the lock first makes the holder publish them. 0 for NULL.
  */
 UD_EXPORT uint64_t ud_change_position(const ud_dict *d);
 

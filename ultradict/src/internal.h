@@ -144,7 +144,7 @@ void ud__unlock(ud_dict *d);
 extern _Atomic unsigned ud__holds;
 /* If another handle of d's dict holds the lock in this thread, publishes its pending records and
  * makes it publish at once from now on, so that d sees them and never writes over them. */
-void ud__share_hold(ud_dict *d);
+void ud__share_hold(const ud_dict *d);
 
 /* ---- stream.c ---- */
 enum { UD__DUMP_IF_LONG = 1, UD__DUMP_ASKED = 2 };

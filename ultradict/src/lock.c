@@ -71,7 +71,7 @@ static void held_drop(uint64_t id) {
     }
 }
 
-void ud__share_hold(ud_dict *d) {
+void ud__share_hold(const ud_dict *d) {
     if (!d->seg_id)
         return;
     int i = held_find(d->seg_id);

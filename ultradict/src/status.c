@@ -83,5 +83,14 @@ int ud_print_status(ud_dict *d, FILE *f) {
 }
 
 uint64_t ud_change_position(const ud_dict *d) {
-    return d ? atomic_load_explicit(&d->ctl->end, memory_order_acquire) : 0;
+    if (!d)
+        return 0;
+    /* Inside a ud_lock() section the handle's own unpublished records are changes too: a
+     * binding's cache must not serve what they replaced. And another handle of this thread
+     * holding the lock publishes its pending records first, so that this one sees them move. */
+    if (d->unpublished)
+        return d->pending_end;
+    if (atomic_load_explicit(&ud__holds, memory_order_relaxed) != 0)
+        ud__share_hold(d);
+    return atomic_load_explicit(&d->ctl->end, memory_order_acquire);
 }

@@ -31,6 +31,21 @@ static void test_change_position(void **state) {
     uint64_t p2 = ud_change_position(b);
     assert_ok(ud_del(b, S("k")));
     assert_true(ud_change_position(a) > p2);
+    /* Inside a section, the holder's own unpublished writes move it for the holder (a cache
+     * keyed on it must not serve the value they replaced, as in `with d.lock: d[k] += 1`)... */
+    assert_ok(ud_set(a, S("k"), S("1")));
+    assert_ok(ud_lock(a, NULL));
+    uint64_t p3 = ud_change_position(a);
+    assert_ok(ud_set(a, S("k"), S("2")));
+    uint64_t p4 = ud_change_position(a);
+    assert_true(p4 > p3);
+    assert_ok(ud_set(a, S("k"), S("3")));
+    assert_true(ud_change_position(a) > p4);
+    /* ...and for a second handle of this thread, which sees them. */
+    assert_true(ud_change_position(b) > p4);
+    assert_ok(ud_get(b, S("k"), &v));
+    assert_buf_eq(&v, S("3"));
+    assert_ok(ud_unlock(a));
     assert_int_equal(ud_change_position(NULL), 0);
     ud_buf_free(&v);
     assert_ok(ud_close(b));
