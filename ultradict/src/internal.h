@@ -112,6 +112,9 @@ int ud__seg_unlink(const char *base, const char *suffix);
 int ud__half_created_dead(int fd);
 /* ud__half_created_dead() for the control segment of `name`. */
 int ud__half_created_name(const char *name);
+/* 1 if the process that created the dict `name` is still alive (or, before it wrote its
+ * identity, still within the initialisation window), 0 if it is gone or `name` is unreadable. */
+int ud__creator_alive_name(const char *name);
 /* Unlinks the control segment `name` if it is a dead creator's half-created one (checked on
  * the very file the name refers to). 1 if it did, 0 if not. */
 int ud__reclaim_half_created(const char *name);

@@ -216,10 +216,11 @@ static bool referenced(const ud__table *t, const char *name, size_t n) {
 }
 
 int ud__reclaim_orphans(ud_dict *d) {
-    /* Children are created only under the parent's lock, which the caller holds: a direct
-     * child in /dev/shm that the (synchronised) parent does not reference is debris of a
-     * process killed between creating it and committing it, or between replacing it and
-     * unlinking it. */
+    /* A direct child in /dev/shm that the (synchronised) parent does not reference is debris
+     * of a process killed between creating it and committing it, or between replacing it and
+     * unlinking it - or a child that a live process is still filling (ud_child_create(), then
+     * ud_set_child()), which must be left alone. So only a child whose creator is gone is
+     * reclaimed: debris of a live creator waits until that process has exited. */
     DIR *dir = opendir("/dev/shm");
     if (!dir)
         return -errno;
@@ -239,6 +240,8 @@ int ud__reclaim_orphans(ud_dict *d) {
             continue;
         char child[UD__SEG_NAME_MAX + 1];
         memcpy(child, p, q + 1);
+        if (ud__creator_alive_name(child))
+            continue;
         /* Ours even without a magic: a creator killed before writing it held our lock. */
         if (ud__unlink_tree_unchecked(child) == 0)
             reclaimed++;

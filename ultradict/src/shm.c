@@ -237,6 +237,35 @@ int ud__half_created_dead(int fd) {
     return age > UD__INIT_WAIT_NS ? 1 : 0;
 }
 
+int ud__creator_alive_name(const char *name) {
+    char path[UD__SEG_NAME_MAX + 2];
+    if (ud__seg_path(path, name, "") != 0)
+        return 0;
+    int fd = ud__shm_open_file(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    ud__control c;
+    memset(&c, 0, sizeof c);
+    int alive = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        if ((size_t)st.st_size >= sizeof c && pread(fd, &c, sizeof c, 0) == (ssize_t)sizeof c &&
+            c.creator_pid > 0) {
+            uint64_t ident = ((uint64_t)(uint32_t)c.creator_pid << 32) | c.creator_start;
+            alive = ud__ident_alive(ident) ? 1 : 0;
+        } else {
+            /* No identity yet: a creator still initialising, for the initialisation window. */
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            int64_t age = ((int64_t)now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
+                          (now.tv_nsec - st.st_mtim.tv_nsec);
+            alive = age <= UD__INIT_WAIT_NS ? 1 : 0;
+        }
+    }
+    close(fd);
+    return alive;
+}
+
 int ud__reclaim_half_created(const char *name) {
     char path[UD__SEG_NAME_MAX + 2];
     if (ud__seg_path(path, name, "") != 0)

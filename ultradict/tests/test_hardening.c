@@ -226,6 +226,90 @@ static void test_killed_waiters(void **state) {
     assert_ok(ud_close(d));
 }
 
+/* ---- Nested dicts orphaned by a crash are reclaimed; one still being filled is not. ---- */
+
+static void check_value(ud_dict *d, const char *key, const char *val) {
+    ud_buf b = {0};
+    assert_ok(ud_get(d, S(key), &b));
+    assert_buf_eq(&b, val, strlen(val));
+    ud_buf_free(&b);
+}
+
+/* Creates a nested child of the dict and dies before publishing it, as a process killed
+ * between creating a child and storing it under its key. Exits with 0 once the child exists. */
+static int orphan_child(void *varg) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = varg;
+    o.create = UD_ATTACH_ONLY;
+    o.recurse = true;
+    ud_dict *d = NULL, *c = NULL;
+    if (ud_open(&o, &d) != 0 || ud_child_create(d, &c) != 0 || ud_set(c, S("x"), S("1")) != 0)
+        _exit(2);
+    _exit(0); /* no close: the child is left in /dev/shm, referenced by nobody */
+}
+
+static void test_orphans_reclaimed(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+    int empty = ut_count_segments(name);
+    ud_dict *kept = NULL;
+    assert_ok(ud_set_dict(d, S("kept"), &kept));
+    assert_ok(ud_set(kept, S("k"), S("v")));
+    assert_ok(ud_close(kept));
+    int before = ut_count_segments(name);
+    for (int i = 0; i < 3; i++) {
+        pid_t pid = ut_fork(orphan_child, name);
+        assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    }
+    assert_int_equal(ut_count_segments(name), before + 3 * 4);
+    /* Recovery removes the three dead creators' children and keeps the referenced one. */
+    assert_int_equal(ud_reclaim(d), 3);
+    assert_int_equal(ut_count_segments(name), before);
+    assert_ok(ud_get_dict(d, S("kept"), &kept));
+    check_value(kept, "k", "v");
+    assert_ok(ud_close(kept));
+    /* ud_clear() reclaims them too. */
+    pid_t pid = ut_fork(orphan_child, name);
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    assert_ok(ud_clear(d));
+    assert_int_equal(ut_count_segments(name), empty);
+    assert_ok(ud_close(d));
+}
+
+/* A child that a live process has created but not yet published survives the parent's
+ * ud_clear() and ud_reclaim() in another process, and can still be published. */
+static int clear_parent(void *varg) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = varg;
+    o.create = UD_ATTACH_ONLY;
+    o.recurse = true;
+    ud_dict *d = NULL;
+    if (ud_open(&o, &d) != 0 || ud_clear(d) != 0 || ud_reclaim(d) != 0)
+        _exit(2);
+    _exit(ud_close(d) == 0 ? 0 : 3);
+}
+
+static void test_child_being_filled_kept(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+    ud_dict *c = NULL;
+    assert_ok(ud_child_create(d, &c));
+    assert_ok(ud_set(c, S("x"), S("1")));
+    pid_t pid = ut_fork(clear_parent, name);
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    assert_ok(ud_set(c, S("y"), S("2")));
+    assert_ok(ud_set_child(d, S("child"), c));
+    assert_ok(ud_close(c));
+    ud_dict *r = NULL;
+    assert_ok(ud_get_dict(d, S("child"), &r));
+    check_value(r, "x", "1");
+    check_value(r, "y", "2");
+    assert_ok(ud_close(r));
+    assert_ok(ud_close(d));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_section_atomic, ut_teardown),
@@ -233,6 +317,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_section_killed, ut_teardown),
         cmocka_unit_test_teardown(test_wait_timeout_holder_stopped, ut_teardown),
         cmocka_unit_test_teardown(test_killed_waiters, ut_teardown),
+        cmocka_unit_test_teardown(test_orphans_reclaimed, ut_teardown),
+        cmocka_unit_test_teardown(test_child_being_filled_kept, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }
