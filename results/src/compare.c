@@ -150,7 +150,7 @@ static bool same_params(const rp_cell *a, const rp_cell *b) {
             continue;
         na++;
         const char *v = rp_cell_param(b, a->params[i].key);
-        if (!v || strcmp(v, a->params[i].value))
+        if (!v || strcmp(v, a->params[i].value) != 0)
             return false;
     }
     return na == nb;
@@ -159,8 +159,8 @@ static bool same_params(const rp_cell *a, const rp_cell *b) {
 static const rp_metric *find_metric(const rp_doc *d, const rp_cell *like, const char *op) {
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
-        if (c->status != RP_STATUS_OK || strcmp(c->scenario, like->scenario) ||
-            strcmp(c->backend, like->backend) || !same_params(c, like))
+        if (c->status != RP_STATUS_OK || strcmp(c->scenario, like->scenario) != 0 ||
+            strcmp(c->backend, like->backend) != 0 || !same_params(c, like))
             continue;
         for (size_t j = 0; j < c->nmetrics; j++)
             if (!strcmp(c->metrics[j].op, op))

@@ -182,7 +182,7 @@ static void item_from_json(rd *r, json_t *o, rp_cmp_item *it, const char *where)
     it->n_base = (int)num(r, o, "n_base", where);
     it->n_head = (int)num(r, o, "n_head", where);
     json_t *g = need(r, o, "gated", JSON_TRUE, where);
-    it->gated = g && json_is_true(g);
+    it->gated = json_is_true(g);
     json_t *v = need(r, o, "verdict", JSON_STRING, where);
     if (v && (it->verdict = rp_verdict_parse(json_string_value(v))) < 0) {
         snprintf(r->err, r->errlen, "%s.verdict: unknown verdict \"%s\"", where,
@@ -230,7 +230,7 @@ int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
         return RP_EPARSE;
     }
     json_t *schema = json_object_get(root, "schema");
-    if (!json_is_string(schema) || strcmp(json_string_value(schema), RP_CMP_SCHEMA)) {
+    if (!json_is_string(schema) || strcmp(json_string_value(schema), RP_CMP_SCHEMA) != 0) {
         snprintf(err, errlen, "not a %s compare document (schema %s%s%s)", RP_CMP_SCHEMA,
                  json_is_string(schema) ? "\"" : "",
                  json_is_string(schema) ? json_string_value(schema) : "missing",

@@ -54,6 +54,17 @@ static int junit_close(FILE *f, json_t *unused) {
 
 /* ---- results documents ---- */
 
+/* The "procs" parameter of a cell as Google Benchmark's thread count: 1 when absent or not a
+ * positive number. */
+static int threads_of(const char *procs) {
+    if (!procs)
+        return 1;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(procs, &end, 10);
+    return errno || end == procs || *end || v < 1 || v > INT32_MAX ? 1 : (int)v;
+}
+
 static json_t *gbench_context(const rp_doc *d) {
     json_t *load = json_array();
     for (int i = 0; i < 3; i++)
@@ -143,7 +154,7 @@ int rp_export_doc(const rp_doc *d, int format, FILE *f) {
                                   "name", name, "family_index", (json_int_t)i,
                                   "per_family_instance_index", (int)j, "run_name", name, "run_type",
                                   "iteration", "repetitions", (int)m->nreps, "repetition_index",
-                                  (int)r, "threads", procs ? atoi(procs) : 1, "iterations",
+                                  (int)r, "threads", threads_of(procs), "iterations",
                                   (json_int_t)m->reps[r].ops, "real_time", rc, "cpu_time", rc,
                                   "time_unit", "ns", "items_per_second", m->reps[r].ops_per_sec));
                 }
