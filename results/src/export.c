@@ -76,6 +76,15 @@ static json_t *gbench_context(const rp_doc *d) {
                      "release");
 }
 
+/* One entry of github-action-benchmark's custom format; the range is ± half_width. */
+static void gab_entry(json_t *root, const char *name, const char *unit, double value,
+                      double half_width, const char *extra) {
+    char range[64];
+    snprintf(range, sizeof range, "± %.6g", half_width);
+    json_array_append_new(root, json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", name, "unit", unit,
+                                          "value", value, "range", range, "extra", extra));
+}
+
 /* One metric of a results document, with what every format shows of it. */
 typedef struct doc_metric {
     const rp_cell *c;
@@ -87,22 +96,15 @@ typedef struct doc_metric {
 } doc_metric;
 
 static void doc_gab_bigger(json_t *root, const doc_metric *x) {
-    char range[64];
-    snprintf(range, sizeof range, "± %.6g", (x->m->max - x->m->min) / 2);
-    json_array_append_new(root,
-                          json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", x->name, "unit", "ops/s",
-                                    "value", x->v, "range", range, "extra", x->extra));
+    gab_entry(root, x->name, "ops/s", x->v, (x->m->max - x->m->min) / 2, x->extra);
 }
 
 static void doc_gab_smaller(json_t *root, const doc_metric *x) {
     const rp_metric *m = x->m;
-    char range[64];
     double lo = x->merit.higher_is_better && m->max > 0 ? 1e9 / m->max : x->cost;
     double hi = x->merit.higher_is_better && m->min > 0 ? 1e9 / m->min : x->cost;
-    snprintf(range, sizeof range, "± %.6g", (hi - lo) / 2);
-    json_array_append_new(root, json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", x->name, "unit",
-                                          x->merit.higher_is_better ? "ns/op" : "ns", "value",
-                                          x->cost, "range", range, "extra", x->extra));
+    gab_entry(root, x->name, x->merit.higher_is_better ? "ns/op" : "ns", x->cost, (hi - lo) / 2,
+              x->extra);
 }
 
 static void doc_bmf(json_t *root, const doc_metric *x) {
@@ -229,25 +231,17 @@ typedef struct cmp_metric {
 
 static void cmp_gab_bigger(json_t *root, const cmp_metric *x) {
     const rp_cmp_item *it = x->it;
-    char range[64];
     double lo = isfinite(it->ratio_hi) ? it->base_value / it->ratio_hi : 0;
     double hi = isfinite(it->ratio_lo) && it->ratio_lo > 0 ? it->base_value / it->ratio_lo : lo;
-    snprintf(range, sizeof range, "± %.6g", (hi - lo) / 2);
-    json_array_append_new(root,
-                          json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", x->name, "unit", "ops/s",
-                                    "value", it->head_value, "range", range, "extra", x->extra));
+    gab_entry(root, x->name, "ops/s", it->head_value, (hi - lo) / 2, x->extra);
 }
 
 static void cmp_gab_smaller(json_t *root, const cmp_metric *x) {
     const rp_cmp_item *it = x->it;
-    char range[64];
     double w = isfinite(it->ratio_hi) && isfinite(it->ratio_lo)
                    ? x->bcost * (it->ratio_hi - it->ratio_lo) / 2
                    : 0;
-    snprintf(range, sizeof range, "± %.6g", w);
-    json_array_append_new(root, json_pack("{s:s, s:s, s:f, s:s, s:s}", "name", x->name, "unit",
-                                          it->merit.higher_is_better ? "ns/op" : "ns", "value",
-                                          x->cost, "range", range, "extra", x->extra));
+    gab_entry(root, x->name, it->merit.higher_is_better ? "ns/op" : "ns", x->cost, w, x->extra);
 }
 
 static void cmp_bmf(json_t *root, const cmp_metric *x) {
