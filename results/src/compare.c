@@ -150,7 +150,7 @@ static bool same_params(const rp_cell *a, const rp_cell *b) {
             continue;
         na++;
         const char *v = rp_cell_param(b, a->params[i].key);
-        if (!v || strcmp(v, a->params[i].value))
+        if (!v || strcmp(v, a->params[i].value) != 0)
             return false;
     }
     return na == nb;
@@ -159,8 +159,8 @@ static bool same_params(const rp_cell *a, const rp_cell *b) {
 static const rp_metric *find_metric(const rp_doc *d, const rp_cell *like, const char *op) {
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
-        if (c->status != RP_STATUS_OK || strcmp(c->scenario, like->scenario) ||
-            strcmp(c->backend, like->backend) || !same_params(c, like))
+        if (c->status != RP_STATUS_OK || strcmp(c->scenario, like->scenario) != 0 ||
+            strcmp(c->backend, like->backend) != 0 || !same_params(c, like))
             continue;
         for (size_t j = 0; j < c->nmetrics; j++)
             if (!strcmp(c->metrics[j].op, op))
@@ -227,6 +227,36 @@ static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm,
     return 0;
 }
 
+/* Compares every metric of base that head has too; *only_base counts those it has not. */
+static int compare_shared(rp_cmp *c, const rp_doc *base, const rp_doc *head, size_t *only_base) {
+    int rc = 0;
+    for (size_t i = 0; i < base->ncells && !rc; i++) {
+        const rp_cell *cell = &base->cells[i];
+        if (cell->status != RP_STATUS_OK)
+            continue;
+        for (size_t j = 0; j < cell->nmetrics && !rc; j++) {
+            const rp_metric *hm = find_metric(head, cell, cell->metrics[j].op);
+            if (hm)
+                rc = compare_metric(c, cell, &cell->metrics[j], hm);
+            else
+                (*only_base)++;
+        }
+    }
+    return rc;
+}
+
+/* The metrics of head that base does not have. */
+static size_t count_only(const rp_doc *head, const rp_doc *base) {
+    size_t n = 0;
+    for (size_t i = 0; i < head->ncells; i++) {
+        const rp_cell *cell = &head->cells[i];
+        for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics; j++)
+            if (!find_metric(base, cell, cell->metrics[j].op))
+                n++;
+    }
+    return n;
+}
+
 int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, double alpha,
                     rp_cmp **out, size_t *only_base, size_t *only_head, char *err, size_t errlen) {
     if (!(margin > 0 && margin < 1) || !(alpha > 0 && alpha < 1)) {
@@ -244,24 +274,10 @@ int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, doubl
     rc = rc ? rc : rp_set_string(&c->base_commit, base->run.git_commit);
     rc = rc ? rc : rp_set_string(&c->head_commit, head->run.git_commit);
     size_t ob = 0, oh = 0;
-    for (size_t i = 0; i < base->ncells && !rc; i++) {
-        const rp_cell *cell = &base->cells[i];
-        if (cell->status != RP_STATUS_OK)
-            continue;
-        for (size_t j = 0; j < cell->nmetrics && !rc; j++) {
-            const rp_metric *hm = find_metric(head, cell, cell->metrics[j].op);
-            if (hm)
-                rc = compare_metric(c, cell, &cell->metrics[j], hm);
-            else
-                ob++;
-        }
-    }
-    for (size_t i = 0; i < head->ncells && !rc; i++) {
-        const rp_cell *cell = &head->cells[i];
-        for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics; j++)
-            if (!find_metric(base, cell, cell->metrics[j].op))
-                oh++;
-    }
+    if (!rc)
+        rc = compare_shared(c, base, head, &ob);
+    if (!rc)
+        oh = count_only(head, base);
     if (!rc && c->nitems == 0) {
         snprintf(err, errlen,
                  "the two documents share no metric (same scenario, backend, parameters and "

@@ -182,7 +182,7 @@ static void item_from_json(rd *r, json_t *o, rp_cmp_item *it, const char *where)
     it->n_base = (int)num(r, o, "n_base", where);
     it->n_head = (int)num(r, o, "n_head", where);
     json_t *g = need(r, o, "gated", JSON_TRUE, where);
-    it->gated = g && json_is_true(g);
+    it->gated = json_is_true(g);
     json_t *v = need(r, o, "verdict", JSON_STRING, where);
     if (v && (it->verdict = rp_verdict_parse(json_string_value(v))) < 0) {
         snprintf(r->err, r->errlen, "%s.verdict: unknown verdict \"%s\"", where,
@@ -230,7 +230,7 @@ int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
         return RP_EPARSE;
     }
     json_t *schema = json_object_get(root, "schema");
-    if (!json_is_string(schema) || strcmp(json_string_value(schema), RP_CMP_SCHEMA)) {
+    if (!json_is_string(schema) || strcmp(json_string_value(schema), RP_CMP_SCHEMA) != 0) {
         snprintf(err, errlen, "not a %s compare document (schema %s%s%s)", RP_CMP_SCHEMA,
                  json_is_string(schema) ? "\"" : "",
                  json_is_string(schema) ? json_string_value(schema) : "missing",
@@ -310,56 +310,71 @@ static void interval(char *buf, size_t len, const rp_cmp_item *it) {
     snprintf(buf, len, "[%s, %s] at %.1f%%", lo, hi, it->confidence * 100);
 }
 
+/* The heading of the Markdown report. */
+static void report_head_md(const rp_cmp *c, bool paired, FILE *f) {
+    fprintf(f, "### Performance gate: **%s**\n\n",
+            c->status == RP_GATE_FAIL   ? "FAIL"
+            : c->status == RP_GATE_PASS ? "PASS"
+                                        : "INCONCLUSIVE");
+    fprintf(f, "Base `%s`, head `%s`; %s, %s channel; margin %.1f%%, alpha %.3g",
+            c->base_commit ? c->base_commit : "?", c->head_commit ? c->head_commit : "?",
+            paired ? "paired interleaved trials, sign-test intervals, Holm-corrected"
+                   : "repetitions of two runs, Mann-Whitney (Hodges-Lehmann) intervals",
+            c->channel ? c->channel : "time", c->margin * 100, c->alpha);
+    if (c->wall_seconds > 0)
+        fprintf(f, "; %.0f s", c->wall_seconds);
+    fprintf(f, ".\n\n| verdict | metric | base | head | change | interval | n |\n"
+               "|---|---|---:|---:|---:|---|---:|\n");
+}
+
+/* The heading of the text report. */
+static void report_head_text(const rp_cmp *c, bool paired, FILE *f) {
+    fprintf(f, "udbench %s: %s (margin %.1f%%, alpha %.3g, %s channel)\n",
+            paired ? "gate" : "compare", rp_gate_status_name(c->status), c->margin * 100, c->alpha,
+            c->channel ? c->channel : "time");
+    fprintf(f, "  base %s%s%s, head %s%s%s\n", c->base_commit ? c->base_commit : "?",
+            c->base_label ? " " : "", c->base_label ? c->base_label : "",
+            c->head_commit ? c->head_commit : "?", c->head_label ? " " : "",
+            c->head_label ? c->head_label : "");
+}
+
+/* How many trials an item rests on: kept pairs, or repetitions of the two runs. */
+static void trial_count(const rp_cmp_item *it, char *n, size_t len) {
+    size_t kept = 0, dropped = 0;
+    for (size_t j = 0; j < it->npairs; j++)
+        it->pairs[j].dropped ? dropped++ : kept++;
+    if (it->npairs)
+        snprintf(n, len, "%zu pairs%s", kept, dropped ? " +dropped" : "");
+    else
+        snprintf(n, len, "%d vs %d", it->n_base, it->n_head);
+}
+
+/* One row of the report. */
+static void report_item(const rp_cmp_item *it, bool md, FILE *f) {
+    char name[512], change[32], iv[96], n[64];
+    rp_cmp_item_name(it, name, sizeof name);
+    pct(change, sizeof change, it->ratio);
+    interval(iv, sizeof iv, it);
+    trial_count(it, n, sizeof n);
+    if (md)
+        fprintf(f, "| %s%s | `%s` | %.4g %s | %.4g %s | %s | %s | %s |\n",
+                it->verdict == RP_VERDICT_SLOWER ? ":x: " : "", shown_verdict(it), name,
+                it->base_value, it->merit.unit, it->head_value, it->merit.unit, change, iv, n);
+    else
+        fprintf(f, "  %-12s %-56s cost %-7s %s  %s\n", shown_verdict(it), name, change, iv, n);
+}
+
 int rp_cmp_report(const rp_cmp *c, int format, FILE *f) {
     if (format == RP_CMP_JSON)
         return rp_cmp_write_file(c, f);
     bool md = format == RP_CMP_MD;
-    bool paired = c->method && !strcmp(c->method, "paired-sign");
-    const char *status = rp_gate_status_name(c->status);
-    if (md) {
-        fprintf(f, "### Performance gate: **%s**\n\n",
-                c->status == RP_GATE_FAIL   ? "FAIL"
-                : c->status == RP_GATE_PASS ? "PASS"
-                                            : "INCONCLUSIVE");
-        fprintf(f, "Base `%s`, head `%s`; %s, %s channel; margin %.1f%%, alpha %.3g",
-                c->base_commit ? c->base_commit : "?", c->head_commit ? c->head_commit : "?",
-                paired ? "paired interleaved trials, sign-test intervals, Holm-corrected"
-                       : "repetitions of two runs, Mann-Whitney (Hodges-Lehmann) intervals",
-                c->channel ? c->channel : "time", c->margin * 100, c->alpha);
-        if (c->wall_seconds > 0)
-            fprintf(f, "; %.0f s", c->wall_seconds);
-        fprintf(f, ".\n\n| verdict | metric | base | head | change | interval | n |\n"
-                   "|---|---|---:|---:|---:|---|---:|\n");
-    } else {
-        fprintf(f, "udbench %s: %s (margin %.1f%%, alpha %.3g, %s channel)\n",
-                paired ? "gate" : "compare", status, c->margin * 100, c->alpha,
-                c->channel ? c->channel : "time");
-        fprintf(f, "  base %s%s%s, head %s%s%s\n", c->base_commit ? c->base_commit : "?",
-                c->base_label ? " " : "", c->base_label ? c->base_label : "",
-                c->head_commit ? c->head_commit : "?", c->head_label ? " " : "",
-                c->head_label ? c->head_label : "");
-    }
-    for (size_t i = 0; i < c->nitems; i++) {
-        const rp_cmp_item *it = &c->items[i];
-        char name[512], change[32], iv[96];
-        rp_cmp_item_name(it, name, sizeof name);
-        pct(change, sizeof change, it->ratio);
-        interval(iv, sizeof iv, it);
-        size_t kept = 0, dropped = 0;
-        for (size_t j = 0; j < it->npairs; j++)
-            it->pairs[j].dropped ? dropped++ : kept++;
-        char n[64];
-        if (it->npairs)
-            snprintf(n, sizeof n, "%zu pairs%s", kept, dropped ? " +dropped" : "");
-        else
-            snprintf(n, sizeof n, "%d vs %d", it->n_base, it->n_head);
-        if (md)
-            fprintf(f, "| %s%s | `%s` | %.4g %s | %.4g %s | %s | %s | %s |\n",
-                    it->verdict == RP_VERDICT_SLOWER ? ":x: " : "", shown_verdict(it), name,
-                    it->base_value, it->merit.unit, it->head_value, it->merit.unit, change, iv, n);
-        else
-            fprintf(f, "  %-12s %-56s cost %-7s %s  %s\n", shown_verdict(it), name, change, iv, n);
-    }
+    bool paired = c->method && strcmp(c->method, "paired-sign") == 0;
+    if (md)
+        report_head_md(c, paired, f);
+    else
+        report_head_text(c, paired, f);
+    for (size_t i = 0; i < c->nitems; i++)
+        report_item(&c->items[i], md, f);
     if (md)
         fprintf(f, "\nA change is the head's cost (time per operation, or latency) against the "
                    "base's: positive is slower.\n");

@@ -123,8 +123,8 @@ static double *mw_distribution(int n, int m) {
         return NULL;
     c[0] = 1;
     for (int i = 1; i <= n; i++) {
-        for (size_t k = deg; k >= (size_t)(m + i) && k <= deg; k--)
-            c[k] -= c[k - (size_t)(m + i)];
+        for (size_t k = deg; k >= (size_t)m + (size_t)i && k <= deg; k--)
+            c[k] -= c[k - ((size_t)m + (size_t)i)];
         for (size_t k = (size_t)i; k <= deg; k++)
             c[k] += c[k - (size_t)i];
     }

@@ -66,7 +66,8 @@ static void test_compare_fixtures(void **state) {
     assert_true(loc->ratio_lo > 1 / 1.03 && loc->ratio_hi < 1.03);
     /* repeat and seed are not part of what is compared, nor of the names */
     for (size_t i = 0; i < ud->nparams; i++)
-        assert_true(strcmp(ud->params[i].key, "repeat") && strcmp(ud->params[i].key, "seed"));
+        assert_true(strcmp(ud->params[i].key, "repeat") != 0 &&
+                    strcmp(ud->params[i].key, "seed") != 0);
     assert_int_equal(c->status, RP_GATE_FAIL);
     rp_cmp_free(c);
 }

@@ -22,61 +22,77 @@ static int read_results(const char *path, rp_doc **doc) {
     return rc;
 }
 
+static void compare_help(void) {
+    printf("Usage: udbench compare BASE.json HEAD.json [--margin 3%%] [--alpha 0.05]\n"
+           "                       [--format text|md|json] [--out FILE]\n"
+           "Compares every metric present in both results documents (same scenario,\n"
+           "backend, parameters and operation): the head/base cost ratio, its\n"
+           "Hodges-Lehmann interval over the repetitions, and a verdict faster, slower,\n"
+           "same or inconclusive against the margin. Runs of 3 repetitions cannot reach\n"
+           "95%%: use --repeat 5 or more (or udbench gate, which pairs trials).\n"
+           "Exit status: 0 no metric slower, 1 a metric slower, 3 inconclusive,\n"
+           "2 usage error or unusable documents.\n");
+}
+
+/* The options of compare. */
+typedef struct compare_opts {
+    double margin, alpha;
+    int format;
+    const char *out;
+} compare_opts;
+
+/* One option c: 0 to go on, else the exit status (-1 after --help). */
+static int compare_option(compare_opts *o, int c, const char *arg) {
+    char *end = NULL;
+    switch (c) {
+    case 'm':
+        o->margin = sc_parse_margin(arg);
+        if (o->margin < 0) {
+            fprintf(stderr,
+                    "udbench compare: the margin is a fraction or a percentage in "
+                    "(0, 100%%), not '%s'\n",
+                    arg);
+            return 2;
+        }
+        return 0;
+    case 'a':
+        o->alpha = strtod(arg, &end);
+        if (*end || !(o->alpha > 0 && o->alpha < 1)) {
+            fprintf(stderr, "udbench compare: alpha lies in (0, 1), not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    case 'f':
+        o->format = sc_cmp_format(arg);
+        if (o->format < 0) {
+            fprintf(stderr, "udbench compare: the format is text, md or json, not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    case 'o':
+        o->out = arg;
+        return 0;
+    case 'h':
+        compare_help();
+        return -1;
+    default:
+        fprintf(stderr, "Try 'udbench compare --help'.\n");
+        return 2;
+    }
+}
+
 int sc_compare_main(int argc, char **argv) {
     static const struct option opts[] = {
         {"margin", required_argument, NULL, 'm'}, {"alpha", required_argument, NULL, 'a'},
         {"format", required_argument, NULL, 'f'}, {"out", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-    double margin = 0.03, alpha = 0.05;
-    int format = RP_CMP_TEXT, c;
-    const char *out = NULL;
+    compare_opts o = {.margin = 0.03, .alpha = 0.05, .format = RP_CMP_TEXT, .out = NULL};
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end = NULL;
-        switch (c) {
-        case 'm':
-            margin = sc_parse_margin(optarg);
-            if (margin < 0) {
-                fprintf(stderr,
-                        "udbench compare: the margin is a fraction or a percentage in "
-                        "(0, 100%%), not '%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'a':
-            alpha = strtod(optarg, &end);
-            if (*end || !(alpha > 0 && alpha < 1)) {
-                fprintf(stderr, "udbench compare: alpha lies in (0, 1), not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'f':
-            format = sc_cmp_format(optarg);
-            if (format < 0) {
-                fprintf(stderr, "udbench compare: the format is text, md or json, not '%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'h':
-            printf("Usage: udbench compare BASE.json HEAD.json [--margin 3%%] [--alpha 0.05]\n"
-                   "                       [--format text|md|json] [--out FILE]\n"
-                   "Compares every metric present in both results documents (same scenario,\n"
-                   "backend, parameters and operation): the head/base cost ratio, its\n"
-                   "Hodges-Lehmann interval over the repetitions, and a verdict faster, slower,\n"
-                   "same or inconclusive against the margin. Runs of 3 repetitions cannot reach\n"
-                   "95%%: use --repeat 5 or more (or udbench gate, which pairs trials).\n"
-                   "Exit status: 0 no metric slower, 1 a metric slower, 3 inconclusive,\n"
-                   "2 usage error or unusable documents.\n");
-            return 0;
-        default:
-            fprintf(stderr, "Try 'udbench compare --help'.\n");
-            return 2;
-        }
+        int rc = compare_option(&o, c, optarg);
+        if (rc)
+            return rc < 0 ? 0 : rc;
     }
     if (argc - optind != 2) {
         fprintf(stderr, "udbench compare: expects BASE.json and HEAD.json\n"
@@ -91,7 +107,7 @@ int sc_compare_main(int argc, char **argv) {
     rp_cmp *cmp = NULL;
     size_t ob = 0, oh = 0;
     char err[512] = "";
-    int rc = rp_compare_docs(base, head, margin, alpha, &cmp, &ob, &oh, err, sizeof err);
+    int rc = rp_compare_docs(base, head, o.margin, o.alpha, &cmp, &ob, &oh, err, sizeof err);
     if (!rc) {
         rp_set_string(&cmp->base_label, argv[optind]);
         rp_set_string(&cmp->head_label, argv[optind + 1]);
@@ -107,37 +123,37 @@ int sc_compare_main(int argc, char **argv) {
                 "udbench compare: %zu metrics only in the base, %zu only in the head "
                 "(not compared)\n",
                 ob, oh);
-    if (out && (rc = rp_cmp_write(cmp, out)))
-        fprintf(stderr, "udbench compare: writing %s: %s\n", out, strerror(-rc));
-    rp_cmp_report(cmp, format, stdout);
+    if (o.out && (rc = rp_cmp_write(cmp, o.out)))
+        fprintf(stderr, "udbench compare: writing %s: %s\n", o.out, strerror(-rc));
+    rp_cmp_report(cmp, o.format, stdout);
     int status = rc ? 2 : cmp->status;
     rp_cmp_free(cmp);
     return fflush(stdout) ? 2 : status;
 }
 
-int sc_export_main(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: udbench export FILE --format gab-bigger|gab-smaller|bmf|gbench|junit\n"
-               "Converts a results document (udbench/1) or a compare document\n"
-               "(udbench-compare/1, from compare or gate) for other CI tools:\n"
-               "  gab-bigger, gab-smaller  github-action-benchmark customBiggerIsBetter /\n"
-               "                           customSmallerIsBetter ([{name, unit, value, range, "
-               "extra}])\n"
-               "  bmf                      Bencher Metric Format ({benchmark: {measure: {value, "
-               "...}}})\n"
-               "  gbench                   Google Benchmark JSON (its compare.py reads it)\n"
-               "  junit                    JUnit XML: one test case per metric, a failure per\n"
-               "                           regression (or failed cell)\n");
-        return 0;
-    }
-    const char *file = NULL, *fmt = NULL;
+static void export_help(void) {
+    printf("Usage: udbench export FILE --format gab-bigger|gab-smaller|bmf|gbench|junit\n"
+           "Converts a results document (udbench/1) or a compare document\n"
+           "(udbench-compare/1, from compare or gate) for other CI tools:\n"
+           "  gab-bigger, gab-smaller  github-action-benchmark customBiggerIsBetter /\n"
+           "                           customSmallerIsBetter ([{name, unit, value, range, "
+           "extra}])\n"
+           "  bmf                      Bencher Metric Format ({benchmark: {measure: {value, "
+           "...}}})\n"
+           "  gbench                   Google Benchmark JSON (its compare.py reads it)\n"
+           "  junit                    JUnit XML: one test case per metric, a failure per\n"
+           "                           regression (or failed cell)\n");
+}
+
+/* FILE and --format FMT of export: 0, or 2 with a message. */
+static int export_args(int argc, char **argv, const char **file, const char **fmt) {
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--format") && i + 1 < argc)
-            fmt = argv[++i];
-        else if (!strncmp(argv[i], "--format=", 9))
-            fmt = argv[i] + 9;
-        else if (!file && argv[i][0] != '-')
-            file = argv[i];
+        if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+            *fmt = argv[++i];
+        else if (strncmp(argv[i], "--format=", 9) == 0)
+            *fmt = argv[i] + 9;
+        else if (!*file && argv[i][0] != '-')
+            *file = argv[i];
         else {
             fprintf(stderr,
                     "udbench export: unexpected argument '%s'\nTry 'udbench export "
@@ -146,18 +162,15 @@ int sc_export_main(int argc, char **argv) {
             return 2;
         }
     }
-    int format = fmt ? rp_export_parse(fmt) : -1;
-    if (!file || format < 0) {
-        fprintf(stderr, "udbench export: expects FILE and --format gab-bigger, gab-smaller, bmf, "
-                        "gbench or junit\n");
-        return 2;
-    }
-    rp_cmp *cmp = NULL;
-    rp_doc *doc = NULL;
+    return 0;
+}
+
+/* Reads FILE as a compare document, else as a results document: 0, or 2 with a message. */
+static int export_read(const char *file, rp_cmp **cmp, rp_doc **doc) {
     char err[512] = "", err2[512] = "";
-    int rc = rp_cmp_read(file, &cmp, err, sizeof err);
-    if (rc == RP_ESCHEMA && !strstr(err, "comparisons") && !strncmp(err, "not a", 5)) {
-        rc = rp_doc_read(file, &doc, err2, sizeof err2);
+    int rc = rp_cmp_read(file, cmp, err, sizeof err);
+    if (rc == RP_ESCHEMA && !strstr(err, "comparisons") && strncmp(err, "not a", 5) == 0) {
+        rc = rp_doc_read(file, doc, err2, sizeof err2);
         if (rc) {
             fprintf(stderr,
                     "udbench export: %s: neither a compare document nor a results "
@@ -169,7 +182,28 @@ int sc_export_main(int argc, char **argv) {
         fprintf(stderr, "udbench export: %s: %s\n", file, err[0] ? err : rp_strerror(rc));
         return 2;
     }
-    rc = cmp ? rp_export_cmp(cmp, format, stdout) : rp_export_doc(doc, format, stdout);
+    return 0;
+}
+
+int sc_export_main(int argc, char **argv) {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        export_help();
+        return 0;
+    }
+    const char *file = NULL, *fmt = NULL;
+    if (export_args(argc, argv, &file, &fmt))
+        return 2;
+    int format = fmt ? rp_export_parse(fmt) : -1;
+    if (!file || format < 0) {
+        fprintf(stderr, "udbench export: expects FILE and --format gab-bigger, gab-smaller, bmf, "
+                        "gbench or junit\n");
+        return 2;
+    }
+    rp_cmp *cmp = NULL;
+    rp_doc *doc = NULL;
+    if (export_read(file, &cmp, &doc))
+        return 2;
+    int rc = cmp ? rp_export_cmp(cmp, format, stdout) : rp_export_doc(doc, format, stdout);
     rp_cmp_free(cmp);
     rp_doc_free(doc);
     if (rc || fflush(stdout)) {

@@ -108,31 +108,76 @@ static double canary(void) {
     return now_s() - t0;
 }
 
-/* Steal ticks and total ticks of the machine, from the first line of /proc/stat. */
+/* Steal ticks and total ticks of the machine, from the first line of /proc/stat
+ * ("cpu user nice system idle iowait irq softirq steal ..."); both 0 when it cannot be read. */
 static void cpu_ticks(uint64_t *steal, uint64_t *total) {
     *steal = *total = 0;
     FILE *f = fopen("/proc/stat", "r");
     if (!f)
         return;
-    unsigned long long v[10] = {0};
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-               &v[5], &v[6], &v[7]) == 8) {
-        *steal = v[7];
-        for (int i = 0; i < 8; i++)
-            *total += v[i];
-    }
+    char line[512];
+    bool ok = fgets(line, sizeof line, f) && strncmp(line, "cpu ", 4) == 0;
     fclose(f);
+    uint64_t v[8], sum = 0;
+    char *p = line + 4;
+    for (int i = 0; ok && i < 8; i++) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long x = strtoull(p, &end, 10);
+        ok = errno == 0 && end != p;
+        v[i] = x;
+        sum += x;
+        p = end;
+    }
+    if (ok) {
+        *steal = v[7];
+        *total = sum;
+    }
+}
+
+/* The backend URI of cell c, `@` replaced by the run's scratch folder. */
+static void trial_backend(const gate *g, const gate_cell *c, char *backend, size_t len) {
+    const char *at = strchr(c->backend, '@');
+    if (at)
+        snprintf(backend, len, "%.*s%s%s", (int)(at - c->backend), c->backend, g->scratch, at + 1);
+    else
+        snprintf(backend, len, "%s", c->backend);
+}
+
+/* The cell of the backend asked for, else the first that is not null:, else ncells: documents
+ * may hold more (udbench/2 measures the harness's own cost on null: beside every group). */
+static size_t trial_cell(const rp_doc *doc, const char *backend) {
+    for (size_t i = 0; i < doc->ncells; i++)
+        if (strcmp(doc->cells[i].backend, backend) == 0)
+            return i;
+    for (size_t i = 0; i < doc->ncells; i++)
+        if (strcmp(doc->cells[i].backend, "null:") != 0)
+            return i;
+    return doc->ncells;
+}
+
+/* Reads the trial's document back and finds its cell. 0, or -1 with a message. */
+static int trial_read(const char *bin, const gate_cell *c, const char *backend, const char *out,
+                      trial *t) {
+    char err[512] = "";
+    if (rp_doc_read(out, &t->doc, err, sizeof err)) {
+        fprintf(stderr, "udbench gate: %s: %s\n", out, err);
+        return -1;
+    }
+    t->cell = trial_cell(t->doc, backend);
+    const rp_cell *cell = t->cell < t->doc->ncells ? &t->doc->cells[t->cell] : NULL;
+    if (!cell || cell->status != RP_STATUS_OK || cell->nmetrics == 0) {
+        fprintf(stderr, "udbench gate: %s: the trial of %s on %s did not run: %s\n", bin,
+                c->scenario, backend, cell && cell->reason ? cell->reason : "no cell");
+        return -1;
+    }
+    return 0;
 }
 
 /* Runs one trial: BIN run ... --out FILE; reads the document back. 0, or -1 with a message. */
 static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
     char backend[512], out[512];
-    const char *at = strchr(c->backend, '@');
-    if (at)
-        snprintf(backend, sizeof backend, "%.*s%s%s", (int)(at - c->backend), c->backend,
-                 g->scratch, at + 1);
-    else
-        snprintf(backend, sizeof backend, "%s", c->backend);
+    trial_backend(g, c, backend, sizeof backend);
     snprintf(out, sizeof out, "%s/trial.json", g->scratch);
     char *argv[] = {(char *)bin,  "run",
                     "--scenario", (char *)c->scenario,
@@ -173,27 +218,7 @@ static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
                 c->scenario, backend, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return -1;
     }
-    char err[512] = "";
-    if (rp_doc_read(out, &t->doc, err, sizeof err)) {
-        fprintf(stderr, "udbench gate: %s: %s\n", out, err);
-        return -1;
-    }
-    /* The cell of the backend asked for: documents may hold more (udbench/2 measures the
-     * harness's own cost on null: beside every group). */
-    t->cell = t->doc->ncells;
-    for (size_t i = 0; i < t->doc->ncells && t->cell == t->doc->ncells; i++)
-        if (!strcmp(t->doc->cells[i].backend, backend))
-            t->cell = i;
-    for (size_t i = 0; i < t->doc->ncells && t->cell == t->doc->ncells; i++)
-        if (strcmp(t->doc->cells[i].backend, "null:"))
-            t->cell = i;
-    const rp_cell *cell = t->cell < t->doc->ncells ? &t->doc->cells[t->cell] : NULL;
-    if (!cell || cell->status != RP_STATUS_OK || cell->nmetrics == 0) {
-        fprintf(stderr, "udbench gate: %s: the trial of %s on %s did not run: %s\n", bin,
-                c->scenario, backend, cell && cell->reason ? cell->reason : "no cell");
-        return -1;
-    }
-    return 0;
+    return trial_read(bin, c, backend, out, t);
 }
 
 /* Why a trial looks disturbed, into why (empty when it does not). */
@@ -261,6 +286,48 @@ static double trial_value(const rp_cmp_merit *m, const trial *t, const char *op)
     return 0;
 }
 
+/* Why the pair (tb, th) of cell ci is dropped, into why (empty when it is kept). */
+static void pair_disturbance(gate *g, size_t ci, const trial *tb, const trial *th, char *why,
+                             size_t len) {
+    char why_b[128], why_h[128];
+    disturbance(g, ci, tb, why_b, sizeof why_b);
+    disturbance(g, ci, th, why_h, sizeof why_h);
+    why[0] = 0;
+    if (why_b[0] || why_h[0])
+        snprintf(why, len, "%s%s%s", why_b[0] ? "base: " : "", why_b,
+                 why_h[0] ? (why_b[0] ? "; head: " : "head: ") : "");
+    if (why_h[0])
+        strncat(why, why_h, len - strlen(why) - 1);
+}
+
+/* Remembers the switch rates and canaries of the pair for the disturbance rules. */
+static void record_load(gate *g, size_t ci, const trial *tb, const trial *th) {
+    for (int k = 0; k < 2 && g->ncsw[ci] < 512; k++)
+        g->csw_rates[ci][g->ncsw[ci]++] = k ? th->nivcsw_rate : tb->nivcsw_rate;
+    g->canaries[g->ncanary++ % 64] = tb->canary;
+    g->canaries[g->ncanary++ % 64] = th->canary;
+}
+
+/* Adds the pair to every item (op) of cell ci. 0, or -ENOMEM. */
+static int add_pairs(gate *g, size_t ci, int look, bool head_first, const trial *tb,
+                     const trial *th, const char *why) {
+    for (int j = 0; j < g->nops[ci]; j++) {
+        rp_cmp_item *it = &g->cmp->items[g->item_of[ci][j]];
+        rp_cmp_pair *p = rp_cmp_item_add_pair(it);
+        if (!p)
+            return -ENOMEM;
+        p->base = trial_value(&it->merit, tb, it->op);
+        p->head = trial_value(&it->merit, th, it->op);
+        p->head_first = head_first;
+        p->look = look;
+        if (why[0])
+            rp_set_string(&p->dropped, why);
+        if (!(p->base > 0 && p->head > 0) && !p->dropped)
+            rp_set_string(&p->dropped, "a trial measured nothing");
+    }
+    return 0;
+}
+
 /* Runs one pair of cell ci; 1 when it was dropped, 0 kept, -1 on failure. */
 static int run_pair(gate *g, size_t ci, int look) {
     bool head_first = next_rand(g) & 1;
@@ -272,35 +339,11 @@ static int run_pair(gate *g, size_t ci, int look) {
                         : run_trial(g, g->head_bin, &g->cells[ci], &th);
     if (!rc)
         rc = ensure_items(g, ci, &tb);
-    char why_b[128], why_h[128], why[300] = "";
+    char why[300] = "";
     if (!rc) {
-        disturbance(g, ci, &tb, why_b, sizeof why_b);
-        disturbance(g, ci, &th, why_h, sizeof why_h);
-        if (why_b[0] || why_h[0])
-            snprintf(why, sizeof why, "%s%s%s", why_b[0] ? "base: " : "", why_b,
-                     why_h[0] ? (why_b[0] ? "; head: " : "head: ") : "");
-        if (why_h[0])
-            strncat(why, why_h, sizeof why - strlen(why) - 1);
-        for (int k = 0; k < 2 && g->ncsw[ci] < 512; k++)
-            g->csw_rates[ci][g->ncsw[ci]++] = k ? th.nivcsw_rate : tb.nivcsw_rate;
-        g->canaries[g->ncanary++ % 64] = tb.canary;
-        g->canaries[g->ncanary++ % 64] = th.canary;
-        for (int j = 0; j < g->nops[ci]; j++) {
-            rp_cmp_item *it = &g->cmp->items[g->item_of[ci][j]];
-            rp_cmp_pair *p = rp_cmp_item_add_pair(it);
-            if (!p) {
-                rc = -ENOMEM;
-                break;
-            }
-            p->base = trial_value(&it->merit, &tb, it->op);
-            p->head = trial_value(&it->merit, &th, it->op);
-            p->head_first = head_first;
-            p->look = look;
-            if (why[0])
-                rp_set_string(&p->dropped, why);
-            if (!(p->base > 0 && p->head > 0) && !p->dropped)
-                rp_set_string(&p->dropped, "a trial measured nothing");
-        }
+        pair_disturbance(g, ci, &tb, &th, why, sizeof why);
+        record_load(g, ci, &tb, &th);
+        rc = add_pairs(g, ci, look, head_first, &tb, &th, why);
         if (g->verbose)
             fprintf(stderr, "  pair %s %s %s%s%s\n", g->cells[ci].scenario, g->cells[ci].backend,
                     head_first ? "head first" : "base first", why[0] ? ", dropped: " : "", why);
@@ -530,7 +573,8 @@ static int count_per_op(const gate *g, const char *bin, size_t ci, double *per_o
 }
 
 static int count_channel(gate *g) {
-    if (access("/usr/bin/setarch", X_OK) || system("valgrind --version >/dev/null 2>&1")) {
+    if (access("/usr/bin/setarch", X_OK) ||
+        (access("/usr/bin/valgrind", X_OK) && access("/bin/valgrind", X_OK))) {
         fprintf(stderr, "udbench gate: the instruction channel needs valgrind and setarch\n");
         return -1;
     }
@@ -605,7 +649,147 @@ int sc_cmp_format(const char *s) {
                                 : -1;
 }
 
-int sc_gate_main(int argc, char **argv) {
+/* What the command line asks besides the gate's own settings. */
+typedef struct gate_args {
+    const char *out, *lb, *lh, *cb, *ch;
+    int format;
+    bool count, margin_set;
+} gate_args;
+
+static void gate_defaults(gate *g) {
+    memset(g, 0, sizeof *g);
+    g->cells = suite_gate;
+    g->ncells = sizeof suite_gate / sizeof *suite_gate;
+    g->pairs = 12;
+    g->looks = 3;
+    g->margin = 0.02;
+    g->alpha = 0.05;
+    g->canary_limit = 1.5;
+    g->steal_limit = 0.05;
+    g->csw_factor = 4;
+    g->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+}
+
+static int set_suite(gate *g, const char *name) {
+    if (strcmp(name, "gate") == 0) {
+        g->cells = suite_gate;
+        g->ncells = sizeof suite_gate / sizeof *suite_gate;
+    } else if (strcmp(name, "smoke") == 0) {
+        g->cells = suite_smoke;
+        g->ncells = sizeof suite_smoke / sizeof *suite_smoke;
+    } else {
+        fprintf(stderr, "udbench gate: the suite is gate or smoke, not '%s'\n", name);
+        return 2;
+    }
+    return 0;
+}
+
+/* The options that take a number (k, l, m, a, S): 0, or 2 with a message. */
+static int set_number(gate *g, int c, const char *arg) {
+    char *end = NULL;
+    switch (c) {
+    case 'k':
+        g->pairs = (int)strtol(arg, &end, 10);
+        if (*end || g->pairs < 3 || g->pairs > 500) {
+            fprintf(stderr, "udbench gate: --pairs takes 3..500, not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    case 'l':
+        g->looks = (int)strtol(arg, &end, 10);
+        if (*end || g->looks < 1 || g->looks > 10) {
+            fprintf(stderr, "udbench gate: --looks takes 1..10, not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    case 'm':
+        g->margin = sc_parse_margin(arg);
+        if (g->margin < 0) {
+            fprintf(stderr,
+                    "udbench gate: the margin is a fraction or a percentage in (0, 100%%), not "
+                    "'%s'\n",
+                    arg);
+            return 2;
+        }
+        return 0;
+    case 'a':
+        g->alpha = strtod(arg, &end);
+        if (*end || !(g->alpha > 0 && g->alpha < 1)) {
+            fprintf(stderr, "udbench gate: alpha lies in (0, 1), not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    default: /* 'S' */
+        g->rng = strtoull(arg, &end, 10);
+        if (*end) {
+            fprintf(stderr, "udbench gate: bad seed '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    }
+}
+
+/* One option c (with optarg): 0 to go on, else the exit status (0 after --help is -1). */
+static int set_option(gate *g, gate_args *a, int c, const char *arg) {
+    switch (c) {
+    case 'b':
+        g->base_bin = arg;
+        return 0;
+    case 'H':
+        g->head_bin = arg;
+        return 0;
+    case 's':
+        return set_suite(g, arg);
+    case 'k':
+    case 'l':
+    case 'm':
+    case 'a':
+    case 'S':
+        a->margin_set |= c == 'm';
+        return set_number(g, c, arg);
+    case 'o':
+        a->out = arg;
+        return 0;
+    case 'f':
+        a->format = sc_cmp_format(arg);
+        if (a->format < 0) {
+            fprintf(stderr, "udbench gate: the format is text, md or json, not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    case 1:
+        a->lb = arg;
+        return 0;
+    case 2:
+        a->lh = arg;
+        return 0;
+    case 3:
+        a->cb = arg;
+        return 0;
+    case 4:
+        a->ch = arg;
+        return 0;
+    case 'v':
+        g->verbose = true;
+        return 0;
+    case 'c':
+        if (strcmp(arg, "time") != 0 && strcmp(arg, "count") != 0) {
+            fprintf(stderr, "udbench gate: the channel is time or count, not '%s'\n", arg);
+            return 2;
+        }
+        a->count = strcmp(arg, "count") == 0;
+        return 0;
+    case 'h':
+        gate_help();
+        return -1;
+    default:
+        fprintf(stderr, "Try 'udbench gate --help'.\n");
+        return 2;
+    }
+}
+
+/* Parses the command line into g and a: 0 to run, else the exit status (-1 after --help). */
+static int parse_gate_args(gate *g, gate_args *a, int argc, char **argv) {
     static const struct option opts[] = {{"base", required_argument, NULL, 'b'},
                                          {"head", required_argument, NULL, 'H'},
                                          {"suite", required_argument, NULL, 's'},
@@ -624,179 +808,72 @@ int sc_gate_main(int argc, char **argv) {
                                          {"channel", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    static gate g;
-    memset(&g, 0, sizeof g);
-    g.cells = suite_gate;
-    g.ncells = sizeof suite_gate / sizeof *suite_gate;
-    g.pairs = 12;
-    g.looks = 3;
-    g.margin = 0.02;
-    g.alpha = 0.05;
-    g.canary_limit = 1.5;
-    g.steal_limit = 0.05;
-    g.csw_factor = 4;
-    g.rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-    const char *out = NULL, *lb = NULL, *lh = NULL, *cb = NULL, *ch = NULL;
-    int format = RP_CMP_TEXT, c;
-    bool count = false, margin_set = false;
+    int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        char *end = NULL;
-        margin_set |= c == 'm';
-        switch (c) {
-        case 'b':
-            g.base_bin = optarg;
-            break;
-        case 'H':
-            g.head_bin = optarg;
-            break;
-        case 's':
-            if (!strcmp(optarg, "gate")) {
-                g.cells = suite_gate;
-                g.ncells = sizeof suite_gate / sizeof *suite_gate;
-            } else if (!strcmp(optarg, "smoke")) {
-                g.cells = suite_smoke;
-                g.ncells = sizeof suite_smoke / sizeof *suite_smoke;
-            } else {
-                fprintf(stderr, "udbench gate: the suite is gate or smoke, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'k':
-            g.pairs = (int)strtol(optarg, &end, 10);
-            if (*end || g.pairs < 3 || g.pairs > 500) {
-                fprintf(stderr, "udbench gate: --pairs takes 3..500, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'l':
-            g.looks = (int)strtol(optarg, &end, 10);
-            if (*end || g.looks < 1 || g.looks > 10) {
-                fprintf(stderr, "udbench gate: --looks takes 1..10, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'm':
-            g.margin = sc_parse_margin(optarg);
-            if (g.margin < 0) {
-                fprintf(stderr,
-                        "udbench gate: the margin is a fraction or a percentage in (0, 100%%), not "
-                        "'%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'a':
-            g.alpha = strtod(optarg, &end);
-            if (*end || !(g.alpha > 0 && g.alpha < 1)) {
-                fprintf(stderr, "udbench gate: alpha lies in (0, 1), not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'S':
-            g.rng = strtoull(optarg, &end, 10);
-            if (*end) {
-                fprintf(stderr, "udbench gate: bad seed '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'f':
-            format = sc_cmp_format(optarg);
-            if (format < 0) {
-                fprintf(stderr, "udbench gate: the format is text, md or json, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 1:
-            lb = optarg;
-            break;
-        case 2:
-            lh = optarg;
-            break;
-        case 3:
-            cb = optarg;
-            break;
-        case 4:
-            ch = optarg;
-            break;
-        case 'v':
-            g.verbose = true;
-            break;
-        case 'c':
-            if (strcmp(optarg, "time") && strcmp(optarg, "count")) {
-                fprintf(stderr, "udbench gate: the channel is time or count, not '%s'\n", optarg);
-                return 2;
-            }
-            count = !strcmp(optarg, "count");
-            break;
-        case 'h':
-            gate_help();
-            return 0;
-        default:
-            fprintf(stderr, "Try 'udbench gate --help'.\n");
-            return 2;
-        }
+        int rc = set_option(g, a, c, optarg);
+        if (rc)
+            return rc;
     }
-    if (optind != argc || !g.base_bin || !g.head_bin) {
+    if (optind != argc || !g->base_bin || !g->head_bin) {
         fprintf(stderr, "udbench gate: needs --base BIN and --head BIN and nothing else\n"
                         "Try 'udbench gate --help'.\n");
         return 2;
     }
-    if (access(g.base_bin, X_OK) || access(g.head_bin, X_OK)) {
+    if (access(g->base_bin, X_OK) || access(g->head_bin, X_OK)) {
         fprintf(stderr, "udbench gate: %s is not an executable program\n",
-                access(g.base_bin, X_OK) ? g.base_bin : g.head_bin);
+                access(g->base_bin, X_OK) ? g->base_bin : g->head_bin);
         return 2;
     }
-    char scratch[] = "/tmp/udbench-gate-XXXXXX";
-    if (!mkdtemp(scratch)) {
-        perror("udbench gate: mkdtemp");
-        return 1;
-    }
-    g.scratch = scratch;
-    if (rp_cmp_new(&g.cmp))
-        return 1;
-    rp_cmp *cmp = g.cmp;
-    cmp->margin = g.margin;
-    cmp->alpha = g.alpha;
-    cmp->pairs_per_look = g.pairs;
-    cmp->max_looks = g.looks;
+    return 0;
+}
+
+/* The compare document's settings and labels. */
+static void gate_setup(gate *g, const gate_args *a) {
+    rp_cmp *cmp = g->cmp;
+    cmp->margin = g->margin;
+    cmp->alpha = g->alpha;
+    cmp->pairs_per_look = g->pairs;
+    cmp->max_looks = g->looks;
     rp_set_string(&cmp->method, "paired-sign");
-    if (count && !margin_set)
-        g.margin = cmp->margin = 0.01;
-    rp_set_string(&cmp->channel, count ? "instructions" : "time");
-    rp_set_string(&cmp->base_label, lb ? lb : g.base_bin);
-    rp_set_string(&cmp->head_label, lh ? lh : g.head_bin);
-    rp_set_string(&cmp->base_commit, cb);
-    rp_set_string(&cmp->head_commit, ch);
-    double t0 = now_s();
-    double cal[9];
-    for (int i = 0; i < 9; i++)
-        cal[i] = canary();
-    g.canary_ref = rp_median_sort(cal, 9);
-    for (size_t i = 0; i < g.ncells; i++)
-        g.open[i] = true;
-    int rc = count ? count_channel(&g) : 0;
-    for (int look = 1; !count && look <= g.looks && !rc; look++) {
-        fprintf(stderr, "udbench gate: look %d of %d\n", look, g.looks);
-        rc = shuffle_run(&g, look);
-        if (rc)
-            break;
-        evaluate(&g, look);
+    if (a->count && !a->margin_set)
+        g->margin = cmp->margin = 0.01;
+    rp_set_string(&cmp->channel, a->count ? "instructions" : "time");
+    rp_set_string(&cmp->base_label, a->lb ? a->lb : g->base_bin);
+    rp_set_string(&cmp->head_label, a->lh ? a->lh : g->head_bin);
+    rp_set_string(&cmp->base_commit, a->cb);
+    rp_set_string(&cmp->head_commit, a->ch);
+}
+
+/* Marks the cells that still have an inconclusive item open; false when none is. */
+static bool update_open(gate *g) {
+    bool any = false;
+    for (size_t ci = 0; ci < g->ncells; ci++) {
+        g->open[ci] = false;
+        for (int j = 0; j < g->nops[ci]; j++)
+            g->open[ci] |= g->cmp->items[g->item_of[ci][j]].verdict == RP_VERDICT_INCONCLUSIVE;
+        any |= g->open[ci];
+    }
+    return any;
+}
+
+/* The timed channel: up to g->looks looks of pairs over the open cells. 0, or -1. */
+static int time_channel(gate *g) {
+    for (int look = 1; look <= g->looks; look++) {
+        fprintf(stderr, "udbench gate: look %d of %d\n", look, g->looks);
+        if (shuffle_run(g, look))
+            return -1;
+        evaluate(g, look);
         if (look == 1)
-            anchors(&g);
-        bool any = false;
-        for (size_t ci = 0; ci < g.ncells; ci++) {
-            g.open[ci] = false;
-            for (int j = 0; j < g.nops[ci]; j++)
-                g.open[ci] |= cmp->items[g.item_of[ci][j]].verdict == RP_VERDICT_INCONCLUSIVE;
-            any |= g.open[ci];
-        }
-        if (!any)
+            anchors(g);
+        if (!update_open(g))
             break;
     }
+    return 0;
+}
+
+/* Removes what the trials left in the scratch folder, and the folder. */
+static void remove_scratch(const char *scratch) {
     char path[600];
     snprintf(path, sizeof path, "%s/trial.json", scratch);
     unlink(path);
@@ -809,6 +886,34 @@ int sc_gate_main(int argc, char **argv) {
         unlink(path);
     }
     rmdir(scratch);
+}
+
+int sc_gate_main(int argc, char **argv) {
+    static gate g;
+    gate_defaults(&g);
+    gate_args a = {.format = RP_CMP_TEXT};
+    int rc = parse_gate_args(&g, &a, argc, argv);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    char scratch[] = "/tmp/udbench-gate-XXXXXX";
+    if (!mkdtemp(scratch)) {
+        perror("udbench gate: mkdtemp");
+        return 1;
+    }
+    g.scratch = scratch;
+    if (rp_cmp_new(&g.cmp))
+        return 1;
+    rp_cmp *cmp = g.cmp;
+    gate_setup(&g, &a);
+    double t0 = now_s();
+    double cal[9];
+    for (int i = 0; i < 9; i++)
+        cal[i] = canary();
+    g.canary_ref = rp_median_sort(cal, 9);
+    for (size_t i = 0; i < g.ncells; i++)
+        g.open[i] = true;
+    rc = a.count ? count_channel(&g) : time_channel(&g);
+    remove_scratch(scratch);
     if (rc) {
         rp_cmp_free(cmp);
         fprintf(stderr, "udbench gate: a trial failed; no verdict\n");
@@ -816,9 +921,9 @@ int sc_gate_main(int argc, char **argv) {
     }
     cmp->wall_seconds = now_s() - t0;
     rp_cmp_settle(cmp);
-    if (out && rp_cmp_write(cmp, out))
-        fprintf(stderr, "udbench gate: writing %s: %s\n", out, strerror(errno));
-    rp_cmp_report(cmp, format, stdout);
+    if (a.out && rp_cmp_write(cmp, a.out))
+        fprintf(stderr, "udbench gate: writing %s: %s\n", a.out, strerror(errno));
+    rp_cmp_report(cmp, a.format, stdout);
     fflush(stdout);
     int status = cmp->status;
     rp_cmp_free(cmp);

@@ -62,8 +62,8 @@ static double quantile(const double *v, size_t n, double q) {
     return v[k ? k - 1 : 0];
 }
 
-int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
-    memset(out, 0, sizeof *out);
+/* Ratios of medians, max(r, 1/r), of every metric present in both runs. */
+static int median_ratios(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
     size_t cap = 1;
     for (size_t i = 0; i < a->ncells; i++)
         cap += a->cells[i].nmetrics;
@@ -88,6 +88,48 @@ int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
     out->ratio_median = quantile(ratios, n, 0.5);
     out->ratio_p95 = quantile(ratios, n, 0.95);
     free(ratios);
+    return 0;
+}
+
+/* Per metric: backends x and y (bx, by in run B) separated in A and ordered the other way in B. */
+static void metric_flips(const rp_cell *x, const rp_cell *y, const rp_cell *bx, const rp_cell *by,
+                         sc_stability_result *out) {
+    for (size_t m = 0; m < x->nmetrics; m++) {
+        const rp_metric *mx = &x->metrics[m], *my = find_metric(y, mx->op);
+        const rp_metric *bmx = find_metric(bx, mx->op), *bmy = find_metric(by, mx->op);
+        if (!my || !bmx || !bmy)
+            continue;
+        out->pairs++;
+        int first = mx->ci_low > my->ci_high ? 1 : my->ci_low > mx->ci_high ? -1 : 0;
+        if (!first)
+            continue;
+        out->separated++;
+        int second = (bmx->median > bmy->median) - (bmx->median < bmy->median);
+        if (second == -first)
+            out->flipped++;
+    }
+}
+
+/* The same by the figure of merit of the two cells. */
+static void merit_flip(const rp_cell *x, const rp_cell *y, const rp_cell *bx, const rp_cell *by,
+                       sc_stability_result *out) {
+    int fm = rp_merit_compare(x, y);
+    const rp_merit *ex = rp_cell_merit(bx), *ey = rp_cell_merit(by);
+    if (!ex || !ey)
+        return;
+    out->merit_pairs++;
+    if (!fm)
+        return;
+    out->merit_separated++;
+    double d = (ex->value - ey->value) * ex->direction;
+    if ((d > 0 ? 1 : d < 0 ? -1 : 0) == -fm)
+        out->merit_flipped++;
+}
+
+int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
+    memset(out, 0, sizeof *out);
+    if (median_ratios(a, b, out))
+        return -1;
 
     /* Pairs of backends within a group. */
     for (size_t i = 0; i < a->ncells; i++) {
@@ -98,31 +140,8 @@ int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
             const rp_cell *y = &a->cells[j], *by;
             if (!usable(y) || !same_group(x, y) || !usable(by = find_cell(b, y)))
                 continue;
-            for (size_t m = 0; m < x->nmetrics; m++) {
-                const rp_metric *mx = &x->metrics[m], *my = find_metric(y, mx->op);
-                const rp_metric *bmx = find_metric(bx, mx->op), *bmy = find_metric(by, mx->op);
-                if (!my || !bmx || !bmy)
-                    continue;
-                out->pairs++;
-                int first = mx->ci_low > my->ci_high ? 1 : my->ci_low > mx->ci_high ? -1 : 0;
-                if (!first)
-                    continue;
-                out->separated++;
-                int second = (bmx->median > bmy->median) - (bmx->median < bmy->median);
-                if (second == -first)
-                    out->flipped++;
-            }
-            int fm = rp_merit_compare(x, y);
-            const rp_merit *ex = rp_cell_merit(bx), *ey = rp_cell_merit(by);
-            if (!ex || !ey)
-                continue;
-            out->merit_pairs++;
-            if (!fm)
-                continue;
-            out->merit_separated++;
-            double d = (ex->value - ey->value) * ex->direction;
-            if ((d > 0 ? 1 : d < 0 ? -1 : 0) == -fm)
-                out->merit_flipped++;
+            metric_flips(x, y, bx, by, out);
+            merit_flip(x, y, bx, by, out);
         }
     }
     return 0;

@@ -105,27 +105,35 @@ static int64_t mono_ns(void) {
 }
 
 /* Opens the control segment and waits (bounded) until its creator has initialised it. */
+/* The state of the control segment just opened: 0 when it is published, -EAGAIN while its
+ * creator may still be filling it, else an error. */
+static int control_state(const ud_dict *d) {
+    if (d->control.size >= sizeof(ud__control)) {
+        const ud__control *c = d->control.addr;
+        uint64_t magic = __atomic_load_n(&c->magic, __ATOMIC_ACQUIRE);
+        if (magic == UD__MAGIC)
+            return 0;
+        if (magic != 0)
+            return UD_EBADMAGIC;
+        if (ud__half_created_dead(d->control.fd) == 1)
+            return UD_EINCOMPLETE; /* nobody will ever finish it */
+        return -EAGAIN;
+    }
+    /* Too small: a creator between shm_open() and ftruncate(), or a damaged file. */
+    return d->control.size >= 8 && *(uint64_t *)d->control.addr != UD__MAGIC &&
+                   *(uint64_t *)d->control.addr != 0
+               ? UD_EBADMAGIC
+               : -EAGAIN;
+}
+
 static int open_control(ud_dict *d) {
     int64_t deadline = mono_ns() + UD__INIT_WAIT_NS;
     for (;;) {
         int rc = ud__seg_open(&d->control, d->name, "");
-        if (rc == 0 && d->control.size >= sizeof(ud__control)) {
-            ud__control *c = d->control.addr;
-            uint64_t magic = __atomic_load_n(&c->magic, __ATOMIC_ACQUIRE);
-            if (magic == UD__MAGIC)
+        if (rc == 0) {
+            rc = control_state(d);
+            if (rc == 0)
                 return 0;
-            if (magic != 0)
-                rc = UD_EBADMAGIC;
-            else if (ud__half_created_dead(d->control.fd) == 1)
-                rc = UD_EINCOMPLETE; /* nobody will ever finish it */
-            else
-                rc = -EAGAIN;
-        } else if (rc == 0) {
-            /* Too small: a creator between shm_open() and ftruncate(), or a damaged file. */
-            rc = d->control.size >= 8 && *(uint64_t *)d->control.addr != UD__MAGIC &&
-                         *(uint64_t *)d->control.addr != 0
-                     ? UD_EBADMAGIC
-                     : -EAGAIN;
         }
         if (rc == UD_ECORRUPT && ud__half_created_name(d->name) == 1)
             return UD_EINCOMPLETE; /* killed between creating the segment and sizing it */

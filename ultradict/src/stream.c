@@ -213,6 +213,42 @@ int ud__sync_slow(ud_dict *d) {
     return rc;
 }
 
+/* Room for a record of padded bytes in a stream of cap bytes that holds *used: a dump, or a
+ * larger stream; *used and *end follow a dump. 0, or an error. */
+static int make_room(ud_dict *d, size_t padded, size_t cap, size_t *used, uint64_t *end) {
+    ud__control *c = d->ctl;
+    size_t bs = c->buffer_size;
+    /* An ordinary record that does not fit means the stream is full: compact it into a dump.
+     * A record larger than the whole buffer instead grows the stream, and a dump happens
+     * only once the stream holds twice as much as the dict itself - so a large value costs
+     * an amortised constant number of copies (at most half a dump's worth per byte
+     * written), never a full dump per write, and the stream stays within a small multiple
+     * of the dict's size. */
+    /* Inside a section with unpublished records, a dump would publish them (readers load
+     * it) and overwrite the stream readers may still be copying: the stream grows instead,
+     * and the outermost unlock dumps if the stream is past its buffer. */
+    if (d->unpublished)
+        d->dump_deferred |= UD__DUMP_IF_LONG;
+    else if (*used > 0 && (padded <= bs || *used >= bs + 2 * d->table.bytes)) {
+        int rc = ud__dump_locked(d);
+        if (rc)
+            return rc;
+        *used = 0;
+        *end = atomic_load_explicit(&c->base, memory_order_relaxed);
+    }
+    if (*used + padded > cap) {
+        size_t ncap = cap + cap / 2;
+        if (ncap < *used + padded)
+            ncap = *used + padded;
+        ncap = (ncap + 4095) & ~(size_t)4095;
+        int rc = ud__seg_grow(&d->stream, sizeof(ud__stream_hdr) + ncap);
+        if (rc)
+            return rc;
+        atomic_store_explicit(&c->stream_cap, ncap, memory_order_relaxed);
+    }
+    return 0;
+}
+
 int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, ud__rec *rec) {
     ud__control *c = d->ctl;
     if (body_len > UD__BODY_MAX)
@@ -227,35 +263,9 @@ int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, 
         return UD_ECORRUPT;
     size_t used = end - base;
     if (used + padded > cap) {
-        size_t bs = c->buffer_size;
-        /* An ordinary record that does not fit means the stream is full: compact it into a dump.
-         * A record larger than the whole buffer instead grows the stream, and a dump happens
-         * only once the stream holds twice as much as the dict itself - so a large value costs
-         * an amortised constant number of copies (at most half a dump's worth per byte
-         * written), never a full dump per write, and the stream stays within a small multiple
-         * of the dict's size. */
-        /* Inside a section with unpublished records, a dump would publish them (readers load
-         * it) and overwrite the stream readers may still be copying: the stream grows instead,
-         * and the outermost unlock dumps if the stream is past its buffer. */
-        if (d->unpublished)
-            d->dump_deferred |= UD__DUMP_IF_LONG;
-        else if (used > 0 && (padded <= bs || used >= bs + 2 * d->table.bytes)) {
-            int rc = ud__dump_locked(d);
-            if (rc)
-                return rc;
-            used = 0;
-            end = base = atomic_load_explicit(&c->base, memory_order_relaxed);
-        }
-        if (used + padded > cap) {
-            size_t ncap = cap + cap / 2;
-            if (ncap < used + padded)
-                ncap = used + padded;
-            ncap = (ncap + 4095) & ~(size_t)4095;
-            int rc = ud__seg_grow(&d->stream, sizeof(ud__stream_hdr) + ncap);
-            if (rc)
-                return rc;
-            atomic_store_explicit(&c->stream_cap, ncap, memory_order_relaxed);
-        }
+        int rc = make_room(d, padded, cap, &used, &end);
+        if (rc)
+            return rc;
     }
     if (sizeof(ud__stream_hdr) + used + padded > d->stream.size) {
         int rc = ud__seg_refresh(&d->stream);

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,51 +154,81 @@ static int count_children(const char *name) {
         return 1;                                                                                  \
     } while (0)
 
-/* The fresh process: exit 0 if everything holds; 3 if only orphaned children were found. */
-static int check(int kind, const char *name, long long minctr, const char *current) {
-    if (kind == K_CREATE) {
-        /* Whatever the creator left under the name, a new create or attach must work. */
-        ud_options o = UD_OPTIONS_INIT;
-        o.name = current;
-        o.buffer_size = 8192;
-        ud_dict *c = NULL;
-        int orc = ud_open(&o, &c);
-        if (orc)
-            FAIL("cannot create or attach %s after the kill: %s", current, ud_errname(orc));
-        if (ud_set(c, "z", 1, "1", 1) != 0)
-            FAIL("cannot write to %s", current);
-        ud_unlink(c);
-        ud_close(c);
-        return 0;
+/* The create kind: whatever the creator left under the name, a new create or attach must work. */
+static int check_create(int kind, const char *name, const char *current) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = current;
+    o.buffer_size = 8192;
+    ud_dict *c = NULL;
+    int orc = ud_open(&o, &c);
+    if (orc)
+        FAIL("cannot create or attach %s after the kill: %s", current, ud_errname(orc));
+    if (ud_set(c, "z", 1, "1", 1) != 0)
+        FAIL("cannot write to %s", current);
+    ud_unlink(c);
+    ud_close(c);
+    return 0;
+}
+
+/* One entry: its value is intact, the ud_update items are of one update (useq), and the lock
+ * section's two keys are remembered in seqs. */
+static int check_entry(int kind, const char *name, const ud_buf *k, const ud_buf *v,
+                       long long seqs[2], long long *useq) {
+    const char *key = k->data;
+    uint64_t n;
+    if (check_value(v->data, v->len, &n) != 0)
+        FAIL("invalid value under %s (%zu bytes)", key, v->len);
+    if (key[0] == 'u') {
+        if (*useq >= 0 && (long long)n != *useq)
+            FAIL("ud_update items from different updates");
+        *useq = (long long)n;
     }
-    ud_dict *d = open_dict(name, UD_ATTACH_ONLY, kind == K_NESTED);
-    if (!d)
-        FAIL("cannot attach");
+    if (key[0] == 's')
+        seqs[key[1] - '0'] = (long long)n;
+    return 0;
+}
+
+/* Every value of d, through an iterator (k and v are the caller's buffers). */
+static int check_entries(int kind, const char *name, ud_dict *d, ud_buf *k, ud_buf *v) {
     ud_iter *it = NULL;
-    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
     int type, rc;
     if (ud_iter_open(d, &it) != 0)
         FAIL("cannot iterate");
     long long seqs[2] = {-1, -1}, useq = -1;
-    while ((rc = ud_iter_next(it, &k, &v, &type)) == 0) {
-        uint64_t n;
-        if (type == UD_TYPE_DICT || strcmp(k.data, "ctr") == 0)
+    while ((rc = ud_iter_next(it, k, v, &type)) == 0) {
+        if (type == UD_TYPE_DICT || strcmp(k->data, "ctr") == 0)
             continue;
-        if (check_value(v.data, v.len, &n) != 0)
-            FAIL("invalid value under %s (%zu bytes)", (char *)k.data, v.len);
-        if (((char *)k.data)[0] == 'u') {
-            if (useq >= 0 && (long long)n != useq)
-                FAIL("ud_update items from different updates");
-            useq = (long long)n;
+        if (check_entry(kind, name, k, v, seqs, &useq)) {
+            ud_iter_close(it);
+            return 1;
         }
-        if (((char *)k.data)[0] == 's')
-            seqs[((char *)k.data)[1] - '0'] = (long long)n;
     }
     ud_iter_close(it);
     if (rc != UD_ENOTFOUND)
         FAIL("iteration ended with %s", ud_errname(rc));
     if (seqs[0] != seqs[1])
         FAIL("a lock section seen half: s0 %lld, s1 %lld", seqs[0], seqs[1]);
+    return 0;
+}
+
+/* The nested kind: orphaned children are all removed by ud_reclaim; -1 on failure, else how
+ * many orphans there were. */
+static int check_orphans(int kind, const char *name, ud_dict *d) {
+    int children = count_children(name);
+    int orphans = children > 1 ? children - 1 : 0;
+    int reclaimed = ud_reclaim(d);
+    int left = count_children(name);
+    if (left > 1 || (orphans > 0 && reclaimed < orphans)) {
+        fprintf(stderr,
+                "soak check (%s %s): %d orphaned children, ud_reclaim removed %d, %d left\n",
+                kind_name[kind], name, orphans, reclaimed, left);
+        return -1;
+    }
+    return orphans;
+}
+
+/* After the values: the counter never went back, and the dict takes a write. */
+static int check_writes(int kind, const char *name, ud_dict *d, long long minctr) {
     if (kind == K_WRITE) {
         int64_t ctr = 0;
         if (ud_incr(d, "ctr", 3, 0, &ctr) != 0 || ctr < minctr)
@@ -207,105 +238,113 @@ static int check(int kind, const char *name, long long minctr, const char *curre
     if (ud_set(d, "after", 5, "0:", 2) != 0 && ud_set(d, "after", 5, "x", 1) != 0)
         FAIL("the dict takes no write");
     ud_del(d, "after", 5);
-    int orphans = 0;
-    if (kind == K_NESTED) {
-        int children = count_children(name);
-        orphans = children > 1 ? children - 1 : 0;
-        int reclaimed = ud_reclaim(d);
-        int left = count_children(name);
-        if (left > 1 || (orphans > 0 && reclaimed < orphans))
-            FAIL("%d orphaned children, ud_reclaim removed %d, %d left", orphans, reclaimed, left);
-    }
+    return 0;
+}
+
+/* The fresh process: exit 0 if everything holds; 3 if only orphaned children were found. */
+static int check(int kind, const char *name, long long minctr, const char *current) {
+    if (kind == K_CREATE)
+        return check_create(kind, name, current);
+    ud_dict *d = open_dict(name, UD_ATTACH_ONLY, kind == K_NESTED);
+    if (!d)
+        FAIL("cannot attach");
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+    if (check_entries(kind, name, d, &k, &v) || check_writes(kind, name, d, minctr))
+        return 1;
+    int orphans = kind == K_NESTED ? check_orphans(kind, name, d) : 0;
+    if (orphans < 0)
+        return 1;
     ud_buf_free(&k);
     ud_buf_free(&v);
     ud_close(d);
     return orphans ? 3 : 0; /* 3: orphans were found (and reclaimed) */
 }
 
-int main(int argc, char **argv) {
-    if (argc == 6 && strcmp(argv[1], "--check") == 0)
-        return check(atoi(argv[2]), argv[3], atoll(argv[4]), argv[5]);
-    long trials = argc > 1 ? atol(argv[1]) : 100;
-    unsigned seed = argc > 2 ? (unsigned)atol(argv[2]) : (unsigned)time(NULL);
-    if (trials <= 0) {
-        fprintf(stderr, "usage: soak [TRIALS] [SEED]\n");
+/* A seeded xorshift64* generator: the kill moments of a run follow from its seed. */
+static uint64_t next_random(uint64_t *state) {
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* A whole decimal number in [lo, hi] from s: 0, or -1 when s is not one. */
+static int parse_ll(const char *s, long long lo, long long hi, long long *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Runs the checking process for the dict dname of kind, raising *minctr to the counter it saw;
+ * its exit code. */
+static int run_check(int kind, const char *dname, const char *current, long long *minctr) {
+    char ctrbuf[32], kbuf[8];
+    snprintf(ctrbuf, sizeof ctrbuf, "%lld", *minctr);
+    snprintf(kbuf, sizeof kbuf, "%d", kind);
+    int out[2];
+    if (pipe(out) != 0) {
+        perror("soak: pipe");
         return 2;
     }
-    srand(seed);
-    shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (sh == MAP_FAILED)
-        return 2;
-    long tried[K_COUNT] = {0}, bad[K_COUNT] = {0}, orphaned[K_COUNT] = {0};
-    long long minctr = 0;
-    char name[64];
-    snprintf(name, sizeof name, "soak_%d", (int)getpid());
-    double t0 = now();
-    for (long t = 0; t < trials; t++) {
-        int kind = (int)(t % K_COUNT);
-        char dname[80];
-        snprintf(dname, sizeof dname, "%s_%s", name, kind_name[kind]);
-        if (kind != K_CREATE) {
-            ud_dict *d = open_dict(dname, UD_CREATE_OR_ATTACH, kind == K_NESTED);
-            if (!d) {
-                fprintf(stderr, "soak: cannot open %s\n", dname);
-                bad[kind]++;
-                continue;
-            }
-            ud_close(d);
-        }
-        memset(sh, 0, sizeof *sh);
-        snprintf(sh->current, sizeof sh->current, "%s_n0", dname);
-        pid_t pid = fork();
-        if (pid == 0) {
-            worker(kind, dname, sh);
-            _exit(0);
-        }
-        /* Kill at a random moment: anywhere from its first instructions to 30 ms of work. */
-        struct timespec ts = {0, (long)(rand() % 30000) * 1000};
-        nanosleep(&ts, NULL);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        tried[kind]++;
-        char ctrbuf[32], cur[128];
-        snprintf(ctrbuf, sizeof ctrbuf, "%lld", minctr);
-        snprintf(cur, sizeof cur, "%s", sh->current);
-        char kbuf[8];
-        snprintf(kbuf, sizeof kbuf, "%d", kind);
-        int out[2];
-        if (pipe(out) != 0)
-            return 2;
-        pid_t c = fork();
-        if (c == 0) {
-            dup2(out[1], 1);
-            close(out[0]);
-            execl("/proc/self/exe", "soak", "--check", kbuf, dname, ctrbuf, cur, (char *)NULL);
-            _exit(127);
-        }
-        close(out[1]);
-        char line[64] = "";
-        ssize_t got = read(out[0], line, sizeof line - 1);
-        if (got > 0) {
-            line[got] = '\0';
-            long long v = atoll(line);
-            if (v > minctr)
-                minctr = v;
-        }
+    pid_t c = fork();
+    if (c == 0) {
+        dup2(out[1], 1);
         close(out[0]);
-        int st = 0;
-        waitpid(c, &st, 0);
-        int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        if (code == 3)
-            orphaned[kind]++;
-        else if (code != 0)
-            bad[kind]++;
+        execl("/proc/self/exe", "soak", "--check", kbuf, dname, ctrbuf, current, (char *)NULL);
+        _exit(127);
     }
-    long total_bad = 0;
-    printf("soak: %ld trials in %.1f s (seed %u)\n", trials, now() - t0, seed);
-    printf("%-8s %7s %9s %18s\n", "kind", "trials", "anomalies", "orphans-reclaimed");
-    for (int k = 0; k < K_COUNT; k++) {
-        printf("%-8s %7ld %9ld %18ld\n", kind_name[k], tried[k], bad[k], orphaned[k]);
-        total_bad += bad[k];
+    close(out[1]);
+    char line[64] = "";
+    ssize_t got = read(out[0], line, sizeof line - 1);
+    long long v;
+    if (got > 0) {
+        line[got] = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        if (parse_ll(line, 0, INT64_MAX, &v) == 0 && v > *minctr)
+            *minctr = v;
     }
+    close(out[0]);
+    int st = 0;
+    waitpid(c, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* One trial of kind on dname: start the worker, kill it, check. The check's exit code, -1 when
+ * the trial could not start. */
+static int trial(int kind, const char *dname, shared *sh, uint64_t *rng, long long *minctr) {
+    if (kind != K_CREATE) {
+        ud_dict *d = open_dict(dname, UD_CREATE_OR_ATTACH, kind == K_NESTED);
+        if (!d) {
+            fprintf(stderr, "soak: cannot open %s\n", dname);
+            return -1;
+        }
+        ud_close(d);
+    }
+    memset(sh, 0, sizeof *sh);
+    snprintf(sh->current, sizeof sh->current, "%s_n0", dname);
+    pid_t pid = fork();
+    if (pid == 0) {
+        worker(kind, dname, sh);
+        _exit(0);
+    }
+    /* Kill at a random moment: anywhere from its first instructions to 30 ms of work. */
+    struct timespec ts = {0, (long)(next_random(rng) % 30000) * 1000};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    char cur[128];
+    snprintf(cur, sizeof cur, "%s", sh->current);
+    return run_check(kind, dname, cur, minctr);
+}
+
+/* Removes the dicts of the run (unless SOAK_KEEP is set). */
+static void remove_dicts(const char *name) {
     for (int k = 0; k < K_COUNT && !getenv("SOAK_KEEP"); k++) {
         char dname[80];
         snprintf(dname, sizeof dname, "%s_%s", name, kind_name[k]);
@@ -315,5 +354,48 @@ int main(int argc, char **argv) {
             ud_unlink_by_name(dname);
         }
     }
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: soak [TRIALS] [SEED]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    long long kind, minctr, trials = 100, seed = (long long)time(NULL);
+    if (argc == 6 && strcmp(argv[1], "--check") == 0) {
+        if (parse_ll(argv[2], 0, K_COUNT - 1, &kind) || parse_ll(argv[4], 0, INT64_MAX, &minctr))
+            return usage();
+        return check((int)kind, argv[3], minctr, argv[5]);
+    }
+    if (argc > 3 || (argc > 1 && parse_ll(argv[1], 1, LONG_MAX, &trials)) ||
+        (argc > 2 && parse_ll(argv[2], 0, UINT_MAX, &seed)))
+        return usage();
+    uint64_t rng = (uint64_t)seed * 0x9e3779b97f4a7c15ull + 1; /* never 0 */
+    shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED)
+        return 2;
+    long tried[K_COUNT] = {0}, bad[K_COUNT] = {0}, orphaned[K_COUNT] = {0};
+    minctr = 0;
+    char name[64];
+    snprintf(name, sizeof name, "soak_%d", (int)getpid());
+    double t0 = now();
+    for (long t = 0; t < trials; t++) {
+        int k = (int)(t % K_COUNT);
+        char dname[80];
+        snprintf(dname, sizeof dname, "%s_%s", name, kind_name[k]);
+        int code = trial(k, dname, sh, &rng, &minctr);
+        tried[k] += code >= 0;
+        orphaned[k] += code == 3;
+        bad[k] += code != 0 && code != 3;
+    }
+    long total_bad = 0;
+    printf("soak: %lld trials in %.1f s (seed %u)\n", trials, now() - t0, (unsigned)seed);
+    printf("%-8s %7s %9s %18s\n", "kind", "trials", "anomalies", "orphans-reclaimed");
+    for (int k = 0; k < K_COUNT; k++) {
+        printf("%-8s %7ld %9ld %18ld\n", kind_name[k], tried[k], bad[k], orphaned[k]);
+        total_bad += bad[k];
+    }
+    remove_dicts(name);
     return total_bad ? 1 : 0;
 }
