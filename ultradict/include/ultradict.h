@@ -386,9 +386,12 @@ typedef struct ud_lock_options {
  * records written inside the section are published together by the outermost ud_unlock() (a
  * dump asked for or needed inside the section runs then; the stream grows meanwhile). If the
  * process dies inside the section, none of it becomes visible.
- * Returns 0, UD_EBUSY, UD_ETIMEDOUT, or another error. In UD_LOCK_MUTEX mode, a second handle
- * of the same thread gets UD_EBUSY at once (waiting could never end); in UD_LOCK_SPIN mode it
- * waits like any other process.
+ * A second handle of the same dict used by the same thread shares the hold: it neither waits
+ * nor fails, and each handle sees the other's writes. From the first use of such a second
+ * handle until the outermost ud_unlock(), records are published as they are written, so that
+ * section is no longer all-or-nothing if the process dies inside it. Release the handles in
+ * nested order (the one that locked first unlocks last).
+ * Returns 0, UD_EBUSY, UD_ETIMEDOUT, or another error.
  */
 UD_EXPORT int ud_lock(ud_dict *d, const ud_lock_options *o);
 /* Releases one level of the lock. UD_ENOTLOCKED if this handle does not hold it. */
