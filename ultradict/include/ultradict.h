@@ -345,10 +345,10 @@ UD_EXPORT int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **ch
 UD_EXPORT int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
 /*
  * Recovery for a recursive dict: removes the nested dicts in /dev/shm that it no longer
- * references - left by a process killed while it created or replaced one. Only children whose
- * creating process has exited are removed: one that a live process is still filling
- * (ud_child_create()) is left alone. Returns how many were removed, or an error. ud_clear()
- * does the same. 0 for a dict without recurse.
+ * references - left by a process killed while it created or replaced one. A child made by
+ * ud_child_create() is removed only once the process that created it has exited, so one that a
+ * live process is still filling is left alone. Returns how many were removed, or an error.
+ * ud_clear() does the same. 0 for a dict without recurse.
  */
 UD_EXPORT int ud_reclaim(ud_dict *d);
 /* The type (UD_TYPE_*) of the value at key, or UD_ENOTFOUND. */

@@ -217,6 +217,9 @@ int ud__table_decode(ud__table *out, size_t len, uint64_t count);
 void ud__drop_child(ud_dict *d, const char *val, size_t vlen, uint32_t type);
 /* Creates a new nested child of d with a fresh random name (written to name). */
 int ud__create_child(ud_dict *d, char *name, ud_dict **out);
+/* ud__create_child(), for a child that is filled before it is published (`detached`: made
+ * outside the parent's lock, and so protected from orphan reclaim while its creator lives). */
+int ud__create_child_named(ud_dict *d, char *name, bool detached, ud_dict **out);
 /* Opens a dict by its full (internal) name, inheriting options from d. */
 int ud__open_child(ud_dict *d, const char *name, size_t nlen, int create, ud_dict **out);
 

@@ -56,11 +56,19 @@ int ud__open_child(ud_dict *d, const char *name, size_t nlen, int create, ud_dic
 }
 
 int ud__create_child(ud_dict *d, char *name, ud_dict **out) {
+    return ud__create_child_named(d, name, false, out);
+}
+
+int ud__create_child_named(ud_dict *d, char *name, bool detached, ud_dict **out) {
     for (int tries = 0; tries < 8; tries++) {
         uint32_t r;
         if (getrandom(&r, sizeof r, 0) != sizeof r)
             r = (uint32_t)ud__hash(&r, sizeof r, ud__self_ident() + (uint64_t)tries);
-        int n = snprintf(name, UD__SEG_NAME_MAX + 1, "%s.c%08x", d->name, r);
+        /* A child made outside the parent's lock (ud_child_create) has 16 hex digits, one made
+         * and published under it 8: ud__reclaim_orphans() tells them apart by that. */
+        int n = detached ? snprintf(name, UD__SEG_NAME_MAX + 1, "%s.c%08x%08x", d->name, r,
+                                    (uint32_t)(ud__self_ident() >> 32))
+                         : snprintf(name, UD__SEG_NAME_MAX + 1, "%s.c%08x", d->name, r);
         if (n < 0 || (size_t)n > UD__SEG_NAME_MAX - 8)
             return UD_ETOOBIG; /* nested too deep for the system's name limit */
         int rc = ud__open_child(d, name, (size_t)n, UD_CREATE_ONLY, out);
@@ -169,7 +177,7 @@ int ud_child_create(ud_dict *d, ud_dict **child) {
     if (!d->recurse)
         return UD_ENOTRECURSIVE;
     char name[UD__SEG_NAME_MAX + 1];
-    return ud__create_child(d, name, child);
+    return ud__create_child_named(d, name, true, child);
 }
 
 int ud_set_child(ud_dict *d, const void *key, size_t klen, ud_dict *child) {
@@ -219,8 +227,9 @@ int ud__reclaim_orphans(ud_dict *d) {
     /* A direct child in /dev/shm that the (synchronised) parent does not reference is debris
      * of a process killed between creating it and committing it, or between replacing it and
      * unlinking it - or a child that a live process is still filling (ud_child_create(), then
-     * ud_set_child()), which must be left alone. So only a child whose creator is gone is
-     * reclaimed: debris of a live creator waits until that process has exited. */
+     * ud_set_child()), which must be left alone. Children made under the lock (8 hex digits)
+     * are debris whenever unreferenced; detached ones (16 digits) only once their creator has
+     * exited. */
     DIR *dir = opendir("/dev/shm");
     if (!dir)
         return -errno;
@@ -240,7 +249,7 @@ int ud__reclaim_orphans(ud_dict *d) {
             continue;
         char child[UD__SEG_NAME_MAX + 1];
         memcpy(child, p, q + 1);
-        if (ud__creator_alive_name(child))
+        if (q - (n + 2) == 16 && ud__creator_alive_name(child))
             continue;
         /* Ours even without a magic: a creator killed before writing it held our lock. */
         if (ud__unlink_tree_unchecked(child) == 0)
