@@ -213,6 +213,27 @@ static bool in_tree(const char *entry, const char *name, size_t n) {
     return strcmp(p, ".stream") == 0 || strcmp(p, ".dump0") == 0 || strcmp(p, ".dump1") == 0;
 }
 
+/* True if the creator recorded in c is gone - or, when it had not yet written its identity, if
+ * the segment is older than the creator's initialisation window. */
+static bool creator_gone(const ud__control *c, const struct stat *st) {
+    if (c->creator_pid > 0) {
+        uint64_t ident = ((uint64_t)(uint32_t)c->creator_pid << 32) | c->creator_start;
+        return !ud__ident_alive(ident);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age = ((int64_t)now.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +
+                  (now.tv_nsec - st->st_mtim.tv_nsec);
+    return age > UD__INIT_WAIT_NS;
+}
+
+/* Opens the control segment of `name` read-only; -1 if it cannot be. */
+static int open_control_ro(const char *name, char path[UD__SEG_NAME_MAX + 2]) {
+    if (ud__seg_path(path, name, "") != 0)
+        return -1;
+    return ud__shm_open_file(path, O_RDONLY);
+}
+
 int ud__half_created_dead(int fd) {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
@@ -225,23 +246,12 @@ int ud__half_created_dead(int fd) {
         return 0;
     if (c.magic != 0)
         return 0;
-    if (c.creator_pid > 0) {
-        uint64_t ident = ((uint64_t)(uint32_t)c.creator_pid << 32) | c.creator_start;
-        return ud__ident_alive(ident) ? 0 : 1;
-    }
-    /* Killed before it wrote its identity: dead once the initialisation window is over. */
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t age = ((int64_t)now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
-                  (now.tv_nsec - st.st_mtim.tv_nsec);
-    return age > UD__INIT_WAIT_NS ? 1 : 0;
+    return creator_gone(&c, &st) ? 1 : 0;
 }
 
 int ud__creator_alive_name(const char *name) {
     char path[UD__SEG_NAME_MAX + 2];
-    if (ud__seg_path(path, name, "") != 0)
-        return 0;
-    int fd = ud__shm_open_file(path, O_RDONLY);
+    int fd = open_control_ro(name, path);
     if (fd < 0)
         return 0;
     struct stat st;
@@ -249,18 +259,9 @@ int ud__creator_alive_name(const char *name) {
     memset(&c, 0, sizeof c);
     int alive = 0;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        if ((size_t)st.st_size >= sizeof c && pread(fd, &c, sizeof c, 0) == (ssize_t)sizeof c &&
-            c.creator_pid > 0) {
-            uint64_t ident = ((uint64_t)(uint32_t)c.creator_pid << 32) | c.creator_start;
-            alive = ud__ident_alive(ident) ? 1 : 0;
-        } else {
-            /* No identity yet: a creator still initialising, for the initialisation window. */
-            struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
-            int64_t age = ((int64_t)now.tv_sec - st.st_mtim.tv_sec) * 1000000000LL +
-                          (now.tv_nsec - st.st_mtim.tv_nsec);
-            alive = age <= UD__INIT_WAIT_NS ? 1 : 0;
-        }
+        if ((size_t)st.st_size < sizeof c || pread(fd, &c, sizeof c, 0) != (ssize_t)sizeof c)
+            memset(&c, 0, sizeof c); /* no identity yet: the initialisation window decides */
+        alive = creator_gone(&c, &st) ? 0 : 1;
     }
     close(fd);
     return alive;
@@ -268,9 +269,7 @@ int ud__creator_alive_name(const char *name) {
 
 int ud__reclaim_half_created(const char *name) {
     char path[UD__SEG_NAME_MAX + 2];
-    if (ud__seg_path(path, name, "") != 0)
-        return 0;
-    int fd = ud__shm_open_file(path, O_RDONLY);
+    int fd = open_control_ro(name, path);
     if (fd < 0)
         return 0;
     int dead = ud__half_created_dead(fd);
@@ -289,9 +288,7 @@ int ud__reclaim_half_created(const char *name) {
 
 int ud__half_created_name(const char *name) {
     char path[UD__SEG_NAME_MAX + 2];
-    if (ud__seg_path(path, name, "") != 0)
-        return 0;
-    int fd = ud__shm_open_file(path, O_RDONLY);
+    int fd = open_control_ro(name, path);
     if (fd < 0)
         return 0;
     int r = ud__half_created_dead(fd);
