@@ -111,7 +111,10 @@ static void worker(int kind, const char *name, shared *sh) {
             }
             break;
         case K_CREATE: {
-            snprintf(sh->current, sizeof sh->current, "%s_n%" PRIu64, name, n % 4);
+            /* Only the last digit changes, with one byte store: a kill at any moment leaves
+             * the parent a whole name (snprintf may clear the buffer before writing it). */
+            size_t last = strlen(sh->current) - 1;
+            sh->current[last] = (char)('0' + n % 4);
             ud_dict *c = open_dict(sh->current, UD_CREATE_OR_ATTACH, false);
             if (c) {
                 ud_set(c, "k", 1, v, len);
