@@ -262,74 +262,97 @@ static int mc_clear(kv_conn *c) {
  * mget sends every key (grouped per server) before reading any reply; results arrive in any
  * order, so a table maps each returned key back to its position in the batch.
  */
-static int mc_get_many(kv_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
-    memcached_conn *m = (memcached_conn *)c;
-    memcached_return_t r;
-    kv__table *pos = NULL;
-    const char **kp = malloc(n * sizeof(*kp));
-    size_t *kl = malloc(n * sizeof(*kl));
-    memcached_result_st res_mem, *res = NULL;
-    int rc = check(m, "mget");
-
-    if (rc < 0)
-        goto out;
-    /*
-     * A result the caller provides: memcached_fetch_result() frees a result it allocated itself
-     * when the results run out, and a later memcached_result_free() would free it twice.
-     */
-    if (!kp || !kl || kv__table_new(&pos) < 0 ||
-        !(res = memcached_result_create(m->mc, &res_mem))) {
-        rc = -ENOMEM;
-        goto out;
-    }
+/*
+ * Fills the key arrays of memcached_mget(), marks every key missing, and records in pos the
+ * first position of each key (duplicates are copied from it at the end).
+ */
+static int index_keys(kv__table *pos, const kv_key *keys, size_t n, const char **kp, size_t *kl,
+                      int *rcs) {
     for (size_t i = 0; i < n; i++) {
         kp[i] = keys[i].key;
         kl[i] = keys[i].klen;
         rcs[i] = KV_ENOTFOUND;
-        /* The first position of a key wins; duplicates are copied from it at the end. */
         const void *dummy;
         size_t dlen;
+        int rc = 0;
         if (kv__table_get(pos, kp[i], kl[i], &dummy, &dlen) == KV_ENOTFOUND &&
             (rc = kv__table_set(pos, kp[i], kl[i], &i, sizeof(i))) < 0)
-            goto out;
+            return rc;
     }
-    r = memcached_mget(m->mc, kp, kl, n);
-    if (!memcached_success(r)) {
-        rc = fail(m, r, "mget");
-        goto out;
-    }
+    return 0;
+}
+
+/* The position pos recorded for a key, or false when the key is not one of the batch. */
+static bool position_of(kv__table *pos, const void *key, size_t klen, size_t *i) {
+    const void *p;
+    size_t plen;
+    if (kv__table_get(pos, key, klen, &p, &plen) < 0)
+        return false;
+    memcpy(i, p, sizeof(*i));
+    return true;
+}
+
+/* Reads every result of the mget into vals at the key's first position. */
+static int fetch_results(memcached_conn *m, kv__table *pos, memcached_result_st *res, kv_buf *vals,
+                         int *rcs) {
+    memcached_return_t r;
+    int rc = 0;
     while (memcached_fetch_result(m->mc, res, &r)) {
-        const void *p;
-        size_t plen, i;
-        if (kv__table_get(pos, memcached_result_key_value(res), memcached_result_key_length(res),
-                          &p, &plen) < 0)
+        size_t i;
+        if (!position_of(pos, memcached_result_key_value(res), memcached_result_key_length(res),
+                         &i))
             continue;
-        memcpy(&i, p, sizeof(i));
         const char *v = memcached_result_value(res);
         /* Read every result even after a failure, so the connection stays in step. */
         if (rc == 0 && (rc = kv__buf_set(&vals[i], v, v ? memcached_result_length(res) : 0)) == 0)
             rcs[i] = 0;
     }
-    if (rc < 0)
-        goto out;
-    if (r != MEMCACHED_END && r != MEMCACHED_NOTFOUND && !memcached_success(r)) {
+    if (rc == 0 && r != MEMCACHED_END && r != MEMCACHED_NOTFOUND && !memcached_success(r))
         rc = fail(m, r, "mget");
-        goto out;
-    }
+    return rc;
+}
+
+/* Gives each later copy of a key the value found for its first position. */
+static int copy_duplicates(kv__table *pos, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
     for (size_t i = 0; i < n; i++) {
-        const void *p;
-        size_t plen, first;
-        if (rcs[i] == 0 || kv__table_get(pos, kp[i], kl[i], &p, &plen) < 0)
+        size_t first;
+        if (rcs[i] == 0 || !position_of(pos, keys[i].key, keys[i].klen, &first))
             continue;
-        memcpy(&first, p, sizeof(first));
         if (first != i && rcs[first] == 0) {
-            if ((rc = kv__buf_set(&vals[i], vals[first].data, vals[first].len)) < 0)
-                goto out;
+            int rc = kv__buf_set(&vals[i], vals[first].data, vals[first].len);
+            if (rc < 0)
+                return rc;
             rcs[i] = 0;
         }
     }
-    rc = 0;
-out:
+    return 0;
+}
+
+static int mc_get_many(kv_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
+    memcached_conn *m = (memcached_conn *)c;
+    kv__table *pos = NULL;
+    const char **kp = malloc(n * sizeof(*kp));
+    size_t *kl = malloc(n * sizeof(*kl));
+    memcached_result_st res_mem, *res = NULL;
+    int rc = check(m, "mget");
+    /*
+     * A result the caller provides: memcached_fetch_result() frees a result it allocated itself
+     * when the results run out, and a later memcached_result_free() would free it twice.
+     */
+    if (rc == 0 && (!kp || !kl || kv__table_new(&pos) < 0 ||
+                    !(res = memcached_result_create(m->mc, &res_mem))))
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = index_keys(pos, keys, n, kp, kl, rcs);
+    if (rc == 0) {
+        memcached_return_t r = memcached_mget(m->mc, kp, kl, n);
+        if (!memcached_success(r))
+            rc = fail(m, r, "mget");
+    }
+    if (rc == 0)
+        rc = fetch_results(m, pos, res, vals, rcs);
+    if (rc == 0)
+        rc = copy_duplicates(pos, keys, n, vals, rcs);
     memcached_result_free(res);
     kv__table_free(pos);
     free(kp);
@@ -368,57 +391,55 @@ static const kv_methods memcached_methods = {
     .set_many = NULL, /* no multi-set in the protocol: the core's loop of sets */
 };
 
-int kv__memcached_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
+/* The parameters of a memcached: URI. */
+typedef struct mc_options {
     double timeout, connect_timeout;
     long lock_ttl;
-    int rc;
+    const char *lock_key;
+} mc_options;
 
-    if ((rc = kv__uri_seconds(u, "timeout", 5, &timeout, err, errlen)) < 0 ||
-        (rc = kv__uri_seconds(u, "connect_timeout", 2, &connect_timeout, err, errlen)) < 0 ||
-        (rc = kv__uri_int(u, "lock_ttl", 30, 1, 30L * 86400, &lock_ttl, err, errlen)) < 0)
+static int parse_options(kv__uri *u, mc_options *o, char *err, size_t errlen) {
+    int rc;
+    if ((rc = kv__uri_seconds(u, "timeout", 5, &o->timeout, err, errlen)) < 0 ||
+        (rc = kv__uri_seconds(u, "connect_timeout", 2, &o->connect_timeout, err, errlen)) < 0 ||
+        (rc = kv__uri_int(u, "lock_ttl", 30, 1, 30L * 86400, &o->lock_ttl, err, errlen)) < 0)
         return rc;
-    const char *lock_key = kv__uri_param(u, "lock_key");
+    o->lock_key = kv__uri_param(u, "lock_key");
     if ((rc = kv__uri_check_unused(u, err, errlen)) < 0)
         return rc;
-    if (timeout < 0.001 || connect_timeout < 0.001)
+    if (o->timeout < 0.001 || o->connect_timeout < 0.001)
         return kv__errbuf(err, errlen, KV_EURI, "'%s': timeouts must be at least 1 ms", u->text);
-    if (!lock_key)
-        lock_key = "kv:lock";
-    if (!*lock_key || strlen(lock_key) >= 128)
+    if (!o->lock_key)
+        o->lock_key = "kv:lock";
+    if (!*o->lock_key || strlen(o->lock_key) >= 128)
         return kv__errbuf(err, errlen, KV_EURI, "'%s': lock_key must be 1-127 bytes", u->text);
     if (strncmp(u->body, "//", 2) != 0 || u->body[2] == '\0')
         return kv__errbuf(err, errlen, KV_EURI,
                           "'%s': expected memcached://HOST[:PORT][,HOST[:PORT]...]", u->text);
+    return 0;
+}
 
-    memcached_conn *m = calloc(1, sizeof(*m));
-    if (!m)
-        return -ENOMEM;
-    m->lock_ttl = lock_ttl;
-    snprintf(m->lock_key, sizeof(m->lock_key), "%s", lock_key);
-    snprintf(m->where, sizeof(m->where), "%s", u->body + 2);
-    m->mc = memcached_create(NULL);
-    if (!m->mc) {
-        rc = -ENOMEM;
-        goto fail;
-    }
+/* Adds the servers of "HOST[:PORT][,HOST[:PORT]...]" (after the "//") to m->mc. */
+static int add_servers(memcached_conn *m, kv__uri *u, char *err, size_t errlen) {
     for (const char *s = u->body + 2; *s;) {
         size_t len = strcspn(s, ",");
         char host[256];
         int port;
-        if ((rc = kv__parse_hostport(s, len, host, sizeof(host), 11211, &port, err, errlen)) < 0)
-            goto fail;
+        int rc = kv__parse_hostport(s, len, host, sizeof(host), 11211, &port, err, errlen);
+        if (rc < 0)
+            return rc;
         memcached_return_t r = memcached_server_add(m->mc, host, (in_port_t)port);
-        if (!memcached_success(r)) {
-            rc = kv__errbuf(err, errlen, KV_EURI, "memcached: cannot add server '%.*s': %s",
-                            (int)len, s, memcached_strerror(m->mc, r));
-            goto fail;
-        }
+        if (!memcached_success(r))
+            return kv__errbuf(err, errlen, KV_EURI, "memcached: cannot add server '%.*s': %s",
+                              (int)len, s, memcached_strerror(m->mc, r));
         s += len;
-        if (*s == ',' && *++s == '\0') {
-            rc = kv__errbuf(err, errlen, KV_EURI, "'%s': empty server after ','", u->text);
-            goto fail;
-        }
+        if (*s == ',' && *++s == '\0')
+            return kv__errbuf(err, errlen, KV_EURI, "'%s': empty server after ','", u->text);
     }
+    return 0;
+}
+
+static int set_behaviors(memcached_conn *m, const mc_options *o, char *err, size_t errlen) {
     const struct {
         memcached_behavior_t flag;
         uint64_t value;
@@ -428,40 +449,63 @@ int kv__memcached_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
         {MEMCACHED_BEHAVIOR_TCP_NODELAY, 1},
         /* Timeouts apply to non-blocking sockets only; replies are still awaited. */
         {MEMCACHED_BEHAVIOR_NO_BLOCK, 1},
-        {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)(connect_timeout * 1000)},
-        {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)(timeout * 1000)},
-        {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, (uint64_t)(timeout * 1e6)},
-        {MEMCACHED_BEHAVIOR_SND_TIMEOUT, (uint64_t)(timeout * 1e6)},
+        {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)(o->connect_timeout * 1000)},
+        {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)(o->timeout * 1000)},
+        {MEMCACHED_BEHAVIOR_RCV_TIMEOUT, (uint64_t)(o->timeout * 1e6)},
+        {MEMCACHED_BEHAVIOR_SND_TIMEOUT, (uint64_t)(o->timeout * 1e6)},
         {MEMCACHED_BEHAVIOR_AUTO_EJECT_HOSTS, 0},
         {MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 0},
     };
     for (size_t i = 0; i < sizeof(behaviors) / sizeof(behaviors[0]); i++) {
         memcached_return_t r = memcached_behavior_set(m->mc, behaviors[i].flag, behaviors[i].value);
-        if (!memcached_success(r)) {
-            rc = kv__errbuf(err, errlen, KV_EBACKEND, "memcached: behavior %d: %s",
-                            (int)behaviors[i].flag, memcached_strerror(m->mc, r));
-            goto fail;
-        }
+        if (!memcached_success(r))
+            return kv__errbuf(err, errlen, KV_EBACKEND, "memcached: behavior %d: %s",
+                              (int)behaviors[i].flag, memcached_strerror(m->mc, r));
     }
-    /* VERSION goes to every server: it proves they all answer before the first real request. */
+    return 0;
+}
+
+/* VERSION goes to every server: it proves they all answer before the first real request. */
+static int reach_servers(memcached_conn *m, char *err, size_t errlen) {
     memcached_return_t r = memcached_version(m->mc);
     if (!memcached_success(r)) {
         const char *msg = memcached_last_error_message(m->mc);
-        rc = kv__errbuf(err, errlen, KV_ECONNECT, "memcached: cannot reach %s: %s", m->where,
-                        msg && *msg ? msg : memcached_strerror(m->mc, r));
-        goto fail;
+        return kv__errbuf(err, errlen, KV_ECONNECT, "memcached: cannot reach %s: %s", m->where,
+                          msg && *msg ? msg : memcached_strerror(m->mc, r));
     }
     const memcached_instance_st *first = memcached_server_instance_by_position(m->mc, 0);
     snprintf(m->version, sizeof(m->version), "%u.%u.%u (libmemcached %s)",
              memcached_server_major_version(first), memcached_server_minor_version(first),
              memcached_server_micro_version(first), memcached_lib_version());
+    return 0;
+}
+
+int kv__memcached_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
+    mc_options o;
+    int rc = parse_options(u, &o, err, errlen);
+    if (rc < 0)
+        return rc;
+    memcached_conn *m = calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    m->lock_ttl = o.lock_ttl;
+    snprintf(m->lock_key, sizeof(m->lock_key), "%s", o.lock_key);
+    snprintf(m->where, sizeof(m->where), "%s", u->body + 2);
+    m->mc = memcached_create(NULL);
+    rc = m->mc ? 0 : -ENOMEM;
+    if (rc == 0)
+        rc = add_servers(m, u, err, errlen);
+    if (rc == 0)
+        rc = set_behaviors(m, &o, err, errlen);
+    if (rc == 0)
+        rc = reach_servers(m, err, errlen);
+    if (rc < 0) {
+        memcached_free(m->mc);
+        free(m);
+        return rc;
+    }
     m->base.methods = &memcached_methods;
     m->base.caps = KV_CAP_ATOMIC_INCR | KV_CAP_LOCK | KV_CAP_CROSS_PROCESS;
     *out = &m->base;
     return 0;
-
-fail:
-    memcached_free(m->mc);
-    free(m);
-    return rc;
 }

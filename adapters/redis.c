@@ -371,71 +371,83 @@ static int export_one(void *ctx, size_t i, const redisReply *v) {
     return e->fn(e->ctx, e->keys[i], e->klens[i], v->str, v->len);
 }
 
+/* One SCAN step from *cursor: the reply (to free) with its key array checked; *cursor advances. */
+static redisReply *scan_step(redis_conn *r, char cursor[32], int *rc) {
+    const char *argv[] = {"SCAN", cursor, "COUNT", "1000"};
+    size_t lens[] = {4, strlen(cursor), 5, 4};
+    redisReply *rep = command(r, "SCAN", 4, argv, lens, rc);
+    if (!rep)
+        return NULL;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len >= 32 ||
+        rep->element[1]->type != REDIS_REPLY_ARRAY) {
+        *rc = unexpected(r, rep, "SCAN");
+        freeReplyObject(rep);
+        return NULL;
+    }
+    memcpy(cursor, rep->element[0]->str, rep->element[0]->len + 1);
+    return rep;
+}
+
+/* The keys of one SCAN step not seen before, as MGET arguments (pointers into the reply). */
+typedef struct scan_keys {
+    kv__table *seen;
+    const char **keys;
+    size_t *klens, n, cap;
+} scan_keys;
+
+static int collect_new_keys(scan_keys *sk, const redisReply *arr) {
+    sk->n = 0;
+    if (arr->elements > sk->cap) {
+        sk->cap = arr->elements;
+        free(sk->keys);
+        free(sk->klens);
+        sk->keys = malloc(sk->cap * sizeof(*sk->keys));
+        sk->klens = malloc(sk->cap * sizeof(*sk->klens));
+        if (!sk->keys || !sk->klens)
+            return -ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < arr->elements && rc == 0; i++) {
+        const redisReply *k = arr->element[i];
+        const void *dummy;
+        size_t dlen;
+        if (k->type != REDIS_REPLY_STRING || k->len == 0 ||
+            kv__table_get(sk->seen, k->str, k->len, &dummy, &dlen) == 0)
+            continue;
+        rc = kv__table_set(sk->seen, k->str, k->len, "", 0);
+        sk->keys[sk->n] = k->str;
+        sk->klens[sk->n] = k->len;
+        sk->n++;
+    }
+    return rc;
+}
+
 /*
  * SCAN returns every key that exists for the whole walk at least once, but may return a key
  * twice: a set of the keys already passed on removes the duplicates.
  */
 static int redis_export(kv_conn *c, kv_entry_fn fn, void *ctx) {
     redis_conn *r = (redis_conn *)c;
-    kv__table *seen = NULL;
+    scan_keys sk = {0};
     char cursor[32] = "0";
-    const char **keys = NULL;
-    size_t *klens = NULL, cap = 0;
-    int rc = kv__table_new(&seen);
+    int rc = kv__table_new(&sk.seen);
     if (rc < 0)
         return rc;
-
     do {
-        const char *argv[] = {"SCAN", cursor, "COUNT", "1000"};
-        size_t lens[] = {4, strlen(cursor), 5, 4};
-        redisReply *rep = command(r, "SCAN", 4, argv, lens, &rc);
+        redisReply *rep = scan_step(r, cursor, &rc);
         if (!rep)
             break;
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-            rep->element[0]->type != REDIS_REPLY_STRING || rep->element[0]->len >= 32 ||
-            rep->element[1]->type != REDIS_REPLY_ARRAY) {
-            rc = unexpected(r, rep, "SCAN");
-            freeReplyObject(rep);
-            break;
-        }
-        memcpy(cursor, rep->element[0]->str, rep->element[0]->len + 1);
-        const redisReply *arr = rep->element[1];
-        size_t n = 0;
-        if (arr->elements > cap) {
-            cap = arr->elements;
-            free(keys);
-            free(klens);
-            keys = malloc(cap * sizeof(*keys));
-            klens = malloc(cap * sizeof(*klens));
-            if (!keys || !klens) {
-                rc = -ENOMEM;
-                freeReplyObject(rep);
-                break;
-            }
-        }
-        for (size_t i = 0; i < arr->elements && rc == 0; i++) {
-            const redisReply *k = arr->element[i];
-            const void *dummy;
-            size_t dlen;
-            if (k->type != REDIS_REPLY_STRING || k->len == 0)
-                continue;
-            if (kv__table_get(seen, k->str, k->len, &dummy, &dlen) == 0)
-                continue;
-            rc = kv__table_set(seen, k->str, k->len, "", 0);
-            keys[n] = k->str;
-            klens[n] = k->len;
-            n++;
-        }
-        if (rc == 0 && n) {
-            struct export_ctx e = {r, fn, ctx, keys, klens};
-            rc = mget(r, n, keys, klens, export_one, &e);
+        rc = collect_new_keys(&sk, rep->element[1]);
+        if (rc == 0 && sk.n) {
+            struct export_ctx e = {r, fn, ctx, sk.keys, sk.klens};
+            rc = mget(r, sk.n, sk.keys, sk.klens, export_one, &e);
         }
         freeReplyObject(rep);
     } while (rc == 0 && strcmp(cursor, "0") != 0);
-
-    free(keys);
-    free(klens);
-    kv__table_free(seen);
+    free(sk.keys);
+    free(sk.klens);
+    kv__table_free(sk.seen);
     return rc;
 }
 

@@ -458,12 +458,83 @@ static int fetch_values(struct loader *l, size_t start, size_t n, kv_buf *keybuf
     return 0;
 }
 
+/* Reads the man->chunks index chunks into l, and checks that they list man->count entries. */
+static int read_index(struct loader *l, const kv_manifest *man) {
+    kv_buf chunk = KV_BUF_INIT, chunk_name = KV_BUF_INIT;
+    int rc = 0;
+    for (uint64_t i = 0; rc == 0 && i < man->chunks; i++) {
+        if ((rc = chunk_key(&chunk_name, l->prefix, i)) < 0)
+            break;
+        rc = kv_get(l->c, chunk_name.data, chunk_name.len, &chunk);
+        if (rc == KV_ENOTFOUND)
+            rc = kv__error(l->c, KV_ECORRUPT, "index chunk '%s' is missing",
+                           (char *)chunk_name.data);
+        if (rc == 0)
+            rc = decode_chunk(l, &chunk, i);
+    }
+    kv_buf_free(&chunk);
+    kv_buf_free(&chunk_name);
+    if (rc == 0 && l->n != man->count)
+        rc = kv__error(l->c, KV_ECORRUPT,
+                       "the index under '%s' lists %zu entries, the manifest says %" PRIu64,
+                       l->prefix, l->n, man->count);
+    return rc;
+}
+
+/* Fetches the values of every indexed entry, BATCH_ITEMS at a time. */
+static int fetch_all_values(struct loader *l) {
+    kv_buf *keybufs = calloc(BATCH_ITEMS, sizeof(*keybufs));
+    kv_buf *vals = calloc(BATCH_ITEMS, sizeof(*vals));
+    kv_key *keys = calloc(BATCH_ITEMS, sizeof(*keys));
+    int *rcs = calloc(BATCH_ITEMS, sizeof(*rcs));
+    int rc = keybufs && vals && keys && rcs ? 0 : -ENOMEM;
+    for (size_t start = 0; rc == 0 && start < l->n; start += BATCH_ITEMS) {
+        size_t n = l->n - start < BATCH_ITEMS ? l->n - start : BATCH_ITEMS;
+        rc = fetch_values(l, start, n, keybufs, keys, vals, rcs);
+    }
+    for (size_t i = 0; keybufs && vals && i < BATCH_ITEMS; i++) {
+        kv_buf_free(&keybufs[i]);
+        kv_buf_free(&vals[i]);
+    }
+    free(keybufs);
+    free(vals);
+    free(keys);
+    free(rcs);
+    return rc;
+}
+
+/* Checks the loaded entries against the manifest's byte count and checksum. */
+static int check_manifest(const struct loader *l, const kv_manifest *man) {
+    uint64_t sum = KV__FNV64_INIT, bytes = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct loaded *e = &l->e[i];
+        sum = checksum_entry(sum, (char *)l->keys.data + e->koff, e->klen,
+                             (char *)l->vals.data + e->voff, e->vlen, e->type);
+        bytes += e->klen + e->vlen;
+    }
+    if (sum != man->checksum || bytes != man->bytes)
+        return kv__error(l->c, KV_ECORRUPT,
+                         "the snapshot under '%s' does not match its manifest (checksum %016" PRIx64
+                         " vs %016" PRIx64 ", %" PRIu64 " vs %" PRIu64 " bytes)",
+                         l->prefix, sum, man->checksum, bytes, man->bytes);
+    return 0;
+}
+
+/* Hands every loaded entry to fn, in save order; stops at fn's first non-zero value. */
+static int deliver(const struct loader *l, kv_snapshot_fn fn, void *ctx) {
+    for (size_t i = 0; i < l->n; i++) {
+        const struct loaded *e = &l->e[i];
+        int rc = fn(ctx, (char *)l->keys.data + e->koff, e->klen,
+                    e->vlen ? (char *)l->vals.data + e->voff : "", e->vlen, e->type);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 int kv_load_entries(kv_conn *c, const char *prefix, kv_snapshot_fn fn, void *ctx, kv_manifest *m) {
     struct loader l = {.c = c, .prefix = prefix};
     kv_manifest man = {0};
-    kv_buf *keybufs = NULL, *vals = NULL, chunk = KV_BUF_INIT, chunk_name = KV_BUF_INIT;
-    kv_key *keys = NULL;
-    int *rcs = NULL;
     int rc;
 
     if (!c)
@@ -475,77 +546,18 @@ int kv_load_entries(kv_conn *c, const char *prefix, kv_snapshot_fn fn, void *ctx
         return rc;
 
     /* Empty arenas still get memory: entry pointers are computed from their base. */
-    if (kv__buf_reserve(&l.keys, 0) < 0 || kv__buf_reserve(&l.vals, 0) < 0) {
+    if (kv__buf_reserve(&l.keys, 0) < 0 || kv__buf_reserve(&l.vals, 0) < 0)
         rc = -ENOMEM;
-        goto out;
-    }
-    for (uint64_t i = 0; i < man.chunks; i++) {
-        if ((rc = chunk_key(&chunk_name, prefix, i)) < 0)
-            goto out;
-        rc = kv_get(c, chunk_name.data, chunk_name.len, &chunk);
-        if (rc == KV_ENOTFOUND)
-            rc = kv__error(c, KV_ECORRUPT, "index chunk '%s' is missing", (char *)chunk_name.data);
-        if (rc < 0 || (rc = decode_chunk(&l, &chunk, i)) < 0)
-            goto out;
-    }
-    if (l.n != man.count) {
-        rc = kv__error(c, KV_ECORRUPT,
-                       "the index under '%s' lists %zu entries, the manifest says %" PRIu64, prefix,
-                       l.n, man.count);
-        goto out;
-    }
-
-    keybufs = calloc(BATCH_ITEMS, sizeof(*keybufs));
-    vals = calloc(BATCH_ITEMS, sizeof(*vals));
-    keys = calloc(BATCH_ITEMS, sizeof(*keys));
-    rcs = calloc(BATCH_ITEMS, sizeof(*rcs));
-    if (!keybufs || !vals || !keys || !rcs) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (size_t start = 0; start < l.n; start += BATCH_ITEMS) {
-        size_t n = l.n - start < BATCH_ITEMS ? l.n - start : BATCH_ITEMS;
-        if ((rc = fetch_values(&l, start, n, keybufs, keys, vals, rcs)) < 0)
-            goto out;
-    }
-
-    uint64_t sum = KV__FNV64_INIT, bytes = 0;
-    for (size_t i = 0; i < l.n; i++) {
-        const struct loaded *e = &l.e[i];
-        sum = checksum_entry(sum, (char *)l.keys.data + e->koff, e->klen,
-                             (char *)l.vals.data + e->voff, e->vlen, e->type);
-        bytes += e->klen + e->vlen;
-    }
-    if (sum != man.checksum || bytes != man.bytes) {
-        rc = kv__error(c, KV_ECORRUPT,
-                       "the snapshot under '%s' does not match its manifest (checksum %016" PRIx64
-                       " vs %016" PRIx64 ", %" PRIu64 " vs %" PRIu64 " bytes)",
-                       prefix, sum, man.checksum, bytes, man.bytes);
-        goto out;
-    }
-    if (m)
+    if (rc == 0)
+        rc = read_index(&l, &man);
+    if (rc == 0)
+        rc = fetch_all_values(&l);
+    if (rc == 0)
+        rc = check_manifest(&l, &man);
+    if (rc == 0 && m)
         *m = man;
-    for (size_t i = 0; i < l.n; i++) {
-        const struct loaded *e = &l.e[i];
-        rc = fn(ctx, (char *)l.keys.data + e->koff, e->klen,
-                e->vlen ? (char *)l.vals.data + e->voff : "", e->vlen, e->type);
-        if (rc)
-            goto out;
-    }
-    rc = 0;
-out:
-    if (keybufs && vals) {
-        for (size_t i = 0; i < BATCH_ITEMS; i++) {
-            kv_buf_free(&keybufs[i]);
-            kv_buf_free(&vals[i]);
-        }
-    }
-    free(keybufs);
-    free(vals);
-    free(keys);
-    free(rcs);
-    kv_buf_free(&chunk);
-    kv_buf_free(&chunk_name);
+    if (rc == 0)
+        rc = deliver(&l, fn, ctx);
     kv_buf_free(&l.keys);
     kv_buf_free(&l.vals);
     free(l.e);

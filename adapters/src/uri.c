@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -259,52 +260,65 @@ int kv__uri_choice(kv__uri *u, const char *name, const char *const *choices, int
                       v, u->text, list);
 }
 
+/*
+ * Splits s[0..len) into the host [hs, he) and the port text (ps, NULL without one): "[V6]:PORT"
+ * or "HOST:PORT", each with an optional port. False for a shape that is neither.
+ */
+static bool split_hostport(const char *s, size_t len, const char **hs, const char **he,
+                           const char **ps) {
+    const char *end = s + len;
+    *hs = s;
+    *ps = NULL;
+    if (len && s[0] == '[') {
+        *he = memchr(s, ']', len);
+        if (!*he)
+            return false;
+        *hs = s + 1;
+        if (*he + 1 < end) {
+            if ((*he)[1] != ':')
+                return false;
+            *ps = *he + 2;
+        }
+        return true;
+    }
+    *he = memchr(s, ':', len);
+    if (!*he) {
+        *he = end;
+        return true;
+    }
+    *ps = *he + 1;
+    /* An IPv6 address needs brackets. */
+    return memchr(*ps, ':', (size_t)(end - *ps)) == NULL;
+}
+
+/* A port of 1 to 65535 written as [ps, end): decimal digits only. */
+static bool parse_port(const char *ps, const char *end, int *port) {
+    long p = 0;
+    if (ps == end || end - ps > 5)
+        return false;
+    for (const char *q = ps; q < end; q++) {
+        if (*q < '0' || *q > '9')
+            return false;
+        p = p * 10 + (*q - '0');
+    }
+    if (p < 1 || p > 65535)
+        return false;
+    *port = (int)p;
+    return true;
+}
+
 int kv__parse_hostport(const char *s, size_t len, char *host, size_t hostlen, int def_port,
                        int *port, char *err, size_t errlen) {
-    const char *hs = s, *he, *ps = NULL;
-    const char *end = s + len;
-
-    if (len && s[0] == '[') {
-        he = memchr(s, ']', len);
-        if (!he)
-            goto bad;
-        hs = s + 1;
-        if (he + 1 < end) {
-            if (he[1] != ':')
-                goto bad;
-            ps = he + 2;
-        }
-    } else {
-        he = memchr(s, ':', len);
-        if (he) {
-            ps = he + 1;
-            if (memchr(ps, ':', (size_t)(end - ps)))
-                goto bad; /* an IPv6 address needs brackets */
-        } else {
-            he = end;
-        }
+    const char *hs, *he, *ps;
+    bool ok = split_hostport(s, len, &hs, &he, &ps) && he != hs && (size_t)(he - hs) < hostlen;
+    if (ok) {
+        memcpy(host, hs, (size_t)(he - hs));
+        host[he - hs] = '\0';
+        *port = def_port;
+        ok = !ps || parse_port(ps, s + len, port);
     }
-    if (he == hs || (size_t)(he - hs) >= hostlen)
-        goto bad;
-    memcpy(host, hs, (size_t)(he - hs));
-    host[he - hs] = '\0';
-
-    *port = def_port;
-    if (ps) {
-        long p = 0;
-        if (ps == end || end - ps > 5)
-            goto bad;
-        for (const char *q = ps; q < end; q++) {
-            if (*q < '0' || *q > '9')
-                goto bad;
-            p = p * 10 + (*q - '0');
-        }
-        if (p < 1 || p > 65535)
-            goto bad;
-        *port = (int)p;
-    }
+    if (!ok)
+        return kv__errbuf(err, errlen, KV_EURI, "'%.*s' is not HOST[:PORT] (port 1-65535)",
+                          (int)len, s);
     return 0;
-bad:
-    return kv__errbuf(err, errlen, KV_EURI, "'%.*s' is not HOST[:PORT] (port 1-65535)", (int)len,
-                      s);
 }

@@ -37,11 +37,7 @@ static int key_path(cf_conn *c, const char *what, const void *key, size_t klen, 
 static int d1_get(kv_conn *base, const void *key, size_t klen, kv_buf *val) {
     cf_conn *c = (cf_conn *)base;
     int rc = key_path(c, "kv", key, klen, NULL);
-    if (rc == 0)
-        rc = cf_http_request(c, "GET", c->tmp.data, NULL, 0, CF_IDEMPOTENT);
-    if (rc == 0)
-        rc = kv__buf_set(val, c->http.resp.data, c->http.resp.len);
-    return rc;
+    return rc < 0 ? rc : cf_http_get_body(c, c->tmp.data, val);
 }
 
 static int d1_set(kv_conn *base, const void *key, size_t klen, const void *val, size_t vlen) {
@@ -152,13 +148,7 @@ static int bulk_get(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int 
 }
 
 static int d1_get_many(kv_conn *base, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
-    cf_conn *c = (cf_conn *)base;
-    for (size_t i = 0; i < n; i += BATCH) {
-        int rc = bulk_get(c, keys + i, n - i < BATCH ? n - i : BATCH, vals + i, rcs + i);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    return cf_get_chunks((cf_conn *)base, keys, n, vals, rcs, BATCH, bulk_get);
 }
 
 static int send_bulk(cf_conn *c) {
@@ -170,40 +160,41 @@ static int send_bulk(cf_conn *c) {
                            CF_IDEMPOTENT | CF_JSON_BODY);
 }
 
-/* Each request is one D1 batch, so one transaction: all of its entries or none. */
-static int d1_set_many(kv_conn *base, const kv_item *items, size_t n) {
-    cf_conn *c = (cf_conn *)base;
-    size_t in_body = 0;
-    int rc = 0;
-    c->body.len = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if ((rc = check_row(c, items[i].klen, items[i].vlen)) < 0)
-            break;
-        if (in_body && (in_body == BATCH || c->body.len + items[i].vlen / 3 * 4 > BODY_MAX)) {
-            if ((rc = send_bulk(c)) < 0)
-                break;
-            c->body.len = 0;
-            in_body = 0;
-        }
-        rc = cf_lit(&c->body, in_body ? "," : "[");
-        if (rc == 0)
-            rc = cf_lit(&c->body, "{\"base64\":true,\"key\":\"");
-        if (rc == 0)
-            rc = cf_b64_append(&c->body, items[i].key, items[i].klen);
-        if (rc == 0)
-            rc = cf_lit(&c->body, "\",\"value\":\"");
-        if (rc == 0)
-            rc = cf_b64_append(&c->body, items[i].val, items[i].vlen);
-        if (rc == 0)
-            rc = cf_lit(&c->body, "\"}");
-        in_body++;
-    }
-    if (rc == 0 && in_body)
-        rc = send_bulk(c);
+static int check_item(cf_conn *c, const kv_item *it) {
+    return check_row(c, it->klen, it->vlen);
+}
+
+/* {"base64":true,"key":B64,"value":B64}, in a JSON array. */
+static int add_item(cf_conn *c, const kv_item *it, size_t avail, size_t in_body, size_t *used) {
+    (void)avail;
+    (void)used; /* one item per entry */
+    int rc = cf_lit(&c->body, in_body ? "," : "[");
+    if (rc == 0)
+        rc = cf_lit(&c->body, "{\"base64\":true,\"key\":\"");
+    if (rc == 0)
+        rc = cf_b64_append(&c->body, it->key, it->klen);
+    if (rc == 0)
+        rc = cf_lit(&c->body, "\",\"value\":\"");
+    if (rc == 0)
+        rc = cf_b64_append(&c->body, it->val, it->vlen);
+    if (rc == 0)
+        rc = cf_lit(&c->body, "\"}");
     return rc;
 }
 
-/* Pages of entries in key order; a page ends at 1000 rows or about 8 MiB. */
+/* Each request is one D1 batch, so one transaction: all of its entries or none. */
+static int d1_set_many(kv_conn *base, const kv_item *items, size_t n) {
+    static const cf_bulk bulk = {
+        .max_entries = BATCH,
+        .body_max = BODY_MAX,
+        .cost = cf_b64_cost,
+        .check = check_item,
+        .add = add_item,
+        .send = send_bulk,
+    };
+    return cf_bulk_write((cf_conn *)base, items, n, &bulk);
+}
+
 /* One page of /kv/entries: up to 1000 entries or 8 MiB, base64 pairs, and the next cursor. */
 static int d1_page(cf_conn *c, cf_pager *p) {
     json_t *res = NULL;

@@ -171,54 +171,73 @@ static void backoff(cf_http *h, unsigned attempt) {
         ;
 }
 
-/* The error of a non-2xx answer, from the envelope when there is one. */
-static int http_error(cf_conn *c, const char *method) {
-    cf_http *h = &c->http;
+/*
+ * The first error of the answer's envelope: its code (0 when there is none) and its message,
+ * or else the start of the body (BODY_EXCERPT bytes) with control bytes blanked; msglen must
+ * be larger than BODY_EXCERPT.
+ */
+#define BODY_EXCERPT 120
+static int answer_detail(const cf_http *h, char *msg, size_t msglen) {
     int code = 0;
-    char msg[160] = "";
     json_error_t jerr;
     json_t *root = h->resp.len ? json_loadb(h->resp.data, h->resp.len, 0, &jerr) : NULL;
     json_t *e0 = root ? json_array_get(json_object_get(root, "errors"), 0) : NULL;
+    msg[0] = '\0';
     if (e0) {
         code = (int)json_integer_value(json_object_get(e0, "code"));
-        snprintf(msg, sizeof(msg), "%s", cf_jstr(json_object_get(e0, "message")));
+        snprintf(msg, msglen, "%s", cf_jstr(json_object_get(e0, "message")));
     } else if (h->resp.len && h->resp.data) {
-        size_t n = h->resp.len < 120 ? h->resp.len : 120;
+        size_t n = h->resp.len < BODY_EXCERPT ? h->resp.len : BODY_EXCERPT;
         for (size_t i = 0; i < n; i++) {
             char ch = ((char *)h->resp.data)[i];
-            msg[i] = ch;
             if (ch < 32 || ch >= 127)
-                msg[i] = ' ';
+                ch = ' ';
+            msg[i] = ch;
         }
         msg[n] = '\0';
     }
     json_decref(root);
+    return code;
+}
 
-    int rc;
-    long s = h->status;
+/* The KV_E* code of HTTP status s with the envelope's code and message. */
+static int answer_code(long s, int code, const char *msg) {
     /* An authentication failure is the server's refusal, whatever code comes with it. */
-    bool auth = s == 401 || s == 403;
     if (s == 404 && code == 10009)
-        rc = KV_ENOTFOUND;
-    else if (!auth && (s == 413 || s == 414 || code == 19002 || code == 19003 ||
-                       (s == 400 && (strstr(msg, "TOOBIG") || strstr(msg, "too big")))))
-        rc = KV_ETOOBIG;
-    else if (!auth && code == 19004)
-        rc = KV_ENOTNUM;
-    else if (!auth && code == 19005)
-        rc = KV_EOVERFLOW;
-    else
-        rc = KV_ESERVER;
-    const char *hint = "";
+        return KV_ENOTFOUND;
     if (s == 401 || s == 403)
-        hint = " (check the token: CLOUDFLARE_API_TOKEN or CLOUDFLARE_WORKER_TOKEN)";
-    else if (s == 429 || s >= 500)
-        hint = h->attempts > 1 ? " (still failing after the retries)" : "";
+        return KV_ESERVER;
+    if (s == 413 || s == 414 || code == 19002 || code == 19003 ||
+        (s == 400 && (strstr(msg, "TOOBIG") || strstr(msg, "too big"))))
+        return KV_ETOOBIG;
+    if (code == 19004)
+        return KV_ENOTNUM;
+    if (code == 19005)
+        return KV_EOVERFLOW;
+    return KV_ESERVER;
+}
+
+/* What to try, for a status that has a usual cause. */
+static const char *answer_hint(const cf_http *h) {
+    long s = h->status;
+    if (s == 401 || s == 403)
+        return " (check the token: CLOUDFLARE_API_TOKEN or CLOUDFLARE_WORKER_TOKEN)";
+    if ((s == 429 || s >= 500) && h->attempts > 1)
+        return " (still failing after the retries)";
+    return "";
+}
+
+/* The error of a non-2xx answer, from the envelope when there is one. */
+static int http_error(cf_conn *c, const char *method) {
+    cf_http *h = &c->http;
+    char msg[160];
+    int code = answer_detail(h, msg, sizeof(msg));
+    int rc = answer_code(h->status, code, msg);
     if (code)
         return kv__error(&c->base, rc, "%s: %s %s: HTTP %ld, code %d: %s%s", c->scheme, method,
-                         h->url, s, code, msg, hint);
-    return kv__error(&c->base, rc, "%s: %s %s: HTTP %ld %s%s", c->scheme, method, h->url, s, msg,
-                     hint);
+                         h->url, h->status, code, msg, answer_hint(h));
+    return kv__error(&c->base, rc, "%s: %s %s: HTTP %ld %s%s", c->scheme, method, h->url, h->status,
+                     msg, answer_hint(h));
 }
 
 static bool retryable_curl(CURLcode e) {
@@ -321,6 +340,11 @@ int cf_http_request(cf_conn *c, const char *method, const char *path, const void
     }
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, (flags & CF_JSON_BODY) ? h->hdr_json : h->hdr_bytes);
     return perform(c, method, flags);
+}
+
+int cf_http_get_body(cf_conn *c, const char *path, kv_buf *out) {
+    int rc = cf_http_request(c, "GET", path, NULL, 0, CF_IDEMPOTENT);
+    return rc < 0 ? rc : kv__buf_set(out, c->http.resp.data, c->http.resp.len);
 }
 
 int cf_http_put_multipart(cf_conn *c, const char *path, const void *val, size_t vlen,

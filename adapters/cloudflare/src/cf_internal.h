@@ -93,7 +93,11 @@ void cf_http_free(cf_http *h);
 int cf_http_request(cf_conn *c, const char *method, const char *path, const void *body, size_t blen,
                     unsigned flags);
 
-/* The same with a multipart/form-data body (value + metadata) for the official KV write. */
+/* GETs path (idempotent) and copies the body of a 2xx into out; the codes of cf_http_request. */
+int cf_http_get_body(cf_conn *c, const char *path, kv_buf *out);
+
+/* The same as cf_http_request with a multipart/form-data body (value + metadata) for the official
+ * KV write. */
 int cf_http_put_multipart(cf_conn *c, const char *path, const void *val, size_t vlen,
                           const char *metadata_json);
 
@@ -138,6 +142,38 @@ int cf_rest_d1_setup(cf_conn *c, char *err, size_t errlen);
 /* The backend_version slot shared by all four. */
 const char *cf_backend_version(kv_conn *c);
 int cf_close(kv_conn *c);
+
+/* ---- cf_batch.c: the loops over batches and pages ---- */
+
+/* Reads up to n keys with one request (or one batch of statements); the shape of get_many. */
+typedef int (*cf_get_fn)(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs);
+
+/* Calls get on consecutive chunks of at most `step` keys; stops at the first error. */
+int cf_get_chunks(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs, size_t step,
+                  cf_get_fn get);
+
+/*
+ * How a store writes entries in bulk requests built in c->body. For each item, check (may be
+ * NULL) vets it; then, when the body already holds max_entries additions or its length plus
+ * cost(item) (NULL: 0) passes body_max, send() finishes and sends the body, which starts again
+ * empty; then add() appends the item (in_body: the additions already in this body, 0 for the
+ * first) and may take a run of the following items too (*used, 1 on entry; avail counts the
+ * items from this one on). The last body is sent at the end.
+ */
+typedef struct cf_bulk {
+    size_t max_entries;
+    size_t body_max;
+    size_t (*cost)(const kv_item *it);
+    int (*check)(cf_conn *c, const kv_item *it);
+    int (*add)(cf_conn *c, const kv_item *items, size_t avail, size_t in_body, size_t *used);
+    int (*send)(cf_conn *c);
+} cf_bulk;
+
+/* The cost of an entry whose value travels as base64: about 4/3 of the value. */
+size_t cf_b64_cost(const kv_item *it);
+
+/* Writes the n items as b says: 0, or the first error of check, add or send. */
+int cf_bulk_write(cf_conn *c, const kv_item *items, size_t n, const cf_bulk *b);
 
 /*
  * A walk over a listing that comes in pages. `page` fetches the page after p->after (empty: the

@@ -56,11 +56,7 @@ static bool is_text(const void *p, size_t n) {
 static int kvc_get(kv_conn *base, const void *key, size_t klen, kv_buf *val) {
     cf_conn *c = (cf_conn *)base;
     int rc = key_path(c, "values", key, klen);
-    if (rc == 0)
-        rc = cf_http_request(c, "GET", c->tmp.data, NULL, 0, CF_IDEMPOTENT);
-    if (rc == 0)
-        rc = kv__buf_set(val, c->http.resp.data, c->http.resp.len);
-    return rc;
+    return rc < 0 ? rc : cf_http_get_body(c, c->tmp.data, val);
 }
 
 static int kvc_set(kv_conn *base, const void *key, size_t klen, const void *val, size_t vlen) {
@@ -120,22 +116,23 @@ static int kvc_incr(kv_conn *base, const void *key, size_t klen, int64_t by, int
 
 /* ---- Batches. ---- */
 
-static int bulk_get_worker(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
-    kv_buf k = KV_BUF_INIT;
-    json_t *res = NULL;
-    int rc = 0;
+/*
+ * POSTs {OPENING the KV keys of keys[0..n)]} to STORE/bulk/get (OPENING ends in "keys":[) and
+ * returns the result object in *res.
+ */
+static int post_bulk_get(cf_conn *c, const char *opening, const kv_key *keys, size_t n,
+                         json_t **res) {
     c->body.len = 0;
-    rc = cf_lit(&c->body, "{\"keys\":[");
+    int rc = cf_lit(&c->body, opening);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = cf_kv_key(c, &k, keys[i].key, keys[i].klen);
+        rc = cf_kv_key(c, &c->tmp, keys[i].key, keys[i].klen);
         if (rc == 0 && i)
             rc = cf_lit(&c->body, ",");
         if (rc == 0)
-            rc = cf_json_str_append(&c->body, k.data, k.len);
+            rc = cf_json_str_append(&c->body, c->tmp.data, c->tmp.len);
     }
     if (rc == 0)
         rc = cf_lit(&c->body, "]}");
-    kv_buf_free(&k);
     if (rc == 0) {
         char path[600];
         snprintf(path, sizeof(path), "%s/bulk/get", c->store);
@@ -143,7 +140,14 @@ static int bulk_get_worker(cf_conn *c, const kv_key *keys, size_t n, kv_buf *val
                              CF_IDEMPOTENT | CF_JSON_BODY);
     }
     if (rc == 0)
-        rc = cf_json_result(c, &res);
+        rc = cf_json_result(c, res);
+    return rc;
+}
+
+/* Our Worker answers {"values": [base64 or null, ...]} in the order of the keys. */
+static int bulk_get_worker(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
+    json_t *res = NULL;
+    int rc = post_bulk_get(c, "{\"keys\":[", keys, n, &res);
     if (rc < 0)
         return rc;
     json_t *arr = json_object_get(res, "values");
@@ -154,12 +158,9 @@ static int bulk_get_worker(cf_conn *c, const kv_key *keys, size_t n, kv_buf *val
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         json_t *v = json_array_get(arr, i);
-        if (json_is_null(v)) {
-            rcs[i] = KV_ENOTFOUND;
-            continue;
-        }
-        rc = cf_b64_decode(&vals[i], cf_jstr(v), json_string_length(v));
-        rcs[i] = 0;
+        rcs[i] = json_is_null(v) ? KV_ENOTFOUND : 0;
+        if (rcs[i] == 0)
+            rc = cf_b64_decode(&vals[i], cf_jstr(v), json_string_length(v));
     }
     json_decref(res);
     if (rc == KV_EPROTO)
@@ -167,71 +168,48 @@ static int bulk_get_worker(cf_conn *c, const kv_key *keys, size_t n, kv_buf *val
     return rc;
 }
 
+/*
+ * One key of the official bulk/get, whose "values" object maps KV keys to {value, metadata}:
+ * a value written as bytes (metadata ud_bin) is read alone, as the text-only bulk read cannot
+ * carry it.
+ */
+static int rest_bulk_value(cf_conn *c, json_t *map, const kv_key *key, kv_buf *val, int *rcs) {
+    int rc = cf_kv_key(c, &c->tmp, key->key, key->klen);
+    json_t *e = rc == 0 ? json_object_getn(map, c->tmp.data, c->tmp.len) : NULL;
+    *rcs = KV_ENOTFOUND;
+    if (rc < 0 || !e || json_is_null(e))
+        return rc;
+    if (json_integer_value(json_object_get(json_object_get(e, "metadata"), "ud_bin")) == 1) {
+        rc = kvc_get(&c->base, key->key, key->klen, val);
+        if (rc == KV_ENOTFOUND)
+            return 0;
+    } else {
+        json_t *v = json_object_get(e, "value");
+        rc = kv__buf_set(val, cf_jstr(v), json_string_length(v));
+    }
+    *rcs = 0;
+    return rc;
+}
+
 static int bulk_get_rest(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
-    kv_buf *names = calloc(n ? n : 1, sizeof(*names));
     json_t *res = NULL;
-    int rc = names ? 0 : -ENOMEM;
-    c->body.len = 0;
-    if (rc == 0)
-        rc = cf_lit(&c->body, "{\"type\":\"text\",\"withMetadata\":true,\"keys\":[");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = cf_kv_key(c, &names[i], keys[i].key, keys[i].klen);
-        if (rc == 0 && i)
-            rc = cf_lit(&c->body, ",");
-        if (rc == 0)
-            rc = cf_json_str_append(&c->body, names[i].data, names[i].len);
-    }
-    if (rc == 0)
-        rc = cf_lit(&c->body, "]}");
-    if (rc == 0) {
-        char path[600];
-        snprintf(path, sizeof(path), "%s/bulk/get", c->store);
-        rc = cf_http_request(c, "POST", path, c->body.data, c->body.len,
-                             CF_IDEMPOTENT | CF_JSON_BODY);
-    }
-    if (rc == 0)
-        rc = cf_json_result(c, &res);
+    int rc = post_bulk_get(c, "{\"type\":\"text\",\"withMetadata\":true,\"keys\":[", keys, n, &res);
     json_t *map = rc == 0 ? json_object_get(res, "values") : NULL;
     if (rc == 0 && !json_is_object(map))
         rc = kv__error(&c->base, KV_EPROTO, "%s: bulk/get answered no values object", c->scheme);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        json_t *e = json_object_getn(map, names[i].data, names[i].len);
-        if (!e || json_is_null(e)) {
-            rcs[i] = KV_ENOTFOUND;
-            continue;
-        }
-        json_t *md = json_object_get(e, "metadata");
-        if (json_integer_value(json_object_get(md, "ud_bin")) == 1) {
-            /* Bytes that are not text: the text-only bulk read cannot carry them. */
-            rc = kvc_get(&c->base, keys[i].key, keys[i].klen, &vals[i]);
-            rcs[i] = rc == KV_ENOTFOUND ? KV_ENOTFOUND : 0;
-            if (rc == KV_ENOTFOUND)
-                rc = 0;
-            continue;
-        }
-        json_t *v = json_object_get(e, "value");
-        rc = kv__buf_set(&vals[i], cf_jstr(v), json_string_length(v));
-        rcs[i] = 0;
-    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = rest_bulk_value(c, map, &keys[i], &vals[i], &rcs[i]);
     json_decref(res);
-    for (size_t i = 0; names && i < n; i++)
-        kv_buf_free(&names[i]);
-    free(names);
     return rc;
 }
 
 static int kvc_get_many(kv_conn *base, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
     cf_conn *c = (cf_conn *)base;
-    size_t step = is_rest(c) ? REST_GET_BATCH : WORKER_BATCH;
-    for (size_t i = 0; i < n; i += step) {
-        size_t m = n - i < step ? n - i : step;
-        int rc = is_rest(c) ? bulk_get_rest(c, keys + i, m, vals + i, rcs + i)
-                            : bulk_get_worker(c, keys + i, m, vals + i, rcs + i);
-        if (rc < 0)
-            return rc;
-    }
-    c->base.errmsg[0] = '\0';
-    return 0;
+    int rc = is_rest(c) ? cf_get_chunks(c, keys, n, vals, rcs, REST_GET_BATCH, bulk_get_rest)
+                        : cf_get_chunks(c, keys, n, vals, rcs, WORKER_BATCH, bulk_get_worker);
+    if (rc == 0)
+        c->base.errmsg[0] = '\0';
+    return rc;
 }
 
 static int send_bulk_write(cf_conn *c) {
@@ -243,53 +221,54 @@ static int send_bulk_write(cf_conn *c) {
                            CF_IDEMPOTENT | CF_JSON_BODY);
 }
 
-static int kvc_set_many(kv_conn *base, const kv_item *items, size_t n) {
-    cf_conn *c = (cf_conn *)base;
-    size_t max_items = is_rest(c) ? REST_SET_BATCH : WORKER_BATCH;
-    kv_buf k = KV_BUF_INIT;
-    size_t in_body = 0;
-    int rc = 0;
-    c->body.len = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        rc = check_value(c, items[i].vlen);
-        if (rc == 0)
-            rc = cf_kv_key(c, &k, items[i].key, items[i].klen);
-        if (rc < 0)
-            break;
-        if (in_body && (in_body == max_items || c->body.len + items[i].vlen / 3 * 4 > BODY_MAX)) {
-            if ((rc = send_bulk_write(c)) < 0)
-                break;
-            c->body.len = 0;
-            in_body = 0;
-        }
-        rc = kv__buf_append(&c->body, in_body ? "," : "[", 1);
-        if (rc == 0)
-            rc = cf_lit(&c->body, "{\"key\":");
-        if (rc == 0)
-            rc = cf_json_str_append(&c->body, k.data, k.len);
-        if (rc == 0)
-            rc = cf_lit(&c->body, ",\"base64\":true,\"value\":\"");
-        if (rc == 0)
-            rc = cf_b64_append(&c->body, items[i].val, items[i].vlen);
-        if (rc == 0 && is_rest(c) && !is_text(items[i].val, items[i].vlen))
-            rc = cf_lit(&c->body, "\",\"metadata\":{\"ud_bin\":1}}");
-        else if (rc == 0)
-            rc = cf_lit(&c->body, "\"}");
-        in_body++;
-    }
-    if (rc == 0 && in_body)
-        rc = send_bulk_write(c);
-    kv_buf_free(&k);
+/* Checks the value's size and leaves the item's KV key in c->tmp for add_bulk_entry(). */
+static int check_bulk_entry(cf_conn *c, const kv_item *it) {
+    int rc = check_value(c, it->vlen);
+    return rc < 0 ? rc : cf_kv_key(c, &c->tmp, it->key, it->klen);
+}
+
+/* {"key":K,"base64":true,"value":B64[,"metadata":{"ud_bin":1}]}, in a JSON array. */
+static int add_bulk_entry(cf_conn *c, const kv_item *it, size_t avail, size_t in_body,
+                          size_t *used) {
+    (void)avail;
+    (void)used; /* one item per entry */
+    int rc = cf_lit(&c->body, in_body ? ",{\"key\":" : "[{\"key\":");
+    if (rc == 0)
+        rc = cf_json_str_append(&c->body, c->tmp.data, c->tmp.len);
+    if (rc == 0)
+        rc = cf_lit(&c->body, ",\"base64\":true,\"value\":\"");
+    if (rc == 0)
+        rc = cf_b64_append(&c->body, it->val, it->vlen);
+    if (rc == 0 && is_rest(c) && !is_text(it->val, it->vlen))
+        rc = cf_lit(&c->body, "\",\"metadata\":{\"ud_bin\":1}}");
+    else if (rc == 0)
+        rc = cf_lit(&c->body, "\"}");
     return rc;
 }
 
+static int kvc_set_many(kv_conn *base, const kv_item *items, size_t n) {
+    cf_conn *c = (cf_conn *)base;
+    const cf_bulk bulk = {
+        .max_entries = is_rest(c) ? REST_SET_BATCH : WORKER_BATCH,
+        .body_max = BODY_MAX,
+        .cost = cf_b64_cost,
+        .check = check_bulk_entry,
+        .add = add_bulk_entry,
+        .send = send_bulk_write,
+    };
+    return cf_bulk_write(c, items, n, &bulk);
+}
+
 /* ---- Listing: count, clear, export. ---- */
+
+#define LIST_PAGE 1000
+#define CURSOR_MAX 4096
 
 /* One page of key names after `cursor` ("" for the first); *next is "" after the last page. */
 static int list_page(cf_conn *c, const char *cursor, json_t **names, char *next, size_t nextlen) {
     json_t *res = NULL;
     c->tmp.len = 0;
-    int rc = cf_buf_printf(&c->tmp, "%s/keys?limit=1000", c->store);
+    int rc = cf_buf_printf(&c->tmp, "%s/keys?limit=%d", c->store, LIST_PAGE);
     if (rc == 0 && cursor[0]) {
         rc = cf_lit(&c->tmp, "&cursor=");
         if (rc == 0)
@@ -316,97 +295,111 @@ static int list_page(cf_conn *c, const char *cursor, json_t **names, char *next,
     return 0;
 }
 
-#define CURSOR_MAX 4096
-
-static int kvc_count(kv_conn *base, uint64_t *n) {
-    cf_conn *c = (cf_conn *)base;
+/*
+ * Calls each(c, names, ctx) for every page of the listing, in order, until the last page or
+ * until each returns non-zero; returns 0, a listing error, or that value.
+ */
+static int walk_listing(cf_conn *c, int (*each)(cf_conn *c, json_t *names, void *ctx), void *ctx) {
     char cursor[CURSOR_MAX] = "", next[CURSOR_MAX];
-    uint64_t total = 0;
+    int rc;
     do {
         json_t *names;
-        int rc = list_page(c, cursor, &names, next, sizeof(next));
+        rc = list_page(c, cursor, &names, next, sizeof(next));
         if (rc < 0)
             return rc;
-        total += json_array_size(names);
+        rc = each(c, names, ctx);
         json_decref(names);
         memcpy(cursor, next, sizeof(cursor));
-    } while (cursor[0]);
-    *n = total;
+    } while (rc == 0 && cursor[0]);
+    return rc;
+}
+
+static int count_names(cf_conn *c, json_t *names, void *ctx) {
+    (void)c;
+    *(uint64_t *)ctx += json_array_size(names);
     return 0;
+}
+
+static int kvc_count(kv_conn *base, uint64_t *n) {
+    uint64_t total = 0;
+    int rc = walk_listing((cf_conn *)base, count_names, &total);
+    if (rc == 0)
+        *n = total;
+    return rc;
+}
+
+/* Deletes the keys of one page with one bulk/delete. */
+static int delete_names(cf_conn *c, json_t *names, void *ctx) {
+    size_t i;
+    json_t *e;
+    int rc = 0;
+    c->body.len = 0;
+    cf_lit(&c->body, "[");
+    json_array_foreach(names, i, e) {
+        json_t *name = json_object_get(e, "name");
+        if (i)
+            cf_lit(&c->body, ",");
+        rc = cf_json_str_append(&c->body, cf_jstr(name), json_string_length(name));
+        if (rc < 0)
+            return rc;
+    }
+    if (cf_lit(&c->body, "]") < 0)
+        return -ENOMEM;
+    if (json_array_size(names) == 0)
+        return 0;
+    return cf_http_request(c, "POST", (const char *)ctx, c->body.data, c->body.len,
+                           CF_IDEMPOTENT | CF_JSON_BODY);
 }
 
 static int kvc_clear(kv_conn *base) {
     cf_conn *c = (cf_conn *)base;
-    char cursor[CURSOR_MAX] = "", next[CURSOR_MAX], path[600];
+    char path[600];
     snprintf(path, sizeof(path), "%s/bulk/delete", c->store);
-    do {
-        json_t *names;
-        int rc = list_page(c, cursor, &names, next, sizeof(next));
-        if (rc < 0)
-            return rc;
-        size_t i;
-        json_t *e;
-        c->body.len = 0;
-        cf_lit(&c->body, "[");
-        json_array_foreach(names, i, e) {
-            json_t *name = json_object_get(e, "name");
-            if (i)
-                cf_lit(&c->body, ",");
-            rc = cf_json_str_append(&c->body, cf_jstr(name), json_string_length(name));
-            if (rc < 0)
-                break;
-        }
-        size_t count = json_array_size(names);
-        json_decref(names);
-        if (rc == 0 && cf_lit(&c->body, "]") < 0)
-            rc = -ENOMEM;
-        if (rc == 0 && count)
-            rc = cf_http_request(c, "POST", path, c->body.data, c->body.len,
-                                 CF_IDEMPOTENT | CF_JSON_BODY);
-        if (rc < 0)
-            return rc;
-        memcpy(cursor, next, sizeof(cursor));
-    } while (cursor[0]);
-    return 0;
+    return walk_listing(c, delete_names, path);
+}
+
+/* An export's buffers for one page of keys and values, reused from page to page. */
+typedef struct export_page {
+    kv_entry_fn fn;
+    void *ctx;
+    kv_key keys[LIST_PAGE];
+    kv_buf orig[LIST_PAGE], vals[LIST_PAGE];
+    int rcs[LIST_PAGE];
+} export_page;
+
+/* Reads the values of one page of names and hands each entry to the export's function. */
+static int export_names(cf_conn *c, json_t *names, void *ctx) {
+    export_page *e = ctx;
+    size_t n = json_array_size(names);
+    int rc = 0;
+    if (n > LIST_PAGE)
+        n = LIST_PAGE;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *name = json_object_get(json_array_get(names, i), "name");
+        rc = cf_kv_unkey(&e->orig[i], cf_jstr(name), json_string_length(name));
+        e->keys[i] = (kv_key){e->orig[i].data, e->orig[i].len};
+    }
+    if (rc == 0 && n)
+        rc = kvc_get_many(&c->base, e->keys, n, e->vals, e->rcs);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (e->rcs[i] == 0) /* a key deleted since the listing is skipped */
+            rc = e->fn(e->ctx, e->keys[i].key, e->keys[i].klen,
+                       e->vals[i].data ? e->vals[i].data : "", e->vals[i].len);
+    return rc;
 }
 
 static int kvc_export(kv_conn *base, kv_entry_fn fn, void *ctx) {
-    cf_conn *c = (cf_conn *)base;
-    char cursor[CURSOR_MAX] = "", next[CURSOR_MAX];
-    kv_key *keys = calloc(1000, sizeof(*keys));
-    kv_buf *orig = calloc(1000, sizeof(*orig)), *vals = calloc(1000, sizeof(*vals));
-    int *rcs = calloc(1000, sizeof(*rcs));
-    int rc = keys && orig && vals && rcs ? 0 : -ENOMEM;
-    while (rc == 0) {
-        json_t *names;
-        rc = list_page(c, cursor, &names, next, sizeof(next));
-        if (rc < 0)
-            break;
-        size_t n = json_array_size(names);
-        for (size_t i = 0; rc == 0 && i < n && i < 1000; i++) {
-            json_t *name = json_object_get(json_array_get(names, i), "name");
-            rc = cf_kv_unkey(&orig[i], cf_jstr(name), json_string_length(name));
-            keys[i] = (kv_key){orig[i].data, orig[i].len};
-        }
-        json_decref(names);
-        if (rc == 0 && n)
-            rc = kvc_get_many(base, keys, n, vals, rcs);
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            if (rcs[i] == 0) /* a key deleted since the listing is skipped */
-                rc = fn(ctx, keys[i].key, keys[i].klen, vals[i].data ? vals[i].data : "",
-                        vals[i].len);
-        if (rc != 0 || !next[0])
-            break;
-        memcpy(cursor, next, sizeof(cursor));
+    export_page *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->fn = fn;
+    e->ctx = ctx;
+    int rc = walk_listing((cf_conn *)base, export_names, e);
+    for (size_t i = 0; i < LIST_PAGE; i++) {
+        kv_buf_free(&e->orig[i]);
+        kv_buf_free(&e->vals[i]);
     }
-    for (size_t i = 0; i < 1000 && orig && vals; i++) {
-        kv_buf_free(&orig[i]);
-        kv_buf_free(&vals[i]);
-    }
-    free(keys);
-    free(orig);
-    free(vals);
-    free(rcs);
+    free(e);
     return rc;
 }
 

@@ -37,17 +37,6 @@ int cf_close(kv_conn *base) {
     return 0;
 }
 
-int cf_export_pages(cf_conn *c, cf_pager *p, int (*page)(cf_conn *c, cf_pager *p)) {
-    int rc;
-    do
-        rc = page(c, p);
-    while (rc == 0 && p->n > 0);
-    kv_buf_free(&p->after);
-    kv_buf_free(&p->k);
-    kv_buf_free(&p->v);
-    return rc;
-}
-
 const char *cf_backend_version(kv_conn *base) {
     return ((cf_conn *)base)->version;
 }

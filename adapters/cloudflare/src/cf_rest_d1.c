@@ -11,6 +11,7 @@
 #include "cf_internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,19 @@ static int param_hex(cf_conn *c, bool first, const void *p, size_t n) {
         rc = cf_hex_append(&c->body, p, n);
     if (rc == 0)
         rc = cf_lit(&c->body, "\"");
+    return rc;
+}
+
+/*
+ * Appends one statement {"sql":SQL,"params":[hex(key) ...: a comma first unless `first`; the
+ * caller appends more parameters, then "]}".
+ */
+static int stmt_key(cf_conn *c, bool first, const char *sql, const void *key, size_t klen) {
+    int rc = first ? 0 : cf_lit(&c->body, ",");
+    if (rc == 0)
+        rc = stmt_open(c, sql);
+    if (rc == 0)
+        rc = param_hex(c, true, key, klen);
     return rc;
 }
 
@@ -136,59 +150,68 @@ static int rd_get(kv_conn *base, const void *key, size_t klen, kv_buf *val) {
     return rc;
 }
 
-static int rest_of_value(cf_conn *c, const void *key, size_t klen, size_t total, kv_buf *val) {
-    json_t *res = NULL;
-    kv_buf piece = KV_BUF_INIT;
+/* c->body = one batch of SELECTs of the pieces of the value from byte `from` to `total`. */
+static int piece_batch(cf_conn *c, const void *key, size_t klen, size_t from, size_t total,
+                       size_t *nstmt) {
     char sql[200];
-    int rc = 0;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        size_t first = val->len;
-        c->body.len = 0;
-        rc = cf_lit(&c->body, "{\"batch\":[");
-        size_t nstmt = 0;
-        for (size_t off = first; rc == 0 && off < total; off += CF_D1_HEX_PIECE, nstmt++) {
-            snprintf(sql, sizeof(sql),
-                     "SELECT length(v) AS n, hex(substr(v, %zu, %u)) AS v FROM %s WHERE k = "
-                     "unhex(?1)",
-                     off + 1, CF_D1_HEX_PIECE, c->table);
-            if (nstmt)
-                rc = cf_lit(&c->body, ",");
-            if (rc == 0)
-                rc = stmt_open(c, sql);
-            if (rc == 0)
-                rc = param_hex(c, true, key, klen);
-            if (rc == 0)
-                rc = cf_lit(&c->body, "]}");
-        }
+    c->body.len = 0;
+    int rc = cf_lit(&c->body, "{\"batch\":[");
+    *nstmt = 0;
+    for (size_t off = from; rc == 0 && off < total; off += CF_D1_HEX_PIECE, (*nstmt)++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT length(v) AS n, hex(substr(v, %zu, %u)) AS v FROM %s WHERE k = unhex(?1)",
+                 off + 1, CF_D1_HEX_PIECE, c->table);
+        rc = stmt_key(c, *nstmt == 0, sql, key, klen);
         if (rc == 0)
             rc = cf_lit(&c->body, "]}");
-        if (rc == 0)
-            rc = send_query(c, CF_IDEMPOTENT, &res);
-        if (rc < 0)
+    }
+    if (rc == 0)
+        rc = cf_lit(&c->body, "]}");
+    return rc;
+}
+
+/*
+ * Appends the pieces of the answer to val; *changed when a piece is missing or the length is
+ * no longer `total` (the value was written meanwhile).
+ */
+static int append_pieces(cf_conn *c, json_t *res, size_t nstmt, size_t total, kv_buf *val,
+                         bool *changed) {
+    kv_buf piece = KV_BUF_INIT;
+    int rc = 0;
+    *changed = false;
+    for (size_t i = 0; rc == 0 && i < nstmt; i++) {
+        json_t *row = json_array_get(rows_of(res, i), 0);
+        if (!row || (size_t)json_integer_value(json_object_get(row, "n")) != total) {
+            *changed = true;
             break;
-        bool changed = false;
-        for (size_t i = 0; rc == 0 && i < nstmt && !changed; i++) {
-            json_t *row = json_array_get(rows_of(res, i), 0);
-            if (!row || (size_t)json_integer_value(json_object_get(row, "n")) != total) {
-                changed = true; /* written meanwhile: read it again from the start */
-                break;
-            }
-            rc = hex_field(c, row, "v", &piece);
-            if (rc == 0)
-                rc = kv__buf_append(val, piece.data, piece.len);
         }
-        json_decref(res);
-        res = NULL;
-        if (rc < 0 || !changed)
-            break;
-        kv_buf again = KV_BUF_INIT;
-        rc = rd_get(&c->base, key, klen, &again);
+        rc = hex_field(c, row, "v", &piece);
         if (rc == 0)
-            rc = kv__buf_set(val, again.data, again.len);
-        kv_buf_free(&again);
-        break;
+            rc = kv__buf_append(val, piece.data, piece.len);
     }
     kv_buf_free(&piece);
+    return rc;
+}
+
+/* Fetches the pieces of a value of `total` bytes after the val->len bytes already read. */
+static int rest_of_value(cf_conn *c, const void *key, size_t klen, size_t total, kv_buf *val) {
+    json_t *res = NULL;
+    size_t nstmt;
+    bool changed = false;
+    int rc = piece_batch(c, key, klen, val->len, total, &nstmt);
+    if (rc == 0)
+        rc = send_query(c, CF_IDEMPOTENT, &res);
+    if (rc == 0)
+        rc = append_pieces(c, res, nstmt, total, val, &changed);
+    json_decref(res);
+    if (rc < 0 || !changed)
+        return rc;
+    /* Written meanwhile: read it again from the start. */
+    kv_buf again = KV_BUF_INIT;
+    rc = rd_get(&c->base, key, klen, &again);
+    if (rc == 0)
+        rc = kv__buf_set(val, again.data, again.len);
+    kv_buf_free(&again);
     return rc;
 }
 
@@ -204,11 +227,7 @@ static int append_entry(cf_conn *c, bool first, const void *key, size_t klen, co
              "INSERT INTO %s (k, v) VALUES (unhex(?1), unhex(?2)) "
              "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
              c->table);
-    int rc = first ? 0 : cf_lit(&c->body, ",");
-    if (rc == 0)
-        rc = stmt_open(c, sql);
-    if (rc == 0)
-        rc = param_hex(c, true, key, klen);
+    int rc = stmt_key(c, first, sql, key, klen);
     if (rc == 0)
         rc = param_hex(c, false, val, piece);
     if (rc == 0)
@@ -217,11 +236,7 @@ static int append_entry(cf_conn *c, bool first, const void *key, size_t klen, co
              c->table);
     for (size_t off = piece; rc == 0 && off < vlen; off += piece) {
         piece = vlen - off < CF_D1_HEX_PIECE ? vlen - off : CF_D1_HEX_PIECE;
-        rc = cf_lit(&c->body, ",");
-        if (rc == 0)
-            rc = stmt_open(c, sql);
-        if (rc == 0)
-            rc = param_hex(c, true, key, klen);
+        rc = stmt_key(c, false, sql, key, klen);
         if (rc == 0)
             rc = param_hex(c, false, (const char *)val + off, piece);
         if (rc == 0)
@@ -276,9 +291,7 @@ static int rd_incr(kv_conn *base, const void *key, size_t klen, int64_t by, int6
              t);
     kv__format_i64(by, num);
     c->body.len = 0;
-    int rc = stmt_open(c, sql);
-    if (rc == 0)
-        rc = param_hex(c, true, key, klen);
+    int rc = stmt_key(c, true, sql, key, klen);
     if (rc == 0)
         rc = cf_buf_printf(&c->body, ",\"%s\"]}", num);
     /* Not idempotent: no retry after a 5xx. */
@@ -336,11 +349,10 @@ static int rd_clear(kv_conn *base) {
     return rc;
 }
 
-/* Reads up to GET_BATCH keys with one batch of SELECTs. */
-static int get_batch(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
-    kv_buf hex = KV_BUF_INIT, want = KV_BUF_INIT;
-    json_t *res = NULL;
-    int rc = cf_lit((c->body.len = 0, &c->body), "{\"batch\":[");
+/* c->body = one batch of SELECTs ... WHERE k IN (...) of KEYS_PER_SELECT keys each. */
+static int select_batch(cf_conn *c, const kv_key *keys, size_t n) {
+    c->body.len = 0;
+    int rc = cf_lit(&c->body, "{\"batch\":[");
     for (size_t s = 0; rc == 0 && s < n; s += KEYS_PER_SELECT) {
         size_t m = n - s < KEYS_PER_SELECT ? n - s : KEYS_PER_SELECT;
         c->tmp.len = 0;
@@ -361,6 +373,26 @@ static int get_batch(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int
     }
     if (rc == 0)
         rc = cf_lit(&c->body, "]}");
+    return rc;
+}
+
+/* The row of `rows` whose hex(k) is `want`, or NULL (the rows of an IN come in any order). */
+static json_t *row_of_key(json_t *rows, const kv_buf *want) {
+    for (size_t j = 0; j < json_array_size(rows); j++) {
+        json_t *row = json_array_get(rows, j);
+        json_t *k = json_object_get(row, "k");
+        if (json_string_length(k) == want->len &&
+            memcmp(json_string_value(k), want->data, want->len) == 0)
+            return row;
+    }
+    return NULL;
+}
+
+/* Reads up to GET_BATCH keys with one batch of SELECTs. */
+static int get_batch(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
+    kv_buf want = KV_BUF_INIT;
+    json_t *res = NULL;
+    int rc = select_batch(c, keys, n);
     if (rc == 0)
         rc = send_query(c, CF_IDEMPOTENT, &res);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -368,32 +400,19 @@ static int get_batch(cf_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int
         want.len = 0;
         if ((rc = cf_hex_append(&want, keys[i].key, keys[i].klen)) < 0)
             break;
-        json_t *rows = rows_of(res, i / KEYS_PER_SELECT);
-        for (size_t j = 0; j < json_array_size(rows); j++) {
-            json_t *row = json_array_get(rows, j);
-            json_t *k = json_object_get(row, "k");
-            if (json_string_length(k) == want.len &&
-                memcmp(json_string_value(k), want.data, want.len) == 0) {
-                rc = value_of_row(c, row, keys[i].key, keys[i].klen, &vals[i]);
-                rcs[i] = 0;
-                break;
-            }
+        json_t *row = row_of_key(rows_of(res, i / KEYS_PER_SELECT), &want);
+        if (row) {
+            rc = value_of_row(c, row, keys[i].key, keys[i].klen, &vals[i]);
+            rcs[i] = 0;
         }
     }
     json_decref(res);
-    kv_buf_free(&hex);
     kv_buf_free(&want);
     return rc;
 }
 
 static int rd_get_many(kv_conn *base, const kv_key *keys, size_t n, kv_buf *vals, int *rcs) {
-    cf_conn *c = (cf_conn *)base;
-    for (size_t i = 0; i < n; i += GET_BATCH) {
-        int rc = get_batch(c, keys + i, n - i < GET_BATCH ? n - i : GET_BATCH, vals + i, rcs + i);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    return cf_get_chunks((cf_conn *)base, keys, n, vals, rcs, GET_BATCH, get_batch);
 }
 
 static int flush_batch(cf_conn *c) {
@@ -402,61 +421,62 @@ static int flush_batch(cf_conn *c) {
     if (rc == 0)
         rc = send_query(c, CF_IDEMPOTENT, &res);
     json_decref(res);
-    c->body.len = 0;
     return rc;
+}
+
+static bool small_value(const kv_item *it) {
+    return it->vlen <= CF_D1_HEX_PIECE / 8;
+}
+
+/* One INSERT of up to ROWS_PER_INSERT small entries from items[0] on; *used = how many. */
+static int append_run(cf_conn *c, bool first, const kv_item *items, size_t avail, size_t *used) {
+    size_t m = 0;
+    while (m < avail && m < ROWS_PER_INSERT && small_value(&items[m]) &&
+           check_row(c, items[m].klen, items[m].vlen) == 0)
+        m++;
+    c->tmp.len = 0;
+    int rc = cf_buf_printf(&c->tmp, "INSERT INTO %s (k, v) VALUES ", c->table);
+    for (size_t j = 0; rc == 0 && j < m; j++)
+        rc = cf_lit(&c->tmp, j ? ", (unhex(?), unhex(?))" : "(unhex(?), unhex(?))");
+    if (rc == 0)
+        rc = cf_lit(&c->tmp, " ON CONFLICT (k) DO UPDATE SET v = excluded.v");
+    if (rc == 0 && !first)
+        rc = cf_lit(&c->body, ",");
+    if (rc == 0)
+        rc = stmt_open(c, c->tmp.data);
+    for (size_t j = 0; rc == 0 && j < m; j++) {
+        rc = param_hex(c, j == 0, items[j].key, items[j].klen);
+        if (rc == 0)
+            rc = param_hex(c, false, items[j].val, items[j].vlen);
+    }
+    if (rc == 0)
+        rc = cf_lit(&c->body, "]}");
+    *used = m;
+    return rc;
+}
+
+/* One statement of a batch: the entry alone when its value is large, else a run of entries. */
+static int add_stmt(cf_conn *c, const kv_item *items, size_t avail, size_t in_body, size_t *used) {
+    int rc = in_body ? 0 : cf_lit(&c->body, "{\"batch\":[");
+    if (rc == 0)
+        rc = check_row(c, items[0].klen, items[0].vlen);
+    if (rc < 0)
+        return rc;
+    if (!small_value(&items[0]))
+        return append_entry(c, in_body == 0, items[0].key, items[0].klen, items[0].val,
+                            items[0].vlen);
+    return append_run(c, in_body == 0, items, avail, used);
 }
 
 /* Multi-row upserts of ROWS_PER_INSERT rows; one request (one D1 batch) per ~16 MB. */
 static int rd_set_many(kv_conn *base, const kv_item *items, size_t n) {
-    cf_conn *c = (cf_conn *)base;
-    size_t stmts = 0, i = 0;
-    int rc = 0;
-    c->body.len = 0;
-    while (rc == 0 && i < n) {
-        if (c->body.len > BODY_MAX) {
-            rc = flush_batch(c);
-            stmts = 0;
-            continue;
-        }
-        if (c->body.len == 0)
-            rc = cf_lit(&c->body, "{\"batch\":[");
-        if (rc == 0 && (rc = check_row(c, items[i].klen, items[i].vlen)) < 0)
-            break;
-        if (items[i].vlen > CF_D1_HEX_PIECE / 8) {
-            rc = append_entry(c, stmts == 0, items[i].key, items[i].klen, items[i].val,
-                              items[i].vlen);
-            stmts++;
-            i++;
-            continue;
-        }
-        /* A run of small entries in one INSERT. */
-        size_t m = 0;
-        while (i + m < n && m < ROWS_PER_INSERT && items[i + m].vlen <= CF_D1_HEX_PIECE / 8 &&
-               check_row(c, items[i + m].klen, items[i + m].vlen) == 0)
-            m++;
-        c->tmp.len = 0;
-        rc = cf_buf_printf(&c->tmp, "INSERT INTO %s (k, v) VALUES ", c->table);
-        for (size_t j = 0; rc == 0 && j < m; j++)
-            rc = cf_lit(&c->tmp, j ? ", (unhex(?), unhex(?))" : "(unhex(?), unhex(?))");
-        if (rc == 0)
-            rc = cf_lit(&c->tmp, " ON CONFLICT (k) DO UPDATE SET v = excluded.v");
-        if (rc == 0 && stmts)
-            rc = cf_lit(&c->body, ",");
-        if (rc == 0)
-            rc = stmt_open(c, c->tmp.data);
-        for (size_t j = 0; rc == 0 && j < m; j++) {
-            rc = param_hex(c, j == 0, items[i + j].key, items[i + j].klen);
-            if (rc == 0)
-                rc = param_hex(c, false, items[i + j].val, items[i + j].vlen);
-        }
-        if (rc == 0)
-            rc = cf_lit(&c->body, "]}");
-        stmts++;
-        i += m;
-    }
-    if (rc == 0 && c->body.len)
-        rc = flush_batch(c);
-    return rc;
+    static const cf_bulk bulk = {
+        .max_entries = SIZE_MAX,
+        .body_max = BODY_MAX,
+        .add = add_stmt,
+        .send = flush_batch,
+    };
+    return cf_bulk_write((cf_conn *)base, items, n, &bulk);
 }
 
 /* One page of the table in key order, after p->after: up to 1000 rows or 8 MiB. */
