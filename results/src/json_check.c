@@ -3,6 +3,7 @@
  * its path and say what was expected; a value that is there but impossible says what it was.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,22 +12,52 @@
 #include "internal.h"
 #include "json_check.h"
 
-/* Records the first error, prefixed with the current path. Always returns the error code. */
-int rp__jc_bad(rp__jc *r, const char *fmt, ...) {
+__attribute__((format(printf, 2, 0))) static int vbad(rp__jc *r, const char *fmt, va_list ap) {
     if (r->rc)
         return r->rc;
     r->rc = RP_ESCHEMA;
     if (r->err && r->errlen) {
         /* Problems with the document as a whole have no path to name. */
         int n = r->plen ? snprintf(r->err, r->errlen, "%s: ", r->path) : 0;
-        if (n >= 0 && (size_t)n < r->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
+        if (n >= 0 && (size_t)n < r->errlen)
             vsnprintf(r->err + n, r->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
     }
     return r->rc;
+}
+
+/* Records the first error, prefixed with the current path. Always returns the error code. */
+int rp__jc_bad(rp__jc *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vbad(r, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int rp__jc_bad_at(rp__jc *r, const char *key, const char *fmt, ...) {
+    size_t m = rp__jc_enter(r, key);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vbad(r, fmt, ap);
+    va_end(ap);
+    rp__jc_leave(r, m);
+    return rc;
+}
+
+int rp__jc_each(rp__jc *r, const char *key, const json_t *a,
+                int (*fn)(rp__jc *r, const json_t *v, void *ctx), void *ctx) {
+    size_t m = rp__jc_enter(r, key);
+    for (size_t i = 0; !r->rc && i < json_array_size(a); i++) {
+        size_t mi = rp__jc_enter_index(r, i);
+        fn(r, json_array_get(a, i), ctx);
+        rp__jc_leave(r, mi);
+    }
+    rp__jc_leave(r, m);
+    return r->rc;
+}
+
+bool rp__agree(double a, double b) {
+    return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b));
 }
 
 int rp__jc_nomem(rp__jc *r) {
@@ -68,12 +99,8 @@ int rp__jc_only_known(rp__jc *r, const json_t *obj, const char *const *known) {
         bool ok = strncmp(key, "x_", 2) == 0;
         for (size_t i = 0; !ok && known[i]; i++)
             ok = strcmp(key, known[i]) == 0;
-        if (!ok) {
-            size_t m = rp__jc_enter(r, key);
-            rp__jc_bad(r, "unknown field");
-            rp__jc_leave(r, m);
-            return r->rc;
-        }
+        if (!ok)
+            return rp__jc_bad_at(r, key, "unknown field");
     }
     return 0;
 }

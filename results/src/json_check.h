@@ -29,6 +29,9 @@ enum { RP__JC_REQUIRED = 0, RP__JC_NULLABLE = 1, RP__JC_EMPTY_OK = 2 };
 
 /* Records the first error (RP_ESCHEMA), prefixed with the current path. Returns r->rc. */
 int rp__jc_bad(rp__jc *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same for the member `key` of the current object (the path names it). */
+int rp__jc_bad_at(rp__jc *r, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Records -ENOMEM. */
 int rp__jc_nomem(rp__jc *r);
 /* Appends ".key" (or "[i]") to the path; returns the length that rp__jc_leave() restores. */
@@ -51,5 +54,29 @@ int rp__jc_bool(rp__jc *r, const json_t *obj, const char *key, bool *out);
 /* An object (or null when nullable: then *out is NULL). */
 int rp__jc_obj(rp__jc *r, const json_t *obj, const char *key, bool nullable, const json_t **out);
 int rp__jc_arr(rp__jc *r, const json_t *obj, const char *key, const json_t **out);
+
+/*
+ * Calls fn(r, element, ctx) for each element of the array a, the member `key` of the current
+ * object (the path names "key[i]"), until the first error; returns r->rc.
+ */
+int rp__jc_each(rp__jc *r, const char *key, const json_t *a,
+                int (*fn)(rp__jc *r, const json_t *v, void *ctx), void *ctx);
+
+/*
+ * Whether two figures agree, allowing for what printing with 15 significant digits and
+ * recomputing from printed values can change (a few units in the 15th digit).
+ */
+bool rp__agree(double a, double b);
+
+/* ---- The parts of the reader (json_read.c, json_read_metric.c). ---- */
+
+struct rp_metric;
+/*
+ * Reads one element of a cell's "metrics" into met (owned by the cell: freed with it, also on
+ * an error). need_reps: the cell is "ok", so the metric needs at least one repetition;
+ * threshold: run.noise_threshold, against which the summary is checked.
+ */
+int rp__read_metric(rp__jc *r, const json_t *o, struct rp_metric *met, bool need_reps,
+                    double threshold);
 
 #endif /* RP_JSON_CHECK_H */

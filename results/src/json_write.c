@@ -329,6 +329,61 @@ static bool is_number_char(char c) {
     return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
 }
 
+/* The index of the ']' that closes a numbers-only array opening at s[i], or 0 for another. */
+static size_t number_array_end(const char *s, size_t n, size_t i) {
+    for (size_t j = i + 1; j < n; j++) {
+        char x = s[j];
+        if (x == ']')
+            return j;
+        if (!(is_number_char(x) || x == ',' || x == ' ' || x == '\n'))
+            return 0;
+    }
+    return 0;
+}
+
+/*
+ * Writes the array s[i..j] at s + o as "[a, b, ...]" and returns the new o; o <= i, so nothing
+ * unread is overwritten.
+ */
+static size_t write_number_array(char *s, size_t i, size_t j, size_t o) {
+    bool first = true, in_num = false;
+    s[o++] = '[';
+    for (size_t k = i + 1; k < j; k++) {
+        if (!is_number_char(s[k])) {
+            in_num = false;
+            continue;
+        }
+        if (!in_num && !first) {
+            s[o++] = ',';
+            s[o++] = ' ';
+        }
+        s[o++] = s[k];
+        in_num = true;
+        first = false;
+    }
+    s[o++] = ']';
+    return o;
+}
+
+/*
+ * Copies the string whose opening quote is s[*i] to s + *o, escapes included; *i is left on its
+ * closing quote (on the last byte when there is none).
+ */
+static void copy_string(char *s, size_t n, size_t *i, size_t *o) {
+    s[(*o)++] = s[*i];
+    for (size_t k = *i + 1; k < n; k++) {
+        char c = s[k];
+        s[(*o)++] = c;
+        if (c == '\\' && k + 1 < n) {
+            s[(*o)++] = s[++k];
+        } else if (c == '"') {
+            *i = k;
+            return;
+        }
+    }
+    *i = n - 1;
+}
+
 /*
  * Rewrites jansson's indented text in place, putting every array that holds only numbers on
  * one line ("[12, 5]"). The text only shrinks, so the buffer is reused. Strings are skipped
@@ -336,55 +391,16 @@ static bool is_number_char(char c) {
  */
 static size_t compact_number_arrays(char *s, size_t n) {
     size_t o = 0;
-    bool in_string = false;
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_string) {
-            s[o++] = c;
-            if (c == '\\' && i + 1 < n)
-                s[o++] = s[++i];
-            else if (c == '"')
-                in_string = false;
-            continue;
+        size_t j;
+        if (s[i] == '"') {
+            copy_string(s, n, &i, &o);
+        } else if (s[i] == '[' && (j = number_array_end(s, n, i)) != 0) {
+            o = write_number_array(s, i, j, o);
+            i = j;
+        } else {
+            s[o++] = s[i];
         }
-        if (c == '"')
-            in_string = true;
-        if (c != '[') {
-            s[o++] = c;
-            continue;
-        }
-        size_t j = i + 1;
-        bool numbers_only = true;
-        while (j < n && s[j] != ']') {
-            char x = s[j];
-            if (!(is_number_char(x) || x == ',' || x == ' ' || x == '\n')) {
-                numbers_only = false;
-                break;
-            }
-            j++;
-        }
-        if (!numbers_only || j >= n) {
-            s[o++] = c;
-            continue;
-        }
-        /* Copy the numbers with ", " between them; o <= i, so nothing unread is overwritten. */
-        s[o++] = '[';
-        bool first = true, in_num = false;
-        for (size_t k = i + 1; k < j; k++) {
-            if (is_number_char(s[k])) {
-                if (!in_num && !first) {
-                    s[o++] = ',';
-                    s[o++] = ' ';
-                }
-                s[o++] = s[k];
-                in_num = true;
-                first = false;
-            } else {
-                in_num = false;
-            }
-        }
-        s[o++] = ']';
-        i = j;
     }
     return o;
 }
