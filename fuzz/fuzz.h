@@ -7,9 +7,11 @@
 #ifndef UD_FUZZ_H
 #define UD_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layout.h"
 #include "ultradict.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,5 +33,29 @@ int fz_write_seg(const char *name, const char *suffix, const uint8_t *p, size_t 
  * `used` bytes), and of a dump segment image, so that mutations get past the checks. */
 void fz_fix_records(uint8_t *stream, size_t len, uint64_t base, uint64_t used);
 void fz_fix_dump(uint8_t *dump, size_t len);
+
+/*
+ * The segment files of a dict made by fz_make_dict(), in memory, for the targets that mutate
+ * segments: seg[FZ_CONTROL..FZ_DUMP1] (NULL when a file could not be read) and their lengths.
+ */
+enum { FZ_CONTROL, FZ_STREAM, FZ_DUMP0, FZ_DUMP1, FZ_NSEG };
+typedef struct fz_image {
+    char name[64];
+    uint8_t *seg[FZ_NSEG];
+    size_t len[FZ_NSEG];
+} fz_image;
+/*
+ * Makes a dict under a fresh name, closes it and reads its segments into im. With `reader`,
+ * an attached handle that has caught up to the current end is opened first and left in
+ * *reader (NULL if it could not be opened). False when the dict could not be made: skip the
+ * input (im holds nothing to free).
+ */
+bool fz_image_make(fz_image *im, ud_dict **reader);
+/* The control header of the image, or NULL when it is missing or short. */
+ud__control *fz_image_control(fz_image *im);
+/* Writes segment s back to its file (a NULL segment is left alone). */
+void fz_image_write(const fz_image *im, int s);
+/* Frees the segments and unlinks the dict. */
+void fz_image_free(fz_image *im);
 
 #endif

@@ -4,26 +4,14 @@
  * mutations (segment 0-3, 16-bit offset, length, bytes) applied to the four segments of a
  * freshly made dict (control, stream, dump0, dump1). A fresh process then attaches and uses it.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
-#include "layout.h"
-
-static const char *const suffix[4] = {"", ".stream", ".dump0", ".dump1"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1)
+    fz_image im;
+    if (size < 1 || !fz_image_make(&im, NULL))
         return 0;
-    char name[64];
-    ud_dict *d = fz_make_dict(fz_name(name));
-    if (!d)
-        return 0;
-    ud_close(d);
-    uint8_t *seg[4];
-    size_t len[4];
-    for (int i = 0; i < 4; i++)
-        seg[i] = fz_read_seg(name, suffix[i], &len[i]);
     size_t p = 1;
     while (p + 4 <= size) {
         int s = data[p] & 3;
@@ -31,27 +19,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         p += 4;
         if (n > size - p)
             n = size - p;
-        if (seg[s] && off < len[s]) {
-            size_t room = len[s] - off;
-            memcpy(seg[s] + off, data + p, n < room ? n : room);
+        if (im.seg[s] && off < im.len[s]) {
+            size_t room = im.len[s] - off;
+            memcpy(im.seg[s] + off, data + p, n < room ? n : room);
         }
         p += n;
     }
-    if ((data[0] & 1) && seg[0] && len[0] >= sizeof(ud__control)) {
-        const ud__control *c = (const ud__control *)seg[0];
+    const ud__control *c = fz_image_control(&im);
+    if ((data[0] & 1) && c) {
         uint64_t base = atomic_load(&c->base), end = atomic_load(&c->end);
-        if (seg[1] && end >= base)
-            fz_fix_records(seg[1], len[1], base, end - base);
-        for (int s = 2; s < 4; s++)
-            if (seg[s])
-                fz_fix_dump(seg[s], len[s]);
+        if (im.seg[FZ_STREAM] && end >= base)
+            fz_fix_records(im.seg[FZ_STREAM], im.len[FZ_STREAM], base, end - base);
+        for (int s = FZ_DUMP0; s <= FZ_DUMP1; s++)
+            if (im.seg[s])
+                fz_fix_dump(im.seg[s], im.len[s]);
     }
-    for (int i = 0; i < 4; i++) {
-        if (seg[i])
-            fz_write_seg(name, suffix[i], seg[i], len[i]);
-        free(seg[i]);
-    }
-    fz_attach_and_read(name);
-    ud_unlink_by_name(name);
+    for (int i = 0; i < FZ_NSEG; i++)
+        fz_image_write(&im, i);
+    fz_attach_and_read(im.name);
+    fz_image_free(&im);
     return 0;
 }

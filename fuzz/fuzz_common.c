@@ -131,3 +131,44 @@ void fz_fix_dump(uint8_t *dump, size_t len) {
     h.check = ud__hash(dump + sizeof h, plen, rd64(dump + offsetof(ud__dump_hdr, pos)));
     memcpy(dump, &h, sizeof h);
 }
+
+static const char *const seg_suffix[FZ_NSEG] = {"", ".stream", ".dump0", ".dump1"};
+
+bool fz_image_make(fz_image *im, ud_dict **reader) {
+    memset(im, 0, sizeof *im);
+    ud_dict *d = fz_make_dict(fz_name(im->name));
+    if (!d)
+        return false;
+    if (reader) {
+        ud_options o = UD_OPTIONS_INIT;
+        o.name = im->name;
+        o.create = UD_ATTACH_ONLY;
+        *reader = NULL;
+        ud_open(&o, reader);
+        if (*reader)
+            ud_apply_update(*reader); /* replayed up to the current end */
+    }
+    ud_close(d);
+    for (int i = 0; i < FZ_NSEG; i++)
+        im->seg[i] = fz_read_seg(im->name, seg_suffix[i], &im->len[i]);
+    return true;
+}
+
+ud__control *fz_image_control(fz_image *im) {
+    if (!im->seg[FZ_CONTROL] || im->len[FZ_CONTROL] < sizeof(ud__control))
+        return NULL;
+    return (ud__control *)im->seg[FZ_CONTROL];
+}
+
+void fz_image_write(const fz_image *im, int s) {
+    if (im->seg[s])
+        fz_write_seg(im->name, seg_suffix[s], im->seg[s], im->len[s]);
+}
+
+void fz_image_free(fz_image *im) {
+    for (int i = 0; i < FZ_NSEG; i++) {
+        free(im->seg[i]);
+        im->seg[i] = NULL;
+    }
+    ud_unlink_by_name(im->name);
+}

@@ -7,33 +7,27 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "layout.h"
+
+/* The dump slot that does not hold the dump at base: the one a new dump goes into. */
+static int free_slot(const fz_image *im, uint64_t base) {
+    const ud__dump_hdr *h0 = (const ud__dump_hdr *)im->seg[FZ_DUMP0];
+    return atomic_load(&h0->pos) == base && !(atomic_load(&h0->seq) & 1) ? FZ_DUMP1 : FZ_DUMP0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 5 || size > 1 << 20)
+    fz_image im;
+    if (size < 5 || size > 1 << 20 || !fz_image_make(&im, NULL))
         return 0;
-    char name[64];
-    ud_dict *d = fz_make_dict(fz_name(name));
-    if (!d)
-        return 0;
-    ud_close(d);
-    size_t clen, len[2];
-    uint8_t *ctl = fz_read_seg(name, "", &clen);
-    uint8_t *dump[2] = {fz_read_seg(name, ".dump0", &len[0]), fz_read_seg(name, ".dump1", &len[1])};
-    if (ctl && dump[0] && dump[1] && clen >= sizeof(ud__control)) {
-        ud__control *c = (ud__control *)ctl;
+    ud__control *c = fz_image_control(&im);
+    if (c && im.seg[FZ_DUMP0] && im.seg[FZ_DUMP1]) {
         uint64_t base = atomic_load(&c->base), end = atomic_load(&c->end);
-        /* The slot that does not hold the dump at base. */
-        int s = 0;
-        ud__dump_hdr *h0 = (ud__dump_hdr *)dump[0];
-        if (atomic_load(&h0->pos) == base && !(atomic_load(&h0->seq) & 1))
-            s = 1;
+        int s = free_slot(&im, base);
         size_t plen = size - 5, need = sizeof(ud__dump_hdr) + plen;
-        uint8_t *seg = need > len[s] ? realloc(dump[s], need) : dump[s];
+        uint8_t *seg = need > im.len[s] ? realloc(im.seg[s], need) : im.seg[s];
         if (seg) {
-            dump[s] = seg;
-            if (need > len[s])
-                len[s] = need;
+            im.seg[s] = seg;
+            if (need > im.len[s])
+                im.len[s] = need;
             ud__dump_hdr *h = (ud__dump_hdr *)seg;
             h->magic = UD__DUMP_MAGIC;
             h->version = UD__LAYOUT_VERSION;
@@ -45,16 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             h->count = count;
             memcpy(seg + sizeof *h, data + 5, plen);
             if (data[0] & 1)
-                fz_fix_dump(seg, len[s]);
+                fz_fix_dump(seg, im.len[s]);
             atomic_store(&c->base, end);
-            fz_write_seg(name, s ? ".dump1" : ".dump0", seg, len[s]);
-            fz_write_seg(name, "", ctl, clen);
-            fz_attach_and_read(name);
+            fz_image_write(&im, s);
+            fz_image_write(&im, FZ_CONTROL);
+            fz_attach_and_read(im.name);
         }
     }
-    free(ctl);
-    free(dump[0]);
-    free(dump[1]);
-    ud_unlink_by_name(name);
+    fz_image_free(&im);
     return 0;
 }

@@ -7,52 +7,37 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (size < 1 || size > 1 << 16)
+    fz_image im;
+    ud_dict *reader;
+    if (size < 1 || size > 1 << 16 || !fz_image_make(&im, &reader))
         return 0;
-    char name[64];
-    ud_dict *d = fz_make_dict(fz_name(name));
-    if (!d)
-        return 0;
-    ud_dict *reader = NULL;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = UD_ATTACH_ONLY;
-    ud_open(&o, &reader);
-    if (reader)
-        ud_apply_update(reader); /* replayed up to the current end: it will read only ours */
-    ud_close(d);
-    size_t clen, slen;
-    uint8_t *ctl = fz_read_seg(name, "", &clen), *st = fz_read_seg(name, ".stream", &slen);
-    if (ctl && st && clen >= sizeof(ud__control)) {
-        ud__control *c = (ud__control *)ctl;
+    ud__control *c = fz_image_control(&im);
+    if (c && im.seg[FZ_STREAM]) {
         uint64_t base = atomic_load(&c->base), end = atomic_load(&c->end);
         size_t n = size - 1, at = sizeof(ud__stream_hdr) + (size_t)(end - base);
-        size_t need = at + ((n + 7) & ~(size_t)7);
-        uint8_t *grown = need > slen ? realloc(st, need) : st;
-        if (grown) {
-            st = grown;
+        size_t need = at + ((n + 7) & ~(size_t)7), slen = im.len[FZ_STREAM];
+        uint8_t *st = need > slen ? realloc(im.seg[FZ_STREAM], need) : im.seg[FZ_STREAM];
+        if (st) {
+            im.seg[FZ_STREAM] = st;
             if (need > slen) {
                 memset(st + slen, 0, need - slen);
-                slen = need;
+                im.len[FZ_STREAM] = slen = need;
                 atomic_store(&c->stream_cap, slen - sizeof(ud__stream_hdr));
             }
             memcpy(st + at, data + 1, n);
             if (data[0] & 1)
                 fz_fix_records(st, slen, base, need - sizeof(ud__stream_hdr));
             atomic_store(&c->end, end + ((n + 7) & ~(uint64_t)7));
-            fz_write_seg(name, ".stream", st, slen);
-            fz_write_seg(name, "", ctl, clen);
+            fz_image_write(&im, FZ_STREAM);
+            fz_image_write(&im, FZ_CONTROL);
             if (reader)
                 fz_exercise(reader);
-            fz_attach_and_read(name);
+            fz_attach_and_read(im.name);
         }
     }
-    free(ctl);
-    free(st);
     ud_close(reader);
-    ud_unlink_by_name(name);
+    fz_image_free(&im);
     return 0;
 }
