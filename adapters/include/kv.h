@@ -70,6 +70,13 @@
  *    to `local:` do not share entries.
  *  - After KV_ECONN or KV_ETIMEDOUT from a network backend the connection is broken: every later
  *    call fails fast with KV_ECONN. Close it and open a new one.
+ *  - Cloudflare (adapters/cloudflare): no backend there has a lock (KV_ENOTSUP). On Workers KV
+ *    (cloudflare-kv, cloudflare-rest with store=kv) kv_incr is a read-modify-write (no
+ *    KV_CAP_ATOMIC_INCR: concurrent increments can be lost) and kv_del reads before it deletes;
+ *    listing (kv_count, kv_clear, kv_export) is eventually consistent on the real service, and
+ *    keys are at most 512 bytes as KV keys, values 25 MiB. On D1 a row is at most 2 MB, and
+ *    kv_set_many sends requests of bounded size, each one D1 batch (one transaction): a failure
+ *    leaves the earlier requests written.
  */
 #ifndef KV_H
 #define KV_H
@@ -348,15 +355,23 @@ KV_EXPORT int kv_unlock(kv_conn *c);
 
 /* ---- The whole store. ---- */
 
-/* Writes the number of entries to *n. KV_ENOTSUP without KV_CAP_COUNT. */
+/*
+ * Writes the number of entries to *n (untouched on failure). Returns 0, KV_ENOTSUP (without
+ * KV_CAP_COUNT), or an error.
+ */
 KV_EXPORT int kv_count(kv_conn *c, uint64_t *n);
 
-/* Removes every entry. Returns 0, KV_ENOTSUP (the backend cannot), or an error. */
+/*
+ * Removes every entry (on redis the whole database, on memcached the whole cluster). Returns 0,
+ * KV_ENOTSUP (the backend cannot), or an error.
+ */
 KV_EXPORT int kv_clear(kv_conn *c);
 
 /*
- * Calls fn for every entry, in the backend's order. KV_ENOTSUP without KV_CAP_ENUMERATE; a
- * non-zero return of fn stops the walk and is returned. See KV_CAP_SNAPSHOT for consistency.
+ * Calls fn(ctx, ...) for every entry, in the backend's order (pointers valid during the call
+ * only). Returns 0 after the last entry, KV_ENOTSUP (without KV_CAP_ENUMERATE), the first
+ * non-zero return of fn (which stops the walk), or an error. See KV_CAP_SNAPSHOT for
+ * consistency.
  */
 KV_EXPORT int kv_export(kv_conn *c, kv_entry_fn fn, void *ctx);
 
@@ -439,7 +454,12 @@ typedef int (*kv_source_fn)(const void *src, size_t srclen, kv_snapshot_fn fn, v
 KV_EXPORT int kv_save_entries(kv_conn *c, const char *prefix, const void *snapshot, size_t len,
                               kv_manifest *m);
 
-/* Like kv_save_entries(), with the entries produced by `source` from (src, srclen). */
+/*
+ * Like kv_save_entries(), with the entries produced by `source` from (src, srclen), both
+ * borrowed for the call; the bytes are not verified first. Returns what kv_save_entries()
+ * returns (but KV_ENOTBUILT), KV_EINVAL (prefix or source NULL), or the first non-zero value
+ * of `source` (then no manifest is written).
+ */
 KV_EXPORT int kv_save_entries_from(kv_conn *c, const char *prefix, kv_source_fn source,
                                    const void *src, size_t srclen, kv_manifest *m);
 

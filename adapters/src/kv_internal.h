@@ -52,6 +52,9 @@ int kv__buf_set(kv_buf *b, const void *p, size_t n);
 /* Appends n bytes of p. 0 or -ENOMEM. */
 int kv__buf_append(kv_buf *b, const void *p, size_t n);
 
+/* The value of a hex digit (either case), or -1 for any other character. */
+int kv__hexval(int ch);
+
 /* ---- Counters. ---- */
 
 /* Parses a decimal integer ("-12", "+3", "0"): 0, KV_ENOTNUM or KV_EOVERFLOW. */

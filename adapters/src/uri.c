@@ -15,16 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(int ch) {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX escapes of the NUL-terminated s in place. Rejects %00: no field may hold NUL. */
 static int percent_decode(char *s, const char *text, char *err, size_t errlen) {
     char *w = s;
@@ -33,8 +23,8 @@ static int percent_decode(char *s, const char *text, char *err, size_t errlen) {
             *w++ = *r;
             continue;
         }
-        int hi = hexval((unsigned char)r[1]);
-        int lo = hi < 0 ? -1 : hexval((unsigned char)r[2]);
+        int hi = kv__hexval((unsigned char)r[1]);
+        int lo = hi < 0 ? -1 : kv__hexval((unsigned char)r[2]);
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
             return kv__errbuf(err, errlen, KV_EURI, "bad percent-escape in URI '%s'", text);
         *w++ = (char)(hi * 16 + lo);

@@ -155,3 +155,13 @@ uint64_t kv__fnv64(uint64_t h, const void *p, size_t n) {
     }
     return h;
 }
+
+int kv__hexval(int ch) {
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}

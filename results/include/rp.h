@@ -23,6 +23,8 @@
  *  - The summaries (median, spread, intervals) of a document are recomputed by the reader and
  *    must match what is stored: edit the repetitions and call rp_metric_summarise() again.
  *  - Reports are computed from the document alone; they never look at the machine they run on.
+ *  - Fields whose names start with "x_" are accepted by the reader and not kept: a document
+ *    read and written again loses them.
  */
 #ifndef RP_H
 #define RP_H
@@ -258,10 +260,11 @@ const rp_merit *rp_cell_merit(const rp_cell *c);
  * b is, 0 when they cannot be told apart (their confidence intervals overlap, or either has no
  * figure of merit). */
 int rp_merit_compare(const rp_cell *a, const rp_cell *b);
-/* "ops/s", "p50 ns", "bytes/s" and "higher" / "lower"; NULL for an unknown value. */
+/* "ops/s", "p50 ns" or "bytes/s" for an RP_FIGURE_*; NULL for an unknown value. Static. */
 const char *rp_figure_name(int figure);
 /* The RP_FIGURE_* of a name given by rp_figure_name(), or RP_EINVAL for an unknown one. */
 int rp_figure_parse(const char *name);
+/* "higher" or "lower" for RP_HIGHER_IS_BETTER / RP_LOWER_IS_BETTER; NULL for another value. */
 const char *rp_direction_name(int direction);
 /* The value of a cell's parameter, or NULL. */
 const char *rp_cell_param(const rp_cell *c, const char *key);
@@ -276,17 +279,19 @@ int rp_doc_write(const rp_doc *d, const char *path);
 int rp_doc_write_file(const rp_doc *d, FILE *f);
 /*
  * Reads and validates the document at `path` into a new document at *out (free it with
- * rp_doc_free). Returns 0, RP_EINVAL, RP_EPARSE (not JSON), RP_ESCHEMA (not a document this
- * reader understands: a missing field, a wrong type, an impossible value, a newer schema) or
- * -errno; on failure *out is untouched and `err` (may be NULL) says what is wrong and where.
+ * rp_doc_free). Returns 0, RP_EINVAL (path or out is NULL), RP_EPARSE (not JSON), RP_ESCHEMA (not a
+ * document this reader understands: a missing field, a wrong type, an impossible value, a newer
+ * schema) or -errno; on failure *out is untouched and `err` (may be NULL) says what is wrong and
+ * where.
  */
 int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen);
 /*
- * Added: checks that a document would be written and read back, with the reader's message in
+ * Checks that a document would be written and read back, with the reader's message in
  * `err` (may be NULL) when not. rp_doc_write() and rp_doc_write_file() make the same check and
  * write nothing when it fails (RP_ESCHEMA, or RP_EINVAL for a value JSON cannot carry: a number
  * that is not finite, an unsigned integer above INT64_MAX, a status outside RP_STATUS_*), so
  * call this first to learn why. The reader's messages do not name the file: prefix it.
+ * Returns 0, RP_EINVAL (d is NULL, or a value JSON cannot carry), RP_ESCHEMA or -ENOMEM.
  */
 int rp_doc_check(const rp_doc *d, char *err, size_t errlen);
 
@@ -294,8 +299,9 @@ int rp_doc_check(const rp_doc *d, char *err, size_t errlen);
 enum { RP_FORMAT_TEXT = 0, RP_FORMAT_MD, RP_FORMAT_CSV, RP_FORMAT_SVG };
 /* "text", "md", "csv", "svg" -> RP_FORMAT_*, or RP_EFORMAT. */
 int rp_format_parse(const char *name);
-/* Writes the report of `format` (RP_FORMAT_*) of the document to f. 0, RP_EINVAL (a NULL
- * argument), RP_EFORMAT (unknown format), or -ENOMEM. */
+/* Writes the report of `format` (RP_FORMAT_*) of the document to f (borrowed; flushed, not
+ * closed). 0, RP_EINVAL (a NULL argument), RP_EFORMAT (unknown format), -ENOMEM, or the -errno
+ * of a failed write to f (-EIO when the stream does not say). */
 int rp_report(const rp_doc *d, int format, FILE *f);
 
 #ifdef __cplusplus

@@ -403,37 +403,17 @@ static int kvc_export(kv_conn *base, kv_entry_fn fn, void *ctx) {
     return rc;
 }
 
-static const kv_methods cf_kv_methods = {
-    .version = 2,
-    .name = "cloudflare-kv",
-    .close = cf_close,
-    .backend_version = cf_backend_version,
-    .get = kvc_get,
-    .set = kvc_set,
-    .del = kvc_del,
-    .incr = kvc_incr,
-    .count = kvc_count,
-    .clear = kvc_clear,
-    .export_all = kvc_export,
-    .get_many = kvc_get_many,
-    .set_many = kvc_set_many,
-};
+/* The Worker's and the official API's tables differ only in their name. */
+#define KVC_METHODS(NAME)                                                                          \
+    {                                                                                              \
+        .version = 2, .name = (NAME), .close = cf_close, .backend_version = cf_backend_version,    \
+        .get = kvc_get, .set = kvc_set, .del = kvc_del, .incr = kvc_incr, .count = kvc_count,      \
+        .clear = kvc_clear, .export_all = kvc_export, .get_many = kvc_get_many,                    \
+        .set_many = kvc_set_many,                                                                  \
+    }
 
-static const kv_methods cf_rest_kv_methods = {
-    .version = 2,
-    .name = "cloudflare-rest-kv",
-    .close = cf_close,
-    .backend_version = cf_backend_version,
-    .get = kvc_get,
-    .set = kvc_set,
-    .del = kvc_del,
-    .incr = kvc_incr,
-    .count = kvc_count,
-    .clear = kvc_clear,
-    .export_all = kvc_export,
-    .get_many = kvc_get_many,
-    .set_many = kvc_set_many,
-};
+static const kv_methods cf_kv_methods = KVC_METHODS("cloudflare-kv");
+static const kv_methods cf_rest_kv_methods = KVC_METHODS("cloudflare-rest-kv");
 
 int cf_kv_setup(cf_conn *c, char *err, size_t errlen) {
     int rc;

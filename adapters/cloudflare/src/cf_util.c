@@ -133,16 +133,6 @@ int cf_hex_append(kv_buf *b, const void *p, size_t n) {
     return 0;
 }
 
-static int hexval(unsigned char ch) {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int cf_hex_decode(kv_buf *out, const char *s, size_t n) {
     if (n % 2)
         return KV_EPROTO;
@@ -150,7 +140,7 @@ int cf_hex_decode(kv_buf *out, const char *s, size_t n) {
         return -ENOMEM;
     unsigned char *w = out->data;
     for (size_t i = 0; i < n; i += 2) {
-        int hi = hexval((unsigned char)s[i]), lo = hexval((unsigned char)s[i + 1]);
+        int hi = kv__hexval((unsigned char)s[i]), lo = kv__hexval((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
             return KV_EPROTO;
         *w++ = (unsigned char)(hi << 4 | lo);

@@ -54,6 +54,16 @@ export function checkValue(bytes) {
     );
 }
 
+/* The body of a bulk/get, {"keys": [...], ...}, with at most `max` keys. */
+export async function bulkGetBody(request, max) {
+  const body = await readJson(request);
+  const keys = body && body.keys;
+  if (!Array.isArray(keys)) throw new HttpError("badBody", "expected {\"keys\": [...]}");
+  if (keys.length > max)
+    throw new HttpError("tooMany", `${keys.length} keys, at most ${max} per request`);
+  return body;
+}
+
 /* Runs a binding call and turns the runtime's exceptions into clear API errors. */
 export async function binding(what, fn) {
   try {
@@ -144,11 +154,7 @@ export async function handleKv(request, env, url, path) {
   if (path === "/_kv/bulk/delete" && m === "POST")
     return ok(await bulkDelete(env, await readJson(request), LIMITS.workerOps));
   if (path === "/_kv/bulk/get" && m === "POST") {
-    const body = await readJson(request);
-    const keys = body && body.keys;
-    if (!Array.isArray(keys)) throw new HttpError("badBody", "expected {\"keys\": [...]}");
-    if (keys.length > LIMITS.workerOps)
-      throw new HttpError("tooMany", `${keys.length} keys, at most ${LIMITS.workerOps} per request`);
+    const { keys } = await bulkGetBody(request, LIMITS.workerOps);
     const values = await Promise.all(keys.map((k) => getValue(env, k)));
     return ok({ values: values.map((v) => (v === null ? null : toBase64(v))) });
   }

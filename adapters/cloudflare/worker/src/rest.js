@@ -18,6 +18,7 @@ import { HttpError, LIMITS, ok, readBytes, readJson, toBytes } from "./http.js";
 import {
   binding,
   bulkDelete,
+  bulkGetBody,
   bulkWrite,
   checkKey,
   getWithMetadata,
@@ -103,11 +104,8 @@ async function handleKvRest(request, env, url, rest) {
   if ((rest === "bulk" && m === "DELETE") || (rest === "bulk/delete" && m === "POST"))
     return ok(await bulkDelete(env, await readJson(request), LIMITS.kvBulkWrite));
   if (rest === "bulk/get" && m === "POST") {
-    const body = await readJson(request);
-    const keys = body && body.keys;
-    if (!Array.isArray(keys)) throw new HttpError("badBody", "expected {\"keys\": [...]}");
-    if (keys.length > LIMITS.kvBulkGet)
-      throw new HttpError("tooMany", `${keys.length} keys, at most ${LIMITS.kvBulkGet} per request`);
+    const body = await bulkGetBody(request, LIMITS.kvBulkGet);
+    const keys = body.keys;
     const asJson = body.type === "json";
     const dec = new TextDecoder();
     const values = {};
