@@ -393,6 +393,15 @@ int ud_unlock(ud_dict *d) {
     return 0;
 }
 
+/* The bookkeeping of a hold just taken by stealing the spin lock. */
+static void held_after_steal(ud_dict *d) {
+    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
+                          memory_order_relaxed);
+    d->lock_depth = 1;
+    if (d->seg_id)
+        held_add(d);
+}
+
 int ud_lock_steal(ud_dict *d) {
     UD__CHECK_HANDLE(d);
     check_fork(d);
@@ -406,11 +415,7 @@ int ud_lock_steal(ud_dict *d) {
         return -ENOTSUP;
     }
     atomic_store(&d->ctl->spin_owner, ud__self_ident());
-    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
-                          memory_order_relaxed);
-    d->lock_depth = 1;
-    if (d->seg_id)
-        held_add(d);
+    held_after_steal(d);
     return 0;
 }
 
@@ -437,10 +442,6 @@ int ud_lock_steal_from(ud_dict *d, pid_t pid) {
     if (owner == 0 || (pid_t)(owner >> 32) != pid ||
         !atomic_compare_exchange_strong(&d->ctl->spin_owner, &owner, ud__self_ident()))
         return UD_EBUSY;
-    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
-                          memory_order_relaxed);
-    d->lock_depth = 1;
-    if (d->seg_id)
-        held_add(d);
+    held_after_steal(d);
     return 0;
 }

@@ -157,11 +157,8 @@ typedef struct swarm_arg {
 
 static int swarm_child(void *varg) {
     swarm_arg *a = varg;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = a->name;
-    o.create = UD_ATTACH_ONLY;
-    ud_dict *d = NULL;
-    if (ud_open(&o, &d) != 0)
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL)
         return 2;
     atomic_fetch_add(&a->sh->attached, 1);
     if (ut_gate_wait(a->gate) != 0)
@@ -248,11 +245,8 @@ static void test_64_processes(void **state) {
 /* ---- Processes that die attached (no ud_close): their registrations must not pile up. ---- */
 
 static int die_attached(void *varg) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = varg;
-    o.create = UD_ATTACH_ONLY;
-    ud_dict *d = NULL;
-    if (ud_open(&o, &d) != 0)
+    ud_dict *d = ut_attach(varg);
+    if (d == NULL)
         return 2;
     if (ud_incr(d, S("n"), 1, NULL) != 0)
         return 3;

@@ -683,15 +683,20 @@ int ut_parse_i64(const void *p, size_t n, int64_t *out) {
     return 0;
 }
 
+/* Opens with `o`, asserting success. */
+static ud_dict *ut_open_with(const ud_options *o) {
+    ud_dict *d = NULL;
+    assert_ok(ud_open(o, &d));
+    return d;
+}
+
 ud_dict *ut_open(const char *name, int create, int lock, size_t buffer_size) {
     ud_options o = UD_OPTIONS_INIT;
     o.name = name;
     o.create = create;
     o.lock = lock;
     o.buffer_size = buffer_size;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
+    return ut_open_with(&o);
 }
 
 ud_dict *ut_open_recursive(const char *name, int create) {
@@ -699,9 +704,7 @@ ud_dict *ut_open_recursive(const char *name, int create) {
     o.name = name;
     o.create = create;
     o.recurse = true;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
+    return ut_open_with(&o);
 }
 
 void ut_assert_same_dict(ud_dict *a, ud_dict *b) {
