@@ -162,36 +162,32 @@ static int scan_entry(void *ctx, const void *key, size_t klen, const void *val, 
     return 0;
 }
 
+/* Opens NAME with the options `o` (NULL: the defaults) in create mode `create`; the dict is
+ * never unlinked on close (it is the user's). */
+static int open_kept(const char *name, const ud_options *o, int create, ud_dict **d) {
+    ud_options opts = o ? *o : (ud_options)UD_OPTIONS_INIT;
+    opts.name = name;
+    opts.create = create;
+    opts.auto_unlink = UD_AUTO_UNLINK_OFF;
+    return ud_open(&opts, d);
+}
+
 /*
- * Attaches to NAME, or creates it with `o` when it does not exist. *created tells which, so
+ * Attaches to NAME, or creates it with `create` when it does not exist. *created tells which, so
  * that a failed restore can remove a dict it created. A dict that appears between the two
  * attempts (another process created it) is attached to.
  */
 static int open_or_create(const char *name, const ud_options *create, ud_dict **d, bool *created) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = UD_ATTACH_ONLY;
-    o.auto_unlink = UD_AUTO_UNLINK_OFF;
-    int err = ud_open(&o, d);
     *created = false;
+    int err = open_kept(name, NULL, UD_ATTACH_ONLY, d);
     if (err != UD_ENOENT)
         return err;
-    o = *create;
-    o.name = name;
-    o.create = UD_CREATE_ONLY;
-    o.auto_unlink = UD_AUTO_UNLINK_OFF;
-    err = ud_open(&o, d);
+    err = open_kept(name, create, UD_CREATE_ONLY, d);
     if (err == 0) {
         *created = true;
         return 0;
     }
-    if (err != UD_EEXIST)
-        return err;
-    o = (ud_options)UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = UD_ATTACH_ONLY;
-    o.auto_unlink = UD_AUTO_UNLINK_OFF;
-    return ud_open(&o, d);
+    return err == UD_EEXIST ? open_kept(name, NULL, UD_ATTACH_ONLY, d) : err;
 }
 
 /*
@@ -259,11 +255,11 @@ static int run_restore(const cli_command *cmd, int argc, char **argv) {
     if ((rc = cli_check_operands(&a, 2, 2)) != 0)
         return rc;
     const char *name = a.operands[0], *path = a.operands[1];
+    if (path[0] != '\0' && name[0] == '\0') /* after an empty FILE, before a misused --prefix */
+        return cli_fail(name, UD_ENAME);
     bool remote;
     if ((rc = check_target(cmd, path, prefix, &remote)) != 0)
         return rc;
-    if (name[0] == '\0')
-        return cli_fail(name, UD_ENAME);
 
     /*
      * The snapshot is read and verified before the dict is touched, so that a missing or
