@@ -185,26 +185,18 @@ static void run_incr_exact(int lock) {
     double el = ut_now() - t0;
     ut_gate_close(gate);
 
-    ud_buf v = UD_BUF_INIT;
-    assert_ok(ud_get(d, S("counter"), &v));
-    int64_t total = 0;
-    assert_int_equal(ut_parse_i64(v.data, v.len, &total), 0);
+    int64_t total = ut_get_i64(d, "counter");
     int interleaved = 0;
     for (int i = 0; i < P; i++) {
         char key[32];
         snprintf(key, sizeof key, "span_%ld", (long)pids[i]);
-        assert_ok(ud_get(d, S(key), &v));
-        int64_t span = 0;
-        assert_int_equal(ut_parse_i64(v.data, v.len, &span), 0);
-        interleaved += span > K;
+        interleaved += ut_get_i64(d, key) > K;
     }
-    assert_ok(ud_get(d, S("counter"), &v));
     printf("%s: %d exec'd processes x %d incr = %lld in %.3f s (%.0f incr/s); %d of %d "
            "children interleaved with others\n",
            lock == UD_LOCK_SPIN ? "spin" : "mutex", P, K, (long long)total, el, P * K / el,
            interleaved, P);
     assert_int_equal(total, (int64_t)P * K);
-    ud_buf_free(&v);
     assert_ok(ud_close(d));
 }
 
@@ -274,14 +266,10 @@ static void run_rmw(int lock) {
     ut_assert_children(pids, P, WAIT_LIMIT, "rmw");
     double el = ut_now() - t0;
     ut_gate_close(gate);
-    ud_buf v = UD_BUF_INIT;
-    assert_ok(ud_get(d, S("c"), &v));
-    int64_t total = 0;
-    assert_int_equal(ut_parse_i64(v.data, v.len, &total), 0);
+    int64_t total = ut_get_i64(d, "c");
     printf("%s: %d processes x %d lock/get/set/unlock = %lld in %.3f s\n",
            lock == UD_LOCK_SPIN ? "spin" : "mutex", P, K, (long long)total, el);
     assert_int_equal(total, (int64_t)P * K);
-    ud_buf_free(&v);
     assert_ok(ud_close(d));
 }
 

@@ -284,6 +284,15 @@ long long ut_file_find(const char *path, const void *needle, size_t n, long long
 
 /* ---- Processes. ---- */
 
+int64_t ut_get_i64(ud_dict *d, const char *key) {
+    ud_buf v = UD_BUF_INIT;
+    assert_ok(ud_get(d, key, strlen(key), &v));
+    int64_t n = 0;
+    assert_int_equal(ut_parse_i64(v.data, v.len, &n), 0);
+    ud_buf_free(&v);
+    return n;
+}
+
 ud_dict *ut_attach(const char *name) {
     ud_options o = UD_OPTIONS_INIT;
     o.name = name;

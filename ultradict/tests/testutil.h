@@ -219,6 +219,9 @@ uint64_t ut_items_checksum(ut_kv *items, size_t n);
 
 /* Parses a whole buffer as a decimal int64. 0 on success. */
 int ut_parse_i64(const void *p, size_t n, int64_t *out);
+/* In the parent: the value of `key` in d as a decimal int64, asserting that it is there and
+ * parses. */
+int64_t ut_get_i64(ud_dict *d, const char *key);
 
 /* ---- Backends and servers (testutil_server.c). ---- */
 
