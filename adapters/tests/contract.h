@@ -6,7 +6,7 @@
 #define KV_CONTRACT_H
 
 #include "kv.h"
-#include "kv_test_util.h"
+#include "testutil.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +24,7 @@ extern kv_conn *conn;
 #define NEED_CONN()                                                                                \
     do {                                                                                           \
         if (!conn) {                                                                               \
-            print_message("%s %s\n", KV_TEST_SKIP_MARK, contract_skip_reason);                     \
+            print_message("%s %s\n", UT_SKIP_MARK, contract_skip_reason);                          \
             skip();                                                                                \
         }                                                                                          \
     } while (0)

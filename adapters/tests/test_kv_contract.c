@@ -369,7 +369,7 @@ static void test_incr_processes(void **state) {
         skip();
     int64_t r;
     CHECK_RC(kv_set(conn, "shared-counter", 14, "0", 1), 0);
-    assert_int_equal(kvt_run_children(NPROC, incr_child, NULL, CHILD_TIMEOUT), 0);
+    assert_int_equal(ut_run_children(NPROC, incr_child, NULL, CHILD_TIMEOUT), 0);
     CHECK_RC(kv_incr(conn, "shared-counter", 14, 0, &r), 0);
     if (has(KV_CAP_ATOMIC_INCR))
         assert_int_equal(r, NPROC * INCR_PER_CHILD);
@@ -438,7 +438,7 @@ static void test_lock_processes(void **state) {
     memset(sh, 0, sizeof(*sh));
     kv_buf v = KV_BUF_INIT;
 
-    assert_int_equal(kvt_run_children(NPROC, lock_child, sh, CHILD_TIMEOUT), 0);
+    assert_int_equal(ut_run_children(NPROC, lock_child, sh, CHILD_TIMEOUT), 0);
     assert_int_equal(sh->overlaps, 0);
     assert_int_equal(sh->entries, NPROC * LOCK_PER_CHILD);
     CHECK_RC(kv_get(conn, "locked-counter", 14, &v), 0);
@@ -466,7 +466,7 @@ static int busy_child(void *arg) {
     if (kv_open(contract_uri, &c) < 0)
         return 10;
     __atomic_store_n(&st->child_ready, 1, __ATOMIC_SEQ_CST);
-    if (!kvt_wait_flag(&st->parent_locked, 10))
+    if (!ut_wait_flag(&st->parent_locked, 10))
         return 11;
     if (kv_lock(c, 0) != KV_EBUSY)
         return 12;
@@ -482,7 +482,7 @@ static int busy_child(void *arg) {
         return 14;
     }
     __atomic_store_n(&st->child_done, 1, __ATOMIC_SEQ_CST);
-    if (!kvt_wait_flag(&st->parent_released, 10))
+    if (!ut_wait_flag(&st->parent_released, 10))
         return 15;
     if ((rc = kv_lock(c, 10.0)) != 0) {
         fprintf(stderr, "child: kv_lock after release: %s\n", kv_errmsg(c));
@@ -509,7 +509,7 @@ static void test_lock_basics(void **state) {
     if (has(KV_CAP_CROSS_PROCESS)) {
         child = ut_fork(busy_child, st);
         assert_true(child > 0);
-        assert_true(kvt_wait_flag(&st->child_ready, 10));
+        assert_true(ut_wait_flag(&st->child_ready, 10));
     }
 
     CHECK_RC(kv_unlock(conn), KV_ENOTLOCKED);
@@ -520,7 +520,7 @@ static void test_lock_basics(void **state) {
     CHECK_RC(kv_incr(conn, "under-lock", 10, 1, NULL), 0);
     if (child > 0) {
         __atomic_store_n(&st->parent_locked, 1, __ATOMIC_SEQ_CST);
-        assert_true(kvt_wait_flag(&st->child_done, 10));
+        assert_true(ut_wait_flag(&st->child_done, 10));
     }
     CHECK_RC(kv_unlock(conn), 0);
     CHECK_RC(kv_unlock(conn), KV_ENOTLOCKED);
@@ -561,10 +561,10 @@ int main(int argc, char **argv) {
     }
     /* A hang anywhere fails the run instead of blocking CI: SIGALRM's default action kills. */
     alarm(300);
-    if (kvt_resolve_uri(argv[1], contract_uri, sizeof(contract_uri))) {
+    if (ut_resolve_uri(argv[1], contract_uri, sizeof(contract_uri))) {
         if (strncmp(argv[1], "service:", 8) == 0) {
             const char *server = strncmp(argv[1] + 8, "redis", 5) == 0 ? "redis" : argv[1] + 8;
-            if (!kvt_lock_server(server, 240)) {
+            if (!ut_lock_server(server, 240)) {
                 fprintf(stderr, "another test run kept the %s server for 240 s\n", server);
                 return 1;
             }
@@ -576,7 +576,7 @@ int main(int argc, char **argv) {
         }
     } else {
         snprintf(contract_skip_reason, sizeof(contract_skip_reason), "%s", contract_uri);
-        printf("%s %s\n", KV_TEST_SKIP_MARK, contract_skip_reason);
+        printf("%s %s\n", UT_SKIP_MARK, contract_skip_reason);
     }
 
     const struct CMUnitTest tests[] = {
@@ -603,7 +603,7 @@ int main(int argc, char **argv) {
     if (conn) {
         kv_clear(conn);
         kv_close(conn);
-        kvt_remove_store(contract_uri);
+        ut_remove_store(contract_uri);
     }
     return failed ? 1 : 0;
 }

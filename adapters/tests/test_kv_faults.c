@@ -8,7 +8,7 @@
  *                              ports and killed (or stopped) by PID in the middle of a run
  */
 #include "kv.h"
-#include "kv_test_util.h"
+#include "testutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -177,7 +177,7 @@ static void test_interface_basics(void **state) {
 
 static void test_closed_port(void **state) {
     (void)state;
-    int port = kvt_free_port();
+    int port = ut_free_port();
     char u[128];
     assert_true(port > 0);
     if (kv_adapter_built("redis")) {
@@ -270,7 +270,7 @@ static const char *kinds[] = {"redis", "memcached"};
 static pid_t servers[8];
 
 static pid_t start_server(const char *kind, int port) {
-    pid_t pid = kvt_start_server(kind, port);
+    pid_t pid = ut_start_server(kind, port);
     for (size_t i = 0; pid > 0 && i < sizeof(servers) / sizeof(servers[0]); i++) {
         if (servers[i] == 0) {
             servers[i] = pid;
@@ -285,7 +285,7 @@ static void kill_server(pid_t pid) {
         if (servers[i] == pid)
             servers[i] = 0;
     kill(pid, SIGCONT);
-    kvt_kill_server(pid);
+    ut_kill_server(pid);
 }
 
 static void kill_all_servers(void) {
@@ -302,7 +302,7 @@ static int teardown_servers(void **state) {
 
 static bool kind_available(const char *kind) {
     return kv_adapter_built(kind) &&
-           kvt_have_program(strcmp(kind, "redis") == 0 ? "redis-server" : "memcached");
+           ut_have_program(strcmp(kind, "redis") == 0 ? "redis-server" : "memcached");
 }
 
 static void server_uri(const char *kind, int port, const char *query, char *u, size_t len) {
@@ -370,7 +370,7 @@ static void test_server_killed(void **state) {
         if (!kind_available(kinds[k]))
             continue;
         ran++;
-        int port = kvt_free_port();
+        int port = ut_free_port();
         pid_t server = start_server(kinds[k], port);
         assert_true(server > 0);
         char u[160];
@@ -420,7 +420,7 @@ static void test_server_killed(void **state) {
         assert_ptr_equal(c2, (kv_conn *)&sentinel);
     }
     if (!ran) {
-        print_message("%s neither redis-server nor memcached is available\n", KV_TEST_SKIP_MARK);
+        print_message("%s neither redis-server nor memcached is available\n", UT_SKIP_MARK);
         skip();
     }
 }
@@ -433,7 +433,7 @@ static void test_server_stopped(void **state) {
         if (!kind_available(kinds[k]))
             continue;
         ran++;
-        int port = kvt_free_port();
+        int port = ut_free_port();
         pid_t server = start_server(kinds[k], port);
         assert_true(server > 0);
         char u[160];
@@ -443,7 +443,7 @@ static void test_server_stopped(void **state) {
         assert_int_equal(kv_set(c, "k", 1, "v", 1), 0);
 
         kill(server, SIGSTOP);
-        assert_true(kvt_wait_stopped(server, 2.0));
+        assert_true(ut_wait_stopped(server, 2.0));
         double t0 = ut_now();
         kv_buf got = KV_BUF_INIT;
         int rc = kv_get(c, "k", 1, &got);
@@ -472,7 +472,7 @@ static void test_lock_expiry(void **state) {
             continue;
         ran++;
         bool redis = strcmp(kinds[k], "redis") == 0;
-        int port = kvt_free_port();
+        int port = ut_free_port();
         pid_t server = start_server(kinds[k], port);
         assert_true(server > 0);
         char u[160];
@@ -503,9 +503,9 @@ static void test_memcached_cluster(void **state) {
     (void)state;
     if (!kind_available("memcached"))
         skip();
-    int p1 = kvt_free_port();
+    int p1 = ut_free_port();
     pid_t s1 = start_server("memcached", p1);
-    int p2 = kvt_free_port();
+    int p2 = ut_free_port();
     pid_t s2 = start_server("memcached", p2);
     assert_true(s1 > 0 && s2 > 0);
     char u[160], one[96];
@@ -554,7 +554,7 @@ int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "servers") == 0) {
         if (!kind_available("redis") && !kind_available("memcached")) {
             printf("%s neither redis-server nor memcached (with its adapter) is available\n",
-                   KV_TEST_SKIP_MARK);
+                   UT_SKIP_MARK);
             return 0;
         }
         const struct CMUnitTest tests[] = {

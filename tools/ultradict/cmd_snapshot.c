@@ -72,6 +72,17 @@ static int load_from_backend(const char *uri, const char *prefix, ud_buf *snap) 
     return status;
 }
 
+/* The FILE|URI operand and --prefix: whether it names a backend, or a usage error. */
+static int check_target(const cli_command *cmd, const char *path, const char *prefix,
+                        bool *remote) {
+    if (path[0] == '\0')
+        return cli_usage_error(cmd, "FILE or URI must not be empty");
+    *remote = is_backend_uri(path);
+    if (prefix && !*remote)
+        return cli_usage_error(cmd, "--prefix applies to a backend URI, not to a file");
+    return 0;
+}
+
 /* ---- save ---- */
 
 static int run_save(const cli_command *cmd, int argc, char **argv) {
@@ -90,11 +101,9 @@ static int run_save(const cli_command *cmd, int argc, char **argv) {
     if ((rc = cli_check_operands(&a, 2, 2)) != 0)
         return rc;
     const char *name = a.operands[0], *path = a.operands[1];
-    if (path[0] == '\0')
-        return cli_usage_error(cmd, "FILE or URI must not be empty");
-    bool remote = is_backend_uri(path);
-    if (prefix && !remote)
-        return cli_usage_error(cmd, "--prefix applies to a backend URI, not to a file");
+    bool remote;
+    if ((rc = check_target(cmd, path, prefix, &remote)) != 0)
+        return rc;
 
     ud_dict *d;
     if ((rc = cli_attach(name, &d)) != 0)
@@ -153,36 +162,75 @@ static int scan_entry(void *ctx, const void *key, size_t klen, const void *val, 
     return 0;
 }
 
+/* Opens NAME with the options `o` (NULL: the defaults) in create mode `create`; the dict is
+ * never unlinked on close (it is the user's). */
+static int open_kept(const char *name, const ud_options *o, int create, ud_dict **d) {
+    ud_options opts = o ? *o : (ud_options)UD_OPTIONS_INIT;
+    opts.name = name;
+    opts.create = create;
+    opts.auto_unlink = UD_AUTO_UNLINK_OFF;
+    return ud_open(&opts, d);
+}
+
 /*
- * Attaches to NAME, or creates it with `o` when it does not exist. *created tells which, so
+ * Attaches to NAME, or creates it with `create` when it does not exist. *created tells which, so
  * that a failed restore can remove a dict it created. A dict that appears between the two
  * attempts (another process created it) is attached to.
  */
 static int open_or_create(const char *name, const ud_options *create, ud_dict **d, bool *created) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = UD_ATTACH_ONLY;
-    o.auto_unlink = UD_AUTO_UNLINK_OFF;
-    int err = ud_open(&o, d);
     *created = false;
+    int err = open_kept(name, NULL, UD_ATTACH_ONLY, d);
     if (err != UD_ENOENT)
         return err;
-    o = *create;
-    o.name = name;
-    o.create = UD_CREATE_ONLY;
-    o.auto_unlink = UD_AUTO_UNLINK_OFF;
-    err = ud_open(&o, d);
+    err = open_kept(name, create, UD_CREATE_ONLY, d);
     if (err == 0) {
         *created = true;
         return 0;
     }
-    if (err != UD_EEXIST)
-        return err;
-    o = (ud_options)UD_OPTIONS_INIT;
-    o.name = name;
-    o.create = UD_ATTACH_ONLY;
-    o.auto_unlink = UD_AUTO_UNLINK_OFF;
-    return ud_open(&o, d);
+    return err == UD_EEXIST ? open_kept(name, NULL, UD_ATTACH_ONLY, d) : err;
+}
+
+/*
+ * Reads the snapshot to restore from the backend at `path` (under `prefix`, or the dict's
+ * default one), from standard input ("-") or from a file, and verifies it; *nested tells
+ * whether it holds nested dicts.
+ */
+static int read_snapshot(const char *name, const char *path, const char *prefix, bool remote,
+                         ud_buf *snap, bool *nested) {
+    bool stdin_input = strcmp(path, "-") == 0;
+    int err;
+    if (remote) {
+        char def[UD_FULL_NAME_BUF + 16];
+        default_prefix(name, def, sizeof def);
+        int rc = load_from_backend(path, prefix ? prefix : def, snap);
+        if (rc != 0)
+            return rc;
+        err = 0;
+    } else {
+        err = stdin_input ? cli_read_fd(STDIN_FILENO, snap) : cli_read_file(path, snap);
+    }
+    if (err == 0)
+        err = ud_snapshot_foreach(snap->data != NULL ? snap->data : "", snap->len, scan_entry,
+                                  nested);
+    return err < 0 ? cli_fail(stdin_input ? "standard input" : path, err) : 0;
+}
+
+/* Restores `snap` into NAME, creating it with `o` if it does not exist (and removing it again
+ * if the restore fails). */
+static int restore_into(const char *name, const ud_options *o, const ud_buf *snap) {
+    ud_dict *d;
+    bool created;
+    int err = open_or_create(name, o, &d, &created);
+    if (err < 0)
+        return cli_fail(name, err);
+    int rc = 0;
+    err = ud_restore(d, snap->data, snap->len);
+    if (err < 0) {
+        rc = cli_fail(name, err);
+        if (created)
+            ud_unlink(d);
+    }
+    return cli_close(d, rc);
 }
 
 static int run_restore(const cli_command *cmd, int argc, char **argv) {
@@ -199,23 +247,19 @@ static int run_restore(const cli_command *cmd, int argc, char **argv) {
     while ((c = cli_next_opt(&a)) != -1) {
         if (c == CLI_OPT_STOP)
             return a.status;
-        if (c == 'p') {
+        if (c == 'p')
             prefix = optarg;
-            continue;
-        }
-        if ((rc = cli_create_option(cmd, c, optarg, &o)) != 0)
+        else if ((rc = cli_create_option(cmd, c, optarg, &o)) != 0)
             return rc;
     }
     if ((rc = cli_check_operands(&a, 2, 2)) != 0)
         return rc;
     const char *name = a.operands[0], *path = a.operands[1];
-    if (path[0] == '\0')
-        return cli_usage_error(cmd, "FILE or URI must not be empty");
-    if (name[0] == '\0')
+    if (path[0] != '\0' && name[0] == '\0') /* after an empty FILE, before a misused --prefix */
         return cli_fail(name, UD_ENAME);
-    bool remote = is_backend_uri(path);
-    if (prefix && !remote)
-        return cli_usage_error(cmd, "--prefix applies to a backend URI, not to a file");
+    bool remote;
+    if ((rc = check_target(cmd, path, prefix, &remote)) != 0)
+        return rc;
 
     /*
      * The snapshot is read and verified before the dict is touched, so that a missing or
@@ -223,44 +267,14 @@ static int run_restore(const cli_command *cmd, int argc, char **argv) {
      * a dict that can hold them.
      */
     ud_buf snap = UD_BUF_INIT;
-    bool stdin_input = strcmp(path, "-") == 0;
-    int err;
-    if (remote) {
-        char def[UD_FULL_NAME_BUF + 16];
-        default_prefix(name, def, sizeof def);
-        if ((rc = load_from_backend(path, prefix ? prefix : def, &snap)) != 0) {
-            ud_buf_free(&snap);
-            return rc;
-        }
-        err = 0;
-    } else {
-        err = stdin_input ? cli_read_fd(STDIN_FILENO, &snap) : cli_read_file(path, &snap);
-    }
     bool nested = false;
-    if (err == 0)
-        err =
-            ud_snapshot_foreach(snap.data != NULL ? snap.data : "", snap.len, scan_entry, &nested);
-    if (err < 0) {
-        ud_buf_free(&snap);
-        return cli_fail(stdin_input ? "standard input" : path, err);
+    rc = read_snapshot(name, path, prefix, remote, &snap, &nested);
+    if (rc == 0) {
+        o.recurse = o.recurse || nested;
+        rc = restore_into(name, &o, &snap);
     }
-    o.recurse = o.recurse || nested;
-
-    ud_dict *d;
-    bool created;
-    err = open_or_create(name, &o, &d, &created);
-    if (err < 0) {
-        ud_buf_free(&snap);
-        return cli_fail(name, err);
-    }
-    err = ud_restore(d, snap.data, snap.len);
     ud_buf_free(&snap);
-    if (err < 0) {
-        rc = cli_fail(name, err);
-        if (created)
-            ud_unlink(d);
-    }
-    return cli_close(d, rc);
+    return rc;
 }
 
 const cli_command cli_cmd_restore = {

@@ -5,22 +5,67 @@
 
 #include "cli.h"
 
+/* What a watch stops at: a total time and a number of changes (0: none). */
+typedef struct watch_limits {
+    double timeout;
+    uint64_t count;
+} watch_limits;
+
+/* Waits for changes and prints a line for each until the limits are reached. *seen counts the
+ * changes; the result is 0, UD_ETIMEDOUT or another code of ud_wait() or ud_status(). */
+static int watch_changes(ud_dict *d, const watch_limits *w, uint64_t *seen) {
+    /* The timeout bounds the whole watch, not each wait, like timeout(1) would. */
+    double deadline = w->timeout > 0 ? cli_now() + w->timeout : 0;
+    while (w->count == 0 || *seen < w->count) {
+        double left = 0;
+        if (deadline > 0) {
+            left = deadline - cli_now();
+            if (left <= 0)
+                return UD_ETIMEDOUT;
+        }
+        int err = ud_wait(d, left);
+        if (err < 0)
+            return err;
+        ud_status_info st;
+        if ((err = ud_status(d, &st)) < 0)
+            return err;
+        ++*seen;
+        printf("change=%" PRIu64 " len=%zu end=%" PRIu64 " dumps=%" PRIu64 "\n", *seen, st.len,
+               st.end_position, st.dump_count);
+        /* Each line must reach a pipe at once: a script may be waiting for it. */
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* The exit status of a watch that ran out of time after `seen` changes. */
+static int watch_timed_out(const char *name, const watch_limits *w, uint64_t seen) {
+    /* Without --count, a watch that saw something and ran out of time did its job. */
+    if (w->count == 0 && seen > 0)
+        return CLI_EXIT_OK;
+    if (w->count == 0)
+        cli_failf("%s: no change within %g seconds", name, w->timeout);
+    else
+        cli_failf("%s: %" PRIu64 " of %" PRIu64 " changes within %g seconds", name, seen, w->count,
+                  w->timeout);
+    return CLI_EXIT_TIMEOUT;
+}
+
 static int run_watch(const cli_command *cmd, int argc, char **argv) {
     static const struct option longopts[] = {{"timeout", required_argument, NULL, 't'},
                                              {"count", required_argument, NULL, 'c'},
                                              CLI_OPTION_HELP,
                                              CLI_OPTION_END};
     cli_args a;
-    double timeout = 0;
-    uint64_t count = 0;
+    watch_limits w = {0, 0};
     int c, rc = cli_args_init(&a, cmd, argc, argv, "t:c:h", longopts);
     if (rc != 0)
         return rc;
     while ((c = cli_next_opt(&a)) != -1) {
         if (c == 't')
-            rc = cli_parse_seconds(cmd, "--timeout", optarg, &timeout);
+            rc = cli_parse_seconds(cmd, "--timeout", optarg, &w.timeout);
         else if (c == 'c')
-            rc = cli_parse_count(cmd, "--count", optarg, &count);
+            rc = cli_parse_count(cmd, "--count", optarg, &w.count);
         else
             return a.status;
         if (rc != 0)
@@ -37,46 +82,11 @@ static int run_watch(const cli_command *cmd, int argc, char **argv) {
     int err = ud_apply_update(d);
     if (err < 0)
         return cli_close(d, cli_fail(name, err));
-
-    /* The timeout bounds the whole watch, not each wait, like timeout(1) would. */
-    double deadline = timeout > 0 ? cli_now() + timeout : 0;
     uint64_t seen = 0;
-    while (count == 0 || seen < count) {
-        double left = 0;
-        if (deadline > 0) {
-            left = deadline - cli_now();
-            if (left <= 0) {
-                err = UD_ETIMEDOUT;
-                break;
-            }
-        }
-        err = ud_wait(d, left);
-        if (err < 0)
-            break;
-        ud_status_info st;
-        if ((err = ud_status(d, &st)) < 0)
-            break;
-        seen++;
-        printf("change=%" PRIu64 " len=%zu end=%" PRIu64 " dumps=%" PRIu64 "\n", seen, st.len,
-               st.end_position, st.dump_count);
-        /* Each line must reach a pipe at once: a script may be waiting for it. */
-        fflush(stdout);
-    }
-
-    if (err == UD_ETIMEDOUT) {
-        /* Without --count, a watch that saw something and ran out of time did its job. */
-        if (count == 0 && seen > 0)
-            return cli_close(d, CLI_EXIT_OK);
-        if (count == 0)
-            cli_failf("%s: no change within %g seconds", name, timeout);
-        else
-            cli_failf("%s: %" PRIu64 " of %" PRIu64 " changes within %g seconds", name, seen, count,
-                      timeout);
-        return cli_close(d, CLI_EXIT_TIMEOUT);
-    }
-    if (err < 0)
-        rc = cli_fail(name, err);
-    return cli_close(d, rc);
+    err = watch_changes(d, &w, &seen);
+    if (err == UD_ETIMEDOUT)
+        return cli_close(d, watch_timed_out(name, &w, seen));
+    return cli_close(d, err < 0 ? cli_fail(name, err) : rc);
 }
 
 const cli_command cli_cmd_watch = {

@@ -19,24 +19,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ud_bench_internal.h"
+
 #include "hash.h"
 #include "table.h"
 #include "ultradict.h"
 
 enum {
-    KLEN = 9,        /* strlen("k%08u") */
-    KEY_SLOT = 16,   /* room for one key and its NUL */
-    NKEYS = 10000,   /* the "10k keys" cases */
-    SMALL_VLEN = 8,  /* get/set cases */
-    DUMP_VLEN = 100, /* dump/load cases */
+    NKEYS = 10000,  /* the "10k keys" cases */
+    SMALL_VLEN = 8, /* get/set cases */
     LARGE_BUFFER = 64 * 1024,
     LARGE_VLEN = 256 * 1024,
 };
-
-/* The stream buffer of the dump fixtures: large enough that filling 1M entries triggers only a
- * couple of automatic dumps (a 1 MiB buffer would rewrite the growing dict ~130 times), so that
- * building the 1M fixture, once per run, takes a few seconds. */
-#define DUMP_FILL_BUFFER ((size_t)64 * 1024 * 1024)
 
 static char keys[NKEYS][KEY_SLOT];
 static bool keys_made;
@@ -49,13 +43,14 @@ static void make_keys(void) {
     keys_made = true;
 }
 
-/* Records a failure of `what` in s->error and returns rc, so that callers can `return fail()`. */
-static int fail(udb_state *s, int rc, const char *what) {
+/* Records a failure of `what` in s->error and returns rc, so that callers can `return udb__fail()`.
+ */
+int udb__fail(udb_state *s, int rc, const char *what) {
     snprintf(s->error, sizeof s->error, "%s: %s (%s)", what, ud_strerror(rc), ud_errname(rc));
     return rc;
 }
 
-static void add_counter(udb_state *s, const char *name, double value) {
+void udb__add_counter(udb_state *s, const char *name, double value) {
     if (s->ncounters < UDB_COUNTERS_MAX)
         s->counters[s->ncounters++] = (udb_counter){name, value};
 }
@@ -91,14 +86,14 @@ static int setup_private(udb_state *s, size_t nkeys) {
     make_keys();
     private_fx *fx = calloc(1, sizeof *fx);
     if (!fx)
-        return fail(s, -ENOMEM, "calloc");
+        return udb__fail(s, -ENOMEM, "calloc");
     ud__table_init(&fx->table);
     s->fixture = fx;
     for (uint64_t i = 0; i < nkeys; i++) {
         uint64_t h = ud__hash(keys[i], KLEN, 0);
         int rc = ud__table_put(&fx->table, keys[i], KLEN, h, &i, SMALL_VLEN, UD_TYPE_BYTES);
         if (rc)
-            return fail(s, rc, "ud__table_put (setup)");
+            return udb__fail(s, rc, "ud__table_put (setup)");
     }
     return 0;
 }
@@ -120,10 +115,10 @@ static int run_private_lookup(udb_state *s, uint64_t iterations) {
         uint64_t h = ud__hash(key, KLEN, 0);
         const ud__entry *e = ud__table_find(&fx->table, key, KLEN, h);
         if (!e)
-            return fail(s, UD_ENOTFOUND, "ud__table_find");
+            return udb__fail(s, UD_ENOTFOUND, "ud__table_find");
         int rc = buf_copy(&fx->buf, ud__entry_val(e), e->vlen);
         if (rc)
-            return fail(s, rc, "buf_copy");
+            return udb__fail(s, rc, "buf_copy");
     }
     return 0;
 }
@@ -135,7 +130,7 @@ static int run_private_insert_one(udb_state *s, uint64_t iterations) {
         uint64_t h = ud__hash(key, KLEN, 0);
         int rc = ud__table_put(&fx->table, key, KLEN, h, &i, SMALL_VLEN, UD_TYPE_BYTES);
         if (rc)
-            return fail(s, rc, "ud__table_put");
+            return udb__fail(s, rc, "ud__table_put");
     }
     return 0;
 }
@@ -147,7 +142,7 @@ static int run_private_insert_10k(udb_state *s, uint64_t iterations) {
         uint64_t h = ud__hash(keys[k], KLEN, 0);
         int rc = ud__table_put(&fx->table, keys[k], KLEN, h, &i, SMALL_VLEN, UD_TYPE_BYTES);
         if (rc)
-            return fail(s, rc, "ud__table_put");
+            return udb__fail(s, rc, "ud__table_put");
         if (++k == NKEYS)
             k = 0;
     }
@@ -170,7 +165,7 @@ typedef struct dict_fx {
  * Opens a new dict with a name of our own ("ud_microbench_<pid>_<n>"), so that a crashed run
  * leaves segments that are easy to recognise; the creator unlinks it when it closes.
  */
-static int open_new_dict(udb_state *s, size_t buffer_size, int lock, ud_dict **out) {
+int udb__open_new_dict(udb_state *s, size_t buffer_size, int lock, ud_dict **out) {
     static unsigned seq;
     char name[64];
     snprintf(name, sizeof name, "ud_microbench_%ld_%u", (long)getpid(), seq++);
@@ -180,29 +175,29 @@ static int open_new_dict(udb_state *s, size_t buffer_size, int lock, ud_dict **o
     o.buffer_size = buffer_size;
     o.lock = lock;
     int rc = ud_open(&o, out);
-    return rc ? fail(s, rc, "ud_open") : 0;
+    return rc ? udb__fail(s, rc, "ud_open") : 0;
 }
 
-static int attach_dict(udb_state *s, ud_dict *d, ud_dict **out) {
+int udb__attach_dict(udb_state *s, ud_dict *d, ud_dict **out) {
     ud_options o = UD_OPTIONS_INIT;
     o.name = ud_name(d);
     o.create = UD_ATTACH_ONLY;
     int rc = ud_open(&o, out);
-    return rc ? fail(s, rc, "ud_open (UD_ATTACH_ONLY)") : 0;
+    return rc ? udb__fail(s, rc, "ud_open (UD_ATTACH_ONLY)") : 0;
 }
 
-static int status(udb_state *s, ud_dict *d, ud_status_info *st) {
+int udb__status(udb_state *s, ud_dict *d, ud_status_info *st) {
     int rc = ud_status(d, st);
-    return rc ? fail(s, rc, "ud_status") : 0;
+    return rc ? udb__fail(s, rc, "ud_status") : 0;
 }
 
 /* Makes s->fixture a dict_fx holding a new dict. */
 static int new_dict_fx(udb_state *s, size_t buffer_size, int lock) {
     dict_fx *fx = calloc(1, sizeof *fx);
     if (!fx)
-        return fail(s, -ENOMEM, "calloc");
+        return udb__fail(s, -ENOMEM, "calloc");
     s->fixture = fx;
-    return open_new_dict(s, buffer_size, lock, &fx->d);
+    return udb__open_new_dict(s, buffer_size, lock, &fx->d);
 }
 
 /* Fills d with `nkeys` keys with 8-byte values. */
@@ -210,7 +205,7 @@ static int fill_small(udb_state *s, ud_dict *d, size_t nkeys) {
     for (uint64_t i = 0; i < nkeys; i++) {
         int rc = ud_set(d, keys[i], KLEN, &i, SMALL_VLEN);
         if (rc)
-            return fail(s, rc, "ud_set (setup)");
+            return udb__fail(s, rc, "ud_set (setup)");
     }
     return 0;
 }
@@ -218,7 +213,7 @@ static int fill_small(udb_state *s, ud_dict *d, size_t nkeys) {
 /* Remembers the dump count, for finish_writes(). */
 static int note_dumps(udb_state *s, dict_fx *fx) {
     ud_status_info st;
-    int rc = status(s, fx->d, &st);
+    int rc = udb__status(s, fx->d, &st);
     if (rc)
         return rc;
     fx->dumps_before = st.dump_count;
@@ -243,7 +238,7 @@ static int setup_dict_pending(udb_state *s, size_t nkeys) {
     if (rc)
         return rc;
     dict_fx *fx = s->fixture;
-    return attach_dict(s, fx->d, &fx->other);
+    return udb__attach_dict(s, fx->d, &fx->other);
 }
 
 static void teardown_dict(udb_state *s) {
@@ -268,13 +263,14 @@ static void teardown_dict(udb_state *s) {
 static int finish_writes(udb_state *s, uint64_t iterations) {
     dict_fx *fx = s->fixture;
     ud_status_info st;
-    int rc = status(s, fx->d, &st);
+    int rc = udb__status(s, fx->d, &st);
     if (rc)
         return rc;
     double dumps = (double)(st.dump_count - fx->dumps_before);
-    add_counter(s, "dump_count", dumps);
-    add_counter(s, "dumps_per_1k_writes", iterations ? dumps * 1000.0 / (double)iterations : 0);
-    add_counter(s, "stream_capacity", (double)st.stream_capacity);
+    udb__add_counter(s, "dump_count", dumps);
+    udb__add_counter(s, "dumps_per_1k_writes",
+                     iterations ? dumps * 1000.0 / (double)iterations : 0);
+    udb__add_counter(s, "stream_capacity", (double)st.stream_capacity);
     return 0;
 }
 
@@ -282,17 +278,17 @@ static int finish_writes(udb_state *s, uint64_t iterations) {
 static int finish_pending(udb_state *s, uint64_t iterations) {
     dict_fx *fx = s->fixture;
     ud_status_info st;
-    int rc = status(s, fx->d, &st);
+    int rc = udb__status(s, fx->d, &st);
     if (rc)
         return rc;
     double applied = (double)(st.local_records_applied - fx->applied_before);
-    add_counter(s, "records_applied_per_get", iterations ? applied / (double)iterations : 0);
+    udb__add_counter(s, "records_applied_per_get", iterations ? applied / (double)iterations : 0);
     return 0;
 }
 
 static int check_small(udb_state *s, const ud_buf *b, const char *what) {
     if (b->len != SMALL_VLEN)
-        return fail(s, UD_ECORRUPT, what);
+        return udb__fail(s, UD_ECORRUPT, what);
     return 0;
 }
 
@@ -301,7 +297,7 @@ static int run_ud_get(udb_state *s, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         int rc = ud_get(fx->d, keys[0], KLEN, &fx->buf);
         if (rc)
-            return fail(s, rc, "ud_get");
+            return udb__fail(s, rc, "ud_get");
     }
     return check_small(s, &fx->buf, "ud_get returned a value of the wrong length");
 }
@@ -311,7 +307,7 @@ static int run_ud_get_local(udb_state *s, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         int rc = ud_get_local(fx->d, keys[0], KLEN, &fx->buf);
         if (rc)
-            return fail(s, rc, "ud_get_local");
+            return udb__fail(s, rc, "ud_get_local");
     }
     return check_small(s, &fx->buf, "ud_get_local returned a value of the wrong length");
 }
@@ -327,12 +323,12 @@ static int run_ud_pending_pair(udb_state *s, uint64_t iterations) {
         uint64_t v = i ^ 0x5555555555555555u;
         int rc = ud_set(fx->other, keys[0], KLEN, &v, SMALL_VLEN);
         if (rc)
-            return fail(s, rc, "ud_set (other handle)");
+            return udb__fail(s, rc, "ud_set (other handle)");
         rc = ud_get(fx->d, keys[0], KLEN, &fx->buf);
         if (rc)
-            return fail(s, rc, "ud_get");
+            return udb__fail(s, rc, "ud_get");
         if (fx->buf.len != SMALL_VLEN || memcmp(fx->buf.data, &v, SMALL_VLEN) != 0)
-            return fail(s, UD_ECORRUPT, "ud_get did not see the pending update");
+            return udb__fail(s, UD_ECORRUPT, "ud_get did not see the pending update");
     }
     return 0;
 }
@@ -342,7 +338,7 @@ static int run_ud_set_one(udb_state *s, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         int rc = ud_set(fx->d, keys[0], KLEN, &i, SMALL_VLEN);
         if (rc)
-            return fail(s, rc, "ud_set");
+            return udb__fail(s, rc, "ud_set");
     }
     return 0;
 }
@@ -353,7 +349,7 @@ static int run_ud_set_10k(udb_state *s, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         int rc = ud_set(fx->d, keys[k], KLEN, &i, SMALL_VLEN);
         if (rc)
-            return fail(s, rc, "ud_set");
+            return udb__fail(s, rc, "ud_set");
         if (++k == NKEYS)
             k = 0;
     }
@@ -373,16 +369,16 @@ static int setup_large(udb_state *s, size_t others) {
     dict_fx *fx = s->fixture;
     fx->big = malloc(LARGE_VLEN);
     if (!fx->big)
-        return fail(s, -ENOMEM, "malloc");
+        return udb__fail(s, -ENOMEM, "malloc");
     for (size_t i = 0; i < LARGE_VLEN; i++)
         ((unsigned char *)fx->big)[i] = (unsigned char)(i * 131u + 7u);
     rc = ud_set(fx->d, keys[0], KLEN, fx->big, LARGE_VLEN);
     if (rc)
-        return fail(s, rc, "ud_set (setup)");
+        return udb__fail(s, rc, "ud_set (setup)");
     for (size_t i = 1; i <= others && i < NKEYS; i++) {
         rc = ud_set(fx->d, keys[i], KLEN, fx->big, DUMP_VLEN);
         if (rc)
-            return fail(s, rc, "ud_set (setup)");
+            return udb__fail(s, rc, "ud_set (setup)");
     }
     s->bytes_per_iteration = LARGE_VLEN;
     return note_dumps(s, fx);
@@ -394,7 +390,7 @@ static int run_ud_set_large(udb_state *s, uint64_t iterations) {
         memcpy(fx->big, &i, sizeof i);
         int rc = ud_set(fx->d, keys[0], KLEN, fx->big, LARGE_VLEN);
         if (rc)
-            return fail(s, rc, "ud_set");
+            return udb__fail(s, rc, "ud_set");
     }
     return 0;
 }
@@ -411,9 +407,9 @@ static int run_ud_incr(udb_state *s, uint64_t iterations) {
         int64_t r;
         int rc = ud_incr(fx->d, "counter", 7, 1, &r);
         if (rc)
-            return fail(s, rc, "ud_incr");
+            return udb__fail(s, rc, "ud_incr");
         if (r != ++fx->counter)
-            return fail(s, UD_ECORRUPT, "ud_incr returned a wrong result");
+            return udb__fail(s, UD_ECORRUPT, "ud_incr returned a wrong result");
     }
     return 0;
 }
@@ -433,193 +429,11 @@ static int run_ud_lock_unlock(udb_state *s, uint64_t iterations) {
     for (uint64_t i = 0; i < iterations; i++) {
         int rc = ud_lock(fx->d, NULL);
         if (rc)
-            return fail(s, rc, "ud_lock");
+            return udb__fail(s, rc, "ud_lock");
         rc = ud_unlock(fx->d);
         if (rc)
-            return fail(s, rc, "ud_unlock");
+            return udb__fail(s, rc, "ud_unlock");
     }
-    return 0;
-}
-
-/* ---- UltraDict: dump and load of 10k / 100k / 1M small entries. ---- */
-
-/*
- * Filling a million entries takes longer than dumping them, and Google Benchmark calls a case
- * several times (to choose the iteration count, then once per repetition, possibly interleaved
- * with other cases), so each size's fixture is built once and kept until udb_cleanup(): the
- * dump case and the load case of one size share it. `writer` created and filled the dict;
- * `reader` is a second handle that loads its dumps.
- */
-typedef struct dump_fx {
-    size_t n; /* 0: free slot */
-    ud_dict *writer;
-    ud_dict *reader;
-    uint64_t dumps_before; /* the writer's dump_count when a run starts */
-    double first_load_ms;  /* the reader's first load, into memory it never touched */
-} dump_fx;
-
-enum { DUMP_SIZES = 3 }; /* 10k, 100k, 1M */
-static dump_fx dump_cache[DUMP_SIZES];
-
-static void dump_fx_free(dump_fx *fx) {
-    int rc = ud_close(fx->reader);
-    if (rc)
-        fprintf(stderr, "ud_microbench: ud_close (reader): %s\n", ud_strerror(rc));
-    rc = ud_close(fx->writer);
-    if (rc)
-        fprintf(stderr, "ud_microbench: ud_close (writer): %s\n", ud_strerror(rc));
-    *fx = (dump_fx){0, NULL, NULL, 0, 0};
-}
-
-void udb_cleanup(void) {
-    for (int i = 0; i < DUMP_SIZES; i++)
-        dump_fx_free(&dump_cache[i]);
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int build_dump_fx(udb_state *s, dump_fx *fx, size_t n) {
-    int rc = open_new_dict(s, DUMP_FILL_BUFFER, UD_LOCK_MUTEX, &fx->writer);
-    if (rc)
-        return rc;
-    char key[KEY_SLOT], val[DUMP_VLEN];
-    memset(val, 'v', sizeof val);
-    for (size_t i = 0; i < n; i++) {
-        snprintf(key, sizeof key, "k%08u", (unsigned)i);
-        memcpy(val, &i, sizeof i); /* distinct values, so nothing can be shared */
-        rc = ud_set(fx->writer, key, KLEN, val, DUMP_VLEN);
-        if (rc)
-            return fail(s, rc, "ud_set (fill)");
-    }
-    rc = attach_dict(s, fx->writer, &fx->reader);
-    if (rc)
-        return rc;
-    /*
-     * Warm up: two dumps size both dump segments, and loads map them in the reader and fault in
-     * the memory its tables are built in (the library recycles it from load to load), so the
-     * timed iterations measure the steady state. Page faults are expensive on this virtual
-     * machine (~10 us each), so the first load, which pays them, is reported separately.
-     */
-    for (int i = 0; i < 2; i++) {
-        memset(val, 'w', sizeof val);
-        memcpy(val, &i, sizeof i);
-        rc = ud_set(fx->writer, "k00000000", KLEN, val, DUMP_VLEN);
-        if (rc)
-            return fail(s, rc, "ud_set (warm-up)");
-        rc = ud_dump(fx->writer);
-        if (rc)
-            return fail(s, rc, "ud_dump (warm-up)");
-    }
-    for (int i = 0; i < 3; i++) {
-        double t0 = now_ms();
-        rc = ud_load(fx->reader, true);
-        if (rc)
-            return fail(s, rc, "ud_load (warm-up)");
-        if (i == 0)
-            fx->first_load_ms = now_ms() - t0;
-    }
-    fx->n = n;
-    return 0;
-}
-
-static int setup_dump(udb_state *s, size_t n) {
-    dump_fx *fx = NULL;
-    for (int i = 0; i < DUMP_SIZES && !fx; i++)
-        if (dump_cache[i].n == n)
-            fx = &dump_cache[i];
-    for (int i = 0; i < DUMP_SIZES && !fx; i++) {
-        if (dump_cache[i].n == 0) {
-            int rc = build_dump_fx(s, &dump_cache[i], n);
-            if (rc) {
-                dump_fx_free(&dump_cache[i]);
-                return rc;
-            }
-            fx = &dump_cache[i];
-        }
-    }
-    if (!fx)
-        return fail(s, UD_EINVAL, "more dump sizes than DUMP_SIZES");
-    s->fixture = fx;
-    s->bytes_per_iteration = (uint64_t)n * (KLEN + DUMP_VLEN);
-    ud_status_info st;
-    int rc = status(s, fx->writer, &st);
-    if (rc)
-        return rc;
-    fx->dumps_before = st.dump_count;
-    return 0;
-}
-
-/* The fixture is kept for the next run; udb_cleanup() frees it. */
-static void teardown_dump(udb_state *s) {
-    s->fixture = NULL;
-}
-
-/*
- * ud_dump() returns at once when nothing changed since the newest dump, so each iteration first
- * overwrites one entry (same sizes): the set costs ~0.1 us against a dump of 10k+ entries.
- */
-static int run_dump(udb_state *s, uint64_t iterations) {
-    dump_fx *fx = s->fixture;
-    char val[DUMP_VLEN];
-    memset(val, 'w', sizeof val);
-    for (uint64_t i = 0; i < iterations; i++) {
-        memcpy(val, &i, sizeof i);
-        int rc = ud_set(fx->writer, "k00000000", KLEN, val, DUMP_VLEN);
-        if (rc)
-            return fail(s, rc, "ud_set");
-        rc = ud_dump(fx->writer);
-        if (rc)
-            return fail(s, rc, "ud_dump");
-    }
-    return 0;
-}
-
-static int run_load(udb_state *s, uint64_t iterations) {
-    dump_fx *fx = s->fixture;
-    for (uint64_t i = 0; i < iterations; i++) {
-        int rc = ud_load(fx->reader, true);
-        if (rc)
-            return fail(s, rc, "ud_load");
-        rc = ud_apply_update(fx->reader);
-        if (rc)
-            return fail(s, rc, "ud_apply_update");
-    }
-    return 0;
-}
-
-/* Reports the size of a dump against its payload, and checks that every iteration dumped. */
-static int finish_dump(udb_state *s, uint64_t iterations) {
-    dump_fx *fx = s->fixture;
-    ud_status_info st;
-    int rc = status(s, fx->writer, &st);
-    if (rc)
-        return rc;
-    if (st.len != fx->n)
-        return fail(s, UD_ECORRUPT, "the writer lost entries");
-    if (st.dump_count - fx->dumps_before != iterations)
-        return fail(s, UD_ECORRUPT, "ud_dump did not write one dump per iteration");
-    add_counter(s, "entries", (double)st.len);
-    add_counter(s, "dump_bytes", (double)st.last_dump_bytes);
-    add_counter(s, "dump_bytes_per_payload_byte",
-                (double)st.last_dump_bytes / (double)s->bytes_per_iteration);
-    return 0;
-}
-
-static int finish_load(udb_state *s, uint64_t iterations) {
-    (void)iterations;
-    dump_fx *fx = s->fixture;
-    ud_status_info st;
-    int rc = status(s, fx->reader, &st);
-    if (rc)
-        return rc;
-    if (st.len != fx->n)
-        return fail(s, UD_ECORRUPT, "the reader did not load every entry");
-    add_counter(s, "entries", (double)st.len);
-    add_counter(s, "first_load_ms", fx->first_load_ms);
     return 0;
 }
 
@@ -630,7 +444,7 @@ static int finish_load(udb_state *s, uint64_t iterations) {
 #define DICT(name, setup, arg, run, finish)                                                        \
     { name, UDB_NS, arg, setup, run, finish, teardown_dict }
 #define DUMP(name, unit, n, run, finish)                                                           \
-    { name, unit, n, setup_dump, run, finish, teardown_dump }
+    { name, unit, n, udb__setup_dump, run, finish, udb__teardown_dump }
 
 const udb_case udb_cases[] = {
     PRIVATE("private/lookup_8B/one_key", 1, run_private_lookup),
@@ -648,12 +462,12 @@ const udb_case udb_cases[] = {
     DICT("ud/incr/one_key", setup_incr, 0, run_ud_incr, finish_writes),
     DICT("ud/lock+unlock/mutex", setup_lock_mutex, 0, run_ud_lock_unlock, NULL),
     DICT("ud/lock+unlock/spin", setup_lock_spin, 0, run_ud_lock_unlock, NULL),
-    DUMP("ud/set1+dump_k9B_v100B/10000", UDB_US, 10000, run_dump, finish_dump),
-    DUMP("ud/load_force+apply_k9B_v100B/10000", UDB_US, 10000, run_load, finish_load),
-    DUMP("ud/set1+dump_k9B_v100B/100000", UDB_MS, 100000, run_dump, finish_dump),
-    DUMP("ud/load_force+apply_k9B_v100B/100000", UDB_MS, 100000, run_load, finish_load),
-    DUMP("ud/set1+dump_k9B_v100B/1000000", UDB_MS, 1000000, run_dump, finish_dump),
-    DUMP("ud/load_force+apply_k9B_v100B/1000000", UDB_MS, 1000000, run_load, finish_load),
+    DUMP("ud/set1+dump_k9B_v100B/10000", UDB_US, 10000, udb__run_dump, udb__finish_dump),
+    DUMP("ud/load_force+apply_k9B_v100B/10000", UDB_US, 10000, udb__run_load, udb__finish_load),
+    DUMP("ud/set1+dump_k9B_v100B/100000", UDB_MS, 100000, udb__run_dump, udb__finish_dump),
+    DUMP("ud/load_force+apply_k9B_v100B/100000", UDB_MS, 100000, udb__run_load, udb__finish_load),
+    DUMP("ud/set1+dump_k9B_v100B/1000000", UDB_MS, 1000000, udb__run_dump, udb__finish_dump),
+    DUMP("ud/load_force+apply_k9B_v100B/1000000", UDB_MS, 1000000, udb__run_load, udb__finish_load),
 };
 
 const size_t udb_ncases = sizeof udb_cases / sizeof udb_cases[0];

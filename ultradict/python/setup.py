@@ -15,9 +15,10 @@ lib = os.path.normpath(os.path.join(here, "..", "src"))
 include = os.path.normpath(os.path.join(here, "..", "include"))
 
 # setuptools wants sources relative to this folder.
-sources = [os.path.join("src", "_ultradict.c")] + sorted(
-    os.path.relpath(p, here) for p in glob.glob(os.path.join(lib, "*.c"))
-)
+# The module's own files (src/, listed in src/py_ultradict.h), then libultradict's.
+sources = sorted(
+    os.path.relpath(p, here) for p in glob.glob(os.path.join(here, "src", "*.c"))
+) + sorted(os.path.relpath(p, here) for p in glob.glob(os.path.join(lib, "*.c")))
 
 setup(
     name="UltraDict",
@@ -28,7 +29,7 @@ setup(
         Extension(
             "UltraDict._ultradict",
             sources=sources,
-            include_dirs=[include, lib],
+            include_dirs=[include, lib, os.path.join(here, "src")],
             define_macros=[("_GNU_SOURCE", None), ("UD_BUILDING_LIBRARY", None)],
             extra_compile_args=["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror",
                                 "-Wno-missing-field-initializers", "-Wno-cast-function-type",

@@ -165,62 +165,69 @@ static int check_owner(ud_dict *d, const ud_options *o) {
     return st.st_uid != geteuid() || (st.st_mode & 022) != 0 ? UD_EFOREIGN : 0;
 }
 
+/* The control header as a creator leaves it: its layout version, sane sizes and positions, a
+ * lock of a known mode and kind. */
+static int check_control(const ud__control *c) {
+    if (c->version != UD__LAYOUT_VERSION || c->header_size != sizeof *c)
+        return UD_EVERSION;
+    /* base is only ever set to an end already published, and end only grows: base first. */
+    uint64_t base = atomic_load(&c->base);
+    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096 || base > atomic_load(&c->end) ||
+        ud__lock_check(c) != 0)
+        return UD_ECORRUPT;
+    return 0;
+}
+
+/* The attacher's explicit sizes and lock mode must be the creator's, unless it defers to them. */
+static int check_attach_options(const ud__control *c, const ud_options *o) {
+    if (o->attach == UD_ATTACH_CREATOR)
+        return 0; /* the creator's values win */
+    if ((o->buffer_size && o->buffer_size != c->buffer_size) ||
+        (o->full_dump_size && o->full_dump_size != c->full_dump_size) ||
+        (o->lock != UD_LOCK_MUTEX && (uint32_t)o->lock != c->lock_mode))
+        return UD_EMISMATCH;
+    return 0;
+}
+
+/* Opens the stream and the two dump segments of a dict whose control segment is open, and
+ * checks the stream's header and the dumps' sizes. */
+static int open_parts(ud_dict *d) {
+    for (int i = 0; i < 3; i++) {
+        int rc = ud__seg_open(aux_seg(d, i), d->name, seg_suffix[i]);
+        if (rc)
+            return rc == UD_ENOENT ? UD_ECORRUPT : rc; /* the control exists, its parts are gone */
+    }
+    ud__stream_hdr *sh = d->stream.addr;
+    if (d->stream.size < sizeof *sh || sh->magic != UD__STREAM_MAGIC)
+        return UD_EBADMAGIC;
+    if (sh->version != UD__LAYOUT_VERSION)
+        return UD_EVERSION;
+    /* A damaged dump segment is not fatal here: readers skip a dump whose header does not
+     * validate, and the next dump rewrites the segment. */
+    for (int s = 0; s < 2; s++) {
+        if (d->dump[s].size < sizeof(ud__dump_hdr))
+            return UD_ECORRUPT;
+    }
+    return 0;
+}
+
 static int attach_existing(ud_dict *d, const ud_options *o) {
     int rc = open_control(d);
     if (rc)
         return rc;
     rc = check_owner(d, o);
-    if (rc)
-        goto fail;
-    ud__control *c = d->control.addr;
-    if (c->version != UD__LAYOUT_VERSION || c->header_size != sizeof *c) {
-        rc = UD_EVERSION;
-        goto fail;
-    }
-    /* base is only ever set to an end already published, and end only grows: base first. */
-    uint64_t base = atomic_load(&c->base);
-    if (c->lock_mode > UD_LOCK_SPIN || c->buffer_size < 4096 || base > atomic_load(&c->end) ||
-        ud__lock_check(c) != 0) {
-        rc = UD_ECORRUPT;
-        goto fail;
-    }
-    if (o->attach == UD_ATTACH_CREATOR) {
-        /* The creator's values win. */
-    } else if ((o->buffer_size && o->buffer_size != c->buffer_size) ||
-               (o->full_dump_size && o->full_dump_size != c->full_dump_size) ||
-               (o->lock != UD_LOCK_MUTEX && (uint32_t)o->lock != c->lock_mode)) {
-        rc = UD_EMISMATCH;
-        goto fail;
-    }
-    for (int i = 0; i < 3; i++) {
-        rc = ud__seg_open(aux_seg(d, i), d->name, seg_suffix[i]);
-        if (rc == UD_ENOENT)
-            rc = UD_ECORRUPT; /* the control segment exists but its parts are gone */
-        if (rc)
-            goto fail;
-    }
-    ud__stream_hdr *sh = d->stream.addr;
-    if (d->stream.size < sizeof *sh || sh->magic != UD__STREAM_MAGIC) {
-        rc = UD_EBADMAGIC;
-        goto fail;
-    }
-    if (sh->version != UD__LAYOUT_VERSION) {
-        rc = UD_EVERSION;
-        goto fail;
-    }
-    /* A damaged dump segment is not fatal here: readers skip a dump whose header does not
-     * validate, and the next dump rewrites the segment. */
-    for (int s = 0; s < 2; s++) {
-        if (d->dump[s].size < sizeof(ud__dump_hdr)) {
-            rc = UD_ECORRUPT;
-            goto fail;
-        }
+    if (!rc)
+        rc = check_control(d->control.addr);
+    if (!rc)
+        rc = check_attach_options(d->control.addr, o);
+    if (!rc)
+        rc = open_parts(d);
+    if (rc) {
+        close_segments(d);
+        return rc;
     }
     d->creator = false;
     return 0;
-fail:
-    close_segments(d);
-    return rc;
 }
 
 /* Records this process in the control segment's register of attached processes. */

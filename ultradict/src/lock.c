@@ -201,6 +201,67 @@ static bool spin_try(ud__control *c, uint64_t me) {
     return atomic_compare_exchange_strong(&c->spin_owner, &expected, me);
 }
 
+/* One round of SPIN_ROUNDS tries, reading before each compare-and-swap. */
+static bool spin_round(ud__control *c, uint64_t me) {
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        if (atomic_load_explicit(&c->spin_owner, memory_order_relaxed) == 0 && spin_try(c, me))
+            return true;
+        cpu_relax();
+    }
+    return false;
+}
+
+/* Takes the lock over from `*owner`, a holder found gone; on a lost race *owner is the holder
+ * now. */
+static bool spin_take_over(ud__control *c, uint64_t *owner, uint64_t me) {
+    if (!atomic_compare_exchange_strong(&c->spin_owner, owner, me))
+        return false;
+    atomic_fetch_add(&c->lock_recoveries, 1);
+    return true;
+}
+
+/* What a spinning waiter does after a round that did not get the lock. */
+typedef enum spin_step {
+    SPIN_TAKEN,    /* the lock is ours */
+    SPIN_RETRY,    /* spin again at once */
+    SPIN_WAIT,     /* nap, then spin again */
+    SPIN_TIMEDOUT, /* the deadline passed with a live holder */
+} spin_step;
+
+/* The periodic look at the holder (each LIVENESS_PERIOD_NS, or every round without blocking):
+ * a holder that is gone is taken over; if another waiter took it first, spin again at once. */
+static spin_step spin_check_owner(ud__control *c, const ud_lock_options *o, uint64_t me,
+                                  int64_t now, int64_t *last_check) {
+    uint64_t owner = atomic_load(&c->spin_owner);
+    if (owner == 0 || (!o->nonblock && now - *last_check < LIVENESS_PERIOD_NS))
+        return SPIN_WAIT;
+    *last_check = now;
+    if (ud__ident_alive(owner))
+        return SPIN_WAIT;
+    return spin_take_over(c, &owner, me) ? SPIN_TAKEN : SPIN_RETRY;
+}
+
+/* At the deadline. steal_after_timeout never takes the lock from a live holder - that would
+ * make two writers. Only a holder that is gone is taken over (checked once more here, so that
+ * a death since the last periodic check is not missed); a lock just released is tried again. */
+static spin_step spin_at_deadline(ud__control *c, const ud_lock_options *o, uint64_t me) {
+    uint64_t owner = atomic_load(&c->spin_owner);
+    if (o->steal_after_timeout && owner != 0 && !ud__ident_alive(owner) &&
+        spin_take_over(c, &owner, me))
+        return SPIN_TAKEN;
+    return owner == 0 ? SPIN_RETRY : SPIN_TIMEDOUT;
+}
+
+/* The nap between rounds: sched_yield() for a negative sleep_time, else nanosleep(). */
+static void spin_nap(double sleep_time) {
+    if (sleep_time < 0) {
+        sched_yield();
+        return;
+    }
+    struct timespec ts = {(time_t)sleep_time, (long)((sleep_time - (time_t)sleep_time) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 static int spin_acquire(ud__control *c, const ud_lock_options *o) {
     uint64_t me = ud__self_ident();
     if (spin_try(c, me))
@@ -209,46 +270,20 @@ static int spin_acquire(ud__control *c, const ud_lock_options *o) {
     int64_t deadline = deadline_after(o->timeout);
     double sleep_time = o->sleep_time == 0 ? 1e-6 : o->sleep_time;
     for (;;) {
-        for (int i = 0; i < SPIN_ROUNDS; i++) {
-            if (atomic_load_explicit(&c->spin_owner, memory_order_relaxed) == 0 && spin_try(c, me))
-                return 0;
-            cpu_relax();
-        }
+        if (spin_round(c, me))
+            return 0;
         int64_t now = now_ns();
-        uint64_t owner = atomic_load(&c->spin_owner);
-        if (owner != 0 && (o->nonblock || now - last_check >= LIVENESS_PERIOD_NS)) {
-            last_check = now;
-            if (!ud__ident_alive(owner)) {
-                if (atomic_compare_exchange_strong(&c->spin_owner, &owner, me)) {
-                    atomic_fetch_add(&c->lock_recoveries, 1);
-                    return 0;
-                }
-                continue;
-            }
-        }
-        if (o->nonblock)
+        spin_step step = spin_check_owner(c, o, me, now, &last_check);
+        if (step == SPIN_WAIT && o->nonblock)
             return UD_EBUSY;
-        if (deadline && now >= deadline) {
-            /* steal_after_timeout never takes the lock from a live holder - that would make two
-             * writers. Only a holder that is gone is taken over (checked once more here, so
-             * that a death since the last periodic check is not missed). */
-            owner = atomic_load(&c->spin_owner);
-            if (o->steal_after_timeout && owner != 0 && !ud__ident_alive(owner) &&
-                atomic_compare_exchange_strong(&c->spin_owner, &owner, me)) {
-                atomic_fetch_add(&c->lock_recoveries, 1);
-                return 0;
-            }
-            if (owner == 0)
-                continue;
+        if (step == SPIN_WAIT && deadline && now >= deadline)
+            step = spin_at_deadline(c, o, me);
+        if (step == SPIN_TAKEN)
+            return 0;
+        if (step == SPIN_TIMEDOUT)
             return UD_ETIMEDOUT;
-        }
-        if (sleep_time < 0) {
-            sched_yield();
-        } else {
-            struct timespec ts = {(time_t)sleep_time,
-                                  (long)((sleep_time - (time_t)sleep_time) * 1e9)};
-            nanosleep(&ts, NULL);
-        }
+        if (step == SPIN_WAIT)
+            spin_nap(sleep_time);
     }
 }
 
@@ -358,6 +393,15 @@ int ud_unlock(ud_dict *d) {
     return 0;
 }
 
+/* The bookkeeping of a hold just taken by stealing the spin lock. */
+static void held_after_steal(ud_dict *d) {
+    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
+                          memory_order_relaxed);
+    d->lock_depth = 1;
+    if (d->seg_id)
+        held_add(d);
+}
+
 int ud_lock_steal(ud_dict *d) {
     UD__CHECK_HANDLE(d);
     check_fork(d);
@@ -371,11 +415,7 @@ int ud_lock_steal(ud_dict *d) {
         return -ENOTSUP;
     }
     atomic_store(&d->ctl->spin_owner, ud__self_ident());
-    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
-                          memory_order_relaxed);
-    d->lock_depth = 1;
-    if (d->seg_id)
-        held_add(d);
+    held_after_steal(d);
     return 0;
 }
 
@@ -402,10 +442,6 @@ int ud_lock_steal_from(ud_dict *d, pid_t pid) {
     if (owner == 0 || (pid_t)(owner >> 32) != pid ||
         !atomic_compare_exchange_strong(&d->ctl->spin_owner, &owner, ud__self_ident()))
         return UD_EBUSY;
-    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
-                          memory_order_relaxed);
-    d->lock_depth = 1;
-    if (d->seg_id)
-        held_add(d);
+    held_after_steal(d);
     return 0;
 }

@@ -118,9 +118,9 @@ int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
     return 0;
 }
 
-int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
-    UD__CHECK_HANDLE(d);
-    if (!child || (!key && klen))
+/* The entry at key, after synchronising, if it holds a nested dict. */
+static int find_child(ud_dict *d, const void *key, size_t klen, ud__entry **out) {
+    if (!key && klen)
         return UD_EINVAL;
     if (klen > UD_KEY_MAX)
         return UD_ETOOBIG;
@@ -132,23 +132,19 @@ int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
         return UD_ENOTFOUND;
     if (e->type != UD_TYPE_DICT)
         return UD_EWRONGTYPE;
-    return ud__open_child(d, ud__entry_val(e), e->vlen, UD_ATTACH_ONLY, child);
-}
-
-/* The entry at key, after synchronising, if it holds a nested dict. */
-static int find_child(ud_dict *d, const void *key, size_t klen, ud__entry **out) {
-    if ((!key && klen) || klen > UD_KEY_MAX)
-        return klen > UD_KEY_MAX ? UD_ETOOBIG : UD_EINVAL;
-    int rc = ud__sync(d);
-    if (rc)
-        return rc;
-    ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
-    if (!e)
-        return UD_ENOTFOUND;
-    if (e->type != UD_TYPE_DICT)
-        return UD_EWRONGTYPE;
     *out = e;
     return 0;
+}
+
+int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
+    UD__CHECK_HANDLE(d);
+    if (!child)
+        return UD_EINVAL;
+    ud__entry *e;
+    int rc = find_child(d, key, klen, &e);
+    if (rc)
+        return rc;
+    return ud__open_child(d, ud__entry_val(e), e->vlen, UD_ATTACH_ONLY, child);
 }
 
 int ud_child_name(ud_dict *d, const void *key, size_t klen, ud_buf *name) {

@@ -21,7 +21,8 @@
 #include "hash.h"
 #include "internal.h"
 
-#define SNAP_MAGIC "UDSNAP01"
+/* The magic is 8 bytes on disk, without a terminating NUL. */
+static const char snap_magic[8] = {'U', 'D', 'S', 'N', 'A', 'P', '0', '1'};
 #define SNAP_VERSION 1u
 #define SNAP_HDR 48
 #define SNAP_SEED 0x55445348ull
@@ -40,8 +41,9 @@ static uint64_t get64(const char *p) {
 
 static int verify(const char *data, size_t len, int depth) {
     if (!data || len < SNAP_HDR)
-        return len >= 8 && data && memcmp(data, SNAP_MAGIC, 8) == 0 ? UD_ECORRUPT : UD_EBADMAGIC;
-    if (memcmp(data, SNAP_MAGIC, 8) != 0)
+        return len >= 8 && data && memcmp(data, snap_magic, sizeof snap_magic) == 0 ? UD_ECORRUPT
+                                                                                    : UD_EBADMAGIC;
+    if (memcmp(data, snap_magic, sizeof snap_magic) != 0)
         return UD_EBADMAGIC;
     uint32_t version;
     memcpy(&version, data + 8, 4);
@@ -79,6 +81,18 @@ static int verify(const char *data, size_t len, int depth) {
     if (rc)
         return rc;
     return p == end ? 0 : UD_ECORRUPT;
+}
+
+/* Completes the header at h of a snapshot whose payload of plen bytes follows it (the count
+ * at h + 16 is the caller's). */
+static void seal_header(char *h, size_t plen) {
+    memcpy(h, snap_magic, sizeof snap_magic);
+    uint32_t v = htole32(SNAP_VERSION);
+    memcpy(h + 8, &v, 4);
+    memset(h + 12, 0, 4);
+    put64(h + 24, plen);
+    put64(h + 32, ud__hash(h + SNAP_HDR, plen, SNAP_SEED));
+    put64(h + 40, 0);
 }
 
 static int append(ud_buf *out, const void *p, size_t n) {
@@ -143,14 +157,8 @@ static int save_locked(ud_dict *d, ud_buf *out, int depth) {
         return rc;
     char *h = (char *)out->data + start;
     size_t plen = out->len - start - SNAP_HDR;
-    memcpy(h, SNAP_MAGIC, 8);
-    uint32_t v = htole32(SNAP_VERSION), flags = 0;
-    memcpy(h + 8, &v, 4);
-    memcpy(h + 12, &flags, 4);
     put64(h + 16, d->table.count);
-    put64(h + 24, plen);
-    put64(h + 32, ud__hash(h + SNAP_HDR, plen, SNAP_SEED));
-    put64(h + 40, 0);
+    seal_header(h, plen);
     return 0;
 }
 
@@ -182,94 +190,130 @@ static int restore_child(ud_dict *d, const char *data, size_t len, char *name) {
     return rc;
 }
 
+/* A verified snapshot being restored: its items, and the nested children made for it. */
+typedef struct restore_plan {
+    const char *items, *end; /* the payload */
+    uint64_t count;
+    char (*names)[UD__SEG_NAME_MAX + 1]; /* the children created, in item order */
+    size_t nchildren;
+    size_t body; /* the size of the record that replaces the dict's contents */
+} restore_plan;
+
+/* Creates the child for a nested item whose snapshot is v[0..vlen), appending its name. */
+static int plan_child(ud_dict *d, restore_plan *pl, const char *v, size_t vlen) {
+    if (!d->recurse)
+        return UD_ENOTRECURSIVE;
+    void *nn = realloc(pl->names, (pl->nchildren + 1) * sizeof *pl->names);
+    if (!nn)
+        return -ENOMEM;
+    pl->names = nn;
+    int rc = restore_child(d, v, vlen, pl->names[pl->nchildren]);
+    if (rc)
+        return rc;
+    pl->nchildren++;
+    return 0;
+}
+
+/* First pass, before the lock: creates the nested children and sizes the record. */
+static int plan_restore(ud_dict *d, restore_plan *pl) {
+    const char *p = pl->items;
+    for (uint64_t i = 0; i < pl->count; i++) {
+        ud__item_hdr h;
+        const char *k, *v;
+        ud__item_decode(p, (size_t)(pl->end - p), &h, &k, &v);
+        size_t vlen = h.vlen;
+        if (h.type == UD_TYPE_DICT) {
+            int rc = plan_child(d, pl, v, h.vlen);
+            if (rc)
+                return rc;
+            vlen = strlen(pl->names[pl->nchildren - 1]);
+        }
+        pl->body += ud__item_size(h.klen, vlen);
+        p = v + h.vlen;
+    }
+    return 0;
+}
+
+/* The names of the dict's nested children now, to drop once the restore replaced them. */
+static int collect_children(ud_dict *d, ud__table *old) {
+    int rc = 0;
+    for (size_t i = 0; i < d->table.used && !rc; i++) {
+        ud__entry *e = &d->table.entries[i];
+        if (!(e->flags & UD__ENTRY_DELETED) && e->type == UD_TYPE_DICT)
+            rc = ud__table_put(old, ud__entry_val(e), e->vlen,
+                               ud__hash(ud__entry_val(e), e->vlen, 0), "", 0, UD_TYPE_DICT);
+    }
+    return rc;
+}
+
+/* Writes the one CLEAR record that replaces the dict's contents with the plan's items. */
+static int write_restore(ud_dict *d, const restore_plan *pl) {
+    /* The restored dict replaces the whole one: it must fit a static dump by itself. */
+    if (d->ctl->full_dump_size && pl->body > d->ctl->full_dump_size)
+        return UD_EDUMPFULL;
+    ud__rec rec;
+    int rc = ud__rec_begin(d, pl->body, UD__REC_CLEAR, (uint32_t)pl->count, &rec);
+    if (rc)
+        return rc;
+    char *dst = rec.body;
+    size_t child = 0;
+    const char *p = pl->items;
+    for (uint64_t i = 0; i < pl->count; i++) {
+        ud__item_hdr h;
+        const char *k, *v;
+        ud__item_decode(p, (size_t)(pl->end - p), &h, &k, &v);
+        if (h.type == UD_TYPE_DICT) {
+            const char *nm = pl->names[child++];
+            dst += ud__item_encode(dst, UD__ITEM_SET, UD_TYPE_DICT, k, h.klen, nm, strlen(nm));
+        } else {
+            dst += ud__item_encode(dst, UD__ITEM_SET, UD_TYPE_BYTES, k, h.klen, v, h.vlen);
+        }
+        p = v + h.vlen;
+    }
+    return ud__rec_commit(d, &rec);
+}
+
+/* Under the lock: notes the children being replaced, then writes the record. */
+static int replace_contents(ud_dict *d, const restore_plan *pl, ud__table *old) {
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = ud__sync(d);
+    if (!rc)
+        rc = collect_children(d, old);
+    if (!rc)
+        rc = write_restore(d, pl);
+    ud__unlock(d);
+    return rc;
+}
+
 int ud_restore(ud_dict *d, const void *data, size_t len) {
     UD__CHECK_HANDLE(d);
     int rc = verify(data, len, 0);
     if (rc)
         return rc;
-    uint64_t count = get64((const char *)data + 16);
-    if (count > UINT32_MAX)
+    restore_plan pl = {(const char *)data + SNAP_HDR,
+                       (const char *)data + len,
+                       get64((const char *)data + 16),
+                       NULL,
+                       0,
+                       0};
+    if (pl.count > UINT32_MAX)
         return UD_ETOOBIG;
-    const char *p0 = (const char *)data + SNAP_HDR, *end = (const char *)data + len;
-
-    /* First pass: create the nested children and size the record. */
-    char(*names)[UD__SEG_NAME_MAX + 1] = NULL;
-    size_t nchildren = 0, body = 0;
-    const char *p = p0;
-    for (uint64_t i = 0; i < count && !rc; i++) {
-        ud__item_hdr h;
-        const char *k, *v;
-        ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
-        if (h.type == UD_TYPE_DICT) {
-            if (!d->recurse) {
-                rc = UD_ENOTRECURSIVE;
-                break;
-            }
-            void *nn = realloc(names, (nchildren + 1) * sizeof *names);
-            if (!nn) {
-                rc = -ENOMEM;
-                break;
-            }
-            names = nn;
-            rc = restore_child(d, v, h.vlen, names[nchildren]);
-            if (rc)
-                break;
-            body += ud__item_size(h.klen, strlen(names[nchildren]));
-            nchildren++;
-        } else {
-            body += ud__item_size(h.klen, h.vlen);
-        }
-        p = v + h.vlen;
-    }
-
     ud__table old;
     ud__table_init(&old);
+    rc = plan_restore(d, &pl);
     if (!rc)
-        rc = ud__lock(d);
-    if (!rc) {
-        rc = ud__sync(d);
-        for (size_t i = 0; i < d->table.used && !rc; i++) {
-            ud__entry *e = &d->table.entries[i];
-            if (!(e->flags & UD__ENTRY_DELETED) && e->type == UD_TYPE_DICT)
-                rc = ud__table_put(&old, ud__entry_val(e), e->vlen,
-                                   ud__hash(ud__entry_val(e), e->vlen, 0), "", 0, UD_TYPE_DICT);
-        }
-        ud__rec rec;
-        /* The restored dict replaces the whole one: it must fit a static dump by itself. */
-        if (!rc && d->ctl->full_dump_size && body > d->ctl->full_dump_size)
-            rc = UD_EDUMPFULL;
-        if (!rc)
-            rc = ud__rec_begin(d, body, UD__REC_CLEAR, (uint32_t)count, &rec);
-        if (!rc) {
-            char *dst = rec.body;
-            size_t child = 0;
-            p = p0;
-            for (uint64_t i = 0; i < count; i++) {
-                ud__item_hdr h;
-                const char *k, *v;
-                ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
-                if (h.type == UD_TYPE_DICT) {
-                    const char *nm = names[child++];
-                    dst +=
-                        ud__item_encode(dst, UD__ITEM_SET, UD_TYPE_DICT, k, h.klen, nm, strlen(nm));
-                } else {
-                    dst += ud__item_encode(dst, UD__ITEM_SET, UD_TYPE_BYTES, k, h.klen, v, h.vlen);
-                }
-                p = v + h.vlen;
-            }
-            rc = ud__rec_commit(d, &rec);
-        }
-        ud__unlock(d);
-    }
+        rc = replace_contents(d, &pl, &old);
     if (rc) {
-        for (size_t i = 0; i < nchildren; i++)
-            ud__unlink_tree(names[i]);
+        for (size_t i = 0; i < pl.nchildren; i++)
+            ud__unlink_tree(pl.names[i]);
     } else {
         for (size_t i = 0; i < old.used; i++)
             ud__drop_child(d, old.entries[i].kv, old.entries[i].klen, UD_TYPE_DICT);
     }
     ud__table_free(&old);
-    free(names);
+    free(pl.names);
     return rc;
 }
 
@@ -415,12 +459,6 @@ int ud_snapshot_finish(ud_buf *snap) {
         return UD_EINVAL;
     char *h = snap->data;
     size_t plen = snap->len - SNAP_HDR;
-    memcpy(h, SNAP_MAGIC, 8);
-    uint32_t v = htole32(SNAP_VERSION);
-    memcpy(h + 8, &v, 4);
-    memset(h + 12, 0, 4);
-    put64(h + 24, plen);
-    put64(h + 32, ud__hash(h + SNAP_HDR, plen, SNAP_SEED));
-    put64(h + 40, 0);
+    seal_header(h, plen);
     return verify(snap->data, snap->len, 0);
 }

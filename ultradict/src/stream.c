@@ -397,74 +397,94 @@ int ud_apply_update(ud_dict *d) {
     return ud__sync(d);
 }
 
+/* The CLOCK_MONOTONIC time `timeout` seconds from now. */
+static struct timespec wait_deadline(double timeout) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    double s = (double)deadline.tv_sec + deadline.tv_nsec / 1e9 + timeout;
+    deadline.tv_sec = (time_t)s;
+    deadline.tv_nsec = (long)((s - (double)(time_t)s) * 1e9);
+    return deadline;
+}
+
+/* Nanoseconds left until `deadline` (CLOCK_MONOTONIC); zero or less once it has passed. */
+static int64_t ns_until(const struct timespec *deadline) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000000000LL +
+           (deadline->tv_nsec - now.tv_nsec);
+}
+
+/* Sleeps on change_seq while it still reads `seq`, until `deadline` if there is one. 0 when
+ * woken, interrupted, out of time or already changed; -errno when the futex call failed. */
+static int wait_change(ud__control *c, uint32_t seq, const struct timespec *deadline) {
+    struct timespec rel, *relp = NULL;
+    if (deadline) {
+        int64_t ns = ns_until(deadline);
+        if (ns < 0)
+            ns = 0;
+        rel.tv_sec = ns / 1000000000LL;
+        rel.tv_nsec = ns % 1000000000LL;
+        relp = &rel;
+    }
+    if (syscall(SYS_futex, &c->change_seq, FUTEX_WAIT, seq, relp, NULL, 0) == 0)
+        return 0;
+    int err = errno;
+    return err == EAGAIN || err == EINTR || err == ETIMEDOUT ? 0 : -err;
+}
+
+#define WAIT_AGAIN 1
+
+/* One round of ud_wait: register as a waiter under the lock, sleep unless the stream has
+ * already moved, unregister. 0 (synced) or a code when done; WAIT_AGAIN to go round again. */
+static int wait_round(ud_dict *d, const struct timespec *deadline) {
+    ud__control *c = d->ctl;
+    /* Registering under the lock orders us against every writer: a write either happened
+     * before (we see the new end) or comes after (the writer sees us and wakes us). The lock
+     * is taken within what is left of the timeout: a stopped holder does not make us wait
+     * past it. */
+    double left = 0;
+    if (deadline) {
+        int64_t ns = ns_until(deadline);
+        if (ns <= 0)
+            return UD_ETIMEDOUT;
+        left = (double)ns / 1e9;
+    }
+    int rc = ud__lock_for(d, left);
+    if (rc)
+        return rc;
+    uint32_t seq = atomic_load(&c->change_seq);
+    _Atomic uint32_t *mine =
+        d->attach_slot >= 0 ? &c->waiting[d->attach_slot] : &c->waiting_unslotted;
+    atomic_fetch_add(mine, 1);
+    atomic_fetch_add(&c->waiters, 1);
+    bool changed = atomic_load(&c->end) != d->pos;
+    ud__unlock(d);
+    int err = changed ? 0 : wait_change(c, seq, deadline);
+    /* The global count first, then ours (see recount_waiters). */
+    atomic_fetch_sub(&c->waiters, 1);
+    atomic_fetch_sub(mine, 1);
+    if (atomic_load(&c->end) != d->pos)
+        return ud__sync(d);
+    if (err)
+        return err;
+    if (deadline && ns_until(deadline) <= 0)
+        return UD_ETIMEDOUT;
+    return WAIT_AGAIN;
+}
+
 int ud_wait(ud_dict *d, double timeout) {
     UD__CHECK_HANDLE(d);
     if (timeout != timeout)
         return UD_EINVAL;
-    ud__control *c = d->ctl;
-    struct timespec deadline = {0, 0};
-    bool limited = timeout > 0;
-    if (limited) {
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        double s = (double)deadline.tv_sec + deadline.tv_nsec / 1e9 + timeout;
-        deadline.tv_sec = (time_t)s;
-        deadline.tv_nsec = (long)((s - (double)(time_t)s) * 1e9);
+    struct timespec until;
+    const struct timespec *deadline = NULL;
+    if (timeout > 0) {
+        until = wait_deadline(timeout);
+        deadline = &until;
     }
-    for (;;) {
-        /* Registering under the lock orders us against every writer: a write either happened
-         * before (we see the new end) or comes after (the writer sees us and wakes us). The
-         * lock is taken within what is left of the timeout: a stopped holder does not make us
-         * wait past it. */
-        double left = 0;
-        if (limited) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            left = (double)(deadline.tv_sec - now.tv_sec) +
-                   (double)(deadline.tv_nsec - now.tv_nsec) / 1e9;
-            if (left <= 0)
-                return UD_ETIMEDOUT;
-        }
-        int rc = ud__lock_for(d, left);
-        if (rc)
-            return rc;
-        uint32_t seq = atomic_load(&c->change_seq);
-        _Atomic uint32_t *mine =
-            d->attach_slot >= 0 ? &c->waiting[d->attach_slot] : &c->waiting_unslotted;
-        atomic_fetch_add(mine, 1);
-        atomic_fetch_add(&c->waiters, 1);
-        bool changed = atomic_load(&c->end) != d->pos;
-        ud__unlock(d);
-        long r = 0;
-        int err = 0;
-        if (!changed) {
-            struct timespec rel, *relp = NULL;
-            if (limited) {
-                struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
-                int64_t ns = (int64_t)(deadline.tv_sec - now.tv_sec) * 1000000000LL +
-                             (deadline.tv_nsec - now.tv_nsec);
-                if (ns < 0)
-                    ns = 0;
-                rel.tv_sec = ns / 1000000000LL;
-                rel.tv_nsec = ns % 1000000000LL;
-                relp = &rel;
-            }
-            r = syscall(SYS_futex, &c->change_seq, FUTEX_WAIT, seq, relp, NULL, 0);
-            err = r != 0 ? errno : 0;
-        }
-        /* The global count first, then ours (see recount_waiters). */
-        atomic_fetch_sub(&c->waiters, 1);
-        atomic_fetch_sub(mine, 1);
-        if (atomic_load(&c->end) != d->pos)
-            return ud__sync(d);
-        if (r != 0 && err != EAGAIN && err != EINTR && err != ETIMEDOUT)
-            return -err;
-        if (limited) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            if (now.tv_sec > deadline.tv_sec ||
-                (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
-                return UD_ETIMEDOUT;
-        }
+    int rc;
+    while ((rc = wait_round(d, deadline)) == WAIT_AGAIN) {
     }
+    return rc;
 }

@@ -178,38 +178,55 @@ static void insert_index(ud__table *t, size_t pos, uint64_t hash) {
     t->index[s] = TAG(hash) | (pos + 1);
 }
 
+/* The value room an entry gets: small values a little slack, so that a growing counter rarely
+ * reallocates. */
+static size_t value_room(size_t vlen) {
+    return vlen < 32 ? 32 : vlen;
+}
+
+/* A new private key+value block of klen + vcap bytes holding the key and the value. */
+static char *kv_block(const void *key, size_t klen, const void *val, size_t vlen, size_t vcap) {
+    char *kv = malloc(klen + vcap);
+    if (!kv)
+        return NULL;
+    if (klen)
+        memcpy(kv, key, klen);
+    if (vlen)
+        memcpy(kv + klen, val, vlen);
+    return kv;
+}
+
+/* Replaces the value of entry e, in place when it fits. */
+static int replace_value(ud__table *t, ud__entry *e, const void *val, size_t vlen, uint32_t type) {
+    if (vlen <= e->vcap) {
+        /* Borrowed bytes are private to the table too, so they can be overwritten. */
+        if (vlen)
+            memcpy(e->kv + e->klen, val, vlen);
+    } else {
+        size_t vcap = value_room(vlen);
+        char *kv = kv_block(e->kv, e->klen, val, vlen, vcap);
+        if (!kv)
+            return -ENOMEM;
+        if (!(e->flags & UD__ENTRY_BORROWED))
+            free(e->kv);
+        e->kv = kv;
+        e->vcap = vcap;
+        e->flags &= ~(uint32_t)UD__ENTRY_BORROWED;
+    }
+    t->bytes = t->bytes - e->vlen + vlen;
+    e->vlen = vlen;
+    e->type = type;
+    t->mutations++;
+    return 0;
+}
+
 int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, const void *val,
                   size_t vlen, uint32_t type) {
     ud__entry *e = ud__table_find(t, key, klen, hash);
-    if (e) {
-        if (vlen <= e->vcap) {
-            /* Borrowed bytes are private to the table too, so they can be overwritten. */
-            if (vlen)
-                memcpy(e->kv + klen, val, vlen);
-        } else {
-            /* Small values get a little slack so that a growing counter rarely reallocates. */
-            size_t vcap = vlen < 32 ? 32 : vlen;
-            char *kv = malloc(klen + vcap);
-            if (!kv)
-                return -ENOMEM;
-            if (klen)
-                memcpy(kv, e->kv, klen);
-            if (vlen)
-                memcpy(kv + klen, val, vlen);
-            if (!(e->flags & UD__ENTRY_BORROWED))
-                free(e->kv);
-            e->kv = kv;
-            e->vcap = vcap;
-            e->flags &= ~(uint32_t)UD__ENTRY_BORROWED;
-        }
-        t->bytes = t->bytes - e->vlen + vlen;
-        e->vlen = vlen;
-        e->type = type;
-        t->mutations++;
-        return 0;
-    }
-    size_t vcap = vlen < 32 ? 32 : vlen;
-    char *kv = malloc(klen + vcap);
+    if (e)
+        return replace_value(t, e, val, vlen, type);
+    size_t vcap = value_room(vlen);
+    char *kv = kv_block(key, klen, val, vlen, vcap);
     if (!kv)
         return -ENOMEM;
     int rc = grow_for_append(t);
@@ -217,10 +234,6 @@ int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, con
         free(kv);
         return rc;
     }
-    if (klen)
-        memcpy(kv, key, klen);
-    if (vlen)
-        memcpy(kv + klen, val, vlen);
     size_t pos = t->used++;
     t->entries[pos] = (ud__entry){hash, kv, klen, vlen, vcap, type, 0};
     insert_index(t, pos, hash);

@@ -507,11 +507,8 @@ static void test_iteration_remote_changes(void **state) {
 
 /* Child: (NULL, 0) keys and values. Exit 0 if every result is 0 or UD_EINVAL and consistent. */
 static int null_empty_child(void *varg) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = varg;
-    o.create = UD_ATTACH_ONLY;
-    ud_dict *d = NULL;
-    if (ud_open(&o, &d) != 0)
+    ud_dict *d = ut_attach(varg);
+    if (d == NULL)
         return 2;
     ud_buf v = UD_BUF_INIT;
     int rc = ud_set(d, S("nullval"), NULL, 0);

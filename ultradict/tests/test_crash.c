@@ -374,12 +374,7 @@ static void run_random_kills(int lock) {
         int vr = validate(d, sh);
         if (vr != 0)
             fail_msg("%s kill %d: the creator's handle: %s", mode, it, sh->err);
-        ud_buf v = UD_BUF_INIT;
-        assert_ok(ud_get(d, S("probe"), &v));
-        int64_t p = 0;
-        assert_int_equal(ut_parse_i64(v.data, v.len, &p), 0);
-        assert_int_equal(p, probes);
-        ud_buf_free(&v);
+        assert_int_equal(ut_get_i64(d, "probe"), probes);
         check_arg again = {name, sh, false};
         c = ut_fork(checker_child, &again);
         assert_int_equal(ut_wait(c, GUARD), 0);

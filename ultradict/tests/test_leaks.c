@@ -157,11 +157,8 @@ typedef struct swarm_arg {
 
 static int swarm_child(void *varg) {
     swarm_arg *a = varg;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = a->name;
-    o.create = UD_ATTACH_ONLY;
-    ud_dict *d = NULL;
-    if (ud_open(&o, &d) != 0)
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL)
         return 2;
     atomic_fetch_add(&a->sh->attached, 1);
     if (ut_gate_wait(a->gate) != 0)
@@ -229,12 +226,7 @@ static void test_64_processes(void **state) {
            NPROC, st.attached, atomic_load(&sh->max_attached_seen), NPROC, NINCR, el);
     assert_true(st.attached >= NPROC + 1);
 
-    ud_buf v = UD_BUF_INIT;
-    assert_ok(ud_get(d, S("n"), &v));
-    int64_t total = 0;
-    assert_int_equal(ut_parse_i64(v.data, v.len, &total), 0);
-    assert_int_equal(total, (int64_t)NPROC * NINCR);
-    ud_buf_free(&v);
+    assert_int_equal(ut_get_i64(d, "n"), (int64_t)NPROC * NINCR);
     assert_int_equal(ut_count_segments(name), segs0);
     assert_int_equal(ut_unexpected_segments(name), 0);
     assert_ok(ud_status(d, &st));
@@ -248,11 +240,8 @@ static void test_64_processes(void **state) {
 /* ---- Processes that die attached (no ud_close): their registrations must not pile up. ---- */
 
 static int die_attached(void *varg) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = varg;
-    o.create = UD_ATTACH_ONLY;
-    ud_dict *d = NULL;
-    if (ud_open(&o, &d) != 0)
+    ud_dict *d = ut_attach(varg);
+    if (d == NULL)
         return 2;
     if (ud_incr(d, S("n"), 1, NULL) != 0)
         return 3;

@@ -366,17 +366,11 @@ static void run_threads(int lock) {
         if (args[i].failed)
             fail_msg("thread %d failed at step %d", i, args[i].failed);
     }
-    ud_buf v = UD_BUF_INIT;
-    int64_t n = 0, m = 0;
-    assert_ok(ud_get(d, S("n"), &v));
-    assert_int_equal(ut_parse_i64(v.data, v.len, &n), 0);
-    assert_ok(ud_get(d, S("m"), &v));
-    assert_int_equal(ut_parse_i64(v.data, v.len, &m), 0);
+    int64_t n = ut_get_i64(d, "n"), m = ut_get_i64(d, "m");
     printf("%s: %d threads x (%d incr + %d locked read-modify-write) in %.3f s\n",
            lock == UD_LOCK_SPIN ? "spin" : "mutex", NTHREADS, TINCR, TRMW, ut_now() - t0);
     assert_int_equal(n, (int64_t)NTHREADS * TINCR);
     assert_int_equal(m, (int64_t)NTHREADS * TRMW);
-    ud_buf_free(&v);
     assert_ok(ud_close(d));
 }
 

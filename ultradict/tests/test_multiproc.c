@@ -185,26 +185,18 @@ static void run_incr_exact(int lock) {
     double el = ut_now() - t0;
     ut_gate_close(gate);
 
-    ud_buf v = UD_BUF_INIT;
-    assert_ok(ud_get(d, S("counter"), &v));
-    int64_t total = 0;
-    assert_int_equal(ut_parse_i64(v.data, v.len, &total), 0);
+    int64_t total = ut_get_i64(d, "counter");
     int interleaved = 0;
     for (int i = 0; i < P; i++) {
         char key[32];
         snprintf(key, sizeof key, "span_%ld", (long)pids[i]);
-        assert_ok(ud_get(d, S(key), &v));
-        int64_t span = 0;
-        assert_int_equal(ut_parse_i64(v.data, v.len, &span), 0);
-        interleaved += span > K;
+        interleaved += ut_get_i64(d, key) > K;
     }
-    assert_ok(ud_get(d, S("counter"), &v));
     printf("%s: %d exec'd processes x %d incr = %lld in %.3f s (%.0f incr/s); %d of %d "
            "children interleaved with others\n",
            lock == UD_LOCK_SPIN ? "spin" : "mutex", P, K, (long long)total, el, P * K / el,
            interleaved, P);
     assert_int_equal(total, (int64_t)P * K);
-    ud_buf_free(&v);
     assert_ok(ud_close(d));
 }
 
@@ -274,14 +266,10 @@ static void run_rmw(int lock) {
     ut_assert_children(pids, P, WAIT_LIMIT, "rmw");
     double el = ut_now() - t0;
     ut_gate_close(gate);
-    ud_buf v = UD_BUF_INIT;
-    assert_ok(ud_get(d, S("c"), &v));
-    int64_t total = 0;
-    assert_int_equal(ut_parse_i64(v.data, v.len, &total), 0);
+    int64_t total = ut_get_i64(d, "c");
     printf("%s: %d processes x %d lock/get/set/unlock = %lld in %.3f s\n",
            lock == UD_LOCK_SPIN ? "spin" : "mutex", P, K, (long long)total, el);
     assert_int_equal(total, (int64_t)P * K);
-    ud_buf_free(&v);
     assert_ok(ud_close(d));
 }
 
@@ -363,6 +351,95 @@ static int child_converge(ud_dict *d, mshared *sh, int id) {
         return (code);                                                                             \
     } while (0)
 
+/* The writers' mix of operations: each op up to its cumulative percentage. */
+static int pick_op(ut_rng *r) {
+    static const struct {
+        int op;
+        uint64_t below;
+    } mix[] = {{OP_SET, 35}, {OP_DEL, 45},        {OP_INCR, 65},  {OP_UPDATE, 80},
+               {OP_POP, 86}, {OP_SETDEFAULT, 92}, {OP_CLEAR, 93}, {OP_GET, 100}};
+    uint64_t pick = ut_rng_below(r, 100);
+    size_t i = 0;
+    while (pick >= mix[i].below)
+        i++;
+    return mix[i].op;
+}
+
+/* The keys and values of writer `id`'s operation number i: its log entry before it runs. */
+static void plan_op(ut_rng *r, int id, int i, mlog *e, char keys[][16],
+                    unsigned char vals[][1024]) {
+    memset(e, 0, sizeof *e);
+    e->op = pick_op(r);
+    e->n = e->op == OP_UPDATE ? 1 + (int)ut_rng_below(r, MAXUPD) : 1;
+    for (int j = 0; j < e->n; j++) {
+        e->key[j] = (int)ut_rng_below(r, e->op == OP_INCR ? NCOUNTERS : NKEYS);
+        e->seq[j] = (uint64_t)id << 32 | (uint64_t)(i * MAXUPD + j);
+        e->len[j] = UT_VALUE_MIN + (uint32_t)ut_rng_below(r, 400);
+        if (e->op == OP_INCR)
+            counter_name(keys[j], e->key[j]);
+        else
+            key_name(keys[j], e->key[j]);
+        ut_value_make(vals[j], e->len[j], keys[j], strlen(keys[j]), e->seq[j]);
+    }
+    e->by = (int64_t)ut_rng_below(r, 16) - 5;
+}
+
+/* Runs the operation of log entry e; the value it reads (pop, setdefault, get) goes to v. */
+static int run_op(ud_dict *d, mlog *e, char keys[][16], unsigned char vals[][1024], ud_buf *v) {
+    switch (e->op) {
+    case OP_SET:
+        return ud_set(d, S(keys[0]), vals[0], e->len[0]);
+    case OP_DEL:
+        return ud_del(d, S(keys[0]));
+    case OP_INCR:
+        return ud_incr(d, S(keys[0]), e->by, &e->result);
+    case OP_UPDATE: {
+        ud_item items[MAXUPD];
+        for (int j = 0; j < e->n; j++)
+            items[j] = (ud_item){keys[j], strlen(keys[j]), vals[j], e->len[j]};
+        return ud_update(d, items, (size_t)e->n);
+    }
+    case OP_POP:
+        return ud_pop(d, S(keys[0]), v);
+    case OP_SETDEFAULT:
+        return ud_setdefault(d, S(keys[0]), vals[0], e->len[0], v);
+    case OP_CLEAR:
+        return ud_clear(d);
+    default:
+        return ud_get(d, S(keys[0]), v);
+    }
+}
+
+/* One operation of a writer, under the lock, logged in the order of the stream. */
+static int writer_step(ud_dict *d, mshared *sh, int id, ut_rng *r, int i, ud_buf *v) {
+    static unsigned char vals[MAXUPD][1024];
+    char keys[MAXUPD][16];
+    mlog e;
+    plan_op(r, id, i, &e, keys, vals);
+    if (ud_lock(d, NULL) != 0)
+        CFAIL(4, "ud_lock failed");
+    e.rc = run_op(d, &e, keys, vals, v);
+    if ((e.op == OP_POP || e.op == OP_SETDEFAULT || e.op == OP_GET) && e.rc == 0) {
+        if (ut_value_check(keys[0], strlen(keys[0]), v->data, v->len, &e.seen_seq) != 0) {
+            ud_unlock(d);
+            CFAIL(5, "op %d: invalid value read under the lock for %s", e.op, keys[0]);
+        }
+        e.seen_len = (uint32_t)v->len;
+    }
+    bool ok =
+        e.rc == 0 || (e.rc == UD_ENOTFOUND && (e.op == OP_DEL || e.op == OP_POP || e.op == OP_GET));
+    if (!ok) {
+        ud_unlock(d);
+        CFAIL(6, "op %d on %s: %s", e.op, keys[0], ud_errname(e.rc));
+    }
+    /* Appended while the lock is held: the log order is the order of the stream. */
+    long at = atomic_fetch_add(&sh->log_count, 1);
+    sh->log[at] = e;
+    if (ud_unlock(d) != 0)
+        CFAIL(7, "ud_unlock failed");
+    return 0;
+}
+
 static int model_writer(void *varg) {
     model_arg *a = varg;
     mshared *sh = a->sh;
@@ -374,90 +451,74 @@ static int model_writer(void *varg) {
         return 3;
     ut_rng r;
     ut_rng_seed(&r, 1000 + (uint64_t)id);
-    static unsigned char vals[MAXUPD][1024];
     ud_buf v = UD_BUF_INIT;
-    for (int i = 0; i < MOPS; i++) {
-        mlog e;
-        memset(&e, 0, sizeof e);
-        uint64_t pick = ut_rng_below(&r, 100);
-        e.op = pick < 35   ? OP_SET
-               : pick < 45 ? OP_DEL
-               : pick < 65 ? OP_INCR
-               : pick < 80 ? OP_UPDATE
-               : pick < 86 ? OP_POP
-               : pick < 92 ? OP_SETDEFAULT
-               : pick < 93 ? OP_CLEAR
-                           : OP_GET;
-        e.n = e.op == OP_UPDATE ? 1 + (int)ut_rng_below(&r, MAXUPD) : 1;
-        char keys[MAXUPD][16];
-        for (int j = 0; j < e.n; j++) {
-            e.key[j] = (int)ut_rng_below(&r, e.op == OP_INCR ? NCOUNTERS : NKEYS);
-            e.seq[j] = (uint64_t)id << 32 | (uint64_t)(i * MAXUPD + j);
-            e.len[j] = UT_VALUE_MIN + (uint32_t)ut_rng_below(&r, 400);
-            if (e.op == OP_INCR)
-                counter_name(keys[j], e.key[j]);
-            else
-                key_name(keys[j], e.key[j]);
-            ut_value_make(vals[j], e.len[j], keys[j], strlen(keys[j]), e.seq[j]);
-        }
-        e.by = (int64_t)ut_rng_below(&r, 16) - 5;
-
-        if (ud_lock(d, NULL) != 0)
-            CFAIL(4, "ud_lock failed");
-        switch (e.op) {
-        case OP_SET:
-            e.rc = ud_set(d, S(keys[0]), vals[0], e.len[0]);
-            break;
-        case OP_DEL:
-            e.rc = ud_del(d, S(keys[0]));
-            break;
-        case OP_INCR:
-            e.rc = ud_incr(d, S(keys[0]), e.by, &e.result);
-            break;
-        case OP_UPDATE: {
-            ud_item items[MAXUPD];
-            for (int j = 0; j < e.n; j++)
-                items[j] = (ud_item){keys[j], strlen(keys[j]), vals[j], e.len[j]};
-            e.rc = ud_update(d, items, (size_t)e.n);
-            break;
-        }
-        case OP_POP:
-            e.rc = ud_pop(d, S(keys[0]), &v);
-            break;
-        case OP_SETDEFAULT:
-            e.rc = ud_setdefault(d, S(keys[0]), vals[0], e.len[0], &v);
-            break;
-        case OP_CLEAR:
-            e.rc = ud_clear(d);
-            break;
-        default:
-            e.rc = ud_get(d, S(keys[0]), &v);
-            break;
-        }
-        if ((e.op == OP_POP || e.op == OP_SETDEFAULT || e.op == OP_GET) && e.rc == 0) {
-            if (ut_value_check(keys[0], strlen(keys[0]), v.data, v.len, &e.seen_seq) != 0) {
-                ud_unlock(d);
-                CFAIL(5, "op %d: invalid value read under the lock for %s", e.op, keys[0]);
-            }
-            e.seen_len = (uint32_t)v.len;
-        }
-        bool ok = e.rc == 0 ||
-                  (e.rc == UD_ENOTFOUND && (e.op == OP_DEL || e.op == OP_POP || e.op == OP_GET));
-        if (!ok) {
-            ud_unlock(d);
-            CFAIL(6, "op %d on %s: %s", e.op, keys[0], ud_errname(e.rc));
-        }
-        /* Appended while the lock is held: the log order is the order of the stream. */
-        long at = atomic_fetch_add(&sh->log_count, 1);
-        sh->log[at] = e;
-        if (ud_unlock(d) != 0)
-            CFAIL(7, "ud_unlock failed");
-    }
+    int rc = 0;
+    for (int i = 0; i < MOPS && rc == 0; i++)
+        rc = writer_step(d, sh, id, &r, i, &v);
     ud_buf_free(&v);
+    if (rc != 0)
+        return rc;
     atomic_fetch_add(&sh->writers_done, 1);
-    int rc = child_converge(d, sh, id);
+    rc = child_converge(d, sh, id);
     ud_close(d);
     return rc;
+}
+
+/* What a reader has read, and how much of it was torn. */
+typedef struct reader_tally {
+    uint64_t reads, torn;
+} reader_tally;
+
+/* Reads one key (a value with its check, or a counter that must parse) without the lock. */
+static int reader_get(ud_dict *d, mshared *sh, int id, const char *key, bool counter, ud_buf *v,
+                      reader_tally *t) {
+    int rc = ud_get(d, S(key), v);
+    if (rc == UD_ENOTFOUND)
+        return 0;
+    if (rc != 0)
+        CFAIL(counter ? 5 : 4, "ud_get %s: %s", key, ud_errname(rc));
+    t->reads++;
+    int64_t n;
+    bool good = counter ? ut_parse_i64(v->data, v->len, &n) == 0
+                        : ut_value_check(key, strlen(key), v->data, v->len, NULL) == 0;
+    t->torn += !good;
+    return 0;
+}
+
+/* Iterates over the whole dict, checking every entry. */
+static int reader_iterate(ud_dict *d, mshared *sh, int id, ud_buf *k, ud_buf *v, reader_tally *t) {
+    ud_iter *it = NULL;
+    int rc = ud_iter_open(d, &it);
+    if (rc != 0)
+        CFAIL(6, "ud_iter_open: %s", ud_errname(rc));
+    while ((rc = ud_iter_next(it, k, v, NULL)) == 0) {
+        t->reads++;
+        int64_t n;
+        bool good = k->len > 0 && ((const char *)k->data)[0] == 'c'
+                        ? ut_parse_i64(v->data, v->len, &n) == 0
+                        : ut_value_check(k->data, k->len, v->data, v->len, NULL) == 0;
+        t->torn += !good;
+    }
+    ud_iter_close(it);
+    if (rc != UD_ENOTFOUND)
+        CFAIL(7, "ud_iter_next: %s", ud_errname(rc));
+    return 0;
+}
+
+/* One read of a reader: 70% a value, 25% a counter, 5% a whole iteration. */
+static int reader_step(ud_dict *d, mshared *sh, int id, ut_rng *r, ud_buf *k, ud_buf *v,
+                       reader_tally *t) {
+    char key[16];
+    uint64_t pick = ut_rng_below(r, 100);
+    if (pick < 70) {
+        key_name(key, (int)ut_rng_below(r, NKEYS));
+        return reader_get(d, sh, id, key, false, v, t);
+    }
+    if (pick < 95) {
+        counter_name(key, (int)ut_rng_below(r, NCOUNTERS));
+        return reader_get(d, sh, id, key, true, v, t);
+    }
+    return reader_iterate(d, sh, id, k, v, t);
 }
 
 static int model_reader(void *varg) {
@@ -472,55 +533,17 @@ static int model_reader(void *varg) {
     ut_rng r;
     ut_rng_seed(&r, 2000 + (uint64_t)id);
     ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
-    uint64_t reads = 0, torn = 0;
-    while (atomic_load(&sh->phase) == 0) {
-        char key[16];
-        uint64_t pick = ut_rng_below(&r, 100);
-        if (pick < 70) {
-            key_name(key, (int)ut_rng_below(&r, NKEYS));
-            int rc = ud_get(d, S(key), &v);
-            if (rc == 0) {
-                reads++;
-                if (ut_value_check(key, strlen(key), v.data, v.len, NULL) != 0)
-                    torn++;
-            } else if (rc != UD_ENOTFOUND) {
-                CFAIL(4, "ud_get %s: %s", key, ud_errname(rc));
-            }
-        } else if (pick < 95) {
-            counter_name(key, (int)ut_rng_below(&r, NCOUNTERS));
-            int rc = ud_get(d, S(key), &v);
-            int64_t n;
-            if (rc == 0) {
-                reads++;
-                if (ut_parse_i64(v.data, v.len, &n) != 0)
-                    torn++;
-            } else if (rc != UD_ENOTFOUND) {
-                CFAIL(5, "ud_get %s: %s", key, ud_errname(rc));
-            }
-        } else {
-            ud_iter *it = NULL;
-            int rc = ud_iter_open(d, &it);
-            if (rc != 0)
-                CFAIL(6, "ud_iter_open: %s", ud_errname(rc));
-            while ((rc = ud_iter_next(it, &k, &v, NULL)) == 0) {
-                reads++;
-                int64_t n;
-                bool good = k.len > 0 && ((const char *)k.data)[0] == 'c'
-                                ? ut_parse_i64(v.data, v.len, &n) == 0
-                                : ut_value_check(k.data, k.len, v.data, v.len, NULL) == 0;
-                if (!good)
-                    torn++;
-            }
-            ud_iter_close(it);
-            if (rc != UD_ENOTFOUND)
-                CFAIL(7, "ud_iter_next: %s", ud_errname(rc));
-        }
-    }
-    sh->reads[id] = reads;
-    sh->torn[id] = torn;
+    reader_tally t = {0, 0};
+    int rc = 0;
+    while (rc == 0 && atomic_load(&sh->phase) == 0)
+        rc = reader_step(d, sh, id, &r, &k, &v, &t);
     ud_buf_free(&k);
     ud_buf_free(&v);
-    int rc = child_converge(d, sh, id);
+    if (rc != 0)
+        return rc;
+    sh->reads[id] = t.reads;
+    sh->torn[id] = t.torn;
+    rc = child_converge(d, sh, id);
     ud_close(d);
     return rc;
 }
@@ -533,98 +556,118 @@ typedef struct model {
     int64_t cval[NCOUNTERS];
 } model;
 
-/* Replays the log; checks every result the writers observed. Returns the model checksum. */
-static uint64_t replay(const mshared *sh, long n, size_t *count) {
-    static model m;
-    memset(&m, 0, sizeof m);
-    for (long i = 0; i < n; i++) {
-        const mlog *e = &sh->log[i];
-        int k = e->key[0];
-        switch (e->op) {
-        case OP_SET:
-            m.present[k] = true;
-            m.seq[k] = e->seq[0];
-            m.len[k] = e->len[0];
-            break;
-        case OP_DEL:
-            if ((e->rc == 0) != m.present[k])
-                fail_msg("log %ld: del k%02d returned %s but the model has it %s", i, k,
-                         ud_errname(e->rc), m.present[k] ? "present" : "absent");
-            m.present[k] = false;
-            break;
-        case OP_INCR: {
-            int64_t want = (m.cpresent[k] ? m.cval[k] : 0) + e->by;
-            if (e->result != want)
-                fail_msg("log %ld: incr c%d returned %lld, the model says %lld", i, k,
-                         (long long)e->result, (long long)want);
-            m.cpresent[k] = true;
-            m.cval[k] = want;
-            break;
-        }
-        case OP_UPDATE:
-            for (int j = 0; j < e->n; j++) {
-                m.present[e->key[j]] = true;
-                m.seq[e->key[j]] = e->seq[j];
-                m.len[e->key[j]] = e->len[j];
-            }
-            break;
-        case OP_POP:
-        case OP_GET:
-            if ((e->rc == 0) != m.present[k])
-                fail_msg("log %ld: %s k%02d returned %s but the model has it %s", i,
-                         e->op == OP_POP ? "pop" : "get", k, ud_errname(e->rc),
-                         m.present[k] ? "present" : "absent");
-            if (e->rc == 0 && (e->seen_seq != m.seq[k] || e->seen_len != m.len[k]))
-                fail_msg("log %ld: read k%02d seq %llx len %u, the model has seq %llx len %u", i, k,
-                         (unsigned long long)e->seen_seq, e->seen_len, (unsigned long long)m.seq[k],
-                         m.len[k]);
-            if (e->op == OP_POP)
-                m.present[k] = false;
-            break;
-        case OP_SETDEFAULT:
-            if (m.present[k]) {
-                if (e->seen_seq != m.seq[k])
-                    fail_msg("log %ld: setdefault k%02d returned seq %llx, the model has %llx", i,
-                             k, (unsigned long long)e->seen_seq, (unsigned long long)m.seq[k]);
-            } else {
-                if (e->seen_seq != e->seq[0])
-                    fail_msg("log %ld: setdefault k%02d on a missing key returned seq %llx", i, k,
-                             (unsigned long long)e->seen_seq);
-                m.present[k] = true;
-                m.seq[k] = e->seq[0];
-                m.len[k] = e->len[0];
-            }
-            break;
-        case OP_CLEAR:
-            memset(&m, 0, sizeof m);
-            break;
-        default:
-            fail_msg("log %ld: unknown op %d", i, e->op);
-        }
+static void model_set(model *m, int k, uint64_t seq, uint32_t len) {
+    m->present[k] = true;
+    m->seq[k] = seq;
+    m->len[k] = len;
+}
+
+/* A del, pop or get found the key exactly when the model has it; a read saw the model's value. */
+static void replay_found(const model *m, long i, const mlog *e, const char *what) {
+    int k = e->key[0];
+    if ((e->rc == 0) != m->present[k])
+        fail_msg("log %ld: %s k%02d returned %s but the model has it %s", i, what, k,
+                 ud_errname(e->rc), m->present[k] ? "present" : "absent");
+    if (e->op != OP_DEL && e->rc == 0 && (e->seen_seq != m->seq[k] || e->seen_len != m->len[k]))
+        fail_msg("log %ld: read k%02d seq %llx len %u, the model has seq %llx len %u", i, k,
+                 (unsigned long long)e->seen_seq, e->seen_len, (unsigned long long)m->seq[k],
+                 m->len[k]);
+}
+
+static void replay_incr(model *m, long i, const mlog *e) {
+    int k = e->key[0];
+    int64_t want = (m->cpresent[k] ? m->cval[k] : 0) + e->by;
+    if (e->result != want)
+        fail_msg("log %ld: incr c%d returned %lld, the model says %lld", i, k, (long long)e->result,
+                 (long long)want);
+    m->cpresent[k] = true;
+    m->cval[k] = want;
+}
+
+static void replay_setdefault(model *m, long i, const mlog *e) {
+    int k = e->key[0];
+    if (m->present[k]) {
+        if (e->seen_seq != m->seq[k])
+            fail_msg("log %ld: setdefault k%02d returned seq %llx, the model has %llx", i, k,
+                     (unsigned long long)e->seen_seq, (unsigned long long)m->seq[k]);
+        return;
     }
+    if (e->seen_seq != e->seq[0])
+        fail_msg("log %ld: setdefault k%02d on a missing key returned seq %llx", i, k,
+                 (unsigned long long)e->seen_seq);
+    model_set(m, k, e->seq[0], e->len[0]);
+}
+
+/* Applies log entry i to the model, checking the result the writer observed. */
+static void replay_one(model *m, long i, const mlog *e) {
+    int k = e->key[0];
+    switch (e->op) {
+    case OP_SET:
+        model_set(m, k, e->seq[0], e->len[0]);
+        break;
+    case OP_DEL:
+        replay_found(m, i, e, "del");
+        m->present[k] = false;
+        break;
+    case OP_INCR:
+        replay_incr(m, i, e);
+        break;
+    case OP_UPDATE:
+        for (int j = 0; j < e->n; j++)
+            model_set(m, e->key[j], e->seq[j], e->len[j]);
+        break;
+    case OP_POP:
+        replay_found(m, i, e, "pop");
+        m->present[k] = false;
+        break;
+    case OP_GET:
+        replay_found(m, i, e, "get");
+        break;
+    case OP_SETDEFAULT:
+        replay_setdefault(m, i, e);
+        break;
+    case OP_CLEAR:
+        memset(m, 0, sizeof *m);
+        break;
+    default:
+        fail_msg("log %ld: unknown op %d", i, e->op);
+    }
+}
+
+/* The checksum of the dict the model describes, as ut_dict_checksum() computes it. */
+static uint64_t model_checksum(const model *m, size_t *count) {
     static ut_kv items[NKEYS + NCOUNTERS];
     static char keys[NKEYS + NCOUNTERS][16];
     static unsigned char vals[NKEYS][1024];
     static char cvals[NCOUNTERS][32];
     size_t ni = 0;
     for (int k = 0; k < NKEYS; k++) {
-        if (!m.present[k])
+        if (!m->present[k])
             continue;
         key_name(keys[ni], k);
-        ut_value_make(vals[k], m.len[k], keys[ni], strlen(keys[ni]), m.seq[k]);
-        items[ni] = (ut_kv){keys[ni], strlen(keys[ni]), vals[k], m.len[k], UD_TYPE_BYTES};
+        ut_value_make(vals[k], m->len[k], keys[ni], strlen(keys[ni]), m->seq[k]);
+        items[ni] = (ut_kv){keys[ni], strlen(keys[ni]), vals[k], m->len[k], UD_TYPE_BYTES};
         ni++;
     }
     for (int c = 0; c < NCOUNTERS; c++) {
-        if (!m.cpresent[c])
+        if (!m->cpresent[c])
             continue;
         counter_name(keys[ni], c);
-        int l = snprintf(cvals[c], sizeof cvals[c], "%lld", (long long)m.cval[c]);
+        int l = snprintf(cvals[c], sizeof cvals[c], "%lld", (long long)m->cval[c]);
         items[ni] = (ut_kv){keys[ni], strlen(keys[ni]), cvals[c], (size_t)l, UD_TYPE_BYTES};
         ni++;
     }
     *count = ni;
     return ut_items_checksum(items, ni);
+}
+
+/* Replays the log; checks every result the writers observed. Returns the model checksum. */
+static uint64_t replay(const mshared *sh, long n, size_t *count) {
+    static model m;
+    memset(&m, 0, sizeof m);
+    for (long i = 0; i < n; i++)
+        replay_one(&m, i, &sh->log[i]);
+    return model_checksum(&m, count);
 }
 
 static void run_model(int lock) {

@@ -259,11 +259,8 @@ typedef struct writer_arg {
 /* Child: waits, then writes w=1 through its own handle. */
 static int delayed_writer(void *varg) {
     writer_arg *arg = varg;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = arg->name;
-    o.create = UD_ATTACH_ONLY;
-    ud_dict *d = NULL;
-    if (ud_open(&o, &d) != 0)
+    ud_dict *d = ut_attach(arg->name);
+    if (d == NULL)
         return 2;
     ut_sleep(arg->delay);
     if (ud_set(d, S("w"), S("1")) != 0)

@@ -284,6 +284,15 @@ long long ut_file_find(const char *path, const void *needle, size_t n, long long
 
 /* ---- Processes. ---- */
 
+int64_t ut_get_i64(ud_dict *d, const char *key) {
+    ud_buf v = UD_BUF_INIT;
+    assert_ok(ud_get(d, key, strlen(key), &v));
+    int64_t n = 0;
+    assert_int_equal(ut_parse_i64(v.data, v.len, &n), 0);
+    ud_buf_free(&v);
+    return n;
+}
+
 ud_dict *ut_attach(const char *name) {
     ud_options o = UD_OPTIONS_INIT;
     o.name = name;
@@ -360,43 +369,67 @@ int ut_wait(pid_t pid, double timeout) {
     return status;
 }
 
+/* The children ut_wait_all() is waiting for, and what it has learnt of them so far. */
+typedef struct ut_reaper {
+    const pid_t *pids;
+    int n;
+    int *status; /* may be NULL */
+    bool *done;
+    int left, bad;
+} ut_reaper;
+
+/* Notes child i's exit status s (255: it was not our child). */
+static void ut_reaped(ut_reaper *r, int i, int s) {
+    if (r->status != NULL)
+        r->status[i] = s;
+    if (s != 0)
+        r->bad++;
+    r->done[i] = true;
+    r->left--;
+}
+
+/* Collects, without blocking, every child that has exited. True when there was one. */
+static bool ut_reap_exited(ut_reaper *r) {
+    bool progressed = false;
+    for (int i = 0; i < r->n; i++) {
+        if (r->done[i])
+            continue;
+        int st;
+        pid_t got = waitpid(r->pids[i], &st, WNOHANG);
+        if (got == r->pids[i] || (got < 0 && errno == ECHILD)) {
+            ut_reaped(r, i, got == r->pids[i] ? ut_decode_status(st) : 255);
+            progressed = true;
+        }
+    }
+    return progressed;
+}
+
+/* The deadline passed: kills and reaps the children still running, each with status -1. */
+static void ut_kill_remaining(ut_reaper *r) {
+    for (int i = 0; i < r->n; i++) {
+        if (r->done[i])
+            continue;
+        kill(r->pids[i], SIGKILL);
+        waitpid(r->pids[i], NULL, 0);
+        if (r->status != NULL)
+            r->status[i] = -1;
+        r->bad++;
+    }
+}
+
 int ut_wait_all(const pid_t *pids, int n, double timeout, int *status) {
     double deadline = ut_now() + timeout;
-    int left = n, bad = 0;
-    bool *done = calloc((size_t)n, sizeof *done);
-    if (done == NULL)
+    ut_reaper r = {pids, n, status, calloc((size_t)n, sizeof(bool)), n, 0};
+    if (r.done == NULL)
         return n;
+    /* Polling naps start short and double while nothing exits, up to 5 ms. */
     double nap = 0.0002;
-    while (left > 0) {
-        bool progressed = false;
-        for (int i = 0; i < n; i++) {
-            if (done[i])
-                continue;
-            int st;
-            pid_t r = waitpid(pids[i], &st, WNOHANG);
-            if (r == pids[i] || (r < 0 && errno == ECHILD)) {
-                int s = r == pids[i] ? ut_decode_status(st) : 255;
-                if (status != NULL)
-                    status[i] = s;
-                if (s != 0)
-                    bad++;
-                done[i] = true;
-                left--;
-                progressed = true;
-            }
-        }
-        if (left == 0)
+    while (r.left > 0) {
+        bool progressed = ut_reap_exited(&r);
+        if (r.left == 0)
             break;
         if (ut_now() > deadline) {
-            for (int i = 0; i < n; i++) {
-                if (done[i])
-                    continue;
-                kill(pids[i], SIGKILL);
-                waitpid(pids[i], NULL, 0);
-                if (status != NULL)
-                    status[i] = -1;
-                bad++;
-            }
+            ut_kill_remaining(&r);
             break;
         }
         if (progressed)
@@ -405,8 +438,8 @@ int ut_wait_all(const pid_t *pids, int n, double timeout, int *status) {
             nap *= 2;
         ut_sleep(nap);
     }
-    free(done);
-    return bad;
+    free(r.done);
+    return r.bad;
 }
 
 const char *ut_status_str(int status, char *buf, size_t cap) {
@@ -516,13 +549,21 @@ static uint64_t ut_get64(const unsigned char *p) {
     return v;
 }
 
+/* The value's magic: 4 bytes, no NUL. */
+static const unsigned char ut_value_magic[4] = {'U', 'T', 'V', '1'};
+
+/* The payload byte at position i of a value written with sequence number seq. */
+static unsigned char ut_payload_byte(uint64_t seq, size_t i) {
+    return (unsigned char)(seq * 131 + i * 7 + (i >> 8));
+}
+
 /*
  * Layout: "UTV1" | u32 len | u64 seq | u64 fnv(key) | u64 checksum | payload. The checksum
  * covers every byte except its own field; the payload is a function of (seq, position).
  */
 void ut_value_make(void *out, size_t len, const void *key, size_t klen, uint64_t seq) {
     unsigned char *p = out;
-    memcpy(p, "UTV1", 4);
+    memcpy(p, ut_value_magic, sizeof ut_value_magic);
     p[4] = (unsigned char)len;
     p[5] = (unsigned char)(len >> 8);
     p[6] = (unsigned char)(len >> 16);
@@ -530,7 +571,7 @@ void ut_value_make(void *out, size_t len, const void *key, size_t klen, uint64_t
     ut_put64(p + 8, seq);
     ut_put64(p + 16, ut_fnv(UT_FNV_INIT, key, klen));
     for (size_t i = UT_VALUE_MIN; i < len; i++)
-        p[i] = (unsigned char)(seq * 131 + i * 7 + (i >> 8));
+        p[i] = ut_payload_byte(seq, i);
     uint64_t h = ut_fnv(UT_FNV_INIT, p, 24);
     h = ut_fnv(h, p + UT_VALUE_MIN, len - UT_VALUE_MIN);
     ut_put64(p + 24, h);
@@ -538,7 +579,7 @@ void ut_value_make(void *out, size_t len, const void *key, size_t klen, uint64_t
 
 int ut_value_check(const void *key, size_t klen, const void *val, size_t vlen, uint64_t *seq) {
     const unsigned char *p = val;
-    if (vlen < UT_VALUE_MIN || memcmp(p, "UTV1", 4) != 0)
+    if (vlen < UT_VALUE_MIN || memcmp(p, ut_value_magic, sizeof ut_value_magic) != 0)
         return -1;
     size_t len = (size_t)p[4] | (size_t)p[5] << 8 | (size_t)p[6] << 16 | (size_t)p[7] << 24;
     if (len != vlen)
@@ -551,7 +592,7 @@ int ut_value_check(const void *key, size_t klen, const void *val, size_t vlen, u
         return -1;
     uint64_t s = ut_get64(p + 8);
     for (size_t i = UT_VALUE_MIN; i < len; i++) {
-        if (p[i] != (unsigned char)(s * 131 + i * 7 + (i >> 8)))
+        if (p[i] != ut_payload_byte(s, i))
             return -1;
     }
     if (seq != NULL)
@@ -651,15 +692,20 @@ int ut_parse_i64(const void *p, size_t n, int64_t *out) {
     return 0;
 }
 
+/* Opens with `o`, asserting success. */
+static ud_dict *ut_open_with(const ud_options *o) {
+    ud_dict *d = NULL;
+    assert_ok(ud_open(o, &d));
+    return d;
+}
+
 ud_dict *ut_open(const char *name, int create, int lock, size_t buffer_size) {
     ud_options o = UD_OPTIONS_INIT;
     o.name = name;
     o.create = create;
     o.lock = lock;
     o.buffer_size = buffer_size;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
+    return ut_open_with(&o);
 }
 
 ud_dict *ut_open_recursive(const char *name, int create) {
@@ -667,9 +713,7 @@ ud_dict *ut_open_recursive(const char *name, int create) {
     o.name = name;
     o.create = create;
     o.recurse = true;
-    ud_dict *d = NULL;
-    assert_ok(ud_open(&o, &d));
-    return d;
+    return ut_open_with(&o);
 }
 
 void ut_assert_same_dict(ud_dict *a, ud_dict *b) {

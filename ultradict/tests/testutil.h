@@ -11,7 +11,9 @@
  *    asserts;
  *  - self-checking values (the key, the length, a sequence number and a checksum are embedded
  *    in the value), so that a torn or garbled value is always detected;
- *  - small utilities: a seeded random generator, monotonic time, raw file access to segments.
+ *  - small utilities: a seeded random generator, monotonic time, raw file access to segments;
+ *  - for the tests of the backends (adapters/tests): the backend a test is given, private
+ *    redis and memcached servers for the fault tests, numbered children (testutil_server.c).
  */
 #ifndef UD_TESTUTIL_H
 #define UD_TESTUTIL_H
@@ -217,5 +219,68 @@ uint64_t ut_items_checksum(ut_kv *items, size_t n);
 
 /* Parses a whole buffer as a decimal int64. 0 on success. */
 int ut_parse_i64(const void *p, size_t n, int64_t *out);
+/* In the parent: the value of `key` in d as a decimal int64, asserting that it is there and
+ * parses. */
+int64_t ut_get_i64(ud_dict *d, const char *key);
+
+/* ---- Backends and servers (testutil_server.c). ---- */
+
+/* Printed (with the reason) when a service is not running; CTest reports the test as skipped. */
+#define UT_SKIP_MARK "KV_TEST_SKIP:"
+
+/*
+ * Turns the command-line argument of a test into a backend URI in out (at most len bytes):
+ *  - "service:NAME" (NAME as printed by scripts/services status: redis, redis-unix, memcached)
+ *    takes the URI from the environment (KV_TEST_REDIS_URI, KV_TEST_REDIS_UNIX_URI,
+ *    KV_TEST_MEMCACHED_URI) or else from `scripts/services status`;
+ *  - anything else is a URI in which "%p" stands for the pid of this process.
+ * Returns true with the URI, or false when the service is not available (out then holds the
+ * reason).
+ */
+bool ut_resolve_uri(const char *arg, char *out, size_t len);
+
+/*
+ * Serialises test runs that use the same shared server (redis, memcached) across processes:
+ * CTest's RESOURCE_LOCK only orders the tests of one ctest run, and the contract suite clears
+ * the store it is given. Takes an flock on /tmp/kv-contract-UID-SERVER.lock, waiting up to
+ * `timeout` seconds, and keeps it until the process exits. False if it could not be taken.
+ */
+bool ut_lock_server(const char *server, double timeout);
+
+/* Removes the files a sqlite: or lmdb: URI created (for test URIs only). */
+void ut_remove_store(const char *uri);
+
+/* The body of child number `index`: returns its exit status (0 = success). */
+typedef int (*ut_child_fn)(int index, void *arg);
+
+/*
+ * Forks (ut_fork) at most 64 children that run fn(i, arg) and _exit() with its result, and
+ * waits for all of them for at most `timeout` seconds; children still running then are killed
+ * (SIGKILL) and count as failed. Returns the number of children that failed, and prints why
+ * for each.
+ */
+int ut_run_children(int n, ut_child_fn fn, void *arg, double timeout);
+
+/* Waits until *flag (in shared memory) becomes non-zero. False after `timeout` seconds. */
+bool ut_wait_flag(const int *flag, double timeout);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close). */
+int ut_free_port(void);
+
+/*
+ * Starts a private server in the foreground on 127.0.0.1:port: "redis" (redis-server, no
+ * persistence) or "memcached". Waits up to 5 s until it accepts connections. Returns its pid, or
+ * -1 (with a message on stderr) if the program is missing or does not start.
+ */
+pid_t ut_start_server(const char *kind, int port);
+
+/* Stops a server started by ut_start_server(): SIGKILL and waitpid. */
+void ut_kill_server(pid_t pid);
+
+/* Waits until process pid is stopped (SIGSTOP took effect). False after `timeout` seconds. */
+bool ut_wait_stopped(pid_t pid, double timeout);
+
+/* True if program `name` is found in PATH. */
+bool ut_have_program(const char *name);
 
 #endif /* UD_TESTUTIL_H */

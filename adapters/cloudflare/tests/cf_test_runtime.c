@@ -17,18 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-double cft_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
 bool cft_available(char *why, size_t len) {
     char path[1024];
     snprintf(path, sizeof(path), "%s/node_modules/miniflare/package.json", CF_WORKER_DIR);
@@ -41,20 +29,6 @@ bool cft_available(char *why, size_t len) {
         return false;
     }
     return true;
-}
-
-int cft_free_port(void) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(s, (struct sockaddr *)&a, &l) < 0) {
-        if (s >= 0)
-            close(s);
-        return -1;
-    }
-    close(s);
-    return ntohs(a.sin_port);
 }
 
 static cft_runtime *guarded[4];
@@ -93,7 +67,7 @@ int cft_start(cft_runtime *rt) {
             return -1;
         }
     }
-    if (rt->port == 0 && (rt->port = cft_free_port()) < 0)
+    if (rt->port == 0 && (rt->port = ut_free_port()) < 0)
         return -1;
     snprintf(ready, sizeof(ready), "%s/ready", rt->dir);
     snprintf(log, sizeof(log), "%s/log", rt->dir);
@@ -123,8 +97,8 @@ int cft_start(cft_runtime *rt) {
     }
     rt->pid = pid;
     cft_guard(rt);
-    double deadline = cft_now() + 60;
-    while (cft_now() < deadline) {
+    double deadline = ut_now() + 60;
+    while (ut_now() < deadline) {
         if (access(ready, F_OK) == 0 && cft_http(rt, "GET", "/_health", NULL, NULL) == 200)
             return 0;
         int st;
@@ -133,7 +107,7 @@ int cft_start(cft_runtime *rt) {
             rt->pid = 0;
             return -1;
         }
-        sleep_ms(50);
+        ut_sleep(0.05);
     }
     fprintf(stderr, "the runtime did not start within 60 s; see %s\n", log);
     cft_kill(rt);
@@ -141,12 +115,12 @@ int cft_start(cft_runtime *rt) {
 }
 
 static void reap(cft_runtime *rt, double wait) {
-    double deadline = cft_now() + wait;
+    double deadline = ut_now() + wait;
     int st;
-    while (cft_now() < deadline) {
+    while (ut_now() < deadline) {
         if (waitpid(rt->pid, &st, WNOHANG) == rt->pid)
             break;
-        sleep_ms(20);
+        ut_sleep(0.02);
     }
     /* Whatever is left of the group (workerd) goes now. */
     kill(-rt->pid, SIGKILL);

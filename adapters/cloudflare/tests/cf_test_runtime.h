@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define CFT_SKIP_MARK "KV_TEST_SKIP:"
+/* The project's test library: ut_now(), ut_sleep(), ut_free_port(), UT_SKIP_MARK. */
+#include "testutil.h"
 
 typedef struct cft_runtime {
     pid_t pid; /* the launcher, leader of its process group; 0 when stopped */
@@ -54,10 +55,5 @@ long cft_http(const cft_runtime *rt, const char *method, const char *path, const
 
 /* Sets the fault switch: the next `count` requests fail with `status` (0: delay only). */
 int cft_faults(const cft_runtime *rt, int count, int status, int retry_after, int delay_ms);
-
-double cft_now(void);
-
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
-int cft_free_port(void);
 
 #endif /* CF_TEST_RUNTIME_H */

@@ -37,7 +37,7 @@ static const char *const schemes[][2] = {
 #define NEED_RUNTIME()                                                                             \
     do {                                                                                           \
         if (!up) {                                                                                 \
-            print_message("%s %s\n", CFT_SKIP_MARK, skip_reason);                                  \
+            print_message("%s %s\n", UT_SKIP_MARK, skip_reason);                                   \
             skip();                                                                                \
         }                                                                                          \
     } while (0)
@@ -82,10 +82,10 @@ static void test_restart_keeps_data(void **state) {
         CHECK_RC(c, kv_set(c, bkey, sizeof(bkey), bval, sizeof(bval)), 0);
         kv_close(c);
     }
-    double t0 = cft_now();
+    double t0 = ut_now();
     cft_stop(&rt);
     assert_int_equal(cft_start(&rt), 0);
-    print_message("runtime restarted in %.2f s\n", cft_now() - t0);
+    print_message("runtime restarted in %.2f s\n", ut_now() - t0);
     for (size_t i = 0; i < NSCHEMES; i++) {
         kv_conn *c = open_uri(schemes[i][0], schemes[i][1]);
         char key[16], val[64];
@@ -110,9 +110,9 @@ static void test_429_retried(void **state) {
     kv_conn *c = open_uri("cloudflare-kv", "");
     CHECK_RC(c, kv_set(c, "r", 1, "ok", 2), 0);
     assert_int_equal(cft_faults(&rt, 2, 429, 1, 0), 0);
-    double t0 = cft_now();
+    double t0 = ut_now();
     CHECK_RC(c, kv_get(c, "r", 1, &v), 0);
-    double dt = cft_now() - t0;
+    double dt = ut_now() - t0;
     print_message("two 429 (Retry-After: 1) then success in %.2f s\n", dt);
     assert_true(dt >= 1.9 && dt < 15);
     assert_memory_equal(v.data, "ok", 2);
@@ -126,9 +126,9 @@ static void test_5xx_retried(void **state) {
     NEED_RUNTIME();
     kv_conn *c = open_uri("cloudflare-d1", "");
     assert_int_equal(cft_faults(&rt, 3, 503, -1, 0), 0);
-    double t0 = cft_now();
+    double t0 = ut_now();
     CHECK_RC(c, kv_set(c, "s", 1, "v", 1), 0);
-    print_message("three 503 then success in %.2f s\n", cft_now() - t0);
+    print_message("three 503 then success in %.2f s\n", ut_now() - t0);
     kv_close(c);
 }
 
@@ -139,9 +139,9 @@ static void test_retry_budget_spent(void **state) {
     kv_buf v = KV_BUF_INIT;
     kv_conn *c = open_uri("cloudflare-rest", "?retries=2");
     assert_int_equal(cft_faults(&rt, 50, 503, -1, 0), 0);
-    double t0 = cft_now();
+    double t0 = ut_now();
     CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ESERVER);
-    double dt = cft_now() - t0;
+    double dt = ut_now() - t0;
     print_message("gave up after %.2f s: %s\n", dt, kv_errmsg(c));
     assert_true(dt < 5);
     assert_non_null(strstr(kv_errmsg(c), "HTTP 503"));
@@ -175,14 +175,14 @@ static void test_timeout(void **state) {
     kv_buf v = KV_BUF_INIT;
     kv_conn *c = open_uri("cloudflare-kv", "?timeout=1&retries=0");
     assert_int_equal(cft_faults(&rt, 1, 0, -1, 4000), 0);
-    double t0 = cft_now();
+    double t0 = ut_now();
     CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ETIMEDOUT);
-    double dt = cft_now() - t0;
+    double dt = ut_now() - t0;
     print_message("timed out after %.2f s: %s\n", dt, kv_errmsg(c));
     assert_true(dt >= 0.9 && dt < 3);
-    t0 = cft_now();
+    t0 = ut_now();
     CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ECONN);
-    assert_true(cft_now() - t0 < 0.1);
+    assert_true(ut_now() - t0 < 0.1);
     kv_close(c);
     kv_buf_free(&v);
     clear_faults();
@@ -194,13 +194,13 @@ static void test_not_running(void **state) {
     cft_runtime none = {0};
     char uri[200];
     kv_conn *c = NULL;
-    none.port = cft_free_port();
+    none.port = ut_free_port();
     for (size_t i = 0; i < NSCHEMES; i++) {
         cft_uri(&none, schemes[i][0], i == 3 ? "?store=d1&connect_timeout=1" : "?connect_timeout=1",
                 uri, sizeof(uri));
-        double t0 = cft_now();
+        double t0 = ut_now();
         int rc = kv_open(uri, &c);
-        double dt = cft_now() - t0;
+        double dt = ut_now() - t0;
         print_message("%s: %s in %.2f s: %s\n", uri, kv_errname(rc), dt, kv_errmsg(NULL));
         assert_int_equal(rc, KV_ECONNECT);
         assert_true(dt < 5);
@@ -302,16 +302,16 @@ static void test_stopped_mid_run(void **state) {
     }
     cft_kill(&rt);
     for (size_t i = 0; i < NSCHEMES; i++) {
-        double t0 = cft_now();
+        double t0 = ut_now();
         int rc = kv_get(cs[i], "m", 1, &v);
-        double dt = cft_now() - t0;
+        double dt = ut_now() - t0;
         print_message("%s%s after the crash: %s in %.2f s: %s\n", schemes[i][0], schemes[i][1],
                       kv_errname(rc), dt, kv_errmsg(cs[i]));
         assert_true(rc == KV_ECONNECT || rc == KV_ECONN);
         assert_true(dt < 5);
-        t0 = cft_now();
+        t0 = ut_now();
         CHECK_RC(cs[i], kv_get(cs[i], "m", 1, &v), KV_ECONN);
-        assert_true(cft_now() - t0 < 0.1);
+        assert_true(ut_now() - t0 < 0.1);
         kv_close(cs[i]);
     }
     kv_buf_free(&v);
@@ -320,7 +320,7 @@ static void test_stopped_mid_run(void **state) {
 static int group_setup(void **state) {
     (void)state;
     if (!cft_available(skip_reason, sizeof(skip_reason))) {
-        printf("%s %s\n", CFT_SKIP_MARK, skip_reason);
+        printf("%s %s\n", UT_SKIP_MARK, skip_reason);
         return 0;
     }
     if (cft_start(&rt) != 0) {

@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
     alarm(900);
     char why[256];
     if (!cft_available(why, sizeof(why))) {
-        printf("%s %s\n", CFT_SKIP_MARK, why);
+        printf("%s %s\n", UT_SKIP_MARK, why);
         return 0;
     }
     size_t n = argc == 3 ? strtoul(argv[2], NULL, 10) : 100000;
@@ -104,16 +104,16 @@ int main(int argc, char **argv) {
     source(&s, 0, collect, &want);
 
     kv_manifest m = {0}, m2 = {0};
-    double t0 = cft_now();
+    double t0 = ut_now();
     int rc = kv_save_entries_from(c, "snap/", source, &s, 0, &m);
-    double t1 = cft_now();
+    double t1 = ut_now();
     if (rc < 0) {
         fprintf(stderr, "save: %s: %s\n", kv_errname(rc), kv_errmsg(c));
         goto out;
     }
     struct check got = {0, UINT64_C(0xcbf29ce484222325)};
     rc = kv_load_entries(c, "snap/", collect, &got, &m2);
-    double t2 = cft_now();
+    double t2 = ut_now();
     if (rc < 0) {
         fprintf(stderr, "load: %s: %s\n", kv_errname(rc), kv_errmsg(c));
         goto out;

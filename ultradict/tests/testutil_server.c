@@ -1,7 +1,9 @@
 /*
- * kv_test_util.c - see kv_test_util.h.
+ * testutil_server.c - the part of the test library for the tests of the backends: resolving
+ * the backend a test is given, serialising runs on a shared server, private servers, numbered
+ * children. See testutil.h.
  */
-#include "kv_test_util.h"
+#include "testutil.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -19,15 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef KV_SERVICES_SCRIPT
-#define KV_SERVICES_SCRIPT "scripts/services"
+#ifndef UT_SERVICES_SCRIPT
+#define UT_SERVICES_SCRIPT "scripts/services"
 #endif
 
 /* Looks NAME up in the output of `scripts/services status`. */
 static bool from_services(const char *name, char *out, size_t len) {
     char line[1024];
     bool found = false;
-    FILE *p = popen(KV_SERVICES_SCRIPT " status 2>/dev/null", "r");
+    FILE *p = popen(UT_SERVICES_SCRIPT " status 2>/dev/null", "r");
     if (!p)
         return false;
     size_t nlen = strlen(name);
@@ -42,7 +44,7 @@ static bool from_services(const char *name, char *out, size_t len) {
     return found;
 }
 
-bool kvt_resolve_uri(const char *arg, char *out, size_t len) {
+bool ut_resolve_uri(const char *arg, char *out, size_t len) {
     if (strncmp(arg, "service:", 8) == 0) {
         const char *name = arg + 8;
         char env[64] = "KV_TEST_";
@@ -87,7 +89,7 @@ bool kvt_resolve_uri(const char *arg, char *out, size_t len) {
     return true;
 }
 
-bool kvt_lock_server(const char *server, double timeout) {
+bool ut_lock_server(const char *server, double timeout) {
     char path[256];
     snprintf(path, sizeof(path), "/tmp/kv-contract-%ld-%s.lock", (long)getuid(), server);
     /* Deliberately never closed: the lock lasts as long as the process. */
@@ -110,7 +112,7 @@ bool kvt_lock_server(const char *server, double timeout) {
     return true;
 }
 
-void kvt_remove_store(const char *uri) {
+void ut_remove_store(const char *uri) {
     char path[1200];
     if (strncmp(uri, "sqlite:", 7) == 0) {
         const char *p = uri + 7;
@@ -133,17 +135,27 @@ void kvt_remove_store(const char *uri) {
     }
 }
 
-int kvt_run_children(int n, kvt_child_fn fn, void *arg, double timeout) {
-    pid_t pids[64];
+/* What a numbered child runs: set before each ut_fork(), so each child sees its own index. */
+typedef struct numbered_child {
+    ut_child_fn fn;
+    void *arg;
+    int index;
+} numbered_child;
+
+static int run_numbered(void *p) {
+    const numbered_child *c = p;
+    return c->fn(c->index, c->arg);
+}
+
+int ut_run_children(int n, ut_child_fn fn, void *arg, double timeout) {
+    pid_t pids[64] = {0};
     int status[64];
     if (n > 64)
         n = 64;
-    fflush(stdout);
-    fflush(stderr);
+    numbered_child c = {fn, arg, 0};
     for (int i = 0; i < n; i++) {
-        pids[i] = fork();
-        if (pids[i] == 0)
-            _exit(fn(i, arg));
+        c.index = i;
+        pids[i] = ut_fork(run_numbered, &c);
         if (pids[i] < 0) {
             fprintf(stderr, "fork: %s\n", strerror(errno));
             ut_wait_all(pids, i, 0, NULL); /* kills and reaps those already started */
@@ -159,7 +171,7 @@ int kvt_run_children(int n, kvt_child_fn fn, void *arg, double timeout) {
     return failed;
 }
 
-bool kvt_wait_flag(const int *flag, double timeout) {
+bool ut_wait_flag(const int *flag, double timeout) {
     double deadline = ut_now() + timeout;
     while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST)) {
         if (ut_now() > deadline)
@@ -169,7 +181,7 @@ bool kvt_wait_flag(const int *flag, double timeout) {
     return true;
 }
 
-int kvt_free_port(void) {
+int ut_free_port(void) {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
     socklen_t alen = sizeof(a);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -184,7 +196,7 @@ int kvt_free_port(void) {
     return port;
 }
 
-bool kvt_have_program(const char *name) {
+bool ut_have_program(const char *name) {
     const char *path = getenv("PATH");
     char buf[1024];
     if (!path)
@@ -212,12 +224,12 @@ static bool port_accepts(int port) {
     return ok;
 }
 
-pid_t kvt_start_server(const char *kind, int port) {
+pid_t ut_start_server(const char *kind, int port) {
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);
     bool redis = strcmp(kind, "redis") == 0;
     const char *prog = redis ? "redis-server" : "memcached";
-    if (!kvt_have_program(prog)) {
+    if (!ut_have_program(prog)) {
         fprintf(stderr, "%s not found\n", prog);
         return -1;
     }
@@ -264,18 +276,18 @@ pid_t kvt_start_server(const char *kind, int port) {
         ut_sleep(10 / 1000.0);
     }
     fprintf(stderr, "%s on port %d did not start within 5 s\n", prog, port);
-    kvt_kill_server(pid);
+    ut_kill_server(pid);
     return -1;
 }
 
-void kvt_kill_server(pid_t pid) {
+void ut_kill_server(pid_t pid) {
     if (pid <= 0)
         return;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
 }
 
-bool kvt_wait_stopped(pid_t pid, double timeout) {
+bool ut_wait_stopped(pid_t pid, double timeout) {
     char path[64], buf[512];
     snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
     double deadline = ut_now() + timeout;

@@ -1,0 +1,266 @@
+/*
+ * py_lock.c - the lock of an UltraDict in Python: Core's lock methods and the Lock object
+ * (`with ultra.lock:` and `with ultra.lock(block, timeout, ...):`).
+ */
+#include "py_ultradict.h"
+
+#include <errno.h>
+
+/* ---- Locks. ---- */
+
+PyObject *core_lock_acquire(PyObject *op, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"block", "timeout", "sleep_time", "steal_after_timeout", NULL};
+    Core *self = (Core *)op;
+    int block = 1, steal = 0;
+    PyObject *timeout = Py_None;
+    double sleep_time = 0.000001;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|pOdp:acquire", kwlist, &block, &timeout,
+                                     &sleep_time, &steal) ||
+        pyud_check_open(self))
+        return NULL;
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.sleep_time = sleep_time;
+    o.steal_after_timeout = steal != 0;
+    if (timeout != Py_None) {
+        o.timeout = PyFloat_AsDouble(timeout);
+        if (o.timeout == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (o.timeout < 0) {
+            PyErr_SetString(PyExc_ValueError, "timeout must be >= 0 or None");
+            return NULL;
+        }
+    }
+    /* The uncontended case keeps the GIL; waiting releases it, so other threads of this
+     * process can run (and release the lock, if one of them holds it). */
+    ud_lock_options nb = o;
+    nb.nonblock = true;
+    nb.timeout = 0;
+    int rc = ud_lock(self->d, &nb);
+    if (rc == UD_EBUSY && block) {
+        if (o.timeout == 0 && timeout != Py_None)
+            o.nonblock = true;
+        Py_BEGIN_ALLOW_THREADS rc = ud_lock(self->d, &o);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc == 0)
+        Py_RETURN_TRUE;
+    if (rc != UD_EBUSY && rc != UD_ETIMEDOUT)
+        return pyud_raise(rc);
+    PyObject *cls = pyud_exc(rc == UD_ETIMEDOUT ? "CannotAcquireLockTimeout" : "CannotAcquireLock");
+    PyObject *kwargs = Py_BuildValue("{s:i}", "blocking_pid", (int)ud_lock_holder(self->d));
+    PyObject *empty = PyTuple_New(0);
+    PyObject *e = kwargs && empty ? PyObject_Call(cls, empty, kwargs) : NULL;
+    if (e)
+        PyErr_SetObject(cls, e);
+    Py_XDECREF(e);
+    Py_XDECREF(empty);
+    Py_XDECREF(kwargs);
+    Py_DECREF(cls);
+    return NULL;
+}
+
+PyObject *core_lock_release(PyObject *op, PyObject *unused) {
+    (void)unused;
+    Core *self = (Core *)op;
+    if (pyud_check_open(self))
+        return NULL;
+    int rc = ud_unlock(self->d);
+    if (rc == UD_ENOTLOCKED) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
+        return NULL;
+    }
+    return pyud_rc_none(rc);
+}
+
+PyObject *core_lock_holder(PyObject *op, PyObject *unused) {
+    (void)unused;
+    Core *self = (Core *)op;
+    if (pyud_check_open(self))
+        return NULL;
+    return PyLong_FromLong((long)ud_lock_holder(self->d));
+}
+
+/* _lock_steal(pid): take the lock from `pid` only (0: from whoever holds it). True if taken. */
+PyObject *core_lock_steal(PyObject *op, PyObject *args) {
+    Core *self = (Core *)op;
+    int pid = 0;
+    if (!PyArg_ParseTuple(args, "|i:_lock_steal", &pid) || pyud_check_open(self))
+        return NULL;
+    int rc = pid > 0 ? ud_lock_steal_from(self->d, pid) : ud_lock_steal(self->d);
+    if (rc == 0)
+        Py_RETURN_TRUE;
+    if (rc == UD_EBUSY)
+        Py_RETURN_FALSE;
+    if (rc == -ENOTSUP) {
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "a robust mutex cannot be stolen (a dead holder is recovered by acquire)");
+        return NULL;
+    }
+    return pyud_raise(rc);
+}
+
+/* ---- The lock object: `with ultra.lock:` and `with ultra.lock(block, timeout, ...):`. ---- */
+
+typedef struct {
+    PyObject_HEAD Core *ud;
+    PyObject *args; /* (block, timeout, sleep_time, steal_after_timeout) or NULL */
+} Lock;
+
+static PyObject *lock_classes[2]; /* RLock and SharedLock, set by the Python package */
+
+static PyObject *new_lock(PyTypeObject *tp, Core *ud, PyObject *args) {
+    Lock *l = (Lock *)tp->tp_alloc(tp, 0);
+    if (!l)
+        return NULL;
+    Py_INCREF(ud);
+    l->ud = ud;
+    Py_XINCREF(args);
+    l->args = args;
+    return (PyObject *)l;
+}
+
+PyObject *core_get_lock(PyObject *op, void *unused) {
+    (void)unused;
+    Core *self = (Core *)op;
+    PyObject *cls = lock_classes[self->spin ? 1 : 0];
+    return new_lock(cls ? (PyTypeObject *)cls : &pyud_lock_type, self, NULL);
+}
+
+static void lock_dealloc(PyObject *op) {
+    Lock *l = (Lock *)op;
+    Py_CLEAR(l->ud);
+    Py_CLEAR(l->args);
+    Py_TYPE(op)->tp_free(op);
+}
+
+/* The arguments of Core._lock_acquire (block, timeout, sleep_time, steal_after_timeout); a
+ * missing sleep_time is the original's 0.000001. */
+static PyObject *acquire_args(PyObject *block, PyObject *timeout, PyObject *sleep_time,
+                              PyObject *steal) {
+    PyObject *sl = sleep_time ? (Py_INCREF(sleep_time), sleep_time) : PyFloat_FromDouble(1e-6);
+    PyObject *t = sl ? PyTuple_Pack(4, block, timeout, sl, steal) : NULL;
+    Py_XDECREF(sl);
+    return t;
+}
+
+static PyObject *lock_call(PyObject *op, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"block", "timeout", "sleep_time", "steal_after_timeout", NULL};
+    Lock *l = (Lock *)op;
+    PyObject *block = Py_True, *timeout = Py_None, *sleep_time = NULL, *steal = Py_False;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOO:lock", kwlist, &block, &timeout, &sleep_time,
+                                     &steal))
+        return NULL;
+    PyObject *t = acquire_args(block, timeout, sleep_time, steal);
+    if (!t)
+        return NULL;
+    PyObject *r = new_lock(Py_TYPE(op), l->ud, t);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *lock_enter(PyObject *op, PyObject *unused) {
+    (void)unused;
+    Lock *l = (Lock *)op;
+    if (pyud_check_open(l->ud))
+        return NULL;
+    if (!l->args) {
+        /* The common case, `with ultra.lock:`, blocks without parsing anything. */
+        ud_lock_options nb = UD_LOCK_OPTIONS_INIT;
+        nb.nonblock = true;
+        int rc = ud_lock(l->ud->d, &nb);
+        if (rc == UD_EBUSY) {
+            Py_BEGIN_ALLOW_THREADS rc = ud_lock(l->ud->d, NULL);
+            Py_END_ALLOW_THREADS
+        }
+        if (rc)
+            return pyud_raise(rc);
+    } else {
+        PyObject *r = core_lock_acquire((PyObject *)l->ud, l->args, NULL);
+        if (!r)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_INCREF(op);
+    return op;
+}
+
+static PyObject *lock_exit(PyObject *op, PyObject *const *args, Py_ssize_t n) {
+    (void)args;
+    (void)n;
+    Lock *l = (Lock *)op;
+    PyObject *r = core_lock_release((PyObject *)l->ud, NULL);
+    if (!r)
+        return NULL;
+    Py_DECREF(r);
+    Py_RETURN_FALSE; /* exceptions inside the block propagate */
+}
+
+static PyObject *lock_acquire(PyObject *op, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"block", "sleep_time", "timeout", "steal_after_timeout", NULL};
+    Lock *l = (Lock *)op;
+    PyObject *block = Py_True, *timeout = Py_None, *sleep_time = NULL, *steal = Py_False;
+    /* The original's acquire() takes sleep_time before timeout. */
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOO:acquire", kwlist, &block, &sleep_time,
+                                     &timeout, &steal))
+        return NULL;
+    PyObject *t = acquire_args(block, timeout, sleep_time, steal);
+    if (!t)
+        return NULL;
+    PyObject *r = core_lock_acquire((PyObject *)l->ud, t, NULL);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *lock_release(PyObject *op, PyObject *args) {
+    (void)args;
+    return core_lock_release((PyObject *)((Lock *)op)->ud, NULL);
+}
+
+static PyObject *lock_get_ud(PyObject *op, void *unused) {
+    (void)unused;
+    Lock *l = (Lock *)op;
+    Py_INCREF(l->ud);
+    return (PyObject *)l->ud;
+}
+
+static PyMethodDef lock_methods[] = {
+    {"__enter__", lock_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))lock_exit, METH_FASTCALL, NULL},
+    {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
+     "acquire(block=True, sleep_time=0.000001, timeout=None, steal_after_timeout=False)"},
+    {"release", lock_release, METH_VARARGS, "Releases one level of the lock."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef lock_getset[] = {
+    {"_ud", lock_get_ud, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyTypeObject pyud_lock_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "UltraDict._ultradict.Lock",
+    .tp_basicsize = sizeof(Lock),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "The lock of an UltraDict (re-entrant; shared by every lock object of the dict).",
+    .tp_dealloc = lock_dealloc,
+    .tp_call = lock_call,
+    .tp_methods = lock_methods,
+    .tp_getset = lock_getset,
+};
+
+PyObject *pyud_set_lock_classes(PyObject *m, PyObject *args) {
+    (void)m;
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "O!O!:_set_lock_classes", &PyType_Type, &a, &PyType_Type, &b))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)a, &pyud_lock_type) ||
+        !PyType_IsSubtype((PyTypeObject *)b, &pyud_lock_type)) {
+        PyErr_SetString(PyExc_TypeError, "lock classes must derive from Lock");
+        return NULL;
+    }
+    Py_INCREF(a);
+    Py_INCREF(b);
+    Py_XSETREF(lock_classes[0], a);
+    Py_XSETREF(lock_classes[1], b);
+    Py_RETURN_NONE;
+}

@@ -1,0 +1,468 @@
+/*
+ * py_mapping.c - the mapping protocol of Core: the cache of decoded values, [] and del,
+ * len and in, iteration from one consistent pass, and the dict methods.
+ */
+#include "py_ultradict.h"
+
+#include <stdlib.h>
+
+/* ---- The mapping protocol. ---- */
+
+void pyud_cache_drop(Core *self) {
+    Py_CLEAR(self->last_key);
+    Py_CLEAR(self->last_val);
+    if (self->cache)
+        PyDict_Clear(self->cache);
+}
+
+static inline void cache_check(Core *self) {
+    uint64_t pos = ud_change_position(self->d);
+    if (pos != self->cache_pos) {
+        pyud_cache_drop(self);
+        self->cache_pos = pos;
+    }
+}
+
+/* Remembers the latest hit, so that reading the same key object again (a loop over one key, a
+ * small int, an interned string) skips even the dict lookup. */
+static inline void cache_remember(Core *self, PyObject *key, PyObject *v) {
+    Py_INCREF(key);
+    Py_INCREF(v);
+    Py_XSETREF(self->last_key, key);
+    Py_XSETREF(self->last_val, v);
+}
+
+/* The key object encoded into a scratch buffer (see pyud_scratch_get); NULL with an exception
+ * set if it cannot be encoded. */
+static ud_buf *scratch_key(Core *self, PyObject *key, ud_buf *local) {
+    ud_buf *k = pyud_scratch_get(self, SCRATCH_KEY, local);
+    if (pyud_encode_key(k, key) == 0)
+        return k;
+    pyud_scratch_put(self, SCRATCH_KEY, k);
+    return NULL;
+}
+
+/* Looks key up: a new reference, or NULL with KeyError (if `missing_ok` is false) or without an
+ * exception set (if true). The cache is filled on the way. */
+static PyObject *lookup(Core *self, PyObject *key, bool missing_ok) {
+    if (pyud_check_open(self))
+        return NULL;
+    cache_check(self);
+    if (key == self->last_key) {
+        Py_INCREF(self->last_val);
+        return self->last_val;
+    }
+    PyObject *v = PyDict_GetItemWithError(self->cache, key);
+    if (v) {
+        cache_remember(self, key, v);
+        Py_INCREF(v);
+        return v;
+    }
+    if (PyErr_Occurred())
+        return NULL;
+    ud_buf kl, vl;
+    ud_buf *k = scratch_key(self, key, &kl);
+    if (!k)
+        return NULL;
+    ud_buf *val = pyud_scratch_get(self, SCRATCH_VAL, &vl);
+    int rc = ud_get(self->d, k->data, k->len, val);
+    if (rc == 0) {
+        /* The decoder may run Python code that uses this dict: the buffers stay marked busy
+         * meanwhile, so such a nested call gets buffers of its own. */
+        v = pyud_decode_value(self, val->data, val->len);
+    } else if (rc == UD_EWRONGTYPE)
+        v = pyud_child_for(self, k);
+    else if (rc == UD_ENOTFOUND) {
+        if (!missing_ok)
+            PyErr_SetObject(PyExc_KeyError, key);
+    } else
+        pyud_raise(rc);
+    pyud_scratch_put(self, SCRATCH_VAL, val);
+    pyud_scratch_put(self, SCRATCH_KEY, k);
+    /* The value is at least as new as cache_pos, which was read first: if the dict moved in
+     * between, the next lookup sees a new position and drops it. */
+    if (v && PyDict_SetItem(self->cache, key, v))
+        Py_CLEAR(v);
+    if (v)
+        cache_remember(self, key, v);
+    return v;
+}
+
+PyObject *core_subscript(PyObject *op, PyObject *key) {
+    return lookup((Core *)op, key, false);
+}
+
+int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
+    Core *self = (Core *)op;
+    if (pyud_check_open(self))
+        return -1;
+    ud_buf kl;
+    ud_buf *k = scratch_key(self, key, &kl);
+    if (!k)
+        return -1;
+    int r;
+    if (v) {
+        r = pyud_write_value(self, self->d, self->recurse, k, v);
+    } else {
+        int rc = ud_del(self->d, k->data, k->len);
+        r = 0;
+        if (rc == UD_ENOTFOUND) {
+            PyErr_SetObject(PyExc_KeyError, key);
+            r = -1;
+        } else if (rc) {
+            pyud_raise(rc);
+            r = -1;
+        }
+    }
+    pyud_scratch_put(self, SCRATCH_KEY, k);
+    return r;
+}
+
+Py_ssize_t core_length(PyObject *op) {
+    Core *self = (Core *)op;
+    if (pyud_check_open(self))
+        return -1;
+    return (Py_ssize_t)ud_len(self->d);
+}
+
+int core_contains(PyObject *op, PyObject *key) {
+    Core *self = (Core *)op;
+    if (pyud_check_open(self))
+        return -1;
+    cache_check(self);
+    if (PyDict_GetItemWithError(self->cache, key))
+        return 1;
+    if (PyErr_Occurred())
+        return -1;
+    ud_buf k = UD_BUF_INIT;
+    if (pyud_encode_new_key(&k, key))
+        return -1;
+    int rc = ud_contains(self->d, k.data, k.len);
+    ud_buf_free(&k);
+    if (rc < 0) {
+        pyud_raise(rc);
+        return -1;
+    }
+    return rc;
+}
+
+/* ---- Iteration: lists built from one consistent pass. ---- */
+
+enum { WANT_KEYS = 1, WANT_VALUES = 2, WANT_ITEMS = 3, WANT_DICT = 4 };
+
+static PyObject *entry_value(Core *self, const ud_buf *k, const ud_buf *v, int type, bool plain) {
+    if (type != UD_TYPE_DICT)
+        return pyud_decode_value(self, v->data, v->len);
+    PyObject *c = pyud_child_for(self, k);
+    if (!c || !plain)
+        return c;
+    PyObject *d = pyud_to_dict((Core *)c);
+    Py_DECREF(c);
+    return d;
+}
+
+static PyObject *collect(Core *self, int want) {
+    if (pyud_check_open(self))
+        return NULL;
+    ud_iter *it = NULL;
+    int rc = ud_iter_open(self->d, &it);
+    if (rc)
+        return pyud_raise(rc);
+    PyObject *out = want == WANT_DICT ? PyDict_New() : PyList_New(0);
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+    int type = 0;
+    while (out && (rc = ud_iter_next(it, &k, &v, &type)) == 0) {
+        PyObject *key = NULL, *val = NULL, *item = NULL;
+        if (want != WANT_VALUES)
+            key = pyud_decode_key(k.data, k.len);
+        if (want != WANT_KEYS)
+            val = entry_value(self, &k, &v, type, want == WANT_DICT);
+        int bad = (want != WANT_VALUES && !key) || (want != WANT_KEYS && !val);
+        if (!bad) {
+            if (want == WANT_DICT)
+                bad = PyDict_SetItem(out, key, val);
+            else {
+                item = want == WANT_KEYS     ? (Py_INCREF(key), key)
+                       : want == WANT_VALUES ? (Py_INCREF(val), val)
+                                             : PyTuple_Pack(2, key, val);
+                bad = !item || PyList_Append(out, item);
+            }
+        }
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+        Py_XDECREF(item);
+        if (bad)
+            Py_CLEAR(out);
+    }
+    ud_iter_close(it);
+    ud_buf_free(&k);
+    ud_buf_free(&v);
+    if (out && rc != UD_ENOTFOUND) {
+        Py_CLEAR(out);
+        pyud_raise(rc);
+    }
+    return out;
+}
+
+PyObject *pyud_to_dict(Core *self) {
+    return collect(self, WANT_DICT);
+}
+
+PyObject *core_keys(PyObject *op, PyObject *unused) {
+    (void)unused;
+    return collect((Core *)op, WANT_KEYS);
+}
+PyObject *core_values(PyObject *op, PyObject *unused) {
+    (void)unused;
+    return collect((Core *)op, WANT_VALUES);
+}
+PyObject *core_items(PyObject *op, PyObject *unused) {
+    (void)unused;
+    return collect((Core *)op, WANT_ITEMS);
+}
+PyObject *core_to_dict(PyObject *op, PyObject *unused) {
+    (void)unused;
+    return pyud_to_dict((Core *)op);
+}
+
+PyObject *core_iter(PyObject *op) {
+    PyObject *keys = collect((Core *)op, WANT_KEYS);
+    if (!keys)
+        return NULL;
+    PyObject *it = PyObject_GetIter(keys);
+    Py_DECREF(keys);
+    return it;
+}
+
+/* ---- dict methods. ---- */
+
+/* get(), pop() and setdefault() take a key and an optional default: -1 with TypeError else. */
+static int key_and_default(const char *method, Py_ssize_t n) {
+    if (n >= 1 && n <= 2)
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes a key and an optional default", method);
+    return -1;
+}
+
+PyObject *core_get(PyObject *op, PyObject *const *args, Py_ssize_t n) {
+    if (key_and_default("get", n))
+        return NULL;
+    PyObject *v = lookup((Core *)op, args[0], true);
+    if (v || PyErr_Occurred())
+        return v;
+    PyObject *def = n == 2 ? args[1] : Py_None;
+    Py_INCREF(def);
+    return def;
+}
+
+static int lock_internal(Core *self) {
+    int rc = ud_lock(self->d, NULL);
+    if (rc)
+        pyud_raise(rc);
+    return rc ? -1 : 0;
+}
+
+/* The entry under an encoded key as a Python value, read under the lock; NULL without an
+ * exception if absent. Nested dicts come back as plain dicts (they are being removed). */
+static PyObject *take_value(Core *self, const ud_buf *k) {
+    ud_buf v = UD_BUF_INIT;
+    int rc = ud_get(self->d, k->data, k->len, &v);
+    PyObject *r = NULL;
+    if (rc == 0)
+        r = pyud_decode_value(self, v.data, v.len);
+    else if (rc == UD_EWRONGTYPE)
+        r = entry_value(self, k, &v, UD_TYPE_DICT, true);
+    else if (rc != UD_ENOTFOUND)
+        pyud_raise(rc);
+    ud_buf_free(&v);
+    return r;
+}
+
+PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
+    Core *self = (Core *)op;
+    if (key_and_default("pop", n))
+        return NULL;
+    if (pyud_check_open(self))
+        return NULL;
+    ud_buf k = UD_BUF_INIT;
+    if (pyud_encode_key(&k, args[0]) || lock_internal(self)) {
+        ud_buf_free(&k);
+        return NULL;
+    }
+    PyObject *r = take_value(self, &k);
+    if (r) {
+        int rc = ud_del(self->d, k.data, k.len);
+        if (rc) {
+            Py_CLEAR(r);
+            pyud_raise(rc);
+        }
+    }
+    ud_unlock(self->d);
+    ud_buf_free(&k);
+    if (r || PyErr_Occurred())
+        return r;
+    if (n == 2) {
+        Py_INCREF(args[1]);
+        return args[1];
+    }
+    PyErr_SetObject(PyExc_KeyError, args[0]);
+    return NULL;
+}
+
+PyObject *core_popitem(PyObject *op, PyObject *unused) {
+    (void)unused;
+    Core *self = (Core *)op;
+    if (pyud_check_open(self) || lock_internal(self))
+        return NULL;
+    /* The newest entry, found under the lock; with nested dicts its type decides how its value
+     * is read before it goes. */
+    PyObject *r = NULL;
+    ud_iter *it = NULL;
+    ud_buf k = UD_BUF_INIT, last = UD_BUF_INIT;
+    int rc = ud_iter_open(self->d, &it);
+    bool found = false;
+    while (rc == 0 && (rc = ud_iter_next(it, &k, NULL, NULL)) == 0) {
+        ud_buf t = k;
+        k = last;
+        last = t;
+        found = true;
+    }
+    ud_iter_close(it);
+    if (rc != 0 && rc != UD_ENOTFOUND) {
+        pyud_raise(rc);
+    } else if (!found) {
+        PyErr_SetString(PyExc_KeyError, "popitem(): dictionary is empty");
+    } else {
+        PyObject *key = pyud_decode_key(last.data, last.len);
+        PyObject *val = key ? take_value(self, &last) : NULL;
+        if (val && (rc = ud_del(self->d, last.data, last.len)) != 0)
+            pyud_raise(rc);
+        else if (val)
+            r = PyTuple_Pack(2, key, val);
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+    }
+    ud_unlock(self->d);
+    ud_buf_free(&k);
+    ud_buf_free(&last);
+    return r;
+}
+
+PyObject *core_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t n) {
+    Core *self = (Core *)op;
+    if (key_and_default("setdefault", n))
+        return NULL;
+    PyObject *def = n == 2 ? args[1] : Py_None;
+    if (pyud_check_open(self) || lock_internal(self))
+        return NULL;
+    PyObject *r = lookup(self, args[0], true);
+    if (!r && !PyErr_Occurred()) {
+        if (core_ass_subscript(op, args[0], def) == 0)
+            r = lookup(self, args[0], false);
+    }
+    ud_unlock(self->d);
+    return r;
+}
+
+PyObject *core_clear(PyObject *op, PyObject *unused) {
+    (void)unused;
+    Core *self = (Core *)op;
+    if (pyud_check_open(self))
+        return NULL;
+    int rc = ud_clear(self->d);
+    if (rc)
+        return pyud_raise(rc);
+    Py_RETURN_NONE;
+}
+
+/* _update(items): a list of (key, value) pairs, written as one record when no value is a
+ * nested dict, else one by one under the lock. */
+PyObject *core_update_items(PyObject *op, PyObject *seq) {
+    Core *self = (Core *)op;
+    if (pyud_check_open(self))
+        return NULL;
+    PyObject *fast = PySequence_Fast(seq, "_update() needs a sequence of pairs");
+    if (!fast)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    ud_item *items = n ? calloc((size_t)n, sizeof *items) : NULL;
+    ud_buf *bufs = n ? calloc((size_t)n * 2, sizeof *bufs) : NULL;
+    PyObject *ret = NULL;
+    bool nested = false;
+    if (n && (!items || !bufs)) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(fast, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "_update() needs (key, value) pairs");
+            goto out;
+        }
+        PyObject *v = PyTuple_GET_ITEM(pair, 1);
+        if (PyDict_Check(v) && (self->recurse || PyObject_TypeCheck(v, &pyud_core_type)))
+            nested = true;
+        if (pyud_encode_key(&bufs[2 * i], PyTuple_GET_ITEM(pair, 0)))
+            goto out;
+        if (!nested && pyud_encode_value(self, &bufs[2 * i + 1], v))
+            goto out;
+        items[i] =
+            (ud_item){bufs[2 * i].data, bufs[2 * i].len, bufs[2 * i + 1].data, bufs[2 * i + 1].len};
+    }
+    if (!nested) {
+        int rc = ud_update(self->d, items, (size_t)n);
+        if (rc) {
+            pyud_raise(rc);
+            goto out;
+        }
+    } else {
+        if (lock_internal(self))
+            goto out;
+        int bad = 0;
+        for (Py_ssize_t i = 0; i < n && !bad; i++)
+            bad = pyud_write_value(self, self->d, self->recurse, &bufs[2 * i],
+                                   PyTuple_GET_ITEM(PySequence_Fast_GET_ITEM(fast, i), 1));
+        ud_unlock(self->d);
+        if (bad)
+            goto out;
+    }
+    ret = Py_None;
+    Py_INCREF(ret);
+out:
+    for (Py_ssize_t i = 0; bufs && i < 2 * n; i++)
+        ud_buf_free(&bufs[i]);
+    free(bufs);
+    free(items);
+    Py_DECREF(fast);
+    return ret;
+}
+
+PyObject *core_incr(PyObject *op, PyObject *args) {
+    Core *self = (Core *)op;
+    PyObject *key;
+    long long by = 1;
+    if (!PyArg_ParseTuple(args, "O|L:incr", &key, &by) || pyud_check_open(self))
+        return NULL;
+    if (!self->plain_pickle) {
+        PyErr_SetString(PyExc_TypeError,
+                        "incr() needs the default serializer (ints stored as decimal)");
+        return NULL;
+    }
+    ud_buf k = UD_BUF_INIT;
+    if (pyud_encode_new_key(&k, key))
+        return NULL;
+    int64_t result = 0;
+    int rc = ud_incr(self->d, k.data, k.len, by, &result);
+    ud_buf_free(&k);
+    if (rc == UD_ENOTNUM) {
+        PyErr_SetString(PyExc_TypeError, "incr(): the value is not an int");
+        return NULL;
+    }
+    if (rc == UD_EOVERFLOW) {
+        PyErr_SetString(PyExc_OverflowError, "incr(): the sum does not fit in 64 bits");
+        return NULL;
+    }
+    if (rc)
+        return pyud_raise(rc);
+    return PyLong_FromLongLong(result);
+}

@@ -1,0 +1,96 @@
+/*
+ * py_ultradict.h - what the files of the UltraDict module's C core share: the Core object, the
+ * key and value codec, errors, children, and the entry points the type's tables name.
+ *
+ * Files: _ultradict.c (the module: init, module functions, errors), py_codec.c (canonical keys,
+ * values, scratch buffers), py_children.c (nested dicts), py_mapping.c (the mapping protocol,
+ * iteration, dict methods), py_lock.c (the lock methods and the Lock object), py_type.c
+ * (opening, dumps and status, the Core type). Everything here is hidden (-fvisibility=hidden):
+ * the module's one exported symbol is PyInit__ultradict.
+ */
+#ifndef PY_ULTRADICT_H
+#define PY_ULTRADICT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ultradict.h"
+
+typedef struct {
+    PyDictObject base;
+    ud_dict *d;
+    PyObject *cache;    /* key object -> decoded value (or child object) */
+    uint64_t cache_pos; /* change position the cache is valid for */
+    PyObject *children; /* child name -> child object */
+    PyObject *dumps, *loads;
+    bool plain_pickle; /* the default serializer: ints go as decimal ASCII */
+    bool is_child;
+    bool recurse;
+    bool spin;                     /* UD_LOCK_SPIN: the original's shared_lock */
+    PyObject *last_key, *last_val; /* the latest cache hit, checked by identity first */
+    ud_buf scratch[2];             /* reused key and value buffers (see scratch_get) */
+    bool scratch_busy[2];
+} Core;
+
+enum { SCRATCH_KEY = 0, SCRATCH_VAL = 1 };
+
+extern PyTypeObject pyud_core_type, pyud_lock_type;
+extern PyObject *pyud_exc_mod; /* UltraDict.Exceptions */
+extern PyObject *pyud_pickle_dumps, *pyud_pickle_loads;
+
+/* Errors (_ultradict.c). pyud_exc: a new reference to the exception class `name` of
+ * UltraDict.Exceptions (RuntimeError if missing); pyud_raise: sets the exception for a
+ * libultradict code and returns NULL; pyud_check_open: -1 with AlreadyClosed if closed;
+ * pyud_rc_none: None for 0, else pyud_raise(rc). */
+PyObject *pyud_exc(const char *name);
+PyObject *pyud_raise(int rc);
+int pyud_check_open(Core *self);
+PyObject *pyud_rc_none(int rc);
+
+/* Scratch buffers and the codec (py_codec.c). Encoders append to b and return 0, or -1 with
+ * an exception set; decoders return a new reference or NULL with an exception set. */
+ud_buf *pyud_scratch_get(Core *self, int which, ud_buf *local);
+void pyud_scratch_put(Core *self, int which, ud_buf *b);
+int pyud_encode_key(ud_buf *b, PyObject *k);
+int pyud_encode_new_key(ud_buf *b, PyObject *k);
+PyObject *pyud_decode_key(const char *p, size_t n);
+int pyud_encode_value(Core *self, ud_buf *b, PyObject *v);
+PyObject *pyud_decode_value(Core *self, const char *p, size_t n);
+
+/* Nested dicts (py_children.c). */
+PyObject *pyud_child_for(Core *self, const ud_buf *k);
+int pyud_write_value(Core *self, ud_dict *d, bool recurse, const ud_buf *k, PyObject *v);
+void pyud_close_children(Core *self);
+
+/* The mapping protocol and dict methods (py_mapping.c). */
+void pyud_cache_drop(Core *self);
+PyObject *pyud_to_dict(Core *self);
+PyObject *core_subscript(PyObject *op, PyObject *key);
+int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v);
+Py_ssize_t core_length(PyObject *op);
+int core_contains(PyObject *op, PyObject *key);
+PyObject *core_iter(PyObject *op);
+PyObject *core_keys(PyObject *op, PyObject *unused);
+PyObject *core_values(PyObject *op, PyObject *unused);
+PyObject *core_items(PyObject *op, PyObject *unused);
+PyObject *core_to_dict(PyObject *op, PyObject *unused);
+PyObject *core_get(PyObject *op, PyObject *const *args, Py_ssize_t n);
+PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n);
+PyObject *core_popitem(PyObject *op, PyObject *unused);
+PyObject *core_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t n);
+PyObject *core_clear(PyObject *op, PyObject *unused);
+PyObject *core_update_items(PyObject *op, PyObject *seq);
+PyObject *core_incr(PyObject *op, PyObject *args);
+
+/* Locks (py_lock.c). */
+PyObject *core_lock_acquire(PyObject *op, PyObject *args, PyObject *kw);
+PyObject *core_lock_release(PyObject *op, PyObject *unused);
+PyObject *core_lock_holder(PyObject *op, PyObject *unused);
+PyObject *core_lock_steal(PyObject *op, PyObject *args);
+PyObject *core_get_lock(PyObject *op, void *unused);
+PyObject *pyud_set_lock_classes(PyObject *m, PyObject *args);
+
+#endif
