@@ -29,7 +29,8 @@
 #define UD__MAGIC 0x5443494452544c55ull        /* "ULTRDICT" */
 #define UD__STREAM_MAGIC 0x4d41525453445523ull /* "#UDSTRAM" */
 #define UD__DUMP_MAGIC 0x504d5544445523ull     /* "#UDDUMP" */
-#define UD__LAYOUT_VERSION 1u
+/* Raised whenever a segment's layout changes: 2 added the control's per-slot waiter counts. */
+#define UD__LAYOUT_VERSION 2u
 
 #define UD__CACHE_LINE 64
 #define UD__MAX_ATTACHED 256
