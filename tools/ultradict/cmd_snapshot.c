@@ -24,7 +24,7 @@ static void default_prefix(const char *name, char *buf, size_t len) {
 }
 
 static int kv_failure(const char *uri, kv_conn *c, int rc) {
-    if (rc > -2000 && rc <= -1000)
+    if (strncmp(ud_errname(rc), "UD_", 3) == 0)
         return cli_fail(uri, rc); /* an UltraDict code: a bad snapshot */
     const char *detail = kv_errmsg(c);
     return cli_failf("%s: %s", uri, detail[0] ? detail : kv_strerror(rc));
