@@ -632,6 +632,7 @@ static int read_root(rp__jc *r, const json_t *root, rp_doc *d) {
                      json_string_value(schema));
         return r->rc;
     }
+    d->schema_version = r->version;
     const json_t *run, *backends, *results;
     if (rp__jc_only_known(r, root, keys) || rp__jc_obj(r, root, "run", false, &run))
         return r->rc;

@@ -24,9 +24,11 @@ int sc_add_backend(sc_backends *bs, const char *label, bool explicit_) {
     snprintf(b->label, sizeof b->label, "%s", label);
     b->explicit_ = explicit_;
     /* An ultradict: URI without a name would give every process a private dict of its own;
-     * the run gives it one shared name. */
+     * the run gives it one shared name, its own (sc_run_nonce): with the pid alone, a run that
+     * reuses the pid of a killed one would attach to the dict it left behind. */
     if (!strncmp(label, "ultradict:", 10) && (label[10] == '\0' || label[10] == '?'))
-        snprintf(b->uri, sizeof b->uri, "ultradict:udbench_%d%s", (int)getpid(), label + 10);
+        snprintf(b->uri, sizeof b->uri, "ultradict:udbench_%d_%08x%s", (int)getpid(),
+                 (unsigned)(sc_run_nonce() & 0xffffffffu), label + 10);
     else
         snprintf(b->uri, sizeof b->uri, "%s", label);
     return 0;

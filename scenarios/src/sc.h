@@ -222,6 +222,13 @@ int sc_value_check(const char *val, size_t len, uint64_t i, size_t expect_len);
 uint64_t sc_pick_key(sc_worker *w, const sc_zipf *z);
 /* Writes keys [0, n) with values of p.value_size, in batches. */
 int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t errlen);
+/*
+ * A number that tells this run apart from every other on the machine, the same in the parent
+ * and its workers (fixed at the first call, which the parent makes before it forks): it is in
+ * the name of the run's own UltraDict and in the prefill mark, so that a store left behind by
+ * another run (one killed, one whose pid this run reuses) is never taken for this run's.
+ */
+uint64_t sc_run_nonce(void);
 
 /* ---- catalogue.c ---- */
 extern const sc_scenario *const sc_catalogue[];

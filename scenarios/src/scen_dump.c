@@ -97,8 +97,8 @@ static int capture(void *ctx, const void *key, size_t klen, const void *val, siz
     char *p = c->bytes + c->used;
     memcpy(p, key, klen);
     memcpy(p + klen, val, vlen);
-    /* Offsets for now: the block does not move, pointers are set after the walk. */
-    c->items[c->n++] = (kv_item){(void *)(uintptr_t)c->used, klen, NULL, vlen};
+    /* `bytes` is sized for the whole dict up front and never moves. */
+    c->items[c->n++] = (kv_item){p, klen, p + klen, vlen};
     c->used += klen + vlen;
     return 0;
 }
@@ -129,11 +129,6 @@ static int kv_loop(sc_worker *w) {
             uint64_t t1 = sc_now_ns();
             if (rc)
                 break;
-            for (size_t i = 0; i < cap.n; i++) {
-                size_t off = (size_t)(uintptr_t)cap.items[i].key;
-                cap.items[i].key = cap.bytes + off;
-                cap.items[i].val = cap.bytes + off + cap.items[i].klen;
-            }
             rc = kv_clear(w->kv);
             if (!rc)
                 rc = kv_import(w->kv, cap.items, cap.n);

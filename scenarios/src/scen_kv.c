@@ -61,15 +61,18 @@ static bool shared_store(const sc_cell *c) {
     return (c->caps & KV_CAP_CROSS_PROCESS) != 0;
 }
 
-/* Names the working set a store holds, so that the next cell with the same keys and value size
- * does not write it again (slow stores take seconds; values written by a cell stay valid). */
+/* Names the working set a store holds, so that the next cell of this run with the same keys and
+ * value size does not write it again (slow stores take seconds; values written by a cell stay
+ * valid). The run's nonce is part of it: a mark another run left is not trusted, since what it
+ * vouched for may be gone since (an evicting cache, a store cleared by hand). */
 #define PREFILL_MARK "udbench:prefill"
 
 int sc_kv_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     if (!shared_store(c))
         return 0;
-    char want[64];
-    int n = snprintf(want, sizeof want, "%llu keys of %zu bytes", (unsigned long long)c->p.keys,
+    char want[96];
+    int n = snprintf(want, sizeof want, "run %016llx: %llu keys of %zu bytes",
+                     (unsigned long long)sc_run_nonce(), (unsigned long long)c->p.keys,
                      c->p.value_size);
     kv_buf have = KV_BUF_INIT;
     int rc = kv_get(kv, PREFILL_MARK, strlen(PREFILL_MARK), &have);

@@ -150,6 +150,42 @@ if [ -n "$cf_kv" ] && [ -n "$cf_rest" ]; then
   check "interleaved dumps of two URIs sharing one store both succeed" [ $? -eq 0 ]
 fi
 
+# A run whose pid is that of an earlier run killed before it could clean up (exec keeps the
+# pid) must not take the dict left behind for its own: this one says it holds the working set
+# (its prefill mark) but does not, and the read cell's warm-up used to fail with KV_ENOTFOUND.
+ud=$(dirname "$udbench")/ultradict
+if [ -x "$ud" ]; then
+  bash -c '"$1" create "udbench_$$" >/dev/null && echo "$$" >"$3" &&
+    "$1" set "udbench_$$" udbench:prefill "1000 keys of 100 bytes" >/dev/null &&
+    exec "$2" run --scenario read --backend ultradict: --procs 1 --keys 1000 --repeat 1 \
+      --duration 0.02' _ "$ud" "$udbench" "$tmp/stale" >/dev/null 2>"$tmp/err"
+  rc=$?
+  [ -s "$tmp/stale" ] && "$ud" unlink "udbench_$(cat "$tmp/stale")" >/dev/null 2>&1
+  check "a dict left behind under the run's pid is not taken for the run's own" [ "$rc" -eq 0 ]
+  [ "$rc" -eq 0 ] || sed 's/^/#   /' "$tmp/err" | head -5
+fi
+
+# Every scenario has a harness floor: null: runs lock, visibility and dump like any backend,
+# and has no correctness verdict (it keeps no counter).
+"$udbench" run --scenario lock --scenario visibility --scenario dump --backend null: \
+  --backend local: --procs 2 --entries 100 --repeat 1 --duration 0.02 --out "$tmp/nullfloor.json" \
+  >/dev/null 2>"$tmp/err"
+check "null: runs lock, visibility and dump" [ $? -eq 0 ]
+python3 - "$tmp/nullfloor.json" <<'PY' >"$tmp/verdicts3" 2>&1
+import json, sys
+d = json.load(open(sys.argv[1]))
+cells = {c["scenario"]: c for c in d["results"] if c["backend"] == "null:"}
+for s in ("lock", "visibility", "dump"):
+    c = cells.get(s, {})
+    ok = c.get("status") == "ok" and (c.get("harness_floor_ns") or 0) > 0
+    print("null:-%s-has-a-floor" % s, ok, c.get("status"), c.get("harness_floor_ns"))
+lock = cells.get("lock", {})
+print("null:-lock-has-no-verdict", "correctness" not in lock or not lock["correctness"], "")
+PY
+while read -r what verdict rest; do
+  if [ "$verdict" = True ]; then ok "$what $rest"; else not_ok "$what $rest"; fi
+done <"$tmp/verdicts3"
+
 "$udbench" report "$src/results/tests/fixtures/good-v1.json" >"$tmp/v1.txt" 2>"$tmp/err"
 check "report still reads a udbench/1 document" [ $? -eq 0 -a -s "$tmp/v1.txt" ]
 sed 's#"schema": "udbench/1"#"schema": "udbench/3"#' "$src/results/tests/fixtures/good-v1.json" \
