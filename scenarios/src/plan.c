@@ -98,6 +98,27 @@ void sc_backends_free(sc_backends *bs) {
     memset(bs, 0, sizeof *bs);
 }
 
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* The median time of a read of a missing key: what one round trip to the backend costs. */
+static double round_trip_ns(kv_conn *kv) {
+    enum { N = 5 };
+    uint64_t d[N];
+    kv_buf v = KV_BUF_INIT;
+    for (int i = 0; i < N; i++) {
+        uint64_t t0 = sc_now_ns();
+        (void)kv_get(kv, "udbench:probe", 13, &v); /* KV_ENOTFOUND is the expected answer */
+        d[i] = sc_now_ns() - t0;
+    }
+    kv_buf_free(&v);
+    qsort(d, N, sizeof d[0], cmp_u64);
+    const int mid = N / 2;
+    return (double)d[mid];
+}
+
 void sc_probe(sc_backend *b) {
     kv_conn *kv;
     int rc = kv_open(b->uri, &kv);
@@ -107,6 +128,7 @@ void sc_probe(sc_backend *b) {
         return;
     }
     b->reachable = true;
+    b->rtt_ns = round_trip_ns(kv);
     b->caps = kv_caps(kv);
     snprintf(b->name, sizeof b->name, "%s", kv_backend_name(kv));
     snprintf(b->version, sizeof b->version, "%s", kv_backend_version(kv));
@@ -222,11 +244,31 @@ static int procs_of(const sc_plan *p, const sc_scenario *s, int *procs) {
     return np;
 }
 
-/* One group: a cell of scenario s with parameters q for every reachable backend. */
-static int push_group(sc_plan *p, const sc_scenario *s, const sc_params *q, cell_list *out) {
+/* Whether backend b is slow for scenario s (its slow_rtt_ns rule). */
+static bool is_slow(const sc_scenario *s, const sc_backend *b) {
+    return s->slow_rtt_ns > 0 && s->slow_divisor > 1 && b->rtt_ns >= s->slow_rtt_ns;
+}
+
+/* Which backends a group holds: all, those that are not slow, or the slow ones with null: and
+ * local: (the floor and the "x local" reference). */
+enum { ALL_BACKENDS, FAST_BACKENDS, SLOW_BACKENDS, SLOW_ONLY };
+
+static bool in_group(const sc_scenario *s, const sc_backend *b, int which) {
+    if (which == ALL_BACKENDS)
+        return true;
+    if (which == FAST_BACKENDS)
+        return !is_slow(s, b);
+    if (which == SLOW_ONLY)
+        return is_slow(s, b);
+    return is_slow(s, b) || strcmp(b->uri, "null:") == 0 || strcmp(b->uri, "local:") == 0;
+}
+
+/* One group: a cell of scenario s with parameters q for every reachable backend of `which`. */
+static int push_group(sc_plan *p, const sc_scenario *s, const sc_params *q, int which,
+                      cell_list *out) {
     for (size_t b = 0; b < p->backends.n; b++) {
         sc_backend *be = &p->backends.v[b];
-        if (!be->reachable)
+        if (!be->reachable || !in_group(s, be, which))
             continue;
         sc_cell c;
         memset(&c, 0, sizeof c);
@@ -245,6 +287,32 @@ static int push_group(sc_plan *p, const sc_scenario *s, const sc_params *q, cell
     return 0;
 }
 
+/* Whether a reachable backend is slow for scenario s. */
+static bool any_slow(const sc_plan *p, const sc_scenario *s) {
+    for (size_t b = 0; b < p->backends.n; b++)
+        if (p->backends.v[b].reachable && is_slow(s, &p->backends.v[b]))
+            return true;
+    return false;
+}
+
+/* The groups of one variant and process count: one of every backend, or with a slow rule the
+ * fast backends at the variant's entries and the slow ones at a fraction of them. */
+static int push_groups(sc_plan *p, const sc_scenario *s, sc_params q, cell_list *out) {
+    if (s->vary != SC_VARY_ENTRIES || !any_slow(p, s))
+        return push_group(p, s, &q, ALL_BACKENDS, out);
+    if (push_group(p, s, &q, FAST_BACKENDS, out))
+        return -ENOMEM;
+    q.entries = q.entries / s->slow_divisor ? q.entries / s->slow_divisor : 1;
+    q.keys = q.entries;
+    /* When another variant has these entries, its group has null: and local: already, and the
+     * reports put both groups in one section (same parameters). */
+    int which = SLOW_BACKENDS;
+    for (int v = 0; v < p->nentries; v++)
+        if (p->entries[v] == q.entries)
+            which = SLOW_ONLY;
+    return push_group(p, s, &q, which, out);
+}
+
 /* Every cell of one scenario: its variants x processes x backends, by its catalogue entry. */
 static int expand(sc_plan *p, const sc_scenario *s, cell_list *out) {
     size_t variants = 1;
@@ -258,7 +326,7 @@ static int expand(sc_plan *p, const sc_scenario *s, cell_list *out) {
         int np = procs_of(p, s, procs);
         for (int i = 0; i < np; i++) {
             q.procs = procs[i];
-            if (push_group(p, s, &q, out))
+            if (push_groups(p, s, q, out))
                 return -ENOMEM;
         }
     }

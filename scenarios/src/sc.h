@@ -155,6 +155,12 @@ struct sc_scenario {
     size_t value_size; /* fixed value size (0: the suite's) */
     double zipf_theta; /* fixed key distribution (0: the suite's) */
     uint64_t max_ops;  /* in ops mode, at most this many operations (0: no limit) */
+    /* Backends whose round trip (sc_backend.rtt_ns, measured when probing) is at least
+     * slow_rtt_ns run this scenario's SC_VARY_ENTRIES variants with entries / slow_divisor, in
+     * groups of their own (with null: and local: for the floor and "x local"): a dump of a
+     * remote store without bulk reads takes seconds per thousand entries. 0: no such rule. */
+    double slow_rtt_ns;
+    uint64_t slow_divisor;
     /* Why this backend cannot run it (caps missing), or NULL. */
     const char *(*not_applicable)(const sc_cell *c);
     /* Operation names, filled into the cell. */

@@ -148,6 +148,18 @@ if [ -n "$cf_kv" ] && [ -n "$cf_rest" ]; then
   "$udbench" run --scenario dump --backend "$cf_kv" --backend "$cf_rest" --entries 20 --repeat 2 \
     --duration 0.01 >/dev/null 2>"$tmp/err"
   check "interleaved dumps of two URIs sharing one store both succeed" [ $? -eq 0 ]
+  # A backend whose round trip is a millisecond or more dumps a tenth of the entries, in a
+  # group of its own with null: and local: beside it.
+  "$udbench" run --scenario dump --backend local: --backend "$cf_kv" --entries 50 --repeat 1 \
+    --duration 0.01 --out "$tmp/slow.json" >/dev/null 2>"$tmp/err"
+  check "the slow-backend dump groups succeed" [ $? -eq 0 ]
+  check "the slow backend dumps 5 entries, local: both 50 and 5" python3 -c "
+import json, sys
+d = json.load(open('$tmp/slow.json'))
+got = sorted((c['backend'].split(':')[0], c['params']['entries']) for c in d['results'])
+print('#', got)
+sys.exit(0 if got == sorted([('local', '50'), ('null', '50'), ('local', '5'), ('null', '5'),
+                             ('cloudflare-kv', '5')]) else 1)"
 fi
 
 # A run whose pid is that of an earlier run killed before it could clean up (exec keeps the
