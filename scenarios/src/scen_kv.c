@@ -61,19 +61,28 @@ static bool shared_store(const sc_cell *c) {
     return (c->caps & KV_CAP_CROSS_PROCESS) != 0;
 }
 
-/* Names the working set a store holds, so that the next cell of this run with the same keys and
- * value size does not write it again (slow stores take seconds; values written by a cell stay
- * valid). The run's nonce is part of it: a mark another run left is not trusted, since what it
- * vouched for may be gone since (an evicting cache, a store cleared by hand). */
+/* Names the working set a store holds, so that the next cell with the same keys and value size
+ * does not write it again (slow stores take seconds; values written by a cell stay valid). On a
+ * store that does not persist (an UltraDict, memcached) the mark carries the run's nonce: one
+ * left by another run is not trusted, since what it vouched for may be gone (an evicting cache;
+ * a dict of a killed run whose pid this run reuses). A persistent store keeps its working set
+ * from run to run, and a later run does not write it again. */
 #define PREFILL_MARK "udbench:prefill"
+
+/* The mark of this cell's working set; returns its length. */
+static int prefill_mark(const sc_cell *c, char *buf, size_t len) {
+    unsigned long long keys = (unsigned long long)c->p.keys;
+    if (c->caps & KV_CAP_PERSISTENT)
+        return snprintf(buf, len, "%llu keys of %zu bytes", keys, c->p.value_size);
+    return snprintf(buf, len, "run %016llx: %llu keys of %zu bytes",
+                    (unsigned long long)sc_run_nonce(), keys, c->p.value_size);
+}
 
 int sc_kv_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     if (!shared_store(c))
         return 0;
     char want[96];
-    int n = snprintf(want, sizeof want, "run %016llx: %llu keys of %zu bytes",
-                     (unsigned long long)sc_run_nonce(), (unsigned long long)c->p.keys,
-                     c->p.value_size);
+    int n = prefill_mark(c, want, sizeof want);
     kv_buf have = KV_BUF_INIT;
     int rc = kv_get(kv, PREFILL_MARK, strlen(PREFILL_MARK), &have);
     bool ready = rc == 0 && have.len == (size_t)n && memcmp(have.data, want, (size_t)n) == 0;
