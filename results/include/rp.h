@@ -213,6 +213,9 @@ typedef struct rp_doc {
     size_t nbackends;
     rp_cell *cells;
     size_t ncells;
+    /* The schema version the document was read from (1: RP_SCHEMA_V1, 2: RP_SCHEMA); 0 for a
+     * document made in memory, which is written as RP_SCHEMA. */
+    int schema_version;
 } rp_doc;
 
 /* Writes a new, empty document (every field zero / NULL) to *out. 0, RP_EINVAL (out is NULL) or

@@ -102,6 +102,13 @@ typedef struct rp__ranking {
  * so the order never depends on the sort). The ranking borrows from the document, which must
  * outlive it; rp__ranking_free() releases what it owns.
  */
+/* The harness floor of the section of cell c and operation op, ns/op: the p50 of op on the
+ * null: cell of the same scenario and parameters, else (when op is c's figure of merit) the
+ * floor c recorded; < 0 when unknown. */
+/* Whether a null: cell ran in a scenario whose other cells have a correctness verdict (the
+ * reports then say that null: has none). */
+bool rp__null_beside_verdicts(const rp_doc *d);
+double rp__section_floor(const rp_doc *d, const rp_cell *c, const char *op, bool merit);
 int rp__ranking_build(const rp_doc *d, rp__ranking *r);
 void rp__ranking_free(rp__ranking *r);
 

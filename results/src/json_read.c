@@ -404,8 +404,10 @@ static int add_cell(rp__jc *r, const json_t *v, void *ctx) {
 static int read_root(rp__jc *r, const json_t *root, rp_doc *d) {
     static const char *const keys[] = {"schema", "run", "backends", "results", NULL};
     const json_t *run, *backends, *results;
-    if (read_schema(r, root) || rp__jc_only_known(r, root, keys) ||
-        rp__jc_obj(r, root, "run", false, &run))
+    if (read_schema(r, root))
+        return r->rc;
+    d->schema_version = r->version;
+    if (rp__jc_only_known(r, root, keys) || rp__jc_obj(r, root, "run", false, &run))
         return r->rc;
     size_t m = rp__jc_enter(r, "run");
     read_run(r, run, &d->run);

@@ -222,7 +222,7 @@ static rp__group *find_group(rp__ranking *r, const rp_cell *c, const char *op) {
     g->merit = c->merit.metric && op && strcmp(c->merit.metric, op) == 0;
     g->figure = g->merit ? c->merit.figure : RP_FIGURE_OPS;
     g->direction = g->merit ? c->merit.direction : RP_HIGHER_IS_BETTER;
-    g->floor_ns = c->harness_floor_ns;
+    g->floor_ns = -1;
     g->copy_ns = c->value_copy_ns;
     g->title = rp__group_title(c, op, r->full[c - r->cells]);
     if (!g->title) {
@@ -232,25 +232,30 @@ static rp__group *find_group(rp__ranking *r, const rp_cell *c, const char *op) {
     return g;
 }
 
-int rp__ranking_build(const rp_doc *d, rp__ranking *r) {
-    memset(r, 0, sizeof *r);
-    r->cells = d->cells;
-    size_t n = d->ncells ? d->ncells : 1;
-    r->labels = calloc(n, sizeof *r->labels);
-    r->titles = calloc(n, sizeof *r->titles);
-    r->full = calloc(n, sizeof *r->full);
-    if (!r->labels || !r->titles || !r->full)
-        goto fail;
-    /* The arrays are zeroed: from here on, freeing every slot is right whatever fails. */
-    r->nlabels = d->ncells;
+/* The harness floor of a section: the null: cell of the same scenario and parameters, p50 of
+ * the same operation; else what the cell recorded for its figure of merit; < 0 unknown. */
+double rp__section_floor(const rp_doc *d, const rp_cell *c, const char *op, bool merit) {
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *n = &d->cells[i];
+        if (n->status != RP_STATUS_OK || !rp__is_null(n->backend) ||
+            !same_str(n->scenario, c->scenario) || !same_params(n, c))
+            continue;
+        for (size_t j = 0; j < n->nmetrics; j++)
+            if (same_str(n->metrics[j].op, op) && n->metrics[j].has_latency)
+                return n->metrics[j].latency.p50;
+    }
+    return merit ? c->harness_floor_ns : -1;
+}
+
+/* The labels and short titles of every cell; the full parameters where a short title would
+ * be shared by two different cells of a scenario. */
+static int ranking_titles(const rp_doc *d, rp__ranking *r) {
     for (size_t i = 0; i < d->ncells; i++) {
         r->labels[i] = rp__backend_label(d, &d->cells[i]);
         r->titles[i] = rp__group_title(&d->cells[i], NULL, false);
         if (!r->labels[i] || !r->titles[i])
-            goto fail;
+            return -ENOMEM;
     }
-    /* A short title that two different cells of a scenario share would hide what tells them
-     * apart: those cells get their full parameters. */
     for (size_t i = 0; i < d->ncells; i++) {
         for (size_t j = 0; j < d->ncells && !r->full[i]; j++) {
             const rp_cell *a = &d->cells[i], *b = &d->cells[j];
@@ -265,8 +270,27 @@ int rp__ranking_build(const rp_doc *d, rp__ranking *r) {
         free(r->titles[i]);
         r->titles[i] = rp__group_title(&d->cells[i], NULL, true);
         if (!r->titles[i])
-            goto fail;
+            return -ENOMEM;
     }
+    return 0;
+}
+
+/* A row's value and interval: the figure of merit in its own section, else the median. */
+static void row_value(rp__row *row, const rp__group *g) {
+    const rp_cell *c = row->cell;
+    if (g->merit) {
+        row->value = c->merit.value;
+        row->ci_low = c->merit.ci_level > 0 ? c->merit.ci_low : row->value;
+        row->ci_high = c->merit.ci_level > 0 ? c->merit.ci_high : row->value;
+    } else {
+        row->value = row->metric->median;
+        row->ci_low = row->metric->ci_level > 0 ? row->metric->ci_low : row->value;
+        row->ci_high = row->metric->ci_level > 0 ? row->metric->ci_high : row->value;
+    }
+}
+
+/* One row per measured metric of every cell that ran (null: is the floor, not a row). */
+static int ranking_rows(const rp_doc *d, rp__ranking *r) {
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
         if (c->status != RP_STATUS_OK || rp__is_null(c->backend))
@@ -274,49 +298,72 @@ int rp__ranking_build(const rp_doc *d, rp__ranking *r) {
         for (size_t j = 0; j < c->nmetrics; j++) {
             rp__group *g = find_group(r, c, c->metrics[j].op);
             if (!g)
-                goto fail;
-            if (g->floor_ns < 0 && c->harness_floor_ns >= 0)
-                g->floor_ns = c->harness_floor_ns;
+                return -ENOMEM;
+            if (g->floor_ns < 0)
+                g->floor_ns = rp__section_floor(d, c, c->metrics[j].op, g->merit);
             rp__row *row = rp__array_push((void **)&g->rows, &g->nrows, sizeof *row);
             if (!row)
-                goto fail;
+                return -ENOMEM;
             row->cell = c;
             row->metric = &c->metrics[j];
             row->backend = rp__find_backend(d, c->backend);
             row->label = r->labels[i];
-            if (g->merit) {
-                row->value = c->merit.value;
-                row->ci_low = c->merit.ci_level > 0 ? c->merit.ci_low : row->value;
-                row->ci_high = c->merit.ci_level > 0 ? c->merit.ci_high : row->value;
-            } else {
-                row->value = row->metric->median;
-                row->ci_low = row->metric->ci_level > 0 ? row->metric->ci_low : row->value;
-                row->ci_high = row->metric->ci_level > 0 ? row->metric->ci_high : row->value;
-            }
-        }
-    }
-    for (size_t i = 0; i < r->ngroups; i++) {
-        rp__group *g = &r->groups[i];
-        qsort(g->rows, g->nrows, sizeof *g->rows, row_cmp);
-        g->fastest = g->nrows ? g->rows[0].value : 0;
-        for (size_t j = 0; j < g->nrows; j++) {
-            if (rp__is_local(g->rows[j].cell->backend)) {
-                g->local = g->rows[j].value;
-                break;
-            }
-        }
-        /* Rows whose intervals overlap the row above cannot be told apart from it. */
-        for (size_t j = 1; j < g->nrows; j++) {
-            const rp__row *up = &g->rows[j - 1];
-            rp__row *row = &g->rows[j];
-            row->tied = row->ci_low <= up->ci_high && up->ci_low <= row->ci_high &&
-                        (row->ci_low != row->ci_high || up->ci_low != up->ci_high);
+            row_value(row, g);
         }
     }
     return 0;
-fail:
-    rp__ranking_free(r);
-    return -ENOMEM;
+}
+
+/* Sorts a section, finds its best and local: figures, and marks the rows that cannot be told
+ * apart from the row above (their intervals overlap). */
+static void ranking_order(rp__group *g) {
+    qsort(g->rows, g->nrows, sizeof *g->rows, row_cmp);
+    g->fastest = g->nrows ? g->rows[0].value : 0;
+    for (size_t j = 0; j < g->nrows; j++) {
+        if (rp__is_local(g->rows[j].cell->backend)) {
+            g->local = g->rows[j].value;
+            break;
+        }
+    }
+    for (size_t j = 1; j < g->nrows; j++) {
+        const rp__row *up = &g->rows[j - 1];
+        rp__row *row = &g->rows[j];
+        row->tied = row->ci_low <= up->ci_high && up->ci_low <= row->ci_high &&
+                    (row->ci_low != row->ci_high || up->ci_low != up->ci_high);
+    }
+}
+
+/* Whether a null: cell ran in a scenario whose other cells have a correctness verdict. */
+bool rp__null_beside_verdicts(const rp_doc *d) {
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *n = &d->cells[i];
+        if (n->status != RP_STATUS_OK || !rp__is_null(n->backend))
+            continue;
+        for (size_t j = 0; j < d->ncells; j++)
+            if (d->cells[j].correctness.present && n->scenario && d->cells[j].scenario &&
+                strcmp(n->scenario, d->cells[j].scenario) == 0)
+                return true;
+    }
+    return false;
+}
+
+int rp__ranking_build(const rp_doc *d, rp__ranking *r) {
+    memset(r, 0, sizeof *r);
+    r->cells = d->cells;
+    size_t n = d->ncells ? d->ncells : 1;
+    r->labels = calloc(n, sizeof *r->labels);
+    r->titles = calloc(n, sizeof *r->titles);
+    r->full = calloc(n, sizeof *r->full);
+    /* The arrays are zeroed: from here on, freeing every slot is right whatever fails. */
+    if (r->labels && r->titles && r->full)
+        r->nlabels = d->ncells;
+    if (!r->labels || !r->titles || !r->full || ranking_titles(d, r) || ranking_rows(d, r)) {
+        rp__ranking_free(r);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < r->ngroups; i++)
+        ranking_order(&r->groups[i]);
+    return 0;
 }
 
 const char *rp__fmt_int(rp__num *buf, int64_t v) {

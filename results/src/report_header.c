@@ -85,107 +85,127 @@ static void shell_word(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
-int rp__header_build(const rp_doc *d, rp__header *h) {
-    const rp_run *r = &d->run;
-    const rp_machine *m = &r->machine;
-    memset(h, 0, sizeof *h);
+/* Writes the value of one header item; arg is the item's own (a backend, or NULL). */
+typedef void (*item_fn)(FILE *f, const rp_doc *d, const void *arg);
+
+/* Adds the item `key` whose value item() writes. 0 or -ENOMEM. */
+static int emit(rp__header *h, const char *key, item_fn item, const rp_doc *d, const void *arg) {
     char *buf = NULL;
     size_t len = 0;
-    FILE *f;
-    rp__num n;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return -ENOMEM;
+    item(f, d, arg);
+    return add_item(h, key, f, &buf);
+}
 
-#define OPEN()                                                                                     \
-    do {                                                                                           \
-        buf = NULL;                                                                                \
-        if (!(f = open_memstream(&buf, &len)))                                                     \
-            goto fail;                                                                             \
-    } while (0)
-#define CLOSE(key)                                                                                 \
-    do {                                                                                           \
-        if (add_item(h, key, f, &buf))                                                             \
-            goto fail;                                                                             \
-    } while (0)
-
-    OPEN();
+static void machine_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)arg;
     machine_text(f, d);
-    CLOSE("machine");
+}
 
-    OPEN();
+static void load_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)arg;
+    const rp_machine *m = &d->run.machine;
     fprintf(f, "%.2f %.2f %.2f before, %.2f %.2f %.2f after (1, 5, 15 min)", m->load_before[0],
             m->load_before[1], m->load_before[2], m->load_after[0], m->load_after[1],
             m->load_after[2]);
-    CLOSE("load");
+}
 
-    OPEN();
+static void run_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)arg;
+    const rp_run *r = &d->run;
     fprintf(f, "%s to %s, suite %s, seed %llu", rp__or(r->started, "?"),
             rp__or(r->finished, "(unfinished)"), rp__or(r->suite, "(none)"),
             (unsigned long long)r->seed);
-    CLOSE("run");
+}
 
-    OPEN();
+static void build_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)arg;
+    const rp_run *r = &d->run;
+    rp__num n;
     fprintf(f, "commit %s, %s, udbench %s, timer overhead %s", rp__or(r->git_commit, "unknown"),
             rp__or(r->build_type, "unknown build type"), rp__or(r->tool_version, "?"),
             rp__fmt_ns(&n, r->timer_overhead_ns));
-    CLOSE("build");
+}
 
-    if (r->argc) {
-        OPEN();
-        for (size_t i = 0; i < r->argc; i++) {
-            if (i)
-                fputc(' ', f);
-            shell_word(f, rp__or(r->argv[i], ""));
-        }
-        CLOSE("command");
+static void command_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)arg;
+    for (size_t i = 0; i < d->run.argc; i++) {
+        if (i)
+            fputc(' ', f);
+        shell_word(f, rp__or(d->run.argv[i], ""));
     }
+}
 
-    /* The benchmark itself raises the load afterwards; only the load before says whether
-     * something else was competing for the machine. */
-    if (m->cores > 0 && m->load_before[0] >= m->cores) {
-        OPEN();
-        fprintf(f,
-                "the machine was busy before the run (load %.2f on %d cores): figures may be "
-                "low and noisy",
-                m->load_before[0], m->cores);
-        CLOSE("warning");
-    }
+static void warning_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)arg;
+    const rp_machine *m = &d->run.machine;
+    fprintf(f,
+            "the machine was busy before the run (load %.2f on %d cores): figures may be low "
+            "and noisy",
+            m->load_before[0], m->cores);
+}
 
+static void unreachable_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)d;
+    const rp_backend *b = arg;
+    if (b->name && *b->name)
+        fprintf(f, "%s (%s): ", b->name, rp__or(b->uri, "?"));
+    else
+        fprintf(f, "%s: ", rp__or(b->uri, "?"));
+    fputs(rp__or(b->error, "not reachable"), f);
+}
+
+static bool on_local_runtime(const rp_backend *b) {
+    return b->local_runtime && b->reachable;
+}
+
+static void note_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)arg;
+    bool first = true;
     for (size_t i = 0; i < d->nbackends; i++) {
         const rp_backend *b = &d->backends[i];
-        if (b->reachable)
+        if (!on_local_runtime(b))
             continue;
-        OPEN();
-        if (b->name && *b->name)
-            fprintf(f, "%s (%s): ", b->name, rp__or(b->uri, "?"));
-        else
-            fprintf(f, "%s: ", rp__or(b->uri, "?"));
-        fputs(rp__or(b->error, "not reachable"), f);
-        CLOSE("unreachable");
+        fprintf(f, "%s%s (%s)", first ? "" : ", ", rp__or(b->name, "?"), rp__or(b->uri, "?"));
+        first = false;
     }
+    fputs(" ran against a local runtime, not the real service: it is strongly consistent and "
+          "not rate limited, so these figures do not predict the service's",
+          f);
+}
 
+/* The items that depend on the run: command, warning, unreachable backends, the note. */
+static int optional_items(rp__header *h, const rp_doc *d) {
+    const rp_machine *m = &d->run.machine;
+    if (d->run.argc && emit(h, "command", command_item, d, NULL))
+        return -ENOMEM;
+    /* The benchmark itself raises the load afterwards; only the load before says whether
+     * something else was competing for the machine. */
+    if (m->cores > 0 && m->load_before[0] >= m->cores && emit(h, "warning", warning_item, d, NULL))
+        return -ENOMEM;
     bool any = false;
-    for (size_t i = 0; i < d->nbackends; i++)
-        any = any || (d->backends[i].local_runtime && d->backends[i].reachable);
-    if (any) {
-        OPEN();
-        bool first = true;
-        for (size_t i = 0; i < d->nbackends; i++) {
-            const rp_backend *b = &d->backends[i];
-            if (!b->local_runtime || !b->reachable)
-                continue;
-            fprintf(f, "%s%s (%s)", first ? "" : ", ", rp__or(b->name, "?"), rp__or(b->uri, "?"));
-            first = false;
-        }
-        fputs(" ran against a local runtime, not the real service: it is strongly consistent and "
-              "not rate limited, so these figures do not predict the service's",
-              f);
-        CLOSE("note");
+    for (size_t i = 0; i < d->nbackends; i++) {
+        const rp_backend *b = &d->backends[i];
+        any = any || on_local_runtime(b);
+        if (!b->reachable && emit(h, "unreachable", unreachable_item, d, b))
+            return -ENOMEM;
     }
-#undef OPEN
-#undef CLOSE
+    if (any && emit(h, "note", note_item, d, NULL))
+        return -ENOMEM;
     return 0;
-fail:
-    rp__header_free(h);
-    return -ENOMEM;
+}
+
+int rp__header_build(const rp_doc *d, rp__header *h) {
+    memset(h, 0, sizeof *h);
+    if (emit(h, "machine", machine_item, d, NULL) || emit(h, "load", load_item, d, NULL) ||
+        emit(h, "run", run_item, d, NULL) || emit(h, "build", build_item, d, NULL) ||
+        optional_items(h, d)) {
+        rp__header_free(h);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int rp__report_with(const rp_doc *d, FILE *f, rp__report_body body) {

@@ -142,26 +142,28 @@ static int panel_height(const rp__group *g) {
     return 24 + (int)g->nrows * ROW_H + 36;
 }
 
-static void panel(FILE *f, const layout *lo, const rp__group *g, int y) {
-    scale s = make_scale(g);
-    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"14\" font-weight=\"bold\" fill=\"%s\">", MARGIN,
-            y + 14, COLOR_TEXT);
-    rp__xml_text(f, g->title, 0);
-    fputs("</text>\n", f);
-    int top = y + 24, bottom = top + (int)g->nrows * ROW_H;
-
-    /* Grid lines and their labels, under the bars. */
-    double ticks[16];
+/* The grid lines' values: powers of ten on a log scale, else sixths of the range. */
+static int grid_ticks(const scale *s, double *ticks, int cap) {
     int nticks = 0;
-    if (s.log) {
-        for (double v = s.lo; v <= s.hi * 1.0001 && nticks < 16; v *= 10)
-            ticks[nticks++] = v;
+    if (s->log) {
+        /* Counted in whole decades, so the loop variable is an integer. */
+        int decades = (int)lround(log10(s->hi / s->lo));
+        for (int i = 0; i <= decades && nticks < cap; i++)
+            ticks[nticks++] = s->lo * pow(10, i);
     } else {
         for (int i = 0; i <= 5; i++)
-            ticks[nticks++] = s.hi * i / 5;
+            ticks[nticks++] = s->hi * i / 5;
     }
+    return nticks;
+}
+
+/* Grid lines and their labels, under the bars, and the axis caption. */
+static void panel_grid(FILE *f, const layout *lo, const rp__group *g, const scale *s, int top,
+                       int bottom) {
+    double ticks[16];
+    int nticks = grid_ticks(s, ticks, 16);
     for (int i = 0; i < nticks; i++) {
-        double x = lo->bar_x + scale_px(&s, ticks[i]);
+        double x = lo->bar_x + scale_px(s, ticks[i]);
         char label[32];
         axis_label(label, sizeof label, ticks[i]);
         fprintf(f,
@@ -177,40 +179,57 @@ static void panel(FILE *f, const layout *lo, const rp__group *g, int y) {
             g->figure == RP_FIGURE_P50_NS      ? "median p50 latency, ns (shorter is better)"
             : g->figure == RP_FIGURE_BYTES_SEC ? "median bytes/s"
                                                : "median ops/s",
-            s.log ? " (log scale)" : "");
+            s->log ? " (log scale)" : "");
+}
 
-    for (size_t i = 0; i < g->nrows; i++) {
-        const rp__row *row = &g->rows[i];
-        const rp_metric *m = row->metric;
-        int ry = top + (int)i * ROW_H;
-        double w = scale_px(&s, row->value);
-        rp__num n;
-        fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"%s\">", lo->label_right,
-                ry + 14, COLOR_TEXT);
-        rp__xml_text(f, row->label, LABEL_CHARS);
-        fputs("</text>\n", f);
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"%s/>\n",
-                lo->bar_x, ry + 3, w < 1 && row->value > 0 ? 1.0 : w, BAR_H,
-                rp__is_local(row->cell->backend) ? COLOR_LOCAL : COLOR_BAR,
-                m->noisy ? " fill-opacity=\"0.45\"" : "");
-        fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"%s\">%s%s", lo->bar_x + w + 6, ry + 14,
-                COLOR_TEXT, rp__fmt_value(&n, g, row->value),
-                g->figure == RP_FIGURE_OPS ? " ops/s" : "");
-        if (row->tied)
-            fputs(" (tied with the row above)", f);
-        if (m->noisy)
-            fprintf(f, " (noisy, spread %s)", rp__fmt_pct(&n, m->spread));
-        if (row->backend && row->backend->local_runtime)
-            fputs(" (local runtime)", f);
-        const rp_correctness *k = &row->cell->correctness;
-        if (k->present && k->lost_updates != 0)
-            fprintf(f, " <tspan fill=\"%s\" font-weight=\"bold\">%s lost updates</tspan>",
-                    COLOR_FAIL, rp__fmt_int(&n, k->lost_updates));
-        if (k->present && k->torn_reads > 0)
-            fprintf(f, " <tspan fill=\"%s\" font-weight=\"bold\">%s torn reads</tspan>", COLOR_FAIL,
-                    rp__fmt_int(&n, k->torn_reads));
-        fputs("</text>\n", f);
-    }
+/* The notes after a bar's value: ties, noise, stand-ins, failed checks. */
+static void bar_notes(FILE *f, const rp__row *row) {
+    const rp_metric *m = row->metric;
+    rp__num n;
+    if (row->tied)
+        fputs(" (tied with the row above)", f);
+    if (m->noisy)
+        fprintf(f, " (noisy, spread %s)", rp__fmt_pct(&n, m->spread));
+    if (row->backend && row->backend->local_runtime)
+        fputs(" (local runtime)", f);
+    const rp_correctness *k = &row->cell->correctness;
+    if (k->present && k->lost_updates != 0)
+        fprintf(f, " <tspan fill=\"%s\" font-weight=\"bold\">%s lost updates</tspan>", COLOR_FAIL,
+                rp__fmt_int(&n, k->lost_updates));
+    if (k->present && k->torn_reads > 0)
+        fprintf(f, " <tspan fill=\"%s\" font-weight=\"bold\">%s torn reads</tspan>", COLOR_FAIL,
+                rp__fmt_int(&n, k->torn_reads));
+}
+
+/* One row of a panel: the label, the bar and its value. */
+static void panel_row(FILE *f, const layout *lo, const rp__group *g, const scale *s,
+                      const rp__row *row, int ry) {
+    double w = scale_px(s, row->value);
+    rp__num n;
+    fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" fill=\"%s\">", lo->label_right, ry + 14,
+            COLOR_TEXT);
+    rp__xml_text(f, row->label, LABEL_CHARS);
+    fputs("</text>\n", f);
+    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"%s/>\n", lo->bar_x,
+            ry + 3, w < 1 && row->value > 0 ? 1.0 : w, BAR_H,
+            rp__is_local(row->cell->backend) ? COLOR_LOCAL : COLOR_BAR,
+            row->metric->noisy ? " fill-opacity=\"0.45\"" : "");
+    fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"%s\">%s%s", lo->bar_x + w + 6, ry + 14, COLOR_TEXT,
+            rp__fmt_value(&n, g, row->value), g->figure == RP_FIGURE_OPS ? " ops/s" : "");
+    bar_notes(f, row);
+    fputs("</text>\n", f);
+}
+
+static void panel(FILE *f, const layout *lo, const rp__group *g, int y) {
+    scale s = make_scale(g);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"14\" font-weight=\"bold\" fill=\"%s\">", MARGIN,
+            y + 14, COLOR_TEXT);
+    rp__xml_text(f, g->title, 0);
+    fputs("</text>\n", f);
+    int top = y + 24, bottom = top + (int)g->nrows * ROW_H;
+    panel_grid(f, lo, g, &s, top, bottom);
+    for (size_t i = 0; i < g->nrows; i++)
+        panel_row(f, lo, g, &s, &g->rows[i], top + (int)i * ROW_H);
 }
 
 static int svg_body(const rp_doc *d, const rp__header *h, const rp__ranking *r, FILE *f) {

@@ -4,6 +4,7 @@
  * (one row per cell and metric, every figure, nothing rounded beyond 15 digits).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,8 @@ static void md_header(FILE *f, const rp__header *h) {
     fputc('\n', f);
 }
 
-static void md_group(FILE *f, const rp__group *g) {
+/* The heading of a section: its title, harness floor and the cost of one value copy. */
+static void md_group_head(FILE *f, const rp__group *g) {
     fputs("## ", f);
     md_cell(f, g->title);
     rp__num fa;
@@ -47,64 +49,76 @@ static void md_group(FILE *f, const rp__group *g) {
             : g->figure == RP_FIGURE_BYTES_SEC ? "bytes/s"
                                                : "ops/s",
             g->merit ? " (figure of merit)" : " (median)");
-    for (size_t i = 0; i < g->nrows; i++) {
-        const rp__row *row = &g->rows[i];
-        const rp_metric *m = row->metric;
-        rp__num a;
-        fputs("| ", f);
-        md_cell(f, row->label);
-        rp__num b;
-        fprintf(f, " | %s", rp__fmt_value(&a, g, row->value));
-        if (row->ci_low != row->ci_high)
-            fprintf(f, " | %s – %s", rp__fmt_value(&a, g, row->ci_low),
-                    rp__fmt_value(&b, g, row->ci_high));
-        else
-            fputs(" | -", f);
-        fprintf(f, " | %s", rp__fmt_pct(&a, m->spread));
-        fprintf(f, " | %s", rp__fmt_factor(&a, rp__factor(g, g->fastest, row->value), 1));
-        fprintf(f, " | %s",
-                g->local > 0 ? rp__fmt_factor(&a, rp__factor(g, g->local, row->value), 1) : "-");
-        if (m->has_latency) {
-            const double v[] = {m->latency.p50, m->latency.p90, m->latency.p99, m->latency.p999,
-                                m->latency.max};
-            for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
-                fprintf(f, " | %s", rp__fmt_ns(&a, v[k]));
-        } else {
-            fputs(" | - | - | - | - | -", f);
-        }
-        fputs(" |", f);
-        const char *sep = " ";
-        if (row->tied) {
-            fprintf(f, "%stied with the row above", sep);
-            sep = ", ";
-        }
-        if (m->noisy) {
-            fprintf(f, "%snoisy", sep);
-            sep = ", ";
-        }
-        if (row->backend && row->backend->local_runtime) {
-            fprintf(f, "%slocal runtime", sep);
-            sep = ", ";
-        }
-        uint64_t errors = rp__metric_errors(m);
-        if (errors) {
-            fprintf(f, "%s%llu error%s", sep, (unsigned long long)errors, errors == 1 ? "" : "s");
-            sep = ", ";
-        }
-        /* Jain's index below 0.9: some processes got much less of the backend than others. */
-        if (m->fairness > 0 && m->fairness < 0.9) {
-            fprintf(f, "%sfairness %.2f", sep, m->fairness);
-            sep = ", ";
-        }
-        const rp_correctness *k = &row->cell->correctness;
-        if (k->present && k->lost_updates != 0) {
-            fprintf(f, "%s**%s lost updates**", sep, rp__fmt_int(&a, k->lost_updates));
-            sep = ", ";
-        }
-        if (k->present && k->torn_reads > 0)
-            fprintf(f, "%s**%s torn reads**", sep, rp__fmt_int(&a, k->torn_reads));
-        fputs(" |\n", f);
+}
+
+/* Appends one note to the notes cell of a row. */
+static void md_note(FILE *f, const char **sep, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void md_note(FILE *f, const char **sep, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(*sep, f);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    *sep = ", ";
+}
+
+/* The notes of a row: ties, noise, stand-ins, errors, unfairness, failed checks. */
+static void md_row_notes(FILE *f, const rp__row *row) {
+    const rp_metric *m = row->metric;
+    const char *sep = " ";
+    rp__num a;
+    if (row->tied)
+        md_note(f, &sep, "tied with the row above");
+    if (m->noisy)
+        md_note(f, &sep, "noisy");
+    if (row->backend && row->backend->local_runtime)
+        md_note(f, &sep, "local runtime");
+    uint64_t errors = rp__metric_errors(m);
+    if (errors)
+        md_note(f, &sep, "%llu error%s", (unsigned long long)errors, errors == 1 ? "" : "s");
+    /* Jain's index below 0.9: some processes got much less of the backend than others. */
+    if (m->fairness > 0 && m->fairness < 0.9)
+        md_note(f, &sep, "fairness %.2f", m->fairness);
+    const rp_correctness *k = &row->cell->correctness;
+    if (k->present && k->lost_updates != 0)
+        md_note(f, &sep, "**%s lost updates**", rp__fmt_int(&a, k->lost_updates));
+    if (k->present && k->torn_reads > 0)
+        md_note(f, &sep, "**%s torn reads**", rp__fmt_int(&a, k->torn_reads));
+}
+
+static void md_row(FILE *f, const rp__group *g, const rp__row *row) {
+    const rp_metric *m = row->metric;
+    rp__num a, b;
+    fputs("| ", f);
+    md_cell(f, row->label);
+    fprintf(f, " | %s", rp__fmt_value(&a, g, row->value));
+    if (row->ci_low != row->ci_high)
+        fprintf(f, " | %s – %s", rp__fmt_value(&a, g, row->ci_low),
+                rp__fmt_value(&b, g, row->ci_high));
+    else
+        fputs(" | -", f);
+    fprintf(f, " | %s", rp__fmt_pct(&a, m->spread));
+    fprintf(f, " | %s", rp__fmt_factor(&a, rp__factor(g, g->fastest, row->value), 1));
+    fprintf(f, " | %s",
+            g->local > 0 ? rp__fmt_factor(&a, rp__factor(g, g->local, row->value), 1) : "-");
+    if (m->has_latency) {
+        const double v[] = {m->latency.p50, m->latency.p90, m->latency.p99, m->latency.p999,
+                            m->latency.max};
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+            fprintf(f, " | %s", rp__fmt_ns(&a, v[k]));
+    } else {
+        fputs(" | - | - | - | - | -", f);
     }
+    fputs(" |", f);
+    md_row_notes(f, row);
+    fputs(" |\n", f);
+}
+
+static void md_group(FILE *f, const rp__group *g) {
+    md_group_head(f, g);
+    for (size_t i = 0; i < g->nrows; i++)
+        md_row(f, g, &g->rows[i]);
     fputc('\n', f);
 }
 
@@ -136,7 +150,11 @@ static int md_correctness(FILE *f, const rp_doc *d, const rp__ranking *r) {
                 : k->torn_reads > 0   ? "**FAIL**: torn reads"
                                       : "ok");
     }
-    if (any)
+    if (any && rp__null_beside_verdicts(d))
+        fputs("\nnull: keeps nothing, so it has no correctness verdict: its figures are the "
+              "harness floor.\n\n",
+              f);
+    else if (any)
         fputc('\n', f);
     return 0;
 }
@@ -215,31 +233,123 @@ static void csv_int(FILE *f, long long v) {
     csv_field(f, s, false);
 }
 
-static const char *const csv_columns[] = {"scenario",     "op",           "backend",
-                                          "backend_name", "params",       "status",
-                                          "reason",       "reps",         "median_ops_per_sec",
-                                          "min",          "max",          "spread",
-                                          "noisy",        "p50",          "p90",
-                                          "p99",          "p999",         "max_ns",
-                                          "mean_ns",      "count",        "expected",
-                                          "observed",     "lost_updates", "torn_reads",
-                                          "errors",       "bytes_per_op", "fairness",
-                                          "local_runtime"};
+static const char *const csv_columns[] = {"scenario",      "op",           "backend",
+                                          "backend_name",  "params",       "status",
+                                          "reason",        "reps",         "median_ops_per_sec",
+                                          "min",           "max",          "spread",
+                                          "noisy",         "p50",          "p90",
+                                          "p99",           "p999",         "max_ns",
+                                          "mean_ns",       "count",        "expected",
+                                          "observed",      "lost_updates", "torn_reads",
+                                          "errors",        "bytes_per_op", "fairness",
+                                          "local_runtime", "merit",        "figure",
+                                          "direction",     "value",        "ci_low",
+                                          "ci_high",       "ci_coverage",  "harness_floor_ns",
+                                          "value_copy_ns"};
 
-/* Writes one row; m is NULL for a cell without metrics (n/a, or an error before any figure). */
-static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
+/* The cell's parameters as one field, "k=v;k=v". Returns a string to free, NULL on failure. */
+static char *csv_params(const rp_cell *c) {
     char *params = NULL;
     size_t len = 0;
     FILE *pf = open_memstream(&params, &len);
     if (!pf)
-        return -ENOMEM;
+        return NULL;
     for (size_t i = 0; i < c->nparams; i++)
         fprintf(pf, "%s%s=%s", i ? ";" : "", rp__or(c->params[i].key, ""),
                 rp__or(c->params[i].value, ""));
     if (fclose(pf) != 0) {
         free(params);
-        return -ENOMEM;
+        return NULL;
     }
+    return params;
+}
+
+static void csv_empty(FILE *f, int n) {
+    for (int i = 0; i < n; i++)
+        csv_field(f, NULL, false);
+}
+
+/* reps .. noisy: the repetitions' summary of ops/s. */
+static void csv_summary(FILE *f, const rp_metric *m) {
+    if (!m) {
+        csv_empty(f, 6);
+        return;
+    }
+    csv_int(f, (long long)m->nreps);
+    csv_real(f, m->median);
+    csv_real(f, m->min);
+    csv_real(f, m->max);
+    csv_real(f, m->spread);
+    csv_field(f, m->noisy ? "true" : "false", false);
+}
+
+/* p50 .. count: the merged latency histogram. */
+static void csv_latency(FILE *f, const rp_metric *m) {
+    if (!m || !m->has_latency) {
+        csv_empty(f, 7);
+        return;
+    }
+    const rp_latency *l = &m->latency;
+    const double v[] = {l->p50, l->p90, l->p99, l->p999, l->max, l->mean};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        csv_real(f, v[i]);
+    csv_int(f, (long long)l->count);
+}
+
+/* expected .. torn_reads: the cell's correctness verdict, empty where none applies. */
+static void csv_correctness(FILE *f, const rp_correctness *k) {
+    if (!k->present) {
+        csv_empty(f, 4);
+        return;
+    }
+    csv_int(f, k->expected);
+    csv_int(f, k->observed);
+    csv_int(f, k->lost_updates);
+    csv_int(f, k->torn_reads);
+}
+
+/*
+ * merit .. value_copy_ns: whether this row is the cell's figure of merit; the figure this row
+ * is judged by (the merit's figure on its own row, ops/s on the others) with its direction,
+ * value and 95% interval of the median (ci_coverage: the interval's exact coverage, empty with
+ * fewer than two repetitions); the harness floor of its section (ns/op) and one value copy.
+ */
+static void csv_merit(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
+    bool merit = m && c->merit.metric && strcmp(c->merit.metric, m->op) == 0;
+    if (!m) {
+        csv_empty(f, 7);
+    } else {
+        csv_field(f, merit ? "true" : "false", false);
+        csv_field(f, rp_figure_name(merit ? c->merit.figure : RP_FIGURE_OPS), false);
+        csv_field(f, rp_direction_name(merit ? c->merit.direction : RP_HIGHER_IS_BETTER), false);
+        double v = merit ? c->merit.value : m->median;
+        double lo = merit ? c->merit.ci_low : m->ci_low, hi = merit ? c->merit.ci_high : m->ci_high;
+        double level = merit ? c->merit.ci_level : m->ci_level;
+        csv_real(f, v);
+        if (level > 0) {
+            csv_real(f, lo);
+            csv_real(f, hi);
+            csv_real(f, level);
+        } else {
+            csv_empty(f, 3);
+        }
+    }
+    double floor = m ? rp__section_floor(d, c, m->op, merit) : c->harness_floor_ns;
+    if (floor >= 0)
+        csv_real(f, floor);
+    else
+        csv_empty(f, 1);
+    if (c->value_copy_ns >= 0)
+        csv_real(f, c->value_copy_ns);
+    else
+        csv_empty(f, 1);
+}
+
+/* Writes one row; m is NULL for a cell without metrics (n/a, or an error before any figure). */
+static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
+    char *params = csv_params(c);
+    if (!params)
+        return -ENOMEM;
     const rp_backend *b = rp__find_backend(d, c->backend);
     csv_field(f, c->scenario, true);
     csv_field(f, m ? m->op : NULL, false);
@@ -248,45 +358,18 @@ static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *
     csv_field(f, params, false);
     csv_field(f, rp__status_name(c->status), false);
     csv_field(f, c->reason, false);
-    if (m) {
-        csv_int(f, (long long)m->nreps);
-        csv_real(f, m->median);
-        csv_real(f, m->min);
-        csv_real(f, m->max);
-        csv_real(f, m->spread);
-        csv_field(f, m->noisy ? "true" : "false", false);
-    } else {
-        for (int i = 0; i < 6; i++)
-            csv_field(f, NULL, false);
-    }
-    if (m && m->has_latency) {
-        const rp_latency *l = &m->latency;
-        const double v[] = {l->p50, l->p90, l->p99, l->p999, l->max, l->mean};
-        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-            csv_real(f, v[i]);
-        csv_int(f, (long long)l->count);
-    } else {
-        for (int i = 0; i < 7; i++)
-            csv_field(f, NULL, false);
-    }
-    if (c->correctness.present) {
-        csv_int(f, c->correctness.expected);
-        csv_int(f, c->correctness.observed);
-        csv_int(f, c->correctness.lost_updates);
-        csv_int(f, c->correctness.torn_reads);
-    } else {
-        for (int i = 0; i < 4; i++)
-            csv_field(f, NULL, false);
-    }
+    csv_summary(f, m);
+    csv_latency(f, m);
+    csv_correctness(f, &c->correctness);
     if (m) {
         csv_int(f, (long long)rp__metric_errors(m));
         csv_real(f, m->bytes_per_op);
         csv_real(f, m->fairness);
     } else {
-        for (int i = 0; i < 3; i++)
-            csv_field(f, NULL, false);
+        csv_empty(f, 3);
     }
     csv_field(f, b && b->local_runtime ? "true" : "false", false);
+    csv_merit(f, d, c, m);
     fputc('\n', f);
     free(params);
     return 0;

@@ -230,6 +230,9 @@ static int correctness(FILE *out, const rp_doc *d, const rp__ranking *r) {
             fputs("  ok", out);
         fputc('\n', out);
     }
+    if (any && rp__null_beside_verdicts(d))
+        fputs("  null: keeps nothing, so it has no verdict: its figures are the harness floor\n",
+              out);
     if (any)
         fputc('\n', out);
     return 0;
@@ -238,7 +241,10 @@ static int correctness(FILE *out, const rp_doc *d, const rp__ranking *r) {
 static int text_body(const rp_doc *d, const rp__header *h, const rp__ranking *r, FILE *out) {
     int rc = 0;
 
-    fputs("udbench results (" RP_SCHEMA ")\n", out);
+    /* The schema of the document read (a run's own document is written as RP_SCHEMA). */
+    fputs(d->schema_version == 1 ? "udbench results (" RP_SCHEMA_V1 ")\n"
+                                 : "udbench results (" RP_SCHEMA ")\n",
+          out);
     for (size_t i = 0; i < h->n; i++) {
         fprintf(out, "  %-12s ", h->items[i].key);
         wrap(out, h->items[i].value, 15, 100);

@@ -240,14 +240,20 @@ static void add_vis_cell(rp_doc *d, const char *uri, const char *name, const dou
     rp_cell_summarise_merit(c);
 }
 
-/* The figure of merit decides the order and the factors; overlapping intervals are a tie;
- * the null: backend is not ranked, its floor is shown once for the group. */
-static void test_merit_ranking(void **state) {
-    (void)state;
+/* An empty document with a start time and the default noise threshold. */
+static rp_doc *dated_doc(void) {
     rp_doc *d = NULL;
     assert_int_equal(rp_doc_new(&d), 0);
     d->run.noise_threshold = 0.25;
     rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
+    return d;
+}
+
+/* The figure of merit decides the order and the factors; overlapping intervals are a tie;
+ * the null: backend is not ranked, its floor is shown once for the group. */
+static void test_merit_ranking(void **state) {
+    (void)state;
+    rp_doc *d = dated_doc();
     add_backend(d, "ultradict:", "ultradict");
     add_backend(d, "redis://h", "redis");
     add_backend(d, "memcached://h", "memcached");
@@ -276,6 +282,120 @@ static void test_merit_ranking(void **state) {
     assert_true(strstr(r_line, "(factor 4.17)") < m_line);
     assert_true(strstr(r_line, "tied") > m_line || !strstr(r_line, "tied"));
     assert_non_null(strstr(m_line, "tied with the row above"));
+    free(t);
+    rp_doc_free(d);
+}
+
+/* The CSV field `col` of the first row whose first fields are scenario, op, backend. */
+static char *csv_get(const char *csv, const char *row_prefix, const char *col) {
+    const char *nl = strchr(csv, '\n');
+    assert_non_null(nl);
+    int want = -1, k = 0;
+    for (const char *p = csv; p < nl; k++) {
+        const char *e = memchr(p, ',', (size_t)(nl - p));
+        size_t len = (size_t)((e ? e : nl) - p);
+        if (strlen(col) == len && strncmp(p, col, len) == 0)
+            want = k;
+        p = e ? e + 1 : nl;
+    }
+    if (want < 0)
+        fail_msg("no CSV column %s", col);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s,", row_prefix);
+    const char *p = strstr(csv, key);
+    if (!p)
+        fail_msg("no CSV row %s", row_prefix);
+    p++;
+    for (k = 0; k < want; k++) {
+        p = strpbrk(p, ",\n");
+        assert_true(p && *p == ',');
+        p++;
+    }
+    size_t len = strcspn(p, ",\n");
+    char *v = malloc(len + 1);
+    memcpy(v, p, len);
+    v[len] = '\0';
+    return v;
+}
+
+static void assert_csv(const char *csv, const char *row, const char *col, const char *want) {
+    char *v = csv_get(csv, row, col);
+    if (strcmp(v, want) != 0)
+        fail_msg("CSV %s / %s: \"%s\", expected \"%s\"", row, col, v, want);
+    free(v);
+}
+
+/* The CSV gives every row its figure of merit, the interval of the median with its coverage,
+ * and the harness floor of its section (from the null: cell of the same parameters). */
+static void test_csv_merit_columns(void **state) {
+    (void)state;
+    rp_doc *d = dated_doc();
+    add_backend(d, "ultradict:", "ultradict");
+    add_backend(d, "null:", "null");
+    const double ud[] = {1200, 1100, 1300, 1250, 1150, 1210}, nul[] = {14, 14, 15, 13, 14, 14};
+    add_vis_cell(d, "ultradict:", "ultradict", ud, 6);
+    add_vis_cell(d, "null:", "null", nul, 6);
+    /* A second operation of the same cells, judged by ops/s: its floor is null:'s p50 of it. */
+    for (size_t i = 0; i < 2; i++) {
+        rp_metric *m = rp_cell_add_metric(&d->cells[i], "write");
+        rp_rep r = {.ops = 100, .seconds = 0.1, .ops_per_sec = 1000};
+        rp_metric_add_rep(m, &r);
+        rp_metric_summarise(m, 0.25);
+        m->has_latency = true;
+        m->latency.count = 100;
+        double p50 = i ? 250 : 900;
+        m->latency.mean = m->latency.p50 = m->latency.p90 = m->latency.p99 = p50;
+        m->latency.p999 = m->latency.max = p50;
+    }
+    char err[512];
+    if (rp_doc_check(d, err, sizeof err))
+        fail_msg("%s", err);
+    char *t = report(d, RP_FORMAT_CSV);
+    static const char *const want[][3] = {
+        {"visibility,visible,ultradict:", "merit", "true"},
+        {"visibility,visible,ultradict:", "figure", "p50 ns"},
+        {"visibility,visible,ultradict:", "direction", "lower"},
+        {"visibility,visible,ultradict:", "value", "1205"},
+        {"visibility,visible,ultradict:", "ci_low", "1100"},
+        {"visibility,visible,ultradict:", "ci_high", "1300"},
+        {"visibility,visible,ultradict:", "ci_coverage", "0.96875"},
+        {"visibility,visible,ultradict:", "harness_floor_ns", "14"},
+        {"visibility,write,ultradict:", "merit", "false"},
+        {"visibility,write,ultradict:", "figure", "ops/s"},
+        {"visibility,write,ultradict:", "direction", "higher"},
+        {"visibility,write,ultradict:", "value", "1000"},
+        {"visibility,write,ultradict:", "ci_coverage", ""},
+        {"visibility,write,ultradict:", "harness_floor_ns", "250"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        assert_csv(t, want[i][0], want[i][1], want[i][2]);
+    free(t);
+    /* The text and Markdown reports show the same floors, once per section. */
+    t = report(d, RP_FORMAT_TEXT);
+    assert_non_null(strstr(t, "visibility visible (procs=2): harness floor 14 ns/op\n"));
+    assert_non_null(strstr(t, "visibility write (procs=2): harness floor 250 ns/op\n"));
+    free(t);
+    t = report(d, RP_FORMAT_MD);
+    assert_non_null(strstr(t, "Harness floor 14 ns/op."));
+    assert_non_null(strstr(t, "Harness floor 250 ns/op."));
+    free(t);
+    rp_doc_free(d);
+}
+
+/* The text report names the schema of the document it read. */
+static void test_text_names_schema(void **state) {
+    (void)state;
+    char err[512];
+    rp_doc *d = NULL;
+    if (rp_doc_read(RP_FIXTURES "/good-v1.json", &d, err, sizeof err))
+        fail_msg("good-v1.json: %s", err);
+    char *t = report(d, RP_FORMAT_TEXT);
+    assert_true(strncmp(t, "udbench results (udbench/1)\n", 28) == 0);
+    free(t);
+    rp_doc_free(d);
+    d = good();
+    t = report(d, RP_FORMAT_TEXT);
+    assert_true(strncmp(t, "udbench results (udbench/2)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
 }
@@ -352,6 +472,8 @@ int main(void) {
         cmocka_unit_test(test_ranking_and_factors),
         cmocka_unit_test(test_ties),
         cmocka_unit_test(test_merit_ranking),
+        cmocka_unit_test(test_csv_merit_columns),
+        cmocka_unit_test(test_text_names_schema),
         cmocka_unit_test(test_empty_document),
         cmocka_unit_test(test_formats),
     };

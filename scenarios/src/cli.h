@@ -16,6 +16,7 @@ typedef struct sc_backend {
     char name[64];
     char version[256];
     unsigned caps;
+    double rtt_ns; /* median time of a small write when probed (round_trip_ns); 0 if unknown */
 } sc_backend;
 
 typedef struct sc_backends {

@@ -1,4 +1,5 @@
 /* machine.c - what the figures were measured on. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,25 @@ static char *read_line_with(const char *path, const char *prefix) {
 
 void sc_loadavg(double load[3]) {
     load[0] = load[1] = load[2] = 0;
-    FILE *f = fopen("/proc/loadavg", "r");
+    FILE *f = fopen("/proc/loadavg", "re");
     if (!f)
         return;
-    if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
-        load[0] = load[1] = load[2] = 0;
+    char line[256];
+    bool got = fgets(line, sizeof line, f) != NULL;
     fclose(f);
+    if (!got)
+        return;
+    const char *p = line;
+    double v[3];
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        errno = 0;
+        v[i] = strtod(p, &end);
+        if (end == p || errno)
+            return; /* not three numbers: unknown */
+        p = end;
+    }
+    memcpy(load, v, sizeof v);
 }
 
 void sc_machine(rp_machine *m) {

@@ -24,9 +24,11 @@ int sc_add_backend(sc_backends *bs, const char *label, bool explicit_) {
     snprintf(b->label, sizeof b->label, "%s", label);
     b->explicit_ = explicit_;
     /* An ultradict: URI without a name would give every process a private dict of its own;
-     * the run gives it one shared name. */
+     * the run gives it one shared name, its own (sc_run_nonce): with the pid alone, a run that
+     * reuses the pid of a killed one would attach to the dict it left behind. */
     if (!strncmp(label, "ultradict:", 10) && (label[10] == '\0' || label[10] == '?'))
-        snprintf(b->uri, sizeof b->uri, "ultradict:udbench_%d%s", (int)getpid(), label + 10);
+        snprintf(b->uri, sizeof b->uri, "ultradict:udbench_%d_%08x%s", (int)getpid(),
+                 (unsigned)(sc_run_nonce() & 0xffffffffu), label + 10);
     else
         snprintf(b->uri, sizeof b->uri, "%s", label);
     return 0;
@@ -96,6 +98,28 @@ void sc_backends_free(sc_backends *bs) {
     memset(bs, 0, sizeof *bs);
 }
 
+static int cmp_u64(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* What one round trip to the backend costs: the median of five writes of a small key, each
+ * removed again. A write, because a store may answer a read of a missing key from a cache. */
+static double round_trip_ns(kv_conn *kv) {
+    enum { N = 5 };
+    static const char key[] = "udbench:probe";
+    uint64_t d[N];
+    for (int i = 0; i < N; i++) {
+        uint64_t t0 = sc_now_ns();
+        (void)kv_set(kv, key, sizeof key - 1, "1", 1);
+        d[i] = sc_now_ns() - t0;
+        (void)kv_del(kv, key, sizeof key - 1);
+    }
+    qsort(d, N, sizeof d[0], cmp_u64);
+    const int mid = N / 2;
+    return (double)d[mid];
+}
+
 void sc_probe(sc_backend *b) {
     kv_conn *kv;
     int rc = kv_open(b->uri, &kv);
@@ -105,6 +129,7 @@ void sc_probe(sc_backend *b) {
         return;
     }
     b->reachable = true;
+    b->rtt_ns = round_trip_ns(kv);
     b->caps = kv_caps(kv);
     snprintf(b->name, sizeof b->name, "%s", kv_backend_name(kv));
     snprintf(b->version, sizeof b->version, "%s", kv_backend_version(kv));
@@ -178,67 +203,132 @@ static int push(cell_list *l, const sc_cell *c) {
     return 0;
 }
 
+/* The parameters of variant v of scenario s: the suite's, with what the entry fixes. */
+static sc_params variant_params(const sc_plan *p, const sc_scenario *s, size_t v) {
+    sc_params q = p->base;
+    if (s->keys)
+        q.keys = s->keys;
+    if (s->value_size)
+        q.value_size = s->value_size;
+    if (s->zipf_theta > 0 && q.zipf_theta == 0)
+        q.zipf_theta = s->zipf_theta;
+    if (s->max_ops && q.ops > s->max_ops)
+        q.ops = s->max_ops;
+    if (s->vary == SC_VARY_VALUE_SIZE) {
+        q.value_size = p->large_sizes[v];
+        /* Keep the working set near the suite's size whatever the value size. */
+        uint64_t cap = p->large_bytes / (q.value_size ? q.value_size : 1);
+        q.keys = q.keys < cap ? q.keys : (cap < 8 ? 8 : cap);
+    } else if (s->vary == SC_VARY_ENTRIES) {
+        q.entries = p->entries[v];
+        q.keys = q.entries;
+        q.ops = 0; /* timed one by one for the duration, at least once */
+    }
+    return q;
+}
+
+/* The process counts scenario s runs with, by its rule; returns how many (at most 16). */
+static int procs_of(const sc_plan *p, const sc_scenario *s, int *procs) {
+    int np = 0;
+    if (s->procs == SC_PROCS_ONE) {
+        procs[np++] = 1;
+    } else if (s->procs == SC_PROCS_TWO_PLUS) {
+        for (int i = 0; i < p->nprocs; i++)
+            if (p->procs[i] >= 2)
+                procs[np++] = p->procs[i];
+        if (np == 0)
+            procs[np++] = 2;
+    } else {
+        for (int i = 0; i < p->nprocs; i++)
+            procs[np++] = p->procs[i];
+    }
+    return np;
+}
+
+/* Whether backend b is slow for scenario s (its slow_rtt_ns rule). */
+static bool is_slow(const sc_scenario *s, const sc_backend *b) {
+    return s->slow_rtt_ns > 0 && s->slow_divisor > 1 && b->rtt_ns >= s->slow_rtt_ns;
+}
+
+/* Which backends a group holds: all, those that are not slow, or the slow ones with null: and
+ * local: (the floor and the "x local" reference). */
+enum { ALL_BACKENDS, FAST_BACKENDS, SLOW_BACKENDS, SLOW_ONLY };
+
+static bool in_group(const sc_scenario *s, const sc_backend *b, int which) {
+    if (which == ALL_BACKENDS)
+        return true;
+    if (which == FAST_BACKENDS)
+        return !is_slow(s, b);
+    if (which == SLOW_ONLY)
+        return is_slow(s, b);
+    return is_slow(s, b) || strcmp(b->uri, "null:") == 0 || strcmp(b->uri, "local:") == 0;
+}
+
+/* One group: a cell of scenario s with parameters q for every reachable backend of `which`. */
+static int push_group(sc_plan *p, const sc_scenario *s, const sc_params *q, int which,
+                      cell_list *out) {
+    for (size_t b = 0; b < p->backends.n; b++) {
+        sc_backend *be = &p->backends.v[b];
+        if (!be->reachable || !in_group(s, be, which))
+            continue;
+        sc_cell c;
+        memset(&c, 0, sizeof c);
+        c.scenario = s;
+        snprintf(c.uri, sizeof c.uri, "%s", be->uri);
+        redact(be->label, c.label, sizeof c.label);
+        c.caps = be->caps;
+        c.p = *q;
+        c.timer_overhead_ns = sc_timer_overhead();
+        c.group = out->ngroups;
+        c.backend_index = (int)b;
+        if (push(out, &c))
+            return -ENOMEM;
+    }
+    out->ngroups++;
+    return 0;
+}
+
+/* Whether a reachable backend is slow for scenario s. */
+static bool any_slow(const sc_plan *p, const sc_scenario *s) {
+    for (size_t b = 0; b < p->backends.n; b++)
+        if (p->backends.v[b].reachable && is_slow(s, &p->backends.v[b]))
+            return true;
+    return false;
+}
+
+/* The groups of one variant and process count: one of every backend, or with a slow rule the
+ * fast backends at the variant's entries and the slow ones at a fraction of them. */
+static int push_groups(sc_plan *p, const sc_scenario *s, sc_params q, cell_list *out) {
+    if (s->vary != SC_VARY_ENTRIES || !any_slow(p, s))
+        return push_group(p, s, &q, ALL_BACKENDS, out);
+    if (push_group(p, s, &q, FAST_BACKENDS, out))
+        return -ENOMEM;
+    q.entries = q.entries / s->slow_divisor ? q.entries / s->slow_divisor : 1;
+    q.keys = q.entries;
+    /* When another variant has these entries, its group has null: and local: already, and the
+     * reports put both groups in one section (same parameters). */
+    int which = SLOW_BACKENDS;
+    for (int v = 0; v < p->nentries; v++)
+        if (p->entries[v] == q.entries)
+            which = SLOW_ONLY;
+    return push_group(p, s, &q, which, out);
+}
+
 /* Every cell of one scenario: its variants x processes x backends, by its catalogue entry. */
 static int expand(sc_plan *p, const sc_scenario *s, cell_list *out) {
-    sc_params base = p->base;
     size_t variants = 1;
     if (s->vary == SC_VARY_VALUE_SIZE)
         variants = (size_t)p->nlarge;
     else if (s->vary == SC_VARY_ENTRIES)
         variants = (size_t)p->nentries;
     for (size_t v = 0; v < variants; v++) {
-        sc_params q = base;
-        if (s->keys)
-            q.keys = s->keys;
-        if (s->value_size)
-            q.value_size = s->value_size;
-        if (s->zipf_theta > 0 && q.zipf_theta == 0)
-            q.zipf_theta = s->zipf_theta;
-        if (s->max_ops && q.ops > s->max_ops)
-            q.ops = s->max_ops;
-        if (s->vary == SC_VARY_VALUE_SIZE) {
-            q.value_size = p->large_sizes[v];
-            /* Keep the working set near the suite's size whatever the value size. */
-            uint64_t cap = p->large_bytes / (q.value_size ? q.value_size : 1);
-            q.keys = q.keys < cap ? q.keys : (cap < 8 ? 8 : cap);
-        } else if (s->vary == SC_VARY_ENTRIES) {
-            q.entries = p->entries[v];
-            q.keys = q.entries;
-            q.ops = 0; /* timed one by one for the duration, at least once */
-        }
-        int procs[16], np = 0;
-        if (s->procs == SC_PROCS_ONE) {
-            procs[np++] = 1;
-        } else if (s->procs == SC_PROCS_TWO_PLUS) {
-            for (int i = 0; i < p->nprocs; i++)
-                if (p->procs[i] >= 2)
-                    procs[np++] = p->procs[i];
-            if (np == 0)
-                procs[np++] = 2;
-        } else {
-            for (int i = 0; i < p->nprocs; i++)
-                procs[np++] = p->procs[i];
-        }
+        sc_params q = variant_params(p, s, v);
+        int procs[16];
+        int np = procs_of(p, s, procs);
         for (int i = 0; i < np; i++) {
-            for (size_t b = 0; b < p->backends.n; b++) {
-                sc_backend *be = &p->backends.v[b];
-                if (!be->reachable)
-                    continue;
-                sc_cell c;
-                memset(&c, 0, sizeof c);
-                c.scenario = s;
-                snprintf(c.uri, sizeof c.uri, "%s", be->uri);
-                redact(be->label, c.label, sizeof c.label);
-                c.caps = be->caps;
-                c.p = q;
-                c.p.procs = procs[i];
-                c.timer_overhead_ns = sc_timer_overhead();
-                c.group = out->ngroups;
-                c.backend_index = (int)b;
-                if (push(out, &c))
-                    return -ENOMEM;
-            }
-            out->ngroups++;
+            q.procs = procs[i];
+            if (push_groups(p, s, q, out))
+                return -ENOMEM;
         }
     }
     return 0;
@@ -272,15 +362,8 @@ static void report_cell(const sc_cell *c, const rp_cell *out, size_t i, size_t n
         fprintf(stderr, "%s[%zu/%zu] %s: %s\n", tty ? "\r\033[K" : "", i + 1, n, title, result);
 }
 
-/*
- * Runs one group of cells (same scenario and parameters, one per backend) in interleaved
- * rounds: round r runs every cell once, in an order shuffled per round from the run's seed,
- * before round r+1 starts. Then the harness floor (the null: cell's figure) goes into every
- * cell of the group.
- */
-static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t first_index,
-                     size_t total, volatile sig_atomic_t *stop, bool tty) {
-    size_t base = doc->ncells;
+/* Appends the group's n result cells to the document, each with its backend's name. */
+static int add_result_cells(const sc_plan *p, rp_doc *doc, const sc_cell *cells, size_t n) {
     for (size_t i = 0; i < n; i++) {
         rp_cell *out = rp_doc_add_cell(doc);
         if (!out)
@@ -289,13 +372,71 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
             if (!strcmp(p->backends.v[b].uri, cells[i].uri))
                 rp_set_string(&out->backend_name, p->backends.v[b].name);
     }
-    sc_cell_state *st = calloc(n, sizeof *st);
-    size_t *order = calloc(n, sizeof *order);
-    double *took = calloc(n, sizeof *took);
-    if (!st || !order || !took) {
-        free(st);
-        free(order);
-        free(took);
+    return 0;
+}
+
+/* A fresh order of 0..n-1 (Fisher-Yates). */
+static void shuffle(sc_rng *rng, size_t *order, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)sc_rng_below(rng, i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}
+
+/* The figure of the null: cell of a group: the p50 of its figure of merit's operation, or -1. */
+static double null_floor(const sc_cell *c, const rp_cell *out) {
+    if (strcmp(c->uri, "null:") != 0 || !rp_cell_merit(out))
+        return -1;
+    for (size_t o = 0; o < out->nmetrics; o++)
+        if (!strcmp(out->metrics[o].op, out->merit.metric) && out->metrics[o].has_latency)
+            return out->metrics[o].latency.p50;
+    return -1;
+}
+
+/* What running one group needs besides its cells. */
+typedef struct group_run {
+    sc_cell_state *st;
+    size_t *order;
+    double *took; /* seconds each cell ran, over all rounds */
+} group_run;
+
+static void group_run_free(group_run *g) {
+    free(g->st);
+    free(g->order);
+    free(g->took);
+}
+
+/* The rounds: round r runs every cell once, in an order shuffled per round from the seed. */
+static void run_rounds(const sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t base,
+                       group_run *g, volatile sig_atomic_t *stop) {
+    sc_rng rng;
+    sc_rng_seed(&rng, p->base.seed ^ sc_mix64(0x726f756e64ull + cells[0].group));
+    for (int r = 0; r < p->base.repeat && !*stop; r++) {
+        shuffle(&rng, g->order, n);
+        for (size_t k = 0; k < n && !*stop; k++) {
+            size_t i = g->order[k];
+            uint64_t t0 = sc_now_ns();
+            sc_cell_round(&cells[i], &doc->cells[base + i], &g->st[i], r, (int)k, stop);
+            g->took[i] += (double)(sc_now_ns() - t0) / 1e9;
+        }
+    }
+}
+
+/*
+ * Runs one group of cells (same scenario and parameters, one per backend) in interleaved
+ * rounds, then puts the harness floor (the null: cell's figure) and the cost of one value copy
+ * into every cell of the group.
+ */
+static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t first_index,
+                     size_t total, volatile sig_atomic_t *stop, bool tty) {
+    size_t base = doc->ncells;
+    group_run g = {calloc(n, sizeof *g.st), calloc(n, sizeof *g.order), calloc(n, sizeof *g.took)};
+    if (!g.st || !g.order || !g.took || add_result_cells(p, doc, cells, n)) {
+        group_run_free(&g);
         return -ENOMEM;
     }
     if (tty) {
@@ -304,43 +445,24 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
         fprintf(stderr, "\r\033[K[%zu/%zu] %s ...", first_index + 1, total, title);
     }
     for (size_t i = 0; i < n; i++)
-        sc_cell_begin(&cells[i], &doc->cells[base + i], &st[i]);
-    sc_rng rng;
-    sc_rng_seed(&rng, p->base.seed ^ sc_mix64(0x726f756e64ull + cells[0].group));
-    int rounds = p->base.repeat;
-    for (int r = 0; r < rounds && !*stop; r++) {
-        for (size_t i = 0; i < n; i++)
-            order[i] = i;
-        for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
-            size_t j = (size_t)sc_rng_below(&rng, i);
-            size_t t = order[i - 1];
-            order[i - 1] = order[j];
-            order[j] = t;
-        }
-        for (size_t k = 0; k < n && !*stop; k++) {
-            size_t i = order[k];
-            uint64_t t0 = sc_now_ns();
-            sc_cell_round(&cells[i], &doc->cells[base + i], &st[i], r, (int)k, stop);
-            took[i] += (double)(sc_now_ns() - t0) / 1e9;
-        }
-    }
+        sc_cell_begin(&cells[i], &doc->cells[base + i], &g.st[i]);
+    run_rounds(p, doc, cells, n, base, &g, stop);
     int status = 0;
     double floor = -1;
     for (size_t i = 0; i < n; i++) {
         rp_cell *out = &doc->cells[base + i];
-        if (*stop && !st[i].done && out->status != RP_STATUS_NA) {
+        if (*stop && !g.st[i].done && out->status != RP_STATUS_NA) {
             rp_set_string(&out->reason, "interrupted");
             out->status = RP_STATUS_ERROR;
-            st[i].rc = -EINTR;
+            g.st[i].rc = -EINTR;
         }
-        sc_cell_end(&cells[i], out, doc, &st[i]);
+        sc_cell_end(&cells[i], out, doc, &g.st[i]);
         if (out->status == RP_STATUS_ERROR)
             status = 1;
-        if (!strcmp(cells[i].uri, "null:") && rp_cell_merit(out))
-            for (size_t o = 0; o < out->nmetrics; o++)
-                if (!strcmp(out->metrics[o].op, out->merit.metric) && out->metrics[o].has_latency)
-                    floor = out->metrics[o].latency.p50;
-        report_cell(&cells[i], out, first_index + i, total, took[i], tty);
+        double f = null_floor(&cells[i], out);
+        if (f >= 0)
+            floor = f;
+        report_cell(&cells[i], out, first_index + i, total, g.took[i], tty);
     }
     double copy =
         cells[0].scenario->payload == SC_PAYLOAD_VALUE ? sc_copy_ns(cells[0].p.value_size) : -1;
@@ -348,9 +470,7 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
         doc->cells[base + i].harness_floor_ns = floor;
         doc->cells[base + i].value_copy_ns = copy;
     }
-    free(st);
-    free(order);
-    free(took);
+    group_run_free(&g);
     return status;
 }
 

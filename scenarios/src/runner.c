@@ -2,11 +2,12 @@
  * runner.c - runs a cell: worker processes, the barrier, the measured phase, the merge.
  */
 #include <errno.h>
-#include <sched.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <math.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,8 @@ double sc_timer_overhead(void) {
                 d[i] = d[j];
                 d[j] = t;
             }
-    cached = (double)d[N / 2];
+    const size_t mid = N / 2; /* the median's index, N odd */
+    cached = (double)d[mid];
     return cached;
 }
 
@@ -78,7 +80,8 @@ double sc_copy_ns(size_t size) {
     qsort(d, N, sizeof d[0], cmp_u64);
     free(a);
     free(b);
-    return (double)d[N / 2];
+    const size_t mid = N / 2;
+    return (double)d[mid];
 }
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
@@ -165,7 +168,21 @@ static void worker_main(sc_cell *c, sc_arena *a, int index) {
     _exit(rc ? 1 : 0);
 }
 
-/* Waits for every child until `deadline`; kills the remaining ones after it. */
+/* Marks the child p as reaped (its slot in pids becomes 0). */
+static void forget(pid_t *pids, int n, pid_t p) {
+    for (int i = 0; i < n; i++)
+        if (pids[i] == p)
+            pids[i] = 0;
+}
+
+static void kill_all(const pid_t *pids, int n) {
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0)
+            kill(pids[i], SIGKILL);
+}
+
+/* Waits for every child until `deadline`; kills the remaining ones after it. Adds the children's
+ * involuntary context switches to *nivcsw when it is not NULL. Returns 1 when it killed. */
 static int reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop,
                 uint64_t *nivcsw) {
     int alive = n, killed = 0;
@@ -176,9 +193,7 @@ static int reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig
         if (p > 0) {
             if (nivcsw)
                 *nivcsw += (uint64_t)ru.ru_nivcsw;
-            for (int i = 0; i < n; i++)
-                if (pids[i] == p)
-                    pids[i] = 0;
+            forget(pids, n, p);
             alive--;
             continue;
         }
@@ -187,9 +202,7 @@ static int reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig
         if (stop && *stop)
             atomic_store(&a->stop, 1);
         if (sc_now_ns() > deadline && !killed) {
-            for (int i = 0; i < n; i++)
-                if (pids[i] > 0)
-                    kill(pids[i], SIGKILL);
+            kill_all(pids, n);
             killed = 1;
         }
         struct timespec ts = {0, 1000000};
@@ -249,14 +262,185 @@ static void cpu_ticks(uint64_t *total, uint64_t *steal) {
     FILE *f = fopen("/proc/stat", "re");
     if (!f)
         return;
-    unsigned long long v[8] = {0};
-    if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-               &v[5], &v[6], &v[7]) >= 4) {
-        for (int i = 0; i < 8; i++)
-            *total += v[i];
-        *steal = v[7];
-    }
+    char line[512];
+    bool got = fgets(line, sizeof line, f) != NULL && strncmp(line, "cpu ", 4) == 0;
     fclose(f);
+    if (!got)
+        return;
+    /* user nice system idle iowait irq softirq steal: the eighth field is steal time. */
+    const char *p = line + 4;
+    uint64_t sum = 0;
+    int i = 0;
+    for (; i < 8; i++) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (end == p || errno)
+            break;
+        sum += v;
+        if (i == 7)
+            *steal = v;
+        p = end;
+    }
+    if (i >= 4)
+        *total = sum;
+    else
+        *steal = 0;
+}
+
+/* Starts the cell's workers; returns how many started (fewer than P when fork failed, after
+ * stopping and reaping those that did). */
+static int start_workers(sc_cell *c, sc_arena *a, pid_t *pids) {
+    int P = c->p.procs;
+    fflush(stdout);
+    fflush(stderr);
+    int started = 0;
+    for (; started < P; started++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            break;
+        if (pid == 0)
+            worker_main(c, a, started);
+        pids[started] = pid;
+    }
+    if (started < P) {
+        atomic_store(&a->stop, 1);
+        atomic_store(&a->go, 1);
+        futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
+        reap(pids, started, sc_now_ns() + GRACE_NS, a, NULL, NULL);
+    }
+    return started;
+}
+
+/* The barrier: everyone warmed up (or a worker gave up), then go. Returns the time by which the
+ * measured phase must be over. */
+static uint64_t release(const sc_cell *c, sc_arena *a, volatile sig_atomic_t *stop) {
+    uint64_t limit = sc_now_ns() + SETUP_TIMEOUT_NS;
+    while (atomic_load(&a->ready) < (uint32_t)c->p.procs && !atomic_load(&a->stop) &&
+           !(stop && *stop) && sc_now_ns() < limit) {
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    if (stop && *stop)
+        atomic_store(&a->stop, 1);
+    uint64_t now = sc_now_ns();
+    a->deadline = c->p.ops ? 0 : now + (uint64_t)(c->p.duration * 1e9);
+    atomic_store(&a->go, 1);
+    futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
+    return c->p.ops ? now + OPS_TIMEOUT_NS : a->deadline + GRACE_NS;
+}
+
+/* What one repetition measured, summed over the workers. */
+typedef struct rep_sum {
+    uint64_t t0, t1;
+    uint64_t ops[SC_MAX_OPS], errors[SC_MAX_OPS], phase[SC_MAX_OPS];
+    double rate[SC_MAX_PROCS]; /* each worker's ops/s, for the fairness index */
+} rep_sum;
+
+/* Whether worker i finished well; else says why in out. */
+static bool worker_ok(const sc_slot *s, int i, bool killed, rp_cell *out) {
+    if (atomic_load(&s->state) == 1)
+        return true;
+    if (out->reason)
+        return false;
+    if (s->err[0])
+        set_error(out, RP_STATUS_ERROR, "%s", s->err);
+    else
+        set_error(out, RP_STATUS_ERROR, "worker %d %s", i,
+                  killed ? "did not finish in time and was killed" : "died");
+    return false;
+}
+
+/* Sums the workers' slots into *r and their histograms into rep_hist; -EIO if one failed. */
+static int merge_slots(const sc_cell *c, sc_arena *a, bool killed, sc_hist *rep_hist, rep_sum *r,
+                       rp_cell *out) {
+    int rc = 0;
+    memset(r, 0, sizeof *r);
+    r->t0 = UINT64_MAX;
+    for (int o = 0; o < c->nops; o++)
+        sc_hist_reset(&rep_hist[o]);
+    for (int i = 0; i < c->p.procs; i++) {
+        sc_slot *s = &a->slots[i];
+        if (!worker_ok(s, i, killed, out))
+            rc = -EIO;
+        if (s->t_start && s->t_start < r->t0)
+            r->t0 = s->t_start;
+        if (s->t_end > r->t1)
+            r->t1 = s->t_end;
+        uint64_t mine = 0;
+        for (int o = 0; o < c->nops; o++) {
+            r->ops[o] += s->op[o].ops;
+            r->errors[o] += s->op[o].errors;
+            if (s->op[o].phase_ns > r->phase[o])
+                r->phase[o] = s->op[o].phase_ns;
+            mine += s->op[o].ops;
+            sc_hist_merge(&rep_hist[o], &s->op[o].hist);
+        }
+        double secs = s->t_end > s->t_start ? (double)(s->t_end - s->t_start) / 1e9 : 0;
+        r->rate[i] = secs > 0 ? (double)mine / secs : 0;
+    }
+    return rc;
+}
+
+/* The signals of a disturbed repetition: stolen CPU share, involuntary switches, load. */
+typedef struct disturbance {
+    double steal, load1;
+    uint64_t nivcsw;
+} disturbance;
+
+/* Adds this repetition to every metric and merges its histograms into the cell's. */
+static void record_rep(const sc_cell *c, const rep_sum *r, sc_hist *rep_hist, sc_hist *merged,
+                       int position, const disturbance *dist, rp_cell *out) {
+    double secs = r->t1 > r->t0 ? (double)(r->t1 - r->t0) / 1e9 : 0;
+    for (int o = 0; o < c->nops; o++) {
+        double t = r->phase[o] ? (double)r->phase[o] / 1e9 : secs;
+        rp_rep rep = {.ops = r->ops[o],
+                      .seconds = t,
+                      .ops_per_sec = t > 0 ? (double)r->ops[o] / t : 0,
+                      .errors = r->errors[o],
+                      .p50_ns = rep_hist[o].count ? sc_hist_quantile(&rep_hist[o], 0.5) : 0,
+                      .round = c->rep,
+                      .position = position,
+                      .steal_share = dist->steal > 1 ? 1 : dist->steal,
+                      .nivcsw = dist->nivcsw,
+                      .load1 = dist->load1};
+        rp_metric_add_rep(&out->metrics[o], &rep);
+        sc_hist_merge(&merged[o], &rep_hist[o]);
+    }
+}
+
+/* Jain's fairness index over the workers' throughput (0 with one worker). */
+static double fairness_index(const rep_sum *r, int P) {
+    double s1 = 0, s2 = 0;
+    for (int i = 0; i < P; i++) {
+        s1 += r->rate[i];
+        s2 += r->rate[i] * r->rate[i];
+    }
+    return P > 1 && s2 > 0 ? s1 * s1 / (P * s2) : 0;
+}
+
+/* Forks the workers, releases them at the barrier and waits for them. Fills *dist. Returns 0,
+ * 1 when some had to be killed, or -EAGAIN when fork failed. */
+static int run_workers(sc_cell *c, sc_arena *a, volatile sig_atomic_t *stop, disturbance *dist,
+                       rp_cell *out) {
+    pid_t pids[SC_MAX_PROCS] = {0};
+    uint64_t ticks0, steal0, ticks1, steal1;
+    cpu_ticks(&ticks0, &steal0);
+    int started = start_workers(c, a, pids);
+    if (started < c->p.procs) {
+        set_error(out, RP_STATUS_ERROR, "fork failed after %d workers", started);
+        return -EAGAIN;
+    }
+    uint64_t end_limit = release(c, a, stop);
+    dist->nivcsw = 0;
+    int killed = reap(pids, c->p.procs, end_limit, a, stop, &dist->nivcsw);
+    cpu_ticks(&ticks1, &steal1);
+    double load[1] = {0};
+    dist->load1 = getloadavg(load, 1) < 1 ? 0 : load[0];
+    dist->steal = ticks1 > ticks0 && steal1 >= steal0
+                      ? (double)(steal1 - steal0) / (double)(ticks1 - ticks0)
+                      : 0;
+    return killed;
 }
 
 /* One run of the cell. Fills the repetition of every metric and merges the histograms. */
@@ -281,120 +465,24 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_h
     for (int i = 0; i < P; i++)
         for (int o = 0; o < SC_MAX_OPS; o++)
             sc_hist_reset(&a->slots[i].op[o].hist);
-
-    pid_t pids[SC_MAX_PROCS] = {0};
-    uint64_t ticks0, steal0, ticks1, steal1;
-    cpu_ticks(&ticks0, &steal0);
-    fflush(stdout);
-    fflush(stderr);
-    int started = 0;
-    for (; started < P; started++) {
-        pid_t pid = fork();
-        if (pid < 0)
-            break;
-        if (pid == 0)
-            worker_main(c, a, started);
-        pids[started] = pid;
-    }
-    if (started < P) {
-        atomic_store(&a->stop, 1);
-        atomic_store(&a->go, 1);
-        futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
-        reap(pids, started, sc_now_ns() + GRACE_NS, a, NULL, NULL);
-        set_error(out, RP_STATUS_ERROR, "fork failed after %d workers", started);
-        rc = -EAGAIN;
-        goto out;
-    }
-
-    /* The barrier: everyone warmed up (or a worker gave up), then go. */
-    uint64_t limit = sc_now_ns() + SETUP_TIMEOUT_NS;
-    while (atomic_load(&a->ready) < (uint32_t)P && !atomic_load(&a->stop) && !(stop && *stop) &&
-           sc_now_ns() < limit) {
-        struct timespec ts = {0, 200000};
-        nanosleep(&ts, NULL);
-    }
-    if (stop && *stop)
-        atomic_store(&a->stop, 1);
-    uint64_t now = sc_now_ns();
-    a->deadline = c->p.ops ? 0 : now + (uint64_t)(c->p.duration * 1e9);
-    atomic_store(&a->go, 1);
-    futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
-    uint64_t end_limit = (c->p.ops ? now + OPS_TIMEOUT_NS : a->deadline + GRACE_NS);
-    uint64_t nivcsw = 0;
-    int killed = reap(pids, P, end_limit, a, stop, &nivcsw);
-
-    cpu_ticks(&ticks1, &steal1);
-    double load[1] = {0};
-    if (getloadavg(load, 1) < 1)
-        load[0] = 0;
-    /* Merge. */
-    for (int o = 0; o < c->nops; o++)
-        sc_hist_reset(&rep_hist[o]);
-    uint64_t t0 = UINT64_MAX, t1 = 0;
-    uint64_t ops[SC_MAX_OPS] = {0}, errors[SC_MAX_OPS] = {0}, phase[SC_MAX_OPS] = {0};
-    double rate[SC_MAX_PROCS];
-    for (int i = 0; i < P; i++) {
-        sc_slot *s = &a->slots[i];
-        if (atomic_load(&s->state) != 1 && !out->reason) {
-            if (s->err[0])
-                set_error(out, RP_STATUS_ERROR, "%s", s->err);
-            else
-                set_error(out, RP_STATUS_ERROR, "worker %d %s", i,
-                          killed ? "did not finish in time and was killed" : "died");
-            rc = -EIO;
-        }
-        if (s->t_start && s->t_start < t0)
-            t0 = s->t_start;
-        if (s->t_end > t1)
-            t1 = s->t_end;
-        uint64_t mine = 0;
-        for (int o = 0; o < c->nops; o++) {
-            ops[o] += s->op[o].ops;
-            errors[o] += s->op[o].errors;
-            if (s->op[o].phase_ns > phase[o])
-                phase[o] = s->op[o].phase_ns;
-            mine += s->op[o].ops;
-            sc_hist_merge(&rep_hist[o], &s->op[o].hist);
-        }
-        double secs = s->t_end > s->t_start ? (double)(s->t_end - s->t_start) / 1e9 : 0;
-        rate[i] = secs > 0 ? (double)mine / secs : 0;
-    }
+    disturbance dist;
+    int killed = run_workers(c, a, stop, &dist, out);
+    rep_sum r = {0};
+    if (killed < 0)
+        rc = killed;
+    else
+        rc = merge_slots(c, a, killed != 0, rep_hist, &r, out);
     if (rc == 0 && (stop && *stop)) {
         set_error(out, RP_STATUS_ERROR, "interrupted");
         rc = -EINTR;
     }
     if (rc == 0) {
-        double secs = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
-        double steal = ticks1 > ticks0 && steal1 >= steal0
-                           ? (double)(steal1 - steal0) / (double)(ticks1 - ticks0)
-                           : 0;
-        for (int o = 0; o < c->nops; o++) {
-            double t = phase[o] ? (double)phase[o] / 1e9 : secs;
-            rp_rep rep = {.ops = ops[o],
-                          .seconds = t,
-                          .ops_per_sec = t > 0 ? (double)ops[o] / t : 0,
-                          .errors = errors[o],
-                          .p50_ns = rep_hist[o].count ? sc_hist_quantile(&rep_hist[o], 0.5) : 0,
-                          .round = c->rep,
-                          .position = position,
-                          .steal_share = steal > 1 ? 1 : steal,
-                          .nivcsw = nivcsw,
-                          .load1 = load[0]};
-            rp_metric_add_rep(&out->metrics[o], &rep);
-            sc_hist_merge(&merged[o], &rep_hist[o]);
-        }
-        /* Jain's fairness index over the workers' throughput. */
-        double s1 = 0, s2 = 0;
-        for (int i = 0; i < P; i++) {
-            s1 += rate[i];
-            s2 += rate[i] * rate[i];
-        }
-        *fairness = P > 1 && s2 > 0 ? s1 * s1 / (P * s2) : 0;
+        record_rep(c, &r, rep_hist, merged, position, &dist, out);
+        *fairness = fairness_index(&r, P);
         if (c->scenario->finish && (rc = c->scenario->finish(c, kv, a, out)) != 0)
             set_error(out, RP_STATUS_ERROR, "checking the outcome: %s: %s", kv_errname(rc),
                       kv_errmsg(kv));
     }
-out:
     munmap(a, size);
     return rc;
 }
@@ -461,6 +549,39 @@ int sc_cell_round(sc_cell *c, rp_cell *out, sc_cell_state *st, int round, int po
     return st->rc;
 }
 
+/* The merged histogram of a metric: its latency summary and its non-empty buckets. */
+static void set_latency(rp_metric *m, const sc_hist *h) {
+    if (!h->count)
+        return;
+    m->has_latency = true;
+    m->latency.count = h->count;
+    m->latency.mean = sc_hist_mean(h);
+    m->latency.p50 = sc_hist_quantile(h, 0.50);
+    m->latency.p90 = sc_hist_quantile(h, 0.90);
+    m->latency.p99 = sc_hist_quantile(h, 0.99);
+    m->latency.p999 = sc_hist_quantile(h, 0.999);
+    m->latency.max = (double)h->max;
+    rp_set_string(&m->hist_scheme, SC_HIST_SCHEME);
+    size_t nb = 0;
+    for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++)
+        nb += h->buckets[i] != 0;
+    m->buckets = calloc(nb ? nb : 1, sizeof *m->buckets);
+    if (!m->buckets)
+        return;
+    for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++)
+        if (h->buckets[i])
+            m->buckets[m->nbuckets++] = (rp_bucket){i, h->buckets[i]};
+}
+
+/* The payload bytes one operation moves: a value, or a whole dict for dump. */
+static double bytes_per_op(const sc_cell *c) {
+    if (c->scenario->payload == SC_PAYLOAD_VALUE)
+        return (double)c->p.value_size;
+    if (c->scenario->payload == SC_PAYLOAD_DICT)
+        return (double)c->p.entries * (double)(11 + c->p.value_size);
+    return 0;
+}
+
 void sc_cell_end(sc_cell *c, rp_cell *out, rp_doc *doc, sc_cell_state *st) {
     kv_close(st->kv);
     st->kv = NULL;
@@ -471,35 +592,14 @@ void sc_cell_end(sc_cell *c, rp_cell *out, rp_doc *doc, sc_cell_state *st) {
     if (st->rc == 0)
         out->status = RP_STATUS_OK;
     qsort(st->fair, (size_t)st->nfair, sizeof st->fair[0], cmp_double);
+    /* The median repetition's index: the upper middle one of an even count. */
+    size_t mid = (size_t)st->nfair / 2;
     for (int o = 0; o < c->nops; o++) {
         rp_metric *m = &out->metrics[o];
         rp_metric_summarise(m, doc->run.noise_threshold);
-        if (c->scenario->payload == SC_PAYLOAD_VALUE)
-            m->bytes_per_op = (double)c->p.value_size;
-        else if (c->scenario->payload == SC_PAYLOAD_DICT)
-            m->bytes_per_op = (double)c->p.entries * (double)(11 + c->p.value_size);
-        m->fairness = st->nfair ? st->fair[st->nfair / 2] : 0;
-        sc_hist *h = &st->merged[o];
-        if (h->count) {
-            m->has_latency = true;
-            m->latency.count = h->count;
-            m->latency.mean = sc_hist_mean(h);
-            m->latency.p50 = sc_hist_quantile(h, 0.50);
-            m->latency.p90 = sc_hist_quantile(h, 0.90);
-            m->latency.p99 = sc_hist_quantile(h, 0.99);
-            m->latency.p999 = sc_hist_quantile(h, 0.999);
-            m->latency.max = (double)h->max;
-            rp_set_string(&m->hist_scheme, SC_HIST_SCHEME);
-            size_t nb = 0;
-            for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++)
-                nb += h->buckets[i] != 0;
-            m->buckets = calloc(nb ? nb : 1, sizeof *m->buckets);
-            if (m->buckets) {
-                for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++)
-                    if (h->buckets[i])
-                        m->buckets[m->nbuckets++] = (rp_bucket){i, h->buckets[i]};
-            }
-        }
+        m->bytes_per_op = bytes_per_op(c);
+        m->fairness = st->nfair ? st->fair[mid] : 0;
+        set_latency(m, &st->merged[o]);
     }
     rp_cell_summarise_merit(out);
     free(st->merged);

@@ -155,6 +155,12 @@ struct sc_scenario {
     size_t value_size; /* fixed value size (0: the suite's) */
     double zipf_theta; /* fixed key distribution (0: the suite's) */
     uint64_t max_ops;  /* in ops mode, at most this many operations (0: no limit) */
+    /* Backends whose round trip (sc_backend.rtt_ns, measured when probing) is at least
+     * slow_rtt_ns run this scenario's SC_VARY_ENTRIES variants with entries / slow_divisor, in
+     * groups of their own (with null: and local: for the floor and "x local"): a dump of a
+     * remote store without bulk reads takes seconds per thousand entries. 0: no such rule. */
+    double slow_rtt_ns;
+    uint64_t slow_divisor;
     /* Why this backend cannot run it (caps missing), or NULL. */
     const char *(*not_applicable)(const sc_cell *c);
     /* Operation names, filled into the cell. */
@@ -222,6 +228,13 @@ int sc_value_check(const char *val, size_t len, uint64_t i, size_t expect_len);
 uint64_t sc_pick_key(sc_worker *w, const sc_zipf *z);
 /* Writes keys [0, n) with values of p.value_size, in batches. */
 int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t errlen);
+/*
+ * A number that tells this run apart from every other on the machine, the same in the parent
+ * and its workers (fixed at the first call, which the parent makes before it forks): it is in
+ * the name of the run's own UltraDict and in the prefill mark, so that a store left behind by
+ * another run (one killed, one whose pid this run reuses) is never taken for this run's.
+ */
+uint64_t sc_run_nonce(void);
 
 /* ---- catalogue.c ---- */
 extern const sc_scenario *const sc_catalogue[];

@@ -62,15 +62,27 @@ static bool shared_store(const sc_cell *c) {
 }
 
 /* Names the working set a store holds, so that the next cell with the same keys and value size
- * does not write it again (slow stores take seconds; values written by a cell stay valid). */
+ * does not write it again (slow stores take seconds; values written by a cell stay valid). On a
+ * store that does not persist (an UltraDict, memcached) the mark carries the run's nonce: one
+ * left by another run is not trusted, since what it vouched for may be gone (an evicting cache;
+ * a dict of a killed run whose pid this run reuses). A persistent store keeps its working set
+ * from run to run, and a later run does not write it again. */
 #define PREFILL_MARK "udbench:prefill"
+
+/* The mark of this cell's working set; returns its length. */
+static int prefill_mark(const sc_cell *c, char *buf, size_t len) {
+    unsigned long long keys = (unsigned long long)c->p.keys;
+    if (c->caps & KV_CAP_PERSISTENT)
+        return snprintf(buf, len, "%llu keys of %zu bytes", keys, c->p.value_size);
+    return snprintf(buf, len, "run %016llx: %llu keys of %zu bytes",
+                    (unsigned long long)sc_run_nonce(), keys, c->p.value_size);
+}
 
 int sc_kv_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     if (!shared_store(c))
         return 0;
-    char want[64];
-    int n = snprintf(want, sizeof want, "%llu keys of %zu bytes", (unsigned long long)c->p.keys,
-                     c->p.value_size);
+    char want[96];
+    int n = prefill_mark(c, want, sizeof want);
     kv_buf have = KV_BUF_INIT;
     int rc = kv_get(kv, PREFILL_MARK, strlen(PREFILL_MARK), &have);
     bool ready = rc == 0 && have.len == (size_t)n && memcmp(have.data, want, (size_t)n) == 0;
@@ -206,83 +218,125 @@ int sc_kv_work(sc_worker *w) {
     return rc;
 }
 
-static int work_loop(sc_worker *w, pool *pl, const mix *m, const sc_zipf *z, const int *idx,
-                     uint64_t version) {
-    const sc_cell *c = w->cell;
+/* What the measured loop of a worker works with. */
+typedef struct loop_ctx {
+    sc_worker *w;
+    pool *pl;
+    const mix *m;
+    const sc_zipf *z;
+    const int *idx;   /* metric index of each operation kind */
+    uint64_t version; /* of the next value written */
+} loop_ctx;
 
-    /* Warm-up, also measuring whether an operation is cheap enough to need batch timing: by
-     * the median, since the first operations may pay for one-off work (a dump to load). Bounded
-     * in time too: a backend that syncs every write to disk takes milliseconds each. */
+/*
+ * Warm-up, also measuring whether an operation is cheap enough to need batch timing: by the
+ * median, since the first operations may pay for one-off work (a dump to load). Bounded in
+ * time too: a backend that syncs every write to disk takes milliseconds each. Writes the
+ * median to *median; returns 0 or the failure.
+ */
+static int warm_up(loop_ctx *x, uint64_t *median) {
+    sc_worker *w = x->w;
     uint64_t warm[WARMUP_OPS], warm_until = sc_now_ns() + WARMUP_MAX_NS;
     int warm_ops = 0;
     for (; warm_ops < WARMUP_OPS && (warm_ops < 8 || sc_now_ns() < warm_until); warm_ops++) {
-        int kind = pick_kind(w, m);
-        uint64_t k = sc_pick_key(w, z);
-        const char *val = kind == OP_READ ? NULL : pool_value(pl, k, ++version);
+        int kind = pick_kind(w, x->m);
+        uint64_t k = sc_pick_key(w, x->z);
+        const char *val = kind == OP_READ ? NULL : pool_value(x->pl, k, ++x->version);
         uint64_t t0 = sc_now_ns();
-        int rc = do_op(w, pl, kind, k, val);
+        int rc = do_op(w, x->pl, kind, k, val);
         warm[warm_ops] = sc_now_ns() - t0;
         if (rc)
             return sc_fail(w, rc, "worker %d: warm-up %s: %s", w->index, kv_errname(rc),
                            kv_errmsg(w->kv));
     }
     qsort(warm, (size_t)warm_ops, sizeof warm[0], cmp_u64);
-    uint64_t warm_median = warm[warm_ops / 2];
-    int batch = c->p.batch;
-    bool single_kind = m->read == 100 || m->update == 100;
-    if (batch <= 0)
-        batch = single_kind && (double)warm_median < 20 * c->timer_overhead_ns ? BATCH_FAST : 1;
-    if (!single_kind)
-        batch = 1;
-    uint64_t overhead = (uint64_t)c->timer_overhead_ns;
+    const int mid = warm_ops / 2;
+    *median = warm[mid];
+    return 0;
+}
 
+/* Operations per clock read: the option's, else BATCH_FAST for one cheap kind of operation. */
+static int batch_of(const sc_cell *c, const mix *m, uint64_t warm_median) {
+    bool single_kind = m->read == 100 || m->update == 100;
+    if (!single_kind)
+        return 1;
+    if (c->p.batch > 0)
+        return c->p.batch;
+    return (double)warm_median < 20 * c->timer_overhead_ns ? BATCH_FAST : 1;
+}
+
+/* One batch of n operations of one kind, timed together; each gets the batch's mean. */
+static int measure_batch(loop_ctx *x, int n, uint64_t done) {
+    sc_worker *w = x->w;
+    int kind = pick_kind(w, x->m);
+    uint64_t keys[BATCH_FAST];
+    const char *vals[BATCH_FAST];
+    for (int j = 0; j < n; j++) {
+        keys[j] = sc_pick_key(w, x->z);
+        vals[j] = kind == OP_READ ? NULL : pool_value(x->pl, keys[j], ++x->version);
+    }
+    uint64_t t0 = sc_now_ns();
+    int rc = 0;
+    for (int j = 0; j < n && !rc; j++)
+        rc = do_op(w, x->pl, kind, keys[j], vals[j]);
+    uint64_t t1 = sc_now_ns();
+    if (rc)
+        return sc_fail(w, rc, "worker %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
+    sc_op_stats *s = &w->slot->op[x->idx[kind]];
+    s->ops += (uint64_t)n;
+    sc_hist_add(&s->hist, (t1 - t0) / (uint64_t)n, (uint64_t)n);
+    if (kind == OP_READ && (done / CHECK_EVERY) != ((done + (uint64_t)n) / CHECK_EVERY))
+        check_read(w, keys[n - 1]);
+    return 0;
+}
+
+/* One operation timed alone, the clock's own cost subtracted. */
+static int measure_one(loop_ctx *x, uint64_t done) {
+    sc_worker *w = x->w;
+    int kind = pick_kind(w, x->m);
+    uint64_t k = sc_pick_key(w, x->z);
+    const char *val = kind == OP_READ ? NULL : pool_value(x->pl, k, ++x->version);
+    uint64_t overhead = (uint64_t)w->cell->timer_overhead_ns;
+    uint64_t t0 = sc_now_ns();
+    int rc = do_op(w, x->pl, kind, k, val);
+    uint64_t t1 = sc_now_ns();
+    if (rc)
+        return sc_fail(w, rc, "worker %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
+    sc_op_stats *s = &w->slot->op[x->idx[kind]];
+    s->ops++;
+    uint64_t d = t1 - t0;
+    sc_hist_add(&s->hist, d > overhead ? d - overhead : 0, 1);
+    if (kind != OP_UPDATE && done % CHECK_EVERY == 0)
+        check_read(w, k);
+    return 0;
+}
+
+static int work_loop(sc_worker *w, pool *pl, const mix *m, const sc_zipf *z, const int *idx,
+                     uint64_t version) {
+    const sc_cell *c = w->cell;
+    loop_ctx x = {w, pl, m, z, idx, version};
+    uint64_t warm_median = 0;
+    int rc = warm_up(&x, &warm_median);
+    if (rc)
+        return rc;
+    int batch = batch_of(c, m, warm_median);
     if (sc_barrier(w))
         return 0;
     uint64_t target = c->p.ops ? sc_share(w, c->p.ops) : 0, done = 0;
-    while (!sc_phase_over(w, done, target)) {
+    while (!rc && !sc_phase_over(w, done, target)) {
         if (batch > 1) {
-            int kind = pick_kind(w, m);
-            uint64_t keys[BATCH_FAST];
-            const char *vals[BATCH_FAST];
             int n = batch;
             if (c->p.ops && target - done < (uint64_t)n)
                 n = (int)(target - done);
-            for (int j = 0; j < n; j++) {
-                keys[j] = sc_pick_key(w, z);
-                vals[j] = kind == OP_READ ? NULL : pool_value(pl, keys[j], ++version);
-            }
-            uint64_t t0 = sc_now_ns();
-            int rc = 0;
-            for (int j = 0; j < n && !rc; j++)
-                rc = do_op(w, pl, kind, keys[j], vals[j]);
-            uint64_t t1 = sc_now_ns();
-            if (rc)
-                return sc_fail(w, rc, "worker %d: %s: %s", w->index, kv_errname(rc),
-                               kv_errmsg(w->kv));
-            sc_op_stats *s = &w->slot->op[idx[kind]];
-            s->ops += (uint64_t)n;
-            sc_hist_add(&s->hist, (t1 - t0) / (uint64_t)n, (uint64_t)n);
-            if (kind == OP_READ && (done / CHECK_EVERY) != ((done + (uint64_t)n) / CHECK_EVERY))
-                check_read(w, keys[n - 1]);
+            rc = measure_batch(&x, n, done);
             done += (uint64_t)n;
-            continue;
+        } else {
+            rc = measure_one(&x, done);
+            done++;
         }
-        int kind = pick_kind(w, m);
-        uint64_t k = sc_pick_key(w, z);
-        const char *val = kind == OP_READ ? NULL : pool_value(pl, k, ++version);
-        uint64_t t0 = sc_now_ns();
-        int rc = do_op(w, pl, kind, k, val);
-        uint64_t t1 = sc_now_ns();
-        if (rc)
-            return sc_fail(w, rc, "worker %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
-        sc_op_stats *s = &w->slot->op[idx[kind]];
-        s->ops++;
-        uint64_t d = t1 - t0;
-        sc_hist_add(&s->hist, d > overhead ? d - overhead : 0, 1);
-        if (kind != OP_UPDATE && done % CHECK_EVERY == 0)
-            check_read(w, k);
-        done++;
     }
+    if (rc)
+        return rc;
     w->slot->t_end = sc_now_ns();
     return 0;
 }

@@ -9,7 +9,14 @@
  * visibility: one writer stamps a key with a sequence number and its clock (CLOCK_MONOTONIC is
  * one clock for all processes of a machine); the other processes poll the key and record how
  * long each new stamp took to become visible to them.
+ *
+ * Against null: (KV_CAP_DISCARDS, the harness floor) both run their loops but judge nothing:
+ * lock has no counter to check, so no lost-update verdict; visibility readers cannot see a
+ * stamp, so each reader times the harness's own part of the way from a stamp to its sighting:
+ * the clock read and the formatting of the writer, the (null) read and the parsing of the
+ * reader, and the closing clock read.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,10 +41,13 @@ static const char *primitive(const sc_cell *c) {
     return "none";
 }
 
+/* null: keeps nothing: its figures are the harness's, and nothing it returns is judged. */
+static bool discards(const sc_cell *c) {
+    return (c->caps & KV_CAP_DISCARDS) != 0;
+}
+
 const char *sc_lock_na(const sc_cell *c) {
-    if (c->caps & KV_CAP_DISCARDS)
-        return "the backend keeps nothing: there is no counter to check";
-    if (c->p.procs > 1 && !(c->caps & KV_CAP_CROSS_PROCESS))
+    if (c->p.procs > 1 && !discards(c) && !(c->caps & KV_CAP_CROSS_PROCESS))
         return "entries are private to each process: nothing is shared to contend for";
     if (!strcmp(primitive(c), "lock") && !(c->caps & KV_CAP_LOCK))
         return "the backend has no lock primitive";
@@ -131,6 +141,8 @@ int sc_lock_work(sc_worker *w) {
 }
 
 int sc_lock_finish(const sc_cell *c, kv_conn *kv, sc_arena *a, rp_cell *out) {
+    if (discards(c))
+        return 0; /* no counter was kept: lost updates do not apply */
     long long observed = 0;
     int64_t expected = 0;
     for (int i = 0; i < c->p.procs; i++) {
@@ -160,7 +172,7 @@ int sc_lock_finish(const sc_cell *c, kv_conn *kv, sc_arena *a, rp_cell *out) {
 const char *sc_vis_na(const sc_cell *c) {
     if (c->p.procs < 2)
         return "needs at least two processes: one writer and readers";
-    if (!(c->caps & KV_CAP_CROSS_PROCESS))
+    if (!discards(c) && !(c->caps & KV_CAP_CROSS_PROCESS))
         return "entries are private to each process: a write is never visible to another";
     return NULL;
 }
@@ -179,6 +191,27 @@ int sc_vis_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     return rc;
 }
 
+/* The stamp of a write: its sequence number and the time it was taken. */
+static int format_stamp(char *v, size_t len, uint64_t seq, uint64_t stamp) {
+    return snprintf(v, len, "%" PRIu64 " %" PRIu64, seq, stamp);
+}
+
+static int parse_stamp(sc_worker *w, const char *text, unsigned long long *seq,
+                       unsigned long long *stamp) {
+    char *end = NULL;
+    errno = 0;
+    *seq = strtoull(text, &end, 10);
+    bool ok = errno == 0 && end != text && *end == ' ';
+    if (ok) {
+        const char *rest = end + 1;
+        *stamp = strtoull(rest, &end, 10);
+        ok = errno == 0 && end != rest && *end == '\0';
+    }
+    if (!ok)
+        return sc_fail(w, -1, "reader %d: unexpected stamp \"%.40s\"", w->index, text);
+    return 0;
+}
+
 static int vis_writer(sc_worker *w) {
     const sc_cell *c = w->cell;
     uint64_t target = c->p.ops, seq = 0;
@@ -188,7 +221,7 @@ static int vis_writer(sc_worker *w) {
         /* The stamp is the time before formatting it (so visibility includes those few ns);
          * the write alone is what `write` times. */
         uint64_t stamp = sc_now_ns();
-        int n = snprintf(v, sizeof v, "%" PRIu64 " %" PRIu64, seq + 1, stamp);
+        int n = format_stamp(v, sizeof v, seq + 1, stamp);
         uint64_t t0 = sc_now_ns();
         int rc = kv_set(w->kv, STAMP, strlen(STAMP), v, (size_t)n);
         uint64_t t1 = sc_now_ns();
@@ -219,9 +252,8 @@ static int vis_reader(sc_worker *w) {
         if (rc)
             return sc_fail(w, rc, "reader %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
         unsigned long long seq = 0, stamp = 0;
-        if (sscanf(w->buf.data, "%llu %llu", &seq, &stamp) != 2)
-            return sc_fail(w, -1, "reader %d: unexpected stamp \"%.40s\"", w->index,
-                           (char *)w->buf.data);
+        if (parse_stamp(w, w->buf.data, &seq, &stamp))
+            return w->slot->rc;
         if (seq > last) {
             last = seq;
             s->ops++;
@@ -231,10 +263,38 @@ static int vis_reader(sc_worker *w) {
     return 0;
 }
 
+/* The harness floor of a sighting (null:): the harness's work between a stamp and its sighting
+ * with nothing carried in between - stamp, format, read, parse, clock - once per poll. */
+static int vis_floor_reader(sc_worker *w) {
+    const sc_cell *c = w->cell;
+    sc_op_stats *s = &w->slot->op[0];
+    for (uint64_t seq = 1;; seq++) {
+        if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
+            break;
+        if (c->p.ops ? seq > c->p.ops : sc_now_ns() >= w->arena->deadline)
+            break;
+        char v[64];
+        uint64_t stamp = sc_now_ns();
+        format_stamp(v, sizeof v, seq, stamp);
+        int rc = kv_get(w->kv, STAMP, strlen(STAMP), &w->buf);
+        if (rc)
+            return sc_fail(w, rc, "reader %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
+        unsigned long long got = 0, at = 0;
+        if (parse_stamp(w, v, &got, &at))
+            return w->slot->rc;
+        uint64_t now = sc_now_ns();
+        s->ops++;
+        sc_hist_add(&s->hist, now > at ? now - at : 0, 1);
+    }
+    return 0;
+}
+
 int sc_vis_work(sc_worker *w) {
     if (sc_barrier(w))
         return 0;
-    int rc = w->index == 0 ? vis_writer(w) : vis_reader(w);
+    int rc = w->index == 0       ? vis_writer(w)
+             : discards(w->cell) ? vis_floor_reader(w)
+                                 : vis_reader(w);
     w->slot->t_end = sc_now_ns();
     return rc;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sc.h"
 
@@ -102,4 +103,19 @@ out:
     free(keys);
     free(vals);
     return rc;
+}
+
+uint64_t sc_run_nonce(void) {
+    static uint64_t nonce;
+    if (nonce == 0) {
+        uint64_t x = sc_now_ns() ^ ((uint64_t)getpid() << 32);
+        FILE *f = fopen("/dev/urandom", "rbe");
+        uint64_t r = 0;
+        if (f && fread(&r, sizeof r, 1, f) == 1)
+            x ^= r;
+        if (f)
+            fclose(f);
+        nonce = sc_mix64(x) | 1;
+    }
+    return nonce;
 }
