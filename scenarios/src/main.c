@@ -259,6 +259,8 @@ int main(int argc, char **argv) {
         return sc_compare_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gate"))
         return sc_gate_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gate-worker"))
+        return sc_gate_worker_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "export"))
         return sc_export_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "history"))
