@@ -72,6 +72,9 @@ bool sc_gate_has_worker(const char *bin);
 /* The items (one per op) of cell ci, made at its first pair. 0, or -ENOMEM. */
 int sc_gate_items(gate *g, size_t ci, const char *scenario, const rp_cell *cell);
 
+/* Evaluates every open item after look `look`: the one-sided sign tests against the margin at
+ * alpha / looks, Holm over the items; sets verdicts, ratios and intervals (gate_verdict.c). */
+void sc_gate_evaluate(gate *g, int look);
 /* The timed channel: up to g->looks looks of pairs over the open cells. 0, or -1. */
 int sc_gate_time_channel(gate *g);
 /* The deterministic channel. 0, or -1. */

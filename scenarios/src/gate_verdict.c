@@ -31,7 +31,7 @@ static int item_d(const rp_cmp_item *it, double *d, int max, int upto_look) {
 }
 
 /* Evaluates every open item after look `look`. */
-static void evaluate(gate *g, int look) {
+void sc_gate_evaluate(gate *g, int look) {
     size_t m = g->cmp->nitems;
     double a = g->alpha / g->looks, delta = log1p(g->margin);
     double *ps = calloc(m ? m : 1, sizeof *ps), *po = calloc(m ? m : 1, sizeof *po);
@@ -166,7 +166,7 @@ int sc_gate_time_channel(gate *g) {
         fprintf(stderr, "udbench gate: look %d of %d\n", look, g->looks);
         if (shuffle_run(g, look))
             return -1;
-        evaluate(g, look);
+        sc_gate_evaluate(g, look);
         if (look == 1)
             anchors(g);
         if (!update_open(g))

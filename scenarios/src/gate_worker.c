@@ -344,8 +344,8 @@ static int gw_parse(gw *w, int argc, char **argv) {
         fprintf(stderr, "udbench gate-worker: needs --scenario and --backend and nothing else\n");
         rc = 2;
     }
-    if (rc == 0 && strcmp(w->scenario, "read") && strcmp(w->scenario, "write") &&
-        strcmp(w->scenario, "lock")) {
+    if (rc == 0 && strcmp(w->scenario, "read") != 0 && strcmp(w->scenario, "write") != 0 &&
+        strcmp(w->scenario, "lock") != 0) {
         fprintf(stderr, "udbench gate-worker: the scenario is read, write or lock, not '%s'\n",
                 w->scenario);
         rc = 2;
