@@ -22,7 +22,7 @@
 #include "rp_stats.h"
 
 /* A gate with m items, each with n pairs of d = ln(head cost / base cost) from d_of(i, j). */
-static gate *make_gate(size_t m, int n, int looks, double (*d_of)(size_t, int, int), int look) {
+static gate *make_gate(size_t m, int n, int looks, double (*d_of)(size_t, int)) {
     static gate g;
     memset(&g, 0, sizeof g);
     g.looks = looks;
@@ -35,40 +35,37 @@ static gate *make_gate(size_t m, int n, int looks, double (*d_of)(size_t, int, i
         it->merit = rp_merit_of("read", "read"); /* ops/s: cost is 1 / value */
         it->verdict = RP_VERDICT_INCONCLUSIVE;
     }
-    (void)look;
     for (size_t i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             rp_cmp_pair *p = rp_cmp_item_add_pair(&g.cmp->items[i]);
             assert_non_null(p);
             p->base = 1e6;
-            p->head = 1e6 / exp(d_of(i, j, 0));
+            p->head = 1e6 / exp(d_of(i, j));
             p->look = 1;
         }
     return &g;
 }
 
 /* Every pair 10% slower, with a little spread. */
-static double d_slow(size_t i, int j, int look) {
+static double d_slow(size_t i, int j) {
     (void)i;
-    (void)look;
     return log(1.10) + 0.001 * (j % 5);
 }
 
 /* Every pair within +-0.5%. */
-static double d_same(size_t i, int j, int look) {
+static double d_same(size_t i, int j) {
     (void)i;
-    (void)look;
     return 0.005 * ((j % 3) - 1);
 }
 
 /* Item 0 slower, item 1 the same. */
-static double d_mixed(size_t i, int j, int look) {
-    return i == 0 ? d_slow(i, j, look) : d_same(i, j, look);
+static double d_mixed(size_t i, int j) {
+    return i == 0 ? d_slow(i, j) : d_same(i, j);
 }
 
 static void test_verdicts_of_pairs(void **state) {
     (void)state;
-    gate *g = make_gate(2, 16, 3, d_mixed, 1);
+    gate *g = make_gate(2, 16, 3, d_mixed);
     sc_gate_evaluate(g, 1);
     assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_SLOWER);
     assert_int_equal(g->cmp->items[1].verdict, RP_VERDICT_SAME);
@@ -81,11 +78,11 @@ static void test_verdicts_of_pairs(void **state) {
  * passes alpha = 0.05 in one look but not alpha / 3 in the first of three. */
 static void test_looks_split_alpha(void **state) {
     (void)state;
-    gate *g = make_gate(1, 5, 1, d_slow, 1);
+    gate *g = make_gate(1, 5, 1, d_slow);
     sc_gate_evaluate(g, 1);
     assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_SLOWER);
     rp_cmp_free(g->cmp);
-    g = make_gate(1, 5, 3, d_slow, 1);
+    g = make_gate(1, 5, 3, d_slow);
     sc_gate_evaluate(g, 1);
     assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_INCONCLUSIVE);
     /* A second look with 6 more pairs: 11 of 11 above, p = 1/2048 < 0.05 / 3. */
@@ -104,7 +101,7 @@ static void test_looks_split_alpha(void **state) {
 /* Holm over the items: with 2 items, 5 of 5 (p = 0.031) no longer passes 0.05 / 2. */
 static void test_holm_over_items(void **state) {
     (void)state;
-    gate *g = make_gate(2, 5, 1, d_slow, 1);
+    gate *g = make_gate(2, 5, 1, d_slow);
     sc_gate_evaluate(g, 1);
     for (int i = 0; i < 2; i++)
         assert_int_equal(g->cmp->items[i].verdict, RP_VERDICT_INCONCLUSIVE);
@@ -114,7 +111,7 @@ static void test_holm_over_items(void **state) {
 /* Dropped pairs do not count. */
 static void test_dropped_pairs_ignored(void **state) {
     (void)state;
-    gate *g = make_gate(1, 16, 1, d_same, 1);
+    gate *g = make_gate(1, 16, 1, d_same);
     for (int j = 0; j < 16; j++) {
         rp_cmp_pair *p = rp_cmp_item_add_pair(&g->cmp->items[0]);
         p->base = 1e6;
