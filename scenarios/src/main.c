@@ -50,6 +50,7 @@ static void print_help(void) {
            "  stability  compare two runs of one build (A/A): agreement of the medians\n"
            "  compare  compare two results documents: ratios, intervals, verdicts\n"
            "  gate     paired interleaved trials of two builds: pass, fail or inconclusive\n"
+           "  gate-worker  one side of a lockstep pair of the gate (run by gate, not by hand)\n"
            "  export   a results or compare document for other CI tools\n"
            "  history  change points over the results of successive commits\n\n"
            "'udbench COMMAND --help' describes a command.\n");
