@@ -22,6 +22,7 @@
  *        (the worker forks P-1 helpers that share its batches; a batch ends when all are done).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -84,12 +85,34 @@ static int gw_write(int fd, const void *buf, size_t n) {
     return 0;
 }
 
-/* Reads exactly n bytes; 1 on success, 0 at end of input, -1 on error. */
+/* Set by SIGTERM, SIGINT or SIGHUP: the worker stops waiting for the token and cleans up (its
+ * dict is unlinked at close), instead of dying with its segments left in /dev/shm. */
+static volatile sig_atomic_t gw_stop;
+/* The descriptor this process waits on for the token (stdin, or a helper's pipe). */
+static volatile sig_atomic_t gw_token_fd;
+
+/* Points the token descriptor at /dev/null, so the wait ends in end of input whether the signal
+ * comes during the read (EINTR) or just before it; open, dup2 and close are async-signal-safe. */
+static void gw_on_signal(int sig) {
+    (void)sig;
+    gw_stop = 1;
+    int saved = errno, fd = open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+        dup2(fd, gw_token_fd);
+        close(fd);
+    }
+    errno = saved;
+}
+
+/* Reads exactly n bytes; 1 on success, 0 at end of input (or after a stop signal in a worker),
+ * -1 on error. */
 int sc_gw_read_full(int fd, void *buf, size_t n) {
     char *p = buf;
     size_t got = 0;
     while (got < n) {
         ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR && gw_stop)
+            return 0;
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -146,6 +169,7 @@ static int gw_ops(gw *w, unsigned long n) {
 
 /* The loop of a helper of the lock scenario: a byte in, its share of the batch, a byte out. */
 static void gw_helper_loop(gw *w, int in, int out, unsigned long share) {
+    gw_token_fd = in;
     char cmd;
     int rc = 0;
     while (rc == 0 && sc_gw_read_full(in, &cmd, 1) == 1 && cmd == 'g') {
@@ -367,6 +391,13 @@ int sc_gate_worker_main(int argc, char **argv) {
     if (rc)
         return rc < 0 ? 0 : rc;
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = gw_on_signal; /* no SA_RESTART: a blocked read returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     double ready = 0;
     if (gw_setup(&w)) {
         double bad = -1;

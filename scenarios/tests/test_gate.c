@@ -222,6 +222,25 @@ static void test_two_workers_in_turn(void **state) {
     assert_int_equal(stop_worker(&b, "q"), 0);
 }
 
+/* A worker stopped by SIGTERM while it waits for the token cleans up: its dict is unlinked. */
+static void test_worker_cleans_up_on_sigterm(void **state) {
+    (void)state;
+    char uri[64], seg[96];
+    snprintf(uri, sizeof uri, "ultradict:test_gate_term_%d", (int)getpid());
+    snprintf(seg, sizeof seg, "/dev/shm/test_gate_term_%d", (int)getpid());
+    char *argv[] = {"gate-worker", "--scenario", "write", "--backend", uri, "--batch", "100", NULL};
+    worker w = start_worker(argv, 7);
+    assert_true(answer(&w) == 0);
+    assert_int_equal(access(seg, F_OK), 0); /* the dict exists while the worker waits */
+    assert_int_equal(kill(w.pid, SIGTERM), 0);
+    int st;
+    assert_int_equal(waitpid(w.pid, &st, 0), w.pid);
+    assert_true(WIFEXITED(st)); /* it exited, not killed by the signal */
+    assert_int_equal(access(seg, F_OK), -1);
+    close(w.to);
+    close(w.from);
+}
+
 static void test_worker_refuses_bad_input(void **state) {
     (void)state;
     char *bad_scen[] = {"gate-worker", "--scenario", "zipf", "--backend", "local:", NULL};
@@ -245,10 +264,15 @@ static void test_worker_refuses_bad_input(void **state) {
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_verdicts_of_pairs),   cmocka_unit_test(test_looks_split_alpha),
-        cmocka_unit_test(test_holm_over_items),     cmocka_unit_test(test_dropped_pairs_ignored),
-        cmocka_unit_test(test_worker_protocol),     cmocka_unit_test(test_worker_lock_two_procs),
-        cmocka_unit_test(test_two_workers_in_turn), cmocka_unit_test(test_worker_refuses_bad_input),
+        cmocka_unit_test(test_verdicts_of_pairs),
+        cmocka_unit_test(test_looks_split_alpha),
+        cmocka_unit_test(test_holm_over_items),
+        cmocka_unit_test(test_dropped_pairs_ignored),
+        cmocka_unit_test(test_worker_protocol),
+        cmocka_unit_test(test_worker_lock_two_procs),
+        cmocka_unit_test(test_two_workers_in_turn),
+        cmocka_unit_test(test_worker_cleans_up_on_sigterm),
+        cmocka_unit_test(test_worker_refuses_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
