@@ -10,5 +10,7 @@ int sc_gate_main(int argc, char **argv);
 int sc_history_main(int argc, char **argv);
 int sc_compare_main(int argc, char **argv);
 int sc_export_main(int argc, char **argv);
+/* `udbench gate-worker`: one side of a lockstep pair (gate_worker.c). */
+int sc_gate_worker_main(int argc, char **argv);
 
 #endif /* SC_GATE_H */

@@ -50,6 +50,7 @@ static void print_help(void) {
            "  stability  compare two runs of one build (A/A): agreement of the medians\n"
            "  compare  compare two results documents: ratios, intervals, verdicts\n"
            "  gate     paired interleaved trials of two builds: pass, fail or inconclusive\n"
+           "  gate-worker  one side of a lockstep pair of the gate (run by gate, not by hand)\n"
            "  export   a results or compare document for other CI tools\n"
            "  history  change points over the results of successive commits\n\n"
            "'udbench COMMAND --help' describes a command.\n");
@@ -259,6 +260,8 @@ int main(int argc, char **argv) {
         return sc_compare_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gate"))
         return sc_gate_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gate-worker"))
+        return sc_gate_worker_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "export"))
         return sc_export_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "history"))

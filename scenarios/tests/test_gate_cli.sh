@@ -77,6 +77,25 @@ if [ "$st" != 0 ] && [ "$st" != 3 ]; then
   failures=$((failures + 1))
 fi
 has "gate document" "$tmp/gate.json" '"method": "paired-sign"'
+has "gate lockstep pairs" "$tmp/gate.json" '"batch"'
+check "gate bad mode" 2 "$ud" gate --base "$ud" --head "$ud" --mode sideways
+check "gate bad rounds" 2 "$ud" gate --base "$ud" --head "$ud" --rounds 2
+check "gate-worker bad scenario" 2 "$ud" gate-worker --scenario zipf --backend local:
+# A build without the lockstep worker (here: a script that is not udbench) is refused in
+# --mode lockstep, and its whole-process trials fail with status 4, not a verdict.
+printf '#!/bin/sh\nexit 1\n' >"$tmp/old-udbench"
+chmod +x "$tmp/old-udbench"
+check "gate lockstep needs workers" 2 "$ud" gate --base "$tmp/old-udbench" --head "$ud" --mode lockstep
+check "gate trial failure" 4 "$ud" gate --base "$tmp/old-udbench" --head "$ud" --suite smoke --pairs 3 --looks 1
+# The whole-process mode still runs (for bases that predate the lockstep worker).
+"$ud" gate --base "$ud" --head "$ud" --suite smoke --pairs 3 --looks 1 --mode process \
+  --out "$tmp/gate-p.json" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ "$st" != 0 ] && [ "$st" != 3 ]; then
+  echo "FAIL: gate A/A, process mode: exit $st (0 or 3 expected)"; cat "$tmp/out" "$tmp/err"
+  failures=$((failures + 1))
+fi
+has "gate process trials" "$tmp/gate-p.json" '"ops"'
 check "gate document exports" 0 "$ud" export "$tmp/gate.json" --format junit
 
 [ "$failures" = 0 ] && echo "all gate CLI checks passed"

@@ -1,0 +1,278 @@
+/*
+ * test_gate.c - the gate's looks and Holm step over synthetic pairs, and the lockstep
+ * protocol of `udbench gate-worker` with real forked workers (no cmocka assert in a child).
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gate.h"
+#include "gate_internal.h"
+#include "rp_stats.h"
+
+/* A gate with m items, each with n pairs of d = ln(head cost / base cost) from d_of(i, j). */
+static gate *make_gate(size_t m, int n, int looks, double (*d_of)(size_t, int)) {
+    static gate g;
+    memset(&g, 0, sizeof g);
+    g.looks = looks;
+    g.margin = 0.02;
+    g.alpha = 0.05;
+    assert_int_equal(rp_cmp_new(&g.cmp), 0);
+    for (size_t i = 0; i < m; i++) {
+        rp_cmp_item *it = rp_cmp_add_item(g.cmp);
+        assert_non_null(it);
+        it->merit = rp_merit_of("read", "read"); /* ops/s: cost is 1 / value */
+        it->verdict = RP_VERDICT_INCONCLUSIVE;
+    }
+    for (size_t i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            rp_cmp_pair *p = rp_cmp_item_add_pair(&g.cmp->items[i]);
+            assert_non_null(p);
+            p->base = 1e6;
+            p->head = 1e6 / exp(d_of(i, j));
+            p->look = 1;
+        }
+    return &g;
+}
+
+/* Every pair 10% slower, with a little spread. */
+static double d_slow(size_t i, int j) {
+    (void)i;
+    return log(1.10) + 0.001 * (j % 5);
+}
+
+/* Every pair within +-0.5%. */
+static double d_same(size_t i, int j) {
+    (void)i;
+    return 0.005 * ((j % 3) - 1);
+}
+
+/* Item 0 slower, item 1 the same. */
+static double d_mixed(size_t i, int j) {
+    return i == 0 ? d_slow(i, j) : d_same(i, j);
+}
+
+static void test_verdicts_of_pairs(void **state) {
+    (void)state;
+    gate *g = make_gate(2, 16, 3, d_mixed);
+    sc_gate_evaluate(g, 1);
+    assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_SLOWER);
+    assert_int_equal(g->cmp->items[1].verdict, RP_VERDICT_SAME);
+    assert_true(fabs(g->cmp->items[0].ratio - 1.10) < 0.01);
+    assert_true(g->cmp->items[0].ratio_lo > 1.02); /* the whole interval beyond the margin */
+    rp_cmp_free(g->cmp);
+}
+
+/* The alpha split over the looks: 5 of 5 pairs above the margin give p = 1/32 = 0.031, which
+ * passes alpha = 0.05 in one look but not alpha / 3 in the first of three. */
+static void test_looks_split_alpha(void **state) {
+    (void)state;
+    gate *g = make_gate(1, 5, 1, d_slow);
+    sc_gate_evaluate(g, 1);
+    assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_SLOWER);
+    rp_cmp_free(g->cmp);
+    g = make_gate(1, 5, 3, d_slow);
+    sc_gate_evaluate(g, 1);
+    assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_INCONCLUSIVE);
+    /* A second look with 6 more pairs: 11 of 11 above, p = 1/2048 < 0.05 / 3. */
+    for (int j = 0; j < 6; j++) {
+        rp_cmp_pair *p = rp_cmp_item_add_pair(&g->cmp->items[0]);
+        p->base = 1e6;
+        p->head = 1e6 / 1.10;
+        p->look = 2;
+    }
+    sc_gate_evaluate(g, 2);
+    assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_SLOWER);
+    assert_int_equal(g->cmp->items[0].looks, 2);
+    rp_cmp_free(g->cmp);
+}
+
+/* Holm over the items: with 2 items, 5 of 5 (p = 0.031) no longer passes 0.05 / 2. */
+static void test_holm_over_items(void **state) {
+    (void)state;
+    gate *g = make_gate(2, 5, 1, d_slow);
+    sc_gate_evaluate(g, 1);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(g->cmp->items[i].verdict, RP_VERDICT_INCONCLUSIVE);
+    rp_cmp_free(g->cmp);
+}
+
+/* Dropped pairs do not count. */
+static void test_dropped_pairs_ignored(void **state) {
+    (void)state;
+    gate *g = make_gate(1, 16, 1, d_same);
+    for (int j = 0; j < 16; j++) {
+        rp_cmp_pair *p = rp_cmp_item_add_pair(&g->cmp->items[0]);
+        p->base = 1e6;
+        p->head = 1e6 / 2; /* twice as slow, but all dropped */
+        p->look = 1;
+        rp_set_string(&p->dropped, "test");
+    }
+    sc_gate_evaluate(g, 1);
+    assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_SAME);
+    assert_int_equal(g->cmp->items[0].n_base, 16);
+    rp_cmp_free(g->cmp);
+}
+
+/* ---- the lockstep protocol ---- */
+
+typedef struct worker {
+    pid_t pid;
+    int to, from;
+} worker;
+
+/* Forks a worker running sc_gate_worker_main with argv; its stdin and stdout are pipes. */
+static worker start_worker(char **argv, int argc) {
+    int to[2], from[2];
+    assert_int_equal(pipe(to), 0);
+    assert_int_equal(pipe(from), 0);
+    worker w = {.pid = fork()};
+    assert_true(w.pid >= 0);
+    if (w.pid == 0) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        close(to[1]);
+        close(from[0]);
+        _exit(sc_gate_worker_main(argc, argv));
+    }
+    close(to[0]);
+    close(from[1]);
+    w.to = to[1];
+    w.from = from[0];
+    return w;
+}
+
+static int stop_worker(worker *w, const char *cmd) {
+    if (cmd)
+        assert_int_equal(write(w->to, cmd, 1), 1);
+    close(w->to);
+    int st;
+    assert_int_equal(waitpid(w->pid, &st, 0), w->pid);
+    close(w->from);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static double answer(worker *w) {
+    double v = -2;
+    assert_int_equal(sc_gw_read_full(w->from, &v, sizeof v), 1);
+    return v;
+}
+
+static void run_batches(char **argv, int argc, int batches) {
+    worker w = start_worker(argv, argc);
+    assert_true(answer(&w) == 0); /* ready */
+    for (int i = 0; i < batches; i++) {
+        assert_int_equal(write(w.to, "g", 1), 1);
+        assert_true(answer(&w) > 0);
+    }
+    assert_int_equal(stop_worker(&w, "q"), 0);
+}
+
+static void test_worker_protocol(void **state) {
+    (void)state;
+    char *local[] = {"gate-worker", "--scenario", "read", "--backend",
+                     "local:",      "--batch",    "500",  NULL};
+    run_batches(local, 7, 5);
+    char *write_[] = {"gate-worker", "--scenario", "write", "--backend",
+                      "local:",      "--batch",    "200",   NULL};
+    run_batches(write_, 7, 3);
+    /* End of input instead of 'q' ends the worker cleanly too. */
+    worker w = start_worker(local, 7);
+    assert_true(answer(&w) == 0);
+    assert_int_equal(stop_worker(&w, NULL), 0);
+}
+
+/* Two processes in one batch: the worker's counter check (no lost update) passes. */
+static void test_worker_lock_two_procs(void **state) {
+    (void)state;
+    char uri[64];
+    snprintf(uri, sizeof uri, "ultradict:test_gate_%d", (int)getpid());
+    char *argv[] = {"gate-worker", "--scenario", "lock",    "--backend", uri,
+                    "--procs",     "2",          "--batch", "400",       NULL};
+    run_batches(argv, 9, 4);
+}
+
+/* Two workers in lockstep: the token goes back and forth and both answer every batch. */
+static void test_two_workers_in_turn(void **state) {
+    (void)state;
+    char *argv[] = {"gate-worker", "--scenario", "read", "--backend",
+                    "local:",      "--batch",    "300",  NULL};
+    worker a = start_worker(argv, 7), b = start_worker(argv, 7);
+    assert_true(answer(&a) == 0);
+    assert_true(answer(&b) == 0);
+    for (int r = 0; r < 10; r++) {
+        worker *first = (r & 1) ? &a : &b, *second = (r & 1) ? &b : &a;
+        assert_int_equal(write(first->to, "g", 1), 1);
+        assert_true(answer(first) > 0);
+        assert_int_equal(write(second->to, "g", 1), 1);
+        assert_true(answer(second) > 0);
+    }
+    assert_int_equal(stop_worker(&a, "q"), 0);
+    assert_int_equal(stop_worker(&b, "q"), 0);
+}
+
+/* A worker stopped by SIGTERM while it waits for the token cleans up: its dict is unlinked. */
+static void test_worker_cleans_up_on_sigterm(void **state) {
+    (void)state;
+    char uri[64], seg[96];
+    snprintf(uri, sizeof uri, "ultradict:test_gate_term_%d", (int)getpid());
+    snprintf(seg, sizeof seg, "/dev/shm/test_gate_term_%d", (int)getpid());
+    char *argv[] = {"gate-worker", "--scenario", "write", "--backend", uri, "--batch", "100", NULL};
+    worker w = start_worker(argv, 7);
+    assert_true(answer(&w) == 0);
+    assert_int_equal(access(seg, F_OK), 0); /* the dict exists while the worker waits */
+    assert_int_equal(kill(w.pid, SIGTERM), 0);
+    int st;
+    assert_int_equal(waitpid(w.pid, &st, 0), w.pid);
+    assert_true(WIFEXITED(st)); /* it exited, not killed by the signal */
+    assert_int_equal(access(seg, F_OK), -1);
+    close(w.to);
+    close(w.from);
+}
+
+static void test_worker_refuses_bad_input(void **state) {
+    (void)state;
+    char *bad_scen[] = {"gate-worker", "--scenario", "zipf", "--backend", "local:", NULL};
+    worker w = start_worker(bad_scen, 5);
+    assert_int_equal(stop_worker(&w, NULL), 2);
+    char *bad_procs[] = {"gate-worker", "--scenario", "read", "--backend",
+                         "local:",      "--procs",    "2",    NULL};
+    w = start_worker(bad_procs, 7);
+    assert_int_equal(stop_worker(&w, NULL), 2);
+    char *bad_batch[] = {"gate-worker", "--scenario", "read", "--backend",
+                         "local:",      "--batch",    "0",    NULL};
+    w = start_worker(bad_batch, 7);
+    assert_int_equal(stop_worker(&w, NULL), 2);
+    /* A backend that cannot be opened: the worker answers -1 instead of ready, and exits 1. */
+    char *bad_uri[] = {"gate-worker", "--scenario", "read", "--backend", "nosuch:x", NULL};
+    w = start_worker(bad_uri, 5);
+    assert_true(answer(&w) < 0);
+    assert_int_equal(stop_worker(&w, NULL), 1);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_verdicts_of_pairs),
+        cmocka_unit_test(test_looks_split_alpha),
+        cmocka_unit_test(test_holm_over_items),
+        cmocka_unit_test(test_dropped_pairs_ignored),
+        cmocka_unit_test(test_worker_protocol),
+        cmocka_unit_test(test_worker_lock_two_procs),
+        cmocka_unit_test(test_two_workers_in_turn),
+        cmocka_unit_test(test_worker_cleans_up_on_sigterm),
+        cmocka_unit_test(test_worker_refuses_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
