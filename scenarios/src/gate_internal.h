@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "rp.h"
+#include "machine.h"
 #include "rp_compare.h"
 
 /* One cell of a gate suite: a scenario on one backend with its parameters. */
@@ -59,7 +60,6 @@ typedef struct gate {
 uint64_t sc_gate_rand(gate *g);
 double sc_gate_now(void);
 double sc_gate_canary(void);
-void sc_gate_cpu_ticks(uint64_t *steal, uint64_t *total);
 /* The backend URI of cell c, `@` replaced by the run's scratch folder. */
 void sc_gate_backend(const gate *g, const gate_cell *c, char *backend, size_t len);
 

@@ -218,10 +218,10 @@ int sc_gate_lockstep_pair(gate *g, size_t ci, int look) {
     if (!rc)
         rc = head_first ? ls_spawn(g, c, 'b', serial, &b) : ls_spawn(g, c, 'h', serial, &h);
     uint64_t s0, t0, s1, t1;
-    sc_gate_cpu_ticks(&s0, &t0);
+    sc_cpu_ticks(&t0, &s0);
     if (!rc)
         rc = ls_rounds(g, &b, &h, vb, vh);
-    sc_gate_cpu_ticks(&s1, &t1);
+    sc_cpu_ticks(&t1, &s1);
     int rb = ls_stop(&b, rc != 0), rh = ls_stop(&h, rc != 0);
     if (rc || rb || rh) {
         fprintf(stderr, "udbench gate: the lockstep pair of %s on %s failed\n", c->scenario,

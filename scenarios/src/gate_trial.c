@@ -44,33 +44,6 @@ double sc_gate_canary(void) {
     return sc_gate_now() - t0;
 }
 
-/* Steal ticks and total ticks of the machine, from the first line of /proc/stat
- * ("cpu user nice system idle iowait irq softirq steal ..."); both 0 when it cannot be read. */
-void sc_gate_cpu_ticks(uint64_t *steal, uint64_t *total) {
-    *steal = *total = 0;
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f)
-        return;
-    char line[512];
-    bool ok = fgets(line, sizeof line, f) && strncmp(line, "cpu ", 4) == 0;
-    fclose(f);
-    uint64_t v[8], sum = 0;
-    char *p = line + 4;
-    for (int i = 0; ok && i < 8; i++) {
-        char *end = NULL;
-        errno = 0;
-        unsigned long long x = strtoull(p, &end, 10);
-        ok = errno == 0 && end != p;
-        v[i] = x;
-        sum += x;
-        p = end;
-    }
-    if (ok) {
-        *steal = v[7];
-        *total = sum;
-    }
-}
-
 /* The backend URI of cell c, `@` replaced by the run's scratch folder. */
 void sc_gate_backend(const gate *g, const gate_cell *c, char *backend, size_t len) {
     const char *at = strchr(c->backend, '@');
@@ -126,7 +99,7 @@ static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
                     "--out",      out,
                     NULL};
     uint64_t s0, t0, s1, t1;
-    sc_gate_cpu_ticks(&s0, &t0);
+    sc_cpu_ticks(&t0, &s0);
     double w0 = sc_gate_now();
     pid_t pid = fork();
     if (pid < 0)
@@ -145,7 +118,7 @@ static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
     if (wait4(pid, &status, 0, &ru) < 0)
         return -1;
     t->wall = sc_gate_now() - w0;
-    sc_gate_cpu_ticks(&s1, &t1);
+    sc_cpu_ticks(&t1, &s1);
     t->canary = sc_gate_canary();
     t->steal_frac = t1 > t0 ? (double)(s1 - s0) / (double)(t1 - t0) : 0;
     t->nivcsw_rate = t->wall > 0 ? (double)ru.ru_nivcsw / t->wall : 0;

@@ -3,6 +3,7 @@
 #define SC_MACHINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rp.h"
 
@@ -11,5 +12,8 @@ void sc_machine(rp_machine *m);
 void sc_loadavg(double load[3]);
 /* The current UTC time as ISO 8601. */
 void sc_iso_time(char *buf, size_t len);
+/* The machine's total and stolen CPU time so far, in ticks (the first line of /proc/stat:
+ * "cpu user nice system idle iowait irq softirq steal ..."); 0, 0 if it cannot be read. */
+void sc_cpu_ticks(uint64_t *total, uint64_t *steal);
 
 #endif /* SC_MACHINE_H */

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "machine.h"
 #include "sc.h"
 
 /* Workers must be warmed up and at the barrier within this time. */
@@ -26,63 +27,6 @@
 #define OPS_TIMEOUT_NS (600ull * 1000000000ull)
 /* Grace after the deadline in duration mode (an operation in flight, closing). */
 #define GRACE_NS (60ull * 1000000000ull)
-
-double sc_timer_overhead(void) {
-    enum { N = 2001 };
-    static double cached = -1;
-    if (cached >= 0)
-        return cached;
-    uint64_t d[N];
-    for (int i = 0; i < N; i++) {
-        uint64_t a = sc_now_ns();
-        uint64_t b = sc_now_ns();
-        d[i] = b - a;
-    }
-    /* Median by partial selection sort: N is small and this runs once. */
-    for (int i = 0; i <= N / 2; i++)
-        for (int j = i + 1; j < N; j++)
-            if (d[j] < d[i]) {
-                uint64_t t = d[i];
-                d[i] = d[j];
-                d[j] = t;
-            }
-    const size_t mid = N / 2; /* the median's index, N odd */
-    cached = (double)d[mid];
-    return cached;
-}
-
-static int cmp_u64(const void *x, const void *y) {
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return (a > b) - (a < b);
-}
-
-double sc_copy_ns(size_t size) {
-    enum { N = 301 };
-    char *a = malloc(size ? size : 1), *b = malloc(size ? size : 1);
-    if (!a || !b) {
-        free(a);
-        free(b);
-        return -1;
-    }
-    memset(a, 0x5a, size);
-    memset(b, 0, size);
-    /* Small copies are timed in batches, so the clock's cost does not swamp them. */
-    int per = size >= 4096 ? 1 : 64;
-    uint64_t d[N];
-    for (int i = 0; i < N; i++) {
-        uint64_t t0 = sc_now_ns();
-        for (int j = 0; j < per; j++) {
-            memcpy(b, a, size);
-            __asm__ __volatile__("" : : "r"(b) : "memory");
-        }
-        d[i] = (sc_now_ns() - t0) / (uint64_t)per;
-    }
-    qsort(d, N, sizeof d[0], cmp_u64);
-    free(a);
-    free(b);
-    const size_t mid = N / 2;
-    return (double)d[mid];
-}
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
     return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
@@ -256,38 +200,6 @@ static void set_error(rp_cell *out, int status, const char *fmt, ...) {
     rp_set_string(&out->reason, msg);
 }
 
-/* The machine's total and stolen CPU time so far, in ticks (/proc/stat); 0, 0 if unknown. */
-static void cpu_ticks(uint64_t *total, uint64_t *steal) {
-    *total = *steal = 0;
-    FILE *f = fopen("/proc/stat", "re");
-    if (!f)
-        return;
-    char line[512];
-    bool got = fgets(line, sizeof line, f) != NULL && strncmp(line, "cpu ", 4) == 0;
-    fclose(f);
-    if (!got)
-        return;
-    /* user nice system idle iowait irq softirq steal: the eighth field is steal time. */
-    const char *p = line + 4;
-    uint64_t sum = 0;
-    int i = 0;
-    for (; i < 8; i++) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(p, &end, 10);
-        if (end == p || errno)
-            break;
-        sum += v;
-        if (i == 7)
-            *steal = v;
-        p = end;
-    }
-    if (i >= 4)
-        *total = sum;
-    else
-        *steal = 0;
-}
-
 /* Starts the cell's workers; returns how many started (fewer than P when fork failed, after
  * stopping and reaping those that did). */
 static int start_workers(sc_cell *c, sc_arena *a, pid_t *pids) {
@@ -425,7 +337,7 @@ static int run_workers(sc_cell *c, sc_arena *a, volatile sig_atomic_t *stop, dis
                        rp_cell *out) {
     pid_t pids[SC_MAX_PROCS] = {0};
     uint64_t ticks0, steal0, ticks1, steal1;
-    cpu_ticks(&ticks0, &steal0);
+    sc_cpu_ticks(&ticks0, &steal0);
     int started = start_workers(c, a, pids);
     if (started < c->p.procs) {
         set_error(out, RP_STATUS_ERROR, "fork failed after %d workers", started);
@@ -434,7 +346,7 @@ static int run_workers(sc_cell *c, sc_arena *a, volatile sig_atomic_t *stop, dis
     uint64_t end_limit = release(c, a, stop);
     dist->nivcsw = 0;
     int killed = reap(pids, c->p.procs, end_limit, a, stop, &dist->nivcsw);
-    cpu_ticks(&ticks1, &steal1);
+    sc_cpu_ticks(&ticks1, &steal1);
     double load[1] = {0};
     dist->load1 = getloadavg(load, 1) < 1 ? 0 : load[0];
     dist->steal = ticks1 > ticks0 && steal1 >= steal0
