@@ -80,11 +80,14 @@ static void print_run_help(void) {
            "  --primitive P                lock scenario: auto, incr, lock or none\n"
            "  --out FILE                   write the results document (JSON, udbench/2) here\n"
            "  --format text|md|csv         the report printed at the end (default text)\n\n"
-           "Scenarios: seed read write mixed-a mixed-b rmw zipf large dump lock visibility\n"
+           "Scenarios (udbench list describes them):\n ",
+           SC_MAX_PROCS);
+    for (int i = 0; sc_catalogue[i]; i++)
+        printf(" %s", sc_catalogue[i]->id);
+    printf("\n"
            "The null: backend (does nothing) is always added: its figures are the harness floor.\n"
            "Exit status: 0 when every cell ran (n/a cells included), 1 when a cell failed or a\n"
-           "backend was unreachable, 2 for a usage error, 130 when interrupted.\n",
-           SC_MAX_PROCS);
+           "backend was unreachable, 2 for a usage error, 130 when interrupted.\n");
 }
 
 /* ---- list ---- */
