@@ -6,8 +6,9 @@
  * single get, batch get and export, of both adapters, byte for byte.
  *
  * Writers: kv_set and kv_set_many of each adapter. Values: all 256 byte values, empty, single
- * bytes (NUL, 0x80, 0xff, a letter), 64 KiB of random bytes, and the text cases a text-only
- * bulk read gets wrong (a leading byte order mark, a literal U+FFFD, a NUL inside text).
+ * bytes (NUL, 0x80, 0xff, a letter), 64 KiB of random bytes, 720 and 721 bytes (around the
+ * largest value a marker carries), and the text cases a text-only bulk read gets wrong (a
+ * leading byte order mark, a literal U+FFFD, a NUL inside text, invalid UTF-8 forms).
  * Then every key is overwritten by another path with other bytes (binary over text and text
  * over binary), so a marker left by an earlier write cannot decide how a value is read.
  * Timed, for the figures: 128 values of 64 KiB through each writer and batch read, and small
@@ -34,7 +35,7 @@ static bool up;
 /* ---- The values. ---- */
 
 #define BIG (64u << 10)
-#define NVALS 12
+#define NVALS 14
 
 typedef struct value {
     const char *name;
@@ -99,6 +100,12 @@ static void make_values(void) {
     set_value(&b[10], "big-text", big, BIG);
     set_value(&a[11], "overlong", "\xc0\xaf", 2);
     set_value(&b[11], "overlong", "\xf4\x90\x80\x80", 4); /* above U+10FFFF */
+    /* Around the largest value a marker carries (CF_KV_META_VALUE_MAX, 720 bytes). */
+    memset(big, 0xff, 721);
+    set_value(&a[12], "edge720", big, 720);
+    set_value(&b[12], "edge720", big, 721);
+    set_value(&a[13], "edge721", big, 721);
+    set_value(&b[13], "edge721", big, 720);
     free(big);
 }
 
