@@ -24,6 +24,12 @@
 /* Limits of the real service, checked before a request is sent. */
 #define CF_KV_KEY_MAX 512
 #define CF_KV_VALUE_MAX ((size_t)25 * 1024 * 1024)
+/*
+ * A KV value that a text read would change is marked with the metadata {"ud_bin":1}, which
+ * carries the value too ("ud_b64": base64) when it has at most this many bytes: 960 characters
+ * of base64, inside the 1024 bytes of metadata KV allows. The Worker uses the same bound.
+ */
+#define CF_KV_META_VALUE_MAX 720u
 #define CF_D1_ROW_MAX 2000000u
 /* A REST D1 parameter is text: hex doubles a value, so values go in pieces of this many bytes. */
 #define CF_D1_HEX_PIECE 900000u
@@ -117,6 +123,12 @@ int cf_b64_decode(kv_buf *out, const char *s, size_t n);
 int cf_hex_append(kv_buf *b, const void *p, size_t n);
 int cf_hex_decode(kv_buf *out, const char *s, size_t n);
 bool cf_utf8_valid(const void *p, size_t n);
+/*
+ * Whether a text-only read (the official KV bulk/get, which decodes values as UTF-8) returns
+ * these bytes exactly: valid UTF-8, no NUL, no leading byte order mark (a decoder drops it).
+ * The Worker applies the same rule (isExactText in worker/src/http.js).
+ */
+bool cf_kv_text_exact(const void *p, size_t n);
 /* Appends a JSON string literal of n bytes of valid UTF-8 (quotes included). */
 int cf_json_str_append(kv_buf *b, const void *p, size_t n);
 int cf_buf_printf(kv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

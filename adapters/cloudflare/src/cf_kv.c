@@ -1,9 +1,14 @@
 /*
  * cf_kv.c - Workers KV, through our Worker (cloudflare-kv://, routes under /_kv) or through the
  * official API (cloudflare-rest://...?store=kv, routes under /accounts/A/storage/kv/namespaces/N).
- * The two speak the same shapes except for bulk reads: the official bulk/get returns text only,
- * so values that are not UTF-8 text are written with the metadata {"ud_bin":1} and read one by
- * one; the Worker's bulk/get answers base64.
+ * The two speak the same shapes except for bulk reads: the Worker's bulk/get answers base64, the
+ * official bulk/get text only (values decoded as UTF-8, bytes that are not UTF-8 replaced by
+ * U+FFFD, a leading byte order mark dropped). So a value a text read would change
+ * (cf_kv_text_exact) is written with the metadata {"ud_bin":1}, which also carries the value as
+ * "ud_b64" when it is small (CF_KV_META_VALUE_MAX); this adapter marks what it writes, the
+ * Worker marks what its /_kv routes write, by the same rule. The official bulk read takes a
+ * marked value from its metadata, or reads it alone when it is larger; an unmarked value whose
+ * text holds U+FFFD (written by something else) is read alone too, as the text may be lossy.
  *
  * KV has no atomic primitive: kv_incr is a read-modify-write (concurrent increments can be
  * lost, and the capabilities say so), and there is no lock. kv_del reads before it deletes,
@@ -49,8 +54,17 @@ static int check_value(cf_conn *c, size_t vlen) {
     return 0;
 }
 
-static bool is_text(const void *p, size_t n) {
-    return memchr(p, 0, n) == NULL && cf_utf8_valid(p, n);
+/* Appends the marker of a value that a text read would change (see the top of the file). */
+static int marker_append(kv_buf *b, const void *val, size_t vlen) {
+    int rc = cf_lit(b, "{\"ud_bin\":1");
+    if (rc == 0 && vlen <= CF_KV_META_VALUE_MAX) {
+        rc = cf_lit(b, ",\"ud_b64\":\"");
+        if (rc == 0)
+            rc = cf_b64_append(b, val, vlen);
+        if (rc == 0)
+            rc = cf_lit(b, "\"");
+    }
+    return rc == 0 ? cf_lit(b, "}") : rc;
 }
 
 static int kvc_get(kv_conn *base, const void *key, size_t klen, kv_buf *val) {
@@ -66,8 +80,11 @@ static int kvc_set(kv_conn *base, const void *key, size_t klen, const void *val,
         rc = key_path(c, "values", key, klen);
     if (rc < 0)
         return rc;
-    if (is_rest(c) && !is_text(val, vlen))
-        return cf_http_put_multipart(c, c->tmp.data, val, vlen, "{\"ud_bin\":1}");
+    if (is_rest(c) && !cf_kv_text_exact(val, vlen)) {
+        c->body.len = 0;
+        rc = marker_append(&c->body, val, vlen);
+        return rc < 0 ? rc : cf_http_put_multipart(c, c->tmp.data, val, vlen, c->body.data);
+    }
     return cf_http_request(c, "PUT", c->tmp.data, val, vlen, CF_IDEMPOTENT);
 }
 
@@ -169,9 +186,10 @@ static int bulk_get_worker(cf_conn *c, const kv_key *keys, size_t n, kv_buf *val
 }
 
 /*
- * One key of the official bulk/get, whose "values" object maps KV keys to {value, metadata}:
- * a value written as bytes (metadata ud_bin) is read alone, as the text-only bulk read cannot
- * carry it.
+ * One key of the official bulk/get, whose "values" object maps KV keys to {value, metadata}.
+ * The text is the value when it is exact: a marked value (metadata ud_bin) comes from its
+ * "ud_b64" or, when it has none (too large for metadata), is read alone; so is an unmarked
+ * value whose text holds U+FFFD, which a text read puts for bytes that are not UTF-8.
  */
 static int rest_bulk_value(cf_conn *c, json_t *map, const kv_key *key, kv_buf *val, int *rcs) {
     int rc = cf_kv_key(c, &c->tmp, key->key, key->klen);
@@ -179,13 +197,28 @@ static int rest_bulk_value(cf_conn *c, json_t *map, const kv_key *key, kv_buf *v
     *rcs = KV_ENOTFOUND;
     if (rc < 0 || !e || json_is_null(e))
         return rc;
-    if (json_integer_value(json_object_get(json_object_get(e, "metadata"), "ud_bin")) == 1) {
-        rc = kvc_get(&c->base, key->key, key->klen, val);
-        if (rc == KV_ENOTFOUND)
-            return 0;
+    json_t *md = json_object_get(e, "metadata");
+    json_t *v = json_object_get(e, "value");
+    bool alone;
+    if (json_integer_value(json_object_get(md, "ud_bin")) == 1) {
+        json_t *b64 = json_object_get(md, "ud_b64");
+        alone = !json_is_string(b64);
+        if (!alone && cf_b64_decode(val, cf_jstr(b64), json_string_length(b64)) < 0)
+            return kv__error(&c->base, KV_EPROTO,
+                             "%s: bulk/get: the metadata of '%s' holds bad base64", c->scheme,
+                             (const char *)c->tmp.data);
     } else {
-        json_t *v = json_object_get(e, "value");
-        rc = kv__buf_set(val, cf_jstr(v), json_string_length(v));
+        if (!json_is_string(v))
+            return kv__error(&c->base, KV_EPROTO, "%s: bulk/get: the value of '%s' is not text",
+                             c->scheme, (const char *)c->tmp.data);
+        alone = memmem(cf_jstr(v), json_string_length(v), "\xef\xbf\xbd", 3) != NULL;
+        if (!alone)
+            rc = kv__buf_set(val, cf_jstr(v), json_string_length(v));
+    }
+    if (alone) {
+        rc = kvc_get(&c->base, key->key, key->klen, val);
+        if (rc == KV_ENOTFOUND) /* deleted since the bulk read */
+            return 0;
     }
     *rcs = 0;
     return rc;
@@ -227,7 +260,7 @@ static int check_bulk_entry(cf_conn *c, const kv_item *it) {
     return rc < 0 ? rc : cf_kv_key(c, &c->tmp, it->key, it->klen);
 }
 
-/* {"key":K,"base64":true,"value":B64[,"metadata":{"ud_bin":1}]}, in a JSON array. */
+/* {"key":K,"base64":true,"value":B64[,"metadata":MARKER]}, in a JSON array. */
 static int add_bulk_entry(cf_conn *c, const kv_item *it, size_t avail, size_t in_body,
                           size_t *used) {
     (void)avail;
@@ -239,11 +272,20 @@ static int add_bulk_entry(cf_conn *c, const kv_item *it, size_t avail, size_t in
         rc = cf_lit(&c->body, ",\"base64\":true,\"value\":\"");
     if (rc == 0)
         rc = cf_b64_append(&c->body, it->val, it->vlen);
-    if (rc == 0 && is_rest(c) && !is_text(it->val, it->vlen))
-        rc = cf_lit(&c->body, "\",\"metadata\":{\"ud_bin\":1}}");
-    else if (rc == 0)
-        rc = cf_lit(&c->body, "\"}");
-    return rc;
+    if (rc == 0)
+        rc = cf_lit(&c->body, "\"");
+    /* The Worker marks what /_kv/bulk writes; the official API is told. */
+    if (rc == 0 && is_rest(c) && !cf_kv_text_exact(it->val, it->vlen)) {
+        rc = cf_lit(&c->body, ",\"metadata\":");
+        if (rc == 0)
+            rc = marker_append(&c->body, it->val, it->vlen);
+    }
+    return rc == 0 ? cf_lit(&c->body, "}") : rc;
+}
+
+/* An official bulk entry: base64, twice for a small value (its marker may carry it too). */
+static size_t rest_entry_cost(const kv_item *it) {
+    return cf_b64_cost(it) * (it->vlen <= CF_KV_META_VALUE_MAX ? 2 : 1);
 }
 
 static int kvc_set_many(kv_conn *base, const kv_item *items, size_t n) {
@@ -251,7 +293,7 @@ static int kvc_set_many(kv_conn *base, const kv_item *items, size_t n) {
     const cf_bulk bulk = {
         .max_entries = is_rest(c) ? REST_SET_BATCH : WORKER_BATCH,
         .body_max = BODY_MAX,
-        .cost = cf_b64_cost,
+        .cost = is_rest(c) ? rest_entry_cost : cf_b64_cost,
         .check = check_bulk_entry,
         .add = add_bulk_entry,
         .send = send_bulk_write,

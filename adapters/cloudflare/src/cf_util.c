@@ -185,6 +185,12 @@ bool cf_utf8_valid(const void *p, size_t n) {
     return true;
 }
 
+bool cf_kv_text_exact(const void *p, size_t n) {
+    if (n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+        return false;
+    return memchr(p, 0, n) == NULL && cf_utf8_valid(p, n);
+}
+
 int cf_json_str_append(kv_buf *b, const void *p, size_t n) {
     const unsigned char *s = p;
     if (kv__buf_append(b, "\"", 1) < 0)

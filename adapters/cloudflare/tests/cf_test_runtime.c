@@ -114,6 +114,26 @@ int cft_start(cft_runtime *rt) {
     return -1;
 }
 
+int cft_setup(cft_runtime *rt, bool *up, char *why, size_t len) {
+    *up = false;
+    /* The developer's own account and tokens must not reach a private runtime's tests. */
+    unsetenv("CLOUDFLARE_WORKER_TOKEN");
+    unsetenv("CLOUDFLARE_API_TOKEN");
+    unsetenv("CLOUDFLARE_ACCOUNT_ID");
+    unsetenv("CLOUDFLARE_KV_NAMESPACE_ID");
+    unsetenv("CLOUDFLARE_D1_DATABASE_ID");
+    if (!cft_available(why, len)) {
+        printf("%s %s\n", UT_SKIP_MARK, why);
+        return 0;
+    }
+    if (cft_start(rt) != 0) {
+        snprintf(why, len, "the local runtime does not start");
+        return -1;
+    }
+    *up = true;
+    return 0;
+}
+
 static void reap(cft_runtime *rt, double wait) {
     double deadline = ut_now() + wait;
     int st;

@@ -34,6 +34,14 @@ int cft_start(cft_runtime *rt);
  */
 void cft_guard(cft_runtime *rt);
 
+/*
+ * The group setup of a test on a private runtime: clears the CLOUDFLARE_* variables the
+ * adapters read (tokens, ids); prints the skip mark and the reason (kept in why) and returns 0
+ * with *up false when node or miniflare is missing; starts rt and returns 0 with *up true once
+ * it answers; -1 when it does not start.
+ */
+int cft_setup(cft_runtime *rt, bool *up, char *why, size_t len);
+
 /* SIGTERM to the process group, SIGKILL after 10 s; reaps it. */
 void cft_stop(cft_runtime *rt);
 
@@ -55,5 +63,24 @@ long cft_http(const cft_runtime *rt, const char *method, const char *path, const
 
 /* Sets the fault switch: the next `count` requests fail with `status` (0: delay only). */
 int cft_faults(const cft_runtime *rt, int count, int status, int retry_after, int delay_ms);
+
+/* In a cmocka test: skips it, with the skip mark and `why`, unless `up` (the runtime runs). */
+#define CFT_NEED_RUNTIME(up, why)                                                                  \
+    do {                                                                                           \
+        if (!(up)) {                                                                               \
+            print_message("%s %s\n", UT_SKIP_MARK, (why));                                         \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* In a cmocka test: asserts that a kv call returned `want`, printing the connection's message. */
+#define CFT_CHECK_RC(c, rc, want)                                                                  \
+    do {                                                                                           \
+        int rc_ = (rc);                                                                            \
+        if (rc_ != (want))                                                                         \
+            print_error("%s:%d: got %s (%s), want %s\n", __FILE__, __LINE__, kv_errname(rc_),      \
+                        kv_errmsg(c), kv_errname(want));                                           \
+        assert_int_equal(rc_, (want));                                                             \
+    } while (0)
 
 #endif /* CF_TEST_RUNTIME_H */

@@ -34,23 +34,6 @@ static const char *const schemes[][2] = {
 };
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
 
-#define NEED_RUNTIME()                                                                             \
-    do {                                                                                           \
-        if (!up) {                                                                                 \
-            print_message("%s %s\n", UT_SKIP_MARK, skip_reason);                                   \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_RC(c, rc, want)                                                                      \
-    do {                                                                                           \
-        int rc_ = (rc);                                                                            \
-        if (rc_ != (want))                                                                         \
-            print_error("%s:%d: got %s (%s), want %s\n", __FILE__, __LINE__, kv_errname(rc_),      \
-                        kv_errmsg(c), kv_errname(want));                                           \
-        assert_int_equal(rc_, (want));                                                             \
-    } while (0)
-
 static kv_conn *open_uri(const char *scheme, const char *query) {
     char uri[300];
     kv_conn *c = NULL;
@@ -71,15 +54,15 @@ static const unsigned char bval[] = {0, 0xfe, 'x', 0, '\n'};
 
 static void test_restart_keeps_data(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     kv_buf v = KV_BUF_INIT;
     for (size_t i = 0; i < NSCHEMES; i++) {
         kv_conn *c = open_uri(schemes[i][0], schemes[i][1]);
         char key[16], val[64];
         snprintf(key, sizeof(key), "persist-%zu", i);
         int n = snprintf(val, sizeof(val), "kept by %s%s", schemes[i][0], schemes[i][1]);
-        CHECK_RC(c, kv_set(c, key, strlen(key), val, (size_t)n), 0);
-        CHECK_RC(c, kv_set(c, bkey, sizeof(bkey), bval, sizeof(bval)), 0);
+        CFT_CHECK_RC(c, kv_set(c, key, strlen(key), val, (size_t)n), 0);
+        CFT_CHECK_RC(c, kv_set(c, bkey, sizeof(bkey), bval, sizeof(bval)), 0);
         kv_close(c);
     }
     double t0 = ut_now();
@@ -91,10 +74,10 @@ static void test_restart_keeps_data(void **state) {
         char key[16], val[64];
         snprintf(key, sizeof(key), "persist-%zu", i);
         int n = snprintf(val, sizeof(val), "kept by %s%s", schemes[i][0], schemes[i][1]);
-        CHECK_RC(c, kv_get(c, key, strlen(key), &v), 0);
+        CFT_CHECK_RC(c, kv_get(c, key, strlen(key), &v), 0);
         assert_int_equal(v.len, (size_t)n);
         assert_memory_equal(v.data, val, (size_t)n);
-        CHECK_RC(c, kv_get(c, bkey, sizeof(bkey), &v), 0);
+        CFT_CHECK_RC(c, kv_get(c, bkey, sizeof(bkey), &v), 0);
         assert_int_equal(v.len, sizeof(bval));
         assert_memory_equal(v.data, bval, sizeof(bval));
         kv_close(c);
@@ -105,13 +88,13 @@ static void test_restart_keeps_data(void **state) {
 /* 429 with Retry-After: retried after the wait it asks for, then it succeeds. */
 static void test_429_retried(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     kv_buf v = KV_BUF_INIT;
     kv_conn *c = open_uri("cloudflare-kv", "");
-    CHECK_RC(c, kv_set(c, "r", 1, "ok", 2), 0);
+    CFT_CHECK_RC(c, kv_set(c, "r", 1, "ok", 2), 0);
     assert_int_equal(cft_faults(&rt, 2, 429, 1, 0), 0);
     double t0 = ut_now();
-    CHECK_RC(c, kv_get(c, "r", 1, &v), 0);
+    CFT_CHECK_RC(c, kv_get(c, "r", 1, &v), 0);
     double dt = ut_now() - t0;
     print_message("two 429 (Retry-After: 1) then success in %.2f s\n", dt);
     assert_true(dt >= 1.9 && dt < 15);
@@ -123,11 +106,11 @@ static void test_429_retried(void **state) {
 /* 503 without Retry-After: exponential backoff with jitter, then success. */
 static void test_5xx_retried(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     kv_conn *c = open_uri("cloudflare-d1", "");
     assert_int_equal(cft_faults(&rt, 3, 503, -1, 0), 0);
     double t0 = ut_now();
-    CHECK_RC(c, kv_set(c, "s", 1, "v", 1), 0);
+    CFT_CHECK_RC(c, kv_set(c, "s", 1, "v", 1), 0);
     print_message("three 503 then success in %.2f s\n", ut_now() - t0);
     kv_close(c);
 }
@@ -135,12 +118,12 @@ static void test_5xx_retried(void **state) {
 /* A fault that outlasts the budget: a clear error, in bounded time. */
 static void test_retry_budget_spent(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     kv_buf v = KV_BUF_INIT;
     kv_conn *c = open_uri("cloudflare-rest", "?retries=2");
     assert_int_equal(cft_faults(&rt, 50, 503, -1, 0), 0);
     double t0 = ut_now();
-    CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ESERVER);
+    CFT_CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ESERVER);
     double dt = ut_now() - t0;
     print_message("gave up after %.2f s: %s\n", dt, kv_errmsg(c));
     assert_true(dt < 5);
@@ -148,7 +131,7 @@ static void test_retry_budget_spent(void **state) {
     assert_non_null(strstr(kv_errmsg(c), "retries"));
     clear_faults();
     /* The connection still works once the server does. */
-    CHECK_RC(c, kv_set(c, "r", 1, "ok", 2), 0);
+    CFT_CHECK_RC(c, kv_set(c, "r", 1, "ok", 2), 0);
     kv_close(c);
     kv_buf_free(&v);
 }
@@ -156,14 +139,14 @@ static void test_retry_budget_spent(void **state) {
 /* An atomic increment is not repeated after a 5xx (it may have been applied), but is after 429. */
 static void test_incr_retry_rules(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     int64_t r = 0;
     kv_conn *c = open_uri("cloudflare-d1", "");
-    CHECK_RC(c, kv_set(c, "n", 1, "10", 2), 0);
+    CFT_CHECK_RC(c, kv_set(c, "n", 1, "10", 2), 0);
     assert_int_equal(cft_faults(&rt, 1, 503, -1, 0), 0);
-    CHECK_RC(c, kv_incr(c, "n", 1, 1, &r), KV_ESERVER);
+    CFT_CHECK_RC(c, kv_incr(c, "n", 1, 1, &r), KV_ESERVER);
     assert_int_equal(cft_faults(&rt, 1, 429, 0, 0), 0);
-    CHECK_RC(c, kv_incr(c, "n", 1, 1, &r), 0);
+    CFT_CHECK_RC(c, kv_incr(c, "n", 1, 1, &r), 0);
     assert_int_equal(r, 11); /* the faulted attempts never reached the table */
     kv_close(c);
 }
@@ -171,17 +154,17 @@ static void test_incr_retry_rules(void **state) {
 /* A server that does not answer in time: KV_ETIMEDOUT within the timeout, then fail fast. */
 static void test_timeout(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     kv_buf v = KV_BUF_INIT;
     kv_conn *c = open_uri("cloudflare-kv", "?timeout=1&retries=0");
     assert_int_equal(cft_faults(&rt, 1, 0, -1, 4000), 0);
     double t0 = ut_now();
-    CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ETIMEDOUT);
+    CFT_CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ETIMEDOUT);
     double dt = ut_now() - t0;
     print_message("timed out after %.2f s: %s\n", dt, kv_errmsg(c));
     assert_true(dt >= 0.9 && dt < 3);
     t0 = ut_now();
-    CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ECONN);
+    CFT_CHECK_RC(c, kv_get(c, "r", 1, &v), KV_ECONN);
     assert_true(ut_now() - t0 < 0.1);
     kv_close(c);
     kv_buf_free(&v);
@@ -211,7 +194,7 @@ static void test_not_running(void **state) {
 /* The token: required when set, both header forms accepted, never echoed in a message. */
 static void test_token(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     snprintf(sec.token, sizeof(sec.token), "s3cret-token-%d", (int)getpid());
     if (cft_start(&sec) != 0)
         fail_msg("cannot start a second runtime");
@@ -231,7 +214,7 @@ static void test_token(void **state) {
 
     setenv("CLOUDFLARE_WORKER_TOKEN", sec.token, 1);
     assert_int_equal(kv_open(uri, &c), 0);
-    CHECK_RC(c, kv_set(c, "t", 1, "v", 1), 0);
+    CFT_CHECK_RC(c, kv_set(c, "t", 1, "v", 1), 0);
     kv_close(c);
     setenv("CLOUDFLARE_API_TOKEN", sec.token, 1);
     cft_uri(&sec, "cloudflare-rest", "?store=d1", uri, sizeof(uri));
@@ -254,7 +237,7 @@ static void test_token(void **state) {
 /* The service's limits are clear errors before anything is sent; big D1 values still work. */
 static void test_limits(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     kv_buf v = KV_BUF_INIT;
     char key[600];
     memset(key, 'k', sizeof(key));
@@ -265,20 +248,20 @@ static void test_limits(void **state) {
         data[i] = (unsigned char)(i * 31 + 7);
 
     kv_conn *c = open_uri("cloudflare-kv", "");
-    CHECK_RC(c, kv_set(c, key, 512, "v", 1), 0);
-    CHECK_RC(c, kv_set(c, key, 513, "v", 1), KV_ETOOBIG);
+    CFT_CHECK_RC(c, kv_set(c, key, 512, "v", 1), 0);
+    CFT_CHECK_RC(c, kv_set(c, key, 513, "v", 1), KV_ETOOBIG);
     assert_non_null(strstr(kv_errmsg(c), "512"));
-    CHECK_RC(c, kv_set(c, "big", 3, data, big), KV_ETOOBIG);
+    CFT_CHECK_RC(c, kv_set(c, "big", 3, data, big), KV_ETOOBIG);
     assert_non_null(strstr(kv_errmsg(c), "25 MiB"));
     kv_close(c);
 
     for (int i = 0; i < 2; i++) {
         c = i ? open_uri("cloudflare-rest", "?store=d1") : open_uri("cloudflare-d1", "");
-        CHECK_RC(c, kv_set(c, "big", 3, data, 2000001), KV_ETOOBIG);
+        CFT_CHECK_RC(c, kv_set(c, "big", 3, data, 2000001), KV_ETOOBIG);
         assert_non_null(strstr(kv_errmsg(c), "2000000"));
         /* 1.9 MB of bytes: over the official API this is hex in pieces, in one transaction. */
-        CHECK_RC(c, kv_set(c, "big", 3, data, 1900000), 0);
-        CHECK_RC(c, kv_get(c, "big", 3, &v), 0);
+        CFT_CHECK_RC(c, kv_set(c, "big", 3, data, 1900000), 0);
+        CFT_CHECK_RC(c, kv_get(c, "big", 3, &v), 0);
         assert_int_equal(v.len, 1900000);
         assert_memory_equal(v.data, data, 1900000);
         kv_close(c);
@@ -290,7 +273,7 @@ static void test_limits(void **state) {
 /* The runtime dies under open connections: a clear error within the timeout, then fail fast. */
 static void test_stopped_mid_run(void **state) {
     (void)state;
-    NEED_RUNTIME();
+    CFT_NEED_RUNTIME(up, skip_reason);
     kv_buf v = KV_BUF_INIT;
     kv_conn *cs[NSCHEMES];
     for (size_t i = 0; i < NSCHEMES; i++) {
@@ -298,7 +281,7 @@ static void test_stopped_mid_run(void **state) {
         snprintf(q, sizeof(q), "%s%sconnect_timeout=1&retries=2", schemes[i][1],
                  schemes[i][1][0] ? "&" : "?");
         cs[i] = open_uri(schemes[i][0], q);
-        CHECK_RC(cs[i], kv_set(cs[i], "m", 1, "v", 1), 0);
+        CFT_CHECK_RC(cs[i], kv_set(cs[i], "m", 1, "v", 1), 0);
     }
     cft_kill(&rt);
     for (size_t i = 0; i < NSCHEMES; i++) {
@@ -310,7 +293,7 @@ static void test_stopped_mid_run(void **state) {
         assert_true(rc == KV_ECONNECT || rc == KV_ECONN);
         assert_true(dt < 5);
         t0 = ut_now();
-        CHECK_RC(cs[i], kv_get(cs[i], "m", 1, &v), KV_ECONN);
+        CFT_CHECK_RC(cs[i], kv_get(cs[i], "m", 1, &v), KV_ECONN);
         assert_true(ut_now() - t0 < 0.1);
         kv_close(cs[i]);
     }
@@ -319,16 +302,7 @@ static void test_stopped_mid_run(void **state) {
 
 static int group_setup(void **state) {
     (void)state;
-    if (!cft_available(skip_reason, sizeof(skip_reason))) {
-        printf("%s %s\n", UT_SKIP_MARK, skip_reason);
-        return 0;
-    }
-    if (cft_start(&rt) != 0) {
-        snprintf(skip_reason, sizeof(skip_reason), "the local runtime does not start");
-        return -1;
-    }
-    up = true;
-    return 0;
+    return cft_setup(&rt, &up, skip_reason, sizeof(skip_reason));
 }
 
 static int group_teardown(void **state) {
@@ -343,11 +317,6 @@ static int group_teardown(void **state) {
 int main(void) {
     /* A hang fails the run instead of blocking CI. */
     alarm(240);
-    unsetenv("CLOUDFLARE_WORKER_TOKEN");
-    unsetenv("CLOUDFLARE_API_TOKEN");
-    unsetenv("CLOUDFLARE_ACCOUNT_ID");
-    unsetenv("CLOUDFLARE_KV_NAMESPACE_ID");
-    unsetenv("CLOUDFLARE_D1_DATABASE_ID");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_restart_keeps_data),
         cmocka_unit_test(test_429_retried),

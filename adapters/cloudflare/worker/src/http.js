@@ -32,6 +32,8 @@ export const LIMITS = {
   kvBulkWrite: 10000, // official REST bulk write
   kvBulkGet: 100, // official REST bulk get
   workerOps: 1000, // KV or D1 operations one Worker invocation may make (paid plan)
+  kvMetadataBytes: 1024, // serialized JSON metadata of one KV entry
+  kvMetaValueBytes: 720, // a value this small travels in its marker (base64: 960 characters)
   d1ValueBytes: 2000000,
   d1Params: 100,
 };
@@ -106,6 +108,17 @@ export function bytesToText(b) {
   } catch {
     return null;
   }
+}
+
+/*
+ * Whether a text-only read (the official bulk/get, which decodes values as UTF-8) returns these
+ * bytes exactly: valid UTF-8, no NUL, and no leading byte order mark (a decoder drops it). The
+ * C adapters apply the same rule (cf_kv_text_exact in cf_util.c).
+ */
+export function isExactText(b) {
+  if (b.indexOf(0) >= 0) return false;
+  if (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return false;
+  return bytesToText(b) !== null;
 }
 
 export function utf8Length(s) {

@@ -9,12 +9,18 @@
  *   POST /_kv/bulk/delete   ["key", ...]                   delete up to 1000 keys
  *
  * Keys are text (KV keys are strings): at most 512 bytes of UTF-8, not "." or "..".
+ *
+ * A value these routes write that a text-only read would not return exactly (see isExactText)
+ * gets the metadata {"ud_bin": 1}, plus {"ud_b64": its base64} when it is at most 720 bytes:
+ * the official bulk/get (text only) then tells the cloudflare-rest:// adapter to read it by
+ * itself, or carries it in the metadata. The adapter marks what it writes the same way.
  */
 import {
   HttpError,
   LIMITS,
   fromBase64,
   intParam,
+  isExactText,
   ok,
   percentDecodeText,
   readBytes,
@@ -76,6 +82,12 @@ export async function binding(what, fn) {
   }
 }
 
+/* The metadata that marks bytes a text read would change, or undefined for exact text. */
+export function binaryMarker(bytes) {
+  if (isExactText(bytes)) return undefined;
+  return bytes.length <= LIMITS.kvMetaValueBytes ? { ud_bin: 1, ud_b64: toBase64(bytes) } : { ud_bin: 1 };
+}
+
 export async function putValue(env, key, bytes, opts) {
   checkKey(key);
   checkValue(bytes);
@@ -108,8 +120,11 @@ export async function listKeys(env, url, minLimit) {
   return ok(keys, { result_info: { count: keys.length, cursor: next } });
 }
 
-/* The shape of the official bulk write: {key, value, base64?, metadata?, expiration?, ...}. */
-export async function bulkWrite(env, entries, max) {
+/*
+ * The shape of the official bulk write: {key, value, base64?, metadata?, expiration?, ...}.
+ * With `mark` (our /_kv routes) an entry without metadata gets binaryMarker()'s.
+ */
+export async function bulkWrite(env, entries, max, mark) {
   if (!Array.isArray(entries)) throw new HttpError("badBody", "expected an array of entries");
   if (entries.length > max)
     throw new HttpError("tooMany", `${entries.length} entries, at most ${max} per request`);
@@ -121,7 +136,8 @@ export async function bulkWrite(env, entries, max) {
     const bytes = e.base64 ? fromBase64(e.value) : toBytes(e.value);
     checkValue(bytes);
     const opts = {};
-    if (e.metadata !== undefined) opts.metadata = e.metadata;
+    const md = e.metadata !== undefined ? e.metadata : mark ? binaryMarker(bytes) : undefined;
+    if (md !== undefined) opts.metadata = md;
     if (e.expiration !== undefined) opts.expiration = e.expiration;
     if (e.expiration_ttl !== undefined) opts.expirationTtl = e.expiration_ttl;
     return [e.key, bytes, opts];
@@ -150,7 +166,7 @@ export async function handleKv(request, env, url, path) {
   const m = request.method;
   if (path === "/_kv/keys" && m === "GET") return listKeys(env, url, 1);
   if (path === "/_kv/bulk" && (m === "POST" || m === "PUT"))
-    return ok(await bulkWrite(env, await readJson(request), LIMITS.workerOps));
+    return ok(await bulkWrite(env, await readJson(request), LIMITS.workerOps, true));
   if (path === "/_kv/bulk/delete" && m === "POST")
     return ok(await bulkDelete(env, await readJson(request), LIMITS.workerOps));
   if (path === "/_kv/bulk/get" && m === "POST") {
@@ -168,7 +184,9 @@ export async function handleKv(request, env, url, path) {
       });
     }
     if (m === "PUT" || m === "POST") {
-      await putValue(env, key, await readBytes(request));
+      const bytes = await readBytes(request);
+      const md = binaryMarker(bytes);
+      await putValue(env, key, bytes, md ? { metadata: md } : {});
       return ok({});
     }
     if (m === "DELETE") {

@@ -96,6 +96,35 @@ describe("worker routes", () => {
     assert.equal(names.length, 25);
     r = await json("/_kv/bulk/delete", { method: "POST", body: JSON.stringify(names) });
     assert.equal(r.body.result.successful_key_count, 25);
+    /* Values a text read would change carry the marker the REST adapter reads (ud_bin). */
+    const rest = (keys) =>
+      json("/client/v4/accounts/a/storage/kv/namespaces/n/bulk/get", {
+        method: "POST",
+        body: JSON.stringify({ keys, withMetadata: true }),
+      });
+    const big = new Uint8Array(721).fill(0xff);
+    await req("/_kv/values/m-big", { method: "PUT", body: big });
+    await req("/_kv/values/m-bom", { method: "PUT", body: new Uint8Array([0xef, 0xbb, 0xbf, 0x68]) });
+    await req("/_kv/values/m-text", { method: "PUT", body: "plain \u00e9" });
+    r = await json("/_kv/bulk", {
+      method: "POST",
+      body: JSON.stringify([
+        { key: "m-bulk", value: btoa("\x80"), base64: true },
+        { key: "m-own", value: btoa("\x80"), base64: true, metadata: { mine: 1 } },
+      ]),
+    });
+    assert.equal(r.body.result.successful_key_count, 2);
+    r = await rest(["k/1", "m-big", "m-bom", "m-text", "m-bulk", "m-own"]);
+    const md = (k) => r.body.result.values[k].metadata;
+    assert.deepEqual(md("k/1"), { ud_bin: 1, ud_b64: btoa("\x00\x01\x02") });
+    assert.deepEqual(md("m-big"), { ud_bin: 1 });
+    assert.deepEqual(md("m-bom"), { ud_bin: 1, ud_b64: btoa("\xef\xbb\xbfh") });
+    assert.equal(md("m-text"), null);
+    assert.deepEqual(md("m-bulk"), { ud_bin: 1, ud_b64: btoa("\x80") });
+    assert.deepEqual(md("m-own"), { mine: 1 });
+    /* The official bulk/get is text only: it decodes as UTF-8, as the real one does. */
+    assert.equal(r.body.result.values["m-bom"].value, "h");
+    assert.equal(r.body.result.values["m-bulk"].value, "\ufffd");
     r = await json("/_kv/values/" + "x".repeat(513), { method: "PUT", body: "v" });
     assert.equal(r.status, 414);
     r = await json("/_kv/values/del-missing", { method: "DELETE" });
