@@ -46,8 +46,8 @@ static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
     /* Our identity first: if we die before the magic, others can tell the name is debris. */
     ud__control *c = d->control.addr;
     uint64_t me = ud__self_ident();
-    c->creator_pid = (int32_t)(me >> 32);
     c->creator_start = me & 0xffffffffu;
+    __atomic_store_n(&c->creator_pid, (int32_t)(me >> 32), __ATOMIC_RELEASE); /* after the start */
     /* We own the name now. Any auxiliary segment already there is debris of a crashed creator
      * or of a partial unlink, and is replaced. */
     size_t dump_size =

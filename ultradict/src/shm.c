@@ -213,13 +213,17 @@ static bool in_tree(const char *entry, const char *name, size_t n) {
     return strcmp(p, ".stream") == 0 || strcmp(p, ".dump0") == 0 || strcmp(p, ".dump1") == 0;
 }
 
-/* True if the creator recorded in c is gone - or, when it had not yet written its identity, if
- * the segment is older than the creator's initialisation window. */
+/* True if the creator recorded in c is gone - or, when it had not yet written its whole identity,
+ * if the segment is older than the creator's initialisation window. The creator writes its start
+ * time before its pid; a pid seen without the start time (another store order, or a damaged
+ * file) proves only that a dead pid is dead: a live one may be that very creator. */
 static bool creator_gone(const ud__control *c, const struct stat *st) {
-    if (c->creator_pid > 0) {
+    if (c->creator_pid > 0 && c->creator_start != 0) {
         uint64_t ident = ((uint64_t)(uint32_t)c->creator_pid << 32) | c->creator_start;
         return !ud__ident_alive(ident);
     }
+    if (c->creator_pid > 0 && kill(c->creator_pid, 0) != 0 && errno == ESRCH)
+        return true;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t age = ((int64_t)now.tv_sec - st->st_mtim.tv_sec) * 1000000000LL +

@@ -695,6 +695,16 @@ static int scenario_half_created(void *varg) {
     CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), UD_EEXIST);
     CHECK_RC(ud_unlink_by_name(name), UD_EBADMAGIC);
     unlink(path);
+    /* Nor is one whose pid is read before its start time: a live pid with no start time is a
+     * creator in the middle of writing its identity, not a reused pid. */
+    fd = open(ut_shm_path(path, name, ""), O_RDWR | O_CREAT | O_EXCL, 0600);
+    int32_t live = getppid();
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)csize) == 0 &&
+              pwrite(fd, &live, sizeof live, offsetof(ud__control, creator_pid)) == sizeof live,
+          "cannot plant");
+    close(fd);
+    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), UD_EEXIST);
+    unlink(path);
     return 0;
 }
 
