@@ -295,14 +295,15 @@ int cli_parse_int64(const cli_command *cmd, const char *what, const char *s, int
 int cli_parse_seconds(const cli_command *cmd, const char *what, const char *s, double *out) {
     if (s[0] == '-')
         return bad_number(cmd, what, s, "duration", "is negative");
-    /* A leading digit or point rules out blanks, signs, "nan" and "inf". */
-    if (!isdigit((unsigned char)s[0]) && !(s[0] == '.' && isdigit((unsigned char)s[1])))
-        return bad_number(cmd, what, s, "invalid duration", "(expected seconds, e.g. 2.5)");
+    /* Decimal digits with at most one point, nothing else: strtod() alone would also take
+     * blanks, signs, "nan", "inf", exponents and hexadecimal ("0x10" as 16 seconds). */
+    size_t whole = strspn(s, "0123456789");
+    size_t frac = s[whole] == '.' ? strspn(s + whole + 1, "0123456789") : 0;
+    size_t len = whole + (s[whole] == '.') + frac;
+    if (whole + frac == 0 || s[len] != '\0')
+        return bad_number(cmd, what, s, "invalid duration", "(expected decimal seconds, e.g. 2.5)");
     errno = 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (*end != '\0')
-        return bad_number(cmd, what, s, "invalid duration", "(expected seconds, e.g. 2.5)");
+    double v = strtod(s, NULL);
     if (errno == ERANGE && v != 0.0)
         return bad_number(cmd, what, s, "duration", "is too large");
     if (!isfinite(v) || v > CLI_MAX_SECONDS)

@@ -96,7 +96,7 @@ const cli_command cli_cmd_watch = {
     "(several quick writes may show as one change).\n"
     "\n"
     "Options:\n"
-    "  -t, --timeout S   stop after S seconds in all (fractions allowed; 0: never)\n"
+    "  -t, --timeout S   stop after S decimal seconds in all (fractions allowed; 0: never)\n"
     "  -c, --count N     stop after N changes (0: never)\n"
     "  -h, --help        show this help\n"
     "\n"

@@ -399,6 +399,16 @@ t "watch a missing dict" 1 watch "${P}_none" --timeout 1
 t "watch with a bad timeout" 2 watch "$D" --timeout abc
 t "watch with a negative timeout" 2 watch "$D" --timeout -1
 t "watch with a bad count" 2 watch "$D" --count 1.5
+# Numbers documented as decimal take no other base: strtod() alone read 0x10 as 16 seconds.
+for bad in 0x10 0X1p4 1e3 inf nan " 5" +5 5s 1.2.3 . ""; do
+    t "watch rejects the timeout '$bad'" 2 watch "$D" --timeout "$bad"
+done
+t "watch rejects a hexadecimal timeout" 2 watch "$D" --timeout 0x10
+err_has "the error names the timeout and the expected form" "--timeout: invalid duration '0x10' \\(expected decimal seconds"
+t "watch takes a timeout of '.25'" 3 watch "$D" --timeout .25
+t "watch rejects a hexadecimal count" 2 watch "$D" --count 0x10
+t "incr rejects a hexadecimal BY" 2 incr "$D" hexby 0x10
+t "create rejects a hexadecimal buffer size" 2 create "${P}_hex" --buffer-size 0x1000
 wait
 
 # ---- ls ----
