@@ -77,6 +77,16 @@ extern "C" {
 #define UD_NAME_MAX 200
 /* Room for any dict's full name: nested dicts are called "<parent>.c<hex>". */
 #define UD_FULL_NAME_BUF 256
+/*
+ * The longest full name of a nested dict (the system allows 255 bytes per /dev/shm name, and a
+ * dict adds suffixes such as ".stream"). A child's name is its parent's plus ".c" and 8 hex
+ * digits (ud_set_dict) or 16 (ud_child_create), so the depth a root name allows is about
+ * (UD_FULL_NAME_MAX - root length) / 18: two levels under a 200-character name, twelve under a
+ * 20-character one. Deeper nesting fails with UD_ENAMETOOLONG before anything is created.
+ * The names are kept whole rather than hashed down to a bound: each is its parent's name plus a
+ * suffix, and that prefix is the register that finds a whole subtree, even after a crash.
+ */
+#define UD_FULL_NAME_MAX 242
 /* The default size of the stream buffer, in bytes. */
 #define UD_DEFAULT_BUFFER_SIZE ((size_t)1024 * 1024)
 
@@ -109,7 +119,10 @@ extern "C" {
     XX(UD_ECHANGED, -1023, "the dict changed during iteration")                                    \
     XX(UD_EFOREIGN, -1024,                                                                         \
        "the dict belongs to another user or is writable by others (attach with an explicit mode)") \
-    XX(UD_EINCOMPLETE, -1025, "the dict was never completely created (its creator died in ud_open)")
+    XX(UD_EINCOMPLETE, -1025,                                                                      \
+       "the dict was never completely created (its creator died in ud_open)")                      \
+    XX(UD_ENAMETOOLONG, -1026,                                                                     \
+       "nested too deep: a nested dict's full name would pass UD_FULL_NAME_MAX (242 characters)")
 
 UD_ERRGEN_ENUM(UD_ERRNO_MAP);
 
@@ -338,7 +351,9 @@ UD_EXPORT void ud_iter_close(ud_iter *it);
 /*
  * Creates a new, empty nested dict stored under key (replacing and unlinking any previous
  * value) and, if `child` is not NULL, opens it into *child. The child inherits buffer_size,
- * lock and codec from `d`. UD_ENOTRECURSIVE unless `d` was opened with recurse.
+ * lock and codec from `d`. UD_ENOTRECURSIVE unless `d` was opened with recurse;
+ * UD_ENAMETOOLONG (nothing created, nothing changed) if the child's name would pass
+ * UD_FULL_NAME_MAX.
  */
 UD_EXPORT int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
 /* Opens the nested dict stored under key. UD_EWRONGTYPE if the value is plain bytes. */
@@ -582,7 +597,9 @@ UD_EXPORT int ud_open_child(ud_dict *d, const char *name, ud_dict **child);
  * Creates a new, empty nested dict of `d` that nobody else can see yet: fill it, then publish it
  * under a key with ud_set_child(). Other processes never see it empty. If it is never published
  * it is removed with `d` (its name is in d's register), or by ud_clear()/ud_reclaim() of `d`
- * once the process that created it has exited.
+ * once the process that created it has exited. UD_ENAMETOOLONG (nothing created) if the
+ * child's name would pass UD_FULL_NAME_MAX: check the depth a value needs before creating its
+ * first level, or ud_unlink() the unpublished levels already made when a deeper one fails.
  */
 UD_EXPORT int ud_child_create(ud_dict *d, ud_dict **child);
 /*

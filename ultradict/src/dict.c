@@ -422,7 +422,7 @@ int ud__validate_full_name(const char *name) {
     int rc = ud__validate_name(root);
     if (rc)
         return rc;
-    if (strlen(name) > UD__SEG_NAME_MAX - 8)
+    if (strlen(name) > UD_FULL_NAME_MAX)
         return UD_ENAME;
     for (const char *p = dot; p && *p;) {
         if (p[0] != '.' || p[1] != 'c')

@@ -36,6 +36,7 @@
 #define UD__MAX_ATTACHED 256
 /* The longest segment name we produce: a root name plus nesting suffixes and ".stream". */
 #define UD__SEG_NAME_MAX 250
+_Static_assert(UD_FULL_NAME_MAX == UD__SEG_NAME_MAX - 8, "room for a segment suffix");
 
 enum { UD__FLAG_RECURSE = 1u, UD__FLAG_CHILD = 2u };
 

@@ -17,7 +17,7 @@
 /* A stored child name must be "<d->name>.c<hex>" with nothing else. */
 static int check_child_name(ud_dict *d, const char *name, size_t nlen) {
     size_t n = strlen(d->name);
-    if (nlen <= n + 2 || nlen > UD__SEG_NAME_MAX - 8 || memcmp(name, d->name, n) != 0 ||
+    if (nlen <= n + 2 || nlen > UD_FULL_NAME_MAX || memcmp(name, d->name, n) != 0 ||
         name[n] != '.' || name[n + 1] != 'c')
         return UD_ECORRUPT;
     for (size_t i = n + 2; i < nlen; i++) {
@@ -69,8 +69,8 @@ int ud__create_child_named(ud_dict *d, char *name, bool detached, ud_dict **out)
         int n = detached ? snprintf(name, UD__SEG_NAME_MAX + 1, "%s.c%08x%08x", d->name, r,
                                     (uint32_t)(ud__self_ident() >> 32))
                          : snprintf(name, UD__SEG_NAME_MAX + 1, "%s.c%08x", d->name, r);
-        if (n < 0 || (size_t)n > UD__SEG_NAME_MAX - 8)
-            return UD_ETOOBIG; /* nested too deep for the system's name limit */
+        if (n < 0 || (size_t)n > UD_FULL_NAME_MAX)
+            return UD_ENAMETOOLONG; /* checked before anything is created */
         int rc = ud__open_child(d, name, (size_t)n, UD_CREATE_ONLY, out);
         if (rc != UD_EEXIST)
             return rc;

@@ -4,6 +4,8 @@
  */
 #include "py_ultradict.h"
 
+#include <string.h>
+
 /* ---- Children. ---- */
 
 static PyObject *wrap_child(Core *parent, ud_dict *c) {
@@ -73,7 +75,30 @@ PyObject *pyud_child_for(Core *self, const ud_buf *k) {
 
 int pyud_write_value(Core *self, ud_dict *d, bool recurse, const ud_buf *k, PyObject *v);
 
-/* Creates a child of d holding the items of `src`, unpublished. */
+/* What a child's name adds to its parent's: ".c" and 16 hex digits (ud_child_create). */
+#define CHILD_SUFFIX 18
+
+static bool is_plain_dict(PyObject *v) {
+    return PyDict_Check(v) && !PyObject_TypeCheck(v, &pyud_core_type);
+}
+
+/* The nesting depth of plain dicts in v (1 for a dict of plain values), counted no further
+ * than limit + 1 (so a dict that contains itself ends the walk). */
+static Py_ssize_t nesting_depth(PyObject *v, Py_ssize_t limit) {
+    if (!is_plain_dict(v))
+        return 0;
+    Py_ssize_t deepest = 0, pos = 0;
+    PyObject *k, *e;
+    while (limit > 0 && deepest < limit && PyDict_Next(v, &pos, &k, &e)) {
+        Py_ssize_t n = nesting_depth(e, limit - 1);
+        if (n > deepest)
+            deepest = n;
+    }
+    return deepest + 1;
+}
+
+/* Creates a child of d holding the items of `src`, unpublished. On failure nothing of it is
+ * left: its levels are unlinked (their names share its prefix, so one call removes them). */
 static int build_child(Core *self, ud_dict *d, PyObject *src, ud_dict **out) {
     ud_dict *c = NULL;
     int rc = ud_child_create(d, &c);
@@ -88,6 +113,7 @@ static int build_child(Core *self, ud_dict *d, PyObject *src, ud_dict **out) {
         kb.len = 0;
         if (pyud_encode_key(&kb, k) || pyud_write_value(self, c, true, &kb, v)) {
             ud_buf_free(&kb);
+            ud_unlink(c);
             ud_close(c);
             return -1;
         }
@@ -97,13 +123,31 @@ static int build_child(Core *self, ud_dict *d, PyObject *src, ud_dict **out) {
     return 0;
 }
 
+/* Refuses, before creating anything, a value nested deeper than the names of d's children
+ * allow (see UD_FULL_NAME_MAX). */
+static int check_depth(ud_dict *d, PyObject *v) {
+    size_t len = strlen(ud_name(d));
+    Py_ssize_t room =
+        len < UD_FULL_NAME_MAX ? (Py_ssize_t)((UD_FULL_NAME_MAX - len) / CHILD_SUFFIX) : 0;
+    Py_ssize_t depth = nesting_depth(v, room);
+    if (depth <= room)
+        return 0;
+    PyErr_Format(PyExc_OSError,
+                 "UltraDict: %s (UD_ENAMETOOLONG): under a dict named with %zu characters, at "
+                 "most %zd levels of nested dicts fit",
+                 ud_strerror(UD_ENAMETOOLONG), len, room);
+    return -1;
+}
+
 int pyud_write_value(Core *self, ud_dict *d, bool recurse, const ud_buf *k, PyObject *v) {
     int rc;
-    if (PyDict_Check(v) && !PyObject_TypeCheck(v, &pyud_core_type) && recurse) {
+    if (is_plain_dict(v) && recurse) {
         ud_dict *c = NULL;
-        if (build_child(self, d, v, &c))
+        if (check_depth(d, v) || build_child(self, d, v, &c))
             return -1;
         rc = ud_set_child(d, k->data, k->len, c);
+        if (rc)
+            ud_unlink(c); /* never published: nobody else knows it */
         ud_close(c);
     } else if (PyObject_TypeCheck(v, &pyud_core_type)) {
         /* Another UltraDict as a value: store a copy of its contents. */
