@@ -9,11 +9,13 @@
  * nothing changed costs one load and one Python dict lookup.
  *
  * Keys are encoded canonically, so that keys Python considers equal are one key: ints, bools
- * and integral floats share the decimal form ("i42"), other floats are 'f' + 8 bytes, str is
- * 's' + UTF-8, bytes 'b' + raw, None 'n', tuples 't' + length-prefixed elements; any other key
- * is 'p' + pickle (equal only if the pickles are). Values are pickled (or go through the
- * serializer); with the default pickle, ints are stored as decimal ASCII, which the library's
- * ud_incr() and the CLI understand, so `incr()` is an atomic += on them.
+ * and integral floats share the decimal form, other floats are 8 bytes, str is UTF-8, None and
+ * tuples have forms of their own, any other key is pickled (equal only if the pickles are).
+ * Each starts with a mark that text never starts with; bytes keys are stored raw, and bytes
+ * the module did not encode (the CLI's, a C program's) read back as bytes (py_keyform.h).
+ * Values are pickled (or go through the serializer); with the default pickle, ints are stored
+ * as decimal ASCII, which the library's ud_incr() and the CLI understand, so `incr()` is an
+ * atomic += on them, and other programs' values read back as bytes.
  *
  * Nested dicts (recurse) are children created filled before they are published, and each
  * child keeps one open handle, cached by name, instead of being reopened on every access.

@@ -3,7 +3,8 @@
  * key and value codec, errors, children, and the entry points the type's tables name.
  *
  * Files: _ultradict.c (the module: init, module functions, errors), py_codec.c (canonical keys,
- * values, scratch buffers), py_children.c (nested dicts), py_mapping.c (the mapping protocol,
+ * values, scratch buffers), py_keyform.c (which bytes are the codec's own: plain C, fuzzed),
+ * py_children.c (nested dicts), py_mapping.c (the mapping protocol,
  * iteration, dict methods), py_lock.c (the lock methods and the Lock object), py_type.c
  * (opening, dumps and status, the Core type). Everything here is hidden (-fvisibility=hidden):
  * the module's one exported symbol is PyInit__ultradict.
