@@ -58,6 +58,12 @@ static int add_head(ud_buf *b, char tag) {
     return buf_add(b, head, sizeof head);
 }
 
+static int add_ll(ud_buf *b, long long v) {
+    char tmp[24];
+    char *p = pyud_format_ll(tmp + sizeof tmp, v);
+    return buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 /* Appends num in decimal and returns 0, or returns 1 (nothing written) if it has more than
  * PYUD_DECIMAL_MAX digits, or -1 on error. */
 static int add_decimal(ud_buf *b, PyObject *num) {
@@ -65,11 +71,8 @@ static int add_decimal(ud_buf *b, PyObject *num) {
     long long v = PyLong_AsLongLongAndOverflow(num, &overflow);
     if (v == -1 && PyErr_Occurred())
         return -1;
-    if (!overflow) {
-        char tmp[24];
-        char *p = pyud_format_ll(tmp + sizeof tmp, v);
-        return buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
-    }
+    if (!overflow)
+        return add_ll(b, v);
     /* 2200 bits are more than 662 digits; below that str() is cheap and within Python's limit
      * on digits (unless a lower one was set, which the ValueError below covers). */
     if (_PyLong_NumBits(num) > 2200)
@@ -116,11 +119,9 @@ static int add_int_key(ud_buf *b, PyObject *num) {
 
 static int add_float_key(ud_buf *b, PyObject *k) {
     double v = PyFloat_AS_DOUBLE(k);
-    if (isfinite(v) && v == (double)(long long)v && v > -9.2e18 && v < 9.2e18) {
-        char tmp[24];
-        char *p = pyud_format_ll(tmp + sizeof tmp, (long long)v);
-        return add_head(b, 'i') || buf_add(b, p, (size_t)(tmp + sizeof tmp - p)) ? -1 : 0;
-    }
+    /* The range first: converting a double beyond long long is undefined. */
+    if (v > -9.2e18 && v < 9.2e18 && v == (double)(long long)v)
+        return add_head(b, 'i') || add_ll(b, (long long)v) ? -1 : 0;
     if (isfinite(v) && v == floor(v)) {
         PyObject *i = PyLong_FromDouble(v);
         if (!i)
