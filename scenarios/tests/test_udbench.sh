@@ -132,13 +132,14 @@ while read -r what verdict rest; do
 done <"$tmp/verdicts2"
 
 # Only the backend's call is timed: writing a 64 KiB value to null: costs the harness next to
-# nothing (making the value inside the timed part cost about 100 us here).
+# nothing (making the value inside the timed part cost about 100 us here). The bound sits far
+# from both figures, so that a loaded machine or a sanitizer build cannot cross it.
 "$udbench" run --scenario write --backend null: --procs 1 --value-size 64K --repeat 1 \
   --duration 0.05 --out "$tmp/floor.json" >/dev/null 2>&1
-check "a 64 KiB write to null: costs under 2 us (values are made before the clock starts)" \
+check "a 64 KiB write to null: costs under 20 us (values are made before the clock starts)" \
   python3 -c "import json,sys; d=json.load(open('$tmp/floor.json')); \
 m=d['results'][0]['metrics'][0]; print('#', m['latency']['p50']); \
-sys.exit(0 if m['latency']['p50'] < 2000 else 1)"
+sys.exit(0 if m['latency']['p50'] < 20000 else 1)"
 
 # Two URIs that reach one store (the local runtime's KV namespace), interleaved round by round:
 # each round of the dump scenario must find its own entries.
