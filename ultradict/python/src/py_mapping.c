@@ -98,8 +98,13 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
         return -1;
     ud_buf kl;
     ud_buf *k = scratch_key(self, key, &kl);
-    if (!k)
+    /* Every write takes the lock here first, so that its wait lets go of the GIL (see
+     * pyud_lock_wait); the write's own lock is then a re-entry. */
+    if (!k || pyud_lock(self)) {
+        if (k)
+            pyud_scratch_put(self, SCRATCH_KEY, k);
         return -1;
+    }
     int r;
     if (v) {
         r = pyud_write_value(self, self->d, self->recurse, k, v);
@@ -114,6 +119,7 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
             r = -1;
         }
     }
+    ud_unlock(self->d);
     pyud_scratch_put(self, SCRATCH_KEY, k);
     return r;
 }
@@ -255,13 +261,6 @@ PyObject *core_get(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     return def;
 }
 
-static int lock_internal(Core *self) {
-    int rc = ud_lock(self->d, NULL);
-    if (rc)
-        pyud_raise(rc);
-    return rc ? -1 : 0;
-}
-
 /* The entry under an encoded key as a Python value, read under the lock; NULL without an
  * exception if absent. Nested dicts come back as plain dicts (they are being removed). */
 static PyObject *take_value(Core *self, const ud_buf *k) {
@@ -285,7 +284,7 @@ PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     if (pyud_check_open(self))
         return NULL;
     ud_buf k = UD_BUF_INIT;
-    if (pyud_encode_key(&k, args[0]) || lock_internal(self)) {
+    if (pyud_encode_key(&k, args[0]) || pyud_lock(self)) {
         ud_buf_free(&k);
         return NULL;
     }
@@ -312,7 +311,7 @@ PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
 PyObject *core_popitem(PyObject *op, PyObject *unused) {
     (void)unused;
     Core *self = (Core *)op;
-    if (pyud_check_open(self) || lock_internal(self))
+    if (pyud_check_open(self) || pyud_lock(self))
         return NULL;
     /* The newest entry, found under the lock; with nested dicts its type decides how its value
      * is read before it goes. */
@@ -353,7 +352,7 @@ PyObject *core_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     if (key_and_default("setdefault", n))
         return NULL;
     PyObject *def = n == 2 ? args[1] : Py_None;
-    if (pyud_check_open(self) || lock_internal(self))
+    if (pyud_check_open(self) || pyud_lock(self))
         return NULL;
     PyObject *r = lookup(self, args[0], true);
     if (!r && !PyErr_Occurred()) {
@@ -367,9 +366,10 @@ PyObject *core_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t n) {
 PyObject *core_clear(PyObject *op, PyObject *unused) {
     (void)unused;
     Core *self = (Core *)op;
-    if (pyud_check_open(self))
+    if (pyud_check_open(self) || pyud_lock(self))
         return NULL;
     int rc = ud_clear(self->d);
+    ud_unlock(self->d);
     if (rc)
         return pyud_raise(rc);
     Py_RETURN_NONE;
@@ -410,13 +410,16 @@ PyObject *core_update_items(PyObject *op, PyObject *seq) {
             (ud_item){bufs[2 * i].data, bufs[2 * i].len, bufs[2 * i + 1].data, bufs[2 * i + 1].len};
     }
     if (!nested) {
+        if (pyud_lock(self))
+            goto out;
         int rc = ud_update(self->d, items, (size_t)n);
+        ud_unlock(self->d);
         if (rc) {
             pyud_raise(rc);
             goto out;
         }
     } else {
-        if (lock_internal(self))
+        if (pyud_lock(self))
             goto out;
         int bad = 0;
         for (Py_ssize_t i = 0; i < n && !bad; i++)
@@ -451,8 +454,13 @@ PyObject *core_incr(PyObject *op, PyObject *args) {
     ud_buf k = UD_BUF_INIT;
     if (pyud_encode_new_key(&k, key))
         return NULL;
+    if (pyud_lock(self)) {
+        ud_buf_free(&k);
+        return NULL;
+    }
     int64_t result = 0;
     int rc = ud_incr(self->d, k.data, k.len, by, &result);
+    ud_unlock(self->d);
     ud_buf_free(&k);
     if (rc == UD_ENOTNUM) {
         PyErr_SetString(PyExc_TypeError, "incr(): the value is not an int");

@@ -66,6 +66,11 @@ static PyObject *core_close_handle(PyObject *op, PyObject *unused) {
     Core *self = (Core *)op;
     if (!self->d)
         Py_RETURN_NONE;
+    if (self->lock_waiters) {
+        /* A thread waits for the lock through this handle without the GIL. */
+        PyErr_SetString(PyExc_RuntimeError, "close(): another thread waits for the lock");
+        return NULL;
+    }
     pyud_close_children(self);
     pyud_cache_drop(self);
     int rc = ud_close(self->d);
