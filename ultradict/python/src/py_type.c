@@ -9,7 +9,13 @@
 static PyObject *core_dump(PyObject *op, PyObject *unused) {
     (void)unused;
     Core *self = (Core *)op;
-    return pyud_check_open(self) ? NULL : pyud_rc_none(ud_dump(self->d));
+    /* The lock first, waiting without the GIL (see pyud_lock_wait): nothing is written before
+     * the dump in this section, so it runs at once. */
+    if (pyud_check_open(self) || pyud_lock(self))
+        return NULL;
+    int rc = ud_dump(self->d);
+    ud_unlock(self->d);
+    return pyud_rc_none(rc);
 }
 
 static PyObject *core_load(PyObject *op, PyObject *args, PyObject *kw) {

@@ -121,6 +121,7 @@ class SharedHandle(unittest.TestCase):
                 except RuntimeError:
                     seen['release'] = 'refused'
                 d['y'] = 2  # waits for the holder without deadlocking on the GIL
+                d.dump()
                 seen['wrote'] = True
 
             with d.lock:
