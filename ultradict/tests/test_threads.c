@@ -329,9 +329,60 @@ static void test_interruptible_spin(void **state) {
     run_interruptible(UD_LOCK_SPIN);
 }
 
+/* ---- An interruptible waiter wakes when the holder dies. ---- */
+
+static int die_holding(void *varg) {
+    hold_arg *a = varg;
+    close(a->ready[0]);
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL || ud_lock(d, NULL) != 0)
+        return 2;
+    if (write(a->ready[1], "x", 1) != 1)
+        return 3;
+    ut_sleep(0.3);
+    _exit(0); /* holding the lock */
+}
+
+static void run_owner_dies(int lock) {
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    hold_arg a = {name, {-1, -1}, {-1, -1}};
+    assert_int_equal(pipe(a.ready), 0);
+    pid_t pid = ut_fork(die_holding, &a);
+    assert_true(pid > 0);
+    close(a.ready[1]);
+    char c;
+    assert_int_equal(read(a.ready[0], &c, 1), 1);
+    close(a.ready[0]);
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.interruptible = true;
+    o.timeout = 10;
+    double t0 = ut_now();
+    assert_ok(ud_lock(d, &o));
+    double took = ut_now() - t0;
+    assert_true(took < 2.0);
+    assert_ok(ud_set(d, S("after"), S("1")));
+    assert_ok(ud_unlock(d));
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    ud_status_info st;
+    assert_ok(ud_status(d, &st));
+    assert_int_equal(st.lock_recoveries, 1);
+    assert_ok(ud_close(d));
+}
+
+static void test_interruptible_owner_dies_mutex(void **state) {
+    (void)state;
+    run_owner_dies(UD_LOCK_MUTEX);
+}
+
+static void test_interruptible_owner_dies_spin(void **state) {
+    (void)state;
+    run_owner_dies(UD_LOCK_SPIN);
+}
+
 /* ---- Interruptible waiters still hand the lock on: no wake-up is lost. ---- */
 
-enum { HAND_PROCS = 4, HAND_ROUNDS = 300 };
+enum { HAND_PROCS = 4, HAND_ROUNDS = 1000 };
 
 static int handoff_child(void *name) {
     ud_dict *d = ut_attach(name);
@@ -344,6 +395,7 @@ static int handoff_child(void *name) {
         if (rc != 0)
             return 3;
         int64_t n = ut_get_i64(d, "n");
+        ut_sleep(0.00005); /* the others queue up meanwhile */
         char buf[32];
         int len = snprintf(buf, sizeof buf, "%lld", (long long)(n + 1));
         if (ud_set(d, "n", 1, buf, (size_t)len) != 0 || ud_unlock(d) != 0)
@@ -379,6 +431,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_many_held_spin, ut_teardown),
         cmocka_unit_test_teardown(test_interruptible_mutex, ut_teardown),
         cmocka_unit_test_teardown(test_interruptible_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_interruptible_owner_dies_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_interruptible_owner_dies_spin, ut_teardown),
         cmocka_unit_test_teardown(test_interruptible_handoff, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
