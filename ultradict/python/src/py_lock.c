@@ -34,7 +34,30 @@ static int wait_slice(Core *self, const ud_lock_options *o, double left) {
     return rc;
 }
 
-int pyud_lock_wait(Core *self, const ud_lock_options *o) {
+/* Counts a level taken through self (close() must not free the handle under its holder). */
+static int note_taken(Core *self, int rc) {
+    if (rc == 0 && self->lock_levels++ == 0)
+        self->lock_thread = PyThread_get_thread_ident();
+    return rc;
+}
+
+void pyud_unlock(Core *self) {
+    if (ud_unlock(self->d) == 0)
+        self->lock_levels--;
+}
+
+int pyud_check_close(Core *self) {
+    if (self->lock_waiters ||
+        (self->lock_levels > 0 && self->lock_thread != PyThread_get_thread_ident())) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "close(): another thread holds or waits for the lock of this UltraDict");
+        return -1;
+    }
+    self->lock_levels = 0; /* ud_close() releases what this thread holds */
+    return 0;
+}
+
+static int lock_wait(Core *self, const ud_lock_options *o) {
     /* The uncontended case keeps the GIL. */
     ud_lock_options nb = *o;
     nb.nonblock = true;
@@ -53,6 +76,10 @@ int pyud_lock_wait(Core *self, const ud_lock_options *o) {
         if (PyErr_CheckSignals() < 0)
             return PYUD_LOCK_EXC;
     }
+}
+
+int pyud_lock_wait(Core *self, const ud_lock_options *o) {
+    return note_taken(self, lock_wait(self, o));
 }
 
 int pyud_lock(Core *self) {
@@ -114,6 +141,8 @@ PyObject *core_lock_release(PyObject *op, PyObject *unused) {
     if (pyud_check_open(self))
         return NULL;
     int rc = ud_unlock(self->d);
+    if (rc == 0)
+        self->lock_levels--;
     if (rc == UD_ENOTLOCKED) {
         PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
         return NULL;
@@ -135,7 +164,7 @@ PyObject *core_lock_steal(PyObject *op, PyObject *args) {
     int pid = 0;
     if (!PyArg_ParseTuple(args, "|i:_lock_steal", &pid) || pyud_check_open(self))
         return NULL;
-    int rc = pid > 0 ? ud_lock_steal_from(self->d, pid) : ud_lock_steal(self->d);
+    int rc = note_taken(self, pid > 0 ? ud_lock_steal_from(self->d, pid) : ud_lock_steal(self->d));
     if (rc == 0)
         Py_RETURN_TRUE;
     if (rc == UD_EBUSY)

@@ -119,7 +119,7 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
             r = -1;
         }
     }
-    ud_unlock(self->d);
+    pyud_unlock(self);
     pyud_scratch_put(self, SCRATCH_KEY, k);
     return r;
 }
@@ -296,7 +296,7 @@ PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
             pyud_raise(rc);
         }
     }
-    ud_unlock(self->d);
+    pyud_unlock(self);
     ud_buf_free(&k);
     if (r || PyErr_Occurred())
         return r;
@@ -341,7 +341,7 @@ PyObject *core_popitem(PyObject *op, PyObject *unused) {
         Py_XDECREF(key);
         Py_XDECREF(val);
     }
-    ud_unlock(self->d);
+    pyud_unlock(self);
     ud_buf_free(&k);
     ud_buf_free(&last);
     return r;
@@ -359,7 +359,7 @@ PyObject *core_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t n) {
         if (core_ass_subscript(op, args[0], def) == 0)
             r = lookup(self, args[0], false);
     }
-    ud_unlock(self->d);
+    pyud_unlock(self);
     return r;
 }
 
@@ -369,7 +369,7 @@ PyObject *core_clear(PyObject *op, PyObject *unused) {
     if (pyud_check_open(self) || pyud_lock(self))
         return NULL;
     int rc = ud_clear(self->d);
-    ud_unlock(self->d);
+    pyud_unlock(self);
     if (rc)
         return pyud_raise(rc);
     Py_RETURN_NONE;
@@ -413,7 +413,7 @@ PyObject *core_update_items(PyObject *op, PyObject *seq) {
         if (pyud_lock(self))
             goto out;
         int rc = ud_update(self->d, items, (size_t)n);
-        ud_unlock(self->d);
+        pyud_unlock(self);
         if (rc) {
             pyud_raise(rc);
             goto out;
@@ -425,7 +425,7 @@ PyObject *core_update_items(PyObject *op, PyObject *seq) {
         for (Py_ssize_t i = 0; i < n && !bad; i++)
             bad = pyud_write_value(self, self->d, self->recurse, &bufs[2 * i],
                                    PyTuple_GET_ITEM(PySequence_Fast_GET_ITEM(fast, i), 1));
-        ud_unlock(self->d);
+        pyud_unlock(self);
         if (bad)
             goto out;
     }
@@ -460,7 +460,7 @@ PyObject *core_incr(PyObject *op, PyObject *args) {
     }
     int64_t result = 0;
     int rc = ud_incr(self->d, k.data, k.len, by, &result);
-    ud_unlock(self->d);
+    pyud_unlock(self);
     ud_buf_free(&k);
     if (rc == UD_ENOTNUM) {
         PyErr_SetString(PyExc_TypeError, "incr(): the value is not an int");

@@ -14,7 +14,7 @@ static PyObject *core_dump(PyObject *op, PyObject *unused) {
     if (pyud_check_open(self) || pyud_lock(self))
         return NULL;
     int rc = ud_dump(self->d);
-    ud_unlock(self->d);
+    pyud_unlock(self);
     return pyud_rc_none(rc);
 }
 
@@ -72,11 +72,8 @@ static PyObject *core_close_handle(PyObject *op, PyObject *unused) {
     Core *self = (Core *)op;
     if (!self->d)
         Py_RETURN_NONE;
-    if (self->lock_waiters) {
-        /* A thread waits for the lock through this handle without the GIL. */
-        PyErr_SetString(PyExc_RuntimeError, "close(): another thread waits for the lock");
+    if (pyud_check_close(self))
         return NULL;
-    }
     pyud_close_children(self);
     pyud_cache_drop(self);
     int rc = ud_close(self->d);

@@ -142,6 +142,27 @@ class SharedHandle(unittest.TestCase):
             d.close()
 
 
+    def test_close_refused_while_another_thread_holds(self):
+        d = UltraDict(name=fresh_name())
+        held, done = threading.Event(), threading.Event()
+
+        def holder():
+            with d.lock:
+                held.set()
+                done.wait(LIMIT)
+                d['z'] = 1
+
+        t = threading.Thread(target=holder)
+        t.start()
+        self.assertTrue(held.wait(LIMIT))
+        with self.assertRaises(RuntimeError):
+            d.close()
+        done.set()
+        t.join(LIMIT)
+        self.assertEqual(d['z'], 1)
+        d.close()
+
+
 class ManyDicts(unittest.TestCase):
     def test_twenty_dicts_held_by_one_thread(self):
         for shared in (False, True):
