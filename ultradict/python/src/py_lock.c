@@ -312,7 +312,8 @@ PyTypeObject pyud_lock_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "UltraDict._ultradict.Lock",
     .tp_basicsize = sizeof(Lock),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "The lock of an UltraDict (re-entrant; shared by every lock object of the dict).",
+    .tp_doc = "The lock of an UltraDict (owned by a thread, re-entrant for it; shared by every "
+              "lock object of the dict).",
     .tp_dealloc = lock_dealloc,
     .tp_call = lock_call,
     .tp_methods = lock_methods,
