@@ -82,6 +82,9 @@ try:
     if sys.argv[2] == 'with':
         with d.lock:
             pass
+    elif sys.argv[2] == 'busy':  # a spin lock that never naps: only the slices see the signal
+        with d.lock(sleep_time=-1):
+            pass
     else:
         d['x'] = 1
 except KeyboardInterrupt:
@@ -182,27 +185,30 @@ class Interrupt(unittest.TestCase):
         return d, holder
 
     def test_sigint_ends_a_wait(self):
-        for shared in (False, True):
-            for how in ('with', 'write'):
-                d, holder = self.hold(shared)
-                w = subprocess.Popen([sys.executable, '-c', WAITER, d.name, how],
-                                     stdout=subprocess.PIPE, text=True)
-                try:
-                    self.assertEqual(w.stdout.readline().strip(), 'waiting')
-                    time.sleep(0.3)  # well inside the wait
-                    sent = time.monotonic()
-                    w.send_signal(signal.SIGINT)
-                    out, _ = w.communicate(timeout=10)
-                finally:
-                    w.kill()
-                    holder.kill()
-                    holder.wait()
-                    holder.stdout.close()
-                    w.stdout.close()
-                self.assertEqual(w.returncode, 0, f'shared_lock={shared} {how}')
-                took = float(out.split()[1]) - sent
-                self.assertLess(took, 0.5, f'shared_lock={shared} {how}: {took:.3f} s')
-                d.close()
+        for shared, how in ((False, 'with'), (False, 'write'), (True, 'with'), (True, 'write'),
+                            (True, 'busy')):
+            d, holder = self.hold(shared)
+            w = subprocess.Popen([sys.executable, '-c', WAITER, d.name, how],
+                                 stdout=subprocess.PIPE, text=True)
+            try:
+                self.assertEqual(w.stdout.readline().strip(), 'waiting')
+                time.sleep(0.3)  # well inside the wait
+                sent = time.monotonic()
+                w.send_signal(signal.SIGINT)
+                out, _ = w.communicate(timeout=10)
+            finally:
+                w.kill()
+                holder.kill()
+                holder.wait()
+                holder.stdout.close()
+                w.stdout.close()
+            self.assertEqual(w.returncode, 0, f'shared_lock={shared} {how}')
+            took = float(out.split()[1]) - sent
+            print(f'\n  shared_lock={shared} {how}: SIGINT to KeyboardInterrupt in '
+                  f'{took * 1000:.1f} ms', end='', file=sys.stderr)
+            # Well within a slice (100 ms) here; the bound only tells a wait that went on.
+            self.assertLess(took, 2.0, f'shared_lock={shared} {how}: {took:.3f} s')
+            d.close()
 
 
 if __name__ == '__main__':
