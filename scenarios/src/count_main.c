@@ -21,7 +21,7 @@
 
 #define KEYS 1000
 
-static const char *const cases[] = {"ud-get",    "ud-set", "ud-incr", "local-get",
+static const char *const cases[] = {"ud-get",    "ud-set", "ud-incr", "ud-lock", "local-get",
                                     "local-set", "encode", "decode",  NULL};
 
 /* The keys, made once in the setup so that the counted loop holds only the operations. */
@@ -51,6 +51,12 @@ static int count_entry(void *ctx, const void *key, size_t klen, const void *val,
     return 0;
 }
 
+/* ud-lock: one uncontended ud_lock() and ud_unlock() pair, the lock's fast path. */
+static int lock_unlock(ud_dict *d) {
+    int rc = ud_lock(d, NULL);
+    return rc ? rc : ud_unlock(d);
+}
+
 static int run_ud(const char *c, unsigned long n) {
     char name[64], k[32], v[100];
     size_t klen;
@@ -78,6 +84,8 @@ static int run_ud(const char *c, unsigned long n) {
             rc = ud_set(d, k, klen, v, sizeof v);
         else if (!strcmp(c, "ud-incr"))
             rc = ud_incr(d, "counter", 7, 1, NULL);
+        else if (!strcmp(c, "ud-lock"))
+            rc = lock_unlock(d);
         else if (!strcmp(c, "encode"))
             rc = ud_save(d, &b);
         else {
@@ -125,7 +133,7 @@ int main(int argc, char **argv) {
     for (int i = 0; argc == 3 && cases[i]; i++)
         known |= !strcmp(argv[1], cases[i]);
     if (!known || !end || *end || n == 0) {
-        fprintf(stderr, "Usage: udcount CASE N   (CASE: ud-get ud-set ud-incr local-get "
+        fprintf(stderr, "Usage: udcount CASE N   (CASE: ud-get ud-set ud-incr ud-lock local-get "
                         "local-set encode decode; udcount --list)\n");
         return 2;
     }

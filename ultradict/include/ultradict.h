@@ -17,8 +17,17 @@
  *  - 0 is success. Errors are negative: the UD_E* codes below (all below -1000), or -errno for a
  *    failure of the operating system (e.g. -ENOMEM, -EACCES). ud_strerror() describes both.
  *
- * Threads: a ud_dict handle may be used by one thread at a time. Open one handle per thread to
- * share a dict between threads; the lock excludes handles in the same process like any other.
+ * Threads: the lock belongs to the thread that took it, as a threading.RLock does. It excludes
+ * every other thread - of this process or another, through this handle or another - and is
+ * re-entrant for its holder only; ud_unlock() from a thread that does not hold it returns
+ * UD_ENOTLOCKED and changes nothing. The simplest use is one handle per thread. A handle may
+ * also be shared by threads whose calls on it do not overlap (a mutex of the caller's, or
+ * Python's GIL), with one exception: ud_lock() may wait while other threads use the handle,
+ * so take the lock with ud_lock() outside that serialisation before writing while another
+ * thread may hold it (a write's own wait for the lock is not such an exception). Each
+ * operation is then atomic; the local copy is the handle's, so another thread reading
+ * through the handle sees a section's writes before its outermost ud_unlock() publishes them
+ * to other processes. Close a handle only when no other thread holds its lock.
  * Processes: a handle survives fork(); parent and child then each own an independent copy of
  * it (the child never inherits a lock the parent held).
  *
@@ -41,7 +50,10 @@
  *    trusted. Only the dict's own user can truncate it (see mode in ud_options).
  *  - Values are bytes. ud_incr() treats a value as a decimal ASCII integer (like Redis and
  *    memcached) and does not pass through the codec.
- *  - A handle is not thread-safe, and a lock held across fork() belongs to the parent only.
+ *  - Calls on a handle shared by threads must not overlap (see Threads above), and a lock held
+ *    across fork() belongs to the parent only. A thread that ends while holding a UD_LOCK_MUTEX
+ *    lock has it recovered like a dead process's; a UD_LOCK_SPIN lock names the process, so
+ *    it stays held until the process ends.
  *  - The names a dict uses are NAME plus suffixes (see `ultradict ls`): two dicts whose names
  *    differ only by such a suffix collide (UD_EEXIST / UD_ENAME).
  */
@@ -113,7 +125,7 @@ extern "C" {
     XX(UD_EOVERFLOW, -1017, "integer overflow")                                                    \
     XX(UD_EWRONGTYPE, -1018, "the value has the wrong type (nested dict vs. bytes)")               \
     XX(UD_ENOTRECURSIVE, -1019, "the dict was not opened with recurse")                            \
-    XX(UD_ENOTLOCKED, -1020, "the lock is not held by this handle")                                \
+    XX(UD_ENOTLOCKED, -1020, "the lock is not held by this thread through this handle")            \
     XX(UD_ECODEC, -1021, "the value codec failed")                                                 \
     XX(UD_EEMPTY, -1022, "the dict is empty")                                                      \
     XX(UD_ECHANGED, -1023, "the dict changed during iteration")                                    \
@@ -382,6 +394,13 @@ UD_EXPORT int ud_type(ud_dict *d, const void *key, size_t klen);
  *    lock over if it has died instead of failing. A live holder's lock is never taken (that
  *    would make two writers): the timeout then ends in UD_ETIMEDOUT, as it always does in
  *    UD_LOCK_MUTEX mode. Use ud_lock_steal() to take the lock from a holder known to be stuck.
+ *  - interruptible: a signal handler that runs while the wait sleeps ends it: -EINTR, without
+ *    the lock (a handler installed with SA_RESTART too). Without it the wait goes on after
+ *    the handler, as pthread_mutex_lock() does. In UD_LOCK_SPIN mode the wait sleeps only
+ *    between short spins (and not at all with a negative sleep_time), and a handler that runs
+ *    during a spin rather than a sleep is not noticed: a caller that must not miss a signal
+ *    also waits in slices (a timeout) and checks a flag its handler sets, as the Python module
+ *    does.
  * In both modes a holder that died is detected (robust mutex, or pid plus process start time)
  * and the lock is recovered automatically: the shared state is consistent at every instant.
  */
@@ -390,13 +409,16 @@ typedef struct ud_lock_options {
     double timeout;
     double sleep_time;
     bool steal_after_timeout;
+    bool interruptible;
 } ud_lock_options;
 
 #define UD_LOCK_OPTIONS_INIT                                                                       \
-    { false, 0.0, 0.0, false }
+    { false, 0.0, 0.0, false, false }
 
 /*
- * Takes the dict's lock for this handle. Re-entrant: every ud_lock() needs one ud_unlock().
+ * Takes the dict's lock for the calling thread through this handle. Re-entrant for that thread:
+ * every ud_lock() needs one ud_unlock() from it. Another thread waits, even one sharing the
+ * handle (see Threads at the top).
  * While held, this handle's operations form one atomic step for all other processes: the
  * records written inside the section are published together by the outermost ud_unlock() (a
  * dump asked for or needed inside the section runs then; the stream grows meanwhile). If the
@@ -406,10 +428,11 @@ typedef struct ud_lock_options {
  * handle until the outermost ud_unlock(), records are published as they are written, so that
  * section is no longer all-or-nothing if the process dies inside it. Release the handles in
  * nested order (the one that locked first unlocks last).
- * Returns 0, UD_EBUSY, UD_ETIMEDOUT, or another error.
+ * Returns 0, UD_EBUSY, UD_ETIMEDOUT, -EINTR (interruptible), -ENOMEM, or another error.
  */
 UD_EXPORT int ud_lock(ud_dict *d, const ud_lock_options *o);
-/* Releases one level of the lock. UD_ENOTLOCKED if this handle does not hold it. */
+/* Releases one level of the lock. UD_ENOTLOCKED if the calling thread does not hold it through
+ * this handle (nothing changes). */
 UD_EXPORT int ud_unlock(ud_dict *d);
 /*
  * Takes the lock whoever holds it (the original's steal). Use only on a stuck holder.

@@ -355,7 +355,8 @@ int ud_open(const ud_options *opts, ud_dict **out) {
 }
 
 static void release_handle(ud_dict *d) {
-    if (d->lock_depth > 0 && d->lock_fork_gen == atomic_load(&ud__fork_gen)) {
+    /* Only the thread holding the lock can give it back (a mutex is owned by a thread). */
+    if (d->lock_depth > 0 && d->lock_fork_gen == atomic_load(&ud__fork_gen) && ud__lock_owned(d)) {
         d->lock_depth = 1;
         ud__unlock(d);
     }

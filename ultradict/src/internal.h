@@ -41,7 +41,8 @@ struct ud_dict {
     bool auto_unlink;
     int lock_mode;
 
-    int lock_depth;
+    int lock_depth;              /* levels held by the thread lock_owner names */
+    _Atomic uint64_t lock_owner; /* the thread holding the lock through this handle, or 0 */
     /* Records written inside a ud_lock() section wait here for the outermost unlock, which
      * publishes them with one store (and then runs a dump asked for meanwhile). */
     bool unpublished;
@@ -143,6 +144,8 @@ int ud__lock(ud_dict *d);
 /* ud__lock() waiting at most `timeout` seconds (0: no limit): UD_ETIMEDOUT after that. */
 int ud__lock_for(ud_dict *d, double timeout);
 void ud__unlock(ud_dict *d);
+/* Whether the calling thread holds the lock through d. */
+bool ud__lock_owned(const ud_dict *d);
 /* How many dicts' locks the threads of this process hold (reset in a fork child). */
 extern _Atomic unsigned ud__holds;
 /* If another handle of d's dict holds the lock in this thread, publishes its pending records and

@@ -17,57 +17,118 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
 #define SPIN_ROUNDS 200
-/* The dicts whose lock this thread holds through some handle, by segment identity: a second
+
+/*
+ * The lock belongs to a thread, like the original's multiprocessing.RLock: a handle remembers
+ * which thread took it (lock_owner), re-entry counts only for that thread, and any other
+ * thread - sharing the handle or not - waits for the lock like another process would. Threads
+ * are numbered from a process-wide counter (never reused, unlike a pthread_t or a tid).
+ */
+static _Atomic uint64_t thread_next = 1;
+static _Thread_local uint64_t thread_self;
+
+static inline uint64_t self_thread(void) {
+    uint64_t t = thread_self;
+    if (__builtin_expect(t == 0, 0))
+        t = thread_self = atomic_fetch_add_explicit(&thread_next, 1, memory_order_relaxed);
+    return t;
+}
+
+/* Whether the calling thread holds the lock through d. Only the owner ever stores its own
+ * number there, so a relaxed load answers exactly. */
+static inline bool owned_here(const ud_dict *d) {
+    return atomic_load_explicit(&d->lock_owner, memory_order_relaxed) == self_thread();
+}
+
+bool ud__lock_owned(const ud_dict *d) {
+    return owned_here(d);
+}
+
+/*
+ * The dicts whose lock this thread holds through some handle, by segment identity: a second
  * handle of the same dict in the same thread shares that hold (see acquire()). `owner` is the
- * handle that took the lock; only this thread uses it, and only while it holds. */
-#define HELD_MAX 16
-static _Thread_local struct {
+ * handle that took the lock; only this thread uses it, and only while it holds. The first
+ * HELD_INLINE entries need no allocation; past them the table moves to the heap and doubles as
+ * needed (and goes back when the thread holds nothing), so any number of dicts can be held.
+ * Entries are kept packed: the first held_n are the holds.
+ */
+#define HELD_INLINE 16
+typedef struct held_ent {
     uint64_t seg_id;
     int holders;
     ud_dict *owner;
-} held[HELD_MAX];
+} held_ent;
+static _Thread_local held_ent held_inline[HELD_INLINE];
+static _Thread_local held_ent *held_heap; /* NULL: the table is held_inline */
+static _Thread_local int held_n, held_cap;
 
 _Atomic unsigned ud__holds;
 
 static _Thread_local uint64_t held_fork_gen;
 
+static inline held_ent *held_tab(void) {
+    return held_heap ? held_heap : held_inline;
+}
+
 static int held_find(uint64_t id) {
     /* A child of fork() holds nothing its parent held. */
     uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
     if (held_fork_gen != gen) {
-        memset(held, 0, sizeof held);
+        held_n = 0;
         held_fork_gen = gen;
     }
-    for (int i = 0; i < HELD_MAX; i++)
-        if (held[i].holders > 0 && held[i].seg_id == id)
+    held_ent *h = held_tab();
+    for (int i = 0; i < held_n; i++)
+        if (h[i].seg_id == id)
             return i;
     return -1;
 }
 
-static void held_add(ud_dict *d) {
+static int held_grow(void) {
+    int cap = held_heap ? 2 * held_cap : 2 * HELD_INLINE;
+    held_ent *t = realloc(held_heap, (size_t)cap * sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    if (!held_heap)
+        memcpy(t, held_inline, sizeof held_inline);
+    held_heap = t;
+    held_cap = cap;
+    return 0;
+}
+
+/* Records d's hold in this thread's table: 0, or -ENOMEM (nothing recorded). */
+static int held_add(ud_dict *d) {
     int i = held_find(d->seg_id);
-    for (int j = 0; i < 0 && j < HELD_MAX; j++)
-        if (held[j].holders == 0)
-            i = j;
-    if (i >= 0) {
-        held[i].seg_id = d->seg_id;
-        held[i].owner = d;
-        if (held[i].holders++ == 0)
-            atomic_fetch_add_explicit(&ud__holds, 1, memory_order_relaxed);
+    if (i < 0) {
+        if (held_n == (held_heap ? held_cap : HELD_INLINE) && held_grow() != 0)
+            return -ENOMEM;
+        i = held_n++;
+        held_tab()[i] = (held_ent){d->seg_id, 0, NULL};
+        atomic_fetch_add_explicit(&ud__holds, 1, memory_order_relaxed);
     }
+    held_tab()[i].owner = d;
+    held_tab()[i].holders++;
+    return 0;
 }
 
 static void held_drop(uint64_t id) {
     int i = held_find(id);
-    if (i >= 0 && --held[i].holders == 0) {
-        held[i].owner = NULL;
-        atomic_fetch_sub_explicit(&ud__holds, 1, memory_order_relaxed);
+    if (i < 0 || --held_tab()[i].holders > 0)
+        return;
+    held_tab()[i] = held_tab()[--held_n];
+    atomic_fetch_sub_explicit(&ud__holds, 1, memory_order_relaxed);
+    if (held_n == 0 && held_heap) {
+        free(held_heap);
+        held_heap = NULL;
     }
 }
 
@@ -75,7 +136,7 @@ void ud__share_hold(const ud_dict *d) {
     if (!d->seg_id)
         return;
     int i = held_find(d->seg_id);
-    ud_dict *o = i >= 0 ? held[i].owner : NULL;
+    ud_dict *o = i >= 0 ? held_tab()[i].owner : NULL;
     if (!o || o == d)
         return;
     /* Another handle of this thread holds the lock, maybe with records it has not published:
@@ -164,6 +225,51 @@ static int mutex_result(ud__control *c, int rc) {
     return -rc;
 }
 
+/* The mutex's futex word as the kernel sees it: the holder's tid and the FUTEX_* marks. */
+static unsigned *futex_word(ud__control *c) {
+    return (unsigned *)&c->mutex.__data.__lock;
+}
+
+/* One attempt to set the waiters mark on the futex word of a held mutex: true with *word the
+ * marked value, false if the mutex was free or the word changed meanwhile. */
+static bool mark_waiters(ud__control *c, unsigned *word) {
+    unsigned v = __atomic_load_n(futex_word(c), __ATOMIC_RELAXED);
+    *word = v | FUTEX_WAITERS;
+    return v != 0 && ((v & FUTEX_WAITERS) ||
+                      __atomic_compare_exchange_n(futex_word(c), &v, v | FUTEX_WAITERS, false,
+                                                  __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+}
+
+/*
+ * pthread_mutex_clocklock() for an interruptible wait. glibc's own wait restarts after a signal
+ * handler has run; this one sleeps on the mutex's futex word itself, which a handler ends with
+ * EINTR. As the mutex's waiters do, it sets the waiters mark before sleeping so that the
+ * holder's unlock wakes it; trylock takes the lock without that mark, so it is set again once
+ * the lock is ours, or a waiter still asleep would not be woken by our unlock. Returns 0 or
+ * EOWNERDEAD (taken), ETIMEDOUT at `until` (monotonic ns), EINTR, or another trylock error.
+ */
+static int mutex_clocklock_intr(ud__control *c, int64_t until) {
+    unsigned v;
+    for (;;) {
+        int rc = pthread_mutex_trylock(&c->mutex);
+        if (rc != EBUSY) {
+            while ((rc == 0 || rc == EOWNERDEAD) && !mark_waiters(c, &v)) {
+            }
+            return rc;
+        }
+        if (!mark_waiters(c, &v))
+            continue;
+        struct timespec ts = {until / 1000000000LL, until % 1000000000LL};
+        /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time; not private: the mutex is
+         * shared between processes. */
+        if (syscall(SYS_futex, futex_word(c), FUTEX_WAIT_BITSET, v, &ts, NULL,
+                    FUTEX_BITSET_MATCH_ANY) == 0 ||
+            errno == EAGAIN)
+            continue;
+        return errno; /* EINTR, ETIMEDOUT, or a failure */
+    }
+}
+
 static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
     int rc = pthread_mutex_trylock(&c->mutex);
     if (rc != EBUSY)
@@ -186,8 +292,14 @@ static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
         int64_t until = now_ns() + OWNER_CHECK_NS;
         if (deadline && deadline < until)
             until = deadline;
-        struct timespec ts = {until / 1000000000LL, until % 1000000000LL};
-        rc = pthread_mutex_clocklock(&c->mutex, CLOCK_MONOTONIC, &ts);
+        if (o->interruptible) {
+            rc = mutex_clocklock_intr(c, until);
+            if (rc == EINTR)
+                return -EINTR;
+        } else {
+            struct timespec ts = {until / 1000000000LL, until % 1000000000LL};
+            rc = pthread_mutex_clocklock(&c->mutex, CLOCK_MONOTONIC, &ts);
+        }
         if (rc != ETIMEDOUT || (deadline && now_ns() >= deadline))
             return mutex_result(c, rc);
         pid_t owner = (pid_t)((unsigned)c->mutex.__data.__lock & FUTEX_TID_MASK);
@@ -252,14 +364,15 @@ static spin_step spin_at_deadline(ud__control *c, const ud_lock_options *o, uint
     return owner == 0 ? SPIN_RETRY : SPIN_TIMEDOUT;
 }
 
-/* The nap between rounds: sched_yield() for a negative sleep_time, else nanosleep(). */
-static void spin_nap(double sleep_time) {
+/* The nap between rounds: sched_yield() for a negative sleep_time, else nanosleep(). true if a
+ * signal handler cut the nap short. */
+static bool spin_nap(double sleep_time) {
     if (sleep_time < 0) {
         sched_yield();
-        return;
+        return false;
     }
     struct timespec ts = {(time_t)sleep_time, (long)((sleep_time - (time_t)sleep_time) * 1e9)};
-    nanosleep(&ts, NULL);
+    return nanosleep(&ts, NULL) != 0 && errno == EINTR;
 }
 
 static int spin_acquire(ud__control *c, const ud_lock_options *o) {
@@ -282,8 +395,8 @@ static int spin_acquire(ud__control *c, const ud_lock_options *o) {
             return 0;
         if (step == SPIN_TIMEDOUT)
             return UD_ETIMEDOUT;
-        if (step == SPIN_WAIT)
-            spin_nap(sleep_time);
+        if (step == SPIN_WAIT && spin_nap(sleep_time) && o->interruptible)
+            return -EINTR;
     }
 }
 
@@ -294,6 +407,7 @@ static inline void check_fork(ud_dict *d) {
     if (d->lock_fork_gen != gen) {
         d->lock_fork_gen = gen;
         d->lock_depth = 0;
+        atomic_store_explicit(&d->lock_owner, 0, memory_order_relaxed);
         ud__drop_pending(d);
         d->lock_borrowed = false;
         d->hold_shared = false;
@@ -301,38 +415,15 @@ static inline void check_fork(ud_dict *d) {
     }
 }
 
-static int acquire(ud_dict *d, const ud_lock_options *o) {
-    if (d->seg_id && held_find(d->seg_id) >= 0) {
-        /* Two handles of one dict used by one thread, e.g. `with a.lock: b[k] = v`: the second
-         * shares the first's hold instead of deadlocking or failing. Nesting makes it let go
-         * first; it never releases what it did not take. */
-        ud__share_hold(d);
-        d->lock_borrowed = true;
-        d->lock_depth = 1;
-        return 0;
-    }
-    int rc = d->lock_mode == UD_LOCK_SPIN ? spin_acquire(d->ctl, o) : mutex_acquire(d->ctl, o);
-    if (rc)
-        return rc;
-    if (d->seg_id)
-        held_add(d);
-    atomic_store_explicit(&d->ctl->holder_pid,
-                          atomic_load_explicit(&ud__self_pid, memory_order_relaxed),
-                          memory_order_relaxed);
+/* The bookkeeping of a hold just taken, shared or not: the first level, owned by this thread. */
+static void hold_taken(ud_dict *d) {
     d->lock_depth = 1;
-    return 0;
+    atomic_store_explicit(&d->lock_owner, self_thread(), memory_order_relaxed);
 }
 
-static void release(ud_dict *d) {
-    UD__DELAY_LOCK();
+/* Gives the lock itself back (no bookkeeping). */
+static void release_lock(ud_dict *d) {
     ud__control *c = d->ctl;
-    if (d->lock_borrowed) {
-        d->lock_borrowed = false;
-        return;
-    }
-    d->hold_shared = false;
-    if (d->seg_id)
-        held_drop(d->seg_id);
     atomic_store_explicit(&c->holder_pid, 0, memory_order_relaxed);
     if (d->lock_mode == UD_LOCK_SPIN) {
         /* If the lock was stolen from us, it is no longer ours to release. */
@@ -343,25 +434,64 @@ static void release(ud_dict *d) {
     }
 }
 
+static int acquire(ud_dict *d, const ud_lock_options *o) {
+    if (d->seg_id && held_find(d->seg_id) >= 0) {
+        /* Two handles of one dict used by one thread, e.g. `with a.lock: b[k] = v`: the second
+         * shares the first's hold instead of deadlocking or failing. Nesting makes it let go
+         * first; it never releases what it did not take. */
+        ud__share_hold(d);
+        d->lock_borrowed = true;
+        hold_taken(d);
+        return 0;
+    }
+    int rc = d->lock_mode == UD_LOCK_SPIN ? spin_acquire(d->ctl, o) : mutex_acquire(d->ctl, o);
+    if (rc)
+        return rc;
+    if (d->seg_id && held_add(d) != 0) {
+        release_lock(d);
+        return -ENOMEM;
+    }
+    atomic_store_explicit(&d->ctl->holder_pid,
+                          atomic_load_explicit(&ud__self_pid, memory_order_relaxed),
+                          memory_order_relaxed);
+    hold_taken(d);
+    return 0;
+}
+
+static void release(ud_dict *d) {
+    UD__DELAY_LOCK();
+    /* Cleared before the lock goes: the next holder, maybe a thread sharing this handle, finds
+     * it free. */
+    atomic_store_explicit(&d->lock_owner, 0, memory_order_relaxed);
+    if (d->lock_borrowed) {
+        d->lock_borrowed = false;
+        return;
+    }
+    d->hold_shared = false;
+    if (d->seg_id)
+        held_drop(d->seg_id);
+    release_lock(d);
+}
+
+/* Re-entry by the thread holding the lock through d: one more level. */
+static inline bool reenter(ud_dict *d) {
+    if (!owned_here(d))
+        return false;
+    d->lock_depth++;
+    return true;
+}
+
 int ud__lock(ud_dict *d) {
     static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
     check_fork(d);
-    if (d->lock_depth > 0) {
-        d->lock_depth++;
-        return 0;
-    }
-    return acquire(d, &block);
+    return reenter(d) ? 0 : acquire(d, &block);
 }
 
 int ud__lock_for(ud_dict *d, double timeout) {
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.timeout = timeout;
     check_fork(d);
-    if (d->lock_depth > 0) {
-        d->lock_depth++;
-        return 0;
-    }
-    return acquire(d, &o);
+    return reenter(d) ? 0 : acquire(d, &o);
 }
 
 void ud__unlock(ud_dict *d) {
@@ -377,46 +507,45 @@ int ud_lock(ud_dict *d, const ud_lock_options *o) {
     if (o && (o->timeout < 0 || o->timeout != o->timeout))
         return UD_EINVAL;
     check_fork(d);
-    if (d->lock_depth > 0) {
-        d->lock_depth++;
-        return 0;
-    }
-    return acquire(d, o ? o : &block);
+    return reenter(d) ? 0 : acquire(d, o ? o : &block);
 }
 
 int ud_unlock(ud_dict *d) {
     UD__CHECK_HANDLE(d);
     check_fork(d);
-    if (d->lock_depth <= 0)
+    /* Only the thread that took the lock gives it back: another thread sharing the handle gets
+     * an error and changes nothing. */
+    if (!owned_here(d) || d->lock_depth <= 0)
         return UD_ENOTLOCKED;
     ud__unlock(d);
     return 0;
 }
 
-/* The bookkeeping of a hold just taken by stealing the spin lock. */
-static void held_after_steal(ud_dict *d) {
+/* The bookkeeping of a hold just taken by stealing the spin lock: 0, or -ENOMEM (the lock is
+ * given back). */
+static int held_after_steal(ud_dict *d) {
+    if (d->seg_id && held_add(d) != 0) {
+        release_lock(d);
+        return -ENOMEM;
+    }
     atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
                           memory_order_relaxed);
-    d->lock_depth = 1;
-    if (d->seg_id)
-        held_add(d);
+    hold_taken(d);
+    return 0;
 }
 
 int ud_lock_steal(ud_dict *d) {
     UD__CHECK_HANDLE(d);
     check_fork(d);
-    if (d->lock_depth > 0) {
-        d->lock_depth++;
+    if (reenter(d))
         return 0;
-    }
     if (d->lock_mode != UD_LOCK_SPIN) {
         /* A robust mutex cannot be taken from a live thread; a dead one is recovered by
          * ud_lock() anyway. */
         return -ENOTSUP;
     }
     atomic_store(&d->ctl->spin_owner, ud__self_ident());
-    held_after_steal(d);
-    return 0;
+    return held_after_steal(d);
 }
 
 pid_t ud_lock_holder(ud_dict *d) {
@@ -434,7 +563,7 @@ int ud_lock_steal_from(ud_dict *d, pid_t pid) {
     check_fork(d);
     if (d->lock_mode != UD_LOCK_SPIN)
         return -ENOTSUP;
-    if (d->lock_depth > 0)
+    if (owned_here(d))
         return UD_EBUSY; /* we hold it ourselves */
     uint64_t owner = atomic_load(&d->ctl->spin_owner);
     /* One compare-and-swap on the exact identity that was read: if the holder released or
@@ -442,6 +571,5 @@ int ud_lock_steal_from(ud_dict *d, pid_t pid) {
     if (owner == 0 || (pid_t)(owner >> 32) != pid ||
         !atomic_compare_exchange_strong(&d->ctl->spin_owner, &owner, ud__self_ident()))
         return UD_EBUSY;
-    held_after_steal(d);
-    return 0;
+    return held_after_steal(d);
 }

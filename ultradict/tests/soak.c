@@ -4,14 +4,20 @@
  * (this binary exec'ed again): it attaches, every value is intact, writes made together are
  * seen together, the counter never went back, the dict takes a write, and nested dicts the
  * killed process orphaned are all removed by ud_reclaim (counted: trials that left some).
- *   soak [TRIALS] [SEED]           (scripts/soak runs it; prints counts, exit 1 on an anomaly)
- *   soak --check KIND NAME MINCTR  (the fresh checking process; exit 0 if all holds)
+ *   soak [--threads] [TRIALS] [SEED]  (scripts/soak runs it; prints counts, exit 1 on an anomaly)
+ *   soak --check KIND NAME MINCTR     (the fresh checking process; exit 0 if all holds)
  * Kinds: write (set), dump (ud_dump between writes), update (ud_update + ud_clear), section
- * (two sets inside ud_lock), create (ud_open of new names), nested (replacing nested dicts).
+ * (two sets inside ud_lock), create (ud_open of new names), nested (replacing nested dicts),
+ * threads and threads-spin (threads of one process, two sharing a handle and two with their
+ * own, each doing locked read-modify-writes of a shared counter and its own; the check finds
+ * the lock free and the shared counter equal to the sum of the threads' counters, so no update
+ * was lost, and the section's two values equal, so none was torn). --threads runs only those.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +29,20 @@
 
 #include "ultradict.h"
 
-enum { K_WRITE, K_DUMP, K_UPDATE, K_SECTION, K_CREATE, K_NESTED, K_COUNT };
-static const char *const kind_name[K_COUNT] = {"write",   "dump",   "update",
-                                               "section", "create", "nested"};
+enum {
+    K_WRITE,
+    K_DUMP,
+    K_UPDATE,
+    K_SECTION,
+    K_CREATE,
+    K_NESTED,
+    K_THREADS,
+    K_THREADS_SPIN,
+    K_COUNT
+};
+static const char *const kind_name[K_COUNT] = {"write",  "dump",   "update",  "section",
+                                               "create", "nested", "threads", "threads-spin"};
+enum { SOAK_THREADS = 4, SHARING_THREADS = 2 }; /* threads kinds: the first two share a handle */
 
 typedef struct shared {
     char current[128]; /* the create kind: the name being opened */
@@ -62,20 +79,78 @@ static int check_value(const char *v, size_t len, uint64_t *n) {
     return 0;
 }
 
-static ud_dict *open_dict(const char *name, int create, bool recurse) {
+static ud_dict *open_dict(const char *name, int create, int kind) {
     ud_options o = UD_OPTIONS_INIT;
     o.name = name;
     o.create = create;
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
     o.buffer_size = 8192;
-    o.recurse = recurse;
+    o.recurse = kind == K_NESTED;
+    o.lock = kind == K_THREADS_SPIN ? UD_LOCK_SPIN : UD_LOCK_MUTEX;
     ud_dict *d = NULL;
     return ud_open(&o, &d) == 0 ? d : NULL;
 }
 
+/* The decimal counter under key, 0 if missing or not a number. */
+static long long get_counter(ud_dict *d, const char *key) {
+    ud_buf b = UD_BUF_INIT;
+    long long v = ud_get(d, key, strlen(key), &b) == 0 ? strtoll(b.data, NULL, 10) : 0;
+    ud_buf_free(&b);
+    return v;
+}
+
+static void set_counter(ud_dict *d, const char *key, long long v) {
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%lld", v);
+    ud_set(d, key, strlen(key), buf, (size_t)len);
+}
+
+typedef struct soak_thread {
+    ud_dict *d;
+    int index;
+} soak_thread;
+
+/* A thread of the threads kinds: locked read-modify-writes of the shared counter "ctr" and
+ * its own "ct<index>", between the section's two values s0 and s1. */
+static void *thread_worker(void *varg) {
+    soak_thread *t = varg;
+    char v[256], key[8];
+    snprintf(key, sizeof key, "ct%d", t->index);
+    for (uint64_t n = (uint64_t)getpid() * 1000000 + (uint64_t)t->index * 100000;; n++) {
+        if (ud_lock(t->d, NULL) != 0)
+            continue;
+        size_t len = make_value(v, sizeof v, n);
+        ud_set(t->d, "s0", 2, v, len);
+        long long total = get_counter(t->d, "ctr"), mine = get_counter(t->d, key);
+        /* Another thread that wrongly got in now reads the same total: a lost update. */
+        sched_yield();
+        set_counter(t->d, "ctr", total + 1);
+        set_counter(t->d, key, mine + 1);
+        ud_set(t->d, "s1", 2, v, len);
+        ud_unlock(t->d);
+    }
+    return NULL;
+}
+
+/* The worker of the threads kinds: SOAK_THREADS threads, the first SHARING_THREADS on one
+ * handle. */
+static void threads_worker(int kind, const char *name) {
+    ud_dict *d = open_dict(name, UD_ATTACH_ONLY, kind);
+    pthread_t th[SOAK_THREADS];
+    soak_thread a[SOAK_THREADS];
+    for (int i = 0; i < SOAK_THREADS; i++) {
+        a[i].d = i < SHARING_THREADS ? d : open_dict(name, UD_ATTACH_ONLY, kind);
+        a[i].index = i;
+        if (!a[i].d || pthread_create(&th[i], NULL, thread_worker, &a[i]) != 0)
+            _exit(2);
+    }
+    for (;;)
+        pause();
+}
+
 /* The process that gets killed: works on the dict until it is. */
 static void worker(int kind, const char *name, shared *sh) {
-    ud_dict *d = kind == K_CREATE ? NULL : open_dict(name, UD_ATTACH_ONLY, kind == K_NESTED);
+    ud_dict *d = kind == K_CREATE ? NULL : open_dict(name, UD_ATTACH_ONLY, kind);
     if (kind != K_CREATE && !d)
         _exit(2);
     char v[256];
@@ -115,7 +190,7 @@ static void worker(int kind, const char *name, shared *sh) {
              * the parent a whole name (snprintf may clear the buffer before writing it). */
             size_t last = strlen(sh->current) - 1;
             sh->current[last] = (char)('0' + n % 4);
-            ud_dict *c = open_dict(sh->current, UD_CREATE_OR_ATTACH, false);
+            ud_dict *c = open_dict(sh->current, UD_CREATE_OR_ATTACH, K_CREATE);
             if (c) {
                 ud_set(c, "k", 1, v, len);
                 ud_unlink(c);
@@ -199,8 +274,8 @@ static int check_entries(int kind, const char *name, ud_dict *d, ud_buf *k, ud_b
         FAIL("cannot iterate");
     long long seqs[2] = {-1, -1}, useq = -1;
     while ((rc = ud_iter_next(it, k, v, &type)) == 0) {
-        if (type == UD_TYPE_DICT || strcmp(k->data, "ctr") == 0)
-            continue;
+        if (type == UD_TYPE_DICT || strncmp(k->data, "ct", 2) == 0)
+            continue; /* the counters */
         if (check_entry(kind, name, k, v, seqs, &useq)) {
             ud_iter_close(it);
             return 1;
@@ -230,8 +305,30 @@ static int check_orphans(int kind, const char *name, ud_dict *d) {
     return orphans;
 }
 
+/* The threads kinds: the killed process's lock is recovered, and the shared counter is the sum
+ * of the threads' own (every read-modify-write of both was one section). */
+static int check_threads(int kind, const char *name, ud_dict *d) {
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.timeout = 5;
+    int rc = ud_lock(d, &o);
+    if (rc)
+        FAIL("the lock is not recovered: %s", ud_errname(rc));
+    long long total = get_counter(d, "ctr"), sum = 0;
+    for (int i = 0; i < SOAK_THREADS; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "ct%d", i);
+        sum += get_counter(d, key);
+    }
+    ud_unlock(d);
+    if (total != sum)
+        FAIL("updates lost: the shared counter is %lld, the threads counted %lld", total, sum);
+    return 0;
+}
+
 /* After the values: the counter never went back, and the dict takes a write. */
 static int check_writes(int kind, const char *name, ud_dict *d, long long minctr) {
+    if ((kind == K_THREADS || kind == K_THREADS_SPIN) && check_threads(kind, name, d))
+        return 1;
     if (kind == K_WRITE) {
         int64_t ctr = 0;
         if (ud_incr(d, "ctr", 3, 0, &ctr) != 0 || ctr < minctr)
@@ -248,7 +345,7 @@ static int check_writes(int kind, const char *name, ud_dict *d, long long minctr
 static int check(int kind, const char *name, long long minctr, const char *current) {
     if (kind == K_CREATE)
         return check_create(kind, name, current);
-    ud_dict *d = open_dict(name, UD_ATTACH_ONLY, kind == K_NESTED);
+    ud_dict *d = open_dict(name, UD_ATTACH_ONLY, kind);
     if (!d)
         FAIL("cannot attach");
     ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
@@ -322,7 +419,7 @@ static int run_check(int kind, const char *dname, const char *current, long long
  * the trial could not start. */
 static int trial(int kind, const char *dname, shared *sh, uint64_t *rng, long long *minctr) {
     if (kind != K_CREATE) {
-        ud_dict *d = open_dict(dname, UD_CREATE_OR_ATTACH, kind == K_NESTED);
+        ud_dict *d = open_dict(dname, UD_CREATE_OR_ATTACH, kind);
         if (!d) {
             fprintf(stderr, "soak: cannot open %s\n", dname);
             return -1;
@@ -333,6 +430,8 @@ static int trial(int kind, const char *dname, shared *sh, uint64_t *rng, long lo
     snprintf(sh->current, sizeof sh->current, "%s_n0", dname);
     pid_t pid = fork();
     if (pid == 0) {
+        if (kind == K_THREADS || kind == K_THREADS_SPIN)
+            threads_worker(kind, dname);
         worker(kind, dname, sh);
         _exit(0);
     }
@@ -360,7 +459,7 @@ static void remove_dicts(const char *name) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: soak [TRIALS] [SEED]\n");
+    fprintf(stderr, "usage: soak [--threads] [TRIALS] [SEED]\n");
     return 2;
 }
 
@@ -370,6 +469,13 @@ int main(int argc, char **argv) {
         if (parse_ll(argv[2], 0, K_COUNT - 1, &kind) || parse_ll(argv[4], 0, INT64_MAX, &minctr))
             return usage();
         return check((int)kind, argv[3], minctr, argv[5]);
+    }
+    /* --threads: only the threads kinds. */
+    int first = 0;
+    if (argc > 1 && strcmp(argv[1], "--threads") == 0) {
+        first = K_THREADS;
+        argv++;
+        argc--;
     }
     if (argc > 3 || (argc > 1 && parse_ll(argv[1], 1, LONG_MAX, &trials)) ||
         (argc > 2 && parse_ll(argv[2], 0, UINT_MAX, &seed)))
@@ -384,7 +490,7 @@ int main(int argc, char **argv) {
     snprintf(name, sizeof name, "soak_%d", (int)getpid());
     double t0 = now();
     for (long t = 0; t < trials; t++) {
-        int k = (int)(t % K_COUNT);
+        int k = first + (int)(t % (K_COUNT - first));
         char dname[80];
         snprintf(dname, sizeof dname, "%s_%s", name, kind_name[k]);
         int code = trial(k, dname, sh, &rng, &minctr);
@@ -394,9 +500,9 @@ int main(int argc, char **argv) {
     }
     long total_bad = 0;
     printf("soak: %lld trials in %.1f s (seed %u)\n", trials, now() - t0, (unsigned)seed);
-    printf("%-8s %7s %9s %18s\n", "kind", "trials", "anomalies", "orphans-reclaimed");
-    for (int k = 0; k < K_COUNT; k++) {
-        printf("%-8s %7ld %9ld %18ld\n", kind_name[k], tried[k], bad[k], orphaned[k]);
+    printf("%-12s %7s %9s %18s\n", "kind", "trials", "anomalies", "orphans-reclaimed");
+    for (int k = first; k < K_COUNT; k++) {
+        printf("%-12s %7ld %9ld %18ld\n", kind_name[k], tried[k], bad[k], orphaned[k]);
         total_bad += bad[k];
     }
     remove_dicts(name);

@@ -42,10 +42,13 @@ def _pid_alive(pid):
 class _Lock(_ultradict.Lock):
     """The dict's lock, as a context manager: `with ultra.lock:` or
     `with ultra.lock(block=True, timeout=None, sleep_time=0.000001, steal_after_timeout=False):`.
-    Re-entrant; every lock object of one UltraDict shares one hold. acquire(block=True,
-    sleep_time=0.000001, timeout=None, steal_after_timeout=False) raises CannotAcquireLock
-    (block=False) or CannotAcquireLockTimeout; steal_after_timeout takes the lock after the
-    timeout from a dead holder only. __enter__, __exit__, acquire and release are in C."""
+    Owned by the thread that took it, like multiprocessing.RLock: re-entrant for that thread
+    (every lock object of one UltraDict shares its hold), waited for by every other thread and
+    process; release() from another thread raises RuntimeError. A wait lets go of the GIL and
+    ends with KeyboardInterrupt soon after Ctrl-C. acquire(block=True, sleep_time=0.000001,
+    timeout=None, steal_after_timeout=False) raises CannotAcquireLock (block=False) or
+    CannotAcquireLockTimeout; steal_after_timeout takes the lock after the timeout from a dead
+    holder only. __enter__, __exit__, acquire and release are in C."""
 
     __slots__ = ()
 

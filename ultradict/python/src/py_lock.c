@@ -5,8 +5,92 @@
 #include "py_ultradict.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <time.h>
 
 /* ---- Locks. ---- */
+
+/* The longest a waiting thread goes without running the signal handlers. */
+#define WAIT_SLICE 0.1
+
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One slice of a wait, without the GIL; `left` is the time left of the caller's timeout. */
+static int wait_slice(Core *self, const ud_lock_options *o, double left) {
+    ud_lock_options s = *o;
+    s.interruptible = true;
+    s.timeout = left < WAIT_SLICE ? left : WAIT_SLICE;
+    /* Only the last slice may take a dead holder's lock over at its end. */
+    s.steal_after_timeout = o->steal_after_timeout && left <= WAIT_SLICE;
+    ud_dict *d = self->d;
+    int rc;
+    self->lock_waiters++;
+    Py_BEGIN_ALLOW_THREADS rc = ud_lock(d, &s);
+    Py_END_ALLOW_THREADS self->lock_waiters--;
+    return rc;
+}
+
+/* Counts a level taken through self (close() must not free the handle under its holder). */
+static int note_taken(Core *self, int rc) {
+    if (rc == 0 && self->lock_levels++ == 0)
+        self->lock_thread = PyThread_get_thread_ident();
+    return rc;
+}
+
+void pyud_unlock(Core *self) {
+    if (ud_unlock(self->d) == 0)
+        self->lock_levels--;
+}
+
+int pyud_check_close(Core *self) {
+    if (self->lock_waiters ||
+        (self->lock_levels > 0 && self->lock_thread != PyThread_get_thread_ident())) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "close(): another thread holds or waits for the lock of this UltraDict");
+        return -1;
+    }
+    self->lock_levels = 0; /* ud_close() releases what this thread holds */
+    return 0;
+}
+
+static int lock_wait(Core *self, const ud_lock_options *o) {
+    /* The uncontended case keeps the GIL. */
+    ud_lock_options nb = *o;
+    nb.nonblock = true;
+    nb.timeout = 0;
+    int rc = ud_lock(self->d, &nb);
+    if (rc != UD_EBUSY || o->nonblock)
+        return rc;
+    double deadline = o->timeout > 0 ? mono_now() + o->timeout : 0;
+    for (;;) {
+        double left = deadline ? deadline - mono_now() : INFINITY;
+        if (left < 1e-6)
+            return UD_ETIMEDOUT;
+        rc = wait_slice(self, o, left);
+        if (rc != -EINTR && (rc != UD_ETIMEDOUT || left <= WAIT_SLICE))
+            return rc;
+        if (PyErr_CheckSignals() < 0)
+            return PYUD_LOCK_EXC;
+    }
+}
+
+int pyud_lock_wait(Core *self, const ud_lock_options *o) {
+    return note_taken(self, lock_wait(self, o));
+}
+
+int pyud_lock(Core *self) {
+    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
+    int rc = pyud_lock_wait(self, &block);
+    if (rc == 0)
+        return 0;
+    if (rc != PYUD_LOCK_EXC)
+        pyud_raise(rc);
+    return -1;
+}
 
 PyObject *core_lock_acquire(PyObject *op, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"block", "timeout", "sleep_time", "steal_after_timeout", NULL};
@@ -30,20 +114,12 @@ PyObject *core_lock_acquire(PyObject *op, PyObject *args, PyObject *kw) {
             return NULL;
         }
     }
-    /* The uncontended case keeps the GIL; waiting releases it, so other threads of this
-     * process can run (and release the lock, if one of them holds it). */
-    ud_lock_options nb = o;
-    nb.nonblock = true;
-    nb.timeout = 0;
-    int rc = ud_lock(self->d, &nb);
-    if (rc == UD_EBUSY && block) {
-        if (o.timeout == 0 && timeout != Py_None)
-            o.nonblock = true;
-        Py_BEGIN_ALLOW_THREADS rc = ud_lock(self->d, &o);
-        Py_END_ALLOW_THREADS
-    }
+    o.nonblock = !block || (o.timeout == 0 && timeout != Py_None);
+    int rc = pyud_lock_wait(self, &o);
     if (rc == 0)
         Py_RETURN_TRUE;
+    if (rc == PYUD_LOCK_EXC)
+        return NULL;
     if (rc != UD_EBUSY && rc != UD_ETIMEDOUT)
         return pyud_raise(rc);
     PyObject *cls = pyud_exc(rc == UD_ETIMEDOUT ? "CannotAcquireLockTimeout" : "CannotAcquireLock");
@@ -65,6 +141,8 @@ PyObject *core_lock_release(PyObject *op, PyObject *unused) {
     if (pyud_check_open(self))
         return NULL;
     int rc = ud_unlock(self->d);
+    if (rc == 0)
+        self->lock_levels--;
     if (rc == UD_ENOTLOCKED) {
         PyErr_SetString(PyExc_RuntimeError, "cannot release un-acquired lock");
         return NULL;
@@ -86,7 +164,7 @@ PyObject *core_lock_steal(PyObject *op, PyObject *args) {
     int pid = 0;
     if (!PyArg_ParseTuple(args, "|i:_lock_steal", &pid) || pyud_check_open(self))
         return NULL;
-    int rc = pid > 0 ? ud_lock_steal_from(self->d, pid) : ud_lock_steal(self->d);
+    int rc = note_taken(self, pid > 0 ? ud_lock_steal_from(self->d, pid) : ud_lock_steal(self->d));
     if (rc == 0)
         Py_RETURN_TRUE;
     if (rc == UD_EBUSY)
@@ -165,15 +243,8 @@ static PyObject *lock_enter(PyObject *op, PyObject *unused) {
         return NULL;
     if (!l->args) {
         /* The common case, `with ultra.lock:`, blocks without parsing anything. */
-        ud_lock_options nb = UD_LOCK_OPTIONS_INIT;
-        nb.nonblock = true;
-        int rc = ud_lock(l->ud->d, &nb);
-        if (rc == UD_EBUSY) {
-            Py_BEGIN_ALLOW_THREADS rc = ud_lock(l->ud->d, NULL);
-            Py_END_ALLOW_THREADS
-        }
-        if (rc)
-            return pyud_raise(rc);
+        if (pyud_lock(l->ud))
+            return NULL;
     } else {
         PyObject *r = core_lock_acquire((PyObject *)l->ud, l->args, NULL);
         if (!r)
@@ -241,7 +312,8 @@ PyTypeObject pyud_lock_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "UltraDict._ultradict.Lock",
     .tp_basicsize = sizeof(Lock),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "The lock of an UltraDict (re-entrant; shared by every lock object of the dict).",
+    .tp_doc = "The lock of an UltraDict (owned by a thread, re-entrant for it; shared by every "
+              "lock object of the dict).",
     .tp_dealloc = lock_dealloc,
     .tp_call = lock_call,
     .tp_methods = lock_methods,

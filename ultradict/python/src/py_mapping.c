@@ -98,8 +98,13 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
         return -1;
     ud_buf kl;
     ud_buf *k = scratch_key(self, key, &kl);
-    if (!k)
+    /* Every write takes the lock here first, so that its wait lets go of the GIL (see
+     * pyud_lock_wait); the write's own lock is then a re-entry. */
+    if (!k || pyud_lock(self)) {
+        if (k)
+            pyud_scratch_put(self, SCRATCH_KEY, k);
         return -1;
+    }
     int r;
     if (v) {
         r = pyud_write_value(self, self->d, self->recurse, k, v);
@@ -114,6 +119,7 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
             r = -1;
         }
     }
+    pyud_unlock(self);
     pyud_scratch_put(self, SCRATCH_KEY, k);
     return r;
 }
@@ -255,13 +261,6 @@ PyObject *core_get(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     return def;
 }
 
-static int lock_internal(Core *self) {
-    int rc = ud_lock(self->d, NULL);
-    if (rc)
-        pyud_raise(rc);
-    return rc ? -1 : 0;
-}
-
 /* The entry under an encoded key as a Python value, read under the lock; NULL without an
  * exception if absent. Nested dicts come back as plain dicts (they are being removed). */
 static PyObject *take_value(Core *self, const ud_buf *k) {
@@ -285,7 +284,7 @@ PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     if (pyud_check_open(self))
         return NULL;
     ud_buf k = UD_BUF_INIT;
-    if (pyud_encode_key(&k, args[0]) || lock_internal(self)) {
+    if (pyud_encode_key(&k, args[0]) || pyud_lock(self)) {
         ud_buf_free(&k);
         return NULL;
     }
@@ -297,7 +296,7 @@ PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
             pyud_raise(rc);
         }
     }
-    ud_unlock(self->d);
+    pyud_unlock(self);
     ud_buf_free(&k);
     if (r || PyErr_Occurred())
         return r;
@@ -312,7 +311,7 @@ PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
 PyObject *core_popitem(PyObject *op, PyObject *unused) {
     (void)unused;
     Core *self = (Core *)op;
-    if (pyud_check_open(self) || lock_internal(self))
+    if (pyud_check_open(self) || pyud_lock(self))
         return NULL;
     /* The newest entry, found under the lock; with nested dicts its type decides how its value
      * is read before it goes. */
@@ -342,7 +341,7 @@ PyObject *core_popitem(PyObject *op, PyObject *unused) {
         Py_XDECREF(key);
         Py_XDECREF(val);
     }
-    ud_unlock(self->d);
+    pyud_unlock(self);
     ud_buf_free(&k);
     ud_buf_free(&last);
     return r;
@@ -353,23 +352,24 @@ PyObject *core_setdefault(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     if (key_and_default("setdefault", n))
         return NULL;
     PyObject *def = n == 2 ? args[1] : Py_None;
-    if (pyud_check_open(self) || lock_internal(self))
+    if (pyud_check_open(self) || pyud_lock(self))
         return NULL;
     PyObject *r = lookup(self, args[0], true);
     if (!r && !PyErr_Occurred()) {
         if (core_ass_subscript(op, args[0], def) == 0)
             r = lookup(self, args[0], false);
     }
-    ud_unlock(self->d);
+    pyud_unlock(self);
     return r;
 }
 
 PyObject *core_clear(PyObject *op, PyObject *unused) {
     (void)unused;
     Core *self = (Core *)op;
-    if (pyud_check_open(self))
+    if (pyud_check_open(self) || pyud_lock(self))
         return NULL;
     int rc = ud_clear(self->d);
+    pyud_unlock(self);
     if (rc)
         return pyud_raise(rc);
     Py_RETURN_NONE;
@@ -410,19 +410,22 @@ PyObject *core_update_items(PyObject *op, PyObject *seq) {
             (ud_item){bufs[2 * i].data, bufs[2 * i].len, bufs[2 * i + 1].data, bufs[2 * i + 1].len};
     }
     if (!nested) {
+        if (pyud_lock(self))
+            goto out;
         int rc = ud_update(self->d, items, (size_t)n);
+        pyud_unlock(self);
         if (rc) {
             pyud_raise(rc);
             goto out;
         }
     } else {
-        if (lock_internal(self))
+        if (pyud_lock(self))
             goto out;
         int bad = 0;
         for (Py_ssize_t i = 0; i < n && !bad; i++)
             bad = pyud_write_value(self, self->d, self->recurse, &bufs[2 * i],
                                    PyTuple_GET_ITEM(PySequence_Fast_GET_ITEM(fast, i), 1));
-        ud_unlock(self->d);
+        pyud_unlock(self);
         if (bad)
             goto out;
     }
@@ -451,8 +454,13 @@ PyObject *core_incr(PyObject *op, PyObject *args) {
     ud_buf k = UD_BUF_INIT;
     if (pyud_encode_new_key(&k, key))
         return NULL;
+    if (pyud_lock(self)) {
+        ud_buf_free(&k);
+        return NULL;
+    }
     int64_t result = 0;
     int rc = ud_incr(self->d, k.data, k.len, by, &result);
+    pyud_unlock(self);
     ud_buf_free(&k);
     if (rc == UD_ENOTNUM) {
         PyErr_SetString(PyExc_TypeError, "incr(): the value is not an int");

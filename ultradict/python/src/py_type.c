@@ -9,7 +9,13 @@
 static PyObject *core_dump(PyObject *op, PyObject *unused) {
     (void)unused;
     Core *self = (Core *)op;
-    return pyud_check_open(self) ? NULL : pyud_rc_none(ud_dump(self->d));
+    /* The lock first, waiting without the GIL (see pyud_lock_wait): nothing is written before
+     * the dump in this section, so it runs at once. */
+    if (pyud_check_open(self) || pyud_lock(self))
+        return NULL;
+    int rc = ud_dump(self->d);
+    pyud_unlock(self);
+    return pyud_rc_none(rc);
 }
 
 static PyObject *core_load(PyObject *op, PyObject *args, PyObject *kw) {
@@ -66,6 +72,8 @@ static PyObject *core_close_handle(PyObject *op, PyObject *unused) {
     Core *self = (Core *)op;
     if (!self->d)
         Py_RETURN_NONE;
+    if (pyud_check_close(self))
+        return NULL;
     pyud_close_children(self);
     pyud_cache_drop(self);
     int rc = ud_close(self->d);

@@ -34,6 +34,9 @@ typedef struct {
     PyObject *last_key, *last_val; /* the latest cache hit, checked by identity first */
     ud_buf scratch[2];             /* reused key and value buffers (see scratch_get) */
     bool scratch_busy[2];
+    int lock_waiters;          /* threads waiting for the lock without the GIL (pyud_lock_wait) */
+    int lock_levels;           /* levels of the lock held through this object, by lock_thread */
+    unsigned long lock_thread; /* PyThread_get_thread_ident() of the holder */
 } Core;
 
 enum { SCRATCH_KEY = 0, SCRATCH_VAL = 1 };
@@ -93,5 +96,21 @@ PyObject *core_lock_holder(PyObject *op, PyObject *unused);
 PyObject *core_lock_steal(PyObject *op, PyObject *args);
 PyObject *core_get_lock(PyObject *op, void *unused);
 PyObject *pyud_set_lock_classes(PyObject *m, PyObject *args);
+/* pyud_lock_wait() failed with a Python exception set (a signal handler's, e.g. Ctrl-C). */
+#define PYUD_LOCK_EXC INT_MIN
+/*
+ * Takes the lock of self as `o` asks for the calling thread, without the GIL while it waits (a
+ * thread of this process may hold the lock and need the GIL to release it), in interruptible
+ * slices of at most 100 ms between which the signal handlers run. Returns 0, a ud_lock() code,
+ * or PYUD_LOCK_EXC.
+ */
+int pyud_lock_wait(Core *self, const ud_lock_options *o);
+/* pyud_lock_wait() blocking without limit: 0, or -1 with an exception set. */
+int pyud_lock(Core *self);
+/* Releases one level taken by pyud_lock_wait() (in the same thread). */
+void pyud_unlock(Core *self);
+/* 0 if close() may go ahead: no other thread holds the lock through self or waits for it;
+ * else -1 with RuntimeError set. */
+int pyud_check_close(Core *self);
 
 #endif

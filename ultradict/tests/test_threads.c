@@ -1,0 +1,439 @@
+/*
+ * test_threads.c - the lock belongs to a thread: threads sharing one handle exclude each other,
+ * an unlock from a thread that does not hold the lock fails and changes nothing, one thread can
+ * hold any number of dicts' locks and still share each hold with a second handle, and a wait
+ * asked to be interruptible ends when a signal handler runs. Both lock modes.
+ *
+ * Children never call cmocka: they _exit() with a status and the parent asserts.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/time.h>
+
+#define WAIT_LIMIT 60.0 /* seconds: the hang guard for a child */
+
+/* ---- Threads sharing one handle: a locked read-modify-write loses nothing. ---- */
+
+enum { RMW_THREADS = 2, RMW_ROUNDS = 150 };
+
+typedef struct rmw_arg {
+    ud_dict *d;
+    int failed;
+} rmw_arg;
+
+/* One locked read-modify-write of "n", with a pause inside the section. 0 or the failed step. */
+static int rmw_once(ud_dict *d) {
+    if (ud_lock(d, NULL) != 0)
+        return 1;
+    int64_t n = 0;
+    ud_buf v = UD_BUF_INIT;
+    int rc = ud_get(d, S("n"), &v);
+    int failed =
+        rc == 0 ? (ut_parse_i64(v.data, v.len, &n) != 0 ? 2 : 0) : (rc != UD_ENOTFOUND ? 3 : 0);
+    ud_buf_free(&v);
+    ut_sleep(0.0001);
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%lld", (long long)(n + 1));
+    if (!failed && ud_set(d, "n", 1, buf, (size_t)len) != 0)
+        failed = 4;
+    if (ud_unlock(d) != 0)
+        failed = 5;
+    return failed;
+}
+
+static void *rmw_thread(void *varg) {
+    rmw_arg *a = varg;
+    for (int i = 0; i < RMW_ROUNDS && !a->failed; i++)
+        a->failed = rmw_once(a->d);
+    return NULL;
+}
+
+/* In a child: can another process take the lock and write at once? 0 if so. */
+static int writer_child(void *name) {
+    ud_dict *d = ut_attach(name);
+    if (d == NULL)
+        return 2;
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.timeout = 5;
+    int rc = ud_lock(d, &o);
+    if (rc == 0)
+        rc = ud_set(d, S("other"), S("1"));
+    if (rc == 0)
+        rc = ud_unlock(d);
+    ud_close(d);
+    return rc == 0 ? 0 : 3;
+}
+
+static void assert_free_for_others(const char *name) {
+    pid_t pid = ut_fork(writer_child, (void *)name);
+    assert_true(pid > 0);
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+}
+
+static void run_shared_rmw(int lock) {
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    pthread_t t[RMW_THREADS];
+    rmw_arg args[RMW_THREADS];
+    for (int i = 0; i < RMW_THREADS; i++) {
+        args[i] = (rmw_arg){d, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, rmw_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < RMW_THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        if (args[i].failed)
+            fail_msg("thread %d failed at step %d", i, args[i].failed);
+    }
+    assert_int_equal(ut_get_i64(d, "n"), (int64_t)RMW_THREADS * RMW_ROUNDS);
+    ud_status_info st;
+    assert_ok(ud_status(d, &st));
+    assert_int_equal(st.lock_holder, 0);
+    assert_free_for_others(name);
+    assert_ok(ud_close(d));
+}
+
+static void test_shared_handle_rmw_mutex(void **state) {
+    (void)state;
+    run_shared_rmw(UD_LOCK_MUTEX);
+}
+
+static void test_shared_handle_rmw_spin(void **state) {
+    (void)state;
+    run_shared_rmw(UD_LOCK_SPIN);
+}
+
+/* ---- While one thread holds the lock, another sharing the handle neither gets nor frees it. */
+
+typedef struct probe_arg {
+    ud_dict *d;
+    int nonblock_rc, timeout_rc, unlock_rc;
+    double waited;
+} probe_arg;
+
+static void *probe_thread(void *varg) {
+    probe_arg *a = varg;
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.nonblock = true;
+    a->nonblock_rc = ud_lock(a->d, &o);
+    o.nonblock = false;
+    o.timeout = 0.2;
+    double t0 = ut_now();
+    a->timeout_rc = ud_lock(a->d, &o);
+    a->waited = ut_now() - t0;
+    a->unlock_rc = ud_unlock(a->d);
+    return NULL;
+}
+
+static void run_shared_excludes(int lock) {
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    assert_ok(ud_lock(d, NULL));
+    assert_ok(ud_lock(d, NULL)); /* re-entrant for this thread */
+    probe_arg a = {d, 1, 1, 1, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, probe_thread, &a), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(a.nonblock_rc, UD_EBUSY);
+    assert_int_equal(a.timeout_rc, UD_ETIMEDOUT);
+    assert_true(a.waited >= 0.19);
+    assert_int_equal(a.unlock_rc, UD_ENOTLOCKED);
+    /* The other thread's attempts changed nothing: two levels are still ours. */
+    assert_int_equal(ud_lock_holder(d), getpid());
+    assert_ok(ud_unlock(d));
+    assert_int_equal(ud_lock_holder(d), getpid());
+    assert_ok(ud_unlock(d));
+    assert_rc(ud_unlock(d), UD_ENOTLOCKED);
+    assert_int_equal(ud_lock_holder(d), 0);
+    assert_free_for_others(name);
+    assert_ok(ud_close(d));
+}
+
+static void test_shared_handle_excludes_mutex(void **state) {
+    (void)state;
+    run_shared_excludes(UD_LOCK_MUTEX);
+}
+
+static void test_shared_handle_excludes_spin(void **state) {
+    (void)state;
+    run_shared_excludes(UD_LOCK_SPIN);
+}
+
+/* ---- One thread holding many dicts' locks still shares each with a second handle. ---- */
+
+enum { MANY = 40 }; /* past the table's first 16 entries and its first doubling */
+
+typedef struct many_arg {
+    char names[MANY][64];
+    int lock;
+} many_arg;
+
+/* In a child (a hang is a timeout, not a stuck test): locks MANY dicts through one handle
+ * each, writes through a second handle of each, then releases all. 0 or the failed step. */
+static int many_child(void *varg) {
+    many_arg *a = varg;
+    ud_dict *h1[MANY], *h2[MANY];
+    for (int i = 0; i < MANY; i++) {
+        h1[i] = ut_attach(a->names[i]);
+        h2[i] = ut_attach(a->names[i]);
+        if (!h1[i] || !h2[i])
+            return 2;
+    }
+    for (int i = 0; i < MANY; i++)
+        if (ud_lock(h1[i], NULL) != 0)
+            return 3;
+    for (int i = 0; i < MANY; i++)
+        if (ud_set(h2[i], S("k"), S("v")) != 0)
+            return 4;
+    for (int i = MANY - 1; i >= 0; i--)
+        if (ud_unlock(h1[i]) != 0)
+            return 5;
+    for (int i = 0; i < MANY; i++) {
+        ud_close(h2[i]);
+        ud_close(h1[i]);
+    }
+    return 0;
+}
+
+static void run_many_held(int lock) {
+    many_arg *a = ut_shared_alloc(sizeof *a);
+    ud_dict *d[MANY];
+    for (int i = 0; i < MANY; i++)
+        d[i] = ut_open(ut_name(a->names[i]), UD_CREATE_ONLY, lock, 4096);
+    pid_t pid = ut_fork(many_child, a);
+    assert_true(pid > 0);
+    char buf[32];
+    int st = ut_wait(pid, 20);
+    if (st != 0)
+        fail_msg("child: %s", ut_status_str(st, buf, sizeof buf));
+    for (int i = 0; i < MANY; i++) {
+        ud_buf v = UD_BUF_INIT;
+        assert_ok(ud_get(d[i], S("k"), &v));
+        ud_buf_free(&v);
+        assert_int_equal(ud_lock_holder(d[i]), 0);
+        ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+        o.nonblock = true;
+        assert_ok(ud_lock(d[i], &o));
+        assert_ok(ud_unlock(d[i]));
+        assert_ok(ud_close(d[i]));
+    }
+    ut_shared_free(a, sizeof *a);
+}
+
+static void test_many_held_mutex(void **state) {
+    (void)state;
+    run_many_held(UD_LOCK_MUTEX);
+}
+
+static void test_many_held_spin(void **state) {
+    (void)state;
+    run_many_held(UD_LOCK_SPIN);
+}
+
+/* ---- An interruptible wait ends when a signal handler runs. ---- */
+
+static atomic_int alarms;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    atomic_fetch_add(&alarms, 1);
+}
+
+typedef struct hold_arg {
+    const char *name;
+    int ready[2];
+    int release[2];
+} hold_arg;
+
+static int hold_child(void *varg) {
+    hold_arg *a = varg;
+    close(a->ready[0]);
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL || ud_lock(d, NULL) != 0)
+        return 2;
+    if (write(a->ready[1], "x", 1) != 1)
+        return 3;
+    ut_gate_wait(a->release);
+    ud_unlock(d);
+    ud_close(d);
+    return 0;
+}
+
+/* A handler with SA_RESTART (the harder case: glibc's own waits restart after it), and a timer
+ * that fires every 50 ms; returns the rc of ud_lock(o) and its duration. */
+static int lock_under_alarms(ud_dict *d, const ud_lock_options *o, double *took) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    struct itimerval it = {{0, 50000}, {0, 50000}}, off = {{0, 0}, {0, 0}};
+    atomic_store(&alarms, 0);
+    double t0 = ut_now();
+    setitimer(ITIMER_REAL, &it, NULL);
+    int rc = ud_lock(d, o);
+    setitimer(ITIMER_REAL, &off, NULL);
+    *took = ut_now() - t0;
+    sigaction(SIGALRM, &old, NULL);
+    return rc;
+}
+
+static void run_interruptible(int lock) {
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    hold_arg a = {name, {-1, -1}, {-1, -1}};
+    assert_int_equal(pipe(a.ready), 0);
+    assert_int_equal(ut_gate_open(a.release), 0);
+    pid_t pid = ut_fork(hold_child, &a);
+    assert_true(pid > 0);
+    close(a.ready[1]);
+    char c;
+    assert_int_equal(read(a.ready[0], &c, 1), 1);
+    close(a.ready[0]);
+
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.sleep_time = 0.005; /* the spin mode notices a signal during its naps */
+    o.timeout = 0.5;
+    double took;
+    /* Not asked: the handlers run and the wait goes on to its timeout. */
+    assert_rc(lock_under_alarms(d, &o, &took), UD_ETIMEDOUT);
+    assert_true(took >= 0.45);
+    assert_true(atomic_load(&alarms) >= 3);
+    /* Asked: the first handler that runs while the wait sleeps ends it. */
+    o.interruptible = true;
+    o.timeout = 10;
+    assert_rc(lock_under_alarms(d, &o, &took), -EINTR);
+    assert_true(took < 2.0);
+    assert_int_equal(ud_lock_holder(d), pid);
+
+    ut_gate_release(a.release);
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    ut_gate_close(a.release);
+    /* An interruptible wait that is not interrupted takes the lock as any other. */
+    assert_ok(ud_lock(d, &o));
+    assert_ok(ud_unlock(d));
+    assert_ok(ud_close(d));
+}
+
+static void test_interruptible_mutex(void **state) {
+    (void)state;
+    run_interruptible(UD_LOCK_MUTEX);
+}
+
+static void test_interruptible_spin(void **state) {
+    (void)state;
+    run_interruptible(UD_LOCK_SPIN);
+}
+
+/* ---- An interruptible waiter wakes when the holder dies. ---- */
+
+static int die_holding(void *varg) {
+    hold_arg *a = varg;
+    close(a->ready[0]);
+    ud_dict *d = ut_attach(a->name);
+    if (d == NULL || ud_lock(d, NULL) != 0)
+        return 2;
+    if (write(a->ready[1], "x", 1) != 1)
+        return 3;
+    ut_sleep(0.3);
+    _exit(0); /* holding the lock */
+}
+
+static void run_owner_dies(int lock) {
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
+    hold_arg a = {name, {-1, -1}, {-1, -1}};
+    assert_int_equal(pipe(a.ready), 0);
+    pid_t pid = ut_fork(die_holding, &a);
+    assert_true(pid > 0);
+    close(a.ready[1]);
+    char c;
+    assert_int_equal(read(a.ready[0], &c, 1), 1);
+    close(a.ready[0]);
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.interruptible = true;
+    o.timeout = 10;
+    double t0 = ut_now();
+    assert_ok(ud_lock(d, &o));
+    double took = ut_now() - t0;
+    assert_true(took < 2.0);
+    assert_ok(ud_set(d, S("after"), S("1")));
+    assert_ok(ud_unlock(d));
+    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
+    ud_status_info st;
+    assert_ok(ud_status(d, &st));
+    assert_int_equal(st.lock_recoveries, 1);
+    assert_ok(ud_close(d));
+}
+
+static void test_interruptible_owner_dies_mutex(void **state) {
+    (void)state;
+    run_owner_dies(UD_LOCK_MUTEX);
+}
+
+static void test_interruptible_owner_dies_spin(void **state) {
+    (void)state;
+    run_owner_dies(UD_LOCK_SPIN);
+}
+
+/* ---- Interruptible waiters still hand the lock on: no wake-up is lost. ---- */
+
+enum { HAND_PROCS = 4, HAND_ROUNDS = 1000 };
+
+static int handoff_child(void *name) {
+    ud_dict *d = ut_attach(name);
+    if (d == NULL)
+        return 2;
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.interruptible = true;
+    for (int i = 0; i < HAND_ROUNDS; i++) {
+        int rc = ud_lock(d, (i & 1) ? &o : NULL);
+        if (rc != 0)
+            return 3;
+        int64_t n = ut_get_i64(d, "n");
+        ut_sleep(0.00005); /* the others queue up meanwhile */
+        char buf[32];
+        int len = snprintf(buf, sizeof buf, "%lld", (long long)(n + 1));
+        if (ud_set(d, "n", 1, buf, (size_t)len) != 0 || ud_unlock(d) != 0)
+            return 4;
+    }
+    ud_close(d);
+    return 0;
+}
+
+static void test_interruptible_handoff(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 1 << 16);
+    assert_ok(ud_set(d, S("n"), S("0")));
+    pid_t pids[HAND_PROCS];
+    double t0 = ut_now();
+    for (int i = 0; i < HAND_PROCS; i++)
+        pids[i] = ut_fork(handoff_child, name);
+    ut_assert_children(pids, HAND_PROCS, WAIT_LIMIT, "handoff");
+    printf("%d processes x %d locked increments (every other wait interruptible): %.3f s\n",
+           HAND_PROCS, HAND_ROUNDS, ut_now() - t0);
+    assert_int_equal(ut_get_i64(d, "n"), (int64_t)HAND_PROCS * HAND_ROUNDS);
+    assert_ok(ud_close(d));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_shared_handle_rmw_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_shared_handle_rmw_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_shared_handle_excludes_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_shared_handle_excludes_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_many_held_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_many_held_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_interruptible_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_interruptible_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_interruptible_owner_dies_mutex, ut_teardown),
+        cmocka_unit_test_teardown(test_interruptible_owner_dies_spin, ut_teardown),
+        cmocka_unit_test_teardown(test_interruptible_handoff, ut_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
