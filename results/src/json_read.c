@@ -328,10 +328,17 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
     static const char *const keys2[] = {
         "scenario", "backend",     "backend_name", "params",           "status",        "reason",
         "metrics",  "correctness", "merit",        "harness_floor_ns", "value_copy_ns", NULL};
+    static const char *const keys3[] = {
+        "scenario", "backend",     "backend_name", "params",           "status",        "reason",
+        "metrics",  "correctness", "merit",        "harness_floor_ns", "value_copy_ns", "failover",
+        NULL};
     const json_t *params, *corr;
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
+    if (rp__jc_only_known(r, o,
+                          r->version >= 3   ? keys3
+                          : r->version >= 2 ? keys2
+                                            : keys) ||
         rp__jc_str(r, o, "scenario", &c->scenario, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "backend", &c->backend, RP__JC_REQUIRED))
         return r->rc;
@@ -351,12 +358,13 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
         read_correctness(r, corr, &c->correctness);
         rp__jc_leave(r, m);
     }
-    if (r->rc)
+    /* The failover figures come before the merit, which may be taken from them. */
+    if (r->rc || (r->version >= 3 && rp__read_failover(r, o, c)))
         return r->rc;
     return r->version < 2 ? merit_v1(r, c) : read_cell_v2(r, o, c);
 }
 
-/* The schema names the version the rest is read as: udbench/2 or udbench/1. */
+/* The schema names the version the rest is read as: udbench/3, /2 or /1. */
 static int read_schema(rp__jc *r, const json_t *root) {
     if (!json_is_object(root))
         return rp__jc_bad(r, "expected a JSON object at the top level");
@@ -366,6 +374,8 @@ static int read_schema(rp__jc *r, const json_t *root) {
     if (!json_is_string(schema))
         return rp__jc_bad_at(r, "schema", "expected a string");
     if (strcmp(json_string_value(schema), RP_SCHEMA) == 0) {
+        r->version = 3;
+    } else if (strcmp(json_string_value(schema), RP_SCHEMA_V2) == 0) {
         r->version = 2;
     } else if (strcmp(json_string_value(schema), RP_SCHEMA_V1) == 0) {
         r->version = 1;
@@ -374,8 +384,8 @@ static int read_schema(rp__jc *r, const json_t *root) {
         r->rc = RP_ESCHEMA;
         if (r->err && r->errlen)
             snprintf(r->err, r->errlen,
-                     "unsupported schema \"%s\" (this udbench reads " RP_SCHEMA_V1 " and " RP_SCHEMA
-                     ")",
+                     "unsupported schema \"%s\" (this udbench reads " RP_SCHEMA_V1 ", " RP_SCHEMA_V2
+                     " and " RP_SCHEMA ")",
                      json_string_value(schema));
     }
     return r->rc;

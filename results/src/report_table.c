@@ -47,6 +47,7 @@ static void md_group_head(FILE *f, const rp__group *g) {
             "p99.9 | max | notes |\n|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|\n",
             g->figure == RP_FIGURE_P50_NS      ? "p50 latency"
             : g->figure == RP_FIGURE_BYTES_SEC ? "bytes/s"
+            : g->figure == RP_FIGURE_LOST      ? "lost writes"
                                                : "ops/s",
             g->merit ? " (figure of merit)" : " (median)");
 }
@@ -194,6 +195,8 @@ static int md_body(const rp_doc *d, const rp__header *h, const rp__ranking *r, F
     for (size_t i = 0; i < r->ngroups; i++)
         md_group(f, &r->groups[i]);
     rc = md_correctness(f, d, r);
+    if (!rc)
+        rc = rp__failover_md(f, d, r);
     if (!rc)
         rc = md_not_measured(f, d, r);
     return rc;

@@ -311,7 +311,7 @@ static const struct broken {
     {"top_array.json", RP_ESCHEMA, "expected a JSON object at the top level"},
     {"no_schema.json", RP_ESCHEMA, "no \"schema\" field: not a udbench results document"},
     {"wrong_schema.json", RP_ESCHEMA,
-     "unsupported schema \"udbench/3\" (this udbench reads udbench/1 and udbench/2)"},
+     "unsupported schema \"udbench/4\" (this udbench reads udbench/1, udbench/2 and udbench/3)"},
     {"schema_type.json", RP_ESCHEMA, "schema: expected a string"},
     {"unknown_field.json", RP_ESCHEMA, "results[0].colour: unknown field"},
     {"unknown_top_field.json", RP_ESCHEMA, "comment: unknown field"},

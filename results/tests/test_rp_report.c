@@ -393,9 +393,15 @@ static void test_text_names_schema(void **state) {
     assert_true(strncmp(t, "udbench results (udbench/1)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
-    d = good();
+    if (rp_doc_read(RP_FIXTURES "/good-v2.json", &d, err, sizeof err))
+        fail_msg("good-v2.json: %s", err);
     t = report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/2)\n", 28) == 0);
+    free(t);
+    rp_doc_free(d);
+    d = good();
+    t = report(d, RP_FORMAT_TEXT);
+    assert_true(strncmp(t, "udbench results (udbench/3)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
 }

@@ -78,7 +78,7 @@ static void print_run_help(void) {
            "  --pin                        run worker i on CPU i mod the number of CPUs\n"
            "  --seed N                     seed of the operation sequences\n"
            "  --primitive P                lock scenario: auto, incr, lock or none\n"
-           "  --out FILE                   write the results document (JSON, udbench/2) here\n"
+           "  --out FILE                   write the results document (JSON, udbench/3) here\n"
            "  --format text|md|csv         the report printed at the end (default text)\n\n"
            "Scenarios (udbench list describes them):\n ",
            SC_MAX_PROCS);
