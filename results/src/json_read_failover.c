@@ -2,7 +2,7 @@
  * json_read_failover.c - reading a cell's "failover" block (udbench/3) and checking that its
  * figures agree with each other: lost writes within the acknowledged ones, the share their
  * ratio, the merged window at least every worker's, the keys found missing or older within
- * the keys read back.
+ * the keys read back, one repetition per repetition of the cell's metrics.
  */
 #include <math.h>
 #include <string.h>
@@ -114,8 +114,11 @@ int rp__read_failover(rp__jc *r, const json_t *o, rp_cell *c) {
     if (!rp__jc_only_known(r, f, keys) && !rp__jc_arr(r, f, "reps", &reps)) {
         if (json_array_size(reps) == 0)
             rp__jc_bad_at(r, "reps", "a failover block needs at least one repetition");
-        else
-            rp__jc_each(r, "reps", reps, add_rep, c);
+        else if (!rp__jc_each(r, "reps", reps, add_rep, c))
+            for (size_t i = 0; i < c->nmetrics && !r->rc; i++)
+                if (c->metrics[i].nreps != c->failover.nreps)
+                    rp__jc_bad_at(r, "reps", "%zu repetitions, but metric \"%s\" has %zu",
+                                  c->failover.nreps, c->metrics[i].op, c->metrics[i].nreps);
     }
     rp__jc_leave(r, m);
     return r->rc;
