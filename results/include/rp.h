@@ -242,6 +242,9 @@ typedef struct rp_run {
      * order shuffled per round from `seed`; `pinned`: workers ran on fixed CPUs. */
     int rounds;
     bool pinned;
+    /* udbench/3: the host of every MPI rank, by rank (`udbench run --mpi`); none otherwise. */
+    char **hosts;
+    size_t nhosts;
     rp_machine machine;
 } rp_run;
 

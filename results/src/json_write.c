@@ -154,6 +154,10 @@ static json_t *run_json(wctx *w, const rp_run *r) {
     put(w, o, "noise_threshold", jreal(w, r->noise_threshold));
     put(w, o, "rounds", json_integer(r->rounds));
     put(w, o, "pinned", json_boolean(r->pinned));
+    json_t *hosts = json_array();
+    put(w, o, "hosts", hosts);
+    for (size_t i = 0; hosts && i < r->nhosts; i++)
+        push(w, hosts, r->hosts[i] ? jstr(w, r->hosts[i]) : json_string(""));
     put(w, o, "machine", m = json_object());
     if (m) {
         const rp_machine *mc = &r->machine;

@@ -89,6 +89,9 @@ static void run_clear(rp_run *r) {
     for (size_t i = 0; i < r->argc; i++)
         free(r->argv[i]);
     free(r->argv);
+    for (size_t i = 0; i < r->nhosts; i++)
+        free(r->hosts[i]);
+    free(r->hosts);
     free(r->machine.cpu);
     free(r->machine.kernel);
     free(r->machine.compiler);

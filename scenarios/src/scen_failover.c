@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "nodes.h"
+#include "sc_mpi.h"
 #include "scen.h"
 #include "scen_failover.h"
 
@@ -50,6 +51,8 @@ static bool discards(const sc_cell *c) {
 }
 
 const char *sc_failover_na(const sc_cell *c) {
+    if (sc_mpi_size() > 1)
+        return "runs on one host: the kill and the read-back are not spread over MPI ranks";
     if (discards(c))
         return "keeps nothing: there is no acknowledged write to lose";
     if (!(c->caps & KV_CAP_CROSS_PROCESS))
