@@ -314,8 +314,9 @@ int kv__redis_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
         goto fail;
     r->base.methods = &redis_methods;
     bool persistent = false;
-    if ((rc = log_in(r, &t)) < 0 || (rc = kv__redis_server_facts(&r->base, &r->link, r->version,
-                                                                 sizeof(r->version), &persistent)) < 0) {
+    if ((rc = log_in(r, &t)) < 0 ||
+        (rc = kv__redis_server_facts(&r->base, &r->link, r->version, sizeof(r->version),
+                                     &persistent)) < 0) {
         kv__errbuf(err, errlen, rc, "%s", r->base.errmsg);
         goto fail;
     }

@@ -42,10 +42,12 @@ static int redirect_target(kv__cluster_conn *cc, const redisReply *rep) {
     const char *addr = strchr(rep->str, ' ');
     addr = addr ? strchr(addr + 1, ' ') : NULL;
     const char *colon = addr ? strrchr(addr, ':') : NULL;
-    if (!colon || colon == addr + 1)
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || colon == addr + 1 || *end || port <= 0 || port > 65535)
         return kv__error(&cc->base, KV_EPROTO, "redis-cluster: malformed redirection '%s'",
                          rep->str);
-    return kv__cluster_node_index(cc, addr + 1, (size_t)(colon - addr - 1), atoi(colon + 1));
+    return kv__cluster_node_index(cc, addr + 1, (size_t)(colon - addr - 1), (int)port);
 }
 
 /* ASKING, then the command, in one round trip; returns the command's reply. */
@@ -206,9 +208,10 @@ static int pipeline(kv__cluster_conn *cc, const kv__redis_cmd *cmds, size_t n, r
     }
     /* Nodes in order of first appearance; each node's replies come back in its send order. */
     for (size_t i = 0; i < n && rc == 0; i++) {
-        kv__redis_link *l = kv__cluster_link(cc, (size_t)node[i], cmds[i].read && cc->replicas_read,
-                                             &rc);
-        if (l && redisAppendCommandArgv(l->ctx, cmds[i].argc, cmds[i].argv, cmds[i].lens) != REDIS_OK)
+        kv__redis_link *l =
+            kv__cluster_link(cc, (size_t)node[i], cmds[i].read && cc->replicas_read, &rc);
+        if (l &&
+            redisAppendCommandArgv(l->ctx, cmds[i].argc, cmds[i].argv, cmds[i].lens) != REDIS_OK)
             rc = kv__redis_link_fail(&cc->base, l, cmds[i].what, errno);
     }
     for (size_t i = 0; i < n && rc == 0; i++)
@@ -244,7 +247,7 @@ static int batch_init(batch *b, kv__cluster_conn *cc, size_t n) {
     b->cmds = calloc(n ? n : 1, sizeof(*b->cmds));
     b->argv = calloc(n ? 3 * n : 1, sizeof(*b->argv));
     b->lens = calloc(n ? 3 * n : 1, sizeof(*b->lens));
-    b->reps = calloc(n ? n : 1, sizeof(*b->reps));
+    b->reps = calloc(n ? n : 1, sizeof(redisReply *));
     return b->cmds && b->argv && b->lens && b->reps ? 0 : -ENOMEM;
 }
 
@@ -259,8 +262,8 @@ static void batch_cmd(batch *b, size_t i, const void *key, size_t klen, const vo
     lens[1] = klen;
     argv[2] = val ? val : "";
     lens[2] = vlen;
-    b->cmds[i] = (kv__redis_cmd){set ? "SET (pipeline)" : "GET (pipeline)", set ? 3 : 2, argv, lens,
-                                 1, !set};
+    b->cmds[i] = (kv__redis_cmd){
+        set ? "SET (pipeline)" : "GET (pipeline)", set ? 3 : 2, argv, lens, 1, !set};
 }
 
 static void batch_free(batch *b) {
@@ -332,8 +335,8 @@ static int on_primaries(kv__cluster_conn *cc, const char *what, int argc, const 
         if (!cc->nodes[i]->primary)
             continue;
         kv__redis_link *l = kv__cluster_link(cc, i, false, &rc);
-        redisReply *rep = l ? kv__redis_link_command(&cc->base, l, what, argc, argv, lens, &rc)
-                            : NULL;
+        redisReply *rep =
+            l ? kv__redis_link_command(&cc->base, l, what, argc, argv, lens, &rc) : NULL;
         if (!rep) {
             cc->refresh = true;
             break;

@@ -40,8 +40,9 @@ int kv__cluster_node_index(kv__cluster_conn *cc, const char *host, size_t hlen, 
             return (int)i;
     }
     if (cc->nnodes == KV__CLUSTER_MAX_NODES || hlen >= sizeof(cc->nodes[0]->host))
-        return kv__error(&cc->base, KV_EFULL, "redis-cluster: more than %d nodes, or a host name "
-                                              "too long",
+        return kv__error(&cc->base, KV_EFULL,
+                         "redis-cluster: more than %d nodes, or a host name "
+                         "too long",
                          KV__CLUSTER_MAX_NODES);
     kv__cluster_node *n = calloc(1, sizeof(*n));
     if (!n)
@@ -85,7 +86,8 @@ kv__redis_link *kv__cluster_link(kv__cluster_conn *cc, size_t i, bool readonly, 
     if (readonly && !n->readonly) {
         const char *argv[] = {"READONLY"};
         size_t lens[] = {8};
-        redisReply *rep = kv__redis_link_command(&cc->base, &n->link, "READONLY", 1, argv, lens, rc);
+        redisReply *rep =
+            kv__redis_link_command(&cc->base, &n->link, "READONLY", 1, argv, lens, rc);
         if (!rep)
             return NULL;
         freeReplyObject(rep);
@@ -118,8 +120,7 @@ static int reply_node(map_build *mb, const redisReply *ip, long long port) {
 
 static int assign(map_build *mb, long long from, long long to, int primary, int reader) {
     if (from < 0 || to >= KV__CLUSTER_SLOTS || from > to)
-        return kv__error(&mb->cc->base, KV_EPROTO, "redis-cluster: slot range %lld-%lld", from,
-                         to);
+        return kv__error(&mb->cc->base, KV_EPROTO, "redis-cluster: slot range %lld-%lld", from, to);
     for (long long s = from; s <= to; s++) {
         mb->primary[s] = (uint16_t)primary;
         mb->reader[s] = (uint16_t)(reader >= 0 ? reader : primary);
@@ -151,8 +152,9 @@ static int shard_to_map(map_build *mb, const redisReply *shard) {
     const redisReply *slots = map_get(shard, "slots"), *nodes = map_get(shard, "nodes");
     int primary = -1, replicas[8], nrep = 0;
     if (!slots || !nodes || slots->type != REDIS_REPLY_ARRAY || nodes->type != REDIS_REPLY_ARRAY)
-        return kv__error(&mb->cc->base, KV_EPROTO, "redis-cluster: CLUSTER SHARDS: no slots or "
-                                                   "nodes in a shard");
+        return kv__error(&mb->cc->base, KV_EPROTO,
+                         "redis-cluster: CLUSTER SHARDS: no slots or "
+                         "nodes in a shard");
     for (size_t i = 0; i < nodes->elements; i++) {
         const redisReply *n = nodes->element[i], *ip = map_get(n, "ip"), *port = map_get(n, "port");
         if (!ip || !port || port->type != REDIS_REPLY_INTEGER)
@@ -177,8 +179,8 @@ static int shard_to_map(map_build *mb, const redisReply *shard) {
         if (slots->element[i]->type != REDIS_REPLY_INTEGER ||
             slots->element[i + 1]->type != REDIS_REPLY_INTEGER)
             return kv__error(&mb->cc->base, KV_EPROTO, "redis-cluster: CLUSTER SHARDS slots");
-        rc = assign(mb, slots->element[i]->integer, slots->element[i + 1]->integer, primary,
-                    reader);
+        rc =
+            assign(mb, slots->element[i]->integer, slots->element[i + 1]->integer, primary, reader);
     }
     return rc;
 }
@@ -213,8 +215,8 @@ static int map_from(map_build *mb, size_t i) {
     const char *shards[] = {"CLUSTER", "SHARDS"}, *slots[] = {"CLUSTER", "SLOTS"};
     size_t shards_lens[] = {7, 6}, slots_lens[] = {7, 5};
     bool by_shards = true;
-    redisReply *rep = kv__redis_link_raw(&cc->base, l, "CLUSTER SHARDS", 2, shards, shards_lens,
-                                         &rc);
+    redisReply *rep =
+        kv__redis_link_raw(&cc->base, l, "CLUSTER SHARDS", 2, shards, shards_lens, &rc);
     if (rep && rep->type == REDIS_REPLY_ERROR) {
         freeReplyObject(rep);
         by_shards = false;

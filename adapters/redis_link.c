@@ -79,8 +79,7 @@ int kv__redis_link_fail(kv_conn *c, kv__redis_link *l, const char *what, int sav
     return kv__error(c, rc, "redis %s: %s", what, l->broken_msg);
 }
 
-int kv__redis_reply_error(kv_conn *c, const char *where, const redisReply *rep,
-                          const char *what) {
+int kv__redis_reply_error(kv_conn *c, const char *where, const redisReply *rep, const char *what) {
     int rc = KV_ESERVER;
     if (strstr(rep->str, "not an integer"))
         rc = KV_ENOTNUM;
@@ -243,8 +242,7 @@ static int send_int(kv_conn *c, kv__redis_send_fn send, const kv__redis_cmd *cmd
     if (rep->type == REDIS_REPLY_INTEGER)
         *n = rep->integer;
     else
-        rc = kv__error(c, KV_EPROTO, "redis %s: unexpected reply of type %d", cmd->what,
-                       rep->type);
+        rc = kv__error(c, KV_EPROTO, "redis %s: unexpected reply of type %d", cmd->what, rep->type);
     freeReplyObject(rep);
     return rc;
 }
@@ -267,8 +265,8 @@ int kv__redis_get(kv_conn *c, kv__redis_send_fn send, const void *key, size_t kl
     return rc;
 }
 
-int kv__redis_set(kv_conn *c, kv__redis_send_fn send, const void *key, size_t klen,
-                  const void *val, size_t vlen) {
+int kv__redis_set(kv_conn *c, kv__redis_send_fn send, const void *key, size_t klen, const void *val,
+                  size_t vlen) {
     const char *argv[] = {"SET", key, val ? val : ""};
     size_t lens[] = {3, klen, vlen};
     kv__redis_cmd cmd = {"SET", 3, argv, lens, 1, false};

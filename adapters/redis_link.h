@@ -34,8 +34,7 @@ void kv__redis_link_close(kv__redis_link *l);
 /* The context of `l` failed: marks the link broken and returns the code, detail in c. */
 int kv__redis_link_fail(kv_conn *c, kv__redis_link *l, const char *what, int saved_errno);
 /* The code (KV_ENOTNUM, KV_EOVERFLOW, KV_EFULL, KV_ESERVER) of an error reply, detail in c. */
-int kv__redis_reply_error(kv_conn *c, const char *where, const redisReply *rep,
-                          const char *what);
+int kv__redis_reply_error(kv_conn *c, const char *where, const redisReply *rep, const char *what);
 /* KV_EPROTO for a reply of a type the command does not give, detail in c. */
 int kv__redis_unexpected(kv_conn *c, const kv__redis_link *l, const redisReply *rep,
                          const char *what);
@@ -99,8 +98,8 @@ typedef struct kv__redis_lock {
 } kv__redis_lock;
 
 int kv__redis_get(kv_conn *c, kv__redis_send_fn send, const void *key, size_t klen, kv_buf *val);
-int kv__redis_set(kv_conn *c, kv__redis_send_fn send, const void *key, size_t klen,
-                  const void *val, size_t vlen);
+int kv__redis_set(kv_conn *c, kv__redis_send_fn send, const void *key, size_t klen, const void *val,
+                  size_t vlen);
 int kv__redis_del(kv_conn *c, kv__redis_send_fn send, const void *key, size_t klen);
 int kv__redis_incr(kv_conn *c, kv__redis_send_fn send, const void *key, size_t klen, int64_t by,
                    int64_t *result);
