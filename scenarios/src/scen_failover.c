@@ -95,6 +95,25 @@ static int open_settled(const char *uri, kv_conn **out) {
     return rc;
 }
 
+/* The repetition's seed: which worker is the victim, when it strikes, which node. */
+static uint64_t rep_seed(const sc_cell *c) {
+    return sc_mix64(c->p.seed ^ sc_mix64(((uint64_t)c->rep + 1) * 0x9e3779b97f4a7c15ull));
+}
+
+/* Picks the node to kill (by the repetition's seed) among those listed for the backend. */
+static int choose_node(const sc_cell *c, char *err, size_t errlen) {
+    sc_node nodes[FO_MAX_NODES];
+    int n = 0;
+    char why[256] = "";
+    int rc = sc_nodes_list(c->uri, nodes, FO_MAX_NODES, &n, why, sizeof why);
+    if (rc || n == 0) {
+        snprintf(err, errlen, "failover: %s", rc ? why : "no node to kill");
+        return rc ? rc : -ESRCH;
+    }
+    sc_fo->node = nodes[(rep_seed(c) >> 7) % (uint64_t)n];
+    return 0;
+}
+
 int sc_failover_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     (void)kv; /* the parent's connection may be one the last repetition's kill broke */
     if (sc_fo)
@@ -111,6 +130,12 @@ int sc_failover_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     sc_fo->nkeys = c->p.keys;
     sc_fo->procs = c->p.procs;
     atomic_store(&sc_fo->kill_ns, UINT64_MAX);
+    /* The node is chosen now: listing the nodes can take longer than the time to the kill. */
+    if (!sc_backend_on_host(c->uri)) {
+        int rc = choose_node(c, err, errlen);
+        if (rc)
+            return rc;
+    }
     kv_conn *own = NULL;
     int rc = open_settled(c->uri, &own);
     if (rc) {
@@ -292,18 +317,13 @@ static pid_t spawn_writer(sc_worker *w) {
     return pid;
 }
 
-/* Kills one node of the server and restarts it. 0, or a negative code with w's slot told. */
-static int kill_node(sc_worker *w, uint64_t seed) {
-    sc_node nodes[FO_MAX_NODES];
-    int n = 0;
+/* Kills the node chosen in setup and restarts it. 0, or a negative code with w's slot told. */
+static int kill_node(sc_worker *w) {
+    const sc_node *v = &sc_fo->node;
     char err[256] = "";
-    int rc = sc_nodes_list(w->cell->uri, nodes, FO_MAX_NODES, &n, err, sizeof err);
-    if (rc || n == 0)
-        return sc_fail(w, rc ? rc : -ESRCH, "failover: %s", rc ? err : "no node to kill");
-    const sc_node *v = &nodes[seed % (uint64_t)n];
     snprintf(sc_fo->victim, sizeof sc_fo->victim, "pid %d %s %s, kill -9", (int)v->pid, v->hostport,
              v->role);
-    int pidfd;
+    int pidfd, rc;
     if ((rc = sc_node_pin(v, &pidfd, err, sizeof err)) != 0)
         return sc_fail(w, rc, "failover: %s", err);
     atomic_store(&sc_fo->kill_ns, sc_now_ns());
@@ -341,7 +361,7 @@ static int supervise(sc_worker *w, uint64_t seed) {
     if (atomic_load(&w->arena->stop))
         return reap_writer(w, pid);
     if (!sc_backend_on_host(c->uri)) {
-        int rc = kill_node(w, seed >> 7);
+        int rc = kill_node(w);
         int wrc = reap_writer(w, pid);
         return rc ? rc : wrc;
     }
@@ -357,11 +377,6 @@ static int supervise(sc_worker *w, uint64_t seed) {
                        strerror(errno));
     sc_fo->restart_ns = sc_now_ns();
     return reap_writer(w, pid);
-}
-
-/* The repetition's seed: which worker is the victim, when it strikes, which node. */
-static uint64_t rep_seed(const sc_cell *c) {
-    return sc_mix64(c->p.seed ^ sc_mix64(((uint64_t)c->rep + 1) * 0x9e3779b97f4a7c15ull));
 }
 
 int sc_failover_work(sc_worker *w) {

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "nodes.h"
 #include "sc.h"
 
 /* Kinds of error one worker keeps apart (the rest are counted under the last slot, code 0). */
@@ -44,6 +45,7 @@ typedef struct fo_shared {
     _Atomic uint64_t kill_ns; /* when the kill was sent (UINT64_MAX: not yet) */
     uint64_t restart_ns;      /* when the node or writer was back (0: not restarted) */
     char victim[160];         /* what was killed */
+    sc_node node;             /* a server's node to kill, chosen in setup (pid 0: none) */
     uint64_t nkeys;
     int procs;
     fo_wstate w[SC_MAX_PROCS];
