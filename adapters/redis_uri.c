@@ -6,8 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* The query parameters: timeouts, db, credentials and the lock's key. */
-static int parse_params(kv__uri *u, kv__redis_target *t, char *err, size_t errlen) {
+/* The query parameters: timeouts, db, credentials and the lock's key (default_lock_key if none). */
+static int parse_params(kv__uri *u, kv__redis_target *t, const char *default_lock_key, char *err,
+                        size_t errlen) {
     int rc;
     if ((rc = kv__uri_seconds(u, "timeout", 5, &t->timeout, err, errlen)) < 0 ||
         (rc = kv__uri_seconds(u, "connect_timeout", 2, &t->connect_timeout, err, errlen)) < 0 ||
@@ -23,7 +24,7 @@ static int parse_params(kv__uri *u, kv__redis_target *t, char *err, size_t errle
         return kv__errbuf(err, errlen, KV_EURI, "'%s': timeouts and lock_ttl must be positive",
                           u->text);
     if (!t->lock_key)
-        t->lock_key = "kv:lock";
+        t->lock_key = default_lock_key;
     if (!*t->lock_key || strlen(t->lock_key) >= 128)
         return kv__errbuf(err, errlen, KV_EURI, "'%s': lock_key must be 1-127 bytes", u->text);
     return 0;
@@ -72,7 +73,7 @@ static void split_userinfo(kv__redis_target *t) {
 }
 
 int kv__redis_parse_target(kv__uri *u, kv__redis_target *t, char *err, size_t errlen) {
-    int rc = parse_params(u, t, err, errlen);
+    int rc = parse_params(u, t, "kv:lock", err, errlen);
     if (rc < 0)
         return rc;
     t->unix_socket = strcasecmp(u->scheme, "redis+unix") == 0;
@@ -87,5 +88,44 @@ int kv__redis_parse_target(kv__uri *u, kv__redis_target *t, char *err, size_t er
         t->path += 2;
     if (!*t->path)
         return kv__errbuf(err, errlen, KV_EURI, "'%s': redis+unix needs a socket path", u->text);
+    return 0;
+}
+
+int kv__redis_parse_cluster(kv__uri *u, kv__redis_cluster_target *ct, char *err, size_t errlen) {
+    int choice = 0, rc;
+    static const char *const replicas[] = {"no", "read", NULL};
+    if ((rc = kv__uri_choice(u, "replicas", replicas, 0, &choice, err, errlen)) < 0)
+        return rc;
+    ct->replicas_read = choice == 1;
+    /* A hash tag puts the lock in one slot, whatever the key's other bytes are. */
+    if ((rc = parse_params(u, &ct->t, "{kv}:lock", err, errlen)) < 0)
+        return rc;
+    if (ct->t.db != 0)
+        return kv__errbuf(err, errlen, KV_EURI, "'%s': a Redis Cluster has only database 0",
+                          u->text);
+    if (strncmp(u->body, "//", 2) != 0 || !u->body[2])
+        return kv__errbuf(err, errlen, KV_EURI,
+                          "'%s': expected redis-cluster://HOST:PORT[,HOST:PORT...]", u->text);
+    const char *s = u->body + 2;
+    ct->nseeds = 0;
+    for (;;) {
+        size_t len = strcspn(s, ",/");
+        if (ct->nseeds == KV__REDIS_MAX_SEEDS)
+            return kv__errbuf(err, errlen, KV_EURI, "'%s': more than %d seed nodes", u->text,
+                              KV__REDIS_MAX_SEEDS);
+        kv__redis_seed *sd = &ct->seeds[ct->nseeds];
+        if ((rc = kv__parse_hostport(s, len, sd->host, sizeof(sd->host), 6379, &sd->port, err,
+                                     errlen)) < 0)
+            return rc;
+        ct->nseeds++;
+        s += len;
+        if (*s != ',')
+            break;
+        if (!*++s)
+            return kv__errbuf(err, errlen, KV_EURI, "'%s': empty node after ','", u->text);
+    }
+    if (*s && strcmp(s, "/") != 0 && strcmp(s, "/0") != 0)
+        return kv__errbuf(err, errlen, KV_EURI, "'%s': a Redis Cluster has only database 0",
+                          u->text);
     return 0;
 }

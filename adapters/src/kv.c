@@ -30,6 +30,11 @@
 #else
 #define KV__REDIS_OPEN NULL
 #endif
+#ifdef KV_HAVE_REDIS_CLUSTER
+#define KV__REDIS_CLUSTER_OPEN kv__redis_cluster_open
+#else
+#define KV__REDIS_CLUSTER_OPEN NULL
+#endif
 #ifdef KV_HAVE_MEMCACHED
 #define KV__MEMCACHED_OPEN kv__memcached_open
 #else
@@ -57,6 +62,7 @@ static const struct {
     {"lmdb", KV__LMDB_OPEN, "KV_LMDB"},
     {"redis", KV__REDIS_OPEN, "KV_REDIS"},
     {"redis+unix", KV__REDIS_OPEN, "KV_REDIS"},
+    {"redis-cluster", KV__REDIS_CLUSTER_OPEN, "KV_REDIS_CLUSTER"},
     {"memcached", KV__MEMCACHED_OPEN, "KV_MEMCACHED"},
     {"cloudflare-kv", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
     {"cloudflare-kv+https", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},

@@ -134,6 +134,7 @@ int kv__ultradict_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__sqlite_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__lmdb_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__redis_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
+int kv__redis_cluster_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__memcached_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__cloudflare_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 

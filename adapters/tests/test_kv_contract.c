@@ -563,7 +563,7 @@ int main(int argc, char **argv) {
     alarm(300);
     if (ut_resolve_uri(argv[1], contract_uri, sizeof(contract_uri))) {
         if (strncmp(argv[1], "service:", 8) == 0) {
-            const char *server = strncmp(argv[1] + 8, "redis", 5) == 0 ? "redis" : argv[1] + 8;
+            const char *server = strcmp(argv[1] + 8, "redis-unix") == 0 ? "redis" : argv[1] + 8;
             if (!ut_lock_server(server, 240)) {
                 fprintf(stderr, "another test run kept the %s server for 240 s\n", server);
                 return 1;

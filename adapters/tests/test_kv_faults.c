@@ -79,6 +79,15 @@ static void test_malformed_uris(void **state) {
         "redis://127.0.0.1:6379?timeout=0",
         "redis://127.0.0.1:6379?lock_ttl=0",
         "redis+unix:",
+        "redis-cluster:",
+        "redis-cluster://",
+        "redis-cluster://127.0.0.1:7000,",
+        "redis-cluster://127.0.0.1:7000,,127.0.0.1:7001",
+        "redis-cluster://127.0.0.1:99999",
+        "redis-cluster://127.0.0.1:7000/3",
+        "redis-cluster://127.0.0.1:7000?db=2",
+        "redis-cluster://127.0.0.1:7000?replicas=maybe",
+        "redis-cluster://127.0.0.1:7000?timeout=0",
         "memcached:",
         "memcached://",
         "memcached:127.0.0.1:11211",
@@ -187,6 +196,13 @@ static void test_closed_port(void **state) {
         assert_true(ut_now() - t0 < 2.0);
         assert_non_null(strstr(kv_errmsg(NULL), "127.0.0.1"));
         CHECK_OPEN_FAILS("redis+unix:/nonexistent/redis.sock", KV_ECONNECT);
+    }
+    if (kv_adapter_built("redis-cluster")) {
+        /* Every seed is tried, and the last one's failure is the one reported. */
+        snprintf(u, sizeof(u), "redis-cluster://127.0.0.1:%d,localhost:%d?connect_timeout=1", port,
+                 port);
+        CHECK_OPEN_FAILS(u, KV_ECONNECT);
+        assert_non_null(strstr(kv_errmsg(NULL), "localhost"));
     }
     if (kv_adapter_built("memcached")) {
         snprintf(u, sizeof(u), "memcached://127.0.0.1:%d?connect_timeout=1", port);

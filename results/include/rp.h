@@ -40,14 +40,16 @@
 extern "C" {
 #endif
 
-/* The schema this version writes; it also reads RP_SCHEMA_V1 documents (see results/README.md). */
-#define RP_SCHEMA "udbench/2"
+/* The schema this version writes; it also reads RP_SCHEMA_V2 and RP_SCHEMA_V1 documents (see
+ * results/README.md). */
+#define RP_SCHEMA "udbench/3"
+#define RP_SCHEMA_V2 "udbench/2"
 #define RP_SCHEMA_V1 "udbench/1"
 
 /* Error codes: name, value, message. ud_errgen.h makes the enum, rp_strerror() and rp_errname(). */
 #define RP_ERRNO_MAP(XX)                                                                           \
     XX(RP_EPARSE, -3001, "the file is not valid JSON")                                             \
-    XX(RP_ESCHEMA, -3002, "the document is not a udbench/1 or udbench/2 results document")         \
+    XX(RP_ESCHEMA, -3002, "the document is not a udbench/1, /2 or /3 results document")            \
     XX(RP_EINVAL, -3003, "invalid argument")                                                       \
     XX(RP_EFORMAT, -3004, "unknown report format")
 
@@ -126,6 +128,7 @@ enum {
     RP_FIGURE_OPS = 0,   /* median ops/s of the metric */
     RP_FIGURE_P50_NS,    /* median over repetitions of the metric's p50 latency, ns */
     RP_FIGURE_BYTES_SEC, /* median ops/s x bytes_per_op: payload bytes per second */
+    RP_FIGURE_LOST,      /* udbench/3: acknowledged writes lost (failover.reps[].lost_writes) */
 };
 enum { RP_LOWER_IS_BETTER = -1, RP_HIGHER_IS_BETTER = 1 };
 
@@ -137,6 +140,39 @@ typedef struct rp_merit {
     int direction;
     double value, ci_low, ci_high, ci_level;
 } rp_merit;
+
+/* An error kind ("KV_ECONN", "SC_ESTALE") and how many operations met it. */
+typedef struct rp_error_kind {
+    char *kind;
+    uint64_t count;
+} rp_error_kind;
+
+/* One repetition of the failover scenario (udbench/3): what was killed, how long the store was
+ * unavailable, and which acknowledged writes the read-back found missing or older. */
+typedef struct rp_failover_rep {
+    char *victim;     /* what was killed: "pid 123 127.0.0.1:6379 server", "worker 1's writer" */
+    double kill_s;    /* when, in seconds after the start of the measured phase */
+    double restart_s; /* seconds from the kill until it was restarted; < 0: not restarted */
+    /* The unavailability window, s: from the first failed operation of any worker to the
+     * latest first success after a worker's last failure; 0 when no operation failed. */
+    double window_s;
+    bool recovered;          /* every worker succeeded again after its last failure */
+    double *worker_window_s; /* the same per worker (nworkers entries) */
+    size_t nworkers;
+    uint64_t acked_writes;     /* writes acknowledged during the repetition (prefill included) */
+    uint64_t lost_writes;      /* acknowledged writes missing or older on read-back */
+    uint64_t lost_before_kill; /* of which acknowledged before the kill */
+    double lost_share;         /* lost_writes / acked_writes (0 when nothing was acked) */
+    uint64_t keys, missing_keys, older_keys; /* keys read back; found missing; found older */
+    rp_error_kind *errors;                   /* failed operations and failed checks, by kind */
+    size_t nerrors;
+} rp_failover_rep;
+
+/* The failover figures of a cell, one per repetition (nreps == 0: not a failover cell). */
+typedef struct rp_failover {
+    rp_failover_rep *reps;
+    size_t nreps;
+} rp_failover;
 
 /* A parameter of a cell, as text ("procs" = "4", "distribution" = "zipf:0.99"). */
 typedef struct rp_param {
@@ -165,6 +201,8 @@ typedef struct rp_cell {
      * measured by the run just before the cell's group (a reference for what moving the value
      * costs at least); < 0 when not measured. */
     double value_copy_ns;
+    /* udbench/3: the failover scenario's figures (nreps == 0 elsewhere). */
+    rp_failover failover;
 } rp_cell;
 
 /* A backend taking part in the run. */
@@ -204,6 +242,9 @@ typedef struct rp_run {
      * order shuffled per round from `seed`; `pinned`: workers ran on fixed CPUs. */
     int rounds;
     bool pinned;
+    /* udbench/3: the host of every MPI rank, by rank (`udbench run --mpi`); none otherwise. */
+    char **hosts;
+    size_t nhosts;
     rp_machine machine;
 } rp_run;
 
@@ -213,8 +254,8 @@ typedef struct rp_doc {
     size_t nbackends;
     rp_cell *cells;
     size_t ncells;
-    /* The schema version the document was read from (1: RP_SCHEMA_V1, 2: RP_SCHEMA); 0 for a
-     * document made in memory, which is written as RP_SCHEMA. */
+    /* The schema version the document was read from (1: RP_SCHEMA_V1, 2: RP_SCHEMA_V2, 3:
+     * RP_SCHEMA); 0 for a document made in memory, which is written as RP_SCHEMA. */
     int schema_version;
 } rp_doc;
 
@@ -241,6 +282,15 @@ int rp_cell_add_param(rp_cell *c, const char *key, const char *value);
 rp_metric *rp_cell_add_metric(rp_cell *c, const char *op);
 /* Appends a copy of one repetition (plain values: nothing is shared). 0, RP_EINVAL or -ENOMEM. */
 int rp_metric_add_rep(rp_metric *m, const rp_rep *rep);
+/* Appends a zeroed failover repetition (restart_s -1) and returns it, owned by the cell; NULL on
+ * a NULL argument or out of memory. */
+rp_failover_rep *rp_cell_add_failover_rep(rp_cell *c);
+/* Copies the n per-worker windows into r (replacing any). 0, RP_EINVAL or -ENOMEM. */
+int rp_failover_set_windows(rp_failover_rep *r, const double *window_s, size_t n);
+/* Adds count to the error kind `kind` (copied) of r, appending it if new. 0, RP_EINVAL, -ENOMEM. */
+int rp_failover_add_error(rp_failover_rep *r, const char *kind, uint64_t count);
+/* The median and the largest merged window over a cell's failover repetitions (0 with none). */
+void rp_failover_window(const rp_cell *c, double *median_s, double *max_s);
 /* Computes median, min, max, spread and noisy from the repetitions. The median of an even
  * count is the mean of the two middle ones; when the median is 0 but some repetition did work,
  * the spread is relative to the mean instead, so it stays finite (and marks the figure noisy).

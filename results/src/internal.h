@@ -25,6 +25,8 @@
  * unchanged.
  */
 void *rp__array_push(void **arr, size_t *n, size_t size);
+/* Frees the failover figures of a cell and zeroes them (failover.c). */
+void rp__failover_clear(rp_failover *f);
 
 /* The status names of the document, indexed by RP_STATUS_*; NULL for an unknown status. */
 const char *rp__status_name(int status);
@@ -111,6 +113,9 @@ bool rp__null_beside_verdicts(const rp_doc *d);
 double rp__section_floor(const rp_doc *d, const rp_cell *c, const char *op, bool merit);
 int rp__ranking_build(const rp_doc *d, rp__ranking *r);
 void rp__ranking_free(rp__ranking *r);
+/* The failover section of the text and Markdown reports (nothing without failover cells). */
+int rp__failover_text(FILE *out, const rp_doc *d, const rp__ranking *r);
+int rp__failover_md(FILE *f, const rp_doc *d, const rp__ranking *r);
 
 /* True for the harness-floor backend (null:), which reports leave out of rankings. */
 bool rp__is_null(const char *uri);

@@ -21,7 +21,7 @@ typedef struct rp__jc {
     char *err;
     size_t errlen;
     int rc;
-    int version; /* the document's schema: 1 (udbench/1) or 2 (udbench/2) */
+    int version; /* the document's schema: 1, 2 or 3 (udbench/1, /2, /3) */
 } rp__jc;
 
 /* Flags of rp__jc_str(): a string may be null, or may be empty. */
@@ -78,5 +78,10 @@ struct rp_metric;
  */
 int rp__read_metric(rp__jc *r, const json_t *o, struct rp_metric *met, bool need_reps,
                     double threshold);
+
+struct rp_cell;
+/* Reads a cell's "failover" member (udbench/3; null or its figures) into c (json_read_failover.c).
+ */
+int rp__read_failover(rp__jc *r, const json_t *o, struct rp_cell *c);
 
 #endif /* RP_JSON_CHECK_H */

@@ -62,6 +62,27 @@ static int read_machine(rp__jc *r, const json_t *o, rp_machine *mc) {
     return 0;
 }
 
+/* The array of strings `a` (the member `key`) into a new array *out of *n copies. */
+static int read_strings(rp__jc *r, const json_t *a, const char *key, char ***out, size_t *n) {
+    size_t len = json_array_size(a);
+    if (len && !(*out = calloc(len, sizeof **out)))
+        return rp__jc_nomem(r);
+    size_t m = rp__jc_enter(r, key);
+    for (size_t i = 0; i < len && !r->rc; i++) {
+        const json_t *v = json_array_get(a, i);
+        size_t mi = rp__jc_enter_index(r, i);
+        if (!json_is_string(v))
+            rp__jc_bad(r, "expected a string");
+        else if (!((*out)[i] = strdup(json_string_value(v))))
+            rp__jc_nomem(r);
+        else
+            (*n)++;
+        rp__jc_leave(r, mi);
+    }
+    rp__jc_leave(r, m);
+    return r->rc;
+}
+
 static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
     static const char *const keys[] = {
         "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
@@ -70,8 +91,26 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
         "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine",    "rounds",
         "pinned",  NULL};
+    static const char *const keys3[] = {"started",
+                                        "finished",
+                                        "tool_version",
+                                        "git_commit",
+                                        "build_type",
+                                        "suite",
+                                        "argv",
+                                        "seed",
+                                        "timer_overhead_ns",
+                                        "noise_threshold",
+                                        "machine",
+                                        "rounds",
+                                        "pinned",
+                                        "hosts",
+                                        NULL};
     const json_t *argv, *machine;
-    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
+    if (rp__jc_only_known(r, o,
+                          r->version >= 3   ? keys3
+                          : r->version >= 2 ? keys2
+                                            : keys) ||
         rp__jc_str(r, o, "started", &run->started, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "finished", &run->finished, RP__JC_NULLABLE) ||
         rp__jc_str(r, o, "tool_version", &run->tool_version, RP__JC_NULLABLE) ||
@@ -79,28 +118,9 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         rp__jc_str(r, o, "build_type", &run->build_type, RP__JC_NULLABLE) ||
         rp__jc_str(r, o, "suite", &run->suite, RP__JC_NULLABLE) || rp__jc_arr(r, o, "argv", &argv))
         return r->rc;
-    size_t n = json_array_size(argv);
-    if (n) {
-        run->argv = calloc(n, sizeof *run->argv);
-        if (!run->argv)
-            return rp__jc_nomem(r);
-    }
-    size_t m = rp__jc_enter(r, "argv");
-    for (size_t i = 0; i < n; i++) {
-        const json_t *v = json_array_get(argv, i);
-        size_t mi = rp__jc_enter_index(r, i);
-        if (!json_is_string(v))
-            rp__jc_bad(r, "expected a string");
-        else if (!(run->argv[i] = strdup(json_string_value(v))))
-            rp__jc_nomem(r);
-        else
-            run->argc++;
-        rp__jc_leave(r, mi);
-        if (r->rc)
-            break;
-    }
-    rp__jc_leave(r, m);
-    if (r->rc || rp__jc_uint(r, o, "seed", &run->seed) ||
+    if (read_strings(r, argv, "argv", &run->argv, &run->argc))
+        return r->rc;
+    if (rp__jc_uint(r, o, "seed", &run->seed) ||
         rp__jc_num(r, o, "timer_overhead_ns", &run->timer_overhead_ns) ||
         rp__jc_num(r, o, "noise_threshold", &run->noise_threshold) ||
         rp__jc_obj(r, o, "machine", false, &machine))
@@ -114,7 +134,11 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         }
         run->rounds = (int)rounds;
     }
-    m = rp__jc_enter(r, "machine");
+    const json_t *hosts;
+    if (r->version >= 3 && (rp__jc_arr(r, o, "hosts", &hosts) ||
+                            read_strings(r, hosts, "hosts", &run->hosts, &run->nhosts)))
+        return r->rc;
+    size_t m = rp__jc_enter(r, "machine");
     read_machine(r, machine, &run->machine);
     rp__jc_leave(r, m);
     return r->rc;
@@ -328,10 +352,17 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
     static const char *const keys2[] = {
         "scenario", "backend",     "backend_name", "params",           "status",        "reason",
         "metrics",  "correctness", "merit",        "harness_floor_ns", "value_copy_ns", NULL};
+    static const char *const keys3[] = {
+        "scenario", "backend",     "backend_name", "params",           "status",        "reason",
+        "metrics",  "correctness", "merit",        "harness_floor_ns", "value_copy_ns", "failover",
+        NULL};
     const json_t *params, *corr;
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
+    if (rp__jc_only_known(r, o,
+                          r->version >= 3   ? keys3
+                          : r->version >= 2 ? keys2
+                                            : keys) ||
         rp__jc_str(r, o, "scenario", &c->scenario, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "backend", &c->backend, RP__JC_REQUIRED))
         return r->rc;
@@ -351,12 +382,13 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
         read_correctness(r, corr, &c->correctness);
         rp__jc_leave(r, m);
     }
-    if (r->rc)
+    /* The failover figures come before the merit, which may be taken from them. */
+    if (r->rc || (r->version >= 3 && rp__read_failover(r, o, c)))
         return r->rc;
     return r->version < 2 ? merit_v1(r, c) : read_cell_v2(r, o, c);
 }
 
-/* The schema names the version the rest is read as: udbench/2 or udbench/1. */
+/* The schema names the version the rest is read as: udbench/3, /2 or /1. */
 static int read_schema(rp__jc *r, const json_t *root) {
     if (!json_is_object(root))
         return rp__jc_bad(r, "expected a JSON object at the top level");
@@ -366,6 +398,8 @@ static int read_schema(rp__jc *r, const json_t *root) {
     if (!json_is_string(schema))
         return rp__jc_bad_at(r, "schema", "expected a string");
     if (strcmp(json_string_value(schema), RP_SCHEMA) == 0) {
+        r->version = 3;
+    } else if (strcmp(json_string_value(schema), RP_SCHEMA_V2) == 0) {
         r->version = 2;
     } else if (strcmp(json_string_value(schema), RP_SCHEMA_V1) == 0) {
         r->version = 1;
@@ -374,8 +408,8 @@ static int read_schema(rp__jc *r, const json_t *root) {
         r->rc = RP_ESCHEMA;
         if (r->err && r->errlen)
             snprintf(r->err, r->errlen,
-                     "unsupported schema \"%s\" (this udbench reads " RP_SCHEMA_V1 " and " RP_SCHEMA
-                     ")",
+                     "unsupported schema \"%s\" (this udbench reads " RP_SCHEMA_V1 ", " RP_SCHEMA_V2
+                     " and " RP_SCHEMA ")",
                      json_string_value(schema));
     }
     return r->rc;

@@ -1,5 +1,5 @@
 /*
- * json_write.c - the document as JSON (schema "udbench/2"): the tree, its canonical text, and
+ * json_write.c - the document as JSON (schema "udbench/3"): the tree, its canonical text, and
  * the atomic file write.
  *
  * The canonical text is jansson's, indented by two, with numbers printed to 15 significant
@@ -154,6 +154,10 @@ static json_t *run_json(wctx *w, const rp_run *r) {
     put(w, o, "noise_threshold", jreal(w, r->noise_threshold));
     put(w, o, "rounds", json_integer(r->rounds));
     put(w, o, "pinned", json_boolean(r->pinned));
+    json_t *hosts = json_array();
+    put(w, o, "hosts", hosts);
+    for (size_t i = 0; hosts && i < r->nhosts; i++)
+        push(w, hosts, r->hosts[i] ? jstr(w, r->hosts[i]) : json_string(""));
     put(w, o, "machine", m = json_object());
     if (m) {
         const rp_machine *mc = &r->machine;
@@ -256,6 +260,40 @@ static json_t *correctness_json(wctx *w, const rp_correctness *c) {
     return o;
 }
 
+/* udbench/3: the failover figures of a cell, or null for a cell of another scenario. */
+static json_t *failover_json(wctx *w, const rp_failover *f) {
+    json_t *o = f->nreps ? json_object() : json_null(), *reps = NULL;
+    if (!o || !f->nreps)
+        return o;
+    put(w, o, "reps", reps = json_array());
+    for (size_t i = 0; reps && i < f->nreps; i++) {
+        const rp_failover_rep *r = &f->reps[i];
+        json_t *x = json_object(), *win = NULL, *errs = NULL;
+        push(w, reps, x);
+        if (!x)
+            break;
+        put(w, x, "victim", jstr(w, r->victim));
+        put(w, x, "kill_s", jreal(w, r->kill_s));
+        put(w, x, "restart_s", r->restart_s >= 0 ? jreal(w, r->restart_s) : json_null());
+        put(w, x, "window_s", jreal(w, r->window_s));
+        put(w, x, "recovered", json_boolean(r->recovered));
+        put(w, x, "worker_window_s", win = json_array());
+        for (size_t j = 0; win && j < r->nworkers; j++)
+            push(w, win, jreal(w, r->worker_window_s[j]));
+        put(w, x, "acked_writes", juint(w, r->acked_writes));
+        put(w, x, "lost_writes", juint(w, r->lost_writes));
+        put(w, x, "lost_before_kill", juint(w, r->lost_before_kill));
+        put(w, x, "lost_share", jreal(w, r->lost_share));
+        put(w, x, "keys", juint(w, r->keys));
+        put(w, x, "missing_keys", juint(w, r->missing_keys));
+        put(w, x, "older_keys", juint(w, r->older_keys));
+        put(w, x, "errors", errs = json_object());
+        for (size_t j = 0; errs && j < r->nerrors; j++)
+            put(w, errs, r->errors[j].kind ? r->errors[j].kind : "", juint(w, r->errors[j].count));
+    }
+    return o;
+}
+
 static json_t *cell_json(wctx *w, const rp_cell *c) {
     json_t *o = json_object(), *params = NULL, *metrics = NULL;
     if (!o)
@@ -299,6 +337,7 @@ static json_t *cell_json(wctx *w, const rp_cell *c) {
     put(w, o, "harness_floor_ns",
         c->harness_floor_ns >= 0 ? jreal(w, c->harness_floor_ns) : json_null());
     put(w, o, "value_copy_ns", c->value_copy_ns >= 0 ? jreal(w, c->value_copy_ns) : json_null());
+    put(w, o, "failover", failover_json(w, &c->failover));
     return o;
 }
 

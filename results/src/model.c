@@ -68,6 +68,7 @@ static void cell_clear(rp_cell *c) {
     for (size_t i = 0; i < c->nmetrics; i++)
         metric_clear(&c->metrics[i]);
     free(c->metrics);
+    rp__failover_clear(&c->failover);
 }
 
 static void backend_clear(rp_backend *b) {
@@ -88,6 +89,9 @@ static void run_clear(rp_run *r) {
     for (size_t i = 0; i < r->argc; i++)
         free(r->argv[i]);
     free(r->argv);
+    for (size_t i = 0; i < r->nhosts; i++)
+        free(r->hosts[i]);
+    free(r->hosts);
     free(r->machine.cpu);
     free(r->machine.kernel);
     free(r->machine.compiler);
@@ -332,13 +336,15 @@ const char *rp_figure_name(int figure) {
         return "p50 ns";
     case RP_FIGURE_BYTES_SEC:
         return "bytes/s";
+    case RP_FIGURE_LOST:
+        return "lost writes";
     default:
         return NULL;
     }
 }
 
 int rp_figure_parse(const char *name) {
-    for (int f = RP_FIGURE_OPS; f <= RP_FIGURE_BYTES_SEC; f++)
+    for (int f = RP_FIGURE_OPS; f <= RP_FIGURE_LOST; f++)
         if (name && strcmp(name, rp_figure_name(f)) == 0)
             return f;
     return RP_EINVAL;
@@ -369,6 +375,8 @@ double rp_merit_rep_value(const rp_cell *c, size_t rep) {
         return r->p50_ns;
     case RP_FIGURE_BYTES_SEC:
         return r->ops_per_sec * m->bytes_per_op;
+    case RP_FIGURE_LOST:
+        return rep < c->failover.nreps ? (double)c->failover.reps[rep].lost_writes : 0;
     default:
         return r->ops_per_sec;
     }

@@ -34,6 +34,10 @@ double rp__factor(const rp__group *g, double best, double value) {
 const char *rp__fmt_value(rp__num *buf, const rp__group *g, double v) {
     if (g->figure == RP_FIGURE_P50_NS)
         return rp__fmt_ns(buf, v);
+    if (g->figure == RP_FIGURE_LOST) {
+        snprintf(buf->s, sizeof buf->s, "%.15g lost", v);
+        return buf->s;
+    }
     if (g->figure == RP_FIGURE_BYTES_SEC) {
         static const char *const units[] = {"B/s", "KB/s", "MB/s", "GB/s", "TB/s"};
         int u = 0;
@@ -176,8 +180,20 @@ char *rp__group_title(const rp_cell *c, const char *op, bool full) {
     return n < 0 ? NULL : s;
 }
 
+/* Failover cells that lost as many writes are ranked by their window: the shorter first. */
+static int window_cmp(const rp__row *a, const rp__row *b) {
+    if (!a->cell->failover.nreps || !b->cell->failover.nreps)
+        return 0;
+    double ma, xa, mb, xb;
+    rp_failover_window(a->cell, &ma, &xa);
+    rp_failover_window(b->cell, &mb, &xb);
+    return (ma > mb) - (ma < mb);
+}
+
 static int row_cmp(const void *pa, const void *pb) {
     const rp__row *a = pa, *b = pb;
+    if (a->value == b->value && window_cmp(a, b))
+        return window_cmp(a, b);
     if (a->value != b->value) {
         bool a_first = a->value > b->value;
         if (a->metric && a->cell->merit.metric && a->cell->merit.direction == RP_LOWER_IS_BETTER &&

@@ -176,10 +176,19 @@ static void note_item(FILE *f, const rp_doc *d, const void *arg) {
           f);
 }
 
-/* The items that depend on the run: command, warning, unreachable backends, the note. */
+static void ranks_item(FILE *f, const rp_doc *d, const void *arg) {
+    (void)arg;
+    fprintf(f, "%zu MPI ranks, every worker count per rank; hosts by rank:", d->run.nhosts);
+    for (size_t i = 0; i < d->run.nhosts; i++)
+        fprintf(f, " %s", rp__or(d->run.hosts[i], "?"));
+}
+
+/* The items that depend on the run: command, ranks, warning, unreachable backends, the note. */
 static int optional_items(rp__header *h, const rp_doc *d) {
     const rp_machine *m = &d->run.machine;
     if (d->run.argc && emit(h, "command", command_item, d, NULL))
+        return -ENOMEM;
+    if (d->run.nhosts && emit(h, "ranks", ranks_item, d, NULL))
         return -ENOMEM;
     /* The benchmark itself raises the load afterwards; only the load before says whether
      * something else was competing for the machine. */

@@ -178,6 +178,7 @@ static void panel_grid(FILE *f, const layout *lo, const rp__group *g, const scal
             lo->bar_x + BAR_W / 2, bottom + 28, COLOR_MUTED,
             g->figure == RP_FIGURE_P50_NS      ? "median p50 latency, ns (shorter is better)"
             : g->figure == RP_FIGURE_BYTES_SEC ? "median bytes/s"
+            : g->figure == RP_FIGURE_LOST      ? "median acknowledged writes lost (fewer is better)"
                                                : "median ops/s",
             s->log ? " (log scale)" : "");
 }

@@ -47,6 +47,7 @@ static void md_group_head(FILE *f, const rp__group *g) {
             "p99.9 | max | notes |\n|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|\n",
             g->figure == RP_FIGURE_P50_NS      ? "p50 latency"
             : g->figure == RP_FIGURE_BYTES_SEC ? "bytes/s"
+            : g->figure == RP_FIGURE_LOST      ? "lost writes"
                                                : "ops/s",
             g->merit ? " (figure of merit)" : " (median)");
 }
@@ -195,6 +196,8 @@ static int md_body(const rp_doc *d, const rp__header *h, const rp__ranking *r, F
         md_group(f, &r->groups[i]);
     rc = md_correctness(f, d, r);
     if (!rc)
+        rc = rp__failover_md(f, d, r);
+    if (!rc)
         rc = md_not_measured(f, d, r);
     return rc;
 }
@@ -245,7 +248,8 @@ static const char *const csv_columns[] = {"scenario",      "op",           "back
                                           "local_runtime", "merit",        "figure",
                                           "direction",     "value",        "ci_low",
                                           "ci_high",       "ci_coverage",  "harness_floor_ns",
-                                          "value_copy_ns"};
+                                          "value_copy_ns", "window_p50_s", "window_max_s",
+                                          "acked_writes",  "lost_writes",  "lost_share"};
 
 /* The cell's parameters as one field, "k=v;k=v". Returns a string to free, NULL on failure. */
 static char *csv_params(const rp_cell *c) {
@@ -345,6 +349,26 @@ static void csv_merit(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metri
         csv_empty(f, 1);
 }
 
+/* window_p50_s .. lost_share: the failover figures over the repetitions, empty elsewhere. */
+static void csv_failover(FILE *f, const rp_cell *c) {
+    if (!c->failover.nreps) {
+        csv_empty(f, 5);
+        return;
+    }
+    double p50, max;
+    uint64_t acked = 0, lost = 0;
+    rp_failover_window(c, &p50, &max);
+    for (size_t i = 0; i < c->failover.nreps; i++) {
+        acked += c->failover.reps[i].acked_writes;
+        lost += c->failover.reps[i].lost_writes;
+    }
+    csv_real(f, p50);
+    csv_real(f, max);
+    csv_int(f, (long long)acked);
+    csv_int(f, (long long)lost);
+    csv_real(f, acked ? (double)lost / (double)acked : 0);
+}
+
 /* Writes one row; m is NULL for a cell without metrics (n/a, or an error before any figure). */
 static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
     char *params = csv_params(c);
@@ -370,6 +394,7 @@ static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *
     }
     csv_field(f, b && b->local_runtime ? "true" : "false", false);
     csv_merit(f, d, c, m);
+    csv_failover(f, c);
     fputc('\n', f);
     free(params);
     return 0;

@@ -242,8 +242,9 @@ static int text_body(const rp_doc *d, const rp__header *h, const rp__ranking *r,
     int rc = 0;
 
     /* The schema of the document read (a run's own document is written as RP_SCHEMA). */
-    fputs(d->schema_version == 1 ? "udbench results (" RP_SCHEMA_V1 ")\n"
-                                 : "udbench results (" RP_SCHEMA ")\n",
+    fputs(d->schema_version == 1   ? "udbench results (" RP_SCHEMA_V1 ")\n"
+          : d->schema_version == 2 ? "udbench results (" RP_SCHEMA_V2 ")\n"
+                                   : "udbench results (" RP_SCHEMA ")\n",
           out);
     for (size_t i = 0; i < h->n; i++) {
         fprintf(out, "  %-12s ", h->items[i].key);
@@ -268,6 +269,8 @@ static int text_body(const rp_doc *d, const rp__header *h, const rp__ranking *r,
         rc = list_status(out, d, r, RP_STATUS_ERROR, "Errors");
     if (!rc)
         rc = correctness(out, d, r);
+    if (!rc)
+        rc = rp__failover_text(out, d, r);
 
     return rc;
 }

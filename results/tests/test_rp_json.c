@@ -298,6 +298,38 @@ static void test_extension_fields(void **state) {
     rp_doc_free(d);
 }
 
+/* A failover document (udbench/3) is read, ranked by lost writes, and written back as it was. */
+static void test_failover_round_trip(void **state) {
+    (void)state;
+    size_t flen, tlen;
+    char *file = slurp(RP_FIXTURES "/failover.json", &flen);
+    rp_doc *d = read_ok(RP_FIXTURES "/failover.json");
+    size_t n = 0;
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *c = &d->cells[i];
+        if (!c->failover.nreps)
+            continue;
+        n++;
+        assert_int_equal(c->merit.figure, RP_FIGURE_LOST);
+        assert_int_equal(c->merit.direction, RP_LOWER_IS_BETTER);
+        assert_int_equal(c->failover.nreps, c->metrics[0].nreps);
+        for (size_t r = 0; r < c->failover.nreps; r++) {
+            const rp_failover_rep *x = &c->failover.reps[r];
+            assert_true(x->lost_writes <= x->acked_writes);
+            assert_true(x->victim && *x->victim);
+            assert_int_equal(x->nworkers, 2);
+        }
+        assert_true(rp_merit_rep_value(c, 0) == (double)c->failover.reps[0].lost_writes);
+    }
+    assert_int_equal(n, 2);
+    char *text = to_text(d, &tlen);
+    assert_int_equal(tlen, flen);
+    assert_memory_equal(text, file, flen);
+    free(text);
+    free(file);
+    rp_doc_free(d);
+}
+
 /* Each broken fixture, the code it must give and a piece of the message. */
 static const struct broken {
     const char *file;
@@ -305,13 +337,21 @@ static const struct broken {
     const char *message;
 } broken[] = {
     {"not_json.txt", RP_EPARSE, "not valid JSON: line 1, column 4"},
+    {"failover_share.json", RP_ESCHEMA,
+     "results[0].failover.reps[0].lost_share: 0.5, but lost_writes / acked_writes is 0"},
+    {"failover_before.json", RP_ESCHEMA,
+     "results[0].failover.reps[0].lost_before_kill: 1 is more than the 0 lost"},
+    {"failover_window.json", RP_ESCHEMA,
+     "results[0].failover.reps[0].worker_window_s[0]: 1 s is longer than the merged window_s"},
+    {"failover_reps.json", RP_ESCHEMA,
+     "results[0].failover.reps: 1 repetitions, but metric \"write\" has 2"},
     {"truncated.json", RP_EPARSE, "(the file ends early: truncated?)"},
     {"duplicate_key.json", RP_EPARSE, "duplicate object key"},
     {"huge_integer.json", RP_EPARSE, "too big integer"},
     {"top_array.json", RP_ESCHEMA, "expected a JSON object at the top level"},
     {"no_schema.json", RP_ESCHEMA, "no \"schema\" field: not a udbench results document"},
     {"wrong_schema.json", RP_ESCHEMA,
-     "unsupported schema \"udbench/3\" (this udbench reads udbench/1 and udbench/2)"},
+     "unsupported schema \"udbench/4\" (this udbench reads udbench/1, udbench/2 and udbench/3)"},
     {"schema_type.json", RP_ESCHEMA, "schema: expected a string"},
     {"unknown_field.json", RP_ESCHEMA, "results[0].colour: unknown field"},
     {"unknown_top_field.json", RP_ESCHEMA, "comment: unknown field"},
@@ -458,15 +498,11 @@ static void test_merit_checked(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v1_upgrade),
-        cmocka_unit_test(test_merit_checked),
-        cmocka_unit_test(test_good_parses),
-        cmocka_unit_test(test_good_round_trip),
-        cmocka_unit_test(test_minimal_round_trip),
-        cmocka_unit_test(test_awkward_round_trip),
-        cmocka_unit_test(test_write_refuses),
-        cmocka_unit_test(test_extension_fields),
-        cmocka_unit_test(test_broken),
+        cmocka_unit_test(test_v1_upgrade),          cmocka_unit_test(test_merit_checked),
+        cmocka_unit_test(test_good_parses),         cmocka_unit_test(test_good_round_trip),
+        cmocka_unit_test(test_minimal_round_trip),  cmocka_unit_test(test_awkward_round_trip),
+        cmocka_unit_test(test_write_refuses),       cmocka_unit_test(test_extension_fields),
+        cmocka_unit_test(test_failover_round_trip), cmocka_unit_test(test_broken),
         cmocka_unit_test(test_short_err_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

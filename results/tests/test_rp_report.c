@@ -382,6 +382,30 @@ static void test_csv_merit_columns(void **state) {
     rp_doc_free(d);
 }
 
+/* A failover document: its section in the text and Markdown reports, and its ranking by lost
+ * writes (the store that lost none first). */
+static void test_failover_report(void **state) {
+    (void)state;
+    char err[512];
+    rp_doc *d = NULL;
+    if (rp_doc_read(RP_FIXTURES "/failover.json", &d, err, sizeof err))
+        fail_msg("failover.json: %s", err);
+    char *t = report(d, RP_FORMAT_TEXT);
+    const char *sec = strstr(t, "\nFailover (");
+    assert_non_null(sec);
+    assert_non_null(strstr(sec, "on ultradict: 2 runs, window p50 0 s, max 0 s; lost 0 of "));
+    assert_non_null(strstr(sec, "killed: pid "));
+    const char *grp = strstr(t, "failover write (");
+    assert_non_null(grp);
+    const char *u = strstr(grp, "ultradict ="), *r = strstr(grp, "redis");
+    assert_true(u && r && u < r);
+    free(t);
+    t = report(d, RP_FORMAT_MD);
+    assert_non_null(strstr(t, "## Failover"));
+    free(t);
+    rp_doc_free(d);
+}
+
 /* The text report names the schema of the document it read. */
 static void test_text_names_schema(void **state) {
     (void)state;
@@ -393,9 +417,15 @@ static void test_text_names_schema(void **state) {
     assert_true(strncmp(t, "udbench results (udbench/1)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
-    d = good();
+    if (rp_doc_read(RP_FIXTURES "/good-v2.json", &d, err, sizeof err))
+        fail_msg("good-v2.json: %s", err);
     t = report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/2)\n", 28) == 0);
+    free(t);
+    rp_doc_free(d);
+    d = good();
+    t = report(d, RP_FORMAT_TEXT);
+    assert_true(strncmp(t, "udbench results (udbench/3)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
 }
@@ -465,17 +495,12 @@ static void test_formats(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_golden_text),
-        cmocka_unit_test(test_golden_md),
-        cmocka_unit_test(test_golden_csv),
-        cmocka_unit_test(test_golden_svg),
-        cmocka_unit_test(test_ranking_and_factors),
-        cmocka_unit_test(test_ties),
-        cmocka_unit_test(test_merit_ranking),
-        cmocka_unit_test(test_csv_merit_columns),
-        cmocka_unit_test(test_text_names_schema),
-        cmocka_unit_test(test_empty_document),
-        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_golden_text),         cmocka_unit_test(test_golden_md),
+        cmocka_unit_test(test_golden_csv),          cmocka_unit_test(test_golden_svg),
+        cmocka_unit_test(test_ranking_and_factors), cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_merit_ranking),       cmocka_unit_test(test_csv_merit_columns),
+        cmocka_unit_test(test_text_names_schema),   cmocka_unit_test(test_failover_report),
+        cmocka_unit_test(test_empty_document),      cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,9 +102,25 @@ static const sc_scenario scen_visibility = {
     .setup = sc_vis_setup,
     .work = sc_vis_work};
 
+/* Ranked by the acknowledged writes it lost, then (report_common.c) by its window. */
+static const sc_scenario scen_failover = {
+    .id = "failover",
+    .summary = "steady acknowledged writes; one node or writer killed: window, errors, lost writes",
+    .payload = SC_PAYLOAD_VALUE,
+    .setup_once = false,
+    .merit = {"write", RP_FIGURE_LOST, RP_LOWER_IS_BETTER},
+    .procs = SC_PROCS_TWO_PLUS,
+    .keys = 1000,
+    .value_size = 64,
+    .not_applicable = sc_failover_na,
+    .ops = sc_failover_ops,
+    .setup = sc_failover_setup,
+    .work = sc_failover_work,
+    .finish = sc_failover_finish};
+
 const sc_scenario *const sc_catalogue[] = {
-    &scen_seed, &scen_read,  &scen_write, &scen_mixed_a, &scen_mixed_b,    &scen_rmw,
-    &scen_zipf, &scen_large, &scen_dump,  &scen_lock,    &scen_visibility, NULL};
+    &scen_seed,  &scen_read, &scen_write, &scen_mixed_a,    &scen_mixed_b,  &scen_rmw, &scen_zipf,
+    &scen_large, &scen_dump, &scen_lock,  &scen_visibility, &scen_failover, NULL};
 
 const sc_scenario *sc_find_scenario(const char *id) {
     for (int i = 0; id && sc_catalogue[i]; i++)

@@ -17,6 +17,7 @@
 #include "gate.h"
 #include "machine.h"
 #include "sc.h"
+#include "sc_mpi.h"
 #include "stability.h"
 #include "udbench_commit.h"
 #ifndef UD_BUILD_TYPE
@@ -78,10 +79,13 @@ static void print_run_help(void) {
            "  --pin                        run worker i on CPU i mod the number of CPUs\n"
            "  --seed N                     seed of the operation sequences\n"
            "  --primitive P                lock scenario: auto, incr, lock or none\n"
-           "  --out FILE                   write the results document (JSON, udbench/2) here\n"
-           "  --format text|md|csv         the report printed at the end (default text)\n\n"
+           "  --out FILE                   write the results document (JSON, udbench/3) here\n"
+           "  --format text|md|csv         the report printed at the end (default text)\n"
+           "  --mpi                        under mpirun: every rank runs each cell's workers on\n"
+           "                               its host, rank 0 merges and writes the document%s\n\n"
            "Scenarios (udbench list describes them):\n ",
-           SC_MAX_PROCS);
+           SC_MAX_PROCS,
+           sc_mpi_built() ? "" : "\n                               (not in this build: no MPI)");
     for (int i = 0; sc_catalogue[i]; i++)
         printf(" %s", sc_catalogue[i]->id);
     printf("\n"
@@ -163,12 +167,71 @@ static int cmd_report(int argc, char **argv) {
 
 /* ---- run ---- */
 
-static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
+/* Copies argv without --mpi into *plan_argv (the plan does not know the option; the run
+ * records the whole command line) and starts MPI when it was there. Returns 0, 1 (out of
+ * memory) or 2 (the message was printed). */
+static int mpi_start(int argc, char **argv, int *plan_argc, char ***plan_argv) {
+    bool asked = false;
+    char **v = calloc((size_t)argc + 1, sizeof *v);
+    if (!v)
+        return 1;
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--mpi") == 0)
+            asked = true;
+        else
+            v[n++] = argv[i];
+    }
+    *plan_argc = n;
+    *plan_argv = v;
+    char err[256];
+    if (asked && sc_mpi_init(NULL, NULL, err, sizeof err)) {
+        fprintf(stderr, "udbench: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+/* Under MPI with several ranks: the backends every rank can share, or 2 with the reason. The
+ * default stores in a private temporary folder are dropped (each rank would have its own). */
+static int mpi_backends(sc_plan *plan) {
+    if (sc_mpi_size() < 2)
+        return 0;
+    sc_backends *bs = &plan->backends;
+    size_t kept = 0;
+    for (size_t i = 0; i < bs->n; i++) {
+        const sc_backend *b = &bs->v[i];
+        const char *why = sc_mpi_refuse(b->label);
+        if (why && b->explicit_) {
+            if (sc_mpi_rank() == 0)
+                fprintf(stderr, "udbench: --mpi: %s %s (%d ranks on %s%s)\n", b->label, why,
+                        sc_mpi_size(), sc_mpi_host(0),
+                        sc_mpi_multi_host() ? " and other hosts" : "");
+            return 2;
+        }
+        if (why || (!b->explicit_ && strncmp(b->uri, "null:", 5) != 0 &&
+                    (strncmp(b->uri, "sqlite:", 7) == 0 || strncmp(b->uri, "lmdb:", 5) == 0)))
+            continue;
+        bs->v[kept++] = *b;
+    }
+    bs->n = kept;
+    return 0;
+}
+
+/* Records the host of every rank in the run (udbench/3 run.hosts). */
+static void mpi_hosts(rp_run *run) {
+    if (!sc_mpi_active() || !(run->hosts = calloc((size_t)sc_mpi_size(), sizeof *run->hosts)))
+        return;
+    for (int r = 0; r < sc_mpi_size(); r++)
+        rp_set_string(&run->hosts[run->nhosts++], sc_mpi_host(r));
+}
+
+static int run_plan(int argc, char **argv, int full_argc, char **full_argv) {
     sc_plan plan;
     int rc = sc_plan_parse(argc, argv, &plan);
     if (rc == SC_EHELP)
         return 0;
-    if (rc)
+    if (rc || mpi_backends(&plan))
         return 2;
 
     rp_doc *doc;
@@ -192,6 +255,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     run->noise_threshold = plan.noise_threshold;
     run->rounds = plan.base.repeat;
     run->pinned = plan.base.pin;
+    mpi_hosts(run);
     sc_machine(&run->machine);
 
     int status = sc_plan_backends(&plan, doc);
@@ -207,7 +271,9 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     sc_loadavg(run->machine.load_after);
     sc_iso_time(when, sizeof when);
     rp_set_string(&run->finished, when);
-    if (plan.out) {
+    /* Under MPI only rank 0 holds the merged figures: the other ranks write nothing. */
+    bool root = sc_mpi_rank() == 0;
+    if (plan.out && root) {
         char err[512] = "";
         rc = rp_doc_check(doc, err, sizeof err);
         if (!rc)
@@ -217,7 +283,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
             status = status ? status : 1;
         }
     }
-    if (doc->ncells > 0) {
+    if (root && doc->ncells > 0) {
         rc = rp_report(doc, plan.format, stdout);
         fflush(stdout);
         if (rc)
@@ -229,6 +295,17 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
         fprintf(stderr, "udbench: interrupted; the cells that finished are kept\n");
         return 130;
     }
+    return status;
+}
+
+static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
+    int n = 0;
+    char **v = NULL;
+    int status = mpi_start(argc, argv, &n, &v);
+    if (status == 0)
+        status = run_plan(n, v, full_argc, full_argv);
+    sc_mpi_finalize();
+    free(v);
     return status;
 }
 

@@ -20,6 +20,7 @@
 
 #include "machine.h"
 #include "sc.h"
+#include "sc_mpi.h"
 
 /* Workers must be warmed up and at the barrier within this time. */
 #define SETUP_TIMEOUT_NS (180ull * 1000000000ull)
@@ -235,6 +236,8 @@ static uint64_t release(const sc_cell *c, sc_arena *a, volatile sig_atomic_t *st
     }
     if (stop && *stop)
         atomic_store(&a->stop, 1);
+    /* Under MPI the workers of every rank start together. */
+    sc_mpi_barrier();
     uint64_t now = sc_now_ns();
     a->deadline = c->p.ops ? 0 : now + (uint64_t)(c->p.duration * 1e9);
     atomic_store(&a->go, 1);
@@ -363,8 +366,13 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_h
     char err[512] = "";
     /* Workloads that leave the store as valid as they found it are set up once per cell. */
     bool setup = c->scenario->setup && (c->rep == 0 || !c->scenario->setup_once);
-    if (setup && (rc = c->scenario->setup(c, kv, err, sizeof err)) != 0) {
-        set_error(out, RP_STATUS_ERROR, "setup: %s", err[0] ? err : kv_errname(rc));
+    int mine = setup ? c->scenario->setup(c, kv, err, sizeof err) : 0;
+    /* Under MPI every rank skips a repetition that one rank cannot set up. */
+    if ((rc = sc_mpi_agree(mine)) != 0) {
+        set_error(out, RP_STATUS_ERROR, "setup: %s",
+                  !mine    ? "another rank failed"
+                  : err[0] ? err
+                           : kv_errname(mine));
         return rc;
     }
     size_t size = sizeof(sc_arena) + (size_t)P * sizeof(sc_slot);
@@ -380,21 +388,30 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_h
     disturbance dist;
     int killed = run_workers(c, a, stop, &dist, out);
     rep_sum r = {0};
+    /* Under MPI, rank 0 merges the slots of every rank's workers as its own. */
+    sc_arena *all = a;
     if (killed < 0)
         rc = killed;
-    else
-        rc = merge_slots(c, a, killed != 0, rep_hist, &r, out);
+    else if ((rc = sc_mpi_gather_arena(c, a, &all)) == 0) {
+        c->p.procs = P * (all != a ? sc_mpi_size() : 1);
+        rc = merge_slots(c, all, killed != 0, rep_hist, &r, out);
+    }
     if (rc == 0 && (stop && *stop)) {
         set_error(out, RP_STATUS_ERROR, "interrupted");
         rc = -EINTR;
     }
     if (rc == 0) {
         record_rep(c, &r, rep_hist, merged, position, &dist, out);
-        *fairness = fairness_index(&r, P);
-        if (c->scenario->finish && (rc = c->scenario->finish(c, kv, a, out)) != 0)
+        *fairness = fairness_index(&r, c->p.procs);
+        if (c->scenario->finish && (rc = c->scenario->finish(c, kv, all, out)) != 0)
             set_error(out, RP_STATUS_ERROR, "checking the outcome: %s: %s", kv_errname(rc),
                       kv_errmsg(kv));
     }
+    c->p.procs = P;
+    if (all != a)
+        free(all);
+    /* No rank starts the next setup (a counter reset) before rank 0 has checked this one. */
+    sc_mpi_barrier();
     munmap(a, size);
     return rc;
 }
@@ -409,6 +426,8 @@ int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
     c->nops = 0;
     c->scenario->ops(c);
     describe(c, out);
+    if (sc_mpi_size() > 1)
+        add_param(out, "ranks", "%d", sc_mpi_size());
     const sc_merit *m = &c->scenario->merit;
     rp_set_string(&out->merit.metric, m->metric);
     out->merit.figure = m->figure;
@@ -433,7 +452,7 @@ int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
     }
     /* The parent's connection lives for the whole cell: it keeps the store (an UltraDict the
      * parent created, say) alive between repetitions. */
-    st->rc = kv_open(c->uri, &st->kv);
+    st->rc = sc_mpi_agree(kv_open(c->uri, &st->kv));
     if (st->rc) {
         set_error(out, RP_STATUS_ERROR, "cannot open the backend: %s", kv_errmsg(NULL));
         st->done = true;

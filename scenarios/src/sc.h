@@ -33,7 +33,9 @@
     XX(SC_ESTOPPED, -4003, "the run was stopped")                                                  \
     XX(SC_ETORN, -4004, "the value read back is torn or not the one written")                      \
     XX(SC_ENOCHECK, -4005, "the value is too short to carry a check")                              \
-    XX(SC_ENOTFOUND, -4006, "no such scenario")
+    XX(SC_ENOTFOUND, -4006, "no such scenario")                                                    \
+    XX(SC_ESTALE, -4007, "the value read is older than the last acknowledged write")               \
+    XX(SC_EMISSING, -4008, "a key acknowledged as written is missing")
 
 UD_ERRGEN_ENUM(SC_ERRNO_MAP);
 

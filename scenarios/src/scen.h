@@ -32,4 +32,11 @@ void sc_dump_ops(sc_cell *c);
 int sc_dump_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen);
 int sc_dump_work(sc_worker *w);
 
+/* scen_failover.c, scen_failover_check.c: failover. */
+const char *sc_failover_na(const sc_cell *c);
+void sc_failover_ops(sc_cell *c);
+int sc_failover_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen);
+int sc_failover_work(sc_worker *w);
+int sc_failover_finish(const sc_cell *c, kv_conn *kv, sc_arena *a, rp_cell *out);
+
 #endif /* SC_SCEN_H */

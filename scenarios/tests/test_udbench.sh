@@ -102,7 +102,7 @@ sys.exit(0 if d['results'][0]['metrics'][0]['reps'][0]['ops']==5000 else 1)"
 python3 - "$tmp/rounds.json" <<'PY' >"$tmp/verdicts2" 2>&1
 import json, sys
 doc = json.load(open(sys.argv[1]))
-print("schema-v2", doc["schema"] == "udbench/2", doc["schema"])
+print("schema-v3", doc["schema"] == "udbench/3", doc["schema"])
 print("rounds-recorded", doc["run"]["rounds"] == 5, doc["run"]["rounds"])
 read = [c for c in doc["results"] if c["scenario"] == "read"]
 print("null-in-group", any(c["backend"] == "null:" for c in read), len(read))
@@ -203,10 +203,10 @@ done <"$tmp/verdicts3"
 
 "$udbench" report "$src/results/tests/fixtures/good-v1.json" >"$tmp/v1.txt" 2>"$tmp/err"
 check "report still reads a udbench/1 document" [ $? -eq 0 -a -s "$tmp/v1.txt" ]
-sed 's#"schema": "udbench/1"#"schema": "udbench/3"#' "$src/results/tests/fixtures/good-v1.json" \
+sed 's#"schema": "udbench/1"#"schema": "udbench/4"#' "$src/results/tests/fixtures/good-v1.json" \
   >"$tmp/v3.json"
 expect_exit 1 "a newer schema is refused" "$udbench" report "$tmp/v3.json"
-check "the refusal names the schema" grep -q 'unsupported schema "udbench/3"' "$tmp/err"
+check "the refusal names the schema" grep -q 'unsupported schema "udbench/4"' "$tmp/err"
 "$udbench" stability "$tmp/rounds.json" "$tmp/rounds.json" >"$tmp/aa.txt" 2>&1
 check "stability of a run against itself: ratio 1, no flips" \
   sh -c "grep -q 'ratio of medians, p95 *1.000' '$tmp/aa.txt' && grep -q ', 0 of those' '$tmp/aa.txt'"

@@ -1,0 +1,450 @@
+/*
+ * test_redis_cluster.c - what the redis-cluster:// adapter must do beyond the contract suite:
+ *
+ *     test_redis_cluster slots                  key slots of the cluster specification's examples
+ *     test_redis_cluster service:redis-cluster  against the real cluster of scripts/services
+ *                                               (skipped when it is not running)
+ *
+ * Against the cluster: the adapter's key slots equal CLUSTER KEYSLOT; a slot is migrated from
+ * its primary to another with the steps of the specification (CLUSTER SETSLOT IMPORTING and
+ * MIGRATING, MIGRATE key by key, SETSLOT NODE) while a forked worker keeps writing, reading and
+ * incrementing keys of that slot: the worker and the test meet ASK (keys already moved) and
+ * MOVED (after the slot changed hands), and not one operation fails or is lost; reads from
+ * replicas see what was written.
+ */
+#include "redis_cluster.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static char uri[1024], skip_reason[1024];
+
+#define NEED_CLUSTER()                                                                             \
+    do {                                                                                           \
+        if (!uri[0]) {                                                                             \
+            print_message("%s %s\n", UT_SKIP_MARK, skip_reason);                                   \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_KV(c, rc, want)                                                                      \
+    do {                                                                                           \
+        int rc_ = (rc);                                                                            \
+        if (rc_ != (want))                                                                         \
+            print_error("%s:%d: got %s (%s), want %s\n", __FILE__, __LINE__, kv_errname(rc_),      \
+                        kv_errmsg(c), kv_errname(want));                                           \
+        assert_int_equal(rc_, (want));                                                             \
+    } while (0)
+
+/* ---- Key slots. ---- */
+
+static unsigned slot_of(const char *key) {
+    return kv__redis_key_slot(key, strlen(key));
+}
+
+/* The examples of the cluster specification ("Keys hash tags"), and its CRC16 check value. */
+static void test_spec_slots(void **state) {
+    (void)state;
+    assert_int_equal(slot_of("123456789"), 0x31C3 & 16383);
+    assert_int_equal(slot_of("{user1000}.following"), slot_of("user1000"));
+    assert_int_equal(slot_of("{user1000}.followers"), slot_of("user1000"));
+    assert_int_equal(slot_of("foo{}{bar}"), kv__redis_key_slot("foo{}{bar}", 10));
+    assert_int_not_equal(slot_of("foo{}{bar}"), slot_of("bar"));
+    assert_int_equal(slot_of("foo{{bar}}zap"), slot_of("{bar"));
+    assert_int_equal(slot_of("foo{bar}{zap}"), slot_of("bar"));
+    assert_int_equal(slot_of("{a"), kv__redis_key_slot("{a", 2));
+    /* Binary keys: a NUL byte is a byte like any other. */
+    assert_int_equal(kv__redis_key_slot("a\0{b}", 5), slot_of("b"));
+}
+
+/* ---- Administration of the real cluster, straight through hiredis. ---- */
+
+typedef struct node {
+    char id[64], host[128];
+    int port;
+} node;
+
+static redisContext *admin_connect(const char *host, int port) {
+    struct timeval tv = {5, 0};
+    redisContext *ctx = redisConnectWithTimeout(host, port, tv);
+    assert_non_null(ctx);
+    if (ctx->err)
+        fail_msg("cannot connect to %s:%d: %s", host, port, ctx->errstr);
+    redisSetTimeout(ctx, tv);
+    return ctx;
+}
+
+/* Runs a command on host:port and returns its reply; an error reply fails the test. */
+static redisReply *admin(const node *n, const char *fmt, ...) {
+    redisContext *ctx = admin_connect(n->host, n->port);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = redisvCommand(ctx, fmt, ap);
+    va_end(ap);
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        fail_msg("%s:%d: '%s': %s", n->host, n->port, fmt, rep ? rep->str : ctx->errstr);
+    redisFree(ctx);
+    return rep;
+}
+
+/* The first seed of the URI, "redis-cluster://HOST:PORT,...". */
+static node seed(void) {
+    node n = {0};
+    const char *p = uri + strlen("redis-cluster://");
+    size_t hl = strcspn(p, ":");
+    assert_true(hl < sizeof(n.host));
+    memcpy(n.host, p, hl);
+    n.port = atoi(p + hl + 1);
+    return n;
+}
+
+/* The primaries of the cluster, and which of them owns `slot` (*owner). */
+static size_t primaries(node *out, size_t max, unsigned slot, size_t *owner) {
+    node s = seed();
+    redisReply *rep = admin(&s, "CLUSTER NODES");
+    size_t n = 0;
+    char *save = NULL;
+    *owner = SIZE_MAX;
+    for (char *line = strtok_r(rep->str, "\n", &save); line && n < max;
+         line = strtok_r(NULL, "\n", &save)) {
+        char id[64], addr[128], flags[128];
+        int off = 0;
+        if (sscanf(line, "%63s %127s %127s %*s %*s %*s %*s %*s%n", id, addr, flags, &off) < 3 ||
+            !strstr(flags, "master") || strstr(flags, "fail"))
+            continue;
+        node *nd = &out[n];
+        snprintf(nd->id, sizeof(nd->id), "%s", id);
+        *strchr(addr, '@') = '\0';
+        char *colon = strrchr(addr, ':');
+        *colon = '\0';
+        snprintf(nd->host, sizeof(nd->host), "%s", addr[0] ? addr : s.host);
+        nd->port = atoi(colon + 1);
+        /* The slot ranges: "0-5460 5461 ..." (and "[slot->-id]" while migrating). */
+        for (char *r = line + off; *r;) {
+            unsigned from, to;
+            int used = 0;
+            if (sscanf(r, " %u-%u%n", &from, &to, &used) == 2 ||
+                (sscanf(r, " %u%n", &from, &used) == 1 && (to = from, 1))) {
+                if (slot >= from && slot <= to)
+                    *owner = n;
+                r += used;
+            } else {
+                r += strcspn(r + 1, " ") + 1;
+            }
+        }
+        n++;
+    }
+    freeReplyObject(rep);
+    assert_true(*owner != SIZE_MAX);
+    return n;
+}
+
+static void test_keyslot_matches_server(void **state) {
+    (void)state;
+    NEED_CLUSTER();
+    node s = seed();
+    ut_rng rng;
+    ut_rng_seed(&rng, 17);
+    static const char *const fixed[] = {"a",     "{a}",  "{}", "{}x",
+                                        "x{y}z", "{{}}", "}{", "user:{42}"};
+    for (int i = 0; i < 300; i++) {
+        char key[40];
+        size_t klen;
+        if (i < (int)(sizeof(fixed) / sizeof(fixed[0]))) {
+            klen = strlen(fixed[i]);
+            memcpy(key, fixed[i], klen);
+        } else {
+            klen = 1 + ut_rng_below(&rng, sizeof(key) - 1);
+            for (size_t j = 0; j < klen; j++)
+                key[j] = "ab{}:0\x01\xff"[ut_rng_below(&rng, 8)];
+        }
+        redisContext *ctx = admin_connect(s.host, s.port);
+        redisReply *rep = redisCommand(ctx, "CLUSTER KEYSLOT %b", key, klen);
+        assert_non_null(rep);
+        assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+        assert_int_equal(kv__redis_key_slot(key, klen), (unsigned)rep->integer);
+        freeReplyObject(rep);
+        redisFree(ctx);
+    }
+}
+
+/* ---- A slot migrated under a running worker. ---- */
+
+#define TAG "{cluster-test}"
+#define NKEYS 200
+
+/* What the worker tells the parent, in shared memory. */
+typedef struct worker_report {
+    int stop;
+    int started;
+    uint64_t ops, failed, wrong, incrs, moved, ask;
+    uint64_t last[NKEYS]; /* sequence number last acknowledged per key (0: none) */
+    char detail[256];
+} worker_report;
+
+static int key_of(char *buf, size_t len, int i) {
+    return snprintf(buf, len, TAG ":k:%d", i);
+}
+
+static bool worker_fail(worker_report *w, kv_conn *c, const char *what) {
+    w->failed++;
+    snprintf(w->detail, sizeof(w->detail), "%s: %s", what, kv_errmsg(c));
+    return false;
+}
+
+/* One round of the worker: set key i to a self-checking value, read it back, increment. */
+static bool worker_round(worker_report *w, kv_conn *c, int i, uint64_t seq, kv_buf *v) {
+    char key[64], val[64];
+    int klen = key_of(key, sizeof(key), i);
+    ut_value_make(val, sizeof(val), key, (size_t)klen, seq);
+    if (kv_set(c, key, (size_t)klen, val, sizeof(val)) != 0)
+        return worker_fail(w, c, "set");
+    w->last[i] = seq;
+    uint64_t got = 0;
+    if (kv_get(c, key, (size_t)klen, v) != 0)
+        return worker_fail(w, c, "get");
+    if (ut_value_check(key, (size_t)klen, v->data, v->len, &got) != 0 || got != seq)
+        w->wrong++;
+    if (kv_incr(c, TAG ":counter", strlen(TAG ":counter"), 1, NULL) != 0)
+        return worker_fail(w, c, "incr");
+    w->incrs++;
+    w->ops += 3;
+    return true;
+}
+
+static int worker(void *arg) {
+    worker_report *w = arg;
+    kv_conn *c = NULL;
+    kv_buf v = KV_BUF_INIT;
+    if (kv_open(uri, &c) != 0)
+        return 10;
+    __atomic_store_n(&w->started, 1, __ATOMIC_RELEASE);
+    for (uint64_t seq = 1; !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE); seq++)
+        worker_round(w, c, (int)(seq % NKEYS), seq, &v);
+    kv__redis_cluster_stats st;
+    if (kv__redis_cluster_stats_of(c, &st) == 0) {
+        w->moved = st.moved;
+        w->ask = st.ask;
+    }
+    kv_buf_free(&v);
+    kv_close(c);
+    return 0;
+}
+
+/* Moves the keys of `slot` from `from` to `to` one MIGRATE at a time, until none is left. */
+static size_t migrate_keys(const node *from, const node *to, unsigned slot, size_t at_most) {
+    size_t moved = 0;
+    for (;;) {
+        redisReply *keys = admin(from, "CLUSTER GETKEYSINSLOT %u 10", slot);
+        size_t n = keys->elements;
+        for (size_t i = 0; i < n && moved < at_most; i++, moved++) {
+            const redisReply *k = keys->element[i];
+            freeReplyObject(
+                admin(from, "MIGRATE %s %d %b 0 5000", to->host, to->port, k->str, k->len));
+            ut_sleep(0.002); /* let the worker meet keys on both sides */
+        }
+        freeReplyObject(keys);
+        if (n == 0 || moved >= at_most)
+            return moved;
+    }
+}
+
+/*
+ * What a failed migration test must undo: the worker still running and the slot half-moved.
+ * The teardown stops the one and finishes the other, so the cluster stays usable.
+ */
+static struct {
+    worker_report *w;
+    pid_t pid;
+    bool migrating;
+    unsigned slot;
+    node nodes[16];
+    size_t n, from, to;
+} mig;
+
+/* Gives the slot to mig.to on every primary: the target first, then the source, then others. */
+static void hand_over(void) {
+    const node *from = &mig.nodes[mig.from], *to = &mig.nodes[mig.to];
+    freeReplyObject(admin(to, "CLUSTER SETSLOT %u NODE %s", mig.slot, to->id));
+    freeReplyObject(admin(from, "CLUSTER SETSLOT %u NODE %s", mig.slot, to->id));
+    for (size_t i = 0; i < mig.n; i++)
+        if (i != mig.from && i != mig.to)
+            freeReplyObject(admin(&mig.nodes[i], "CLUSTER SETSLOT %u NODE %s", mig.slot, to->id));
+    mig.migrating = false;
+}
+
+static int teardown_migration(void **state) {
+    (void)state;
+    if (mig.w) {
+        __atomic_store_n(&mig.w->stop, 1, __ATOMIC_RELEASE);
+        if (mig.pid > 0)
+            ut_wait(mig.pid, 60);
+        ut_shared_free(mig.w, sizeof(*mig.w));
+    }
+    if (mig.migrating) {
+        migrate_keys(&mig.nodes[mig.from], &mig.nodes[mig.to], mig.slot, SIZE_MAX);
+        hand_over();
+    }
+    memset(&mig, 0, sizeof(mig));
+    return 0;
+}
+
+/* The test's own connection reads a moved key (ASK), then after the handover (MOVED). */
+static void check_redirect(kv_conn *c, uint64_t *count, bool moved) {
+    kv__redis_cluster_stats before, after;
+    kv_buf v = KV_BUF_INIT;
+    char key[64];
+    int klen = key_of(key, sizeof(key), NKEYS);
+    assert_int_equal(kv__redis_cluster_stats_of(c, &before), 0);
+    CHECK_KV(c, kv_get(c, key, (size_t)klen, &v), 0);
+    assert_memory_equal(v.data, "marker", 6);
+    assert_int_equal(kv__redis_cluster_stats_of(c, &after), 0);
+    if (moved)
+        assert_true(after.moved > before.moved);
+    else
+        assert_true(after.ask > before.ask);
+    *count += moved ? after.moved - before.moved : after.ask - before.ask;
+    kv_buf_free(&v);
+}
+
+/* Every acknowledged write of the worker is there, and so is every acknowledged increment. */
+static void check_nothing_lost(kv_conn *c, const worker_report *w) {
+    kv_buf v = KV_BUF_INIT;
+    int64_t counter = 0;
+    for (int i = 0; i < NKEYS; i++) {
+        char key[64];
+        int klen = key_of(key, sizeof(key), i);
+        uint64_t seq = 0;
+        if (!w->last[i])
+            continue;
+        CHECK_KV(c, kv_get(c, key, (size_t)klen, &v), 0);
+        assert_int_equal(ut_value_check(key, (size_t)klen, v.data, v.len, &seq), 0);
+        assert_true(seq >= w->last[i]);
+    }
+    CHECK_KV(c, kv_incr(c, TAG ":counter", strlen(TAG ":counter"), 0, &counter), 0);
+    assert_int_equal((uint64_t)counter, w->incrs);
+    kv_buf_free(&v);
+}
+
+static void test_migration_ask_moved(void **state) {
+    (void)state;
+    NEED_CLUSTER();
+    mig.slot = slot_of(TAG);
+    mig.n = primaries(mig.nodes, 16, mig.slot, &mig.from);
+    assert_true(mig.n >= 2);
+    mig.to = (mig.from + 1) % mig.n;
+    const node *from = &mig.nodes[mig.from], *to = &mig.nodes[mig.to];
+    kv_conn *c = NULL;
+    CHECK_KV(NULL, kv_open(uri, &c), 0);
+    char key[64];
+    int klen = key_of(key, sizeof(key), NKEYS);
+    CHECK_KV(c, kv_set(c, key, (size_t)klen, "marker", 6), 0);
+    CHECK_KV(c, kv_set(c, TAG ":counter", strlen(TAG ":counter"), "0", 1), 0);
+
+    worker_report *w = mig.w = ut_shared_alloc(sizeof(*w));
+    mig.pid = ut_fork(worker, w);
+    assert_true(ut_wait_flag(&w->started, 30));
+    ut_sleep(0.2);
+
+    /* The specification's order: IMPORTING on the target before MIGRATING on the source. */
+    mig.migrating = true;
+    freeReplyObject(admin(to, "CLUSTER SETSLOT %u IMPORTING %s", mig.slot, from->id));
+    freeReplyObject(admin(from, "CLUSTER SETSLOT %u MIGRATING %s", mig.slot, to->id));
+    size_t moved_keys = migrate_keys(from, to, mig.slot, NKEYS / 2);
+    /* The marker may still be on the source: move it now, so that reading it must ASK. */
+    freeReplyObject(admin(from, "MIGRATE %s %d %b 0 5000", to->host, to->port, key, (size_t)klen));
+    uint64_t test_ask = 0, test_moved = 0;
+    check_redirect(c, &test_ask, false);
+    moved_keys += migrate_keys(from, to, mig.slot, SIZE_MAX);
+    hand_over();
+    check_redirect(c, &test_moved, true);
+    ut_sleep(0.3);
+
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+    assert_int_equal(ut_wait(mig.pid, 60), 0);
+    mig.pid = 0;
+    print_message("slot %u: %zu keys migrated from %s:%d to %s:%d; worker: %llu operations, "
+                  "%llu MOVED and %llu ASK followed, %llu failed, %llu wrong; test: %llu ASK, "
+                  "%llu MOVED\n",
+                  mig.slot, moved_keys, from->host, from->port, to->host, to->port,
+                  (unsigned long long)w->ops, (unsigned long long)w->moved,
+                  (unsigned long long)w->ask, (unsigned long long)w->failed,
+                  (unsigned long long)w->wrong, (unsigned long long)test_ask,
+                  (unsigned long long)test_moved);
+    if (w->failed)
+        print_error("worker's last failure: %s\n", w->detail);
+    assert_int_equal(w->failed, 0);
+    assert_int_equal(w->wrong, 0);
+    assert_true(w->moved >= 1);
+    assert_true(w->ops > 0);
+    check_nothing_lost(c, w);
+    kv_close(c);
+}
+
+/* Reads from replicas: the description says so, and a write becomes visible there. */
+static void test_replica_reads(void **state) {
+    (void)state;
+    NEED_CLUSTER();
+    char ro_uri[1100];
+    kv_conn *c = NULL, *ro = NULL;
+    snprintf(ro_uri, sizeof(ro_uri), "%s%sreplicas=read", uri, strchr(uri, '?') ? "&" : "?");
+    CHECK_KV(NULL, kv_open(uri, &c), 0);
+    CHECK_KV(NULL, kv_open(ro_uri, &ro), 0);
+    assert_null(strstr(kv_backend_version(c), "replicas"));
+    assert_non_null(strstr(kv_backend_version(ro), "reads from replicas"));
+    kv_buf v = KV_BUF_INIT;
+    for (int i = 0; i < 20; i++) {
+        char key[32], val[32];
+        int kl = snprintf(key, sizeof(key), "replica-read:%d", i);
+        int vl = snprintf(val, sizeof(val), "value %d", i);
+        CHECK_KV(c, kv_set(c, key, (size_t)kl, val, (size_t)vl), 0);
+        /* Replication is asynchronous: wait, bounded, until the replica has it. */
+        double deadline = ut_now() + 5;
+        int rc;
+        while ((rc = kv_get(ro, key, (size_t)kl, &v)) == KV_ENOTFOUND && ut_now() < deadline)
+            ut_sleep(0.001);
+        CHECK_KV(ro, rc, 0);
+        assert_int_equal(v.len, (size_t)vl);
+        assert_memory_equal(v.data, val, (size_t)vl);
+        /* Writes through a replica-reading connection still go to the primary. */
+        CHECK_KV(ro, kv_del(ro, key, (size_t)kl), 0);
+    }
+    kv_buf_free(&v);
+    kv_close(ro);
+    kv_close(c);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s slots|service:redis-cluster|URI\n", argv[0]);
+        return 2;
+    }
+    alarm(600);
+    if (strcmp(argv[1], "slots") == 0) {
+        const struct CMUnitTest unit[] = {cmocka_unit_test(test_spec_slots)};
+        return cmocka_run_group_tests_name("redis-cluster key slots", unit, NULL, NULL) ? 1 : 0;
+    }
+    if (!ut_resolve_uri(argv[1], uri, sizeof(uri))) {
+        snprintf(skip_reason, sizeof(skip_reason), "%s", uri);
+        uri[0] = '\0';
+        printf("%s %s\n", UT_SKIP_MARK, skip_reason);
+    } else if (!ut_lock_server("redis-cluster", 240)) {
+        fprintf(stderr, "another test run kept the redis-cluster for 240 s\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keyslot_matches_server),
+        cmocka_unit_test_teardown(test_migration_ask_moved, teardown_migration),
+        cmocka_unit_test(test_replica_reads),
+    };
+    return cmocka_run_group_tests_name("redis-cluster", tests, NULL, NULL) ? 1 : 0;
+}
