@@ -39,6 +39,7 @@ struct saver {
     kv_buf index; /* the index records of the batch being gathered: its chunk */
     kv_buf key;
     kv_manifest m;
+    bool switching; /* the manifest's write was attempted: the switch may have happened */
 };
 
 /*
@@ -214,9 +215,26 @@ static int write_generation(struct saver *s, kv_source_fn source, const void *sr
         rc = flush_batch(s);
     if (rc == 0) {
         memcpy(s->m.generation, s->gen, KV__GEN_LEN + 1);
+        s->switching = true;
         rc = kv__write_manifest(s->c, s->prefix, &s->m);
     }
     return rc;
+}
+
+/*
+ * After a save failed before its switch (a bad entry, the source's own error): removes what it
+ * wrote and lists the current generation alone, best effort, keeping the failure's detail. (A
+ * failed switch is left alone: the backend may have taken it; the next save sorts it out.)
+ */
+static void abandon_generation(struct saver *s, const kv_manifest *cur) {
+    char detail[KV_ERRMSG_MAX];
+    memcpy(detail, s->c->errmsg, sizeof detail);
+    kv__pending p = {0};
+    if (cur)
+        memcpy(p.gen[p.n++], cur->generation, sizeof(p.gen[0]));
+    if (drop_generation(s->c, s->prefix, s->gen) == 0)
+        kv__write_pending(s->c, s->prefix, &p);
+    memcpy(s->c->errmsg, detail, sizeof detail);
 }
 
 int kv_save_entries_from(kv_conn *c, const char *prefix, kv_source_fn source, const void *src,
@@ -247,9 +265,13 @@ int kv_save_entries_from(kv_conn *c, const char *prefix, kv_source_fn source, co
     /* Leftovers of interrupted saves go first: they are garbage, and they take space. */
     if ((rc = kv__read_pending(c, prefix, &pend)) < 0 ||
         (rc = drop_pending(c, prefix, &pend, have_cur ? cur.generation : NULL)) < 0 ||
-        (rc = begin_generation(c, prefix, have_cur ? &cur : NULL, gen)) < 0 ||
-        (rc = write_generation(&s, source, src, srclen)) < 0)
+        (rc = begin_generation(c, prefix, have_cur ? &cur : NULL, gen)) < 0)
         goto out;
+    if ((rc = write_generation(&s, source, src, srclen)) != 0) {
+        if (!s.switching)
+            abandon_generation(&s, have_cur ? &cur : NULL);
+        goto out;
+    }
     /* The switch is made: the old generation is garbage now, and so is the list. */
     if (have_cur && (rc = drop_generation(c, prefix, cur.generation)) < 0)
         goto out;

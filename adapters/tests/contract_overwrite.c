@@ -44,6 +44,29 @@ static int save_b_child(void *arg) {
     return rc ? 1 : 0;
 }
 
+/* Half of B, then the source's own error (a positive value, as kv_source_fn allows). */
+static int failing_source(const void *src, size_t srclen, kv_snapshot_fn fn, void *ctx) {
+    snap_side half = *(const snap_side *)src;
+    half.n /= 2;
+    int rc = snap_side_source(&half, srclen, fn, ctx);
+    return rc ? rc : 7;
+}
+
+/* A save that fails before its switch leaves A current and takes back what it wrote. */
+static void check_failed_save(const snap_side *a, const snap_side *b) {
+    kv_manifest m;
+    uint64_t before = 0, after = 0;
+    CHECK_RC(kv_save_entries_from(conn, PREFIX, snap_side_source, a, 0, &m), 0);
+    bool counts = kv_count(conn, &before) == 0;
+    CHECK_RC(kv_save_entries_from(conn, PREFIX, failing_source, b, 0, NULL), 7);
+    assert_int_equal(restored(a, b, NULL), 'A');
+    /* What is left: A, and P "pending" naming it alone. */
+    if (counts) {
+        CHECK_RC(kv_count(conn, &after), 0);
+        assert_int_equal(after, before + 1);
+    }
+}
+
 /* Remembers the generations P "pending" names (what a killed save may have left). */
 static void note_pending(char gens[][17], size_t *n) {
     kv_buf v = KV_BUF_INIT;
@@ -134,6 +157,8 @@ void test_snapshot_overwrite_killed(void **state) {
             got_b++;
         note_pending(gens, &ngens);
     }
+
+    check_failed_save(&a, &b);
 
     /* The next whole save removes everything the killed ones left. */
     kv_manifest m;
