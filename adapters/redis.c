@@ -200,6 +200,26 @@ static int redis_set_many(kv_conn *c, const kv_item *items, size_t n) {
     return rc;
 }
 
+/* Removes n keys with one DEL (a missing key counts 0, which is fine). */
+static int redis_del_many(kv_conn *c, const kv_key *keys, size_t n) {
+    const char **argv = malloc((n + 1) * sizeof(*argv));
+    size_t *lens = malloc((n + 1) * sizeof(*lens));
+    long long removed = 0;
+    int rc = -ENOMEM;
+    if (argv && lens) {
+        argv[0] = "DEL";
+        lens[0] = 3;
+        for (size_t i = 0; i < n; i++) {
+            argv[i + 1] = keys[i].key;
+            lens[i + 1] = keys[i].klen;
+        }
+        rc = command_int((redis_conn *)c, "DEL", (int)(n + 1), argv, lens, &removed);
+    }
+    free(argv);
+    free(lens);
+    return rc < 0 ? rc : 0;
+}
+
 struct export_ctx {
     redis_conn *r;
     kv_entry_fn fn;
@@ -259,7 +279,7 @@ static int redis_close(kv_conn *c) {
 }
 
 static const kv_methods redis_methods = {
-    .version = 2,
+    .version = 4,
     .name = "redis",
     .close = redis_close,
     .backend_version = redis_version,
@@ -274,6 +294,7 @@ static const kv_methods redis_methods = {
     .export_all = redis_export,
     .get_many = redis_get_many,
     .set_many = redis_set_many,
+    .del_many = redis_del_many,
 };
 
 /* AUTH and SELECT when asked; the detail of a failure is left in r->base.errmsg. */

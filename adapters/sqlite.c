@@ -316,6 +316,21 @@ static int sqlite_set_many(kv_conn *c, const kv_item *items, size_t n) {
     return tx_end(sc, began, rc);
 }
 
+/* Removes n keys in one transaction. */
+static int sqlite_del_many(kv_conn *c, const kv_key *keys, size_t n) {
+    sqlite_conn *sc = (sqlite_conn *)c;
+    int rc = 0;
+    int began = tx_begin(sc, true);
+    if (began < 0)
+        return began;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = sqlite_del(c, keys[i].key, keys[i].klen);
+        if (rc == KV_ENOTFOUND)
+            rc = 0;
+    }
+    return tx_end(sc, began, rc);
+}
+
 static const char *sqlite_version(kv_conn *c) {
     (void)c;
     return sqlite3_libversion();
@@ -333,7 +348,7 @@ static int sqlite_close(kv_conn *c) {
 }
 
 static const kv_methods sqlite_methods = {
-    .version = 2,
+    .version = 4,
     .name = "sqlite",
     .close = sqlite_close,
     .backend_version = sqlite_version,
@@ -348,6 +363,7 @@ static const kv_methods sqlite_methods = {
     .export_all = sqlite_export,
     .get_many = sqlite_get_many,
     .set_many = sqlite_set_many,
+    .del_many = sqlite_del_many,
 };
 
 /* Runs one SQL text during set-up (pragmas, CREATE TABLE). */

@@ -249,10 +249,13 @@ struct kv_methods {
     /* ---- version 3 ---- */
     int (*dump_native)(kv_conn *c);
     int (*load_native)(kv_conn *c);
+
+    /* ---- version 4 ---- */
+    int (*del_many)(kv_conn *c, const kv_key *keys, size_t n); /* missing keys are no error */
 };
 
 /* The newest method-table version this core knows. */
-#define KV_METHODS_VERSION 3
+#define KV_METHODS_VERSION 4
 
 /*
  * The base of every connection; an adapter's connection struct embeds it as its first member.
@@ -412,20 +415,35 @@ KV_EXPORT int kv_get_many(kv_conn *c, const kv_key *keys, size_t n, kv_buf *vals
  */
 KV_EXPORT int kv_set_many(kv_conn *c, const kv_item *items, size_t n);
 
+/*
+ * Removes n keys as one batch: one transaction (sqlite, lmdb) or one command (redis); elsewhere
+ * kv_del() in a loop. A key that is not there is not an error. Returns 0 or an error; on a
+ * non-transactional backend a failure may leave some of the keys removed.
+ */
+KV_EXPORT int kv_del_many(kv_conn *c, const kv_key *keys, size_t n);
+
 /* ---- Snapshots of an UltraDict to any backend. ---- */
 
 /*
  * A snapshot stored in a backend under a key prefix P consists of
- *   P "entry/" KEY       one key per entry, holding its value (a nested dict: its snapshot);
- *   P "index/" N         the list of keys with their types, in chunks (N = 0, 1, ...);
- *   P "manifest"         written last: format, count, chunks, bytes and a 64-bit checksum.
- * The manifest is removed first when a save starts, so an interrupted save never verifies.
+ *   P "manifest"               the current generation G, count, chunks, bytes and a 64-bit
+ *                              checksum: format "kv-snapshot 2";
+ *   P "gen/" G "/entry/" KEY   one key per entry, holding its value (a nested dict: its snapshot);
+ *   P "gen/" G "/index/" N     the list of keys with their types, in chunks (N = 0, 1, ...);
+ *   P "pending"                generations a save has begun or not finished removing.
+ * A save writes a new generation beside the current one, switches the manifest (one set of one
+ * key), then removes the old generation: killed at any moment, it leaves the old snapshot or the
+ * new one, whole, and the next save removes what it left. A reader reads one generation only.
+ * One save at a time per prefix: two concurrent saves may remove each other's generation.
+ * Format-1 snapshots (entries under P "entry/", index under P "index/") are still read, and the
+ * next save replaces them.
  */
 typedef struct kv_manifest {
-    uint64_t count;    /* entries */
-    uint64_t bytes;    /* total bytes of keys and values */
-    uint64_t checksum; /* FNV-1a 64 over (klen, key, vlen, value, type) of every entry in order */
-    uint64_t chunks;   /* index chunks */
+    uint64_t count;      /* entries */
+    uint64_t bytes;      /* total bytes of keys and values */
+    uint64_t checksum;   /* FNV-1a 64 over (klen, key, vlen, value, type) of every entry in order */
+    uint64_t chunks;     /* index chunks */
+    char generation[24]; /* G: 16 hex digits; "" for a format-1 snapshot */
 } kv_manifest;
 
 /*
@@ -449,7 +467,10 @@ typedef int (*kv_source_fn)(const void *src, size_t srclen, kv_snapshot_fn fn, v
  * this one does not have. Fills *m (may be NULL). Returns 0, KV_ECORRUPT or KV_EVERSION (the
  * bytes are not a snapshot UltraDict can read; the detail names UltraDict's error), KV_ETOOBIG
  * (an entry does not fit the backend), KV_ENOTBUILT (built without the ultradict adapter), or
- * the backend's error. A failure part-way leaves no manifest: the save does not verify.
+ * the backend's error. A failure or a crash part-way leaves the earlier snapshot under the prefix
+ * as it was (or, once the manifest has switched, the new one): a reader never sees a mix. An
+ * error after the switch (removing the old generation) is returned too; the new snapshot is
+ * then in place, and the next save removes what is left.
  */
 KV_EXPORT int kv_save_entries(kv_conn *c, const char *prefix, const void *snapshot, size_t len,
                               kv_manifest *m);
@@ -458,7 +479,7 @@ KV_EXPORT int kv_save_entries(kv_conn *c, const char *prefix, const void *snapsh
  * Like kv_save_entries(), with the entries produced by `source` from (src, srclen), both
  * borrowed for the call; the bytes are not verified first. Returns what kv_save_entries()
  * returns (but KV_ENOTBUILT), KV_EINVAL (prefix or source NULL), or the first non-zero value
- * of `source` (then no manifest is written).
+ * of `source` (then the earlier snapshot stays current).
  */
 KV_EXPORT int kv_save_entries_from(kv_conn *c, const char *prefix, kv_source_fn source,
                                    const void *src, size_t srclen, kv_manifest *m);
@@ -466,7 +487,9 @@ KV_EXPORT int kv_save_entries_from(kv_conn *c, const char *prefix, kv_source_fn 
 /*
  * Reads the snapshot stored under `prefix`, verifies it completely (every indexed entry present,
  * count and checksum equal to the manifest), and only then calls fn for every entry in the
- * order of the save. Holds the whole snapshot in memory meanwhile. Fills *m (may be NULL).
+ * order of the save. Holds the whole snapshot in memory meanwhile. Fills *m (may be NULL) once
+ * the snapshot is verified. A snapshot replaced by a save while it is read is read again (up to
+ * three times), so a reader gets the old snapshot or the new one, never a mix.
  * Returns 0; KV_ENOTFOUND (no manifest under prefix); KV_ECORRUPT (a missing entry or index
  * chunk, a count or checksum mismatch: nothing was passed to fn); KV_EVERSION (unknown manifest
  * format); the first non-zero return of fn; or the backend's error.

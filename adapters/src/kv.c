@@ -389,6 +389,26 @@ int kv_set_many(kv_conn *c, const kv_item *items, size_t n) {
     return finish(c, set_many_unchecked(c, items, n));
 }
 
+int kv_del_many(kv_conn *c, const kv_key *keys, size_t n) {
+    CHECK_CONN(c);
+    if (n == 0)
+        return 0;
+    if (!keys)
+        return kv__error(c, KV_EINVAL, "kv_del_many: keys must not be NULL");
+    for (size_t i = 0; i < n; i++)
+        if (check_key(c, keys[i].key, keys[i].klen) < 0)
+            return finish(c, KV_EINVAL);
+    if (c->methods->version >= 4 && c->methods->del_many)
+        return finish(c, c->methods->del_many(c, keys, n));
+    for (size_t i = 0; i < n; i++) {
+        int rc = c->methods->del(c, keys[i].key, keys[i].klen);
+        if (rc < 0 && rc != KV_ENOTFOUND)
+            return finish(c, rc);
+    }
+    c->errmsg[0] = '\0';
+    return 0;
+}
+
 int kv_import(kv_conn *c, const kv_item *items, size_t n) {
     CHECK_CONN(c);
     if (n == 0)

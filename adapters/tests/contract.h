@@ -41,6 +41,9 @@ extern kv_conn *conn;
 
 /* The snapshot tests (contract_snapshot.c). */
 void test_snapshot_round_trip(void **state);
+void test_snapshot_format1(void **state);
+/* The crash test of an overwrite (contract_overwrite.c). */
+void test_snapshot_overwrite_killed(void **state);
 #ifdef KV_TEST_HAVE_ULTRADICT
 void test_snapshot_ultradict(void **state);
 void test_snapshot_nested(void **state);

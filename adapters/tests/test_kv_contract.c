@@ -220,6 +220,17 @@ static void test_batch(void **state) {
 
     CHECK_RC(kv_set_many(conn, items, 0), 0);
     CHECK_RC(kv_import(conn, items, N), 0);
+
+    /* Removing every other key and a missing one: the others stay. */
+    CHECK_RC(kv_del_many(conn, q, N / 2 + 1), 0);
+    CHECK_RC(kv_del_many(conn, q, 0), 0);
+    memset(out, 0, sizeof(out));
+    CHECK_RC(kv_get_many(conn, q, nq, out, rcs), 0);
+    for (size_t j = 0; j < N / 2 + 2; j++)
+        assert_int_equal(rcs[j], KV_ENOTFOUND);
+    assert_int_equal(rcs[N / 2 + 2], 0);
+    for (size_t j = 0; j < nq; j++)
+        kv_buf_free(&out[j]);
 }
 
 static void test_count_clear(void **state) {
@@ -592,6 +603,8 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup(test_incr_processes, setup),
         cmocka_unit_test_setup(test_lock_processes, setup),
         cmocka_unit_test_setup(test_snapshot_round_trip, setup),
+        cmocka_unit_test_setup(test_snapshot_format1, setup),
+        cmocka_unit_test_setup(test_snapshot_overwrite_killed, setup),
 #ifdef KV_TEST_HAVE_ULTRADICT
         cmocka_unit_test_setup_teardown(test_snapshot_ultradict, setup, teardown_dicts),
         cmocka_unit_test_setup_teardown(test_snapshot_nested, setup, teardown_dicts),

@@ -143,6 +143,13 @@ static int md_correctness(FILE *f, const rp_doc *d, const rp__ranking *r) {
         md_cell(f, title);
         fputs(" | ", f);
         md_cell(f, r->labels[i]);
+        /* A cell that failed part-way counted only part of its updates: no verdict either way. */
+        if (c->status == RP_STATUS_ERROR) {
+            fputs(" | – | – | – | – | **failed**: ", f);
+            md_cell(f, rp__or(c->reason, "no reason given"));
+            fputs(" |\n", f);
+            continue;
+        }
         fprintf(f, " | %s | %s | %s | %s | %s |\n", rp__fmt_int(&e, k->expected),
                 rp__fmt_int(&o, k->observed), rp__fmt_int(&l, k->lost_updates),
                 rp__fmt_int(&t, k->torn_reads),

@@ -216,6 +216,12 @@ static int correctness(FILE *out, const rp_doc *d, const rp__ranking *r) {
                   "failed their self-check):\n",
                   out);
         any = true;
+        /* A cell that failed part-way counted only part of its updates: no verdict either way. */
+        if (c->status == RP_STATUS_ERROR) {
+            fprintf(out, "  %s on %s: failed (%s): no correctness verdict\n", title, r->labels[i],
+                    rp__or(c->reason, "no reason given"));
+            continue;
+        }
         rp__num e, o, l, t;
         fprintf(out, "  %s on %s: expected %s, observed %s, lost updates %s, torn reads %s", title,
                 r->labels[i], rp__fmt_int(&e, k->expected), rp__fmt_int(&o, k->observed),

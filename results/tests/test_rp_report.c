@@ -447,6 +447,40 @@ static void test_ties(void **state) {
     rp_doc_free(d);
 }
 
+/*
+ * A lock cell whose redis was killed: it failed with an error after counting some updates. Its
+ * counts say nothing about lost updates, so no report gives it a verdict ("ok" before).
+ */
+static void test_failed_cell_no_verdict(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    add_backend(d, "redis://127.0.0.1:1", "redis");
+    const double v[] = {1000};
+    add_cell(d, "redis://127.0.0.1:1", "redis", "2", v, 1);
+    rp_cell *c = &d->cells[0];
+    c->status = RP_STATUS_ERROR;
+    rp_set_string(&c->reason, "worker 1: connection refused (KV_ECONN)");
+    c->correctness = (rp_correctness){.present = true, .expected = 500, .observed = 500};
+    char *t = report(d, RP_FORMAT_TEXT);
+    const char *line = strstr(t, "Correctness");
+    assert_non_null(line);
+    line = strstr(line, "\n  ");
+    assert_non_null(line);
+    const char *eol = strchr(line + 1, '\n');
+    char got[256];
+    snprintf(got, sizeof got, "%.*s", (int)(eol - line - 1), line + 1);
+    assert_non_null(strstr(got, "failed (worker 1: connection refused (KV_ECONN))"));
+    assert_null(strstr(got, " ok"));
+    assert_null(strstr(got, "lost updates 0"));
+    free(t);
+    t = report(d, RP_FORMAT_MD);
+    assert_non_null(strstr(t, "**failed**: worker 1: connection refused (KV_ECONN) |"));
+    assert_null(strstr(t, "| ok |"));
+    free(t);
+    rp_doc_free(d);
+}
+
 /* An empty document still gives every report, saying there is nothing to show. */
 static void test_empty_document(void **state) {
     (void)state;
@@ -495,6 +529,7 @@ static void test_formats(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failed_cell_no_verdict),
         cmocka_unit_test(test_golden_text),         cmocka_unit_test(test_golden_md),
         cmocka_unit_test(test_golden_csv),          cmocka_unit_test(test_golden_svg),
         cmocka_unit_test(test_ranking_and_factors), cmocka_unit_test(test_ties),

@@ -142,6 +142,8 @@ const cli_command cli_cmd_save = {
     "A URI (sqlite:PATH, lmdb:DIR, redis://HOST:PORT, memcached://HOST:PORT,\n"
     "cloudflare-kv://HOST:PORT, cloudflare-d1://HOST:PORT, ...) stores one key per entry\n"
     "under the prefix, an index, and a manifest with the count and a checksum, written last.\n"
+    "The new snapshot is written beside the old one, which is removed only after the manifest\n"
+    "names the new one: a save killed at any moment leaves the old snapshot or the new one.\n"
     "\n"
     "Options:\n"
     "  -p, --prefix P  key prefix in the backend (default \"ultradict/NAME/\")\n"
