@@ -356,6 +356,18 @@ static void check_nothing_lost(kv_conn *c, const worker_report *w) {
     kv_buf_free(&v);
 }
 
+/* Resets the counter and starts the worker on nkeys keys; the teardown stops it if need be. */
+static worker_report *start_worker(kv_conn *c, int nkeys) {
+    char ctr[64];
+    CHECK_KV(c, kv_set(c, ctr, counter_key(ctr, sizeof(ctr)), "0", 1), 0);
+    worker_report *w = mig.w = ut_shared_alloc(sizeof(*w));
+    w->nkeys = nkeys;
+    mig.pid = ut_fork(worker, w);
+    assert_true(ut_wait_flag(&w->started, 30));
+    ut_sleep(0.2);
+    return w;
+}
+
 /* Prints the worker's figures and checks that no operation failed and nothing was lost. */
 static void check_worker(kv_conn *c, const worker_report *w, const char *what) {
     print_message("%s: worker: %llu operations, %llu MOVED and %llu ASK followed, %llu failed, "
@@ -384,14 +396,7 @@ static void test_migration_ask_moved(void **state) {
     char key[64];
     int klen = key_of(key, sizeof(key), NKEYS);
     CHECK_KV(c, kv_set(c, key, (size_t)klen, "marker", 6), 0);
-    char ctr[64];
-    CHECK_KV(c, kv_set(c, ctr, counter_key(ctr, sizeof(ctr)), "0", 1), 0);
-
-    worker_report *w = mig.w = ut_shared_alloc(sizeof(*w));
-    w->nkeys = NKEYS;
-    mig.pid = ut_fork(worker, w);
-    assert_true(ut_wait_flag(&w->started, 30));
-    ut_sleep(0.2);
+    worker_report *w = start_worker(c, NKEYS);
 
     /* The specification's order: IMPORTING on the target before MIGRATING on the source. */
     mig.migrating = true;
@@ -447,14 +452,7 @@ static void test_reshard_under_load(void **state) {
     kv_conn *c = NULL;
     CHECK_KV(NULL, kv_open(uri, &c), 0);
     prefix = "reshard";
-    char ctr[64];
-    CHECK_KV(c, kv_set(c, ctr, counter_key(ctr, sizeof(ctr)), "0", 1), 0);
-
-    worker_report *w = mig.w = ut_shared_alloc(sizeof(*w));
-    w->nkeys = MAX_KEYS;
-    mig.pid = ut_fork(worker, w);
-    assert_true(ut_wait_flag(&w->started, 30));
-    ut_sleep(0.3);
+    worker_report *w = start_worker(c, MAX_KEYS);
     /* There and back, so that repeated runs leave the cluster as balanced as they found it. */
     double t0 = ut_now();
     reshard(src, dst);
