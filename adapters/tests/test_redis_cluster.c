@@ -415,7 +415,7 @@ static void test_migration_ask_moved(void **state) {
     __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
     assert_int_equal(ut_wait(mig.pid, 60), 0);
     mig.pid = 0;
-    char what[256];
+    char what[768];
     snprintf(what, sizeof(what),
              "slot %u: %zu keys migrated from %s:%d to %s:%d (test: %llu ASK, %llu MOVED)",
              mig.slot, moved_keys, from->host, from->port, to->host, to->port,
@@ -462,7 +462,7 @@ static void test_reshard_under_load(void **state) {
     __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
     assert_int_equal(ut_wait(mig.pid, 60), 0);
     mig.pid = 0;
-    char what[256];
+    char what[768];
     snprintf(what, sizeof(what), "1000 slots resharded from %s:%d to %s:%d and back in %.2f s",
              src->host, src->port, dst->host, dst->port, took);
     check_worker(c, w, what);
