@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -493,6 +494,54 @@ static void test_capabilities(void **state) {
     kv_close(c);
 }
 
+/*
+ * A primary killed (SIGKILL): its replica takes over after the cluster's node timeout, and the
+ * same connection works again without being reopened (links are opened again, the map
+ * reloaded). The node is then started again by scripts/services, and rejoins. Only against the
+ * cluster of scripts/services (not a cluster given by KV_TEST_REDIS_CLUSTER_URI).
+ */
+static void test_failover_reconnects(void **state) {
+    (void)state;
+    NEED_CLUSTER();
+    const char *env = getenv("KV_TEST_REDIS_CLUSTER_URI");
+    if (env && *env)
+        skip();
+    unsigned slot = slot_of("{failover}");
+    node nodes[16];
+    size_t owner;
+    primaries(nodes, 16, slot, &owner);
+    kv_conn *c = NULL;
+    CHECK_KV(NULL, kv_open(uri, &c), 0);
+    CHECK_KV(c, kv_set(c, "{failover}:k", 12, "before", 6), 0);
+
+    redisReply *info = admin(&nodes[owner], "INFO server");
+    const char *p = strstr(info->str, "process_id:");
+    assert_non_null(p);
+    pid_t pid = (pid_t)atol(p + 11);
+    freeReplyObject(info);
+    assert_true(pid > 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+
+    double t0 = ut_now(), deadline = t0 + 60;
+    int rc, failures = 0;
+    while ((rc = kv_set(c, "{failover}:k", 12, "after", 5)) != 0 && ut_now() < deadline) {
+        failures++;
+        ut_sleep(0.05);
+    }
+    double window = ut_now() - t0;
+    print_message("primary %s:%d (pid %ld) killed: %d failed writes, the same connection wrote "
+                  "again after %.2f s\n",
+                  nodes[owner].host, nodes[owner].port, (long)pid, failures, window);
+    CHECK_KV(c, rc, 0);
+    kv_buf v = KV_BUF_INIT;
+    CHECK_KV(c, kv_get(c, "{failover}:k", 12, &v), 0);
+    assert_memory_equal(v.data, "after", 5);
+    kv_buf_free(&v);
+    kv_close(c);
+    /* The killed node comes back as a replica of the primary that replaced it. */
+    assert_int_equal(system(UT_SERVICES_SCRIPT " start redis-cluster >/dev/null 2>&1"), 0);
+}
+
 /* Reads from replicas: the description says so, and a write becomes visible there. */
 static void test_replica_reads(void **state) {
     (void)state;
@@ -550,6 +599,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_teardown(test_migration_ask_moved, teardown_migration),
         cmocka_unit_test_teardown(test_reshard_under_load, teardown_migration),
         cmocka_unit_test(test_replica_reads),
+        cmocka_unit_test(test_failover_reconnects),
     };
     return cmocka_run_group_tests_name("redis-cluster", tests, NULL, NULL) ? 1 : 0;
 }
