@@ -8,7 +8,9 @@
  *    holder whose lock expired must not delete the next holder's lock);
  *  - MGET for batch reads, pipelining (redisAppendCommandArgv + redisGetReply) for batch writes;
  *  - SCAN + MGET to enumerate, without blocking the server the way KEYS does.
- * No hiredis reply ever leaves this file: values are copied into the caller's kv_buf.
+ * The connection, the single-key operations and the lock live in redis_link.c, shared with
+ * the redis-cluster adapter; this file sends them all to its one server. No hiredis reply
+ * ever leaves the adapters: values are copied into the caller's kv_buf.
  *
  * Parameters: timeout=S (5: each command), connect_timeout=S (2), db=N (for redis+unix; TCP
  * URIs may also say /N), password=P and user=U (AUTH), lock_key=K ("kv:lock"), lock_ttl=S (30).

@@ -420,6 +420,17 @@ static int cluster_export(kv_conn *c, kv_entry_fn fn, void *ctx) {
     return rc;
 }
 
+/*
+ * What a cluster cannot do in one step is refused with the reason, not imitated: there is no
+ * point-in-time copy of all primaries (no KV_CAP_SNAPSHOT, no KV_CAP_NATIVE_DUMP).
+ */
+static int no_native_dump(kv_conn *c) {
+    return kv__error(
+        c, KV_ENOTSUP,
+        "redis-cluster: no native dump of the whole store: each primary saves its own "
+        "slots (BGSAVE) at its own moment, never one point-in-time copy of the cluster");
+}
+
 static const char *cluster_version(kv_conn *c) {
     return ((kv__cluster_conn *)c)->version;
 }
@@ -442,7 +453,7 @@ static int cluster_close(kv_conn *c) {
 }
 
 static const kv_methods cluster_methods = {
-    .version = 2,
+    .version = 3,
     .name = "redis-cluster",
     .close = cluster_close,
     .backend_version = cluster_version,
@@ -457,6 +468,8 @@ static const kv_methods cluster_methods = {
     .export_all = cluster_export,
     .get_many = cluster_get_many,
     .set_many = cluster_set_many,
+    .dump_native = no_native_dump,
+    .load_native = no_native_dump,
 };
 
 int kv__redis_cluster_stats_of(kv_conn *c, kv__redis_cluster_stats *st) {

@@ -10,6 +10,7 @@
  *     lmdb:DIR[?map_size=N&sync=off|normal|full&max_readers=N]  LMDB
  *     redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?timeout=S&...] Redis over TCP (hiredis)
  *     redis+unix:PATH[?db=N&timeout=S&...]                       Redis over a unix socket
+ *     redis-cluster://HOST:PORT[,HOST:PORT...][?replicas=read&...] a Redis Cluster (seed nodes)
  *     memcached://HOST[:PORT][,HOST[:PORT]...][?timeout=S&...]   memcached (libmemcached)
  *     cloudflare-kv://, cloudflare-d1://, cloudflare-rest://    Cloudflare (adapters/cloudflare)
  *
@@ -69,7 +70,17 @@
  *  - local: tables are private to their connection (and so to one process): two connections
  *    to `local:` do not share entries.
  *  - After KV_ECONN or KV_ETIMEDOUT from a network backend the connection is broken: every later
- *    call fails fast with KV_ECONN. Close it and open a new one.
+ *    call fails fast with KV_ECONN. Close it and open a new one. redis-cluster is the exception:
+ *    it opens a failed node's connection again on next use and reloads its slot map, so that it
+ *    rides through a failover (the call that met the failure still fails).
+ *  - redis-cluster never sends a command that names keys of several slots (the cluster refuses
+ *    them): kv_get_many and kv_set_many become one pipeline of single-key commands per node, so
+ *    a batch is not atomic, and a failure may leave part of it written. kv_count, kv_clear and
+ *    kv_export act on every primary in turn (DBSIZE, FLUSHDB, SCAN): not one atomic step and no
+ *    snapshot (no KV_CAP_SNAPSHOT). The lock's key carries a hash tag ("{kv}:lock") so that it
+ *    lives in one slot; it is the redis lock, held by one primary, and a failover that loses the
+ *    key frees it. With ?replicas=read, reads go to replicas and may miss the latest writes
+ *    (replication is asynchronous); kv_backend_version() says "reads from replicas".
  *  - Cloudflare (adapters/cloudflare): no backend there has a lock (KV_ENOTSUP). On Workers KV
  *    (cloudflare-kv, cloudflare-rest with store=kv) kv_incr is a read-modify-write (no
  *    KV_CAP_ATOMIC_INCR: concurrent increments can be lost) and kv_del reads before it deletes;

@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -180,19 +181,28 @@ static void test_keyslot_matches_server(void **state) {
 /* ---- A slot migrated under a running worker. ---- */
 
 #define TAG "{cluster-test}"
-#define NKEYS 200
+#define NKEYS 200     /* keys of the migration test, all in one slot */
+#define MAX_KEYS 4000 /* keys of the reshard test, spread over every slot */
 
 /* What the worker tells the parent, in shared memory. */
 typedef struct worker_report {
     int stop;
     int started;
     uint64_t ops, failed, wrong, incrs, moved, ask;
-    uint64_t last[NKEYS]; /* sequence number last acknowledged per key (0: none) */
+    int nkeys;               /* the worker's keys: PREFIX:k:0 .. PREFIX:k:nkeys-1 */
+    uint64_t last[MAX_KEYS]; /* sequence number last acknowledged per key (0: none) */
     char detail[256];
 } worker_report;
 
+/* The worker's keys: "PREFIX:k:I" and "PREFIX:counter"; a tagged prefix keeps them in one slot. */
+static const char *prefix = TAG;
+
 static int key_of(char *buf, size_t len, int i) {
-    return snprintf(buf, len, TAG ":k:%d", i);
+    return snprintf(buf, len, "%s:k:%d", prefix, i);
+}
+
+static size_t counter_key(char *buf, size_t len) {
+    return (size_t)snprintf(buf, len, "%s:counter", prefix);
 }
 
 static bool worker_fail(worker_report *w, kv_conn *c, const char *what) {
@@ -214,7 +224,8 @@ static bool worker_round(worker_report *w, kv_conn *c, int i, uint64_t seq, kv_b
         return worker_fail(w, c, "get");
     if (ut_value_check(key, (size_t)klen, v->data, v->len, &got) != 0 || got != seq)
         w->wrong++;
-    if (kv_incr(c, TAG ":counter", strlen(TAG ":counter"), 1, NULL) != 0)
+    char ctr[64];
+    if (kv_incr(c, ctr, counter_key(ctr, sizeof(ctr)), 1, NULL) != 0)
         return worker_fail(w, c, "incr");
     w->incrs++;
     w->ops += 3;
@@ -229,7 +240,7 @@ static int worker(void *arg) {
         return 10;
     __atomic_store_n(&w->started, 1, __ATOMIC_RELEASE);
     for (uint64_t seq = 1; !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE); seq++)
-        worker_round(w, c, (int)(seq % NKEYS), seq, &v);
+        worker_round(w, c, (int)(seq % (uint64_t)w->nkeys), seq, &v);
     kv__redis_cluster_stats st;
     if (kv__redis_cluster_stats_of(c, &st) == 0) {
         w->moved = st.moved;
@@ -265,7 +276,7 @@ static size_t migrate_keys(const node *from, const node *to, unsigned slot, size
 static struct {
     worker_report *w;
     pid_t pid;
-    bool migrating;
+    bool migrating, resharding;
     unsigned slot;
     node nodes[16];
     size_t n, from, to;
@@ -294,7 +305,17 @@ static int teardown_migration(void **state) {
         migrate_keys(&mig.nodes[mig.from], &mig.nodes[mig.to], mig.slot, SIZE_MAX);
         hand_over();
     }
+    if (mig.resharding) {
+        /* A reshard cut short leaves slots half-moved: redis-cli knows how to finish them. */
+        char cmd[300];
+        node s = seed();
+        snprintf(cmd, sizeof(cmd), "redis-cli --cluster fix %s:%d --cluster-yes >/dev/null 2>&1",
+                 s.host, s.port);
+        if (system(cmd) != 0)
+            fprintf(stderr, "redis-cli --cluster fix failed: check the cluster\n");
+    }
     memset(&mig, 0, sizeof(mig));
+    prefix = TAG;
     return 0;
 }
 
@@ -320,7 +341,7 @@ static void check_redirect(kv_conn *c, uint64_t *count, bool moved) {
 static void check_nothing_lost(kv_conn *c, const worker_report *w) {
     kv_buf v = KV_BUF_INIT;
     int64_t counter = 0;
-    for (int i = 0; i < NKEYS; i++) {
+    for (int i = 0; i < w->nkeys; i++) {
         char key[64];
         int klen = key_of(key, sizeof(key), i);
         uint64_t seq = 0;
@@ -330,9 +351,37 @@ static void check_nothing_lost(kv_conn *c, const worker_report *w) {
         assert_int_equal(ut_value_check(key, (size_t)klen, v.data, v.len, &seq), 0);
         assert_true(seq >= w->last[i]);
     }
-    CHECK_KV(c, kv_incr(c, TAG ":counter", strlen(TAG ":counter"), 0, &counter), 0);
+    char ctr[64];
+    CHECK_KV(c, kv_incr(c, ctr, counter_key(ctr, sizeof(ctr)), 0, &counter), 0);
     assert_int_equal((uint64_t)counter, w->incrs);
     kv_buf_free(&v);
+}
+
+/* Resets the counter and starts the worker on nkeys keys; the teardown stops it if need be. */
+static worker_report *start_worker(kv_conn *c, int nkeys) {
+    char ctr[64];
+    CHECK_KV(c, kv_set(c, ctr, counter_key(ctr, sizeof(ctr)), "0", 1), 0);
+    worker_report *w = mig.w = ut_shared_alloc(sizeof(*w));
+    w->nkeys = nkeys;
+    mig.pid = ut_fork(worker, w);
+    assert_true(ut_wait_flag(&w->started, 30));
+    ut_sleep(0.2);
+    return w;
+}
+
+/* Prints the worker's figures and checks that no operation failed and nothing was lost. */
+static void check_worker(kv_conn *c, const worker_report *w, const char *what) {
+    print_message("%s: worker: %llu operations, %llu MOVED and %llu ASK followed, %llu failed, "
+                  "%llu wrong\n",
+                  what, (unsigned long long)w->ops, (unsigned long long)w->moved,
+                  (unsigned long long)w->ask, (unsigned long long)w->failed,
+                  (unsigned long long)w->wrong);
+    if (w->failed)
+        print_error("worker's last failure: %s\n", w->detail);
+    assert_int_equal(w->failed, 0);
+    assert_int_equal(w->wrong, 0);
+    assert_true(w->ops > 0);
+    check_nothing_lost(c, w);
 }
 
 static void test_migration_ask_moved(void **state) {
@@ -348,12 +397,7 @@ static void test_migration_ask_moved(void **state) {
     char key[64];
     int klen = key_of(key, sizeof(key), NKEYS);
     CHECK_KV(c, kv_set(c, key, (size_t)klen, "marker", 6), 0);
-    CHECK_KV(c, kv_set(c, TAG ":counter", strlen(TAG ":counter"), "0", 1), 0);
-
-    worker_report *w = mig.w = ut_shared_alloc(sizeof(*w));
-    mig.pid = ut_fork(worker, w);
-    assert_true(ut_wait_flag(&w->started, 30));
-    ut_sleep(0.2);
+    worker_report *w = start_worker(c, NKEYS);
 
     /* The specification's order: IMPORTING on the target before MIGRATING on the source. */
     mig.migrating = true;
@@ -372,22 +416,130 @@ static void test_migration_ask_moved(void **state) {
     __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
     assert_int_equal(ut_wait(mig.pid, 60), 0);
     mig.pid = 0;
-    print_message("slot %u: %zu keys migrated from %s:%d to %s:%d; worker: %llu operations, "
-                  "%llu MOVED and %llu ASK followed, %llu failed, %llu wrong; test: %llu ASK, "
-                  "%llu MOVED\n",
-                  mig.slot, moved_keys, from->host, from->port, to->host, to->port,
-                  (unsigned long long)w->ops, (unsigned long long)w->moved,
-                  (unsigned long long)w->ask, (unsigned long long)w->failed,
-                  (unsigned long long)w->wrong, (unsigned long long)test_ask,
-                  (unsigned long long)test_moved);
-    if (w->failed)
-        print_error("worker's last failure: %s\n", w->detail);
-    assert_int_equal(w->failed, 0);
-    assert_int_equal(w->wrong, 0);
+    char what[768];
+    snprintf(what, sizeof(what),
+             "slot %u: %zu keys migrated from %s:%d to %s:%d (test: %llu ASK, %llu MOVED)",
+             mig.slot, moved_keys, from->host, from->port, to->host, to->port,
+             (unsigned long long)test_ask, (unsigned long long)test_moved);
+    check_worker(c, w, what);
     assert_true(w->moved >= 1);
-    assert_true(w->ops > 0);
-    check_nothing_lost(c, w);
     kv_close(c);
+}
+
+/*
+ * redis-cli --cluster reshard moves 1000 slots from one primary to the next and back while the
+ * worker writes, reads and increments 4000 keys spread over every slot.
+ */
+static void reshard(const node *src, const node *dst) {
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli --cluster reshard %s:%d --cluster-from %s --cluster-to %s "
+             "--cluster-slots 1000 --cluster-yes >/dev/null 2>&1",
+             src->host, src->port, src->id, dst->id);
+    mig.resharding = true;
+    assert_int_equal(system(cmd), 0);
+    mig.resharding = false;
+}
+
+static void test_reshard_under_load(void **state) {
+    (void)state;
+    NEED_CLUSTER();
+    if (system("redis-cli --version >/dev/null 2>&1") != 0)
+        skip();
+    node nodes[16];
+    size_t from, n = primaries(nodes, 16, 0, &from);
+    assert_true(n >= 2);
+    const node *src = &nodes[from], *dst = &nodes[(from + 1) % n];
+    kv_conn *c = NULL;
+    CHECK_KV(NULL, kv_open(uri, &c), 0);
+    prefix = "reshard";
+    worker_report *w = start_worker(c, MAX_KEYS);
+    /* There and back, so that repeated runs leave the cluster as balanced as they found it. */
+    double t0 = ut_now();
+    reshard(src, dst);
+    reshard(dst, src);
+    double took = ut_now() - t0;
+    ut_sleep(0.3);
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+    assert_int_equal(ut_wait(mig.pid, 60), 0);
+    mig.pid = 0;
+    char what[768];
+    snprintf(what, sizeof(what), "1000 slots resharded from %s:%d to %s:%d and back in %.2f s",
+             src->host, src->port, dst->host, dst->port, took);
+    check_worker(c, w, what);
+    assert_true(w->moved >= 1);
+    kv_close(c);
+}
+
+/* What the cluster cannot do in one step is a capability it lacks, and says why. */
+static void test_capabilities(void **state) {
+    (void)state;
+    NEED_CLUSTER();
+    kv_conn *c = NULL;
+    CHECK_KV(NULL, kv_open(uri, &c), 0);
+    unsigned caps = kv_caps(c);
+    assert_true(caps & KV_CAP_ATOMIC_INCR);
+    assert_true(caps & KV_CAP_LOCK);
+    assert_true(caps & KV_CAP_ENUMERATE);
+    assert_false(caps & KV_CAP_SNAPSHOT);
+    assert_false(caps & KV_CAP_NATIVE_DUMP);
+    CHECK_KV(c, kv_dump_native(c), KV_ENOTSUP);
+    assert_non_null(strstr(kv_errmsg(c), "point-in-time"));
+    kv__redis_cluster_stats st;
+    assert_int_equal(kv__redis_cluster_stats_of(c, &st), 0);
+    node nodes[16];
+    size_t owner;
+    assert_int_equal(st.primaries, primaries(nodes, 16, 0, &owner));
+    assert_int_equal(kv__redis_cluster_stats_of(NULL, &st), KV_EINVAL);
+    kv_close(c);
+}
+
+/*
+ * A primary killed (SIGKILL): its replica takes over after the cluster's node timeout, and the
+ * same connection works again without being reopened (links are opened again, the map
+ * reloaded). The node is then started again by scripts/services, and rejoins. Only against the
+ * cluster of scripts/services (not a cluster given by KV_TEST_REDIS_CLUSTER_URI).
+ */
+static void test_failover_reconnects(void **state) {
+    (void)state;
+    NEED_CLUSTER();
+    const char *env = getenv("KV_TEST_REDIS_CLUSTER_URI");
+    if (env && *env)
+        skip();
+    unsigned slot = slot_of("{failover}");
+    node nodes[16];
+    size_t owner;
+    primaries(nodes, 16, slot, &owner);
+    kv_conn *c = NULL;
+    CHECK_KV(NULL, kv_open(uri, &c), 0);
+    CHECK_KV(c, kv_set(c, "{failover}:k", 12, "before", 6), 0);
+
+    redisReply *info = admin(&nodes[owner], "INFO server");
+    const char *p = strstr(info->str, "process_id:");
+    assert_non_null(p);
+    pid_t pid = (pid_t)atol(p + 11);
+    freeReplyObject(info);
+    assert_true(pid > 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+
+    double t0 = ut_now(), deadline = t0 + 60;
+    int rc, failures = 0;
+    while ((rc = kv_set(c, "{failover}:k", 12, "after", 5)) != 0 && ut_now() < deadline) {
+        failures++;
+        ut_sleep(0.05);
+    }
+    double window = ut_now() - t0;
+    print_message("primary %s:%d (pid %ld) killed: %d failed writes, the same connection wrote "
+                  "again after %.2f s\n",
+                  nodes[owner].host, nodes[owner].port, (long)pid, failures, window);
+    CHECK_KV(c, rc, 0);
+    kv_buf v = KV_BUF_INIT;
+    CHECK_KV(c, kv_get(c, "{failover}:k", 12, &v), 0);
+    assert_memory_equal(v.data, "after", 5);
+    kv_buf_free(&v);
+    kv_close(c);
+    /* The killed node comes back as a replica of the primary that replaced it. */
+    assert_int_equal(system(UT_SERVICES_SCRIPT " start redis-cluster >/dev/null 2>&1"), 0);
 }
 
 /* Reads from replicas: the description says so, and a write becomes visible there. */
@@ -443,8 +595,11 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keyslot_matches_server),
+        cmocka_unit_test(test_capabilities),
         cmocka_unit_test_teardown(test_migration_ask_moved, teardown_migration),
+        cmocka_unit_test_teardown(test_reshard_under_load, teardown_migration),
         cmocka_unit_test(test_replica_reads),
+        cmocka_unit_test(test_failover_reconnects),
     };
     return cmocka_run_group_tests_name("redis-cluster", tests, NULL, NULL) ? 1 : 0;
 }

@@ -45,13 +45,15 @@ pool__memory=${UD_MEMCACHED_MEMORY:-256}
 cluster__say() { echo "services: $*" >&2; }
 
 # The start time (clock ticks since boot) of process $1: field 22 of /proc/PID/stat, counted
-# after the command name in parentheses, which may itself hold spaces.
+# after the command name in parentheses, which may itself hold spaces. Fails for a zombie (a
+# killed node whose parent has not reaped it yet is dead all the same).
 proc_start_time() {
   local stat
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   stat=${stat##*) }
   # shellcheck disable=SC2086
   set -- $stat
+  [ "$1" != Z ] || return 1
   echo "${20}"
 }
 
@@ -66,7 +68,9 @@ recorded_pid() {
   [[ $(cat "/proc/$pid/stat" 2>/dev/null) =~ \)\ Z ]] && return 1
   comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
   [[ $comm == "$program"* ]] || return 1
-  [ "$(proc_start_time "$pid")" = "$(cat "$startfile" 2>/dev/null)" ] || return 1
+  local started
+  started=$(proc_start_time "$pid") || return 1
+  [ "$started" = "$(cat "$startfile" 2>/dev/null)" ] || return 1
   echo "$pid"
 }
 
