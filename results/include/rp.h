@@ -44,6 +44,16 @@ extern "C" {
 #define RP_SCHEMA "udbench/2"
 #define RP_SCHEMA_V1 "udbench/1"
 
+/*
+ * The most a document holds of each, as `udbench run` writes it. The reader refuses a document
+ * with more (RP_ESCHEMA, naming the field) before it reads the elements, so that no document
+ * can make a reader slow; every reader is linear or n log n within these bounds.
+ */
+#define RP_MAX_REPS 64      /* repetitions of a metric, and run.rounds: `--repeat` takes 1 to 64 */
+#define RP_MAX_METRICS 16   /* operations of a cell (the catalogue's scenarios have at most 3) */
+#define RP_MAX_PARAMS 32    /* parameters of a cell (the runner writes at most 10) */
+#define RP_MAX_BACKENDS 256 /* backends of a run */
+
 /* Error codes: name, value, message. ud_errgen.h makes the enum, rp_strerror() and rp_errname(). */
 #define RP_ERRNO_MAP(XX)                                                                           \
     XX(RP_EPARSE, -3001, "the file is not valid JSON")                                             \

@@ -109,9 +109,9 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         int64_t rounds = 0;
         if (rp__jc_int(r, o, "rounds", 0, &rounds) || rp__jc_bool(r, o, "pinned", &run->pinned))
             return r->rc;
-        if (rounds > 100000) {
-            return rp__jc_bad_at(r, "rounds", "too large (%lld)", (long long)rounds);
-        }
+        if (rounds > RP_MAX_REPS)
+            return rp__jc_bad_at(r, "rounds", "%lld rounds; udbench writes at most %d (--repeat)",
+                                 (long long)rounds, RP_MAX_REPS);
         run->rounds = (int)rounds;
     }
     m = rp__jc_enter(r, "machine");
@@ -284,6 +284,9 @@ static int read_metrics(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c)
         return r->rc;
     if (c->status == RP_STATUS_OK && json_array_size(metrics) == 0)
         return rp__jc_bad_at(r, "metrics", "an ok cell needs at least one metric");
+    if (json_array_size(metrics) > RP_MAX_METRICS)
+        return rp__jc_bad_at(r, "metrics", "%zu metrics; a cell has at most %d",
+                             json_array_size(metrics), RP_MAX_METRICS);
     struct cell_ctx cc = {c, d->run.noise_threshold};
     return rp__jc_each(r, "metrics", metrics, add_metric, &cc);
 }
@@ -340,6 +343,9 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
     if (rp__jc_str(r, o, "backend_name", &c->backend_name, RP__JC_REQUIRED) ||
         rp__jc_obj(r, o, "params", false, &params))
         return r->rc;
+    if (json_object_size(params) > RP_MAX_PARAMS)
+        return rp__jc_bad_at(r, "params", "%zu parameters; a cell has at most %d",
+                             json_object_size(params), RP_MAX_PARAMS);
     size_t m = rp__jc_enter(r, "params");
     read_params(r, params, c);
     rp__jc_leave(r, m);
@@ -412,8 +418,12 @@ static int read_root(rp__jc *r, const json_t *root, rp_doc *d) {
     size_t m = rp__jc_enter(r, "run");
     read_run(r, run, &d->run);
     rp__jc_leave(r, m);
-    if (r->rc || rp__jc_arr(r, root, "backends", &backends) ||
-        rp__jc_each(r, "backends", backends, add_backend, d) ||
+    if (r->rc || rp__jc_arr(r, root, "backends", &backends))
+        return r->rc;
+    if (json_array_size(backends) > RP_MAX_BACKENDS)
+        return rp__jc_bad_at(r, "backends", "%zu backends; a run has at most %d",
+                             json_array_size(backends), RP_MAX_BACKENDS);
+    if (rp__jc_each(r, "backends", backends, add_backend, d) ||
         rp__jc_arr(r, root, "results", &results))
         return r->rc;
     return rp__jc_each(r, "results", results, add_cell, d);

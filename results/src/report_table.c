@@ -314,7 +314,8 @@ static void csv_correctness(FILE *f, const rp_correctness *k) {
  * value and 95% interval of the median (ci_coverage: the interval's exact coverage, empty with
  * fewer than two repetitions); the harness floor of its section (ns/op) and one value copy.
  */
-static void csv_merit(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
+static void csv_merit(FILE *f, const rp_doc *d, const rp__kidx *floors, const rp_cell *c,
+                      const rp_metric *m) {
     bool merit = m && c->merit.metric && strcmp(c->merit.metric, m->op) == 0;
     if (!m) {
         csv_empty(f, 7);
@@ -334,7 +335,7 @@ static void csv_merit(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metri
             csv_empty(f, 3);
         }
     }
-    double floor = m ? rp__section_floor(d, c, m->op, merit) : c->harness_floor_ns;
+    double floor = m ? rp__section_floor(d, floors, c, m->op, merit) : c->harness_floor_ns;
     if (floor >= 0)
         csv_real(f, floor);
     else
@@ -346,7 +347,8 @@ static void csv_merit(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metri
 }
 
 /* Writes one row; m is NULL for a cell without metrics (n/a, or an error before any figure). */
-static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
+static int csv_row(FILE *f, const rp_doc *d, const rp__kidx *floors, const rp_cell *c,
+                   const rp_metric *m) {
     char *params = csv_params(c);
     if (!params)
         return -ENOMEM;
@@ -369,7 +371,7 @@ static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *
         csv_empty(f, 3);
     }
     csv_field(f, b && b->local_runtime ? "true" : "false", false);
-    csv_merit(f, d, c, m);
+    csv_merit(f, d, floors, c, m);
     fputc('\n', f);
     free(params);
     return 0;
@@ -383,15 +385,15 @@ int rp__report_csv(const rp_doc *d, FILE *f) {
     for (size_t i = 0; i < sizeof csv_columns / sizeof csv_columns[0]; i++)
         csv_field(f, csv_columns[i], i == 0);
     fputc('\n', f);
-    for (size_t i = 0; i < d->ncells; i++) {
+    rp__kidx floors;
+    int rc = rp__floor_index(d, &floors);
+    for (size_t i = 0; i < d->ncells && !rc; i++) {
         const rp_cell *c = &d->cells[i];
-        int rc = 0;
         if (!c->nmetrics)
-            rc = csv_row(f, d, c, NULL);
+            rc = csv_row(f, d, &floors, c, NULL);
         for (size_t j = 0; j < c->nmetrics && !rc; j++)
-            rc = csv_row(f, d, c, &c->metrics[j]);
-        if (rc)
-            return rc;
+            rc = csv_row(f, d, &floors, c, &c->metrics[j]);
     }
-    return 0;
+    rp__kidx_free(&floors);
+    return rc;
 }
