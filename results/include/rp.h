@@ -263,6 +263,15 @@ void rp_metric_summarise(rp_metric *m, double noise_threshold);
  * low = high = the value (or 0), level 0. v need not be sorted. */
 void rp_median_ci(const double *v, size_t n, double *median, double *low, double *high,
                   double *level);
+/* Writes text from a document so that it cannot act on the reader's terminal or viewer: each
+ * control character (C0, DEL, C1, line separators, bidi controls) becomes a visible escape,
+ * "\x1b" or "\u009b", and each byte that is not UTF-8 "\xHH"; the rest is written as it is.
+ * Every report writes document strings through it (or its Markdown, CSV and XML forms). */
+void rp_fputs_safe(const char *s, FILE *f);
+/* The same inside a Markdown table cell or heading: '|' escaped (it would end the cell), and
+ * the characters of Markdown's inline syntax and HTML (\ ` * [ ] < >) escaped with a backslash,
+ * so that the text shows as it is. */
+void rp_fputs_md(const char *s, FILE *f);
 /* The figure of merit of repetition `rep` of a cell (by c->merit), or 0. */
 double rp_merit_rep_value(const rp_cell *c, size_t rep);
 /* Recomputes c->merit's value and interval from the repetitions of its metric. */

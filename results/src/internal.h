@@ -99,6 +99,13 @@ int rp__metric_index(const rp_doc *d, unsigned what, bool (*skip)(const char *),
 /* The parameters that do not change what is measured (repeat, seed): compare ignores them. */
 bool rp__cmp_ignored_param(const char *key);
 
+/* ---- Document text made safe to print (text_safe.c; rp_fputs_safe() in rp.h). ---- */
+
+/* A malloc'd copy of s as rp_fputs_safe() writes it; NULL on ENOMEM. */
+char *rp__safe_dup(const char *s);
+/* Makes the NUL-terminated text in buf (cap bytes) safe in place, cut to fit. */
+void rp__safe_inplace(char *buf, size_t cap);
+
 /* ---- Report helpers (report_common.c). ---- */
 
 /* A row of a ranking: one metric of one ok cell. */

@@ -446,7 +446,7 @@ int rp__doc_from_json(const json_t *root, rp_doc **out, char *err, size_t errlen
     return 0;
 }
 
-int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen) {
+static int doc_read(const char *path, rp_doc **out, char *err, size_t errlen) {
     if (err && errlen)
         err[0] = '\0';
     if (!path || !out)
@@ -474,5 +474,14 @@ int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen) {
     }
     int rc = rp__doc_from_json(root, out, err, errlen);
     json_decref(root);
+    return rc;
+}
+
+/* Messages quote the document (a field name, a value, the token the parser stopped at) and go
+ * to a terminal: they are made safe to print (rp_fputs_safe()) before anyone sees them. */
+int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen) {
+    int rc = doc_read(path, out, err, errlen);
+    if (rc && err && errlen)
+        rp__safe_inplace(err, errlen);
     return rc;
 }

@@ -54,6 +54,13 @@ uint64_t rp__metric_errors(const rp_metric *m) {
     return n;
 }
 
+/* Labels and titles hold document text: each is made safe where it is made (takes s). */
+static char *safe_text(char *s) {
+    char *safe = rp__safe_dup(s);
+    free(s);
+    return safe;
+}
+
 /*
  * Two configurations of one backend (ultradict with a mutex and with a spin lock) share a
  * name; the URI is what tells them apart, so it is added only then, keeping the common case
@@ -69,7 +76,7 @@ char *rp__backend_label(const rp_doc *d, const rp_cell *c) {
     char *s = NULL;
     int n = same > 1 && c->backend ? asprintf(&s, "%s (%s)", name, c->backend)
                                    : asprintf(&s, "%s", name);
-    return n < 0 ? NULL : s;
+    return n < 0 ? NULL : safe_text(s);
 }
 
 static bool all_digits(const char *s) {
@@ -144,7 +151,7 @@ char *rp__params_text(const rp_cell *c, bool full) {
         free(s);
         return NULL;
     }
-    return s;
+    return safe_text(s);
 }
 
 char *rp__group_title(const rp_cell *c, const char *op, bool full) {
@@ -159,7 +166,7 @@ char *rp__group_title(const rp_cell *c, const char *op, bool full) {
         n = asprintf(&s, "%s %s%s%s%s", scenario, op, *params ? " (" : "", params,
                      *params ? ")" : "");
     free(params);
-    return n < 0 ? NULL : s;
+    return n < 0 ? NULL : safe_text(s);
 }
 
 static int row_cmp(const void *pa, const void *pb) {

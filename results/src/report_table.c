@@ -10,16 +10,8 @@
 
 #include "internal.h"
 
-/* Text inside a Markdown table cell: a '|' would end the cell and a newline the row. */
-static void md_cell(FILE *f, const char *s) {
-    for (; s && *s; s++) {
-        if (*s == '|')
-            fputs("\\|", f);
-        else if (*s == '\n' || *s == '\r')
-            fputc(' ', f);
-        else
-            fputc(*s, f);
-    }
+static void md_cell(FILE *f, const char *text) {
+    rp_fputs_md(text, f);
 }
 
 static void md_header(FILE *f, const rp__header *h) {
@@ -204,22 +196,26 @@ int rp__report_md(const rp_doc *d, FILE *f) {
 }
 
 /* One CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *f, const char *s, bool first) {
+static void csv_field(FILE *f, const char *text, bool first) {
     if (!first)
         fputc(',', f);
-    if (!s)
+    if (!text)
         return;
+    /* Control characters made visible first (no line break is left to quote). */
+    char *safe = rp__safe_dup(text);
+    const char *s = safe ? safe : "";
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
-        return;
+    } else {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
     }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
+    free(safe);
 }
 
 static void csv_real(FILE *f, double v) {

@@ -119,13 +119,21 @@ static size_t report_changes(rp_doc *const *docs, const history_opts *o, const c
         const rp_doc *at = docs[first + ch[k].index];
         double change = (exp(ch[k].after - ch[k].before) - 1) * 100;
         const char *commit = at->run.git_commit ? at->run.git_commit : "?";
-        if (o->md)
-            printf("| `%s` | %zu | `%s` | cost %+.1f%% | %.3f |\n", key, first + ch[k].index + 1,
-                   commit, change, ch[k].p);
-        else
-            printf("  %-60s from document %zu (commit %s): cost %+.1f%% (%s), p %.3f\n", key,
-                   first + ch[k].index + 1, commit, change, change > 0 ? "slower" : "faster",
+        /* The key and the commit are document text: written through the safe writers. */
+        if (o->md) {
+            fputs("| ", stdout);
+            rp_fputs_md(key, stdout);
+            printf(" | %zu | ", first + ch[k].index + 1);
+            rp_fputs_md(commit, stdout);
+            printf(" | cost %+.1f%% | %.3f |\n", change, ch[k].p);
+        } else {
+            fputs("  ", stdout);
+            rp_fputs_safe(key, stdout);
+            printf(" from document %zu (commit ", first + ch[k].index + 1);
+            rp_fputs_safe(commit, stdout);
+            printf("): cost %+.1f%% (%s), p %.3f\n", change, change > 0 ? "slower" : "faster",
                    ch[k].p);
+        }
     }
     return nch;
 }
@@ -146,12 +154,16 @@ static int read_docs(char **paths, size_t nfiles, rp_doc **docs) {
 /* Series are keyed by the metrics of the newest document. */
 static void history_report(rp_doc *const *docs, rp_match_index *const *x, size_t nfiles,
                            const history_opts *o, double *series) {
-    if (o->md)
+    if (o->md) {
         printf("| metric | at | commit | change | p |\n|---|---:|---|---:|---:|\n");
-    else
-        printf("udbench history: %zu documents, oldest %s, newest %s\n", nfiles,
-               docs[0]->run.git_commit ? docs[0]->run.git_commit : "?",
-               docs[nfiles - 1]->run.git_commit ? docs[nfiles - 1]->run.git_commit : "?");
+    } else {
+        printf("udbench history: %zu documents, oldest ", nfiles);
+        rp_fputs_safe(docs[0]->run.git_commit ? docs[0]->run.git_commit : "?", stdout);
+        fputs(", newest ", stdout);
+        rp_fputs_safe(docs[nfiles - 1]->run.git_commit ? docs[nfiles - 1]->run.git_commit : "?",
+                      stdout);
+        fputc('\n', stdout);
+    }
     size_t nseries = 0, nchanges = 0;
     const rp_doc *last = docs[nfiles - 1];
     for (size_t ci = 0; ci < last->ncells; ci++) {
