@@ -259,7 +259,8 @@ int rp_metric_add_rep(rp_metric *m, const rp_rep *rep);
 void rp_metric_summarise(rp_metric *m, double noise_threshold);
 /* The tightest interval [x(k), x(n+1-k)] of the sorted values v[0..n) that covers their
  * population median with probability >= 0.95 (binomial order statistics), or the widest one,
- * [min, max], when n is too small for 95% (n < 6); *level gets its exact coverage. n < 2:
+ * [min, max], when n is too small for 95% (n < 6); *level gets its coverage (the binomial
+ * terms through logarithms: good to about 1e-10 for any n; linear in n after the sort). n < 2:
  * low = high = the value (or 0), level 0. v need not be sorted. */
 void rp_median_ci(const double *v, size_t n, double *median, double *low, double *high,
                   double *level);
