@@ -46,6 +46,16 @@ extern "C" {
 #define RP_SCHEMA_V2 "udbench/2"
 #define RP_SCHEMA_V1 "udbench/1"
 
+/*
+ * The most a document holds of each, as `udbench run` writes it. The reader refuses a document
+ * with more (RP_ESCHEMA, naming the field) before it reads the elements, so that no document
+ * can make a reader slow; every reader is linear or n log n within these bounds.
+ */
+#define RP_MAX_REPS 64      /* repetitions of a metric, and run.rounds: `--repeat` takes 1 to 64 */
+#define RP_MAX_METRICS 16   /* operations of a cell (the catalogue's scenarios have at most 3) */
+#define RP_MAX_PARAMS 32    /* parameters of a cell (the runner writes at most 10) */
+#define RP_MAX_BACKENDS 256 /* backends of a run */
+
 /* Error codes: name, value, message. ud_errgen.h makes the enum, rp_strerror() and rp_errname(). */
 #define RP_ERRNO_MAP(XX)                                                                           \
     XX(RP_EPARSE, -3001, "the file is not valid JSON")                                             \
@@ -299,10 +309,20 @@ void rp_failover_window(const rp_cell *c, double *median_s, double *max_s);
 void rp_metric_summarise(rp_metric *m, double noise_threshold);
 /* The tightest interval [x(k), x(n+1-k)] of the sorted values v[0..n) that covers their
  * population median with probability >= 0.95 (binomial order statistics), or the widest one,
- * [min, max], when n is too small for 95% (n < 6); *level gets its exact coverage. n < 2:
+ * [min, max], when n is too small for 95% (n < 6); *level gets its coverage (the binomial
+ * terms through logarithms: good to about 1e-10 for any n; linear in n after the sort). n < 2:
  * low = high = the value (or 0), level 0. v need not be sorted. */
 void rp_median_ci(const double *v, size_t n, double *median, double *low, double *high,
                   double *level);
+/* Writes text from a document so that it cannot act on the reader's terminal or viewer: each
+ * control character (C0, DEL, C1, line separators, bidi controls) becomes a visible escape,
+ * "\x1b" or "\u009b", and each byte that is not UTF-8 "\xHH"; the rest is written as it is.
+ * Every report writes document strings through it (or its Markdown, CSV and XML forms). */
+void rp_fputs_safe(const char *s, FILE *f);
+/* The same inside a Markdown table cell or heading: '|' escaped (it would end the cell), and
+ * the characters of Markdown's inline syntax and HTML (\ ` * [ ] < >) escaped with a backslash,
+ * so that the text shows as it is. */
+void rp_fputs_md(const char *s, FILE *f);
 /* The figure of merit of repetition `rep` of a cell (by c->merit), or 0. */
 double rp_merit_rep_value(const rp_cell *c, size_t rep);
 /* Recomputes c->merit's value and interval from the repetitions of its metric. */

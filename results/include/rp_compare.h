@@ -117,6 +117,24 @@ int rp_cmp_report(const rp_cmp *c, int format, FILE *f);
 /* The name of a cell's metric, as exports and history use it: "read ultradict: procs=1 ...
  * [read]", without the parameters that do not change what is measured (repeat, seed). */
 void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len);
+/*
+ * An index of the ok metrics of a document by what compare matches on (scenario, backend,
+ * parameters but repeat and seed, operation), so that readers matching two documents (history,
+ * stability) find each metric in log n rather than by scanning every cell. The index borrows
+ * the document, which must outlive it. 0 or -ENOMEM; *out written on success only.
+ */
+typedef struct rp_match_index rp_match_index;
+int rp_match_index_new(const rp_doc *d, rp_match_index **out);
+/* The first (in document order) ok metric named op whose cell has the scenario, backend and
+ * parameters of `like`, or NULL (also on ENOMEM); *cell (may be NULL) gets that cell. */
+const rp_metric *rp_match_find(const rp_match_index *x, const rp_cell *like, const char *op,
+                               const rp_cell **cell);
+void rp_match_index_free(rp_match_index *x);
+/* Numbers the cells of d into groups of cells that differ only by backend (same scenario and
+ * parameters, repeat and seed aside): group[i] for cell i, equal numbers for one group. 0 or
+ * -ENOMEM. n log n in the cells. */
+int rp_cell_groups(const rp_doc *d, size_t *group);
+
 /* A one-line name for an item: "read ultradict procs=1 keys=1000 [read]". */
 void rp_cmp_item_name(const rp_cmp_item *it, char *buf, size_t len);
 

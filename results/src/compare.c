@@ -126,47 +126,33 @@ void rp_cmp_item_name(const rp_cmp_item *it, char *buf, size_t len) {
 
 /* ---- udbench compare ---- */
 
-/* The repetitions and the seed do not change what is measured: documents that differ only in
- * them compare. */
-static bool ignored_param(const char *key) {
-    return !strcmp(key, "repeat") || !strcmp(key, "seed");
-}
-
 void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len) {
     size_t n = (size_t)snprintf(buf, len, "%s %s", c->scenario, c->backend);
     for (size_t i = 0; i < c->nparams && n < len; i++)
-        if (!ignored_param(c->params[i].key))
+        if (!rp__cmp_ignored_param(c->params[i].key))
             n += (size_t)snprintf(buf + n, len - n, " %s=%s", c->params[i].key, c->params[i].value);
     if (n < len)
         snprintf(buf + n, len - n, " [%s]", m->op);
 }
 
-static bool same_params(const rp_cell *a, const rp_cell *b) {
-    size_t na = 0, nb = 0;
-    for (size_t i = 0; i < b->nparams; i++)
-        nb += !ignored_param(b->params[i].key);
-    for (size_t i = 0; i < a->nparams; i++) {
-        if (ignored_param(a->params[i].key))
-            continue;
-        na++;
-        const char *v = rp_cell_param(b, a->params[i].key);
-        if (!v || strcmp(v, a->params[i].value) != 0)
-            return false;
-    }
-    return na == nb;
+static bool cell_ok(const rp_cell *c) {
+    return c->status == RP_STATUS_OK;
 }
 
-static const rp_metric *find_metric(const rp_doc *d, const rp_cell *like, const char *op) {
-    for (size_t i = 0; i < d->ncells; i++) {
-        const rp_cell *c = &d->cells[i];
-        if (c->status != RP_STATUS_OK || strcmp(c->scenario, like->scenario) != 0 ||
-            strcmp(c->backend, like->backend) != 0 || !same_params(c, like))
-            continue;
-        for (size_t j = 0; j < c->nmetrics; j++)
-            if (!strcmp(c->metrics[j].op, op))
-                return &c->metrics[j];
+/* The metric op of the first ok cell of d with the scenario, backend and parameters of `like`
+ * (repeat and seed aside), found in x, the index of d's metrics; NULL when there is none, and
+ * *rc = -ENOMEM when the key could not be made. */
+static const rp_metric *find_metric(const rp_doc *d, const rp__kidx *x, const rp_cell *like,
+                                    const char *op, int *rc) {
+    size_t len = 0;
+    char *key = rp__cell_key(like, RP__KEY_BACKEND | RP__KEY_OP, op, rp__cmp_ignored_param, &len);
+    if (!key) {
+        *rc = -ENOMEM;
+        return NULL;
     }
-    return NULL;
+    const rp__kent *e = rp__kidx_find(x, key, len);
+    free(key);
+    return e ? &d->cells[e->pos].metrics[e->sub] : NULL;
 }
 
 static int copy_item_key(rp_cmp_item *it, const rp_cell *cell, const char *op) {
@@ -178,7 +164,7 @@ static int copy_item_key(rp_cmp_item *it, const rp_cell *cell, const char *op) {
         if (!it->params)
             return -ENOMEM;
         for (size_t i = 0; i < cell->nparams && !rc; i++) {
-            if (ignored_param(cell->params[i].key))
+            if (rp__cmp_ignored_param(cell->params[i].key))
                 continue;
             rp_param *p = &it->params[it->nparams++];
             rc = rp_set_string(&p->key, cell->params[i].key);
@@ -229,32 +215,36 @@ static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm,
 
 /* Compares every metric of base that head has too; *only_base counts those it has not. */
 static int compare_shared(rp_cmp *c, const rp_doc *base, const rp_doc *head, size_t *only_base) {
-    int rc = 0;
+    rp__kidx x;
+    int rc = rp__metric_index(head, RP__KEY_BACKEND, rp__cmp_ignored_param, cell_ok, &x);
     for (size_t i = 0; i < base->ncells && !rc; i++) {
         const rp_cell *cell = &base->cells[i];
         if (cell->status != RP_STATUS_OK)
             continue;
         for (size_t j = 0; j < cell->nmetrics && !rc; j++) {
-            const rp_metric *hm = find_metric(head, cell, cell->metrics[j].op);
+            const rp_metric *hm = find_metric(head, &x, cell, cell->metrics[j].op, &rc);
             if (hm)
                 rc = compare_metric(c, cell, &cell->metrics[j], hm);
             else
                 (*only_base)++;
         }
     }
+    rp__kidx_free(&x);
     return rc;
 }
 
-/* The metrics of head that base does not have. */
-static size_t count_only(const rp_doc *head, const rp_doc *base) {
-    size_t n = 0;
-    for (size_t i = 0; i < head->ncells; i++) {
+/* The metrics of head that base does not have (in *n). */
+static int count_only(const rp_doc *head, const rp_doc *base, size_t *n) {
+    rp__kidx x;
+    int rc = rp__metric_index(base, RP__KEY_BACKEND, rp__cmp_ignored_param, cell_ok, &x);
+    for (size_t i = 0; i < head->ncells && !rc; i++) {
         const rp_cell *cell = &head->cells[i];
-        for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics; j++)
-            if (!find_metric(base, cell, cell->metrics[j].op))
-                n++;
+        for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics && !rc; j++)
+            if (!find_metric(base, &x, cell, cell->metrics[j].op, &rc) && !rc)
+                (*n)++;
     }
-    return n;
+    rp__kidx_free(&x);
+    return rc;
 }
 
 int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, double alpha,
@@ -277,7 +267,7 @@ int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, doubl
     if (!rc)
         rc = compare_shared(c, base, head, &ob);
     if (!rc)
-        oh = count_only(head, base);
+        rc = count_only(head, base, &oh);
     if (!rc && c->nitems == 0) {
         snprintf(err, errlen,
                  "the two documents share no metric (same scenario, backend, parameters and "

@@ -85,7 +85,11 @@ int rp_cmp_write_file(const rp_cmp *c, FILE *f) {
     json_t *root = cmp_to_json(c);
     if (!root)
         return -ENOMEM;
-    int rc = json_dumpf(root, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    /* ASCII only: the strings of the documents compared stay exact, and a C1 control (U+009B
+     * is a CSI) reaches a terminal that shows the document as a \u escape, like C0 ones. */
+    int rc = json_dumpf(root, f,
+                        JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10) |
+                            JSON_ENSURE_ASCII);
     json_decref(root);
     if (rc || fputc('\n', f) == EOF)
         return -EIO;
@@ -217,7 +221,7 @@ static void item_from_json(rd *r, json_t *o, rp_cmp_item *it, const char *where)
     }
 }
 
-int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
+static int cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
     char dummy[8];
     if (!err) {
         err = dummy;
@@ -285,6 +289,14 @@ int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
     return 0;
 }
 
+/* Messages quote the document: made safe to print before anyone sees them. */
+int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
+    int rc = cmp_read(path, out, err, errlen);
+    if (rc && err && errlen)
+        rp__safe_inplace(err, errlen);
+    return rc;
+}
+
 /* ---- reports ---- */
 
 static const char *shown_verdict(const rp_cmp_item *it) {
@@ -316,26 +328,42 @@ static void report_head_md(const rp_cmp *c, bool paired, FILE *f) {
             c->status == RP_GATE_FAIL   ? "FAIL"
             : c->status == RP_GATE_PASS ? "PASS"
                                         : "INCONCLUSIVE");
-    fprintf(f, "Base `%s`, head `%s`; %s, %s channel; margin %.1f%%, alpha %.3g",
-            c->base_commit ? c->base_commit : "?", c->head_commit ? c->head_commit : "?",
+    /* The commits and the channel come from documents: written through rp_fputs_md(). */
+    fputs("Base ", f);
+    rp_fputs_md(c->base_commit ? c->base_commit : "?", f);
+    fputs(", head ", f);
+    rp_fputs_md(c->head_commit ? c->head_commit : "?", f);
+    fprintf(f, "; %s, ",
             paired ? "paired interleaved trials, sign-test intervals, Holm-corrected"
-                   : "repetitions of two runs, Mann-Whitney (Hodges-Lehmann) intervals",
-            c->channel ? c->channel : "time", c->margin * 100, c->alpha);
+                   : "repetitions of two runs, Mann-Whitney (Hodges-Lehmann) intervals");
+    rp_fputs_md(c->channel ? c->channel : "time", f);
+    fprintf(f, " channel; margin %.1f%%, alpha %.3g", c->margin * 100, c->alpha);
     if (c->wall_seconds > 0)
         fprintf(f, "; %.0f s", c->wall_seconds);
     fprintf(f, ".\n\n| verdict | metric | base | head | change | interval | n |\n"
                "|---|---|---:|---:|---:|---|---:|\n");
 }
 
+/* "COMMIT LABEL" of one side, both from documents. */
+static void side_text(FILE *f, const char *commit, const char *label) {
+    rp_fputs_safe(commit ? commit : "?", f);
+    if (label) {
+        fputc(' ', f);
+        rp_fputs_safe(label, f);
+    }
+}
+
 /* The heading of the text report. */
 static void report_head_text(const rp_cmp *c, bool paired, FILE *f) {
-    fprintf(f, "udbench %s: %s (margin %.1f%%, alpha %.3g, %s channel)\n",
-            paired ? "gate" : "compare", rp_gate_status_name(c->status), c->margin * 100, c->alpha,
-            c->channel ? c->channel : "time");
-    fprintf(f, "  base %s%s%s, head %s%s%s\n", c->base_commit ? c->base_commit : "?",
-            c->base_label ? " " : "", c->base_label ? c->base_label : "",
-            c->head_commit ? c->head_commit : "?", c->head_label ? " " : "",
-            c->head_label ? c->head_label : "");
+    fprintf(f, "udbench %s: %s (margin %.1f%%, alpha %.3g, ", paired ? "gate" : "compare",
+            rp_gate_status_name(c->status), c->margin * 100, c->alpha);
+    /* Commits, labels and the channel come from documents: written through rp_fputs_safe(). */
+    rp_fputs_safe(c->channel ? c->channel : "time", f);
+    fputs(" channel)\n  base ", f);
+    side_text(f, c->base_commit, c->base_label);
+    fputs(", head ", f);
+    side_text(f, c->head_commit, c->head_label);
+    fputc('\n', f);
 }
 
 /* How many trials an item rests on: kept pairs, or repetitions of the two runs. */
@@ -353,14 +381,16 @@ static void trial_count(const rp_cmp_item *it, char *n, size_t len) {
 static void report_item(const rp_cmp_item *it, bool md, FILE *f) {
     char name[512], change[32], iv[96], n[64];
     rp_cmp_item_name(it, name, sizeof name);
+    rp__safe_inplace(name, sizeof name); /* document text */
     pct(change, sizeof change, it->ratio);
     interval(iv, sizeof iv, it);
     trial_count(it, n, sizeof n);
-    if (md)
-        fprintf(f, "| %s%s | `%s` | %.4g %s | %.4g %s | %s | %s | %s |\n",
-                it->verdict == RP_VERDICT_SLOWER ? ":x: " : "", shown_verdict(it), name,
-                it->base_value, it->merit.unit, it->head_value, it->merit.unit, change, iv, n);
-    else
+    if (md) {
+        fprintf(f, "| %s%s | ", it->verdict == RP_VERDICT_SLOWER ? ":x: " : "", shown_verdict(it));
+        rp_fputs_md(name, f);
+        fprintf(f, " | %.4g %s | %.4g %s | %s | %s | %s |\n", it->base_value, it->merit.unit,
+                it->head_value, it->merit.unit, change, iv, n);
+    } else
         fprintf(f, "  %-12s %-56s cost %-7s %s  %s\n", shown_verdict(it), name, change, iv, n);
 }
 

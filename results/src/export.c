@@ -36,6 +36,14 @@ static void xml_escaped(FILE *f, const char *s) {
     rp__xml_text(f, s, 0);
 }
 
+/* The start of a test case, up to its name's closing quote: both escaped for XML. */
+static void junit_case(FILE *f, const char *scenario, const char *name) {
+    fputs("    <testcase classname=\"udbench.", f);
+    xml_escaped(f, scenario);
+    fputs("\" name=\"", f);
+    xml_escaped(f, name);
+}
+
 static void junit_open(FILE *f, const char *suite, size_t tests, size_t failures, size_t skipped,
                        double seconds) {
     fprintf(f,
@@ -139,8 +147,7 @@ static void doc_gbench(json_t *benches, const doc_metric *x) {
 }
 
 static void doc_junit(FILE *f, const doc_metric *x) {
-    fprintf(f, "    <testcase classname=\"udbench.%s\" name=\"", x->c->scenario);
-    xml_escaped(f, x->name);
+    junit_case(f, x->c->scenario, x->name);
     fprintf(f, "\">");
     if (x->c->correctness.present && x->c->correctness.lost_updates > 0)
         fprintf(f, "<failure message=\"%" PRId64 " lost updates\"/>",
@@ -154,6 +161,7 @@ static void export_doc_metric(const rp_cell *c, size_t i, size_t j, int format, 
     doc_metric x = {.c = c, .m = &c->metrics[j], .i = i, .j = j};
     x.merit = rp_cmp_merit_of_cell(c, x.m->op);
     rp_metric_key(c, x.m, x.name, sizeof x.name);
+    rp__safe_inplace(x.name, sizeof x.name); /* document text, shown by CI tools */
     x.v = rp_merit_value(&x.merit, x.m, -1);
     x.cost = rp_merit_cost(&x.merit, x.v) * (x.merit.higher_is_better ? 1e9 : 1);
     snprintf(x.extra, sizeof x.extra, "%zu repetitions, spread %.1f%%%s", x.m->nreps,
@@ -182,8 +190,7 @@ static void junit_doc_open(const rp_doc *d, FILE *f) {
 
 /* A cell that measured nothing: one test case, failed or skipped with its reason. */
 static void junit_cell(const rp_cell *c, FILE *f) {
-    fprintf(f, "    <testcase classname=\"udbench.%s\" name=\"", c->scenario);
-    xml_escaped(f, c->backend);
+    junit_case(f, c->scenario, c->backend);
     fprintf(f, "\">");
     if (c->reason) {
         fprintf(f, c->status == RP_STATUS_ERROR ? "<failure message=\"" : "<skipped message=\"");
@@ -292,8 +299,7 @@ static void cmp_gbench(json_t *benches, const cmp_metric *x) {
 
 static void cmp_junit(FILE *f, const cmp_metric *x) {
     const rp_cmp_item *it = x->it;
-    fprintf(f, "    <testcase classname=\"udbench.%s\" name=\"", it->scenario);
-    xml_escaped(f, x->name);
+    junit_case(f, it->scenario, x->name);
     fprintf(f, "\">");
     if (it->verdict == RP_VERDICT_SLOWER) {
         fprintf(f,
@@ -317,6 +323,7 @@ static void export_cmp_item(const rp_cmp *c, size_t i, int format, json_t *root,
     const rp_cmp_item *it = &c->items[i];
     cmp_metric x = {.it = it, .i = i, .margin = c->margin};
     rp_cmp_item_name(it, x.name, sizeof x.name);
+    rp__safe_inplace(x.name, sizeof x.name); /* document text, shown by CI tools */
     snprintf(x.extra, sizeof x.extra, "%s: cost x%.4f, interval [%.4f, %.4f] at %.1f%%, base %.6g",
              rp_verdict_name(it->verdict), it->ratio, it->ratio_lo, it->ratio_hi,
              it->confidence * 100, it->base_value);

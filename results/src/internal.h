@@ -56,6 +56,58 @@ int rp__doc_from_json(const json_t *root, rp_doc **out, char *err, size_t errlen
  * (report_svg.c; the JUnit export uses it too). */
 void rp__xml_text(FILE *f, const char *s, size_t max);
 
+/* ---- Sorted indexes over cells (index.c): lookups in log n, never a scan per cell. ---- */
+
+/* What a cell key holds besides the scenario and the parameters (sorted by name). */
+enum { RP__KEY_BACKEND = 1, RP__KEY_OP = 2 };
+
+/*
+ * The key of a cell: its scenario, (RP__KEY_BACKEND) its backend, its parameters sorted by
+ * name, leaving out those skip() names (skip may be NULL), and (RP__KEY_OP) op; each field
+ * length-prefixed, so two cells have equal keys exactly when those fields are equal. Malloc'd
+ * (its length in *len), NULL on ENOMEM.
+ */
+char *rp__cell_key(const rp_cell *c, unsigned what, const char *op, bool (*skip)(const char *),
+                   size_t *len);
+
+/* One entry of an index: a key and where it came from (cell pos, metric sub). */
+typedef struct rp__kent {
+    char *key;
+    size_t len;
+    size_t pos, sub;
+} rp__kent;
+
+typedef struct rp__kidx {
+    rp__kent *e;
+    size_t n;
+} rp__kidx;
+
+/* Adds key (taken over, freed on failure too; NULL gives -ENOMEM). 0 or -ENOMEM. */
+int rp__kidx_add(rp__kidx *x, char *key, size_t len, size_t pos, size_t sub);
+/* Sorts by key, then by (pos, sub): equal keys end up adjacent, in document order. */
+void rp__kidx_sort(rp__kidx *x);
+/* The first entry (lowest pos, sub) with this key in a sorted index, or NULL. */
+const rp__kent *rp__kidx_find(const rp__kidx *x, const char *key, size_t len);
+bool rp__kent_same(const rp__kent *a, const rp__kent *b);
+void rp__kidx_free(rp__kidx *x);
+/*
+ * A sorted index of every metric of the cells of d that want() accepts (want may be NULL):
+ * the key rp__cell_key(cell, what | RP__KEY_OP, metric op, skip), pos the cell's index, sub the
+ * metric's. 0 or -ENOMEM (x then empty).
+ */
+int rp__metric_index(const rp_doc *d, unsigned what, bool (*skip)(const char *),
+                     bool (*want)(const rp_cell *), rp__kidx *x);
+
+/* The parameters that do not change what is measured (repeat, seed): compare ignores them. */
+bool rp__cmp_ignored_param(const char *key);
+
+/* ---- Document text made safe to print (text_safe.c; rp_fputs_safe() in rp.h). ---- */
+
+/* A malloc'd copy of s as rp_fputs_safe() writes it; NULL on ENOMEM. */
+char *rp__safe_dup(const char *s);
+/* Makes the NUL-terminated text in buf (cap bytes) safe in place, cut to fit. */
+void rp__safe_inplace(char *buf, size_t cap);
+
 /* ---- Report helpers (report_common.c). ---- */
 
 /* A row of a ranking: one metric of one ok cell. */
@@ -96,21 +148,25 @@ typedef struct rp__ranking {
     char **titles;        /* per cell: "scenario (k=v, ...)" */
     bool *full;           /* per cell: its titles show every parameter */
     size_t nlabels;       /* slots in labels, titles and full (the number of cells) */
+    rp__kidx floors;      /* rp__floor_index() of the document */
 } rp__ranking;
 
+/* Whether a null: cell ran in a scenario whose other cells have a correctness verdict (the
+ * reports then say that null: has none). */
+bool rp__null_beside_verdicts(const rp_doc *d);
+/* The index of the null: floors of d: every metric with a latency of its ok null: cells. */
+int rp__floor_index(const rp_doc *d, rp__kidx *x);
+/* The harness floor of the section of cell c and operation op, ns/op: the p50 of op on the
+ * first null: cell of the same scenario and parameters (found in floors), else (when op is c's
+ * figure of merit) the floor c recorded; < 0 when unknown. */
+double rp__section_floor(const rp_doc *d, const rp__kidx *floors, const rp_cell *c, const char *op,
+                         bool merit);
 /*
  * Groups the metrics of the ok cells of a document by (scenario, parameters, op), in the order
  * the groups first appear, and sorts each group by median ops/s, fastest first (ties by label,
  * so the order never depends on the sort). The ranking borrows from the document, which must
  * outlive it; rp__ranking_free() releases what it owns.
  */
-/* The harness floor of the section of cell c and operation op, ns/op: the p50 of op on the
- * null: cell of the same scenario and parameters, else (when op is c's figure of merit) the
- * floor c recorded; < 0 when unknown. */
-/* Whether a null: cell ran in a scenario whose other cells have a correctness verdict (the
- * reports then say that null: has none). */
-bool rp__null_beside_verdicts(const rp_doc *d);
-double rp__section_floor(const rp_doc *d, const rp_cell *c, const char *op, bool merit);
 int rp__ranking_build(const rp_doc *d, rp__ranking *r);
 void rp__ranking_free(rp__ranking *r);
 /* The failover section of the text and Markdown reports (nothing without failover cells). */

@@ -129,9 +129,9 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         int64_t rounds = 0;
         if (rp__jc_int(r, o, "rounds", 0, &rounds) || rp__jc_bool(r, o, "pinned", &run->pinned))
             return r->rc;
-        if (rounds > 100000) {
-            return rp__jc_bad_at(r, "rounds", "too large (%lld)", (long long)rounds);
-        }
+        if (rounds > RP_MAX_REPS)
+            return rp__jc_bad_at(r, "rounds", "%lld rounds; udbench writes at most %d (--repeat)",
+                                 (long long)rounds, RP_MAX_REPS);
         run->rounds = (int)rounds;
     }
     const json_t *hosts;
@@ -308,6 +308,9 @@ static int read_metrics(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c)
         return r->rc;
     if (c->status == RP_STATUS_OK && json_array_size(metrics) == 0)
         return rp__jc_bad_at(r, "metrics", "an ok cell needs at least one metric");
+    if (json_array_size(metrics) > RP_MAX_METRICS)
+        return rp__jc_bad_at(r, "metrics", "%zu metrics; a cell has at most %d",
+                             json_array_size(metrics), RP_MAX_METRICS);
     struct cell_ctx cc = {c, d->run.noise_threshold};
     return rp__jc_each(r, "metrics", metrics, add_metric, &cc);
 }
@@ -371,6 +374,9 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
     if (rp__jc_str(r, o, "backend_name", &c->backend_name, RP__JC_REQUIRED) ||
         rp__jc_obj(r, o, "params", false, &params))
         return r->rc;
+    if (json_object_size(params) > RP_MAX_PARAMS)
+        return rp__jc_bad_at(r, "params", "%zu parameters; a cell has at most %d",
+                             json_object_size(params), RP_MAX_PARAMS);
     size_t m = rp__jc_enter(r, "params");
     read_params(r, params, c);
     rp__jc_leave(r, m);
@@ -446,8 +452,12 @@ static int read_root(rp__jc *r, const json_t *root, rp_doc *d) {
     size_t m = rp__jc_enter(r, "run");
     read_run(r, run, &d->run);
     rp__jc_leave(r, m);
-    if (r->rc || rp__jc_arr(r, root, "backends", &backends) ||
-        rp__jc_each(r, "backends", backends, add_backend, d) ||
+    if (r->rc || rp__jc_arr(r, root, "backends", &backends))
+        return r->rc;
+    if (json_array_size(backends) > RP_MAX_BACKENDS)
+        return rp__jc_bad_at(r, "backends", "%zu backends; a run has at most %d",
+                             json_array_size(backends), RP_MAX_BACKENDS);
+    if (rp__jc_each(r, "backends", backends, add_backend, d) ||
         rp__jc_arr(r, root, "results", &results))
         return r->rc;
     return rp__jc_each(r, "results", results, add_cell, d);
@@ -470,7 +480,7 @@ int rp__doc_from_json(const json_t *root, rp_doc **out, char *err, size_t errlen
     return 0;
 }
 
-int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen) {
+static int doc_read(const char *path, rp_doc **out, char *err, size_t errlen) {
     if (err && errlen)
         err[0] = '\0';
     if (!path || !out)
@@ -498,5 +508,14 @@ int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen) {
     }
     int rc = rp__doc_from_json(root, out, err, errlen);
     json_decref(root);
+    return rc;
+}
+
+/* Messages quote the document (a field name, a value, the token the parser stopped at) and go
+ * to a terminal: they are made safe to print (rp_fputs_safe()) before anyone sees them. */
+int rp_doc_read(const char *path, rp_doc **out, char *err, size_t errlen) {
+    int rc = doc_read(path, out, err, errlen);
+    if (rc && err && errlen)
+        rp__safe_inplace(err, errlen);
     return rc;
 }

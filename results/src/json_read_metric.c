@@ -219,6 +219,9 @@ int rp__read_metric(rp__jc *r, const json_t *o, rp_metric *met, bool need_reps, 
         return r->rc;
     if (need_reps && json_array_size(reps) == 0)
         return rp__jc_bad_at(r, "reps", "an ok cell needs at least one repetition");
+    if (json_array_size(reps) > RP_MAX_REPS)
+        return rp__jc_bad_at(r, "reps", "%zu repetitions; udbench writes at most %d (--repeat)",
+                             json_array_size(reps), RP_MAX_REPS);
     if (rp__jc_each(r, "reps", reps, add_rep, met) || read_summary(r, o, met) ||
         rp__jc_obj(r, o, "latency", true, &lat) || check_figures(r, met, threshold))
         return r->rc;

@@ -3,6 +3,7 @@
  * repetitions of a metric. Also the error strings and the report format names.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,26 +228,6 @@ const char *rp_cell_param(const rp_cell *c, const char *key) {
 }
 
 /*
- * The k-th smallest ops/s of the repetitions (k from 0). Counting instead of sorting keeps the
- * reps in their recorded order and needs no allocation; there are only a handful of reps.
- */
-static double kth_smallest(const rp_metric *m, size_t k) {
-    for (size_t i = 0; i < m->nreps; i++) {
-        double v = m->reps[i].ops_per_sec;
-        size_t below = 0, equal = 0;
-        for (size_t j = 0; j < m->nreps; j++) {
-            if (m->reps[j].ops_per_sec < v)
-                below++;
-            else if (m->reps[j].ops_per_sec == v)
-                equal++;
-        }
-        if (below <= k && k < below + equal)
-            return v;
-    }
-    return 0;
-}
-
-/*
  * The median is that of the repetitions' ops/s (the mean of the two middle ones for an even
  * count). The spread is relative to the median; when the median is 0 (most repetitions did
  * nothing) but some did work, it is relative to the mean instead, so that such a figure is
@@ -270,20 +251,17 @@ void rp_metric_summarise(rp_metric *m, double noise_threshold) {
             m->max = v;
     }
     size_t n = m->nreps;
-    if (n % 2)
-        m->median = kth_smallest(m, n / 2);
-    else
-        m->median = (kth_smallest(m, n / 2 - 1) + kth_smallest(m, n / 2)) / 2;
+    /* The median comes from the interval's sort: O(n log n), whatever n a document holds. */
+    double *v = malloc(n * sizeof *v);
+    if (!v)
+        return; /* median, interval and level stay 0: "unknown" */
+    for (size_t i = 0; i < n; i++)
+        v[i] = m->reps[i].ops_per_sec;
+    rp_median_ci(v, n, &m->median, &m->ci_low, &m->ci_high, &m->ci_level);
+    free(v);
     double base = m->median > 0 ? m->median : sum / (double)n;
     m->spread = base > 0 ? (m->max - m->min) / base : 0;
     m->noisy = m->spread > noise_threshold;
-    double *v = malloc(n * sizeof *v), med;
-    if (!v)
-        return; /* the interval stays 0 .. 0, level 0: "unknown" */
-    for (size_t i = 0; i < n; i++)
-        v[i] = m->reps[i].ops_per_sec;
-    rp_median_ci(v, n, &med, &m->ci_low, &m->ci_high, &m->ci_level);
-    free(v);
 }
 
 static int cmp_double(const void *x, const void *y) {
@@ -291,16 +269,15 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-/* P(X <= k) for X ~ Binomial(n, 1/2). */
-static double binom_half_cdf(size_t n, size_t k) {
-    double term = 1, sum = 0; /* term = C(n, i) / 2^n, built up without overflow */
-    for (size_t i = 0; i < n; i++)
-        term /= 2;
-    for (size_t i = 0; i <= k && i <= n; i++) {
-        sum += term;
-        term = term * (double)(n - i) / (double)(i + 1);
-    }
-    return sum;
+/*
+ * P(X = i) for X ~ Binomial(n, 1/2), through logarithms: C(n, i) / 2^n itself underflows to 0
+ * (and the interval collapsed) from n = 1,075 on, while the terms near n/2 that decide the
+ * interval are of order 1/sqrt(n). lgamma's relative error is about 1e-16 of ln n!, so a term
+ * is good to about 1e-10 even at n = 10^6.
+ */
+static double binom_half_pmf(size_t n, size_t i) {
+    double dn = (double)n, di = (double)i;
+    return exp(lgamma(dn + 1) - lgamma(di + 1) - lgamma(dn - di + 1) - dn * M_LN2);
 }
 
 void rp_median_ci(const double *v, size_t n, double *median, double *low, double *high,
@@ -317,13 +294,20 @@ void rp_median_ci(const double *v, size_t n, double *median, double *low, double
     *low = *high = *median;
     if (n >= 2) {
         /* [x(k), x(n+1-k)] (1-based) covers the median with probability 1 - 2 P(X <= k-1):
-         * the largest k whose coverage is still >= 95%, else k = 1. */
+         * the largest k whose coverage is still >= 95%, else k = 1. One pass adds P(X = k) to
+         * the running P(X <= k-1): linear in n. */
         size_t k = 1;
-        while (k + 1 <= n / 2 && 1 - 2 * binom_half_cdf(n, k) >= 0.95)
+        double below = binom_half_pmf(n, 0); /* P(X <= k-1) */
+        while (k + 1 <= n / 2) {
+            double next = below + binom_half_pmf(n, k);
+            if (1 - 2 * next < 0.95)
+                break;
+            below = next;
             k++;
+        }
         *low = s[k - 1];
         *high = s[n - k];
-        *level = 1 - 2 * binom_half_cdf(n, k - 1);
+        *level = 1 - 2 * below;
     }
     free(s);
 }

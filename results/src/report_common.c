@@ -58,6 +58,13 @@ uint64_t rp__metric_errors(const rp_metric *m) {
     return n;
 }
 
+/* Labels and titles hold document text: each is made safe where it is made (takes s). */
+static char *safe_text(char *s) {
+    char *safe = rp__safe_dup(s);
+    free(s);
+    return safe;
+}
+
 /*
  * Two configurations of one backend (ultradict with a mutex and with a spin lock) share a
  * name; the URI is what tells them apart, so it is added only then, keeping the common case
@@ -73,21 +80,7 @@ char *rp__backend_label(const rp_doc *d, const rp_cell *c) {
     char *s = NULL;
     int n = same > 1 && c->backend ? asprintf(&s, "%s (%s)", name, c->backend)
                                    : asprintf(&s, "%s", name);
-    return n < 0 ? NULL : s;
-}
-
-static bool same_str(const char *a, const char *b) {
-    return a && b ? strcmp(a, b) == 0 : a == b;
-}
-
-/* The same parameters, whatever their order. */
-static bool same_params(const rp_cell *a, const rp_cell *b) {
-    if (a->nparams != b->nparams)
-        return false;
-    for (size_t i = 0; i < a->nparams; i++)
-        if (!same_str(rp_cell_param(b, a->params[i].key), a->params[i].value))
-            return false;
-    return true;
+    return n < 0 ? NULL : safe_text(s);
 }
 
 static bool all_digits(const char *s) {
@@ -162,7 +155,7 @@ char *rp__params_text(const rp_cell *c, bool full) {
         free(s);
         return NULL;
     }
-    return s;
+    return safe_text(s);
 }
 
 char *rp__group_title(const rp_cell *c, const char *op, bool full) {
@@ -177,7 +170,7 @@ char *rp__group_title(const rp_cell *c, const char *op, bool full) {
         n = asprintf(&s, "%s %s%s%s%s", scenario, op, *params ? " (" : "", params,
                      *params ? ")" : "");
     free(params);
-    return n < 0 ? NULL : s;
+    return n < 0 ? NULL : safe_text(s);
 }
 
 /* Failover cells that lost as many writes are ranked by their window: the shorter first. */
@@ -220,15 +213,12 @@ void rp__ranking_free(rp__ranking *r) {
     free(r->labels);
     free(r->titles);
     free(r->full);
+    rp__kidx_free(&r->floors);
     memset(r, 0, sizeof *r);
 }
 
-static rp__group *find_group(rp__ranking *r, const rp_cell *c, const char *op) {
-    for (size_t i = 0; i < r->ngroups; i++) {
-        rp__group *g = &r->groups[i];
-        if (same_str(g->scenario, c->scenario) && same_str(g->op, op) && same_params(g->first, c))
-            return g;
-    }
+/* A new group for metric op of cell c (the first of its scenario, parameters and op). */
+static rp__group *new_group(rp__ranking *r, const rp_cell *c, const char *op) {
     rp__group *g = rp__array_push((void **)&r->groups, &r->ngroups, sizeof *g);
     if (!g)
         return NULL;
@@ -248,19 +238,90 @@ static rp__group *find_group(rp__ranking *r, const rp_cell *c, const char *op) {
     return g;
 }
 
-/* The harness floor of a section: the null: cell of the same scenario and parameters, p50 of
- * the same operation; else what the cell recorded for its figure of merit; < 0 unknown. */
-double rp__section_floor(const rp_doc *d, const rp_cell *c, const char *op, bool merit) {
+static bool ok_null_cell(const rp_cell *c) {
+    return c->status == RP_STATUS_OK && rp__is_null(c->backend);
+}
+
+int rp__floor_index(const rp_doc *d, rp__kidx *x) {
+    memset(x, 0, sizeof *x);
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *n = &d->cells[i];
-        if (n->status != RP_STATUS_OK || !rp__is_null(n->backend) ||
-            !same_str(n->scenario, c->scenario) || !same_params(n, c))
-            continue;
-        for (size_t j = 0; j < n->nmetrics; j++)
-            if (same_str(n->metrics[j].op, op) && n->metrics[j].has_latency)
-                return n->metrics[j].latency.p50;
+        for (size_t j = 0; ok_null_cell(n) && j < n->nmetrics; j++) {
+            if (!n->metrics[j].has_latency)
+                continue;
+            size_t len = 0;
+            char *key = rp__cell_key(n, RP__KEY_OP, n->metrics[j].op, NULL, &len);
+            if (rp__kidx_add(x, key, len, i, j)) {
+                rp__kidx_free(x);
+                return -ENOMEM;
+            }
+        }
     }
+    rp__kidx_sort(x);
+    return 0;
+}
+
+/* The harness floor of a section: the null: cell of the same scenario and parameters, p50 of
+ * the same operation (the first such cell, through floors: rp__floor_index()); else what the
+ * cell recorded for its figure of merit; < 0 unknown. */
+double rp__section_floor(const rp_doc *d, const rp__kidx *floors, const rp_cell *c, const char *op,
+                         bool merit) {
+    size_t len = 0;
+    char *key = rp__cell_key(c, RP__KEY_OP, op, NULL, &len);
+    const rp__kent *e = key ? rp__kidx_find(floors, key, len) : NULL;
+    free(key);
+    if (e)
+        return d->cells[e->pos].metrics[e->sub].latency.p50;
     return merit ? c->harness_floor_ns : -1;
+}
+
+/* In an index sorted by key, the number of each entry's run of equal keys, by entry. */
+static size_t *run_numbers(const rp__kidx *x) {
+    size_t *run = malloc((x->n ? x->n : 1) * sizeof *run), k = 0;
+    for (size_t i = 0; run && i < x->n; i++) {
+        if (i && !rp__kent_same(&x->e[i - 1], &x->e[i]))
+            k++;
+        run[i] = k;
+    }
+    return run;
+}
+
+/* Marks full[i] for each cell whose short title another cell of its scenario with other
+ * parameters shares: the cells sorted by (scenario, short title), and within each run of equal
+ * titles, whether the cells' parameters (their run in an index by parameters) differ. */
+static int mark_full_titles(const rp_doc *d, rp__ranking *r) {
+    rp__kidx by_title = {0}, by_params = {0};
+    int rc = 0;
+    for (size_t i = 0; i < d->ncells && !rc; i++) {
+        const rp_cell *c = &d->cells[i];
+        char *key = NULL;
+        int n = asprintf(&key, "%zu:%s%s", strlen(rp__or(c->scenario, "")), rp__or(c->scenario, ""),
+                         r->titles[i]);
+        rc = rp__kidx_add(&by_title, n < 0 ? NULL : key, n < 0 ? 0 : (size_t)n, i, 0);
+        size_t len = 0;
+        rc = rc ? rc : rp__kidx_add(&by_params, rp__cell_key(c, 0, NULL, NULL, &len), len, i, 0);
+    }
+    rp__kidx_sort(&by_title);
+    rp__kidx_sort(&by_params);
+    size_t *prun = rc ? NULL : run_numbers(&by_params), *cls = NULL;
+    if (prun)
+        cls = malloc((d->ncells ? d->ncells : 1) * sizeof *cls);
+    for (size_t i = 0; cls && i < by_params.n; i++)
+        cls[by_params.e[i].pos] = prun[i];
+    for (size_t a = 0, b; cls && a < by_title.n; a = b) {
+        bool differ = false;
+        for (b = a + 1; b < by_title.n && rp__kent_same(&by_title.e[a], &by_title.e[b]); b++)
+            differ = differ || cls[by_title.e[b].pos] != cls[by_title.e[a].pos];
+        for (size_t k = a; differ && k < b; k++)
+            r->full[by_title.e[k].pos] = true;
+    }
+    if (!rc && !cls)
+        rc = -ENOMEM;
+    free(prun);
+    free(cls);
+    rp__kidx_free(&by_title);
+    rp__kidx_free(&by_params);
+    return rc;
 }
 
 /* The labels and short titles of every cell; the full parameters where a short title would
@@ -272,14 +333,8 @@ static int ranking_titles(const rp_doc *d, rp__ranking *r) {
         if (!r->labels[i] || !r->titles[i])
             return -ENOMEM;
     }
-    for (size_t i = 0; i < d->ncells; i++) {
-        for (size_t j = 0; j < d->ncells && !r->full[i]; j++) {
-            const rp_cell *a = &d->cells[i], *b = &d->cells[j];
-            if (i != j && same_str(a->scenario, b->scenario) && !same_params(a, b) &&
-                strcmp(r->titles[i], r->titles[j]) == 0)
-                r->full[i] = true;
-        }
-    }
+    if (mark_full_titles(d, r))
+        return -ENOMEM;
     for (size_t i = 0; i < d->ncells; i++) {
         if (!r->full[i])
             continue;
@@ -305,29 +360,70 @@ static void row_value(rp__row *row, const rp__group *g) {
     }
 }
 
-/* One row per measured metric of every cell that ran (null: is the floor, not a row). */
+static bool ranked_cell(const rp_cell *c) {
+    return c->status == RP_STATUS_OK && !rp__is_null(c->backend);
+}
+
+/* Adds the row of metric j of cell i to group g. */
+static int add_row(const rp_doc *d, rp__ranking *r, rp__group *g, size_t i, size_t j) {
+    const rp_cell *c = &d->cells[i];
+    if (g->floor_ns < 0)
+        g->floor_ns = rp__section_floor(d, &r->floors, c, c->metrics[j].op, g->merit);
+    rp__row *row = rp__array_push((void **)&g->rows, &g->nrows, sizeof *row);
+    if (!row)
+        return -ENOMEM;
+    row->cell = c;
+    row->metric = &c->metrics[j];
+    row->backend = rp__find_backend(d, c->backend);
+    row->label = r->labels[i];
+    row_value(row, g);
+    return 0;
+}
+
+/* For the index x of the ranked metrics: first[i], the number of ranked metrics before cell i
+ * in document order, and run_of[first[i] + j], the run of equal keys metric j of cell i is in. */
+static int metric_runs(const rp_doc *d, const rp__kidx *x, size_t *first, size_t *run_of) {
+    size_t *run = run_numbers(x);
+    if (!run)
+        return -ENOMEM;
+    for (size_t i = 0; i < d->ncells; i++)
+        first[i + 1] = first[i] + (ranked_cell(&d->cells[i]) ? d->cells[i].nmetrics : 0);
+    for (size_t k = 0; k < x->n; k++)
+        run_of[first[x->e[k].pos] + x->e[k].sub] = run[k];
+    free(run);
+    return 0;
+}
+
+/* One row per measured metric of every cell that ran (null: is the floor, not a row), in
+ * groups by (scenario, parameters, op) in the order the groups first appear: the metrics
+ * sorted by that key give each its group's number, then a walk in document order makes the
+ * groups. */
 static int ranking_rows(const rp_doc *d, rp__ranking *r) {
-    for (size_t i = 0; i < d->ncells; i++) {
+    rp__kidx x;
+    if (rp__metric_index(d, 0, NULL, ranked_cell, &x))
+        return -ENOMEM;
+    size_t *first = calloc(d->ncells + 1, sizeof *first);
+    size_t *run_of = malloc((x.n ? x.n : 1) * sizeof *run_of);
+    size_t *group_of = malloc((x.n ? x.n : 1) * sizeof *group_of);
+    int rc = first && run_of && group_of ? metric_runs(d, &x, first, run_of) : -ENOMEM;
+    for (size_t k = 0; !rc && k < x.n; k++)
+        group_of[k] = SIZE_MAX;
+    for (size_t i = 0; !rc && i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
-        if (c->status != RP_STATUS_OK || rp__is_null(c->backend))
-            continue;
-        for (size_t j = 0; j < c->nmetrics; j++) {
-            rp__group *g = find_group(r, c, c->metrics[j].op);
-            if (!g)
-                return -ENOMEM;
-            if (g->floor_ns < 0)
-                g->floor_ns = rp__section_floor(d, c, c->metrics[j].op, g->merit);
-            rp__row *row = rp__array_push((void **)&g->rows, &g->nrows, sizeof *row);
-            if (!row)
-                return -ENOMEM;
-            row->cell = c;
-            row->metric = &c->metrics[j];
-            row->backend = rp__find_backend(d, c->backend);
-            row->label = r->labels[i];
-            row_value(row, g);
+        for (size_t j = 0; ranked_cell(c) && j < c->nmetrics && !rc; j++) {
+            size_t *gi = &group_of[run_of[first[i] + j]];
+            if (*gi == SIZE_MAX) {
+                rc = new_group(r, c, c->metrics[j].op) ? 0 : -ENOMEM;
+                *gi = r->ngroups - 1;
+            }
+            rc = rc ? rc : add_row(d, r, &r->groups[*gi], i, j);
         }
     }
-    return 0;
+    free(first);
+    free(run_of);
+    free(group_of);
+    rp__kidx_free(&x);
+    return rc;
 }
 
 /* Sorts a section, finds its best and local: figures, and marks the rows that cannot be told
@@ -349,18 +445,24 @@ static void ranking_order(rp__group *g) {
     }
 }
 
-/* Whether a null: cell ran in a scenario whose other cells have a correctness verdict. */
+/* Whether a null: cell ran in a scenario whose other cells have a correctness verdict: the
+ * scenarios with a verdict sorted, then one search per null: cell. */
 bool rp__null_beside_verdicts(const rp_doc *d) {
-    for (size_t i = 0; i < d->ncells; i++) {
-        const rp_cell *n = &d->cells[i];
-        if (n->status != RP_STATUS_OK || !rp__is_null(n->backend))
-            continue;
-        for (size_t j = 0; j < d->ncells; j++)
-            if (d->cells[j].correctness.present && n->scenario && d->cells[j].scenario &&
-                strcmp(n->scenario, d->cells[j].scenario) == 0)
-                return true;
+    rp__kidx x = {0};
+    bool found = false, failed = false;
+    for (size_t i = 0; i < d->ncells && !failed; i++) {
+        const char *s = d->cells[i].scenario;
+        if (d->cells[i].correctness.present && s)
+            failed = rp__kidx_add(&x, strdup(s), strlen(s), i, 0) != 0;
     }
-    return false;
+    rp__kidx_sort(&x);
+    for (size_t i = 0; i < d->ncells && !found && !failed; i++) {
+        const rp_cell *n = &d->cells[i];
+        found =
+            ok_null_cell(n) && n->scenario && rp__kidx_find(&x, n->scenario, strlen(n->scenario));
+    }
+    rp__kidx_free(&x);
+    return found;
 }
 
 int rp__ranking_build(const rp_doc *d, rp__ranking *r) {
@@ -373,7 +475,8 @@ int rp__ranking_build(const rp_doc *d, rp__ranking *r) {
     /* The arrays are zeroed: from here on, freeing every slot is right whatever fails. */
     if (r->labels && r->titles && r->full)
         r->nlabels = d->ncells;
-    if (!r->labels || !r->titles || !r->full || ranking_titles(d, r) || ranking_rows(d, r)) {
+    if (!r->labels || !r->titles || !r->full || rp__floor_index(d, &r->floors) ||
+        ranking_titles(d, r) || ranking_rows(d, r)) {
         rp__ranking_free(r);
         return -ENOMEM;
     }

@@ -27,7 +27,11 @@ static int add_item(rp__header *h, const char *key, FILE *f, char **bufp) {
         free(*bufp);
         return -ENOMEM;
     }
-    char *buf = *bufp;
+    /* Every value holds document text: made safe once here, for every report. */
+    char *buf = rp__safe_dup(*bufp);
+    free(*bufp);
+    if (!buf)
+        return -ENOMEM;
     rp__header_item *it = rp__array_push((void **)&h->items, &h->n, sizeof *it);
     if (!it) {
         free(buf);

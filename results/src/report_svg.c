@@ -48,14 +48,18 @@ static size_t code_points(const char *s) {
 }
 
 /* Writes text escaped for XML, cut to `max` code points (0: no limit) ending in an ellipsis. */
-void rp__xml_text(FILE *f, const char *s, size_t max) {
-    if (!s)
+void rp__xml_text(FILE *f, const char *text, size_t max) {
+    if (!text)
         return;
+    /* Control characters first become visible escapes (rp_fputs_safe()): what remains is
+     * UTF-8 that XML 1.0 allows, once the five markup characters are escaped. */
+    char *safe = rp__safe_dup(text);
+    const char *s = safe ? safe : "";
     size_t keep = max && code_points(s) > max ? max - 1 : SIZE_MAX, n = 0;
     for (; *s; s++) {
         if (((unsigned char)*s & 0xc0) != 0x80 && n++ == keep) {
             fputs("\xe2\x80\xa6", f);
-            return;
+            break;
         }
         switch (*s) {
         case '&':
@@ -70,10 +74,14 @@ void rp__xml_text(FILE *f, const char *s, size_t max) {
         case '"':
             fputs("&quot;", f);
             break;
+        case '\'':
+            fputs("&apos;", f);
+            break;
         default:
             fputc(*s, f);
         }
     }
+    free(safe);
 }
 
 /* The scale of one panel: value -> bar length in pixels. */

@@ -10,16 +10,8 @@
 
 #include "internal.h"
 
-/* Text inside a Markdown table cell: a '|' would end the cell and a newline the row. */
-static void md_cell(FILE *f, const char *s) {
-    for (; s && *s; s++) {
-        if (*s == '|')
-            fputs("\\|", f);
-        else if (*s == '\n' || *s == '\r')
-            fputc(' ', f);
-        else
-            fputc(*s, f);
-    }
+static void md_cell(FILE *f, const char *text) {
+    rp_fputs_md(text, f);
 }
 
 static void md_header(FILE *f, const rp__header *h) {
@@ -214,22 +206,26 @@ int rp__report_md(const rp_doc *d, FILE *f) {
 }
 
 /* One CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *f, const char *s, bool first) {
+static void csv_field(FILE *f, const char *text, bool first) {
     if (!first)
         fputc(',', f);
-    if (!s)
+    if (!text)
         return;
+    /* Control characters made visible first (no line break is left to quote). */
+    char *safe = rp__safe_dup(text);
+    const char *s = safe ? safe : "";
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
-        return;
+    } else {
+        fputc('"', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
     }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
+    free(safe);
 }
 
 static void csv_real(FILE *f, double v) {
@@ -325,7 +321,8 @@ static void csv_correctness(FILE *f, const rp_correctness *k) {
  * value and 95% interval of the median (ci_coverage: the interval's exact coverage, empty with
  * fewer than two repetitions); the harness floor of its section (ns/op) and one value copy.
  */
-static void csv_merit(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
+static void csv_merit(FILE *f, const rp_doc *d, const rp__kidx *floors, const rp_cell *c,
+                      const rp_metric *m) {
     bool merit = m && c->merit.metric && strcmp(c->merit.metric, m->op) == 0;
     if (!m) {
         csv_empty(f, 7);
@@ -345,7 +342,7 @@ static void csv_merit(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metri
             csv_empty(f, 3);
         }
     }
-    double floor = m ? rp__section_floor(d, c, m->op, merit) : c->harness_floor_ns;
+    double floor = m ? rp__section_floor(d, floors, c, m->op, merit) : c->harness_floor_ns;
     if (floor >= 0)
         csv_real(f, floor);
     else
@@ -377,7 +374,8 @@ static void csv_failover(FILE *f, const rp_cell *c) {
 }
 
 /* Writes one row; m is NULL for a cell without metrics (n/a, or an error before any figure). */
-static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *m) {
+static int csv_row(FILE *f, const rp_doc *d, const rp__kidx *floors, const rp_cell *c,
+                   const rp_metric *m) {
     char *params = csv_params(c);
     if (!params)
         return -ENOMEM;
@@ -400,7 +398,7 @@ static int csv_row(FILE *f, const rp_doc *d, const rp_cell *c, const rp_metric *
         csv_empty(f, 3);
     }
     csv_field(f, b && b->local_runtime ? "true" : "false", false);
-    csv_merit(f, d, c, m);
+    csv_merit(f, d, floors, c, m);
     csv_failover(f, c);
     fputc('\n', f);
     free(params);
@@ -415,15 +413,15 @@ int rp__report_csv(const rp_doc *d, FILE *f) {
     for (size_t i = 0; i < sizeof csv_columns / sizeof csv_columns[0]; i++)
         csv_field(f, csv_columns[i], i == 0);
     fputc('\n', f);
-    for (size_t i = 0; i < d->ncells; i++) {
+    rp__kidx floors;
+    int rc = rp__floor_index(d, &floors);
+    for (size_t i = 0; i < d->ncells && !rc; i++) {
         const rp_cell *c = &d->cells[i];
-        int rc = 0;
         if (!c->nmetrics)
-            rc = csv_row(f, d, c, NULL);
+            rc = csv_row(f, d, &floors, c, NULL);
         for (size_t j = 0; j < c->nmetrics && !rc; j++)
-            rc = csv_row(f, d, c, &c->metrics[j]);
-        if (rc)
-            return rc;
+            rc = csv_row(f, d, &floors, c, &c->metrics[j]);
     }
-    return 0;
+    rp__kidx_free(&floors);
+    return rc;
 }

@@ -196,7 +196,9 @@ static int list_status(FILE *out, const rp_doc *d, const rp__ranking *r, int sta
         if (!any)
             fprintf(out, "%s:\n", heading);
         any = true;
-        fprintf(out, "  %s on %s: %s\n", title, r->labels[i], rp__or(c->reason, "no reason given"));
+        fprintf(out, "  %s on %s: ", title, r->labels[i]);
+        rp_fputs_safe(rp__or(c->reason, "no reason given"), out);
+        fputc('\n', out);
     }
     if (any)
         fputc('\n', out);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rp.h"
@@ -171,6 +172,62 @@ static void test_strings_and_formats(void **state) {
     assert_int_equal(rp_report(NULL, RP_FORMAT_TEXT, stdout), RP_EINVAL);
 }
 
+/*
+ * The interval of the median against exact values (computed with integer binomials): k is the
+ * 1-based rank of its low end, level its coverage. From n = 1,075 on, C(n, i) / 2^n built up
+ * from 2^-n underflowed to 0 and the interval collapsed to the two middle values with level 1.
+ */
+static void test_median_ci_exact(void **state) {
+    (void)state;
+    static const struct {
+        size_t n, k;
+        double level;
+    } known[] = {{2, 1, 0.5},
+                 {5, 1, 0.9375},
+                 {6, 1, 0.96875},
+                 {10, 2, 0.978515625},
+                 {20, 6, 0.9586105346679688},
+                 {64, 24, 0.9672342409011768},
+                 {100, 40, 0.9647997997822951},
+                 {1074, 505, 0.952728117567383},
+                 {1075, 505, 0.9559335206201514},
+                 {2000, 956, 0.9534471795082162},
+                 {10000, 4902, 0.9511670501036181}};
+    for (size_t t = 0; t < sizeof known / sizeof known[0]; t++) {
+        size_t n = known[t].n;
+        double *v = malloc(n * sizeof *v), med, lo, hi, level;
+        assert_non_null(v);
+        for (size_t i = 0; i < n; i++)
+            v[i] = (double)((i * 7919) % n) + 1; /* 1..n, shuffled */
+        rp_median_ci(v, n, &med, &lo, &hi, &level);
+        assert_float_equal(lo, (double)known[t].k, 0);
+        assert_float_equal(hi, (double)(n + 1 - known[t].k), 0);
+        assert_float_equal(level, known[t].level, 1e-9);
+        assert_float_equal(med, (double)(n + 1) / 2, 0);
+        free(v);
+    }
+}
+
+/* Far past the exact table: the interval is the normal approximation's, n/2 -+ 0.98 sqrt(n),
+ * and its coverage lies just above 95%. A summary of that many repetitions (a document made in
+ * memory; the reader refuses more than RP_MAX_REPS) is linear in n. */
+static void test_median_ci_huge(void **state) {
+    (void)state;
+    size_t n = 300000;
+    rp_metric m = {0};
+    for (size_t i = 0; i < n; i++) {
+        rp_rep r = {.ops = 1, .seconds = 1, .ops_per_sec = (double)((i * 7919) % n) + 1};
+        assert_int_equal(rp_metric_add_rep(&m, &r), 0);
+    }
+    rp_metric_summarise(&m, 0.1);
+    double k = (double)n / 2 - 0.98 * sqrt((double)n);
+    assert_true(fabs(m.ci_low - k) < 3);
+    assert_true(fabs(m.ci_high - ((double)n + 1 - k)) < 3);
+    assert_true(m.ci_level >= 0.95 && m.ci_level < 0.951);
+    assert_float_equal(m.median, (double)(n + 1) / 2, 0);
+    free(m.reps);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summarise_odd),
@@ -180,6 +237,8 @@ int main(void) {
         cmocka_unit_test(test_summarise_zero_median),
         cmocka_unit_test(test_build_and_params),
         cmocka_unit_test(test_strings_and_formats),
+        cmocka_unit_test(test_median_ci_exact),
+        cmocka_unit_test(test_median_ci_huge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

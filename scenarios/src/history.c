@@ -81,29 +81,23 @@ static int history_args(history_opts *o, int argc, char **argv) {
     return 0;
 }
 
-/* The figure of merit of the metric named key in doc, 0 when it has none. */
-static double value_in(const rp_doc *doc, const char *key, const rp_cmp_merit *merit) {
-    double v = 0;
-    for (size_t cj = 0; cj < doc->ncells && v == 0; cj++) {
-        const rp_cell *o = &doc->cells[cj];
-        for (size_t mj = 0; o->status == RP_STATUS_OK && mj < o->nmetrics; mj++) {
-            char k2[512];
-            rp_metric_key(o, &o->metrics[mj], k2, sizeof k2);
-            if (strcmp(k2, key) == 0)
-                v = rp_merit_value(merit, &o->metrics[mj], -1);
-        }
-    }
-    return v;
+/* The figure of merit of the metric of `like` named op in the document of index x, 0 when it
+ * has none. */
+static double value_in(const rp_match_index *x, const rp_cell *like, const char *op,
+                       const rp_cmp_merit *merit) {
+    const rp_metric *m = rp_match_find(x, like, op, NULL);
+    return m ? rp_merit_value(merit, m, -1) : 0;
 }
 
-/* The log cost of metric key over the documents, into series: its length, and in *first the
- * document it starts at. A gap ends the series: only contiguous history is compared. */
-static size_t series_of(rp_doc *const *docs, size_t nfiles, const char *key,
-                        const rp_cmp_merit *merit, double *series, size_t *first) {
+/* The log cost of that metric over the documents (their indexes x), into series: its length,
+ * and in *first the document it starts at. A gap ends the series: only contiguous history is
+ * compared. */
+static size_t series_of(rp_match_index *const *x, size_t nfiles, const rp_cell *like,
+                        const char *op, const rp_cmp_merit *merit, double *series, size_t *first) {
     size_t n = 0;
     *first = 0;
     for (size_t f = 0; f < nfiles; f++) {
-        double v = value_in(docs[f], key, merit);
+        double v = value_in(x[f], like, op, merit);
         if (v > 0) {
             if (n == 0)
                 *first = f;
@@ -125,13 +119,21 @@ static size_t report_changes(rp_doc *const *docs, const history_opts *o, const c
         const rp_doc *at = docs[first + ch[k].index];
         double change = (exp(ch[k].after - ch[k].before) - 1) * 100;
         const char *commit = at->run.git_commit ? at->run.git_commit : "?";
-        if (o->md)
-            printf("| `%s` | %zu | `%s` | cost %+.1f%% | %.3f |\n", key, first + ch[k].index + 1,
-                   commit, change, ch[k].p);
-        else
-            printf("  %-60s from document %zu (commit %s): cost %+.1f%% (%s), p %.3f\n", key,
-                   first + ch[k].index + 1, commit, change, change > 0 ? "slower" : "faster",
+        /* The key and the commit are document text: written through the safe writers. */
+        if (o->md) {
+            fputs("| ", stdout);
+            rp_fputs_md(key, stdout);
+            printf(" | %zu | ", first + ch[k].index + 1);
+            rp_fputs_md(commit, stdout);
+            printf(" | cost %+.1f%% | %.3f |\n", change, ch[k].p);
+        } else {
+            fputs("  ", stdout);
+            rp_fputs_safe(key, stdout);
+            printf(" from document %zu (commit ", first + ch[k].index + 1);
+            rp_fputs_safe(commit, stdout);
+            printf("): cost %+.1f%% (%s), p %.3f\n", change, change > 0 ? "slower" : "faster",
                    ch[k].p);
+        }
     }
     return nch;
 }
@@ -150,14 +152,18 @@ static int read_docs(char **paths, size_t nfiles, rp_doc **docs) {
 }
 
 /* Series are keyed by the metrics of the newest document. */
-static void history_report(rp_doc *const *docs, size_t nfiles, const history_opts *o,
-                           double *series) {
-    if (o->md)
+static void history_report(rp_doc *const *docs, rp_match_index *const *x, size_t nfiles,
+                           const history_opts *o, double *series) {
+    if (o->md) {
         printf("| metric | at | commit | change | p |\n|---|---:|---|---:|---:|\n");
-    else
-        printf("udbench history: %zu documents, oldest %s, newest %s\n", nfiles,
-               docs[0]->run.git_commit ? docs[0]->run.git_commit : "?",
-               docs[nfiles - 1]->run.git_commit ? docs[nfiles - 1]->run.git_commit : "?");
+    } else {
+        printf("udbench history: %zu documents, oldest ", nfiles);
+        rp_fputs_safe(docs[0]->run.git_commit ? docs[0]->run.git_commit : "?", stdout);
+        fputs(", newest ", stdout);
+        rp_fputs_safe(docs[nfiles - 1]->run.git_commit ? docs[nfiles - 1]->run.git_commit : "?",
+                      stdout);
+        fputc('\n', stdout);
+    }
     size_t nseries = 0, nchanges = 0;
     const rp_doc *last = docs[nfiles - 1];
     for (size_t ci = 0; ci < last->ncells; ci++) {
@@ -167,7 +173,7 @@ static void history_report(rp_doc *const *docs, size_t nfiles, const history_opt
             rp_metric_key(cell, &cell->metrics[mi], key, sizeof key);
             rp_cmp_merit merit = rp_cmp_merit_of_cell(cell, cell->metrics[mi].op);
             size_t first;
-            size_t n = series_of(docs, nfiles, key, &merit, series, &first);
+            size_t n = series_of(x, nfiles, cell, cell->metrics[mi].op, &merit, series, &first);
             if (n < 2 * o->min_seg)
                 continue;
             nseries++;
@@ -191,12 +197,21 @@ int sc_history_main(int argc, char **argv) {
                 2 * o.min_seg);
         return 2;
     }
-    /* At most MAX_FILES documents: their handles fit on the stack (32 KiB). */
+    /* At most MAX_FILES documents: their handles and indexes fit on the stack (64 KiB). */
     rp_doc *docs[MAX_FILES] = {0};
     double *series = calloc(nfiles, sizeof *series);
     int status = series ? read_docs(argv + optind, nfiles, docs) : 1;
+    /* One index per document: each series finds its metric in log n, not by a scan. */
+    rp_match_index *x[MAX_FILES] = {0};
+    for (size_t i = 0; !status && i < nfiles; i++)
+        if (rp_match_index_new(docs[i], &x[i])) {
+            fprintf(stderr, "udbench history: out of memory\n");
+            status = 1;
+        }
     if (!status)
-        history_report(docs, nfiles, &o, series);
+        history_report(docs, x, nfiles, &o, series);
+    for (size_t i = 0; i < nfiles; i++)
+        rp_match_index_free(x[i]);
     for (size_t i = 0; i < nfiles; i++)
         rp_doc_free(docs[i]);
     free(series);

@@ -14,28 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rp_compare.h"
 #include "stability.h"
 
-/* The parameters of a cell as one comparable string: "k=v;" in document order. */
-static void params_key(const rp_cell *c, char *buf, size_t len) {
-    size_t n = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < c->nparams && n < len; i++)
-        n += (size_t)snprintf(buf + n, len - n, "%s=%s;", c->params[i].key, c->params[i].value);
-}
-
-static bool same_group(const rp_cell *a, const rp_cell *b) {
-    char ka[1024], kb[1024];
-    params_key(a, ka, sizeof ka);
-    params_key(b, kb, sizeof kb);
-    return !strcmp(a->scenario, b->scenario) && !strcmp(ka, kb);
-}
-
-static const rp_cell *find_cell(const rp_doc *d, const rp_cell *like) {
-    for (size_t i = 0; i < d->ncells; i++)
-        if (!strcmp(d->cells[i].backend, like->backend) && same_group(&d->cells[i], like))
-            return &d->cells[i];
-    return NULL;
+/* The cell of the document of index x that matches `like` (scenario, backend, parameters but
+ * repeat and seed), or NULL: found in log n (rp_match_find), whatever the number of cells. */
+static const rp_cell *find_cell(const rp_match_index *x, const rp_cell *like) {
+    const rp_cell *c = NULL;
+    if (like->nmetrics)
+        rp_match_find(x, like, like->metrics[0].op, &c);
+    return c;
 }
 
 static const rp_metric *find_metric(const rp_cell *c, const char *op) {
@@ -63,7 +51,7 @@ static double quantile(const double *v, size_t n, double q) {
 }
 
 /* Ratios of medians, max(r, 1/r), of every metric present in both runs. */
-static int median_ratios(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
+static int median_ratios(const rp_doc *a, const rp_match_index *b, sc_stability_result *out) {
     size_t cap = 1;
     for (size_t i = 0; i < a->ncells; i++)
         cap += a->cells[i].nmetrics;
@@ -126,25 +114,58 @@ static void merit_flip(const rp_cell *x, const rp_cell *y, const rp_cell *bx, co
         out->merit_flipped++;
 }
 
-int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
-    memset(out, 0, sizeof *out);
-    if (median_ratios(a, b, out))
-        return -1;
+/* A cell of run A and its group: sorted by (group, index), the cells of a group are adjacent. */
+typedef struct grouped {
+    size_t group, idx;
+} grouped;
 
-    /* Pairs of backends within a group. */
-    for (size_t i = 0; i < a->ncells; i++) {
-        const rp_cell *x = &a->cells[i], *bx = find_cell(b, x);
-        if (!usable(x) || !usable(bx))
-            continue;
-        for (size_t j = i + 1; j < a->ncells; j++) {
-            const rp_cell *y = &a->cells[j], *by;
-            if (!usable(y) || !same_group(x, y) || !usable(by = find_cell(b, y)))
+static int by_group(const void *x, const void *y) {
+    const grouped *a = x, *b = y;
+    if (a->group != b->group)
+        return a->group < b->group ? -1 : 1;
+    return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* Pairs of backends within each group of run A (no scan of every pair of cells). */
+static void group_pairs(const rp_doc *a, const rp_match_index *b, const grouped *g,
+                        sc_stability_result *out) {
+    for (size_t s = 0, e; s < a->ncells; s = e) {
+        for (e = s + 1; e < a->ncells && g[e].group == g[s].group; e++)
+            ;
+        for (size_t i = s; i < e; i++) {
+            const rp_cell *x = &a->cells[g[i].idx], *bx = find_cell(b, x);
+            if (!usable(x) || !usable(bx))
                 continue;
-            metric_flips(x, y, bx, by, out);
-            merit_flip(x, y, bx, by, out);
+            for (size_t j = i + 1; j < e; j++) {
+                const rp_cell *y = &a->cells[g[j].idx], *by;
+                if (!usable(y) || !usable(by = find_cell(b, y)))
+                    continue;
+                metric_flips(x, y, bx, by, out);
+                merit_flip(x, y, bx, by, out);
+            }
         }
     }
-    return 0;
+}
+
+int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
+    memset(out, 0, sizeof *out);
+    rp_match_index *xb = NULL;
+    size_t n = a->ncells ? a->ncells : 1;
+    size_t *group = malloc(n * sizeof *group);
+    grouped *g = malloc(n * sizeof *g);
+    int rc = group && g && !rp_match_index_new(b, &xb) && !rp_cell_groups(a, group) ? 0 : -1;
+    if (!rc)
+        rc = median_ratios(a, xb, out);
+    if (!rc) {
+        for (size_t i = 0; i < a->ncells; i++)
+            g[i] = (grouped){group[i], i};
+        qsort(g, a->ncells, sizeof *g, by_group);
+        group_pairs(a, xb, g, out);
+    }
+    rp_match_index_free(xb);
+    free(group);
+    free(g);
+    return rc;
 }
 
 int sc_cmd_stability(int argc, char **argv) {
