@@ -31,17 +31,28 @@ static void sum_cell(const rp_cell *c, fo_sum *s) {
     rp_failover_window(c, &s->win_p50, &s->win_max);
 }
 
+/* Document text in a line of the section, its control characters (and in Markdown, the table's
+ * own characters) escaped. */
+static void put_doc_text(FILE *f, const char *s, bool md) {
+    if (md)
+        rp_fputs_md(s, f);
+    else
+        rp_fputs_safe(s, f);
+}
+
 /* The errors of every repetition by kind, "KV_ECONN 12, SC_ESTALE 1", or "none". */
-static void errors_text(FILE *f, const rp_cell *c) {
+static void errors_text(FILE *f, const rp_cell *c, bool md) {
     rp_failover_rep all = {0};
     for (size_t i = 0; i < c->failover.nreps; i++)
         for (size_t j = 0; j < c->failover.reps[i].nerrors; j++)
             rp_failover_add_error(&all, c->failover.reps[i].errors[j].kind,
                                   c->failover.reps[i].errors[j].count);
     rp__num n;
-    for (size_t j = 0; j < all.nerrors; j++)
-        fprintf(f, "%s%s %s", j ? ", " : "", all.errors[j].kind,
-                rp__fmt_int(&n, (int64_t)all.errors[j].count));
+    for (size_t j = 0; j < all.nerrors; j++) {
+        fputs(j ? ", " : "", f);
+        put_doc_text(f, all.errors[j].kind, md);
+        fprintf(f, " %s", rp__fmt_int(&n, (int64_t)all.errors[j].count));
+    }
     if (!all.nerrors)
         fputs("none", f);
     for (size_t j = 0; j < all.nerrors; j++)
@@ -74,8 +85,10 @@ static void line(FILE *f, const rp_cell *c, const char *title, const char *label
                 "acknowledged writes (%s; %s acknowledged before the kill); errors: ",
                 title, label, c->failover.nreps, s.win_p50, s.win_max,
                 s.unrecovered ? " (NOT RECOVERED in some runs)" : "", lost, acked, share, before);
-    errors_text(f, c);
-    fprintf(f, md ? " | %s |\n" : "; killed: %s\n", rp__or(c->failover.reps[0].victim, "?"));
+    errors_text(f, c, md);
+    fputs(md ? " | " : "; killed: ", f);
+    put_doc_text(f, rp__or(c->failover.reps[0].victim, "?"), md);
+    fputs(md ? " |\n" : "\n", f);
 }
 
 static void section(FILE *f, const rp_doc *d, const rp__ranking *r, const char *head, bool md) {
