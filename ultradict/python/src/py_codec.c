@@ -224,6 +224,9 @@ int pyud_encode_value(Core *self, ud_buf *b, PyObject *v) {
     b->len = 0;
     if (self->plain_pickle && PyLong_CheckExact(v))
         return add_decimal(b, v);
+    int fast = self->plain_pickle ? pyud_fast_dumps(b, v) : 0;
+    if (fast)
+        return fast < 0 ? -1 : 0;
     PyObject *p = PyObject_CallOneArg(self->dumps, v);
     if (!p)
         return -1;
@@ -243,6 +246,11 @@ PyObject *pyud_decode_value(Core *self, const char *p, size_t n) {
         memcpy(tmp, p, n);
         tmp[n] = '\0';
         return PyLong_FromString(tmp, NULL, 10);
+    }
+    if (self->plain_pickle && n > 0 && (unsigned char)p[0] == 0x80) {
+        PyObject *fast = pyud_fast_loads(p, n);
+        if (fast || PyErr_Occurred())
+            return fast;
     }
     PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
     if (!b)

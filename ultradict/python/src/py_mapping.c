@@ -92,6 +92,31 @@ PyObject *core_subscript(PyObject *op, PyObject *key) {
     return lookup((Core *)op, key, false);
 }
 
+/* A key and value whose encoding runs no Python code and which decode back to an equal object
+ * of the same type, so that the written object itself can stand in the cache. */
+static bool write_through(Core *self, PyObject *key, PyObject *v) {
+    if (!self->plain_pickle)
+        return false;
+    if (!PyUnicode_CheckExact(key) && !PyLong_CheckExact(key) && !PyBytes_CheckExact(key))
+        return false;
+    return PyLong_CheckExact(v) || PyUnicode_CheckExact(v) || PyBytes_CheckExact(v) ||
+           PyFloat_CheckExact(v) || PyBool_Check(v) || v == Py_None;
+}
+
+/* Keeps the cache across a write that is known to be the only change since the cache was
+ * valid: the handle holds the lock (no other process can write) and the position had not moved
+ * before the write. `d['n'] += 1` inside `with d.lock:` then reads from the cache instead of
+ * calling ud_get() again. */
+static void cache_written(Core *self, PyObject *key, PyObject *v) {
+    uint64_t pos = ud_change_position(self->d);
+    if (PyDict_SetItem(self->cache, key, v)) {
+        PyErr_Clear(); /* the write stands; the position moved, so the cache is dropped */
+        return;
+    }
+    self->cache_pos = pos;
+    cache_remember(self, key, v);
+}
+
 int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
     Core *self = (Core *)op;
     if (pyud_check_open(self))
@@ -102,7 +127,11 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
         return -1;
     int r;
     if (v) {
+        bool keep = write_through(self, key, v) && ud_lock_held(self->d) &&
+                    ud_change_position(self->d) == self->cache_pos;
         r = pyud_write_value(self, self->d, self->recurse, k, v);
+        if (r == 0 && keep)
+            cache_written(self, key, v);
     } else {
         int rc = ud_del(self->d, k->data, k->len);
         r = 0;
@@ -309,13 +338,11 @@ PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     return NULL;
 }
 
-PyObject *core_popitem(PyObject *op, PyObject *unused) {
-    (void)unused;
-    Core *self = (Core *)op;
-    if (pyud_check_open(self) || lock_internal(self))
+/* popitem() when the newest entry is a nested dict: found by a pass under the lock, since its
+ * value is read as a child before it goes. */
+static PyObject *popitem_nested(Core *self) {
+    if (lock_internal(self))
         return NULL;
-    /* The newest entry, found under the lock; with nested dicts its type decides how its value
-     * is read before it goes. */
     PyObject *r = NULL;
     ud_iter *it = NULL;
     ud_buf k = UD_BUF_INIT, last = UD_BUF_INIT;
@@ -345,6 +372,34 @@ PyObject *core_popitem(PyObject *op, PyObject *unused) {
     ud_unlock(self->d);
     ud_buf_free(&k);
     ud_buf_free(&last);
+    return r;
+}
+
+/* The newest entry, removed and returned by one ud_popitem(): O(1) whatever the size. */
+PyObject *core_popitem(PyObject *op, PyObject *unused) {
+    (void)unused;
+    Core *self = (Core *)op;
+    if (pyud_check_open(self))
+        return NULL;
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+    int rc = ud_popitem(self->d, &k, &v);
+    PyObject *r = NULL;
+    if (rc == 0) {
+        PyObject *key = pyud_decode_key(k.data, k.len);
+        PyObject *val = key ? pyud_decode_value(self, v.data, v.len) : NULL;
+        if (val)
+            r = PyTuple_Pack(2, key, val);
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+    } else if (rc == UD_EWRONGTYPE) {
+        r = popitem_nested(self);
+    } else if (rc == UD_EEMPTY) {
+        PyErr_SetString(PyExc_KeyError, "popitem(): dictionary is empty");
+    } else {
+        pyud_raise(rc);
+    }
+    ud_buf_free(&k);
+    ud_buf_free(&v);
     return r;
 }
 

@@ -3,9 +3,10 @@
  * key and value codec, errors, children, and the entry points the type's tables name.
  *
  * Files: _ultradict.c (the module: init, module functions, errors), py_codec.c (canonical keys,
- * values, scratch buffers), py_children.c (nested dicts), py_mapping.c (the mapping protocol,
- * iteration, dict methods), py_lock.c (the lock methods and the Lock object), py_type.c
- * (opening, dumps and status, the Core type). Everything here is hidden (-fvisibility=hidden):
+ * values, scratch buffers), py_pickle.c (str and bytes values without calling pickle),
+ * py_children.c (nested dicts), py_mapping.c (the mapping protocol, iteration, dict methods),
+ * py_lock.c (the lock methods and the Lock object), py_type.c (opening, dumps and status, the
+ * Core type). Everything here is hidden (-fvisibility=hidden):
  * the module's one exported symbol is PyInit__ultradict.
  */
 #ifndef PY_ULTRADICT_H
@@ -59,6 +60,13 @@ int pyud_encode_new_key(ud_buf *b, PyObject *k);
 PyObject *pyud_decode_key(const char *p, size_t n);
 int pyud_encode_value(Core *self, ud_buf *b, PyObject *v);
 PyObject *pyud_decode_value(Core *self, const char *p, size_t n);
+
+/* str and bytes values with the default serializer, as pickle.dumps() writes them
+ * (py_pickle.c). pyud_fast_dumps: 1 if written into b, 0 if v is not one of them (b untouched),
+ * -1 with an exception set; pyud_fast_loads: a new reference, or NULL if the bytes are not that
+ * exact shape (an exception set only on a memory error). */
+int pyud_fast_dumps(ud_buf *b, PyObject *v);
+PyObject *pyud_fast_loads(const char *p, size_t n);
 
 /* Nested dicts (py_children.c). */
 PyObject *pyud_child_for(Core *self, const ud_buf *k);
