@@ -11,6 +11,7 @@
  *     redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?timeout=S&...] Redis over TCP (hiredis)
  *     redis+unix:PATH[?db=N&timeout=S&...]                       Redis over a unix socket
  *     memcached://HOST[:PORT][,HOST[:PORT]...][?timeout=S&...]   memcached (libmemcached)
+ *     boost-ipc:[NAME][?size=N&create=...&unlink=...]           Boost.Interprocess shared map
  *     cloudflare-kv://, cloudflare-d1://, cloudflare-rest://    Cloudflare (adapters/cloudflare)
  *
  * adapters/README.md lists every query parameter. A backend is a `static const kv_methods` table
@@ -70,6 +71,8 @@
  *    to `local:` do not share entries.
  *  - After KV_ECONN or KV_ETIMEDOUT from a network backend the connection is broken: every later
  *    call fails fast with KV_ECONN. Close it and open a new one.
+ *  - boost-ipc: its mutex (Boost.Interprocess 1.74) is not robust: a process killed while it holds
+ *    it, in kv_lock() or inside any operation, leaves the store locked for every other process.
  *  - Cloudflare (adapters/cloudflare): no backend there has a lock (KV_ENOTSUP). On Workers KV
  *    (cloudflare-kv, cloudflare-rest with store=kv) kv_incr is a read-modify-write (no
  *    KV_CAP_ATOMIC_INCR: concurrent increments can be lost) and kv_del reads before it deletes;

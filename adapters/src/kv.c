@@ -35,6 +35,11 @@
 #else
 #define KV__MEMCACHED_OPEN NULL
 #endif
+#ifdef KV_HAVE_BOOST_IPC
+#define KV__BOOST_IPC_OPEN kv__boost_ipc_open
+#else
+#define KV__BOOST_IPC_OPEN NULL
+#endif
 #ifdef KV_HAVE_CLOUDFLARE
 #define KV__CLOUDFLARE_OPEN kv__cloudflare_open
 #else
@@ -58,6 +63,7 @@ static const struct {
     {"redis", KV__REDIS_OPEN, "KV_REDIS"},
     {"redis+unix", KV__REDIS_OPEN, "KV_REDIS"},
     {"memcached", KV__MEMCACHED_OPEN, "KV_MEMCACHED"},
+    {"boost-ipc", KV__BOOST_IPC_OPEN, "KV_BOOST_IPC"},
     {"cloudflare-kv", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
     {"cloudflare-kv+https", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
     {"cloudflare-d1", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
