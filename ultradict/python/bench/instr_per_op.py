@@ -71,7 +71,11 @@ def count(name, n, base, peers):
                '--base', str(base)]
         if peers:
             cmd += ['--peers', peers]
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # A fixed hash seed: with a random one, dict probing differs from run to run by tens
+        # of instructions per operation.
+        env = dict(os.environ, PYTHONHASHSEED='0')
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=env)
         m = re.search(r'I\s+refs:\s+([\d,]+)', r.stderr)
         if r.returncode != 0 or not m:
             tail = r.stderr.strip().splitlines()[-1:]

@@ -32,14 +32,66 @@ static inline void cache_remember(Core *self, PyObject *key, PyObject *v) {
     Py_XSETREF(self->last_val, v);
 }
 
-/* The key object encoded into a scratch buffer (see pyud_scratch_get); NULL with an exception
- * set if it cannot be encoded. */
+void pyud_memo_free(pyud_memo *m) {
+    Py_CLEAR(m->obj);
+    ud_buf_free(&m->enc);
+}
+
+/* Lends the memo's buffer holding o's encoding (encoding o now unless the memo holds o already):
+ * 1 and *out set; 0 if the memo is lent out or o is not of a memo type; -1 with an exception. */
+static int memo_take(Core *self, pyud_memo *m, PyObject *o, bool value, ud_buf **out) {
+    if (m->busy || !(PyLong_CheckExact(o) || PyUnicode_CheckExact(o) || PyBytes_CheckExact(o)))
+        return 0;
+    if (o != m->obj) {
+        Py_CLEAR(m->obj);
+        m->enc.len = 0;
+        if (value ? pyud_encode_value(self, &m->enc, o) : pyud_encode_key(&m->enc, o))
+            return -1;
+        Py_INCREF(o);
+        m->obj = o;
+    }
+    m->busy = true;
+    *out = &m->enc;
+    return 1;
+}
+
+/* The key object encoded: the key memo's buffer, or a scratch buffer (see pyud_scratch_get);
+ * NULL with an exception set if it cannot be encoded. Give it back with key_put(). */
 static ud_buf *scratch_key(Core *self, PyObject *key, ud_buf *local) {
-    ud_buf *k = pyud_scratch_get(self, SCRATCH_KEY, local);
+    ud_buf *k = NULL;
+    int m = memo_take(self, &self->key_memo, key, false, &k);
+    if (m)
+        return m > 0 ? k : NULL;
+    k = pyud_scratch_get(self, SCRATCH_KEY, local);
     if (pyud_encode_key(k, key) == 0)
         return k;
     pyud_scratch_put(self, SCRATCH_KEY, k);
     return NULL;
+}
+
+static void key_put(Core *self, ud_buf *k) {
+    if (k == &self->key_memo.enc)
+        self->key_memo.busy = false;
+    else
+        pyud_scratch_put(self, SCRATCH_KEY, k);
+}
+
+/* Writes v under the encoded key k: an exact int, str or bytes through the value memo with one
+ * ud_set(), anything else through pyud_write_value (nested dicts, the serializer). */
+static int write_value(Core *self, const ud_buf *k, PyObject *v) {
+    ud_buf *vb = NULL;
+    int m = self->plain_pickle ? memo_take(self, &self->val_memo, v, true, &vb) : 0;
+    if (m == 0)
+        return pyud_write_value(self, self->d, self->recurse, k, v);
+    if (m < 0)
+        return -1;
+    int rc = ud_set(self->d, k->data, k->len, vb->data, vb->len);
+    self->val_memo.busy = false;
+    if (rc) {
+        pyud_raise(rc);
+        return -1;
+    }
+    return 0;
 }
 
 /* Looks key up: a new reference, or NULL with KeyError (if `missing_ok` is false) or without an
@@ -78,7 +130,7 @@ static PyObject *lookup(Core *self, PyObject *key, bool missing_ok) {
     } else
         pyud_raise(rc);
     pyud_scratch_put(self, SCRATCH_VAL, val);
-    pyud_scratch_put(self, SCRATCH_KEY, k);
+    key_put(self, k);
     /* The value is at least as new as cache_pos, which was read first: if the dict moved in
      * between, the next lookup sees a new position and drops it. */
     if (v && PyDict_SetItem(self->cache, key, v))
@@ -129,7 +181,7 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
     if (v) {
         bool keep = write_through(self, key, v) && ud_lock_held(self->d) &&
                     ud_change_position(self->d) == self->cache_pos;
-        r = pyud_write_value(self, self->d, self->recurse, k, v);
+        r = write_value(self, k, v);
         if (r == 0 && keep)
             cache_written(self, key, v);
     } else {
@@ -143,7 +195,7 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
             r = -1;
         }
     }
-    pyud_scratch_put(self, SCRATCH_KEY, k);
+    key_put(self, k);
     return r;
 }
 

@@ -20,6 +20,15 @@
 
 #include "ultradict.h"
 
+/* The encoding of the last key (or value) object used, kept for its next use: a loop over one
+ * key encodes it once. Only exact int, str and bytes objects, whose encoding runs no Python
+ * code and never changes; `obj` is a strong reference, so its identity cannot be reused. */
+typedef struct {
+    PyObject *obj;
+    ud_buf enc;
+    bool busy; /* lent out; a nested use encodes into a scratch buffer instead */
+} pyud_memo;
+
 typedef struct {
     PyDictObject base;
     ud_dict *d;
@@ -34,6 +43,7 @@ typedef struct {
     PyObject *last_key, *last_val; /* the latest cache hit, checked by identity first */
     ud_buf scratch[2];             /* reused key and value buffers (see scratch_get) */
     bool scratch_busy[2];
+    pyud_memo key_memo, val_memo; /* see pyud_memo (py_mapping.c) */
 } Core;
 
 enum { SCRATCH_KEY = 0, SCRATCH_VAL = 1 };
@@ -73,8 +83,10 @@ PyObject *pyud_child_for(Core *self, const ud_buf *k);
 int pyud_write_value(Core *self, ud_dict *d, bool recurse, const ud_buf *k, PyObject *v);
 void pyud_close_children(Core *self);
 
-/* The mapping protocol and dict methods (py_mapping.c). */
+/* The mapping protocol and dict methods (py_mapping.c). pyud_memo_free: drops a memo's object
+ * and memory (at dealloc). */
 void pyud_cache_drop(Core *self);
+void pyud_memo_free(pyud_memo *m);
 PyObject *pyud_to_dict(Core *self);
 PyObject *core_subscript(PyObject *op, PyObject *key);
 int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v);
