@@ -12,6 +12,7 @@
  *     redis+unix:PATH[?db=N&timeout=S&...]                       Redis over a unix socket
  *     redis-cluster://HOST:PORT[,HOST:PORT...][?replicas=read&...] a Redis Cluster (seed nodes)
  *     memcached://HOST[:PORT][,HOST[:PORT]...][?timeout=S&...]   memcached (libmemcached)
+ *     boost-ipc:[NAME][?size=N&create=...&unlink=...]           Boost.Interprocess shared map
  *     cloudflare-kv://, cloudflare-d1://, cloudflare-rest://    Cloudflare (adapters/cloudflare)
  *
  * adapters/README.md lists every query parameter. A backend is a `static const kv_methods` table
@@ -81,6 +82,9 @@
  *    lives in one slot; it is the redis lock, held by one primary, and a failover that loses the
  *    key frees it. With ?replicas=read, reads go to replicas and may miss the latest writes
  *    (replication is asynchronous); kv_backend_version() says "reads from replicas".
+ *    call fails fast with KV_ECONN. Close it and open a new one.
+ *  - boost-ipc: its mutex (Boost.Interprocess 1.74) is not robust: a process killed while it holds
+ *    it, in kv_lock() or inside any operation, leaves the store locked for every other process.
  *  - Cloudflare (adapters/cloudflare): no backend there has a lock (KV_ENOTSUP). On Workers KV
  *    (cloudflare-kv, cloudflare-rest with store=kv) kv_incr is a read-modify-write (no
  *    KV_CAP_ATOMIC_INCR: concurrent increments can be lost) and kv_del reads before it deletes;

@@ -40,6 +40,11 @@
 #else
 #define KV__MEMCACHED_OPEN NULL
 #endif
+#ifdef KV_HAVE_BOOST_IPC
+#define KV__BOOST_IPC_OPEN kv__boost_ipc_open
+#else
+#define KV__BOOST_IPC_OPEN NULL
+#endif
 #ifdef KV_HAVE_CLOUDFLARE
 #define KV__CLOUDFLARE_OPEN kv__cloudflare_open
 #else
@@ -64,6 +69,7 @@ static const struct {
     {"redis+unix", KV__REDIS_OPEN, "KV_REDIS"},
     {"redis-cluster", KV__REDIS_CLUSTER_OPEN, "KV_REDIS_CLUSTER"},
     {"memcached", KV__MEMCACHED_OPEN, "KV_MEMCACHED"},
+    {"boost-ipc", KV__BOOST_IPC_OPEN, "KV_BOOST_IPC"},
     {"cloudflare-kv", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
     {"cloudflare-kv+https", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
     {"cloudflare-d1", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},

@@ -137,6 +137,7 @@ int kv__redis_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__redis_cluster_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__memcached_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__cloudflare_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
+int kv__boost_ipc_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 
 /* ---- A compact hash table (the local adapter, and sets of keys inside the core). ---- */
 

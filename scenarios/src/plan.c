@@ -23,14 +23,20 @@ int sc_add_backend(sc_backends *bs, const char *label, bool explicit_) {
     memset(b, 0, sizeof *b);
     snprintf(b->label, sizeof b->label, "%s", label);
     b->explicit_ = explicit_;
-    /* An ultradict: URI without a name would give every process a private dict of its own;
-     * the run gives it one shared name, its own (sc_run_nonce): with the pid alone, a run that
-     * reuses the pid of a killed one would attach to the dict it left behind. */
-    if (!strncmp(label, "ultradict:", 10) && (label[10] == '\0' || label[10] == '?'))
-        snprintf(b->uri, sizeof b->uri, "ultradict:udbench_%d_%08x%s", (int)getpid(),
-                 (unsigned)(sc_run_nonce() & 0xffffffffu), label + 10);
-    else
-        snprintf(b->uri, sizeof b->uri, "%s", label);
+    /* An ultradict: or boost-ipc: URI without a name would give every process a private store
+     * of its own; the run gives it one shared name, its own (sc_run_nonce): with the pid alone,
+     * a run that reuses the pid of a killed one would attach to the store it left behind.
+     * Both live in /dev/shm, so each scheme's names have a prefix of their own. */
+    static const struct {
+        const char *scheme, *prefix;
+    } unnamed[] = {{"ultradict:", "udbench"}, {"boost-ipc:", "udbench-bip"}};
+    snprintf(b->uri, sizeof b->uri, "%s", label);
+    for (size_t i = 0; i < sizeof unnamed / sizeof unnamed[0]; i++) {
+        size_t n = strlen(unnamed[i].scheme);
+        if (!strncmp(label, unnamed[i].scheme, n) && (label[n] == '\0' || label[n] == '?'))
+            snprintf(b->uri, sizeof b->uri, "%s%s_%d_%08x%s", unnamed[i].scheme, unnamed[i].prefix,
+                     (int)getpid(), (unsigned)(sc_run_nonce() & 0xffffffffu), label + n);
+    }
     return 0;
 }
 

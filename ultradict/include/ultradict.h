@@ -590,6 +590,15 @@ UD_EXPORT int ud_snapshot_finish(ud_buf *snap);
 UD_EXPORT uint64_t ud_change_position(const ud_dict *d);
 
 /*
+ * True if the calling thread holds this handle's lock (a ud_lock() section: no other process or
+ * thread can write until it leaves). With ud_change_position() read just before one of its own
+ * writes and again after it, a binding knows that the write is the only change in between and
+ * can keep its cache. False for NULL, for another thread sharing the handle, and in a child of
+ * fork() (it holds nothing its parent held).
+ */
+UD_EXPORT bool ud_lock_held(const ud_dict *d);
+
+/*
  * ud_options.attach: what an attacher's buffer_size, full_dump_size and lock mean.
  *  - UD_ATTACH_STRICT (0): they must be 0 or equal to the creator's (else UD_EMISMATCH).
  *  - UD_ATTACH_CREATOR: "whatever the creator chose": when the dict exists, the creator's values

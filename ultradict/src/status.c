@@ -94,3 +94,11 @@ uint64_t ud_change_position(const ud_dict *d) {
         ud__share_hold(d);
     return atomic_load_explicit(&d->ctl->end, memory_order_acquire);
 }
+
+bool ud_lock_held(const ud_dict *d) {
+    /* A child of fork() holds nothing its parent held, whatever the copied depth says; and the
+     * lock belongs to the thread that took it, not to every thread sharing the handle. */
+    return d && d->lock_depth > 0 &&
+           d->lock_fork_gen == atomic_load_explicit(&ud__fork_gen, memory_order_relaxed) &&
+           ud__lock_owned(d);
+}

@@ -52,6 +52,32 @@ static void test_change_position(void **state) {
     assert_ok(ud_close(a));
 }
 
+/* In a fork child of the holder: 0 if the copied handle does not claim the parent's lock. */
+static int lock_held_in_child(void *arg) {
+    return ud_lock_held(arg) ? 1 : 0;
+}
+
+static void test_lock_held(void **state) {
+    (void)state;
+    char name[64];
+    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    assert_false(ud_lock_held(a));
+    assert_false(ud_lock_held(NULL));
+    assert_ok(ud_set(a, S("k"), S("1"))); /* an operation's own hold is not a section */
+    assert_false(ud_lock_held(a));
+    assert_ok(ud_lock(a, NULL));
+    assert_true(ud_lock_held(a));
+    assert_ok(ud_lock(a, NULL));
+    assert_ok(ud_unlock(a));
+    assert_true(ud_lock_held(a)); /* re-entered: still held until the outermost unlock */
+    pid_t pid = ut_fork(lock_held_in_child, a);
+    assert_true(pid > 0);
+    assert_int_equal(ut_wait(pid, 10), 0);
+    assert_ok(ud_unlock(a));
+    assert_false(ud_lock_held(a));
+    assert_ok(ud_close(a));
+}
+
 static void test_attach_creator_wins(void **state) {
     (void)state;
     char name[64];
@@ -373,6 +399,7 @@ static void test_steal(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_change_position, ut_teardown),
+        cmocka_unit_test_teardown(test_lock_held, ut_teardown),
         cmocka_unit_test_teardown(test_attach_creator_wins, ut_teardown),
         cmocka_unit_test_teardown(test_nested_by_name, ut_teardown),
         cmocka_unit_test_teardown(test_two_handles_mutex, ut_teardown),

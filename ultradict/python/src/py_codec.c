@@ -289,6 +289,9 @@ int pyud_encode_value(Core *self, ud_buf *b, PyObject *v) {
         if (rc <= 0)
             return rc;
     }
+    int fast = self->plain_pickle ? pyud_fast_dumps(b, v) : 0;
+    if (fast)
+        return fast < 0 ? -1 : 0;
     return add_pickle(b, self->dumps, v);
 }
 
@@ -299,6 +302,9 @@ PyObject *pyud_decode_value(Core *self, const char *p, size_t n) {
             return decode_decimal(p, n);
         if (form == PYUD_VAL_FOREIGN) /* written by the CLI or a C program */
             return PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
+        PyObject *fast = pyud_fast_loads(p, n);
+        if (fast || PyErr_Occurred())
+            return fast;
     }
     PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
     if (!b)

@@ -32,14 +32,66 @@ static inline void cache_remember(Core *self, PyObject *key, PyObject *v) {
     Py_XSETREF(self->last_val, v);
 }
 
-/* The key object encoded into a scratch buffer (see pyud_scratch_get); NULL with an exception
- * set if it cannot be encoded. */
+void pyud_memo_free(pyud_memo *m) {
+    Py_CLEAR(m->obj);
+    ud_buf_free(&m->enc);
+}
+
+/* Lends the memo's buffer holding o's encoding (encoding o now unless the memo holds o already):
+ * 1 and *out set; 0 if the memo is lent out or o is not of a memo type; -1 with an exception. */
+static int memo_take(Core *self, pyud_memo *m, PyObject *o, bool value, ud_buf **out) {
+    if (m->busy || !(PyLong_CheckExact(o) || PyUnicode_CheckExact(o) || PyBytes_CheckExact(o)))
+        return 0;
+    if (o != m->obj) {
+        Py_CLEAR(m->obj);
+        m->enc.len = 0;
+        if (value ? pyud_encode_value(self, &m->enc, o) : pyud_encode_key(&m->enc, o))
+            return -1;
+        Py_INCREF(o);
+        m->obj = o;
+    }
+    m->busy = true;
+    *out = &m->enc;
+    return 1;
+}
+
+/* The key object encoded: the key memo's buffer, or a scratch buffer (see pyud_scratch_get);
+ * NULL with an exception set if it cannot be encoded. Give it back with key_put(). */
 static ud_buf *scratch_key(Core *self, PyObject *key, ud_buf *local) {
-    ud_buf *k = pyud_scratch_get(self, SCRATCH_KEY, local);
+    ud_buf *k = NULL;
+    int m = memo_take(self, &self->key_memo, key, false, &k);
+    if (m)
+        return m > 0 ? k : NULL;
+    k = pyud_scratch_get(self, SCRATCH_KEY, local);
     if (pyud_encode_key(k, key) == 0)
         return k;
     pyud_scratch_put(self, SCRATCH_KEY, k);
     return NULL;
+}
+
+static void key_put(Core *self, ud_buf *k) {
+    if (k == &self->key_memo.enc)
+        self->key_memo.busy = false;
+    else
+        pyud_scratch_put(self, SCRATCH_KEY, k);
+}
+
+/* Writes v under the encoded key k: an exact int, str or bytes through the value memo with one
+ * ud_set(), anything else through pyud_write_value (nested dicts, the serializer). */
+static int write_value(Core *self, const ud_buf *k, PyObject *v) {
+    ud_buf *vb = NULL;
+    int m = self->plain_pickle ? memo_take(self, &self->val_memo, v, true, &vb) : 0;
+    if (m == 0)
+        return pyud_write_value(self, self->d, self->recurse, k, v);
+    if (m < 0)
+        return -1;
+    int rc = ud_set(self->d, k->data, k->len, vb->data, vb->len);
+    self->val_memo.busy = false;
+    if (rc) {
+        pyud_raise(rc);
+        return -1;
+    }
+    return 0;
 }
 
 /* Looks key up: a new reference, or NULL with KeyError (if `missing_ok` is false) or without an
@@ -78,7 +130,7 @@ static PyObject *lookup(Core *self, PyObject *key, bool missing_ok) {
     } else
         pyud_raise(rc);
     pyud_scratch_put(self, SCRATCH_VAL, val);
-    pyud_scratch_put(self, SCRATCH_KEY, k);
+    key_put(self, k);
     /* The value is at least as new as cache_pos, which was read first: if the dict moved in
      * between, the next lookup sees a new position and drops it. */
     if (v && PyDict_SetItem(self->cache, key, v))
@@ -92,6 +144,31 @@ PyObject *core_subscript(PyObject *op, PyObject *key) {
     return lookup((Core *)op, key, false);
 }
 
+/* A key and value whose encoding runs no Python code and which decode back to an equal object
+ * of the same type, so that the written object itself can stand in the cache. */
+static bool write_through(Core *self, PyObject *key, PyObject *v) {
+    if (!self->plain_pickle)
+        return false;
+    if (!PyUnicode_CheckExact(key) && !PyLong_CheckExact(key) && !PyBytes_CheckExact(key))
+        return false;
+    return PyLong_CheckExact(v) || PyUnicode_CheckExact(v) || PyBytes_CheckExact(v) ||
+           PyFloat_CheckExact(v) || PyBool_Check(v) || v == Py_None;
+}
+
+/* Keeps the cache across a write that is known to be the only change since the cache was
+ * valid: the handle holds the lock (no other process can write) and the position had not moved
+ * before the write. `d['n'] += 1` inside `with d.lock:` then reads from the cache instead of
+ * calling ud_get() again. */
+static void cache_written(Core *self, PyObject *key, PyObject *v) {
+    uint64_t pos = ud_change_position(self->d);
+    if (PyDict_SetItem(self->cache, key, v)) {
+        PyErr_Clear(); /* the write stands; the position moved, so the cache is dropped */
+        return;
+    }
+    self->cache_pos = pos;
+    cache_remember(self, key, v);
+}
+
 int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
     Core *self = (Core *)op;
     if (pyud_check_open(self))
@@ -102,12 +179,16 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
      * pyud_lock_wait); the write's own lock is then a re-entry. */
     if (!k || pyud_lock(self)) {
         if (k)
-            pyud_scratch_put(self, SCRATCH_KEY, k);
+            key_put(self, k);
         return -1;
     }
     int r;
     if (v) {
-        r = pyud_write_value(self, self->d, self->recurse, k, v);
+        bool keep = write_through(self, key, v) && ud_lock_held(self->d) &&
+                    ud_change_position(self->d) == self->cache_pos;
+        r = write_value(self, k, v);
+        if (r == 0 && keep)
+            cache_written(self, key, v);
     } else {
         int rc = ud_del(self->d, k->data, k->len);
         r = 0;
@@ -120,7 +201,7 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
         }
     }
     pyud_unlock(self);
-    pyud_scratch_put(self, SCRATCH_KEY, k);
+    key_put(self, k);
     return r;
 }
 
@@ -308,13 +389,11 @@ PyObject *core_pop(PyObject *op, PyObject *const *args, Py_ssize_t n) {
     return NULL;
 }
 
-PyObject *core_popitem(PyObject *op, PyObject *unused) {
-    (void)unused;
-    Core *self = (Core *)op;
-    if (pyud_check_open(self) || pyud_lock(self))
+/* popitem() when the newest entry is a nested dict: found by a pass under the lock, since its
+ * value is read as a child before it goes. */
+static PyObject *popitem_nested(Core *self) {
+    if (pyud_lock(self))
         return NULL;
-    /* The newest entry, found under the lock; with nested dicts its type decides how its value
-     * is read before it goes. */
     PyObject *r = NULL;
     ud_iter *it = NULL;
     ud_buf k = UD_BUF_INIT, last = UD_BUF_INIT;
@@ -344,6 +423,36 @@ PyObject *core_popitem(PyObject *op, PyObject *unused) {
     pyud_unlock(self);
     ud_buf_free(&k);
     ud_buf_free(&last);
+    return r;
+}
+
+/* The newest entry, removed and returned by one ud_popitem(): O(1) whatever the size. */
+PyObject *core_popitem(PyObject *op, PyObject *unused) {
+    (void)unused;
+    Core *self = (Core *)op;
+    /* The lock first, as every write takes it: its wait lets go of the GIL (pyud_lock_wait). */
+    if (pyud_check_open(self) || pyud_lock(self))
+        return NULL;
+    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+    int rc = ud_popitem(self->d, &k, &v);
+    PyObject *r = NULL;
+    if (rc == 0) {
+        PyObject *key = pyud_decode_key(k.data, k.len);
+        PyObject *val = key ? pyud_decode_value(self, v.data, v.len) : NULL;
+        if (val)
+            r = PyTuple_Pack(2, key, val);
+        Py_XDECREF(key);
+        Py_XDECREF(val);
+    } else if (rc == UD_EWRONGTYPE) {
+        r = popitem_nested(self);
+    } else if (rc == UD_EEMPTY) {
+        PyErr_SetString(PyExc_KeyError, "popitem(): dictionary is empty");
+    } else {
+        pyud_raise(rc);
+    }
+    pyud_unlock(self);
+    ud_buf_free(&k);
+    ud_buf_free(&v);
     return r;
 }
 

@@ -249,6 +249,8 @@ static void core_dealloc(PyObject *op) {
     core_drop_refs(self);
     ud_buf_free(&self->scratch[0]);
     ud_buf_free(&self->scratch[1]);
+    pyud_memo_free(&self->key_memo);
+    pyud_memo_free(&self->val_memo);
     PyDict_Type.tp_dealloc(op);
 }
 

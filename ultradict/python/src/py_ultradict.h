@@ -4,9 +4,10 @@
  *
  * Files: _ultradict.c (the module: init, module functions, errors), py_codec.c (canonical keys,
  * values, scratch buffers), py_keyform.c (which bytes are the codec's own: plain C, fuzzed),
- * py_children.c (nested dicts), py_mapping.c (the mapping protocol,
- * iteration, dict methods), py_lock.c (the lock methods and the Lock object), py_type.c
- * (opening, dumps and status, the Core type). Everything here is hidden (-fvisibility=hidden):
+ * py_pickle.c (str and bytes values without calling pickle), py_children.c (nested dicts),
+ * py_mapping.c (the mapping protocol, iteration, dict methods), py_lock.c (the lock methods and
+ * the Lock object), py_type.c (opening, dumps and status, the Core type). Everything here is
+ * hidden (-fvisibility=hidden):
  * the module's one exported symbol is PyInit__ultradict.
  */
 #ifndef PY_ULTRADICT_H
@@ -19,6 +20,15 @@
 #include <stdint.h>
 
 #include "ultradict.h"
+
+/* The encoding of the last key (or value) object used, kept for its next use: a loop over one
+ * key encodes it once. Only exact int, str and bytes objects, whose encoding runs no Python
+ * code and never changes; `obj` is a strong reference, so its identity cannot be reused. */
+typedef struct {
+    PyObject *obj;
+    ud_buf enc;
+    bool busy; /* lent out; a nested use encodes into a scratch buffer instead */
+} pyud_memo;
 
 typedef struct {
     PyDictObject base;
@@ -37,6 +47,7 @@ typedef struct {
     int lock_waiters;          /* threads waiting for the lock without the GIL (pyud_lock_wait) */
     int lock_levels;           /* levels of the lock held through this object, by lock_thread */
     unsigned long lock_thread; /* PyThread_get_thread_ident() of the holder */
+    pyud_memo key_memo, val_memo; /* see pyud_memo (py_mapping.c) */
 } Core;
 
 enum { SCRATCH_KEY = 0, SCRATCH_VAL = 1 };
@@ -64,13 +75,22 @@ PyObject *pyud_decode_key(const char *p, size_t n);
 int pyud_encode_value(Core *self, ud_buf *b, PyObject *v);
 PyObject *pyud_decode_value(Core *self, const char *p, size_t n);
 
+/* str and bytes values with the default serializer, as pickle.dumps() writes them
+ * (py_pickle.c). pyud_fast_dumps: 1 if written into b, 0 if v is not one of them (b untouched),
+ * -1 with an exception set; pyud_fast_loads: a new reference, or NULL if the bytes are not that
+ * exact shape (an exception set only on a memory error). */
+int pyud_fast_dumps(ud_buf *b, PyObject *v);
+PyObject *pyud_fast_loads(const char *p, size_t n);
+
 /* Nested dicts (py_children.c). */
 PyObject *pyud_child_for(Core *self, const ud_buf *k);
 int pyud_write_value(Core *self, ud_dict *d, bool recurse, const ud_buf *k, PyObject *v);
 void pyud_close_children(Core *self);
 
-/* The mapping protocol and dict methods (py_mapping.c). */
+/* The mapping protocol and dict methods (py_mapping.c). pyud_memo_free: drops a memo's object
+ * and memory (at dealloc). */
 void pyud_cache_drop(Core *self);
+void pyud_memo_free(pyud_memo *m);
 PyObject *pyud_to_dict(Core *self);
 PyObject *core_subscript(PyObject *op, PyObject *key);
 int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v);

@@ -13,6 +13,10 @@ import uuid
 from UltraDict import UltraDict, Exceptions
 
 
+class Text(str):
+    """A str subclass: pickled as itself, not as a plain str."""
+
+
 def fresh_name():
     return 'pyt_' + uuid.uuid4().hex[:16]
 
@@ -165,6 +169,58 @@ class Mapping(unittest.TestCase):
         self.d['l'] = [1]
         self.d['l'].append(2)  # as in the original: changes the local copy only
         self.assertEqual(self.other['l'], [1])
+
+
+    def test_str_and_bytes_values_are_written_as_pickle_writes_them(self):
+        class Raw:
+            dumps = staticmethod(lambda v: v)
+            loads = staticmethod(lambda b: b)
+
+        raw = UltraDict(name=self.d.name, serializer=Raw)
+        values = ['', '1', 'é', '\U0001f600' * 70, b'', b'\x00' * 255, b'y' * 256, b'q' * 65000,
+                  '\ud800', 'x' * 70000, b'z' * 70000, Text('sub')]
+        values += ['a' * n for n in (254, 255, 256, 257, 1000, 65000, 65001)]
+        for v in values:
+            self.d['v'] = v
+            self.assertEqual(raw['v'], pickle.dumps(v), repr(v)[:40])
+            got = self.other['v']
+            self.assertEqual(got, v)
+            self.assertIs(type(got), type(v))
+        # Bytes that only look like a pickled str at first go to pickle itself.
+        raw['w'] = pickle.dumps('abc')[:-1] + b'!'
+        with self.assertRaises(pickle.UnpicklingError):
+            self.d['w']
+        del raw['w']
+        raw.close()
+
+    def test_popitem_newest_first(self):
+        d = self.d
+        d.update([('a', 1), ('b', 'two'), ('c', b'3')])
+        self.assertEqual(d.popitem(), ('c', b'3'))
+        self.assertEqual(self.other.popitem(), ('b', 'two'))
+        self.assertEqual(dict(d.items()), {'a': 1})
+        d.popitem()
+        with self.assertRaises(KeyError):
+            d.popitem()
+
+    def test_cache_kept_across_own_write_under_lock(self):
+        d, o = self.d, self.other
+        with d.lock:
+            d['n'] = 0
+            for _ in range(100):
+                d['n'] += 1
+            self.assertEqual(d['n'], 100)
+        self.assertEqual(o['n'], 100)
+        with d.lock:
+            self.assertEqual(d['n'], 100)
+            o['n'] = 7  # another handle writes inside the section
+            d['m'] = 1  # so this write is not the only change: the cache must go
+            self.assertEqual(d['n'], 7)
+        d['l'] = [1]
+        with d.lock:
+            d['l'] = lst = [2]  # a mutable value is never the cached object itself
+            lst.append(3)
+            self.assertEqual(d['l'], [2])
 
 
 class Serializer(unittest.TestCase):
