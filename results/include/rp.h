@@ -40,14 +40,16 @@
 extern "C" {
 #endif
 
-/* The schema this version writes; it also reads RP_SCHEMA_V1 documents (see results/README.md). */
-#define RP_SCHEMA "udbench/2"
+/* The schema this version writes; it also reads RP_SCHEMA_V2 and RP_SCHEMA_V1 documents (see
+ * results/README.md). */
+#define RP_SCHEMA "udbench/3"
+#define RP_SCHEMA_V2 "udbench/2"
 #define RP_SCHEMA_V1 "udbench/1"
 
 /* Error codes: name, value, message. ud_errgen.h makes the enum, rp_strerror() and rp_errname(). */
 #define RP_ERRNO_MAP(XX)                                                                           \
     XX(RP_EPARSE, -3001, "the file is not valid JSON")                                             \
-    XX(RP_ESCHEMA, -3002, "the document is not a udbench/1 or udbench/2 results document")         \
+    XX(RP_ESCHEMA, -3002, "the document is not a udbench/1, /2 or /3 results document")            \
     XX(RP_EINVAL, -3003, "invalid argument")                                                       \
     XX(RP_EFORMAT, -3004, "unknown report format")
 
@@ -60,6 +62,23 @@ const char *rp_errname(int rc);
 
 /* Status of a cell. */
 enum { RP_STATUS_OK = 0, RP_STATUS_NA, RP_STATUS_ERROR };
+
+/*
+ * udbench/3: the probe of the machine's state a worker runs on its CPU around a measured
+ * stretch (scenarios/src/probe.c): nanoseconds per step of a pointer chase over a working set
+ * near the last-level cache's size (llc_ns) and over one that fits in L2 (l2_ns), and per
+ * iteration of a dependent floating-point loop (compute_ns). All 0: not measured.
+ */
+typedef struct rp_probe {
+    double llc_ns, l2_ns, compute_ns;
+} rp_probe;
+
+/* The cache regime a probe saw (rp_probe_regime): fast, slow, or a stretch whose probe before
+ * and after disagree (changed). NONE: not measured. */
+enum { RP_REGIME_NONE = 0, RP_REGIME_FAST, RP_REGIME_SLOW, RP_REGIME_CHANGED };
+/* Above this many compute-loop iterations per LLC-chase step, the last-level cache the machine
+ * leaves us is small: the stretch ran in the slow regime (see README, "The machine's state"). */
+#define RP_PROBE_SLOW_RATIO 10.0
 
 /* One repetition of one measured operation. */
 typedef struct rp_rep {
@@ -77,6 +96,12 @@ typedef struct rp_rep {
     double steal_share;
     uint64_t nivcsw;
     double load1;
+    /* udbench/3 (0 in older documents): the probe before and after the stretch (each the mean
+     * over the cell's workers), and, on the figure of merit's metric of a lockstep run, the
+     * paired ratio: this batch's figure of merit over the reference backend's in the same round
+     * (0: none). The regime is rp_rep_regime() of the two probes. */
+    rp_probe probe_before, probe_after;
+    double ratio;
 } rp_rep;
 
 /* A non-empty bucket of a merged log-linear latency histogram (see sc_hist in scenarios/). */
@@ -136,6 +161,11 @@ typedef struct rp_merit {
     int figure;   /* RP_FIGURE_* */
     int direction;
     double value, ci_low, ci_high, ci_level;
+    /* udbench/3, lockstep runs: the backend the figure was paired with round by round (NULL:
+     * not paired), and the median of the per-round ratios with its order-statistics interval
+     * (rp_median_ci); the reference's own cell has ratio 1. */
+    char *reference;
+    double ratio, ratio_low, ratio_high, ratio_level;
 } rp_merit;
 
 /* A parameter of a cell, as text ("procs" = "4", "distribution" = "zipf:0.99"). */
@@ -204,6 +234,9 @@ typedef struct rp_run {
      * order shuffled per round from `seed`; `pinned`: workers ran on fixed CPUs. */
     int rounds;
     bool pinned;
+    /* udbench/3: the cells of a group ran in lockstep (every backend's workers alive at once,
+     * one short batch each per round under a token), each repetition being one batch. */
+    bool lockstep;
     rp_machine machine;
 } rp_run;
 
@@ -213,7 +246,7 @@ typedef struct rp_doc {
     size_t nbackends;
     rp_cell *cells;
     size_t ncells;
-    /* The schema version the document was read from (1: RP_SCHEMA_V1, 2: RP_SCHEMA); 0 for a
+    /* The schema version the document was read from (1, 2 or 3: RP_SCHEMA); 0 for a
      * document made in memory, which is written as RP_SCHEMA. */
     int schema_version;
 } rp_doc;
@@ -255,7 +288,17 @@ void rp_median_ci(const double *v, size_t n, double *median, double *low, double
                   double *level);
 /* The figure of merit of repetition `rep` of a cell (by c->merit), or 0. */
 double rp_merit_rep_value(const rp_cell *c, size_t rep);
-/* Recomputes c->merit's value and interval from the repetitions of its metric. */
+/* The regime one probe saw: RP_REGIME_SLOW when llc_ns / compute_ns exceeds
+ * RP_PROBE_SLOW_RATIO, else FAST; NONE when it was not measured. */
+int rp_probe_regime(const rp_probe *p);
+/* The regime of a stretch from its two probes: FAST or SLOW when they agree, CHANGED when not,
+ * the one measured when only one was, NONE when neither. */
+int rp_rep_regime(const rp_rep *r);
+/* "fast", "slow", "changed" for RP_REGIME_*; NULL for NONE or an unknown value. Static. */
+const char *rp_regime_name(int regime);
+/* Recomputes c->merit's value and interval from the repetitions of its metric (for a p50
+ * figure, those with at least one operation), and its paired ratio from their ratios (when
+ * c->merit.reference is set). */
 void rp_cell_summarise_merit(rp_cell *c);
 /* The figure of merit of a cell, NULL when it has none (not ok, or no such metric). */
 const rp_merit *rp_cell_merit(const rp_cell *c);

@@ -65,6 +65,10 @@ typedef struct rp__row {
     double value;              /* what the group ranks by: the figure of merit, or ops/s */
     double ci_low, ci_high;    /* its interval (equal to value when unknown) */
     bool tied;                 /* its interval overlaps the row above's: not told apart */
+    /* udbench/3, lockstep: the median paired ratio of the figure of merit against the
+     * group's reference, with its interval (report_paired.c). */
+    bool paired;
+    double ratio, ratio_low, ratio_high;
 } rp__row;
 
 /* The cells of one (scenario, parameters, op) group, fastest first. */
@@ -111,6 +115,26 @@ bool rp__null_beside_verdicts(const rp_doc *d);
 double rp__section_floor(const rp_doc *d, const rp_cell *c, const char *op, bool merit);
 int rp__ranking_build(const rp_doc *d, rp__ranking *r);
 void rp__ranking_free(rp__ranking *r);
+
+/* ---- Paired figures and the machine's state (report_paired.c). ---- */
+
+/* A paired interval wider than this share of its ratio (half-width) marks the row noisy. */
+#define RP__PAIRED_NOISY 0.10
+/* Fills row->paired and its ratio from its cell's merit (merit groups of lockstep runs). */
+void rp__row_paired(rp__row *row, const rp__group *g);
+/* Whether two paired rows of one group cannot be told apart (their ratio intervals overlap);
+ * false when either is not paired. */
+bool rp__paired_tied(const rp__row *a, const rp__row *b);
+/* The row's factor against the fastest row of its group, from the paired ratios when both are
+ * paired (else from the values). */
+double rp__row_factor(const rp__group *g, const rp__row *row);
+/* "x local" of a paired row whose reference is local:, as "F [LO-HI]"; NULL otherwise. */
+const char *rp__fmt_paired_local(char *buf, size_t len, const rp__group *g, const rp__row *row);
+/* Whether the paired interval is too wide to trust (RP__PAIRED_NOISY), with "±X%" in buf. */
+bool rp__paired_noisy(const rp__row *row, char *buf, size_t len);
+/* When the repetitions of a metric ran in different cache regimes (the probes disagree), a note
+ * with the count and median LLC chase of each regime in buf; false when they agree. */
+bool rp__regime_note(const rp_metric *m, char *buf, size_t len);
 
 /* True for the harness-floor backend (null:), which reports leave out of rankings. */
 bool rp__is_null(const char *uri);

@@ -79,4 +79,15 @@ struct rp_metric;
 int rp__read_metric(rp__jc *r, const json_t *o, struct rp_metric *met, bool need_reps,
                     double threshold);
 
+/* ---- What udbench/3 added (json_read_v3.c). ---- */
+
+struct rp_rep;
+struct rp_merit;
+/* A repetition's probes, regime (checked against the probes) and paired ratio. */
+int rp__read_rep_v3(rp__jc *r, const json_t *o, struct rp_rep *rep);
+/* A merit's "paired" object: its reference into mr, its four figures into got (ratio, ci_low,
+ * ci_high, ci_level), to be checked once the merit is summarised (rp__check_paired). */
+int rp__read_paired(rp__jc *r, const json_t *o, struct rp_merit *mr, double got[4]);
+int rp__check_paired(rp__jc *r, const struct rp_merit *mr, const double got[4]);
+
 #endif /* RP_JSON_CHECK_H */

@@ -70,8 +70,15 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
         "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine",    "rounds",
         "pinned",  NULL};
+    static const char *const keys3[] = {
+        "started", "finished", "tool_version", "git_commit",        "build_type",
+        "suite",   "argv",     "seed",         "timer_overhead_ns", "noise_threshold",
+        "machine", "rounds",   "pinned",       "lockstep",          NULL};
     const json_t *argv, *machine;
-    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
+    if (rp__jc_only_known(r, o,
+                          r->version >= 3   ? keys3
+                          : r->version >= 2 ? keys2
+                                            : keys) ||
         rp__jc_str(r, o, "started", &run->started, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "finished", &run->finished, RP__JC_NULLABLE) ||
         rp__jc_str(r, o, "tool_version", &run->tool_version, RP__JC_NULLABLE) ||
@@ -114,6 +121,8 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         }
         run->rounds = (int)rounds;
     }
+    if (r->version >= 3 && rp__jc_bool(r, o, "lockstep", &run->lockstep))
+        return r->rc;
     m = rp__jc_enter(r, "machine");
     read_machine(r, machine, &run->machine);
     rp__jc_leave(r, m);
@@ -154,16 +163,24 @@ static int read_correctness(rp__jc *r, const json_t *o, rp_correctness *c) {
 }
 
 static int read_merit(rp__jc *r, const json_t *o, rp_cell *c) {
-    static const char *const keys[] = {"metric", "figure",  "direction", "value",
-                                       "ci_low", "ci_high", "ci_level",  NULL};
+    static const char *const keys[] = {"metric",  "figure",   "direction", "value", "ci_low",
+                                       "ci_high", "ci_level", "paired",    NULL};
     rp_merit *mr = &c->merit;
     char *fig = NULL, *dir = NULL;
-    double value, lo, hi, level;
-    if (rp__jc_only_known(r, o, keys) || rp__jc_str(r, o, "metric", &mr->metric, RP__JC_NULLABLE) ||
+    double value, lo, hi, level, paired[4] = {0};
+    /* udbench/2 has no "paired": keys[7] ends the list there. */
+    const char *const *allowed = keys;
+    const char *const keys2[] = {keys[0], keys[1], keys[2], keys[3],
+                                 keys[4], keys[5], keys[6], NULL};
+    if (r->version < 3)
+        allowed = keys2;
+    if (rp__jc_only_known(r, o, allowed) ||
+        rp__jc_str(r, o, "metric", &mr->metric, RP__JC_NULLABLE) ||
         rp__jc_str(r, o, "figure", &fig, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "direction", &dir, RP__JC_REQUIRED) || rp__jc_num(r, o, "value", &value) ||
         rp__jc_num(r, o, "ci_low", &lo) || rp__jc_num(r, o, "ci_high", &hi) ||
-        rp__jc_num(r, o, "ci_level", &level))
+        rp__jc_num(r, o, "ci_level", &level) ||
+        (r->version >= 3 && rp__read_paired(r, o, mr, paired)))
         goto out;
     const char *bad_key = NULL;
     if ((mr->figure = rp_figure_parse(fig)) < 0)
@@ -207,6 +224,8 @@ static int read_merit(rp__jc *r, const json_t *o, rp_cell *c) {
             break;
         }
     }
+    if (!r->rc)
+        rp__check_paired(r, mr, paired);
 out:
     free(fig);
     free(dir);
@@ -366,6 +385,8 @@ static int read_schema(rp__jc *r, const json_t *root) {
     if (!json_is_string(schema))
         return rp__jc_bad_at(r, "schema", "expected a string");
     if (strcmp(json_string_value(schema), RP_SCHEMA) == 0) {
+        r->version = 3;
+    } else if (strcmp(json_string_value(schema), RP_SCHEMA_V2) == 0) {
         r->version = 2;
     } else if (strcmp(json_string_value(schema), RP_SCHEMA_V1) == 0) {
         r->version = 1;
@@ -374,8 +395,8 @@ static int read_schema(rp__jc *r, const json_t *root) {
         r->rc = RP_ESCHEMA;
         if (r->err && r->errlen)
             snprintf(r->err, r->errlen,
-                     "unsupported schema \"%s\" (this udbench reads " RP_SCHEMA_V1 " and " RP_SCHEMA
-                     ")",
+                     "unsupported schema \"%s\" (this udbench reads " RP_SCHEMA_V1 ", " RP_SCHEMA_V2
+                     " and " RP_SCHEMA ")",
                      json_string_value(schema));
     }
     return r->rc;

@@ -178,8 +178,11 @@ char *rp__group_title(const rp_cell *c, const char *op, bool full) {
 
 static int row_cmp(const void *pa, const void *pb) {
     const rp__row *a = pa, *b = pb;
-    if (a->value != b->value) {
-        bool a_first = a->value > b->value;
+    /* Paired rows rank by their paired ratio, the figure the lockstep rounds support. */
+    double va = a->paired && b->paired ? a->ratio : a->value;
+    double vb = a->paired && b->paired ? b->ratio : b->value;
+    if (va != vb) {
+        bool a_first = va > vb;
         if (a->metric && a->cell->merit.metric && a->cell->merit.direction == RP_LOWER_IS_BETTER &&
             strcmp(a->cell->merit.metric, a->metric->op) == 0)
             a_first = !a_first;
@@ -287,6 +290,7 @@ static void row_value(rp__row *row, const rp__group *g) {
         row->ci_low = row->metric->ci_level > 0 ? row->metric->ci_low : row->value;
         row->ci_high = row->metric->ci_level > 0 ? row->metric->ci_high : row->value;
     }
+    rp__row_paired(row, g);
 }
 
 /* One row per measured metric of every cell that ran (null: is the floor, not a row). */
@@ -330,6 +334,10 @@ static void ranking_order(rp__group *g) {
         rp__row *row = &g->rows[j];
         row->tied = row->ci_low <= up->ci_high && up->ci_low <= row->ci_high &&
                     (row->ci_low != row->ci_high || up->ci_low != up->ci_high);
+        /* Paired rows are told apart by their paired intervals, which the machine's changes
+         * between batches do not widen. */
+        if (row->paired && up->paired)
+            row->tied = rp__paired_tied(row, up);
     }
 }
 

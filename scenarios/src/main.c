@@ -66,19 +66,25 @@ static void print_run_help(void) {
            "                               sqlite: and lmdb: in a temporary folder, plus the URIs\n"
            "                               in $UDBENCH_BACKENDS, separated by spaces)\n"
            "  --procs LIST                 worker processes, e.g. 1,2,4 (at most %d)\n"
-           "  --ops N                      operations per measured phase (all processes)\n"
-           "  --duration S                 seconds per measured phase (when --ops is not given)\n"
+           "  --ops N                      operations per batch (lockstep) or per measured\n"
+           "                               phase (repetitions), all processes together\n"
+           "  --duration S                 seconds per batch (lockstep) or per measured phase\n"
+           "                               (repetitions), when --ops is not given\n"
            "  --keys K                     keys in the working set\n"
            "  --value-size V               value size in bytes (suffixes K, M)\n"
            "  --distribution D             uniform or zipf:THETA (e.g. zipf:0.99)\n"
            "  --entries LIST               dict sizes of the dump scenario, e.g. 1000,100000\n"
-           "  --repeat R                   interleaved rounds: each runs every backend of a\n"
-           "                               cell group once, in a shuffled order (median, 95%%\n"
-           "                               interval of the median)\n"
+           "  --repeat R, --rounds R       rounds: each runs every backend of a cell group\n"
+           "                               once, in a shuffled order (median, 95%% interval\n"
+           "                               of the median, paired ratios against local:)\n"
+           "  --method lockstep|repetitions  lockstep (default): the backends of a group are\n"
+           "                               alive at once and take turns running one short\n"
+           "                               batch each per round; repetitions: each round\n"
+           "                               starts every backend's workers anew\n"
            "  --pin                        run worker i on CPU i mod the number of CPUs\n"
            "  --seed N                     seed of the operation sequences\n"
            "  --primitive P                lock scenario: auto, incr, lock or none\n"
-           "  --out FILE                   write the results document (JSON, udbench/2) here\n"
+           "  --out FILE                   write the results document (JSON, udbench/3) here\n"
            "  --format text|md|csv         the report printed at the end (default text)\n\n"
            "Scenarios (udbench list describes them):\n ",
            SC_MAX_PROCS);
@@ -192,6 +198,7 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     run->noise_threshold = plan.noise_threshold;
     run->rounds = plan.base.repeat;
     run->pinned = plan.base.pin;
+    run->lockstep = plan.base.lockstep;
     sc_machine(&run->machine);
 
     int status = sc_plan_backends(&plan, doc);

@@ -242,11 +242,9 @@ static int vis_reader(sc_worker *w) {
     const sc_cell *c = w->cell;
     uint64_t last = 0;
     sc_op_stats *s = &w->slot->op[0];
-    for (;;) {
-        if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
-            break;
-        if (c->p.ops ? last >= c->p.ops : sc_now_ns() >= w->arena->deadline)
-            break;
+    /* The last stamp seen counts the writer's stamps: in ops mode, the phase (or batch) is over
+     * when the stamps it is made of have all been seen. */
+    while (!sc_phase_over(w, last, c->p.ops)) {
         int rc = kv_get(w->kv, STAMP, strlen(STAMP), &w->buf);
         uint64_t now = sc_now_ns();
         if (rc)
@@ -256,6 +254,10 @@ static int vis_reader(sc_worker *w) {
             return w->slot->rc;
         if (seq > last) {
             last = seq;
+            /* A stamp written before this reader's stretch began waited across a pause of the
+             * lockstep rounds, not for the backend: it is not a sighting. */
+            if (stamp < w->slot->b_start)
+                continue;
             s->ops++;
             sc_hist_add(&s->hist, now > stamp ? now - stamp : 0, 1);
         }
@@ -268,11 +270,7 @@ static int vis_reader(sc_worker *w) {
 static int vis_floor_reader(sc_worker *w) {
     const sc_cell *c = w->cell;
     sc_op_stats *s = &w->slot->op[0];
-    for (uint64_t seq = 1;; seq++) {
-        if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
-            break;
-        if (c->p.ops ? seq > c->p.ops : sc_now_ns() >= w->arena->deadline)
-            break;
+    for (uint64_t seq = 1; !sc_phase_over(w, seq - 1, c->p.ops); seq++) {
         char v[64];
         uint64_t stamp = sc_now_ns();
         format_stamp(v, sizeof v, seq, stamp);
