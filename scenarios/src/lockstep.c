@@ -50,10 +50,10 @@ static int wait_turn(sc_worker *w) {
         uint32_t t = atomic_load(&ls->turn);
         if (t != w->ls_seen) {
             w->ls_seen = t;
-            int32_t h = atomic_load(&ls->holder);
+            uint32_t h = t % SC_LS_MEMBERS;
             if (h == SC_LS_END)
                 return 0;
-            if (h == a->member)
+            if (h == (uint32_t)a->member)
                 return 1;
             continue;
         }
@@ -177,12 +177,17 @@ static void member_start(member *m, sc_lockstep *ls, int index) {
         member_fail(m, "fork failed");
 }
 
-/* Whether a worker of m has exited (it only does at the end, or when it failed). */
+/* Whether a worker of m has exited (it only does at the end, or when it failed); the message
+ * of a failed one becomes the cell's reason. */
 static bool member_broken(member *m) {
+    bool broken = atomic_load(&m->a->stop) != 0;
     for (int i = 0; i < m->c->p.procs; i++)
-        if (atomic_load(&m->a->slots[i].state) != 0)
-            return true;
-    return atomic_load(&m->a->stop) != 0;
+        if (atomic_load(&m->a->slots[i].state) != 0) {
+            if (atomic_load(&m->a->slots[i].state) == 2)
+                sc__worker_ok(&m->a->slots[i], i, false, m->out);
+            broken = true;
+        }
+    return broken;
 }
 
 /* Waits until every live member's workers are at the barrier. */
@@ -201,15 +206,20 @@ static void wait_ready(member *ms, size_t n, volatile sig_atomic_t *stop) {
     }
 }
 
+/* Passes the token to `holder` (a member, or SC_LS_END). */
+static void grant(sc_lockstep *ls, uint32_t holder) {
+    atomic_store(&ls->parked, 0);
+    atomic_store(&ls->deadline, 0);
+    uint32_t seq = atomic_load(&ls->turn) / SC_LS_MEMBERS + 1;
+    atomic_store(&ls->turn, seq * SC_LS_MEMBERS + holder);
+    futex(&ls->turn, FUTEX_WAKE, INT_MAX, NULL);
+}
+
 /* One batch of member m: the token, then wait until all its workers parked. 0, or -1. */
 static int run_batch(sc_lockstep *ls, member *m, int index, volatile sig_atomic_t *stop) {
     uint32_t P = (uint32_t)m->c->p.procs;
-    atomic_store(&ls->parked, 0);
-    atomic_store(&ls->holder, index);
     uint64_t now = sc_now_ns();
-    atomic_store(&ls->deadline, 0);
-    atomic_fetch_add(&ls->turn, 1);
-    futex(&ls->turn, FUTEX_WAKE, INT_MAX, NULL);
+    grant(ls, (uint32_t)index);
     uint64_t limit = now + BATCH_LIMIT_NS;
     for (;;) {
         uint32_t k = atomic_load(&ls->parked);
@@ -356,9 +366,7 @@ static void member_finish(member *m, bool killed, volatile sig_atomic_t *stop) {
 /* Ends the rounds and reaps every member's workers at once (sc__reap() waits for any child).
  * Returns whether some had to be killed. */
 static bool end_rounds(sc_lockstep *ls, member *ms, size_t n) {
-    atomic_store(&ls->holder, SC_LS_END);
-    atomic_fetch_add(&ls->turn, 1);
-    futex(&ls->turn, FUTEX_WAKE, INT_MAX, NULL);
+    grant(ls, SC_LS_END);
     pid_t *all = calloc(n * SC_MAX_PROCS, sizeof *all);
     int nall = 0, killed = 0;
     for (size_t i = 0; all && i < n; i++)
@@ -384,7 +392,7 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
     member *ms = calloc(n, sizeof *ms);
     sc_lockstep *ls =
         mmap(NULL, sizeof *ls, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (!ms || ls == MAP_FAILED) {
+    if (!ms || ls == MAP_FAILED || n >= SC_LS_END) {
         for (size_t i = 0; i < n; i++)
             if (!st[i].done) {
                 sc__set_error(&outs[i], RP_STATUS_ERROR, "out of memory");
@@ -396,7 +404,8 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
             munmap(ls, sizeof *ls);
         return;
     }
-    atomic_store(&ls->holder, -1);
+    /* Turn 0 names member 0 with sequence 0: the workers start with ls_seen 0 and wait. */
+    atomic_store(&ls->turn, 0);
     for (size_t i = 0; i < n; i++) {
         ms[i] = (member){.c = &cells[i], .out = &outs[i], .st = &st[i]};
         if (!st[i].done)

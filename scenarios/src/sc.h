@@ -71,15 +71,16 @@ typedef struct sc_slot {
 
 /*
  * The token of a lockstep group (lockstep.c), in shared memory seen by the workers of every
- * cell of the group: the parent names the member (cell) that runs next and bumps `turn`; that
- * member's workers run one batch until `deadline` (or their share of the batch's operations),
- * then each adds itself to `parked` and waits for the next turn that names its member. A
- * holder of SC_LS_END ends the measured phase of every member.
+ * cell of the group. `turn` is one word, so that a worker never reads a grant's number with
+ * another grant's holder: the grant's sequence number times SC_LS_MEMBERS plus the member (cell)
+ * whose batch it is, or SC_LS_END for the end of the rounds. That member's workers run one batch
+ * until `deadline` (set by the first of them to start; or their share of the batch's
+ * operations), then each adds itself to `parked` and waits for the next grant of its member.
  */
-#define SC_LS_END (-2)
+#define SC_LS_MEMBERS 256u
+#define SC_LS_END (SC_LS_MEMBERS - 1)
 typedef struct sc_lockstep {
-    _Atomic uint32_t turn;   /* futex word of the workers: bumped at every grant */
-    _Atomic int32_t holder;  /* the member whose batch it is, -1 none yet, or SC_LS_END */
+    _Atomic uint32_t turn;   /* futex word of the workers: seq * SC_LS_MEMBERS + holder */
     _Atomic uint32_t parked; /* futex word of the parent: the holder's workers done */
     _Atomic uint64_t deadline;
 } sc_lockstep;
