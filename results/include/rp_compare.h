@@ -86,6 +86,11 @@ typedef struct rp_cmp {
     int status; /* RP_GATE_* */
     rp_cmp_item *items;
     size_t nitems;
+    /* rp_compare_docs() of two lockstep runs (not stored in the compare document): verdicts
+     * only on paired figures ("paired-ratio"), and none when the probes say the machine
+     * differed between the runs; the median LLC chase of each run, in compute iterations. */
+    bool paired, machine_differed;
+    double machine_base, machine_head;
 } rp_cmp;
 
 int rp_cmp_new(rp_cmp **out);
@@ -99,11 +104,15 @@ void rp_cmp_settle(rp_cmp *c);
 const char *rp_gate_status_name(int status);
 
 /*
- * Compares two results documents: every ok metric present in both (same scenario, backend,
- * parameters and operation) gets the Hodges-Lehmann interval of the log cost ratio over their
- * repetitions at 1 - alpha and a verdict against margin (0.03 = 3%). Refuses (RP_ESCHEMA, with
- * the reason in err) documents that share no metric. Metrics in one document only are skipped
- * and counted in *only_base / *only_head (may be NULL).
+ * Compares two results documents: every ok metric present in both (same scenario, backend up
+ * to a port or a temporary folder, parameters and operation) is an item. Two lockstep runs
+ * (udbench/3): only the figures of merit paired against the same reference get a verdict, from
+ * the Hodges-Lehmann interval of the shift of their per-round log ratios at 1 - alpha / (the
+ * number of such items), against margin (0.03 = 3%), and only when the runs' probes of the
+ * machine agree; the other items are inconclusive and not gated. Older documents: every item
+ * from its repetitions at 1 - alpha. Refuses (RP_ESCHEMA, with the reason in err) documents
+ * that share no metric. Metrics in one document only are skipped and counted in *only_base /
+ * *only_head (may be NULL).
  */
 int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, double alpha,
                     rp_cmp **out, size_t *only_base, size_t *only_head, char *err, size_t errlen);

@@ -156,17 +156,33 @@ static bool same_params(const rp_cell *a, const rp_cell *b) {
     return na == nb;
 }
 
-static const rp_metric *find_metric(const rp_doc *d, const rp_cell *like, const char *op) {
-    for (size_t i = 0; i < d->ncells; i++) {
-        const rp_cell *c = &d->cells[i];
-        if (c->status != RP_STATUS_OK || strcmp(c->scenario, like->scenario) != 0 ||
-            strcmp(c->backend, like->backend) != 0 || !same_params(c, like))
-            continue;
-        for (size_t j = 0; j < c->nmetrics; j++)
-            if (!strcmp(c->metrics[j].op, op))
-                return &c->metrics[j];
-    }
+/* The metric op of the cell of d like `like`: the same backend URI, else one that differs only
+ * in a port or a temporary folder (pass 1); its cell in *cell. */
+static const rp_metric *find_metric(const rp_doc *d, const rp_cell *like, const char *op,
+                                    const rp_cell **cell) {
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < d->ncells; i++) {
+            const rp_cell *c = &d->cells[i];
+            bool same = pass ? rp__same_backend(c->backend, like->backend)
+                             : strcmp(c->backend, like->backend) == 0;
+            if (c->status != RP_STATUS_OK || strcmp(c->scenario, like->scenario) != 0 || !same ||
+                !same_params(c, like))
+                continue;
+            for (size_t j = 0; j < c->nmetrics; j++)
+                if (!strcmp(c->metrics[j].op, op)) {
+                    if (cell)
+                        *cell = c;
+                    return &c->metrics[j];
+                }
+        }
     return NULL;
+}
+
+/* Whether the metric pair is paired in both runs against the same reference. */
+static bool both_paired(const rp_cell *bc, const rp_metric *bm, const rp_cell *hc,
+                        const rp_metric *hm) {
+    return rp__is_paired(bc, bm) && rp__is_paired(hc, hm) &&
+           rp__same_backend(bc->merit.reference, hc->merit.reference);
 }
 
 static int copy_item_key(rp_cmp_item *it, const rp_cell *cell, const char *op) {
@@ -202,14 +218,26 @@ static int log_costs(const rp_cmp_merit *m, const rp_metric *metric, double *out
     return n;
 }
 
-static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm,
-                          const rp_metric *hm) {
+static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm, const rp_cell *hcell,
+                          const rp_metric *hm, double paired_alpha) {
     rp_cmp_item *it = rp_cmp_add_item(c);
     if (!it || copy_item_key(it, cell, bm->op))
         return -ENOMEM;
     it->merit = rp_cmp_merit_of_cell(cell, bm->op);
     it->base_value = rp_merit_value(&it->merit, bm, -1);
     it->head_value = rp_merit_value(&it->merit, hm, -1);
+    if (c->paired) {
+        /* Two separate runs: only what each paired within itself is compared. */
+        bool paired = both_paired(cell, bm, hcell, hm);
+        it->gated = paired;
+        if (!paired || c->machine_differed) {
+            double bc = rp_merit_cost(&it->merit, it->base_value);
+            double hc = rp_merit_cost(&it->merit, it->head_value);
+            it->ratio = bc > 0 && isfinite(bc) && isfinite(hc) ? hc / bc : NAN;
+            return 0;
+        }
+        return rp__compare_paired(it, cell, bm, hcell, hm, paired_alpha, c->margin);
+    }
     double xb[256], xh[256];
     it->n_base = log_costs(&it->merit, bm, xb, 256);
     it->n_head = log_costs(&it->merit, hm, xh, 256);
@@ -227,17 +255,33 @@ static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm,
     return 0;
 }
 
+/* The number of metrics paired in both runs (the Bonferroni divisor of alpha). */
+static size_t count_paired(const rp_doc *base, const rp_doc *head) {
+    size_t n = 0;
+    for (size_t i = 0; i < base->ncells; i++) {
+        const rp_cell *cell = &base->cells[i], *hc = NULL;
+        for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics; j++) {
+            const rp_metric *hm = find_metric(head, cell, cell->metrics[j].op, &hc);
+            n += hm && both_paired(cell, &cell->metrics[j], hc, hm);
+        }
+    }
+    return n;
+}
+
 /* Compares every metric of base that head has too; *only_base counts those it has not. */
 static int compare_shared(rp_cmp *c, const rp_doc *base, const rp_doc *head, size_t *only_base) {
     int rc = 0;
+    size_t npaired = c->paired ? count_paired(base, head) : 0;
+    double paired_alpha = c->alpha / (double)(npaired ? npaired : 1);
     for (size_t i = 0; i < base->ncells && !rc; i++) {
         const rp_cell *cell = &base->cells[i];
         if (cell->status != RP_STATUS_OK)
             continue;
         for (size_t j = 0; j < cell->nmetrics && !rc; j++) {
-            const rp_metric *hm = find_metric(head, cell, cell->metrics[j].op);
+            const rp_cell *hc = NULL;
+            const rp_metric *hm = find_metric(head, cell, cell->metrics[j].op, &hc);
             if (hm)
-                rc = compare_metric(c, cell, &cell->metrics[j], hm);
+                rc = compare_metric(c, cell, &cell->metrics[j], hc, hm, paired_alpha);
             else
                 (*only_base)++;
         }
@@ -251,7 +295,7 @@ static size_t count_only(const rp_doc *head, const rp_doc *base) {
     for (size_t i = 0; i < head->ncells; i++) {
         const rp_cell *cell = &head->cells[i];
         for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics; j++)
-            if (!find_metric(base, cell, cell->metrics[j].op))
+            if (!find_metric(base, cell, cell->metrics[j].op, NULL))
                 n++;
     }
     return n;
@@ -269,7 +313,10 @@ int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, doubl
         return rc;
     c->margin = margin;
     c->alpha = alpha;
-    rc = rp_set_string(&c->method, "mann-whitney");
+    c->paired = base->run.lockstep && head->run.lockstep;
+    if (c->paired)
+        c->machine_differed = !rp__machines_agree(base, head, &c->machine_base, &c->machine_head);
+    rc = rp_set_string(&c->method, c->paired ? "paired-ratio" : "mann-whitney");
     rc = rc ? rc : rp_set_string(&c->channel, "time");
     rc = rc ? rc : rp_set_string(&c->base_commit, base->run.git_commit);
     rc = rc ? rc : rp_set_string(&c->head_commit, head->run.git_commit);

@@ -136,6 +136,29 @@ bool rp__paired_noisy(const rp__row *row, char *buf, size_t len);
  * with the count and median LLC chase of each regime in buf; false when they agree. */
 bool rp__regime_note(const rp_metric *m, char *buf, size_t len);
 
+/* ---- Comparing two lockstep runs (compare_paired.c). ---- */
+
+/* Two runs ran on a machine in the same state when the shares of their probes in the slow
+ * regime differ by at most RP__MACHINE_SHARE and their median LLC chases (in compute-loop
+ * iterations) by at most a factor RP__MACHINE_FACTOR. */
+#define RP__MACHINE_SHARE 0.25
+#define RP__MACHINE_FACTOR 1.5
+struct rp_cmp_item;
+/* A backend URI without what changes from run to run: a port, a temporary folder's name. */
+void rp__uri_key(const char *uri, char *buf, size_t len);
+/* Whether two URIs name the same backend (equal, or equal without ports and temporary folders). */
+bool rp__same_backend(const char *a, const char *b);
+/* The median LLC chase over compute loop of every probe of a document and its share in the
+ * slow regime; false when the document has no probe. */
+bool rp__doc_machine(const rp_doc *d, double *median, double *slow_share);
+/* Whether two runs' probes agree (see above); *ma and *mb get their medians. */
+bool rp__machines_agree(const rp_doc *a, const rp_doc *b, double *ma, double *mb);
+/* Whether metric m of cell c carries paired ratios against another backend. */
+bool rp__is_paired(const rp_cell *c, const rp_metric *m);
+/* The verdict of a paired metric from the two runs' per-round ratios. 0 or -ENOMEM. */
+int rp__compare_paired(struct rp_cmp_item *it, const rp_cell *bc, const rp_metric *bm,
+                       const rp_cell *hc, const rp_metric *hm, double alpha, double margin);
+
 /* True for the harness-floor backend (null:), which reports leave out of rankings. */
 bool rp__is_null(const char *uri);
 
