@@ -123,6 +123,13 @@ int rp_cmp_write(const rp_cmp *c, const char *path);
 int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen);
 enum { RP_CMP_TEXT = 0, RP_CMP_MD, RP_CMP_JSON };
 int rp_cmp_report(const rp_cmp *c, int format, FILE *f);
+/* Whether two backend URIs name the same backend: equal, or equal once ports and temporary
+ * folders' names are left out (two runs of one suite). */
+bool rp_backend_match(const char *a, const char *b);
+/* Whether the probes of the machine's state of two documents agree (see results/README.md,
+ * "Comparisons"); *ma and *mb get each run's median LLC chase in compute-loop iterations (0
+ * without probes; then false). */
+bool rp_doc_machines_agree(const rp_doc *a, const rp_doc *b, double *ma, double *mb);
 /* The name of a cell's metric, as exports and history use it: "read ultradict: procs=1 ...
  * [read]", without the parameters that do not change what is measured (repeat, seed). */
 void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len);

@@ -161,3 +161,11 @@ int rp__compare_paired(rp_cmp_item *it, const rp_cell *bc, const rp_metric *bm, 
     it->verdict = rc == 0 ? rp_verdict(lo, hi, log1p(margin)) : RP_VERDICT_INCONCLUSIVE;
     return 0;
 }
+
+bool rp_backend_match(const char *a, const char *b) {
+    return rp__same_backend(a, b);
+}
+
+bool rp_doc_machines_agree(const rp_doc *a, const rp_doc *b, double *ma, double *mb) {
+    return rp__machines_agree(a, b, ma, mb);
+}
