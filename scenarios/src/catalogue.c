@@ -73,6 +73,8 @@ static const sc_scenario scen_dump = {.id = "dump",
                                        * Cloudflare runtime: several): a tenth of the entries. */
                                       .slow_rtt_ns = 1e6,
                                       .slow_divisor = 10,
+                                      /* One dump (and its load) is a batch's figure. */
+                                      .batch_min_ops = 1,
                                       .not_applicable = sc_dump_na,
                                       .ops = sc_dump_ops,
                                       .setup = sc_dump_setup,

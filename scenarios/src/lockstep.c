@@ -87,9 +87,12 @@ int sc__ls_first_batch(sc_worker *w) {
 
 bool sc__ls_phase_over(sc_worker *w, uint64_t done, uint64_t target) {
     sc_lockstep *ls = w->arena->ls;
+    int min_ops = w->cell->scenario->batch_min_ops;
+    uint64_t in_batch = done - w->batch_done0;
     bool over = w->cell->p.ops
-                    ? done - w->batch_done0 >= target
-                    : sc_now_ns() >= atomic_load_explicit(&ls->deadline, memory_order_relaxed);
+                    ? in_batch >= target
+                    : in_batch >= (uint64_t)(min_ops ? min_ops : SC_LS_MIN_OPS) &&
+                          sc_now_ns() >= atomic_load_explicit(&ls->deadline, memory_order_relaxed);
     if (!over)
         return false;
     w->slot->b_end = sc_now_ns();

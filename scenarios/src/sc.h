@@ -78,6 +78,7 @@ typedef struct sc_slot {
  * operations), then each adds itself to `parked` and waits for the next grant of its member.
  */
 #define SC_LS_MEMBERS 256u
+#define SC_LS_MIN_OPS 4
 #define SC_LS_END (SC_LS_MEMBERS - 1)
 typedef struct sc_lockstep {
     _Atomic uint32_t turn;   /* futex word of the workers: seq * SC_LS_MEMBERS + holder */
@@ -182,6 +183,10 @@ struct sc_scenario {
     /* In lockstep, a batch lasts at least this long (seconds): a scenario whose events are
      * spaced in time (visibility's stamps) needs enough of them in one batch. */
     double batch_min_s;
+    /* In lockstep, a worker's batch (duration mode) also lasts at least this many of the
+     * scenario's operations (0: SC_LS_MIN_OPS): a batch of a slow store with one operation of
+     * a 50/50 mix says nothing about either half. */
+    int batch_min_ops;
     sc_merit merit;
     sc_mix mix;        /* key-value workloads: the mix of reads, updates and read-modify-writes */
     int vary;          /* SC_VARY_* */
