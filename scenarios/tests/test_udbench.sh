@@ -141,6 +141,24 @@ while read -r what verdict rest; do
   if [ "$verdict" = True ]; then ok "$what $rest"; else not_ok "$what $rest"; fi
 done <"$tmp/verdicts2"
 
+# Two backends of one group that reach one store (one dict by two URIs, as redis over TCP and
+# over its socket) run side by side in lockstep: each counts and stamps keys of its own, so
+# the counts add up and the visibility readers see their own writer's stamps (they waited
+# forever for a stamp above the other writer's).
+shared="udbench_shared_$$"
+timeout 120 "$udbench" run --scenario lock --scenario visibility --backend "ultradict:$shared" \
+  --backend "ultradict:$shared?create=any" --procs 2 --repeat 4 --duration 0.005 \
+  --out "$tmp/shared.json" >/dev/null 2>"$tmp/err"
+check "two URIs of one store run lock and visibility side by side" [ $? -eq 0 ]
+check "no lost updates on a store two URIs share" python3 -c "
+import json, sys
+d = json.load(open('$tmp/shared.json'))
+lost = [c['correctness']['lost_updates'] for c in d['results']
+        if c['scenario'] == 'lock' and c['backend'] != 'null:']
+print('#', lost)
+sys.exit(0 if len(lost) == 2 and lost == [0, 0] else 1)"
+[ -x "$(dirname "$udbench")/ultradict" ] && "$(dirname "$udbench")/ultradict" unlink "$shared" >/dev/null 2>&1
+
 # Whole repetitions are still there (--method repetitions): no pairs, but probed repetitions.
 "$udbench" run --scenario read --backend local: --procs 1 --repeat 2 --duration 0.02 \
   --method repetitions --out "$tmp/reps.json" >/dev/null 2>&1
