@@ -66,6 +66,9 @@ typedef struct sc_slot {
     /* The current (lockstep: the last) stretch of this worker: its bounds and the probes of
      * the machine's state taken just before and just after it. */
     uint64_t b_start, b_end;
+    /* Lockstep: the time the worker waited for a CPU (run queue, /proc/self/schedstat) within
+     * its last batch, ns: not the backend's time (0 when the kernel does not say). */
+    uint64_t b_wait;
     rp_probe probe_before, probe_after;
 } sc_slot;
 
@@ -146,6 +149,7 @@ typedef struct sc_worker {
     sc_prober prober;
     uint32_t ls_seen;     /* lockstep: the last turn this worker looked at */
     uint64_t batch_done0; /* lockstep: the scenario's count of operations when the batch began */
+    uint64_t wait0;       /* lockstep: the run-queue wait when the batch began */
 } sc_worker;
 
 /* The catalogue entry of a scenario: everything the runner, the plan and the reports need to
