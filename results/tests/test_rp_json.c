@@ -511,7 +511,8 @@ static void test_paired_summary(void **state) {
     rp_doc *d = read_ok(RP_FIXTURES "/lockstep.json");
     rp_cell *c = NULL;
     for (size_t i = 0; i < d->ncells && !c; i++)
-        if (d->cells[i].merit.reference && strcmp(d->cells[i].merit.reference, d->cells[i].backend))
+        if (d->cells[i].merit.reference &&
+            strcmp(d->cells[i].merit.reference, d->cells[i].backend) != 0)
             c = &d->cells[i];
     assert_non_null(c);
     rp_metric *m = &c->metrics[0];
