@@ -51,9 +51,9 @@ extern "C" {
  * with more (RP_ESCHEMA, naming the field) before it reads the elements, so that no document
  * can make a reader slow; every reader is linear or n log n within these bounds.
  */
-#define RP_MAX_REPS 64      /* repetitions of a metric, and run.rounds: `--repeat` takes 1 to 64 */
-#define RP_MAX_METRICS 16   /* operations of a cell (the catalogue's scenarios have at most 3) */
-#define RP_MAX_PARAMS 32    /* parameters of a cell (the runner writes at most 10) */
+#define RP_MAX_REPS 1000  /* repetitions of a metric, and run.rounds: `--repeat` takes 1 to 1000 */
+#define RP_MAX_METRICS 16 /* operations of a cell (the catalogue's scenarios have at most 3) */
+#define RP_MAX_PARAMS 32  /* parameters of a cell (the runner writes at most 10) */
 #define RP_MAX_BACKENDS 256 /* backends of a run */
 
 /* Error codes: name, value, message. ud_errgen.h makes the enum, rp_strerror() and rp_errname(). */
@@ -73,6 +73,23 @@ const char *rp_errname(int rc);
 /* Status of a cell. */
 enum { RP_STATUS_OK = 0, RP_STATUS_NA, RP_STATUS_ERROR };
 
+/*
+ * udbench/3: the probe of the machine's state a worker runs on its CPU around a measured
+ * stretch (scenarios/src/probe.c): nanoseconds per step of a pointer chase over a working set
+ * near the last-level cache's size (llc_ns) and over one that fits in L2 (l2_ns), and per
+ * iteration of a dependent floating-point loop (compute_ns). All 0: not measured.
+ */
+typedef struct rp_probe {
+    double llc_ns, l2_ns, compute_ns;
+} rp_probe;
+
+/* The cache regime a probe saw (rp_probe_regime): fast, slow, or a stretch whose probe before
+ * and after disagree (changed). NONE: not measured. */
+enum { RP_REGIME_NONE = 0, RP_REGIME_FAST, RP_REGIME_SLOW, RP_REGIME_CHANGED };
+/* Above this many compute-loop iterations per LLC-chase step, the last-level cache the machine
+ * leaves us is small: the stretch ran in the slow regime (see README, "The machine's state"). */
+#define RP_PROBE_SLOW_RATIO 10.0
+
 /* One repetition of one measured operation. */
 typedef struct rp_rep {
     uint64_t ops;
@@ -89,6 +106,12 @@ typedef struct rp_rep {
     double steal_share;
     uint64_t nivcsw;
     double load1;
+    /* udbench/3 (0 in older documents): the probe before and after the stretch (each the mean
+     * over the cell's workers), and, on the figure of merit's metric of a lockstep run, the
+     * paired ratio: this batch's figure of merit over the reference backend's in the same round
+     * (0: none). The regime is rp_rep_regime() of the two probes. */
+    rp_probe probe_before, probe_after;
+    double ratio;
 } rp_rep;
 
 /* A non-empty bucket of a merged log-linear latency histogram (see sc_hist in scenarios/). */
@@ -149,6 +172,11 @@ typedef struct rp_merit {
     int figure;   /* RP_FIGURE_* */
     int direction;
     double value, ci_low, ci_high, ci_level;
+    /* udbench/3, lockstep runs: the backend the figure was paired with round by round (NULL:
+     * not paired), and the median of the per-round ratios with its order-statistics interval
+     * (rp_median_ci); the reference's own cell has ratio 1. */
+    char *reference;
+    double ratio, ratio_low, ratio_high, ratio_level;
 } rp_merit;
 
 /* An error kind ("KV_ECONN", "SC_ESTALE") and how many operations met it. */
@@ -255,6 +283,9 @@ typedef struct rp_run {
     /* udbench/3: the host of every MPI rank, by rank (`udbench run --mpi`); none otherwise. */
     char **hosts;
     size_t nhosts;
+    /* udbench/3: the cells of a group ran in lockstep (every backend's workers alive at once,
+     * one short batch each per round under a token), each repetition being one batch. */
+    bool lockstep;
     rp_machine machine;
 } rp_run;
 
@@ -325,7 +356,17 @@ void rp_fputs_safe(const char *s, FILE *f);
 void rp_fputs_md(const char *s, FILE *f);
 /* The figure of merit of repetition `rep` of a cell (by c->merit), or 0. */
 double rp_merit_rep_value(const rp_cell *c, size_t rep);
-/* Recomputes c->merit's value and interval from the repetitions of its metric. */
+/* The regime one probe saw: RP_REGIME_SLOW when llc_ns / compute_ns exceeds
+ * RP_PROBE_SLOW_RATIO, else FAST; NONE when it was not measured. */
+int rp_probe_regime(const rp_probe *p);
+/* The regime of a stretch from its two probes: FAST or SLOW when they agree, CHANGED when not,
+ * the one measured when only one was, NONE when neither. */
+int rp_rep_regime(const rp_rep *r);
+/* "fast", "slow", "changed" for RP_REGIME_*; NULL for NONE or an unknown value. Static. */
+const char *rp_regime_name(int regime);
+/* Recomputes c->merit's value and interval from the repetitions of its metric (for a p50
+ * figure, those with at least one operation), and its paired ratio from their ratios (when
+ * c->merit.reference is set). */
 void rp_cell_summarise_merit(rp_cell *c);
 /* The figure of merit of a cell, NULL when it has none (not ok, or no such metric). */
 const rp_merit *rp_cell_merit(const rp_cell *c);

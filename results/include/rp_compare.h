@@ -86,6 +86,11 @@ typedef struct rp_cmp {
     int status; /* RP_GATE_* */
     rp_cmp_item *items;
     size_t nitems;
+    /* rp_compare_docs() of two lockstep runs (not stored in the compare document): verdicts
+     * only on paired figures ("paired-ratio"), and none when the probes say the machine
+     * differed between the runs; the median LLC chase of each run, in compute iterations. */
+    bool paired, machine_differed;
+    double machine_base, machine_head;
 } rp_cmp;
 
 int rp_cmp_new(rp_cmp **out);
@@ -99,11 +104,15 @@ void rp_cmp_settle(rp_cmp *c);
 const char *rp_gate_status_name(int status);
 
 /*
- * Compares two results documents: every ok metric present in both (same scenario, backend,
- * parameters and operation) gets the Hodges-Lehmann interval of the log cost ratio over their
- * repetitions at 1 - alpha and a verdict against margin (0.03 = 3%). Refuses (RP_ESCHEMA, with
- * the reason in err) documents that share no metric. Metrics in one document only are skipped
- * and counted in *only_base / *only_head (may be NULL).
+ * Compares two results documents: every ok metric present in both (same scenario, backend up
+ * to a port or a temporary folder, parameters and operation) is an item. Two lockstep runs
+ * (udbench/3): only the figures of merit paired against the same reference get a verdict, from
+ * the Hodges-Lehmann interval of the shift of their per-round log ratios at 1 - alpha / (the
+ * number of such items), against margin (0.03 = 3%), and only when the runs' probes of the
+ * machine agree; the other items are inconclusive and not gated. Older documents: every item
+ * from its repetitions at 1 - alpha. Refuses (RP_ESCHEMA, with the reason in err) documents
+ * that share no metric. Metrics in one document only are skipped and counted in *only_base /
+ * *only_head (may be NULL).
  */
 int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, double alpha,
                     rp_cmp **out, size_t *only_base, size_t *only_head, char *err, size_t errlen);
@@ -114,6 +123,13 @@ int rp_cmp_write(const rp_cmp *c, const char *path);
 int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen);
 enum { RP_CMP_TEXT = 0, RP_CMP_MD, RP_CMP_JSON };
 int rp_cmp_report(const rp_cmp *c, int format, FILE *f);
+/* Whether two backend URIs name the same backend: equal, or equal once ports and temporary
+ * folders' names are left out (two runs of one suite). */
+bool rp_backend_match(const char *a, const char *b);
+/* Whether the probes of the machine's state of two documents agree (see results/README.md,
+ * "Comparisons"); *ma and *mb get each run's median LLC chase in compute-loop iterations (0
+ * without probes; then false). */
+bool rp_doc_machines_agree(const rp_doc *a, const rp_doc *b, double *ma, double *mb);
 /* The name of a cell's metric, as exports and history use it: "read ultradict: procs=1 ...
  * [read]", without the parameters that do not change what is measured (repeat, seed). */
 void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len);

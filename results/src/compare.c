@@ -135,24 +135,11 @@ void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len) 
         snprintf(buf + n, len - n, " [%s]", m->op);
 }
 
-static bool cell_ok(const rp_cell *c) {
-    return c->status == RP_STATUS_OK;
-}
-
-/* The metric op of the first ok cell of d with the scenario, backend and parameters of `like`
- * (repeat and seed aside), found in x, the index of d's metrics; NULL when there is none, and
- * *rc = -ENOMEM when the key could not be made. */
-static const rp_metric *find_metric(const rp_doc *d, const rp__kidx *x, const rp_cell *like,
-                                    const char *op, int *rc) {
-    size_t len = 0;
-    char *key = rp__cell_key(like, RP__KEY_BACKEND | RP__KEY_OP, op, rp__cmp_ignored_param, &len);
-    if (!key) {
-        *rc = -ENOMEM;
-        return NULL;
-    }
-    const rp__kent *e = rp__kidx_find(x, key, len);
-    free(key);
-    return e ? &d->cells[e->pos].metrics[e->sub] : NULL;
+/* Whether the metric pair is paired in both runs against the same reference. */
+static bool both_paired(const rp_cell *bc, const rp_metric *bm, const rp_cell *hc,
+                        const rp_metric *hm) {
+    return rp__is_paired(bc, bm) && rp__is_paired(hc, hm) &&
+           rp__same_backend(bc->merit.reference, hc->merit.reference);
 }
 
 static int copy_item_key(rp_cmp_item *it, const rp_cell *cell, const char *op) {
@@ -188,14 +175,26 @@ static int log_costs(const rp_cmp_merit *m, const rp_metric *metric, double *out
     return n;
 }
 
-static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm,
-                          const rp_metric *hm) {
+static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm, const rp_cell *hcell,
+                          const rp_metric *hm, double paired_alpha) {
     rp_cmp_item *it = rp_cmp_add_item(c);
     if (!it || copy_item_key(it, cell, bm->op))
         return -ENOMEM;
     it->merit = rp_cmp_merit_of_cell(cell, bm->op);
     it->base_value = rp_merit_value(&it->merit, bm, -1);
     it->head_value = rp_merit_value(&it->merit, hm, -1);
+    if (c->paired) {
+        /* Two separate runs: only what each paired within itself is compared. */
+        bool paired = both_paired(cell, bm, hcell, hm);
+        it->gated = paired;
+        if (!paired || c->machine_differed) {
+            double bc = rp_merit_cost(&it->merit, it->base_value);
+            double hc = rp_merit_cost(&it->merit, it->head_value);
+            it->ratio = bc > 0 && isfinite(bc) && isfinite(hc) ? hc / bc : NAN;
+            return 0;
+        }
+        return rp__compare_paired(it, cell, bm, hcell, hm, paired_alpha, c->margin);
+    }
     double xb[256], xh[256];
     it->n_base = log_costs(&it->merit, bm, xb, 256);
     it->n_head = log_costs(&it->merit, hm, xh, 256);
@@ -213,37 +212,55 @@ static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm,
     return 0;
 }
 
+/* The number of metrics paired in both runs (the Bonferroni divisor of alpha), in *n. */
+static int count_paired(const rp_doc *base, const rp_match_index *x, size_t *n) {
+    int rc = 0;
+    for (size_t i = 0; i < base->ncells && !rc; i++) {
+        const rp_cell *cell = &base->cells[i], *hc = NULL;
+        for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics && !rc; j++) {
+            const rp_metric *hm = rp__match_find(x, cell, cell->metrics[j].op, &hc, &rc);
+            *n += hm && both_paired(cell, &cell->metrics[j], hc, hm);
+        }
+    }
+    return rc;
+}
+
 /* Compares every metric of base that head has too; *only_base counts those it has not. */
 static int compare_shared(rp_cmp *c, const rp_doc *base, const rp_doc *head, size_t *only_base) {
-    rp__kidx x;
-    int rc = rp__metric_index(head, RP__KEY_BACKEND, rp__cmp_ignored_param, cell_ok, &x);
+    rp_match_index *x = NULL;
+    int rc = rp_match_index_new(head, &x);
+    size_t npaired = 0;
+    if (!rc && c->paired)
+        rc = count_paired(base, x, &npaired);
+    double paired_alpha = c->alpha / (double)(npaired ? npaired : 1);
     for (size_t i = 0; i < base->ncells && !rc; i++) {
         const rp_cell *cell = &base->cells[i];
         if (cell->status != RP_STATUS_OK)
             continue;
         for (size_t j = 0; j < cell->nmetrics && !rc; j++) {
-            const rp_metric *hm = find_metric(head, &x, cell, cell->metrics[j].op, &rc);
+            const rp_cell *hc = NULL;
+            const rp_metric *hm = rp__match_find(x, cell, cell->metrics[j].op, &hc, &rc);
             if (hm)
-                rc = compare_metric(c, cell, &cell->metrics[j], hm);
-            else
+                rc = compare_metric(c, cell, &cell->metrics[j], hc, hm, paired_alpha);
+            else if (!rc)
                 (*only_base)++;
         }
     }
-    rp__kidx_free(&x);
+    rp_match_index_free(x);
     return rc;
 }
 
 /* The metrics of head that base does not have (in *n). */
 static int count_only(const rp_doc *head, const rp_doc *base, size_t *n) {
-    rp__kidx x;
-    int rc = rp__metric_index(base, RP__KEY_BACKEND, rp__cmp_ignored_param, cell_ok, &x);
+    rp_match_index *x = NULL;
+    int rc = rp_match_index_new(base, &x);
     for (size_t i = 0; i < head->ncells && !rc; i++) {
         const rp_cell *cell = &head->cells[i];
         for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics && !rc; j++)
-            if (!find_metric(base, &x, cell, cell->metrics[j].op, &rc) && !rc)
+            if (!rp__match_find(x, cell, cell->metrics[j].op, NULL, &rc) && !rc)
                 (*n)++;
     }
-    rp__kidx_free(&x);
+    rp_match_index_free(x);
     return rc;
 }
 
@@ -259,7 +276,10 @@ int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, doubl
         return rc;
     c->margin = margin;
     c->alpha = alpha;
-    rc = rp_set_string(&c->method, "mann-whitney");
+    c->paired = base->run.lockstep && head->run.lockstep;
+    if (c->paired)
+        c->machine_differed = !rp__machines_agree(base, head, &c->machine_base, &c->machine_head);
+    rc = rp_set_string(&c->method, c->paired ? "paired-ratio" : "mann-whitney");
     rc = rc ? rc : rp_set_string(&c->channel, "time");
     rc = rc ? rc : rp_set_string(&c->base_commit, base->run.git_commit);
     rc = rc ? rc : rp_set_string(&c->head_commit, head->run.git_commit);

@@ -301,6 +301,9 @@ int rp_cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
 
 static const char *shown_verdict(const rp_cmp_item *it) {
     static const char *const upper[] = {"same", "FASTER", "SLOWER", "inconclusive"};
+    /* compare of two lockstep runs: a figure neither run paired gets no verdict at all. */
+    if (!it->gated && it->verdict == RP_VERDICT_INCONCLUSIVE && !it->npairs && !it->n_base)
+        return "not paired";
     return upper[it->verdict];
 }
 

@@ -146,9 +146,11 @@ bool rp__cmp_ignored_param(const char *key) {
     return !strcmp(key, "repeat") || !strcmp(key, "seed");
 }
 
+/* The metrics indexed twice: with the backend (exact), and without it (loose), to find a
+ * backend that differs only in a port or a temporary folder (rp__same_backend). */
 struct rp_match_index {
     const rp_doc *d;
-    rp__kidx x;
+    rp__kidx x, loose;
 };
 
 static bool ok_cell(const rp_cell *c) {
@@ -160,20 +162,38 @@ int rp_match_index_new(const rp_doc *d, rp_match_index **out) {
     if (!m)
         return -ENOMEM;
     m->d = d;
-    if (rp__metric_index(d, RP__KEY_BACKEND, rp__cmp_ignored_param, ok_cell, &m->x)) {
-        free(m);
+    if (rp__metric_index(d, RP__KEY_BACKEND, rp__cmp_ignored_param, ok_cell, &m->x) ||
+        rp__metric_index(d, 0, rp__cmp_ignored_param, ok_cell, &m->loose)) {
+        rp_match_index_free(m);
         return -ENOMEM;
     }
     *out = m;
     return 0;
 }
 
-const rp_metric *rp_match_find(const rp_match_index *m, const rp_cell *like, const char *op,
-                               const rp_cell **cell) {
+/* The entry of x with like's key (made with `what`); with `same`, the first of those whose
+ * cell's backend is like's up to a port or a temporary folder. */
+static const rp__kent *match_lookup(const rp_match_index *m, const rp__kidx *x, unsigned what,
+                                    const rp_cell *like, const char *op, bool same, int *rc) {
     size_t len = 0;
-    char *key = rp__cell_key(like, RP__KEY_BACKEND | RP__KEY_OP, op, rp__cmp_ignored_param, &len);
-    const rp__kent *e = key ? rp__kidx_find(&m->x, key, len) : NULL;
+    char *key = rp__cell_key(like, what | RP__KEY_OP, op, rp__cmp_ignored_param, &len);
+    if (!key) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    const rp__kent *e = rp__kidx_find(x, key, len);
     free(key);
+    for (const rp__kent *f = e; same && f && f < x->e + x->n && rp__kent_same(f, e); f++)
+        if (rp__same_backend(m->d->cells[f->pos].backend, like->backend))
+            return f;
+    return same ? NULL : e;
+}
+
+const rp_metric *rp__match_find(const rp_match_index *m, const rp_cell *like, const char *op,
+                                const rp_cell **cell, int *rc) {
+    const rp__kent *e = match_lookup(m, &m->x, RP__KEY_BACKEND, like, op, false, rc);
+    if (!e && !*rc)
+        e = match_lookup(m, &m->loose, 0, like, op, true, rc);
     if (!e)
         return NULL;
     if (cell)
@@ -181,10 +201,17 @@ const rp_metric *rp_match_find(const rp_match_index *m, const rp_cell *like, con
     return &m->d->cells[e->pos].metrics[e->sub];
 }
 
+const rp_metric *rp_match_find(const rp_match_index *m, const rp_cell *like, const char *op,
+                               const rp_cell **cell) {
+    int rc = 0;
+    return rp__match_find(m, like, op, cell, &rc);
+}
+
 void rp_match_index_free(rp_match_index *m) {
     if (!m)
         return;
     rp__kidx_free(&m->x);
+    rp__kidx_free(&m->loose);
     free(m);
 }
 

@@ -119,6 +119,10 @@ typedef struct rp__row {
     double value;              /* what the group ranks by: the figure of merit, or ops/s */
     double ci_low, ci_high;    /* its interval (equal to value when unknown) */
     bool tied;                 /* its interval overlaps the row above's: not told apart */
+    /* udbench/3, lockstep: the median paired ratio of the figure of merit against the
+     * group's reference, with its interval (report_paired.c). */
+    bool paired;
+    double ratio, ratio_low, ratio_high;
 } rp__row;
 
 /* The cells of one (scenario, parameters, op) group, fastest first. */
@@ -172,6 +176,53 @@ void rp__ranking_free(rp__ranking *r);
 /* The failover section of the text and Markdown reports (nothing without failover cells). */
 int rp__failover_text(FILE *out, const rp_doc *d, const rp__ranking *r);
 int rp__failover_md(FILE *f, const rp_doc *d, const rp__ranking *r);
+
+/* ---- Paired figures and the machine's state (report_paired.c). ---- */
+
+/* A paired interval wider than this share of its ratio (half-width) marks the row noisy. */
+#define RP__PAIRED_NOISY 0.10
+/* Fills row->paired and its ratio from its cell's merit (merit groups of lockstep runs). */
+void rp__row_paired(rp__row *row, const rp__group *g);
+/* Whether two paired rows of one group cannot be told apart (their ratio intervals overlap);
+ * false when either is not paired. */
+bool rp__paired_tied(const rp__row *a, const rp__row *b);
+/* The row's factor against the fastest row of its group, from the paired ratios when both are
+ * paired (else from the values). */
+double rp__row_factor(const rp__group *g, const rp__row *row);
+/* "x local" of a paired row whose reference is local:, as "F [LO-HI]"; NULL otherwise. */
+const char *rp__fmt_paired_local(char *buf, size_t len, const rp__group *g, const rp__row *row);
+/* Whether the paired interval is too wide to trust (RP__PAIRED_NOISY), with "±X%" in buf. */
+bool rp__paired_noisy(const rp__row *row, char *buf, size_t len);
+/* When the repetitions of a metric ran in different cache regimes (the probes disagree), a note
+ * with the count and median LLC chase of each regime in buf; false when they agree. */
+bool rp__regime_note(const rp_metric *m, char *buf, size_t len);
+
+/* ---- Comparing two lockstep runs (compare_paired.c). ---- */
+
+/* Two runs ran on a machine in the same state when the shares of their probes in the slow
+ * regime differ by at most RP__MACHINE_SHARE and their median LLC chases (in compute-loop
+ * iterations) by at most a factor RP__MACHINE_FACTOR. */
+#define RP__MACHINE_SHARE 0.25
+#define RP__MACHINE_FACTOR 1.5
+struct rp_cmp_item;
+/* A backend URI without what changes from run to run: a port, a temporary folder's name. */
+void rp__uri_key(const char *uri, char *buf, size_t len);
+/* Whether two URIs name the same backend (equal, or equal without ports and temporary folders). */
+bool rp__same_backend(const char *a, const char *b);
+/* rp_match_find, with *rc = -ENOMEM when a key could not be made (index.c). */
+struct rp_match_index;
+const rp_metric *rp__match_find(const struct rp_match_index *m, const rp_cell *like, const char *op,
+                                const rp_cell **cell, int *rc);
+/* The median LLC chase over compute loop of every probe of a document and its share in the
+ * slow regime; false when the document has no probe. */
+bool rp__doc_machine(const rp_doc *d, double *median, double *slow_share);
+/* Whether two runs' probes agree (see above); *ma and *mb get their medians. */
+bool rp__machines_agree(const rp_doc *a, const rp_doc *b, double *ma, double *mb);
+/* Whether metric m of cell c carries paired ratios against another backend. */
+bool rp__is_paired(const rp_cell *c, const rp_metric *m);
+/* The verdict of a paired metric from the two runs' per-round ratios. 0 or -ENOMEM. */
+int rp__compare_paired(struct rp_cmp_item *it, const rp_cell *bc, const rp_metric *bm,
+                       const rp_cell *hc, const rp_metric *hm, double alpha, double margin);
 
 /* True for the harness-floor backend (null:), which reports leave out of rankings. */
 bool rp__is_null(const char *uri);

@@ -106,6 +106,10 @@ int rp__jc_only_known(rp__jc *r, const json_t *obj, const char *const *known) {
 }
 
 /* The member `key` of obj; a missing member is an error (returns NULL with r->rc set). */
+bool rp__jc_has(const json_t *obj, const char *key) {
+    return json_object_get(obj, key) != NULL;
+}
+
 const json_t *rp__jc_member(rp__jc *r, const json_t *obj, const char *key) {
     const json_t *v = json_object_get(obj, key);
     if (!v) {

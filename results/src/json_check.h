@@ -43,6 +43,11 @@ int rp__jc_only_known(rp__jc *r, const json_t *obj, const char *const *known);
 /* The member `key` of obj; a missing member is an error (NULL, with r->rc set). */
 const json_t *rp__jc_member(rp__jc *r, const json_t *obj, const char *key);
 
+/* Whether obj has the member `key`. udbench/3 was written in two forms before its two sets of
+ * fields (the failover's, the lockstep engine's) were one schema: a missing field of either set
+ * reads as its default (results/README.md, "Schema versions"). */
+bool rp__jc_has(const json_t *obj, const char *key);
+
 /* Typed members of obj. Strings are copied (*out is malloc'd, or NULL for a null). */
 int rp__jc_str(rp__jc *r, const json_t *obj, const char *key, char **out, int flags);
 /* An integer of at least `min`. */
@@ -83,5 +88,15 @@ struct rp_cell;
 /* Reads a cell's "failover" member (udbench/3; null or its figures) into c (json_read_failover.c).
  */
 int rp__read_failover(rp__jc *r, const json_t *o, struct rp_cell *c);
+/* ---- What udbench/3 added (json_read_v3.c). ---- */
+
+struct rp_rep;
+struct rp_merit;
+/* A repetition's probes, regime (checked against the probes) and paired ratio. */
+int rp__read_rep_v3(rp__jc *r, const json_t *o, struct rp_rep *rep);
+/* A merit's "paired" object: its reference into mr, its four figures into got (ratio, ci_low,
+ * ci_high, ci_level), to be checked once the merit is summarised (rp__check_paired). */
+int rp__read_paired(rp__jc *r, const json_t *o, struct rp_merit *mr, double got[4]);
+int rp__check_paired(rp__jc *r, const struct rp_merit *mr, const double got[4]);
 
 #endif /* RP_JSON_CHECK_H */

@@ -105,6 +105,7 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
                                         "rounds",
                                         "pinned",
                                         "hosts",
+                                        "lockstep",
                                         NULL};
     const json_t *argv, *machine;
     if (rp__jc_only_known(r, o,
@@ -135,8 +136,12 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         run->rounds = (int)rounds;
     }
     const json_t *hosts;
-    if (r->version >= 3 && (rp__jc_arr(r, o, "hosts", &hosts) ||
-                            read_strings(r, hosts, "hosts", &run->hosts, &run->nhosts)))
+    if (r->version >= 3 && rp__jc_has(o, "hosts") &&
+        (rp__jc_arr(r, o, "hosts", &hosts) ||
+         read_strings(r, hosts, "hosts", &run->hosts, &run->nhosts)))
+        return r->rc;
+    if (r->version >= 3 && rp__jc_has(o, "lockstep") &&
+        rp__jc_bool(r, o, "lockstep", &run->lockstep))
         return r->rc;
     size_t m = rp__jc_enter(r, "machine");
     read_machine(r, machine, &run->machine);
@@ -178,16 +183,24 @@ static int read_correctness(rp__jc *r, const json_t *o, rp_correctness *c) {
 }
 
 static int read_merit(rp__jc *r, const json_t *o, rp_cell *c) {
-    static const char *const keys[] = {"metric", "figure",  "direction", "value",
-                                       "ci_low", "ci_high", "ci_level",  NULL};
+    static const char *const keys[] = {"metric",  "figure",   "direction", "value", "ci_low",
+                                       "ci_high", "ci_level", "paired",    NULL};
     rp_merit *mr = &c->merit;
     char *fig = NULL, *dir = NULL;
-    double value, lo, hi, level;
-    if (rp__jc_only_known(r, o, keys) || rp__jc_str(r, o, "metric", &mr->metric, RP__JC_NULLABLE) ||
+    double value, lo, hi, level, paired[4] = {0};
+    /* udbench/2 has no "paired": keys[7] ends the list there. */
+    const char *const *allowed = keys;
+    const char *const keys2[] = {keys[0], keys[1], keys[2], keys[3],
+                                 keys[4], keys[5], keys[6], NULL};
+    if (r->version < 3)
+        allowed = keys2;
+    if (rp__jc_only_known(r, o, allowed) ||
+        rp__jc_str(r, o, "metric", &mr->metric, RP__JC_NULLABLE) ||
         rp__jc_str(r, o, "figure", &fig, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "direction", &dir, RP__JC_REQUIRED) || rp__jc_num(r, o, "value", &value) ||
         rp__jc_num(r, o, "ci_low", &lo) || rp__jc_num(r, o, "ci_high", &hi) ||
-        rp__jc_num(r, o, "ci_level", &level))
+        rp__jc_num(r, o, "ci_level", &level) ||
+        (r->version >= 3 && rp__read_paired(r, o, mr, paired)))
         goto out;
     const char *bad_key = NULL;
     if ((mr->figure = rp_figure_parse(fig)) < 0)
@@ -231,6 +244,8 @@ static int read_merit(rp__jc *r, const json_t *o, rp_cell *c) {
             break;
         }
     }
+    if (!r->rc)
+        rp__check_paired(r, mr, paired);
 out:
     free(fig);
     free(dir);

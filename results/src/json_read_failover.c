@@ -107,7 +107,7 @@ static int add_rep(rp__jc *r, const json_t *o, void *ctx) {
 
 int rp__read_failover(rp__jc *r, const json_t *o, rp_cell *c) {
     const json_t *f, *reps;
-    if (rp__jc_obj(r, o, "failover", true, &f) || !f)
+    if (!rp__jc_has(o, "failover") || rp__jc_obj(r, o, "failover", true, &f) || !f)
         return r->rc;
     static const char *const keys[] = {"reps", NULL};
     size_t m = rp__jc_enter(r, "failover");

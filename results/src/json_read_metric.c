@@ -32,14 +32,23 @@ static int read_rep(rp__jc *r, const json_t *o, rp_rep *rep) {
     static const char *const keys2[] = {"ops",    "seconds", "ops_per_sec", "errors",
                                         "p50_ns", "round",   "position",    "steal_share",
                                         "nivcsw", "load1",   NULL};
+    static const char *const keys3[] = {"ops",    "seconds",      "ops_per_sec", "errors",
+                                        "p50_ns", "round",        "position",    "steal_share",
+                                        "nivcsw", "probe_before", "probe_after", "regime",
+                                        "ratio",  "load1",        NULL};
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
+    if (rp__jc_only_known(r, o,
+                          r->version >= 3   ? keys3
+                          : r->version >= 2 ? keys2
+                                            : keys) ||
         rp__jc_uint(r, o, "ops", &rep->ops) || rp__jc_num(r, o, "seconds", &rep->seconds) ||
         rp__jc_num(r, o, "ops_per_sec", &rep->ops_per_sec) ||
         rp__jc_uint(r, o, "errors", &rep->errors))
         return r->rc;
     if (r->version >= 2 && read_rep_v2(r, o, rep))
+        return r->rc;
+    if (r->version >= 3 && rp__read_rep_v3(r, o, rep))
         return r->rc;
     double want = rep->seconds > 0 ? (double)rep->ops / rep->seconds : 0;
     if (!rp__agree(rep->ops_per_sec, want))

@@ -158,6 +158,7 @@ static json_t *run_json(wctx *w, const rp_run *r) {
     put(w, o, "hosts", hosts);
     for (size_t i = 0; hosts && i < r->nhosts; i++)
         push(w, hosts, r->hosts[i] ? jstr(w, r->hosts[i]) : json_string(""));
+    put(w, o, "lockstep", json_boolean(r->lockstep));
     put(w, o, "machine", m = json_object());
     if (m) {
         const rp_machine *mc = &r->machine;
@@ -200,6 +201,26 @@ static json_t *latency_json(wctx *w, const rp_latency *l) {
     return o;
 }
 
+/* One probe's figures, or null when it was not measured. */
+static json_t *probe_json(wctx *w, const rp_probe *p) {
+    if (rp_probe_regime(p) == RP_REGIME_NONE)
+        return json_null();
+    json_t *o = json_object();
+    put(w, o, "llc_ns", jreal(w, p->llc_ns));
+    put(w, o, "l2_ns", jreal(w, p->l2_ns));
+    put(w, o, "compute_ns", jreal(w, p->compute_ns));
+    return o;
+}
+
+/* The udbench/3 fields of a repetition: its probes, their regime, its paired ratio. */
+static void rep_v3_json(wctx *w, json_t *ro, const rp_rep *r) {
+    const char *regime = rp_regime_name(rp_rep_regime(r));
+    put(w, ro, "probe_before", probe_json(w, &r->probe_before));
+    put(w, ro, "probe_after", probe_json(w, &r->probe_after));
+    put(w, ro, "regime", regime ? json_string(regime) : json_null());
+    put(w, ro, "ratio", r->ratio > 0 ? jreal(w, r->ratio) : json_null());
+}
+
 static json_t *metric_json(wctx *w, const rp_metric *m) {
     json_t *o = json_object(), *reps = NULL, *buckets = NULL;
     if (!o)
@@ -222,6 +243,7 @@ static json_t *metric_json(wctx *w, const rp_metric *m) {
         put(w, ro, "steal_share", jreal(w, r->steal_share));
         put(w, ro, "nivcsw", juint(w, r->nivcsw));
         put(w, ro, "load1", jreal(w, r->load1));
+        rep_v3_json(w, ro, r);
     }
     put(w, o, "median", jreal(w, m->median));
     put(w, o, "min", jreal(w, m->min));
@@ -333,6 +355,15 @@ static json_t *cell_json(wctx *w, const rp_cell *c) {
         put(w, mo, "ci_low", jreal(w, m->ci_low));
         put(w, mo, "ci_high", jreal(w, m->ci_high));
         put(w, mo, "ci_level", jreal(w, m->ci_level));
+        json_t *po = m->reference ? json_object() : json_null();
+        put(w, mo, "paired", po);
+        if (po && m->reference) {
+            put(w, po, "reference", jstr(w, m->reference));
+            put(w, po, "ratio", jreal(w, m->ratio));
+            put(w, po, "ci_low", jreal(w, m->ratio_low));
+            put(w, po, "ci_high", jreal(w, m->ratio_high));
+            put(w, po, "ci_level", jreal(w, m->ratio_level));
+        }
     }
     put(w, o, "harness_floor_ns",
         c->harness_floor_ns >= 0 ? jreal(w, c->harness_floor_ns) : json_null());

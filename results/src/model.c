@@ -66,6 +66,7 @@ static void cell_clear(rp_cell *c) {
     free(c->params);
     free(c->reason);
     free(c->merit.metric);
+    free(c->merit.reference);
     for (size_t i = 0; i < c->nmetrics; i++)
         metric_clear(&c->metrics[i]);
     free(c->metrics);
@@ -366,18 +367,56 @@ double rp_merit_rep_value(const rp_cell *c, size_t rep) {
     }
 }
 
+int rp_probe_regime(const rp_probe *p) {
+    if (!p || !(p->llc_ns > 0) || !(p->compute_ns > 0))
+        return RP_REGIME_NONE;
+    return p->llc_ns / p->compute_ns > RP_PROBE_SLOW_RATIO ? RP_REGIME_SLOW : RP_REGIME_FAST;
+}
+
+int rp_rep_regime(const rp_rep *r) {
+    int a = rp_probe_regime(&r->probe_before), b = rp_probe_regime(&r->probe_after);
+    if (a == RP_REGIME_NONE || b == RP_REGIME_NONE)
+        return a == RP_REGIME_NONE ? b : a;
+    return a == b ? a : RP_REGIME_CHANGED;
+}
+
+const char *rp_regime_name(int regime) {
+    switch (regime) {
+    case RP_REGIME_FAST:
+        return "fast";
+    case RP_REGIME_SLOW:
+        return "slow";
+    case RP_REGIME_CHANGED:
+        return "changed";
+    default:
+        return NULL;
+    }
+}
+
 void rp_cell_summarise_merit(rp_cell *c) {
     rp_merit *mr = &c->merit;
     mr->value = mr->ci_low = mr->ci_high = mr->ci_level = 0;
+    mr->ratio = mr->ratio_low = mr->ratio_high = mr->ratio_level = 0;
     const rp_metric *m = merit_metric(c);
     if (!m || m->nreps == 0)
         return;
     double *v = malloc(m->nreps * sizeof *v);
     if (!v)
         return;
+    /* A latency figure needs samples: a batch that saw no event (a visibility batch in which
+     * no stamp was seen) has no p50, not a p50 of 0. */
+    size_t k = 0;
     for (size_t i = 0; i < m->nreps; i++)
-        v[i] = rp_merit_rep_value(c, i);
-    rp_median_ci(v, m->nreps, &mr->value, &mr->ci_low, &mr->ci_high, &mr->ci_level);
+        if (c->merit.figure != RP_FIGURE_P50_NS || m->reps[i].ops > 0)
+            v[k++] = rp_merit_rep_value(c, i);
+    rp_median_ci(v, k, &mr->value, &mr->ci_low, &mr->ci_high, &mr->ci_level);
+    /* The paired ratios: only the rounds in which both this cell and the reference ran. */
+    size_t n = 0;
+    for (size_t i = 0; mr->reference && i < m->nreps; i++)
+        if (m->reps[i].ratio > 0)
+            v[n++] = m->reps[i].ratio;
+    if (n)
+        rp_median_ci(v, n, &mr->ratio, &mr->ratio_low, &mr->ratio_high, &mr->ratio_level);
     free(v);
 }
 

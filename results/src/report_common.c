@@ -185,10 +185,13 @@ static int window_cmp(const rp__row *a, const rp__row *b) {
 
 static int row_cmp(const void *pa, const void *pb) {
     const rp__row *a = pa, *b = pb;
-    if (a->value == b->value && window_cmp(a, b))
+    /* Paired rows rank by their paired ratio, the figure the lockstep rounds support. */
+    double va = a->paired && b->paired ? a->ratio : a->value;
+    double vb = a->paired && b->paired ? b->ratio : b->value;
+    if (va == vb && window_cmp(a, b))
         return window_cmp(a, b);
-    if (a->value != b->value) {
-        bool a_first = a->value > b->value;
+    if (va != vb) {
+        bool a_first = va > vb;
         if (a->metric && a->cell->merit.metric && a->cell->merit.direction == RP_LOWER_IS_BETTER &&
             strcmp(a->cell->merit.metric, a->metric->op) == 0)
             a_first = !a_first;
@@ -358,6 +361,7 @@ static void row_value(rp__row *row, const rp__group *g) {
         row->ci_low = row->metric->ci_level > 0 ? row->metric->ci_low : row->value;
         row->ci_high = row->metric->ci_level > 0 ? row->metric->ci_high : row->value;
     }
+    rp__row_paired(row, g);
 }
 
 static bool ranked_cell(const rp_cell *c) {
@@ -442,6 +446,10 @@ static void ranking_order(rp__group *g) {
         rp__row *row = &g->rows[j];
         row->tied = row->ci_low <= up->ci_high && up->ci_low <= row->ci_high &&
                     (row->ci_low != row->ci_high || up->ci_low != up->ci_high);
+        /* Paired rows are told apart by their paired intervals, which the machine's changes
+         * between batches do not widen. */
+        if (row->paired && up->paired)
+            row->tied = rp__paired_tied(row, up);
     }
 }
 

@@ -63,8 +63,11 @@ static void md_row_notes(FILE *f, const rp__row *row) {
     rp__num a;
     if (row->tied)
         md_note(f, &sep, "tied with the row above");
-    if (m->noisy)
+    char text[160];
+    if (row->paired ? rp__paired_noisy(row, text, sizeof text) : m->noisy)
         md_note(f, &sep, "noisy");
+    if (rp__regime_note(m, text, sizeof text))
+        md_note(f, &sep, "%s", text);
     if (row->backend && row->backend->local_runtime)
         md_note(f, &sep, "local runtime");
     uint64_t errors = rp__metric_errors(m);
@@ -92,9 +95,13 @@ static void md_row(FILE *f, const rp__group *g, const rp__row *row) {
     else
         fputs(" | -", f);
     fprintf(f, " | %s", rp__fmt_pct(&a, m->spread));
-    fprintf(f, " | %s", rp__fmt_factor(&a, rp__factor(g, g->fastest, row->value), 1));
-    fprintf(f, " | %s",
-            g->local > 0 ? rp__fmt_factor(&a, rp__factor(g, g->local, row->value), 1) : "-");
+    fprintf(f, " | %s", rp__fmt_factor(&a, rp__row_factor(g, row), 1));
+    char paired[96];
+    if (rp__fmt_paired_local(paired, sizeof paired, g, row))
+        fprintf(f, " | %s", paired);
+    else
+        fprintf(f, " | %s",
+                g->local > 0 ? rp__fmt_factor(&a, rp__factor(g, g->local, row->value), 1) : "-");
     if (m->has_latency) {
         const double v[] = {m->latency.p50, m->latency.p90, m->latency.p99, m->latency.p999,
                             m->latency.max};

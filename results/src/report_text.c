@@ -72,7 +72,7 @@ enum { COL_LABEL, COL_OPS, COL_FACTOR, COL_P50, COL_P99, COL_LOCAL, COL_FLAGS, N
 /* The columns of one ranking line; the label is borrowed from the ranking. */
 typedef struct text_row {
     const char *col[NCOLS];
-    char buf[NCOLS][96];
+    char buf[NCOLS][256];
 } text_row;
 
 /* Appends text to a column, separated from what is there by two spaces. */
@@ -94,23 +94,33 @@ static void fill_row(text_row *t, const rp__group *g, const rp__row *row) {
         snprintf(t->buf[COL_OPS], sizeof t->buf[0], "%s%s",
                  g->figure == RP_FIGURE_P50_NS ? "p50 " : "", rp__fmt_value(&a, g, row->value));
     snprintf(t->buf[COL_FACTOR], sizeof t->buf[0], "(factor %s)",
-             rp__fmt_factor(&a, rp__factor(g, g->fastest, row->value), 1));
+             rp__fmt_factor(&a, rp__row_factor(g, row), 1));
     if (m->has_latency) {
         snprintf(t->buf[COL_P50], sizeof t->buf[0], "p50 %s", rp__fmt_ns(&a, m->latency.p50));
         snprintf(t->buf[COL_P99], sizeof t->buf[0], "p99 %s", rp__fmt_ns(&a, m->latency.p99));
     }
-    if (g->local > 0 && !rp__is_local(row->cell->backend))
+    char text[160];
+    if (rp__fmt_paired_local(text, sizeof text, g, row))
+        snprintf(t->buf[COL_LOCAL], sizeof t->buf[0], "x local: %s", text);
+    else if (g->local > 0 && !rp__is_local(row->cell->backend))
         snprintf(t->buf[COL_LOCAL], sizeof t->buf[0], "x local: %s",
                  rp__fmt_factor(&a, rp__factor(g, g->local, row->value), 1));
-    char text[64];
     if (row->tied)
         flag(t->buf[COL_FLAGS], sizeof t->buf[0], "tied with the row above");
-    if (m->noisy) {
+    if (row->paired) {
+        char pct[32];
+        if (rp__paired_noisy(row, pct, sizeof pct)) {
+            snprintf(text, sizeof text, "noisy (paired %s)", pct);
+            flag(t->buf[COL_FLAGS], sizeof t->buf[0], text);
+        }
+    } else if (m->noisy) {
         snprintf(text, sizeof text, "noisy (spread %s)", rp__fmt_pct(&a, m->spread));
         flag(t->buf[COL_FLAGS], sizeof t->buf[0], text);
     }
     if (row->backend && row->backend->local_runtime)
         flag(t->buf[COL_FLAGS], sizeof t->buf[0], "local runtime");
+    if (rp__regime_note(m, text, sizeof text))
+        flag(t->buf[COL_FLAGS], sizeof t->buf[0], text);
     uint64_t errors = rp__metric_errors(m);
     if (errors) {
         snprintf(text, sizeof text, "errors: %s",

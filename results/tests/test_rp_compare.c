@@ -30,6 +30,129 @@ static rp_doc *load(const char *name) {
     return d;
 }
 
+/* ---- two lockstep runs (udbench/3) ---- */
+
+enum { LS_ROUNDS = 40 };
+
+/* A cell of a lockstep run on `uri` whose figure of merit is `ops` ops/s times (1 + a small
+ * wobble), paired against local: (at 1e6 ops/s, with the same wobble); every batch probed. */
+static void ls_cell(rp_doc *d, const char *uri, double ops, double llc, uint64_t seed) {
+    rp_backend *b = rp_doc_add_backend(d);
+    rp_set_string(&b->uri, uri);
+    rp_set_string(&b->name, uri);
+    b->reachable = true;
+    rp_cell *c = rp_doc_add_cell(d);
+    rp_set_string(&c->scenario, "read");
+    rp_set_string(&c->backend, uri);
+    rp_set_string(&c->backend_name, uri);
+    rp_cell_add_param(c, "procs", "1");
+    rp_set_string(&c->merit.metric, "read");
+    c->merit.figure = RP_FIGURE_OPS;
+    c->merit.direction = RP_HIGHER_IS_BETTER;
+    c->status = RP_STATUS_OK;
+    rp_metric *m = rp_cell_add_metric(c, "read");
+    for (int k = 0; k < LS_ROUNDS; k++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        double wobble = 1 + ((double)(seed >> 40) / (double)(1ull << 24) - 0.5) * 0.02;
+        double v = ops * wobble;
+        rp_rep r = {.ops = (uint64_t)v,
+                    .seconds = (double)(uint64_t)v / v,
+                    .round = k,
+                    .probe_before = {llc, 5, 2},
+                    .probe_after = {llc, 5, 2},
+                    .ratio = v / 1e6};
+        r.ops_per_sec = (double)r.ops / r.seconds;
+        rp_metric_add_rep(m, &r);
+    }
+    rp_metric_summarise(m, 0.25);
+    rp_set_string(&c->merit.reference, "local:");
+    rp_cell_summarise_merit(c);
+}
+
+/* A lockstep run: local: (the reference) and sqlite at `ratio` times its speed, in a temporary
+ * folder of its own, probes at `llc` ns of LLC chase. */
+static rp_doc *ls_doc(double ratio, double llc, const char *tmp, uint64_t seed) {
+    rp_doc *d;
+    assert_int_equal(rp_doc_new(&d), 0);
+    d->run.lockstep = true;
+    rp_set_string(&d->run.started, "2026-12-07T00:00:00Z");
+    char uri[128];
+    snprintf(uri, sizeof uri, "sqlite:/tmp/%s/udbench.sqlite", tmp);
+    ls_cell(d, "local:", 1e6, llc, 1);
+    ls_cell(d, uri, 1e6 * ratio, llc, seed);
+    for (size_t i = 0; i < d->ncells; i++)
+        if (!strcmp(d->cells[i].backend, "local:"))
+            for (size_t k = 0; k < d->cells[i].metrics[0].nreps; k++)
+                d->cells[i].metrics[0].reps[k].ratio = 1;
+    rp_cell_summarise_merit(&d->cells[0]);
+    return d;
+}
+
+static const rp_cmp_item *item_of(const rp_cmp *c, const char *prefix) {
+    for (size_t i = 0; i < c->nitems; i++)
+        if (!strncmp(c->items[i].backend, prefix, strlen(prefix)))
+            return &c->items[i];
+    return NULL;
+}
+
+/* Ports and temporary folders do not tell backends apart; other differences do. */
+static void test_uri_matching(void **state) {
+    (void)state;
+    rp_doc *b = ls_doc(0.5, 20, "udbench-Ab12Cd", 7), *h = ls_doc(0.5, 20, "udbench-Zz99Yy", 8);
+    rp_cmp *c = NULL;
+    size_t ob = 9, oh = 9;
+    char err[256] = "";
+    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
+    assert_int_equal(ob, 0);
+    assert_int_equal(oh, 0);
+    assert_int_equal(c->nitems, 2);
+    rp_cmp_free(c);
+    rp_set_string(&h->cells[1].backend, "sqlite:/data/other.sqlite");
+    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
+    assert_int_equal(ob, 1);
+    rp_cmp_free(c);
+    rp_doc_free(b);
+    rp_doc_free(h);
+}
+
+/* Only the paired figure gets a verdict: none for the same speed, SLOWER for a head at half the
+ * base's ratio, and none at all when the probes say the machine differed. */
+static void test_compare_paired(void **state) {
+    (void)state;
+    rp_doc *b = ls_doc(0.5, 20, "udbench-Ab12Cd", 7);
+    rp_doc *same = ls_doc(0.5, 20, "udbench-Qq11Ww", 9);
+    rp_doc *slow = ls_doc(0.25, 20, "udbench-Ee22Rr", 11);
+    rp_doc *other = ls_doc(0.25, 200, "udbench-Tt33Yy", 13);
+    rp_cmp *c = NULL;
+    char err[256] = "";
+    assert_int_equal(rp_compare_docs(b, same, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    assert_true(c->paired && !c->machine_differed);
+    assert_string_equal(c->method, "paired-ratio");
+    const rp_cmp_item *ref = item_of(c, "local:"), *it = item_of(c, "sqlite:");
+    assert_false(ref->gated);
+    assert_int_equal(ref->verdict, RP_VERDICT_INCONCLUSIVE);
+    assert_true(it->gated);
+    assert_true(it->verdict == RP_VERDICT_SAME || it->verdict == RP_VERDICT_INCONCLUSIVE);
+    assert_int_equal(it->n_base, LS_ROUNDS);
+    rp_cmp_free(c);
+    assert_int_equal(rp_compare_docs(b, slow, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    it = item_of(c, "sqlite:");
+    assert_int_equal(it->verdict, RP_VERDICT_SLOWER);
+    assert_true(fabs(it->ratio - 2) < 0.05);
+    assert_int_equal(c->status, RP_GATE_FAIL);
+    rp_cmp_free(c);
+    assert_int_equal(rp_compare_docs(b, other, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    assert_true(c->machine_differed);
+    for (size_t i = 0; i < c->nitems; i++)
+        assert_int_equal(c->items[i].verdict, RP_VERDICT_INCONCLUSIVE);
+    assert_int_equal(c->status, RP_GATE_INCONCLUSIVE);
+    rp_cmp_free(c);
+    rp_doc_free(b);
+    rp_doc_free(same);
+    rp_doc_free(slow);
+    rp_doc_free(other);
+}
+
 static rp_cmp *fixture_cmp(void) {
     rp_doc *b = load("compare-base.json"), *h = load("compare-head.json");
     rp_cmp *c = NULL;
@@ -277,6 +400,8 @@ static void test_reports(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compare_fixtures),
+        cmocka_unit_test(test_uri_matching),
+        cmocka_unit_test(test_compare_paired),
         cmocka_unit_test(test_compare_self_and_margin),
         cmocka_unit_test(test_compare_refuses_disjoint),
         cmocka_unit_test(test_compare_too_few),

@@ -106,15 +106,25 @@ static void test_good_parses(void **state) {
     rp_doc_free(d);
 }
 
+/* Reads a canonical fixture and checks that writing it gives the same bytes; returns the
+ * document, and the file's text in *file. */
+static rp_doc *read_canonical(const char *path, char **file, size_t *flen) {
+    size_t tlen;
+    *file = slurp(path, flen);
+    rp_doc *d = read_ok(path);
+    char *text = to_text(d, &tlen);
+    assert_int_equal(tlen, *flen);
+    assert_memory_equal(text, *file, *flen);
+    free(text);
+    return d;
+}
+
 /* Reading the fixture and writing it again gives the same bytes (the fixture is canonical). */
 static void test_good_round_trip(void **state) {
     (void)state;
-    size_t flen, tlen;
-    char *file = slurp(RP_FIXTURES "/good.json", &flen);
-    rp_doc *d = read_ok(RP_FIXTURES "/good.json");
-    char *text = to_text(d, &tlen);
-    assert_int_equal(tlen, flen);
-    assert_memory_equal(text, file, flen);
+    size_t flen;
+    char *file;
+    rp_doc *d = read_canonical(RP_FIXTURES "/good.json", &file, &flen);
 
     /* And through a file written by rp_doc_write, which leaves no temporary file behind. */
     const char *path = RP_SCRATCH "/round_trip.json";
@@ -128,7 +138,6 @@ static void test_good_round_trip(void **state) {
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     assert_int_equal(access(tmp, F_OK), -1);
     free(written);
-    free(text);
     free(file);
     rp_doc_free(d);
 }
@@ -353,6 +362,14 @@ static const struct broken {
     {"wrong_schema.json", RP_ESCHEMA,
      "unsupported schema \"udbench/4\" (this udbench reads udbench/1, udbench/2 and udbench/3)"},
     {"schema_type.json", RP_ESCHEMA, "schema: expected a string"},
+    {"lockstep_regime.json", RP_ESCHEMA,
+     "results[0].metrics[0].reps[0].regime: is not the probes'"},
+    {"lockstep_paired.json", RP_ESCHEMA,
+     "results[1].merit.paired.ratio: does not follow from the repetitions' ratios"},
+    {"lockstep_probe.json", RP_ESCHEMA,
+     "results[0].metrics[0].reps[1].probe_after.llc_ns: must not be negative"},
+    {"lockstep_ratio.json", RP_ESCHEMA,
+     "results[0].metrics[0].reps[1].ratio: a paired ratio is positive"},
     {"unknown_field.json", RP_ESCHEMA, "results[0].colour: unknown field"},
     {"unknown_top_field.json", RP_ESCHEMA, "comment: unknown field"},
     {"missing_run.json", RP_ESCHEMA, "run: missing"},
@@ -449,20 +466,23 @@ static void test_short_err_buffer(void **state) {
     assert_int_equal(err[12], 'z');
 }
 
-/* A udbench/1 document is still read: it becomes the udbench/2 document of the same run
- * (intervals computed from its repetitions, ops/s of the first metric as its figure). */
+/* A udbench/1 or udbench/2 document is still read: it becomes the udbench/3 document of the
+ * same run (intervals computed from its repetitions, ops/s of the first metric as its figure;
+ * no probes, no paired figures). */
 static void test_v1_upgrade(void **state) {
     (void)state;
     const char *pairs[][2] = {{RP_FIXTURES "/good-v1.json", RP_FIXTURES "/good.json"},
-                              {RP_FIXTURES "/minimal-v1.json", RP_FIXTURES "/minimal.json"}};
-    for (size_t i = 0; i < 2; i++) {
+                              {RP_FIXTURES "/minimal-v1.json", RP_FIXTURES "/minimal.json"},
+                              {RP_FIXTURES "/good-v2.json", RP_FIXTURES "/good.json"},
+                              {RP_FIXTURES "/minimal-v2.json", RP_FIXTURES "/minimal.json"}};
+    for (size_t i = 0; i < 4; i++) {
         size_t flen, tlen;
         char *want = slurp(pairs[i][1], &flen);
         rp_doc *d = read_ok(pairs[i][0]);
         char *text = to_text(d, &tlen);
         assert_int_equal(tlen, flen);
         assert_memory_equal(text, want, flen);
-        for (size_t c = 0; c < d->ncells; c++) {
+        for (size_t c = 0; i < 2 && c < d->ncells; c++) {
             if (d->cells[c].nmetrics == 0)
                 continue;
             assert_string_equal(d->cells[c].merit.metric, d->cells[c].metrics[0].op);
@@ -474,6 +494,83 @@ static void test_v1_upgrade(void **state) {
         free(want);
         rp_doc_free(d);
     }
+}
+
+/* A lockstep run (udbench/3) reads back to the same bytes; its probes, regimes and paired
+ * figures are what the model derives; the reference's own ratio is 1. */
+static void test_lockstep_round_trip(void **state) {
+    (void)state;
+    size_t flen;
+    char *file;
+    rp_doc *d = read_canonical(RP_FIXTURES "/lockstep.json", &file, &flen);
+    assert_true(d->run.lockstep);
+    size_t paired = 0;
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *c = &d->cells[i];
+        if (!c->merit.reference)
+            continue;
+        paired++;
+        if (!strcmp(c->merit.reference, c->backend)) {
+            assert_true(c->merit.ratio == 1.0);
+            assert_true(c->merit.ratio_low == 1.0 && c->merit.ratio_high == 1.0);
+        }
+        assert_true(c->merit.ratio_low <= c->merit.ratio && c->merit.ratio <= c->merit.ratio_high);
+        const rp_rep *r = &c->metrics[0].reps[0];
+        assert_int_not_equal(rp_rep_regime(r), RP_REGIME_NONE);
+    }
+    assert_true(paired >= 2);
+    free(file);
+    rp_doc_free(d);
+}
+
+/* The regime of a probe, and of a stretch from two probes. */
+static void test_regime(void **state) {
+    (void)state;
+    rp_probe fast = {20, 4, 2}, slow = {150, 12, 2}, none = {0, 0, 0};
+    assert_int_equal(rp_probe_regime(&fast), RP_REGIME_FAST);
+    assert_int_equal(rp_probe_regime(&slow), RP_REGIME_SLOW);
+    assert_int_equal(rp_probe_regime(&none), RP_REGIME_NONE);
+    rp_probe edge = {2 * RP_PROBE_SLOW_RATIO, 1, 2};
+    assert_int_equal(rp_probe_regime(&edge), RP_REGIME_FAST);
+    rp_rep r = {0};
+    assert_int_equal(rp_rep_regime(&r), RP_REGIME_NONE);
+    r.probe_before = fast;
+    assert_int_equal(rp_rep_regime(&r), RP_REGIME_FAST);
+    r.probe_after = slow;
+    assert_int_equal(rp_rep_regime(&r), RP_REGIME_CHANGED);
+    r.probe_before = slow;
+    assert_int_equal(rp_rep_regime(&r), RP_REGIME_SLOW);
+    assert_string_equal(rp_regime_name(RP_REGIME_CHANGED), "changed");
+    assert_null(rp_regime_name(RP_REGIME_NONE));
+}
+
+/* The paired figure of a merit is the median of its repetitions' ratios, with the interval of
+ * rp_median_ci(), over the rounds that have a ratio only. */
+static void test_paired_summary(void **state) {
+    (void)state;
+    rp_doc *d = read_ok(RP_FIXTURES "/lockstep.json");
+    rp_cell *c = NULL;
+    for (size_t i = 0; i < d->ncells && !c; i++)
+        if (d->cells[i].merit.reference &&
+            strcmp(d->cells[i].merit.reference, d->cells[i].backend) != 0)
+            c = &d->cells[i];
+    assert_non_null(c);
+    rp_metric *m = &c->metrics[0];
+    assert_string_equal(m->op, c->merit.metric);
+    double v[8] = {1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0};
+    size_t n = m->nreps < 8 ? m->nreps : 8;
+    for (size_t k = 0; k < m->nreps; k++)
+        m->reps[k].ratio = k < n - 1 ? v[k] : 0; /* the last round has no pair */
+    rp_cell_summarise_merit(c);
+    double med, lo, hi, level;
+    rp_median_ci(v, n - 1, &med, &lo, &hi, &level);
+    assert_true(c->merit.ratio == med && c->merit.ratio_low == lo && c->merit.ratio_high == hi);
+    char err[512];
+    assert_int_equal(rp_doc_check(d, err, sizeof err), 0);
+    c->merit.ratio *= 1.5;
+    assert_int_equal(rp_doc_check(d, err, sizeof err), RP_ESCHEMA);
+    assert_non_null(strstr(err, "paired"));
+    rp_doc_free(d);
 }
 
 /* A figure of merit that does not follow from the repetitions is refused. */
@@ -496,6 +593,40 @@ static void test_merit_checked(void **state) {
     rp_doc_free(d);
 }
 
+/* udbench/3 was written in two forms before its two sets of fields were one schema: a document
+ * with only the failover's (run.hosts, cells[].failover) or only the lockstep engine's
+ * (run.lockstep, probes, regime, ratio, merit.paired) reads with the other set at its defaults,
+ * and is written as the canonical document with both. */
+static void test_v3_halves(void **state) {
+    (void)state;
+    static const char *const pairs[2][2] = {
+        {RP_FIXTURES "/v3-failover-only.json", RP_FIXTURES "/failover.json"},
+        {RP_FIXTURES "/v3-lockstep-only.json", RP_FIXTURES "/lockstep.json"},
+    };
+    for (int i = 0; i < 2; i++) {
+        rp_doc *d = read_ok(pairs[i][0]);
+        assert_int_equal(d->schema_version, 3);
+        size_t tlen, flen;
+        char *text = to_text(d, &tlen);
+        char *file = slurp(pairs[i][1], &flen);
+        assert_int_equal(tlen, flen);
+        assert_memory_equal(text, file, flen);
+        free(text);
+        free(file);
+        rp_doc_free(d);
+    }
+    rp_doc *f = read_ok(RP_FIXTURES "/v3-failover-only.json");
+    assert_false(f->run.lockstep);
+    assert_null(f->cells[0].merit.reference);
+    rp_doc_free(f);
+    rp_doc *l = read_ok(RP_FIXTURES "/v3-lockstep-only.json");
+    assert_true(l->run.lockstep);
+    assert_int_equal(l->run.nhosts, 0);
+    for (size_t i = 0; i < l->ncells; i++)
+        assert_int_equal(l->cells[i].failover.nreps, 0);
+    rp_doc_free(l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v1_upgrade),          cmocka_unit_test(test_merit_checked),
@@ -503,6 +634,8 @@ int main(void) {
         cmocka_unit_test(test_minimal_round_trip),  cmocka_unit_test(test_awkward_round_trip),
         cmocka_unit_test(test_write_refuses),       cmocka_unit_test(test_extension_fields),
         cmocka_unit_test(test_failover_round_trip), cmocka_unit_test(test_broken),
+        cmocka_unit_test(test_lockstep_round_trip), cmocka_unit_test(test_regime),
+        cmocka_unit_test(test_paired_summary),      cmocka_unit_test(test_v3_halves),
         cmocka_unit_test(test_short_err_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -430,6 +430,49 @@ static void test_text_names_schema(void **state) {
     rp_doc_free(d);
 }
 
+/* A lockstep run: "x local" comes from the paired ratios with their interval, and a cell whose
+ * batches ran in different cache regimes says so with the probes' figures. */
+static void test_lockstep_report(void **state) {
+    (void)state;
+    char err[512];
+    rp_doc *d = NULL;
+    if (rp_doc_read(RP_FIXTURES "/lockstep.json", &d, err, sizeof err))
+        fail_msg("lockstep.json: %s", err);
+    /* Every batch in the slow regime: nothing to say about the machine. */
+    for (size_t i = 0; i < d->ncells; i++)
+        for (size_t o = 0; o < d->cells[i].nmetrics; o++)
+            for (size_t k = 0; k < d->cells[i].metrics[o].nreps; k++) {
+                d->cells[i].metrics[o].reps[k].probe_before = (rp_probe){150, 12, 2};
+                d->cells[i].metrics[o].reps[k].probe_after = (rp_probe){160, 12, 2};
+            }
+    char *t = report(d, RP_FORMAT_TEXT);
+    assert_non_null(strstr(t, "x local: "));
+    assert_non_null(strstr(t, " ["));
+    assert_null(strstr(t, "machine changed"));
+    free(t);
+    /* Half of the ultradict: read batches in the fast regime: the report names both. */
+    rp_cell *c = NULL;
+    for (size_t i = 0; i < d->ncells && !c; i++)
+        if (!strcmp(d->cells[i].backend, "ultradict:") && !strcmp(d->cells[i].scenario, "read"))
+            c = &d->cells[i];
+    assert_non_null(c);
+    rp_metric *m = &c->metrics[0];
+    for (size_t k = 0; k < m->nreps; k += 2) {
+        m->reps[k].probe_before = (rp_probe){21, 4, 4};
+        m->reps[k].probe_after = (rp_probe){23, 4, 4};
+    }
+    t = report(d, RP_FORMAT_TEXT);
+    const char *note = strstr(t, "machine changed: fast in ");
+    assert_non_null(note);
+    assert_non_null(strstr(note, "(LLC chase 2"));
+    assert_non_null(strstr(note, "slow in "));
+    free(t);
+    t = report(d, RP_FORMAT_MD);
+    assert_non_null(strstr(t, "machine changed: fast in "));
+    free(t);
+    rp_doc_free(d);
+}
+
 /* Cells that tie are ordered by label, so the report never depends on the sort. */
 static void test_ties(void **state) {
     (void)state;
@@ -530,12 +573,19 @@ static void test_formats(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failed_cell_no_verdict),
-        cmocka_unit_test(test_golden_text),         cmocka_unit_test(test_golden_md),
-        cmocka_unit_test(test_golden_csv),          cmocka_unit_test(test_golden_svg),
-        cmocka_unit_test(test_ranking_and_factors), cmocka_unit_test(test_ties),
-        cmocka_unit_test(test_merit_ranking),       cmocka_unit_test(test_csv_merit_columns),
-        cmocka_unit_test(test_text_names_schema),   cmocka_unit_test(test_failover_report),
-        cmocka_unit_test(test_empty_document),      cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_golden_text),
+        cmocka_unit_test(test_golden_md),
+        cmocka_unit_test(test_golden_csv),
+        cmocka_unit_test(test_golden_svg),
+        cmocka_unit_test(test_ranking_and_factors),
+        cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_merit_ranking),
+        cmocka_unit_test(test_csv_merit_columns),
+        cmocka_unit_test(test_text_names_schema),
+        cmocka_unit_test(test_failover_report),
+        cmocka_unit_test(test_lockstep_report),
+        cmocka_unit_test(test_empty_document),
+        cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

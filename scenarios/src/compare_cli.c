@@ -26,10 +26,12 @@ static void compare_help(void) {
     printf("Usage: udbench compare BASE.json HEAD.json [--margin 3%%] [--alpha 0.05]\n"
            "                       [--format text|md|json] [--out FILE]\n"
            "Compares every metric present in both results documents (same scenario,\n"
-           "backend, parameters and operation): the head/base cost ratio, its\n"
-           "Hodges-Lehmann interval over the repetitions, and a verdict faster, slower,\n"
-           "same or inconclusive against the margin. Runs of 3 repetitions cannot reach\n"
-           "95%%: use --repeat 5 or more (or udbench gate, which pairs trials).\n"
+           "backend up to a port or a temporary folder, parameters and operation): the\n"
+           "head/base cost ratio, its Hodges-Lehmann interval, and a verdict faster, slower,\n"
+           "same or inconclusive against the margin. Two lockstep runs (udbench/3): only the\n"
+           "figures paired against the group's reference get a verdict, from their per-round\n"
+           "ratios, and none when the probes say the machine differed between the runs.\n"
+           "Older documents: from the repetitions (use --repeat 5 or more).\n"
            "Exit status: 0 no metric slower, 1 a metric slower, 3 inconclusive,\n"
            "2 usage error or unusable documents.\n");
 }
@@ -125,6 +127,14 @@ int sc_compare_main(int argc, char **argv) {
                 ob, oh);
     if (o.out && (rc = rp_cmp_write(cmp, o.out)))
         fprintf(stderr, "udbench compare: writing %s: %s\n", o.out, strerror(-rc));
+    if (cmp->paired && o.format != RP_CMP_JSON)
+        printf("%s\n", cmp->machine_differed
+                           ? "the machine differed between the runs: no verdict (their probes' "
+                             "median LLC chase, in compute-loop iterations)"
+                           : "two lockstep runs: verdicts on the figures each run paired against "
+                             "its reference only");
+    if (cmp->paired && cmp->machine_differed && o.format != RP_CMP_JSON)
+        printf("  base %.1f, head %.1f\n", cmp->machine_base, cmp->machine_head);
     rp_cmp_report(cmp, o.format, stdout);
     int status = rc ? 2 : cmp->status;
     rp_cmp_free(cmp);

@@ -87,3 +87,26 @@ double sc_hist_quantile(const sc_hist *h, double q) {
 double sc_hist_mean(const sc_hist *h) {
     return h->count ? (double)h->sum / (double)h->count : 0;
 }
+
+void sc_hist_diff(sc_hist *out, const sc_hist *cur, const sc_hist *prev) {
+    sc_hist_reset(out);
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++) {
+        uint64_t d = cur->buckets[i] >= prev->buckets[i] ? cur->buckets[i] - prev->buckets[i] : 0;
+        out->buckets[i] = d;
+        if (!d)
+            continue;
+        out->count += d;
+        lo = i < lo ? i : lo;
+        hi = i;
+    }
+    out->sum = cur->sum >= prev->sum && cur->sum != UINT64_MAX ? cur->sum - prev->sum : 0;
+    if (!out->count)
+        return;
+    /* The extremes of the difference are known to their buckets only. */
+    out->min = sc_hist_bucket_low(lo);
+    uint64_t top = sc_hist_bucket_low(hi) + bucket_width(hi) - 1;
+    out->max = top < cur->max ? top : cur->max;
+    if (out->min < cur->min)
+        out->min = cur->min;
+}

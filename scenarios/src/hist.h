@@ -29,6 +29,10 @@ void sc_hist_reset(sc_hist *h);
 void sc_hist_add(sc_hist *h, uint64_t value, uint64_t n);
 /* Adds the counts of `from` into `to`. */
 void sc_hist_merge(sc_hist *to, const sc_hist *from);
+/* The samples of `cur` that `prev` (an earlier state of the same histogram) does not have, into
+ * out: counts by bucket; the sum when it did not saturate (else 0); min and max to the
+ * buckets' bounds. */
+void sc_hist_diff(sc_hist *out, const sc_hist *cur, const sc_hist *prev);
 /* The value at quantile q (0..1): the midpoint of the bucket holding it, clamped to [min, max]. */
 double sc_hist_quantile(const sc_hist *h, double q);
 double sc_hist_mean(const sc_hist *h);

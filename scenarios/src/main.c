@@ -67,15 +67,21 @@ static void print_run_help(void) {
            "                               sqlite: and lmdb: in a temporary folder, plus the URIs\n"
            "                               in $UDBENCH_BACKENDS, separated by spaces)\n"
            "  --procs LIST                 worker processes, e.g. 1,2,4 (at most %d)\n"
-           "  --ops N                      operations per measured phase (all processes)\n"
-           "  --duration S                 seconds per measured phase (when --ops is not given)\n"
+           "  --ops N                      operations per batch (lockstep) or per measured\n"
+           "                               phase (repetitions), all processes together\n"
+           "  --duration S                 seconds per batch (lockstep) or per measured phase\n"
+           "                               (repetitions), when --ops is not given\n"
            "  --keys K                     keys in the working set\n"
            "  --value-size V               value size in bytes (suffixes K, M)\n"
            "  --distribution D             uniform or zipf:THETA (e.g. zipf:0.99)\n"
            "  --entries LIST               dict sizes of the dump scenario, e.g. 1000,100000\n"
-           "  --repeat R                   interleaved rounds: each runs every backend of a\n"
-           "                               cell group once, in a shuffled order (median, 95%%\n"
-           "                               interval of the median)\n"
+           "  --repeat R, --rounds R       rounds: each runs every backend of a cell group\n"
+           "                               once, in a shuffled order (median, 95%% interval\n"
+           "                               of the median, paired ratios against local:)\n"
+           "  --method lockstep|repetitions  lockstep (default): the backends of a group are\n"
+           "                               alive at once and take turns running one short\n"
+           "                               batch each per round; repetitions: each round\n"
+           "                               starts every backend's workers anew\n"
            "  --pin                        run worker i on CPU i mod the number of CPUs\n"
            "  --seed N                     seed of the operation sequences\n"
            "  --primitive P                lock scenario: auto, incr, lock or none\n"
@@ -226,12 +232,31 @@ static void mpi_hosts(rp_run *run) {
         rp_set_string(&run->hosts[run->nhosts++], sc_mpi_host(r));
 }
 
+/* Under --mpi every rank runs each cell's workers in whole repetitions: the lockstep token
+ * lives in one host's shared memory, so the default method becomes repetitions, and an explicit
+ * --method lockstep is refused. 0 or 2. */
+static int mpi_method(int argc, char **argv, sc_plan *plan) {
+    if (!sc_mpi_active())
+        return 0;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--method=lockstep") == 0 ||
+            (strcmp(argv[i], "--method") == 0 && i + 1 < argc &&
+             strcmp(argv[i + 1], "lockstep") == 0)) {
+            if (sc_mpi_rank() == 0)
+                fprintf(stderr, "udbench: --mpi runs whole repetitions on every rank: it cannot "
+                                "be combined with --method lockstep (use --method repetitions)\n");
+            return 2;
+        }
+    plan->base.lockstep = false;
+    return 0;
+}
+
 static int run_plan(int argc, char **argv, int full_argc, char **full_argv) {
     sc_plan plan;
     int rc = sc_plan_parse(argc, argv, &plan);
     if (rc == SC_EHELP)
         return 0;
-    if (rc || mpi_backends(&plan))
+    if (rc || mpi_method(argc, argv, &plan) || mpi_backends(&plan))
         return 2;
 
     rp_doc *doc;
@@ -256,6 +281,7 @@ static int run_plan(int argc, char **argv, int full_argc, char **full_argv) {
     run->rounds = plan.base.repeat;
     run->pinned = plan.base.pin;
     mpi_hosts(run);
+    run->lockstep = plan.base.lockstep;
     sc_machine(&run->machine);
 
     int status = sc_plan_backends(&plan, doc);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "lockstep.h"
 
 int sc_add_backend(sc_backends *bs, const char *label, bool explicit_) {
     sc_backend *v = realloc(bs->v, (bs->n + 1) * sizeof *v);
@@ -381,18 +382,6 @@ static int add_result_cells(const sc_plan *p, rp_doc *doc, const sc_cell *cells,
     return 0;
 }
 
-/* A fresh order of 0..n-1 (Fisher-Yates). */
-static void shuffle(sc_rng *rng, size_t *order, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        order[i] = i;
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)sc_rng_below(rng, i);
-        size_t t = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = t;
-    }
-}
-
 /* The figure of the null: cell of a group: the p50 of its figure of merit's operation, or -1. */
 static double null_floor(const sc_cell *c, const rp_cell *out) {
     if (strcmp(c->uri, "null:") != 0 || !rp_cell_merit(out))
@@ -422,7 +411,7 @@ static void run_rounds(const sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, 
     sc_rng rng;
     sc_rng_seed(&rng, p->base.seed ^ sc_mix64(0x726f756e64ull + cells[0].group));
     for (int r = 0; r < p->base.repeat && !*stop; r++) {
-        shuffle(&rng, g->order, n);
+        sc_rng_shuffle(&rng, g->order, n);
         for (size_t k = 0; k < n && !*stop; k++) {
             size_t i = g->order[k];
             uint64_t t0 = sc_now_ns();
@@ -452,7 +441,12 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
     }
     for (size_t i = 0; i < n; i++)
         sc_cell_begin(&cells[i], &doc->cells[base + i], &g.st[i]);
-    run_rounds(p, doc, cells, n, base, &g, stop);
+    bool lockstep = cells[0].p.lockstep && !cells[0].scenario->outside_lockstep;
+    if (lockstep)
+        sc_lockstep_run(cells, &doc->cells[base], g.st, n,
+                        p->base.seed ^ sc_mix64(0x726f756e64ull + cells[0].group), g.took, stop);
+    else
+        run_rounds(p, doc, cells, n, base, &g, stop);
     int status = 0;
     double floor = -1;
     for (size_t i = 0; i < n; i++) {
@@ -463,6 +457,11 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
             g.st[i].rc = -EINTR;
         }
         sc_cell_end(&cells[i], out, doc, &g.st[i]);
+    }
+    if (lockstep)
+        sc_pair_ratios(cells, &doc->cells[base], n);
+    for (size_t i = 0; i < n; i++) {
+        rp_cell *out = &doc->cells[base + i];
         if (out->status == RP_STATUS_ERROR)
             status = 1;
         double f = null_floor(&cells[i], out);

@@ -78,3 +78,14 @@ uint64_t sc_zipf_next(const sc_zipf *z, sc_rng *r) {
         rank = z->n - 1;
     return sc_mix64(rank) % z->n;
 }
+
+void sc_rng_shuffle(sc_rng *r, size_t *order, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)sc_rng_below(r, i);
+        size_t t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+}

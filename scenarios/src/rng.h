@@ -6,6 +6,7 @@
 #ifndef SC_RNG_H
 #define SC_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct sc_rng {
@@ -18,6 +19,8 @@ uint64_t sc_rng_next(sc_rng *r);
 uint64_t sc_rng_below(sc_rng *r, uint64_t n);
 /* Uniform in [0, 1). */
 double sc_rng_unit(sc_rng *r);
+/* A fresh uniformly shuffled order of 0..n-1 into order (Fisher-Yates). */
+void sc_rng_shuffle(sc_rng *r, size_t *order, size_t n);
 
 typedef struct sc_zipf {
     uint64_t n;

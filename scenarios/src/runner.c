@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lockstep.h"
 #include "machine.h"
 #include "sc.h"
 #include "sc_mpi.h"
@@ -38,14 +39,26 @@ UD_ERRGEN_FUNCTIONS(SC_ERRNO_MAP, sc_strerror, sc_errname)
 int sc_barrier(sc_worker *w) {
     sc_arena *a = w->arena;
     atomic_fetch_add(&a->ready, 1);
+    if (a->ls)
+        return sc__ls_first_batch(w);
     while (atomic_load(&a->go) == 0) {
         if (atomic_load(&a->stop))
             return SC_ESTOPPED;
         struct timespec ts = {0, 10000000};
         futex(&a->go, FUTEX_WAIT, 0, &ts);
     }
-    w->slot->t_start = sc_now_ns();
+    sc_probe_run(&w->prober, &w->slot->probe_before);
+    w->slot->t_start = w->slot->b_start = sc_now_ns();
     return atomic_load(&a->stop) ? SC_ESTOPPED : 0;
+}
+
+uint64_t sc_phase_left(const sc_worker *w, uint64_t done, uint64_t target) {
+    uint64_t in_phase = w->arena->ls ? done - w->batch_done0 : done;
+    return in_phase < target ? target - in_phase : 0;
+}
+
+bool sc_in_lockstep(const sc_worker *w) {
+    return w->arena->ls != NULL;
 }
 
 uint64_t sc_share(const sc_worker *w, uint64_t total) {
@@ -56,6 +69,8 @@ uint64_t sc_share(const sc_worker *w, uint64_t total) {
 bool sc_phase_over(sc_worker *w, uint64_t done, uint64_t target) {
     if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
         return true;
+    if (w->arena->ls)
+        return sc__ls_phase_over(w, done, target);
     if (w->cell->p.ops)
         return done >= target;
     return sc_now_ns() >= w->arena->deadline;
@@ -100,6 +115,11 @@ static void worker_main(sc_cell *c, sc_arena *a, int index) {
     }
     if (w.slot->t_end == 0)
         w.slot->t_end = sc_now_ns();
+    if (!a->ls) {
+        /* Lockstep batches take their own probes (lockstep.c). */
+        w.slot->b_end = w.slot->t_end;
+        sc_probe_run(&w.prober, &w.slot->probe_after);
+    }
     kv_close(w.kv);
     kv_buf_free(&w.buf);
     free(w.value);
@@ -128,8 +148,8 @@ static void kill_all(const pid_t *pids, int n) {
 
 /* Waits for every child until `deadline`; kills the remaining ones after it. Adds the children's
  * involuntary context switches to *nivcsw when it is not NULL. Returns 1 when it killed. */
-static int reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop,
-                uint64_t *nivcsw) {
+int sc__reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop,
+             uint64_t *nivcsw) {
     int alive = n, killed = 0;
     while (alive > 0) {
         int status;
@@ -189,9 +209,7 @@ static void describe(const sc_cell *c, rp_cell *out) {
     add_param(out, "seed", "%llu", (unsigned long long)c->p.seed);
 }
 
-static void set_error(rp_cell *out, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_error(rp_cell *out, int status, const char *fmt, ...) {
+void sc__set_error(rp_cell *out, int status, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -203,7 +221,7 @@ static void set_error(rp_cell *out, int status, const char *fmt, ...) {
 
 /* Starts the cell's workers; returns how many started (fewer than P when fork failed, after
  * stopping and reaping those that did). */
-static int start_workers(sc_cell *c, sc_arena *a, pid_t *pids) {
+int sc__start_workers(sc_cell *c, sc_arena *a, pid_t *pids) {
     int P = c->p.procs;
     fflush(stdout);
     fflush(stderr);
@@ -220,7 +238,7 @@ static int start_workers(sc_cell *c, sc_arena *a, pid_t *pids) {
         atomic_store(&a->stop, 1);
         atomic_store(&a->go, 1);
         futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
-        reap(pids, started, sc_now_ns() + GRACE_NS, a, NULL, NULL);
+        sc__reap(pids, started, sc_now_ns() + GRACE_NS, a, NULL, NULL);
     }
     return started;
 }
@@ -250,19 +268,20 @@ typedef struct rep_sum {
     uint64_t t0, t1;
     uint64_t ops[SC_MAX_OPS], errors[SC_MAX_OPS], phase[SC_MAX_OPS];
     double rate[SC_MAX_PROCS]; /* each worker's ops/s, for the fairness index */
+    rp_probe before, after;    /* the workers' probes, averaged */
 } rep_sum;
 
 /* Whether worker i finished well; else says why in out. */
-static bool worker_ok(const sc_slot *s, int i, bool killed, rp_cell *out) {
+bool sc__worker_ok(const sc_slot *s, int i, bool killed, rp_cell *out) {
     if (atomic_load(&s->state) == 1)
         return true;
     if (out->reason)
         return false;
     if (s->err[0])
-        set_error(out, RP_STATUS_ERROR, "%s", s->err);
+        sc__set_error(out, RP_STATUS_ERROR, "%s", s->err);
     else
-        set_error(out, RP_STATUS_ERROR, "worker %d %s", i,
-                  killed ? "did not finish in time and was killed" : "died");
+        sc__set_error(out, RP_STATUS_ERROR, "worker %d %s", i,
+                      killed ? "did not finish in time and was killed" : "died");
     return false;
 }
 
@@ -276,7 +295,7 @@ static int merge_slots(const sc_cell *c, sc_arena *a, bool killed, sc_hist *rep_
         sc_hist_reset(&rep_hist[o]);
     for (int i = 0; i < c->p.procs; i++) {
         sc_slot *s = &a->slots[i];
-        if (!worker_ok(s, i, killed, out))
+        if (!sc__worker_ok(s, i, killed, out))
             rc = -EIO;
         if (s->t_start && s->t_start < r->t0)
             r->t0 = s->t_start;
@@ -294,6 +313,7 @@ static int merge_slots(const sc_cell *c, sc_arena *a, bool killed, sc_hist *rep_
         double secs = s->t_end > s->t_start ? (double)(s->t_end - s->t_start) / 1e9 : 0;
         r->rate[i] = secs > 0 ? (double)mine / secs : 0;
     }
+    sc__slot_probes(a, c->p.procs, &r->before, &r->after);
     return rc;
 }
 
@@ -318,7 +338,9 @@ static void record_rep(const sc_cell *c, const rep_sum *r, sc_hist *rep_hist, sc
                       .position = position,
                       .steal_share = dist->steal > 1 ? 1 : dist->steal,
                       .nivcsw = dist->nivcsw,
-                      .load1 = dist->load1};
+                      .load1 = dist->load1,
+                      .probe_before = r->before,
+                      .probe_after = r->after};
         rp_metric_add_rep(&out->metrics[o], &rep);
         sc_hist_merge(&merged[o], &rep_hist[o]);
     }
@@ -341,14 +363,14 @@ static int run_workers(sc_cell *c, sc_arena *a, volatile sig_atomic_t *stop, dis
     pid_t pids[SC_MAX_PROCS] = {0};
     uint64_t ticks0, steal0, ticks1, steal1;
     sc_cpu_ticks(&ticks0, &steal0);
-    int started = start_workers(c, a, pids);
+    int started = sc__start_workers(c, a, pids);
     if (started < c->p.procs) {
-        set_error(out, RP_STATUS_ERROR, "fork failed after %d workers", started);
+        sc__set_error(out, RP_STATUS_ERROR, "fork failed after %d workers", started);
         return -EAGAIN;
     }
     uint64_t end_limit = release(c, a, stop);
     dist->nivcsw = 0;
-    int killed = reap(pids, c->p.procs, end_limit, a, stop, &dist->nivcsw);
+    int killed = sc__reap(pids, c->p.procs, end_limit, a, stop, &dist->nivcsw);
     sc_cpu_ticks(&ticks1, &steal1);
     double load[1] = {0};
     dist->load1 = getloadavg(load, 1) < 1 ? 0 : load[0];
@@ -369,17 +391,17 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_h
     int mine = setup ? c->scenario->setup(c, kv, err, sizeof err) : 0;
     /* Under MPI every rank skips a repetition that one rank cannot set up. */
     if ((rc = sc_mpi_agree(mine)) != 0) {
-        set_error(out, RP_STATUS_ERROR, "setup: %s",
-                  !mine    ? "another rank failed"
-                  : err[0] ? err
-                           : kv_errname(mine));
+        sc__set_error(out, RP_STATUS_ERROR, "setup: %s",
+                      !mine    ? "another rank failed"
+                      : err[0] ? err
+                               : kv_errname(mine));
         return rc;
     }
     size_t size = sizeof(sc_arena) + (size_t)P * sizeof(sc_slot);
     sc_arena *a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (a == MAP_FAILED) {
         rc = -errno;
-        set_error(out, RP_STATUS_ERROR, "cannot map the shared arena: %s", strerror(errno));
+        sc__set_error(out, RP_STATUS_ERROR, "cannot map the shared arena: %s", strerror(errno));
         return rc;
     }
     for (int i = 0; i < P; i++)
@@ -397,15 +419,15 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_h
         rc = merge_slots(c, all, killed != 0, rep_hist, &r, out);
     }
     if (rc == 0 && (stop && *stop)) {
-        set_error(out, RP_STATUS_ERROR, "interrupted");
+        sc__set_error(out, RP_STATUS_ERROR, "interrupted");
         rc = -EINTR;
     }
     if (rc == 0) {
         record_rep(c, &r, rep_hist, merged, position, &dist, out);
         *fairness = fairness_index(&r, c->p.procs);
         if (c->scenario->finish && (rc = c->scenario->finish(c, kv, all, out)) != 0)
-            set_error(out, RP_STATUS_ERROR, "checking the outcome: %s: %s", kv_errname(rc),
-                      kv_errmsg(kv));
+            sc__set_error(out, RP_STATUS_ERROR, "checking the outcome: %s: %s", kv_errname(rc),
+                          kv_errmsg(kv));
     }
     c->p.procs = P;
     if (all != a)
@@ -423,6 +445,9 @@ static int cmp_double(const void *x, const void *y) {
 
 int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
     memset(st, 0, sizeof *st);
+    /* The probe's working sets, built before any worker is forked (they share its pages); the
+     * probe reads zeros without them. */
+    (void)sc_probe_init();
     c->nops = 0;
     c->scenario->ops(c);
     describe(c, out);
@@ -434,7 +459,7 @@ int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
     out->merit.direction = m->direction;
     const char *na = c->scenario->not_applicable ? c->scenario->not_applicable(c) : NULL;
     if (na) {
-        set_error(out, RP_STATUS_NA, "%s", na);
+        sc__set_error(out, RP_STATUS_NA, "%s", na);
         st->done = true;
         return 0;
     }
@@ -442,7 +467,7 @@ int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
     st->rep_hist = calloc((size_t)c->nops, sizeof *st->rep_hist);
     if (!st->merged || !st->rep_hist) {
         st->rc = -ENOMEM;
-        set_error(out, RP_STATUS_ERROR, "out of memory");
+        sc__set_error(out, RP_STATUS_ERROR, "out of memory");
         st->done = true;
         return st->rc;
     }
@@ -454,7 +479,7 @@ int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
      * parent created, say) alive between repetitions. */
     st->rc = sc_mpi_agree(kv_open(c->uri, &st->kv));
     if (st->rc) {
-        set_error(out, RP_STATUS_ERROR, "cannot open the backend: %s", kv_errmsg(NULL));
+        sc__set_error(out, RP_STATUS_ERROR, "cannot open the backend: %s", kv_errmsg(NULL));
         st->done = true;
     }
     return st->rc;
@@ -465,7 +490,7 @@ int sc_cell_round(sc_cell *c, rp_cell *out, sc_cell_state *st, int round, int po
     if (st->done)
         return st->rc;
     if (stop && *stop) {
-        set_error(out, RP_STATUS_ERROR, "interrupted");
+        sc__set_error(out, RP_STATUS_ERROR, "interrupted");
         st->rc = -EINTR;
         st->done = true;
         return st->rc;

@@ -19,6 +19,7 @@
 
 #include "hist.h"
 #include "kv.h"
+#include "probe.h"
 #include "rng.h"
 #include "rp.h"
 
@@ -64,7 +65,31 @@ typedef struct sc_slot {
     uint64_t t_start, t_end; /* the measured phase, CLOCK_MONOTONIC ns */
     sc_op_stats op[SC_MAX_OPS];
     int64_t counters[8]; /* scenario-specific: torn reads, checked reads, ... */
+    /* The current (lockstep: the last) stretch of this worker: its bounds and the probes of
+     * the machine's state taken just before and just after it. */
+    uint64_t b_start, b_end;
+    /* Lockstep: the time the worker waited for a CPU (run queue, /proc/self/schedstat) within
+     * its last batch, ns: not the backend's time (0 when the kernel does not say). */
+    uint64_t b_wait;
+    rp_probe probe_before, probe_after;
 } sc_slot;
+
+/*
+ * The token of a lockstep group (lockstep.c), in shared memory seen by the workers of every
+ * cell of the group. `turn` is one word, so that a worker never reads a grant's number with
+ * another grant's holder: the grant's sequence number times SC_LS_MEMBERS plus the member (cell)
+ * whose batch it is, or SC_LS_END for the end of the rounds. That member's workers run one batch
+ * until `deadline` (set by the first of them to start; or their share of the batch's
+ * operations), then each adds itself to `parked` and waits for the next grant of its member.
+ */
+#define SC_LS_MEMBERS 256u
+#define SC_LS_MIN_OPS 4
+#define SC_LS_END (SC_LS_MEMBERS - 1)
+typedef struct sc_lockstep {
+    _Atomic uint32_t turn;   /* futex word of the workers: seq * SC_LS_MEMBERS + holder */
+    _Atomic uint32_t parked; /* futex word of the parent: the holder's workers done */
+    _Atomic uint64_t deadline;
+} sc_lockstep;
 
 /* The shared memory of one run of a cell. */
 typedef struct sc_arena {
@@ -72,6 +97,8 @@ typedef struct sc_arena {
     _Atomic uint32_t go;    /* the barrier: 1 = start the measured phase */
     _Atomic uint32_t stop;  /* 1 = stop now (Ctrl-C, or a worker failed) */
     uint64_t deadline;      /* duration mode: end of the measured phase (ns), else 0 */
+    sc_lockstep *ls;        /* the group's token when the cell runs in lockstep, else NULL */
+    int member;             /* this cell's index in the lockstep group */
     sc_slot slots[];
 } sc_arena;
 
@@ -89,6 +116,9 @@ typedef struct sc_params {
     int batch;             /* operations per clock read (0: decide by calibration) */
     const char *primitive; /* lock: "auto", "incr", "lock", "none" */
     bool pin;              /* worker i runs on CPU i mod the number of CPUs */
+    /* The cells of a group run in lockstep rounds (lockstep.c): `repeat` rounds of one batch
+     * of `duration` seconds (or `ops` operations) per backend. False: whole repetitions. */
+    bool lockstep;
 } sc_params;
 
 typedef struct sc_scenario sc_scenario;
@@ -118,6 +148,10 @@ typedef struct sc_worker {
     sc_rng rng;
     kv_buf buf;
     char *value; /* a value buffer of cell->p.value_size bytes */
+    sc_prober prober;
+    uint32_t ls_seen;     /* lockstep: the last turn this worker looked at */
+    uint64_t batch_done0; /* lockstep: the scenario's count of operations when the batch began */
+    uint64_t wait0;       /* lockstep: the run-queue wait when the batch began */
 } sc_worker;
 
 /* The catalogue entry of a scenario: everything the runner, the plan and the reports need to
@@ -149,6 +183,16 @@ struct sc_scenario {
     const char *summary;
     int payload;     /* what one operation moves: nothing to count, one value, or the whole dict */
     bool setup_once; /* the workload leaves the store valid for the next repetition */
+    /* Runs in whole repetitions, never in lockstep rounds (a fault-injection run, not a speed
+     * comparison: its figures are not paired with another backend's). */
+    bool outside_lockstep;
+    /* In lockstep, a batch lasts at least this long (seconds): a scenario whose events are
+     * spaced in time (visibility's stamps) needs enough of them in one batch. */
+    double batch_min_s;
+    /* In lockstep, a worker's batch (duration mode) also lasts at least this many of the
+     * scenario's operations (0: SC_LS_MIN_OPS): a batch of a slow store with one operation of
+     * a 50/50 mix says nothing about either half. */
+    int batch_min_ops;
     sc_merit merit;
     sc_mix mix;        /* key-value workloads: the mix of reads, updates and read-modify-writes */
     int vary;          /* SC_VARY_* */
@@ -192,8 +236,13 @@ double sc_copy_ns(size_t size);
 int sc_barrier(sc_worker *w);
 /* True when the measured phase is over for this worker (`done` operations so far). */
 bool sc_phase_over(sc_worker *w, uint64_t done, uint64_t target);
+/* In ops mode, how many of its `target` operations the worker has left in this measured phase
+ * (lockstep: in this batch), having done `done` in all. */
+uint64_t sc_phase_left(const sc_worker *w, uint64_t done, uint64_t target);
 /* The number of operations this worker does in ops mode (its share of p.ops). */
 uint64_t sc_share(const sc_worker *w, uint64_t total);
+/* True when the worker runs in lockstep batches (the scenario may shape its loop by it). */
+bool sc_in_lockstep(const sc_worker *w);
 /* Records an error message for the worker (the parent reports it). */
 int sc_fail(sc_worker *w, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

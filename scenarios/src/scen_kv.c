@@ -326,8 +326,9 @@ static int work_loop(sc_worker *w, pool *pl, const mix *m, const sc_zipf *z, con
     while (!rc && !sc_phase_over(w, done, target)) {
         if (batch > 1) {
             int n = batch;
-            if (c->p.ops && target - done < (uint64_t)n)
-                n = (int)(target - done);
+            uint64_t left = sc_phase_left(w, done, target);
+            if (c->p.ops && left < (uint64_t)n)
+                n = (int)left;
             rc = measure_batch(&x, n, done);
             done += (uint64_t)n;
         } else {
@@ -376,10 +377,26 @@ int sc_seed_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
     return rc;
 }
 
+/* n operations of kind op (0 write, 1 read) on key "1", timed together. */
+static int seed_run(sc_worker *w, int op, uint64_t n) {
+    sc_op_stats *s = &w->slot->op[op];
+    uint64_t t0 = sc_now_ns();
+    for (uint64_t j = 0; j < n; j++) {
+        int rc = op == 0 ? kv_set(w->kv, "1", 1, "1", 1) : kv_get(w->kv, "1", 1, &w->buf);
+        if (rc)
+            return sc_fail(w, rc, "seed %s: %s: %s", op ? "read" : "write", kv_errname(rc),
+                           kv_errmsg(w->kv));
+    }
+    uint64_t t1 = sc_now_ns();
+    s->ops += n;
+    s->phase_ns += t1 - t0;
+    sc_hist_add(&s->hist, (t1 - t0) / n, n);
+    return 0;
+}
+
 /* One timed phase of the seed test: the same operation on key "1" for `ns` nanoseconds (at
  * least one batch), or `target` operations. */
 static int seed_phase(sc_worker *w, int op, uint64_t ns, uint64_t target) {
-    sc_op_stats *s = &w->slot->op[op];
     uint64_t done = 0, until_ns = sc_now_ns() + ns;
     for (;;) {
         if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
@@ -389,27 +406,42 @@ static int seed_phase(sc_worker *w, int op, uint64_t ns, uint64_t target) {
         uint64_t n = BATCH_FAST;
         if (target && target - done < n)
             n = target - done;
-        uint64_t t0 = sc_now_ns();
-        for (uint64_t j = 0; j < n; j++) {
-            int rc = op == 0 ? kv_set(w->kv, "1", 1, "1", 1) : kv_get(w->kv, "1", 1, &w->buf);
-            if (rc)
-                return sc_fail(w, rc, "seed %s: %s: %s", op ? "read" : "write", kv_errname(rc),
-                               kv_errmsg(w->kv));
-        }
-        uint64_t t1 = sc_now_ns();
-        s->ops += n;
-        s->phase_ns += t1 - t0;
-        sc_hist_add(&s->hist, (t1 - t0) / n, n);
+        int rc = seed_run(w, op, n);
+        if (rc)
+            return rc;
         done += n;
     }
 }
 
+/* In lockstep batches: runs of writes and reads alternate until the batch ends (both figures
+ * come from the same stretch of the machine, which two phases of one batch would not give);
+ * runs of BATCH_FAST when an operation costs under 20 clock reads (`op_ns`), else of one. */
+static int seed_lockstep(sc_worker *w, uint64_t op_ns) {
+    uint64_t target = w->cell->p.ops * 2, done = 0;
+    uint64_t n = (double)op_ns < 20 * w->cell->timer_overhead_ns ? BATCH_FAST : 1;
+    int rc = 0;
+    while (!rc && !sc_phase_over(w, done, target)) {
+        rc = seed_run(w, 0, n);
+        if (!rc)
+            rc = seed_run(w, 1, n);
+        done += 2 * n;
+    }
+    return rc;
+}
+
 int sc_seed_work(sc_worker *w) {
+    uint64_t t0 = sc_now_ns();
     int rc = kv_set(w->kv, "1", 1, "1", 1);
+    uint64_t op_ns = sc_now_ns() - t0;
     if (rc)
         return rc;
     if (sc_barrier(w))
         return 0;
+    if (sc_in_lockstep(w)) {
+        rc = seed_lockstep(w, op_ns);
+        w->slot->t_end = sc_now_ns();
+        return rc;
+    }
     const sc_params *p = &w->cell->p;
     /* Duration mode: half the time writing, half reading; ops mode: N of each. */
     uint64_t half = (uint64_t)(p->duration * 1e9 / 2);

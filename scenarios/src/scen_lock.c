@@ -30,6 +30,18 @@
 #define LOCK_TIMEOUT_S 30.0
 #define STAMP_INTERVAL_NS 100000ull
 
+/* The counter's or the stamp's key of a cell: its backend's index in the run is in the name,
+ * because two backends of a group may reach one store (redis over TCP and over its socket) and
+ * in lockstep rounds their cells are set up once and run side by side: each must count and
+ * stamp its own key. Returns the key's length. */
+static size_t cell_key(const sc_cell *c, const char *base, char *buf, size_t len) {
+    int n = snprintf(buf, len, "%s:%d", base, c->backend_index);
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+#define KEY(c, base)                                                                               \
+    char key_[64];                                                                                 \
+    size_t klen_ = cell_key((c), (base), key_, sizeof key_)
+
 static const char *primitive(const sc_cell *c) {
     const char *p = c->p.primitive ? c->p.primitive : "auto";
     if (strcmp(p, "auto") != 0)
@@ -61,8 +73,8 @@ void sc_lock_ops(sc_cell *c) {
 }
 
 int sc_lock_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
-    (void)c;
-    int rc = kv_set(kv, COUNTER, strlen(COUNTER), "0", 1);
+    KEY(c, COUNTER);
+    int rc = kv_set(kv, key_, klen_, "0", 1);
     if (rc)
         snprintf(err, errlen, "resetting the counter: %s", kv_errmsg(kv));
     return rc;
@@ -70,18 +82,20 @@ int sc_lock_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
 
 /* A read-modify-write increment: what a backend without an atomic primitive offers. */
 static int rmw_incr(sc_worker *w) {
-    int rc = kv_get(w->kv, COUNTER, strlen(COUNTER), &w->buf);
+    KEY(w->cell, COUNTER);
+    int rc = kv_get(w->kv, key_, klen_, &w->buf);
     if (rc)
         return rc;
     char num[32];
     long long v = strtoll(w->buf.data, NULL, 10);
     int n = snprintf(num, sizeof num, "%lld", v + 1);
-    return kv_set(w->kv, COUNTER, strlen(COUNTER), num, (size_t)n);
+    return kv_set(w->kv, key_, klen_, num, (size_t)n);
 }
 
 static int one_incr(sc_worker *w, const char *prim) {
+    KEY(w->cell, COUNTER);
     if (prim[0] == 'i')
-        return kv_incr(w->kv, COUNTER, strlen(COUNTER), 1, NULL);
+        return kv_incr(w->kv, key_, klen_, 1, NULL);
     if (prim[0] == 'n')
         return rmw_incr(w);
     int rc = kv_lock(w->kv, LOCK_TIMEOUT_S);
@@ -132,7 +146,8 @@ int sc_lock_work(sc_worker *w) {
     }
     w->slot->t_end = sc_now_ns();
     if (!shared(c)) {
-        int rc = kv_get(w->kv, COUNTER, strlen(COUNTER), &w->buf);
+        KEY(c, COUNTER);
+        int rc = kv_get(w->kv, key_, klen_, &w->buf);
         if (rc)
             return sc_fail(w, rc, "worker %d: reading the counter: %s", w->index, kv_errmsg(w->kv));
         w->slot->counters[0] = strtoll(w->buf.data, NULL, 10);
@@ -150,8 +165,9 @@ int sc_lock_finish(const sc_cell *c, kv_conn *kv, sc_arena *a, rp_cell *out) {
         observed += a->slots[i].counters[0];
     }
     if (shared(c)) {
+        KEY(c, COUNTER);
         kv_buf v = KV_BUF_INIT;
-        int rc = kv_get(kv, COUNTER, strlen(COUNTER), &v);
+        int rc = kv_get(kv, key_, klen_, &v);
         if (rc) {
             kv_buf_free(&v);
             return rc;
@@ -184,8 +200,8 @@ void sc_vis_ops(sc_cell *c) {
 }
 
 int sc_vis_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
-    (void)c;
-    int rc = kv_set(kv, STAMP, strlen(STAMP), "0 0", 3);
+    KEY(c, STAMP);
+    int rc = kv_set(kv, key_, klen_, "0 0", 3);
     if (rc)
         snprintf(err, errlen, "resetting the stamp: %s", kv_errmsg(kv));
     return rc;
@@ -214,6 +230,7 @@ static int parse_stamp(sc_worker *w, const char *text, unsigned long long *seq,
 
 static int vis_writer(sc_worker *w) {
     const sc_cell *c = w->cell;
+    KEY(c, STAMP);
     uint64_t target = c->p.ops, seq = 0;
     sc_op_stats *s = &w->slot->op[1];
     while (!sc_phase_over(w, seq, target)) {
@@ -223,7 +240,7 @@ static int vis_writer(sc_worker *w) {
         uint64_t stamp = sc_now_ns();
         int n = format_stamp(v, sizeof v, seq + 1, stamp);
         uint64_t t0 = sc_now_ns();
-        int rc = kv_set(w->kv, STAMP, strlen(STAMP), v, (size_t)n);
+        int rc = kv_set(w->kv, key_, klen_, v, (size_t)n);
         uint64_t t1 = sc_now_ns();
         if (rc)
             return sc_fail(w, rc, "writer: %s: %s", kv_errname(rc), kv_errmsg(w->kv));
@@ -240,14 +257,13 @@ static int vis_writer(sc_worker *w) {
 
 static int vis_reader(sc_worker *w) {
     const sc_cell *c = w->cell;
+    KEY(c, STAMP);
     uint64_t last = 0;
     sc_op_stats *s = &w->slot->op[0];
-    for (;;) {
-        if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
-            break;
-        if (c->p.ops ? last >= c->p.ops : sc_now_ns() >= w->arena->deadline)
-            break;
-        int rc = kv_get(w->kv, STAMP, strlen(STAMP), &w->buf);
+    /* The last stamp seen counts the writer's stamps: in ops mode, the phase (or batch) is over
+     * when the stamps it is made of have all been seen. */
+    while (!sc_phase_over(w, last, c->p.ops)) {
+        int rc = kv_get(w->kv, key_, klen_, &w->buf);
         uint64_t now = sc_now_ns();
         if (rc)
             return sc_fail(w, rc, "reader %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
@@ -256,6 +272,10 @@ static int vis_reader(sc_worker *w) {
             return w->slot->rc;
         if (seq > last) {
             last = seq;
+            /* A stamp written before this reader's stretch began waited across a pause of the
+             * lockstep rounds, not for the backend: it is not a sighting. */
+            if (stamp < w->slot->b_start)
+                continue;
             s->ops++;
             sc_hist_add(&s->hist, now > stamp ? now - stamp : 0, 1);
         }
@@ -267,16 +287,13 @@ static int vis_reader(sc_worker *w) {
  * with nothing carried in between - stamp, format, read, parse, clock - once per poll. */
 static int vis_floor_reader(sc_worker *w) {
     const sc_cell *c = w->cell;
+    KEY(c, STAMP);
     sc_op_stats *s = &w->slot->op[0];
-    for (uint64_t seq = 1;; seq++) {
-        if (atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
-            break;
-        if (c->p.ops ? seq > c->p.ops : sc_now_ns() >= w->arena->deadline)
-            break;
+    for (uint64_t seq = 1; !sc_phase_over(w, seq - 1, c->p.ops); seq++) {
         char v[64];
         uint64_t stamp = sc_now_ns();
         format_stamp(v, sizeof v, seq, stamp);
-        int rc = kv_get(w->kv, STAMP, strlen(STAMP), &w->buf);
+        int rc = kv_get(w->kv, key_, klen_, &w->buf);
         if (rc)
             return sc_fail(w, rc, "reader %d: %s: %s", w->index, kv_errname(rc), kv_errmsg(w->kv));
         unsigned long long got = 0, at = 0;

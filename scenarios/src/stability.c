@@ -2,9 +2,11 @@
  * stability.c - `udbench stability A.json B.json`: how far two runs of the same suite on the
  * same build agree (an A/A test).
  *
- * Cells are matched by scenario, backend and parameters; null: (the harness floor) is left
- * out. For every metric present in both: the ratio of the two medians (B / A, ops/s), of which
- * the median and the 95th percentile of max(r, 1/r) are printed. Then, within each group of
+ * Cells are matched by scenario, backend (up to a port or a temporary folder) and parameters;
+ * null: (the harness floor) is left out. For every metric present in both: the ratio of the two
+ * medians (B / A, ops/s), of which the median and the 95th percentile of max(r, 1/r) are
+ * printed; for lockstep runs the same of the paired factors against the reference, and whether
+ * the probes say the machine stayed the same. Then, within each group of
  * cells that differ only by backend, every pair of backends that run A ordered with disjoint
  * intervals of the median (each metric's ci_low..ci_high) is checked in run B: a pair whose
  * medians B orders the other way is a flip. The same for the figure of merit of each cell.
@@ -17,8 +19,9 @@
 #include "rp_compare.h"
 #include "stability.h"
 
-/* The cell of the document of index x that matches `like` (scenario, backend, parameters but
- * repeat and seed), or NULL: found in log n (rp_match_find), whatever the number of cells. */
+/* The cell of the document of index x that matches `like` (scenario, backend up to a port or a
+ * temporary folder, parameters but repeat and seed), or NULL: found in log n (rp_match_find),
+ * whatever the number of cells. */
 static const rp_cell *find_cell(const rp_match_index *x, const rp_cell *like) {
     const rp_cell *c = NULL;
     if (like->nmetrics)
@@ -79,6 +82,39 @@ static int median_ratios(const rp_doc *a, const rp_match_index *b, sc_stability_
     return 0;
 }
 
+/* The paired factor of a cell against its reference, when it has one that is not itself. */
+static bool factor_of(const rp_cell *c, double *f) {
+    if (!c->merit.reference || !(c->merit.ratio > 0) ||
+        rp_backend_match(c->merit.reference, c->backend))
+        return false;
+    *f = c->merit.ratio;
+    return true;
+}
+
+/* max(B/A, A/B) of the paired factors of every cell paired in both runs. */
+static int paired_factors(const rp_doc *a, const rp_doc *b, const rp_match_index *xb,
+                          sc_stability_result *out) {
+    double *r = malloc((a->ncells + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < a->ncells; i++) {
+        const rp_cell *ca = &a->cells[i], *cb = find_cell(xb, ca);
+        double fa, fb;
+        if (usable(ca) && usable(cb) && factor_of(ca, &fa) && factor_of(cb, &fb)) {
+            double x = fb / fa;
+            r[n++] = x >= 1 ? x : 1 / x;
+        }
+    }
+    qsort(r, n, sizeof *r, cmp_double);
+    out->factors = n;
+    out->factor_median = quantile(r, n, 0.5);
+    out->factor_p95 = quantile(r, n, 0.95);
+    free(r);
+    out->machine_same = rp_doc_machines_agree(a, b, &out->machine_a, &out->machine_b);
+    return 0;
+}
+
 /* Per metric: backends x and y (bx, by in run B) separated in A and ordered the other way in B. */
 static void metric_flips(const rp_cell *x, const rp_cell *y, const rp_cell *bx, const rp_cell *by,
                          sc_stability_result *out) {
@@ -98,10 +134,24 @@ static void metric_flips(const rp_cell *x, const rp_cell *y, const rp_cell *bx, 
     }
 }
 
-/* The same by the figure of merit of the two cells. */
+/* Cells x and y ordered by their paired factors (disjoint intervals against one reference):
+ * 1 x better, -1 y better, 0 not separated or not paired. */
+static int paired_order(const rp_cell *x, const rp_cell *y) {
+    const rp_merit *a = &x->merit, *b = &y->merit;
+    if (!a->reference || !b->reference || strcmp(a->reference, b->reference) != 0 ||
+        !(a->ratio > 0) || !(b->ratio > 0))
+        return 0;
+    int higher = a->ratio_low > b->ratio_high ? 1 : b->ratio_low > a->ratio_high ? -1 : 0;
+    return higher * a->direction;
+}
+
+/* The same by the figure of merit of the two cells: by their paired factors in lockstep runs,
+ * else by the intervals of their medians. */
 static void merit_flip(const rp_cell *x, const rp_cell *y, const rp_cell *bx, const rp_cell *by,
                        sc_stability_result *out) {
-    int fm = rp_merit_compare(x, y);
+    bool paired =
+        x->merit.reference && y->merit.reference && bx->merit.reference && by->merit.reference;
+    int fm = paired ? paired_order(x, y) : rp_merit_compare(x, y);
     const rp_merit *ex = rp_cell_merit(bx), *ey = rp_cell_merit(by);
     if (!ex || !ey)
         return;
@@ -109,7 +159,8 @@ static void merit_flip(const rp_cell *x, const rp_cell *y, const rp_cell *bx, co
     if (!fm)
         return;
     out->merit_separated++;
-    double d = (ex->value - ey->value) * ex->direction;
+    double d = paired ? (bx->merit.ratio - by->merit.ratio) * ex->direction
+                      : (ex->value - ey->value) * ex->direction;
     if ((d > 0 ? 1 : d < 0 ? -1 : 0) == -fm)
         out->merit_flipped++;
 }
@@ -156,6 +207,8 @@ int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
     int rc = group && g && !rp_match_index_new(b, &xb) && !rp_cell_groups(a, group) ? 0 : -1;
     if (!rc)
         rc = median_ratios(a, xb, out);
+    if (!rc)
+        rc = paired_factors(a, b, xb, out);
     if (!rc) {
         for (size_t i = 0; i < a->ncells; i++)
             g[i] = (grouped){group[i], i};
@@ -204,6 +257,14 @@ int sc_cmd_stability(int argc, char **argv) {
         printf("backend pairs (figure of merit)  %zu, %zu with disjoint intervals in A, %zu of "
                "those ordered the other way in B\n",
                r.merit_pairs, r.merit_separated, r.merit_flipped);
+        if (r.factors) {
+            printf("paired factors compared          %zu\n", r.factors);
+            printf("ratio of paired factors, median  %.3f\n", r.factor_median);
+            printf("ratio of paired factors, p95     %.3f\n", r.factor_p95);
+        }
+        if (r.machine_a > 0 || r.machine_b > 0)
+            printf("machine (probes' median LLC chase, compute iterations)  %.1f and %.1f: %s\n",
+                   r.machine_a, r.machine_b, r.machine_same ? "the same" : "DIFFERED");
     } else {
         fprintf(stderr, "udbench: out of memory\n");
     }

@@ -11,6 +11,14 @@ typedef struct sc_stability_result {
     double ratio_median, ratio_p95; /* of max(B/A, A/B) of the medians' ops/s */
     size_t pairs, separated, flipped;
     size_t merit_pairs, merit_separated, merit_flipped;
+    /* Lockstep runs (udbench/3): the paired factors against the reference (merit.paired.ratio)
+     * of every cell paired in both runs, max(B/A, A/B): how many, median and p95; and whether
+     * the runs' probes say the machine was in the same state (machine_a, machine_b: median LLC
+     * chase in compute-loop iterations). */
+    size_t factors;
+    double factor_median, factor_p95;
+    bool machine_same;
+    double machine_a, machine_b;
 } sc_stability_result;
 
 /* Compares run b against run a (see stability.c). 0, or -1 on ENOMEM. */

@@ -2,9 +2,11 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -82,6 +84,46 @@ static void test_merge_is_addition(void **state) {
     free(all);
 }
 
+/* The difference of two states of one histogram is the histogram of what was added between. */
+static void test_diff_is_what_was_added(void **state) {
+    (void)state;
+    static sc_hist before, after, want, got;
+    sc_hist_reset(&before);
+    sc_hist_add(&before, 100, 50);
+    sc_hist_add(&before, 90000, 3);
+    after = before;
+    sc_hist_reset(&want);
+    const uint64_t added[] = {120, 130, 5000, 5100, 2000000};
+    for (size_t i = 0; i < sizeof added / sizeof added[0]; i++) {
+        sc_hist_add(&after, added[i], 2);
+        sc_hist_add(&want, added[i], 2);
+    }
+    sc_hist_diff(&got, &after, &before);
+    assert_int_equal(got.count, want.count);
+    assert_int_equal(got.sum, want.sum);
+    assert_memory_equal(got.buckets, want.buckets, sizeof want.buckets);
+    assert_true(got.min <= 120 && got.max >= 2000000);
+    assert_true(sc_hist_quantile(&got, 0.5) == sc_hist_quantile(&want, 0.5));
+    sc_hist_diff(&got, &after, &after);
+    assert_int_equal(got.count, 0);
+}
+
+/* Shuffles are permutations, and differ from seed to seed. */
+static void test_shuffle_is_a_permutation(void **state) {
+    (void)state;
+    sc_rng r;
+    sc_rng_seed(&r, 5);
+    size_t a[16], b[16];
+    sc_rng_shuffle(&r, a, 16);
+    sc_rng_shuffle(&r, b, 16);
+    bool seen[16] = {false};
+    for (size_t i = 0; i < 16; i++)
+        seen[a[i]] = true;
+    for (size_t i = 0; i < 16; i++)
+        assert_true(seen[i]);
+    assert_true(memcmp(a, b, sizeof a) != 0);
+}
+
 static void test_rng_repeatable_and_zipf_skewed(void **state) {
     (void)state;
     sc_rng a, b;
@@ -116,6 +158,8 @@ int main(void) {
         cmocka_unit_test(test_index_round_trip),
         cmocka_unit_test(test_quantiles),
         cmocka_unit_test(test_merge_is_addition),
+        cmocka_unit_test(test_diff_is_what_was_added),
+        cmocka_unit_test(test_shuffle_is_a_permutation),
         cmocka_unit_test(test_rng_repeatable_and_zipf_skewed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

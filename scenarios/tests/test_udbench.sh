@@ -96,13 +96,14 @@ check "ops mode counts exactly the operations asked for" \
 sys.exit(0 if d['results'][0]['metrics'][0]['reps'][0]['ops']==5000 else 1)"
 
 
-# ---- interleaved rounds, the harness floor, figures of merit (udbench/2) ----
+# ---- lockstep rounds, the harness floor, figures of merit, probes and pairs (udbench/3) ----
 "$udbench" run --scenario read --scenario visibility --backend local: --backend "sqlite:$tmp/r.sqlite" \
   --procs 2 --repeat 5 --duration 0.02 --seed 3 --out "$tmp/rounds.json" >/dev/null 2>&1
 python3 - "$tmp/rounds.json" <<'PY' >"$tmp/verdicts2" 2>&1
 import json, sys
 doc = json.load(open(sys.argv[1]))
 print("schema-v3", doc["schema"] == "udbench/3", doc["schema"])
+print("lockstep-recorded", doc["run"]["lockstep"] is True, doc["run"]["lockstep"])
 print("rounds-recorded", doc["run"]["rounds"] == 5, doc["run"]["rounds"])
 read = [c for c in doc["results"] if c["scenario"] == "read"]
 print("null-in-group", any(c["backend"] == "null:" for c in read), len(read))
@@ -116,6 +117,15 @@ for c in read:
           c["backend"], c["harness_floor_ns"])
     m = c["metrics"][0]
     print("interval-brackets-median", m["ci_low"] <= m["median"] <= m["ci_high"], c["backend"])
+    probed = all(r["probe_before"] and r["probe_after"] and r["regime"] in ("fast", "slow", "changed")
+                 for r in reps)
+    print("every-batch-probed", probed, c["backend"])
+    pr = c["merit"]["paired"]
+    print("paired-against-local", pr is not None and pr["reference"] == "local:", c["backend"], pr)
+    ratios = [r["ratio"] for r in reps if r["ratio"]]
+    print("a-ratio-per-round", len(ratios) == 5, c["backend"], len(ratios))
+    if c["backend"] == "local:":
+        print("reference-ratio-is-1", all(abs(x - 1) < 1e-12 for x in ratios), ratios)
 perm = all(sorted(o) == list(range(len(read))) for o in orders.values())
 print("each-round-runs-every-backend-once", perm and len(orders) == 5, len(orders))
 seqs = {tuple(o[k] for k in sorted(o)) for o in orders.values()}
@@ -130,6 +140,36 @@ PY
 while read -r what verdict rest; do
   if [ "$verdict" = True ]; then ok "$what $rest"; else not_ok "$what $rest"; fi
 done <"$tmp/verdicts2"
+
+# Two backends of one group that reach one store (one dict by two URIs, as redis over TCP and
+# over its socket) run side by side in lockstep: each counts and stamps keys of its own, so
+# the counts add up and the visibility readers see their own writer's stamps (they waited
+# forever for a stamp above the other writer's).
+shared="udbench_shared_$$"
+timeout 120 "$udbench" run --scenario lock --scenario visibility --backend "ultradict:$shared" \
+  --backend "ultradict:$shared?create=any" --procs 2 --repeat 4 --duration 0.005 \
+  --out "$tmp/shared.json" >/dev/null 2>"$tmp/err"
+check "two URIs of one store run lock and visibility side by side" [ $? -eq 0 ]
+check "no lost updates on a store two URIs share" python3 -c "
+import json, sys
+d = json.load(open('$tmp/shared.json'))
+lost = [c['correctness']['lost_updates'] for c in d['results']
+        if c['scenario'] == 'lock' and c['backend'] != 'null:']
+print('#', lost)
+sys.exit(0 if len(lost) == 2 and lost == [0, 0] else 1)"
+[ -x "$(dirname "$udbench")/ultradict" ] && "$(dirname "$udbench")/ultradict" unlink "$shared" >/dev/null 2>&1
+
+# Whole repetitions are still there (--method repetitions): no pairs, but probed repetitions.
+"$udbench" run --scenario read --backend local: --procs 1 --repeat 2 --duration 0.02 \
+  --method repetitions --out "$tmp/reps.json" >/dev/null 2>&1
+check "--method repetitions runs whole repetitions, probed and unpaired" python3 -c "
+import json, sys
+d = json.load(open('$tmp/reps.json'))
+c = d['results'][0]
+reps = c['metrics'][0]['reps']
+sys.exit(0 if d['run']['lockstep'] is False and len(reps) == 2 and c['merit']['paired'] is None
+         and all(r['regime'] for r in reps) else 1)"
+expect_exit 2 "bad --method" "$udbench" run --method sometimes
 
 # Only the backend's call is timed: writing a 64 KiB value to null: costs the harness next to
 # nothing (making the value inside the timed part cost about 100 us here). The bound sits far
@@ -204,8 +244,8 @@ done <"$tmp/verdicts3"
 "$udbench" report "$src/results/tests/fixtures/good-v1.json" >"$tmp/v1.txt" 2>"$tmp/err"
 check "report still reads a udbench/1 document" [ $? -eq 0 -a -s "$tmp/v1.txt" ]
 sed 's#"schema": "udbench/1"#"schema": "udbench/4"#' "$src/results/tests/fixtures/good-v1.json" \
-  >"$tmp/v3.json"
-expect_exit 1 "a newer schema is refused" "$udbench" report "$tmp/v3.json"
+  >"$tmp/v4.json"
+expect_exit 1 "a newer schema is refused" "$udbench" report "$tmp/v4.json"
 check "the refusal names the schema" grep -q 'unsupported schema "udbench/4"' "$tmp/err"
 "$udbench" stability "$tmp/rounds.json" "$tmp/rounds.json" >"$tmp/aa.txt" 2>&1
 check "stability of a run against itself: ratio 1, no flips" \

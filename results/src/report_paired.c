@@ -1,0 +1,109 @@
+/*
+ * report_paired.c - what the reports make of a lockstep run (udbench/3): the paired ratios of
+ * each backend against the group's reference, which order and tie the rows and give the "x
+ * local" column its interval, and the probes of the machine's state, which say when the
+ * repetitions of a cell ran on a different machine.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void rp__row_paired(rp__row *row, const rp__group *g) {
+    const rp_merit *m = &row->cell->merit;
+    row->paired = g->merit && m->reference && m->ratio > 0 && m->metric && row->metric &&
+                  strcmp(m->metric, row->metric->op) == 0;
+    if (!row->paired)
+        return;
+    row->ratio = m->ratio;
+    row->ratio_low = m->ratio_level > 0 ? m->ratio_low : m->ratio;
+    row->ratio_high = m->ratio_level > 0 ? m->ratio_high : m->ratio;
+}
+
+static bool same_reference(const rp__row *a, const rp__row *b) {
+    return a->paired && b->paired &&
+           strcmp(a->cell->merit.reference, b->cell->merit.reference) == 0;
+}
+
+bool rp__paired_tied(const rp__row *a, const rp__row *b) {
+    if (!same_reference(a, b))
+        return false;
+    return a->ratio_low <= b->ratio_high && b->ratio_low <= a->ratio_high;
+}
+
+double rp__row_factor(const rp__group *g, const rp__row *row) {
+    const rp__row *best = g->nrows ? &g->rows[0] : NULL;
+    if (best && same_reference(best, row))
+        return rp__factor(g, best->ratio, row->ratio);
+    return rp__factor(g, g->fastest, row->value);
+}
+
+/* Two significant decimals, as the factor column prints them. */
+static void fmt2(char *buf, size_t len, double v) {
+    snprintf(buf, len, v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v);
+}
+
+const char *rp__fmt_paired_local(char *buf, size_t len, const rp__group *g, const rp__row *row) {
+    if (!row->paired || !rp__is_local(row->cell->merit.reference) ||
+        rp__is_local(row->cell->backend))
+        return NULL;
+    /* "x local" is local: / this for a figure where higher is better, this / local: else. */
+    double f = rp__factor(g, 1.0, row->ratio);
+    double a = rp__factor(g, 1.0, row->ratio_low), b = rp__factor(g, 1.0, row->ratio_high);
+    char fs[24], as[24], bs[24];
+    fmt2(fs, sizeof fs, f);
+    fmt2(as, sizeof as, a < b ? a : b);
+    fmt2(bs, sizeof bs, a < b ? b : a);
+    snprintf(buf, len, "%s [%s-%s]", fs, as, bs);
+    return buf;
+}
+
+bool rp__paired_noisy(const rp__row *row, char *buf, size_t len) {
+    if (!row->paired || rp__is_local(row->cell->backend))
+        return false;
+    double half = (row->ratio_high - row->ratio_low) / 2 / row->ratio;
+    if (!(half > RP__PAIRED_NOISY))
+        return false;
+    snprintf(buf, len, "\xc2\xb1%.0f%%", half * 100);
+    return true;
+}
+
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+bool rp__regime_note(const rp_metric *m, char *buf, size_t len) {
+    static const int kinds[] = {RP_REGIME_FAST, RP_REGIME_SLOW, RP_REGIME_CHANGED};
+    size_t count[3] = {0}, seen = 0;
+    double *llc = malloc((m->nreps ? m->nreps : 1) * sizeof *llc);
+    if (!llc)
+        return false;
+    for (size_t i = 0; i < m->nreps; i++)
+        for (int k = 0; k < 3; k++)
+            count[k] += rp_rep_regime(&m->reps[i]) == kinds[k];
+    for (int k = 0; k < 3; k++)
+        seen += count[k] > 0;
+    buf[0] = '\0';
+    if (seen < 2) {
+        free(llc);
+        return false;
+    }
+    size_t used = (size_t)snprintf(buf, len, "machine changed:");
+    for (int k = 0; k < 3 && used < len; k++) {
+        size_t n = 0;
+        for (size_t i = 0; i < m->nreps; i++)
+            if (rp_rep_regime(&m->reps[i]) == kinds[k])
+                llc[n++] = m->reps[i].probe_before.llc_ns > 0 ? m->reps[i].probe_before.llc_ns
+                                                              : m->reps[i].probe_after.llc_ns;
+        if (!n)
+            continue;
+        qsort(llc, n, sizeof *llc, cmp_double);
+        used += (size_t)snprintf(buf + used, len - used, " %s in %zu (LLC chase %.0f ns)",
+                                 rp_regime_name(kinds[k]), n, llc[n / 2]);
+    }
+    free(llc);
+    return true;
+}

@@ -1,0 +1,511 @@
+/*
+ * lockstep.c - the cells of a group in lockstep rounds.
+ *
+ * On a shared VM the speed of a memory-bound process changes from one process to the next and
+ * within a tenth of a second (README, "Lockstep rounds"). Whole repetitions of a second, in
+ * separate processes, see different machines; so every backend of a group has its workers alive
+ * at once, and the backends take turns under a token in shared memory (sc_lockstep, sc.h):
+ * one batch of a few milliseconds each per round, in a shuffled order, on the same CPUs. Two
+ * batches of one round are milliseconds apart and mostly see the same machine, and the ratio
+ * of a backend's figure to the reference's in the same round is paired: what the machine did
+ * to both cancels out.
+ *
+ * The worker's side is two hooks of the runner: sc_barrier() waits for the first batch and
+ * sc_phase_over() ends each batch, so every scenario's own work() runs in lockstep unchanged.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lockstep.h"
+#include "machine.h"
+
+/* Workers must be warmed up within this time; a batch must end within BATCH_LIMIT_NS. */
+#define SETUP_TIMEOUT_NS (180ull * 1000000000ull)
+#define BATCH_LIMIT_NS (120ull * 1000000000ull)
+#define GRACE_NS (60ull * 1000000000ull)
+/* A group stops its rounds after this long once it has MIN_ROUNDS (slow dumps, remote stores:
+ * a dump through the local Cloudflare runtime takes about a second). */
+#define GROUP_BUDGET_NS (20ull * 1000000000ull)
+#define MIN_ROUNDS 8
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+/* ---- the worker's side ---- */
+
+/* Waits for the next turn of the worker's member: 1 to run a batch, 0 at the end. */
+static int wait_turn(sc_worker *w) {
+    sc_arena *a = w->arena;
+    sc_lockstep *ls = a->ls;
+    for (;;) {
+        if (atomic_load(&a->stop))
+            return 0;
+        uint32_t t = atomic_load(&ls->turn);
+        if (t != w->ls_seen) {
+            w->ls_seen = t;
+            uint32_t h = t % SC_LS_MEMBERS;
+            if (h == SC_LS_END)
+                return 0;
+            if (h == (uint32_t)a->member)
+                return 1;
+            continue;
+        }
+        struct timespec ts = {0, 10000000};
+        futex(&ls->turn, FUTEX_WAIT, t, &ts);
+    }
+}
+
+/* The time this process has spent waiting for a CPU on a run queue, ns (the second field of
+ * /proc/self/schedstat), or 0 when the kernel does not say. The file stays open in the
+ * worker: two preads per batch. */
+static uint64_t run_delay(void) {
+    static int fd = -2;
+    if (fd == -2)
+        fd = open("/proc/self/schedstat", O_RDONLY | O_CLOEXEC);
+    char buf[128];
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *end = NULL;
+    (void)strtoull(buf, &end, 10); /* the time on a CPU */
+    const char *rest = end;
+    unsigned long long wait = strtoull(rest, &end, 10);
+    return end != rest ? (uint64_t)wait : 0;
+}
+
+static void begin_batch(sc_worker *w, uint64_t done) {
+    sc_probe_run(&w->prober, &w->slot->probe_before);
+    w->wait0 = run_delay();
+    w->slot->b_start = sc_now_ns();
+    /* The batch's time runs from the first of its workers to start, not from the grant: on a
+     * loaded machine a worker may wake milliseconds after the token was passed to it. */
+    uint64_t none = 0;
+    double s = w->cell->p.duration;
+    if (s < w->cell->scenario->batch_min_s)
+        s = w->cell->scenario->batch_min_s;
+    atomic_compare_exchange_strong(&w->arena->ls->deadline, &none,
+                                   w->slot->b_start + (uint64_t)(s * 1e9));
+    if (!w->slot->t_start)
+        w->slot->t_start = w->slot->b_start;
+    w->batch_done0 = done;
+}
+
+int sc__ls_first_batch(sc_worker *w) {
+    if (!wait_turn(w))
+        return SC_ESTOPPED;
+    begin_batch(w, 0);
+    return 0;
+}
+
+bool sc__ls_phase_over(sc_worker *w, uint64_t done, uint64_t target) {
+    sc_lockstep *ls = w->arena->ls;
+    int min_ops = w->cell->scenario->batch_min_ops;
+    uint64_t in_batch = done - w->batch_done0;
+    bool over = w->cell->p.ops
+                    ? in_batch >= target
+                    : in_batch >= (uint64_t)(min_ops ? min_ops : SC_LS_MIN_OPS) &&
+                          sc_now_ns() >= atomic_load_explicit(&ls->deadline, memory_order_relaxed);
+    if (!over)
+        return false;
+    w->slot->b_end = sc_now_ns();
+    uint64_t wait = run_delay();
+    w->slot->b_wait = wait > w->wait0 ? wait - w->wait0 : 0;
+    sc_probe_run(&w->prober, &w->slot->probe_after);
+    atomic_fetch_add(&ls->parked, 1);
+    futex(&ls->parked, FUTEX_WAKE, INT_MAX, NULL);
+    if (!wait_turn(w))
+        return true;
+    begin_batch(w, done);
+    return false;
+}
+
+/* ---- the parent's side ---- */
+
+/* One cell of the group as the rounds see it. */
+typedef struct member {
+    sc_cell *c;
+    rp_cell *out;
+    sc_cell_state *st;
+    sc_arena *a;
+    size_t asize;
+    pid_t pids[SC_MAX_PROCS];
+    bool live;
+    /* What the slots held after the last batch, to take each batch's share. */
+    uint64_t ops[SC_MAX_PROCS][SC_MAX_OPS], errors[SC_MAX_PROCS][SC_MAX_OPS];
+    uint64_t phase[SC_MAX_PROCS][SC_MAX_OPS];
+    sc_hist *prev, *cur;
+} member;
+
+void sc__slot_probes(const sc_arena *a, int n, rp_probe *before, rp_probe *after) {
+    rp_probe b[SC_MAX_PROCS], f[SC_MAX_PROCS];
+    for (int i = 0; i < n && i < SC_MAX_PROCS; i++) {
+        b[i] = a->slots[i].probe_before;
+        f[i] = a->slots[i].probe_after;
+    }
+    sc_probe_mean(b, (size_t)n, before);
+    sc_probe_mean(f, (size_t)n, after);
+}
+
+static void member_fail(member *m, const char *why) {
+    if (!m->out->reason)
+        sc__set_error(m->out, RP_STATUS_ERROR, "%s", why);
+    m->st->rc = m->st->rc ? m->st->rc : -EIO;
+    m->st->done = true;
+    m->live = false;
+    if (m->a) {
+        atomic_store(&m->a->stop, 1);
+        atomic_store(&m->a->go, 1);
+        futex(&m->a->go, FUTEX_WAKE, INT_MAX, NULL);
+    }
+}
+
+/* Setup in the parent, the arena, the workers. */
+static void member_start(member *m, sc_lockstep *ls, int index) {
+    sc_cell *c = m->c;
+    char err[512] = "";
+    c->rep = 0;
+    int rc = c->scenario->setup ? c->scenario->setup(c, m->st->kv, err, sizeof err) : 0;
+    if (rc) {
+        sc__set_error(m->out, RP_STATUS_ERROR, "setup: %s", err[0] ? err : kv_errname(rc));
+        m->st->rc = rc;
+        m->st->done = true;
+        return;
+    }
+    int P = c->p.procs;
+    m->asize = sizeof(sc_arena) + (size_t)P * sizeof(sc_slot);
+    m->a = mmap(NULL, m->asize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    m->prev = calloc((size_t)c->nops, sizeof *m->prev);
+    m->cur = calloc((size_t)c->nops, sizeof *m->cur);
+    if (m->a == MAP_FAILED || !m->prev || !m->cur) {
+        if (m->a == MAP_FAILED)
+            m->a = NULL;
+        member_fail(m, "out of memory for the shared arena");
+        return;
+    }
+    m->a->ls = ls;
+    m->a->member = index;
+    for (int i = 0; i < P; i++)
+        for (int o = 0; o < SC_MAX_OPS; o++)
+            sc_hist_reset(&m->a->slots[i].op[o].hist);
+    for (int o = 0; o < c->nops; o++)
+        sc_hist_reset(&m->prev[o]);
+    m->live = true;
+    if (sc__start_workers(c, m->a, m->pids) < P)
+        member_fail(m, "fork failed");
+}
+
+/* Whether a worker of m has exited (it only does at the end, or when it failed); the message
+ * of a failed one becomes the cell's reason. */
+static bool member_broken(member *m) {
+    bool broken = atomic_load(&m->a->stop) != 0;
+    for (int i = 0; i < m->c->p.procs; i++)
+        if (atomic_load(&m->a->slots[i].state) != 0) {
+            if (atomic_load(&m->a->slots[i].state) == 2)
+                sc__worker_ok(&m->a->slots[i], i, false, m->out);
+            broken = true;
+        }
+    return broken;
+}
+
+/* Waits until every live member's workers are at the barrier. */
+static void wait_ready(member *ms, size_t n, volatile sig_atomic_t *stop) {
+    uint64_t limit = sc_now_ns() + SETUP_TIMEOUT_NS;
+    for (size_t i = 0; i < n; i++) {
+        member *m = &ms[i];
+        while (m->live && atomic_load(&m->a->ready) < (uint32_t)m->c->p.procs) {
+            if (member_broken(m))
+                member_fail(m, "a worker failed while warming up");
+            else if (sc_now_ns() > limit || *stop)
+                member_fail(m, *stop ? "interrupted" : "the workers did not warm up in time");
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+/* Passes the token to `holder` (a member, or SC_LS_END). */
+static void grant(sc_lockstep *ls, uint32_t holder) {
+    atomic_store(&ls->parked, 0);
+    atomic_store(&ls->deadline, 0);
+    uint32_t seq = atomic_load(&ls->turn) / SC_LS_MEMBERS + 1;
+    atomic_store(&ls->turn, seq * SC_LS_MEMBERS + holder);
+    futex(&ls->turn, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/* One batch of member m: the token, then wait until all its workers parked. 0, or -1. */
+static int run_batch(sc_lockstep *ls, member *m, int index, volatile sig_atomic_t *stop) {
+    uint32_t P = (uint32_t)m->c->p.procs;
+    uint64_t now = sc_now_ns();
+    grant(ls, (uint32_t)index);
+    uint64_t limit = now + BATCH_LIMIT_NS;
+    for (;;) {
+        uint32_t k = atomic_load(&ls->parked);
+        if (k >= P)
+            return 0;
+        if (member_broken(m)) {
+            member_fail(m, "a worker failed");
+            return -1;
+        }
+        if (*stop || sc_now_ns() > limit) {
+            member_fail(m, *stop ? "interrupted" : "a batch did not end in time");
+            return -1;
+        }
+        struct timespec ts = {0, 1000000};
+        futex(&ls->parked, FUTEX_WAIT, k, &ts);
+    }
+}
+
+/* The histogram of op o over m's workers now into m->cur[o]. */
+static void sum_hist(member *m, int o) {
+    sc_hist_reset(&m->cur[o]);
+    for (int i = 0; i < m->c->p.procs; i++)
+        sc_hist_merge(&m->cur[o], &m->a->slots[i].op[o].hist);
+}
+
+/*
+ * The length of the last batch over m's workers, in seconds: the longest of their stretches,
+ * each less the time its worker waited for a CPU. On a machine shared with other tenants a
+ * worker of a 5 ms batch may spend most of it on a run queue (measured here at load 10: 2 to
+ * 4.5 ms of 5); that time is the other tenants', not the backend's, and it is what made two
+ * runs' figures disagree. A worker waiting for a server sleeps, which is not a run-queue wait,
+ * so a server's own time stays in.
+ */
+static double batch_seconds(const member *m) {
+    uint64_t longest = 0;
+    for (int i = 0; i < m->c->p.procs; i++) {
+        const sc_slot *s = &m->a->slots[i];
+        uint64_t span = s->b_end > s->b_start ? s->b_end - s->b_start : 0;
+        uint64_t busy = span > s->b_wait ? span - s->b_wait : span / 16;
+        longest = busy > longest ? busy : longest;
+    }
+    return (double)longest / 1e9;
+}
+
+/* Takes the last batch's share of every slot; records it as a repetition unless `warm`. */
+static void record_batch(member *m, int round, int position, double steal, bool warm) {
+    const sc_cell *c = m->c;
+    double span = batch_seconds(m), load[1] = {0};
+    rp_probe before, after;
+    sc__slot_probes(m->a, c->p.procs, &before, &after);
+    double load1 = getloadavg(load, 1) < 1 ? 0 : load[0];
+    for (int o = 0; o < c->nops; o++) {
+        uint64_t ops = 0, errors = 0, phase = 0;
+        for (int i = 0; i < c->p.procs; i++) {
+            const sc_op_stats *s = &m->a->slots[i].op[o];
+            ops += s->ops - m->ops[i][o];
+            errors += s->errors - m->errors[i][o];
+            uint64_t ph = s->phase_ns - m->phase[i][o];
+            phase = ph > phase ? ph : phase;
+            m->ops[i][o] = s->ops;
+            m->errors[i][o] = s->errors;
+            m->phase[i][o] = s->phase_ns;
+        }
+        sum_hist(m, o);
+        sc_hist delta;
+        sc_hist_diff(&delta, &m->cur[o], &m->prev[o]);
+        m->prev[o] = m->cur[o];
+        if (warm)
+            continue;
+        double t = phase ? (double)phase / 1e9 : span;
+        rp_rep rep = {.ops = ops,
+                      .seconds = t,
+                      .ops_per_sec = t > 0 ? (double)ops / t : 0,
+                      .errors = errors,
+                      .p50_ns = delta.count ? sc_hist_quantile(&delta, 0.5) : 0,
+                      .round = round,
+                      .position = position,
+                      .steal_share = steal > 1 ? 1 : steal,
+                      .load1 = load1,
+                      .probe_before = before,
+                      .probe_after = after};
+        rp_metric_add_rep(&m->out->metrics[o], &rep);
+        sc_hist_merge(&m->st->merged[o], &delta);
+    }
+}
+
+/* The rounds: round -1 warms up (not recorded), then p.repeat rounds within the budget. */
+static void rounds(sc_lockstep *ls, member *ms, size_t n, uint64_t seed, double *took,
+                   volatile sig_atomic_t *stop) {
+    size_t order[SC_MAX_PROCS * 4 > 256 ? SC_MAX_PROCS * 4 : 256];
+    sc_rng rng;
+    sc_rng_seed(&rng, seed);
+    int repeat = ms[0].c->p.repeat;
+    uint64_t begin = sc_now_ns();
+    for (int r = -1; r < repeat && !*stop; r++) {
+        if (r >= MIN_ROUNDS && sc_now_ns() - begin > GROUP_BUDGET_NS)
+            break;
+        sc_rng_shuffle(&rng, order, n);
+        for (size_t k = 0; k < n && !*stop; k++) {
+            member *m = &ms[order[k]];
+            if (!m->live)
+                continue;
+            uint64_t ticks0, steal0, ticks1, steal1, t0 = sc_now_ns();
+            sc_cpu_ticks(&ticks0, &steal0);
+            int rc = run_batch(ls, m, (int)order[k], stop);
+            sc_cpu_ticks(&ticks1, &steal1);
+            took[order[k]] += (double)(sc_now_ns() - t0) / 1e9;
+            double steal = ticks1 > ticks0 && steal1 >= steal0
+                               ? (double)(steal1 - steal0) / (double)(ticks1 - ticks0)
+                               : 0;
+            if (rc == 0)
+                record_batch(m, r, (int)k, steal, r < 0);
+        }
+    }
+}
+
+/* Jain's index over the workers' operations (they ran for the same batches). */
+static void member_fairness(member *m) {
+    const sc_cell *c = m->c;
+    double s1 = 0, s2 = 0;
+    for (int w = 0; w < c->p.procs; w++) {
+        double x = 0;
+        for (int o = 0; o < c->nops; o++)
+            x += (double)m->a->slots[w].op[o].ops;
+        s1 += x;
+        s2 += x * x;
+    }
+    if (c->p.procs > 1 && s2 > 0 && m->st->nfair < 64)
+        m->st->fair[m->st->nfair++] = s1 * s1 / (c->p.procs * s2);
+}
+
+/* A live member after its workers ended: their state, the scenario's finish, fairness. */
+static void member_finish(member *m, bool killed, volatile sig_atomic_t *stop) {
+    bool ok = true;
+    for (int w = 0; w < m->c->p.procs; w++)
+        ok = sc__worker_ok(&m->a->slots[w], w, killed, m->out) && ok;
+    if (!ok || *stop) {
+        member_fail(m, "interrupted");
+        return;
+    }
+    sc_cell *c = m->c;
+    int rc = c->scenario->finish ? c->scenario->finish(c, m->st->kv, m->a, m->out) : 0;
+    if (rc) {
+        sc__set_error(m->out, RP_STATUS_ERROR, "checking the outcome: %s: %s", kv_errname(rc),
+                      kv_errmsg(m->st->kv));
+        member_fail(m, "checking the outcome failed");
+        return;
+    }
+    member_fairness(m);
+}
+
+/* Ends the rounds and reaps every member's workers at once (sc__reap() waits for any child).
+ * Returns whether some had to be killed. */
+static bool end_rounds(sc_lockstep *ls, member *ms, size_t n) {
+    grant(ls, SC_LS_END);
+    pid_t *all = calloc(n * SC_MAX_PROCS, sizeof *all);
+    int nall = 0, killed = 0;
+    for (size_t i = 0; all && i < n; i++)
+        for (int w = 0; ms[i].a && w < ms[i].c->p.procs; w++)
+            if (ms[i].pids[w] > 0)
+                all[nall++] = ms[i].pids[w];
+    if (all)
+        killed = sc__reap(all, nall, sc_now_ns() + GRACE_NS, NULL, NULL, NULL);
+    free(all);
+    return killed != 0;
+}
+
+/* Ends the rounds, reaps every member's workers and finishes each live member. */
+static void finish_all(sc_lockstep *ls, member *ms, size_t n, volatile sig_atomic_t *stop) {
+    bool killed = end_rounds(ls, ms, n);
+    for (size_t i = 0; i < n; i++)
+        if (ms[i].a && ms[i].live)
+            member_finish(&ms[i], killed, stop);
+}
+
+void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n, uint64_t seed,
+                     double *took, volatile sig_atomic_t *stop) {
+    member *ms = calloc(n, sizeof *ms);
+    sc_lockstep *ls =
+        mmap(NULL, sizeof *ls, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (!ms || ls == MAP_FAILED || n >= SC_LS_END) {
+        for (size_t i = 0; i < n; i++)
+            if (!st[i].done) {
+                sc__set_error(&outs[i], RP_STATUS_ERROR, "out of memory");
+                st[i].done = true;
+                st[i].rc = -ENOMEM;
+            }
+        free(ms);
+        if (ls != MAP_FAILED)
+            munmap(ls, sizeof *ls);
+        return;
+    }
+    /* Turn 0 names member 0 with sequence 0: the workers start with ls_seen 0 and wait. */
+    atomic_store(&ls->turn, 0);
+    for (size_t i = 0; i < n; i++) {
+        ms[i] = (member){.c = &cells[i], .out = &outs[i], .st = &st[i]};
+        if (!st[i].done)
+            member_start(&ms[i], ls, (int)i);
+    }
+    wait_ready(ms, n, stop);
+    rounds(ls, ms, n, seed, took, stop);
+    finish_all(ls, ms, n, stop);
+    for (size_t i = 0; i < n; i++) {
+        if (ms[i].a)
+            munmap(ms[i].a, ms[i].asize);
+        free(ms[i].prev);
+        free(ms[i].cur);
+    }
+    munmap(ls, sizeof *ls);
+    free(ms);
+}
+
+/* ---- paired ratios ---- */
+
+static bool ok_cell(const rp_cell *o) {
+    return o->status == RP_STATUS_OK && rp_cell_merit(o) != NULL;
+}
+
+int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(cells[i].uri, "local:") && ok_cell(&outs[i]))
+            return (int)i;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cells[i].uri, "null:") != 0 && ok_cell(&outs[i]))
+            return (int)i;
+    return -1;
+}
+
+/* The merit metric of a cell (its reps carry the ratios), or NULL. */
+static rp_metric *merit_metric(rp_cell *o) {
+    for (size_t i = 0; o->merit.metric && i < o->nmetrics; i++)
+        if (!strcmp(o->metrics[i].op, o->merit.metric))
+            return &o->metrics[i];
+    return NULL;
+}
+
+void sc_pair_ratios(sc_cell *cells, rp_cell *outs, size_t n) {
+    int ref = sc_pair_reference(cells, outs, n);
+    if (ref < 0)
+        return;
+    rp_cell *r = &outs[ref];
+    const rp_metric *rm = merit_metric(r);
+    for (size_t i = 0; rm && i < n; i++) {
+        rp_cell *o = &outs[i];
+        rp_metric *m = merit_metric(o);
+        if (!ok_cell(o) || !m)
+            continue;
+        for (size_t k = 0; k < m->nreps; k++) {
+            m->reps[k].ratio = 0;
+            for (size_t j = 0; j < rm->nreps; j++) {
+                if (rm->reps[j].round != m->reps[k].round)
+                    continue;
+                double a = rp_merit_rep_value(o, k), b = rp_merit_rep_value(r, j);
+                if (a > 0 && b > 0)
+                    m->reps[k].ratio = a / b;
+                break;
+            }
+        }
+        rp_set_string(&o->merit.reference, r->backend);
+        rp_cell_summarise_merit(o);
+    }
+}

@@ -1,0 +1,55 @@
+/*
+ * lockstep.h - the lockstep rounds of a group of cells (lockstep.c), and the parts of the
+ * runner (runner.c) that they share with whole repetitions. Internal to scenarios/.
+ */
+#ifndef SC_LOCKSTEP_H
+#define SC_LOCKSTEP_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "sc.h"
+
+/* ---- the worker's side (lockstep.c) ---- */
+/* sc_barrier() in lockstep: waits for the member's first batch and begins it. 0, or SC_ESTOPPED
+ * when the group ended (or was stopped) first. */
+int sc__ls_first_batch(sc_worker *w);
+/* sc_phase_over() in lockstep: false while the batch runs; at its end, parks the worker until
+ * the member's next batch (false) or the end of the rounds (true). `target` is the worker's
+ * share of a batch's operations in ops mode. */
+bool sc__ls_phase_over(sc_worker *w, uint64_t done, uint64_t target);
+
+/* ---- the parent's side ---- */
+/*
+ * Runs the n cells of one group in lockstep: every cell's workers are started at once (after
+ * its setup), then p.repeat rounds (after one warm-up round that is not recorded) in which
+ * every live cell runs one batch, in an order shuffled per round from `seed`. Each batch of
+ * each cell is one repetition of its metrics (round, position, the probes, the steal share).
+ * Then the workers end, each cell's `finish` runs, and st[i].merged holds the recorded
+ * batches' histograms. A cell that fails is marked in its out and st and leaves the rounds;
+ * the others go on. `took[i]` gets the seconds cell i ran.
+ */
+void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n, uint64_t seed,
+                     double *took, volatile sig_atomic_t *stop);
+/*
+ * The paired ratios of a group run in lockstep: the reference is the local: cell when it is ok,
+ * else the first ok cell that is not null:; each cell's merit metric's repetition of round r
+ * gets ratio = its figure of merit / the reference's in round r, and the merit is summarised
+ * again with the reference named. Nothing happens without an ok reference.
+ */
+void sc_pair_ratios(sc_cell *cells, rp_cell *outs, size_t n);
+/* The index of the reference cell of a group (as above), or -1. */
+int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n);
+
+/* ---- runner.c ---- */
+int sc__start_workers(sc_cell *c, sc_arena *a, pid_t *pids);
+int sc__reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop,
+             uint64_t *nivcsw);
+void sc__set_error(rp_cell *out, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool sc__worker_ok(const sc_slot *s, int i, bool killed, rp_cell *out);
+/* The mean probes before and after of the first n slots. */
+void sc__slot_probes(const sc_arena *a, int n, rp_probe *before, rp_probe *after);
+
+#endif /* SC_LOCKSTEP_H */
