@@ -75,7 +75,7 @@ recorded_pid() {
 }
 
 # Records the start time of the process in pid file $1 into $2, once the pid file exists.
-record_start() {
+cluster__record_start() {
   local pidfile=$1 startfile=$2 pid deadline=$((SECONDS + 10))
   while [ ! -s "$pidfile" ] && [ $SECONDS -lt "$deadline" ]; do sleep 0.05; done
   pid=$(tr -dc '0-9' <"$pidfile" 2>/dev/null) || return 1
@@ -133,7 +133,7 @@ cluster__start_node() {
   fi
   rm -f "$d/redis.pid" "$d/start"
   redis-server "$d/redis.conf" >>"$d/log" 2>&1 || die "redis-server on port $port failed to start; see $d/log"
-  record_start "$d/redis.pid" "$d/start" || die "redis-server on port $port wrote no pid file; see $d/log"
+  cluster__record_start "$d/redis.pid" "$d/start" || die "redis-server on port $port wrote no pid file; see $d/log"
   local deadline=$((SECONDS + ${UD_SERVICES_WAIT:-10}))
   until probe "$port" PING +PONG; do
     [ $SECONDS -lt "$deadline" ] || die "redis-server did not answer on 127.0.0.1:$port; see $d/log"
@@ -233,7 +233,7 @@ pool_start() {
     # -I 2m: the contract tests store 1 MiB values, above the default item size of 1 MiB.
     memcached -d -P "$dir/$port.pid" -l 127.0.0.1 -p "$port" -U 0 -m "$pool__memory" -I 2m \
       -c 1024 -t 2 "${user[@]}" >>"$dir/$port.log" 2>&1 || die "memcached on port $port failed to start; see $dir/$port.log"
-    record_start "$dir/$port.pid" "$dir/$port.start" || die "memcached on port $port wrote no pid file"
+    cluster__record_start "$dir/$port.pid" "$dir/$port.start" || die "memcached on port $port wrote no pid file"
     local deadline=$((SECONDS + ${UD_SERVICES_WAIT:-10}))
     until probe "$port" version VERSION; do
       [ $SECONDS -lt "$deadline" ] || die "memcached did not answer on 127.0.0.1:$port; see $dir/$port.log"
