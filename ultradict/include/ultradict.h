@@ -134,7 +134,8 @@ extern "C" {
     XX(UD_EINCOMPLETE, -1025,                                                                      \
        "the dict was never completely created (its creator died in ud_open)")                      \
     XX(UD_ENAMETOOLONG, -1026,                                                                     \
-       "nested too deep: a nested dict's full name would pass UD_FULL_NAME_MAX (242 characters)")
+       "nested too deep: a nested dict's full name would pass UD_FULL_NAME_MAX (242 characters)")  \
+    XX(UD_ECREATING, -1027, "the dict is being created or half-created; try again in a second")
 
 UD_ERRGEN_ENUM(UD_ERRNO_MAP);
 
@@ -228,7 +229,8 @@ typedef struct ud_dict ud_dict;
  * Creates or attaches the dict described by `opts` (NULL: all defaults) and writes a new handle
  * to *out. Errors: UD_EEXIST, UD_ENOENT (see create), UD_ENAME, UD_EINVAL, UD_EMISMATCH,
  * UD_EBADMAGIC / UD_EVERSION / UD_ECORRUPT (the name exists but is not a compatible dict),
- * -errno from the system. *out is untouched on failure.
+ * UD_ECREATING (UD_CREATE_ONLY on a name whose creator is inside ud_open() or died there less
+ * than a second ago), -errno from the system. *out is untouched on failure.
  */
 UD_EXPORT int ud_open(const ud_options *opts, ud_dict **out);
 
@@ -256,7 +258,8 @@ UD_EXPORT int ud_unlink(ud_dict *d);
  * Removes every segment of the dict called `name` and of its nested children, whether or not
  * any process uses it. Only segments that carry this library's magic (or belong to such a
  * dict by name) are removed: UD_ENOENT if nothing is there, UD_EBADMAGIC if `name` is somebody
- * else's file.
+ * else's file, UD_ECREATING if its creator is inside ud_open() or died there less than a
+ * second ago (a second later it is a dict, or debris that is removed).
  */
 UD_EXPORT int ud_unlink_by_name(const char *name);
 

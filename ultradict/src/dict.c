@@ -285,6 +285,10 @@ int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags
         if (rc != UD_ENOENT || o->create == UD_ATTACH_ONLY)
             break;
     }
+    /* The name is taken by a creator still inside ud_open(), or by one that died there less
+     * than its initialisation window ago: neither "exists" nor free yet. */
+    if (rc == UD_EEXIST && o->create == UD_CREATE_ONLY && ud__unpublished_name(d->name) == 1)
+        rc = UD_ECREATING;
     if (rc) {
         ud__table_free(&d->table);
         free(d);

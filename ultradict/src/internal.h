@@ -116,6 +116,9 @@ int ud__half_created_name(const char *name);
 /* 1 if the process that created the dict `name` is still alive (or, before it wrote its
  * identity, still within the initialisation window), 0 if it is gone or `name` is unreadable. */
 int ud__creator_alive_name(const char *name);
+/* 1 if the control segment of `name` exists and carries no magic yet (its creator at work, or
+ * dead with its name not yet known to be debris), else 0. */
+int ud__unpublished_name(const char *name);
 /* Unlinks the control segment `name` if it is a dead creator's half-created one (checked on
  * the very file the name refers to). 1 if it did, 0 if not. */
 int ud__reclaim_half_created(const char *name);

@@ -300,6 +300,23 @@ int ud__half_created_name(const char *name) {
     return r;
 }
 
+int ud__unpublished_name(const char *name) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int fd = open_control_ro(name, path);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    uint64_t magic = 0;
+    int r = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_size == 0 || (size_t)st.st_size == ud__control_size())) {
+        if (st.st_size == 0 || pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic)
+            r = magic == 0;
+    }
+    close(fd);
+    return r;
+}
+
 int ud__unlink_tree(const char *name) {
     /* Only a dict of ours is removed: its control segment carries our magic, or - if the
      * control segment is damaged or gone - its stream segment does. */
@@ -311,6 +328,10 @@ int ud__unlink_tree(const char *name) {
         /* Say why: another user's dict is -EACCES, not a bad magic. */
         if (crc == -EACCES || src == -EACCES)
             return -EACCES;
+        /* Without a magic yet, it may be a creator at work or one that died within its
+         * initialisation window: a second later the name is either a dict or debris. */
+        if (crc == 0 && cm == 0 && ud__unpublished_name(name) == 1)
+            return UD_ECREATING;
         return seg_exists(name, "") || seg_exists(name, ".stream") ? UD_EBADMAGIC : UD_ENOENT;
     }
     return ud__unlink_tree_unchecked(name);

@@ -4,8 +4,11 @@
  */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A handle value that ud_open() must never write on failure. */
@@ -401,6 +404,41 @@ static void test_unlink(void **state) {
     ud_buf_free(&v);
 }
 
+/*
+ * A control segment with no size and no magic yet: a creator between shm_open() and
+ * ftruncate(), alive or killed there a moment ago. Until its initialisation window has passed
+ * nobody can tell which, so create and unlink say "try again", not "exists" or "not ours".
+ */
+static void test_name_being_created(void **state) {
+    (void)state;
+    char name[64], path[80];
+    ut_name(name);
+    snprintf(path, sizeof path, "/%s", name);
+    int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    ud_dict *d = SENTINEL;
+    assert_rc(open_opts(name, UD_CREATE_ONLY, &d), UD_ECREATING);
+    assert_ptr_equal(d, SENTINEL);
+    assert_rc(ud_unlink_by_name(name), UD_ECREATING);
+    assert_non_null(strstr(ud_strerror(UD_ECREATING), "try again in a second"));
+    assert_int_equal(ut_count_segments(name), 1);
+
+    /* Past the window it is debris: create takes the name over, unlink removes it. */
+    struct timespec old[2] = {{time(NULL) - 5, 0}, {time(NULL) - 5, 0}};
+    assert_int_equal(futimens(fd, old), 0);
+    assert_ok(ud_unlink_by_name(name));
+    assert_int_equal(ut_count_segments(name), 0);
+    close(fd);
+    fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(futimens(fd, old), 0);
+    close(fd);
+    d = NULL;
+    assert_ok(open_opts(name, UD_CREATE_ONLY, &d));
+    assert_ok(ud_unlink(d));
+    ud_close(d);
+}
+
 static void check_modes(const char *name, unsigned want) {
     const char *suffixes[] = {"", ".stream", ".dump0", ".dump1"};
     int seen = 0;
@@ -550,6 +588,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_options_mismatch, ut_teardown),
         cmocka_unit_test_teardown(test_auto_unlink, ut_teardown),
         cmocka_unit_test_teardown(test_unlink, ut_teardown),
+        cmocka_unit_test_teardown(test_name_being_created, ut_teardown),
         cmocka_unit_test_teardown(test_segment_modes, ut_teardown),
         cmocka_unit_test_teardown(test_segment_set, ut_teardown),
         cmocka_unit_test_teardown(test_list, ut_teardown),
