@@ -253,22 +253,30 @@ int ud__half_created_dead(int fd) {
     return creator_gone(&c, &st) ? 1 : 0;
 }
 
-int ud__creator_alive_name(const char *name) {
+/* Applies `check` to the control segment of `name`, opened read-only; 0 if it cannot be. */
+static int check_control(const char *name, int (*check)(int fd)) {
     char path[UD__SEG_NAME_MAX + 2];
     int fd = open_control_ro(name, path);
     if (fd < 0)
         return 0;
+    int r = check(fd);
+    close(fd);
+    return r;
+}
+
+static int creator_alive_fd(int fd) {
     struct stat st;
     ud__control c;
     memset(&c, 0, sizeof c);
-    int alive = 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        if ((size_t)st.st_size < sizeof c || pread(fd, &c, sizeof c, 0) != (ssize_t)sizeof c)
-            memset(&c, 0, sizeof c); /* no identity yet: the initialisation window decides */
-        alive = creator_gone(&c, &st) ? 0 : 1;
-    }
-    close(fd);
-    return alive;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if ((size_t)st.st_size < sizeof c || pread(fd, &c, sizeof c, 0) != (ssize_t)sizeof c)
+        memset(&c, 0, sizeof c); /* no identity yet: the initialisation window decides */
+    return creator_gone(&c, &st) ? 0 : 1;
+}
+
+int ud__creator_alive_name(const char *name) {
+    return check_control(name, creator_alive_fd);
 }
 
 int ud__reclaim_half_created(const char *name) {
@@ -291,30 +299,24 @@ int ud__reclaim_half_created(const char *name) {
 }
 
 int ud__half_created_name(const char *name) {
-    char path[UD__SEG_NAME_MAX + 2];
-    int fd = open_control_ro(name, path);
-    if (fd < 0)
+    return check_control(name, ud__half_created_dead);
+}
+
+static int unpublished_fd(int fd) {
+    struct stat st;
+    uint64_t magic = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         return 0;
-    int r = ud__half_created_dead(fd);
-    close(fd);
-    return r;
+    if (st.st_size == 0)
+        return 1; /* between shm_open() and ftruncate() */
+    if ((size_t)st.st_size != ud__control_size() ||
+        pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
+        return 0;
+    return magic == 0;
 }
 
 int ud__unpublished_name(const char *name) {
-    char path[UD__SEG_NAME_MAX + 2];
-    int fd = open_control_ro(name, path);
-    if (fd < 0)
-        return 0;
-    struct stat st;
-    uint64_t magic = 0;
-    int r = 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (st.st_size == 0 || (size_t)st.st_size == ud__control_size())) {
-        if (st.st_size == 0 || pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic)
-            r = magic == 0;
-    }
-    close(fd);
-    return r;
+    return check_control(name, unpublished_fd);
 }
 
 int ud__unlink_tree(const char *name) {
