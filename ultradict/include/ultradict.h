@@ -244,8 +244,9 @@ typedef struct ud_dict ud_dict;
  * Creates or attaches the dict described by `opts` (NULL: all defaults) and writes a new handle
  * to *out. Returns 0 or an error: UD_EEXIST, UD_ENOENT (see create), UD_ENAME, UD_EINVAL,
  * UD_EMISMATCH, UD_EBADMAGIC / UD_EVERSION / UD_ECORRUPT (the name exists but is not a compatible
- * dict), UD_ECREATING (UD_CREATE_ONLY on a name whose creator is inside ud_open() or died there
- * less than a second ago), -errno from the system. *out is untouched on failure.
+ * dict), UD_ECREATING (UD_CREATE_ONLY on a name whose creator has not even written its
+ * identity into it for 0.1 s: killed inside ud_open() less than a second ago, or stalled there),
+ * -errno from the system. *out is untouched on failure.
  */
 UD_EXPORT int ud_open(const ud_options *opts, ud_dict **out);
 

@@ -302,21 +302,37 @@ int ud__half_created_name(const char *name) {
     return check_control(name, ud__half_created_dead);
 }
 
-static int unpublished_fd(int fd) {
+/* Reads an unpublished control segment into *c (zeroes while it has no size yet). 1 if it is
+ * one (a regular file of size 0 or of a control segment, without magic), else 0. */
+static int read_unpublished(int fd, ud__control *c) {
     struct stat st;
-    uint64_t magic = 0;
+    memset(c, 0, sizeof *c);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         return 0;
     if (st.st_size == 0)
         return 1; /* between shm_open() and ftruncate() */
     if ((size_t)st.st_size != ud__control_size() ||
-        pread(fd, &magic, sizeof magic, 0) != (ssize_t)sizeof magic)
+        pread(fd, c, sizeof *c, 0) != (ssize_t)sizeof *c)
         return 0;
-    return magic == 0;
+    return c->magic == 0;
+}
+
+static int unpublished_fd(int fd) {
+    ud__control c;
+    return read_unpublished(fd, &c);
+}
+
+static int nameless_creator_fd(int fd) {
+    ud__control c;
+    return read_unpublished(fd, &c) && (c.creator_pid <= 0 || c.creator_start == 0);
 }
 
 int ud__unpublished_name(const char *name) {
     return check_control(name, unpublished_fd);
+}
+
+int ud__nameless_creator_name(const char *name) {
+    return check_control(name, nameless_creator_fd);
 }
 
 int ud__unlink_tree(const char *name) {

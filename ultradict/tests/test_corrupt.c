@@ -692,8 +692,8 @@ static int scenario_half_created(void *varg) {
     CHECK(fd >= 0 && ftruncate(fd, (off_t)csize) == 0, "cannot plant");
     close(fd);
     ud_dict *d = NULL;
-    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), UD_EEXIST);
-    CHECK_RC(ud_unlink_by_name(name), UD_EBADMAGIC);
+    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), UD_ECREATING);
+    CHECK_RC(ud_unlink_by_name(name), UD_ECREATING);
     unlink(path);
     /* Nor is one whose pid is read before its start time: a live pid with no start time is a
      * creator in the middle of writing its identity, not a reused pid. */
@@ -703,7 +703,7 @@ static int scenario_half_created(void *varg) {
               pwrite(fd, &live, sizeof live, offsetof(ud__control, creator_pid)) == sizeof live,
           "cannot plant");
     close(fd);
-    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), UD_EEXIST);
+    CHECK_RC(open_rc(name, UD_CREATE_ONLY, &d), UD_ECREATING);
     unlink(path);
     return 0;
 }
