@@ -136,23 +136,26 @@ static int find_child(ud_dict *d, const void *key, size_t klen, ud__entry **out)
     return 0;
 }
 
-int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
+/* find_child() behind the checks of a public call whose output is `out`. */
+static int public_find_child(ud_dict *d, const void *key, size_t klen, const void *out,
+                             ud__entry **e) {
     UD__CHECK_HANDLE(d);
-    if (!child)
+    if (!out)
         return UD_EINVAL;
+    return find_child(d, key, klen, e);
+}
+
+int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
     ud__entry *e;
-    int rc = find_child(d, key, klen, &e);
+    int rc = public_find_child(d, key, klen, child, &e);
     if (rc)
         return rc;
     return ud__open_child(d, ud__entry_val(e), e->vlen, UD_ATTACH_ONLY, child);
 }
 
 int ud_child_name(ud_dict *d, const void *key, size_t klen, ud_buf *name) {
-    UD__CHECK_HANDLE(d);
-    if (!name)
-        return UD_EINVAL;
     ud__entry *e;
-    int rc = find_child(d, key, klen, &e);
+    int rc = public_find_child(d, key, klen, name, &e);
     if (rc)
         return rc;
     rc = check_child_name(d, ud__entry_val(e), e->vlen);

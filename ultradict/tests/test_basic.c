@@ -47,10 +47,8 @@ static void test_set_get(void **state) {
 
 static void test_get_local_is_stale(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *b = ut_attach(name);
-    assert_non_null(b);
+    ut_pair p = ut_pair_open();
+    ud_dict *a = p.d, *b = p.o;
     ud_buf v = UD_BUF_INIT;
 
     assert_ok(ud_set(a, S("k"), S("v1")));
@@ -67,16 +65,13 @@ static void test_get_local_is_stale(void **state) {
     assert_buf_eq(&v, "v2", 2);
 
     ud_buf_free(&v);
-    assert_ok(ud_close(b));
-    assert_ok(ud_close(a));
+    ut_pair_close(&p);
 }
 
 static void test_del_contains_len(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *o = ut_attach(name);
-    assert_non_null(o);
+    ut_pair p = ut_pair_open();
+    ud_dict *d = p.d, *o = p.o;
 
     assert_int_equal(ud_len(d), 0);
     assert_rc(ud_del(d, S("x")), UD_ENOTFOUND);
@@ -93,16 +88,13 @@ static void test_del_contains_len(void **state) {
     assert_rc(ud_del(d, S("x")), UD_ENOTFOUND);
     assert_int_equal(ud_len(o), 1);
 
-    assert_ok(ud_close(o));
-    assert_ok(ud_close(d));
+    ut_pair_close(&p);
 }
 
 static void test_pop_popitem(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *o = ut_attach(name);
-    assert_non_null(o);
+    ut_pair p = ut_pair_open();
+    ud_dict *d = p.d, *o = p.o;
     ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
 
     assert_rc(ud_pop(d, S("a"), &v), UD_ENOTFOUND);
@@ -143,16 +135,13 @@ static void test_pop_popitem(void **state) {
 
     ud_buf_free(&k);
     ud_buf_free(&v);
-    assert_ok(ud_close(o));
-    assert_ok(ud_close(d));
+    ut_pair_close(&p);
 }
 
 static void test_setdefault(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *o = ut_attach(name);
-    assert_non_null(o);
+    ut_pair p = ut_pair_open();
+    ud_dict *d = p.d, *o = p.o;
     ud_buf v = UD_BUF_INIT;
 
     assert_ok(ud_setdefault(d, S("k"), S("first"), &v));
@@ -167,16 +156,13 @@ static void test_setdefault(void **state) {
     assert_int_equal(ud_len(d), 2);
 
     ud_buf_free(&v);
-    assert_ok(ud_close(o));
-    assert_ok(ud_close(d));
+    ut_pair_close(&p);
 }
 
 static void test_update_clear(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *o = ut_attach(name);
-    assert_non_null(o);
+    ut_pair p = ut_pair_open();
+    ud_dict *d = p.d, *o = p.o;
     ud_buf v = UD_BUF_INIT;
 
     assert_ok(ud_set(d, S("b"), S("old")));
@@ -222,16 +208,13 @@ static void test_update_clear(void **state) {
     assert_int_equal(ud_len(o), 1);
 
     ud_buf_free(&v);
-    assert_ok(ud_close(o));
-    assert_ok(ud_close(d));
+    ut_pair_close(&p);
 }
 
 static void test_incr(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *o = ut_attach(name);
-    assert_non_null(o);
+    ut_pair p = ut_pair_open();
+    ud_dict *d = p.d, *o = p.o;
     ud_buf v = UD_BUF_INIT;
     int64_t r = 12345;
 
@@ -299,8 +282,7 @@ static void test_incr(void **state) {
     }
 
     ud_buf_free(&v);
-    assert_ok(ud_close(o));
-    assert_ok(ud_close(d));
+    ut_pair_close(&p);
 }
 
 /* Child: (NULL, 0) keys and values. Exit 0 if every result is 0 or UD_EINVAL and consistent. */
@@ -326,10 +308,8 @@ static int null_empty_child(void *varg) {
 
 static void test_empty_and_binary(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *o = ut_attach(name);
-    assert_non_null(o);
+    ut_pair p = ut_pair_open();
+    ud_dict *d = p.d, *o = p.o;
     ud_buf v = UD_BUF_INIT;
 
     /* Empty key, empty value. */
@@ -369,8 +349,7 @@ static void test_empty_and_binary(void **state) {
     assert_buf_eq(&v, all, sizeof all);
 
     ud_buf_free(&v);
-    assert_ok(ud_close(o));
-    assert_ok(ud_close(d));
+    ut_pair_close(&p);
 }
 
 /*
@@ -395,10 +374,8 @@ static void test_null_empty(void **state) {
 
 static void test_key_limits(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *o = ut_attach(name);
-    assert_non_null(o);
+    ut_pair p = ut_pair_open();
+    ud_dict *d = p.d, *o = p.o;
     ud_buf v = UD_BUF_INIT;
     char *key = malloc(UD_KEY_MAX + 1);
     assert_non_null(key);
@@ -426,8 +403,7 @@ static void test_key_limits(void **state) {
 
     free(key);
     ud_buf_free(&v);
-    assert_ok(ud_close(o));
-    assert_ok(ud_close(d));
+    ut_pair_close(&p);
 }
 
 static void test_error_strings(void **state) {

@@ -41,10 +41,8 @@ static int collect(ud_dict *d, bool want_key, bool want_val, char keys[][16], ch
 
 static void test_iteration_order(void **state) {
     (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *o = ut_attach(name);
-    assert_non_null(o);
+    ut_pair p = ut_pair_open();
+    ud_dict *d = p.d, *o = p.o;
     enum { N = 200 };
     static char keys[N][16], vals[N][16];
 
@@ -100,8 +98,7 @@ static void test_iteration_order(void **state) {
     assert_int_equal(collect(o, true, true, keys, vals, N), 0);
     ud_iter_close(NULL);
 
-    assert_ok(ud_close(o));
-    assert_ok(ud_close(d));
+    ut_pair_close(&p);
 }
 
 static void test_iteration_changed(void **state) {

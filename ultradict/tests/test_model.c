@@ -172,19 +172,32 @@ static int writer_step(ud_dict *d, mshared *sh, int id, ut_rng *r, int i, ud_buf
     return 0;
 }
 
-static int model_writer(void *varg) {
-    model_arg *a = varg;
+/* A child's start: attaches, seeds its generator with seed + id, and waits at the gate. */
+static int model_child_start(const model_arg *a, uint64_t seed, ud_dict **out, ut_rng *r) {
     mshared *sh = a->sh;
     int id = a->id;
     ud_dict *d = ut_attach(a->name);
     if (d == NULL)
         CFAIL(2, "attach failed");
-    if (ut_gate_wait(a->gate) != 0)
+    ut_rng_seed(r, seed + (uint64_t)id);
+    if (ut_gate_wait(a->gate) != 0) {
+        ud_close(d);
         return 3;
+    }
+    *out = d;
+    return 0;
+}
+
+static int model_writer(void *varg) {
+    model_arg *a = varg;
+    mshared *sh = a->sh;
+    int id = a->id;
+    ud_dict *d;
     ut_rng r;
-    ut_rng_seed(&r, 1000 + (uint64_t)id);
+    int rc = model_child_start(a, 1000, &d, &r);
+    if (rc != 0)
+        return rc;
     ud_buf v = UD_BUF_INIT;
-    int rc = 0;
     for (int i = 0; i < MOPS && rc == 0; i++)
         rc = writer_step(d, sh, id, &r, i, &v);
     ud_buf_free(&v);
@@ -257,16 +270,13 @@ static int model_reader(void *varg) {
     model_arg *a = varg;
     mshared *sh = a->sh;
     int id = a->id;
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        CFAIL(2, "attach failed");
-    if (ut_gate_wait(a->gate) != 0)
-        return 3;
+    ud_dict *d;
     ut_rng r;
-    ut_rng_seed(&r, 2000 + (uint64_t)id);
+    int rc = model_child_start(a, 2000, &d, &r);
+    if (rc != 0)
+        return rc;
     ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
     reader_tally t = {0, 0};
-    int rc = 0;
     while (rc == 0 && atomic_load(&sh->phase) == 0)
         rc = reader_step(d, sh, id, &r, &k, &v, &t);
     ud_buf_free(&k);

@@ -251,21 +251,26 @@ static void test_options_mismatch(void **state) {
     assert_ok(ud_close(d));
 }
 
+/* Asserts what ud_status() says of `d`: whether it created the dict and unlinks it at close. */
+static void assert_roles(ud_dict *d, bool creator, bool auto_unlink) {
+    ud_status_info st;
+    assert_ok(ud_status(d, &st));
+    assert_int_equal(st.creator, creator);
+    assert_int_equal(st.auto_unlink, auto_unlink);
+}
+
 static void test_auto_unlink(void **state) {
     (void)state;
     char name[64];
     ut_name(name);
     ud_dict *c = NULL, *a = NULL;
-    ud_status_info st;
     ud_buf v = UD_BUF_INIT;
 
     /* The attacher does not unlink; the creator does. */
     assert_ok(open_opts(name, UD_CREATE_ONLY, &c));
     assert_ok(open_opts(name, UD_ATTACH_ONLY, &a));
-    assert_ok(ud_status(c, &st));
-    assert_true(st.auto_unlink);
-    assert_ok(ud_status(a, &st));
-    assert_false(st.auto_unlink);
+    assert_roles(c, true, true);
+    assert_roles(a, false, false);
     assert_ok(ud_close(a));
     assert_rc(ud_exists(name), 1);
     assert_ok(ud_close(c));
@@ -294,9 +299,7 @@ static void test_auto_unlink(void **state) {
     o.create = UD_CREATE_ONLY;
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
     assert_ok(ud_open(&o, &c));
-    assert_ok(ud_status(c, &st));
-    assert_true(st.creator);
-    assert_false(st.auto_unlink);
+    assert_roles(c, true, false);
     assert_ok(ud_set(c, S("keep"), S("me")));
     assert_ok(ud_close(c));
     assert_rc(ud_exists(name), 1);
@@ -310,9 +313,7 @@ static void test_auto_unlink(void **state) {
     o.create = UD_ATTACH_ONLY;
     o.auto_unlink = UD_AUTO_UNLINK_ON;
     assert_ok(ud_open(&o, &a));
-    assert_ok(ud_status(a, &st));
-    assert_false(st.creator);
-    assert_true(st.auto_unlink);
+    assert_roles(a, false, true);
     assert_ok(ud_close(a));
     assert_rc(ud_exists(name), 0);
     assert_int_equal(ut_count_segments(name), 0);

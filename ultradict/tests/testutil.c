@@ -514,3 +514,16 @@ void ut_assert_same_dict(ud_dict *a, ud_dict *b) {
     assert_int_equal(na, nb);
     assert_int_equal(ha, hb);
 }
+
+ut_pair ut_pair_open(void) {
+    ut_pair p;
+    p.d = ut_open(ut_name(p.name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    p.o = ut_attach(p.name);
+    assert_non_null(p.o);
+    return p;
+}
+
+void ut_pair_close(ut_pair *p) {
+    assert_ok(ud_close(p->o));
+    assert_ok(ud_close(p->d));
+}

@@ -54,6 +54,15 @@
  */
 ud_dict *ut_open(const char *name, int create, int lock, size_t buffer_size);
 ud_dict *ut_open_recursive(const char *name, int create);
+/* Two handles of one fresh dict in this process: `d` created with the defaults (mutex lock),
+ * `o` attached by name. */
+typedef struct ut_pair {
+    char name[64];
+    ud_dict *d, *o;
+} ut_pair;
+ut_pair ut_pair_open(void);
+/* Closes both handles, asserting that each close succeeds. */
+void ut_pair_close(ut_pair *p);
 /* Asserts that two handles see the same entries (count and checksum of the sorted items). */
 void ut_assert_same_dict(ud_dict *a, ud_dict *b);
 
