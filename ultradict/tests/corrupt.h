@@ -46,6 +46,25 @@ void cr_run_sandboxed(int (*scenario)(void *), const char *what);
 int cr_open_rc(const char *name, int create, ud_dict **out);
 /* Creates a dict with a few entries and leaves it in /dev/shm (auto_unlink OFF). */
 int cr_make_dict(const char *name);
+/*
+ * One sandboxed test: its scenario, what it damages (for the failure message) and, optionally,
+ * up to three labels, each printed before the name of the code the scenario left in rc[i].
+ */
+typedef struct cr_case {
+    int (*scenario)(void *);
+    const char *what;
+    const char *labels[3];
+} cr_case;
+/* The test function of every cr_case (its initial state). */
+void cr_test(void **state);
+/* A cmocka test row named `name` that runs `scenario`; _REPORT adds the labels. */
+/* (clang-format cannot lay out a compound literal inside a braced row.) */
+/* clang-format off */
+#define CR_TEST(name, scenario, what) CR_TEST_REPORT(name, scenario, what, NULL, NULL, NULL)
+#define CR_TEST_REPORT(name, scenario, what, ...) \
+    {#name, cr_test, NULL, ut_teardown, &(cr_case){scenario, what, {__VA_ARGS__}}}
+/* clang-format on */
+
 /* True for the errors a damaged segment may give: UD_EBADMAGIC, UD_ECORRUPT, UD_EVERSION. */
 bool cr_is_clear_error(int rc);
 

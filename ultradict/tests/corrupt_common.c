@@ -23,6 +23,16 @@ void cr_run_sandboxed(int (*scenario)(void *), const char *what) {
     }
 }
 
+void cr_test(void **state) {
+    const cr_case *c = *state;
+    cr_run_sandboxed(c->scenario, c->what);
+    if (c->labels[0] == NULL)
+        return;
+    for (int i = 0; i < 3 && c->labels[i] != NULL; i++)
+        printf("%s%s", c->labels[i], ud_errname(cr_sb->rc[i]));
+    printf("\n");
+}
+
 int cr_open_rc(const char *name, int create, ud_dict **out) {
     ud_options o = UD_OPTIONS_INIT;
     o.name = name;

@@ -342,21 +342,6 @@ static int scenario_half_created(void *varg) {
     return 0;
 }
 
-static void test_bad_magic(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_bad_magic, "bad magic");
-}
-
-static void test_bad_version(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_bad_version, "bad version");
-}
-
-static void test_truncated_control(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_truncated_control, "truncated control segment");
-}
-
 static void test_empty_control(void **state) {
     (void)state;
     cr_run_sandboxed(scenario_empty_control, "an empty control segment");
@@ -364,38 +349,19 @@ static void test_empty_control(void **state) {
            ud_errname(cr_sb->rc[0]), cr_sb->rc[1]);
 }
 
-static void test_foreign_file(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_foreign_file, "a foreign file in /dev/shm");
-}
-
-static void test_impossible_sizes(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_impossible_sizes, "lengths near SIZE_MAX");
-}
-
-static void test_half_created(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_half_created, "a creator killed inside ud_open");
-}
-
-static void test_bad_positions(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_bad_positions, "contradictory positions in the control segment");
-}
-
 int main(void) {
     if (cr_sandbox_init() != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_bad_magic, ut_teardown),
-        cmocka_unit_test_teardown(test_bad_version, ut_teardown),
-        cmocka_unit_test_teardown(test_truncated_control, ut_teardown),
+        CR_TEST(test_bad_magic, scenario_bad_magic, "bad magic"),
+        CR_TEST(test_bad_version, scenario_bad_version, "bad version"),
+        CR_TEST(test_truncated_control, scenario_truncated_control, "truncated control segment"),
         cmocka_unit_test_teardown(test_empty_control, ut_teardown),
-        cmocka_unit_test_teardown(test_foreign_file, ut_teardown),
-        cmocka_unit_test_teardown(test_impossible_sizes, ut_teardown),
-        cmocka_unit_test_teardown(test_half_created, ut_teardown),
-        cmocka_unit_test_teardown(test_bad_positions, ut_teardown),
+        CR_TEST(test_foreign_file, scenario_foreign_file, "a foreign file in /dev/shm"),
+        CR_TEST(test_impossible_sizes, scenario_impossible_sizes, "lengths near SIZE_MAX"),
+        CR_TEST(test_half_created, scenario_half_created, "a creator killed inside ud_open"),
+        CR_TEST(test_bad_positions, scenario_bad_positions,
+                "contradictory positions in the control segment"),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }

@@ -311,60 +311,25 @@ static int scenario_dump_header(void *varg) {
     return corrupt_dump(varg, 2);
 }
 
-static void test_garbage_after_end(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_garbage_after_end, "garbage after the committed end");
-}
-
-static void test_garbage_over_record(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_garbage_over_record, "garbage over a committed record");
-    printf("damaged record: ud_apply_update returned %s\n", ud_errname(cr_sb->rc[0]));
-}
-
-static void test_garbage_over_record_headers(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_garbage_over_record_headers, "0xFF over record and item headers");
-    printf("damaged headers: ud_apply_update returned %s\n", ud_errname(cr_sb->rc[0]));
-}
-
-static void test_stream_header(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_stream_header, "damaged stream header");
-}
-
-static void test_dump_byte(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_dump_byte, "one byte of a dump");
-    printf("damaged dump byte: open %s, apply %s\n", ud_errname(cr_sb->rc[0]),
-           ud_errname(cr_sb->rc[1]));
-}
-
-static void test_dump_payload(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_dump_payload, "garbage over a dump payload");
-    printf("damaged dump payload: open %s, apply %s\n", ud_errname(cr_sb->rc[0]),
-           ud_errname(cr_sb->rc[1]));
-}
-
-static void test_dump_header(void **state) {
-    (void)state;
-    cr_run_sandboxed(scenario_dump_header, "garbage over a dump header");
-    printf("damaged dump header: open %s, apply %s; attach after a new dump: %s\n",
-           ud_errname(cr_sb->rc[0]), ud_errname(cr_sb->rc[1]), ud_errname(cr_sb->rc[2]));
-}
-
 int main(void) {
     if (cr_sandbox_init() != 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_garbage_after_end, ut_teardown),
-        cmocka_unit_test_teardown(test_garbage_over_record, ut_teardown),
-        cmocka_unit_test_teardown(test_garbage_over_record_headers, ut_teardown),
-        cmocka_unit_test_teardown(test_stream_header, ut_teardown),
-        cmocka_unit_test_teardown(test_dump_byte, ut_teardown),
-        cmocka_unit_test_teardown(test_dump_payload, ut_teardown),
-        cmocka_unit_test_teardown(test_dump_header, ut_teardown),
+        CR_TEST(test_garbage_after_end, scenario_garbage_after_end,
+                "garbage after the committed end"),
+        CR_TEST_REPORT(test_garbage_over_record, scenario_garbage_over_record,
+                       "garbage over a committed record",
+                       "damaged record: ud_apply_update returned "),
+        CR_TEST_REPORT(test_garbage_over_record_headers, scenario_garbage_over_record_headers,
+                       "0xFF over record and item headers",
+                       "damaged headers: ud_apply_update returned "),
+        CR_TEST(test_stream_header, scenario_stream_header, "damaged stream header"),
+        CR_TEST_REPORT(test_dump_byte, scenario_dump_byte, "one byte of a dump",
+                       "damaged dump byte: open ", ", apply "),
+        CR_TEST_REPORT(test_dump_payload, scenario_dump_payload, "garbage over a dump payload",
+                       "damaged dump payload: open ", ", apply "),
+        CR_TEST_REPORT(test_dump_header, scenario_dump_header, "garbage over a dump header",
+                       "damaged dump header: open ", ", apply ", "; attach after a new dump: "),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }
