@@ -492,20 +492,9 @@ static void run_model(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_model_mutex(void **state) {
-    (void)state;
-    run_model(UD_LOCK_MUTEX);
-}
-
-static void test_model_spin(void **state) {
-    (void)state;
-    run_model(UD_LOCK_SPIN);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_model_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_model_spin, ut_teardown),
+        UT_LOCK_TESTS(test_model, run_model),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }

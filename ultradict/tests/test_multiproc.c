@@ -200,16 +200,6 @@ static void run_incr_exact(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_incr_exact_mutex(void **state) {
-    (void)state;
-    run_incr_exact(UD_LOCK_MUTEX);
-}
-
-static void test_incr_exact_spin(void **state) {
-    (void)state;
-    run_incr_exact(UD_LOCK_SPIN);
-}
-
 /* ---- Read-modify-write under the explicit lock. ---- */
 
 typedef struct rmw_arg {
@@ -273,25 +263,13 @@ static void run_rmw(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_rmw_mutex(void **state) {
-    (void)state;
-    run_rmw(UD_LOCK_MUTEX);
-}
-
-static void test_rmw_spin(void **state) {
-    (void)state;
-    run_rmw(UD_LOCK_SPIN);
-}
-
 int main(int argc, char **argv) {
     if (argc >= 2 && strncmp(argv[1], "--child-", 8) == 0)
         return child_main(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_exec_unrelated, ut_teardown),
-        cmocka_unit_test_teardown(test_incr_exact_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_incr_exact_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_rmw_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_rmw_spin, ut_teardown),
+        UT_LOCK_TESTS(test_incr_exact, run_incr_exact),
+        UT_LOCK_TESTS(test_rmw, run_rmw),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }

@@ -527,3 +527,8 @@ void ut_pair_close(ut_pair *p) {
     assert_ok(ud_close(p->o));
     assert_ok(ud_close(p->d));
 }
+
+void ut_run_lock_test(void **state) {
+    const ut_lock_test *t = *state;
+    t->fn(t->lock);
+}
