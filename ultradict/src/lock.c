@@ -273,13 +273,13 @@ static int mutex_clocklock_intr(ud__control *c, int64_t until) {
     }
 }
 
-static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
-    int rc = pthread_mutex_trylock(&c->mutex);
-    if (rc != EBUSY)
-        return mutex_result(c, rc);
-    /* Each look at the lock pulls its line - the holder's working line (layout.h) - away from
-     * the holder, which then waits for it back on its next store: looks back off from one
-     * pause to SPIN_BACKOFF_MAX, within the same budget of pauses. */
+/*
+ * The spin before sleeping. Each look at the lock pulls its line - the holder's working line
+ * (layout.h) - away from the holder, which then waits for it back on its next store: looks
+ * back off from one pause to SPIN_BACKOFF_MAX, within a budget of SPIN_PAUSES pauses. true
+ * with *rc the trylock's result once the lock is no longer busy.
+ */
+static bool mutex_spin(ud__control *c, int *rc) {
     for (int paused = 0, gap = 1; paused < SPIN_PAUSES; paused += gap) {
         for (int k = 0; k < gap; k++)
             cpu_relax();
@@ -287,10 +287,19 @@ static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
             gap *= 2;
         if (atomic_load_explicit(&c->holder_pid, memory_order_relaxed) != 0)
             continue;
-        rc = pthread_mutex_trylock(&c->mutex);
-        if (rc != EBUSY)
-            return mutex_result(c, rc);
+        *rc = pthread_mutex_trylock(&c->mutex);
+        if (*rc != EBUSY)
+            return true;
     }
+    return false;
+}
+
+static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
+    int rc = pthread_mutex_trylock(&c->mutex);
+    if (rc != EBUSY)
+        return mutex_result(c, rc);
+    if (mutex_spin(c, &rc))
+        return mutex_result(c, rc);
     if (o->nonblock)
         return UD_EBUSY;
     /* Sleep in bounded rounds: between them, a lock word naming a thread that does not exist
