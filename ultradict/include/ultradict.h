@@ -31,6 +31,14 @@
  * Processes: a handle survives fork(); parent and child then each own an independent copy of
  * it (the child never inherits a lock the parent held).
  *
+ * Contention: every process applies every write to its private copy. A write that finds the
+ * lock held first replays, without the lock, the records already published, then waits; under
+ * the lock it replays only what was appended meanwhile, so the critical section holds one
+ * write's work, not every other writer's too. The lock word, the stream's end and the waiter
+ * count share one cache line (layout 3), so a handoff between processes moves that line and
+ * the record and nothing else. ud_lock() itself never replays while it waits (other threads
+ * may use the handle meanwhile); the writes inside its section replay under it.
+ *
  * Caveats
  *  - Segments live in /dev/shm (RAM) until they are unlinked. The creator unlinks them when it
  *    closes (auto_unlink); a dict whose creator crashed stays until `ultradict unlink NAME` or

@@ -152,6 +152,10 @@ int ud__lock_for(ud_dict *d, double timeout);
 void ud__unlock(ud_dict *d);
 /* Whether the calling thread holds the lock through d. */
 bool ud__lock_owned(const ud_dict *d);
+/* ud__lock() for a write: while another process holds the lock, the wait first replays its
+ * records without the lock (see lock.c). Only for a call the caller does not overlap with
+ * other calls on the handle - never for ud_lock(), whose wait other threads may share. */
+int ud__lock_write(ud_dict *d);
 /* How many dicts' locks the threads of this process hold (reset in a fork child). */
 extern _Atomic unsigned ud__holds;
 /* If another handle of d's dict holds the lock in this thread, publishes its pending records and
