@@ -29,6 +29,13 @@ extern kv_conn *conn;
         }                                                                                          \
     } while (0)
 
+/* Children and forks: generous limits so a slow machine does not fail, a hang still does. */
+#define CHILD_TIMEOUT 60.0
+#define NPROC 4
+
+/* True if the backend under test has the capability bit `cap`. */
+bool contract_has(unsigned cap);
+
 /* Asserts rc == want and prints the connection's detail when it is not. */
 #define CHECK_RC(rc, want)                                                                         \
     do {                                                                                           \
@@ -38,6 +45,11 @@ extern kv_conn *conn;
                         kv_errmsg(conn), kv_errname(want));                                        \
         assert_int_equal(rc_, (want));                                                             \
     } while (0)
+
+/* The multi-process tests (contract_procs.c). */
+void test_incr_processes(void **state);
+void test_lock_processes(void **state);
+void test_lock_basics(void **state);
 
 /* The snapshot tests (contract_snapshot.c). */
 void test_snapshot_round_trip(void **state);

@@ -115,6 +115,12 @@ void test_snapshot_overwrite_killed(void **state) {
     /* A private backend (local:) cannot see a child's save: nothing to test there. */
     if (!(kv_caps(conn) & KV_CAP_CROSS_PROCESS))
         return;
+    /* boost-ipc's mutex is not robust (kv.h): a save killed inside an operation leaves the store
+     * locked for good, so a kill proves nothing about snapshots there, it only hangs. */
+    if (strcmp(conn->methods->name, "boost-ipc") == 0) {
+        print_message("boost-ipc: skipped (its lock does not survive a killed holder)\n");
+        return;
+    }
     size_t nb = b_entries();
     snap_side a = {'A', 0, nb * 2 / 3, SIZE_MAX}, b = {'B', nb / 3, nb, SIZE_MAX};
     char gens[MAX_GENS][17];

@@ -432,6 +432,12 @@ static void test_migration_ask_moved(void **state) {
  */
 static void reshard(const node *src, const node *dst) {
     char cmd[512];
+    /* redis-cli refuses to reshard until every node agrees on the slot map, which takes a few
+     * gossip rounds after the previous migration on a loaded machine: wait for that (bounded). */
+    snprintf(cmd, sizeof(cmd), "redis-cli --cluster check %s:%d >/dev/null 2>&1", src->host,
+             src->port);
+    for (double t0 = ut_now(); system(cmd) != 0 && ut_now() - t0 < 30;)
+        ut_sleep(0.5);
     snprintf(cmd, sizeof(cmd),
              "redis-cli --cluster reshard %s:%d --cluster-from %s --cluster-to %s "
              "--cluster-slots 1000 --cluster-yes >/dev/null 2>&1",

@@ -25,9 +25,12 @@
 # Files: STATE/redis-cluster/PORT/{redis.conf,redis.pid,start,nodes.conf,appendonly*,log},
 #        STATE/redis-cluster/created (written once the cluster has been made);
 #        STATE/memcached-pool/PORT.{pid,start,log}.
-# Ports: the cluster uses 12 consecutive ports from UD_REDIS_CLUSTER_PORT (57000): the six
+# Ports: the cluster uses 12 consecutive ports from UD_REDIS_CLUSTER_PORT (27000): the six
 # client ports, then the six cluster-bus ports (set with cluster-port, so that no port lies
-# beyond the range given). The pool uses 3 from UD_MEMCACHED_POOL_PORT (51300).
+# beyond the range given). The pool uses 3 from UD_MEMCACHED_POOL_PORT (27100). Both defaults lie
+# below the kernel's range of ports for outgoing connections (ip_local_port_range, 32768-60999):
+# inside it, any client connection of the machine can hold one of the twelve ports as its own end
+# and make a node's bind fail ("Address already in use") although nothing listens there.
 # Persistence: each node writes an append-only file (appendfsync everysec, no RDB snapshots), so
 # that a node killed and started again before its replica takes over comes back with its data
 # instead of empty (an empty primary would hand its emptiness to its replica).
@@ -35,11 +38,11 @@
 # time after which an unreachable primary is failed over. UD_REDIS_CLUSTER_WAIT (seconds, 60)
 # bounds the wait for cluster_state:ok.
 
-cluster__port=${UD_REDIS_CLUSTER_PORT:-57000}
+cluster__port=${UD_REDIS_CLUSTER_PORT:-27000}
 cluster__aof=${UD_REDIS_CLUSTER_APPENDONLY:-yes}
 cluster__node_timeout=${UD_REDIS_CLUSTER_NODE_TIMEOUT:-3000}
 cluster__wait=${UD_REDIS_CLUSTER_WAIT:-60}
-pool__port=${UD_MEMCACHED_POOL_PORT:-51300}
+pool__port=${UD_MEMCACHED_POOL_PORT:-27100}
 pool__memory=${UD_MEMCACHED_MEMORY:-256}
 
 cluster__say() { echo "services: $*" >&2; }

@@ -178,6 +178,16 @@ check "create leaves the dict in /dev/shm" test "$(shm_count "$D")" -ge 1
 t "create an existing dict fails" 1 create "$D"
 err_is "create reports the existing dict" "ultradict: $D: a dict with this name already exists"
 t "create --exist-ok on an existing dict succeeds" 0 create "$D" --exist-ok
+# A name whose creator is inside ud_open() (or died there under a second ago): try again.
+: >/dev/shm/"${P}_young"
+t "create on a name being created fails" 1 create "${P}_young"
+err_is "create says to try again" \
+    "ultradict: ${P}_young: the dict is being created or half-created; try again in a second"
+t "unlink on a name being created fails" 1 unlink "${P}_young"
+err_is "unlink says to try again" \
+    "ultradict: ${P}_young: the dict is being created or half-created; try again in a second"
+touch -d '5 seconds ago' /dev/shm/"${P}_young"
+t "unlink removes it once its creator is known dead" 0 unlink "${P}_young"
 t "create with garbage for a size" 2 create "${P}_bad" --buffer-size 12Q
 err_has "a bad size is quoted" "invalid size '12Q'"
 t "create with a negative size" 2 create "${P}_bad" --buffer-size -4096

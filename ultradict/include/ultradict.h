@@ -31,6 +31,14 @@
  * Processes: a handle survives fork(); parent and child then each own an independent copy of
  * it (the child never inherits a lock the parent held).
  *
+ * Contention: every process applies every write to its private copy. A write that finds the
+ * lock held first replays, without the lock, the records already published, then waits; under
+ * the lock it replays only what was appended meanwhile, so the critical section holds one
+ * write's work, not every other writer's too. The lock word, the stream's end and the waiter
+ * count share one cache line (layout 3), so a handoff between processes moves that line and
+ * the record and nothing else. ud_lock() itself never replays while it waits (other threads
+ * may use the handle meanwhile); the writes inside its section replay under it.
+ *
  * Caveats
  *  - Segments live in /dev/shm (RAM) until they are unlinked. The creator unlinks them when it
  *    closes (auto_unlink); a dict whose creator crashed stays until `ultradict unlink NAME` or
@@ -102,6 +110,8 @@ extern "C" {
 /* The default size of the stream buffer, in bytes. */
 #define UD_DEFAULT_BUFFER_SIZE ((size_t)1024 * 1024)
 
+/* ---- Return codes. ---- */
+
 /*
  * Error codes: name, value, message. ud_errgen.h makes the enum, ud_strerror() and ud_errname().
  * -1004 and -1007 are retired (a closed dict and a dead lock owner were never reported: a handle
@@ -134,14 +144,18 @@ extern "C" {
     XX(UD_EINCOMPLETE, -1025,                                                                      \
        "the dict was never completely created (its creator died in ud_open)")                      \
     XX(UD_ENAMETOOLONG, -1026,                                                                     \
-       "nested too deep: a nested dict's full name would pass UD_FULL_NAME_MAX (242 characters)")
+       "nested too deep: a nested dict's full name would pass UD_FULL_NAME_MAX (242 characters)")  \
+    XX(UD_ECREATING, -1027, "the dict is being created or half-created; try again in a second")
 
 UD_ERRGEN_ENUM(UD_ERRNO_MAP);
 
-/* A message for any return code of this library (UD_E* or -errno). Never NULL; static storage. */
+/* Returns a message for any return code of this library (UD_E* or -errno). Never NULL; static
+ * storage. */
 UD_EXPORT const char *ud_strerror(int rc);
-/* The symbolic name of a return code, e.g. "UD_ENOTFOUND" or "ENOMEM". Never NULL. */
+/* Returns the symbolic name of a return code, e.g. "UD_ENOTFOUND" or "ENOMEM". Never NULL. */
 UD_EXPORT const char *ud_errname(int rc);
+
+/* ---- Buffers and value codecs. ---- */
 
 /*
  * A caller-owned, growable output buffer. Start with {0} (or {NULL, 0, 0}); the library grows
@@ -173,12 +187,22 @@ typedef struct ud_codec {
     void *ctx;
 } ud_codec;
 
+/* ---- Options, opening, closing and unlinking. ---- */
+
 /* ud_options.create */
 enum { UD_CREATE_OR_ATTACH = 0, UD_CREATE_ONLY, UD_ATTACH_ONLY };
 /* ud_options.lock */
 enum { UD_LOCK_MUTEX = 0, UD_LOCK_SPIN };
 /* ud_options.auto_unlink: zero means "the creator unlinks at close, attachers do not". */
 enum { UD_AUTO_UNLINK_DEFAULT = 0, UD_AUTO_UNLINK_ON, UD_AUTO_UNLINK_OFF };
+/*
+ * ud_options.attach: what an attacher's buffer_size, full_dump_size and lock mean.
+ *  - UD_ATTACH_STRICT (0): they must be 0 or equal to the creator's (else UD_EMISMATCH).
+ *  - UD_ATTACH_CREATOR: "whatever the creator chose": when the dict exists, the creator's values
+ *    win and the attacher's are ignored (the original's behaviour); they apply only when this
+ *    call creates the dict.
+ */
+enum { UD_ATTACH_STRICT = 0, UD_ATTACH_CREATOR = 1 };
 
 /*
  * Options for ud_open(). A zeroed struct (or UD_OPTIONS_INIT, or passing NULL) gives the
@@ -203,7 +227,7 @@ enum { UD_AUTO_UNLINK_DEFAULT = 0, UD_AUTO_UNLINK_ON, UD_AUTO_UNLINK_OFF };
  *    to a dict of this user that is not group- or world-writable (UD_EFOREIGN otherwise), so
  *    another user cannot pre-create the name; an explicit mode accepts any dict it may open.
  *  - codec: optional value codec (see ud_codec); borrowed, must outlive the handle.
- *  - attach: UD_ATTACH_STRICT or UD_ATTACH_CREATOR (see below): whether an attacher's
+ *  - attach: UD_ATTACH_STRICT or UD_ATTACH_CREATOR (see the enum above): whether an attacher's
  *    buffer_size, full_dump_size and lock must match the creator's or give way to them.
  */
 typedef struct ud_options {
@@ -216,7 +240,7 @@ typedef struct ud_options {
     bool recurse;
     unsigned mode;
     const ud_codec *codec;
-    int attach; /* UD_ATTACH_STRICT or UD_ATTACH_CREATOR (declared below) */
+    int attach; /* UD_ATTACH_STRICT or UD_ATTACH_CREATOR */
 } ud_options;
 
 #define UD_OPTIONS_INIT                                                                            \
@@ -226,8 +250,10 @@ typedef struct ud_dict ud_dict;
 
 /*
  * Creates or attaches the dict described by `opts` (NULL: all defaults) and writes a new handle
- * to *out. Errors: UD_EEXIST, UD_ENOENT (see create), UD_ENAME, UD_EINVAL, UD_EMISMATCH,
- * UD_EBADMAGIC / UD_EVERSION / UD_ECORRUPT (the name exists but is not a compatible dict),
+ * to *out. Returns 0 or an error: UD_EEXIST, UD_ENOENT (see create), UD_ENAME, UD_EINVAL,
+ * UD_EMISMATCH, UD_EBADMAGIC / UD_EVERSION / UD_ECORRUPT (the name exists but is not a compatible
+ * dict), UD_ECREATING (UD_CREATE_ONLY on a name whose creator has not even written its
+ * identity into it for 0.1 s: killed inside ud_open() less than a second ago, or stalled there),
  * -errno from the system. *out is untouched on failure.
  */
 UD_EXPORT int ud_open(const ud_options *opts, ud_dict **out);
@@ -241,29 +267,37 @@ UD_EXPORT int ud_close(ud_dict *d);
 
 /*
  * Like ud_close(), but first brings the local copy up to date and writes a portable snapshot of
- * it (see ud_save) into `snapshot`: the original's close() that hands back the data.
+ * it (see ud_save) into `snapshot` (NULL: no snapshot, a plain ud_close()): the original's
+ * close() that hands back the data. The handle is closed in every case. Returns 0, the error of
+ * ud_save() (the snapshot is then incomplete), else the error of ud_close(); UD_EINVAL for a
+ * NULL handle.
  */
 UD_EXPORT int ud_close_save(ud_dict *d, ud_buf *snapshot);
 
 /*
  * Removes the dict's names from the system, and every nested child's. Attached processes keep
  * working; nobody new can attach. The handle stays usable and no longer unlinks at close.
- * UD_ENOENT if the name is gone or now belongs to another dict.
+ * Returns 0, UD_ENOENT if the name is gone or now belongs to another dict, or an error of
+ * ud_unlink_by_name().
  */
 UD_EXPORT int ud_unlink(ud_dict *d);
 
 /*
  * Removes every segment of the dict called `name` and of its nested children, whether or not
  * any process uses it. Only segments that carry this library's magic (or belong to such a
- * dict by name) are removed: UD_ENOENT if nothing is there, UD_EBADMAGIC if `name` is somebody
- * else's file.
+ * dict by name) are removed. Returns 0, UD_ENAME, UD_ENOENT if nothing is there, UD_EBADMAGIC if
+ * `name` is somebody else's file, UD_ECREATING if its creator is inside ud_open() or died there
+ * less than a second ago (a second later it is a dict, or debris that is removed), or -errno (e.g.
+ * -EACCES for another user's dict).
  */
 UD_EXPORT int ud_unlink_by_name(const char *name);
 
-/* The dict's name (without the leading '/'); valid as long as the handle. */
+/* Returns the dict's name (without the leading '/'), valid as long as the handle; NULL for a
+ * NULL handle. */
 UD_EXPORT const char *ud_name(const ud_dict *d);
 
-/* 1 if a dict segment called `name` exists, 0 if not, negative on error (e.g. UD_ENAME). */
+/* Returns 1 if a dict segment called `name` exists, 0 if not, negative on error (e.g.
+ * UD_ENAME). */
 UD_EXPORT int ud_exists(const char *name);
 
 /*
@@ -282,32 +316,56 @@ UD_EXPORT int ud_exists(const char *name);
  * processes see it at their next operation. Returns 0 or one of the common errors above.
  */
 UD_EXPORT int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vlen);
-/* Copies the value of key into *val. UD_ENOTFOUND if absent; UD_EWRONGTYPE for a nested dict. */
+/* Copies the value of key into *val. Returns 0, UD_ENOTFOUND if absent, UD_EWRONGTYPE for a
+ * nested dict, or a common error. */
 UD_EXPORT int ud_get(ud_dict *d, const void *key, size_t klen, ud_buf *val);
-/* Like ud_get(), but copies `def` into *val when the key is absent (returns 0 then too). */
+/* Like ud_get(), but copies `def` into *val when the key is absent. Returns what ud_get()
+ * returns, except 0 (not UD_ENOTFOUND) for an absent key. */
 UD_EXPORT int ud_get_default(ud_dict *d, const void *key, size_t klen, const void *def, size_t dlen,
                              ud_buf *val);
 /*
  * Reads the local copy only, without looking for updates: the original's `.data` access. As
  * fast as a private hash table, and as stale as the last call that synchronised this handle.
+ * Returns what ud_get() returns, without the errors of synchronising (no UD_ECORRUPT from the
+ * stream).
  */
 UD_EXPORT int ud_get_local(ud_dict *d, const void *key, size_t klen, ud_buf *val);
-/* Removes key. UD_ENOTFOUND if absent. */
+/*
+ * The dict's change position: a 64-bit number that grows with every write any process makes
+ * and never repeats for the life of the dict. Equal positions mean "nothing changed", so a
+ * binding can cache decoded values and drop them when the position moves. One atomic load; it
+ * neither locks nor synchronises the handle. Inside a ud_lock() section, the handle's own writes
+ * (not yet visible to others) move it for this handle; another handle of the same dict used in
+ * the thread holding the lock first makes the holder publish them. A binding keeps decoded
+ * values of its own this way. Returns the position, or 0 for NULL.
+ */
+UD_EXPORT uint64_t ud_change_position(const ud_dict *d);
+/*
+ * Whether the calling thread holds this handle's lock (a ud_lock() section: no other process or
+ * thread can write until it leaves). With ud_change_position() read just before one of its own
+ * writes and again after it, a binding knows that the write is the only change in between and
+ * can keep its cache. Returns true if held; false for NULL, for another thread sharing the
+ * handle, and in a child of fork() (it holds nothing its parent held).
+ */
+UD_EXPORT bool ud_lock_held(const ud_dict *d);
+/* Removes key. Returns 0, UD_ENOTFOUND if absent, or a common error. */
 UD_EXPORT int ud_del(ud_dict *d, const void *key, size_t klen);
-/* 1 if key is present, 0 if not, negative on error. */
+/* Returns 1 if key is present, 0 if not, negative on error. */
 UD_EXPORT int ud_contains(ud_dict *d, const void *key, size_t klen);
-/* The number of entries (after synchronising; on a synchronisation error, the local count). */
+/* Returns the number of entries (after synchronising; on a synchronisation error, the local
+ * count). */
 UD_EXPORT size_t ud_len(ud_dict *d);
-/* Removes key and copies its value into *val, atomically. UD_ENOTFOUND if absent. */
+/* Removes key and copies its value into *val, atomically. Returns 0, UD_ENOTFOUND if absent,
+ * or a common error. */
 UD_EXPORT int ud_pop(ud_dict *d, const void *key, size_t klen, ud_buf *val);
 /*
  * Removes the most recently inserted entry and copies it into *key and *val (either may be
- * NULL), atomically. UD_EEMPTY on an empty dict.
+ * NULL), atomically. Returns 0, UD_EEMPTY on an empty dict, or a common error.
  */
 UD_EXPORT int ud_popitem(ud_dict *d, ud_buf *key, ud_buf *val);
 /*
  * If key is present, copies its value into *val; otherwise sets it to `def` and copies `def`
- * into *val. Atomic. *val may be NULL.
+ * into *val. Atomic. *val may be NULL. Returns 0 (present or set) or a common error.
  */
 UD_EXPORT int ud_setdefault(ud_dict *d, const void *key, size_t klen, const void *def, size_t dlen,
                             ud_buf *val);
@@ -334,7 +392,8 @@ UD_EXPORT int ud_clear(ud_dict *d);
 /*
  * Adds `by` to the decimal integer stored at key (a missing key counts from 0) and stores the
  * result, atomically; writes it to *result if not NULL. UD_ENOTNUM if the value is not a decimal
- * integer, UD_EOVERFLOW if the sum does not fit in int64_t.
+ * integer, UD_EOVERFLOW if the sum does not fit in int64_t. Returns 0, one of those, or a common
+ * error.
  */
 UD_EXPORT int ud_incr(ud_dict *d, const void *key, size_t klen, int64_t by, int64_t *result);
 
@@ -347,7 +406,9 @@ enum { UD_TYPE_BYTES = 0, UD_TYPE_DICT = 1 };
 
 /*
  * Starts an iteration over the dict as it is now (the handle is synchronised once). Writing
- * through the same handle while iterating makes ud_iter_next() return UD_ECHANGED.
+ * through the same handle while iterating makes ud_iter_next() return UD_ECHANGED. Returns 0
+ * with the iterator in *out (close it with ud_iter_close()), UD_EINVAL, -ENOMEM, or an error of
+ * ud_apply_update(); *out is untouched on failure.
  */
 UD_EXPORT int ud_iter_open(ud_dict *d, ud_iter **out);
 /*
@@ -365,11 +426,46 @@ UD_EXPORT void ud_iter_close(ud_iter *it);
  * value) and, if `child` is not NULL, opens it into *child. The child inherits buffer_size,
  * lock and codec from `d`. UD_ENOTRECURSIVE unless `d` was opened with recurse;
  * UD_ENAMETOOLONG (nothing created, nothing changed) if the child's name would pass
- * UD_FULL_NAME_MAX.
+ * UD_FULL_NAME_MAX. Returns 0, one of those, or a common error; *child is written only on
+ * success.
  */
 UD_EXPORT int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
-/* Opens the nested dict stored under key. UD_EWRONGTYPE if the value is plain bytes. */
+/* Opens the nested dict stored under key into *child (close it with ud_close()). Returns 0,
+ * UD_ENOTFOUND, UD_EWRONGTYPE if the value is plain bytes, UD_ENOENT if the child is gone, or a
+ * common error; *child is written only on success. */
 UD_EXPORT int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child);
+/*
+ * The full name of the nested dict stored under key, copied into *name (NUL-terminated).
+ * Returns 0, UD_ENOTFOUND if absent, UD_EWRONGTYPE if the value is plain bytes, UD_ECORRUPT if
+ * the stored name is not a child of `d`, or a common error.
+ */
+UD_EXPORT int ud_child_name(ud_dict *d, const void *key, size_t klen, ud_buf *name);
+/*
+ * Opens the nested dict of `d` whose full name is `name` (as ud_child_name() gives it), so a
+ * binding can keep one handle per child instead of reopening it on every access. Returns 0,
+ * UD_EINVAL, UD_ECORRUPT if the name is not a child of `d`, UD_ENOENT if it is gone, or an error
+ * of ud_open(); *child is written only on success.
+ */
+UD_EXPORT int ud_open_child(ud_dict *d, const char *name, ud_dict **child);
+/*
+ * Creates a new, empty nested dict of `d` that nobody else can see yet: fill it, then publish it
+ * under a key with ud_set_child(). Other processes never see it empty. If it is never published
+ * it is removed with `d` (its name is in d's register), or by ud_clear()/ud_reclaim() of `d`
+ * once the process that created it has exited. UD_ENAMETOOLONG (nothing created) if the
+ * child's name would pass UD_FULL_NAME_MAX: check the depth a value needs before creating its
+ * first level, or ud_unlink() the unpublished levels already made when a deeper one fails.
+ * Returns 0 with the child in *child, UD_EINVAL, UD_ENOTRECURSIVE unless `d` was opened with
+ * recurse, UD_ENAMETOOLONG, or an error of ud_open(); *child is written only on success.
+ */
+UD_EXPORT int ud_child_create(ud_dict *d, ud_dict **child);
+/*
+ * Stores `child` (from ud_child_create() or ud_open_child() of this dict) under key, as one
+ * record, replacing and unlinking any previous nested value. The handle stays open. Returns 0,
+ * UD_EINVAL (also for a child that is not of this dict), UD_ENOTRECURSIVE, UD_ETOOBIG, or a
+ * common error.
+ */
+UD_EXPORT int ud_set_child(ud_dict *d, const void *key, size_t klen, ud_dict *child);
+
 /*
  * Recovery for a recursive dict: removes the nested dicts in /dev/shm that it no longer
  * references - left by a process killed while it created or replaced one. A child made by
@@ -378,7 +474,7 @@ UD_EXPORT int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **ch
  * ud_clear() does the same. 0 for a dict without recurse.
  */
 UD_EXPORT int ud_reclaim(ud_dict *d);
-/* The type (UD_TYPE_*) of the value at key, or UD_ENOTFOUND. */
+/* Returns the type (UD_TYPE_*) of the value at key, UD_ENOTFOUND, or a common error. */
 UD_EXPORT int ud_type(ud_dict *d, const void *key, size_t klen);
 
 /* ---- Locks. ---- */
@@ -431,15 +527,22 @@ typedef struct ud_lock_options {
  * Returns 0, UD_EBUSY, UD_ETIMEDOUT, -EINTR (interruptible), -ENOMEM, or another error.
  */
 UD_EXPORT int ud_lock(ud_dict *d, const ud_lock_options *o);
-/* Releases one level of the lock. UD_ENOTLOCKED if the calling thread does not hold it through
- * this handle (nothing changes). */
+/* Releases one level of the lock. Returns 0, or UD_ENOTLOCKED if the calling thread does not
+ * hold it through this handle (nothing changes). */
 UD_EXPORT int ud_unlock(ud_dict *d);
 /*
  * Takes the lock whoever holds it (the original's steal). Use only on a stuck holder.
- * UD_LOCK_SPIN only; -ENOTSUP in UD_LOCK_MUTEX mode (see steal_after_timeout).
+ * UD_LOCK_SPIN only. Returns 0 with the lock held by this handle, or -ENOTSUP in
+ * UD_LOCK_MUTEX mode (see steal_after_timeout).
  */
 UD_EXPORT int ud_lock_steal(ud_dict *d);
-/* The pid of the process holding the lock now, or 0. A hint: it may change at once. */
+/*
+ * Takes the lock only if the process `pid` holds it now (one compare-and-swap: no window
+ * between checking the holder and taking it). UD_LOCK_SPIN only (-ENOTSUP otherwise). Returns
+ * 0 with the lock held by this handle, or UD_EBUSY if `pid` is not the holder (any more).
+ */
+UD_EXPORT int ud_lock_steal_from(ud_dict *d, pid_t pid);
+/* Returns the pid of the process holding the lock now, or 0. A hint: it may change at once. */
 UD_EXPORT pid_t ud_lock_holder(ud_dict *d);
 
 /* ---- Dumps, loads and the stream. ---- */
@@ -540,7 +643,8 @@ UD_EXPORT int ud_list(ud_list_fn fn, void *ctx);
 UD_EXPORT int ud_save(ud_dict *d, ud_buf *out);
 /*
  * Replaces the dict's contents with a snapshot, as one atomic step. The snapshot is verified
- * entirely before anything changes: UD_EBADMAGIC, UD_EVERSION or UD_ECORRUPT otherwise.
+ * entirely before anything changes. Returns 0, UD_EBADMAGIC, UD_EVERSION or UD_ECORRUPT (the
+ * snapshot is refused, the dict unchanged), or a common error.
  */
 UD_EXPORT int ud_restore(ud_dict *d, const void *data, size_t len);
 /*
@@ -554,8 +658,9 @@ UD_EXPORT int ud_restore_file(ud_dict *d, const char *path);
 
 /*
  * Walks a snapshot without a dict: calls fn for every top-level entry (type UD_TYPE_DICT values
- * are nested snapshots). Verifies the snapshot first. fn returns 0 to go on, non-zero to stop
- * (that value is returned).
+ * are nested snapshots). Verifies the snapshot first. fn returns 0 to go on, non-zero to stop.
+ * Returns 0 after the last entry, the first non-zero value fn returned, or UD_EINVAL /
+ * UD_EBADMAGIC / UD_EVERSION / UD_ECORRUPT (nothing is called for a snapshot that fails).
  */
 typedef int (*ud_snapshot_fn)(void *ctx, const void *key, size_t klen, const void *val, size_t vlen,
                               int type);
@@ -566,7 +671,7 @@ UD_EXPORT int ud_snapshot_foreach(const void *data, size_t len, ud_snapshot_fn f
  * ud_buf, add every entry (a UD_TYPE_DICT value must itself be a snapshot), then finish. The
  * result is what ud_restore() and ud_snapshot_foreach() accept. Keys are checked against
  * UD_KEY_MAX (UD_ETOOBIG); a key added twice makes the snapshot invalid (UD_ECORRUPT when it is
- * restored).
+ * restored). ud_snapshot_add() returns 0, UD_EINVAL, UD_ETOOBIG or -ENOMEM.
  */
 UD_EXPORT int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
                               size_t vlen, int type);
@@ -576,69 +681,6 @@ UD_EXPORT int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const 
  * NULL or shorter than a header), -ENOMEM, or UD_ECORRUPT / UD_ETOOBIG from the verification.
  */
 UD_EXPORT int ud_snapshot_finish(ud_buf *snap);
-
-/* ---- Additions for language bindings (a binding keeps decoded values of its own). ---- */
-
-/*
- * The dict's change position: a 64-bit number that grows with every write any process makes
- * and never repeats for the life of the dict. Equal positions mean "nothing changed", so a
- * binding can cache decoded values and drop them when the position moves. One atomic load; it
- * neither locks nor synchronises the handle. Inside a ud_lock() section, the handle's own writes
- * (not yet visible to others) move it for this handle; another handle of the same dict used in
- * the thread holding the lock first makes the holder publish them. 0 for NULL.
- */
-UD_EXPORT uint64_t ud_change_position(const ud_dict *d);
-
-/*
- * True if the calling thread holds this handle's lock (a ud_lock() section: no other process or
- * thread can write until it leaves). With ud_change_position() read just before one of its own
- * writes and again after it, a binding knows that the write is the only change in between and
- * can keep its cache. False for NULL, for another thread sharing the handle, and in a child of
- * fork() (it holds nothing its parent held).
- */
-UD_EXPORT bool ud_lock_held(const ud_dict *d);
-
-/*
- * ud_options.attach: what an attacher's buffer_size, full_dump_size and lock mean.
- *  - UD_ATTACH_STRICT (0): they must be 0 or equal to the creator's (else UD_EMISMATCH).
- *  - UD_ATTACH_CREATOR: "whatever the creator chose": when the dict exists, the creator's values
- *    win and the attacher's are ignored (the original's behaviour); they apply only when this
- *    call creates the dict.
- */
-enum { UD_ATTACH_STRICT = 0, UD_ATTACH_CREATOR = 1 };
-
-/*
- * Takes the lock only if the process `pid` holds it now (one compare-and-swap: no window
- * between checking the holder and taking it). UD_LOCK_SPIN only (-ENOTSUP otherwise). Returns
- * 0 with the lock held by this handle, or UD_EBUSY if `pid` is not the holder (any more).
- */
-UD_EXPORT int ud_lock_steal_from(ud_dict *d, pid_t pid);
-
-/*
- * The full name of the nested dict stored under key, copied into *name (NUL-terminated).
- * UD_ENOTFOUND if absent, UD_EWRONGTYPE if the value is plain bytes.
- */
-UD_EXPORT int ud_child_name(ud_dict *d, const void *key, size_t klen, ud_buf *name);
-/*
- * Opens the nested dict of `d` whose full name is `name` (as ud_child_name() gives it), so a
- * binding can keep one handle per child instead of reopening it on every access. UD_ECORRUPT if
- * the name is not a child of `d`, UD_ENOENT if it is gone.
- */
-UD_EXPORT int ud_open_child(ud_dict *d, const char *name, ud_dict **child);
-/*
- * Creates a new, empty nested dict of `d` that nobody else can see yet: fill it, then publish it
- * under a key with ud_set_child(). Other processes never see it empty. If it is never published
- * it is removed with `d` (its name is in d's register), or by ud_clear()/ud_reclaim() of `d`
- * once the process that created it has exited. UD_ENAMETOOLONG (nothing created) if the
- * child's name would pass UD_FULL_NAME_MAX: check the depth a value needs before creating its
- * first level, or ud_unlink() the unpublished levels already made when a deeper one fails.
- */
-UD_EXPORT int ud_child_create(ud_dict *d, ud_dict **child);
-/*
- * Stores `child` (from ud_child_create() or ud_open_child() of this dict) under key, as one
- * record, replacing and unlinking any previous nested value. The handle stays open.
- */
-UD_EXPORT int ud_set_child(ud_dict *d, const void *key, size_t klen, ud_dict *child);
 
 #ifdef __cplusplus
 }

@@ -259,6 +259,23 @@ static void unregister_attach(ud_dict *d) {
     d->attach_slot = -1;
 }
 
+/*
+ * Why a create found `name` taken. A creator a few microseconds into ud_open() writes its
+ * identity at once, and is then known alive: the name exists. One that stays without identity
+ * may have been killed there, less than its initialisation window ago (else create_new() would
+ * have taken the name over): neither "exists" nor free yet.
+ */
+static int name_taken(const char *name) {
+    int64_t deadline = mono_ns() + UD__IDENT_WAIT_NS;
+    while (ud__nameless_creator_name(name) == 1) {
+        if (mono_ns() >= deadline)
+            return UD_ECREATING;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return UD_EEXIST;
+}
+
 int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags, ud_dict **out) {
     ud__init_process();
     ud_dict *d = calloc(1, sizeof *d);
@@ -285,6 +302,8 @@ int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags
         if (rc != UD_ENOENT || o->create == UD_ATTACH_ONLY)
             break;
     }
+    if (rc == UD_EEXIST && o->create == UD_CREATE_ONLY)
+        rc = name_taken(d->name);
     if (rc) {
         ud__table_free(&d->table);
         free(d);

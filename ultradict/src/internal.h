@@ -116,6 +116,12 @@ int ud__half_created_name(const char *name);
 /* 1 if the process that created the dict `name` is still alive (or, before it wrote its
  * identity, still within the initialisation window), 0 if it is gone or `name` is unreadable. */
 int ud__creator_alive_name(const char *name);
+/* 1 if the control segment of `name` exists and carries no magic yet (its creator at work, or
+ * dead with its name not yet known to be debris), else 0. */
+int ud__unpublished_name(const char *name);
+/* ud__unpublished_name(), and its creator has not written its whole identity either: nobody
+ * can tell yet whether it is alive. */
+int ud__nameless_creator_name(const char *name);
 /* Unlinks the control segment `name` if it is a dead creator's half-created one (checked on
  * the very file the name refers to). 1 if it did, 0 if not. */
 int ud__reclaim_half_created(const char *name);
@@ -146,6 +152,10 @@ int ud__lock_for(ud_dict *d, double timeout);
 void ud__unlock(ud_dict *d);
 /* Whether the calling thread holds the lock through d. */
 bool ud__lock_owned(const ud_dict *d);
+/* ud__lock() for a write: while another process holds the lock, the wait first replays its
+ * records without the lock (see lock.c). Only for a call the caller does not overlap with
+ * other calls on the handle - never for ud_lock(), whose wait other threads may share. */
+int ud__lock_write(ud_dict *d);
 /* How many dicts' locks the threads of this process hold (reset in a fork child). */
 extern _Atomic unsigned ud__holds;
 /* If another handle of d's dict holds the lock in this thread, publishes its pending records and
@@ -244,6 +254,8 @@ unsigned ud__count_attached(const ud__control *c);
 size_t ud__control_size(void);
 /* How long an attacher waits for a creator still initialising the control segment. */
 #define UD__INIT_WAIT_NS 1000000000LL
+/* How long a create waits for a creator that has the name but not yet its identity in it. */
+#define UD__IDENT_WAIT_NS 100000000LL
 /* Set in ud_options.mode (internally) when the caller left the mode to the default 0600. */
 #define UD__MODE_DEFAULTED 0x10000u
 /* 0 if `name` is a user name or a nested child's name (NAME(.c<hex>)*), else UD_ENAME. */

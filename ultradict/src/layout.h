@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ultradict.h"
@@ -29,8 +30,9 @@
 #define UD__MAGIC 0x5443494452544c55ull        /* "ULTRDICT" */
 #define UD__STREAM_MAGIC 0x4d41525453445523ull /* "#UDSTRAM" */
 #define UD__DUMP_MAGIC 0x504d5544445523ull     /* "#UDDUMP" */
-/* Raised whenever a segment's layout changes: 2 added the control's per-slot waiter counts. */
-#define UD__LAYOUT_VERSION 2u
+/* Raised whenever a segment's layout changes: 2 added the control's per-slot waiter counts, 3
+ * gathered the lock, the end and the waiter count into one cache line. */
+#define UD__LAYOUT_VERSION 3u
 
 #define UD__CACHE_LINE 64
 #define UD__MAX_ATTACHED 256
@@ -53,23 +55,31 @@ typedef struct ud__control {
     uint32_t reserved;
     uint64_t creator_start;
 
-    /* The stream's end, and the futex word that ud_wait() sleeps on. Writers touch this line on
-     * every write; readers load `end` on every read. */
-    alignas(UD__CACHE_LINE) _Atomic uint64_t end;
+    /*
+     * The hot line: everything a write touches in the control segment, so that handing the
+     * lock to another process moves one cache line instead of four. A write takes the mutex,
+     * compares `end` with its position, publishes a new `end`, reads `waiters` and gives the
+     * mutex back; holder_pid is set and cleared around the hold. Readers load `end` on every
+     * read: a line written once per write anyway. `change_seq` is the futex word that
+     * ud_wait() sleeps on (woken only when `waiters` is not 0).
+     */
+    alignas(UD__CACHE_LINE) pthread_mutex_t mutex;
+    _Atomic uint64_t end;
     _Atomic uint32_t change_seq;
     _Atomic uint32_t waiters;
+    _Atomic int32_t holder_pid;
 
-    /* Written under the lock, at most once per dump. */
+    /* Written under the lock, at most once per dump: shared read-only by every writer in
+     * between, so reading it costs no transfer. */
     alignas(UD__CACHE_LINE) _Atomic uint64_t base;
     _Atomic uint64_t stream_cap; /* bytes of record area in the stream segment */
     _Atomic uint64_t dump_count;
     _Atomic uint64_t dump_bytes; /* payload bytes of the newest dump */
-    _Atomic uint64_t entries;    /* entry count as the last writer left it (for `ls`) */
 
-    /* The lock. */
-    alignas(UD__CACHE_LINE) pthread_mutex_t mutex;
+    /* Rarely written: the entry count (stored only when a write changes it), the spin lock of
+     * UD_LOCK_SPIN mode, recoveries. */
+    alignas(UD__CACHE_LINE) _Atomic uint64_t entries; /* as the last writer left it (`ls`) */
     _Atomic uint64_t spin_owner; /* UD_LOCK_SPIN: holder identity (pid << 32 | start time), or 0 */
-    _Atomic int32_t holder_pid;
     _Atomic uint64_t lock_recoveries;
 
     /* Identities of attached processes, for `ultradict ls` (0: free slot). */
@@ -138,6 +148,9 @@ _Static_assert(sizeof(ud__item_hdr) == 16, "item header is 16 bytes");
 _Static_assert(sizeof(ud__rec_hdr) == 24, "record header is 24 bytes");
 _Static_assert(sizeof(ud__stream_hdr) == 64, "stream header is 64 bytes");
 _Static_assert(sizeof(ud__dump_hdr) == 64, "dump header is 64 bytes");
+_Static_assert(offsetof(ud__control, holder_pid) + sizeof(int32_t) <=
+                   offsetof(ud__control, mutex) + UD__CACHE_LINE,
+               "the lock, the end and the waiter count share one cache line");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free in shared memory");
 
 #endif /* UD_LAYOUT_H */

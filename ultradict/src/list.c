@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,9 +30,17 @@ static void inspect(const char *name, ud_dict_info *info) {
         close(fd);
         return;
     }
-    const ud__control *c = mmap(NULL, sizeof *c, PROT_READ, MAP_SHARED, fd, 0);
-    if (c == MAP_FAILED) {
-        info->error = -errno;
+    /* A copy, not a mapping: another process may truncate the file at any moment (a crash
+     * in ud_open, a damaged dict), and reading a mapping past the file's end is SIGBUS. */
+    ud__control *c = malloc(sizeof *c);
+    if (c == NULL) {
+        info->error = -ENOMEM;
+        close(fd);
+        return;
+    }
+    if (pread(fd, c, sizeof *c, 0) != (ssize_t)sizeof *c) {
+        info->error = ud__half_created_dead(fd) == 1 ? UD_EINCOMPLETE : UD_ECORRUPT;
+        free(c);
         close(fd);
         return;
     }
@@ -43,14 +51,14 @@ static void inspect(const char *name, ud_dict_info *info) {
     else if (c->version != UD__LAYOUT_VERSION || c->header_size != sizeof *c)
         info->error = UD_EVERSION;
     else {
-        info->len = (size_t)atomic_load(&((ud__control *)c)->entries);
+        info->len = (size_t)atomic_load(&c->entries);
         info->creator_pid = c->creator_pid;
         uint64_t creator = ((uint64_t)(uint32_t)c->creator_pid << 32) | c->creator_start;
         info->creator_alive = ud__ident_alive(creator) == 1;
         info->attached_alive = ud__count_attached(c);
         info->orphaned = !info->creator_alive && info->attached_alive == 0;
     }
-    munmap((void *)c, sizeof *c);
+    free(c);
     close(fd);
 }
 

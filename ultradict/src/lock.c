@@ -26,6 +26,9 @@
 #include "internal.h"
 
 #define SPIN_ROUNDS 200
+/* The mutex's spin before sleeping: pauses in all, and the longest gap between two looks. */
+#define SPIN_PAUSES 800
+#define SPIN_BACKOFF_MAX 8
 
 /*
  * The lock belongs to a thread, like the original's multiprocessing.RLock: a handle remembers
@@ -270,18 +273,33 @@ static int mutex_clocklock_intr(ud__control *c, int64_t until) {
     }
 }
 
+/*
+ * The spin before sleeping. Each look at the lock pulls its line - the holder's working line
+ * (layout.h) - away from the holder, which then waits for it back on its next store: looks
+ * back off from one pause to SPIN_BACKOFF_MAX, within a budget of SPIN_PAUSES pauses. true
+ * with *rc the trylock's result once the lock is no longer busy.
+ */
+static bool mutex_spin(ud__control *c, int *rc) {
+    for (int paused = 0, gap = 1; paused < SPIN_PAUSES; paused += gap) {
+        for (int k = 0; k < gap; k++)
+            cpu_relax();
+        if (gap < SPIN_BACKOFF_MAX)
+            gap *= 2;
+        if (atomic_load_explicit(&c->holder_pid, memory_order_relaxed) != 0)
+            continue;
+        *rc = pthread_mutex_trylock(&c->mutex);
+        if (*rc != EBUSY)
+            return true;
+    }
+    return false;
+}
+
 static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
     int rc = pthread_mutex_trylock(&c->mutex);
     if (rc != EBUSY)
         return mutex_result(c, rc);
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
-        cpu_relax();
-        if (atomic_load_explicit(&c->holder_pid, memory_order_relaxed) != 0)
-            continue;
-        rc = pthread_mutex_trylock(&c->mutex);
-        if (rc != EBUSY)
-            return mutex_result(c, rc);
-    }
+    if (mutex_spin(c, &rc))
+        return mutex_result(c, rc);
     if (o->nonblock)
         return UD_EBUSY;
     /* Sleep in bounded rounds: between them, a lock word naming a thread that does not exist
@@ -434,7 +452,31 @@ static void release_lock(ud_dict *d) {
     }
 }
 
-static int acquire(ud_dict *d, const ud_lock_options *o) {
+/* One attempt at the lock, nothing else: 0 (taken), UD_EBUSY, or a failure. */
+static int try_once(ud_dict *d) {
+    if (d->lock_mode == UD_LOCK_SPIN)
+        return spin_try(d->ctl, ud__self_ident()) ? 0 : UD_EBUSY;
+    return mutex_result(d->ctl, pthread_mutex_trylock(&d->ctl->mutex));
+}
+
+/*
+ * Takes the lock; with catch_up, a lock found busy is first waited for by replaying, without
+ * it, the records the holder and others appended since this handle's position. The replay
+ * under the lock then covers only what the holder appends meanwhile: a write no longer pays,
+ * inside the critical section, for every other process's writes. Errors of that replay are
+ * left for the sync under the lock to report.
+ */
+static int take(ud_dict *d, const ud_lock_options *o, bool catch_up) {
+    if (catch_up) {
+        int rc = try_once(d);
+        if (rc != UD_EBUSY)
+            return rc;
+        (void)ud__sync(d);
+    }
+    return d->lock_mode == UD_LOCK_SPIN ? spin_acquire(d->ctl, o) : mutex_acquire(d->ctl, o);
+}
+
+static int acquire(ud_dict *d, const ud_lock_options *o, bool catch_up) {
     if (d->seg_id && held_find(d->seg_id) >= 0) {
         /* Two handles of one dict used by one thread, e.g. `with a.lock: b[k] = v`: the second
          * shares the first's hold instead of deadlocking or failing. Nesting makes it let go
@@ -444,7 +486,7 @@ static int acquire(ud_dict *d, const ud_lock_options *o) {
         hold_taken(d);
         return 0;
     }
-    int rc = d->lock_mode == UD_LOCK_SPIN ? spin_acquire(d->ctl, o) : mutex_acquire(d->ctl, o);
+    int rc = take(d, o, catch_up);
     if (rc)
         return rc;
     if (d->seg_id && held_add(d) != 0) {
@@ -484,14 +526,20 @@ static inline bool reenter(ud_dict *d) {
 int ud__lock(ud_dict *d) {
     static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
     check_fork(d);
-    return reenter(d) ? 0 : acquire(d, &block);
+    return reenter(d) ? 0 : acquire(d, &block, false);
+}
+
+int ud__lock_write(ud_dict *d) {
+    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
+    check_fork(d);
+    return reenter(d) ? 0 : acquire(d, &block, true);
 }
 
 int ud__lock_for(ud_dict *d, double timeout) {
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.timeout = timeout;
     check_fork(d);
-    return reenter(d) ? 0 : acquire(d, &o);
+    return reenter(d) ? 0 : acquire(d, &o, false);
 }
 
 void ud__unlock(ud_dict *d) {
@@ -507,7 +555,7 @@ int ud_lock(ud_dict *d, const ud_lock_options *o) {
     if (o && (o->timeout < 0 || o->timeout != o->timeout))
         return UD_EINVAL;
     check_fork(d);
-    return reenter(d) ? 0 : acquire(d, o ? o : &block);
+    return reenter(d) ? 0 : acquire(d, o ? o : &block, false);
 }
 
 int ud_unlock(ud_dict *d) {

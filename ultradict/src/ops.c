@@ -107,7 +107,7 @@ int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
 
 /* Takes the lock and synchronises, the prologue of every write. */
 static int begin_write(ud_dict *d) {
-    int rc = ud__lock(d);
+    int rc = ud__lock_write(d);
     if (rc)
         return rc;
     rc = ud__sync(d);

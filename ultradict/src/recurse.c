@@ -78,6 +78,18 @@ int ud__create_child_named(ud_dict *d, char *name, bool detached, ud_dict **out)
     return UD_EEXIST;
 }
 
+/* Copies into old the name of the nested dict stored under key now, or "" if there is none:
+ * the child that a new value replaces, to drop once the new one is stored. */
+static void old_child_name(ud_dict *d, const void *key, size_t klen,
+                           char old[UD__SEG_NAME_MAX + 1]) {
+    ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
+    old[0] = '\0';
+    if (e && e->type == UD_TYPE_DICT && e->vlen <= UD__SEG_NAME_MAX) {
+        memcpy(old, ud__entry_val(e), e->vlen);
+        old[e->vlen] = '\0';
+    }
+}
+
 int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
     UD__CHECK_HANDLE(d);
     if (!d->recurse)
@@ -94,11 +106,7 @@ int ud_set_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
         rc = ud__create_child(d, name, &c);
     char old[UD__SEG_NAME_MAX + 1] = "";
     if (!rc) {
-        ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
-        if (e && e->type == UD_TYPE_DICT && e->vlen < sizeof old) {
-            memcpy(old, ud__entry_val(e), e->vlen);
-            old[e->vlen] = '\0';
-        }
+        old_child_name(d, key, klen, old);
         rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_DICT, key, klen, name, strlen(name));
         if (rc) {
             ud_close(c);
@@ -136,23 +144,26 @@ static int find_child(ud_dict *d, const void *key, size_t klen, ud__entry **out)
     return 0;
 }
 
-int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
+/* find_child() behind the checks of a public call whose output is `out`. */
+static int public_find_child(ud_dict *d, const void *key, size_t klen, const void *out,
+                             ud__entry **e) {
     UD__CHECK_HANDLE(d);
-    if (!child)
+    if (!out)
         return UD_EINVAL;
+    return find_child(d, key, klen, e);
+}
+
+int ud_get_dict(ud_dict *d, const void *key, size_t klen, ud_dict **child) {
     ud__entry *e;
-    int rc = find_child(d, key, klen, &e);
+    int rc = public_find_child(d, key, klen, child, &e);
     if (rc)
         return rc;
     return ud__open_child(d, ud__entry_val(e), e->vlen, UD_ATTACH_ONLY, child);
 }
 
 int ud_child_name(ud_dict *d, const void *key, size_t klen, ud_buf *name) {
-    UD__CHECK_HANDLE(d);
-    if (!name)
-        return UD_EINVAL;
     ud__entry *e;
-    int rc = find_child(d, key, klen, &e);
+    int rc = public_find_child(d, key, klen, name, &e);
     if (rc)
         return rc;
     rc = check_child_name(d, ud__entry_val(e), e->vlen);
@@ -194,11 +205,7 @@ int ud_set_child(ud_dict *d, const void *key, size_t klen, ud_dict *child) {
     rc = ud__sync(d);
     char old[UD__SEG_NAME_MAX + 1] = "";
     if (!rc) {
-        ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
-        if (e && e->type == UD_TYPE_DICT && e->vlen < sizeof old) {
-            memcpy(old, ud__entry_val(e), e->vlen);
-            old[e->vlen] = '\0';
-        }
+        old_child_name(d, key, klen, old);
         rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_DICT, key, klen, child->name, nlen);
     }
     ud__unlock(d);

@@ -253,22 +253,30 @@ int ud__half_created_dead(int fd) {
     return creator_gone(&c, &st) ? 1 : 0;
 }
 
-int ud__creator_alive_name(const char *name) {
+/* Applies `check` to the control segment of `name`, opened read-only; 0 if it cannot be. */
+static int check_control(const char *name, int (*check)(int fd)) {
     char path[UD__SEG_NAME_MAX + 2];
     int fd = open_control_ro(name, path);
     if (fd < 0)
         return 0;
+    int r = check(fd);
+    close(fd);
+    return r;
+}
+
+static int creator_alive_fd(int fd) {
     struct stat st;
     ud__control c;
     memset(&c, 0, sizeof c);
-    int alive = 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-        if ((size_t)st.st_size < sizeof c || pread(fd, &c, sizeof c, 0) != (ssize_t)sizeof c)
-            memset(&c, 0, sizeof c); /* no identity yet: the initialisation window decides */
-        alive = creator_gone(&c, &st) ? 0 : 1;
-    }
-    close(fd);
-    return alive;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    if ((size_t)st.st_size < sizeof c || pread(fd, &c, sizeof c, 0) != (ssize_t)sizeof c)
+        memset(&c, 0, sizeof c); /* no identity yet: the initialisation window decides */
+    return creator_gone(&c, &st) ? 0 : 1;
+}
+
+int ud__creator_alive_name(const char *name) {
+    return check_control(name, creator_alive_fd);
 }
 
 int ud__reclaim_half_created(const char *name) {
@@ -291,13 +299,40 @@ int ud__reclaim_half_created(const char *name) {
 }
 
 int ud__half_created_name(const char *name) {
-    char path[UD__SEG_NAME_MAX + 2];
-    int fd = open_control_ro(name, path);
-    if (fd < 0)
+    return check_control(name, ud__half_created_dead);
+}
+
+/* Reads an unpublished control segment into *c (zeroes while it has no size yet). 1 if it is
+ * one (a regular file of size 0 or of a control segment, without magic), else 0. */
+static int read_unpublished(int fd, ud__control *c) {
+    struct stat st;
+    memset(c, 0, sizeof *c);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         return 0;
-    int r = ud__half_created_dead(fd);
-    close(fd);
-    return r;
+    if (st.st_size == 0)
+        return 1; /* between shm_open() and ftruncate() */
+    if ((size_t)st.st_size != ud__control_size() ||
+        pread(fd, c, sizeof *c, 0) != (ssize_t)sizeof *c)
+        return 0;
+    return c->magic == 0;
+}
+
+static int unpublished_fd(int fd) {
+    ud__control c;
+    return read_unpublished(fd, &c);
+}
+
+static int nameless_creator_fd(int fd) {
+    ud__control c;
+    return read_unpublished(fd, &c) && (c.creator_pid <= 0 || c.creator_start == 0);
+}
+
+int ud__unpublished_name(const char *name) {
+    return check_control(name, unpublished_fd);
+}
+
+int ud__nameless_creator_name(const char *name) {
+    return check_control(name, nameless_creator_fd);
 }
 
 int ud__unlink_tree(const char *name) {
@@ -311,6 +346,10 @@ int ud__unlink_tree(const char *name) {
         /* Say why: another user's dict is -EACCES, not a bad magic. */
         if (crc == -EACCES || src == -EACCES)
             return -EACCES;
+        /* Without a magic yet, it may be a creator at work or one that died within its
+         * initialisation window: a second later the name is either a dict or debris. */
+        if (crc == 0 && cm == 0 && ud__unpublished_name(name) == 1)
+            return UD_ECREATING;
         return seg_exists(name, "") || seg_exists(name, ".stream") ? UD_EBADMAGIC : UD_ENOENT;
     }
     return ud__unlink_tree_unchecked(name);

@@ -365,7 +365,10 @@ void ud__drop_pending(ud_dict *d) {
 static int committed(ud_dict *d, uint64_t new_end, int rc) {
     if (rc == 0) {
         d->pos = new_end;
-        atomic_store_explicit(&d->ctl->entries, d->table.count, memory_order_relaxed);
+        /* Stored only when it changes: an update of an existing key leaves the line alone,
+         * so that other writers keep their copy of it. */
+        if (atomic_load_explicit(&d->ctl->entries, memory_order_relaxed) != d->table.count)
+            atomic_store_explicit(&d->ctl->entries, d->table.count, memory_order_relaxed);
     }
     return rc;
 }

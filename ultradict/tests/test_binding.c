@@ -207,16 +207,6 @@ static void run_two_handles(int lock) {
     assert_ok(ud_close(a));
 }
 
-static void test_two_handles_mutex(void **state) {
-    (void)state;
-    run_two_handles(UD_LOCK_MUTEX);
-}
-
-static void test_two_handles_spin(void **state) {
-    (void)state;
-    run_two_handles(UD_LOCK_SPIN);
-}
-
 #define IL_VLEN 300
 
 /* Shared with the checking child. */
@@ -402,8 +392,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_lock_held, ut_teardown),
         cmocka_unit_test_teardown(test_attach_creator_wins, ut_teardown),
         cmocka_unit_test_teardown(test_nested_by_name, ut_teardown),
-        cmocka_unit_test_teardown(test_two_handles_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_two_handles_spin, ut_teardown),
+        UT_LOCK_TESTS(test_two_handles, run_two_handles),
         cmocka_unit_test_teardown(test_two_handles_interleaved, ut_teardown),
         cmocka_unit_test_teardown(test_steal, ut_teardown),
     };

@@ -395,24 +395,13 @@ static void run_random_kills(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_random_kills_mutex(void **state) {
-    (void)state;
-    run_random_kills(UD_LOCK_MUTEX);
-}
-
-static void test_random_kills_spin(void **state) {
-    (void)state;
-    run_random_kills(UD_LOCK_SPIN);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_holder_killed_mutex, ut_teardown),
         cmocka_unit_test_teardown(test_holder_killed_spin, ut_teardown),
         cmocka_unit_test_teardown(test_holder_killed_zombie_mutex, ut_teardown),
         cmocka_unit_test_teardown(test_holder_killed_zombie_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_random_kills_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_random_kills_spin, ut_teardown),
+        UT_LOCK_TESTS(test_random_kills, run_random_kills),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }

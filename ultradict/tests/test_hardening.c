@@ -1,18 +1,20 @@
 /*
  * test_hardening.c - promises that only hold under stress or abuse: lock sections that readers
- * see whole, waits that keep their timeout while the lock holder is stopped, and counters a
- * killed process cannot leave wrong.
+ * see whole, waits that keep their timeout while the lock holder is stopped, counters a
+ * killed process cannot leave wrong, and ud_list() while a control segment is truncated.
  *
  * Children never call cmocka: they _exit() with a status and the parent asserts.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include "internal.h"
 #include "layout.h"
 
 #define WAIT_LIMIT 60.0
@@ -310,6 +312,62 @@ static void test_child_being_filled_kept(void **state) {
     assert_ok(ud_close(d));
 }
 
+/* ---- ud_list while another process truncates a dict's control segment. ---- */
+
+typedef struct truncator_arg {
+    const char *path;
+    double seconds;
+} truncator_arg;
+
+/* Shrinks the control segment to nothing and grows it back, again and again. */
+static int truncator_child(void *varg) {
+    const truncator_arg *a = varg;
+    int fd = open(a->path, O_RDWR);
+    if (fd < 0)
+        return 2;
+    off_t size = (off_t)ud__control_size();
+    double end = ut_now() + a->seconds;
+    while (ut_now() < end)
+        if (ftruncate(fd, 0) != 0 || ftruncate(fd, size) != 0)
+            return 3;
+    close(fd);
+    return 0;
+}
+
+static int count_cb(void *ctx, const ud_dict_info *info) {
+    (void)info;
+    ++*(long *)ctx;
+    return 0;
+}
+
+/* Lists the dicts again and again; a read past a file's end would kill it with SIGBUS. */
+static int lister_child(void *varg) {
+    double end = ut_now() + *(const double *)varg;
+    long seen = 0;
+    while (ut_now() < end)
+        if (ud_list(count_cb, &seen) != 0)
+            return 2;
+    return seen > 0 ? 0 : 3;
+}
+
+/* ud_list() reads every control segment in /dev/shm, including ones other processes are
+ * damaging or truncating at that moment: it must report them, never die of SIGBUS. */
+static void test_list_while_truncated(void **state) {
+    (void)state;
+    char name[64], path[512];
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = ut_name(name);
+    o.create = UD_CREATE_ONLY;
+    ud_dict *d = NULL;
+    assert_ok(ud_open(&o, &d));
+    double seconds = 1.0;
+    truncator_arg ta = {ut_shm_path(path, name, ""), seconds};
+    pid_t pids[2] = {ut_fork(truncator_child, &ta), ut_fork(lister_child, &seconds)};
+    ut_assert_children(pids, 2, WAIT_LIMIT, "list while truncated");
+    ud_unlink(d);
+    ud_close(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_section_atomic, ut_teardown),
@@ -319,6 +377,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_killed_waiters, ut_teardown),
         cmocka_unit_test_teardown(test_orphans_reclaimed, ut_teardown),
         cmocka_unit_test_teardown(test_child_being_filled_kept, ut_teardown),
+        cmocka_unit_test_teardown(test_list_while_truncated, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }

@@ -4,8 +4,11 @@
  */
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A handle value that ud_open() must never write on failure. */
@@ -248,21 +251,26 @@ static void test_options_mismatch(void **state) {
     assert_ok(ud_close(d));
 }
 
+/* Asserts what ud_status() says of `d`: whether it created the dict and unlinks it at close. */
+static void assert_roles(ud_dict *d, bool creator, bool auto_unlink) {
+    ud_status_info st;
+    assert_ok(ud_status(d, &st));
+    assert_int_equal(st.creator, creator);
+    assert_int_equal(st.auto_unlink, auto_unlink);
+}
+
 static void test_auto_unlink(void **state) {
     (void)state;
     char name[64];
     ut_name(name);
     ud_dict *c = NULL, *a = NULL;
-    ud_status_info st;
     ud_buf v = UD_BUF_INIT;
 
     /* The attacher does not unlink; the creator does. */
     assert_ok(open_opts(name, UD_CREATE_ONLY, &c));
     assert_ok(open_opts(name, UD_ATTACH_ONLY, &a));
-    assert_ok(ud_status(c, &st));
-    assert_true(st.auto_unlink);
-    assert_ok(ud_status(a, &st));
-    assert_false(st.auto_unlink);
+    assert_roles(c, true, true);
+    assert_roles(a, false, false);
     assert_ok(ud_close(a));
     assert_rc(ud_exists(name), 1);
     assert_ok(ud_close(c));
@@ -291,9 +299,7 @@ static void test_auto_unlink(void **state) {
     o.create = UD_CREATE_ONLY;
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
     assert_ok(ud_open(&o, &c));
-    assert_ok(ud_status(c, &st));
-    assert_true(st.creator);
-    assert_false(st.auto_unlink);
+    assert_roles(c, true, false);
     assert_ok(ud_set(c, S("keep"), S("me")));
     assert_ok(ud_close(c));
     assert_rc(ud_exists(name), 1);
@@ -307,9 +313,7 @@ static void test_auto_unlink(void **state) {
     o.create = UD_ATTACH_ONLY;
     o.auto_unlink = UD_AUTO_UNLINK_ON;
     assert_ok(ud_open(&o, &a));
-    assert_ok(ud_status(a, &st));
-    assert_false(st.creator);
-    assert_true(st.auto_unlink);
+    assert_roles(a, false, true);
     assert_ok(ud_close(a));
     assert_rc(ud_exists(name), 0);
     assert_int_equal(ut_count_segments(name), 0);
@@ -399,6 +403,41 @@ static void test_unlink(void **state) {
     assert_int_equal(ut_count_segments(name), 0);
 
     ud_buf_free(&v);
+}
+
+/*
+ * A control segment with no size and no magic yet: a creator between shm_open() and
+ * ftruncate(), alive or killed there a moment ago. Until its initialisation window has passed
+ * nobody can tell which, so create and unlink say "try again", not "exists" or "not ours".
+ */
+static void test_name_being_created(void **state) {
+    (void)state;
+    char name[64], path[80];
+    ut_name(name);
+    snprintf(path, sizeof path, "/%s", name);
+    int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    ud_dict *d = SENTINEL;
+    assert_rc(open_opts(name, UD_CREATE_ONLY, &d), UD_ECREATING);
+    assert_ptr_equal(d, SENTINEL);
+    assert_rc(ud_unlink_by_name(name), UD_ECREATING);
+    assert_non_null(strstr(ud_strerror(UD_ECREATING), "try again in a second"));
+    assert_int_equal(ut_count_segments(name), 1);
+
+    /* Past the window it is debris: create takes the name over, unlink removes it. */
+    struct timespec old[2] = {{time(NULL) - 5, 0}, {time(NULL) - 5, 0}};
+    assert_int_equal(futimens(fd, old), 0);
+    assert_ok(ud_unlink_by_name(name));
+    assert_int_equal(ut_count_segments(name), 0);
+    close(fd);
+    fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(futimens(fd, old), 0);
+    close(fd);
+    d = NULL;
+    assert_ok(open_opts(name, UD_CREATE_ONLY, &d));
+    assert_ok(ud_unlink(d));
+    ud_close(d);
 }
 
 static void check_modes(const char *name, unsigned want) {
@@ -550,6 +589,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_options_mismatch, ut_teardown),
         cmocka_unit_test_teardown(test_auto_unlink, ut_teardown),
         cmocka_unit_test_teardown(test_unlink, ut_teardown),
+        cmocka_unit_test_teardown(test_name_being_created, ut_teardown),
         cmocka_unit_test_teardown(test_segment_modes, ut_teardown),
         cmocka_unit_test_teardown(test_segment_set, ut_teardown),
         cmocka_unit_test_teardown(test_list, ut_teardown),

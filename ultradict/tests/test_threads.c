@@ -96,16 +96,6 @@ static void run_shared_rmw(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_shared_handle_rmw_mutex(void **state) {
-    (void)state;
-    run_shared_rmw(UD_LOCK_MUTEX);
-}
-
-static void test_shared_handle_rmw_spin(void **state) {
-    (void)state;
-    run_shared_rmw(UD_LOCK_SPIN);
-}
-
 /* ---- While one thread holds the lock, another sharing the handle neither gets nor frees it. */
 
 typedef struct probe_arg {
@@ -150,16 +140,6 @@ static void run_shared_excludes(int lock) {
     assert_int_equal(ud_lock_holder(d), 0);
     assert_free_for_others(name);
     assert_ok(ud_close(d));
-}
-
-static void test_shared_handle_excludes_mutex(void **state) {
-    (void)state;
-    run_shared_excludes(UD_LOCK_MUTEX);
-}
-
-static void test_shared_handle_excludes_spin(void **state) {
-    (void)state;
-    run_shared_excludes(UD_LOCK_SPIN);
 }
 
 /* ---- One thread holding many dicts' locks still shares each with a second handle. ---- */
@@ -221,16 +201,6 @@ static void run_many_held(int lock) {
         assert_ok(ud_close(d[i]));
     }
     ut_shared_free(a, sizeof *a);
-}
-
-static void test_many_held_mutex(void **state) {
-    (void)state;
-    run_many_held(UD_LOCK_MUTEX);
-}
-
-static void test_many_held_spin(void **state) {
-    (void)state;
-    run_many_held(UD_LOCK_SPIN);
 }
 
 /* ---- An interruptible wait ends when a signal handler runs. ---- */
@@ -319,16 +289,6 @@ static void run_interruptible(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_interruptible_mutex(void **state) {
-    (void)state;
-    run_interruptible(UD_LOCK_MUTEX);
-}
-
-static void test_interruptible_spin(void **state) {
-    (void)state;
-    run_interruptible(UD_LOCK_SPIN);
-}
-
 /* ---- An interruptible waiter wakes when the holder dies. ---- */
 
 static int die_holding(void *varg) {
@@ -368,16 +328,6 @@ static void run_owner_dies(int lock) {
     assert_ok(ud_status(d, &st));
     assert_int_equal(st.lock_recoveries, 1);
     assert_ok(ud_close(d));
-}
-
-static void test_interruptible_owner_dies_mutex(void **state) {
-    (void)state;
-    run_owner_dies(UD_LOCK_MUTEX);
-}
-
-static void test_interruptible_owner_dies_spin(void **state) {
-    (void)state;
-    run_owner_dies(UD_LOCK_SPIN);
 }
 
 /* ---- Interruptible waiters still hand the lock on: no wake-up is lost. ---- */
@@ -423,16 +373,11 @@ static void test_interruptible_handoff(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_shared_handle_rmw_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_shared_handle_rmw_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_shared_handle_excludes_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_shared_handle_excludes_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_many_held_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_many_held_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_interruptible_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_interruptible_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_interruptible_owner_dies_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_interruptible_owner_dies_spin, ut_teardown),
+        UT_LOCK_TESTS(test_shared_handle_rmw, run_shared_rmw),
+        UT_LOCK_TESTS(test_shared_handle_excludes, run_shared_excludes),
+        UT_LOCK_TESTS(test_many_held, run_many_held),
+        UT_LOCK_TESTS(test_interruptible, run_interruptible),
+        UT_LOCK_TESTS(test_interruptible_owner_dies, run_owner_dies),
         cmocka_unit_test_teardown(test_interruptible_handoff, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -54,6 +54,28 @@
  */
 ud_dict *ut_open(const char *name, int create, int lock, size_t buffer_size);
 ud_dict *ut_open_recursive(const char *name, int create);
+/* A test run once per lock mode: UT_LOCK_TESTS(name, fn) makes the cmocka rows name_mutex and
+ * name_spin, which call fn(UD_LOCK_MUTEX) and fn(UD_LOCK_SPIN) through ut_run_lock_test(). */
+typedef struct ut_lock_test {
+    void (*fn)(int lock);
+    int lock;
+} ut_lock_test;
+void ut_run_lock_test(void **state);
+/* clang-format off */
+#define UT_LOCK_TESTS(name, fn) \
+    {#name "_mutex", ut_run_lock_test, NULL, ut_teardown, &(ut_lock_test){fn, UD_LOCK_MUTEX}}, \
+    {#name "_spin", ut_run_lock_test, NULL, ut_teardown, &(ut_lock_test){fn, UD_LOCK_SPIN}}
+/* clang-format on */
+
+/* Two handles of one fresh dict in this process: `d` created with the defaults (mutex lock),
+ * `o` attached by name. */
+typedef struct ut_pair {
+    char name[64];
+    ud_dict *d, *o;
+} ut_pair;
+ut_pair ut_pair_open(void);
+/* Closes both handles, asserting that each close succeeds. */
+void ut_pair_close(ut_pair *p);
 /* Asserts that two handles see the same entries (count and checksum of the sorted items). */
 void ut_assert_same_dict(ud_dict *a, ud_dict *b);
 
