@@ -530,12 +530,18 @@ static void test_formats(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failed_cell_no_verdict),
-        cmocka_unit_test(test_golden_text),         cmocka_unit_test(test_golden_md),
-        cmocka_unit_test(test_golden_csv),          cmocka_unit_test(test_golden_svg),
-        cmocka_unit_test(test_ranking_and_factors), cmocka_unit_test(test_ties),
-        cmocka_unit_test(test_merit_ranking),       cmocka_unit_test(test_csv_merit_columns),
-        cmocka_unit_test(test_text_names_schema),   cmocka_unit_test(test_failover_report),
-        cmocka_unit_test(test_empty_document),      cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_golden_text),
+        cmocka_unit_test(test_golden_md),
+        cmocka_unit_test(test_golden_csv),
+        cmocka_unit_test(test_golden_svg),
+        cmocka_unit_test(test_ranking_and_factors),
+        cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_merit_ranking),
+        cmocka_unit_test(test_csv_merit_columns),
+        cmocka_unit_test(test_text_names_schema),
+        cmocka_unit_test(test_failover_report),
+        cmocka_unit_test(test_empty_document),
+        cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
