@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum {
     ST_GET,
@@ -367,9 +368,25 @@ static const kv_methods sqlite_methods = {
 };
 
 /* Runs one SQL text during set-up (pragmas, CREATE TABLE). */
-static int setup_exec(sqlite3 *db, const char *sql, char *err, size_t errlen) {
+/*
+ * Runs one statement of the setup. Switching a new file to WAL answers SQLITE_BUSY at once, without
+ * the busy handler, while another process sets the same file up (the ranks of an MPI run all open
+ * it together): the setup retries, every 2 ms, for as long as the busy timeout allows.
+ */
+static int setup_exec(sqlite3 *db, const char *sql, int busy_ms, char *err, size_t errlen) {
     char *msg = NULL;
+    struct timespec t0, now, pause = {0, 2000000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int src = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    while ((src & 0xff) == SQLITE_BUSY) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >= busy_ms)
+            break;
+        sqlite3_free(msg);
+        msg = NULL;
+        nanosleep(&pause, NULL);
+        src = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    }
     if (src == SQLITE_OK)
         return 0;
     int rc = (src & 0xff) == SQLITE_BUSY ? KV_ETIMEDOUT : KV_EBACKEND;
@@ -410,9 +427,9 @@ int kv__sqlite_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     /* The busy timeout comes first: the pragmas and CREATE TABLE may meet other processes. */
     sqlite3_busy_timeout(sc->db, sc->busy_ms);
     bool memory = strcmp(u->body, ":memory:") == 0;
-    if ((rc = setup_exec(sc->db, "PRAGMA journal_mode=WAL", err, errlen)) < 0 ||
-        (rc = setup_exec(sc->db, sync_sql[sync], err, errlen)) < 0 ||
-        (rc = setup_exec(sc->db, create_table, err, errlen)) < 0)
+    if ((rc = setup_exec(sc->db, "PRAGMA journal_mode=WAL", sc->busy_ms, err, errlen)) < 0 ||
+        (rc = setup_exec(sc->db, sync_sql[sync], sc->busy_ms, err, errlen)) < 0 ||
+        (rc = setup_exec(sc->db, create_table, sc->busy_ms, err, errlen)) < 0)
         goto fail_db;
     for (int i = 0; i < ST_MAX; i++) {
         src = sqlite3_prepare_v3(sc->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT, &sc->st[i],

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "lockstep.h"
+#include "sc_mpi.h"
 
 int sc_add_backend(sc_backends *bs, const char *label, bool explicit_) {
     sc_backend *v = realloc(bs->v, (bs->n + 1) * sizeof *v);
@@ -163,6 +164,12 @@ int sc_plan_backends(sc_plan *p, rp_doc *doc) {
     for (size_t i = 0; i < p->backends.n; i++) {
         sc_backend *b = &p->backends.v[i];
         sc_probe(b);
+        /* Under MPI each rank probes for itself; a store one rank cannot reach is unreachable for
+         * all, so that every rank runs the same cells and their collectives pair up. */
+        if (sc_mpi_agree(b->reachable ? 1 : 0) == 0 && b->reachable) {
+            b->reachable = false;
+            snprintf(b->error, sizeof b->error, "unreachable from another rank");
+        }
         rp_backend *rb = rp_doc_add_backend(doc);
         if (!rb)
             return 1;

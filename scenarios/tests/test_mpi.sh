@@ -101,5 +101,15 @@ check "with the reason" grep -q "has no name" "$tmp/err"
 check "sqlite: across two hosts is refused with exit 2" [ $? -eq 2 ]
 check "with the reason" grep -q "lives in one host's memory or files" "$tmp/err"
 
+# A store that one rank cannot reach: every rank stops (exit 1, "unreachable"), none waits
+# forever in a collective for the others.
+mkdir "$tmp/r0"
+# shellcheck disable=SC2016 # expanded by the rank's own shell
+timeout 120 "${mpi2[@]}" sh -c 'exec "$0" "$@" --backend "sqlite:'"$tmp"'/r$OMPI_COMM_WORLD_RANK/x.db"' \
+  "$udbench" run --mpi --scenario read --duration 0.1 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+check "a store one rank cannot reach ends the run on every rank (exit 1, not a hang: $rc)" [ "$rc" -eq 1 ]
+check "with the reason" grep -q "unreachable" "$tmp/err"
+
 echo "# $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
