@@ -474,7 +474,7 @@ int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(cells[i].uri, "null:") != 0 && ok_cell(&outs[i]))
             return (int)i;
-    return -1;
+    return SC_ENOREF;
 }
 
 /* The merit metric of a cell (its reps carry the ratios), or NULL. */

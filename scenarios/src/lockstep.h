@@ -39,7 +39,7 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
  * again with the reference named. Nothing happens without an ok reference.
  */
 void sc_pair_ratios(sc_cell *cells, rp_cell *outs, size_t n);
-/* The index of the reference cell of a group (as above), or -1. */
+/* The index of the reference cell of a group (as above), or SC_ENOREF. */
 int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n);
 
 /* ---- workers.c ---- */

@@ -121,7 +121,7 @@ double sc_copy_ns(size_t size) {
     if (!a || !b) {
         free(a);
         free(b);
-        return -1;
+        return -1.0;
     }
     memset(a, 0x5a, size);
     memset(b, 0, size);

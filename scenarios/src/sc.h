@@ -43,7 +43,8 @@
     XX(SC_ENOOP, -4012, "the cell has no such operation")                                          \
     XX(SC_ENOREF, -4013, "the group has no reference cell")                                        \
     XX(SC_ETRIAL, -4014, "a trial run failed")                                                     \
-    XX(SC_ENOTOOL, -4015, "a program this command needs is missing")
+    XX(SC_ENOTOOL, -4015, "a program this command needs is missing")                               \
+    XX(SC_ELOST, -4016, "acknowledged updates were lost")
 
 UD_ERRGEN_ENUM(SC_ERRNO_MAP);
 
@@ -236,7 +237,8 @@ static inline uint64_t sc_now_ns(void) {
 }
 /* The median cost of one sc_now_ns() call, in ns. */
 double sc_timer_overhead(void);
-/* The median time of one memcpy() of `size` bytes between two warm buffers, in ns. */
+/* The median time of one memcpy() of `size` bytes between two warm buffers, in ns; -1.0 (not
+ * measured) when memory runs out. */
 double sc_copy_ns(size_t size);
 
 /* ---- runner.c ---- */
