@@ -453,8 +453,7 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
     for (size_t i = 0; i < n; i++) {
         rp_cell *out = &doc->cells[base + i];
         if (*stop && !g.st[i].done && out->status != RP_STATUS_NA) {
-            rp_set_string(&out->reason, "interrupted");
-            out->status = RP_STATUS_ERROR;
+            sc__set_error(out, RP_STATUS_ERROR, "interrupted");
             g.st[i].rc = -EINTR;
         }
         sc_cell_end(&cells[i], out, doc, &g.st[i]);
