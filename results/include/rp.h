@@ -323,6 +323,11 @@ int rp_cell_add_param(rp_cell *c, const char *key, const char *value);
 rp_metric *rp_cell_add_metric(rp_cell *c, const char *op);
 /* Appends a copy of one repetition (plain values: nothing is shared). 0, RP_EINVAL or -ENOMEM. */
 int rp_metric_add_rep(rp_metric *m, const rp_rep *rep);
+/* Replaces the metric's histogram buckets (m->buckets, owned by the document) with the non-empty
+ * ones of a dense histogram of n buckets: bucket i holds counts[i] (counts is borrowed). 0,
+ * RP_EINVAL (m is NULL, counts is NULL with n > 0, or a non-empty bucket's index is beyond the
+ * scheme's, which the reader would refuse) or -ENOMEM; the metric is unchanged on failure. */
+int rp_metric_set_buckets(rp_metric *m, const uint64_t *counts, size_t n);
 /* Appends a zeroed failover repetition (restart_s -1) and returns it, owned by the cell; NULL on
  * a NULL argument or out of memory. */
 rp_failover_rep *rp_cell_add_failover_rep(rp_cell *c);

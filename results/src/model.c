@@ -219,6 +219,31 @@ int rp_metric_add_rep(rp_metric *m, const rp_rep *rep) {
     return 0;
 }
 
+int rp_metric_set_buckets(rp_metric *m, const uint64_t *counts, size_t n) {
+    if (!m || (n && !counts))
+        return RP_EINVAL;
+    size_t nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!counts[i])
+            continue;
+        /* The reader refuses an index beyond the scheme's: never write one. */
+        if (i > RP__HIST_MAX_INDEX)
+            return RP_EINVAL;
+        nb++;
+    }
+    rp_bucket *b = NULL;
+    if (nb && !(b = malloc(nb * sizeof *b)))
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < nb; i++)
+        if (counts[i])
+            b[k++] = (rp_bucket){(uint32_t)i, counts[i]};
+    free(m->buckets);
+    m->buckets = b;
+    m->nbuckets = nb;
+    return 0;
+}
+
 const char *rp_cell_param(const rp_cell *c, const char *key) {
     if (!c || !key)
         return NULL;

@@ -228,6 +228,49 @@ static void test_median_ci_huge(void **state) {
     free(m.reps);
 }
 
+/* The buckets of a dense histogram: the non-empty ones in index order, owned by the document
+ * (replacing them frees the old ones: the ASan build checks), the metric unchanged on refusal. */
+static void test_set_buckets(void **state) {
+    (void)state;
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    rp_metric *m = rp_cell_add_metric(rp_doc_add_cell(d), "read");
+    uint64_t dense[300] = {0};
+    dense[0] = 3;
+    dense[17] = 1;
+    dense[299] = 5;
+    assert_int_equal(rp_metric_set_buckets(m, dense, 300), 0);
+    assert_int_equal(m->nbuckets, 3);
+    assert_true(m->buckets[0].index == 0 && m->buckets[0].count == 3);
+    assert_true(m->buckets[1].index == 17 && m->buckets[1].count == 1);
+    assert_true(m->buckets[2].index == 299 && m->buckets[2].count == 5);
+    /* Replaced, not appended. */
+    uint64_t other[4] = {0, 0, 9, 0};
+    assert_int_equal(rp_metric_set_buckets(m, other, 4), 0);
+    assert_int_equal(m->nbuckets, 1);
+    assert_true(m->buckets[0].index == 2 && m->buckets[0].count == 9);
+    /* Refusals leave the buckets as they were. */
+    assert_int_equal(rp_metric_set_buckets(NULL, other, 4), RP_EINVAL);
+    assert_int_equal(rp_metric_set_buckets(m, NULL, 4), RP_EINVAL);
+    uint64_t *wide = calloc(7425, sizeof *wide);
+    assert_non_null(wide);
+    wide[7424] = 1; /* one past the scheme's last bucket */
+    assert_int_equal(rp_metric_set_buckets(m, wide, 7425), RP_EINVAL);
+    assert_int_equal(m->nbuckets, 1);
+    assert_true(m->buckets[0].index == 2);
+    wide[7424] = 0;
+    wide[7423] = 1; /* the scheme's last bucket */
+    assert_int_equal(rp_metric_set_buckets(m, wide, 7425), 0);
+    assert_true(m->nbuckets == 1 && m->buckets[0].index == 7423);
+    free(wide);
+    /* An empty histogram: no buckets. */
+    assert_int_equal(rp_metric_set_buckets(m, NULL, 0), 0);
+    assert_int_equal(m->nbuckets, 0);
+    assert_int_equal(rp_metric_set_buckets(m, other, 2), 0);
+    assert_int_equal(m->nbuckets, 0);
+    rp_doc_free(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summarise_odd),
@@ -239,6 +282,7 @@ int main(void) {
         cmocka_unit_test(test_strings_and_formats),
         cmocka_unit_test(test_median_ci_exact),
         cmocka_unit_test(test_median_ci_huge),
+        cmocka_unit_test(test_set_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include "gate.h"
 #include "rp.h"
 #include "rp_compare.h"
+#include "sc.h"
 
 double sc_parse_margin(const char *s);
 int sc_cmp_format(const char *s);
@@ -43,7 +44,7 @@ typedef struct compare_opts {
     const char *out;
 } compare_opts;
 
-/* One option c: 0 to go on, else the exit status (-1 after --help). */
+/* One option c: 0 to go on, else the exit status (SC_EHELP after --help). */
 static int compare_option(compare_opts *o, int c, const char *arg) {
     char *end = NULL;
     switch (c) {
@@ -76,7 +77,7 @@ static int compare_option(compare_opts *o, int c, const char *arg) {
         return 0;
     case 'h':
         compare_help();
-        return -1;
+        return SC_EHELP;
     default:
         fprintf(stderr, "Try 'udbench compare --help'.\n");
         return 2;
@@ -94,7 +95,7 @@ int sc_compare_main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int rc = compare_option(&o, c, optarg);
         if (rc)
-            return rc < 0 ? 0 : rc;
+            return rc == SC_EHELP ? 0 : rc;
     }
     if (argc - optind != 2) {
         fprintf(stderr, "udbench compare: expects BASE.json and HEAD.json\n"

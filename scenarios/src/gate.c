@@ -81,19 +81,19 @@ static void gate_help(void) {
            RP_CMP_SCHEMA);
 }
 
-/* "3%" or "0.03" -> 0.03; -1 when it is neither. */
+/* "3%" or "0.03" -> 0.03; -1.0 (a value, not an error code) when it is neither. */
 double sc_parse_margin(const char *s);
 double sc_parse_margin(const char *s) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s)
-        return -1;
+        return -1.0;
     if (*end == '%') {
         v /= 100;
         end++;
     }
-    return *end || !(v > 0 && v < 1) ? -1 : v;
+    return *end || !(v > 0 && v < 1) ? -1.0 : v;
 }
 
 int sc_cmp_format(const char *s);
@@ -101,7 +101,7 @@ int sc_cmp_format(const char *s) {
     return !strcmp(s, "text")   ? RP_CMP_TEXT
            : !strcmp(s, "md")   ? RP_CMP_MD
            : !strcmp(s, "json") ? RP_CMP_JSON
-                                : -1;
+                                : RP_EFORMAT;
 }
 
 /* What the command line asks besides the gate's own settings. */
@@ -194,7 +194,7 @@ static int set_number(gate *g, int c, const char *arg) {
     }
 }
 
-/* One option c (with optarg): 0 to go on, else the exit status (0 after --help is -1). */
+/* One option c (with optarg): 0 to go on, else the exit status (SC_EHELP after --help). */
 static int set_option(gate *g, gate_args *a, int c, const char *arg) {
     switch (c) {
     case 'b':
@@ -254,14 +254,15 @@ static int set_option(gate *g, gate_args *a, int c, const char *arg) {
         return 0;
     case 'h':
         gate_help();
-        return -1;
+        return SC_EHELP;
     default:
         fprintf(stderr, "Try 'udbench gate --help'.\n");
         return 2;
     }
 }
 
-/* Parses the command line into g and a: 0 to run, else the exit status (-1 after --help). */
+/* Parses the command line into g and a: 0 to run, else the exit status (SC_EHELP after
+ * --help). */
 static int parse_gate_args(gate *g, gate_args *a, int argc, char **argv) {
     static const struct option opts[] = {{"base", required_argument, NULL, 'b'},
                                          {"head", required_argument, NULL, 'H'},
@@ -303,21 +304,23 @@ static int parse_gate_args(gate *g, gate_args *a, int argc, char **argv) {
     return 0;
 }
 
-/* The compare document's settings and labels. */
-static void gate_setup(gate *g, const gate_args *a) {
+/* The compare document's settings and labels. 0, or -ENOMEM. */
+static int gate_setup(gate *g, const gate_args *a) {
     rp_cmp *cmp = g->cmp;
     cmp->margin = g->margin;
     cmp->alpha = g->alpha;
     cmp->pairs_per_look = g->pairs;
     cmp->max_looks = g->looks;
-    rp_set_string(&cmp->method, "paired-sign");
     if (a->count && !a->margin_set)
         g->margin = cmp->margin = 0.01;
-    rp_set_string(&cmp->channel, a->count ? "instructions" : "time");
-    rp_set_string(&cmp->base_label, a->lb ? a->lb : g->base_bin);
-    rp_set_string(&cmp->head_label, a->lh ? a->lh : g->head_bin);
-    rp_set_string(&cmp->base_commit, a->cb);
-    rp_set_string(&cmp->head_commit, a->ch);
+    /* rp_set_string fails only for want of memory here (every field is there). */
+    if (rp_set_string(&cmp->method, "paired-sign") ||
+        rp_set_string(&cmp->channel, a->count ? "instructions" : "time") ||
+        rp_set_string(&cmp->base_label, a->lb ? a->lb : g->base_bin) ||
+        rp_set_string(&cmp->head_label, a->lh ? a->lh : g->head_bin) ||
+        rp_set_string(&cmp->base_commit, a->cb) || rp_set_string(&cmp->head_commit, a->ch))
+        return -ENOMEM;
+    return 0;
 }
 
 /* Removes what the trials left in the scratch folder, and the folder. */
@@ -342,7 +345,7 @@ int sc_gate_main(int argc, char **argv) {
     gate_args a = {.format = RP_CMP_TEXT};
     int rc = parse_gate_args(&g, &a, argc, argv);
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc == SC_EHELP ? 0 : rc;
     char scratch[] = "/tmp/udbench-gate-XXXXXX";
     if (!mkdtemp(scratch)) {
         perror("udbench gate: mkdtemp");
@@ -362,10 +365,13 @@ int sc_gate_main(int argc, char **argv) {
             fprintf(stderr, "udbench gate: a build predates the lockstep worker; "
                             "whole-process trials\n");
     }
-    if (rp_cmp_new(&g.cmp))
+    if ((rc = rp_cmp_new(&g.cmp)) != 0 || (rc = gate_setup(&g, &a)) != 0) {
+        fprintf(stderr, "udbench gate: %s\n", sc_strerror(rc));
+        rp_cmp_free(g.cmp);
+        rmdir(scratch);
         return 1;
+    }
     rp_cmp *cmp = g.cmp;
-    gate_setup(&g, &a);
     double t0 = sc_gate_now();
     double cal[9];
     for (int i = 0; i < 9; i++)
@@ -377,7 +383,7 @@ int sc_gate_main(int argc, char **argv) {
     remove_scratch(scratch);
     if (rc) {
         rp_cmp_free(cmp);
-        fprintf(stderr, "udbench gate: a trial failed; no verdict\n");
+        fprintf(stderr, "udbench gate: a trial failed (%s); no verdict\n", sc_strerror(rc));
         return 4;
     }
     cmp->wall_seconds = sc_gate_now() - t0;

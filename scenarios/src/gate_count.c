@@ -37,7 +37,7 @@ static int count_run(const gate *g, const char *udcount, const char *name, unsig
     snprintf(nbuf, sizeof nbuf, "%lu", n);
     pid_t pid = fork();
     if (pid < 0)
-        return -1;
+        return -errno;
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (fd < 0 || chdir(g->scratch))
@@ -64,7 +64,7 @@ static int count_run(const gate *g, const char *udcount, const char *name, unsig
     if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
         fprintf(stderr, "udbench gate: %s %s %lu under valgrind failed (see %s)\n", udcount, name,
                 n, log);
-        return -1;
+        return SC_ETRIAL;
     }
     FILE *f = fopen(log, "r");
     char line[512];
@@ -83,7 +83,7 @@ static int count_run(const gate *g, const char *udcount, const char *name, unsig
         fclose(f);
     if (*instr < 0)
         fprintf(stderr, "udbench gate: no instruction count in %s\n", log);
-    return *instr < 0 ? -1 : 0;
+    return *instr < 0 ? SC_ETRIAL : 0;
 }
 
 /* Instructions per operation: the difference of runs with 2N and N operations, over N. */
@@ -94,13 +94,15 @@ static int count_per_op(const gate *g, const char *bin, size_t ci, double *per_o
     if (access(udcount, X_OK)) {
         fprintf(stderr, "udbench gate: %s is missing: the build predates the instruction channel\n",
                 udcount);
-        return -1;
+        return SC_ENOTOOL;
     }
     double a, b;
     unsigned long n = count_cases[ci].n;
-    if (count_run(g, udcount, count_cases[ci].name, n, &a) ||
-        count_run(g, udcount, count_cases[ci].name, 2 * n, &b))
-        return -1;
+    int rc = count_run(g, udcount, count_cases[ci].name, n, &a);
+    if (!rc)
+        rc = count_run(g, udcount, count_cases[ci].name, 2 * n, &b);
+    if (rc)
+        return rc;
     *per_op = (b - a) / (double)n;
     return 0;
 }
@@ -109,19 +111,21 @@ int sc_gate_count_channel(gate *g) {
     if (access("/usr/bin/setarch", X_OK) ||
         (access("/usr/bin/valgrind", X_OK) && access("/bin/valgrind", X_OK))) {
         fprintf(stderr, "udbench gate: the instruction channel needs valgrind and setarch\n");
-        return -1;
+        return SC_ENOTOOL;
     }
     double delta = log1p(g->margin);
     for (size_t ci = 0; ci < sizeof count_cases / sizeof *count_cases; ci++) {
         double base, head;
-        if (count_per_op(g, g->base_bin, ci, &base) || count_per_op(g, g->head_bin, ci, &head))
-            return -1;
+        int rc = count_per_op(g, g->base_bin, ci, &base);
+        if (!rc)
+            rc = count_per_op(g, g->head_bin, ci, &head);
+        if (rc)
+            return rc;
         rp_cmp_item *it = rp_cmp_add_item(g->cmp);
-        if (!it)
-            return -1;
-        rp_set_string(&it->scenario, "count");
-        rp_set_string(&it->backend, count_cases[ci].backend);
-        rp_set_string(&it->op, count_cases[ci].name);
+        if (!it || rp_set_string(&it->scenario, "count") ||
+            rp_set_string(&it->backend, count_cases[ci].backend) ||
+            rp_set_string(&it->op, count_cases[ci].name))
+            return -ENOMEM;
         it->merit = rp_merit_of("count", count_cases[ci].name);
         it->base_value = base;
         it->head_value = head;

@@ -17,6 +17,7 @@
 #include "rp.h"
 #include "machine.h"
 #include "rp_compare.h"
+#include "sc.h"
 
 /* One cell of a gate suite: a scenario on one backend with its parameters. */
 typedef struct gate_cell {
@@ -63,7 +64,8 @@ double sc_gate_canary(void);
 /* The backend URI of cell c, `@` replaced by the run's scratch folder. */
 void sc_gate_backend(const gate *g, const gate_cell *c, char *backend, size_t len);
 
-/* One pair of cell ci in look `look`: 1 when it was dropped, 0 kept, -1 on failure. */
+/* One pair of cell ci in look `look`: 1 when it was dropped, 0 kept, or the (negative) code of
+ * the failure (SC_ETRIAL, SC_EWORKER, -errno, -ENOMEM ...), said on stderr. */
 int sc_gate_pair(gate *g, size_t ci, int look);
 /* The lockstep pair (gate_lockstep.c), with the same result. */
 int sc_gate_lockstep_pair(gate *g, size_t ci, int look);
@@ -75,12 +77,14 @@ int sc_gate_items(gate *g, size_t ci, const char *scenario, const rp_cell *cell)
 /* Evaluates every open item after look `look`: the one-sided sign tests against the margin at
  * alpha / looks, Holm over the items; sets verdicts, ratios and intervals (gate_verdict.c). */
 void sc_gate_evaluate(gate *g, int look);
-/* The timed channel: up to g->looks looks of pairs over the open cells. 0, or -1. */
+/* The timed channel: up to g->looks looks of pairs over the open cells. 0, or the code of the
+ * pair that failed. */
 int sc_gate_time_channel(gate *g);
-/* The deterministic channel. 0, or -1. */
+/* The deterministic channel. 0, or SC_ENOTOOL (no valgrind, setarch or udcount), SC_ETRIAL (a
+ * count failed), -errno or -ENOMEM. */
 int sc_gate_count_channel(gate *g);
 
-/* Reads exactly n bytes: 1, 0 at end of input, -1 on error (gate_worker.c). */
+/* Reads exactly n bytes: 1, 0 at end of input, -errno on error (gate_worker.c). */
 int sc_gw_read_full(int fd, void *buf, size_t n);
 
 #endif /* SC_GATE_INTERNAL_H */

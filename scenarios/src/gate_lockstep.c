@@ -73,11 +73,12 @@ static int ls_spawn(gate *g, const gate_cell *c, char side, unsigned serial, ls_
     snprintf(s->err, sizeof s->err, "%s/worker-%c.err", g->scratch, side);
     int to[2], from[2];
     if (pipe(to))
-        return -1;
+        return -errno;
     if (pipe(from)) {
+        int rc = -errno;
         close(to[0]);
         close(to[1]);
-        return -1;
+        return rc;
     }
     char *argv[] = {(char *)s->bin,
                     "gate-worker",
@@ -95,8 +96,14 @@ static int ls_spawn(gate *g, const gate_cell *c, char side, unsigned serial, ls_
                     seed,
                     NULL};
     s->pid = fork();
-    if (s->pid < 0)
-        return -1;
+    if (s->pid < 0) {
+        int rc = -errno;
+        close(to[0]);
+        close(to[1]);
+        close(from[0]);
+        close(from[1]);
+        return rc;
+    }
     if (s->pid == 0) {
         dup2(to[0], 0);
         dup2(from[1], 1);
@@ -117,19 +124,20 @@ static int ls_spawn(gate *g, const gate_cell *c, char side, unsigned serial, ls_
     return 0;
 }
 
-/* One answer of a worker: 0 with *v, or -1. */
+/* One answer of a worker: 0 with *v, or SC_EWORKER (no answer). */
 static int ls_answer(ls_side *s, double *v) {
-    return sc_gw_read_full(s->from, v, sizeof *v) == 1 ? 0 : -1;
+    return sc_gw_read_full(s->from, v, sizeof *v) == 1 ? 0 : SC_EWORKER;
 }
 
-/* One batch: the token to the worker and its answer back. 0 with ns per op, or -1. */
+/* One batch: the token to the worker and its answer back. 0 with ns per op, or SC_EWORKER (no
+ * answer, or the worker's batch failed). */
 static int ls_batch(ls_side *s, double *ns) {
     if (write(s->to, "g", 1) != 1 || ls_answer(s, ns) || !(*ns > 0))
-        return -1;
+        return SC_EWORKER;
     return 0;
 }
 
-/* Ends the worker; 0 when it exited 0, else -1 with its messages on stderr. */
+/* Ends the worker; 0 when it exited 0, else SC_EWORKER with its messages on stderr. */
 static int ls_stop(ls_side *s, bool failed) {
     if (s->pid <= 0)
         return 0;
@@ -154,7 +162,7 @@ static int ls_stop(ls_side *s, bool failed) {
             fclose(f);
     }
     unlink(s->err);
-    return ok ? 0 : -1;
+    return ok ? 0 : SC_EWORKER;
 }
 
 /* The interquartile range of v over its median (sorts v). */
@@ -164,17 +172,17 @@ static double ls_spread(double *v, int n, double *median) {
     return *median > 0 ? (q3 - q1) / *median : INFINITY;
 }
 
-/* Runs the rounds of a started pair: 0 with the batch times, or -1. */
+/* Runs the rounds of a started pair: 0 with the batch times, or SC_EWORKER. */
 static int ls_rounds(gate *g, ls_side *b, ls_side *h, double *vb, double *vh) {
     double ready;
     if (ls_answer(b, &ready) || ready != 0 || ls_answer(h, &ready) || ready != 0)
-        return -1;
+        return SC_EWORKER;
     for (int r = 0; r < g->rounds; r++) {
         bool head_first = sc_gate_rand(g) & 1;
         ls_side *first = head_first ? h : b, *second = head_first ? b : h;
         double *v1 = head_first ? &vh[r] : &vb[r], *v2 = head_first ? &vb[r] : &vh[r];
         if (ls_batch(first, v1) || ls_batch(second, v2))
-            return -1;
+            return SC_EWORKER;
     }
     return 0;
 }
@@ -201,9 +209,7 @@ static int ls_add(gate *g, size_t ci, int look, bool head_first, double mb, doub
     p->head = 1e9 / mh;
     p->head_first = head_first;
     p->look = look;
-    if (why[0])
-        rp_set_string(&p->dropped, why);
-    return 0;
+    return why[0] ? rp_set_string(&p->dropped, why) : 0;
 }
 
 int sc_gate_lockstep_pair(gate *g, size_t ci, int look) {
@@ -224,19 +230,22 @@ int sc_gate_lockstep_pair(gate *g, size_t ci, int look) {
     sc_cpu_ticks(&t1, &s1);
     int rb = ls_stop(&b, rc != 0), rh = ls_stop(&h, rc != 0);
     if (rc || rb || rh) {
-        fprintf(stderr, "udbench gate: the lockstep pair of %s on %s failed\n", c->scenario,
-                c->backend);
-        return -1;
+        fprintf(stderr, "udbench gate: the lockstep pair of %s on %s failed: %s\n", c->scenario,
+                c->backend,
+                sc_strerror(rc   ? rc
+                            : rb ? rb
+                                 : rh));
+        return SC_ETRIAL;
     }
-    if (sc_gate_items(g, ci, c->scenario, NULL))
-        return -1;
+    if ((rc = sc_gate_items(g, ci, c->scenario, NULL)) != 0)
+        return rc;
     double mb, mh;
     double sb = ls_spread(vb, g->rounds, &mb), sh = ls_spread(vh, g->rounds, &mh);
     double steal = t1 > t0 ? (double)(s1 - s0) / (double)(t1 - t0) : 0;
     char why[200];
     ls_disturbance(g, steal, sb, sh, why, sizeof why);
-    if (ls_add(g, ci, look, head_first, mb, mh, why))
-        return -1;
+    if ((rc = ls_add(g, ci, look, head_first, mb, mh, why)) != 0)
+        return rc;
     if (g->verbose)
         fprintf(stderr, "  pair %s %s: base %.2f ns/op, head %.2f ns/op, d %+.4f%s%s\n",
                 c->scenario, c->backend, mb, mh, log(mh / mb), why[0] ? ", dropped: " : "", why);

@@ -65,25 +65,28 @@ static size_t trial_cell(const rp_doc *doc, const char *backend) {
     return doc->ncells;
 }
 
-/* Reads the trial's document back and finds its cell. 0, or -1 with a message. */
+/* Reads the trial's document back and finds its cell. 0, or the RP_E* code of the reader or
+ * SC_ETRIAL (the cell did not run), with a message. */
 static int trial_read(const char *bin, const gate_cell *c, const char *backend, const char *out,
                       trial *t) {
     char err[512] = "";
-    if (rp_doc_read(out, &t->doc, err, sizeof err)) {
-        fprintf(stderr, "udbench gate: %s: %s\n", out, err);
-        return -1;
+    int rc = rp_doc_read(out, &t->doc, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "udbench gate: %s: %s\n", out, err[0] ? err : sc_strerror(rc));
+        return rc;
     }
     t->cell = trial_cell(t->doc, backend);
     const rp_cell *cell = t->cell < t->doc->ncells ? &t->doc->cells[t->cell] : NULL;
     if (!cell || cell->status != RP_STATUS_OK || cell->nmetrics == 0) {
         fprintf(stderr, "udbench gate: %s: the trial of %s on %s did not run: %s\n", bin,
                 c->scenario, backend, cell && cell->reason ? cell->reason : "no cell");
-        return -1;
+        return SC_ETRIAL;
     }
     return 0;
 }
 
-/* Runs one trial: BIN run ... --out FILE; reads the document back. 0, or -1 with a message. */
+/* Runs one trial: BIN run ... --out FILE; reads the document back. 0, or -errno (fork, wait),
+ * SC_ETRIAL (the trial failed) or the reader's code, with a message. */
 static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
     char backend[512], out[512];
     sc_gate_backend(g, c, backend, sizeof backend);
@@ -103,7 +106,7 @@ static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
     double w0 = sc_gate_now();
     pid_t pid = fork();
     if (pid < 0)
-        return -1;
+        return -errno;
     if (pid == 0) {
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0) {
@@ -116,7 +119,7 @@ static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
     int status;
     struct rusage ru;
     if (wait4(pid, &status, 0, &ru) < 0)
-        return -1;
+        return -errno;
     t->wall = sc_gate_now() - w0;
     sc_cpu_ticks(&t1, &s1);
     t->canary = sc_gate_canary();
@@ -125,7 +128,7 @@ static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "udbench gate: %s run --scenario %s --backend %s failed (status %d)\n", bin,
                 c->scenario, backend, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        return -1;
+        return SC_ETRIAL;
     }
     return trial_read(bin, c, backend, out, t);
 }
@@ -171,17 +174,18 @@ int sc_gate_items(gate *g, size_t ci, const char *scenario, const rp_cell *cell)
         if (!it)
             return -ENOMEM;
         const char *op = cell ? cell->metrics[j].op : scenario;
-        rp_set_string(&it->scenario, scenario);
-        rp_set_string(&it->backend, g->cells[ci].backend);
-        rp_set_string(&it->op, op);
         it->params = calloc(2, sizeof *it->params);
         if (!it->params)
             return -ENOMEM;
-        rp_set_string(&it->params[0].key, "procs");
-        rp_set_string(&it->params[0].value, g->cells[ci].procs);
-        rp_set_string(&it->params[1].key, cell ? "ops" : "batch");
-        rp_set_string(&it->params[1].value, cell ? g->cells[ci].ops : g->cells[ci].batch);
         it->nparams = 2;
+        /* rp_set_string fails only for want of memory here (every field is there). */
+        if (rp_set_string(&it->scenario, scenario) ||
+            rp_set_string(&it->backend, g->cells[ci].backend) || rp_set_string(&it->op, op) ||
+            rp_set_string(&it->params[0].key, "procs") ||
+            rp_set_string(&it->params[0].value, g->cells[ci].procs) ||
+            rp_set_string(&it->params[1].key, cell ? "ops" : "batch") ||
+            rp_set_string(&it->params[1].value, cell ? g->cells[ci].ops : g->cells[ci].batch))
+            return -ENOMEM;
         it->merit = cell ? rp_cmp_merit_of_cell(cell, op) : rp_merit_of(scenario, op);
         g->item_of[ci][j] = (int)(g->cmp->nitems - 1);
         g->nops[ci]++;
@@ -232,15 +236,17 @@ static int add_pairs(gate *g, size_t ci, int look, bool head_first, const trial 
         p->head = trial_value(&it->merit, th, it->op);
         p->head_first = head_first;
         p->look = look;
-        if (why[0])
-            rp_set_string(&p->dropped, why);
-        if (!(p->base > 0 && p->head > 0) && !p->dropped)
-            rp_set_string(&p->dropped, "a trial measured nothing");
+        const char *drop = why[0]                          ? why
+                           : !(p->base > 0 && p->head > 0) ? "a trial measured nothing"
+                                                           : NULL;
+        if (drop && rp_set_string(&p->dropped, drop))
+            return -ENOMEM;
     }
     return 0;
 }
 
-/* Runs one pair of cell ci; 1 when it was dropped, 0 kept, -1 on failure. */
+/* Runs one pair of cell ci; 1 when it was dropped, 0 kept, or the (negative) code of the
+ * failure. */
 int sc_gate_pair(gate *g, size_t ci, int look) {
     if (g->lockstep)
         return sc_gate_lockstep_pair(g, ci, look);
@@ -264,5 +270,5 @@ int sc_gate_pair(gate *g, size_t ci, int look) {
     }
     rp_doc_free(tb.doc);
     rp_doc_free(th.doc);
-    return rc ? -1 : why[0] ? 1 : 0;
+    return rc ? rc : why[0] ? 1 : 0;
 }

@@ -122,7 +122,7 @@ static int shuffle_run(gate *g, int look) {
     if (!order || !replaced) {
         free(order);
         free(replaced);
-        return -1;
+        return -ENOMEM;
     }
     for (size_t c = 0; c < g->ncells; c++)
         if (g->open[c])
@@ -141,7 +141,7 @@ static int shuffle_run(gate *g, int look) {
             replaced[order[i]]++;
             r = sc_gate_pair(g, order[i], look);
         }
-        rc = r < 0 ? -1 : 0;
+        rc = r < 0 ? r : 0;
     }
     free(order);
     free(replaced);
@@ -160,12 +160,14 @@ static bool update_open(gate *g) {
     return any;
 }
 
-/* The timed channel: up to g->looks looks of pairs over the open cells. 0, or -1. */
+/* The timed channel: up to g->looks looks of pairs over the open cells. 0, or the code of the
+ * pair that failed. */
 int sc_gate_time_channel(gate *g) {
     for (int look = 1; look <= g->looks; look++) {
         fprintf(stderr, "udbench gate: look %d of %d\n", look, g->looks);
-        if (shuffle_run(g, look))
-            return -1;
+        int rc = shuffle_run(g, look);
+        if (rc)
+            return rc;
         sc_gate_evaluate(g, look);
         if (look == 1)
             anchors(g);

@@ -70,7 +70,7 @@ static void gw_key(unsigned long i, char *k, size_t *klen) {
     *klen = (size_t)snprintf(k, 16, "gk:%08lu", i);
 }
 
-/* Writes all of buf to fd; 0, or -1. */
+/* Writes all of buf to fd; 0, or -errno (-EIO when write wrote nothing). */
 static int gw_write(int fd, const void *buf, size_t n) {
     const char *p = buf;
     while (n) {
@@ -78,7 +78,7 @@ static int gw_write(int fd, const void *buf, size_t n) {
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return -1;
+            return w < 0 ? -errno : -EIO;
         p += w;
         n -= (size_t)w;
     }
@@ -105,7 +105,7 @@ static void gw_on_signal(int sig) {
 }
 
 /* Reads exactly n bytes; 1 on success, 0 at end of input (or after a stop signal in a worker),
- * -1 on error. */
+ * -errno on error, -EPROTO when the input ends inside the n bytes. */
 int sc_gw_read_full(int fd, void *buf, size_t n) {
     char *p = buf;
     size_t got = 0;
@@ -116,18 +116,19 @@ int sc_gw_read_full(int fd, void *buf, size_t n) {
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return -1;
+            return -errno;
         if (r == 0)
-            return got ? -1 : 0;
+            return got ? -EPROTO : 0;
         got += (size_t)r;
     }
     return 1;
 }
 
+/* Says that `what` failed with rc on the backend; returns rc. */
 static int gw_fail(const gw *w, const char *what, int rc) {
     fprintf(stderr, "udbench gate-worker: %s on %s: %s (%s)\n", what, w->backend, kv_strerror(rc),
             kv_errmsg(w->c));
-    return -1;
+    return rc;
 }
 
 /* One operation of the scenario; 0, or a negative code. */
@@ -175,8 +176,8 @@ static void gw_helper_loop(gw *w, int in, int out, unsigned long share) {
     while (rc == 0 && sc_gw_read_full(in, &cmd, 1) == 1 && cmd == 'g') {
         rc = gw_ops(w, share);
         char ok = rc ? 'x' : 'd';
-        if (gw_write(out, &ok, 1))
-            rc = -1;
+        int wrc = gw_write(out, &ok, 1);
+        rc = rc ? rc : wrc;
     }
     kv_close(w->c);
     w->c = NULL;
@@ -184,15 +185,15 @@ static void gw_helper_loop(gw *w, int in, int out, unsigned long share) {
     _exit(rc ? 1 : 0);
 }
 
-/* Forks the helpers of the lock scenario (each opens its own connection). 0, or -1. */
+/* Forks the helpers of the lock scenario (each opens its own connection). 0, or -errno. */
 static int gw_start_helpers(gw *w, unsigned long share) {
     for (int i = 1; i < w->procs; i++) {
         int a[2], b[2];
         if (pipe(a) || pipe(b))
-            return -1;
+            return -errno;
         pid_t pid = fork();
         if (pid < 0)
-            return -1;
+            return -errno;
         if (pid == 0) {
             close(a[1]);
             close(b[0]);
@@ -216,17 +217,20 @@ static int gw_start_helpers(gw *w, unsigned long share) {
     return 0;
 }
 
-/* Seeds the keys (read, write) or the counter (lock), and warms up. 0, or -1. */
+/* Seeds the keys (read, write) or the counter (lock), and warms up. 0, or the code of what
+ * failed, with a message. */
 static int gw_setup(gw *w) {
     int rc = kv_open(w->backend, &w->c);
     if (rc) {
         fprintf(stderr, "udbench gate-worker: cannot open %s: %s\n", w->backend, kv_errmsg(NULL));
-        return -1;
+        return rc;
     }
     w->value = malloc(w->value_size ? w->value_size : 1);
     w->names = calloc(w->keys, sizeof *w->names);
-    if (!w->value || !w->names)
-        return -1;
+    if (!w->value || !w->names) {
+        fprintf(stderr, "udbench gate-worker: out of memory\n");
+        return -ENOMEM;
+    }
     memset(w->value, 'v', w->value_size);
     uint64_t x = w->seed * 0x9e3779b97f4a7c15ull + 1;
     for (size_t i = 0; i < GW_SEQ; i++) {
@@ -246,40 +250,42 @@ static int gw_setup(gw *w) {
     }
     if (rc)
         return gw_fail(w, "seeding", rc);
-    if (w->scenario[0] == 'l' && gw_start_helpers(w, w->batch / (unsigned long)w->procs)) {
-        fprintf(stderr, "udbench gate-worker: cannot start helpers: %s\n", strerror(errno));
-        return -1;
+    if (w->scenario[0] == 'l' &&
+        (rc = gw_start_helpers(w, w->batch / (unsigned long)w->procs)) != 0) {
+        fprintf(stderr, "udbench gate-worker: cannot start helpers: %s\n", sc_strerror(rc));
+        return rc;
     }
     return w->scenario[0] == 'l' ? 0 : gw_ops(w, w->batch);
 }
 
-/* One batch: ns per operation, or -1. */
+/* One batch: ns per operation, or -1.0 (a value, not an error code) when it failed. */
 static double gw_batch(gw *w) {
     unsigned long share = w->scenario[0] == 'l' ? w->batch / (unsigned long)w->procs : w->batch;
     clockid_t clk = w->procs > 1 ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID;
     double t0 = gw_now_ns(clk);
     for (int i = 1; i < w->procs && w->scenario[0] == 'l'; i++)
         if (gw_write(w->to_helper[i], "g", 1))
-            return -1;
+            return -1.0;
     int rc = gw_ops(w, share);
     for (int i = 1; i < w->procs && w->scenario[0] == 'l'; i++) {
         char ok = 0;
         if (sc_gw_read_full(w->from_helper[i], &ok, 1) != 1 || ok != 'd')
-            rc = -1;
+            rc = SC_EWORKER;
     }
     double t = gw_now_ns(clk) - t0;
     unsigned long n = w->scenario[0] == 'l' ? share * (unsigned long)w->procs : w->batch;
-    return rc ? -1 : t / (double)n;
+    return rc ? -1.0 : t / (double)n;
 }
 
-/* Stops the helpers and checks the lock scenario's counter. 0, or -1 with a message. */
+/* Stops the helpers and checks the lock scenario's counter. 0, or SC_EWORKER (a helper failed)
+ * or SC_ELOST (the counter lost increments, said on stderr). */
 static int gw_finish(gw *w, uint64_t batches) {
     int rc = 0;
     for (int i = 1; i < w->procs && w->scenario[0] == 'l'; i++) {
         close(w->to_helper[i]);
         int st;
         if (waitpid(w->helper[i], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
-            rc = -1;
+            rc = SC_EWORKER;
         close(w->from_helper[i]);
     }
     if (rc == 0 && w->scenario[0] == 'l') {
@@ -294,7 +300,7 @@ static int gw_finish(gw *w, uint64_t batches) {
                     "udbench gate-worker: lost updates on %s: counter %" PRIu64
                     ", expected %" PRIu64 "\n",
                     w->backend, v, want);
-            rc = -1;
+            rc = SC_ELOST;
         }
     }
     kv_close(w->c);
@@ -357,7 +363,7 @@ static int gw_parse(gw *w, int argc, char **argv) {
                    "         [--procs P] [--batch N] [--keys K] [--value-size V] [--seed S]\n"
                    "One side of a lockstep pair of `udbench gate` (token protocol on stdin and\n"
                    "stdout; see scenarios/src/gate_worker.c). Not for use by hand.\n");
-            return -1;
+            return SC_EHELP;
         default:
             return 2;
         }
@@ -389,7 +395,7 @@ int sc_gate_worker_main(int argc, char **argv) {
     w.value_size = 100;
     int rc = gw_parse(&w, argc, argv);
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc == SC_EHELP ? 0 : rc;
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -400,7 +406,7 @@ int sc_gate_worker_main(int argc, char **argv) {
     sigaction(SIGHUP, &sa, NULL);
     double ready = 0;
     if (gw_setup(&w)) {
-        double bad = -1;
+        double bad = -1.0;
         gw_write(1, &bad, sizeof bad);
         return 1;
     }

@@ -17,6 +17,7 @@
 #include "rp.h"
 #include "rp_compare.h"
 #include "rp_stats.h"
+#include "sc.h"
 
 #define MAX_FILES 4096
 
@@ -60,7 +61,7 @@ static int history_option(history_opts *o, int c, const char *arg) {
     return 0;
 }
 
-/* Parses the options: 0 to run, else the exit status (-1 after --help). */
+/* Parses the options: 0 to run, else the exit status (SC_EHELP after --help). */
 static int history_args(history_opts *o, int argc, char **argv) {
     static const struct option opts[] = {{"min-segment", required_argument, NULL, 'm'},
                                          {"p", required_argument, NULL, 'p'},
@@ -72,7 +73,7 @@ static int history_args(history_opts *o, int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             history_help();
-            return -1;
+            return SC_EHELP;
         }
         int rc = history_option(o, c, optarg);
         if (rc)
@@ -188,7 +189,7 @@ int sc_history_main(int argc, char **argv) {
     history_opts o = {.min_seg = 3, .pmax = 0.01, .md = false};
     int rc = history_args(&o, argc, argv);
     if (rc)
-        return rc < 0 ? 0 : rc;
+        return rc == SC_EHELP ? 0 : rc;
     size_t nfiles = (size_t)(argc - optind);
     if (nfiles < 2 * o.min_seg || nfiles > MAX_FILES) {
         fprintf(stderr,

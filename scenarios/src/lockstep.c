@@ -162,11 +162,8 @@ static void member_fail(member *m, const char *why) {
     m->st->rc = m->st->rc ? m->st->rc : -EIO;
     m->st->done = true;
     m->live = false;
-    if (m->a) {
-        atomic_store(&m->a->stop, 1);
-        atomic_store(&m->a->go, 1);
-        futex(&m->a->go, FUTEX_WAKE, INT_MAX, NULL);
-    }
+    if (m->a)
+        sc__stop_workers(m->a);
 }
 
 /* Setup in the parent, the arena, the workers. */
@@ -176,7 +173,7 @@ static void member_start(member *m, sc_lockstep *ls, int index) {
     c->rep = 0;
     int rc = c->scenario->setup ? c->scenario->setup(c, m->st->kv, err, sizeof err) : 0;
     if (rc) {
-        sc__set_error(m->out, RP_STATUS_ERROR, "setup: %s", err[0] ? err : kv_errname(rc));
+        sc__set_error(m->out, RP_STATUS_ERROR, "setup: %s", err[0] ? err : sc_errname(rc));
         m->st->rc = rc;
         m->st->done = true;
         return;
@@ -242,7 +239,9 @@ static void grant(sc_lockstep *ls, uint32_t holder) {
     futex(&ls->turn, FUTEX_WAKE, INT_MAX, NULL);
 }
 
-/* One batch of member m: the token, then wait until all its workers parked. 0, or -1. */
+/* One batch of member m: the token, then wait until all its workers parked. 0, or SC_EWORKER
+ * (a worker failed), SC_ESTOPPED (interrupted) or SC_ETIMEDOUT (the batch did not end in time),
+ * m having left the rounds. */
 static int run_batch(sc_lockstep *ls, member *m, int index, volatile sig_atomic_t *stop) {
     uint32_t P = (uint32_t)m->c->p.procs;
     uint64_t now = sc_now_ns();
@@ -254,11 +253,11 @@ static int run_batch(sc_lockstep *ls, member *m, int index, volatile sig_atomic_
             return 0;
         if (member_broken(m)) {
             member_fail(m, "a worker failed");
-            return -1;
+            return SC_EWORKER;
         }
         if (*stop || sc_now_ns() > limit) {
             member_fail(m, *stop ? "interrupted" : "a batch did not end in time");
-            return -1;
+            return *stop ? SC_ESTOPPED : SC_ETIMEDOUT;
         }
         struct timespec ts = {0, 1000000};
         futex(&ls->parked, FUTEX_WAIT, k, &ts);
@@ -291,7 +290,8 @@ static double batch_seconds(const member *m) {
     return (double)longest / 1e9;
 }
 
-/* Takes the last batch's share of every slot; records it as a repetition unless `warm`. */
+/* Takes the last batch's share of every slot; records it as a repetition unless `warm`. A
+ * repetition the document cannot take (out of memory) ends the member's part in the rounds. */
 static void record_batch(member *m, int round, int position, double steal, bool warm) {
     const sc_cell *c = m->c;
     double span = batch_seconds(m), load[1] = {0};
@@ -328,7 +328,13 @@ static void record_batch(member *m, int round, int position, double steal, bool 
                       .load1 = load1,
                       .probe_before = before,
                       .probe_after = after};
-        rp_metric_add_rep(&m->out->metrics[o], &rep);
+        int rc = rp_metric_add_rep(&m->out->metrics[o], &rep);
+        if (rc) {
+            sc__set_error(m->out, RP_STATUS_ERROR, "recording a batch: %s", sc_strerror(rc));
+            m->st->rc = rc;
+            member_fail(m, "recording a batch failed");
+            return;
+        }
         sc_hist_merge(&m->st->merged[o], &delta);
     }
 }
@@ -390,7 +396,7 @@ static void member_finish(member *m, bool killed, volatile sig_atomic_t *stop) {
     sc_cell *c = m->c;
     int rc = c->scenario->finish ? c->scenario->finish(c, m->st->kv, m->a, m->out) : 0;
     if (rc) {
-        sc__set_error(m->out, RP_STATUS_ERROR, "checking the outcome: %s: %s", kv_errname(rc),
+        sc__set_error(m->out, RP_STATUS_ERROR, "checking the outcome: %s: %s", sc_errname(rc),
                       kv_errmsg(m->st->kv));
         member_fail(m, "checking the outcome failed");
         return;
@@ -398,19 +404,15 @@ static void member_finish(member *m, bool killed, volatile sig_atomic_t *stop) {
     member_fairness(m);
 }
 
-/* Ends the rounds and reaps every member's workers at once (sc__reap() waits for any child).
- * Returns whether some had to be killed. */
+/* Ends the rounds and reaps every member's workers (they all end at the grant, so one grace
+ * period covers them all). Returns whether some had to be killed. */
 static bool end_rounds(sc_lockstep *ls, member *ms, size_t n) {
     grant(ls, SC_LS_END);
-    pid_t *all = calloc(n * SC_MAX_PROCS, sizeof *all);
-    int nall = 0, killed = 0;
-    for (size_t i = 0; all && i < n; i++)
-        for (int w = 0; ms[i].a && w < ms[i].c->p.procs; w++)
-            if (ms[i].pids[w] > 0)
-                all[nall++] = ms[i].pids[w];
-    if (all)
-        killed = sc__reap(all, nall, sc_now_ns() + GRACE_NS, NULL, NULL, NULL);
-    free(all);
+    uint64_t deadline = sc_now_ns() + GRACE_NS;
+    int killed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ms[i].a)
+            killed |= sc__reap(ms[i].pids, ms[i].c->p.procs, deadline, NULL, NULL, NULL);
     return killed != 0;
 }
 
@@ -472,7 +474,7 @@ int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(cells[i].uri, "null:") != 0 && ok_cell(&outs[i]))
             return (int)i;
-    return -1;
+    return SC_ENOREF;
 }
 
 /* The merit metric of a cell (its reps carry the ratios), or NULL. */
@@ -505,7 +507,9 @@ void sc_pair_ratios(sc_cell *cells, rp_cell *outs, size_t n) {
                 break;
             }
         }
-        rp_set_string(&o->merit.reference, r->backend);
+        int rc = rp_set_string(&o->merit.reference, r->backend);
+        if (rc)
+            sc__set_error(o, RP_STATUS_ERROR, "naming the reference: %s", sc_strerror(rc));
         rp_cell_summarise_merit(o);
     }
 }

@@ -39,13 +39,23 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
  * again with the reference named. Nothing happens without an ok reference.
  */
 void sc_pair_ratios(sc_cell *cells, rp_cell *outs, size_t n);
-/* The index of the reference cell of a group (as above), or -1. */
+/* The index of the reference cell of a group (as above), or SC_ENOREF. */
 int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n);
 
-/* ---- runner.c ---- */
+/* ---- workers.c ---- */
+/* Forks the cell's P workers into pids[0..P); returns how many started (fewer than P when fork
+ * failed, after stopping and reaping those that did). */
 int sc__start_workers(sc_cell *c, sc_arena *a, pid_t *pids);
+/* Waits for the children in pids (0 entries are skipped, and each is waited for by its pid, so
+ * that a child of the process that is not a worker is left alone) until `deadline`, then kills
+ * those left; reaped ones become 0. Sets a->stop when *stop is set (a and stop may be NULL).
+ * Adds their involuntary context switches to *nivcsw when not NULL. 1 when it killed, else 0. */
 int sc__reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop,
              uint64_t *nivcsw);
+/* Tells the workers of the arena to stop now, and wakes those at the barrier. */
+void sc__stop_workers(sc_arena *a);
+
+/* ---- runner.c ---- */
 void sc__set_error(rp_cell *out, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool sc__worker_ok(const sc_slot *s, int i, bool killed, rp_cell *out);

@@ -54,29 +54,30 @@ void sc_loadavg(double load[3]) {
     memcpy(load, v, sizeof v);
 }
 
-void sc_machine(rp_machine *m) {
+int sc_machine(rp_machine *m) {
     char *cpu = read_line_with("/proc/cpuinfo", "model name");
-    rp_set_string(&m->cpu, cpu ? cpu : "unknown");
+    int rc = rp_set_string(&m->cpu, cpu ? cpu : "unknown");
     free(cpu);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     m->cores = n > 0 ? (int)n : 0;
     struct utsname u;
-    if (uname(&u) == 0) {
-        char k[400];
+    char k[400] = "unknown";
+    if (uname(&u) == 0)
         snprintf(k, sizeof k, "%s %s %s", u.sysname, u.release, u.machine);
-        rp_set_string(&m->kernel, k);
-    } else {
-        rp_set_string(&m->kernel, "unknown");
-    }
+    if (!rc)
+        rc = rp_set_string(&m->kernel, k);
     char *mem = read_line_with("/proc/meminfo", "MemTotal");
     m->memory_bytes = mem ? strtoull(mem, NULL, 10) * 1024 : 0;
     free(mem);
 #ifdef __VERSION__
-    rp_set_string(&m->compiler, "gcc-compatible " __VERSION__);
+    const char *compiler = "gcc-compatible " __VERSION__;
 #else
-    rp_set_string(&m->compiler, "unknown");
+    const char *compiler = "unknown";
 #endif
+    if (!rc)
+        rc = rp_set_string(&m->compiler, compiler);
     sc_loadavg(m->load_before);
+    return rc;
 }
 
 void sc_iso_time(char *buf, size_t len) {
@@ -121,7 +122,7 @@ double sc_copy_ns(size_t size) {
     if (!a || !b) {
         free(a);
         free(b);
-        return -1;
+        return -1.0;
     }
     memset(a, 0x5a, size);
     memset(b, 0, size);

@@ -7,8 +7,9 @@
 
 #include "rp.h"
 
-/* Fills CPU, cores, kernel, memory, compiler and the load average before the run. */
-void sc_machine(rp_machine *m);
+/* Fills CPU, cores, kernel, memory, compiler and the load average before the run. 0, or
+ * -ENOMEM (some strings are then missing). */
+int sc_machine(rp_machine *m);
 void sc_loadavg(double load[3]);
 /* The current UTC time as ISO 8601. */
 void sc_iso_time(char *buf, size_t len);

@@ -224,12 +224,41 @@ static int mpi_backends(sc_plan *plan) {
     return 0;
 }
 
-/* Records the host of every rank in the run (udbench/3 run.hosts). */
-static void mpi_hosts(rp_run *run) {
-    if (!sc_mpi_active() || !(run->hosts = calloc((size_t)sc_mpi_size(), sizeof *run->hosts)))
-        return;
-    for (int r = 0; r < sc_mpi_size(); r++)
-        rp_set_string(&run->hosts[run->nhosts++], sc_mpi_host(r));
+/* Records the host of every rank in the run (udbench/3 run.hosts). 0, or -ENOMEM. */
+static int mpi_hosts(rp_run *run) {
+    if (!sc_mpi_active())
+        return 0;
+    if (!(run->hosts = calloc((size_t)sc_mpi_size(), sizeof *run->hosts)))
+        return -ENOMEM;
+    int rc = 0;
+    for (int r = 0; r < sc_mpi_size() && !rc; r++)
+        rc = rp_set_string(&run->hosts[run->nhosts++], sc_mpi_host(r));
+    return rc;
+}
+
+/* The run's own fields: the tool, the command line, the settings, the hosts, the machine. 0,
+ * or -ENOMEM. */
+static int describe_run(rp_run *run, const sc_plan *plan, int full_argc, char **full_argv) {
+    char when[64];
+    sc_iso_time(when, sizeof when);
+    run->seed = plan->base.seed;
+    run->timer_overhead_ns = sc_timer_overhead();
+    run->noise_threshold = plan->noise_threshold;
+    run->rounds = plan->base.repeat;
+    run->pinned = plan->base.pin;
+    run->lockstep = plan->base.lockstep;
+    if (rp_set_string(&run->started, when) || rp_set_string(&run->tool_version, UDBENCH_VERSION) ||
+        rp_set_string(&run->git_commit, UD_GIT_COMMIT) ||
+        rp_set_string(&run->build_type, UD_BUILD_TYPE) || rp_set_string(&run->suite, plan->suite))
+        return -ENOMEM;
+    if (!(run->argv = calloc((size_t)full_argc, sizeof *run->argv)))
+        return -ENOMEM;
+    int rc = 0;
+    for (int i = 0; i < full_argc && !rc; i++)
+        rc = rp_set_string(&run->argv[run->argc++], full_argv[i]);
+    if (!rc)
+        rc = mpi_hosts(run);
+    return rc ? rc : sc_machine(&run->machine);
 }
 
 /* Under --mpi every rank runs each cell's workers in whole repetitions: the lockstep token
@@ -251,6 +280,40 @@ static int mpi_method(int argc, char **argv, sc_plan *plan) {
     return 0;
 }
 
+/* The end of the run: its time and load, the document written (--out) and the report. Returns
+ * the exit status: `status`, or 1 when it was 0 and the document could not be completed or
+ * written. */
+static int end_run(const sc_plan *plan, rp_doc *doc, int status) {
+    rp_run *run = &doc->run;
+    char when[64];
+    sc_loadavg(run->machine.load_after);
+    sc_iso_time(when, sizeof when);
+    int rc = rp_set_string(&run->finished, when);
+    if (rc) {
+        fprintf(stderr, "udbench: the end of the run: %s\n", sc_strerror(rc));
+        status = status ? status : 1;
+    }
+    /* Under MPI only rank 0 holds the merged figures: the other ranks write nothing. */
+    bool root = sc_mpi_rank() == 0;
+    if (plan->out && root) {
+        char err[512] = "";
+        rc = rp_doc_check(doc, err, sizeof err);
+        if (!rc)
+            rc = rp_doc_write(doc, plan->out);
+        if (rc) {
+            fprintf(stderr, "udbench: writing %s: %s\n", plan->out, err[0] ? err : rp_strerror(rc));
+            status = status ? status : 1;
+        }
+    }
+    if (root && doc->ncells > 0) {
+        rc = rp_report(doc, plan->format, stdout);
+        fflush(stdout);
+        if (rc)
+            fprintf(stderr, "udbench: report: %s\n", rp_strerror(rc));
+    }
+    return status;
+}
+
 static int run_plan(int argc, char **argv, int full_argc, char **full_argv) {
     sc_plan plan;
     int rc = sc_plan_parse(argc, argv, &plan);
@@ -259,31 +322,14 @@ static int run_plan(int argc, char **argv, int full_argc, char **full_argv) {
     if (rc || mpi_method(argc, argv, &plan) || mpi_backends(&plan))
         return 2;
 
-    rp_doc *doc;
-    if (rp_doc_new(&doc)) {
-        fprintf(stderr, "udbench: out of memory\n");
+    rp_doc *doc = NULL;
+    if ((rc = rp_doc_new(&doc)) != 0 ||
+        (rc = describe_run(&doc->run, &plan, full_argc, full_argv))) {
+        fprintf(stderr, "udbench: %s\n", sc_strerror(rc));
+        rp_doc_free(doc);
+        sc_plan_free(&plan);
         return 1;
     }
-    char when[64];
-    sc_iso_time(when, sizeof when);
-    rp_run *run = &doc->run;
-    rp_set_string(&run->started, when);
-    rp_set_string(&run->tool_version, UDBENCH_VERSION);
-    rp_set_string(&run->git_commit, UD_GIT_COMMIT);
-    rp_set_string(&run->build_type, UD_BUILD_TYPE);
-    rp_set_string(&run->suite, plan.suite);
-    run->argv = calloc((size_t)full_argc, sizeof *run->argv);
-    for (int i = 0; run->argv && i < full_argc; i++)
-        rp_set_string(&run->argv[run->argc++], full_argv[i]);
-    run->seed = plan.base.seed;
-    run->timer_overhead_ns = sc_timer_overhead();
-    run->noise_threshold = plan.noise_threshold;
-    run->rounds = plan.base.repeat;
-    run->pinned = plan.base.pin;
-    mpi_hosts(run);
-    run->lockstep = plan.base.lockstep;
-    sc_machine(&run->machine);
-
     int status = sc_plan_backends(&plan, doc);
     if (status == 0) {
         struct sigaction sa;
@@ -293,28 +339,7 @@ static int run_plan(int argc, char **argv, int full_argc, char **full_argv) {
         sigaction(SIGTERM, &sa, NULL);
         status = sc_plan_execute(&plan, doc, &interrupted);
     }
-
-    sc_loadavg(run->machine.load_after);
-    sc_iso_time(when, sizeof when);
-    rp_set_string(&run->finished, when);
-    /* Under MPI only rank 0 holds the merged figures: the other ranks write nothing. */
-    bool root = sc_mpi_rank() == 0;
-    if (plan.out && root) {
-        char err[512] = "";
-        rc = rp_doc_check(doc, err, sizeof err);
-        if (!rc)
-            rc = rp_doc_write(doc, plan.out);
-        if (rc) {
-            fprintf(stderr, "udbench: writing %s: %s\n", plan.out, err[0] ? err : rp_strerror(rc));
-            status = status ? status : 1;
-        }
-    }
-    if (root && doc->ncells > 0) {
-        rc = rp_report(doc, plan.format, stdout);
-        fflush(stdout);
-        if (rc)
-            fprintf(stderr, "udbench: report: %s\n", rp_strerror(rc));
-    }
+    status = end_run(&plan, doc, status);
     rp_doc_free(doc);
     sc_plan_free(&plan);
     if (interrupted) {

@@ -389,14 +389,15 @@ static int add_result_cells(const sc_plan *p, rp_doc *doc, const sc_cell *cells,
     return 0;
 }
 
-/* The figure of the null: cell of a group: the p50 of its figure of merit's operation, or -1. */
+/* The figure of the null: cell of a group: the p50 of its figure of merit's operation, or -1.0
+ * (unknown: a value, not an error code). */
 static double null_floor(const sc_cell *c, const rp_cell *out) {
     if (strcmp(c->uri, "null:") != 0 || !rp_cell_merit(out))
-        return -1;
+        return -1.0;
     for (size_t o = 0; o < out->nmetrics; o++)
         if (!strcmp(out->metrics[o].op, out->merit.metric) && out->metrics[o].has_latency)
             return out->metrics[o].latency.p50;
-    return -1;
+    return -1.0;
 }
 
 /* What running one group needs besides its cells. */
@@ -459,8 +460,7 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
     for (size_t i = 0; i < n; i++) {
         rp_cell *out = &doc->cells[base + i];
         if (*stop && !g.st[i].done && out->status != RP_STATUS_NA) {
-            rp_set_string(&out->reason, "interrupted");
-            out->status = RP_STATUS_ERROR;
+            sc__set_error(out, RP_STATUS_ERROR, "interrupted");
             g.st[i].rc = -EINTR;
         }
         sc_cell_end(&cells[i], out, doc, &g.st[i]);

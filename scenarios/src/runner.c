@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <sched.h>
 #include <linux/futex.h>
 #include <math.h>
 #include <signal.h>
@@ -13,9 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lockstep.h"
@@ -33,8 +30,6 @@
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
     return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
 }
-
-UD_ERRGEN_FUNCTIONS(SC_ERRNO_MAP, sc_strerror, sc_errname)
 
 int sc_barrier(sc_worker *w) {
     sc_arena *a = w->arena;
@@ -81,132 +76,55 @@ int sc_fail(sc_worker *w, int rc, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(w->slot->err, sizeof w->slot->err, fmt, ap);
     va_end(ap);
-    w->slot->rc = rc ? rc : -1;
+    w->slot->rc = rc ? rc : SC_EWORKER;
     return w->slot->rc;
 }
 
-static void worker_main(sc_cell *c, sc_arena *a, int index) {
-    sc_worker w;
-    memset(&w, 0, sizeof w);
-    w.cell = c;
-    w.arena = a;
-    w.slot = &a->slots[index];
-    w.index = index;
-    /* The same seed gives every worker of every repetition the same operation sequence. */
-    sc_rng_seed(&w.rng,
-                c->p.seed ^ sc_mix64((uint64_t)index + 1) ^ sc_mix64(((uint64_t)c->rep + 1) << 20));
-    if (c->p.pin) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET((size_t)(index % (ncpu > 0 ? ncpu : 1)), &set);
-        sched_setaffinity(0, sizeof set, &set); /* best effort: a refusal leaves it unpinned */
-    }
-    int rc = 0;
-    w.value = malloc(c->p.value_size ? c->p.value_size : 1);
-    if (!w.value) {
-        rc = sc_fail(&w, -ENOMEM, "out of memory");
-    } else if ((rc = kv_open(c->uri, &w.kv)) != 0) {
-        sc_fail(&w, rc, "worker %d: cannot open %s: %s", index, c->label, kv_errmsg(NULL));
-    } else {
-        rc = c->scenario->work(&w);
-        if (rc && !w.slot->err[0])
-            sc_fail(&w, rc, "worker %d: %s: %s", index, kv_errname(rc), kv_errmsg(w.kv));
-    }
-    if (w.slot->t_end == 0)
-        w.slot->t_end = sc_now_ns();
-    if (!a->ls) {
-        /* Lockstep batches take their own probes (lockstep.c). */
-        w.slot->b_end = w.slot->t_end;
-        sc_probe_run(&w.prober, &w.slot->probe_after);
-    }
-    kv_close(w.kv);
-    kv_buf_free(&w.buf);
-    free(w.value);
-    atomic_store(&w.slot->state, rc ? 2 : 1);
-    if (rc) {
-        /* The others cannot produce a valid figure without this worker: stop them. */
-        atomic_store(&a->stop, 1);
-        atomic_store(&a->go, 1);
-        futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
-    }
-    _exit(rc ? 1 : 0);
-}
-
-/* Marks the child p as reaped (its slot in pids becomes 0). */
-static void forget(pid_t *pids, int n, pid_t p) {
-    for (int i = 0; i < n; i++)
-        if (pids[i] == p)
-            pids[i] = 0;
-}
-
-static void kill_all(const pid_t *pids, int n) {
-    for (int i = 0; i < n; i++)
-        if (pids[i] > 0)
-            kill(pids[i], SIGKILL);
-}
-
-/* Waits for every child until `deadline`; kills the remaining ones after it. Adds the children's
- * involuntary context switches to *nivcsw when it is not NULL. Returns 1 when it killed. */
-int sc__reap(pid_t *pids, int n, uint64_t deadline, sc_arena *a, volatile sig_atomic_t *stop,
-             uint64_t *nivcsw) {
-    int alive = n, killed = 0;
-    while (alive > 0) {
-        int status;
-        struct rusage ru;
-        pid_t p = wait4(-1, &status, WNOHANG, &ru);
-        if (p > 0) {
-            if (nivcsw)
-                *nivcsw += (uint64_t)ru.ru_nivcsw;
-            forget(pids, n, p);
-            alive--;
-            continue;
-        }
-        if (p < 0 && errno != EINTR)
-            break;
-        if (stop && *stop)
-            atomic_store(&a->stop, 1);
-        if (sc_now_ns() > deadline && !killed) {
-            kill_all(pids, n);
-            killed = 1;
-        }
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    return killed;
-}
-
-static void add_param(rp_cell *out, const char *k, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void add_param(rp_cell *out, const char *k, const char *fmt, ...) {
+/* Appends a parameter, unless an earlier step failed (*rc != 0); *rc gets the first failure. */
+static void add_param(rp_cell *out, int *rc, const char *k, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void add_param(rp_cell *out, int *rc, const char *k, const char *fmt, ...) {
+    if (*rc)
+        return;
     char v[128];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(v, sizeof v, fmt, ap);
     va_end(ap);
-    rp_cell_add_param(out, k, v);
+    *rc = rp_cell_add_param(out, k, v);
 }
 
-static void describe(const sc_cell *c, rp_cell *out) {
-    rp_set_string(&out->scenario, c->scenario->id);
-    rp_set_string(&out->backend, c->label);
-    add_param(out, "procs", "%d", c->p.procs);
+/* The cell's scenario, backend, parameters and figure of merit into out. 0, or the RP_E* /
+ * -ENOMEM of the first step that failed. */
+static int describe(const sc_cell *c, rp_cell *out) {
+    int rc = rp_set_string(&out->scenario, c->scenario->id);
+    if (!rc)
+        rc = rp_set_string(&out->backend, c->label);
+    add_param(out, &rc, "procs", "%d", c->p.procs);
     if (c->p.ops)
-        add_param(out, "ops", "%llu", (unsigned long long)c->p.ops);
+        add_param(out, &rc, "ops", "%llu", (unsigned long long)c->p.ops);
     else
-        add_param(out, "duration_s", "%g", c->p.duration);
-    add_param(out, "keys", "%llu", (unsigned long long)c->p.keys);
-    add_param(out, "value_size", "%zu", c->p.value_size);
+        add_param(out, &rc, "duration_s", "%g", c->p.duration);
+    add_param(out, &rc, "keys", "%llu", (unsigned long long)c->p.keys);
+    add_param(out, &rc, "value_size", "%zu", c->p.value_size);
     if (c->p.zipf_theta > 0)
-        add_param(out, "distribution", "zipf:%g", c->p.zipf_theta);
+        add_param(out, &rc, "distribution", "zipf:%g", c->p.zipf_theta);
     else
-        add_param(out, "distribution", "uniform");
+        add_param(out, &rc, "distribution", "uniform");
     if (c->p.entries)
-        add_param(out, "entries", "%llu", (unsigned long long)c->p.entries);
+        add_param(out, &rc, "entries", "%llu", (unsigned long long)c->p.entries);
     if (c->p.primitive)
-        add_param(out, "primitive", "%s", c->p.primitive);
-    add_param(out, "repeat", "%d", c->p.repeat);
-    add_param(out, "seed", "%llu", (unsigned long long)c->p.seed);
+        add_param(out, &rc, "primitive", "%s", c->p.primitive);
+    add_param(out, &rc, "repeat", "%d", c->p.repeat);
+    add_param(out, &rc, "seed", "%llu", (unsigned long long)c->p.seed);
+    if (sc_mpi_size() > 1)
+        add_param(out, &rc, "ranks", "%d", sc_mpi_size());
+    const sc_merit *m = &c->scenario->merit;
+    if (!rc)
+        rc = rp_set_string(&out->merit.metric, m->metric);
+    out->merit.figure = m->figure;
+    out->merit.direction = m->direction;
+    return rc;
 }
 
 void sc__set_error(rp_cell *out, int status, const char *fmt, ...) {
@@ -216,31 +134,9 @@ void sc__set_error(rp_cell *out, int status, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     out->status = status;
-    rp_set_string(&out->reason, msg);
-}
-
-/* Starts the cell's workers; returns how many started (fewer than P when fork failed, after
- * stopping and reaping those that did). */
-int sc__start_workers(sc_cell *c, sc_arena *a, pid_t *pids) {
-    int P = c->p.procs;
-    fflush(stdout);
-    fflush(stderr);
-    int started = 0;
-    for (; started < P; started++) {
-        pid_t pid = fork();
-        if (pid < 0)
-            break;
-        if (pid == 0)
-            worker_main(c, a, started);
-        pids[started] = pid;
-    }
-    if (started < P) {
-        atomic_store(&a->stop, 1);
-        atomic_store(&a->go, 1);
-        futex(&a->go, FUTEX_WAKE, INT_MAX, NULL);
-        sc__reap(pids, started, sc_now_ns() + GRACE_NS, a, NULL, NULL);
-    }
-    return started;
+    /* Out of memory for the reason itself: the cell still ends in error; say why here. */
+    if (rp_set_string(&out->reason, msg) != 0)
+        fprintf(stderr, "udbench: %s\n", msg);
 }
 
 /* The barrier: everyone warmed up (or a worker gave up), then go. Returns the time by which the
@@ -254,8 +150,9 @@ static uint64_t release(const sc_cell *c, sc_arena *a, volatile sig_atomic_t *st
     }
     if (stop && *stop)
         atomic_store(&a->stop, 1);
-    /* Under MPI the workers of every rank start together. */
-    sc_mpi_barrier();
+    /* Under MPI the workers of every rank start together; without the other ranks, none. */
+    if (sc_mpi_barrier() != 0)
+        atomic_store(&a->stop, 1);
     uint64_t now = sc_now_ns();
     a->deadline = c->p.ops ? 0 : now + (uint64_t)(c->p.duration * 1e9);
     atomic_store(&a->go, 1);
@@ -323,9 +220,10 @@ typedef struct disturbance {
     uint64_t nivcsw;
 } disturbance;
 
-/* Adds this repetition to every metric and merges its histograms into the cell's. */
-static void record_rep(const sc_cell *c, const rep_sum *r, sc_hist *rep_hist, sc_hist *merged,
-                       int position, const disturbance *dist, rp_cell *out) {
+/* Adds this repetition to every metric and merges its histograms into the cell's. 0, or the
+ * RP_E* / -ENOMEM of rp_metric_add_rep(). */
+static int record_rep(const sc_cell *c, const rep_sum *r, sc_hist *rep_hist, sc_hist *merged,
+                      int position, const disturbance *dist, rp_cell *out) {
     double secs = r->t1 > r->t0 ? (double)(r->t1 - r->t0) / 1e9 : 0;
     for (int o = 0; o < c->nops; o++) {
         double t = r->phase[o] ? (double)r->phase[o] / 1e9 : secs;
@@ -341,9 +239,12 @@ static void record_rep(const sc_cell *c, const rep_sum *r, sc_hist *rep_hist, sc
                       .load1 = dist->load1,
                       .probe_before = r->before,
                       .probe_after = r->after};
-        rp_metric_add_rep(&out->metrics[o], &rep);
+        int rc = rp_metric_add_rep(&out->metrics[o], &rep);
+        if (rc)
+            return rc;
         sc_hist_merge(&merged[o], &rep_hist[o]);
     }
+    return 0;
 }
 
 /* Jain's fairness index over the workers' throughput (0 with one worker). */
@@ -380,23 +281,29 @@ static int run_workers(sc_cell *c, sc_arena *a, volatile sig_atomic_t *stop, dis
     return killed;
 }
 
-/* One run of the cell. Fills the repetition of every metric and merges the histograms. */
-static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_hist *rep_hist,
-                    double *fairness, int position, volatile sig_atomic_t *stop) {
-    int P = c->p.procs;
-    int rc = 0;
+/* The scenario's setup before a repetition, when it needs one: 0, or its failure (said in out). */
+static int run_setup(const sc_cell *c, kv_conn *kv, rp_cell *out) {
     char err[512] = "";
     /* Workloads that leave the store as valid as they found it are set up once per cell. */
     bool setup = c->scenario->setup && (c->rep == 0 || !c->scenario->setup_once);
     int mine = setup ? c->scenario->setup(c, kv, err, sizeof err) : 0;
     /* Under MPI every rank skips a repetition that one rank cannot set up. */
-    if ((rc = sc_mpi_agree(mine)) != 0) {
+    int rc = sc_mpi_agree(mine);
+    if (rc)
         sc__set_error(out, RP_STATUS_ERROR, "setup: %s",
                       !mine    ? "another rank failed"
                       : err[0] ? err
-                               : kv_errname(mine));
+                               : sc_errname(mine));
+    return rc;
+}
+
+/* One run of the cell. Fills the repetition of every metric and merges the histograms. */
+static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_hist *rep_hist,
+                    double *fairness, int position, volatile sig_atomic_t *stop) {
+    int P = c->p.procs;
+    int rc = run_setup(c, kv, out);
+    if (rc)
         return rc;
-    }
     size_t size = sizeof(sc_arena) + (size_t)P * sizeof(sc_slot);
     sc_arena *a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (a == MAP_FAILED) {
@@ -414,7 +321,9 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_h
     sc_arena *all = a;
     if (killed < 0)
         rc = killed;
-    else if ((rc = sc_mpi_gather_arena(c, a, &all)) == 0) {
+    else if ((rc = sc_mpi_gather_arena(c, a, &all)) != 0)
+        sc__set_error(out, RP_STATUS_ERROR, "gathering the ranks' workers: %s", sc_strerror(rc));
+    else {
         c->p.procs = P * (all != a ? sc_mpi_size() : 1);
         rc = merge_slots(c, all, killed != 0, rep_hist, &r, out);
     }
@@ -422,18 +331,23 @@ static int run_once(sc_cell *c, kv_conn *kv, rp_cell *out, sc_hist *merged, sc_h
         sc__set_error(out, RP_STATUS_ERROR, "interrupted");
         rc = -EINTR;
     }
+    if (rc == 0 && (rc = record_rep(c, &r, rep_hist, merged, position, &dist, out)) != 0)
+        sc__set_error(out, RP_STATUS_ERROR, "recording the repetition: %s", sc_strerror(rc));
     if (rc == 0) {
-        record_rep(c, &r, rep_hist, merged, position, &dist, out);
         *fairness = fairness_index(&r, c->p.procs);
         if (c->scenario->finish && (rc = c->scenario->finish(c, kv, all, out)) != 0)
-            sc__set_error(out, RP_STATUS_ERROR, "checking the outcome: %s: %s", kv_errname(rc),
+            sc__set_error(out, RP_STATUS_ERROR, "checking the outcome: %s: %s", sc_errname(rc),
                           kv_errmsg(kv));
     }
     c->p.procs = P;
     if (all != a)
         free(all);
     /* No rank starts the next setup (a counter reset) before rank 0 has checked this one. */
-    sc_mpi_barrier();
+    int brc = sc_mpi_barrier();
+    if (rc == 0 && brc != 0) {
+        sc__set_error(out, RP_STATUS_ERROR, "after the repetition: %s", sc_strerror(brc));
+        rc = brc;
+    }
     munmap(a, size);
     return rc;
 }
@@ -443,6 +357,18 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
+/* Ends the cell before its first round: the error in out and st (st->rc = rc). Without its
+ * histograms, sc_cell_end() leaves the cell's metrics alone. */
+static int begin_failed(rp_cell *out, sc_cell_state *st, int rc, const char *what) {
+    sc__set_error(out, RP_STATUS_ERROR, "%s: %s", what, sc_strerror(rc));
+    free(st->merged);
+    free(st->rep_hist);
+    st->merged = st->rep_hist = NULL;
+    st->rc = rc;
+    st->done = true;
+    return rc;
+}
+
 int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
     memset(st, 0, sizeof *st);
     /* The probe's working sets, built before any worker is forked (they share its pages); the
@@ -450,13 +376,9 @@ int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
     (void)sc_probe_init();
     c->nops = 0;
     c->scenario->ops(c);
-    describe(c, out);
-    if (sc_mpi_size() > 1)
-        add_param(out, "ranks", "%d", sc_mpi_size());
-    const sc_merit *m = &c->scenario->merit;
-    rp_set_string(&out->merit.metric, m->metric);
-    out->merit.figure = m->figure;
-    out->merit.direction = m->direction;
+    int rc = describe(c, out);
+    if (rc)
+        return begin_failed(out, st, rc, "describing the cell");
     const char *na = c->scenario->not_applicable ? c->scenario->not_applicable(c) : NULL;
     if (na) {
         sc__set_error(out, RP_STATUS_NA, "%s", na);
@@ -465,15 +387,15 @@ int sc_cell_begin(sc_cell *c, rp_cell *out, sc_cell_state *st) {
     }
     st->merged = calloc((size_t)c->nops, sizeof *st->merged);
     st->rep_hist = calloc((size_t)c->nops, sizeof *st->rep_hist);
-    if (!st->merged || !st->rep_hist) {
-        st->rc = -ENOMEM;
-        sc__set_error(out, RP_STATUS_ERROR, "out of memory");
-        st->done = true;
-        return st->rc;
-    }
+    if (!st->merged || !st->rep_hist)
+        return begin_failed(out, st, -ENOMEM, "the cell's histograms");
+    /* Metric o of the cell is operation o: the rounds index out->metrics by operation. */
+    if (out->nmetrics != 0)
+        return begin_failed(out, st, RP_EINVAL, "the cell has metrics already");
     for (int o = 0; o < c->nops; o++) {
         sc_hist_reset(&st->merged[o]);
-        rp_cell_add_metric(out, c->op_names[o]);
+        if (!rp_cell_add_metric(out, c->op_names[o]))
+            return begin_failed(out, st, -ENOMEM, "adding a metric");
     }
     /* The parent's connection lives for the whole cell: it keeps the store (an UltraDict the
      * parent created, say) alive between repetitions. */
@@ -505,10 +427,11 @@ int sc_cell_round(sc_cell *c, rp_cell *out, sc_cell_state *st, int round, int po
     return st->rc;
 }
 
-/* The merged histogram of a metric: its latency summary and its non-empty buckets. */
-static void set_latency(rp_metric *m, const sc_hist *h) {
+/* The merged histogram of a metric: its latency summary and its non-empty buckets. 0, or the
+ * RP_E* / -ENOMEM of the results library. */
+static int set_latency(rp_metric *m, const sc_hist *h) {
     if (!h->count)
-        return;
+        return 0;
     m->has_latency = true;
     m->latency.count = h->count;
     m->latency.mean = sc_hist_mean(h);
@@ -517,16 +440,8 @@ static void set_latency(rp_metric *m, const sc_hist *h) {
     m->latency.p99 = sc_hist_quantile(h, 0.99);
     m->latency.p999 = sc_hist_quantile(h, 0.999);
     m->latency.max = (double)h->max;
-    rp_set_string(&m->hist_scheme, SC_HIST_SCHEME);
-    size_t nb = 0;
-    for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++)
-        nb += h->buckets[i] != 0;
-    m->buckets = calloc(nb ? nb : 1, sizeof *m->buckets);
-    if (!m->buckets)
-        return;
-    for (uint32_t i = 0; i < SC_HIST_BUCKETS; i++)
-        if (h->buckets[i])
-            m->buckets[m->nbuckets++] = (rp_bucket){i, h->buckets[i]};
+    int rc = rp_set_string(&m->hist_scheme, SC_HIST_SCHEME);
+    return rc ? rc : rp_metric_set_buckets(m, h->buckets, SC_HIST_BUCKETS);
 }
 
 /* The payload bytes one operation moves: a value, or a whole dict for dump. */
@@ -555,7 +470,12 @@ void sc_cell_end(sc_cell *c, rp_cell *out, rp_doc *doc, sc_cell_state *st) {
         rp_metric_summarise(m, doc->run.noise_threshold);
         m->bytes_per_op = bytes_per_op(c);
         m->fairness = st->nfair ? st->fair[mid] : 0;
-        set_latency(m, &st->merged[o]);
+        int rc = set_latency(m, &st->merged[o]);
+        if (rc && st->rc == 0) {
+            sc__set_error(out, RP_STATUS_ERROR, "recording the latency histogram: %s",
+                          sc_strerror(rc));
+            st->rc = rc;
+        }
     }
     rp_cell_summarise_merit(out);
     free(st->merged);

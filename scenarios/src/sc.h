@@ -36,10 +36,20 @@
     XX(SC_ENOCHECK, -4005, "the value is too short to carry a check")                              \
     XX(SC_ENOTFOUND, -4006, "no such scenario")                                                    \
     XX(SC_ESTALE, -4007, "the value read is older than the last acknowledged write")               \
-    XX(SC_EMISSING, -4008, "a key acknowledged as written is missing")
+    XX(SC_EMISSING, -4008, "a key acknowledged as written is missing")                             \
+    XX(SC_EWORKER, -4009, "a worker process failed")                                               \
+    XX(SC_ETIMEDOUT, -4010, "a worker did not finish in time")                                     \
+    XX(SC_EMPI, -4011, "an MPI call failed")                                                       \
+    XX(SC_ENOOP, -4012, "the cell has no such operation")                                          \
+    XX(SC_ENOREF, -4013, "the group has no reference cell")                                        \
+    XX(SC_ETRIAL, -4014, "a trial run failed")                                                     \
+    XX(SC_ENOTOOL, -4015, "a program this command needs is missing")                               \
+    XX(SC_ELOST, -4016, "acknowledged updates were lost")
 
 UD_ERRGEN_ENUM(SC_ERRNO_MAP);
 
+/* The message and the name of any code a function of scenarios/ returns: SC_E*, and by their
+ * ranges KV_E* (kv_strerror) and RP_E* (rp_strerror), 0 and -errno. Never NULL; static. */
 const char *sc_strerror(int rc);
 const char *sc_errname(int rc);
 
@@ -227,7 +237,8 @@ static inline uint64_t sc_now_ns(void) {
 }
 /* The median cost of one sc_now_ns() call, in ns. */
 double sc_timer_overhead(void);
-/* The median time of one memcpy() of `size` bytes between two warm buffers, in ns. */
+/* The median time of one memcpy() of `size` bytes between two warm buffers, in ns; -1.0 (not
+ * measured) when memory runs out. */
 double sc_copy_ns(size_t size);
 
 /* ---- runner.c ---- */

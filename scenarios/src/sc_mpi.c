@@ -79,10 +79,14 @@ const char *sc_mpi_refuse(const char *uri) {
 int sc_mpi_init(int *argc, char ***argv, char *err, size_t errlen) {
     if (MPI_Init(argc, argv) != MPI_SUCCESS) {
         snprintf(err, errlen, "--mpi: MPI_Init failed");
-        return SC_EUSAGE;
+        return SC_EMPI;
     }
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS ||
+        MPI_Comm_size(MPI_COMM_WORLD, &size) != MPI_SUCCESS) {
+        snprintf(err, errlen, "--mpi: cannot learn this process's rank");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        return SC_EMPI;
+    }
     hosts = calloc((size_t)size, sizeof *hosts);
     if (!hosts) {
         snprintf(err, errlen, "--mpi: out of memory");
@@ -90,8 +94,12 @@ int sc_mpi_init(int *argc, char ***argv, char *err, size_t errlen) {
         return -ENOMEM;
     }
     sc_mpi_host(0);
-    MPI_Allgather(own_host, SC_MPI_HOST_MAX, MPI_CHAR, hosts, SC_MPI_HOST_MAX, MPI_CHAR,
-                  MPI_COMM_WORLD);
+    if (MPI_Allgather(own_host, SC_MPI_HOST_MAX, MPI_CHAR, hosts, SC_MPI_HOST_MAX, MPI_CHAR,
+                      MPI_COMM_WORLD) != MPI_SUCCESS) {
+        snprintf(err, errlen, "--mpi: cannot gather the ranks' host names");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+        return SC_EMPI;
+    }
     active = true;
     return 0;
 }
@@ -107,20 +115,20 @@ void sc_mpi_finalize(void) {
 
 int sc_mpi_barrier(void) {
     if (size > 1 && MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
-        return SC_EUSAGE;
+        return SC_EMPI;
     return 0;
 }
 
 int sc_mpi_agree(int rc) {
     int all = rc;
-    if (size > 1)
-        MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (size > 1 && MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return rc ? rc : SC_EMPI;
     return all;
 }
 
 int sc_mpi_bcast(void *buf, size_t len, int root) {
     if (size > 1 && MPI_Bcast(buf, (int)len, MPI_BYTE, root, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return SC_EUSAGE;
+        return SC_EMPI;
     return 0;
 }
 
@@ -185,17 +193,18 @@ int sc_mpi_gather_arena(const sc_cell *c, sc_arena *a, sc_arena **all) {
         m = calloc(1, sizeof(sc_arena) + (size_t)P * (size_t)size * sizeof(sc_slot));
     }
     int rc = sc_mpi_agree(rank != 0 || (starts && m) ? 0 : -ENOMEM);
-    if (rc == 0) {
-        MPI_Gather(&t0, 1, MPI_UINT64_T, starts, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-        /* Slot by slot: a slot (with its histograms) is larger than one MPI count can say. */
-        for (int i = 0; i < P; i++)
-            MPI_Gather(&a->slots[i], (int)sizeof(sc_slot), MPI_BYTE,
+    if (rc == 0 &&
+        MPI_Gather(&t0, 1, MPI_UINT64_T, starts, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+        rc = SC_EMPI;
+    /* Slot by slot: a slot (with its histograms) is larger than one MPI count can say. */
+    for (int i = 0; rc == 0 && i < P; i++)
+        if (MPI_Gather(&a->slots[i], (int)sizeof(sc_slot), MPI_BYTE,
                        m ? &m->slots[(size_t)i * (size_t)size] : NULL, (int)sizeof(sc_slot),
-                       MPI_BYTE, 0, MPI_COMM_WORLD);
-        if (rank == 0 && !(*all = arrange(a, m, starts, t0, P))) {
-            *all = a;
-            rc = -ENOMEM;
-        }
+                       MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+            rc = SC_EMPI;
+    if (rc == 0 && rank == 0 && !(*all = arrange(a, m, starts, t0, P))) {
+        *all = a;
+        rc = -ENOMEM;
     }
     free(starts);
     free(m);

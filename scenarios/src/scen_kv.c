@@ -47,13 +47,13 @@ void sc_kv_ops(sc_cell *c) {
         c->op_names[c->nops++] = "rmw";
 }
 
-/* The metric index of an operation kind in this cell. */
+/* The metric index of an operation kind in this cell, or SC_ENOOP when the cell has none. */
 static int op_index(const sc_cell *c, int kind) {
     static const char *const names[] = {"read", "update", "rmw"};
     for (int i = 0; i < c->nops; i++)
         if (!strcmp(c->op_names[i], names[kind]))
             return i;
-    return -1;
+    return SC_ENOOP;
 }
 
 /* Key-value workloads share the store; backends without it get a private copy per worker. */

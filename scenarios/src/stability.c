@@ -11,12 +11,14 @@
  * intervals of the median (each metric's ci_low..ci_high) is checked in run B: a pair whose
  * medians B orders the other way is a flip. The same for the figure of merit of each cell.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rp_compare.h"
+#include "sc.h"
 #include "stability.h"
 
 /* The cell of the document of index x that matches `like` (scenario, backend up to a port or a
@@ -60,7 +62,7 @@ static int median_ratios(const rp_doc *a, const rp_match_index *b, sc_stability_
         cap += a->cells[i].nmetrics;
     double *ratios = malloc(cap * sizeof *ratios);
     if (!ratios)
-        return -1;
+        return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < a->ncells; i++) {
         const rp_cell *ca = &a->cells[i], *cb = find_cell(b, ca);
@@ -96,7 +98,7 @@ static int paired_factors(const rp_doc *a, const rp_doc *b, const rp_match_index
                           sc_stability_result *out) {
     double *r = malloc((a->ncells + 1) * sizeof *r);
     if (!r)
-        return -1;
+        return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < a->ncells; i++) {
         const rp_cell *ca = &a->cells[i], *cb = find_cell(xb, ca);
@@ -204,7 +206,9 @@ int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
     size_t n = a->ncells ? a->ncells : 1;
     size_t *group = malloc(n * sizeof *group);
     grouped *g = malloc(n * sizeof *g);
-    int rc = group && g && !rp_match_index_new(b, &xb) && !rp_cell_groups(a, group) ? 0 : -1;
+    int rc = group && g ? rp_match_index_new(b, &xb) : -ENOMEM;
+    if (!rc)
+        rc = rp_cell_groups(a, group);
     if (!rc)
         rc = median_ratios(a, xb, out);
     if (!rc)
@@ -266,7 +270,7 @@ int sc_cmd_stability(int argc, char **argv) {
             printf("machine (probes' median LLC chase, compute iterations)  %.1f and %.1f: %s\n",
                    r.machine_a, r.machine_b, r.machine_same ? "the same" : "DIFFERED");
     } else {
-        fprintf(stderr, "udbench: out of memory\n");
+        fprintf(stderr, "udbench: stability: %s\n", sc_strerror(rc));
     }
     rp_doc_free(d[0]);
     rp_doc_free(d[1]);

@@ -21,7 +21,8 @@ typedef struct sc_stability_result {
     double machine_a, machine_b;
 } sc_stability_result;
 
-/* Compares run b against run a (see stability.c). 0, or -1 on ENOMEM. */
+/* Compares run b against run a (see stability.c). 0, or -ENOMEM (or the RP_E* code of the
+ * results library). */
 int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out);
 /* `udbench stability A.json B.json`; returns the exit status. */
 int sc_cmd_stability(int argc, char **argv);

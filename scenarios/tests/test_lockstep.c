@@ -235,7 +235,7 @@ static void test_pair_ratios(void **state) {
     d->cells[2].status = RP_STATUS_ERROR;
     assert_int_equal(sc_pair_reference(cells, d->cells, 3), 1);
     d->cells[1].status = RP_STATUS_ERROR;
-    assert_int_equal(sc_pair_reference(cells, d->cells, 3), -1);
+    assert_int_equal(sc_pair_reference(cells, d->cells, 3), SC_ENOREF);
     rp_doc_free(d);
 }
 
