@@ -318,6 +318,32 @@ static void test_csv_merit_columns(void **state) {
     rp_doc_free(d);
 }
 
+/* Text from a document that a spreadsheet would run as a formula (=, +, -, @ first) is
+ * written with a leading apostrophe, quoted; numbers, negative ones too, stay numbers. */
+static void test_csv_formula_injection(void **state) {
+    (void)state;
+    rp_doc *d = dated_doc();
+    add_backend(d, "ultradict:", "=HYPERLINK(1)");
+    const double ops[] = {1000, 1100, 900};
+    add_cell(d, "ultradict:", "=HYPERLINK(1)", "2", ops, 3);
+    rp_cell *c = &d->cells[0];
+    c->correctness = (rp_correctness){true, 5, 7, -2, 0};
+    rp_cell *bad = rp_doc_add_cell(d);
+    rp_set_string(&bad->scenario, "read");
+    rp_set_string(&bad->backend, "ultradict:");
+    rp_set_string(&bad->backend_name, "@SUM(1)");
+    bad->status = RP_STATUS_ERROR;
+    rp_set_string(&bad->reason, "-2+3 cmd|' /C calc'!A0");
+    char *t = rpt_report(d, RP_FORMAT_CSV);
+    assert_csv(t, "read,read,ultradict:", "backend_name", "\"'=HYPERLINK(1)\"");
+    assert_non_null(
+        strstr(t, "\nread,,ultradict:,\"'@SUM(1)\",,error,\"'-2+3 cmd|' /C calc'!A0\","));
+    assert_csv(t, "read,read,ultradict:", "lost_updates", "-2");
+    assert_csv(t, "read,read,ultradict:", "reps", "3");
+    free(t);
+    rp_doc_free(d);
+}
+
 /* A failover document: its section in the text and Markdown reports, and its ranking by lost
  * writes (the store that lost none first). */
 static void test_failover_report(void **state) {
@@ -517,6 +543,7 @@ int main(void) {
         cmocka_unit_test(test_ties),
         cmocka_unit_test(test_merit_ranking),
         cmocka_unit_test(test_csv_merit_columns),
+        cmocka_unit_test(test_csv_formula_injection),
         cmocka_unit_test(test_text_names_schema),
         cmocka_unit_test(test_failover_report),
         cmocka_unit_test(test_lockstep_report),
