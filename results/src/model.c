@@ -313,34 +313,6 @@ void rp_median_ci(const double *v, size_t n, double *median, double *low, double
     free(s);
 }
 
-const char *rp_figure_name(int figure) {
-    switch (figure) {
-    case RP_FIGURE_OPS:
-        return "ops/s";
-    case RP_FIGURE_P50_NS:
-        return "p50 ns";
-    case RP_FIGURE_BYTES_SEC:
-        return "bytes/s";
-    case RP_FIGURE_LOST:
-        return "lost writes";
-    default:
-        return NULL;
-    }
-}
-
-int rp_figure_parse(const char *name) {
-    for (int f = RP_FIGURE_OPS; f <= RP_FIGURE_LOST; f++)
-        if (name && strcmp(name, rp_figure_name(f)) == 0)
-            return f;
-    return RP_EINVAL;
-}
-
-const char *rp_direction_name(int direction) {
-    return direction == RP_HIGHER_IS_BETTER  ? "higher"
-           : direction == RP_LOWER_IS_BETTER ? "lower"
-                                             : NULL;
-}
-
 static const rp_metric *merit_metric(const rp_cell *c) {
     if (!c || !c->merit.metric)
         return NULL;

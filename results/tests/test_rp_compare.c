@@ -19,15 +19,12 @@
 #include "rp.h"
 #include "rp_compare.h"
 #include "rp_stats.h"
+#include "rp_testutil.h"
 
 static rp_doc *load(const char *name) {
-    char path[512], err[512] = "";
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", RP_FIXTURES, name);
-    rp_doc *d = NULL;
-    int rc = rp_doc_read(path, &d, err, sizeof err);
-    if (rc)
-        fail_msg("%s: %s", path, err);
-    return d;
+    return rpt_read_ok(path);
 }
 
 /* ---- two lockstep runs (udbench/3) ---- */
@@ -184,7 +181,7 @@ static void test_compare_fixtures(void **state) {
     assert_true(ud->ratio_lo > 1.03 && ud->ratio_lo <= 1.25 && ud->ratio_hi >= 1.25);
     assert_true(fabs(ud->confidence - 0.95) < 1e-12);
     assert_int_equal(ud->n_base, 7);
-    assert_string_equal(ud->merit.name, "ops_per_sec");
+    assert_string_equal(rp_figure_key(ud->merit.figure), "ops_per_sec");
     assert_int_equal(loc->verdict, RP_VERDICT_SAME);
     assert_true(loc->ratio_lo > 1 / 1.03 && loc->ratio_hi < 1.03);
     /* repeat and seed are not part of what is compared, nor of the names */
@@ -276,6 +273,55 @@ static void test_cmp_json_round_trip(void **state) {
     snprintf(path, sizeof path, "%s/compare-base.json", RP_FIXTURES);
     assert_int_equal(rp_cmp_read(path, &r, err, sizeof err), RP_ESCHEMA);
     assert_non_null(strstr(err, "udbench/1"));
+}
+
+/* The figure of merit comes from the document with its unit, whatever the scenario's name;
+ * only documents that name none fall back on the table of older scenarios. */
+static void test_merit_from_document(void **state) {
+    (void)state;
+    rp_cell c = {.scenario = "newscenario"};
+    c.merit =
+        (rp_merit){.metric = "seen", .figure = RP_FIGURE_P50_NS, .direction = RP_LOWER_IS_BETTER};
+    rp_merit m = rp_cmp_merit_of_cell(&c, "seen");
+    assert_int_equal(m.figure, RP_FIGURE_P50_NS);
+    assert_int_equal(m.direction, RP_LOWER_IS_BETTER);
+    assert_string_equal(rp_merit_unit(&m), "ns");
+    m = rp_cmp_merit_of_cell(&c, "write"); /* not the merit's operation: a throughput */
+    assert_int_equal(m.figure, RP_FIGURE_OPS);
+    assert_string_equal(rp_merit_unit(&m), "ops/s");
+    c.merit.figure = RP_FIGURE_BYTES_SEC; /* compared as ops/s: the same ratios */
+    c.merit.direction = RP_HIGHER_IS_BETTER;
+    assert_int_equal(rp_cmp_merit_of_cell(&c, "seen").figure, RP_FIGURE_OPS);
+    /* Older documents: the fallback table. */
+    assert_int_equal(rp_merit_of("visibility", "visible").figure, RP_FIGURE_P50_NS);
+    assert_int_equal(rp_merit_of("count", "get").figure, RP_FIGURE_INSTRUCTIONS);
+    assert_int_equal(rp_merit_of("read", "read").direction, RP_HIGHER_IS_BETTER);
+    for (int f = RP_FIGURE_OPS; f <= RP_FIGURE_INSTRUCTIONS; f++) {
+        assert_int_equal(rp_figure_parse_key(rp_figure_key(f)), f);
+        assert_non_null(rp_figure_unit(f));
+    }
+    assert_null(rp_figure_name(RP_FIGURE_INSTRUCTIONS)); /* no cell of a document has it */
+    assert_int_equal(rp_figure_parse_key("bogus"), RP_EINVAL);
+    /* A compare document keeps the figure and unit it names, for any scenario. */
+    rp_cmp *cmp = NULL;
+    assert_int_equal(rp_cmp_new(&cmp), 0);
+    rp_cmp_item *it = rp_cmp_add_item(cmp);
+    rp_set_string(&it->scenario, "lock");
+    rp_set_string(&it->backend, "ultradict:");
+    rp_set_string(&it->op, "lock");
+    it->merit = (rp_merit){.figure = RP_FIGURE_INSTRUCTIONS, .direction = RP_LOWER_IS_BETTER};
+    char path[512], err[256] = "";
+    snprintf(path, sizeof path, "%s/cmp-merit.json", RP_SCRATCH);
+    assert_int_equal(rp_cmp_write(cmp, path), 0);
+    rp_cmp *back = NULL;
+    assert_int_equal(rp_cmp_read(path, &back, err, sizeof err), 0);
+    assert_int_equal(back->items[0].merit.figure, RP_FIGURE_INSTRUCTIONS);
+    assert_int_equal(back->items[0].merit.direction, RP_LOWER_IS_BETTER);
+    char *text = rpt_slurp(path, NULL);
+    assert_non_null(strstr(text, "\"unit\": \"instr/op\""));
+    free(text);
+    rp_cmp_free(back);
+    rp_cmp_free(cmp);
 }
 
 /* Runs an export into memory and parses it as JSON (NULL for XML: then *text is set). */
@@ -406,6 +452,7 @@ int main(void) {
         cmocka_unit_test(test_compare_refuses_disjoint),
         cmocka_unit_test(test_compare_too_few),
         cmocka_unit_test(test_cmp_json_round_trip),
+        cmocka_unit_test(test_merit_from_document),
         cmocka_unit_test(test_exports),
         cmocka_unit_test(test_reports),
     };
