@@ -29,11 +29,7 @@ void rp_cmp_free(rp_cmp *c) {
         free(it->scenario);
         free(it->backend);
         free(it->op);
-        for (size_t j = 0; j < it->nparams; j++) {
-            free(it->params[j].key);
-            free(it->params[j].value);
-        }
-        free(it->params);
+        rp__params_free(it->params, it->nparams);
         for (size_t j = 0; j < it->npairs; j++)
             free(it->pairs[j].dropped);
         free(it->pairs);

@@ -142,20 +142,13 @@ typedef struct wfield {
 #define NFIELDS(table) (sizeof(table) / sizeof(table)[0])
 
 static json_t *field_json(wctx *w, const char *p, const wfield *f) {
-    switch (f->kind) {
-    case 's':
-        return jstr(w, *(char *const *)(const void *)(p + f->off));
-    case 'r':
-        return jreal(w, *(const double *)(const void *)(p + f->off));
-    case 'u':
-        return juint(w, *(const uint64_t *)(const void *)(p + f->off));
-    case 'i':
-        return json_integer(*(const int *)(const void *)(p + f->off));
-    case 'l':
-        return json_integer(*(const int64_t *)(const void *)(p + f->off));
-    default:
-        return json_boolean(*(const bool *)(const void *)(p + f->off));
-    }
+    const void *v = p + f->off;
+    return f->kind == 's'   ? jstr(w, *(char *const *)v)
+           : f->kind == 'r' ? jreal(w, *(const double *)v)
+           : f->kind == 'u' ? juint(w, *(const uint64_t *)v)
+           : f->kind == 'i' ? json_integer(*(const int *)v)
+           : f->kind == 'l' ? json_integer(*(const int64_t *)v)
+                            : json_boolean(*(const bool *)v);
 }
 
 /* Writes the n fields of table f of the struct at base into o, in the table's order. */
