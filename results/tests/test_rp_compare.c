@@ -92,19 +92,28 @@ static const rp_cmp_item *item_of(const rp_cmp *c, const char *prefix) {
     return NULL;
 }
 
+/* The comparison of b and h at 3% and alpha 0.05, which must match every metric of both. */
+static rp_cmp *compare_all(const rp_doc *b, const rp_doc *h) {
+    rp_cmp *c = NULL;
+    size_t ob = 9, oh = 9;
+    char err[256] = "";
+    if (rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err))
+        fail_msg("rp_compare_docs: %s", err);
+    assert_int_equal(ob, 0);
+    assert_int_equal(oh, 0);
+    return c;
+}
+
 /* Ports and temporary folders do not tell backends apart; other differences do. */
 static void test_uri_matching(void **state) {
     (void)state;
     rp_doc *b = ls_doc(0.5, 20, "udbench-Ab12Cd", 7), *h = ls_doc(0.5, 20, "udbench-Zz99Yy", 8);
-    rp_cmp *c = NULL;
-    size_t ob = 9, oh = 9;
-    char err[256] = "";
-    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
-    assert_int_equal(ob, 0);
-    assert_int_equal(oh, 0);
+    rp_cmp *c = compare_all(b, h);
     assert_int_equal(c->nitems, 2);
     rp_cmp_free(c);
     rp_set_string(&h->cells[1].backend, "sqlite:/data/other.sqlite");
+    size_t ob = 9, oh = 9;
+    char err[256] = "";
     assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
     assert_int_equal(ob, 1);
     rp_cmp_free(c);
@@ -152,12 +161,7 @@ static void test_compare_paired(void **state) {
 
 static rp_cmp *fixture_cmp(void) {
     rp_doc *b = load("compare-base.json"), *h = load("compare-head.json");
-    rp_cmp *c = NULL;
-    size_t ob = 9, oh = 9;
-    char err[256] = "";
-    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
-    assert_int_equal(ob, 0);
-    assert_int_equal(oh, 0);
+    rp_cmp *c = compare_all(b, h);
     rp_doc_free(b);
     rp_doc_free(h);
     return c;

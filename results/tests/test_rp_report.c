@@ -22,42 +22,27 @@ static rp_doc *good(void) {
     return rpt_read_ok(RP_FIXTURES "/good.json");
 }
 
-static void test_golden_text(void **state) {
+/* Every format of the realistic fixture against its golden file. */
+static void test_golden(void **state) {
     (void)state;
+    static const struct {
+        int format;
+        const char *file;
+    } goldens[] = {{RP_FORMAT_TEXT, "good.txt"},
+                   {RP_FORMAT_MD, "good.md"},
+                   {RP_FORMAT_CSV, "good.csv"},
+                   {RP_FORMAT_SVG, "good.svg"}};
     rp_doc *d = good();
-    char *t = rpt_report(d, RP_FORMAT_TEXT);
-    rpt_golden("good.txt", t);
-    free(t);
-    rp_doc_free(d);
-}
-
-static void test_golden_md(void **state) {
-    (void)state;
-    rp_doc *d = good();
-    char *t = rpt_report(d, RP_FORMAT_MD);
-    rpt_golden("good.md", t);
-    free(t);
-    rp_doc_free(d);
-}
-
-static void test_golden_csv(void **state) {
-    (void)state;
-    rp_doc *d = good();
-    char *t = rpt_report(d, RP_FORMAT_CSV);
-    rpt_golden("good.csv", t);
-    free(t);
-    rp_doc_free(d);
-}
-
-static void test_golden_svg(void **state) {
-    (void)state;
-    rp_doc *d = good();
-    char *t = rpt_report(d, RP_FORMAT_SVG);
-    rpt_golden("good.svg", t);
-    /* Self-contained: nothing is fetched from elsewhere. */
-    assert_null(strstr(t, "href"));
-    assert_null(strstr(t, "url("));
-    free(t);
+    for (size_t i = 0; i < sizeof goldens / sizeof goldens[0]; i++) {
+        char *t = rpt_report(d, goldens[i].format);
+        rpt_golden(goldens[i].file, t);
+        /* The SVG is self-contained: nothing is fetched from elsewhere. */
+        if (goldens[i].format == RP_FORMAT_SVG) {
+            assert_null(strstr(t, "href"));
+            assert_null(strstr(t, "url("));
+        }
+        free(t);
+    }
     rp_doc_free(d);
 }
 
@@ -534,21 +519,12 @@ static void test_formats(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_failed_cell_no_verdict),
-        cmocka_unit_test(test_golden_text),
-        cmocka_unit_test(test_golden_md),
-        cmocka_unit_test(test_golden_csv),
-        cmocka_unit_test(test_golden_svg),
-        cmocka_unit_test(test_ranking_and_factors),
-        cmocka_unit_test(test_ties),
-        cmocka_unit_test(test_merit_ranking),
-        cmocka_unit_test(test_csv_merit_columns),
-        cmocka_unit_test(test_csv_formula_injection),
-        cmocka_unit_test(test_text_names_schema),
-        cmocka_unit_test(test_failover_report),
-        cmocka_unit_test(test_lockstep_report),
-        cmocka_unit_test(test_empty_document),
-        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_failed_cell_no_verdict), cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_ranking_and_factors),    cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_merit_ranking),          cmocka_unit_test(test_csv_merit_columns),
+        cmocka_unit_test(test_csv_formula_injection),  cmocka_unit_test(test_text_names_schema),
+        cmocka_unit_test(test_failover_report),        cmocka_unit_test(test_lockstep_report),
+        cmocka_unit_test(test_empty_document),         cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
