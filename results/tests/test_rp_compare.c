@@ -399,23 +399,28 @@ static void test_exports(void **state) {
     (void)state;
     rp_doc *d = load("compare-base.json");
     rp_cmp *c = fixture_cmp();
-    json_t *j;
-    check_gab(j = export_json(d, NULL, RP_EXPORT_GAB_BIGGER, NULL), "ops/s");
-    json_decref(j);
-    check_gab(j = export_json(d, NULL, RP_EXPORT_GAB_SMALLER, NULL), "ns/op");
-    json_decref(j);
-    check_gab(j = export_json(NULL, c, RP_EXPORT_GAB_BIGGER, NULL), "ops/s");
-    json_decref(j);
-    check_gab(j = export_json(NULL, c, RP_EXPORT_GAB_SMALLER, NULL), "ns/op");
-    json_decref(j);
-    check_bmf(j = export_json(d, NULL, RP_EXPORT_BMF, NULL), "throughput");
-    json_decref(j);
-    check_bmf(j = export_json(NULL, c, RP_EXPORT_BMF, NULL), "throughput");
-    json_decref(j);
-    check_gbench(j = export_json(d, NULL, RP_EXPORT_GBENCH, NULL), 14); /* 2 metrics x 7 reps */
-    json_decref(j);
-    check_gbench(j = export_json(NULL, c, RP_EXPORT_GBENCH, NULL), 2);
-    json_decref(j);
+    /* Each JSON export of the document (even rows) and of its comparison (odd rows). */
+    static const struct {
+        int format;
+        const char *unit; /* gab: the unit; bmf: the measure; gbench: NULL */
+        size_t entries;   /* gbench: benchmarks (the document: 2 metrics x 7 reps) */
+    } json_exports[] = {
+        {RP_EXPORT_GAB_BIGGER, "ops/s", 0},  {RP_EXPORT_GAB_BIGGER, "ops/s", 0},
+        {RP_EXPORT_GAB_SMALLER, "ns/op", 0}, {RP_EXPORT_GAB_SMALLER, "ns/op", 0},
+        {RP_EXPORT_BMF, "throughput", 0},    {RP_EXPORT_BMF, "throughput", 0},
+        {RP_EXPORT_GBENCH, NULL, 14},        {RP_EXPORT_GBENCH, NULL, 2},
+    };
+    for (size_t i = 0; i < sizeof json_exports / sizeof json_exports[0]; i++) {
+        int format = json_exports[i].format;
+        json_t *j = i % 2 ? export_json(NULL, c, format, NULL) : export_json(d, NULL, format, NULL);
+        if (format == RP_EXPORT_BMF)
+            check_bmf(j, json_exports[i].unit);
+        else if (format == RP_EXPORT_GBENCH)
+            check_gbench(j, json_exports[i].entries);
+        else
+            check_gab(j, json_exports[i].unit);
+        json_decref(j);
+    }
     char *xml;
     export_json(NULL, c, RP_EXPORT_JUNIT, &xml);
     assert_int_equal(count(xml, "<testcase "), 2);
