@@ -162,11 +162,16 @@ enum {
     RP_FIGURE_P50_NS,    /* median over repetitions of the metric's p50 latency, ns */
     RP_FIGURE_BYTES_SEC, /* median ops/s x bytes_per_op: payload bytes per second */
     RP_FIGURE_LOST,      /* udbench/3: acknowledged writes lost (failover.reps[].lost_writes) */
+    /* Instructions per operation under valgrind: the gate's deterministic channel, a figure of
+     * comparisons only (no cell of a results document has it). */
+    RP_FIGURE_INSTRUCTIONS,
 };
 enum { RP_LOWER_IS_BETTER = -1, RP_HIGHER_IS_BETTER = 1 };
 
-/* The figure of merit of a cell: which metric, which figure of it, which way is better, and
- * its value with a confidence interval over the repetitions (same method as rp_metric). */
+/* The figure of merit of a cell: which metric, which figure of it (and so its unit:
+ * rp_merit_unit()), which way is better, and its value with a confidence interval over the
+ * repetitions (same method as rp_metric). The one merit type of results: a comparison's item
+ * (rp_compare.h) carries one too, with only figure and direction set. */
 typedef struct rp_merit {
     char *metric; /* the op of the metric ("read", "visible", "dump"); NULL: none */
     int figure;   /* RP_FIGURE_* */
@@ -379,10 +384,22 @@ const rp_merit *rp_cell_merit(const rp_cell *c);
  * b is, 0 when they cannot be told apart (their confidence intervals overlap, or either has no
  * figure of merit). */
 int rp_merit_compare(const rp_cell *a, const rp_cell *b);
-/* "ops/s", "p50 ns" or "bytes/s" for an RP_FIGURE_*; NULL for an unknown value. Static. */
+/* The name of an RP_FIGURE_* in a results document: "ops/s", "p50 ns", "bytes/s" or "lost
+ * writes"; NULL for RP_FIGURE_INSTRUCTIONS or an unknown value. Static. */
 const char *rp_figure_name(int figure);
 /* The RP_FIGURE_* of a name given by rp_figure_name(), or RP_EINVAL for an unknown one. */
 int rp_figure_parse(const char *name);
+/* The key of an RP_FIGURE_* in a compare document's "merit" field: "ops_per_sec",
+ * "latency_p50", "bytes_per_sec", "lost_writes" or "instructions"; NULL for an unknown value.
+ * Static. */
+const char *rp_figure_key(int figure);
+/* The RP_FIGURE_* of a key given by rp_figure_key(), or RP_EINVAL for an unknown one. */
+int rp_figure_parse_key(const char *key);
+/* The unit of an RP_FIGURE_*: "ops/s", "ns", "bytes/s", "writes" or "instr/op"; NULL for an
+ * unknown value. Static. */
+const char *rp_figure_unit(int figure);
+/* The unit of a figure of merit (rp_figure_unit() of its figure), "" when unknown. Static. */
+const char *rp_merit_unit(const rp_merit *m);
 /* "higher" or "lower" for RP_HIGHER_IS_BETTER / RP_LOWER_IS_BETTER; NULL for another value. */
 const char *rp_direction_name(int direction);
 /* The value of a cell's parameter, or NULL. */

@@ -77,6 +77,11 @@ enum { RP_VERDICT_SAME = 0, RP_VERDICT_FASTER, RP_VERDICT_SLOWER, RP_VERDICT_INC
 /* slower: lo > delta; faster: hi < -delta; same: -delta <= lo and hi <= delta; else
  * inconclusive. */
 int rp_verdict(double lo, double hi, double delta);
+/* The verdict on [lo, hi] of an item a one-sided test has already shown not slower than the
+ * margin (the gate's PASS decision): faster when hi < -delta, same when -delta <= lo, else
+ * inconclusive. An interval that reaches past the margin on the good side is never "same": the
+ * head may be faster by more than the margin. */
+int rp_verdict_not_slower(double lo, double hi, double delta);
 /* "same", "faster", "slower", "inconclusive"; NULL for an unknown value. */
 const char *rp_verdict_name(int v);
 /* The inverse of rp_verdict_name, or -1. */

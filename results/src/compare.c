@@ -1,6 +1,6 @@
 /*
- * compare.c - the comparison model, the figure of merit of each operation, and `udbench
- * compare`'s statistics over two results documents (rp_compare.h).
+ * compare.c - the comparison model and `udbench compare`'s statistics over two results
+ * documents (rp_compare.h); the figure of merit of each operation comes from merit.c.
  */
 #include <errno.h>
 #include <math.h>
@@ -10,43 +10,6 @@
 #include "internal.h"
 #include "rp_compare.h"
 #include "rp_stats.h"
-
-/* The one place that knows figures of merit: the catalogue's visibility scenario measures how
- * late a reader sees a write (lower is better); every other operation is a throughput. */
-rp_cmp_merit rp_merit_of(const char *scenario, const char *op) {
-    /* The gate's deterministic channel: instructions per operation under valgrind. */
-    if (scenario && !strcmp(scenario, "count"))
-        return (rp_cmp_merit){"instructions", "instr/op", false};
-    if (scenario && op && !strcmp(scenario, "visibility") && !strcmp(op, "visible"))
-        return (rp_cmp_merit){"latency_p50", "ns", false};
-    return (rp_cmp_merit){"ops_per_sec", "ops/s", true};
-}
-
-rp_cmp_merit rp_cmp_merit_of_cell(const rp_cell *c, const char *op) {
-    /* The catalogue's figure of merit, when the document names one for this operation (a
-     * bytes/s figure is ops/s times a fixed payload: the same ratios). */
-    if (c->merit.metric && op && !strcmp(c->merit.metric, op)) {
-        if (c->merit.figure == RP_FIGURE_P50_NS)
-            return (rp_cmp_merit){"latency_p50", "ns", false};
-        if (c->merit.direction == RP_HIGHER_IS_BETTER)
-            return (rp_cmp_merit){"ops_per_sec", "ops/s", true};
-    }
-    return rp_merit_of(c->scenario, op);
-}
-
-double rp_merit_value(const rp_cmp_merit *m, const rp_metric *metric, int rep) {
-    if (!m->higher_is_better) /* latencies come from the merged histogram only */
-        return metric->has_latency ? metric->latency.p50 : 0;
-    if (rep < 0)
-        return metric->median;
-    return (size_t)rep < metric->nreps ? metric->reps[rep].ops_per_sec : 0;
-}
-
-double rp_merit_cost(const rp_cmp_merit *m, double value) {
-    if (!m->higher_is_better)
-        return value;
-    return value > 0 ? 1.0 / value : INFINITY;
-}
 
 int rp_cmp_new(rp_cmp **out) {
     rp_cmp *c = calloc(1, sizeof *c);
@@ -66,11 +29,7 @@ void rp_cmp_free(rp_cmp *c) {
         free(it->scenario);
         free(it->backend);
         free(it->op);
-        for (size_t j = 0; j < it->nparams; j++) {
-            free(it->params[j].key);
-            free(it->params[j].value);
-        }
-        free(it->params);
+        rp__params_free(it->params, it->nparams);
         for (size_t j = 0; j < it->npairs; j++)
             free(it->pairs[j].dropped);
         free(it->pairs);
@@ -162,9 +121,9 @@ static int copy_item_key(rp_cmp_item *it, const rp_cell *cell, const char *op) {
 }
 
 /* Log costs of the repetitions of a metric (the histogram's p50 once, for a latency). */
-static int log_costs(const rp_cmp_merit *m, const rp_metric *metric, double *out, int max) {
+static int log_costs(const rp_merit *m, const rp_metric *metric, double *out, int max) {
     int n = 0;
-    if (!m->higher_is_better) {
+    if (m->figure == RP_FIGURE_P50_NS) {
         if (metric->has_latency && metric->latency.p50 > 0)
             out[n++] = log(metric->latency.p50);
         return n;

@@ -24,10 +24,11 @@ static json_t *item_to_json(const rp_cmp_item *it) {
     json_t *params = json_object();
     for (size_t i = 0; i < it->nparams; i++)
         json_object_set_new(params, it->params[i].key, json_string(it->params[i].value));
-    json_t *o =
-        json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:b}", "scenario", it->scenario, "backend",
-                  it->backend, "params", params, "op", it->op, "merit", it->merit.name, "unit",
-                  it->merit.unit, "higher_is_better", it->merit.higher_is_better);
+    const char *key = rp_figure_key(it->merit.figure);
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:b}", "scenario", it->scenario,
+                          "backend", it->backend, "params", params, "op", it->op, "merit",
+                          key ? key : "ops_per_sec", "unit", rp_merit_unit(&it->merit),
+                          "higher_is_better", it->merit.direction == RP_HIGHER_IS_BETTER);
     json_object_set_new(o, "base", num_or_null(it->base_value));
     json_object_set_new(o, "head", num_or_null(it->head_value));
     json_object_set_new(o, "ratio", num_or_null(it->ratio));
@@ -150,6 +151,23 @@ static char *str(rd *r, json_t *o, const char *key, const char *where) {
     return v ? strdup(json_string_value(v)) : NULL;
 }
 
+/* The figure the document says it compared ("merit") with its direction ("higher_is_better");
+ * a document without a known figure gets rp_merit_of(), and a direction it contradicts the
+ * throughput or the latency that has that direction. */
+static rp_merit merit_from_json(json_t *o, const char *scenario, const char *op) {
+    json_t *key = json_object_get(o, "merit"), *hib = json_object_get(o, "higher_is_better");
+    int figure = json_is_string(key) ? rp_figure_parse_key(json_string_value(key)) : RP_EINVAL;
+    rp_merit m = rp_merit_of(scenario, op);
+    if (figure >= 0)
+        m.figure = figure;
+    if (!json_is_boolean(hib) || json_is_true(hib) == (m.direction == RP_HIGHER_IS_BETTER))
+        return m;
+    if (figure < 0)
+        m.figure = json_is_true(hib) ? RP_FIGURE_OPS : RP_FIGURE_P50_NS;
+    m.direction = json_is_true(hib) ? RP_HIGHER_IS_BETTER : RP_LOWER_IS_BETTER;
+    return m;
+}
+
 static void item_from_json(rd *r, json_t *o, rp_cmp_item *it, const char *where) {
     it->scenario = str(r, o, "scenario", where);
     it->backend = str(r, o, "backend", where);
@@ -171,12 +189,7 @@ static void item_from_json(rd *r, json_t *o, rp_cmp_item *it, const char *where)
     }
     if (r->failed)
         return;
-    it->merit = rp_merit_of(it->scenario, it->op);
-    /* The document says which figure it compared; keep its direction. */
-    json_t *hib = json_object_get(o, "higher_is_better");
-    if (json_is_boolean(hib) && json_is_true(hib) != it->merit.higher_is_better)
-        it->merit = json_is_true(hib) ? (rp_cmp_merit){"ops_per_sec", "ops/s", true}
-                                      : (rp_cmp_merit){"latency_p50", "ns", false};
+    it->merit = merit_from_json(o, it->scenario, it->op);
     it->base_value = num(r, o, "base", where);
     it->head_value = num(r, o, "head", where);
     it->ratio = num(r, o, "ratio", where);
@@ -391,8 +404,9 @@ static void report_item(const rp_cmp_item *it, bool md, FILE *f) {
     if (md) {
         fprintf(f, "| %s%s | ", it->verdict == RP_VERDICT_SLOWER ? ":x: " : "", shown_verdict(it));
         rp_fputs_md(name, f);
-        fprintf(f, " | %.4g %s | %.4g %s | %s | %s | %s |\n", it->base_value, it->merit.unit,
-                it->head_value, it->merit.unit, change, iv, n);
+        fprintf(f, " | %.4g %s | %.4g %s | %s | %s | %s |\n", it->base_value,
+                rp_merit_unit(&it->merit), it->head_value, rp_merit_unit(&it->merit), change, iv,
+                n);
     } else
         fprintf(f, "  %-12s %-56s cost %-7s %s  %s\n", shown_verdict(it), name, change, iv, n);
 }

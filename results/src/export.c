@@ -97,7 +97,7 @@ static void gab_entry(json_t *root, const char *name, const char *unit, double v
 typedef struct doc_metric {
     const rp_cell *c;
     const rp_metric *m;
-    rp_cmp_merit merit;
+    rp_merit merit;
     size_t i, j; /* the cell's and the metric's index */
     char name[512], extra[256];
     double v, cost; /* the figure of merit, and the cost in ns (per op) */
@@ -109,16 +109,16 @@ static void doc_gab_bigger(json_t *root, const doc_metric *x) {
 
 static void doc_gab_smaller(json_t *root, const doc_metric *x) {
     const rp_metric *m = x->m;
-    double lo = x->merit.higher_is_better && m->max > 0 ? 1e9 / m->max : x->cost;
-    double hi = x->merit.higher_is_better && m->min > 0 ? 1e9 / m->min : x->cost;
-    gab_entry(root, x->name, x->merit.higher_is_better ? "ns/op" : "ns", x->cost, (hi - lo) / 2,
-              x->extra);
+    double lo = x->merit.direction == RP_HIGHER_IS_BETTER && m->max > 0 ? 1e9 / m->max : x->cost;
+    double hi = x->merit.direction == RP_HIGHER_IS_BETTER && m->min > 0 ? 1e9 / m->min : x->cost;
+    gab_entry(root, x->name, x->merit.direction == RP_HIGHER_IS_BETTER ? "ns/op" : "ns", x->cost,
+              (hi - lo) / 2, x->extra);
 }
 
 static void doc_bmf(json_t *root, const doc_metric *x) {
     const rp_metric *m = x->m;
     json_t *b = json_object();
-    if (x->merit.higher_is_better)
+    if (x->merit.direction == RP_HIGHER_IS_BETTER)
         json_object_set_new(b, "throughput",
                             json_pack("{s:f, s:f, s:f}", "value", x->v, "lower_value", m->min,
                                       "upper_value", m->max));
@@ -134,7 +134,7 @@ static void doc_gbench(json_t *benches, const doc_metric *x) {
     int threads = threads_of(rp_cell_param(x->c, "procs"));
     for (size_t r = 0; r < m->nreps; r++) {
         double rv = rp_merit_value(&x->merit, m, (int)r);
-        double rc = x->merit.higher_is_better ? (rv > 0 ? 1e9 / rv : 0) : rv;
+        double rc = x->merit.direction == RP_HIGHER_IS_BETTER ? (rv > 0 ? 1e9 / rv : 0) : rv;
         json_array_append_new(
             benches,
             json_pack("{s:s, s:I, s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:s, s:f}", "name",
@@ -163,10 +163,10 @@ static void export_doc_metric(const rp_cell *c, size_t i, size_t j, int format, 
     rp_metric_key(c, x.m, x.name, sizeof x.name);
     rp__safe_inplace(x.name, sizeof x.name); /* document text, shown by CI tools */
     x.v = rp_merit_value(&x.merit, x.m, -1);
-    x.cost = rp_merit_cost(&x.merit, x.v) * (x.merit.higher_is_better ? 1e9 : 1);
+    x.cost = rp_merit_cost(&x.merit, x.v) * (x.merit.direction == RP_HIGHER_IS_BETTER ? 1e9 : 1);
     snprintf(x.extra, sizeof x.extra, "%zu repetitions, spread %.1f%%%s", x.m->nreps,
              x.m->spread * 100, x.m->noisy ? ", noisy" : "");
-    if (format == RP_EXPORT_GAB_BIGGER && x.merit.higher_is_better)
+    if (format == RP_EXPORT_GAB_BIGGER && x.merit.direction == RP_HIGHER_IS_BETTER)
         doc_gab_bigger(root, &x);
     else if (format == RP_EXPORT_GAB_SMALLER && isfinite(x.cost))
         doc_gab_smaller(root, &x);
@@ -248,7 +248,8 @@ static void cmp_gab_smaller(json_t *root, const cmp_metric *x) {
     double w = isfinite(it->ratio_hi) && isfinite(it->ratio_lo)
                    ? x->bcost * (it->ratio_hi - it->ratio_lo) / 2
                    : 0;
-    gab_entry(root, x->name, it->merit.higher_is_better ? "ns/op" : "ns", x->cost, w, x->extra);
+    gab_entry(root, x->name, it->merit.direction == RP_HIGHER_IS_BETTER ? "ns/op" : "ns", x->cost,
+              w, x->extra);
 }
 
 static void cmp_bmf(json_t *root, const cmp_metric *x) {
@@ -256,7 +257,7 @@ static void cmp_bmf(json_t *root, const cmp_metric *x) {
     json_t *b = json_object();
     double lo = isfinite(it->ratio_lo) ? x->bcost * it->ratio_lo : x->cost;
     double hi = isfinite(it->ratio_hi) ? x->bcost * it->ratio_hi : x->cost;
-    if (it->merit.higher_is_better)
+    if (it->merit.direction == RP_HIGHER_IS_BETTER)
         json_object_set_new(b, "throughput",
                             json_pack("{s:f, s:f, s:f}", "value", it->head_value, "lower_value",
                                       hi > 0 ? 1e9 / hi : 0, "upper_value", lo > 0 ? 1e9 / lo : 0));
@@ -286,7 +287,8 @@ static void cmp_gbench(json_t *benches, const cmp_metric *x) {
         } else {
             break;
         }
-        double rc = rp_merit_cost(&it->merit, v) * (it->merit.higher_is_better ? 1e9 : 1);
+        double rc =
+            rp_merit_cost(&it->merit, v) * (it->merit.direction == RP_HIGHER_IS_BETTER ? 1e9 : 1);
         json_array_append_new(
             benches,
             json_pack("{s:s, s:I, s:i, s:s, s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:s}", "name",
@@ -327,10 +329,10 @@ static void export_cmp_item(const rp_cmp *c, size_t i, int format, json_t *root,
     snprintf(x.extra, sizeof x.extra, "%s: cost x%.4f, interval [%.4f, %.4f] at %.1f%%, base %.6g",
              rp_verdict_name(it->verdict), it->ratio, it->ratio_lo, it->ratio_hi,
              it->confidence * 100, it->base_value);
-    double scale = it->merit.higher_is_better ? 1e9 : 1;
+    double scale = it->merit.direction == RP_HIGHER_IS_BETTER ? 1e9 : 1;
     x.cost = rp_merit_cost(&it->merit, it->head_value) * scale;
     x.bcost = rp_merit_cost(&it->merit, it->base_value) * scale;
-    if (format == RP_EXPORT_GAB_BIGGER && it->merit.higher_is_better)
+    if (format == RP_EXPORT_GAB_BIGGER && it->merit.direction == RP_HIGHER_IS_BETTER)
         cmp_gab_bigger(root, &x);
     else if (format == RP_EXPORT_GAB_SMALLER && isfinite(x.cost))
         cmp_gab_smaller(root, &x);

@@ -45,13 +45,9 @@ int rp_failover_add_error(rp_failover_rep *r, const char *kind, uint64_t count) 
         }
     }
     char *copy = strdup(kind);
-    if (!copy)
+    rp_error_kind *e = rp__array_push_owner((void **)&r->errors, &r->nerrors, sizeof *e, copy);
+    if (!e)
         return -ENOMEM;
-    rp_error_kind *e = rp__array_push((void **)&r->errors, &r->nerrors, sizeof *e);
-    if (!e) {
-        free(copy);
-        return -ENOMEM;
-    }
     e->kind = copy;
     e->count = count;
     return 0;

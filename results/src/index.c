@@ -60,13 +60,9 @@ char *rp__cell_key(const rp_cell *c, unsigned what, const char *op, bool (*skip)
 }
 
 int rp__kidx_add(rp__kidx *x, char *key, size_t len, size_t pos, size_t sub) {
-    if (!key)
+    rp__kent *e = rp__array_push_owner((void **)&x->e, &x->n, sizeof *e, key);
+    if (!e)
         return -ENOMEM;
-    rp__kent *e = rp__array_push((void **)&x->e, &x->n, sizeof *e);
-    if (!e) {
-        free(key);
-        return -ENOMEM;
-    }
     e->key = key;
     e->len = len;
     e->pos = pos;

@@ -25,6 +25,11 @@
  * unchanged.
  */
 void *rp__array_push(void **arr, size_t *n, size_t size);
+/* rp__array_push() of an element that is to own `owned` (memory just allocated, which the
+ * caller then stores in it): NULL when owned is NULL or on ENOMEM, owned being freed then. */
+void *rp__array_push_owner(void **arr, size_t *n, size_t size, void *owned);
+/* Frees n parameters (their keys and values) and their array. Accepts NULL with n = 0. */
+void rp__params_free(rp_param *params, size_t n);
 /* Frees the failover figures of a cell and zeroes them (failover.c). */
 void rp__failover_clear(rp_failover *f);
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
@@ -92,17 +93,28 @@ void rp__jc_leave(rp__jc *r, size_t mark) {
 }
 
 /* Refuses any member of obj that is neither in `known` (NULL-terminated) nor an "x_" field. */
-int rp__jc_only_known(rp__jc *r, const json_t *obj, const char *const *known) {
+/* Whether obj has only the first n names of known (NULL-terminated), or extension fields. */
+static int only_known_n(rp__jc *r, const json_t *obj, const char *const *known, size_t n) {
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)obj, key, val) {
         bool ok = strncmp(key, "x_", 2) == 0;
-        for (size_t i = 0; !ok && known[i]; i++)
+        for (size_t i = 0; !ok && i < n && known[i]; i++)
             ok = strcmp(key, known[i]) == 0;
         if (!ok)
             return rp__jc_bad_at(r, key, "unknown field");
     }
     return 0;
+}
+
+int rp__jc_only_known(rp__jc *r, const json_t *obj, const char *const *known) {
+    return only_known_n(r, obj, known, SIZE_MAX);
+}
+
+int rp__jc_only_known_v(rp__jc *r, const json_t *obj, const char *const *known,
+                        const size_t upto[3]) {
+    int v = r->version < 1 ? 1 : r->version > 3 ? 3 : r->version;
+    return only_known_n(r, obj, known, upto[v - 1]);
 }
 
 /* The member `key` of obj; a missing member is an error (returns NULL with r->rc set). */

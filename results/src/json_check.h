@@ -40,6 +40,11 @@ size_t rp__jc_enter_index(rp__jc *r, size_t i);
 void rp__jc_leave(rp__jc *r, size_t mark);
 /* Refuses any member of obj that is neither in `known` (NULL-terminated) nor an "x_" field. */
 int rp__jc_only_known(rp__jc *r, const json_t *obj, const char *const *known);
+/* The same for a block whose fields grew with the schema: known lists the fields of the
+ * newest version, each version's after the older ones', and the document's version
+ * (r->version, 1 to 3) allows the first upto[version - 1] of them. */
+int rp__jc_only_known_v(rp__jc *r, const json_t *obj, const char *const *known,
+                        const size_t upto[3]);
 /* The member `key` of obj; a missing member is an error (NULL, with r->rc set). */
 const json_t *rp__jc_member(rp__jc *r, const json_t *obj, const char *key);
 

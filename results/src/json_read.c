@@ -86,32 +86,13 @@ static int read_strings(rp__jc *r, const json_t *a, const char *key, char ***out
 static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
     static const char *const keys[] = {
         "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
-        "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine",    NULL};
-    static const char *const keys2[] = {
-        "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
-        "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine",    "rounds",
-        "pinned",  NULL};
-    static const char *const keys3[] = {"started",
-                                        "finished",
-                                        "tool_version",
-                                        "git_commit",
-                                        "build_type",
-                                        "suite",
-                                        "argv",
-                                        "seed",
-                                        "timer_overhead_ns",
-                                        "noise_threshold",
-                                        "machine",
-                                        "rounds",
-                                        "pinned",
-                                        "hosts",
-                                        "lockstep",
-                                        NULL};
+        "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine", /* v1 */
+        "rounds",  "pinned",                                                      /* v2 */
+        "hosts",   "lockstep",                                                    /* v3 */
+        NULL};
+    static const size_t upto[3] = {11, 13, 15};
     const json_t *argv, *machine;
-    if (rp__jc_only_known(r, o,
-                          r->version >= 3   ? keys3
-                          : r->version >= 2 ? keys2
-                                            : keys) ||
+    if (rp__jc_only_known_v(r, o, keys, upto) ||
         rp__jc_str(r, o, "started", &run->started, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "finished", &run->finished, RP__JC_NULLABLE) ||
         rp__jc_str(r, o, "tool_version", &run->tool_version, RP__JC_NULLABLE) ||
@@ -188,13 +169,8 @@ static int read_merit(rp__jc *r, const json_t *o, rp_cell *c) {
     rp_merit *mr = &c->merit;
     char *fig = NULL, *dir = NULL;
     double value, lo, hi, level, paired[4] = {0};
-    /* udbench/2 has no "paired": keys[7] ends the list there. */
-    const char *const *allowed = keys;
-    const char *const keys2[] = {keys[0], keys[1], keys[2], keys[3],
-                                 keys[4], keys[5], keys[6], NULL};
-    if (r->version < 3)
-        allowed = keys2;
-    if (rp__jc_only_known(r, o, allowed) ||
+    static const size_t upto[3] = {7, 7, 8}; /* "paired" is udbench/3's */
+    if (rp__jc_only_known_v(r, o, keys, upto) ||
         rp__jc_str(r, o, "metric", &mr->metric, RP__JC_NULLABLE) ||
         rp__jc_str(r, o, "figure", &fig, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "direction", &dir, RP__JC_REQUIRED) || rp__jc_num(r, o, "value", &value) ||
@@ -365,22 +341,17 @@ static int merit_v1(rp__jc *r, rp_cell *c) {
 }
 
 static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
-    static const char *const keys[] = {"scenario", "backend", "backend_name", "params", "status",
-                                       "reason",   "metrics", "correctness",  NULL};
-    static const char *const keys2[] = {
-        "scenario", "backend",     "backend_name", "params",           "status",        "reason",
-        "metrics",  "correctness", "merit",        "harness_floor_ns", "value_copy_ns", NULL};
-    static const char *const keys3[] = {
-        "scenario", "backend",     "backend_name", "params",           "status",        "reason",
-        "metrics",  "correctness", "merit",        "harness_floor_ns", "value_copy_ns", "failover",
-        NULL};
+    static const char *const keys[] = {"scenario", "backend",          "backend_name",
+                                       "params",   "status",           "reason",
+                                       "metrics",  "correctness",                       /* v1 */
+                                       "merit",    "harness_floor_ns", "value_copy_ns", /* v2 */
+                                       "failover",                                      /* v3 */
+                                       NULL};
+    static const size_t upto[3] = {8, 11, 12};
     const json_t *params, *corr;
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o,
-                          r->version >= 3   ? keys3
-                          : r->version >= 2 ? keys2
-                                            : keys) ||
+    if (rp__jc_only_known_v(r, o, keys, upto) ||
         rp__jc_str(r, o, "scenario", &c->scenario, RP__JC_REQUIRED) ||
         rp__jc_str(r, o, "backend", &c->backend, RP__JC_REQUIRED))
         return r->rc;

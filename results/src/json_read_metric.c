@@ -28,21 +28,26 @@ static int read_rep_v2(rp__jc *r, const json_t *o, rp_rep *rep) {
 }
 
 static int read_rep(rp__jc *r, const json_t *o, rp_rep *rep) {
-    static const char *const keys[] = {"ops", "seconds", "ops_per_sec", "errors", NULL};
-    static const char *const keys2[] = {"ops",    "seconds", "ops_per_sec", "errors",
-                                        "p50_ns", "round",   "position",    "steal_share",
-                                        "nivcsw", "load1",   NULL};
-    static const char *const keys3[] = {"ops",    "seconds",      "ops_per_sec", "errors",
-                                        "p50_ns", "round",        "position",    "steal_share",
-                                        "nivcsw", "probe_before", "probe_after", "regime",
-                                        "ratio",  "load1",        NULL};
+    static const char *const keys[] = {"ops",
+                                       "seconds",
+                                       "ops_per_sec",
+                                       "errors", /* v1 */
+                                       "p50_ns",
+                                       "round",
+                                       "position",
+                                       "steal_share",
+                                       "nivcsw",
+                                       "load1", /* v2 */
+                                       "probe_before",
+                                       "probe_after",
+                                       "regime",
+                                       "ratio", /* v3 */
+                                       NULL};
+    static const size_t upto[3] = {4, 10, 14};
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o,
-                          r->version >= 3   ? keys3
-                          : r->version >= 2 ? keys2
-                                            : keys) ||
-        rp__jc_uint(r, o, "ops", &rep->ops) || rp__jc_num(r, o, "seconds", &rep->seconds) ||
+    if (rp__jc_only_known_v(r, o, keys, upto) || rp__jc_uint(r, o, "ops", &rep->ops) ||
+        rp__jc_num(r, o, "seconds", &rep->seconds) ||
         rp__jc_num(r, o, "ops_per_sec", &rep->ops_per_sec) ||
         rp__jc_uint(r, o, "errors", &rep->errors))
         return r->rc;
@@ -214,16 +219,15 @@ static int read_histogram(rp__jc *r, const json_t *o, rp_metric *met) {
 
 int rp__read_metric(rp__jc *r, const json_t *o, rp_metric *met, bool need_reps, double threshold) {
     static const char *const keys[] = {
-        "op",       "reps",         "median",  "min",         "max",     "spread", "noisy",
-        "fairness", "bytes_per_op", "latency", "hist_scheme", "buckets", NULL};
-    static const char *const keys2[] = {"op",           "reps",    "median",      "min",
-                                        "max",          "spread",  "noisy",       "fairness",
-                                        "bytes_per_op", "latency", "hist_scheme", "buckets",
-                                        "ci_low",       "ci_high", "ci_level",    NULL};
+        "op",     "reps",     "median",       "min",     "max",         "spread",
+        "noisy",  "fairness", "bytes_per_op", "latency", "hist_scheme", "buckets", /* v1 */
+        "ci_low", "ci_high",  "ci_level",                                          /* v2 */
+        NULL};
+    static const size_t upto[3] = {12, 15, 15};
     const json_t *reps, *lat;
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
-    if (rp__jc_only_known(r, o, r->version >= 2 ? keys2 : keys) ||
+    if (rp__jc_only_known_v(r, o, keys, upto) ||
         rp__jc_str(r, o, "op", &met->op, RP__JC_REQUIRED) || rp__jc_arr(r, o, "reps", &reps))
         return r->rc;
     if (need_reps && json_array_size(reps) == 0)

@@ -1,6 +1,6 @@
 /*
- * json_write.c - the document as JSON (schema "udbench/3"): the tree, its canonical text, and
- * the atomic file write.
+ * json_write.c - the document as a JSON tree (schema "udbench/3"); json_text.c makes its
+ * canonical text and writes it to a file.
  *
  * The canonical text is jansson's, indented by two, with numbers printed to 15 significant
  * digits, and with arrays of plain numbers (histogram buckets, load averages) kept on one line
@@ -9,11 +9,10 @@
  * again gives the same bytes; it also spares readers "0.10000000000000001".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -127,6 +126,37 @@ static void push(wctx *w, json_t *arr, json_t *val) {
         fail(w, -ENOMEM);
 }
 
+/* A plain field of a struct, written as obj[key]: the kind of C value at offset off ('s' char *,
+ * 'r' double, 'u' uint64_t, 'i' int, 'l' int64_t, 'b' bool). One table per block keeps the
+ * keys in the document's order and each block's writer to its special cases. */
+typedef struct wfield {
+    const char *key;
+    char kind;
+    size_t off;
+} wfield;
+
+#define WF(kind, type, field)                                                                      \
+    { #field, kind, offsetof(type, field) }
+#define WFK(key, kind, type, field)                                                                \
+    { key, kind, offsetof(type, field) }
+#define NFIELDS(table) (sizeof(table) / sizeof(table)[0])
+
+static json_t *field_json(wctx *w, const char *p, const wfield *f) {
+    const void *v = p + f->off;
+    return f->kind == 's'   ? jstr(w, *(char *const *)v)
+           : f->kind == 'r' ? jreal(w, *(const double *)v)
+           : f->kind == 'u' ? juint(w, *(const uint64_t *)v)
+           : f->kind == 'i' ? json_integer(*(const int *)v)
+           : f->kind == 'l' ? json_integer(*(const int64_t *)v)
+                            : json_boolean(*(const bool *)v);
+}
+
+/* Writes the n fields of table f of the struct at base into o, in the table's order. */
+static void put_fields(wctx *w, json_t *o, const void *base, const wfield *f, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        put(w, o, f[i].key, field_json(w, base, &f[i]));
+}
+
 static json_t *loads(wctx *w, const double v[3]) {
     json_t *a = json_array();
     if (!a)
@@ -140,20 +170,20 @@ static json_t *run_json(wctx *w, const rp_run *r) {
     json_t *o = json_object(), *argv = NULL, *m = NULL;
     if (!o)
         return NULL;
-    put(w, o, "started", jstr(w, r->started));
-    put(w, o, "finished", jstr(w, r->finished));
-    put(w, o, "tool_version", jstr(w, r->tool_version));
-    put(w, o, "git_commit", jstr(w, r->git_commit));
-    put(w, o, "build_type", jstr(w, r->build_type));
-    put(w, o, "suite", jstr(w, r->suite));
+    static const wfield head[] = {WF('s', rp_run, started),      WF('s', rp_run, finished),
+                                  WF('s', rp_run, tool_version), WF('s', rp_run, git_commit),
+                                  WF('s', rp_run, build_type),   WF('s', rp_run, suite)};
+    static const wfield mid[] = {WF('u', rp_run, seed), WF('r', rp_run, timer_overhead_ns),
+                                 WF('r', rp_run, noise_threshold), WF('i', rp_run, rounds),
+                                 WF('b', rp_run, pinned)};
+    static const wfield machine[] = {WF('s', rp_machine, cpu), WF('i', rp_machine, cores),
+                                     WF('s', rp_machine, kernel), WF('u', rp_machine, memory_bytes),
+                                     WF('s', rp_machine, compiler)};
+    put_fields(w, o, r, head, NFIELDS(head));
     put(w, o, "argv", argv = json_array());
     for (size_t i = 0; argv && i < r->argc; i++)
         push(w, argv, r->argv[i] ? jstr(w, r->argv[i]) : json_string(""));
-    put(w, o, "seed", juint(w, r->seed));
-    put(w, o, "timer_overhead_ns", jreal(w, r->timer_overhead_ns));
-    put(w, o, "noise_threshold", jreal(w, r->noise_threshold));
-    put(w, o, "rounds", json_integer(r->rounds));
-    put(w, o, "pinned", json_boolean(r->pinned));
+    put_fields(w, o, r, mid, NFIELDS(mid));
     json_t *hosts = json_array();
     put(w, o, "hosts", hosts);
     for (size_t i = 0; hosts && i < r->nhosts; i++)
@@ -161,55 +191,44 @@ static json_t *run_json(wctx *w, const rp_run *r) {
     put(w, o, "lockstep", json_boolean(r->lockstep));
     put(w, o, "machine", m = json_object());
     if (m) {
-        const rp_machine *mc = &r->machine;
-        put(w, m, "cpu", jstr(w, mc->cpu));
-        put(w, m, "cores", json_integer(mc->cores));
-        put(w, m, "kernel", jstr(w, mc->kernel));
-        put(w, m, "memory_bytes", juint(w, mc->memory_bytes));
-        put(w, m, "compiler", jstr(w, mc->compiler));
-        put(w, m, "load_before", loads(w, mc->load_before));
-        put(w, m, "load_after", loads(w, mc->load_after));
+        put_fields(w, m, &r->machine, machine, NFIELDS(machine));
+        put(w, m, "load_before", loads(w, r->machine.load_before));
+        put(w, m, "load_after", loads(w, r->machine.load_after));
     }
     return o;
 }
 
-static json_t *backend_json(wctx *w, const rp_backend *b) {
+/* An object of the n fields of table f of the struct at base; NULL (recorded) on ENOMEM. */
+static json_t *fields_json(wctx *w, const void *base, const wfield *f, size_t n) {
     json_t *o = json_object();
-    if (!o)
-        return NULL;
-    put(w, o, "uri", jstr(w, b->uri));
-    put(w, o, "name", jstr(w, b->name));
-    put(w, o, "version", jstr(w, b->version));
-    put(w, o, "caps", jstr(w, b->caps));
-    put(w, o, "local_runtime", json_boolean(b->local_runtime));
-    put(w, o, "reachable", json_boolean(b->reachable));
-    put(w, o, "error", jstr(w, b->error));
+    if (o)
+        put_fields(w, o, base, f, n);
     return o;
 }
 
+static json_t *backend_json(wctx *w, const rp_backend *b) {
+    static const wfield f[] = {WF('s', rp_backend, uri),           WF('s', rp_backend, name),
+                               WF('s', rp_backend, version),       WF('s', rp_backend, caps),
+                               WF('b', rp_backend, local_runtime), WF('b', rp_backend, reachable),
+                               WF('s', rp_backend, error)};
+    return fields_json(w, b, f, NFIELDS(f));
+}
+
 static json_t *latency_json(wctx *w, const rp_latency *l) {
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    put(w, o, "count", juint(w, l->count));
-    put(w, o, "mean", jreal(w, l->mean));
-    put(w, o, "p50", jreal(w, l->p50));
-    put(w, o, "p90", jreal(w, l->p90));
-    put(w, o, "p99", jreal(w, l->p99));
-    put(w, o, "p999", jreal(w, l->p999));
-    put(w, o, "max", jreal(w, l->max));
-    return o;
+    static const wfield f[] = {WF('u', rp_latency, count), WF('r', rp_latency, mean),
+                               WF('r', rp_latency, p50),   WF('r', rp_latency, p90),
+                               WF('r', rp_latency, p99),   WF('r', rp_latency, p999),
+                               WF('r', rp_latency, max)};
+    return fields_json(w, l, f, NFIELDS(f));
 }
 
 /* One probe's figures, or null when it was not measured. */
 static json_t *probe_json(wctx *w, const rp_probe *p) {
+    static const wfield f[] = {WF('r', rp_probe, llc_ns), WF('r', rp_probe, l2_ns),
+                               WF('r', rp_probe, compute_ns)};
     if (rp_probe_regime(p) == RP_REGIME_NONE)
         return json_null();
-    json_t *o = json_object();
-    put(w, o, "llc_ns", jreal(w, p->llc_ns));
-    put(w, o, "l2_ns", jreal(w, p->l2_ns));
-    put(w, o, "compute_ns", jreal(w, p->compute_ns));
-    return o;
+    return fields_json(w, p, f, NFIELDS(f));
 }
 
 /* The udbench/3 fields of a repetition: its probes, their regime, its paired ratio. */
@@ -222,6 +241,16 @@ static void rep_v3_json(wctx *w, json_t *ro, const rp_rep *r) {
 }
 
 static json_t *metric_json(wctx *w, const rp_metric *m) {
+    static const wfield rep[] = {WF('u', rp_rep, ops),         WF('r', rp_rep, seconds),
+                                 WF('r', rp_rep, ops_per_sec), WF('u', rp_rep, errors),
+                                 WF('r', rp_rep, p50_ns),      WF('i', rp_rep, round),
+                                 WF('i', rp_rep, position),    WF('r', rp_rep, steal_share),
+                                 WF('u', rp_rep, nivcsw),      WF('r', rp_rep, load1)};
+    static const wfield summary[] = {
+        WF('r', rp_metric, median),      WF('r', rp_metric, min),      WF('r', rp_metric, max),
+        WF('r', rp_metric, spread),      WF('b', rp_metric, noisy),    WF('r', rp_metric, ci_low),
+        WF('r', rp_metric, ci_high),     WF('r', rp_metric, ci_level), WF('r', rp_metric, fairness),
+        WF('r', rp_metric, bytes_per_op)};
     json_t *o = json_object(), *reps = NULL, *buckets = NULL;
     if (!o)
         return NULL;
@@ -233,28 +262,10 @@ static json_t *metric_json(wctx *w, const rp_metric *m) {
         push(w, reps, ro);
         if (!ro)
             break;
-        put(w, ro, "ops", juint(w, r->ops));
-        put(w, ro, "seconds", jreal(w, r->seconds));
-        put(w, ro, "ops_per_sec", jreal(w, r->ops_per_sec));
-        put(w, ro, "errors", juint(w, r->errors));
-        put(w, ro, "p50_ns", jreal(w, r->p50_ns));
-        put(w, ro, "round", json_integer(r->round));
-        put(w, ro, "position", json_integer(r->position));
-        put(w, ro, "steal_share", jreal(w, r->steal_share));
-        put(w, ro, "nivcsw", juint(w, r->nivcsw));
-        put(w, ro, "load1", jreal(w, r->load1));
+        put_fields(w, ro, r, rep, NFIELDS(rep));
         rep_v3_json(w, ro, r);
     }
-    put(w, o, "median", jreal(w, m->median));
-    put(w, o, "min", jreal(w, m->min));
-    put(w, o, "max", jreal(w, m->max));
-    put(w, o, "spread", jreal(w, m->spread));
-    put(w, o, "noisy", json_boolean(m->noisy));
-    put(w, o, "ci_low", jreal(w, m->ci_low));
-    put(w, o, "ci_high", jreal(w, m->ci_high));
-    put(w, o, "ci_level", jreal(w, m->ci_level));
-    put(w, o, "fairness", jreal(w, m->fairness));
-    put(w, o, "bytes_per_op", jreal(w, m->bytes_per_op));
+    put_fields(w, o, m, summary, NFIELDS(summary));
     put(w, o, "latency", m->has_latency ? latency_json(w, &m->latency) : json_null());
     put(w, o, "hist_scheme", jstr(w, m->hist_scheme));
     put(w, o, "buckets", buckets = json_array());
@@ -270,20 +281,21 @@ static json_t *metric_json(wctx *w, const rp_metric *m) {
 }
 
 static json_t *correctness_json(wctx *w, const rp_correctness *c) {
-    if (!c->present)
-        return json_null();
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    put(w, o, "expected", json_integer(c->expected));
-    put(w, o, "observed", json_integer(c->observed));
-    put(w, o, "lost_updates", json_integer(c->lost_updates));
-    put(w, o, "torn_reads", json_integer(c->torn_reads));
-    return o;
+    static const wfield f[] = {WF('l', rp_correctness, expected), WF('l', rp_correctness, observed),
+                               WF('l', rp_correctness, lost_updates),
+                               WF('l', rp_correctness, torn_reads)};
+    return c->present ? fields_json(w, c, f, NFIELDS(f)) : json_null();
 }
 
 /* udbench/3: the failover figures of a cell, or null for a cell of another scenario. */
 static json_t *failover_json(wctx *w, const rp_failover *f) {
+    static const wfield counts[] = {WF('u', rp_failover_rep, acked_writes),
+                                    WF('u', rp_failover_rep, lost_writes),
+                                    WF('u', rp_failover_rep, lost_before_kill),
+                                    WF('r', rp_failover_rep, lost_share),
+                                    WF('u', rp_failover_rep, keys),
+                                    WF('u', rp_failover_rep, missing_keys),
+                                    WF('u', rp_failover_rep, older_keys)};
     json_t *o = f->nreps ? json_object() : json_null(), *reps = NULL;
     if (!o || !f->nreps)
         return o;
@@ -302,18 +314,34 @@ static json_t *failover_json(wctx *w, const rp_failover *f) {
         put(w, x, "worker_window_s", win = json_array());
         for (size_t j = 0; win && j < r->nworkers; j++)
             push(w, win, jreal(w, r->worker_window_s[j]));
-        put(w, x, "acked_writes", juint(w, r->acked_writes));
-        put(w, x, "lost_writes", juint(w, r->lost_writes));
-        put(w, x, "lost_before_kill", juint(w, r->lost_before_kill));
-        put(w, x, "lost_share", jreal(w, r->lost_share));
-        put(w, x, "keys", juint(w, r->keys));
-        put(w, x, "missing_keys", juint(w, r->missing_keys));
-        put(w, x, "older_keys", juint(w, r->older_keys));
+        put_fields(w, x, r, counts, NFIELDS(counts));
         put(w, x, "errors", errs = json_object());
         for (size_t j = 0; errs && j < r->nerrors; j++)
             put(w, errs, r->errors[j].kind ? r->errors[j].kind : "", juint(w, r->errors[j].count));
     }
     return o;
+}
+
+/* A cell's figure of merit (its "merit" member). */
+static json_t *merit_json(wctx *w, const rp_merit *m) {
+    static const wfield interval[] = {WF('r', rp_merit, value), WF('r', rp_merit, ci_low),
+                                      WF('r', rp_merit, ci_high), WF('r', rp_merit, ci_level)};
+    static const wfield paired[] = {WF('s', rp_merit, reference), WF('r', rp_merit, ratio),
+                                    WFK("ci_low", 'r', rp_merit, ratio_low),
+                                    WFK("ci_high", 'r', rp_merit, ratio_high),
+                                    WFK("ci_level", 'r', rp_merit, ratio_level)};
+    json_t *mo = json_object();
+    if (!mo)
+        return NULL;
+    const char *fig = rp_figure_name(m->figure), *dir = rp_direction_name(m->direction);
+    if (!fig || !dir)
+        fail(w, RP_EINVAL);
+    put(w, mo, "metric", jstr(w, m->metric));
+    put(w, mo, "figure", fig ? json_string(fig) : json_null());
+    put(w, mo, "direction", dir ? json_string(dir) : json_null());
+    put_fields(w, mo, m, interval, NFIELDS(interval));
+    put(w, mo, "paired", m->reference ? fields_json(w, m, paired, NFIELDS(paired)) : json_null());
+    return mo;
 }
 
 static json_t *cell_json(wctx *w, const rp_cell *c) {
@@ -341,30 +369,7 @@ static json_t *cell_json(wctx *w, const rp_cell *c) {
     for (size_t i = 0; metrics && i < c->nmetrics; i++)
         push(w, metrics, metric_json(w, &c->metrics[i]));
     put(w, o, "correctness", correctness_json(w, &c->correctness));
-    json_t *mo = json_object();
-    put(w, o, "merit", mo);
-    if (mo) {
-        const rp_merit *m = &c->merit;
-        const char *fig = rp_figure_name(m->figure), *dir = rp_direction_name(m->direction);
-        if (!fig || !dir)
-            fail(w, RP_EINVAL);
-        put(w, mo, "metric", jstr(w, m->metric));
-        put(w, mo, "figure", fig ? json_string(fig) : json_null());
-        put(w, mo, "direction", dir ? json_string(dir) : json_null());
-        put(w, mo, "value", jreal(w, m->value));
-        put(w, mo, "ci_low", jreal(w, m->ci_low));
-        put(w, mo, "ci_high", jreal(w, m->ci_high));
-        put(w, mo, "ci_level", jreal(w, m->ci_level));
-        json_t *po = m->reference ? json_object() : json_null();
-        put(w, mo, "paired", po);
-        if (po && m->reference) {
-            put(w, po, "reference", jstr(w, m->reference));
-            put(w, po, "ratio", jreal(w, m->ratio));
-            put(w, po, "ci_low", jreal(w, m->ratio_low));
-            put(w, po, "ci_high", jreal(w, m->ratio_high));
-            put(w, po, "ci_level", jreal(w, m->ratio_level));
-        }
-    }
+    put(w, o, "merit", merit_json(w, &c->merit));
     put(w, o, "harness_floor_ns",
         c->harness_floor_ns >= 0 ? jreal(w, c->harness_floor_ns) : json_null());
     put(w, o, "value_copy_ns", c->value_copy_ns >= 0 ? jreal(w, c->value_copy_ns) : json_null());
@@ -393,230 +398,4 @@ int rp__doc_to_json(const rp_doc *d, json_t **out) {
     }
     *out = root;
     return 0;
-}
-
-static bool is_number_char(char c) {
-    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
-}
-
-/* The index of the ']' that closes a numbers-only array opening at s[i], or 0 for another. */
-static size_t number_array_end(const char *s, size_t n, size_t i) {
-    for (size_t j = i + 1; j < n; j++) {
-        char x = s[j];
-        if (x == ']')
-            return j;
-        if (!(is_number_char(x) || x == ',' || x == ' ' || x == '\n'))
-            return 0;
-    }
-    return 0;
-}
-
-/*
- * Writes the array s[i..j] at s + o as "[a, b, ...]" and returns the new o; o <= i, so nothing
- * unread is overwritten.
- */
-static size_t write_number_array(char *s, size_t i, size_t j, size_t o) {
-    bool first = true, in_num = false;
-    s[o++] = '[';
-    for (size_t k = i + 1; k < j; k++) {
-        if (!is_number_char(s[k])) {
-            in_num = false;
-            continue;
-        }
-        if (!in_num && !first) {
-            s[o++] = ',';
-            s[o++] = ' ';
-        }
-        s[o++] = s[k];
-        in_num = true;
-        first = false;
-    }
-    s[o++] = ']';
-    return o;
-}
-
-/*
- * Copies the string whose opening quote is s[*i] to s + *o, escapes included; *i is left on its
- * closing quote (on the last byte when there is none).
- */
-static void copy_string(char *s, size_t n, size_t *i, size_t *o) {
-    s[(*o)++] = s[*i];
-    for (size_t k = *i + 1; k < n; k++) {
-        char c = s[k];
-        s[(*o)++] = c;
-        if (c == '\\' && k + 1 < n) {
-            s[(*o)++] = s[++k];
-        } else if (c == '"') {
-            *i = k;
-            return;
-        }
-    }
-    *i = n - 1;
-}
-
-/*
- * Rewrites jansson's indented text in place, putting every array that holds only numbers on
- * one line ("[12, 5]"). The text only shrinks, so the buffer is reused. Strings are skipped
- * whole, so a '[' inside one is never taken for an array.
- */
-static size_t compact_number_arrays(char *s, size_t n) {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t j;
-        if (s[i] == '"') {
-            copy_string(s, n, &i, &o);
-        } else if (s[i] == '[' && (j = number_array_end(s, n, i)) != 0) {
-            o = write_number_array(s, i, j, o);
-            i = j;
-        } else {
-            s[o++] = s[i];
-        }
-    }
-    return o;
-}
-
-int rp__doc_to_text(const rp_doc *d, char **out, size_t *outlen, char *err, size_t errlen) {
-    json_t *root = NULL, *back = NULL;
-    char *text = NULL;
-    rp_doc *check = NULL;
-    if (err && errlen)
-        err[0] = '\0';
-    int rc = rp__doc_to_json(d, &root);
-    if (rc) {
-        if (err && errlen)
-            snprintf(err, errlen, "%s",
-                     rc == RP_EINVAL ? "a number is not finite, an unsigned integer is above "
-                                       "2^63-1, a status is unknown or a parameter has no name"
-                                     : rp_strerror(rc));
-        return rc;
-    }
-    text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
-    if (!text) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    size_t n = compact_number_arrays(text, strlen(text));
-    /* json_dumps allocated at least n + 1 bytes; the text shrank, so the newline fits. */
-    char *grown = realloc(text, n + 2);
-    if (!grown) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    text = grown;
-    text[n++] = '\n';
-    text[n] = '\0';
-
-    /* Check the exact bytes a reader will see, not the tree they came from. */
-    json_error_t jerr;
-    back = json_loadb(text, n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!back) {
-        if (err && errlen)
-            snprintf(err, errlen, "the written text does not parse: %s", jerr.text);
-        rc = RP_ESCHEMA;
-        goto fail;
-    }
-    rc = rp__doc_from_json(back, &check, err, errlen);
-    if (rc)
-        goto fail;
-    rp_doc_free(check);
-    json_decref(back);
-    json_decref(root);
-    *out = text;
-    if (outlen)
-        *outlen = n;
-    return 0;
-fail:
-    json_decref(back);
-    free(text);
-    json_decref(root);
-    return rc;
-}
-
-int rp_doc_check(const rp_doc *d, char *err, size_t errlen) {
-    char *text = NULL;
-    int rc = rp__doc_to_text(d, &text, NULL, err, errlen);
-    free(text);
-    return rc;
-}
-
-int rp_doc_write_file(const rp_doc *d, FILE *f) {
-    if (!d || !f)
-        return RP_EINVAL;
-    char *text = NULL;
-    size_t n = 0;
-    int rc = rp__doc_to_text(d, &text, &n, NULL, 0);
-    if (rc)
-        return rc;
-    errno = 0;
-    if (fwrite(text, 1, n, f) != n || fflush(f) != 0)
-        rc = errno ? -errno : -EIO;
-    free(text);
-    return rc;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/*
- * The document goes to "<path>.tmp.<pid>" beside the target, is synced, and is renamed over
- * the target, so a reader (or a crash) never sees half a document.
- */
-int rp_doc_write(const rp_doc *d, const char *path) {
-    if (!d || !path)
-        return RP_EINVAL;
-    char *text = NULL, *tmp = NULL;
-    size_t n = 0;
-    int fd = -1;
-    int rc = rp__doc_to_text(d, &text, &n, NULL, 0);
-    if (rc)
-        return rc;
-    if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-        tmp = NULL;
-        rc = -ENOMEM;
-        goto fail;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (fd < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    rc = write_all(fd, text, n);
-    if (rc)
-        goto fail_unlink;
-    if (fsync(fd) != 0) {
-        rc = -errno;
-        goto fail_unlink;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = -errno;
-        goto fail_unlink;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = -errno;
-        goto fail_unlink;
-    }
-    free(tmp);
-    free(text);
-    return 0;
-fail_unlink:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-fail:
-    free(tmp);
-    free(text);
-    return rc;
 }

@@ -47,6 +47,28 @@ int rp_doc_new(rp_doc **out) {
     return 0;
 }
 
+void *rp__array_push_owner(void **arr, size_t *n, size_t size, void *owned) {
+    void *e = owned ? rp__array_push(arr, n, size) : NULL;
+    if (!e)
+        free(owned);
+    return e;
+}
+
+void rp__params_free(rp_param *params, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        free(params[i].key);
+        free(params[i].value);
+    }
+    free(params);
+}
+
+/* Frees n strings and the array that holds them. */
+static void strings_free(char **s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(s[i]);
+    free(s);
+}
+
 /* Releases what a metric owns, not the metric itself (it lives in its cell's array). */
 static void metric_clear(rp_metric *m) {
     free(m->op);
@@ -59,11 +81,7 @@ static void cell_clear(rp_cell *c) {
     free(c->scenario);
     free(c->backend);
     free(c->backend_name);
-    for (size_t i = 0; i < c->nparams; i++) {
-        free(c->params[i].key);
-        free(c->params[i].value);
-    }
-    free(c->params);
+    rp__params_free(c->params, c->nparams);
     free(c->reason);
     free(c->merit.metric);
     free(c->merit.reference);
@@ -88,12 +106,8 @@ static void run_clear(rp_run *r) {
     free(r->git_commit);
     free(r->build_type);
     free(r->suite);
-    for (size_t i = 0; i < r->argc; i++)
-        free(r->argv[i]);
-    free(r->argv);
-    for (size_t i = 0; i < r->nhosts; i++)
-        free(r->hosts[i]);
-    free(r->hosts);
+    strings_free(r->argv, r->argc);
+    strings_free(r->hosts, r->nhosts);
     free(r->machine.cpu);
     free(r->machine.kernel);
     free(r->machine.compiler);
@@ -336,34 +350,6 @@ void rp_median_ci(const double *v, size_t n, double *median, double *low, double
         *level = 1 - 2 * below;
     }
     free(s);
-}
-
-const char *rp_figure_name(int figure) {
-    switch (figure) {
-    case RP_FIGURE_OPS:
-        return "ops/s";
-    case RP_FIGURE_P50_NS:
-        return "p50 ns";
-    case RP_FIGURE_BYTES_SEC:
-        return "bytes/s";
-    case RP_FIGURE_LOST:
-        return "lost writes";
-    default:
-        return NULL;
-    }
-}
-
-int rp_figure_parse(const char *name) {
-    for (int f = RP_FIGURE_OPS; f <= RP_FIGURE_LOST; f++)
-        if (name && strcmp(name, rp_figure_name(f)) == 0)
-            return f;
-    return RP_EINVAL;
-}
-
-const char *rp_direction_name(int direction) {
-    return direction == RP_HIGHER_IS_BETTER  ? "higher"
-           : direction == RP_LOWER_IS_BETTER ? "lower"
-                                             : NULL;
 }
 
 static const rp_metric *merit_metric(const rp_cell *c) {

@@ -30,13 +30,9 @@ static int add_item(rp__header *h, const char *key, FILE *f, char **bufp) {
     /* Every value holds document text: made safe once here, for every report. */
     char *buf = rp__safe_dup(*bufp);
     free(*bufp);
-    if (!buf)
+    rp__header_item *it = rp__array_push_owner((void **)&h->items, &h->n, sizeof *it, buf);
+    if (!it)
         return -ENOMEM;
-    rp__header_item *it = rp__array_push((void **)&h->items, &h->n, sizeof *it);
-    if (!it) {
-        free(buf);
-        return -ENOMEM;
-    }
     it->key = key;
     it->value = buf;
     return 0;

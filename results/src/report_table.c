@@ -212,8 +212,13 @@ int rp__report_md(const rp_doc *d, FILE *f) {
     return rp__report_with(d, f, md_body);
 }
 
-/* One CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *f, const char *text, bool first) {
+/*
+ * One CSV field, quoted as RFC 4180 asks when it holds a comma, a quote or a line break. Text
+ * from a document that a spreadsheet would read as a formula (a first character of =, +, -, @,
+ * a tab or a carriage return) gets a leading apostrophe and quotes, so that opening the file
+ * runs nothing (OWASP's advice on CSV injection); numbers are written as they are.
+ */
+static void csv_put(FILE *f, const char *text, bool first, bool number) {
     if (!first)
         fputc(',', f);
     if (!text)
@@ -221,10 +226,11 @@ static void csv_field(FILE *f, const char *text, bool first) {
     /* Control characters made visible first (no line break is left to quote). */
     char *safe = rp__safe_dup(text);
     const char *s = safe ? safe : "";
-    if (!strpbrk(s, ",\"\r\n")) {
+    bool formula = !number && s[0] && strchr("=+-@\t\r", s[0]);
+    if (!formula && !strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
     } else {
-        fputc('"', f);
+        fputs(formula ? "\"'" : "\"", f);
         for (; *s; s++) {
             if (*s == '"')
                 fputc('"', f);
@@ -235,15 +241,19 @@ static void csv_field(FILE *f, const char *text, bool first) {
     free(safe);
 }
 
+static void csv_field(FILE *f, const char *text, bool first) {
+    csv_put(f, text, first, false);
+}
+
 static void csv_real(FILE *f, double v) {
     rp__num n = {{0}};
-    csv_field(f, rp__fmt_real(&n, v), false);
+    csv_put(f, rp__fmt_real(&n, v), false, true);
 }
 
 static void csv_int(FILE *f, long long v) {
     char s[32];
     snprintf(s, sizeof s, "%lld", v);
-    csv_field(f, s, false);
+    csv_put(f, s, false, true);
 }
 
 static const char *const csv_columns[] = {"scenario",      "op",           "backend",

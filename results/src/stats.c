@@ -211,6 +211,12 @@ int rp_verdict(double lo, double hi, double delta) {
     return RP_VERDICT_INCONCLUSIVE;
 }
 
+int rp_verdict_not_slower(double lo, double hi, double delta) {
+    if (hi < -delta)
+        return RP_VERDICT_FASTER;
+    return lo >= -delta ? RP_VERDICT_SAME : RP_VERDICT_INCONCLUSIVE;
+}
+
 static const char *const verdict_names[] = {"same", "faster", "slower", "inconclusive"};
 
 const char *rp_verdict_name(int v) {

@@ -19,15 +19,12 @@
 #include "rp.h"
 #include "rp_compare.h"
 #include "rp_stats.h"
+#include "rp_testutil.h"
 
 static rp_doc *load(const char *name) {
-    char path[512], err[512] = "";
+    char path[512];
     snprintf(path, sizeof path, "%s/%s", RP_FIXTURES, name);
-    rp_doc *d = NULL;
-    int rc = rp_doc_read(path, &d, err, sizeof err);
-    if (rc)
-        fail_msg("%s: %s", path, err);
-    return d;
+    return rpt_read_ok(path);
 }
 
 /* ---- two lockstep runs (udbench/3) ---- */
@@ -95,19 +92,28 @@ static const rp_cmp_item *item_of(const rp_cmp *c, const char *prefix) {
     return NULL;
 }
 
+/* The comparison of b and h at 3% and alpha 0.05, which must match every metric of both. */
+static rp_cmp *compare_all(const rp_doc *b, const rp_doc *h) {
+    rp_cmp *c = NULL;
+    size_t ob = 9, oh = 9;
+    char err[256] = "";
+    if (rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err))
+        fail_msg("rp_compare_docs: %s", err);
+    assert_int_equal(ob, 0);
+    assert_int_equal(oh, 0);
+    return c;
+}
+
 /* Ports and temporary folders do not tell backends apart; other differences do. */
 static void test_uri_matching(void **state) {
     (void)state;
     rp_doc *b = ls_doc(0.5, 20, "udbench-Ab12Cd", 7), *h = ls_doc(0.5, 20, "udbench-Zz99Yy", 8);
-    rp_cmp *c = NULL;
-    size_t ob = 9, oh = 9;
-    char err[256] = "";
-    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
-    assert_int_equal(ob, 0);
-    assert_int_equal(oh, 0);
+    rp_cmp *c = compare_all(b, h);
     assert_int_equal(c->nitems, 2);
     rp_cmp_free(c);
     rp_set_string(&h->cells[1].backend, "sqlite:/data/other.sqlite");
+    size_t ob = 9, oh = 9;
+    char err[256] = "";
     assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
     assert_int_equal(ob, 1);
     rp_cmp_free(c);
@@ -155,12 +161,7 @@ static void test_compare_paired(void **state) {
 
 static rp_cmp *fixture_cmp(void) {
     rp_doc *b = load("compare-base.json"), *h = load("compare-head.json");
-    rp_cmp *c = NULL;
-    size_t ob = 9, oh = 9;
-    char err[256] = "";
-    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
-    assert_int_equal(ob, 0);
-    assert_int_equal(oh, 0);
+    rp_cmp *c = compare_all(b, h);
     rp_doc_free(b);
     rp_doc_free(h);
     return c;
@@ -184,7 +185,7 @@ static void test_compare_fixtures(void **state) {
     assert_true(ud->ratio_lo > 1.03 && ud->ratio_lo <= 1.25 && ud->ratio_hi >= 1.25);
     assert_true(fabs(ud->confidence - 0.95) < 1e-12);
     assert_int_equal(ud->n_base, 7);
-    assert_string_equal(ud->merit.name, "ops_per_sec");
+    assert_string_equal(rp_figure_key(ud->merit.figure), "ops_per_sec");
     assert_int_equal(loc->verdict, RP_VERDICT_SAME);
     assert_true(loc->ratio_lo > 1 / 1.03 && loc->ratio_hi < 1.03);
     /* repeat and seed are not part of what is compared, nor of the names */
@@ -278,6 +279,55 @@ static void test_cmp_json_round_trip(void **state) {
     assert_non_null(strstr(err, "udbench/1"));
 }
 
+/* The figure of merit comes from the document with its unit, whatever the scenario's name;
+ * only documents that name none fall back on the table of older scenarios. */
+static void test_merit_from_document(void **state) {
+    (void)state;
+    rp_cell c = {.scenario = "newscenario"};
+    c.merit =
+        (rp_merit){.metric = "seen", .figure = RP_FIGURE_P50_NS, .direction = RP_LOWER_IS_BETTER};
+    rp_merit m = rp_cmp_merit_of_cell(&c, "seen");
+    assert_int_equal(m.figure, RP_FIGURE_P50_NS);
+    assert_int_equal(m.direction, RP_LOWER_IS_BETTER);
+    assert_string_equal(rp_merit_unit(&m), "ns");
+    m = rp_cmp_merit_of_cell(&c, "write"); /* not the merit's operation: a throughput */
+    assert_int_equal(m.figure, RP_FIGURE_OPS);
+    assert_string_equal(rp_merit_unit(&m), "ops/s");
+    c.merit.figure = RP_FIGURE_BYTES_SEC; /* compared as ops/s: the same ratios */
+    c.merit.direction = RP_HIGHER_IS_BETTER;
+    assert_int_equal(rp_cmp_merit_of_cell(&c, "seen").figure, RP_FIGURE_OPS);
+    /* Older documents: the fallback table. */
+    assert_int_equal(rp_merit_of("visibility", "visible").figure, RP_FIGURE_P50_NS);
+    assert_int_equal(rp_merit_of("count", "get").figure, RP_FIGURE_INSTRUCTIONS);
+    assert_int_equal(rp_merit_of("read", "read").direction, RP_HIGHER_IS_BETTER);
+    for (int f = RP_FIGURE_OPS; f <= RP_FIGURE_INSTRUCTIONS; f++) {
+        assert_int_equal(rp_figure_parse_key(rp_figure_key(f)), f);
+        assert_non_null(rp_figure_unit(f));
+    }
+    assert_null(rp_figure_name(RP_FIGURE_INSTRUCTIONS)); /* no cell of a document has it */
+    assert_int_equal(rp_figure_parse_key("bogus"), RP_EINVAL);
+    /* A compare document keeps the figure and unit it names, for any scenario. */
+    rp_cmp *cmp = NULL;
+    assert_int_equal(rp_cmp_new(&cmp), 0);
+    rp_cmp_item *it = rp_cmp_add_item(cmp);
+    rp_set_string(&it->scenario, "lock");
+    rp_set_string(&it->backend, "ultradict:");
+    rp_set_string(&it->op, "lock");
+    it->merit = (rp_merit){.figure = RP_FIGURE_INSTRUCTIONS, .direction = RP_LOWER_IS_BETTER};
+    char path[512], err[256] = "";
+    snprintf(path, sizeof path, "%s/cmp-merit.json", RP_SCRATCH);
+    assert_int_equal(rp_cmp_write(cmp, path), 0);
+    rp_cmp *back = NULL;
+    assert_int_equal(rp_cmp_read(path, &back, err, sizeof err), 0);
+    assert_int_equal(back->items[0].merit.figure, RP_FIGURE_INSTRUCTIONS);
+    assert_int_equal(back->items[0].merit.direction, RP_LOWER_IS_BETTER);
+    char *text = rpt_slurp(path, NULL);
+    assert_non_null(strstr(text, "\"unit\": \"instr/op\""));
+    free(text);
+    rp_cmp_free(back);
+    rp_cmp_free(cmp);
+}
+
 /* Runs an export into memory and parses it as JSON (NULL for XML: then *text is set). */
 static json_t *export_json(const rp_doc *d, const rp_cmp *c, int format, char **text) {
     char *buf = NULL;
@@ -349,23 +399,28 @@ static void test_exports(void **state) {
     (void)state;
     rp_doc *d = load("compare-base.json");
     rp_cmp *c = fixture_cmp();
-    json_t *j;
-    check_gab(j = export_json(d, NULL, RP_EXPORT_GAB_BIGGER, NULL), "ops/s");
-    json_decref(j);
-    check_gab(j = export_json(d, NULL, RP_EXPORT_GAB_SMALLER, NULL), "ns/op");
-    json_decref(j);
-    check_gab(j = export_json(NULL, c, RP_EXPORT_GAB_BIGGER, NULL), "ops/s");
-    json_decref(j);
-    check_gab(j = export_json(NULL, c, RP_EXPORT_GAB_SMALLER, NULL), "ns/op");
-    json_decref(j);
-    check_bmf(j = export_json(d, NULL, RP_EXPORT_BMF, NULL), "throughput");
-    json_decref(j);
-    check_bmf(j = export_json(NULL, c, RP_EXPORT_BMF, NULL), "throughput");
-    json_decref(j);
-    check_gbench(j = export_json(d, NULL, RP_EXPORT_GBENCH, NULL), 14); /* 2 metrics x 7 reps */
-    json_decref(j);
-    check_gbench(j = export_json(NULL, c, RP_EXPORT_GBENCH, NULL), 2);
-    json_decref(j);
+    /* Each JSON export of the document (even rows) and of its comparison (odd rows). */
+    static const struct {
+        int format;
+        const char *unit; /* gab: the unit; bmf: the measure; gbench: NULL */
+        size_t entries;   /* gbench: benchmarks (the document: 2 metrics x 7 reps) */
+    } json_exports[] = {
+        {RP_EXPORT_GAB_BIGGER, "ops/s", 0},  {RP_EXPORT_GAB_BIGGER, "ops/s", 0},
+        {RP_EXPORT_GAB_SMALLER, "ns/op", 0}, {RP_EXPORT_GAB_SMALLER, "ns/op", 0},
+        {RP_EXPORT_BMF, "throughput", 0},    {RP_EXPORT_BMF, "throughput", 0},
+        {RP_EXPORT_GBENCH, NULL, 14},        {RP_EXPORT_GBENCH, NULL, 2},
+    };
+    for (size_t i = 0; i < sizeof json_exports / sizeof json_exports[0]; i++) {
+        int format = json_exports[i].format;
+        json_t *j = i % 2 ? export_json(NULL, c, format, NULL) : export_json(d, NULL, format, NULL);
+        if (format == RP_EXPORT_BMF)
+            check_bmf(j, json_exports[i].unit);
+        else if (format == RP_EXPORT_GBENCH)
+            check_gbench(j, json_exports[i].entries);
+        else
+            check_gab(j, json_exports[i].unit);
+        json_decref(j);
+    }
     char *xml;
     export_json(NULL, c, RP_EXPORT_JUNIT, &xml);
     assert_int_equal(count(xml, "<testcase "), 2);
@@ -406,6 +461,7 @@ int main(void) {
         cmocka_unit_test(test_compare_refuses_disjoint),
         cmocka_unit_test(test_compare_too_few),
         cmocka_unit_test(test_cmp_json_round_trip),
+        cmocka_unit_test(test_merit_from_document),
         cmocka_unit_test(test_exports),
         cmocka_unit_test(test_reports),
     };

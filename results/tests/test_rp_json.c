@@ -17,30 +17,7 @@
 #include <unistd.h>
 
 #include "rp.h"
-
-/* The whole content of a file, NUL-terminated (the test fails if it cannot be read). */
-static char *slurp(const char *path, size_t *len) {
-    if (len)
-        *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *m = open_memstream(&buf, &n);
-    assert_non_null(m);
-    char chunk[65536];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, got, m);
-    fclose(f);
-    fclose(m);
-    if (len)
-        *len = n;
-    return buf;
-}
+#include "rp_testutil.h"
 
 /* The canonical text of a document, through rp_doc_write_file. */
 static char *to_text(const rp_doc *d, size_t *len) {
@@ -54,18 +31,9 @@ static char *to_text(const rp_doc *d, size_t *len) {
     return buf;
 }
 
-static rp_doc *read_ok(const char *path) {
-    char err[512];
-    rp_doc *d = NULL;
-    int rc = rp_doc_read(path, &d, err, sizeof err);
-    if (rc)
-        fail_msg("%s: %s (%s)", path, err, rp_strerror(rc));
-    return d;
-}
-
 static void test_good_parses(void **state) {
     (void)state;
-    rp_doc *d = read_ok(RP_FIXTURES "/good.json");
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/good.json");
     assert_string_equal(d->run.git_commit, "c46ca81");
     assert_int_equal(d->run.argc, 6);
     assert_string_equal(d->run.argv[5], "results/latest.json");
@@ -106,17 +74,27 @@ static void test_good_parses(void **state) {
     rp_doc_free(d);
 }
 
-/* Reads a canonical fixture and checks that writing it gives the same bytes; returns the
- * document, and the file's text in *file. */
-static rp_doc *read_canonical(const char *path, char **file, size_t *flen) {
-    size_t tlen;
-    *file = slurp(path, flen);
-    rp_doc *d = read_ok(path);
+/* Reads path and checks that writing it gives the bytes of the canonical file `as`; returns
+ * the document, and as's text in *file (freed here when file is NULL). */
+static rp_doc *read_as(const char *path, const char *as, char **file, size_t *flen) {
+    size_t tlen, len;
+    char *want = rpt_slurp(as, &len);
+    rp_doc *d = rpt_read_ok(path);
     char *text = to_text(d, &tlen);
-    assert_int_equal(tlen, *flen);
-    assert_memory_equal(text, *file, *flen);
+    assert_int_equal(tlen, len);
+    assert_memory_equal(text, want, len);
     free(text);
+    if (file) {
+        *file = want;
+        *flen = len;
+    } else {
+        free(want);
+    }
     return d;
+}
+
+static rp_doc *read_canonical(const char *path, char **file, size_t *flen) {
+    return read_as(path, path, file, flen);
 }
 
 /* Reading the fixture and writing it again gives the same bytes (the fixture is canonical). */
@@ -131,7 +109,7 @@ static void test_good_round_trip(void **state) {
     unlink(path);
     assert_int_equal(rp_doc_write(d, path), 0);
     size_t wlen;
-    char *written = slurp(path, &wlen);
+    char *written = rpt_slurp(path, &wlen);
     assert_int_equal(wlen, flen);
     assert_memory_equal(written, file, flen);
     char tmp[512];
@@ -144,15 +122,7 @@ static void test_good_round_trip(void **state) {
 
 static void test_minimal_round_trip(void **state) {
     (void)state;
-    size_t flen, tlen;
-    char *file = slurp(RP_FIXTURES "/minimal.json", &flen);
-    rp_doc *d = read_ok(RP_FIXTURES "/minimal.json");
-    char *text = to_text(d, &tlen);
-    assert_int_equal(tlen, flen);
-    assert_memory_equal(text, file, flen);
-    free(text);
-    free(file);
-    rp_doc_free(d);
+    rp_doc_free(read_canonical(RP_FIXTURES "/minimal.json", NULL, NULL));
 }
 
 /* A small valid document built in code, with values that are hard to print and read back. */
@@ -211,7 +181,7 @@ static void test_awkward_round_trip(void **state) {
     char *t1 = to_text(d, &n1);
     const char *path = RP_SCRATCH "/awkward.json";
     assert_int_equal(rp_doc_write(d, path), 0);
-    rp_doc *back = read_ok(path);
+    rp_doc *back = rpt_read_ok(path);
     char *t2 = to_text(back, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(t1, t2, n1);
@@ -228,7 +198,7 @@ static void test_awkward_round_trip(void **state) {
     /* Once read, the values are those of the text: a third pass changes nothing. */
     rp_doc *again = NULL;
     assert_int_equal(rp_doc_write(back, path), 0);
-    again = read_ok(path);
+    again = rpt_read_ok(path);
     char *t3 = to_text(again, &n3);
     assert_int_equal(n3, n1);
     assert_memory_equal(t3, t1, n1);
@@ -298,7 +268,7 @@ static void test_write_refuses(void **state) {
 /* Fields named x_* are the documented extension point: accepted, skipped, not kept. */
 static void test_extension_fields(void **state) {
     (void)state;
-    rp_doc *d = read_ok(RP_FIXTURES "/extension.json");
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/extension.json");
     assert_int_equal(d->ncells, 1);
     size_t n;
     char *t = to_text(d, &n);
@@ -311,8 +281,8 @@ static void test_extension_fields(void **state) {
 static void test_failover_round_trip(void **state) {
     (void)state;
     size_t flen, tlen;
-    char *file = slurp(RP_FIXTURES "/failover.json", &flen);
-    rp_doc *d = read_ok(RP_FIXTURES "/failover.json");
+    char *file = rpt_slurp(RP_FIXTURES "/failover.json", &flen);
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/failover.json");
     size_t n = 0;
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
@@ -476,12 +446,7 @@ static void test_v1_upgrade(void **state) {
                               {RP_FIXTURES "/good-v2.json", RP_FIXTURES "/good.json"},
                               {RP_FIXTURES "/minimal-v2.json", RP_FIXTURES "/minimal.json"}};
     for (size_t i = 0; i < 4; i++) {
-        size_t flen, tlen;
-        char *want = slurp(pairs[i][1], &flen);
-        rp_doc *d = read_ok(pairs[i][0]);
-        char *text = to_text(d, &tlen);
-        assert_int_equal(tlen, flen);
-        assert_memory_equal(text, want, flen);
+        rp_doc *d = read_as(pairs[i][0], pairs[i][1], NULL, NULL);
         for (size_t c = 0; i < 2 && c < d->ncells; c++) {
             if (d->cells[c].nmetrics == 0)
                 continue;
@@ -490,8 +455,6 @@ static void test_v1_upgrade(void **state) {
             assert_int_equal(d->cells[c].merit.direction, RP_HIGHER_IS_BETTER);
             assert_true(d->cells[c].harness_floor_ns < 0);
         }
-        free(text);
-        free(want);
         rp_doc_free(d);
     }
 }
@@ -548,7 +511,7 @@ static void test_regime(void **state) {
  * rp_median_ci(), over the rounds that have a ratio only. */
 static void test_paired_summary(void **state) {
     (void)state;
-    rp_doc *d = read_ok(RP_FIXTURES "/lockstep.json");
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/lockstep.json");
     rp_cell *c = NULL;
     for (size_t i = 0; i < d->ncells && !c; i++)
         if (d->cells[i].merit.reference &&
@@ -577,7 +540,7 @@ static void test_paired_summary(void **state) {
 static void test_merit_checked(void **state) {
     (void)state;
     char err[512];
-    rp_doc *d = read_ok(RP_FIXTURES "/good.json");
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/good.json");
     rp_cell *c = NULL;
     for (size_t i = 0; i < d->ncells && !c; i++)
         if (rp_cell_merit(&d->cells[i]))
@@ -604,22 +567,15 @@ static void test_v3_halves(void **state) {
         {RP_FIXTURES "/v3-lockstep-only.json", RP_FIXTURES "/lockstep.json"},
     };
     for (int i = 0; i < 2; i++) {
-        rp_doc *d = read_ok(pairs[i][0]);
+        rp_doc *d = read_as(pairs[i][0], pairs[i][1], NULL, NULL);
         assert_int_equal(d->schema_version, 3);
-        size_t tlen, flen;
-        char *text = to_text(d, &tlen);
-        char *file = slurp(pairs[i][1], &flen);
-        assert_int_equal(tlen, flen);
-        assert_memory_equal(text, file, flen);
-        free(text);
-        free(file);
         rp_doc_free(d);
     }
-    rp_doc *f = read_ok(RP_FIXTURES "/v3-failover-only.json");
+    rp_doc *f = rpt_read_ok(RP_FIXTURES "/v3-failover-only.json");
     assert_false(f->run.lockstep);
     assert_null(f->cells[0].merit.reference);
     rp_doc_free(f);
-    rp_doc *l = read_ok(RP_FIXTURES "/v3-lockstep-only.json");
+    rp_doc *l = rpt_read_ok(RP_FIXTURES "/v3-lockstep-only.json");
     assert_true(l->run.lockstep);
     assert_int_equal(l->run.nhosts, 0);
     for (size_t i = 0; i < l->ncells; i++)

@@ -16,112 +16,33 @@
 
 #include "internal.h"
 #include "rp.h"
-
-static char *report(const rp_doc *d, int format) {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *m = open_memstream(&buf, &n);
-    assert_non_null(m);
-    int rc = rp_report(d, format, m);
-    fclose(m);
-    if (rc)
-        fail_msg("rp_report(%d): %s", format, rp_strerror(rc));
-    return buf;
-}
-
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        fail_msg("cannot write %s: %s", path, strerror(errno));
-        return;
-    }
-    fputs(text, f);
-    fclose(f);
-}
-
-/*
- * Compares text with the golden file expected/<name>. With UPDATE_GOLDEN=1 the golden file is
- * rewritten instead. On a difference the actual text goes to the scratch folder, and the
- * message gives the diff command to run.
- */
-static void golden(const char *name, const char *text) {
-    char path[512], actual[512];
-    snprintf(path, sizeof path, "%s/%s", RP_EXPECTED, name);
-    snprintf(actual, sizeof actual, "%s/%s", RP_SCRATCH, name);
-    const char *update = getenv("UPDATE_GOLDEN");
-    if (update && strcmp(update, "1") == 0) {
-        write_file(path, text);
-        print_message("updated %s\n", path);
-        return;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fail_msg("no golden file %s (run with UPDATE_GOLDEN=1 to create it)", path);
-        return;
-    }
-    char *want = NULL;
-    size_t n = 0;
-    FILE *m = open_memstream(&want, &n);
-    char chunk[65536];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, got, m);
-    fclose(f);
-    fclose(m);
-    if (strcmp(want, text) != 0) {
-        write_file(actual, text);
-        free(want);
-        fail_msg("%s differs from the golden file: diff -u %s %s", name, path, actual);
-        return;
-    }
-    free(want);
-}
+#include "rp_testutil.h"
 
 static rp_doc *good(void) {
-    char err[512];
-    rp_doc *d = NULL;
-    int rc = rp_doc_read(RP_FIXTURES "/good.json", &d, err, sizeof err);
-    if (rc)
-        fail_msg("good.json: %s", err);
-    return d;
+    return rpt_read_ok(RP_FIXTURES "/good.json");
 }
 
-static void test_golden_text(void **state) {
+/* Every format of the realistic fixture against its golden file. */
+static void test_golden(void **state) {
     (void)state;
+    static const struct {
+        int format;
+        const char *file;
+    } goldens[] = {{RP_FORMAT_TEXT, "good.txt"},
+                   {RP_FORMAT_MD, "good.md"},
+                   {RP_FORMAT_CSV, "good.csv"},
+                   {RP_FORMAT_SVG, "good.svg"}};
     rp_doc *d = good();
-    char *t = report(d, RP_FORMAT_TEXT);
-    golden("good.txt", t);
-    free(t);
-    rp_doc_free(d);
-}
-
-static void test_golden_md(void **state) {
-    (void)state;
-    rp_doc *d = good();
-    char *t = report(d, RP_FORMAT_MD);
-    golden("good.md", t);
-    free(t);
-    rp_doc_free(d);
-}
-
-static void test_golden_csv(void **state) {
-    (void)state;
-    rp_doc *d = good();
-    char *t = report(d, RP_FORMAT_CSV);
-    golden("good.csv", t);
-    free(t);
-    rp_doc_free(d);
-}
-
-static void test_golden_svg(void **state) {
-    (void)state;
-    rp_doc *d = good();
-    char *t = report(d, RP_FORMAT_SVG);
-    golden("good.svg", t);
-    /* Self-contained: nothing is fetched from elsewhere. */
-    assert_null(strstr(t, "href"));
-    assert_null(strstr(t, "url("));
-    free(t);
+    for (size_t i = 0; i < sizeof goldens / sizeof goldens[0]; i++) {
+        char *t = rpt_report(d, goldens[i].format);
+        rpt_golden(goldens[i].file, t);
+        /* The SVG is self-contained: nothing is fetched from elsewhere. */
+        if (goldens[i].format == RP_FORMAT_SVG) {
+            assert_null(strstr(t, "href"));
+            assert_null(strstr(t, "url("));
+        }
+        free(t);
+    }
     rp_doc_free(d);
 }
 
@@ -180,7 +101,7 @@ static void test_ranking_and_factors(void **state) {
     if (rp_doc_check(d, err, sizeof err))
         fail_msg("%s", err);
 
-    char *t = report(d, RP_FORMAT_TEXT);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     const char *g4 = strstr(t, "read (procs=4, value=64 KiB):\n");
     const char *g1 = strstr(t, "read (procs=1, value=64 KiB):\n");
     assert_non_null(g4);
@@ -207,7 +128,7 @@ static void test_ranking_and_factors(void **state) {
     free(t);
 
     /* The same figures in the Markdown table. */
-    t = report(d, RP_FORMAT_MD);
+    t = rpt_report(d, RP_FORMAT_MD);
     assert_non_null(strstr(t, "| ultradict (ultradict:) | 400 | - | 0.0% | 1.0 | 0.25 |"));
     assert_non_null(strstr(t, "| redis | 25.0 | - | 0.0% | 16.0 | 4.0 |"));
     /* local's three repetitions give an interval (min - max, 75% coverage). */
@@ -271,7 +192,7 @@ static void test_merit_ranking(void **state) {
     assert_true(rp_merit_compare(&d->cells[1], &d->cells[0]) > 0);
     assert_true(rp_merit_compare(&d->cells[0], &d->cells[1]) < 0);
     assert_int_equal(rp_merit_compare(&d->cells[0], &d->cells[2]), 0);
-    char *t = report(d, RP_FORMAT_TEXT);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     const char *g = strstr(t, "visibility visible (procs=2): harness floor 14 ns/op\n");
     assert_non_null(g);
     const char *ud_line = line_of(g, "ultradict"), *r_line = line_of(g, "redis"),
@@ -350,7 +271,7 @@ static void test_csv_merit_columns(void **state) {
     char err[512];
     if (rp_doc_check(d, err, sizeof err))
         fail_msg("%s", err);
-    char *t = report(d, RP_FORMAT_CSV);
+    char *t = rpt_report(d, RP_FORMAT_CSV);
     static const char *const want[][3] = {
         {"visibility,visible,ultradict:", "merit", "true"},
         {"visibility,visible,ultradict:", "figure", "p50 ns"},
@@ -371,13 +292,39 @@ static void test_csv_merit_columns(void **state) {
         assert_csv(t, want[i][0], want[i][1], want[i][2]);
     free(t);
     /* The text and Markdown reports show the same floors, once per section. */
-    t = report(d, RP_FORMAT_TEXT);
+    t = rpt_report(d, RP_FORMAT_TEXT);
     assert_non_null(strstr(t, "visibility visible (procs=2): harness floor 14 ns/op\n"));
     assert_non_null(strstr(t, "visibility write (procs=2): harness floor 250 ns/op\n"));
     free(t);
-    t = report(d, RP_FORMAT_MD);
+    t = rpt_report(d, RP_FORMAT_MD);
     assert_non_null(strstr(t, "Harness floor 14 ns/op."));
     assert_non_null(strstr(t, "Harness floor 250 ns/op."));
+    free(t);
+    rp_doc_free(d);
+}
+
+/* Text from a document that a spreadsheet would run as a formula (=, +, -, @ first) is
+ * written with a leading apostrophe, quoted; numbers, negative ones too, stay numbers. */
+static void test_csv_formula_injection(void **state) {
+    (void)state;
+    rp_doc *d = dated_doc();
+    add_backend(d, "ultradict:", "=HYPERLINK(1)");
+    const double ops[] = {1000, 1100, 900};
+    add_cell(d, "ultradict:", "=HYPERLINK(1)", "2", ops, 3);
+    rp_cell *c = &d->cells[0];
+    c->correctness = (rp_correctness){true, 5, 7, -2, 0};
+    rp_cell *bad = rp_doc_add_cell(d);
+    rp_set_string(&bad->scenario, "read");
+    rp_set_string(&bad->backend, "ultradict:");
+    rp_set_string(&bad->backend_name, "@SUM(1)");
+    bad->status = RP_STATUS_ERROR;
+    rp_set_string(&bad->reason, "-2+3 cmd|' /C calc'!A0");
+    char *t = rpt_report(d, RP_FORMAT_CSV);
+    assert_csv(t, "read,read,ultradict:", "backend_name", "\"'=HYPERLINK(1)\"");
+    assert_non_null(
+        strstr(t, "\nread,,ultradict:,\"'@SUM(1)\",,error,\"'-2+3 cmd|' /C calc'!A0\","));
+    assert_csv(t, "read,read,ultradict:", "lost_updates", "-2");
+    assert_csv(t, "read,read,ultradict:", "reps", "3");
     free(t);
     rp_doc_free(d);
 }
@@ -390,7 +337,7 @@ static void test_failover_report(void **state) {
     rp_doc *d = NULL;
     if (rp_doc_read(RP_FIXTURES "/failover.json", &d, err, sizeof err))
         fail_msg("failover.json: %s", err);
-    char *t = report(d, RP_FORMAT_TEXT);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     const char *sec = strstr(t, "\nFailover (");
     assert_non_null(sec);
     assert_non_null(strstr(sec, "on ultradict: 2 runs, window p50 0 s, max 0 s; lost 0 of "));
@@ -400,7 +347,7 @@ static void test_failover_report(void **state) {
     const char *u = strstr(grp, "ultradict ="), *r = strstr(grp, "redis");
     assert_true(u && r && u < r);
     free(t);
-    t = report(d, RP_FORMAT_MD);
+    t = rpt_report(d, RP_FORMAT_MD);
     assert_non_null(strstr(t, "## Failover"));
     free(t);
     rp_doc_free(d);
@@ -413,18 +360,18 @@ static void test_text_names_schema(void **state) {
     rp_doc *d = NULL;
     if (rp_doc_read(RP_FIXTURES "/good-v1.json", &d, err, sizeof err))
         fail_msg("good-v1.json: %s", err);
-    char *t = report(d, RP_FORMAT_TEXT);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/1)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
     if (rp_doc_read(RP_FIXTURES "/good-v2.json", &d, err, sizeof err))
         fail_msg("good-v2.json: %s", err);
-    t = report(d, RP_FORMAT_TEXT);
+    t = rpt_report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/2)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
     d = good();
-    t = report(d, RP_FORMAT_TEXT);
+    t = rpt_report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/3)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
@@ -445,7 +392,7 @@ static void test_lockstep_report(void **state) {
                 d->cells[i].metrics[o].reps[k].probe_before = (rp_probe){150, 12, 2};
                 d->cells[i].metrics[o].reps[k].probe_after = (rp_probe){160, 12, 2};
             }
-    char *t = report(d, RP_FORMAT_TEXT);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     assert_non_null(strstr(t, "x local: "));
     assert_non_null(strstr(t, " ["));
     assert_null(strstr(t, "machine changed"));
@@ -461,13 +408,13 @@ static void test_lockstep_report(void **state) {
         m->reps[k].probe_before = (rp_probe){21, 4, 4};
         m->reps[k].probe_after = (rp_probe){23, 4, 4};
     }
-    t = report(d, RP_FORMAT_TEXT);
+    t = rpt_report(d, RP_FORMAT_TEXT);
     const char *note = strstr(t, "machine changed: fast in ");
     assert_non_null(note);
     assert_non_null(strstr(note, "(LLC chase 2"));
     assert_non_null(strstr(note, "slow in "));
     free(t);
-    t = report(d, RP_FORMAT_MD);
+    t = rpt_report(d, RP_FORMAT_MD);
     assert_non_null(strstr(t, "machine changed: fast in "));
     free(t);
     rp_doc_free(d);
@@ -483,7 +430,7 @@ static void test_ties(void **state) {
     const double v[] = {1000};
     add_cell(d, "sqlite:/x", "sqlite", "1", v, 1);
     add_cell(d, "lmdb:/y", "lmdb", "1", v, 1);
-    char *t = report(d, RP_FORMAT_TEXT);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     assert_true(strstr(t, "  lmdb ") < strstr(t, "  sqlite "));
     assert_non_null(strstr(t, "  sqlite = 1,000 ops/s (factor 1.0)\n"));
     free(t);
@@ -505,7 +452,7 @@ static void test_failed_cell_no_verdict(void **state) {
     c->status = RP_STATUS_ERROR;
     rp_set_string(&c->reason, "worker 1: connection refused (KV_ECONN)");
     c->correctness = (rp_correctness){.present = true, .expected = 500, .observed = 500};
-    char *t = report(d, RP_FORMAT_TEXT);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     const char *line = strstr(t, "Correctness");
     assert_non_null(line);
     line = strstr(line, "\n  ");
@@ -517,7 +464,7 @@ static void test_failed_cell_no_verdict(void **state) {
     assert_null(strstr(got, " ok"));
     assert_null(strstr(got, "lost updates 0"));
     free(t);
-    t = report(d, RP_FORMAT_MD);
+    t = rpt_report(d, RP_FORMAT_MD);
     assert_non_null(strstr(t, "**failed**: worker 1: connection refused (KV_ECONN) |"));
     assert_null(strstr(t, "| ok |"));
     free(t);
@@ -530,11 +477,11 @@ static void test_empty_document(void **state) {
     rp_doc *d = NULL;
     assert_int_equal(rp_doc_new(&d), 0);
     for (int f = RP_FORMAT_TEXT; f <= RP_FORMAT_SVG; f++) {
-        char *t = report(d, f);
+        char *t = rpt_report(d, f);
         assert_true(strlen(t) > 0);
         free(t);
     }
-    char *t = report(d, RP_FORMAT_TEXT);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     assert_non_null(strstr(t, "Ranking: no cell was measured."));
     free(t);
     FILE *null = fopen("/dev/null", "w");
@@ -572,20 +519,12 @@ static void test_formats(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_failed_cell_no_verdict),
-        cmocka_unit_test(test_golden_text),
-        cmocka_unit_test(test_golden_md),
-        cmocka_unit_test(test_golden_csv),
-        cmocka_unit_test(test_golden_svg),
-        cmocka_unit_test(test_ranking_and_factors),
-        cmocka_unit_test(test_ties),
-        cmocka_unit_test(test_merit_ranking),
-        cmocka_unit_test(test_csv_merit_columns),
-        cmocka_unit_test(test_text_names_schema),
-        cmocka_unit_test(test_failover_report),
-        cmocka_unit_test(test_lockstep_report),
-        cmocka_unit_test(test_empty_document),
-        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_failed_cell_no_verdict), cmocka_unit_test(test_golden),
+        cmocka_unit_test(test_ranking_and_factors),    cmocka_unit_test(test_ties),
+        cmocka_unit_test(test_merit_ranking),          cmocka_unit_test(test_csv_merit_columns),
+        cmocka_unit_test(test_csv_formula_injection),  cmocka_unit_test(test_text_names_schema),
+        cmocka_unit_test(test_failover_report),        cmocka_unit_test(test_lockstep_report),
+        cmocka_unit_test(test_empty_document),         cmocka_unit_test(test_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,6 +80,11 @@ static void test_verdict(void **state) {
     assert_int_equal(rp_verdict(-0.01, 0.02, m), RP_VERDICT_SAME);
     assert_int_equal(rp_verdict(-0.01, 0.05, m), RP_VERDICT_INCONCLUSIVE);
     assert_int_equal(rp_verdict(-INFINITY, INFINITY, m), RP_VERDICT_INCONCLUSIVE);
+    /* Past the margin on the good side only: not the same. */
+    assert_int_equal(rp_verdict(-0.05, 0.01, m), RP_VERDICT_INCONCLUSIVE);
+    assert_int_equal(rp_verdict_not_slower(-0.05, 0.01, m), RP_VERDICT_INCONCLUSIVE);
+    assert_int_equal(rp_verdict_not_slower(-0.01, 0.01, m), RP_VERDICT_SAME);
+    assert_int_equal(rp_verdict_not_slower(-0.10, -0.05, m), RP_VERDICT_FASTER);
     assert_string_equal(rp_verdict_name(RP_VERDICT_SLOWER), "slower");
     assert_int_equal(rp_verdict_parse("inconclusive"), RP_VERDICT_INCONCLUSIVE);
     assert_int_equal(rp_verdict_parse("bogus"), -1);

@@ -193,12 +193,12 @@ int sc_gate_items(gate *g, size_t ci, const char *scenario, const rp_cell *cell)
     return 0;
 }
 
-static double trial_value(const rp_cmp_merit *m, const trial *t, const char *op) {
+static double trial_value(const rp_merit *m, const trial *t, const char *op) {
     const rp_cell *cell = &t->doc->cells[t->cell];
     for (size_t j = 0; j < cell->nmetrics; j++)
         if (!strcmp(cell->metrics[j].op, op))
-            return m->higher_is_better ? cell->metrics[j].max
-                                       : rp_merit_value(m, &cell->metrics[j], -1);
+            return m->direction == RP_HIGHER_IS_BETTER ? cell->metrics[j].max
+                                                       : rp_merit_value(m, &cell->metrics[j], -1);
     return 0;
 }
 

@@ -79,7 +79,7 @@ void sc_gate_evaluate(gate *g, int look) {
         if (rs[i])
             it->verdict = RP_VERDICT_SLOWER;
         else if (ro[i])
-            it->verdict = isfinite(hi) && hi < -delta ? RP_VERDICT_FASTER : RP_VERDICT_SAME;
+            it->verdict = rp_verdict_not_slower(lo, hi, delta);
     }
 out:
     free(ps);

@@ -85,7 +85,7 @@ static int history_args(history_opts *o, int argc, char **argv) {
 /* The figure of merit of the metric of `like` named op in the document of index x, 0 when it
  * has none. */
 static double value_in(const rp_match_index *x, const rp_cell *like, const char *op,
-                       const rp_cmp_merit *merit) {
+                       const rp_merit *merit) {
     const rp_metric *m = rp_match_find(x, like, op, NULL);
     return m ? rp_merit_value(merit, m, -1) : 0;
 }
@@ -94,7 +94,7 @@ static double value_in(const rp_match_index *x, const rp_cell *like, const char 
  * and in *first the document it starts at. A gap ends the series: only contiguous history is
  * compared. */
 static size_t series_of(rp_match_index *const *x, size_t nfiles, const rp_cell *like,
-                        const char *op, const rp_cmp_merit *merit, double *series, size_t *first) {
+                        const char *op, const rp_merit *merit, double *series, size_t *first) {
     size_t n = 0;
     *first = 0;
     for (size_t f = 0; f < nfiles; f++) {
@@ -172,7 +172,7 @@ static void history_report(rp_doc *const *docs, rp_match_index *const *x, size_t
         for (size_t mi = 0; cell->status == RP_STATUS_OK && mi < cell->nmetrics; mi++) {
             char key[512];
             rp_metric_key(cell, &cell->metrics[mi], key, sizeof key);
-            rp_cmp_merit merit = rp_cmp_merit_of_cell(cell, cell->metrics[mi].op);
+            rp_merit merit = rp_cmp_merit_of_cell(cell, cell->metrics[mi].op);
             size_t first;
             size_t n = series_of(x, nfiles, cell, cell->metrics[mi].op, &merit, series, &first);
             if (n < 2 * o->min_seg)

@@ -10,18 +10,7 @@ set -u
 udbench=$1
 src=$2
 mode=$3
-pass=0
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "FAIL - $1"; }
-check() {
-  local desc=$1
-  shift
-  if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
 
 # Checks every failover cell of document $1 and prints "ok|FAIL - what" lines. $2: "zero" when
 # no acknowledged write may be lost, "measured" otherwise.
@@ -127,5 +116,4 @@ else
   check "the killed nodes were restarted under new PIDs" [ "$before" != "$after" ]
 fi
 
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -125,6 +125,34 @@ static void test_dropped_pairs_ignored(void **state) {
     rp_cmp_free(g->cmp);
 }
 
+/* Pairs from 5% faster to 1% slower: the head is shown not slower than the 2% margin, but the
+ * interval reaches past the margin on the good side, so the costs are not shown the same. */
+static double d_straddle(size_t i, int j) {
+    (void)i;
+    return -0.02 + 0.004 * (j - 7.5);
+}
+
+/* Every pair 10% faster. */
+static double d_fast(size_t i, int j) {
+    (void)i;
+    return -log(1.10) + 0.001 * (j % 5);
+}
+
+static void test_faster_side_of_margin(void **state) {
+    (void)state;
+    gate *g = make_gate(1, 16, 1, d_straddle);
+    sc_gate_evaluate(g, 1);
+    const rp_cmp_item *it = &g->cmp->items[0];
+    assert_true(it->p_ok < 0.05 / 16); /* not slower, beyond doubt */
+    assert_true(it->ratio_lo < 1 / 1.02 && it->ratio_hi > 1 / 1.02);
+    assert_int_equal(it->verdict, RP_VERDICT_INCONCLUSIVE);
+    rp_cmp_free(g->cmp);
+    g = make_gate(1, 16, 1, d_fast);
+    sc_gate_evaluate(g, 1);
+    assert_int_equal(g->cmp->items[0].verdict, RP_VERDICT_FASTER);
+    rp_cmp_free(g->cmp);
+}
+
 /* ---- the lockstep protocol ---- */
 
 typedef struct worker {
@@ -268,6 +296,7 @@ int main(void) {
         cmocka_unit_test(test_looks_split_alpha),
         cmocka_unit_test(test_holm_over_items),
         cmocka_unit_test(test_dropped_pairs_ignored),
+        cmocka_unit_test(test_faster_side_of_margin),
         cmocka_unit_test(test_worker_protocol),
         cmocka_unit_test(test_worker_lock_two_procs),
         cmocka_unit_test(test_two_workers_in_turn),

@@ -7,18 +7,7 @@
 # Usage: test_mpi.sh UDBENCH
 set -u
 udbench=$1
-pass=0
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "FAIL - $1"; }
-check() {
-  local desc=$1
-  shift
-  if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
 
 if ! "$udbench" run --help | grep -q -- "--mpi"; then
   not_ok "udbench run --help lists --mpi"
@@ -27,9 +16,8 @@ if "$udbench" run --help | grep -q "not in this build"; then
   "$udbench" run --mpi --scenario read >"$tmp/out" 2>"$tmp/err"
   check "without MPI in the build, --mpi is refused with exit 2" [ $? -eq 2 ]
   check "and says so" grep -q "built without MPI" "$tmp/err"
-  echo "# $pass passed, $fail failed (built without MPI)"
-  [ "$fail" -eq 0 ]
-  exit
+  echo "# built without MPI"
+  finish
 fi
 if ! command -v mpirun >/dev/null; then
   echo "# mpirun is not installed (scripts/bootstrap installs openmpi-bin)"
@@ -111,5 +99,4 @@ rc=$?
 check "a store one rank cannot reach ends the run on every rank (exit 1, not a hang: $rc)" [ "$rc" -eq 1 ]
 check "with the reason" grep -q "unreachable" "$tmp/err"
 
-echo "# $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

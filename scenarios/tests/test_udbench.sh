@@ -5,30 +5,7 @@
 set -u
 udbench=$1
 src=$2
-pass=0
-fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "FAIL - $1"; }
-check() {
-  local desc=$1
-  shift
-  if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-# expect_exit CODE DESC CMD...: the command exits with CODE and says something on stderr.
-expect_exit() {
-  local want=$1 desc=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" -eq "$want" ] && [ -s "$tmp/err" ]; then
-    ok "$desc (exit $got: $(head -c 120 "$tmp/err" | head -1))"
-  else
-    not_ok "$desc: exit $got, expected $want; stderr: $(head -c 300 "$tmp/err")"
-  fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
 
 # The services' URIs, when scripts/services runs them.
 backends=""
@@ -284,5 +261,4 @@ for seg in /dev/shm/udbench_*; do
 done
 check "no udbench dict left in /dev/shm" [ "$left" -eq 0 ]
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

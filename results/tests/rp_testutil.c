@@ -1,0 +1,95 @@
+/*
+ * rp_testutil.c - the helpers the results library's tests share (rp_testutil.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rp_testutil.h"
+
+char *rpt_slurp(const char *path, size_t *len) {
+    if (len)
+        *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail_msg("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&buf, &n);
+    assert_non_null(m);
+    char chunk[65536];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, got, m);
+    fclose(f);
+    fclose(m);
+    if (len)
+        *len = n;
+    return buf;
+}
+
+char *rpt_report(const rp_doc *d, int format) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&buf, &n);
+    assert_non_null(m);
+    int rc = rp_report(d, format, m);
+    fclose(m);
+    if (rc)
+        fail_msg("rp_report(%d): %s", format, rp_strerror(rc));
+    return buf;
+}
+
+rp_doc *rpt_read_ok(const char *path) {
+    char err[512];
+    rp_doc *d = NULL;
+    int rc = rp_doc_read(path, &d, err, sizeof err);
+    if (rc)
+        fail_msg("%s: %s (%s)", path, err, rp_strerror(rc));
+    return d;
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fail_msg("cannot write %s: %s", path, strerror(errno));
+        return;
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+void rpt_golden(const char *name, const char *text) {
+    char path[512], actual[512];
+    snprintf(path, sizeof path, "%s/%s", RP_EXPECTED, name);
+    snprintf(actual, sizeof actual, "%s/%s", RP_SCRATCH, name);
+    const char *update = getenv("UPDATE_GOLDEN");
+    if (update && strcmp(update, "1") == 0) {
+        write_file(path, text);
+        print_message("updated %s\n", path);
+        return;
+    }
+    if (access(path, R_OK) != 0) {
+        fail_msg("no golden file %s (run with UPDATE_GOLDEN=1 to create it)", path);
+        return;
+    }
+    char *want = rpt_slurp(path, NULL);
+    if (strcmp(want, text) != 0) {
+        write_file(actual, text);
+        free(want);
+        fail_msg("%s differs from the golden file: diff -u %s %s", name, path, actual);
+        return;
+    }
+    free(want);
+}

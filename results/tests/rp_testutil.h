@@ -1,0 +1,24 @@
+/*
+ * rp_testutil.h - what the results library's tests share: reading a file whole, a report or a
+ * document into memory, fixtures read or failed on, and golden files. Each helper fails the
+ * running cmocka test rather than returning an error.
+ */
+#ifndef RP_TESTUTIL_H
+#define RP_TESTUTIL_H
+
+#include <stddef.h>
+
+#include "rp.h"
+
+/* The whole content of a file, NUL-terminated; *len (may be NULL) gets its length. Free it. */
+char *rpt_slurp(const char *path, size_t *len);
+/* The report of d in format (RP_FORMAT_*), NUL-terminated. Free it. */
+char *rpt_report(const rp_doc *d, int format);
+/* The document at path; the test fails with the reader's message when it cannot be read. */
+rp_doc *rpt_read_ok(const char *path);
+/* Compares text with the golden file RP_EXPECTED/name; with UPDATE_GOLDEN=1 in the environment
+ * rewrites it instead. On a difference the actual text goes to RP_SCRATCH/name and the message
+ * gives the diff command to run. */
+void rpt_golden(const char *name, const char *text);
+
+#endif /* RP_TESTUTIL_H */
