@@ -16,11 +16,14 @@
 #include <unistd.h>
 
 #include "gate_internal.h"
+#include "sc.h"
 #include "rp_stats.h"
 
 /* Repetitions inside one trial process; the trial's figure is its best repetition, because
  * interference from other tenants only ever slows a repetition down. */
 #define GATE_REPEAT "5"
+/* The measured phase of a whole-process trial, seconds. */
+#define GATE_PHASE_S "0.1"
 
 uint64_t sc_gate_rand(gate *g) {
     uint64_t z = (g->rng += 0x9e3779b97f4a7c15ull);
@@ -44,11 +47,10 @@ double sc_gate_canary(void) {
     return sc_gate_now() - t0;
 }
 
-/* The backend URI of cell c, `@` replaced by the run's scratch folder. */
-void sc_gate_backend(const gate *g, const gate_cell *c, char *backend, size_t len) {
+void sc_gate_backend(const char *dir, const gate_cell *c, char *backend, size_t len) {
     const char *at = strchr(c->backend, '@');
     if (at)
-        snprintf(backend, len, "%.*s%s%s", (int)(at - c->backend), c->backend, g->scratch, at + 1);
+        snprintf(backend, len, "%.*s%s%s", (int)(at - c->backend), c->backend, dir, at + 1);
     else
         snprintf(backend, len, "%s", c->backend);
 }
@@ -85,19 +87,16 @@ static int trial_read(const char *bin, const gate_cell *c, const char *backend, 
 
 /* Runs one trial: BIN run ... --out FILE; reads the document back. 0, or -1 with a message. */
 static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
-    char backend[512], out[512];
-    sc_gate_backend(g, c, backend, sizeof backend);
+    char backend[600], out[512], procs[16], keys[32];
+    sc_gate_backend(g->scratch, c, backend, sizeof backend);
     snprintf(out, sizeof out, "%s/trial.json", g->scratch);
-    char *argv[] = {(char *)bin,  "run",
-                    "--scenario", (char *)c->scenario,
-                    "--backend",  backend,
-                    "--procs",    (char *)c->procs,
-                    "--ops",      (char *)c->ops,
-                    "--repeat",   "1",
-                    "--keys",     "1000",
-                    "--format",   "csv",
-                    "--out",      out,
-                    NULL};
+    snprintf(procs, sizeof procs, "%d", c->procs);
+    snprintf(keys, sizeof keys, "%lu", g->keys);
+    char *argv[] = {(char *)bin,  "run",        "--scenario", (char *)c->scenario,
+                    "--backend",  backend,      "--procs",    procs,
+                    "--duration", GATE_PHASE_S, "--repeat",   "1",
+                    "--keys",     keys,         "--format",   "csv",
+                    "--out",      out,          NULL};
     uint64_t s0, t0, s1, t1;
     sc_cpu_ticks(&t0, &s0);
     double w0 = sc_gate_now();
@@ -165,22 +164,32 @@ static void disturbance(gate *g, size_t ci, const trial *t, char *why, size_t le
 int sc_gate_items(gate *g, size_t ci, const char *scenario, const rp_cell *cell) {
     if (g->nops[ci])
         return 0;
+    const char *merit_op = scenario;
+    int figure, direction;
+    if (!cell && sc_scenario_merit(scenario, &merit_op, &figure, &direction))
+        merit_op = scenario;
     size_t nops = cell ? cell->nmetrics : 1;
     for (size_t j = 0; j < nops && j < 4; j++) {
         rp_cmp_item *it = rp_cmp_add_item(g->cmp);
         if (!it)
             return -ENOMEM;
-        const char *op = cell ? cell->metrics[j].op : scenario;
+        const char *op = cell ? cell->metrics[j].op : merit_op;
         rp_set_string(&it->scenario, scenario);
         rp_set_string(&it->backend, g->cells[ci].backend);
         rp_set_string(&it->op, op);
         it->params = calloc(2, sizeof *it->params);
         if (!it->params)
             return -ENOMEM;
+        char v[32];
         rp_set_string(&it->params[0].key, "procs");
-        rp_set_string(&it->params[0].value, g->cells[ci].procs);
-        rp_set_string(&it->params[1].key, cell ? "ops" : "batch");
-        rp_set_string(&it->params[1].value, cell ? g->cells[ci].ops : g->cells[ci].batch);
+        snprintf(v, sizeof v, "%d", g->cells[ci].procs);
+        rp_set_string(&it->params[0].value, v);
+        rp_set_string(&it->params[1].key, cell ? "duration_s" : "batch");
+        if (cell)
+            snprintf(v, sizeof v, "%s", GATE_PHASE_S);
+        else
+            snprintf(v, sizeof v, "%g s", g->cells[ci].batch);
+        rp_set_string(&it->params[1].value, v);
         it->nparams = 2;
         it->merit = cell ? rp_cmp_merit_of_cell(cell, op) : rp_merit_of(scenario, op);
         g->item_of[ci][j] = (int)(g->cmp->nitems - 1);
@@ -240,10 +249,8 @@ static int add_pairs(gate *g, size_t ci, int look, bool head_first, const trial 
     return 0;
 }
 
-/* Runs one pair of cell ci; 1 when it was dropped, 0 kept, -1 on failure. */
-int sc_gate_pair(gate *g, size_t ci, int look) {
-    if (g->lockstep)
-        return sc_gate_lockstep_pair(g, ci, look);
+/* Runs one whole-process pair of cell ci; 1 when it was dropped, 0 kept, -1 on failure. */
+static int process_pair(gate *g, size_t ci, int look) {
     bool head_first = sc_gate_rand(g) & 1;
     trial tb = {0}, th = {0};
     int rc = head_first ? run_trial(g, g->head_bin, &g->cells[ci], &th)
@@ -265,4 +272,20 @@ int sc_gate_pair(gate *g, size_t ci, int look) {
     rp_doc_free(tb.doc);
     rp_doc_free(th.doc);
     return rc ? -1 : why[0] ? 1 : 0;
+}
+
+int sc_gate_pair(gate *g, size_t gi, int look) {
+    if (g->lockstep)
+        return sc_gate_lockstep_pair(g, gi, look);
+    int kept = 0, dropped = 0;
+    for (size_t ci = 0; ci < g->ncells; ci++) {
+        if (g->cells[ci].group != gi || !g->open[ci])
+            continue;
+        int r = process_pair(g, ci, look);
+        if (r < 0)
+            return -1;
+        kept += r == 0;
+        dropped += r == 1;
+    }
+    return dropped && !kept ? 1 : 0;
 }
