@@ -188,7 +188,11 @@ static double gw_last_merit(const gw *w, size_t i) {
     const rp_cell *o = &w->doc->cells[i];
     for (size_t m = 0; o->merit.metric && m < o->nmetrics; m++)
         if (!strcmp(o->metrics[m].op, o->merit.metric) && o->metrics[m].nreps > 0) {
-            double v = rp_merit_rep_value(o, o->metrics[m].nreps - 1);
+            size_t last = o->metrics[m].nreps - 1;
+            /* bytes/s is ops/s times the dump's fixed size, known only once the cell ends:
+             * the ratios are the same. */
+            double v = o->merit.figure == RP_FIGURE_BYTES_SEC ? o->metrics[m].reps[last].ops_per_sec
+                                                              : rp_merit_rep_value(o, last);
             return v > 0 ? v : -1;
         }
     return -1;
