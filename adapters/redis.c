@@ -23,12 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct redis_conn {
     kv_conn base;
     kv__redis_link link;
     kv__redis_lock lock;
     char version[64];
+    uint64_t inject_ns; /* KV_REDIS_INJECT_DELAY_NS: a test's slowdown of every command */
 } redis_conn;
 
 static redisReply *command(redis_conn *r, const char *what, int argc, const char **argv,
@@ -40,10 +42,33 @@ static int unexpected(redis_conn *r, const redisReply *rep, const char *what) {
     return kv__redis_unexpected(&r->base, &r->link, rep, what);
 }
 
+/*
+ * KV_REDIS_INJECT_DELAY_NS=N (tests of the regression gate only): each single-key command
+ * spins N ns on the client after its reply, a known slowdown of this adapter and of no other,
+ * which the gate must report as a regression of the redis cells alone. Unset or 0: nothing.
+ */
+static uint64_t inject_delay(void) {
+    const char *e = getenv("KV_REDIS_INJECT_DELAY_NS");
+    return e && *e ? strtoull(e, NULL, 10) : 0;
+}
+
+static void spin_ns(uint64_t ns) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t.tv_nsec -
+               (uint64_t)t0.tv_nsec <
+           ns);
+}
+
 /* The one server serves every key. */
 static redisReply *send_one(kv_conn *c, const kv__redis_cmd *cmd, int *rc) {
     redis_conn *r = (redis_conn *)c;
-    return command(r, cmd->what, cmd->argc, cmd->argv, cmd->lens, rc);
+    redisReply *rep = command(r, cmd->what, cmd->argc, cmd->argv, cmd->lens, rc);
+    if (r->inject_ns)
+        spin_ns(r->inject_ns);
+    return rep;
 }
 
 static int redis_get(kv_conn *c, const void *key, size_t klen, kv_buf *val) {
@@ -331,6 +356,7 @@ int kv__redis_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     if (!r)
         return -ENOMEM;
     r->lock.ttl_ms = (long)ceil(t.lock_ttl * 1000);
+    r->inject_ns = inject_delay();
     snprintf(r->lock.key, sizeof(r->lock.key), "%s", t.lock_key);
     if ((rc = kv__redis_link_open(&r->link, t.host, t.port, t.unix_socket ? t.path : NULL,
                                   t.connect_timeout, t.timeout, err, errlen)) < 0)

@@ -52,11 +52,16 @@ int sc_add_backend(sc_backends *bs, const char *label, bool explicit_);
 /* The default backends (without probing them). */
 int sc_default_backends(sc_backends *bs);
 void sc_backends_free(sc_backends *bs);
+/* Removes a folder and everything in it (best effort). */
+void sc_rmtree(const char *dir);
 /* Opens a backend once to learn its name, version and capabilities. */
 void sc_probe(sc_backend *b);
 /* Probes the plan's backends and records them in the document. 0, or 1 when an explicitly
  * named backend is unreachable (message printed). */
 int sc_plan_backends(sc_plan *plan, rp_doc *doc);
+/* The cells the plan's scenarios expand to (over its reachable backends), in group order, in a
+ * new array (free it). 0, or -ENOMEM. */
+int sc_plan_cells(sc_plan *p, sc_cell **cells, size_t *n);
 /* Runs every cell. 0 when all ran, 1 when a cell failed. */
 int sc_plan_execute(sc_plan *plan, rp_doc *doc, volatile sig_atomic_t *stop);
 

@@ -38,36 +38,37 @@
 #include "rp.h"
 #include "rp_compare.h"
 #include "rp_stats.h"
+#include "cli.h"
 #include "gate_internal.h"
-
-/* The focused gate suite: single-process and contended UltraDict paths, and the plain dict as
- * a second backend. `ops` is one whole-process trial (about 0.1 s here), `batch` one lockstep
- * batch (a few ms). `@` in a backend is the run's scratch folder (for file-based backends such
- * as sqlite:@/gate.db). */
-static const gate_cell suite_gate[] = {
-    {"read", "ultradict:", "1", "200000", "40000"}, {"write", "ultradict:", "1", "60000", "8000"},
-    {"lock", "ultradict:", "2", "40000", "4000"},   {"read", "local:", "1", "200000", "40000"},
-    {"write", "local:", "1", "200000", "20000"},
-};
-static const gate_cell suite_smoke[] = {
-    {"read", "ultradict:", "1", "100000", "20000"},
-    {"read", "local:", "1", "100000", "20000"},
-};
 
 static void gate_help(void) {
     printf("Usage: udbench gate --base BIN --head BIN [OPTIONS]\n"
            "Runs paired, interleaved trials of two udbench builds and gives the verdict.\n\n"
            "  --base BIN, --head BIN  the udbench programs of the two builds\n"
-           "  --suite gate|smoke      the cells (default gate)\n"
+           "  --scenario ID           a catalogue scenario to gate (repeatable; default: read,\n"
+           "                          write, zipf, large and lock)\n"
+           "  --backend URI           a backend to gate it on (repeatable; default: local:,\n"
+           "                          ultradict:, sqlite:@/gate.sqlite?sync=off,\n"
+           "                          lmdb:@/gate.lmdb?sync=off, and\n"
+           "                          redis and memcached read/write when they answer); `@` is\n"
+           "                          a scratch folder of each build's own\n"
+           "  --procs P               processes of every cell (default 1; 2 for lock in the\n"
+           "                          default suite and for scenarios that need two)\n"
+           "  --batch S               seconds per lockstep batch (default 0.003; ten times it\n"
+           "                          for servers, whose cells take turns among themselves)\n"
+           "  --keys K                keys of the working set (default 1000)\n"
+           "  --suite gate|smoke      the default cells, or read on ultradict: and local:\n"
            "  --channel time|count    timed trials (default), or instructions per operation\n"
            "                          under valgrind for single-process CPU-bound cases\n"
            "                          (udcount beside each udbench; margin default 1%%)\n"
            "  --pairs K               pairs per cell and look (default 16)\n"
-           "  --mode lockstep|process lockstep: both builds' workers alive at once, batches\n"
-           "                          of a few ms in turn (default when both builds have\n"
+           "  --mode lockstep|process lockstep: `udbench run`'s lockstep rounds with both\n"
+           "                          builds' workers alive at once, batches of a few ms in\n"
+           "                          turn (default when both builds have the catalogue's\n"
            "                          `udbench gate-worker`); process: one whole process per\n"
            "                          trial\n"
-           "  --rounds R              lockstep: batches per build in a pair (default 41)\n"
+           "  --rounds R              lockstep: batches per build and cell in a pair\n"
+           "                          (default 21)\n"
            "  --looks L               looks at most; alpha is split over them (default 3)\n"
            "  --margin M              e.g. 2%% or 0.02 (default 2%%)\n"
            "  --alpha A               family-wise false-alarm rate (default 0.05)\n"
@@ -110,12 +111,11 @@ typedef struct gate_args {
     int format;
     bool count, margin_set;
     int mode; /* 0 auto, 1 lockstep, 2 process */
+    gate_plan plan;
 } gate_args;
 
 static void gate_defaults(gate *g) {
     memset(g, 0, sizeof *g);
-    g->cells = suite_gate;
-    g->ncells = sizeof suite_gate / sizeof *suite_gate;
     g->pairs = 16;
     g->looks = 3;
     g->margin = 0.02;
@@ -123,23 +123,65 @@ static void gate_defaults(gate *g) {
     g->canary_limit = 1.5;
     g->steal_limit = 0.05;
     g->csw_factor = 4;
-    g->rounds = 41;
+    g->rounds = 21;
+    g->batch = 0.003;
+    g->server_batch = 0.03;
+    g->keys = 1000;
     g->spread_limit = 0.5;
     g->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 }
 
-static int set_suite(gate *g, const char *name) {
-    if (strcmp(name, "gate") == 0) {
-        g->cells = suite_gate;
-        g->ncells = sizeof suite_gate / sizeof *suite_gate;
-    } else if (strcmp(name, "smoke") == 0) {
-        g->cells = suite_smoke;
-        g->ncells = sizeof suite_smoke / sizeof *suite_smoke;
-    } else {
+static int set_suite(gate_plan *p, const char *name) {
+    if (strcmp(name, "gate") != 0 && strcmp(name, "smoke") != 0) {
         fprintf(stderr, "udbench gate: the suite is gate or smoke, not '%s'\n", name);
         return 2;
     }
+    p->smoke = strcmp(name, "smoke") == 0;
     return 0;
+}
+
+/* The options of the cells (scenario, backend, procs, batch, keys): 0, or 2 with a message. */
+static int set_cells_option(gate *g, gate_plan *p, int c, const char *arg) {
+    char *end = NULL;
+    errno = 0;
+    switch (c) {
+    case 'e':
+        if (p->nscenarios >= 32) {
+            fprintf(stderr, "udbench gate: at most 32 scenarios\n");
+            return 2;
+        }
+        p->scenarios[p->nscenarios++] = arg;
+        return 0;
+    case 'B':
+        if (p->nbackends >= GATE_MAX_CELLS) {
+            fprintf(stderr, "udbench gate: at most %d backends\n", GATE_MAX_CELLS);
+            return 2;
+        }
+        p->backends[p->nbackends++] = arg;
+        return 0;
+    case 'p':
+        p->procs = (int)strtol(arg, &end, 10);
+        if (*end || p->procs < 1 || p->procs > 8) {
+            fprintf(stderr, "udbench gate: --procs takes 1..8, not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    case 'n':
+        g->batch = strtod(arg, &end);
+        g->server_batch = 10 * g->batch;
+        if (errno || *end || !(g->batch >= 0.0005 && g->batch <= 1)) {
+            fprintf(stderr, "udbench gate: --batch takes 0.0005..1 seconds, not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    default: /* 'K' */
+        g->keys = strtoul(arg, &end, 10);
+        if (errno || *end || g->keys < 1 || g->keys > 10000000) {
+            fprintf(stderr, "udbench gate: --keys takes 1..10000000, not '%s'\n", arg);
+            return 2;
+        }
+        return 0;
+    }
 }
 
 /* The options that take a number (k, l, m, a, S): 0, or 2 with a message. */
@@ -204,7 +246,13 @@ static int set_option(gate *g, gate_args *a, int c, const char *arg) {
         g->head_bin = arg;
         return 0;
     case 's':
-        return set_suite(g, arg);
+        return set_suite(&a->plan, arg);
+    case 'e':
+    case 'B':
+    case 'p':
+    case 'n':
+    case 'K':
+        return set_cells_option(g, &a->plan, c, arg);
     case 'M':
         a->mode = !strcmp(arg, "lockstep") ? 1 : !strcmp(arg, "process") ? 2 : -1;
         if (a->mode < 0) {
@@ -267,6 +315,11 @@ static int parse_gate_args(gate *g, gate_args *a, int argc, char **argv) {
     static const struct option opts[] = {{"base", required_argument, NULL, 'b'},
                                          {"head", required_argument, NULL, 'H'},
                                          {"suite", required_argument, NULL, 's'},
+                                         {"scenario", required_argument, NULL, 'e'},
+                                         {"backend", required_argument, NULL, 'B'},
+                                         {"procs", required_argument, NULL, 'p'},
+                                         {"batch", required_argument, NULL, 'n'},
+                                         {"keys", required_argument, NULL, 'K'},
                                          {"pairs", required_argument, NULL, 'k'},
                                          {"looks", required_argument, NULL, 'l'},
                                          {"mode", required_argument, NULL, 'M'},
@@ -323,22 +376,6 @@ static int gate_setup(gate *g, const gate_args *a) {
     return 0;
 }
 
-/* Removes what the trials left in the scratch folder, and the folder. */
-static void remove_scratch(const char *scratch) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/trial.json", scratch);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/count.err", scratch);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/gate.db", scratch);
-    unlink(path);
-    for (const char *sfx = "-wal\0-shm\0"; *sfx; sfx += strlen(sfx) + 1) {
-        snprintf(path, sizeof path, "%s/gate.db%s", scratch, sfx);
-        unlink(path);
-    }
-    rmdir(scratch);
-}
-
 int sc_gate_main(int argc, char **argv) {
     static gate g;
     gate_defaults(&g);
@@ -352,17 +389,22 @@ int sc_gate_main(int argc, char **argv) {
         return 1;
     }
     g.scratch = scratch;
+    rc = a.count ? 0 : sc_gate_cells(&g, &a.plan);
+    if (rc) {
+        sc_rmtree(scratch);
+        return rc;
+    }
     signal(SIGPIPE, SIG_IGN); /* a worker that dies shows as a failed write, not our death */
     if (!a.count && a.mode != 2) {
         g.lockstep = sc_gate_has_worker(g.base_bin) && sc_gate_has_worker(g.head_bin);
         if (!g.lockstep && a.mode == 1) {
-            fprintf(stderr,
-                    "udbench gate: --mode lockstep: a build has no `udbench gate-worker`\n");
-            rmdir(scratch);
+            fprintf(stderr, "udbench gate: --mode lockstep: a build has no catalogue `udbench "
+                            "gate-worker`\n");
+            sc_rmtree(scratch);
             return 2;
         }
         if (!g.lockstep)
-            fprintf(stderr, "udbench gate: a build predates the lockstep worker; "
+            fprintf(stderr, "udbench gate: a build predates the catalogue's lockstep worker; "
                             "whole-process trials\n");
     }
     if ((rc = rp_cmp_new(&g.cmp)) != 0 || (rc = gate_setup(&g, &a)) != 0) {
@@ -380,7 +422,7 @@ int sc_gate_main(int argc, char **argv) {
     for (size_t i = 0; i < g.ncells; i++)
         g.open[i] = true;
     rc = a.count ? sc_gate_count_channel(&g) : sc_gate_time_channel(&g);
-    remove_scratch(scratch);
+    sc_rmtree(scratch);
     if (rc) {
         rp_cmp_free(cmp);
         fprintf(stderr, "udbench gate: a trial failed (%s); no verdict\n", sc_strerror(rc));

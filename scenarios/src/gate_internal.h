@@ -19,10 +19,16 @@
 #include "rp_compare.h"
 #include "sc.h"
 
-/* One cell of a gate suite: a scenario on one backend with its parameters. */
+/* One cell of a gate: a catalogue scenario on one backend with P processes. Cells of one
+ * group share scenario and P: in a lockstep pair each build runs one worker for the group's
+ * open cells, and the group's members are (build, cell). */
+#define GATE_MAX_CELLS 64
 typedef struct gate_cell {
-    const char *scenario, *backend, *procs, *ops;
-    const char *batch; /* lockstep: operations per batch (a few ms) */
+    const char *scenario;
+    char backend[512]; /* `@` is the worker's own scratch folder (file-based backends) */
+    int procs;
+    double batch; /* seconds per lockstep batch: the group's */
+    size_t group;
 } gate_cell;
 
 /* Repetitions inside one trial process; the trial's figure is its best repetition, because
@@ -38,50 +44,66 @@ typedef struct trial {
 
 typedef struct gate {
     const char *base_bin, *head_bin, *scratch;
-    const gate_cell *cells;
-    size_t ncells;
+    gate_cell cells[GATE_MAX_CELLS];
+    size_t ncells, ngroups;
     int pairs, looks;
     double margin, alpha, canary_ref, canary_limit, steal_limit, csw_factor;
     uint64_t rng;
     bool verbose;
-    bool lockstep;       /* both builds have `udbench gate-worker` (else whole-process trials) */
-    int rounds;          /* lockstep: rounds of one batch per build in a pair */
-    double spread_limit; /* lockstep: a side's batch IQR over its median that drops a pair */
+    bool lockstep;       /* both builds have the catalogue's gate-worker (else whole processes) */
+    int rounds;          /* lockstep: rounds of one batch per (build, cell) in a pair */
+    double batch;        /* seconds per lockstep batch of an embedded backend */
+    double server_batch; /* the same of a server (a URI with "://"): a few hundred round trips */
+    unsigned long keys;  /* keys of the working set */
+    double spread_limit; /* lockstep: the IQR of a pair's per-round ln ratios that drops it */
     rp_cmp *cmp;
     /* item index of each (cell, op), -1 until the first trial names the ops */
-    int item_of[64][4];
-    int nops[64];
-    bool open[64];
-    double csw_rates[64][512];
+    int item_of[GATE_MAX_CELLS][4];
+    int nops[GATE_MAX_CELLS];
+    bool open[GATE_MAX_CELLS];
+    bool skipped[GATE_MAX_CELLS]; /* not applicable to the backend: no item */
+    double csw_rates[GATE_MAX_CELLS][512];
     double canaries[64]; /* a ring of the last canary times */
     size_t ncanary;
-    size_t ncsw[64];
+    size_t ncsw[GATE_MAX_CELLS];
 } gate;
+
+/* The cells the command line asks for (gate_cells.c). */
+typedef struct gate_plan {
+    const char *scenarios[32];
+    int nscenarios;
+    const char *backends[GATE_MAX_CELLS];
+    int nbackends;
+    int procs; /* 0: by the scenario */
+    bool smoke;
+} gate_plan;
+/* Fills g's cells and groups from p: the named scenarios on the named backends, or the
+ * default suite. 0, 2 (a usage error, said on stderr) or 4 (a named backend does not answer). */
+int sc_gate_cells(gate *g, const gate_plan *p);
 
 uint64_t sc_gate_rand(gate *g);
 double sc_gate_now(void);
 double sc_gate_canary(void);
-/* The backend URI of cell c, `@` replaced by the run's scratch folder. */
-void sc_gate_backend(const gate *g, const gate_cell *c, char *backend, size_t len);
+/* The backend URI of cell c, `@` replaced by the folder dir. */
+void sc_gate_backend(const char *dir, const gate_cell *c, char *backend, size_t len);
 
-/* One pair of cell ci in look `look`: 1 when it was dropped, 0 kept, or the (negative) code of
- * the failure (SC_ETRIAL, SC_EWORKER, -errno, -ENOMEM ...), said on stderr. */
-int sc_gate_pair(gate *g, size_t ci, int look);
+/* One pair of the open cells of group gi in look `look`: 1 when every pair was dropped, 0
+ * when some were kept, -1 on failure. */
+int sc_gate_pair(gate *g, size_t gi, int look);
 /* The lockstep pair (gate_lockstep.c), with the same result. */
-int sc_gate_lockstep_pair(gate *g, size_t ci, int look);
-/* Whether BIN has the lockstep worker. */
+int sc_gate_lockstep_pair(gate *g, size_t gi, int look);
+/* Whether BIN has the catalogue's lockstep worker (gate-worker protocol 2). */
 bool sc_gate_has_worker(const char *bin);
-/* The items (one per op) of cell ci, made at its first pair. 0, or -ENOMEM. */
+/* The items of cell ci, made at its first pair: one per op of a whole-process trial's cell,
+ * or (cell NULL, lockstep) the one op of the scenario's figure of merit. 0, or -ENOMEM. */
 int sc_gate_items(gate *g, size_t ci, const char *scenario, const rp_cell *cell);
 
 /* Evaluates every open item after look `look`: the one-sided sign tests against the margin at
  * alpha / looks, Holm over the items; sets verdicts, ratios and intervals (gate_verdict.c). */
 void sc_gate_evaluate(gate *g, int look);
-/* The timed channel: up to g->looks looks of pairs over the open cells. 0, or the code of the
- * pair that failed. */
+/* The timed channel: up to g->looks looks of pairs over the open cells. 0, or -1. */
 int sc_gate_time_channel(gate *g);
-/* The deterministic channel. 0, or SC_ENOTOOL (no valgrind, setarch or udcount), SC_ETRIAL (a
- * count failed), -errno or -ENOMEM. */
+/* The deterministic channel. 0, or -1. */
 int sc_gate_count_channel(gate *g);
 
 /* Reads exactly n bytes: 1, 0 at end of input, -errno on error (gate_worker.c). */

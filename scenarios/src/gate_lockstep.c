@@ -1,21 +1,24 @@
 /*
- * gate_lockstep.c - one lockstep pair of the gate.
+ * gate_lockstep.c - one lockstep pair of the gate: the lockstep rounds of `udbench run`, with
+ * the two builds in one group.
  *
- * Both builds' workers (`udbench gate-worker`, gate_worker.c) are started at once, in
- * coin-flip order, and set up their cell (open the backend, seed the keys, warm up). Then the
- * gate runs `rounds` rounds; in each, a coin flip says which build goes first, and each build
- * runs one batch of a few milliseconds while the other waits for the token (the gate writes a
- * byte to one worker and waits for its answer before it writes to the other). The pair's
- * figures are the medians of each build's batch times, so d = ln(median head batch / median
- * base batch): a change of the machine's load between the two builds' measurements now happens
- * within milliseconds, not between two processes run seconds apart.
+ * For a group of cells (one scenario and process count, one cell per backend), each build
+ * starts one worker (`udbench gate-worker`, gate_worker.c): `udbench run`'s own engine
+ * (lockstep.c) running the catalogue's setup() and work() of the group's open cells, with the
+ * token held by the gate. The workers set up one after the other, in coin-flip order (two
+ * builds on one server must not clear each other's working set half-way), then the gate runs
+ * `rounds` rounds; in each, every member (build, cell) runs one batch of a few milliseconds
+ * while all the others wait, in an order shuffled per round. A cell's pair has d = the median
+ * over the rounds of ln(head cost / base cost) of the round's two batches of that cell, two
+ * figures taken milliseconds apart on the same machine (the paired ratios of `udbench run`).
  *
  * The pair stays the independent unit of the verdict (its batches are not: they share the two
  * processes' memory layouts and the pair's stretch of load); see results/README.md.
  *
- * A pair is dropped, by one rule for both builds, when the machine's steal time over the pair
- * passes the limit, or when either build's batches spread so much (interquartile range over
- * the median) that a quarter or more of them were hit, which makes its median unsafe.
+ * A cell's pair is dropped, by one rule for both builds, when the machine's steal time over
+ * the pair passes the limit, or when its per-round ratios spread so much (interquartile range
+ * of their logarithms above the limit) that the machine changed within most rounds. A cell that is
+ * not applicable to its backend (as `udbench run` would say n/a) is skipped with a line on stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,9 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "gate_internal.h"
 #include "rp_stats.h"
 
@@ -34,76 +39,95 @@
 
 typedef struct ls_side {
     const char *bin;
+    char tag; /* 'b' or 'h' */
     pid_t pid;
     int to, from;
-    char err[600]; /* the worker's stderr */
+    char err[600];               /* the worker's stderr */
+    char dir[600];               /* the worker's own scratch folder (`@` in a backend) */
+    size_t cell[GATE_MAX_CELLS]; /* member -> the gate's cell */
+    bool live[GATE_MAX_CELLS];
+    size_t n;
 } ls_side;
 
 bool sc_gate_has_worker(const char *bin) {
-    pid_t pid = fork();
-    if (pid < 0)
+    int p[2];
+    if (pipe(p))
         return false;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return false;
+    }
     if (pid == 0) {
         int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
+        dup2(p[1], 1);
+        if (fd >= 0)
             dup2(fd, 2);
-        }
-        execl(bin, bin, "gate-worker", "--help", (char *)NULL);
+        close(p[0]);
+        execl(bin, bin, "gate-worker", "--protocol", (char *)NULL);
         _exit(127);
     }
+    close(p[1]);
+    char out[16] = "";
+    ssize_t n = read(p[0], out, sizeof out - 1);
+    close(p[0]);
     int st;
-    return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    bool ok = waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    return ok && n > 0 && strtol(out, NULL, 10) == 2;
 }
 
-/* The worker's backend: an unnamed ultradict: gets a name of its own per worker (each build
- * its own dict; two builds must never share one), else the cell's URI. */
-static void ls_backend(const gate *g, const gate_cell *c, char side, unsigned serial, char *uri,
-                       size_t len) {
-    if (!strcmp(c->backend, "ultradict:"))
-        snprintf(uri, len, "ultradict:udgate_%d_%c%u", (int)getpid(), side, serial);
-    else
-        sc_gate_backend(g, c, uri, len);
+/* The command line of a worker for the members of s. */
+static void ls_argv(const gate *g, const ls_side *s, unsigned serial, char (*buf)[600],
+                    char **argv) {
+    const gate_cell *c0 = &g->cells[s->cell[0]];
+    int a = 0, b = 0;
+    argv[a++] = (char *)s->bin;
+    argv[a++] = "gate-worker";
+    /* The smoke suite's shapes: working sets that stay in the caches (README, "The gate"). */
+    argv[a++] = "--suite";
+    argv[a++] = "smoke";
+    argv[a++] = "--scenario";
+    argv[a++] = (char *)c0->scenario;
+    snprintf(buf[b], sizeof buf[b], "%d", c0->procs);
+    argv[a++] = "--procs";
+    argv[a++] = buf[b++];
+    snprintf(buf[b], sizeof buf[b], "%g", c0->batch);
+    argv[a++] = "--duration";
+    argv[a++] = buf[b++];
+    snprintf(buf[b], sizeof buf[b], "%u", serial);
+    argv[a++] = "--seed";
+    argv[a++] = buf[b++];
+    snprintf(buf[b], sizeof buf[b], "%lu", g->keys);
+    argv[a++] = "--keys";
+    argv[a++] = buf[b++];
+    for (size_t i = 0; i < s->n; i++) {
+        sc_gate_backend(s->dir, &g->cells[s->cell[i]], buf[b], sizeof buf[b]);
+        argv[a++] = "--backend";
+        argv[a++] = buf[b++];
+    }
+    argv[a] = NULL;
 }
 
-static int ls_spawn(gate *g, const gate_cell *c, char side, unsigned serial, ls_side *s) {
-    char uri[600], seed[32];
-    ls_backend(g, c, side, serial, uri, sizeof uri);
-    snprintf(seed, sizeof seed, "%u", serial);
-    snprintf(s->err, sizeof s->err, "%s/worker-%c.err", g->scratch, side);
+static int ls_spawn(const gate *g, unsigned serial, ls_side *s) {
+    static char buf[GATE_MAX_CELLS + 8][600];
+    char *argv[2 * GATE_MAX_CELLS + 16];
+    snprintf(s->dir, sizeof s->dir, "%s/%c%u", g->scratch, s->tag, serial);
+    snprintf(s->err, sizeof s->err, "%s/worker-%c.err", g->scratch, s->tag);
+    if (mkdir(s->dir, 0700) && errno != EEXIST)
+        return -errno;
+    ls_argv(g, s, serial, buf, argv);
     int to[2], from[2];
     if (pipe(to))
         return -errno;
     if (pipe(from)) {
-        int rc = -errno;
         close(to[0]);
         close(to[1]);
-        return rc;
+        return -EMFILE;
     }
-    char *argv[] = {(char *)s->bin,
-                    "gate-worker",
-                    "--scenario",
-                    (char *)c->scenario,
-                    "--backend",
-                    uri,
-                    "--procs",
-                    (char *)c->procs,
-                    "--batch",
-                    (char *)c->batch,
-                    "--keys",
-                    "1000",
-                    "--seed",
-                    seed,
-                    NULL};
     s->pid = fork();
-    if (s->pid < 0) {
-        int rc = -errno;
-        close(to[0]);
-        close(to[1]);
-        close(from[0]);
-        close(from[1]);
-        return rc;
-    }
+    if (s->pid < 0)
+        return -errno;
     if (s->pid == 0) {
         dup2(to[0], 0);
         dup2(from[1], 1);
@@ -124,20 +148,55 @@ static int ls_spawn(gate *g, const gate_cell *c, char side, unsigned serial, ls_
     return 0;
 }
 
-/* One answer of a worker: 0 with *v, or SC_EWORKER (no answer). */
+/* One answer of a worker: 0 with *v, or SC_EWORKER. */
 static int ls_answer(ls_side *s, double *v) {
     return sc_gw_read_full(s->from, v, sizeof *v) == 1 ? 0 : SC_EWORKER;
 }
 
-/* One batch: the token to the worker and its answer back. 0 with ns per op, or SC_EWORKER (no
- * answer, or the worker's batch failed). */
-static int ls_batch(ls_side *s, double *ns) {
-    if (write(s->to, "g", 1) != 1 || ls_answer(s, ns) || !(*ns > 0))
+/* Prints the worker's stderr, indented. */
+static void ls_messages(const ls_side *s) {
+    FILE *f = fopen(s->err, "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        fprintf(stderr, "  %s", line);
+    if (f)
+        fclose(f);
+}
+
+/* The worker's ready answer: which members run. A member that is not applicable in a build
+ * skips its cell for the rest of the gate. 0, or SC_EWORKER when the worker failed. */
+static int ls_ready(gate *g, ls_side *s) {
+    double n, st;
+    if (ls_answer(s, &n) || n != (double)s->n)
+        return SC_EWORKER;
+    bool said = false;
+    for (size_t i = 0; i < s->n; i++) {
+        if (ls_answer(s, &st) || st < 0)
+            return SC_EWORKER;
+        s->live[i] = st == 0;
+        size_t ci = s->cell[i];
+        if (st > 0 && !g->skipped[ci]) {
+            fprintf(stderr, "udbench gate: %s on %s is not applicable there; skipped\n",
+                    g->cells[ci].scenario, g->cells[ci].backend);
+            g->skipped[ci] = true;
+            g->open[ci] = false;
+            if (!said)
+                ls_messages(s);
+            said = true;
+        }
+    }
+    return 0;
+}
+
+/* One batch of member m: the token to the worker and its figure back. 0, or SC_EWORKER. */
+static int ls_batch(ls_side *s, size_t m, double *v) {
+    unsigned char cmd[2] = {'g', (unsigned char)m};
+    if (write(s->to, cmd, 2) != 2 || ls_answer(s, v) || !(*v > 0))
         return SC_EWORKER;
     return 0;
 }
 
-/* Ends the worker; 0 when it exited 0, else SC_EWORKER with its messages on stderr. */
+/* Ends the worker; 0 when it exited 0, else -1 with its messages on stderr. */
 static int ls_stop(ls_side *s, bool failed) {
     if (s->pid <= 0)
         return 0;
@@ -154,100 +213,140 @@ static int ls_stop(ls_side *s, bool failed) {
     bool ok = r == s->pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     if (!ok || failed) {
         fprintf(stderr, "udbench gate: the lockstep worker of %s failed:\n", s->bin);
-        FILE *f = fopen(s->err, "r");
-        char line[512];
-        while (f && fgets(line, sizeof line, f))
-            fprintf(stderr, "  %s", line);
-        if (f)
-            fclose(f);
+        ls_messages(s);
     }
     unlink(s->err);
-    return ok ? 0 : SC_EWORKER;
+    sc_rmtree(s->dir);
+    return ok ? 0 : -1;
 }
 
-/* The interquartile range of v over its median (sorts v). */
-static double ls_spread(double *v, int n, double *median) {
-    *median = rp_median_sort(v, (size_t)n);
-    double q1 = v[n / 4], q3 = v[(3 * n) / 4 < n ? (3 * n) / 4 : n - 1];
-    return *median > 0 ? (q3 - q1) / *median : INFINITY;
+/* The interquartile range of the sorted v[0..n). */
+static double ls_iqr(const double *v, int n) {
+    return v[(3 * n) / 4 < n ? (3 * n) / 4 : n - 1] - v[n / 4];
 }
 
-/* Runs the rounds of a started pair: 0 with the batch times, or SC_EWORKER. */
-static int ls_rounds(gate *g, ls_side *b, ls_side *h, double *vb, double *vh) {
-    double ready;
-    if (ls_answer(b, &ready) || ready != 0 || ls_answer(h, &ready) || ready != 0)
-        return SC_EWORKER;
+/* The figures of one pair: per member of each side, one per round. */
+static double vals[2][GATE_MAX_CELLS][LS_MAX_ROUNDS];
+
+/* Runs the rounds of a started pair: each round every live member of both sides once, in a
+ * shuffled order. 0, or SC_EWORKER. */
+static int ls_rounds(gate *g, ls_side *side[2]) {
+    size_t order[2 * GATE_MAX_CELLS];
     for (int r = 0; r < g->rounds; r++) {
-        bool head_first = sc_gate_rand(g) & 1;
-        ls_side *first = head_first ? h : b, *second = head_first ? b : h;
-        double *v1 = head_first ? &vh[r] : &vb[r], *v2 = head_first ? &vb[r] : &vh[r];
-        if (ls_batch(first, v1) || ls_batch(second, v2))
-            return SC_EWORKER;
+        size_t n = 0;
+        for (size_t k = 0; k < 2; k++)
+            for (size_t m = 0; m < side[k]->n; m++)
+                if (side[k]->live[m] && !g->skipped[side[k]->cell[m]])
+                    order[n++] = k * GATE_MAX_CELLS + m;
+        for (size_t i = n; i > 1; i--) {
+            size_t j = (size_t)(sc_gate_rand(g) % i), t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t k = order[i] / GATE_MAX_CELLS, m = order[i] % GATE_MAX_CELLS;
+            if (ls_batch(side[k], m, &vals[k][m][r]))
+                return SC_EWORKER;
+        }
     }
     return 0;
 }
 
 /* Why the pair is dropped, into why (empty when kept). */
-static void ls_disturbance(const gate *g, double steal, double sb, double sh, char *why,
-                           size_t len) {
+static void ls_disturbance(const gate *g, double steal, double iqr, char *why, size_t len) {
     why[0] = 0;
     if (steal > g->steal_limit)
         snprintf(why, len, "steal time %.1f%%", steal * 100);
-    else if (sb > g->spread_limit || sh > g->spread_limit)
-        snprintf(why, len, "batches spread %.0f%% (base) / %.0f%% (head) of the median", sb * 100,
-                 sh * 100);
+    else if (iqr > g->spread_limit)
+        snprintf(why, len, "paired ratios spread %.2f (IQR of ln)", iqr);
 }
 
-/* Adds the kept or dropped pair to the cell's item. 0, or -ENOMEM. */
-static int ls_add(gate *g, size_t ci, int look, bool head_first, double mb, double mh,
-                  const char *why) {
+/* The pair's d of member m: the median over the rounds of ln(head cost / base cost) of the
+ * round's two batches, which ran milliseconds apart: what the machine did to both cancels
+ * out (measured here at load 17: half the spread of the ratio of the two sides' medians).
+ * *iqr gets the interquartile range of those logarithms. */
+static double ls_paired_d(const gate *g, const rp_merit *merit, size_t m, double *iqr) {
+    static double lr[LS_MAX_ROUNDS];
+    for (int r = 0; r < g->rounds; r++)
+        lr[r] = log(rp_merit_cost(merit, vals[1][m][r]) / rp_merit_cost(merit, vals[0][m][r]));
+    double d = rp_median_sort(lr, (size_t)g->rounds);
+    *iqr = ls_iqr(lr, g->rounds);
+    return d;
+}
+
+/* Adds the kept or dropped pair of member m to its cell's item: 1 dropped, 0 kept, or -ENOMEM. */
+static int ls_add(gate *g, const ls_side *b, size_t m, int look, bool head_first, double steal) {
+    size_t ci = b->cell[m];
+    if (sc_gate_items(g, ci, g->cells[ci].scenario, NULL))
+        return -ENOMEM;
     rp_cmp_item *it = &g->cmp->items[g->item_of[ci][0]];
+    double iqr, d = ls_paired_d(g, &it->merit, m, &iqr);
+    double mb = rp_median_sort(vals[0][m], (size_t)g->rounds);
+    double mh = rp_median_sort(vals[1][m], (size_t)g->rounds);
+    char why[200];
+    ls_disturbance(g, steal, iqr, why, sizeof why);
     rp_cmp_pair *p = rp_cmp_item_add_pair(it);
     if (!p)
         return -ENOMEM;
-    p->base = 1e9 / mb; /* operations per second of the median batch */
-    p->head = 1e9 / mh;
+    /* The base's median batch, and the head's figure at the paired ratio from it, so that
+     * ln(cost(head) / cost(base)) is the pair's d. */
+    double head_cost = rp_merit_cost(&it->merit, mb) * exp(d);
+    p->base = mb;
+    p->head = it->merit.direction == RP_HIGHER_IS_BETTER ? 1 / head_cost : head_cost;
     p->head_first = head_first;
     p->look = look;
-    return why[0] ? rp_set_string(&p->dropped, why) : 0;
+    if (why[0])
+        rp_set_string(&p->dropped, why);
+    if (g->verbose)
+        fprintf(stderr, "  pair %s %s: base %.4g, head %.4g (median batch %.4g), d %+.4f%s%s\n",
+                g->cells[ci].scenario, g->cells[ci].backend, mb, p->head, mh, d,
+                why[0] ? ", dropped: " : "", why);
+    return why[0] ? 1 : 0;
 }
 
-int sc_gate_lockstep_pair(gate *g, size_t ci, int look) {
+/* Starts the two workers one after the other, in coin-flip order. 0, or SC_EWORKER. */
+static int ls_start(gate *g, ls_side *side[2], bool head_first, unsigned serial) {
+    ls_side *first = head_first ? side[1] : side[0], *second = head_first ? side[0] : side[1];
+    if (ls_spawn(g, serial, first) || ls_ready(g, first))
+        return SC_EWORKER;
+    return ls_spawn(g, serial, second) || ls_ready(g, second) ? -1 : 0;
+}
+
+int sc_gate_lockstep_pair(gate *g, size_t gi, int look) {
     static unsigned serial;
-    static double vb[LS_MAX_ROUNDS], vh[LS_MAX_ROUNDS];
-    const gate_cell *c = &g->cells[ci];
+    static ls_side b, h;
+    b = (ls_side){.bin = g->base_bin, .tag = 'b', .to = -1, .from = -1};
+    h = (ls_side){.bin = g->head_bin, .tag = 'h', .to = -1, .from = -1};
+    for (size_t ci = 0; ci < g->ncells; ci++)
+        if (g->cells[ci].group == gi && g->open[ci])
+            b.cell[b.n++] = h.cell[h.n++] = ci;
+    if (b.n == 0)
+        return 0;
     bool head_first = sc_gate_rand(g) & 1;
-    ls_side b = {.bin = g->base_bin, .to = -1, .from = -1};
-    ls_side h = {.bin = g->head_bin, .to = -1, .from = -1};
     serial++;
-    int rc = head_first ? ls_spawn(g, c, 'h', serial, &h) : ls_spawn(g, c, 'b', serial, &b);
-    if (!rc)
-        rc = head_first ? ls_spawn(g, c, 'b', serial, &b) : ls_spawn(g, c, 'h', serial, &h);
+    ls_side *side[2] = {&b, &h};
     uint64_t s0, t0, s1, t1;
     sc_cpu_ticks(&t0, &s0);
+    int rc = ls_start(g, side, head_first, serial);
     if (!rc)
-        rc = ls_rounds(g, &b, &h, vb, vh);
+        rc = ls_rounds(g, side);
     sc_cpu_ticks(&t1, &s1);
     int rb = ls_stop(&b, rc != 0), rh = ls_stop(&h, rc != 0);
     if (rc || rb || rh) {
-        fprintf(stderr, "udbench gate: the lockstep pair of %s on %s failed: %s\n", c->scenario,
-                c->backend,
-                sc_strerror(rc   ? rc
-                            : rb ? rb
-                                 : rh));
-        return SC_ETRIAL;
+        fprintf(stderr, "udbench gate: the lockstep pair of %s (%zu cells) failed\n",
+                g->cells[b.cell[0]].scenario, b.n);
+        return SC_EWORKER;
     }
-    if ((rc = sc_gate_items(g, ci, c->scenario, NULL)) != 0)
-        return rc;
-    double mb, mh;
-    double sb = ls_spread(vb, g->rounds, &mb), sh = ls_spread(vh, g->rounds, &mh);
     double steal = t1 > t0 ? (double)(s1 - s0) / (double)(t1 - t0) : 0;
-    char why[200];
-    ls_disturbance(g, steal, sb, sh, why, sizeof why);
-    if ((rc = ls_add(g, ci, look, head_first, mb, mh, why)) != 0)
-        return rc;
-    if (g->verbose)
-        fprintf(stderr, "  pair %s %s: base %.2f ns/op, head %.2f ns/op, d %+.4f%s%s\n",
-                c->scenario, c->backend, mb, mh, log(mh / mb), why[0] ? ", dropped: " : "", why);
-    return why[0] ? 1 : 0;
+    int kept = 0, dropped = 0;
+    for (size_t m = 0; m < b.n; m++) {
+        if (!b.live[m] || !h.live[m] || g->skipped[b.cell[m]])
+            continue;
+        int r = ls_add(g, &b, m, look, head_first, steal);
+        if (r < 0)
+            return r;
+        kept += r == 0;
+        dropped += r == 1;
+    }
+    return dropped && !kept ? 1 : 0;
 }

@@ -16,11 +16,14 @@
 #include <unistd.h>
 
 #include "gate_internal.h"
+#include "sc.h"
 #include "rp_stats.h"
 
 /* Repetitions inside one trial process; the trial's figure is its best repetition, because
  * interference from other tenants only ever slows a repetition down. */
 #define GATE_REPEAT "5"
+/* The measured phase of a whole-process trial, seconds. */
+#define GATE_PHASE_S "0.1"
 
 uint64_t sc_gate_rand(gate *g) {
     uint64_t z = (g->rng += 0x9e3779b97f4a7c15ull);
@@ -44,11 +47,10 @@ double sc_gate_canary(void) {
     return sc_gate_now() - t0;
 }
 
-/* The backend URI of cell c, `@` replaced by the run's scratch folder. */
-void sc_gate_backend(const gate *g, const gate_cell *c, char *backend, size_t len) {
+void sc_gate_backend(const char *dir, const gate_cell *c, char *backend, size_t len) {
     const char *at = strchr(c->backend, '@');
     if (at)
-        snprintf(backend, len, "%.*s%s%s", (int)(at - c->backend), c->backend, g->scratch, at + 1);
+        snprintf(backend, len, "%.*s%s%s", (int)(at - c->backend), c->backend, dir, at + 1);
     else
         snprintf(backend, len, "%s", c->backend);
 }
@@ -65,15 +67,13 @@ static size_t trial_cell(const rp_doc *doc, const char *backend) {
     return doc->ncells;
 }
 
-/* Reads the trial's document back and finds its cell. 0, or the RP_E* code of the reader or
- * SC_ETRIAL (the cell did not run), with a message. */
+/* Reads the trial's document back and finds its cell. 0, or SC_ETRIAL with a message. */
 static int trial_read(const char *bin, const gate_cell *c, const char *backend, const char *out,
                       trial *t) {
     char err[512] = "";
-    int rc = rp_doc_read(out, &t->doc, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "udbench gate: %s: %s\n", out, err[0] ? err : sc_strerror(rc));
-        return rc;
+    if (rp_doc_read(out, &t->doc, err, sizeof err)) {
+        fprintf(stderr, "udbench gate: %s: %s\n", out, err);
+        return SC_ETRIAL;
     }
     t->cell = trial_cell(t->doc, backend);
     const rp_cell *cell = t->cell < t->doc->ncells ? &t->doc->cells[t->cell] : NULL;
@@ -85,22 +85,19 @@ static int trial_read(const char *bin, const gate_cell *c, const char *backend, 
     return 0;
 }
 
-/* Runs one trial: BIN run ... --out FILE; reads the document back. 0, or -errno (fork, wait),
- * SC_ETRIAL (the trial failed) or the reader's code, with a message. */
+/* Runs one trial: BIN run ... --out FILE; reads the document back. 0, or SC_ETRIAL / -errno with a
+ * message. */
 static int run_trial(gate *g, const char *bin, const gate_cell *c, trial *t) {
-    char backend[512], out[512];
-    sc_gate_backend(g, c, backend, sizeof backend);
+    char backend[600], out[512], procs[16], keys[32];
+    sc_gate_backend(g->scratch, c, backend, sizeof backend);
     snprintf(out, sizeof out, "%s/trial.json", g->scratch);
-    char *argv[] = {(char *)bin,  "run",
-                    "--scenario", (char *)c->scenario,
-                    "--backend",  backend,
-                    "--procs",    (char *)c->procs,
-                    "--ops",      (char *)c->ops,
-                    "--repeat",   "1",
-                    "--keys",     "1000",
-                    "--format",   "csv",
-                    "--out",      out,
-                    NULL};
+    snprintf(procs, sizeof procs, "%d", c->procs);
+    snprintf(keys, sizeof keys, "%lu", g->keys);
+    char *argv[] = {(char *)bin,  "run",        "--scenario", (char *)c->scenario,
+                    "--backend",  backend,      "--procs",    procs,
+                    "--duration", GATE_PHASE_S, "--repeat",   "1",
+                    "--keys",     keys,         "--format",   "csv",
+                    "--out",      out,          NULL};
     uint64_t s0, t0, s1, t1;
     sc_cpu_ticks(&t0, &s0);
     double w0 = sc_gate_now();
@@ -168,24 +165,33 @@ static void disturbance(gate *g, size_t ci, const trial *t, char *why, size_t le
 int sc_gate_items(gate *g, size_t ci, const char *scenario, const rp_cell *cell) {
     if (g->nops[ci])
         return 0;
+    const char *merit_op = scenario;
+    int figure, direction;
+    if (!cell && sc_scenario_merit(scenario, &merit_op, &figure, &direction))
+        merit_op = scenario;
     size_t nops = cell ? cell->nmetrics : 1;
     for (size_t j = 0; j < nops && j < 4; j++) {
         rp_cmp_item *it = rp_cmp_add_item(g->cmp);
         if (!it)
             return -ENOMEM;
-        const char *op = cell ? cell->metrics[j].op : scenario;
+        const char *op = cell ? cell->metrics[j].op : merit_op;
+        rp_set_string(&it->scenario, scenario);
+        rp_set_string(&it->backend, g->cells[ci].backend);
+        rp_set_string(&it->op, op);
         it->params = calloc(2, sizeof *it->params);
         if (!it->params)
             return -ENOMEM;
+        char v[32];
+        rp_set_string(&it->params[0].key, "procs");
+        snprintf(v, sizeof v, "%d", g->cells[ci].procs);
+        rp_set_string(&it->params[0].value, v);
+        rp_set_string(&it->params[1].key, cell ? "duration_s" : "batch");
+        if (cell)
+            snprintf(v, sizeof v, "%s", GATE_PHASE_S);
+        else
+            snprintf(v, sizeof v, "%g s", g->cells[ci].batch);
+        rp_set_string(&it->params[1].value, v);
         it->nparams = 2;
-        /* rp_set_string fails only for want of memory here (every field is there). */
-        if (rp_set_string(&it->scenario, scenario) ||
-            rp_set_string(&it->backend, g->cells[ci].backend) || rp_set_string(&it->op, op) ||
-            rp_set_string(&it->params[0].key, "procs") ||
-            rp_set_string(&it->params[0].value, g->cells[ci].procs) ||
-            rp_set_string(&it->params[1].key, cell ? "ops" : "batch") ||
-            rp_set_string(&it->params[1].value, cell ? g->cells[ci].ops : g->cells[ci].batch))
-            return -ENOMEM;
         it->merit = cell ? rp_cmp_merit_of_cell(cell, op) : rp_merit_of(scenario, op);
         g->item_of[ci][j] = (int)(g->cmp->nitems - 1);
         g->nops[ci]++;
@@ -236,20 +242,17 @@ static int add_pairs(gate *g, size_t ci, int look, bool head_first, const trial 
         p->head = trial_value(&it->merit, th, it->op);
         p->head_first = head_first;
         p->look = look;
-        const char *drop = why[0]                          ? why
-                           : !(p->base > 0 && p->head > 0) ? "a trial measured nothing"
-                                                           : NULL;
-        if (drop && rp_set_string(&p->dropped, drop))
-            return -ENOMEM;
+        if (why[0])
+            rp_set_string(&p->dropped, why);
+        if (!(p->base > 0 && p->head > 0) && !p->dropped)
+            rp_set_string(&p->dropped, "a trial measured nothing");
     }
     return 0;
 }
 
-/* Runs one pair of cell ci; 1 when it was dropped, 0 kept, or the (negative) code of the
+/* Runs one whole-process pair of cell ci; 1 when it was dropped, 0 kept, or a negative code on
  * failure. */
-int sc_gate_pair(gate *g, size_t ci, int look) {
-    if (g->lockstep)
-        return sc_gate_lockstep_pair(g, ci, look);
+static int process_pair(gate *g, size_t ci, int look) {
     bool head_first = sc_gate_rand(g) & 1;
     trial tb = {0}, th = {0};
     int rc = head_first ? run_trial(g, g->head_bin, &g->cells[ci], &th)
@@ -270,5 +273,21 @@ int sc_gate_pair(gate *g, size_t ci, int look) {
     }
     rp_doc_free(tb.doc);
     rp_doc_free(th.doc);
-    return rc ? rc : why[0] ? 1 : 0;
+    return rc ? -1 : why[0] ? 1 : 0;
+}
+
+int sc_gate_pair(gate *g, size_t gi, int look) {
+    if (g->lockstep)
+        return sc_gate_lockstep_pair(g, gi, look);
+    int kept = 0, dropped = 0;
+    for (size_t ci = 0; ci < g->ncells; ci++) {
+        if (g->cells[ci].group != gi || !g->open[ci])
+            continue;
+        int r = process_pair(g, ci, look);
+        if (r < 0)
+            return r;
+        kept += r == 0;
+        dropped += r == 1;
+    }
+    return dropped && !kept ? 1 : 0;
 }

@@ -117,17 +117,21 @@ static void anchors(gate *g) {
 }
 
 static int shuffle_run(gate *g, int look) {
-    size_t *order = malloc(g->ncells * (size_t)g->pairs * sizeof *order), n = 0;
-    int *replaced = calloc(g->ncells, sizeof *replaced);
+    size_t *order = malloc(g->ngroups * (size_t)g->pairs * sizeof *order + 1), n = 0;
+    int *replaced = calloc(g->ngroups + 1, sizeof *replaced);
     if (!order || !replaced) {
         free(order);
         free(replaced);
         return -ENOMEM;
     }
-    for (size_t c = 0; c < g->ncells; c++)
-        if (g->open[c])
-            for (int k = 0; k < g->pairs; k++)
-                order[n++] = c;
+    /* The pairs of every group with an open cell, K each, in one shuffled order. */
+    for (size_t gi = 0; gi < g->ngroups; gi++) {
+        bool open = false;
+        for (size_t c = 0; c < g->ncells; c++)
+            open |= g->cells[c].group == gi && g->open[c];
+        for (int k = 0; open && k < g->pairs; k++)
+            order[n++] = gi;
+    }
     for (size_t i = n; i > 1; i--) {
         size_t j = (size_t)(sc_gate_rand(g) % i), t = order[i - 1];
         order[i - 1] = order[j];
@@ -136,7 +140,7 @@ static int shuffle_run(gate *g, int look) {
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         int r = sc_gate_pair(g, order[i], look);
-        /* A dropped pair is replaced right away, by a pair of the same cell. */
+        /* A dropped pair is replaced right away, by a pair of the same group. */
         while (r == 1 && replaced[order[i]] < (g->pairs + 1) / 2) {
             replaced[order[i]]++;
             r = sc_gate_pair(g, order[i], look);
@@ -153,6 +157,8 @@ static bool update_open(gate *g) {
     bool any = false;
     for (size_t ci = 0; ci < g->ncells; ci++) {
         g->open[ci] = false;
+        if (g->skipped[ci])
+            continue;
         for (int j = 0; j < g->nops[ci]; j++)
             g->open[ci] |= g->cmp->items[g->item_of[ci][j]].verdict == RP_VERDICT_INCONCLUSIVE;
         any |= g->open[ci];

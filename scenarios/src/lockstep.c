@@ -461,6 +461,77 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
     free(ms);
 }
 
+/* ---- batches driven from outside: `udbench gate-worker` ---- */
+
+struct sc_ls_group {
+    sc_lockstep *ls;
+    member *ms;
+    size_t n;
+    volatile sig_atomic_t *stop;
+};
+
+static void group_release(sc_ls_group *g) {
+    for (size_t i = 0; g->ms && i < g->n; i++) {
+        if (g->ms[i].a)
+            munmap(g->ms[i].a, g->ms[i].asize);
+        free(g->ms[i].prev);
+        free(g->ms[i].cur);
+    }
+    if (g->ls && g->ls != MAP_FAILED)
+        munmap(g->ls, sizeof *g->ls);
+    free(g->ms);
+    free(g);
+}
+
+sc_ls_group *sc_ls_open(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
+                        volatile sig_atomic_t *stop) {
+    sc_ls_group *g = n < SC_LS_END ? calloc(1, sizeof *g) : NULL;
+    if (!g)
+        return NULL;
+    g->n = n;
+    g->stop = stop;
+    g->ms = calloc(n ? n : 1, sizeof *g->ms);
+    g->ls = mmap(NULL, sizeof *g->ls, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (!g->ms || g->ls == MAP_FAILED) {
+        group_release(g);
+        return NULL;
+    }
+    atomic_store(&g->ls->turn, 0);
+    for (size_t i = 0; i < n; i++) {
+        g->ms[i] = (member){.c = &cells[i], .out = &outs[i], .st = &st[i]};
+        if (!st[i].done)
+            member_start(&g->ms[i], g->ls, (int)i);
+    }
+    wait_ready(g->ms, n, stop);
+    return g;
+}
+
+bool sc_ls_live(const sc_ls_group *g, size_t i) {
+    return i < g->n && g->ms[i].live;
+}
+
+int sc_ls_batch(sc_ls_group *g, size_t i, int round, int position) {
+    if (!sc_ls_live(g, i))
+        return SC_EWORKER;
+    uint64_t ticks0, steal0, ticks1, steal1;
+    sc_cpu_ticks(&ticks0, &steal0);
+    if (run_batch(g->ls, &g->ms[i], (int)i, g->stop))
+        return SC_EWORKER;
+    sc_cpu_ticks(&ticks1, &steal1);
+    double steal = ticks1 > ticks0 && steal1 >= steal0
+                       ? (double)(steal1 - steal0) / (double)(ticks1 - ticks0)
+                       : 0;
+    record_batch(&g->ms[i], round, position, steal, round < 0);
+    return 0;
+}
+
+void sc_ls_close(sc_ls_group *g) {
+    if (!g)
+        return;
+    finish_all(g->ls, g->ms, g->n, g->stop);
+    group_release(g);
+}
+
 /* ---- paired ratios ---- */
 
 static bool ok_cell(const rp_cell *o) {

@@ -42,6 +42,21 @@ void sc_pair_ratios(sc_cell *cells, rp_cell *outs, size_t n);
 /* The index of the reference cell of a group (as above), or SC_ENOREF. */
 int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n);
 
+/*
+ * The same rounds driven from outside the group (`udbench gate-worker`: the gate interleaves
+ * the batches of two builds' groups). sc_ls_open() starts every cell's workers and waits until
+ * they are warmed up (NULL when out of memory); sc_ls_batch() runs one batch of member i and
+ * records it as repetition `round` at `position` (round < 0: a warm-up batch, not recorded),
+ * 0, or a negative code when the member failed (it leaves the group); sc_ls_close() ends the
+ * workers, runs each live cell's `finish` and frees the group.
+ */
+typedef struct sc_ls_group sc_ls_group;
+sc_ls_group *sc_ls_open(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
+                        volatile sig_atomic_t *stop);
+bool sc_ls_live(const sc_ls_group *g, size_t i);
+int sc_ls_batch(sc_ls_group *g, size_t i, int round, int position);
+void sc_ls_close(sc_ls_group *g);
+
 /* ---- workers.c ---- */
 /* Forks the cell's P workers into pids[0..P); returns how many started (fewer than P when fork
  * failed, after stopping and reaping those that did). */

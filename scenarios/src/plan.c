@@ -99,9 +99,13 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return 0;
 }
 
+void sc_rmtree(const char *dir) {
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 void sc_backends_free(sc_backends *bs) {
     if (bs->tmpdir[0])
-        nftw(bs->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sc_rmtree(bs->tmpdir);
     free(bs->v);
     memset(bs, 0, sizeof *bs);
 }
@@ -484,6 +488,19 @@ static int run_group(sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, size_t f
     }
     group_run_free(&g);
     return status;
+}
+
+int sc_plan_cells(sc_plan *p, sc_cell **cells, size_t *n) {
+    cell_list l = {0};
+    for (int i = 0; i < p->nscenarios; i++) {
+        if (expand(p, sc_find_scenario(p->scenarios[i]), &l)) {
+            free(l.v);
+            return -ENOMEM;
+        }
+    }
+    *cells = l.v;
+    *n = l.n;
+    return 0;
 }
 
 int sc_plan_execute(sc_plan *p, rp_doc *doc, volatile sig_atomic_t *stop) {

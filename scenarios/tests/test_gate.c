@@ -1,6 +1,7 @@
 /*
  * test_gate.c - the gate's looks and Holm step over synthetic pairs, and the lockstep
- * protocol of `udbench gate-worker` with real forked workers (no cmocka assert in a child).
+ * protocol of `udbench gate-worker` (the catalogue's cells in `udbench run`'s lockstep engine)
+ * with real forked workers (no cmocka assert in a child).
  */
 #include <errno.h>
 #include <math.h>
@@ -161,7 +162,7 @@ typedef struct worker {
 } worker;
 
 /* Forks a worker running sc_gate_worker_main with argv; its stdin and stdout are pipes. */
-static worker start_worker(char **argv, int argc) {
+static worker start_worker_n(char **argv, int argc) {
     int to[2], from[2];
     assert_int_equal(pipe(to), 0);
     assert_int_equal(pipe(from), 0);
@@ -181,6 +182,9 @@ static worker start_worker(char **argv, int argc) {
     return w;
 }
 
+/* argv is an array ending in NULL: its count of arguments. */
+#define start_worker(argv) start_worker_n(argv, (int)(sizeof(argv) / sizeof *(argv)) - 1)
+
 static int stop_worker(worker *w, const char *cmd) {
     if (cmd)
         assert_int_equal(write(w->to, cmd, 1), 1);
@@ -197,54 +201,88 @@ static double answer(worker *w) {
     return v;
 }
 
-static void run_batches(char **argv, int argc, int batches) {
-    worker w = start_worker(argv, argc);
-    assert_true(answer(&w) == 0); /* ready */
-    for (int i = 0; i < batches; i++) {
-        assert_int_equal(write(w.to, "g", 1), 1);
-        assert_true(answer(&w) > 0);
+/* The ready answer: n, then n statuses; each status into st (when not NULL). */
+static void ready(worker *w, size_t n, double *st) {
+    assert_true(answer(w) == (double)n);
+    for (size_t i = 0; i < n; i++) {
+        double s = answer(w);
+        if (st)
+            st[i] = s;
+        else
+            assert_true(s == 0);
     }
+}
+
+/* One batch of member m: its figure of merit. */
+static double batch(worker *w, unsigned char m) {
+    unsigned char cmd[2] = {'g', m};
+    assert_int_equal(write(w->to, cmd, 2), 2);
+    return answer(w);
+}
+
+static void run_batches(char **argv, int argc, size_t members, int batches) {
+    worker w = start_worker_n(argv, argc);
+    ready(&w, members, NULL);
+    for (int i = 0; i < batches; i++)
+        assert_true(batch(&w, (unsigned char)(i % (int)members)) > 0);
     assert_int_equal(stop_worker(&w, "q"), 0);
 }
 
+/* The catalogue's cells, any of them: read, write and zipf on two backends at once. */
 static void test_worker_protocol(void **state) {
     (void)state;
-    char *local[] = {"gate-worker", "--scenario", "read", "--backend",
-                     "local:",      "--batch",    "500",  NULL};
-    run_batches(local, 7, 5);
-    char *write_[] = {"gate-worker", "--scenario", "write", "--backend",
-                      "local:",      "--batch",    "200",   NULL};
-    run_batches(write_, 7, 3);
+    char *read_[] = {"gate-worker", "--suite",    "smoke",     "--procs", "1",
+                     "--scenario",  "read",       "--backend", "local:",  "--backend",
+                     "ultradict:",  "--duration", "0.002",     NULL};
+    run_batches(read_, (int)(sizeof read_ / sizeof *read_) - 1, 2, 6);
+    char *write_[] = {"gate-worker", "--suite",   "smoke",  "--procs",    "1",     "--scenario",
+                      "write",       "--backend", "local:", "--duration", "0.002", NULL};
+    run_batches(write_, (int)(sizeof write_ / sizeof *write_) - 1, 1, 3);
+    char *zipf[] = {"gate-worker", "--suite",   "smoke",  "--procs",    "1",     "--scenario",
+                    "zipf",        "--backend", "local:", "--duration", "0.002", NULL};
+    run_batches(zipf, (int)(sizeof zipf / sizeof *zipf) - 1, 1, 3);
+    /* dump's figure is bytes/s, whose size per dump is known only at the cell's end. */
+    char *dump[] = {"gate-worker", "--suite",   "smoke",      "--procs",    "1",     "--scenario",
+                    "dump",        "--backend", "ultradict:", "--duration", "0.002", NULL};
+    run_batches(dump, (int)(sizeof dump / sizeof *dump) - 1, 1, 3);
     /* End of input instead of 'q' ends the worker cleanly too. */
-    worker w = start_worker(local, 7);
-    assert_true(answer(&w) == 0);
+    worker w = start_worker(read_);
+    ready(&w, 2, NULL);
     assert_int_equal(stop_worker(&w, NULL), 0);
 }
 
-/* Two processes in one batch: the worker's counter check (no lost update) passes. */
+/* Two processes in one batch: the lock scenario's check (no lost update) passes at the end;
+ * local: cannot run it and says n/a while the other member runs. */
 static void test_worker_lock_two_procs(void **state) {
     (void)state;
     char uri[64];
     snprintf(uri, sizeof uri, "ultradict:test_gate_%d", (int)getpid());
-    char *argv[] = {"gate-worker", "--scenario", "lock",    "--backend", uri,
-                    "--procs",     "2",          "--batch", "400",       NULL};
-    run_batches(argv, 9, 4);
+    char *argv[] = {"gate-worker", "--suite",    "smoke",     "--scenario", "lock",
+                    "--backend",   uri,          "--backend", "local:",     "--procs",
+                    "2",           "--duration", "0.002",     NULL};
+    worker w = start_worker(argv);
+    double st[2];
+    ready(&w, 2, st);
+    assert_true(st[0] == 0);
+    assert_true(st[1] == 1); /* not applicable */
+    for (int i = 0; i < 4; i++)
+        assert_true(batch(&w, 0) > 0);
+    assert_true(batch(&w, 1) < 0); /* a member that does not run has no batch */
+    assert_int_equal(stop_worker(&w, "q"), 0);
 }
 
 /* Two workers in lockstep: the token goes back and forth and both answer every batch. */
 static void test_two_workers_in_turn(void **state) {
     (void)state;
-    char *argv[] = {"gate-worker", "--scenario", "read", "--backend",
-                    "local:",      "--batch",    "300",  NULL};
-    worker a = start_worker(argv, 7), b = start_worker(argv, 7);
-    assert_true(answer(&a) == 0);
-    assert_true(answer(&b) == 0);
+    char *argv[] = {"gate-worker", "--suite",   "smoke",  "--procs",    "1",     "--scenario",
+                    "read",        "--backend", "local:", "--duration", "0.002", NULL};
+    worker a = start_worker(argv), b = start_worker(argv);
+    ready(&a, 1, NULL);
+    ready(&b, 1, NULL);
     for (int r = 0; r < 10; r++) {
         worker *first = (r & 1) ? &a : &b, *second = (r & 1) ? &b : &a;
-        assert_int_equal(write(first->to, "g", 1), 1);
-        assert_true(answer(first) > 0);
-        assert_int_equal(write(second->to, "g", 1), 1);
-        assert_true(answer(second) > 0);
+        assert_true(batch(first, 0) > 0);
+        assert_true(batch(second, 0) > 0);
     }
     assert_int_equal(stop_worker(&a, "q"), 0);
     assert_int_equal(stop_worker(&b, "q"), 0);
@@ -256,9 +294,10 @@ static void test_worker_cleans_up_on_sigterm(void **state) {
     char uri[64], seg[96];
     snprintf(uri, sizeof uri, "ultradict:test_gate_term_%d", (int)getpid());
     snprintf(seg, sizeof seg, "/dev/shm/test_gate_term_%d", (int)getpid());
-    char *argv[] = {"gate-worker", "--scenario", "write", "--backend", uri, "--batch", "100", NULL};
-    worker w = start_worker(argv, 7);
-    assert_true(answer(&w) == 0);
+    char *argv[] = {"gate-worker", "--suite",   "smoke", "--procs",    "1",     "--scenario",
+                    "write",       "--backend", uri,     "--duration", "0.002", NULL};
+    worker w = start_worker(argv);
+    ready(&w, 1, NULL);
     assert_int_equal(access(seg, F_OK), 0); /* the dict exists while the worker waits */
     assert_int_equal(kill(w.pid, SIGTERM), 0);
     int st;
@@ -271,20 +310,19 @@ static void test_worker_cleans_up_on_sigterm(void **state) {
 
 static void test_worker_refuses_bad_input(void **state) {
     (void)state;
-    char *bad_scen[] = {"gate-worker", "--scenario", "zipf", "--backend", "local:", NULL};
-    worker w = start_worker(bad_scen, 5);
+    char *bad_scen[] = {"gate-worker", "--scenario", "nosuch", "--backend", "local:", NULL};
+    worker w = start_worker(bad_scen);
     assert_int_equal(stop_worker(&w, NULL), 2);
-    char *bad_procs[] = {"gate-worker", "--scenario", "read", "--backend",
-                         "local:",      "--procs",    "2",    NULL};
-    w = start_worker(bad_procs, 7);
+    char *no_backend[] = {"gate-worker", "--scenario", "read", NULL};
+    w = start_worker(no_backend);
     assert_int_equal(stop_worker(&w, NULL), 2);
-    char *bad_batch[] = {"gate-worker", "--scenario", "read", "--backend",
-                         "local:",      "--batch",    "0",    NULL};
-    w = start_worker(bad_batch, 7);
+    char *bad_duration[] = {"gate-worker", "--scenario", "read", "--backend",
+                            "local:",      "--duration", "0",    NULL};
+    w = start_worker(bad_duration);
     assert_int_equal(stop_worker(&w, NULL), 2);
     /* A backend that cannot be opened: the worker answers -1 instead of ready, and exits 1. */
     char *bad_uri[] = {"gate-worker", "--scenario", "read", "--backend", "nosuch:x", NULL};
-    w = start_worker(bad_uri, 5);
+    w = start_worker(bad_uri);
     assert_true(answer(&w) < 0);
     assert_int_equal(stop_worker(&w, NULL), 1);
 }

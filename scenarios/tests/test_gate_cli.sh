@@ -80,7 +80,31 @@ has "gate document" "$tmp/gate.json" '"method": "paired-sign"'
 has "gate lockstep pairs" "$tmp/gate.json" '"batch"'
 check "gate bad mode" 2 "$ud" gate --base "$ud" --head "$ud" --mode sideways
 check "gate bad rounds" 2 "$ud" gate --base "$ud" --head "$ud" --rounds 2
-check "gate-worker bad scenario" 2 "$ud" gate-worker --scenario zipf --backend local:
+check "gate-worker bad scenario" 2 "$ud" gate-worker --scenario nosuch --backend local:
+check "gate-worker protocol" 0 "$ud" gate-worker --protocol
+has "gate-worker protocol" "$tmp/out" "^2$"
+check "gate unknown scenario" 2 "$ud" gate --base "$ud" --head "$ud" --scenario nosuch
+has "gate unknown scenario" "$tmp/err" "no scenario 'nosuch'"
+check "gate failover refused" 2 "$ud" gate --base "$ud" --head "$ud" --scenario failover
+check "gate bad batch" 2 "$ud" gate --base "$ud" --head "$ud" --batch 5
+check "gate unreachable backend" 4 "$ud" gate --base "$ud" --head "$ud" --scenario read \
+  --backend redis://127.0.0.1:1
+has "gate unreachable backend" "$tmp/err" "does not answer"
+# Any scenario of the catalogue on any backend: zipf and large (outside the old gate's five
+# cells) on two embedded stores, one of them file-based (`@`: each build's own folder).
+"$ud" gate --base "$ud" --head "$ud" --scenario zipf --scenario large --backend local: \
+  --backend 'sqlite:@/g.sqlite?sync=off' --pairs 4 --looks 1 --rounds 7 --seed 3 \
+  --out "$tmp/gate-any.json" >"$tmp/out" 2>"$tmp/err"
+st=$?
+if [ "$st" != 0 ] && [ "$st" != 3 ]; then
+  echo "FAIL: gate of zipf and large: exit $st (0 or 3 expected)"; cat "$tmp/out" "$tmp/err"
+  failures=$((failures + 1))
+fi
+for cell in "zipf local:" "large local:" "zipf sqlite:@/g.sqlite?sync=off" "large sqlite:@/g.sqlite?sync=off"; do
+  read -r sc be <<<"$cell"
+  n=$(jq --arg s "$sc" --arg b "$be" '[.comparisons[] | select(.scenario == $s and .backend == $b and (.pairs | length) >= 4)] | length' "$tmp/gate-any.json" 2>/dev/null)
+  [ "$n" = 1 ] || { echo "FAIL: gate of $sc on $be: no comparison with 4 pairs in the document"; failures=$((failures + 1)); }
+done
 # A build without the lockstep worker (here: a script that is not udbench) is refused in
 # --mode lockstep, and its whole-process trials fail with status 4, not a verdict.
 printf '#!/bin/sh\nexit 1\n' >"$tmp/old-udbench"
@@ -95,7 +119,7 @@ if [ "$st" != 0 ] && [ "$st" != 3 ]; then
   echo "FAIL: gate A/A, process mode: exit $st (0 or 3 expected)"; cat "$tmp/out" "$tmp/err"
   failures=$((failures + 1))
 fi
-has "gate process trials" "$tmp/gate-p.json" '"ops"'
+has "gate process trials" "$tmp/gate-p.json" '"duration_s"'
 check "gate document exports" 0 "$ud" export "$tmp/gate.json" --format junit
 
 [ "$failures" = 0 ] && echo "all gate CLI checks passed"

@@ -2,7 +2,7 @@
 # Two scripts/gate runs at once on one GATE_WORK must each compare the builds they were asked
 # for, and write separate documents. The builds are of a throw-away repository whose "udbench"
 # is a wrapper: it logs which commit it was built from and which run called it, then executes
-# the real udbench. Run A stops at its first `gate-worker --help` (before any trial) until run
+# the real udbench. Run A stops at its first `gate-worker --protocol` (before any trial) until run
 # B (another base, the same head) has finished building, linking and trying; then A's trials
 # must still execute A's base, and both documents must name their own base commit. Then two
 # runs C and D ask for the same slow new build at once: it must be made once, under the lock.
@@ -42,7 +42,7 @@ EOF
 cat >"$repo/udbench.in" <<'EOF'
 #!/bin/sh
 echo "${GATE_TEST_TAG:-?} @MARK@ $*" >>"$GATE_TEST_LOG"
-if [ "$1 $2" = "gate-worker --help" ] && [ -n "${GATE_TEST_HOLD:-}" ]; then
+if [ "$1 $2" = "gate-worker --protocol" ] && [ -n "${GATE_TEST_HOLD:-}" ]; then
   i=0
   while [ ! -e "$GATE_TEST_HOLD" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 fi
@@ -65,11 +65,11 @@ GATE_TEST_TAG=A GATE_TEST_HOLD=$tmp/go bash "$repo/scripts/gate" one two "${opts
   >"$tmp/a.out" 2>"$tmp/a.err" &
 a_pid=$!
 for _ in $(seq 1 1200); do
-  grep -q '^A .* gate-worker --help' "$tmp/calls.log" 2>/dev/null && break
+  grep -q '^A .* gate-worker --protocol' "$tmp/calls.log" 2>/dev/null && break
   kill -0 "$a_pid" 2>/dev/null || break
   sleep 0.1
 done
-grep -q '^A .* gate-worker --help' "$tmp/calls.log" 2>/dev/null || fail "run A never reached its trials"
+grep -q '^A .* gate-worker --protocol' "$tmp/calls.log" 2>/dev/null || fail "run A never reached its trials"
 GATE_TEST_TAG=B bash "$repo/scripts/gate" three two "${opts[@]}" >"$tmp/b.out" 2>"$tmp/b.err"
 b_status=$?
 touch "$tmp/go"
@@ -89,7 +89,7 @@ done
 # check_run TAG WANT-MARKS: the trials of run TAG executed exactly the builds of those marks.
 check_run() {
   local got
-  got=$(grep "^$1 " "$tmp/calls.log" | grep ' gate-worker --scenario' | awk '{print $2}' | sort -u |
+  got=$(grep "^$1 " "$tmp/calls.log" | grep ' gate-worker --suite' | awk '{print $2}' | sort -u |
     tr '\n' ' ')
   [ "$got" = "$2 " ] || fail "run $1 executed the builds '$got', not '$2'"
 }
