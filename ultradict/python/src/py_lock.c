@@ -92,6 +92,12 @@ int pyud_lock(Core *self) {
     return -1;
 }
 
+int pyud_lock_for_write(Core *self) {
+    if (self->lock_levels > 0 && self->lock_thread == PyThread_get_thread_ident())
+        return 0;
+    return pyud_lock(self) ? -1 : 1;
+}
+
 PyObject *core_lock_acquire(PyObject *op, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"block", "timeout", "sleep_time", "steal_after_timeout", NULL};
     Core *self = (Core *)op;
@@ -179,19 +185,30 @@ PyObject *core_lock_steal(PyObject *op, PyObject *args) {
 
 /* ---- The lock object: `with ultra.lock:` and `with ultra.lock(block, timeout, ...):`. ---- */
 
+/*
+ * `with ultra.lock:` reads the property on every entry, so its object is made once per dict
+ * (allocating and freeing one cost ~300 instructions, a tenth of a locked increment). The dict
+ * holds that object, and the object only borrows the dict back, so that no cycle keeps a
+ * deleted dict open; when the dict goes while the object is still referenced elsewhere, its
+ * finalizer hands the object a reference of its own (pyud_lock_finalize). Objects made by
+ * `ultra.lock(...)` carry arguments and always hold their dict.
+ */
 typedef struct {
     PyObject_HEAD Core *ud;
     PyObject *args; /* (block, timeout, sleep_time, steal_after_timeout) or NULL */
+    bool owns_ud;   /* false: the dict's own lock object, which borrows it (see above) */
 } Lock;
 
 static PyObject *lock_classes[2]; /* RLock and SharedLock, set by the Python package */
 
-static PyObject *new_lock(PyTypeObject *tp, Core *ud, PyObject *args) {
+static PyObject *new_lock(PyTypeObject *tp, Core *ud, PyObject *args, bool owns_ud) {
     Lock *l = (Lock *)tp->tp_alloc(tp, 0);
     if (!l)
         return NULL;
-    Py_INCREF(ud);
+    if (owns_ud)
+        Py_INCREF(ud);
     l->ud = ud;
+    l->owns_ud = owns_ud;
     Py_XINCREF(args);
     l->args = args;
     return (PyObject *)l;
@@ -201,12 +218,38 @@ PyObject *core_get_lock(PyObject *op, void *unused) {
     (void)unused;
     Core *self = (Core *)op;
     PyObject *cls = lock_classes[self->spin ? 1 : 0];
-    return new_lock(cls ? (PyTypeObject *)cls : &pyud_lock_type, self, NULL);
+    PyTypeObject *tp = cls ? (PyTypeObject *)cls : &pyud_lock_type;
+    if (self->lock_obj && Py_TYPE(self->lock_obj) == tp) {
+        Py_INCREF(self->lock_obj);
+        return self->lock_obj;
+    }
+    /* A dict reopened with the other lock kind keeps its first object (someone may hold it)
+     * and hands out owning ones. */
+    if (self->lock_obj)
+        return new_lock(tp, self, NULL, true);
+    self->lock_obj = new_lock(tp, self, NULL, false);
+    Py_XINCREF(self->lock_obj);
+    return self->lock_obj;
+}
+
+void pyud_lock_finalize(Core *self) {
+    Lock *l = (Lock *)self->lock_obj;
+    if (!l || Py_REFCNT(l) == 1)
+        return;
+    /* Referenced beyond the dict: the object keeps the dict alive from now on, which undoes
+     * this deallocation, and the dict lets go of the object (no cycle). The dict is freed
+     * with the object's last reference; a finalizer runs once, so it does not come back here. */
+    Py_INCREF(self);
+    l->owns_ud = true;
+    self->lock_obj = NULL;
+    Py_DECREF(l);
 }
 
 static void lock_dealloc(PyObject *op) {
     Lock *l = (Lock *)op;
-    Py_CLEAR(l->ud);
+    if (l->owns_ud)
+        Py_CLEAR(l->ud);
+    l->ud = NULL;
     Py_CLEAR(l->args);
     Py_TYPE(op)->tp_free(op);
 }
@@ -231,7 +274,7 @@ static PyObject *lock_call(PyObject *op, PyObject *args, PyObject *kw) {
     PyObject *t = acquire_args(block, timeout, sleep_time, steal);
     if (!t)
         return NULL;
-    PyObject *r = new_lock(Py_TYPE(op), l->ud, t);
+    PyObject *r = new_lock(Py_TYPE(op), l->ud, t, true);
     Py_DECREF(t);
     return r;
 }

@@ -175,17 +175,19 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
         return -1;
     ud_buf kl;
     ud_buf *k = scratch_key(self, key, &kl);
-    /* Every write takes the lock here first, so that its wait lets go of the GIL (see
-     * pyud_lock_wait); the write's own lock is then a re-entry. */
-    if (!k || pyud_lock(self)) {
+    /* Every write holds the lock before it calls the library, so that a wait for it lets go of
+     * the GIL (see pyud_lock_wait); the write's own lock is then a re-entry. Inside
+     * `with ultra.lock:` the lock is held already. */
+    int took = k ? pyud_lock_for_write(self) : -1;
+    if (took < 0) {
         if (k)
             key_put(self, k);
         return -1;
     }
     int r;
     if (v) {
-        bool keep = write_through(self, key, v) && ud_lock_held(self->d) &&
-                    ud_change_position(self->d) == self->cache_pos;
+        /* The lock is held: the write is the only change if the position has not moved. */
+        bool keep = write_through(self, key, v) && ud_change_position(self->d) == self->cache_pos;
         r = write_value(self, k, v);
         if (r == 0 && keep)
             cache_written(self, key, v);
@@ -200,7 +202,8 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
             r = -1;
         }
     }
-    pyud_unlock(self);
+    if (took)
+        pyud_unlock(self);
     key_put(self, k);
     return r;
 }

@@ -371,6 +371,39 @@ class Locks(unittest.TestCase):
         o.close()
         d.close()
 
+    def test_one_lock_object_per_dict(self):
+        for shared in (False, True):
+            d = UltraDict(name=fresh_name(), shared_lock=shared)
+            self.assertIs(d.lock, d.lock)
+            self.assertIsInstance(d.lock, UltraDict.SharedLock if shared else UltraDict.RLock)
+            with d.lock(timeout=1) as lk:  # with arguments: an object of its own
+                self.assertIsNot(lk, d.lock)
+                d['x'] = 1
+            self.assertIs(d.lock._ud, d)
+            d.close()
+
+    def test_lock_object_without_its_dict(self):
+        gc.collect()
+        before = own_fds()
+        d = UltraDict(name=fresh_name())
+        name = d.name
+        d.lock  # made and dropped: the dict is not kept open by it
+        del d
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+        # A lock object kept beyond its dict keeps the dict usable, then lets it go.
+        lk = UltraDict(name=name).lock
+        self.assertEqual(own_fds(), before + 4)
+        with lk:
+            self.assertEqual(lk._ud._lock_holder(), os.getpid())
+            lk._ud['k'] = 'v'
+        self.assertEqual(lk._ud['k'], 'v')
+        with lk._ud.lock:  # the dict's own lock object now is another one
+            pass
+        del lk
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+
     def test_blocking_pid_and_timeout(self):
         for shared in (False, True):
             d = UltraDict(name=fresh_name(), shared_lock=shared)
