@@ -232,17 +232,32 @@ PyObject *core_get_lock(PyObject *op, void *unused) {
     return self->lock_obj;
 }
 
+void pyud_lock_drop(Core *self) {
+    Py_CLEAR(self->lock_bound[0]);
+    Py_CLEAR(self->lock_bound[1]);
+    Py_CLEAR(self->lock_obj);
+}
+
 void pyud_lock_finalize(Core *self) {
     Lock *l = (Lock *)self->lock_obj;
-    if (!l || Py_REFCNT(l) == 1)
+    if (!l)
+        return;
+    /* Who else holds the object (the dict and its bound methods aside), or a bound method. */
+    Py_ssize_t ours = 1, theirs = 0;
+    for (int i = 0; i < 2; i++) {
+        if (self->lock_bound[i]) {
+            ours++;
+            theirs += Py_REFCNT(self->lock_bound[i]) - 1;
+        }
+    }
+    if (Py_REFCNT(l) == ours && theirs == 0)
         return;
     /* Referenced beyond the dict: the object keeps the dict alive from now on, which undoes
      * this deallocation, and the dict lets go of the object (no cycle). The dict is freed
      * with the object's last reference; a finalizer runs once, so it does not come back here. */
     Py_INCREF(self);
     l->owns_ud = true;
-    self->lock_obj = NULL;
-    Py_DECREF(l);
+    pyud_lock_drop(self);
 }
 
 static void lock_dealloc(PyObject *op) {
@@ -362,6 +377,67 @@ PyTypeObject pyud_lock_type = {
     .tp_methods = lock_methods,
     .tp_getset = lock_getset,
 };
+
+/*
+ * `with` looks __enter__ and __exit__ up on the type and binds them to the object: two method
+ * objects made and freed per `with` (~400 instructions). For the dict's own lock object the
+ * type's entries are these descriptors, which hand out the bound methods the dict keeps (a
+ * reference from the dict, not from the object: no cycle); any other object, and the class
+ * itself (contextlib.ExitStack calls type(cm).__exit__(cm, ...)), get the plain method.
+ */
+typedef struct {
+    PyObject_HEAD PyObject *plain; /* the ordinary method descriptor */
+    int slot;                      /* index into Core.lock_bound */
+} BoundOnce;
+
+static PyObject *bound_once_get(PyObject *op, PyObject *obj, PyObject *type) {
+    BoundOnce *b = (BoundOnce *)op;
+    descrgetfunc get = Py_TYPE(b->plain)->tp_descr_get;
+    if (!obj || !PyObject_TypeCheck(obj, &pyud_lock_type))
+        return get(b->plain, obj, type);
+    Lock *l = (Lock *)obj;
+    if (l->owns_ud || !l->ud || l->ud->lock_obj != obj)
+        return get(b->plain, obj, type);
+    PyObject **slot = &l->ud->lock_bound[b->slot];
+    if (!*slot)
+        *slot = get(b->plain, obj, type);
+    Py_XINCREF(*slot);
+    return *slot;
+}
+
+static void bound_once_dealloc(PyObject *op) {
+    Py_CLEAR(((BoundOnce *)op)->plain);
+    Py_TYPE(op)->tp_free(op);
+}
+
+static PyTypeObject bound_once_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "UltraDict._ultradict.BoundOnce",
+    .tp_basicsize = sizeof(BoundOnce),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = bound_once_dealloc,
+    .tp_descr_get = bound_once_get,
+};
+
+int pyud_lock_type_init(void) {
+    static const char *const names[2] = {"__enter__", "__exit__"};
+    if (PyType_Ready(&bound_once_type) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        PyObject *plain = PyDict_GetItemString(pyud_lock_type.tp_dict, names[i]);
+        BoundOnce *b = plain ? PyObject_New(BoundOnce, &bound_once_type) : NULL;
+        if (!b)
+            return -1;
+        Py_INCREF(plain);
+        b->plain = plain;
+        b->slot = i;
+        int rc = PyDict_SetItemString(pyud_lock_type.tp_dict, names[i], (PyObject *)b);
+        Py_DECREF(b);
+        if (rc)
+            return -1;
+    }
+    PyType_Modified(&pyud_lock_type);
+    return 0;
+}
 
 PyObject *pyud_set_lock_classes(PyObject *m, PyObject *args) {
     (void)m;

@@ -220,6 +220,8 @@ static int core_traverse(PyObject *op, visitproc visit, void *arg) {
     Py_VISIT(self->dumps);
     Py_VISIT(self->loads);
     Py_VISIT(self->lock_obj);
+    Py_VISIT(self->lock_bound[0]);
+    Py_VISIT(self->lock_bound[1]);
     return PyDict_Type.tp_traverse(op, visit, arg);
 }
 
@@ -231,7 +233,7 @@ static void core_drop_refs(Core *self) {
     Py_CLEAR(self->children);
     Py_CLEAR(self->dumps);
     Py_CLEAR(self->loads);
-    Py_CLEAR(self->lock_obj);
+    pyud_lock_drop(self);
 }
 
 static int core_clear_refs(PyObject *op) {

@@ -49,6 +49,7 @@ typedef struct {
     unsigned long lock_thread; /* PyThread_get_thread_ident() of the holder */
     pyud_memo key_memo, val_memo; /* see pyud_memo (py_mapping.c) */
     PyObject *lock_obj;           /* the `lock` property's object, made once (py_lock.c) */
+    PyObject *lock_bound[2];      /* its __enter__ and __exit__, bound once (py_lock.c) */
 } Core;
 
 enum { SCRATCH_KEY = 0, SCRATCH_VAL = 1 };
@@ -119,6 +120,10 @@ PyObject *core_get_lock(PyObject *op, void *unused);
 /* Core's tp_finalize: a lock object that outlives its dict takes a reference to it. */
 void pyud_lock_finalize(Core *self);
 PyObject *pyud_set_lock_classes(PyObject *m, PyObject *args);
+/* After PyType_Ready(&pyud_lock_type): __enter__ and __exit__ bound once per dict. 0 or -1. */
+int pyud_lock_type_init(void);
+/* Drops the dict's lock object and its bound methods (dealloc, tp_clear). */
+void pyud_lock_drop(Core *self);
 /* pyud_lock_wait() failed with a Python exception set (a signal handler's, e.g. Ctrl-C). */
 #define PYUD_LOCK_EXC INT_MIN
 /*

@@ -404,6 +404,39 @@ class Locks(unittest.TestCase):
         self.assertEqual(own_fds(), before)
         self.assertEqual(shm_entries(name), [])
 
+    def test_lock_methods_bound_once(self):
+        import contextlib
+        gc.collect()
+        before = own_fds()
+        d = UltraDict(name=fresh_name())
+        name = d.name
+        lk = d.lock
+        self.assertIs(lk.__enter__, lk.__enter__)
+        self.assertIs(lk.__exit__, lk.__exit__)
+        with d.lock(timeout=1) as other:  # not the dict's own object: bound as usual
+            self.assertIsNot(other.__exit__, other.__exit__)
+        del other
+        with contextlib.ExitStack() as stack:  # calls type(cm).__enter__(cm)
+            stack.enter_context(lk)
+            self.assertEqual(d._lock_holder(), os.getpid())
+        self.assertEqual(d._lock_holder(), 0)
+        del lk
+        with d.lock:
+            d['n'] = 1
+        del d  # the bound methods the dict keeps do not keep it open
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+        # The dict deleted inside its own `with`: it stays open until the section ends.
+        d = UltraDict(name=name)
+        with d.lock:
+            o = d.lock._ud
+            del d
+            o['n'] = 2
+            del o
+            self.assertEqual(own_fds(), before + 4)
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+
     def test_blocking_pid_and_timeout(self):
         for shared in (False, True):
             d = UltraDict(name=fresh_name(), shared_lock=shared)
