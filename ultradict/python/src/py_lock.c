@@ -393,7 +393,9 @@ typedef struct {
 static PyObject *bound_once_get(PyObject *op, PyObject *obj, PyObject *type) {
     BoundOnce *b = (BoundOnce *)op;
     descrgetfunc get = Py_TYPE(b->plain)->tp_descr_get;
-    if (!obj || !PyObject_TypeCheck(obj, &pyud_lock_type))
+    /* The dict's own object is always of one of the package's two classes. */
+    PyTypeObject *tp = obj ? Py_TYPE(obj) : NULL;
+    if (!tp || (tp != (PyTypeObject *)lock_classes[0] && tp != (PyTypeObject *)lock_classes[1]))
         return get(b->plain, obj, type);
     Lock *l = (Lock *)obj;
     if (l->owns_ud || !l->ud || l->ud->lock_obj != obj)

@@ -39,7 +39,13 @@ void pyud_memo_free(pyud_memo *m) {
 
 /* Lends the memo's buffer holding o's encoding (encoding o now unless the memo holds o already):
  * 1 and *out set; 0 if the memo is lent out or o is not of a memo type; -1 with an exception. */
-static int memo_take(Core *self, pyud_memo *m, PyObject *o, bool value, ud_buf **out) {
+static inline int memo_take(Core *self, pyud_memo *m, PyObject *o, bool value, ud_buf **out) {
+    /* The hit first: the memo only ever holds an object of a memo type. */
+    if (o == m->obj && !m->busy) {
+        m->busy = true;
+        *out = &m->enc;
+        return 1;
+    }
     if (m->busy || !(PyLong_CheckExact(o) || PyUnicode_CheckExact(o) || PyBytes_CheckExact(o)))
         return 0;
     if (o != m->obj) {
