@@ -92,12 +92,6 @@ int pyud_lock(Core *self) {
     return -1;
 }
 
-int pyud_lock_for_write(Core *self) {
-    if (self->lock_levels > 0 && self->lock_thread == PyThread_get_thread_ident())
-        return 0;
-    return pyud_lock(self) ? -1 : 1;
-}
-
 PyObject *core_lock_acquire(PyObject *op, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"block", "timeout", "sleep_time", "steal_after_timeout", NULL};
     Core *self = (Core *)op;

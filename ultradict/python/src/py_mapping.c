@@ -181,19 +181,26 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
         return -1;
     ud_buf kl;
     ud_buf *k = scratch_key(self, key, &kl);
+    if (!k)
+        return -1;
+    /* Inside `with ultra.lock:` the lock is held already. */
+    bool held = pyud_lock_held_here(self);
+    /* Whether the written object can stand in the cache afterwards: only if nothing else changed
+     * since the cache was filled, which is checked again under the lock. This first look is one
+     * load (no hold of this thread to share yet), and a cache found stale here stays stale: it
+     * turns the later, dearer look off for writes that follow no read. */
+    bool keep = v && write_through(self, key, v) &&
+                (held || ud_change_position(self->d) == self->cache_pos);
     /* Every write holds the lock before it calls the library, so that a wait for it lets go of
-     * the GIL (see pyud_lock_wait); the write's own lock is then a re-entry. Inside
-     * `with ultra.lock:` the lock is held already. */
-    int took = k ? pyud_lock_for_write(self) : -1;
-    if (took < 0) {
-        if (k)
-            key_put(self, k);
+     * the GIL (see pyud_lock_wait); the write's own lock is then a re-entry. */
+    if (!held && pyud_lock(self)) {
+        key_put(self, k);
         return -1;
     }
     int r;
     if (v) {
-        /* The lock is held: the write is the only change if the position has not moved. */
-        bool keep = write_through(self, key, v) && ud_change_position(self->d) == self->cache_pos;
+        /* Under the lock: the write is the only change if the position has not moved. */
+        keep = keep && ud_change_position(self->d) == self->cache_pos;
         r = write_value(self, k, v);
         if (r == 0 && keep)
             cache_written(self, key, v);
@@ -208,7 +215,7 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
             r = -1;
         }
     }
-    if (took)
+    if (!held)
         pyud_unlock(self);
     key_put(self, k);
     return r;

@@ -135,10 +135,11 @@ void pyud_lock_drop(Core *self);
 int pyud_lock_wait(Core *self, const ud_lock_options *o);
 /* pyud_lock_wait() blocking without limit: 0, or -1 with an exception set. */
 int pyud_lock(Core *self);
-/* For a write: 0 if the calling thread holds the lock through self already (the write's own
- * lock is then a re-entry that cannot wait), else pyud_lock(): 1 if taken (give it back with
- * pyud_unlock), -1 with an exception set. */
-int pyud_lock_for_write(Core *self);
+/* Whether the calling thread holds the lock through self (taken by pyud_lock_wait): a write's
+ * own lock is then a re-entry that cannot wait. */
+static inline bool pyud_lock_held_here(const Core *self) {
+    return self->lock_levels > 0 && self->lock_thread == PyThread_get_thread_ident();
+}
 /* Releases one level taken by pyud_lock_wait() (in the same thread). */
 void pyud_unlock(Core *self);
 /* 0 if close() may go ahead: no other thread holds the lock through self or waits for it;

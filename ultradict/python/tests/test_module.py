@@ -165,6 +165,18 @@ class Mapping(unittest.TestCase):
         del d['k']
         self.assertNotIn('k', o)
 
+    def test_write_after_another_handle_keeps_no_stale_cache(self):
+        d, o = self.d, self.other
+        d['a'] = 1
+        self.assertEqual(d['a'], 1)  # the cache is valid now
+        o['a'] = 2
+        d['b'] = 3  # not the only change since the cache was filled
+        self.assertEqual(d['a'], 2)
+        self.assertEqual(d['b'], 3)
+        d['b'] = 4  # the only change: the cache keeps the written value
+        self.assertEqual(d['b'], 4)
+        self.assertEqual(o['b'], 4)
+
     def test_mutable_value_is_a_copy_until_written(self):
         self.d['l'] = [1]
         self.d['l'].append(2)  # as in the original: changes the local copy only
