@@ -416,6 +416,18 @@ class Locks(unittest.TestCase):
         self.assertEqual(own_fds(), before)
         self.assertEqual(shm_entries(name), [])
 
+    def test_lock_object_in_a_garbage_cycle(self):
+        gc.collect()
+        before = own_fds()
+        d = UltraDict(name=fresh_name())
+        name = d.name
+        box = [d.lock]
+        box.append(box)  # the lock object kept only by a cycle
+        del d, box
+        gc.collect()
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+
     def test_lock_methods_bound_once(self):
         import contextlib
         gc.collect()
