@@ -30,6 +30,11 @@ CASES = {
     'ud-read-str': ('ud', "d['1'] = '1'", "for _ in range(n): x = d['1']"),
     'ud-counter-locked': ('ud', "d['c'] = 0",
                           "for _ in range(n):\n    with d.lock:\n        d['c'] += 1"),
+    # Two handles of one dict taking turns: each increment finds the other's write, as with
+    # two processes (one operation = one increment by each).
+    'ud-counter-2handles': ('ud', "d['c'] = 0\ne = type(d)(name=d.name)",
+                            "for _ in range(n):\n    with d.lock:\n        d['c'] += 1\n"
+                            "    with e.lock:\n        e['c'] += 1"),
     'ud-popitem-1k': ('ud', 'd.update((i, i) for i in range(1000 + 2 * N))',
                       'for _ in range(n): d.popitem()'),
     'ud-popitem-32k': ('ud', 'd.update((i, i) for i in range(32000 + 2 * N))',

@@ -130,7 +130,8 @@ static struct PyModuleDef mod_def = {PyModuleDef_HEAD_INIT, "_ultradict",
 
 PyMODINIT_FUNC PyInit__ultradict(void) {
     pyud_core_type.tp_base = &PyDict_Type;
-    if (PyType_Ready(&pyud_core_type) < 0 || PyType_Ready(&pyud_lock_type) < 0)
+    if (PyType_Ready(&pyud_core_type) < 0 || PyType_Ready(&pyud_lock_type) < 0 ||
+        pyud_lock_type_init() < 0)
         return NULL;
     PyObject *pickle = PyImport_ImportModule("pickle");
     if (!pickle)

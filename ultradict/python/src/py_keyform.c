@@ -32,12 +32,24 @@ long long pyud_decimal_small(const char *p, size_t n) {
 }
 
 char *pyud_format_ll(char *end, long long v) {
-    /* By hand: snprintf() costs more than the rest of a small write. */
+    /* By hand, two digits a step: snprintf() costs more than the rest of a small write. */
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--end = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--end = pairs[d + 1];
+        *--end = pairs[d];
+    }
+    if (u >= 10) {
+        *--end = pairs[u * 2 + 1];
+        *--end = pairs[u * 2];
+    } else {
+        *--end = (char)('0' + u);
+    }
     if (v < 0)
         *--end = '-';
     return end;

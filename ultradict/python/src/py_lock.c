@@ -179,19 +179,30 @@ PyObject *core_lock_steal(PyObject *op, PyObject *args) {
 
 /* ---- The lock object: `with ultra.lock:` and `with ultra.lock(block, timeout, ...):`. ---- */
 
+/*
+ * `with ultra.lock:` reads the property on every entry, so its object is made once per dict
+ * (allocating and freeing one cost ~300 instructions, a tenth of a locked increment). The dict
+ * holds that object, and the object only borrows the dict back, so that no cycle keeps a
+ * deleted dict open; when the dict goes while the object is still referenced elsewhere, its
+ * finalizer hands the object a reference of its own (pyud_lock_finalize). Objects made by
+ * `ultra.lock(...)` carry arguments and always hold their dict.
+ */
 typedef struct {
     PyObject_HEAD Core *ud;
     PyObject *args; /* (block, timeout, sleep_time, steal_after_timeout) or NULL */
+    bool owns_ud;   /* false: the dict's own lock object, which borrows it (see above) */
 } Lock;
 
 static PyObject *lock_classes[2]; /* RLock and SharedLock, set by the Python package */
 
-static PyObject *new_lock(PyTypeObject *tp, Core *ud, PyObject *args) {
+static PyObject *new_lock(PyTypeObject *tp, Core *ud, PyObject *args, bool owns_ud) {
     Lock *l = (Lock *)tp->tp_alloc(tp, 0);
     if (!l)
         return NULL;
-    Py_INCREF(ud);
+    if (owns_ud)
+        Py_INCREF(ud);
     l->ud = ud;
+    l->owns_ud = owns_ud;
     Py_XINCREF(args);
     l->args = args;
     return (PyObject *)l;
@@ -201,12 +212,53 @@ PyObject *core_get_lock(PyObject *op, void *unused) {
     (void)unused;
     Core *self = (Core *)op;
     PyObject *cls = lock_classes[self->spin ? 1 : 0];
-    return new_lock(cls ? (PyTypeObject *)cls : &pyud_lock_type, self, NULL);
+    PyTypeObject *tp = cls ? (PyTypeObject *)cls : &pyud_lock_type;
+    if (self->lock_obj && Py_TYPE(self->lock_obj) == tp) {
+        Py_INCREF(self->lock_obj);
+        return self->lock_obj;
+    }
+    /* A dict reopened with the other lock kind keeps its first object (someone may hold it)
+     * and hands out owning ones. */
+    if (self->lock_obj)
+        return new_lock(tp, self, NULL, true);
+    self->lock_obj = new_lock(tp, self, NULL, false);
+    Py_XINCREF(self->lock_obj);
+    return self->lock_obj;
+}
+
+void pyud_lock_drop(Core *self) {
+    Py_CLEAR(self->lock_bound[0]);
+    Py_CLEAR(self->lock_bound[1]);
+    Py_CLEAR(self->lock_obj);
+}
+
+void pyud_lock_finalize(Core *self) {
+    Lock *l = (Lock *)self->lock_obj;
+    if (!l)
+        return;
+    /* Who else holds the object (the dict and its bound methods aside), or a bound method. */
+    Py_ssize_t ours = 1, theirs = 0;
+    for (int i = 0; i < 2; i++) {
+        if (self->lock_bound[i]) {
+            ours++;
+            theirs += Py_REFCNT(self->lock_bound[i]) - 1;
+        }
+    }
+    if (Py_REFCNT(l) == ours && theirs == 0)
+        return;
+    /* Referenced beyond the dict: the object keeps the dict alive from now on, which undoes
+     * this deallocation, and the dict lets go of the object (no cycle). The dict is freed
+     * with the object's last reference; a finalizer runs once, so it does not come back here. */
+    Py_INCREF(self);
+    l->owns_ud = true;
+    pyud_lock_drop(self);
 }
 
 static void lock_dealloc(PyObject *op) {
     Lock *l = (Lock *)op;
-    Py_CLEAR(l->ud);
+    if (l->owns_ud)
+        Py_CLEAR(l->ud);
+    l->ud = NULL;
     Py_CLEAR(l->args);
     Py_TYPE(op)->tp_free(op);
 }
@@ -231,7 +283,7 @@ static PyObject *lock_call(PyObject *op, PyObject *args, PyObject *kw) {
     PyObject *t = acquire_args(block, timeout, sleep_time, steal);
     if (!t)
         return NULL;
-    PyObject *r = new_lock(Py_TYPE(op), l->ud, t);
+    PyObject *r = new_lock(Py_TYPE(op), l->ud, t, true);
     Py_DECREF(t);
     return r;
 }
@@ -319,6 +371,69 @@ PyTypeObject pyud_lock_type = {
     .tp_methods = lock_methods,
     .tp_getset = lock_getset,
 };
+
+/*
+ * `with` looks __enter__ and __exit__ up on the type and binds them to the object: two method
+ * objects made and freed per `with` (~400 instructions). For the dict's own lock object the
+ * type's entries are these descriptors, which hand out the bound methods the dict keeps (a
+ * reference from the dict, not from the object: no cycle); any other object, and the class
+ * itself (contextlib.ExitStack calls type(cm).__exit__(cm, ...)), get the plain method.
+ */
+typedef struct {
+    PyObject_HEAD PyObject *plain; /* the ordinary method descriptor */
+    int slot;                      /* index into Core.lock_bound */
+} BoundOnce;
+
+static PyObject *bound_once_get(PyObject *op, PyObject *obj, PyObject *type) {
+    BoundOnce *b = (BoundOnce *)op;
+    descrgetfunc get = Py_TYPE(b->plain)->tp_descr_get;
+    /* The dict's own object is always of one of the package's two classes. */
+    PyTypeObject *tp = obj ? Py_TYPE(obj) : NULL;
+    if (!tp || (tp != (PyTypeObject *)lock_classes[0] && tp != (PyTypeObject *)lock_classes[1]))
+        return get(b->plain, obj, type);
+    Lock *l = (Lock *)obj;
+    if (l->owns_ud || !l->ud || l->ud->lock_obj != obj)
+        return get(b->plain, obj, type);
+    PyObject **slot = &l->ud->lock_bound[b->slot];
+    if (!*slot)
+        *slot = get(b->plain, obj, type);
+    Py_XINCREF(*slot);
+    return *slot;
+}
+
+static void bound_once_dealloc(PyObject *op) {
+    Py_CLEAR(((BoundOnce *)op)->plain);
+    Py_TYPE(op)->tp_free(op);
+}
+
+static PyTypeObject bound_once_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "UltraDict._ultradict.BoundOnce",
+    .tp_basicsize = sizeof(BoundOnce),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_dealloc = bound_once_dealloc,
+    .tp_descr_get = bound_once_get,
+};
+
+int pyud_lock_type_init(void) {
+    static const char *const names[2] = {"__enter__", "__exit__"};
+    if (PyType_Ready(&bound_once_type) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        PyObject *plain = PyDict_GetItemString(pyud_lock_type.tp_dict, names[i]);
+        BoundOnce *b = plain ? PyObject_New(BoundOnce, &bound_once_type) : NULL;
+        if (!b)
+            return -1;
+        Py_INCREF(plain);
+        b->plain = plain;
+        b->slot = i;
+        int rc = PyDict_SetItemString(pyud_lock_type.tp_dict, names[i], (PyObject *)b);
+        Py_DECREF(b);
+        if (rc)
+            return -1;
+    }
+    PyType_Modified(&pyud_lock_type);
+    return 0;
+}
 
 PyObject *pyud_set_lock_classes(PyObject *m, PyObject *args) {
     (void)m;

@@ -39,7 +39,13 @@ void pyud_memo_free(pyud_memo *m) {
 
 /* Lends the memo's buffer holding o's encoding (encoding o now unless the memo holds o already):
  * 1 and *out set; 0 if the memo is lent out or o is not of a memo type; -1 with an exception. */
-static int memo_take(Core *self, pyud_memo *m, PyObject *o, bool value, ud_buf **out) {
+static inline int memo_take(Core *self, pyud_memo *m, PyObject *o, bool value, ud_buf **out) {
+    /* The hit first: the memo only ever holds an object of a memo type. */
+    if (o == m->obj && !m->busy) {
+        m->busy = true;
+        *out = &m->enc;
+        return 1;
+    }
     if (m->busy || !(PyLong_CheckExact(o) || PyUnicode_CheckExact(o) || PyBytes_CheckExact(o)))
         return 0;
     if (o != m->obj) {
@@ -175,17 +181,26 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
         return -1;
     ud_buf kl;
     ud_buf *k = scratch_key(self, key, &kl);
-    /* Every write takes the lock here first, so that its wait lets go of the GIL (see
-     * pyud_lock_wait); the write's own lock is then a re-entry. */
-    if (!k || pyud_lock(self)) {
-        if (k)
-            key_put(self, k);
+    if (!k)
+        return -1;
+    /* Inside `with ultra.lock:` the lock is held already. */
+    bool held = pyud_lock_held_here(self);
+    /* Whether the written object can stand in the cache afterwards: only if nothing else changed
+     * since the cache was filled, which is checked again under the lock. This first look is one
+     * load (no hold of this thread to share yet), and a cache found stale here stays stale: it
+     * turns the later, dearer look off for writes that follow no read. */
+    bool keep = v && write_through(self, key, v) &&
+                (held || ud_change_position(self->d) == self->cache_pos);
+    /* Every write holds the lock before it calls the library, so that a wait for it lets go of
+     * the GIL (see pyud_lock_wait); the write's own lock is then a re-entry. */
+    if (!held && pyud_lock(self)) {
+        key_put(self, k);
         return -1;
     }
     int r;
     if (v) {
-        bool keep = write_through(self, key, v) && ud_lock_held(self->d) &&
-                    ud_change_position(self->d) == self->cache_pos;
+        /* Under the lock: the write is the only change if the position has not moved. */
+        keep = keep && ud_change_position(self->d) == self->cache_pos;
         r = write_value(self, k, v);
         if (r == 0 && keep)
             cache_written(self, key, v);
@@ -200,7 +215,8 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
             r = -1;
         }
     }
-    pyud_unlock(self);
+    if (!held)
+        pyud_unlock(self);
     key_put(self, k);
     return r;
 }

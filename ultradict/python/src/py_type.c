@@ -219,6 +219,9 @@ static int core_traverse(PyObject *op, visitproc visit, void *arg) {
     Py_VISIT(self->children);
     Py_VISIT(self->dumps);
     Py_VISIT(self->loads);
+    Py_VISIT(self->lock_obj);
+    Py_VISIT(self->lock_bound[0]);
+    Py_VISIT(self->lock_bound[1]);
     return PyDict_Type.tp_traverse(op, visit, arg);
 }
 
@@ -230,6 +233,7 @@ static void core_drop_refs(Core *self) {
     Py_CLEAR(self->children);
     Py_CLEAR(self->dumps);
     Py_CLEAR(self->loads);
+    pyud_lock_drop(self);
 }
 
 static int core_clear_refs(PyObject *op) {
@@ -237,8 +241,15 @@ static int core_clear_refs(PyObject *op) {
     return PyDict_Type.tp_clear(op);
 }
 
+static void core_finalize(PyObject *op) {
+    pyud_lock_finalize((Core *)op);
+}
+
 static void core_dealloc(PyObject *op) {
     Core *self = (Core *)op;
+    /* A subclass's dealloc has run the finalizer already (it runs once). */
+    if (PyObject_CallFinalizerFromDealloc(op) < 0)
+        return; /* the lock object keeps the dict (pyud_lock_finalize) */
     PyObject_GC_UnTrack(op);
     if (self->d) {
         /* Children first: their handles are the parent's to close. */
@@ -338,6 +349,7 @@ PyTypeObject pyud_core_type = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "The shared dict over libultradict (use UltraDict.UltraDict).",
     .tp_dealloc = core_dealloc,
+    .tp_finalize = core_finalize,
     .tp_traverse = core_traverse,
     .tp_clear = core_clear_refs,
     .tp_as_mapping = &core_as_mapping,

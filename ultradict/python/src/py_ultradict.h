@@ -48,6 +48,8 @@ typedef struct {
     int lock_levels;           /* levels of the lock held through this object, by lock_thread */
     unsigned long lock_thread; /* PyThread_get_thread_ident() of the holder */
     pyud_memo key_memo, val_memo; /* see pyud_memo (py_mapping.c) */
+    PyObject *lock_obj;           /* the `lock` property's object, made once (py_lock.c) */
+    PyObject *lock_bound[2];      /* its __enter__ and __exit__, bound once (py_lock.c) */
 } Core;
 
 enum { SCRATCH_KEY = 0, SCRATCH_VAL = 1 };
@@ -115,7 +117,13 @@ PyObject *core_lock_release(PyObject *op, PyObject *unused);
 PyObject *core_lock_holder(PyObject *op, PyObject *unused);
 PyObject *core_lock_steal(PyObject *op, PyObject *args);
 PyObject *core_get_lock(PyObject *op, void *unused);
+/* Core's tp_finalize: a lock object that outlives its dict takes a reference to it. */
+void pyud_lock_finalize(Core *self);
 PyObject *pyud_set_lock_classes(PyObject *m, PyObject *args);
+/* After PyType_Ready(&pyud_lock_type): __enter__ and __exit__ bound once per dict. 0 or -1. */
+int pyud_lock_type_init(void);
+/* Drops the dict's lock object and its bound methods (dealloc, tp_clear). */
+void pyud_lock_drop(Core *self);
 /* pyud_lock_wait() failed with a Python exception set (a signal handler's, e.g. Ctrl-C). */
 #define PYUD_LOCK_EXC INT_MIN
 /*
@@ -127,6 +135,11 @@ PyObject *pyud_set_lock_classes(PyObject *m, PyObject *args);
 int pyud_lock_wait(Core *self, const ud_lock_options *o);
 /* pyud_lock_wait() blocking without limit: 0, or -1 with an exception set. */
 int pyud_lock(Core *self);
+/* Whether the calling thread holds the lock through self (taken by pyud_lock_wait): a write's
+ * own lock is then a re-entry that cannot wait. */
+static inline bool pyud_lock_held_here(const Core *self) {
+    return self->lock_levels > 0 && self->lock_thread == PyThread_get_thread_ident();
+}
 /* Releases one level taken by pyud_lock_wait() (in the same thread). */
 void pyud_unlock(Core *self);
 /* 0 if close() may go ahead: no other thread holds the lock through self or waits for it;

@@ -165,6 +165,18 @@ class Mapping(unittest.TestCase):
         del d['k']
         self.assertNotIn('k', o)
 
+    def test_write_after_another_handle_keeps_no_stale_cache(self):
+        d, o = self.d, self.other
+        d['a'] = 1
+        self.assertEqual(d['a'], 1)  # the cache is valid now
+        o['a'] = 2
+        d['b'] = 3  # not the only change since the cache was filled
+        self.assertEqual(d['a'], 2)
+        self.assertEqual(d['b'], 3)
+        d['b'] = 4  # the only change: the cache keeps the written value
+        self.assertEqual(d['b'], 4)
+        self.assertEqual(o['b'], 4)
+
     def test_mutable_value_is_a_copy_until_written(self):
         self.d['l'] = [1]
         self.d['l'].append(2)  # as in the original: changes the local copy only
@@ -370,6 +382,84 @@ class Locks(unittest.TestCase):
         self.assertEqual(d['x'], 2)
         o.close()
         d.close()
+
+    def test_one_lock_object_per_dict(self):
+        for shared in (False, True):
+            d = UltraDict(name=fresh_name(), shared_lock=shared)
+            self.assertIs(d.lock, d.lock)
+            self.assertIsInstance(d.lock, UltraDict.SharedLock if shared else UltraDict.RLock)
+            with d.lock(timeout=1) as lk:  # with arguments: an object of its own
+                self.assertIsNot(lk, d.lock)
+                d['x'] = 1
+            self.assertIs(d.lock._ud, d)
+            d.close()
+
+    def test_lock_object_without_its_dict(self):
+        gc.collect()
+        before = own_fds()
+        d = UltraDict(name=fresh_name())
+        name = d.name
+        d.lock  # made and dropped: the dict is not kept open by it
+        del d
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+        # A lock object kept beyond its dict keeps the dict usable, then lets it go.
+        lk = UltraDict(name=name).lock
+        self.assertEqual(own_fds(), before + 4)
+        with lk:
+            self.assertEqual(lk._ud._lock_holder(), os.getpid())
+            lk._ud['k'] = 'v'
+        self.assertEqual(lk._ud['k'], 'v')
+        with lk._ud.lock:  # the dict's own lock object now is another one
+            pass
+        del lk
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+
+    def test_lock_object_in_a_garbage_cycle(self):
+        gc.collect()
+        before = own_fds()
+        d = UltraDict(name=fresh_name())
+        name = d.name
+        box = [d.lock]
+        box.append(box)  # the lock object kept only by a cycle
+        del d, box
+        gc.collect()
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+
+    def test_lock_methods_bound_once(self):
+        import contextlib
+        gc.collect()
+        before = own_fds()
+        d = UltraDict(name=fresh_name())
+        name = d.name
+        lk = d.lock
+        self.assertIs(lk.__enter__, lk.__enter__)
+        self.assertIs(lk.__exit__, lk.__exit__)
+        with d.lock(timeout=1) as other:  # not the dict's own object: bound as usual
+            self.assertIsNot(other.__exit__, other.__exit__)
+        del other
+        with contextlib.ExitStack() as stack:  # calls type(cm).__enter__(cm)
+            stack.enter_context(lk)
+            self.assertEqual(d._lock_holder(), os.getpid())
+        self.assertEqual(d._lock_holder(), 0)
+        del lk
+        with d.lock:
+            d['n'] = 1
+        del d  # the bound methods the dict keeps do not keep it open
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+        # The dict deleted inside its own `with`: it stays open until the section ends.
+        d = UltraDict(name=name)
+        with d.lock:
+            o = d.lock._ud
+            del d
+            o['n'] = 2
+            del o
+            self.assertEqual(own_fds(), before + 4)
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
 
     def test_blocking_pid_and_timeout(self):
         for shared in (False, True):
