@@ -1,0 +1,431 @@
+/*
+ * section.c - the lock section of a handle, over the mechanism of lock.c: which thread holds
+ * the lock through which handle, re-entry (the depth), two handles of one dict sharing one
+ * thread's hold, the records a section leaves unpublished until its outermost unlock (and the
+ * dump deferred meanwhile, run through the hook dump.c's layer sets), a fork child letting go of
+ * its parent's section, and the register of attached processes.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The dump a section deferred, run at its outermost unlock: ud__dump_locked(), set by the
+ * layer above that defines it (ud__section_set_dump()). */
+static _Atomic(ud__dump_fn) dump_hook;
+
+void ud__section_set_dump(ud__dump_fn fn) {
+    atomic_store_explicit(&dump_hook, fn, memory_order_relaxed);
+}
+
+/* ---- Publication ---- */
+
+static long futex_wake_all(_Atomic uint32_t *addr) {
+    return syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/*
+ * A wake that woke nobody while `waiters` says w: either a waiter is between registering and
+ * sleeping (its slot says so), or the count is left over from waiters that were killed. We
+ * hold the lock, so nobody registers meanwhile; a waiter decrements `waiters` before its slot,
+ * so when no live slot counts a wait, every live waiter is done and the rest is dead: reset.
+ */
+static void recount_waiters(ud__control *c, uint32_t w) {
+    if (atomic_load_explicit(&c->waiting_unslotted, memory_order_relaxed) != 0)
+        return;
+    for (int i = 0; i < UD__MAX_ATTACHED; i++) {
+        if (atomic_load_explicit(&c->waiting[i], memory_order_relaxed) == 0)
+            continue;
+        uint64_t id = atomic_load_explicit(&c->attached[i], memory_order_relaxed);
+        if (id != 0 && ud__ident_alive(id))
+            return;
+    }
+    atomic_compare_exchange_strong(&c->waiters, &w, 0);
+}
+
+/* Makes everything up to new_end visible with one store, and wakes waiters. */
+void ud__publish_end(ud_dict *d, uint64_t new_end) {
+    ud__control *c = d->ctl;
+    atomic_store_explicit(&c->end, new_end, memory_order_release);
+    /* Waiters register under the lock (see ud_wait), so holding it we either see the waiter
+     * here, or the waiter saw the new end before it slept. */
+    uint32_t w = atomic_load_explicit(&c->waiters, memory_order_relaxed);
+    if (w != 0) {
+        atomic_fetch_add(&c->change_seq, 1);
+        if (futex_wake_all(&c->change_seq) == 0)
+            recount_waiters(c, w);
+    }
+}
+
+/* At the outermost unlock (or when another handle of the thread shares the hold): publishes
+ * the section's records, then runs a dump deferred meanwhile. */
+static void publish_pending(ud_dict *d) {
+    if (d->unpublished) {
+        d->unpublished = false;
+        ud__publish_end(d, d->pending_end);
+    }
+    if (d->dump_deferred) {
+        bool asked = d->dump_deferred & UD__DUMP_ASKED;
+        d->dump_deferred = 0;
+        ud__control *c = d->ctl;
+        uint64_t used = atomic_load_explicit(&c->end, memory_order_relaxed) -
+                        atomic_load_explicit(&c->base, memory_order_relaxed);
+        /* Compact what the section grew the stream by; a failure here only leaves the stream
+         * longer, as a failed dump always does. */
+        ud__dump_fn dump = atomic_load_explicit(&dump_hook, memory_order_relaxed);
+        if ((asked || used > c->buffer_size) && dump)
+            (void)dump(d);
+    }
+}
+
+/* In a fork child: the parent's unpublished records are not ours; the local copy is rebuilt
+ * from the dump and the stream. */
+static void drop_pending(ud_dict *d) {
+    if (d->unpublished) {
+        ud__table_clear(&d->table);
+        d->pos = 0;
+    }
+    d->unpublished = false;
+    d->dump_deferred = 0;
+}
+
+/* ---- Threads and their holds ---- */
+
+/*
+ * The lock belongs to a thread, like the original's multiprocessing.RLock: a handle remembers
+ * which thread took it (lock_owner), re-entry counts only for that thread, and any other
+ * thread - sharing the handle or not - waits for the lock like another process would. Threads
+ * are numbered from a process-wide counter (never reused, unlike a pthread_t or a tid).
+ */
+static _Atomic uint64_t thread_next = 1;
+static _Thread_local uint64_t thread_self;
+
+static inline uint64_t self_thread(void) {
+    uint64_t t = thread_self;
+    if (__builtin_expect(t == 0, 0))
+        t = thread_self = atomic_fetch_add_explicit(&thread_next, 1, memory_order_relaxed);
+    return t;
+}
+
+/* Whether the calling thread holds the lock through d. Only the owner ever stores its own
+ * number there, so a relaxed load answers exactly. */
+static inline bool owned_here(const ud_dict *d) {
+    return atomic_load_explicit(&d->lock_owner, memory_order_relaxed) == self_thread();
+}
+
+bool ud__lock_owned(const ud_dict *d) {
+    return owned_here(d);
+}
+
+/*
+ * The dicts whose lock this thread holds through some handle, by segment identity: a second
+ * handle of the same dict in the same thread shares that hold (see acquire()). `owner` is the
+ * handle that took the lock; only this thread uses it, and only while it holds. The first
+ * HELD_INLINE entries need no allocation; past them the table moves to the heap and doubles as
+ * needed (and goes back when the thread holds nothing), so any number of dicts can be held.
+ * Entries are kept packed: the first held_n are the holds.
+ */
+#define HELD_INLINE 16
+typedef struct held_ent {
+    uint64_t seg_id;
+    int holders;
+    ud_dict *owner;
+} held_ent;
+static _Thread_local held_ent held_inline[HELD_INLINE];
+static _Thread_local held_ent *held_heap; /* NULL: the table is held_inline */
+static _Thread_local int held_n, held_cap;
+
+static _Thread_local uint64_t held_fork_gen;
+
+static inline held_ent *held_tab(void) {
+    return held_heap ? held_heap : held_inline;
+}
+
+static int held_find(uint64_t id) {
+    /* A child of fork() holds nothing its parent held. */
+    uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
+    if (held_fork_gen != gen) {
+        held_n = 0;
+        held_fork_gen = gen;
+    }
+    held_ent *h = held_tab();
+    for (int i = 0; i < held_n; i++)
+        if (h[i].seg_id == id)
+            return i;
+    return -1;
+}
+
+static int held_grow(void) {
+    int cap = held_heap ? 2 * held_cap : 2 * HELD_INLINE;
+    held_ent *t = realloc(held_heap, (size_t)cap * sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    if (!held_heap)
+        memcpy(t, held_inline, sizeof held_inline);
+    held_heap = t;
+    held_cap = cap;
+    return 0;
+}
+
+/* Records d's hold in this thread's table: 0, or -ENOMEM (nothing recorded). */
+static int held_add(ud_dict *d) {
+    int i = held_find(d->seg_id);
+    if (i < 0) {
+        if (held_n == (held_heap ? held_cap : HELD_INLINE) && held_grow() != 0)
+            return -ENOMEM;
+        i = held_n++;
+        held_tab()[i] = (held_ent){d->seg_id, 0, NULL};
+        atomic_fetch_add_explicit(&ud__holds, 1, memory_order_relaxed);
+    }
+    held_tab()[i].owner = d;
+    held_tab()[i].holders++;
+    return 0;
+}
+
+static void held_drop(uint64_t id) {
+    int i = held_find(id);
+    if (i < 0 || --held_tab()[i].holders > 0)
+        return;
+    held_tab()[i] = held_tab()[--held_n];
+    atomic_fetch_sub_explicit(&ud__holds, 1, memory_order_relaxed);
+    if (held_n == 0 && held_heap) {
+        free(held_heap);
+        held_heap = NULL;
+    }
+}
+
+void ud__share_hold(const ud_dict *d) {
+    if (!d->seg_id)
+        return;
+    int i = held_find(d->seg_id);
+    ud_dict *o = i >= 0 ? held_tab()[i].owner : NULL;
+    if (!o || o == d)
+        return;
+    /* Another handle of this thread holds the lock, maybe with records it has not published:
+     * they go out now, before this handle reads or appends at the published end, and the
+     * owner publishes every further record at once until its outermost unlock - a section two
+     * handles write in is not all-or-nothing. */
+    o->hold_shared = true;
+    publish_pending(o);
+}
+
+/* ---- The register of attached processes ---- */
+
+/* Records this process in the control segment's register of attached processes. */
+void ud__register_attach(ud_dict *d) {
+    uint64_t me = ud__self_ident();
+    d->attach_slot = -1;
+    for (int pass = 0; pass < 2 && d->attach_slot < 0; pass++) {
+        for (int i = 0; i < UD__MAX_ATTACHED; i++) {
+            uint64_t cur = atomic_load_explicit(&d->ctl->attached[i], memory_order_relaxed);
+            /* First pass: free slots; second pass: slots of processes that died. */
+            if (pass == 0 ? cur != 0 : (cur == 0 || ud__ident_alive(cur)))
+                continue;
+            if (atomic_compare_exchange_strong(&d->ctl->attached[i], &cur, me)) {
+                /* A dead owner's waits died with it. */
+                atomic_store_explicit(&d->ctl->waiting[i], 0, memory_order_relaxed);
+                d->attach_slot = i;
+                break;
+            }
+        }
+    }
+}
+
+void ud__unregister_attach(ud_dict *d) {
+    if (d->attach_slot < 0)
+        return;
+    /* A child of fork() has another identity and leaves its parent's slot alone. */
+    uint64_t me = ud__self_ident();
+    atomic_compare_exchange_strong(&d->ctl->attached[d->attach_slot], &me, 0);
+    d->attach_slot = -1;
+}
+
+unsigned ud__count_attached(const ud__control *c) {
+    unsigned n = 0;
+    for (int i = 0; i < UD__MAX_ATTACHED; i++) {
+        uint64_t id = atomic_load_explicit(&((ud__control *)c)->attached[i], memory_order_relaxed);
+        if (id && ud__ident_alive(id))
+            n++;
+    }
+    return n;
+}
+
+/* ---- The section ---- */
+
+/* A handle copied into a child by fork() does not hold its parent's lock; the child registers
+ * itself as attached the first time it writes. */
+static inline void check_fork(ud_dict *d) {
+    uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
+    if (d->lock_fork_gen != gen) {
+        d->lock_fork_gen = gen;
+        d->lock_depth = 0;
+        atomic_store_explicit(&d->lock_owner, 0, memory_order_relaxed);
+        drop_pending(d);
+        d->lock_borrowed = false;
+        d->hold_shared = false;
+        ud__register_attach(d);
+    }
+}
+
+/* The bookkeeping of a hold just taken, shared or not: the first level, owned by this thread. */
+static void hold_taken(ud_dict *d) {
+    d->lock_depth = 1;
+    atomic_store_explicit(&d->lock_owner, self_thread(), memory_order_relaxed);
+}
+
+/* Gives the lock itself back (no bookkeeping). */
+static void release_lock(ud_dict *d) {
+    ud__lock_release(d->ctl, d->lock_mode);
+}
+
+/* Takes the lock as o says, or with o NULL tries once. The first attempt is made here, inline:
+ * the lock is free for most writes. */
+static int take(ud_dict *d, const ud_lock_options *o) {
+    int rc = ud__lock_try(d->ctl, d->lock_mode);
+    return rc == UD_EBUSY && o ? ud__lock_acquire(d->ctl, d->lock_mode, o) : rc;
+}
+
+/* Takes the lock for this thread through d (o: as in take()), or shares this thread's hold of
+ * the same dict through another handle. */
+static int acquire(ud_dict *d, const ud_lock_options *o) {
+    if (d->seg_id && held_find(d->seg_id) >= 0) {
+        /* Two handles of one dict used by one thread, e.g. `with a.lock: b[k] = v`: the second
+         * shares the first's hold instead of deadlocking or failing. Nesting makes it let go
+         * first; it never releases what it did not take. */
+        ud__share_hold(d);
+        d->lock_borrowed = true;
+        hold_taken(d);
+        return 0;
+    }
+    int rc = take(d, o);
+    if (rc)
+        return rc;
+    if (d->seg_id && held_add(d) != 0) {
+        release_lock(d);
+        return -ENOMEM;
+    }
+    atomic_store_explicit(&d->ctl->holder_pid,
+                          atomic_load_explicit(&ud__self_pid, memory_order_relaxed),
+                          memory_order_relaxed);
+    hold_taken(d);
+    return 0;
+}
+
+static void release(ud_dict *d) {
+    UD__DELAY_LOCK();
+    /* Cleared before the lock goes: the next holder, maybe a thread sharing this handle, finds
+     * it free. */
+    atomic_store_explicit(&d->lock_owner, 0, memory_order_relaxed);
+    if (d->lock_borrowed) {
+        d->lock_borrowed = false;
+        return;
+    }
+    d->hold_shared = false;
+    if (d->seg_id)
+        held_drop(d->seg_id);
+    release_lock(d);
+}
+
+/* Re-entry by the thread holding the lock through d: one more level. */
+static inline bool reenter(ud_dict *d) {
+    if (!owned_here(d))
+        return false;
+    d->lock_depth++;
+    return true;
+}
+
+int ud__lock(ud_dict *d) {
+    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
+    check_fork(d);
+    return reenter(d) ? 0 : acquire(d, &block);
+}
+
+int ud__lock_once(ud_dict *d) {
+    check_fork(d);
+    return reenter(d) ? 0 : acquire(d, NULL);
+}
+
+int ud__lock_for(ud_dict *d, double timeout) {
+    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
+    o.timeout = timeout;
+    check_fork(d);
+    return reenter(d) ? 0 : acquire(d, &o);
+}
+
+void ud__unlock(ud_dict *d) {
+    if (d->lock_depth == 1)
+        publish_pending(d);
+    if (d->lock_depth > 0 && --d->lock_depth == 0)
+        release(d);
+}
+
+int ud_lock(ud_dict *d, const ud_lock_options *o) {
+    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
+    UD__CHECK_HANDLE(d);
+    if (o && (o->timeout < 0 || o->timeout != o->timeout))
+        return UD_EINVAL;
+    check_fork(d);
+    return reenter(d) ? 0 : acquire(d, o ? o : &block);
+}
+
+int ud_unlock(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    check_fork(d);
+    /* Only the thread that took the lock gives it back: another thread sharing the handle gets
+     * an error and changes nothing. */
+    if (!owned_here(d) || d->lock_depth <= 0)
+        return UD_ENOTLOCKED;
+    ud__unlock(d);
+    return 0;
+}
+
+/* The bookkeeping of a hold just taken by stealing the spin lock: 0, or -ENOMEM (the lock is
+ * given back). */
+static int held_after_steal(ud_dict *d) {
+    if (d->seg_id && held_add(d) != 0) {
+        release_lock(d);
+        return -ENOMEM;
+    }
+    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
+                          memory_order_relaxed);
+    hold_taken(d);
+    return 0;
+}
+
+int ud_lock_steal(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    check_fork(d);
+    if (reenter(d))
+        return 0;
+    if (d->lock_mode != UD_LOCK_SPIN) {
+        /* A robust mutex cannot be taken from a live thread; a dead one is recovered by
+         * ud_lock() anyway. */
+        return -ENOTSUP;
+    }
+    ud__lock_steal_spin(d->ctl);
+    return held_after_steal(d);
+}
+
+pid_t ud_lock_holder(ud_dict *d) {
+    if (!d)
+        return 0;
+    return ud__lock_holder(d->ctl, d->lock_mode);
+}
+
+int ud_lock_steal_from(ud_dict *d, pid_t pid) {
+    UD__CHECK_HANDLE(d);
+    if (pid <= 0)
+        return UD_EINVAL;
+    check_fork(d);
+    if (d->lock_mode != UD_LOCK_SPIN)
+        return -ENOTSUP;
+    if (owned_here(d))
+        return UD_EBUSY; /* we hold it ourselves */
+    int rc = ud__lock_steal_spin_from(d->ctl, pid);
+    return rc ? rc : held_after_steal(d);
+}
