@@ -71,6 +71,7 @@ struct ud_dict {
     uint64_t pending_end;
     bool lock_borrowed; /* the lock is held by another handle of this thread (see lock.c) */
     bool hold_shared;   /* another handle of this thread uses our hold: publish at once */
+    bool hold_owner;    /* the owner of its thread's hold of the dict, while it holds */
     uint64_t seg_id;    /* identity of the control segment (device and inode), for lock.c */
     uint64_t lock_fork_gen;
     uint64_t open_fork_gen; /* fork generation when opened: forked copies never unlink */

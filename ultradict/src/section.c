@@ -97,38 +97,22 @@ static void drop_pending(ud_dict *d) {
 /* ---- Threads and their holds ---- */
 
 /*
- * The lock belongs to a thread, like the original's multiprocessing.RLock: a handle remembers
- * which thread took it (lock_owner), re-entry counts only for that thread, and any other
- * thread - sharing the handle or not - waits for the lock like another process would. Threads
- * are numbered from a process-wide counter (never reused, unlike a pthread_t or a tid).
- */
-static _Atomic uint64_t thread_next = 1;
-static _Thread_local uint64_t thread_self;
-
-static inline uint64_t self_thread(void) {
-    uint64_t t = thread_self;
-    if (__builtin_expect(t == 0, 0))
-        t = thread_self = atomic_fetch_add_explicit(&thread_next, 1, memory_order_relaxed);
-    return t;
-}
-
-/* Whether the calling thread holds the lock through d. Only the owner ever stores its own
- * number there, so a relaxed load answers exactly. */
-static inline bool owned_here(const ud_dict *d) {
-    return atomic_load_explicit(&d->lock_owner, memory_order_relaxed) == self_thread();
-}
-
-bool ud__lock_owned(const ud_dict *d) {
-    return owned_here(d);
-}
-
-/*
- * The dicts whose lock this thread holds through some handle, by segment identity: a second
- * handle of the same dict in the same thread shares that hold (see acquire()). `owner` is the
- * handle that took the lock; only this thread uses it, and only while it holds. The first
- * HELD_INLINE entries need no allocation; past them the table moves to the heap and doubles as
- * needed (and goes back when the thread holds nothing), so any number of dicts can be held.
- * Entries are kept packed: the first held_n are the holds.
+ * The state of this thread's holds, in one thread-local block: in a shared library (the Python
+ * module) every thread-local variable costs a call to find it, and one block is found once per
+ * call. The lock belongs to a thread, like the original's multiprocessing.RLock: a handle
+ * remembers which thread took it (lock_owner), re-entry counts only for that thread, and any
+ * other thread - sharing the handle or not - waits for the lock like another process would.
+ * Threads are numbered from a process-wide counter (never reused, unlike a pthread_t or a tid).
+ *
+ * `tab` holds the dicts whose lock this thread holds through some handle, by segment identity:
+ * a second handle of the same dict in the same thread shares that hold (see acquire()). `owner`
+ * is the handle that took the lock; only this thread uses it, and only while it holds. The
+ * first HELD_INLINE entries need no allocation; past them the table moves to the heap and
+ * doubles as needed (and goes back when the thread holds nothing), so any number of dicts can
+ * be held. Entries are kept packed: the first `n` are the holds. `last` is the entry found or
+ * added last: a write looks its dict up three times (taking, syncing, releasing), so it is
+ * checked before the table is scanned - a hint, compared with the entry it names every time,
+ * so that moving or dropping entries never makes it wrong, only a miss.
  */
 #define HELD_INLINE 16
 typedef struct held_ent {
@@ -136,74 +120,105 @@ typedef struct held_ent {
     int holders;
     ud_dict *owner;
 } held_ent;
-static _Thread_local held_ent held_inline[HELD_INLINE];
-static _Thread_local held_ent *held_heap; /* NULL: the table is held_inline */
-static _Thread_local int held_n, held_cap;
+typedef struct held_state {
+    uint64_t thread;   /* this thread's number, 0 until first needed */
+    uint64_t fork_gen; /* the fork generation the table belongs to */
+    held_ent *tab;     /* held_inline, or a heap block of cap entries */
+    int n, cap, last;
+    held_ent inline_tab[HELD_INLINE];
+} held_state;
+static _Atomic uint64_t thread_next = 1;
+static _Thread_local held_state holds;
 
-static _Thread_local uint64_t held_fork_gen;
-
-static inline held_ent *held_tab(void) {
-    return held_heap ? held_heap : held_inline;
+static inline held_state *my_holds(void) {
+    held_state *h = &holds;
+    if (__builtin_expect(h->thread == 0, 0)) {
+        h->thread = atomic_fetch_add_explicit(&thread_next, 1, memory_order_relaxed);
+        h->tab = h->inline_tab;
+        h->cap = HELD_INLINE;
+    }
+    return h;
 }
 
-static int held_find(uint64_t id) {
+/* Whether the calling thread holds the lock through d. Only the owner ever stores its own
+ * number there, so a relaxed load answers exactly. */
+static inline bool owned_here(const ud_dict *d) {
+    uint64_t owner = atomic_load_explicit(&d->lock_owner, memory_order_relaxed);
+    /* Nobody holds it through d (the common case) is known without finding this thread. */
+    return owner != 0 && owner == my_holds()->thread;
+}
+
+bool ud__lock_owned(const ud_dict *d) {
+    return owned_here(d);
+}
+
+static inline int held_find(held_state *h, uint64_t id) {
     /* A child of fork() holds nothing its parent held. */
     uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
-    if (held_fork_gen != gen) {
-        held_n = 0;
-        held_fork_gen = gen;
+    if (__builtin_expect(h->fork_gen != gen, 0)) {
+        h->n = 0;
+        h->fork_gen = gen;
     }
-    held_ent *h = held_tab();
-    for (int i = 0; i < held_n; i++)
-        if (h[i].seg_id == id)
-            return i;
+    if (h->last < h->n && h->tab[h->last].seg_id == id)
+        return h->last;
+    for (int i = 0; i < h->n; i++)
+        if (h->tab[i].seg_id == id)
+            return h->last = i;
     return -1;
 }
 
-static int held_grow(void) {
-    int cap = held_heap ? 2 * held_cap : 2 * HELD_INLINE;
-    held_ent *t = realloc(held_heap, (size_t)cap * sizeof *t);
+static int held_grow(held_state *h) {
+    bool inl = h->tab == h->inline_tab;
+    held_ent *t = realloc(inl ? NULL : h->tab, (size_t)h->cap * 2 * sizeof *t);
     if (!t)
         return -ENOMEM;
-    if (!held_heap)
-        memcpy(t, held_inline, sizeof held_inline);
-    held_heap = t;
-    held_cap = cap;
+    if (inl)
+        memcpy(t, h->inline_tab, sizeof h->inline_tab);
+    h->tab = t;
+    h->cap *= 2;
     return 0;
 }
 
-/* Records d's hold in this thread's table: 0, or -ENOMEM (nothing recorded). */
-static int held_add(ud_dict *d) {
-    int i = held_find(d->seg_id);
+/* Records d's hold in this thread's table, at entry i (from held_find(); -1: a new entry): 0,
+ * or -ENOMEM (nothing recorded). */
+static int held_add(held_state *h, int i, ud_dict *d) {
     if (i < 0) {
-        if (held_n == (held_heap ? held_cap : HELD_INLINE) && held_grow() != 0)
+        if (h->n == h->cap && held_grow(h) != 0)
             return -ENOMEM;
-        i = held_n++;
-        held_tab()[i] = (held_ent){d->seg_id, 0, NULL};
+        h->last = i = h->n++;
+        h->tab[i] = (held_ent){d->seg_id, 0, NULL};
         atomic_fetch_add_explicit(&ud__holds, 1, memory_order_relaxed);
     }
-    held_tab()[i].owner = d;
-    held_tab()[i].holders++;
+    if (h->tab[i].owner)
+        h->tab[i].owner->hold_owner = false;
+    h->tab[i].owner = d;
+    d->hold_owner = true;
+    h->tab[i].holders++;
     return 0;
 }
 
-static void held_drop(uint64_t id) {
-    int i = held_find(id);
-    if (i < 0 || --held_tab()[i].holders > 0)
+static void held_drop(held_state *h, uint64_t id) {
+    int i = held_find(h, id);
+    if (i < 0 || --h->tab[i].holders > 0)
         return;
-    held_tab()[i] = held_tab()[--held_n];
+    h->tab[i] = h->tab[--h->n];
     atomic_fetch_sub_explicit(&ud__holds, 1, memory_order_relaxed);
-    if (held_n == 0 && held_heap) {
-        free(held_heap);
-        held_heap = NULL;
+    if (h->n == 0 && h->tab != h->inline_tab) {
+        free(h->tab);
+        h->tab = h->inline_tab;
+        h->cap = HELD_INLINE;
     }
 }
 
 void ud__share_hold(const ud_dict *d) {
-    if (!d->seg_id)
+    /* Held through d, the owner of the hold: nothing to publish, and no need to find this
+     * thread's table. (Held through d by another thread: this thread holds nothing of the
+     * dict; by a fork parent: the child holds nothing.) */
+    if (!d->seg_id || (d->lock_depth > 0 && d->hold_owner))
         return;
-    int i = held_find(d->seg_id);
-    ud_dict *o = i >= 0 ? held_tab()[i].owner : NULL;
+    held_state *h = my_holds();
+    int i = held_find(h, d->seg_id);
+    ud_dict *o = i >= 0 ? h->tab[i].owner : NULL;
     if (!o || o == d)
         return;
     /* Another handle of this thread holds the lock, maybe with records it has not published:
@@ -268,14 +283,15 @@ static inline void check_fork(ud_dict *d) {
         drop_pending(d);
         d->lock_borrowed = false;
         d->hold_shared = false;
+        d->hold_owner = false;
         ud__register_attach(d);
     }
 }
 
 /* The bookkeeping of a hold just taken, shared or not: the first level, owned by this thread. */
-static void hold_taken(ud_dict *d) {
+static void hold_taken(held_state *h, ud_dict *d) {
     d->lock_depth = 1;
-    atomic_store_explicit(&d->lock_owner, self_thread(), memory_order_relaxed);
+    atomic_store_explicit(&d->lock_owner, h->thread, memory_order_relaxed);
 }
 
 /* Gives the lock itself back (no bookkeeping). */
@@ -293,26 +309,29 @@ static int take(ud_dict *d, const ud_lock_options *o) {
 /* Takes the lock for this thread through d (o: as in take()), or shares this thread's hold of
  * the same dict through another handle. */
 static int acquire(ud_dict *d, const ud_lock_options *o) {
-    if (d->seg_id && held_find(d->seg_id) >= 0) {
+    held_state *h = my_holds();
+    int i = d->seg_id ? held_find(h, d->seg_id) : -1;
+    if (i >= 0) {
         /* Two handles of one dict used by one thread, e.g. `with a.lock: b[k] = v`: the second
          * shares the first's hold instead of deadlocking or failing. Nesting makes it let go
          * first; it never releases what it did not take. */
         ud__share_hold(d);
         d->lock_borrowed = true;
-        hold_taken(d);
+        hold_taken(h, d);
         return 0;
     }
     int rc = take(d, o);
     if (rc)
         return rc;
-    if (d->seg_id && held_add(d) != 0) {
+    /* Still not in the table: taking the lock changed nothing in it. */
+    if (d->seg_id && held_add(h, i, d) != 0) {
         release_lock(d);
         return -ENOMEM;
     }
     atomic_store_explicit(&d->ctl->holder_pid,
                           atomic_load_explicit(&ud__self_pid, memory_order_relaxed),
                           memory_order_relaxed);
-    hold_taken(d);
+    hold_taken(h, d);
     return 0;
 }
 
@@ -326,8 +345,9 @@ static void release(ud_dict *d) {
         return;
     }
     d->hold_shared = false;
+    d->hold_owner = false;
     if (d->seg_id)
-        held_drop(d->seg_id);
+        held_drop(my_holds(), d->seg_id);
     release_lock(d);
 }
 
@@ -387,13 +407,14 @@ int ud_unlock(ud_dict *d) {
 /* The bookkeeping of a hold just taken by stealing the spin lock: 0, or -ENOMEM (the lock is
  * given back). */
 static int held_after_steal(ud_dict *d) {
-    if (d->seg_id && held_add(d) != 0) {
+    held_state *h = my_holds();
+    if (d->seg_id && held_add(h, held_find(h, d->seg_id), d) != 0) {
         release_lock(d);
         return -ENOMEM;
     }
     atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
                           memory_order_relaxed);
-    hold_taken(d);
+    hold_taken(h, d);
     return 0;
 }
 
