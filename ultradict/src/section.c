@@ -2,8 +2,8 @@
  * section.c - the lock section of a handle, over the mechanism of lock.c: which thread holds
  * the lock through which handle, re-entry (the depth), two handles of one dict sharing one
  * thread's hold, the records a section leaves unpublished until its outermost unlock (and the
- * dump deferred meanwhile, run through the hook dump.c's layer sets), a fork child letting go of
- * its parent's section, and the register of attached processes.
+ * dump deferred meanwhile: dump.c is a layer above, so dict.c gives its function as a hook), a
+ * fork child letting go of its parent's section, and the register of attached processes.
  */
 #include <errno.h>
 #include <limits.h>

@@ -1,5 +1,6 @@
 /*
- * stream.c - the stream of updates: encoding items, publishing records, replaying them.
+ * stream.c - the stream of updates: writing and publishing records, replaying them (items are
+ * encoded by item.c), the lock of a write, ud_dump() and ud_wait().
  *
  * Publication protocol (see layout.h for the positions):
  *  - A writer holds the lock, has replayed everything (pos == end), writes a record past `end`
