@@ -16,12 +16,6 @@
 
 static const char *const seg_suffix[3] = {".stream", ".dump0", ".dump1"};
 
-size_t ud__control_size(void) {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t p = page > 0 ? (size_t)page : 4096;
-    return (sizeof(ud__control) + p - 1) / p * p;
-}
-
 static void close_segments(ud_dict *d) {
     ud__seg_close(&d->control);
     ud__seg_close(&d->stream);
@@ -230,35 +224,6 @@ static int attach_existing(ud_dict *d, const ud_options *o) {
     return 0;
 }
 
-/* Records this process in the control segment's register of attached processes. */
-void ud__register_attach(ud_dict *d) {
-    uint64_t me = ud__self_ident();
-    d->attach_slot = -1;
-    for (int pass = 0; pass < 2 && d->attach_slot < 0; pass++) {
-        for (int i = 0; i < UD__MAX_ATTACHED; i++) {
-            uint64_t cur = atomic_load_explicit(&d->ctl->attached[i], memory_order_relaxed);
-            /* First pass: free slots; second pass: slots of processes that died. */
-            if (pass == 0 ? cur != 0 : (cur == 0 || ud__ident_alive(cur)))
-                continue;
-            if (atomic_compare_exchange_strong(&d->ctl->attached[i], &cur, me)) {
-                /* A dead owner's waits died with it. */
-                atomic_store_explicit(&d->ctl->waiting[i], 0, memory_order_relaxed);
-                d->attach_slot = i;
-                break;
-            }
-        }
-    }
-}
-
-static void unregister_attach(ud_dict *d) {
-    if (d->attach_slot < 0)
-        return;
-    /* A child of fork() has another identity and leaves its parent's slot alone. */
-    uint64_t me = ud__self_ident();
-    atomic_compare_exchange_strong(&d->ctl->attached[d->attach_slot], &me, 0);
-    d->attach_slot = -1;
-}
-
 /*
  * Why a create found `name` taken. A creator a few microseconds into ud_open() writes its
  * identity at once, and is then known alive: the name exists. One that stays without identity
@@ -278,6 +243,8 @@ static int name_taken(const char *name) {
 
 int ud__open_internal(const ud_options *o, const char *full_name, uint32_t flags, ud_dict **out) {
     ud__init_process();
+    /* Before any handle exists: the dump a lock section defers is run through this hook. */
+    ud__section_set_dump(ud__dump_locked);
     ud_dict *d = calloc(1, sizeof *d);
     if (!d)
         return -ENOMEM;
@@ -379,7 +346,7 @@ static void release_handle(ud_dict *d) {
         d->lock_depth = 1;
         ud__unlock(d);
     }
-    unregister_attach(d);
+    ud__unregister_attach(d);
     close_segments(d);
     ud__table_free(&d->table);
     ud__table_free(&d->spare);
@@ -412,50 +379,12 @@ int ud_close(ud_dict *d) {
     return rc;
 }
 
-int ud_close_save(ud_dict *d, ud_buf *snapshot) {
-    if (!d)
-        return UD_EINVAL;
-    int rc = snapshot ? ud_save(d, snapshot) : 0;
-    int rc2 = ud_close(d);
-    return rc ? rc : rc2;
-}
-
 int ud_unlink(ud_dict *d) {
     UD__CHECK_HANDLE(d);
     if (!name_is_ours(d))
         return UD_ENOENT; /* already gone, or the name now belongs to another dict */
     d->auto_unlink = false;
     return ud__unlink_tree(d->name);
-}
-
-/* Accepts a user name, or a nested child's name: NAME(.c<hex>)*. */
-int ud__validate_full_name(const char *name) {
-    if (!name)
-        return UD_ENAME;
-    const char *dot = strchr(name, '.');
-    size_t n = dot ? (size_t)(dot - name) : strlen(name);
-    char root[UD_NAME_MAX + 1];
-    if (n == 0 || n > UD_NAME_MAX)
-        return UD_ENAME;
-    memcpy(root, name, n);
-    root[n] = '\0';
-    int rc = ud__validate_name(root);
-    if (rc)
-        return rc;
-    if (strlen(name) > UD_FULL_NAME_MAX)
-        return UD_ENAME;
-    for (const char *p = dot; p && *p;) {
-        if (p[0] != '.' || p[1] != 'c')
-            return UD_ENAME;
-        p += 2;
-        const char *q = p;
-        while ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
-            q++;
-        if (q == p || (*q != '\0' && *q != '.'))
-            return UD_ENAME;
-        p = q;
-    }
-    return 0;
 }
 
 int ud_unlink_by_name(const char *name) {

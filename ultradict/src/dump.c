@@ -15,69 +15,6 @@
 
 #define LOAD_ATTEMPTS 64
 
-void ud__table_encode(const ud__table *t, char *dst) {
-    for (size_t i = 0; i < t->used; i++) {
-        const ud__entry *e = &t->entries[i];
-        /* Entries' bytes are scattered over the heap: fetch a few ahead of the copy. */
-        if (i + 8 < t->used)
-            __builtin_prefetch(t->entries[i + 8].kv);
-        if (!(e->flags & UD__ENTRY_DELETED))
-            dst += ud__item_encode(dst, UD__ITEM_SET, (int)e->type, e->kv, e->klen,
-                                   ud__entry_val(e), e->vlen);
-    }
-}
-
-/* Items are decoded a few steps ahead of their insertion so the index slot can be prefetched. */
-#define DECODE_AHEAD 8
-
-int ud__table_decode(ud__table *out, size_t len, uint64_t count) {
-    int rc;
-    /* Each item takes at least its header, which bounds a hostile count. */
-    if (count > len / sizeof(ud__item_hdr))
-        goto corrupt;
-    rc = ud__table_reserve(out, (size_t)count);
-    if (rc)
-        goto fail;
-    struct pending {
-        char *k;
-        size_t klen, vlen;
-        uint64_t hash;
-        uint32_t type;
-    } ring[DECODE_AHEAD];
-    char *p = out->arena, *end = out->arena + len;
-    for (uint64_t i = 0; i < count + DECODE_AHEAD; i++) {
-        if (i >= DECODE_AHEAD) {
-            const struct pending *r = &ring[i % DECODE_AHEAD];
-            rc = ud__table_put_borrowed(out, r->k, r->klen, r->vlen, r->hash, r->type);
-            if (rc)
-                goto fail;
-        }
-        if (i < count) {
-            ud__item_hdr h;
-            const char *k, *v;
-            rc = ud__item_decode(p, (size_t)(end - p), &h, &k, &v);
-            if (rc || h.kind != UD__ITEM_SET)
-                goto corrupt;
-            uint64_t hash = ud__hash(k, h.klen, 0);
-            ud__table_prefetch(out, hash);
-            ring[i % DECODE_AHEAD].k = (char *)k;
-            ring[i % DECODE_AHEAD].klen = h.klen;
-            ring[i % DECODE_AHEAD].vlen = h.vlen;
-            ring[i % DECODE_AHEAD].hash = hash;
-            ring[i % DECODE_AHEAD].type = h.type;
-            p = (char *)v + h.vlen;
-        }
-    }
-    if (p != end)
-        goto corrupt;
-    return 0;
-corrupt:
-    rc = UD_ECORRUPT;
-fail:
-    ud__table_recycle(out);
-    return rc;
-}
-
 static inline ud__dump_hdr *dump_hdr(ud_dict *d, int s) {
     return (ud__dump_hdr *)d->dump[s].addr;
 }
@@ -212,18 +149,6 @@ int ud__load_dump(ud_dict *d) {
     if (rc)
         return rc;
     rc = load_attempt(d, true);
-    ud__unlock(d);
-    return rc;
-}
-
-int ud_dump(ud_dict *d) {
-    UD__CHECK_HANDLE(d);
-    int rc = ud__lock(d);
-    if (rc)
-        return rc;
-    rc = ud__sync(d);
-    if (!rc)
-        rc = ud__dump_locked(d);
     ud__unlock(d);
     return rc;
 }

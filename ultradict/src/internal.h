@@ -1,4 +1,25 @@
-/* internal.h - the handle and the functions shared between the library's files. */
+/*
+ * internal.h - the handle and the functions shared between the library's files.
+ *
+ * The files form layers, lowest first. A file calls only files of lower layers, never one of
+ * its own layer or above; where a lower layer must start work of an upper one, the upper layer
+ * sets a hook (ud__section_set_dump()). scripts/layers checks the object files against this
+ * table (and ARCHITECTURE.md's copy of it):
+ *
+ * layer 0: error.c hash.c table.c - buffers and error strings, the hash, the local table
+ * layer 1: item.c - the item codec shared by records, dumps and snapshots
+ * layer 2: shm.c - segments, names, process identity and fork state, unlinking a tree
+ * layer 3: lock.c - the lock mechanism of a control segment (mutex or spin; glibc's fields)
+ * layer 4: section.c - the lock section of a handle (depth, shared holds, publication), attaches
+ * layer 5: dump.c - full dumps and loads
+ * layer 6: stream.c - records, replay, the write lock's catch-up, waits, ud_dump()
+ * layer 7: dict.c - open, attach, close, unlink by handle
+ * layer 8: recurse.c - nested dicts
+ * layer 9: ops.c snapshot.c iter.c status.c list.c - the dict protocol, snapshots, iteration
+ *
+ * layout.h (the shared-memory layout, with the control size), table.h and hash.h are headers of
+ * layer 0. The declarations below follow the same order.
+ */
 #ifndef UD_INTERNAL_H
 #define UD_INTERNAL_H
 
@@ -50,6 +71,7 @@ struct ud_dict {
     uint64_t pending_end;
     bool lock_borrowed; /* the lock is held by another handle of this thread (see lock.c) */
     bool hold_shared;   /* another handle of this thread uses our hold: publish at once */
+    bool hold_owner;    /* the owner of its thread's hold of the dict, while it holds */
     uint64_t seg_id;    /* identity of the control segment (device and inode), for lock.c */
     uint64_t lock_fork_gen;
     uint64_t open_fork_gen; /* fork generation when opened: forked copies never unlink */
@@ -65,7 +87,7 @@ struct ud_iter {
     uint64_t mutations;
 };
 
-/* ---- error.c ---- */
+/* ---- error.c: buffers ---- */
 /*
  * Sets b->len to n after making room for n + 1 bytes (data[n] = NUL); the first min(len, n)
  * bytes are kept. 0 or -ENOMEM. (kv__buf_reserve() in adapters/ only makes room and leaves len:
@@ -84,9 +106,39 @@ static inline int ud__buf_put(ud_buf *b, const void *p, size_t n) {
     return 0;
 }
 
-/* ---- shm.c ---- */
+/* ---- item.c: the item codec ---- */
+/* a + b, or SIZE_MAX when the sum does not fit: a saturated size is refused as UD_ETOOBIG. */
+static inline size_t ud__size_add(size_t a, size_t b) {
+    size_t r;
+    return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+/* The largest record body a writer accepts (far beyond any real mapping, far from overflow:
+ * every position and size computed from it still fits in 64 bits). */
+#define UD__BODY_MAX ((size_t)1 << 46)
+/* Bytes one item takes (saturated at SIZE_MAX). */
+static inline size_t ud__item_size(size_t klen, size_t vlen) {
+    return ud__size_add(ud__size_add(sizeof(ud__item_hdr), klen), vlen);
+}
+/* Encodes one item at dst; returns the bytes written. */
+size_t ud__item_encode(char *dst, int kind, int type, const void *key, size_t klen, const void *val,
+                       size_t vlen);
+/* Decodes the item at p (with `avail` bytes left). 0 or UD_ECORRUPT. */
+int ud__item_decode(const char *p, size_t avail, ud__item_hdr *h, const char **key,
+                    const char **val);
+/* Encodes every live entry of t at dst (t->bytes bytes): a dump's payload. */
+void ud__table_encode(const ud__table *t, char *dst);
+/* Builds the (empty) table `out` from the `len` payload bytes in its arena. */
+int ud__table_decode(ud__table *out, size_t len, uint64_t count);
+
+/* ---- shm.c: segments, names, process identity ---- */
+/* How long an attacher waits for a creator still initialising the control segment. */
+#define UD__INIT_WAIT_NS 1000000000LL
+/* How long a create waits for a creator that has the name but not yet its identity in it. */
+#define UD__IDENT_WAIT_NS 100000000LL
 /* 0 if `name` is a valid user dict name, else UD_ENAME. */
 int ud__validate_name(const char *name);
+/* 0 if `name` is a user name or a nested child's name (NAME(.c<hex>)*), else UD_ENAME. */
+int ud__validate_full_name(const char *name);
 /* Writes "/<base><suffix>" into out (size UD__SEG_NAME_MAX + 2). UD_ENAME if too long. */
 int ud__seg_path(char *out, const char *base, const char *suffix);
 /* Creates a new segment exclusively, with `mode`, sized `size`, and maps it. */
@@ -140,35 +192,87 @@ extern _Atomic uint64_t ud__fork_gen;
 extern _Atomic int32_t ud__self_pid;
 void ud__init_process(void);
 
-/* ---- lock.c ---- */
+/* ---- lock.c: the lock mechanism of a control segment ---- */
 int ud__lock_init(ud__control *c);
 /* 0 if the lock in an attached control segment is as ud__lock_init() made it, else
  * UD_ECORRUPT. */
 int ud__lock_check(const ud__control *c);
+/* Takes the lock of c in `mode` (UD_LOCK_MUTEX or UD_LOCK_SPIN) as o says, recovering it from a
+ * dead holder: 0, UD_EBUSY (nonblock), UD_ETIMEDOUT, UD_ECORRUPT (a lock word naming a thread
+ * that does not exist), -EINTR (interruptible), or -errno. No bookkeeping (see section.c). */
+int ud__lock_acquire(ud__control *c, int mode, const ud_lock_options *o);
+/* A pthread_mutex_*lock() result on c's mutex as a return code: 0 (also for a dead holder's
+ * mutex, recovered), UD_EBUSY, UD_ETIMEDOUT, or -errno. */
+int ud__lock_result(ud__control *c, int rc);
+/* ud__lock_try() and ud__lock_release() of UD_LOCK_SPIN. */
+int ud__lock_try_spin(ud__control *c);
+void ud__lock_release_spin(ud__control *c);
+/* One attempt, without spinning: 0 (taken), UD_EBUSY, or a failure. Inline with its release:
+ * the uncontended mutex is the lock of every write. */
+static inline int ud__lock_try(ud__control *c, int mode) {
+    if (mode == UD_LOCK_SPIN)
+        return ud__lock_try_spin(c);
+    int rc = pthread_mutex_trylock(&c->mutex);
+    return rc == 0 ? 0 : ud__lock_result(c, rc);
+}
+/* Gives the lock back (a spin lock stolen from us is left to its new holder). */
+static inline void ud__lock_release(ud__control *c, int mode) {
+    atomic_store_explicit(&c->holder_pid, 0, memory_order_relaxed);
+    if (mode == UD_LOCK_SPIN)
+        ud__lock_release_spin(c);
+    else
+        pthread_mutex_unlock(&c->mutex);
+}
+/* UD_LOCK_SPIN: takes the lock whoever holds it. */
+void ud__lock_steal_spin(ud__control *c);
+/* UD_LOCK_SPIN: takes the lock only if `pid` holds it now: 0 or UD_EBUSY. */
+int ud__lock_steal_spin_from(ud__control *c, pid_t pid);
+/* The pid of the holder now, or 0. */
+pid_t ud__lock_holder(ud__control *c, int mode);
+
+/* ---- section.c: the lock section of a handle, and the attach register ---- */
 /* Takes the lock for an internal operation (blocking, re-entrant). */
 int ud__lock(ud_dict *d);
 /* ud__lock() waiting at most `timeout` seconds (0: no limit): UD_ETIMEDOUT after that. */
 int ud__lock_for(ud_dict *d, double timeout);
+/* ud__lock() with one attempt at a lock held elsewhere: 0 (taken, re-entered or shared),
+ * UD_EBUSY, or a failure. */
+int ud__lock_once(ud_dict *d);
+/* One level less; the outermost unlock publishes the section's records (and runs a deferred
+ * dump through the hook) before it gives the lock back. */
 void ud__unlock(ud_dict *d);
 /* Whether the calling thread holds the lock through d. */
 bool ud__lock_owned(const ud_dict *d);
-/* ud__lock() for a write: while another process holds the lock, the wait first replays its
- * records without the lock (see lock.c). Only for a call the caller does not overlap with
- * other calls on the handle - never for ud_lock(), whose wait other threads may share. */
-int ud__lock_write(ud_dict *d);
-/* How many dicts' locks the threads of this process hold (reset in a fork child). */
+/* How many dicts' locks the threads of this process hold (defined in shm.c, whose fork handler
+ * resets it). */
 extern _Atomic unsigned ud__holds;
 /* If another handle of d's dict holds the lock in this thread, publishes its pending records and
  * makes it publish at once from now on, so that d sees them and never writes over them. */
 void ud__share_hold(const ud_dict *d);
-
-/* ---- stream.c ---- */
+/* Makes everything up to new_end visible with one store, and wakes ud_wait() sleepers. The
+ * caller holds the lock. */
+void ud__publish_end(ud_dict *d, uint64_t new_end);
+/* ud_dict.dump_deferred: why a section deferred a dump (the stream filled, or ud_dump()). */
 enum { UD__DUMP_IF_LONG = 1, UD__DUMP_ASKED = 2 };
+/* The dump an outermost unlock runs when its section deferred one (ud__dump_locked()). */
+typedef int (*ud__dump_fn)(ud_dict *d);
+void ud__section_set_dump(ud__dump_fn fn);
+/* Records this process in the dict's table of attached processes (for `ultradict ls`). */
+void ud__register_attach(ud_dict *d);
+/* Frees this process's slot in that table (a fork child leaves its parent's alone). */
+void ud__unregister_attach(ud_dict *d);
+/* Attached processes still alive. */
+unsigned ud__count_attached(const ud__control *c);
+
+/* ---- dump.c: full dumps and loads ---- */
+/* Writes a full dump of the (synchronised) local copy; caller holds the lock. Inside a section
+ * with unpublished records it is deferred to the outermost unlock instead. */
+int ud__dump_locked(ud_dict *d);
+/* Loads the newest dump into the local copy; sets d->pos to its position. */
+int ud__load_dump(ud_dict *d);
+
+/* ---- stream.c: records, replay, waits ---- */
 int ud__sync_slow(ud_dict *d);
-/* At the outermost unlock: publishes the records of the section, then a deferred dump. */
-void ud__publish_pending(ud_dict *d);
-/* In a fork child: the parent's unpublished records are not ours; rebuild the local copy. */
-void ud__drop_pending(ud_dict *d);
 /* Brings the local copy up to date. The common case - nothing new - is one load of one word. */
 static inline int ud__sync(ud_dict *d) {
     if (atomic_load_explicit(&d->ctl->end, memory_order_acquire) == d->pos &&
@@ -176,24 +280,10 @@ static inline int ud__sync(ud_dict *d) {
         return 0;
     return ud__sync_slow(d);
 }
-/* Encodes one item at dst; returns the bytes written. */
-size_t ud__item_encode(char *dst, int kind, int type, const void *key, size_t klen, const void *val,
-                       size_t vlen);
-/* a + b, or SIZE_MAX when the sum does not fit: a saturated size is refused as UD_ETOOBIG. */
-static inline size_t ud__size_add(size_t a, size_t b) {
-    size_t r;
-    return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
-}
-/* The largest record body a writer accepts (far beyond any real mapping, far from overflow:
- * every position and size computed from it still fits in 64 bits). */
-#define UD__BODY_MAX ((size_t)1 << 46)
-/* Bytes one item takes (saturated at SIZE_MAX). */
-static inline size_t ud__item_size(size_t klen, size_t vlen) {
-    return ud__size_add(ud__size_add(sizeof(ud__item_hdr), klen), vlen);
-}
-/* Decodes the item at p (with `avail` bytes left). 0 or UD_ECORRUPT. */
-int ud__item_decode(const char *p, size_t avail, ud__item_hdr *h, const char **key,
-                    const char **val);
+/* ud__lock() for a write: while another process holds the lock, the wait first replays its
+ * records without the lock (see stream.c). Only for a call the caller does not overlap with
+ * other calls on the handle - never for ud_lock(), whose wait other threads may share. */
+int ud__lock_write(ud_dict *d);
 
 /*
  * A record under construction by a writer who holds the lock: ud__rec_begin() reserves `body`
@@ -214,18 +304,19 @@ int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void
                         const void *val, size_t vlen);
 /* Applies a validated record body to the local table. */
 int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, uint32_t nitems);
+/* With a static full_dump_size: UD_EDUMPFULL if writing `add` bytes of items over `drop` bytes
+ * of existing ones would leave the dict larger than a dump, else 0. */
+int ud__check_dump_room(ud_dict *d, size_t add, size_t drop);
+/* Writes one record with one item; caller holds the lock and has synchronised. */
+int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                   size_t vlen);
 
-/* ---- dump.c ---- */
-/* Writes a full dump of the (synchronised) local copy; caller holds the lock. */
-int ud__dump_locked(ud_dict *d);
-/* Loads the newest dump into the local copy; sets d->pos to its position. */
-int ud__load_dump(ud_dict *d);
-/* Encodes every live entry of t at dst (t->bytes bytes). */
-void ud__table_encode(const ud__table *t, char *dst);
-/* Builds the (empty) table `out` from the `len` payload bytes in its arena. */
-int ud__table_decode(ud__table *out, size_t len, uint64_t count);
+/* ---- dict.c: open, attach, close ---- */
+/* Set in ud_options.mode (internally) when the caller left the mode to the default 0600. */
+#define UD__MODE_DEFAULTED 0x10000u
+int ud__open_internal(const ud_options *opts, const char *full_name, uint32_t flags, ud_dict **out);
 
-/* ---- recurse.c ---- */
+/* ---- recurse.c: nested dicts ---- */
 /* Unlinks the nested dict whose value (its name) is `val` when `type` says it is a dict. */
 void ud__drop_child(ud_dict *d, const char *val, size_t vlen, uint32_t type);
 /* Creates a new nested child of d with a fresh random name (written to name). */
@@ -235,34 +326,9 @@ int ud__create_child(ud_dict *d, char *name, ud_dict **out);
 int ud__create_child_named(ud_dict *d, char *name, bool detached, ud_dict **out);
 /* Opens a dict by its full (internal) name, inheriting options from d. */
 int ud__open_child(ud_dict *d, const char *name, size_t nlen, int create, ud_dict **out);
-
 /* Unlinks every direct child in /dev/shm that d does not reference (caller holds the lock and
  * has synchronised). Returns how many, or an error. */
 int ud__reclaim_orphans(ud_dict *d);
-
-/* ---- ops.c ---- */
-/* Writes one record with one item; caller holds the lock and has synchronised. */
-int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
-                   size_t vlen);
-
-/* ---- status.c ---- */
-/* Attached processes still alive. */
-unsigned ud__count_attached(const ud__control *c);
-
-/* ---- dict.c ---- */
-/* The size of a control segment (ud__control rounded up to pages). */
-size_t ud__control_size(void);
-/* How long an attacher waits for a creator still initialising the control segment. */
-#define UD__INIT_WAIT_NS 1000000000LL
-/* How long a create waits for a creator that has the name but not yet its identity in it. */
-#define UD__IDENT_WAIT_NS 100000000LL
-/* Set in ud_options.mode (internally) when the caller left the mode to the default 0600. */
-#define UD__MODE_DEFAULTED 0x10000u
-/* 0 if `name` is a user name or a nested child's name (NAME(.c<hex>)*), else UD_ENAME. */
-int ud__validate_full_name(const char *name);
-/* Records this process in the dict's table of attached processes (for `ultradict ls`). */
-void ud__register_attach(ud_dict *d);
-int ud__open_internal(const ud_options *opts, const char *full_name, uint32_t flags, ud_dict **out);
 
 #define UD__CHECK_HANDLE(d)                                                                        \
     do {                                                                                           \

@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "ultradict.h"
 
@@ -90,6 +91,14 @@ typedef struct ud__control {
     _Atomic uint32_t waiting[UD__MAX_ATTACHED];
     _Atomic uint32_t waiting_unslotted;
 } ud__control;
+
+/* The size of a control segment: ud__control rounded up to whole pages. An attacher and the
+ * half-created checks compare a segment's size with it. */
+static inline size_t ud__control_size(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    size_t p = page > 0 ? (size_t)page : 4096;
+    return (sizeof(ud__control) + p - 1) / p * p;
+}
 
 /* The stream segment: this header, then stream_cap bytes of records. */
 typedef struct ud__stream_hdr {

@@ -1,5 +1,7 @@
 /*
- * lock.c - the dict's lock, in two modes.
+ * lock.c - the lock of a control segment, in two modes: the mechanism only. Who holds it
+ * through which handle and thread, re-entry, and what the outermost unlock publishes are the
+ * section's (section.c).
  *
  * UD_LOCK_MUTEX: a process-shared robust mutex in the control segment. Every attached process
  * is excluded, however it got there; if the holder dies, the kernel hands the next locker
@@ -31,124 +33,38 @@
 #define SPIN_BACKOFF_MAX 8
 
 /*
- * The lock belongs to a thread, like the original's multiprocessing.RLock: a handle remembers
- * which thread took it (lock_owner), re-entry counts only for that thread, and any other
- * thread - sharing the handle or not - waits for the lock like another process would. Threads
- * are numbered from a process-wide counter (never reused, unlike a pthread_t or a tid).
+ * glibc's pthread_mutex_t, read where POSIX offers no call: the futex word the kernel and glibc
+ * share (the holder's tid with the FUTEX_WAITERS and FUTEX_OWNER_DIED marks: an interruptible
+ * wait sleeps on it, and a wait that times out reads the holder from it) and the mutex's kind
+ * (type, robust and process-shared bits: an attach compares it with a mutex made here). This is
+ * the one place that names glibc's private fields. It depends on struct __pthread_mutex_s as
+ * glibc 2.28 and later define it in bits/struct_mutex.h on every architecture (__lock an int at
+ * offset 0, __kind an int after it); the library also needs glibc 2.30 for
+ * pthread_mutex_clocklock(). Another C library, glibc older than 2.30 or a major version other
+ * than 2 stops the build here; a moved field stops it at the static assertions below.
  */
-static _Atomic uint64_t thread_next = 1;
-static _Thread_local uint64_t thread_self;
+#if !defined(__GLIBC__) || __GLIBC__ != 2 || __GLIBC_MINOR__ < 30
+#error                                                                                             \
+    "lock.c reads glibc's pthread_mutex_t fields (glibc 2.30 or later, major version 2): port glibc_mutex()"
+#endif
+_Static_assert(offsetof(pthread_mutex_t, __data.__lock) == 0 &&
+                   sizeof(((pthread_mutex_t *)0)->__data.__lock) == sizeof(unsigned),
+               "glibc's mutex futex word (__data.__lock) is a 32-bit int at offset 0");
+_Static_assert(offsetof(pthread_mutex_t, __data.__kind) >
+                       offsetof(pthread_mutex_t, __data.__lock) &&
+                   offsetof(pthread_mutex_t, __data.__kind) + sizeof(int) <=
+                       sizeof(pthread_mutex_t),
+               "glibc's mutex kind (__data.__kind) is an int inside the mutex");
 
-static inline uint64_t self_thread(void) {
-    uint64_t t = thread_self;
-    if (__builtin_expect(t == 0, 0))
-        t = thread_self = atomic_fetch_add_explicit(&thread_next, 1, memory_order_relaxed);
-    return t;
+typedef struct glibc_mutex_fields {
+    unsigned *futex; /* the futex word: holder's tid | FUTEX_* marks */
+    const int *kind; /* the type and the robust and process-shared bits */
+} glibc_mutex_fields;
+
+static inline glibc_mutex_fields glibc_mutex(const pthread_mutex_t *m) {
+    return (glibc_mutex_fields){(unsigned *)&m->__data.__lock, &m->__data.__kind};
 }
 
-/* Whether the calling thread holds the lock through d. Only the owner ever stores its own
- * number there, so a relaxed load answers exactly. */
-static inline bool owned_here(const ud_dict *d) {
-    return atomic_load_explicit(&d->lock_owner, memory_order_relaxed) == self_thread();
-}
-
-bool ud__lock_owned(const ud_dict *d) {
-    return owned_here(d);
-}
-
-/*
- * The dicts whose lock this thread holds through some handle, by segment identity: a second
- * handle of the same dict in the same thread shares that hold (see acquire()). `owner` is the
- * handle that took the lock; only this thread uses it, and only while it holds. The first
- * HELD_INLINE entries need no allocation; past them the table moves to the heap and doubles as
- * needed (and goes back when the thread holds nothing), so any number of dicts can be held.
- * Entries are kept packed: the first held_n are the holds.
- */
-#define HELD_INLINE 16
-typedef struct held_ent {
-    uint64_t seg_id;
-    int holders;
-    ud_dict *owner;
-} held_ent;
-static _Thread_local held_ent held_inline[HELD_INLINE];
-static _Thread_local held_ent *held_heap; /* NULL: the table is held_inline */
-static _Thread_local int held_n, held_cap;
-
-_Atomic unsigned ud__holds;
-
-static _Thread_local uint64_t held_fork_gen;
-
-static inline held_ent *held_tab(void) {
-    return held_heap ? held_heap : held_inline;
-}
-
-static int held_find(uint64_t id) {
-    /* A child of fork() holds nothing its parent held. */
-    uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
-    if (held_fork_gen != gen) {
-        held_n = 0;
-        held_fork_gen = gen;
-    }
-    held_ent *h = held_tab();
-    for (int i = 0; i < held_n; i++)
-        if (h[i].seg_id == id)
-            return i;
-    return -1;
-}
-
-static int held_grow(void) {
-    int cap = held_heap ? 2 * held_cap : 2 * HELD_INLINE;
-    held_ent *t = realloc(held_heap, (size_t)cap * sizeof *t);
-    if (!t)
-        return -ENOMEM;
-    if (!held_heap)
-        memcpy(t, held_inline, sizeof held_inline);
-    held_heap = t;
-    held_cap = cap;
-    return 0;
-}
-
-/* Records d's hold in this thread's table: 0, or -ENOMEM (nothing recorded). */
-static int held_add(ud_dict *d) {
-    int i = held_find(d->seg_id);
-    if (i < 0) {
-        if (held_n == (held_heap ? held_cap : HELD_INLINE) && held_grow() != 0)
-            return -ENOMEM;
-        i = held_n++;
-        held_tab()[i] = (held_ent){d->seg_id, 0, NULL};
-        atomic_fetch_add_explicit(&ud__holds, 1, memory_order_relaxed);
-    }
-    held_tab()[i].owner = d;
-    held_tab()[i].holders++;
-    return 0;
-}
-
-static void held_drop(uint64_t id) {
-    int i = held_find(id);
-    if (i < 0 || --held_tab()[i].holders > 0)
-        return;
-    held_tab()[i] = held_tab()[--held_n];
-    atomic_fetch_sub_explicit(&ud__holds, 1, memory_order_relaxed);
-    if (held_n == 0 && held_heap) {
-        free(held_heap);
-        held_heap = NULL;
-    }
-}
-
-void ud__share_hold(const ud_dict *d) {
-    if (!d->seg_id)
-        return;
-    int i = held_find(d->seg_id);
-    ud_dict *o = i >= 0 ? held_tab()[i].owner : NULL;
-    if (!o || o == d)
-        return;
-    /* Another handle of this thread holds the lock, maybe with records it has not published:
-     * they go out now, before this handle reads or appends at the published end, and the
-     * owner publishes every further record at once until its outermost unlock - a section two
-     * handles write in is not all-or-nothing. */
-    o->hold_shared = true;
-    ud__publish_pending(o);
-}
 #define LIVENESS_PERIOD_NS 1000000LL
 #define OWNER_CHECK_NS 500000000LL
 
@@ -205,14 +121,14 @@ int ud__lock_check(const ud__control *c) {
         memset(&probe, 0, sizeof probe);
         if (ud__lock_init(&probe) != 0)
             return 0;
-        kind = probe.mutex.__data.__kind;
+        kind = *glibc_mutex(&probe.mutex).kind;
         pthread_mutex_destroy(&probe.mutex);
         atomic_store(&expected, kind);
     }
-    return c->mutex.__data.__kind == kind ? 0 : UD_ECORRUPT;
+    return *glibc_mutex(&c->mutex).kind == kind ? 0 : UD_ECORRUPT;
 }
 
-static int mutex_result(ud__control *c, int rc) {
+int ud__lock_result(ud__control *c, int rc) {
     if (rc == EOWNERDEAD) {
         /* The holder died inside its critical section. Nothing it left half-written is
          * reachable (see layout.h), so the state is consistent as it is. */
@@ -230,7 +146,7 @@ static int mutex_result(ud__control *c, int rc) {
 
 /* The mutex's futex word as the kernel sees it: the holder's tid and the FUTEX_* marks. */
 static unsigned *futex_word(ud__control *c) {
-    return (unsigned *)&c->mutex.__data.__lock;
+    return glibc_mutex(&c->mutex).futex;
 }
 
 /* One attempt to set the waiters mark on the futex word of a held mutex: true with *word the
@@ -297,9 +213,9 @@ static bool mutex_spin(ud__control *c, int *rc) {
 static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
     int rc = pthread_mutex_trylock(&c->mutex);
     if (rc != EBUSY)
-        return mutex_result(c, rc);
+        return ud__lock_result(c, rc);
     if (mutex_spin(c, &rc))
-        return mutex_result(c, rc);
+        return ud__lock_result(c, rc);
     if (o->nonblock)
         return UD_EBUSY;
     /* Sleep in bounded rounds: between them, a lock word naming a thread that does not exist
@@ -319,8 +235,8 @@ static int mutex_acquire(ud__control *c, const ud_lock_options *o) {
             rc = pthread_mutex_clocklock(&c->mutex, CLOCK_MONOTONIC, &ts);
         }
         if (rc != ETIMEDOUT || (deadline && now_ns() >= deadline))
-            return mutex_result(c, rc);
-        pid_t owner = (pid_t)((unsigned)c->mutex.__data.__lock & FUTEX_TID_MASK);
+            return ud__lock_result(c, rc);
+        pid_t owner = (pid_t)(__atomic_load_n(futex_word(c), __ATOMIC_RELAXED) & FUTEX_TID_MASK);
         if (owner != 0 && kill(owner, 0) != 0 && errno == ESRCH)
             return UD_ECORRUPT;
     }
@@ -418,206 +334,36 @@ static int spin_acquire(ud__control *c, const ud_lock_options *o) {
     }
 }
 
-/* A handle copied into a child by fork() does not hold its parent's lock; the child registers
- * itself as attached the first time it writes. */
-static inline void check_fork(ud_dict *d) {
-    uint64_t gen = atomic_load_explicit(&ud__fork_gen, memory_order_relaxed);
-    if (d->lock_fork_gen != gen) {
-        d->lock_fork_gen = gen;
-        d->lock_depth = 0;
-        atomic_store_explicit(&d->lock_owner, 0, memory_order_relaxed);
-        ud__drop_pending(d);
-        d->lock_borrowed = false;
-        d->hold_shared = false;
-        ud__register_attach(d);
-    }
+int ud__lock_acquire(ud__control *c, int mode, const ud_lock_options *o) {
+    return mode == UD_LOCK_SPIN ? spin_acquire(c, o) : mutex_acquire(c, o);
 }
 
-/* The bookkeeping of a hold just taken, shared or not: the first level, owned by this thread. */
-static void hold_taken(ud_dict *d) {
-    d->lock_depth = 1;
-    atomic_store_explicit(&d->lock_owner, self_thread(), memory_order_relaxed);
+int ud__lock_try_spin(ud__control *c) {
+    return spin_try(c, ud__self_ident()) ? 0 : UD_EBUSY;
 }
 
-/* Gives the lock itself back (no bookkeeping). */
-static void release_lock(ud_dict *d) {
-    ud__control *c = d->ctl;
-    atomic_store_explicit(&c->holder_pid, 0, memory_order_relaxed);
-    if (d->lock_mode == UD_LOCK_SPIN) {
-        /* If the lock was stolen from us, it is no longer ours to release. */
-        uint64_t me = ud__self_ident();
-        atomic_compare_exchange_strong(&c->spin_owner, &me, 0);
-    } else {
-        pthread_mutex_unlock(&c->mutex);
-    }
+void ud__lock_release_spin(ud__control *c) {
+    /* If the lock was stolen from us, it is no longer ours to release. */
+    uint64_t me = ud__self_ident();
+    atomic_compare_exchange_strong(&c->spin_owner, &me, 0);
 }
 
-/* One attempt at the lock, nothing else: 0 (taken), UD_EBUSY, or a failure. */
-static int try_once(ud_dict *d) {
-    if (d->lock_mode == UD_LOCK_SPIN)
-        return spin_try(d->ctl, ud__self_ident()) ? 0 : UD_EBUSY;
-    return mutex_result(d->ctl, pthread_mutex_trylock(&d->ctl->mutex));
+void ud__lock_steal_spin(ud__control *c) {
+    atomic_store(&c->spin_owner, ud__self_ident());
 }
 
-/*
- * Takes the lock; with catch_up, a lock found busy is first waited for by replaying, without
- * it, the records the holder and others appended since this handle's position. The replay
- * under the lock then covers only what the holder appends meanwhile: a write no longer pays,
- * inside the critical section, for every other process's writes. Errors of that replay are
- * left for the sync under the lock to report.
- */
-static int take(ud_dict *d, const ud_lock_options *o, bool catch_up) {
-    if (catch_up) {
-        int rc = try_once(d);
-        if (rc != UD_EBUSY)
-            return rc;
-        (void)ud__sync(d);
-    }
-    return d->lock_mode == UD_LOCK_SPIN ? spin_acquire(d->ctl, o) : mutex_acquire(d->ctl, o);
-}
-
-static int acquire(ud_dict *d, const ud_lock_options *o, bool catch_up) {
-    if (d->seg_id && held_find(d->seg_id) >= 0) {
-        /* Two handles of one dict used by one thread, e.g. `with a.lock: b[k] = v`: the second
-         * shares the first's hold instead of deadlocking or failing. Nesting makes it let go
-         * first; it never releases what it did not take. */
-        ud__share_hold(d);
-        d->lock_borrowed = true;
-        hold_taken(d);
-        return 0;
-    }
-    int rc = take(d, o, catch_up);
-    if (rc)
-        return rc;
-    if (d->seg_id && held_add(d) != 0) {
-        release_lock(d);
-        return -ENOMEM;
-    }
-    atomic_store_explicit(&d->ctl->holder_pid,
-                          atomic_load_explicit(&ud__self_pid, memory_order_relaxed),
-                          memory_order_relaxed);
-    hold_taken(d);
-    return 0;
-}
-
-static void release(ud_dict *d) {
-    UD__DELAY_LOCK();
-    /* Cleared before the lock goes: the next holder, maybe a thread sharing this handle, finds
-     * it free. */
-    atomic_store_explicit(&d->lock_owner, 0, memory_order_relaxed);
-    if (d->lock_borrowed) {
-        d->lock_borrowed = false;
-        return;
-    }
-    d->hold_shared = false;
-    if (d->seg_id)
-        held_drop(d->seg_id);
-    release_lock(d);
-}
-
-/* Re-entry by the thread holding the lock through d: one more level. */
-static inline bool reenter(ud_dict *d) {
-    if (!owned_here(d))
-        return false;
-    d->lock_depth++;
-    return true;
-}
-
-int ud__lock(ud_dict *d) {
-    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
-    check_fork(d);
-    return reenter(d) ? 0 : acquire(d, &block, false);
-}
-
-int ud__lock_write(ud_dict *d) {
-    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
-    check_fork(d);
-    return reenter(d) ? 0 : acquire(d, &block, true);
-}
-
-int ud__lock_for(ud_dict *d, double timeout) {
-    ud_lock_options o = UD_LOCK_OPTIONS_INIT;
-    o.timeout = timeout;
-    check_fork(d);
-    return reenter(d) ? 0 : acquire(d, &o, false);
-}
-
-void ud__unlock(ud_dict *d) {
-    if (d->lock_depth == 1)
-        ud__publish_pending(d);
-    if (d->lock_depth > 0 && --d->lock_depth == 0)
-        release(d);
-}
-
-int ud_lock(ud_dict *d, const ud_lock_options *o) {
-    static const ud_lock_options block = UD_LOCK_OPTIONS_INIT;
-    UD__CHECK_HANDLE(d);
-    if (o && (o->timeout < 0 || o->timeout != o->timeout))
-        return UD_EINVAL;
-    check_fork(d);
-    return reenter(d) ? 0 : acquire(d, o ? o : &block, false);
-}
-
-int ud_unlock(ud_dict *d) {
-    UD__CHECK_HANDLE(d);
-    check_fork(d);
-    /* Only the thread that took the lock gives it back: another thread sharing the handle gets
-     * an error and changes nothing. */
-    if (!owned_here(d) || d->lock_depth <= 0)
-        return UD_ENOTLOCKED;
-    ud__unlock(d);
-    return 0;
-}
-
-/* The bookkeeping of a hold just taken by stealing the spin lock: 0, or -ENOMEM (the lock is
- * given back). */
-static int held_after_steal(ud_dict *d) {
-    if (d->seg_id && held_add(d) != 0) {
-        release_lock(d);
-        return -ENOMEM;
-    }
-    atomic_store_explicit(&d->ctl->holder_pid, (int32_t)(ud__self_ident() >> 32),
-                          memory_order_relaxed);
-    hold_taken(d);
-    return 0;
-}
-
-int ud_lock_steal(ud_dict *d) {
-    UD__CHECK_HANDLE(d);
-    check_fork(d);
-    if (reenter(d))
-        return 0;
-    if (d->lock_mode != UD_LOCK_SPIN) {
-        /* A robust mutex cannot be taken from a live thread; a dead one is recovered by
-         * ud_lock() anyway. */
-        return -ENOTSUP;
-    }
-    atomic_store(&d->ctl->spin_owner, ud__self_ident());
-    return held_after_steal(d);
-}
-
-pid_t ud_lock_holder(ud_dict *d) {
-    if (!d)
-        return 0;
-    if (d->lock_mode == UD_LOCK_SPIN)
-        return (pid_t)(atomic_load(&d->ctl->spin_owner) >> 32);
-    return (pid_t)atomic_load_explicit(&d->ctl->holder_pid, memory_order_relaxed);
-}
-
-int ud_lock_steal_from(ud_dict *d, pid_t pid) {
-    UD__CHECK_HANDLE(d);
-    if (pid <= 0)
-        return UD_EINVAL;
-    check_fork(d);
-    if (d->lock_mode != UD_LOCK_SPIN)
-        return -ENOTSUP;
-    if (owned_here(d))
-        return UD_EBUSY; /* we hold it ourselves */
-    uint64_t owner = atomic_load(&d->ctl->spin_owner);
+int ud__lock_steal_spin_from(ud__control *c, pid_t pid) {
+    uint64_t owner = atomic_load(&c->spin_owner);
     /* One compare-and-swap on the exact identity that was read: if the holder released or
      * changed in between, nothing is taken. */
     if (owner == 0 || (pid_t)(owner >> 32) != pid ||
-        !atomic_compare_exchange_strong(&d->ctl->spin_owner, &owner, ud__self_ident()))
+        !atomic_compare_exchange_strong(&c->spin_owner, &owner, ud__self_ident()))
         return UD_EBUSY;
-    return held_after_steal(d);
+    return 0;
+}
+
+pid_t ud__lock_holder(ud__control *c, int mode) {
+    if (mode == UD_LOCK_SPIN)
+        return (pid_t)(atomic_load(&c->spin_owner) >> 32);
+    return (pid_t)atomic_load_explicit(&c->holder_pid, memory_order_relaxed);
 }

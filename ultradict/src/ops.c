@@ -72,39 +72,6 @@ static void finish_drop(ud_dict *d, dropped *dr) {
         ud__drop_child(d, dr->name, strlen(dr->name), UD_TYPE_DICT);
 }
 
-/*
- * With a static full_dump_size, a write that would leave the dict larger than a dump can hold
- * is refused (UD_EDUMPFULL) before anything is written, even while the stream still has room:
- * the dict then always fits a dump, so the stream can always be compacted, and writes that
- * make it smaller (del, pop, popitem, clear, restore) never fail for lack of room.
- * `add` bytes of items are written, `drop` bytes of existing ones replaced.
- */
-static int check_dump_room(ud_dict *d, size_t add, size_t drop) {
-    size_t limit = d->ctl->full_dump_size;
-    if (!limit)
-        return 0;
-    size_t after = d->table.bytes - (drop < d->table.bytes ? drop : d->table.bytes);
-    return ud__size_add(after, add) > limit ? UD_EDUMPFULL : 0;
-}
-
-/* Writes one record holding a single item. Caller holds the lock and has synchronised. */
-int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
-                   size_t vlen) {
-    ud__rec rec;
-    size_t size = ud__item_size(klen, vlen);
-    if (kind == UD__ITEM_SET && d->ctl->full_dump_size) {
-        const ud__entry *e = ud__table_find(&d->table, key, klen, key_hash(key, klen));
-        int rc = check_dump_room(d, size, e ? ud__entry_bytes(e->klen, e->vlen) : 0);
-        if (rc)
-            return rc;
-    }
-    int rc = ud__rec_begin(d, size, 0, 1, &rec);
-    if (rc)
-        return rc;
-    ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
-    return ud__rec_commit_item(d, &rec, kind, type, key, klen, val, vlen);
-}
-
 /* Takes the lock and synchronises, the prologue of every write. */
 static int begin_write(ud_dict *d) {
     int rc = ud__lock_write(d);
@@ -369,7 +336,7 @@ static int replaced_children(ud_dict *d, const ud_item *items, size_t n, char **
 static int write_update(ud_dict *d, const ud_item *items, size_t n, const update_values *u) {
     ud__rec rec;
     /* Replaced values are not credited: a key may repeat within the update. */
-    int rc = check_dump_room(d, u->body, 0);
+    int rc = ud__check_dump_room(d, u->body, 0);
     if (!rc)
         rc = ud__rec_begin(d, u->body, 0, (uint32_t)n, &rec);
     if (rc)

@@ -32,6 +32,36 @@ int ud__validate_name(const char *name) {
     return 0;
 }
 
+/* Accepts a user name, or a nested child's name: NAME(.c<hex>)*. */
+int ud__validate_full_name(const char *name) {
+    if (!name)
+        return UD_ENAME;
+    const char *dot = strchr(name, '.');
+    size_t n = dot ? (size_t)(dot - name) : strlen(name);
+    char root[UD_NAME_MAX + 1];
+    if (n == 0 || n > UD_NAME_MAX)
+        return UD_ENAME;
+    memcpy(root, name, n);
+    root[n] = '\0';
+    int rc = ud__validate_name(root);
+    if (rc)
+        return rc;
+    if (strlen(name) > UD_FULL_NAME_MAX)
+        return UD_ENAME;
+    for (const char *p = dot; p && *p;) {
+        if (p[0] != '.' || p[1] != 'c')
+            return UD_ENAME;
+        p += 2;
+        const char *q = p;
+        while ((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f'))
+            q++;
+        if (q == p || (*q != '\0' && *q != '.'))
+            return UD_ENAME;
+        p = q;
+    }
+    return 0;
+}
+
 int ud__seg_path(char *out, const char *base, const char *suffix) {
     int n = snprintf(out, UD__SEG_NAME_MAX + 2, "/%s%s", base, suffix);
     if (n < 0 || n > UD__SEG_NAME_MAX + 1)
@@ -382,6 +412,9 @@ int ud__unlink_tree_unchecked(const char *name) {
 
 _Atomic uint64_t ud__fork_gen;
 _Atomic int32_t ud__self_pid;
+/* Counted by section.c; defined here, beside the fork generation, because the fork handler
+ * below resets it. */
+_Atomic unsigned ud__holds;
 static _Atomic uint64_t self_ident;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 

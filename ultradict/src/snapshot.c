@@ -337,6 +337,14 @@ int ud_snapshot_foreach(const void *data, size_t len, ud_snapshot_fn fn, void *c
     return 0;
 }
 
+int ud_close_save(ud_dict *d, ud_buf *snapshot) {
+    if (!d)
+        return UD_EINVAL;
+    int rc = snapshot ? ud_save(d, snapshot) : 0;
+    int rc2 = ud_close(d);
+    return rc ? rc : rc2;
+}
+
 int ud_save_file(ud_dict *d, const char *path) {
     UD__CHECK_HANDLE(d);
     if (!path)

@@ -6,16 +6,6 @@
 
 #include "internal.h"
 
-unsigned ud__count_attached(const ud__control *c) {
-    unsigned n = 0;
-    for (int i = 0; i < UD__MAX_ATTACHED; i++) {
-        uint64_t id = atomic_load_explicit(&((ud__control *)c)->attached[i], memory_order_relaxed);
-        if (id && ud__ident_alive(id))
-            n++;
-    }
-    return n;
-}
-
 int ud_status(ud_dict *d, ud_status_info *st) {
     UD__CHECK_HANDLE(d);
     if (!st)

@@ -1,5 +1,6 @@
 /*
- * stream.c - the stream of updates: encoding items, publishing records, replaying them.
+ * stream.c - the stream of updates: writing and publishing records, replaying them (items are
+ * encoded by item.c), the lock of a write, ud_dump() and ud_wait().
  *
  * Publication protocol (see layout.h for the positions):
  *  - A writer holds the lock, has replayed everything (pos == end), writes a record past `end`
@@ -23,35 +24,6 @@
 #define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
 /* After this many lock-free attempts lose a race with writers, a reader takes the lock. */
 #define SYNC_ATTEMPTS 64
-
-size_t ud__item_encode(char *dst, int kind, int type, const void *key, size_t klen, const void *val,
-                       size_t vlen) {
-    ud__item_hdr h = {htole32((uint32_t)klen), (uint8_t)kind, (uint8_t)type, 0, htole64(vlen)};
-    memcpy(dst, &h, sizeof h);
-    if (klen)
-        memcpy(dst + sizeof h, key, klen);
-    if (vlen)
-        memcpy(dst + sizeof h + klen, val, vlen);
-    return sizeof h + klen + vlen;
-}
-
-int ud__item_decode(const char *p, size_t avail, ud__item_hdr *h, const char **key,
-                    const char **val) {
-    if (avail < sizeof *h)
-        return UD_ECORRUPT;
-    memcpy(h, p, sizeof *h);
-    h->klen = le32toh(h->klen);
-    h->vlen = le64toh(h->vlen);
-    if (h->klen > UD_KEY_MAX || (h->kind != UD__ITEM_SET && h->kind != UD__ITEM_DEL) ||
-        (h->type != UD_TYPE_BYTES && h->type != UD_TYPE_DICT))
-        return UD_ECORRUPT;
-    size_t rest = avail - sizeof *h;
-    if (h->klen > rest || h->vlen > rest - h->klen)
-        return UD_ECORRUPT;
-    *key = p + sizeof *h;
-    *val = *key + h->klen;
-    return 0;
-}
 
 static uint64_t rec_check(uint64_t at, uint64_t len, uint32_t flags, uint32_t nitems,
                           const char *body, size_t body_len) {
@@ -282,43 +254,6 @@ int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, 
     return 0;
 }
 
-static long futex_wake_all(_Atomic uint32_t *addr) {
-    return syscall(SYS_futex, addr, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
-/*
- * A wake that woke nobody while `waiters` says w: either a waiter is between registering and
- * sleeping (its slot says so), or the count is left over from waiters that were killed. We
- * hold the lock, so nobody registers meanwhile; a waiter decrements `waiters` before its slot,
- * so when no live slot counts a wait, every live waiter is done and the rest is dead: reset.
- */
-static void recount_waiters(ud__control *c, uint32_t w) {
-    if (atomic_load_explicit(&c->waiting_unslotted, memory_order_relaxed) != 0)
-        return;
-    for (int i = 0; i < UD__MAX_ATTACHED; i++) {
-        if (atomic_load_explicit(&c->waiting[i], memory_order_relaxed) == 0)
-            continue;
-        uint64_t id = atomic_load_explicit(&c->attached[i], memory_order_relaxed);
-        if (id != 0 && ud__ident_alive(id))
-            return;
-    }
-    atomic_compare_exchange_strong(&c->waiters, &w, 0);
-}
-
-/* Makes everything up to new_end visible with one store, and wakes waiters. */
-static void publish_end(ud_dict *d, uint64_t new_end) {
-    ud__control *c = d->ctl;
-    atomic_store_explicit(&c->end, new_end, memory_order_release);
-    /* Waiters register under the lock (see ud_wait), so holding it we either see the waiter
-     * here, or the waiter saw the new end before it slept. */
-    uint32_t w = atomic_load_explicit(&c->waiters, memory_order_relaxed);
-    if (w != 0) {
-        atomic_fetch_add(&c->change_seq, 1);
-        if (futex_wake_all(&c->change_seq) == 0)
-            recount_waiters(c, w);
-    }
-}
-
 /* Checksums the record and publishes it - or, inside a ud_lock() section (the write's own lock
  * nested in the caller's), leaves it for the outermost unlock, so that the section's records
  * become visible together. */
@@ -332,34 +267,9 @@ static uint64_t publish(ud_dict *d, ud__rec *rec) {
         d->unpublished = true;
         d->pending_end = new_end;
     } else {
-        publish_end(d, new_end);
+        ud__publish_end(d, new_end);
     }
     return new_end;
-}
-
-void ud__publish_pending(ud_dict *d) {
-    if (d->unpublished) {
-        d->unpublished = false;
-        publish_end(d, d->pending_end);
-    }
-    if (d->dump_deferred) {
-        bool asked = d->dump_deferred & UD__DUMP_ASKED;
-        d->dump_deferred = 0;
-        ud__control *c = d->ctl;
-        uint64_t used = atomic_load_explicit(&c->end, memory_order_relaxed) -
-                        atomic_load_explicit(&c->base, memory_order_relaxed);
-        /* Compact what the section grew the stream by; a failure here only leaves the stream
-         * longer, as a failed dump always does. */
-        if (asked || used > c->buffer_size)
-            (void)ud__dump_locked(d);
-    }
-}
-
-void ud__drop_pending(ud_dict *d) {
-    if (d->unpublished)
-        reset_local(d);
-    d->unpublished = false;
-    d->dump_deferred = 0;
 }
 
 static int committed(ud_dict *d, uint64_t new_end, int rc) {
@@ -393,6 +303,66 @@ int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void
     if (rc)
         reset_local(d);
     return committed(d, new_end, rc);
+}
+
+/*
+ * With a static full_dump_size, a write that would leave the dict larger than a dump can hold
+ * is refused (UD_EDUMPFULL) before anything is written, even while the stream still has room:
+ * the dict then always fits a dump, so the stream can always be compacted, and writes that
+ * make it smaller (del, pop, popitem, clear, restore) never fail for lack of room.
+ * `add` bytes of items are written, `drop` bytes of existing ones replaced.
+ */
+int ud__check_dump_room(ud_dict *d, size_t add, size_t drop) {
+    size_t limit = d->ctl->full_dump_size;
+    if (!limit)
+        return 0;
+    size_t after = d->table.bytes - (drop < d->table.bytes ? drop : d->table.bytes);
+    return ud__size_add(after, add) > limit ? UD_EDUMPFULL : 0;
+}
+
+/* Writes one record holding a single item. Caller holds the lock and has synchronised. */
+int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                   size_t vlen) {
+    ud__rec rec;
+    size_t size = ud__item_size(klen, vlen);
+    if (kind == UD__ITEM_SET && d->ctl->full_dump_size) {
+        const ud__entry *e = ud__table_find(&d->table, key, klen, ud__hash(key, klen, 0));
+        int rc = ud__check_dump_room(d, size, e ? ud__entry_bytes(e->klen, e->vlen) : 0);
+        if (rc)
+            return rc;
+    }
+    int rc = ud__rec_begin(d, size, 0, 1, &rec);
+    if (rc)
+        return rc;
+    ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
+    return ud__rec_commit_item(d, &rec, kind, type, key, klen, val, vlen);
+}
+
+/*
+ * The lock for a write. A lock found busy is first waited for by replaying, without it, the
+ * records the holder and others appended since this handle's position; the replay under the
+ * lock then covers only what the holder appends meanwhile, so a write no longer pays, inside
+ * the critical section, for every other process's writes. Errors of that replay are left for
+ * the sync under the lock to report.
+ */
+int ud__lock_write(ud_dict *d) {
+    int rc = ud__lock_once(d);
+    if (rc != UD_EBUSY)
+        return rc;
+    (void)ud__sync(d);
+    return ud__lock(d);
+}
+
+int ud_dump(ud_dict *d) {
+    UD__CHECK_HANDLE(d);
+    int rc = ud__lock(d);
+    if (rc)
+        return rc;
+    rc = ud__sync(d);
+    if (!rc)
+        rc = ud__dump_locked(d);
+    ud__unlock(d);
+    return rc;
 }
 
 int ud_apply_update(ud_dict *d) {

@@ -162,15 +162,30 @@ static int many_child(void *varg) {
         if (!h1[i] || !h2[i])
             return 2;
     }
+    /* Each lock really taken (the holder is this process), none shared by mistake. */
     for (int i = 0; i < MANY; i++)
-        if (ud_lock(h1[i], NULL) != 0)
+        if (ud_lock(h1[i], NULL) != 0 || ud_lock_holder(h1[i]) != getpid())
             return 3;
     for (int i = 0; i < MANY; i++)
         if (ud_set(h2[i], S("k"), S("v")) != 0)
             return 4;
-    for (int i = MANY - 1; i >= 0; i--)
-        if (ud_unlock(h1[i]) != 0)
+    /* Released out of order (which moves entries inside the table of holds), each release
+     * followed by a section of the released dict's second handle, which must take the lock
+     * itself (not share a hold found by mistake), and a write through a dict still held, which
+     * must share its hold. */
+    for (int k = 0; k < MANY; k++) {
+        int i = (k * 7) % MANY, j = (k * 7 + 13) % MANY;
+        if (ud_unlock(h1[i]) != 0 || ud_lock_held(h1[i]))
             return 5;
+        if (ud_lock(h2[i], NULL) != 0 || ud_lock_holder(h2[i]) != getpid() ||
+            ud_set(h2[i], S("k"), S("after")) != 0 || ud_unlock(h2[i]) != 0 ||
+            ud_lock_holder(h2[i]) != 0)
+            return 6;
+        if (ud_lock_held(h1[j]) &&
+            (ud_set(h2[j], S("k"), S("shared")) != 0 || !ud_lock_held(h1[j]) ||
+             ud_lock_held(h2[j]) || ud_lock_holder(h1[j]) != getpid()))
+            return 7;
+    }
     for (int i = 0; i < MANY; i++) {
         ud_close(h2[i]);
         ud_close(h1[i]);
@@ -192,6 +207,7 @@ static void run_many_held(int lock) {
     for (int i = 0; i < MANY; i++) {
         ud_buf v = UD_BUF_INIT;
         assert_ok(ud_get(d[i], S("k"), &v));
+        assert_string_equal(v.data, "after");
         ud_buf_free(&v);
         assert_int_equal(ud_lock_holder(d[i]), 0);
         ud_lock_options o = UD_LOCK_OPTIONS_INIT;
