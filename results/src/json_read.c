@@ -91,22 +91,10 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
         "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine",    "rounds",
         "pinned",  NULL};
-    static const char *const keys3[] = {"started",
-                                        "finished",
-                                        "tool_version",
-                                        "git_commit",
-                                        "build_type",
-                                        "suite",
-                                        "argv",
-                                        "seed",
-                                        "timer_overhead_ns",
-                                        "noise_threshold",
-                                        "machine",
-                                        "rounds",
-                                        "pinned",
-                                        "hosts",
-                                        "lockstep",
-                                        NULL};
+    static const char *const keys3[] = {
+        "started", "finished", "tool_version",      "git_commit",       "build_type", "suite",
+        "argv",    "seed",     "timer_overhead_ns", "noise_threshold",  "machine",    "rounds",
+        "pinned",  "hosts",    "lockstep",          "probe_slow_ratio", NULL};
     const json_t *argv, *machine;
     if (rp__jc_only_known(r, o,
                           r->version >= 3   ? keys3
@@ -143,6 +131,13 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
     if (r->version >= 3 && rp__jc_has(o, "lockstep") &&
         rp__jc_bool(r, o, "lockstep", &run->lockstep))
         return r->rc;
+    run->probe_slow_ratio = RP_PROBE_SLOW_RATIO_COLD;
+    if (r->version >= 3 && rp__jc_has(o, "probe_slow_ratio") &&
+        rp__jc_num(r, o, "probe_slow_ratio", &run->probe_slow_ratio))
+        return r->rc;
+    if (!(run->probe_slow_ratio > 0))
+        return rp__jc_bad_at(r, "probe_slow_ratio", "must be positive");
+    r->slow_ratio = run->probe_slow_ratio;
     size_t m = rp__jc_enter(r, "machine");
     read_machine(r, machine, &run->machine);
     rp__jc_leave(r, m);

@@ -444,6 +444,7 @@ static void test_lockstep_report(void **state) {
             for (size_t k = 0; k < d->cells[i].metrics[o].nreps; k++) {
                 d->cells[i].metrics[o].reps[k].probe_before = (rp_probe){150, 12, 2};
                 d->cells[i].metrics[o].reps[k].probe_after = (rp_probe){160, 12, 2};
+                d->cells[i].metrics[o].reps[k].regime = RP_REGIME_NONE; /* from the probes */
             }
     char *t = report(d, RP_FORMAT_TEXT);
     assert_non_null(strstr(t, "x local: "));
@@ -460,6 +461,7 @@ static void test_lockstep_report(void **state) {
     for (size_t k = 0; k < m->nreps; k += 2) {
         m->reps[k].probe_before = (rp_probe){21, 4, 4};
         m->reps[k].probe_after = (rp_probe){23, 4, 4};
+        m->reps[k].regime = RP_REGIME_NONE;
     }
     t = report(d, RP_FORMAT_TEXT);
     const char *note = strstr(t, "machine changed: fast in ");

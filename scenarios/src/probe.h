@@ -21,7 +21,7 @@
 
 #include "rp.h"
 
-#define SC_PROBE_LLC_BYTES (8u << 20)
+#define SC_PROBE_LLC_BYTES (4u << 20)
 #define SC_PROBE_L2_BYTES (128u << 10)
 #define SC_PROBE_STEPS 2048
 
