@@ -412,7 +412,7 @@ static void run_rounds(const sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, 
                        group_run *g, volatile sig_atomic_t *stop) {
     sc_rng rng;
     sc_rng_seed(&rng, p->base.seed ^ sc_mix64(0x726f756e64ull + cells[0].group));
-    for (int r = 0; r < p->base.repeat && !*stop; r++) {
+    for (int r = 0; r < cells[0].p.repeat && !*stop; r++) {
         sc_rng_shuffle(&rng, g->order, n);
         for (size_t k = 0; k < n && !*stop; k++) {
             size_t i = g->order[k];
