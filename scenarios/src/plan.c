@@ -221,7 +221,7 @@ static sc_params variant_params(const sc_plan *p, const sc_scenario *s, size_t v
         q.zipf_theta = s->zipf_theta;
     if (s->max_ops && q.ops > s->max_ops)
         q.ops = s->max_ops;
-    if (s->max_repeat && q.repeat > s->max_repeat)
+    if (s->max_repeat && !p->repeat_given && q.repeat > s->max_repeat)
         q.repeat = s->max_repeat;
     if (s->vary == SC_VARY_VALUE_SIZE) {
         q.value_size = p->large_sizes[v];
