@@ -87,8 +87,12 @@ typedef struct rp_probe {
  * and after disagree (changed). NONE: not measured. */
 enum { RP_REGIME_NONE = 0, RP_REGIME_FAST, RP_REGIME_SLOW, RP_REGIME_CHANGED };
 /* Above this many compute-loop iterations per LLC-chase step, the last-level cache the machine
- * leaves us is small: the stretch ran in the slow regime (see README, "The machine's state"). */
-#define RP_PROBE_SLOW_RATIO 10.0
+ * leaves us is small: the stretch ran in the slow regime (see README, "Lockstep rounds and the
+ * machine's state"). The chase runs through a set the probe has just read (udbench run writes
+ * this threshold into the run as probe_slow_ratio). */
+#define RP_PROBE_SLOW_RATIO 18.0
+/* The threshold of documents without probe_slow_ratio, whose probe chased a cold 8 MiB set. */
+#define RP_PROBE_SLOW_RATIO_COLD 10.0
 
 /* One repetition of one measured operation. */
 typedef struct rp_rep {
@@ -112,6 +116,9 @@ typedef struct rp_rep {
      * (0: none). The regime is rp_rep_regime() of the two probes. */
     rp_probe probe_before, probe_after;
     double ratio;
+    /* The regime as the document classified it (by its run's probe_slow_ratio); 0: none given,
+     * rp_rep_regime() classifies the probes by RP_PROBE_SLOW_RATIO. */
+    int regime;
 } rp_rep;
 
 /* A non-empty bucket of a merged log-linear latency histogram (see sc_hist in scenarios/). */
@@ -291,6 +298,9 @@ typedef struct rp_run {
     /* udbench/3: the cells of a group ran in lockstep (every backend's workers alive at once,
      * one short batch each per round under a token), each repetition being one batch. */
     bool lockstep;
+    /* udbench/3: the probes' slow-regime threshold (compute iterations per LLC-chase step) the
+     * run classified its batches by; 0 in a run made now (RP_PROBE_SLOW_RATIO). */
+    double probe_slow_ratio;
     rp_machine machine;
 } rp_run;
 
@@ -369,8 +379,11 @@ double rp_merit_rep_value(const rp_cell *c, size_t rep);
 /* The regime one probe saw: RP_REGIME_SLOW when llc_ns / compute_ns exceeds
  * RP_PROBE_SLOW_RATIO, else FAST; NONE when it was not measured. */
 int rp_probe_regime(const rp_probe *p);
-/* The regime of a stretch from its two probes: FAST or SLOW when they agree, CHANGED when not,
- * the one measured when only one was, NONE when neither. */
+/* The regime of a stretch from its two probes by a threshold: FAST or SLOW when they agree,
+ * CHANGED when not, the one measured when only one was, NONE when neither. */
+int rp_regime_of(const rp_probe *before, const rp_probe *after, double slow_ratio);
+/* The regime of a repetition: the document's (r->regime), else rp_regime_of() its probes by
+ * RP_PROBE_SLOW_RATIO. */
 int rp_rep_regime(const rp_rep *r);
 /* "fast", "slow", "changed" for RP_REGIME_*; NULL for NONE or an unknown value. Static. */
 const char *rp_regime_name(int regime);

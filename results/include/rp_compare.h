@@ -81,6 +81,11 @@ typedef struct rp_cmp_item {
     int n_base, n_head;
     int verdict; /* RP_VERDICT_* (rp_stats.h) */
     bool gated;  /* takes part in the comparison's status */
+    /* compare of two lockstep runs: the probes say this cell's batches ran in another cache
+     * regime in one run than in the other (no verdict); `shift` is the log cost change every
+     * backend of the item's group shared (the reference's own move), taken out of the ratio. */
+    bool machine_moved;
+    double shift;
     /* Paired (gate) only: */
     double p_slow, p_ok; /* one-sided sign-test p-values against the margin */
     int looks;
@@ -109,6 +114,10 @@ typedef struct rp_cmp {
      * differed between the runs; the median LLC chase of each run, in compute iterations. */
     bool paired, machine_differed;
     double machine_base, machine_head;
+    /* Two lockstep runs: the 95th percentile of the paired metrics' cost changes (after their
+     * group's common shift), as a ratio >= 1: what the machine moves a paired figure by from
+     * one run to the other. A verdict needs a change beyond it (0: not estimated). */
+    double run_spread;
 } rp_cmp;
 
 /* ---- Figures of merit of a comparison ---- */

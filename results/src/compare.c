@@ -152,7 +152,16 @@ static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm, c
             it->ratio = bc > 0 && isfinite(bc) && isfinite(hc) ? hc / bc : NAN;
             return 0;
         }
-        return rp__compare_paired(it, cell, bm, hcell, hm, paired_alpha, c->margin);
+        int rc = rp__compare_paired(it, cell, bm, hcell, hm, paired_alpha, c->margin);
+        /* The batches of this cell ran in another cache regime in one run than in the other:
+         * what its figure changed by may be the machine's. */
+        double sb = 0, sh = 0;
+        if (rp__cell_slow_share(bm, &sb) && rp__cell_slow_share(hm, &sh) &&
+            fabs(sb - sh) > RP__MACHINE_SHARE) {
+            it->machine_moved = true;
+            it->verdict = RP_VERDICT_INCONCLUSIVE;
+        }
+        return rc;
     }
     double xb[256], xh[256];
     it->n_base = log_costs(&it->merit, bm, xb, 256);
@@ -245,6 +254,8 @@ int rp_compare_docs(const rp_doc *base, const rp_doc *head, double margin, doubl
     size_t ob = 0, oh = 0;
     if (!rc)
         rc = compare_shared(c, base, head, &ob);
+    if (!rc && c->paired)
+        rp__paired_shifts(c);
     if (!rc)
         rc = count_only(head, base, &oh);
     if (!rc && c->nitems == 0) {

@@ -317,6 +317,8 @@ static const char *shown_verdict(const rp_cmp_item *it) {
     /* compare of two lockstep runs: a figure neither run paired gets no verdict at all. */
     if (!it->gated && it->verdict == RP_VERDICT_INCONCLUSIVE && !it->npairs && !it->n_base)
         return "not paired";
+    if (it->machine_moved)
+        return "machine moved";
     return upper[it->verdict];
 }
 

@@ -210,6 +210,7 @@ bool rp__regime_note(const rp_metric *m, char *buf, size_t len);
 #define RP__MACHINE_SHARE 0.25
 #define RP__MACHINE_FACTOR 1.5
 struct rp_cmp_item;
+struct rp_cmp;
 /* A backend URI without what changes from run to run: a port, a temporary folder's name. */
 void rp__uri_key(const char *uri, char *buf, size_t len);
 /* Whether two URIs name the same backend (equal, or equal without ports and temporary folders). */
@@ -225,6 +226,16 @@ bool rp__doc_machine(const rp_doc *d, double *median, double *slow_share);
 bool rp__machines_agree(const rp_doc *a, const rp_doc *b, double *ma, double *mb);
 /* Whether metric m of cell c carries paired ratios against another backend. */
 bool rp__is_paired(const rp_cell *c, const rp_metric *m);
+/* The share of the batches of cell c's metric m in the slow regime (a changed batch counts
+ * half); false when none was probed. */
+bool rp__cell_slow_share(const rp_metric *m, double *share);
+/* Takes each paired item's group's common shift (the median log cost change of the other
+ * gated items of its scenario and parameters) out of its ratio and interval and gives the
+ * verdict again; an item with fewer than two others in its group gets none. Then sets
+ * c->run_spread, and keeps a FASTER or SLOWER only beyond it (none with fewer than
+ * RP__SPREAD_MIN paired items: the spread is not known). */
+#define RP__SPREAD_MIN 10
+void rp__paired_shifts(struct rp_cmp *c);
 /* The verdict of a paired metric from the two runs' per-round ratios. 0 or -ENOMEM. */
 int rp__compare_paired(struct rp_cmp_item *it, const rp_cell *bc, const rp_metric *bm,
                        const rp_cell *hc, const rp_metric *hm, double alpha, double margin);

@@ -21,7 +21,8 @@ typedef struct rp__jc {
     char *err;
     size_t errlen;
     int rc;
-    int version; /* the document's schema: 1, 2 or 3 (udbench/1, /2, /3) */
+    int version;       /* the document's schema: 1, 2 or 3 (udbench/1, /2, /3) */
+    double slow_ratio; /* the run's probe_slow_ratio, once the run is read */
 } rp__jc;
 
 /* Flags of rp__jc_str(): a string may be null, or may be empty. */

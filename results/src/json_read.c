@@ -88,9 +88,9 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
         "started", "finished", "tool_version",      "git_commit",      "build_type", "suite",
         "argv",    "seed",     "timer_overhead_ns", "noise_threshold", "machine", /* v1 */
         "rounds",  "pinned",                                                      /* v2 */
-        "hosts",   "lockstep",                                                    /* v3 */
+        "hosts",   "lockstep", "probe_slow_ratio",                                /* v3 */
         NULL};
-    static const size_t upto[3] = {11, 13, 15};
+    static const size_t upto[3] = {11, 13, 16};
     const json_t *argv, *machine;
     if (rp__jc_only_known_v(r, o, keys, upto) ||
         rp__jc_str(r, o, "started", &run->started, RP__JC_REQUIRED) ||
@@ -124,6 +124,13 @@ static int read_run(rp__jc *r, const json_t *o, rp_run *run) {
     if (r->version >= 3 && rp__jc_has(o, "lockstep") &&
         rp__jc_bool(r, o, "lockstep", &run->lockstep))
         return r->rc;
+    run->probe_slow_ratio = RP_PROBE_SLOW_RATIO_COLD;
+    if (r->version >= 3 && rp__jc_has(o, "probe_slow_ratio") &&
+        rp__jc_num(r, o, "probe_slow_ratio", &run->probe_slow_ratio))
+        return r->rc;
+    if (!(run->probe_slow_ratio > 0))
+        return rp__jc_bad_at(r, "probe_slow_ratio", "must be positive");
+    r->slow_ratio = run->probe_slow_ratio;
     size_t m = rp__jc_enter(r, "machine");
     read_machine(r, machine, &run->machine);
     rp__jc_leave(r, m);

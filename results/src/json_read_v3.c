@@ -32,7 +32,9 @@ int rp__read_rep_v3(rp__jc *r, const json_t *o, rp_rep *rep) {
         read_probe(r, o, "probe_after", &rep->probe_after) ||
         (rp__jc_has(o, "regime") && rp__jc_str(r, o, "regime", &regime, RP__JC_NULLABLE)))
         return r->rc;
-    const char *want = rp_regime_name(rp_rep_regime(rep));
+    rep->regime = rp_regime_of(&rep->probe_before, &rep->probe_after,
+                               r->slow_ratio > 0 ? r->slow_ratio : RP_PROBE_SLOW_RATIO);
+    const char *want = rp_regime_name(rep->regime);
     if (!rp__jc_has(o, "regime"))
         want = NULL;
     if ((want == NULL) != (regime == NULL) || (want && strcmp(want, regime) != 0))

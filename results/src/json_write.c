@@ -189,6 +189,11 @@ static json_t *run_json(wctx *w, const rp_run *r) {
     for (size_t i = 0; hosts && i < r->nhosts; i++)
         push(w, hosts, r->hosts[i] ? jstr(w, r->hosts[i]) : json_string(""));
     put(w, o, "lockstep", json_boolean(r->lockstep));
+    /* Absent means the first probe's threshold (RP_PROBE_SLOW_RATIO_COLD): a document read
+     * without it is written back without it. */
+    double slow = r->probe_slow_ratio > 0 ? r->probe_slow_ratio : RP_PROBE_SLOW_RATIO;
+    if (slow != RP_PROBE_SLOW_RATIO_COLD)
+        put(w, o, "probe_slow_ratio", jreal(w, slow));
     put(w, o, "machine", m = json_object());
     if (m) {
         put_fields(w, m, &r->machine, machine, NFIELDS(machine));

@@ -378,17 +378,27 @@ double rp_merit_rep_value(const rp_cell *c, size_t rep) {
     }
 }
 
-int rp_probe_regime(const rp_probe *p) {
+static int probe_regime_at(const rp_probe *p, double slow_ratio) {
     if (!p || !(p->llc_ns > 0) || !(p->compute_ns > 0))
         return RP_REGIME_NONE;
-    return p->llc_ns / p->compute_ns > RP_PROBE_SLOW_RATIO ? RP_REGIME_SLOW : RP_REGIME_FAST;
+    return p->llc_ns / p->compute_ns > slow_ratio ? RP_REGIME_SLOW : RP_REGIME_FAST;
 }
 
-int rp_rep_regime(const rp_rep *r) {
-    int a = rp_probe_regime(&r->probe_before), b = rp_probe_regime(&r->probe_after);
+int rp_probe_regime(const rp_probe *p) {
+    return probe_regime_at(p, RP_PROBE_SLOW_RATIO);
+}
+
+int rp_regime_of(const rp_probe *before, const rp_probe *after, double slow_ratio) {
+    int a = probe_regime_at(before, slow_ratio), b = probe_regime_at(after, slow_ratio);
     if (a == RP_REGIME_NONE || b == RP_REGIME_NONE)
         return a == RP_REGIME_NONE ? b : a;
     return a == b ? a : RP_REGIME_CHANGED;
+}
+
+int rp_rep_regime(const rp_rep *r) {
+    if (r->regime != RP_REGIME_NONE)
+        return r->regime;
+    return rp_regime_of(&r->probe_before, &r->probe_after, RP_PROBE_SLOW_RATIO);
 }
 
 const char *rp_regime_name(int regime) {

@@ -75,35 +75,62 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
+/* The median of v[0..n) (sorted in place), 0 when empty. */
+static double median_of(double *v, size_t n) {
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The median LLC chase (ns) and ops/s of m's batches in `regime`, and their count. */
+static size_t regime_medians(const rp_metric *m, int regime, double *v, double *llc, double *ops) {
+    size_t n = 0;
+    for (size_t i = 0; i < m->nreps; i++)
+        if (rp_rep_regime(&m->reps[i]) == regime)
+            v[n++] = m->reps[i].probe_before.llc_ns > 0 ? m->reps[i].probe_before.llc_ns
+                                                        : m->reps[i].probe_after.llc_ns;
+    *llc = median_of(v, n);
+    n = 0;
+    for (size_t i = 0; i < m->nreps; i++)
+        if (rp_rep_regime(&m->reps[i]) == regime)
+            v[n++] = m->reps[i].ops_per_sec;
+    *ops = median_of(v, n);
+    return n;
+}
+
+/* Fast and slow batches of one cell whose figures differ by more than this factor: the
+ * machine's change shows in the cell's own figures, and the report says so. */
+#define REGIME_DIFFERS 1.25
+
 bool rp__regime_note(const rp_metric *m, char *buf, size_t len) {
     static const int kinds[] = {RP_REGIME_FAST, RP_REGIME_SLOW, RP_REGIME_CHANGED};
-    size_t count[3] = {0}, seen = 0;
-    double *llc = malloc((m->nreps ? m->nreps : 1) * sizeof *llc);
-    if (!llc)
-        return false;
-    for (size_t i = 0; i < m->nreps; i++)
-        for (int k = 0; k < 3; k++)
-            count[k] += rp_rep_regime(&m->reps[i]) == kinds[k];
-    for (int k = 0; k < 3; k++)
-        seen += count[k] > 0;
+    double *v = malloc((m->nreps ? m->nreps : 1) * sizeof *v);
     buf[0] = '\0';
-    if (seen < 2) {
-        free(llc);
+    if (!v)
         return false;
+    size_t count[3];
+    double llc[3], ops[3], lo = INFINITY, hi = 0;
+    int seen = 0;
+    for (int k = 0; k < 3; k++) {
+        count[k] = regime_medians(m, kinds[k], v, &llc[k], &ops[k]);
+        seen += count[k] > 0;
+        if (count[k] && kinds[k] != RP_REGIME_CHANGED && ops[k] > 0) {
+            lo = ops[k] < lo ? ops[k] : lo;
+            hi = ops[k] > hi ? ops[k] : hi;
+        }
     }
+    free(v);
+    /* Only when the batches of both regimes differ in the cell's own figure as well. */
+    if (seen < 2 || !(hi > lo * REGIME_DIFFERS))
+        return false;
     size_t used = (size_t)snprintf(buf, len, "machine changed:");
     for (int k = 0; k < 3 && used < len; k++) {
-        size_t n = 0;
-        for (size_t i = 0; i < m->nreps; i++)
-            if (rp_rep_regime(&m->reps[i]) == kinds[k])
-                llc[n++] = m->reps[i].probe_before.llc_ns > 0 ? m->reps[i].probe_before.llc_ns
-                                                              : m->reps[i].probe_after.llc_ns;
-        if (!n)
-            continue;
-        qsort(llc, n, sizeof *llc, cmp_double);
-        used += (size_t)snprintf(buf + used, len - used, " %s in %zu (LLC chase %.0f ns)",
-                                 rp_regime_name(kinds[k]), n, llc[n / 2]);
+        rp__num num;
+        if (count[k])
+            used += (size_t)snprintf(
+                buf + used, len - used, " %s in %zu (LLC chase %.0f ns, %s ops/s)",
+                rp_regime_name(kinds[k]), count[k], llc[k], rp__fmt_ops(&num, ops[k]));
     }
-    free(llc);
     return true;
 }

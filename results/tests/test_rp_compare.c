@@ -29,20 +29,26 @@ static rp_doc *load(const char *name) {
 
 /* ---- two lockstep runs (udbench/3) ---- */
 
-enum { LS_ROUNDS = 40 };
+enum { LS_ROUNDS = 40, LS_GROUPS = 4, LS_BACKENDS = 5 };
 
-/* A cell of a lockstep run on `uri` whose figure of merit is `ops` ops/s times (1 + a small
- * wobble), paired against local: (at 1e6 ops/s, with the same wobble); every batch probed. */
-static void ls_cell(rp_doc *d, const char *uri, double ops, double llc, uint64_t seed) {
-    rp_backend *b = rp_doc_add_backend(d);
-    rp_set_string(&b->uri, uri);
-    rp_set_string(&b->name, uri);
-    b->reachable = true;
+/* A cell of a lockstep run on `uri` with `procs` processes, paired against local: at `ratio`
+ * (times 1 + a wobble of up to 1% per round); every batch probed at `llc` ns of LLC chase
+ * against 2 ns of compute loop (fast below RP_PROBE_SLOW_RATIO iterations, slow above). */
+static void ls_cell(rp_doc *d, const char *uri, int procs, double ratio, double llc,
+                    uint64_t seed) {
+    if (procs == 1) {
+        rp_backend *b = rp_doc_add_backend(d);
+        rp_set_string(&b->uri, uri);
+        rp_set_string(&b->name, uri);
+        b->reachable = true;
+    }
     rp_cell *c = rp_doc_add_cell(d);
     rp_set_string(&c->scenario, "read");
     rp_set_string(&c->backend, uri);
     rp_set_string(&c->backend_name, uri);
-    rp_cell_add_param(c, "procs", "1");
+    char p[16];
+    snprintf(p, sizeof p, "%d", procs);
+    rp_cell_add_param(c, "procs", p);
     rp_set_string(&c->merit.metric, "read");
     c->merit.figure = RP_FIGURE_OPS;
     c->merit.direction = RP_HIGHER_IS_BETTER;
@@ -51,13 +57,13 @@ static void ls_cell(rp_doc *d, const char *uri, double ops, double llc, uint64_t
     for (int k = 0; k < LS_ROUNDS; k++) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         double wobble = 1 + ((double)(seed >> 40) / (double)(1ull << 24) - 0.5) * 0.02;
-        double v = ops * wobble;
+        double v = 1e6 * ratio * wobble;
         rp_rep r = {.ops = (uint64_t)v,
                     .seconds = (double)(uint64_t)v / v,
                     .round = k,
                     .probe_before = {llc, 5, 2},
                     .probe_after = {llc, 5, 2},
-                    .ratio = v / 1e6};
+                    .ratio = ratio * wobble};
         r.ops_per_sec = (double)r.ops / r.seconds;
         rp_metric_add_rep(m, &r);
     }
@@ -66,29 +72,55 @@ static void ls_cell(rp_doc *d, const char *uri, double ops, double llc, uint64_t
     rp_cell_summarise_merit(c);
 }
 
-/* A lockstep run: local: (the reference) and sqlite at `ratio` times its speed, in a temporary
- * folder of its own, probes at `llc` ns of LLC chase. */
-static rp_doc *ls_doc(double ratio, double llc, const char *tmp, uint64_t seed) {
+/* What one run looks like: per group (procs 1..LS_GROUPS), how much every paired ratio of the
+ * group is scaled (the reference ran slower or faster), and for the sqlite cell of procs=1 its
+ * ratio and probes. */
+typedef struct ls_run {
+    double group_scale[LS_GROUPS];
+    double sqlite, sqlite_llc, llc;
+    const char *tmp;
+    uint64_t seed;
+} ls_run;
+
+/* A lockstep run: LS_GROUPS groups (procs 1..) of local: (the reference) and four backends at
+ * fixed ratios, sqlite in a temporary folder of its own. */
+static rp_doc *ls_doc(const ls_run *run) {
     rp_doc *d;
     assert_int_equal(rp_doc_new(&d), 0);
     d->run.lockstep = true;
     rp_set_string(&d->run.started, "2026-12-07T00:00:00Z");
-    char uri[128];
-    snprintf(uri, sizeof uri, "sqlite:/tmp/%s/udbench.sqlite", tmp);
-    ls_cell(d, "local:", 1e6, llc, 1);
-    ls_cell(d, uri, 1e6 * ratio, llc, seed);
+    char sqlite[128];
+    snprintf(sqlite, sizeof sqlite, "sqlite:/tmp/%s/udbench.sqlite", run->tmp);
+    const char *uris[LS_BACKENDS] = {"local:", sqlite, "lmdb:", "redis://127.0.0.1:6379",
+                                     "memcached://127.0.0.1:11211"};
+    static const double ratios[LS_BACKENDS] = {1, 0.5, 0.3, 0.02, 0.01};
+    for (int g = 0; g < LS_GROUPS; g++)
+        for (int b = 0; b < LS_BACKENDS; b++) {
+            double scale = b ? (run->group_scale[g] > 0 ? run->group_scale[g] : 1) : 1;
+            bool own = g == 0 && b == 1;
+            double ratio = own && run->sqlite > 0 ? run->sqlite : ratios[b];
+            double llc = own && run->sqlite_llc > 0 ? run->sqlite_llc : run->llc;
+            ls_cell(d, uris[b], g + 1, ratio * scale, llc, run->seed + (uint64_t)(g * 8 + b));
+        }
     for (size_t i = 0; i < d->ncells; i++)
-        if (!strcmp(d->cells[i].backend, "local:"))
+        if (!strcmp(d->cells[i].backend, "local:")) {
             for (size_t k = 0; k < d->cells[i].metrics[0].nreps; k++)
                 d->cells[i].metrics[0].reps[k].ratio = 1;
-    rp_cell_summarise_merit(&d->cells[0]);
+            rp_cell_summarise_merit(&d->cells[i]);
+        }
     return d;
 }
 
-static const rp_cmp_item *item_of(const rp_cmp *c, const char *prefix) {
-    for (size_t i = 0; i < c->nitems; i++)
-        if (!strncmp(c->items[i].backend, prefix, strlen(prefix)))
-            return &c->items[i];
+/* The item of `backend` (a prefix) with procs=`procs`. */
+static const rp_cmp_item *item_of(const rp_cmp *c, const char *prefix, const char *procs) {
+    for (size_t i = 0; i < c->nitems; i++) {
+        const rp_cmp_item *it = &c->items[i];
+        if (strncmp(it->backend, prefix, strlen(prefix)) != 0)
+            continue;
+        for (size_t j = 0; j < it->nparams; j++)
+            if (!strcmp(it->params[j].key, "procs") && !strcmp(it->params[j].value, procs))
+                return it;
+    }
     return NULL;
 }
 
@@ -104,16 +136,38 @@ static rp_cmp *compare_all(const rp_doc *b, const rp_doc *h) {
     return c;
 }
 
+static size_t confident(const rp_cmp *c) {
+    size_t n = 0;
+    for (size_t i = 0; i < c->nitems; i++)
+        n += c->items[i].verdict == RP_VERDICT_FASTER || c->items[i].verdict == RP_VERDICT_SLOWER;
+    return n;
+}
+
+static rp_cmp *ls_compare(const ls_run *base, const ls_run *head) {
+    rp_doc *b = ls_doc(base), *h = ls_doc(head);
+    rp_cmp *c = NULL;
+    char err[256] = "";
+    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    rp_doc_free(b);
+    rp_doc_free(h);
+    return c;
+}
+
 /* Ports and temporary folders do not tell backends apart; other differences do. */
 static void test_uri_matching(void **state) {
     (void)state;
-    rp_doc *b = ls_doc(0.5, 20, "udbench-Ab12Cd", 7), *h = ls_doc(0.5, 20, "udbench-Zz99Yy", 8);
-    rp_cmp *c = compare_all(b, h);
-    assert_int_equal(c->nitems, 2);
-    rp_cmp_free(c);
-    rp_set_string(&h->cells[1].backend, "sqlite:/data/other.sqlite");
+    ls_run ra = {.llc = 20, .tmp = "udbench-Ab12Cd", .seed = 7};
+    ls_run rb = {.llc = 20, .tmp = "udbench-Zz99Yy", .seed = 8};
+    rp_doc *b = ls_doc(&ra), *h = ls_doc(&rb);
+    rp_cmp *c = NULL;
     size_t ob = 9, oh = 9;
     char err[256] = "";
+    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
+    assert_int_equal(ob, 0);
+    assert_int_equal(oh, 0);
+    assert_int_equal(c->nitems, LS_GROUPS * LS_BACKENDS);
+    rp_cmp_free(c);
+    rp_set_string(&h->cells[1].backend, "sqlite:/data/other.sqlite");
     assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err), 0);
     assert_int_equal(ob, 1);
     rp_cmp_free(c);
@@ -125,38 +179,97 @@ static void test_uri_matching(void **state) {
  * base's ratio, and none at all when the probes say the machine differed. */
 static void test_compare_paired(void **state) {
     (void)state;
-    rp_doc *b = ls_doc(0.5, 20, "udbench-Ab12Cd", 7);
-    rp_doc *same = ls_doc(0.5, 20, "udbench-Qq11Ww", 9);
-    rp_doc *slow = ls_doc(0.25, 20, "udbench-Ee22Rr", 11);
-    rp_doc *other = ls_doc(0.25, 200, "udbench-Tt33Yy", 13);
-    rp_cmp *c = NULL;
-    char err[256] = "";
-    assert_int_equal(rp_compare_docs(b, same, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    ls_run base = {.llc = 20, .tmp = "udbench-Ab12Cd", .seed = 7};
+    ls_run same = {.llc = 20, .tmp = "udbench-Qq11Ww", .seed = 9};
+    ls_run slow = {.llc = 20, .tmp = "udbench-Ee22Rr", .seed = 11, .sqlite = 0.25};
+    ls_run other = {.llc = 200, .tmp = "udbench-Tt33Yy", .seed = 13, .sqlite = 0.25};
+    rp_cmp *c = ls_compare(&base, &same);
     assert_true(c->paired && !c->machine_differed);
     assert_string_equal(c->method, "paired-ratio");
-    const rp_cmp_item *ref = item_of(c, "local:"), *it = item_of(c, "sqlite:");
+    const rp_cmp_item *ref = item_of(c, "local:", "1"), *it = item_of(c, "sqlite:", "1");
     assert_false(ref->gated);
     assert_int_equal(ref->verdict, RP_VERDICT_INCONCLUSIVE);
     assert_true(it->gated);
     assert_true(it->verdict == RP_VERDICT_SAME || it->verdict == RP_VERDICT_INCONCLUSIVE);
     assert_int_equal(it->n_base, LS_ROUNDS);
+    assert_int_equal(confident(c), 0);
     rp_cmp_free(c);
-    assert_int_equal(rp_compare_docs(b, slow, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
-    it = item_of(c, "sqlite:");
+    c = ls_compare(&base, &slow);
+    it = item_of(c, "sqlite:", "1");
     assert_int_equal(it->verdict, RP_VERDICT_SLOWER);
     assert_true(fabs(it->ratio - 2) < 0.05);
+    assert_int_equal(confident(c), 1);
     assert_int_equal(c->status, RP_GATE_FAIL);
+    assert_true(c->run_spread >= 1);
     rp_cmp_free(c);
-    assert_int_equal(rp_compare_docs(b, other, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    c = ls_compare(&base, &other);
     assert_true(c->machine_differed);
     for (size_t i = 0; i < c->nitems; i++)
         assert_int_equal(c->items[i].verdict, RP_VERDICT_INCONCLUSIVE);
     assert_int_equal(c->status, RP_GATE_INCONCLUSIVE);
     rp_cmp_free(c);
+}
+
+/* The reference of one group ran twice as slow in the head run: every ratio of that group
+ * doubled, which is the reference's move, not the backends'. (Pooling the two runs' rounds
+ * gave four confident FASTER verdicts here.) */
+static void test_compare_reference_moved(void **state) {
+    (void)state;
+    ls_run base = {.llc = 20, .tmp = "udbench-Ab12Cd", .seed = 7};
+    ls_run head = {.llc = 20, .tmp = "udbench-Qq11Ww", .seed = 9, .group_scale = {1, 2, 1, 1}};
+    rp_cmp *c = ls_compare(&base, &head);
+    assert_int_equal(confident(c), 0);
+    const rp_cmp_item *it = item_of(c, "lmdb:", "2");
+    assert_true(fabs(it->shift + log(2)) < 0.05);
+    assert_true(fabs(it->ratio - 1) < 0.05);
+    rp_cmp_free(c);
+}
+
+/* The sqlite cell's batches ran in the fast cache regime in one run and the slow one in the
+ * other: its change may be the machine's, and it gets no verdict, however large. */
+static void test_compare_machine_moved(void **state) {
+    (void)state;
+    ls_run base = {.llc = 20, .tmp = "udbench-Ab12Cd", .seed = 7};
+    ls_run head = {.llc = 20,
+                   .tmp = "udbench-Qq11Ww",
+                   .seed = 9,
+                   .sqlite = 0.1,
+                   .sqlite_llc = 20 * RP_PROBE_SLOW_RATIO};
+    rp_cmp *c = ls_compare(&base, &head);
+    assert_false(c->machine_differed);
+    const rp_cmp_item *it = item_of(c, "sqlite:", "1");
+    assert_true(it->machine_moved);
+    assert_int_equal(it->verdict, RP_VERDICT_INCONCLUSIVE);
+    assert_int_equal(confident(c), 0);
+    rp_cmp_free(c);
+}
+
+/* Two runs whose paired figures move by 2.5x and more from one to the other (as separate
+ * processes do here): a change of 2x is within that, and gets no verdict. */
+static void test_compare_run_spread(void **state) {
+    (void)state;
+    ls_run base = {.llc = 20, .tmp = "udbench-Ab12Cd", .seed = 7};
+    ls_run head = {.llc = 20, .tmp = "udbench-Qq11Ww", .seed = 9, .sqlite = 0.25};
+    rp_doc *b = ls_doc(&base), *h = ls_doc(&head);
+    /* In the other groups, lmdb moved up by 2.5x and memcached down by as much. */
+    for (size_t i = 0; i < h->ncells; i++) {
+        rp_cell *cell = &h->cells[i];
+        bool up = !strcmp(cell->backend, "lmdb:"), down = !strncmp(cell->backend, "memc", 4);
+        if (!strcmp(cell->params[0].value, "1") || (!up && !down))
+            continue;
+        for (size_t k = 0; k < cell->metrics[0].nreps; k++)
+            cell->metrics[0].reps[k].ratio *= up ? 2.5 : 1 / 2.5;
+        rp_cell_summarise_merit(cell);
+    }
+    rp_cmp *c = NULL;
+    char err[256] = "";
+    assert_int_equal(rp_compare_docs(b, h, 0.03, 0.05, &c, NULL, NULL, err, sizeof err), 0);
+    assert_true(c->run_spread > 2);
+    assert_int_equal(item_of(c, "sqlite:", "1")->verdict, RP_VERDICT_INCONCLUSIVE);
+    assert_int_equal(confident(c), 0);
+    rp_cmp_free(c);
     rp_doc_free(b);
-    rp_doc_free(same);
-    rp_doc_free(slow);
-    rp_doc_free(other);
+    rp_doc_free(h);
 }
 
 static rp_cmp *fixture_cmp(void) {
@@ -457,6 +570,9 @@ int main(void) {
         cmocka_unit_test(test_compare_fixtures),
         cmocka_unit_test(test_uri_matching),
         cmocka_unit_test(test_compare_paired),
+        cmocka_unit_test(test_compare_reference_moved),
+        cmocka_unit_test(test_compare_machine_moved),
+        cmocka_unit_test(test_compare_run_spread),
         cmocka_unit_test(test_compare_self_and_margin),
         cmocka_unit_test(test_compare_refuses_disjoint),
         cmocka_unit_test(test_compare_too_few),

@@ -391,13 +391,16 @@ static void test_lockstep_report(void **state) {
             for (size_t k = 0; k < d->cells[i].metrics[o].nreps; k++) {
                 d->cells[i].metrics[o].reps[k].probe_before = (rp_probe){150, 12, 2};
                 d->cells[i].metrics[o].reps[k].probe_after = (rp_probe){160, 12, 2};
+                d->cells[i].metrics[o].reps[k].regime = RP_REGIME_NONE; /* from the probes */
             }
     char *t = rpt_report(d, RP_FORMAT_TEXT);
     assert_non_null(strstr(t, "x local: "));
     assert_non_null(strstr(t, " ["));
     assert_null(strstr(t, "machine changed"));
     free(t);
-    /* Half of the ultradict: read batches in the fast regime: the report names both. */
+    /* Half of the ultradict: read batches in the fast regime, at the same speed as the others:
+     * the machine changed, but not the cell's figures, and the report says nothing. Then the
+     * fast batches twice as fast: the report names both regimes with their figures. */
     rp_cell *c = NULL;
     for (size_t i = 0; i < d->ncells && !c; i++)
         if (!strcmp(d->cells[i].backend, "ultradict:") && !strcmp(d->cells[i].scenario, "read"))
@@ -407,16 +410,32 @@ static void test_lockstep_report(void **state) {
     for (size_t k = 0; k < m->nreps; k += 2) {
         m->reps[k].probe_before = (rp_probe){21, 4, 4};
         m->reps[k].probe_after = (rp_probe){23, 4, 4};
+        m->reps[k].regime = RP_REGIME_NONE;
     }
+    double *was = calloc(m->nreps, sizeof *was);
+    assert_non_null(was);
+    for (size_t k = 0; k < m->nreps; k++)
+        was[k] = m->reps[k].ops_per_sec;
+    for (size_t k = 0; k < m->nreps; k++)
+        m->reps[k].ops_per_sec = 1e6;
+    t = rpt_report(d, RP_FORMAT_TEXT);
+    assert_null(strstr(t, "machine changed"));
+    free(t);
+    for (size_t k = 0; k < m->nreps; k++)
+        m->reps[k].ops_per_sec = k % 2 ? 1e6 : 2e6;
     t = rpt_report(d, RP_FORMAT_TEXT);
     const char *note = strstr(t, "machine changed: fast in ");
     assert_non_null(note);
     assert_non_null(strstr(note, "(LLC chase 2"));
+    assert_non_null(strstr(note, "2,000,000 ops/s"));
     assert_non_null(strstr(note, "slow in "));
     free(t);
     t = rpt_report(d, RP_FORMAT_MD);
     assert_non_null(strstr(t, "machine changed: fast in "));
     free(t);
+    for (size_t k = 0; k < m->nreps; k++)
+        m->reps[k].ops_per_sec = was[k];
+    free(was);
     rp_doc_free(d);
 }
 

@@ -40,6 +40,7 @@ typedef struct sc_plan {
     const char *out;
     int format;
     double noise_threshold;
+    bool repeat_given; /* --repeat: a scenario's max_repeat caps only the suite's preset */
     sc_backends backends;
 } sc_plan;
 

@@ -84,6 +84,26 @@ static int compare_option(compare_opts *o, int c, const char *arg) {
     }
 }
 
+/* What the text of a compare of two lockstep runs opens with: whether the machine agreed, and
+ * how far the paired figures moved from one run to the other. */
+static void print_paired_heading(const rp_cmp *cmp) {
+    if (cmp->machine_differed) {
+        printf("the machine differed between the runs: no verdict (their probes' median LLC "
+               "chase, in compute-loop iterations)\n  base %.1f, head %.1f\n",
+               cmp->machine_base, cmp->machine_head);
+        return;
+    }
+    printf("two lockstep runs: verdicts on the figures each run paired against its reference "
+           "only\n");
+    if (cmp->run_spread > 0)
+        printf("  run to run, the paired figures moved by up to %+.1f%% (95th percentile, "
+               "beyond their group's shift): a verdict needs a change beyond that\n",
+               (cmp->run_spread - 1) * 100);
+    else
+        printf("  too few paired figures to know how far they move from run to run: no "
+               "verdict\n");
+}
+
 int sc_compare_main(int argc, char **argv) {
     static const struct option opts[] = {
         {"margin", required_argument, NULL, 'm'}, {"alpha", required_argument, NULL, 'a'},
@@ -129,13 +149,7 @@ int sc_compare_main(int argc, char **argv) {
     if (o.out && (rc = rp_cmp_write(cmp, o.out)))
         fprintf(stderr, "udbench compare: writing %s: %s\n", o.out, strerror(-rc));
     if (cmp->paired && o.format != RP_CMP_JSON)
-        printf("%s\n", cmp->machine_differed
-                           ? "the machine differed between the runs: no verdict (their probes' "
-                             "median LLC chase, in compute-loop iterations)"
-                           : "two lockstep runs: verdicts on the figures each run paired against "
-                             "its reference only");
-    if (cmp->paired && cmp->machine_differed && o.format != RP_CMP_JSON)
-        printf("  base %.1f, head %.1f\n", cmp->machine_base, cmp->machine_head);
+        print_paired_heading(cmp);
     rp_cmp_report(cmp, o.format, stdout);
     int status = rc ? 2 : cmp->status;
     rp_cmp_free(cmp);

@@ -26,6 +26,7 @@
 
 #include "lockstep.h"
 #include "machine.h"
+#include "rp_stats.h"
 
 /* Workers must be warmed up within this time; a batch must end within BATCH_LIMIT_NS. */
 #define SETUP_TIMEOUT_NS (180ull * 1000000000ull)
@@ -33,8 +34,13 @@
 #define GRACE_NS (60ull * 1000000000ull)
 /* A group stops its rounds after this long once it has MIN_ROUNDS (slow dumps, remote stores:
  * a dump through the local Cloudflare runtime takes about a second). */
-#define GROUP_BUDGET_NS (20ull * 1000000000ull)
-#define MIN_ROUNDS 8
+#define GROUP_BUDGET_NS (5ull * 1000000000ull)
+#define MIN_ROUNDS 6
+/* A group also stops once it has SETTLE_ROUNDS and every backend's paired ratio is known
+ * within SETTLE_WIDTH (the half-width of its 95% interval over the ratio): more rounds would
+ * narrow an interval that is already far inside what the reports call noisy (10%). */
+#define SETTLE_ROUNDS 16
+#define SETTLE_WIDTH 0.05
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
     return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
@@ -140,6 +146,7 @@ typedef struct member {
     size_t asize;
     pid_t pids[SC_MAX_PROCS];
     bool live;
+    double setup_s; /* the scenario's setup in the parent */
     /* What the slots held after the last batch, to take each batch's share. */
     uint64_t ops[SC_MAX_PROCS][SC_MAX_OPS], errors[SC_MAX_PROCS][SC_MAX_OPS];
     uint64_t phase[SC_MAX_PROCS][SC_MAX_OPS];
@@ -171,7 +178,9 @@ static void member_start(member *m, sc_lockstep *ls, int index) {
     sc_cell *c = m->c;
     char err[512] = "";
     c->rep = 0;
+    uint64_t t0 = sc_now_ns();
     int rc = c->scenario->setup ? c->scenario->setup(c, m->st->kv, err, sizeof err) : 0;
+    m->setup_s = (double)(sc_now_ns() - t0) / 1e9;
     if (rc) {
         sc__set_error(m->out, RP_STATUS_ERROR, "setup: %s", err[0] ? err : sc_errname(rc));
         m->st->rc = rc;
@@ -339,16 +348,73 @@ static void record_batch(member *m, int round, int position, double steal, bool 
     }
 }
 
-/* The rounds: round -1 warms up (not recorded), then p.repeat rounds within the budget. */
-static void rounds(sc_lockstep *ls, member *ms, size_t n, uint64_t seed, double *took,
-                   volatile sig_atomic_t *stop) {
+static int cmp_double(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* The figure of merit of m's batch of round r, or 0 when it has none. */
+static double merit_in_round(const member *m, int r) {
+    const rp_cell *o = m->out;
+    const rp_metric *mm = NULL;
+    for (size_t i = 0; o->merit.metric && i < o->nmetrics; i++)
+        if (!strcmp(o->metrics[i].op, o->merit.metric))
+            mm = &o->metrics[i];
+    for (size_t k = mm ? mm->nreps : 0; k-- > 0;)
+        if (mm->reps[k].round == r)
+            return rp_merit_rep_value(o, k);
+    return 0;
+}
+
+/* Whether member m's paired ratios over the reference's in rounds 0..nr-1 are settled. */
+static bool member_settled(const member *m, const member *ref, int nr, double *v) {
+    int n = 0;
+    for (int r = 0; r < nr; r++) {
+        double a = merit_in_round(m, r), b = merit_in_round(ref, r);
+        if (a > 0 && b > 0)
+            v[n++] = a / b;
+    }
+    double lo, hi, coverage;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    if (n < SETTLE_ROUNDS || rp_sign_interval(v, n, 0.05, &lo, &hi, &coverage))
+        return false;
+    double mid = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return mid > 0 && (hi - lo) / 2 / mid <= SETTLE_WIDTH;
+}
+
+/* Whether every live member but the reference (local:, else the first that is not null:) has
+ * its paired ratio settled after nr rounds. */
+static bool group_settled(const member *ms, size_t n, int nr) {
+    const member *ref = NULL;
+    for (size_t i = 0; i < n && !ref; i++)
+        if (ms[i].live && !strcmp(ms[i].c->uri, "local:"))
+            ref = &ms[i];
+    for (size_t i = 0; i < n && !ref; i++)
+        if (ms[i].live && strcmp(ms[i].c->uri, "null:") != 0)
+            ref = &ms[i];
+    double *v = ref ? malloc((size_t)nr * sizeof *v) : NULL;
+    bool settled = v != NULL;
+    for (size_t i = 0; settled && i < n; i++)
+        if (ms[i].live && &ms[i] != ref && strcmp(ms[i].c->uri, "null:") != 0)
+            settled = member_settled(&ms[i], ref, nr, v);
+    free(v);
+    return settled;
+}
+
+/* The rounds: round -1 warms up (not recorded), then p.repeat rounds within the budget.
+ * Returns the number of recorded rounds. */
+static int rounds(sc_lockstep *ls, member *ms, size_t n, uint64_t seed, double *took,
+                  volatile sig_atomic_t *stop) {
     size_t order[SC_MAX_PROCS * 4 > 256 ? SC_MAX_PROCS * 4 : 256];
     sc_rng rng;
     sc_rng_seed(&rng, seed);
     int repeat = ms[0].c->p.repeat;
     uint64_t begin = sc_now_ns();
-    for (int r = -1; r < repeat && !*stop; r++) {
+    int r = -1;
+    for (; r < repeat && !*stop; r++) {
         if (r >= MIN_ROUNDS && sc_now_ns() - begin > GROUP_BUDGET_NS)
+            break;
+        if (r >= SETTLE_ROUNDS && group_settled(ms, n, r))
             break;
         sc_rng_shuffle(&rng, order, n);
         for (size_t k = 0; k < n && !*stop; k++) {
@@ -367,6 +433,7 @@ static void rounds(sc_lockstep *ls, member *ms, size_t n, uint64_t seed, double 
                 record_batch(m, r, (int)k, steal, r < 0);
         }
     }
+    return r < 0 ? 0 : r;
 }
 
 /* Jain's index over the workers' operations (they ran for the same batches). */
@@ -424,6 +491,25 @@ static void finish_all(sc_lockstep *ls, member *ms, size_t n, volatile sig_atomi
             member_finish(&ms[i], killed, stop);
 }
 
+/* UDBENCH_TIMINGS: where a group's time went (stderr), to tune the suite's length. */
+static void print_timings(const member *ms, size_t n, uint64_t t0, const uint64_t *t, int nr) {
+    double setup = 0, slowest = 0;
+    size_t which = 0;
+    for (size_t i = 0; i < n; i++) {
+        setup += ms[i].setup_s;
+        if (ms[i].setup_s > slowest) {
+            slowest = ms[i].setup_s;
+            which = i;
+        }
+    }
+    fprintf(stderr,
+            "udbench: timings: %s procs=%d: %.2f s: setup %.2f s (slowest %s %.2f s), "
+            "start %.2f s, %d rounds %.2f s, finish %.2f s\n",
+            ms[0].c->scenario->id, ms[0].c->p.procs, (double)(t[3] - t0) / 1e9, setup,
+            ms[which].c->label, slowest, (double)(t[1] - t0) / 1e9 - setup, nr,
+            (double)(t[2] - t[1]) / 1e9, (double)(t[3] - t[2]) / 1e9);
+}
+
 void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n, uint64_t seed,
                      double *took, volatile sig_atomic_t *stop) {
     member *ms = calloc(n, sizeof *ms);
@@ -441,6 +527,7 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
             munmap(ls, sizeof *ls);
         return;
     }
+    uint64_t t0 = sc_now_ns();
     /* Turn 0 names member 0 with sequence 0: the workers start with ls_seen 0 and wait. */
     atomic_store(&ls->turn, 0);
     for (size_t i = 0; i < n; i++) {
@@ -448,9 +535,17 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
         if (!st[i].done)
             member_start(&ms[i], ls, (int)i);
     }
+    uint64_t t[4] = {sc_now_ns()};
     wait_ready(ms, n, stop);
-    rounds(ls, ms, n, seed, took, stop);
+    t[1] = sc_now_ns();
+    int nr = rounds(ls, ms, n, seed, took, stop);
+    t[2] = sc_now_ns();
     finish_all(ls, ms, n, stop);
+    t[3] = sc_now_ns();
+    for (size_t i = 0; i < n; i++)
+        took[i] += ms[i].setup_s;
+    if (getenv("UDBENCH_TIMINGS"))
+        print_timings(ms, n, t0, t, nr);
     for (size_t i = 0; i < n; i++) {
         if (ms[i].a)
             munmap(ms[i].a, ms[i].asize);

@@ -211,6 +211,7 @@ static int count_option(sc_plan *p, int c, char *arg, parse_state *st) {
         if (parse_u64(arg, &u, false) || u == 0 || u > RP_MAX_REPS)
             return bad("--repeat takes 1 to 1000 (RP_MAX_REPS), not", arg);
         p->base.repeat = (int)u;
+        p->repeat_given = true;
         return 0;
     case 'x':
         if (parse_u64(arg, &u, false))

@@ -232,6 +232,8 @@ static sc_params variant_params(const sc_plan *p, const sc_scenario *s, size_t v
         q.zipf_theta = s->zipf_theta;
     if (s->max_ops && q.ops > s->max_ops)
         q.ops = s->max_ops;
+    if (s->max_repeat && !p->repeat_given && q.repeat > s->max_repeat)
+        q.repeat = s->max_repeat;
     if (s->vary == SC_VARY_VALUE_SIZE) {
         q.value_size = p->large_sizes[v];
         /* Keep the working set near the suite's size whatever the value size. */
@@ -422,7 +424,7 @@ static void run_rounds(const sc_plan *p, rp_doc *doc, sc_cell *cells, size_t n, 
                        group_run *g, volatile sig_atomic_t *stop) {
     sc_rng rng;
     sc_rng_seed(&rng, p->base.seed ^ sc_mix64(0x726f756e64ull + cells[0].group));
-    for (int r = 0; r < p->base.repeat && !*stop; r++) {
+    for (int r = 0; r < cells[0].p.repeat && !*stop; r++) {
         sc_rng_shuffle(&rng, g->order, n);
         for (size_t k = 0; k < n && !*stop; k++) {
             size_t i = g->order[k];

@@ -18,6 +18,7 @@ typedef struct chase {
 } chase;
 
 static chase llc_set, l2_set;
+static volatile uint32_t sweep_sink;
 
 /* One random cycle through all n lines (Sattolo's shuffle), so that a chase meets every line
  * before it returns to one, in an order the hardware prefetchers cannot guess. */
@@ -61,6 +62,16 @@ int sc_probe_init(void) {
     return 0;
 }
 
+/* Reads one word of every line of c in address order: the hardware prefetchers stream it in
+ * at the memory's bandwidth (about 0.2 ms for 4 MiB here), far faster than a chase could. */
+static void chase_sweep(const chase *c) {
+    const volatile uint32_t *lines = c->lines;
+    uint32_t x = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+        x += lines[(size_t)i * LINE_WORDS];
+    sweep_sink = x;
+}
+
 /* ns per step of `steps` steps of chase c from *pos (which moves on). */
 static double chase_run(const chase *c, uint32_t *pos, int steps) {
     uint32_t p = *pos % c->n;
@@ -89,9 +100,17 @@ void sc_probe_run(sc_prober *p, rp_probe *out) {
     memset(out, 0, sizeof *out);
     if (!llc_set.lines)
         return;
+    /* The set is read just before the chase, so the chase measures whether the last-level
+     * cache kept what this process touched a fraction of a millisecond ago (fast regime: it
+     * did, a step hits L2 or L3) or the co-tenants took it back (slow: most steps miss). A
+     * chase through lines last touched long ago measures the memory, whatever the cache. */
+    chase_sweep(&llc_set);
     out->llc_ns = chase_run(&llc_set, &p->llc_pos, SC_PROBE_STEPS);
     out->l2_ns = chase_run(&l2_set, &p->l2_pos, SC_PROBE_STEPS);
-    out->compute_ns = compute_run(SC_PROBE_STEPS);
+    /* The shorter of two: a loop of a few microseconds that the scheduler interrupted would
+     * make any chase look fast beside it. */
+    double c1 = compute_run(SC_PROBE_STEPS), c2 = compute_run(SC_PROBE_STEPS);
+    out->compute_ns = c1 < c2 ? c1 : c2;
     /* A probe interrupted so long that a figure rounds to 0 ns is not a measurement. */
     if (!(out->llc_ns > 0 && out->l2_ns > 0 && out->compute_ns > 0))
         memset(out, 0, sizeof *out);

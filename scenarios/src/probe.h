@@ -5,10 +5,10 @@
  * On a shared VM the speed of a memory-bound process changes with the last-level cache the
  * co-tenants leave it, from one process to the next and within a tenth of a second. The probe
  * measures that state directly, so that a report can tell a backend that changed from a
- * machine that did: a pointer chase over a working set near the size of the cache a process
- * gets here (8 MiB), one over a set that fits in L2 (128 KiB), and a dependent floating-point
- * loop (the clock speed and the share of the CPU). Each takes a fixed number of steps; the
- * whole probe costs about 0.05 ms in the fast regime and 0.5 ms in the slowest seen here.
+ * machine that did: a pointer chase through a 4 MiB set just read in address order (did the
+ * last-level cache keep what this worker touched a fraction of a millisecond ago?), one over a
+ * set that fits in L2 (128 KiB), and a dependent floating-point loop (the clock speed and the
+ * share of the CPU). Each takes a fixed number of steps; the whole probe costs about 0.3 ms.
  *
  * The working sets are built once per run, in the parent, before the workers are forked: the
  * workers only read them, so they share the same pages.
@@ -21,7 +21,7 @@
 
 #include "rp.h"
 
-#define SC_PROBE_LLC_BYTES (8u << 20)
+#define SC_PROBE_LLC_BYTES (4u << 20)
 #define SC_PROBE_L2_BYTES (128u << 10)
 #define SC_PROBE_STEPS 2048
 

@@ -211,6 +211,7 @@ struct sc_scenario {
     size_t value_size; /* fixed value size (0: the suite's) */
     double zipf_theta; /* fixed key distribution (0: the suite's) */
     uint64_t max_ops;  /* in ops mode, at most this many operations (0: no limit) */
+    int max_repeat;    /* at most this many of the suite's repetitions (0: all; --repeat wins) */
     /* Backends whose round trip (sc_backend.rtt_ns, measured when probing) is at least
      * slow_rtt_ns run this scenario's SC_VARY_ENTRIES variants with entries / slow_divisor, in
      * groups of their own (with null: and local: for the floor and "x local"): a dump of a

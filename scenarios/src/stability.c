@@ -55,15 +55,36 @@ static double quantile(const double *v, size_t n, double q) {
     return v[k ? k - 1 : 0];
 }
 
+/* The share of the batches of a cell's first metric in the slow regime (a changed one counts
+ * half), or -1 when none was probed. */
+static double slow_share(const rp_cell *c) {
+    size_t n = 0, slow = 0;
+    for (size_t k = 0; c->nmetrics && k < c->metrics[0].nreps; k++) {
+        int regime = rp_rep_regime(&c->metrics[0].reps[k]);
+        n += regime != RP_REGIME_NONE ? 2 : 0;
+        slow += regime == RP_REGIME_SLOW ? 2 : regime == RP_REGIME_CHANGED ? 1 : 0;
+    }
+    return n ? (double)slow / (double)n : -1;
+}
+
+/* Whether the probes say the two runs of a cell ran in the same cache regime. */
+static bool same_regime(const rp_cell *a, const rp_cell *b) {
+    double x = slow_share(a), y = slow_share(b);
+    return x >= 0 && y >= 0 && fabs(x - y) <= 0.25;
+}
+
 /* Ratios of medians, max(r, 1/r), of every metric present in both runs. */
 static int median_ratios(const rp_doc *a, const rp_match_index *b, sc_stability_result *out) {
     size_t cap = 1;
     for (size_t i = 0; i < a->ncells; i++)
         cap += a->cells[i].nmetrics;
-    double *ratios = malloc(cap * sizeof *ratios);
-    if (!ratios)
+    double *ratios = malloc(cap * sizeof *ratios), *same = malloc(cap * sizeof *same);
+    if (!ratios || !same) {
+        free(ratios);
+        free(same);
         return -ENOMEM;
-    size_t n = 0;
+    }
+    size_t n = 0, ns = 0;
     for (size_t i = 0; i < a->ncells; i++) {
         const rp_cell *ca = &a->cells[i], *cb = find_cell(b, ca);
         if (!usable(ca) || !usable(cb))
@@ -74,13 +95,20 @@ static int median_ratios(const rp_doc *a, const rp_match_index *b, sc_stability_
                 continue;
             double r = mb->median / ma->median;
             ratios[n++] = r >= 1 ? r : 1 / r;
+            if (same_regime(ca, cb))
+                same[ns++] = ratios[n - 1];
         }
     }
     qsort(ratios, n, sizeof *ratios, cmp_double);
+    qsort(same, ns, sizeof *same, cmp_double);
     out->metrics = n;
     out->ratio_median = quantile(ratios, n, 0.5);
     out->ratio_p95 = quantile(ratios, n, 0.95);
+    out->same_metrics = ns;
+    out->same_median = quantile(same, ns, 0.5);
+    out->same_p95 = quantile(same, ns, 0.95);
     free(ratios);
+    free(same);
     return 0;
 }
 
@@ -114,6 +142,50 @@ static int paired_factors(const rp_doc *a, const rp_doc *b, const rp_match_index
     out->factor_p95 = quantile(r, n, 0.95);
     free(r);
     out->machine_same = rp_doc_machines_agree(a, b, &out->machine_a, &out->machine_b);
+    return 0;
+}
+
+/* The paired factors' log change B/A of every cell of A (NAN: not paired in both runs). */
+static void factor_changes(const rp_doc *a, const rp_match_index *xb, double *d) {
+    for (size_t i = 0; i < a->ncells; i++) {
+        const rp_cell *ca = &a->cells[i], *cb = find_cell(xb, ca);
+        double fa, fb;
+        d[i] = usable(ca) && usable(cb) && factor_of(ca, &fa) && factor_of(cb, &fb) ? log(fb / fa)
+                                                                                    : NAN;
+    }
+}
+
+/* The same beyond each cell's group's common shift (see stability.h). */
+static int shifted_factors(const rp_doc *a, const rp_match_index *xb, const size_t *group,
+                           sc_stability_result *out) {
+    size_t n = a->ncells ? a->ncells : 1;
+    double *d = malloc(n * sizeof *d), *v = malloc(n * sizeof *v), *r = malloc(n * sizeof *r);
+    if (!d || !v || !r) {
+        free(d);
+        free(v);
+        free(r);
+        return -1;
+    }
+    factor_changes(a, xb, d);
+    size_t nr = 0;
+    for (size_t i = 0; i < a->ncells; i++) {
+        size_t k = 0;
+        for (size_t j = 0; !isnan(d[i]) && j < a->ncells; j++)
+            if (j != i && group[j] == group[i] && !isnan(d[j]))
+                v[k++] = d[j];
+        if (k < 2)
+            continue;
+        qsort(v, k, sizeof *v, cmp_double);
+        double shift = k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+        r[nr++] = exp(fabs(d[i] - shift));
+    }
+    qsort(r, nr, sizeof *r, cmp_double);
+    out->shifted = nr;
+    out->shifted_median = quantile(r, nr, 0.5);
+    out->shifted_p95 = quantile(r, nr, 0.95);
+    free(d);
+    free(v);
+    free(r);
     return 0;
 }
 
@@ -213,6 +285,8 @@ int sc_stability(const rp_doc *a, const rp_doc *b, sc_stability_result *out) {
         rc = median_ratios(a, xb, out);
     if (!rc)
         rc = paired_factors(a, b, xb, out);
+    if (!rc)
+        rc = shifted_factors(a, xb, group, out);
     if (!rc) {
         for (size_t i = 0; i < a->ncells; i++)
             g[i] = (grouped){group[i], i};
@@ -266,6 +340,13 @@ int sc_cmd_stability(int argc, char **argv) {
             printf("ratio of paired factors, median  %.3f\n", r.factor_median);
             printf("ratio of paired factors, p95     %.3f\n", r.factor_p95);
         }
+        if (r.shifted)
+            printf("the same beyond their group's shift  %zu: median %.3f, p95 %.3f\n", r.shifted,
+                   r.shifted_median, r.shifted_p95);
+        if (r.same_metrics)
+            printf("ratio of medians where the probes saw the same regime  %zu: median %.3f, "
+                   "p95 %.3f\n",
+                   r.same_metrics, r.same_median, r.same_p95);
         if (r.machine_a > 0 || r.machine_b > 0)
             printf("machine (probes' median LLC chase, compute iterations)  %.1f and %.1f: %s\n",
                    r.machine_a, r.machine_b, r.machine_same ? "the same" : "DIFFERED");

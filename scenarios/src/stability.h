@@ -19,6 +19,15 @@ typedef struct sc_stability_result {
     double factor_median, factor_p95;
     bool machine_same;
     double machine_a, machine_b;
+    /* The ratio of medians over the metrics whose cell's batches ran in the same cache regime
+     * in both runs (shares of slow batches within 0.25): how many, median and p95. */
+    size_t same_metrics;
+    double same_median, same_p95;
+    /* The paired factors' run-to-run ratio beyond their group's common shift (the median
+     * change of the other backends of the group, that is the reference's own move), for the
+     * cells with at least two others in their group: how many, median and p95. */
+    size_t shifted;
+    double shifted_median, shifted_p95;
 } sc_stability_result;
 
 /* Compares run b against run a (see stability.c). 0, or -ENOMEM (or the RP_E* code of the

@@ -79,6 +79,15 @@ if [ "$mode" = embedded ]; then
   check "the text report has the failover section" grep -q "^Failover" "$tmp/embedded.txt"
   "$udbench" report "$tmp/embedded.json" --format md >"$tmp/embedded.md" 2>/dev/null
   check "the Markdown report has the failover table" grep -q "^## Failover" "$tmp/embedded.md"
+  # Without --repeat, the suite's 40 repetitions are capped at the scenario's 3 (max_repeat).
+  "$udbench" run --scenario failover --procs 2 --duration 0.3 --backend ultradict: \
+    --out "$tmp/capped.json" >/dev/null 2>&1
+  check "failover runs at most 3 of the suite's repetitions" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = [c for c in d["results"] if c["backend"] == "ultradict:"][0]
+sys.exit(0 if c["params"]["repeat"] == "3" and len(c["failover"]["reps"]) == 3 else 1)' \
+    "$tmp/capped.json"
 else
   services="$src/scripts/services"
   uris=$("$services" status 2>/dev/null | awk '$1 == "redis" || $1 == "memcached" || $1 == "redis-cluster" || $1 == "memcached-pool" {print $2}')
