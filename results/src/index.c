@@ -184,7 +184,7 @@ static const rp__kent *match_lookup(const rp_match_index *m, const rp__kidx *x, 
     const rp__kent *e = rp__kidx_find(x, key, len);
     free(key);
     for (const rp__kent *f = e; same && f && f < x->e + x->n && rp__kent_same(f, e); f++)
-        if (rp__same_backend(m->d->cells[f->pos].backend, like->backend))
+        if (rp__same_cell_backend(&m->d->cells[f->pos], like))
             return f;
     return same ? NULL : e;
 }

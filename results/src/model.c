@@ -59,6 +59,7 @@ static void cell_clear(rp_cell *c) {
     free(c->scenario);
     free(c->backend);
     free(c->backend_name);
+    free(c->backend_id);
     for (size_t i = 0; i < c->nparams; i++) {
         free(c->params[i].key);
         free(c->params[i].value);
