@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <kv.h>
+
 #include "gate_internal.h"
 #include "rp_stats.h"
 
@@ -56,14 +58,17 @@ bool sc_gate_has_worker(const char *bin) {
     return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-/* The worker's backend: an unnamed ultradict: gets a name of its own per worker (each build
- * its own dict; two builds must never share one), else the cell's URI. */
+/* The worker's backend: an unnamed store (kv_desc.unnamed) gets a name of its own per worker
+ * (each build its own store; two builds must never share one), else the cell's URI. */
 static void ls_backend(const gate *g, const gate_cell *c, char side, unsigned serial, char *uri,
                        size_t len) {
-    if (!strcmp(c->backend, "ultradict:"))
-        snprintf(uri, len, "ultradict:udgate_%d_%c%u", (int)getpid(), side, serial);
-    else
-        sc_gate_backend(g, c, uri, len);
+    char tag[64];
+    snprintf(tag, sizeof tag, "udgate_%d_%c%u", (int)getpid(), side, serial);
+    kv_desc d;
+    if (kv_describe_uri(c->backend, &d) == 0 && d.unnamed &&
+        kv_shared_uri(c->backend, tag, uri, len) == 0)
+        return;
+    sc_gate_backend(g, c, uri, len);
 }
 
 static int ls_spawn(gate *g, const gate_cell *c, char side, unsigned serial, ls_side *s) {

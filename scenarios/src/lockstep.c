@@ -467,10 +467,10 @@ static bool ok_cell(const rp_cell *o) {
 
 int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(cells[i].uri, "local:") && ok_cell(&outs[i]))
+        if (cells[i].role == KV_ROLE_BASELINE && ok_cell(&outs[i]))
             return (int)i;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(cells[i].uri, "null:") != 0 && ok_cell(&outs[i]))
+        if (cells[i].role != KV_ROLE_FLOOR && ok_cell(&outs[i]))
             return (int)i;
     return -1;
 }

@@ -215,8 +215,7 @@ static int mpi_backends(sc_plan *plan) {
                         sc_mpi_multi_host() ? " and other hosts" : "");
             return 2;
         }
-        if (why || (!b->explicit_ && strncmp(b->uri, "null:", 5) != 0 &&
-                    (strncmp(b->uri, "sqlite:", 7) == 0 || strncmp(b->uri, "lmdb:", 5) == 0)))
+        if (why || b->in_tmpdir)
             continue;
         bs->v[kept++] = *b;
     }

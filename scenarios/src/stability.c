@@ -37,7 +37,7 @@ static const rp_metric *find_metric(const rp_cell *c, const char *op) {
 }
 
 static bool usable(const rp_cell *c) {
-    return c && c->status == RP_STATUS_OK && strncmp(c->backend, "null:", 5) != 0;
+    return c && c->status == RP_STATUS_OK && rp_cell_role(c) != RP_ROLE_FLOOR;
 }
 
 static int cmp_double(const void *x, const void *y) {
