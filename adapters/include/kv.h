@@ -112,10 +112,11 @@ extern "C" {
 #define KV_EXPORT
 #endif
 
-/* The version of this interface (not of any backend). */
+/* The version of this interface (not of any backend). 1.1: kv_describe(), kv_describe_uri(),
+ * kv_shared_uri(). */
 #define KV_VERSION_MAJOR 1
-#define KV_VERSION_MINOR 0
-#define KV_VERSION_STRING "1.0"
+#define KV_VERSION_MINOR 1
+#define KV_VERSION_STRING "1.1"
 
 /* Error codes: name, value, message. ud_errgen.h makes the enum, kv_strerror() and kv_errname(). */
 #define KV_ERRNO_MAP(XX)                                                                           \

@@ -147,7 +147,8 @@ bool rp__cmp_ignored_param(const char *key) {
 }
 
 /* The metrics indexed twice: with the backend (exact), and without it (loose), to find a
- * backend that differs only in a port or a temporary folder (rp__same_backend). */
+ * backend with the same identity: one that differs only in a port or a temporary folder
+ * (rp__same_cell_backend). */
 struct rp_match_index {
     const rp_doc *d;
     rp__kidx x, loose;
