@@ -376,6 +376,14 @@ KV_EXPORT int kv_describe(const kv_conn *c, kv_desc *out);
 KV_EXPORT int kv_describe_uri(const char *uri, kv_desc *out);
 
 /*
+ * Writes uri into out (len bytes, cut if longer) with the secrets any URI may carry hidden: the
+ * password of a "//USER:PASSWORD@HOST" part and a "password=" parameter become "***". For text
+ * kv_describe_uri() refuses (a malformed URI, an unknown scheme), which may still be printed.
+ * Returns out ("" for a NULL uri).
+ */
+KV_EXPORT char *kv_redact_uri(const char *uri, char *out, size_t len);
+
+/*
  * Writes to out (len bytes) a URI that every process given it reaches the same store with: uri
  * itself, or for an unnamed store (kv_desc.unnamed: ultradict:, boost-ipc:) uri with the name
  * TAG_SCHEME (tag: letters, digits and '_', unique per run, e.g. "udbench_PID_NONCE"). Returns 0,

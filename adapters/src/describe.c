@@ -139,6 +139,14 @@ static void desc_init(const kv__uri *u, kv_desc *d) {
     d->role = KV_ROLE_STORE;
 }
 
+char *kv_redact_uri(const char *uri, char *out, size_t len) {
+    if (!out || !len)
+        return out;
+    hide_userinfo(uri ? uri : "", out, len);
+    hide_param_in(out, len, "password");
+    return out;
+}
+
 int kv_describe_uri(const char *uri, kv_desc *out) {
     if (!uri || !out)
         return KV_EINVAL;

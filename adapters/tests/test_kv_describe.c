@@ -119,6 +119,11 @@ static void test_bad_input(void **state) {
     char out[8];
     assert_int_equal(kv_shared_uri(NULL, "t", out, sizeof out), KV_EINVAL);
     assert_int_equal(kv_shared_uri("nosuch:", "t", out, sizeof out), KV_ESCHEME);
+    /* What cannot be described is still printed without its secrets. */
+    char shown[128];
+    assert_string_equal(kv_redact_uri("rediss://u:pw@h:1/0?password=x&db=2", shown, sizeof shown),
+                        "rediss://***@h:1/0?password=***&db=2");
+    assert_string_equal(kv_redact_uri(NULL, shown, sizeof shown), "");
 }
 
 /* An open connection describes itself from the URI it was opened with, with its table's name. */

@@ -33,9 +33,9 @@ int sc_add_backend(sc_backends *bs, const char *label, bool explicit_) {
     if (kv_shared_uri(label, tag, b->uri, sizeof b->uri) != 0)
         snprintf(b->uri, sizeof b->uri, "%s", label); /* kv_open() will say what is wrong */
     if (kv_describe_uri(label, &b->desc) != 0) {
-        /* Not a URI kv_open() can take: shown as given, and found unreachable. */
-        snprintf(b->desc.uri, sizeof b->desc.uri, "%s", label);
-        snprintf(b->desc.identity, sizeof b->desc.identity, "%s", label);
+        /* Not a URI kv_open() can take: shown without its secrets, and found unreachable. */
+        kv_redact_uri(label, b->desc.uri, sizeof b->desc.uri);
+        memcpy(b->desc.identity, b->desc.uri, sizeof b->desc.identity);
         b->desc.role = KV_ROLE_STORE;
     }
     return 0;

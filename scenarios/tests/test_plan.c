@@ -218,6 +218,10 @@ static void test_cells_from_adapter(void **state) {
     assert_int_equal(sc_add_backend(&bs, "local:", false), 0);
     assert_int_equal(sc_add_backend(&bs, "memcached://u:pw@127.0.0.1:1", false), 0);
     assert_int_equal(sc_add_backend(&bs, "ultradict:", false), 0);
+    /* A URI no adapter knows (here a typo) is shown without its password all the same. */
+    assert_int_equal(sc_add_backend(&bs, "rediss://u:pw@h:1", true), 0);
+    assert_string_equal(bs.v[4].desc.uri, "rediss://***@h:1");
+    bs.n--;
     static const int roles[] = {RP_ROLE_FLOOR, RP_ROLE_BASELINE, RP_ROLE_STORE, RP_ROLE_STORE};
     for (size_t i = 0; i < bs.n; i++) {
         kv_desc want;
