@@ -255,8 +255,12 @@ static int run_plan(int argc, char **argv, int full_argc, char **full_argv) {
     int rc = sc_plan_parse(argc, argv, &plan);
     if (rc == SC_EHELP)
         return 0;
-    if (rc || mpi_method(argc, argv, &plan) || mpi_backends(&plan))
+    if (rc)
         return 2;
+    if (mpi_method(argc, argv, &plan) || mpi_backends(&plan)) {
+        sc_plan_free(&plan);
+        return 2;
+    }
 
     rp_doc *doc;
     if (rp_doc_new(&doc)) {

@@ -313,7 +313,7 @@ static int finish_plan(sc_plan *p, const parse_state *st) {
     return 0;
 }
 
-int sc_plan_parse(int argc, char **argv, sc_plan *p) {
+static int parse_plan(int argc, char **argv, sc_plan *p) {
     static const struct option opts[] = {{"suite", required_argument, NULL, 'S'},
                                          {"scenario", required_argument, NULL, 's'},
                                          {"backend", required_argument, NULL, 'b'},
@@ -364,4 +364,12 @@ int sc_plan_parse(int argc, char **argv, sc_plan *p) {
     if (optind < argc)
         return bad("unexpected argument", argv[optind]);
     return finish_plan(p, &st);
+}
+
+int sc_plan_parse(int argc, char **argv, sc_plan *p) {
+    int rc = parse_plan(argc, argv, p);
+    /* A plan that is not returned owns nothing (the scenario list is allocated). */
+    if (rc)
+        sc_plan_free(p);
+    return rc;
 }
