@@ -408,3 +408,12 @@ extern "C" int kv__boost_ipc_open(kv__uri *u, kv_conn **out, char *err, size_t e
     }
     return open_conn(u, name, create, unlink, size, out, err, errlen);
 }
+
+/* A segment in this host's shared memory; without a name it is this connection's alone. */
+extern "C" void kv__boost_ipc_describe(kv__uri *u, kv_desc *d) {
+    const char *body = u->body;
+    if (std::strncmp(body, "//", 2) == 0)
+        body += 2;
+    d->on_host = true;
+    d->unnamed = body[0] == '\0';
+}

@@ -135,3 +135,10 @@ int kv__local_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     *out = &lc->base;
     return 0;
 }
+
+/* The in-process baseline every store is compared with. */
+void kv__local_describe(kv__uri *u, kv_desc *d) {
+    (void)u;
+    d->role = KV_ROLE_BASELINE;
+    d->on_host = true;
+}

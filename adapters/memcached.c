@@ -509,3 +509,9 @@ int kv__memcached_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     *out = &m->base;
     return 0;
 }
+
+/* A server (or a pool): the ports are not part of the identity. */
+void kv__memcached_describe(kv__uri *u, kv_desc *d) {
+    (void)u;
+    kv__desc_mask_ports(d);
+}

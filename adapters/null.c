@@ -171,3 +171,10 @@ int kv__null_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     *out = &nc->base;
     return 0;
 }
+
+/* The floor: what the harness costs without a backend. */
+void kv__null_describe(kv__uri *u, kv_desc *d) {
+    (void)u;
+    d->role = KV_ROLE_FLOOR;
+    d->on_host = true;
+}

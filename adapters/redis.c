@@ -379,3 +379,13 @@ fail:
     free(r);
     return rc;
 }
+
+/* A server: the password stays out of reports, and the port (a private port of the test or
+ * benchmark services) is not part of the identity; a unix socket may sit in a temporary folder. */
+void kv__redis_describe(kv__uri *u, kv_desc *d) {
+    (void)u;
+    snprintf(d->name, sizeof d->name, "redis");
+    kv__desc_hide_param(d, "password");
+    kv__desc_mask_ports(d);
+    kv__desc_mask_temporary(d);
+}

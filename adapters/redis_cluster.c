@@ -547,3 +547,10 @@ fail:
     free(ct);
     return rc;
 }
+
+/* Like redis: the password hidden, the seed nodes' ports not part of the identity. */
+void kv__redis_cluster_describe(kv__uri *u, kv_desc *d) {
+    (void)u;
+    kv__desc_hide_param(d, "password");
+    kv__desc_mask_ports(d);
+}

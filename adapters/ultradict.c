@@ -19,7 +19,7 @@ typedef struct ultradict_conn {
     bool locked;
 } ultradict_conn;
 
-int kv_ud_error(int urc) {
+int kv__ud_error(int urc) {
     switch (urc) {
     case 0:
         return 0;
@@ -60,7 +60,7 @@ int kv_ud_error(int urc) {
 
 /* The detail keeps UltraDict's own words and the dict's name. */
 static int fail(ultradict_conn *uc, int urc, const char *what) {
-    int rc = kv_ud_error(urc);
+    int rc = kv__ud_error(urc);
     if (rc == KV_ENOTFOUND)
         return rc;
     return kv__error(&uc->base, rc, "ultradict %s: %s (%s, dict '%s')", what, ud_strerror(urc),
@@ -262,7 +262,7 @@ int kv__ultradict_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     if (urc) {
         free(uc);
         /* Options the dict refuses are a bad URI; "no such dict" and "exists" are OS-like. */
-        rc = kv_ud_error(urc);
+        rc = kv__ud_error(urc);
         if (rc == KV_EINVAL)
             rc = KV_EURI;
         return kv__errbuf(err, errlen, rc, "ultradict: cannot open '%s': %s (%s)", u->text,
@@ -273,4 +273,10 @@ int kv__ultradict_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
                     KV_CAP_CROSS_PROCESS | KV_CAP_BATCH | KV_CAP_COUNT | KV_CAP_NATIVE_DUMP;
     *out = &uc->base;
     return 0;
+}
+
+/* A dict in this host's shared memory; without a name it is this connection's alone. */
+void kv__ultradict_describe(kv__uri *u, kv_desc *d) {
+    d->on_host = true;
+    d->unnamed = u->body[0] == '\0';
 }

@@ -96,6 +96,7 @@
 #ifndef KV_H
 #define KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,10 +112,11 @@ extern "C" {
 #define KV_EXPORT
 #endif
 
-/* The version of this interface (not of any backend). */
+/* The version of this interface (not of any backend). 1.1: kv_describe(), kv_describe_uri(),
+ * kv_shared_uri(). */
 #define KV_VERSION_MAJOR 1
-#define KV_VERSION_MINOR 0
-#define KV_VERSION_STRING "1.0"
+#define KV_VERSION_MINOR 1
+#define KV_VERSION_STRING "1.1"
 
 /* Error codes: name, value, message. ud_errgen.h makes the enum, kv_strerror() and kv_errname(). */
 #define KV_ERRNO_MAP(XX)                                                                           \
@@ -146,14 +148,6 @@ UD_ERRGEN_ENUM(KV_ERRNO_MAP);
 KV_EXPORT const char *kv_strerror(int rc);
 /* The symbolic name of a return code, e.g. "KV_ENOTFOUND" or "ECONNREFUSED". Never NULL. */
 KV_EXPORT const char *kv_errname(int rc);
-
-/*
- * The KV_E* code (or -errno) that stands for an UltraDict return code `urc` (0, UD_E* or -errno):
- * the one place where UltraDict's codes are mapped to ours. -errno passes through, 0 stays 0, and
- * a UD_E* code without a KV_E* counterpart gives KV_EBACKEND. Built with the ultradict adapter
- * only (KV_ULTRADICT); see adapters/ultradict.c for the table.
- */
-KV_EXPORT int kv_ud_error(int urc);
 
 /*
  * A caller-owned, growable output buffer, the same shape as ud_buf. Start with KV_BUF_INIT; the
@@ -280,6 +274,7 @@ struct kv_conn {
     const kv_methods *methods;
     unsigned caps;              /* KV_CAP_* bits, fixed at open */
     char errmsg[KV_ERRMSG_MAX]; /* detail of the last failure, "" after a success */
+    char *uri; /* the URI kv_open() was given (owned by the core; for kv_describe) */
 };
 
 /* ---- Opening and closing. ---- */
@@ -335,6 +330,66 @@ KV_EXPORT char *kv_caps_string(unsigned caps, char *buf, size_t len);
  * build, 0 otherwise.
  */
 KV_EXPORT int kv_adapter_built(const char *scheme);
+
+/* ---- What a backend is: for a harness and its reports, without knowing schemes. ---- */
+
+/* The part a backend plays in a benchmark (kv_desc.role). */
+enum {
+    KV_ROLE_STORE = 0,    /* a store to measure */
+    KV_ROLE_BASELINE = 1, /* the in-process baseline every store is compared with (local:) */
+    KV_ROLE_FLOOR = 2,    /* keeps nothing: measures the harness itself (null:) */
+};
+
+/* The longest URI a kv_desc holds, with the NUL (longer ones are cut). */
+#define KV_DESC_URI_MAX 1024
+
+/*
+ * What a backend says about itself (kv_describe(), kv_describe_uri()). Each adapter decides its
+ * own fields: which parts of its URI are secret, which change from run to run, what it is.
+ */
+typedef struct kv_desc {
+    char name[64];                  /* for reports: the method table's name ("sqlite", "redis") */
+    char uri[KV_DESC_URI_MAX];      /* the URI with its secrets replaced by "***": safe to print */
+    char identity[KV_DESC_URI_MAX]; /* `uri` without what changes from one run to the next (a
+                                     * port, a temporary folder: each becomes "*"): equal
+                                     * identities in two runs mean the same backend */
+    int role;                       /* KV_ROLE_* */
+    bool stand_in; /* a local stand-in for a remote service (Cloudflare's local runtime): its
+                    * figures say little about the service itself */
+    bool on_host;  /* the store lives in this host's memory or files (no server) */
+    bool unnamed;  /* without a name in the URI each connection gets a private store of its own
+                    * (kv_shared_uri() names it) */
+} kv_desc;
+
+/*
+ * Describes the backend of connection c (from the URI it was opened with). Writes *out on
+ * success only. Returns 0 or KV_EINVAL (c or out NULL).
+ */
+KV_EXPORT int kv_describe(const kv_conn *c, kv_desc *out);
+
+/*
+ * Describes the backend `uri` names without opening it (for a backend that cannot be reached:
+ * its URI is still printed redacted). The name is the scheme's adapter's when it is part of the
+ * build, else the scheme. Writes *out on success only. Returns 0, KV_EINVAL, KV_EURI (malformed)
+ * or KV_ESCHEME (unknown scheme).
+ */
+KV_EXPORT int kv_describe_uri(const char *uri, kv_desc *out);
+
+/*
+ * Writes uri into out (len bytes, cut if longer) with the secrets any URI may carry hidden: the
+ * password of a "//USER:PASSWORD@HOST" part and a "password=" parameter become "***". For text
+ * kv_describe_uri() refuses (a malformed URI, an unknown scheme), which may still be printed.
+ * Returns out ("" for a NULL uri).
+ */
+KV_EXPORT char *kv_redact_uri(const char *uri, char *out, size_t len);
+
+/*
+ * Writes to out (len bytes) a URI that every process given it reaches the same store with: uri
+ * itself, or for an unnamed store (kv_desc.unnamed: ultradict:, boost-ipc:) uri with the name
+ * TAG_SCHEME (tag: letters, digits and '_', unique per run, e.g. "udbench_PID_NONCE"). Returns 0,
+ * KV_EINVAL, KV_EURI, KV_ESCHEME, or -ENAMETOOLONG (out is too small).
+ */
+KV_EXPORT int kv_shared_uri(const char *uri, const char *tag, char *out, size_t len);
 
 /* ---- Single entries. ---- */
 

@@ -12,43 +12,59 @@
 
 #ifdef KV_HAVE_ULTRADICT
 #define KV__ULTRADICT_OPEN kv__ultradict_open
+#define KV__ULTRADICT_DESCRIBE kv__ultradict_describe
 #else
 #define KV__ULTRADICT_OPEN NULL
+#define KV__ULTRADICT_DESCRIBE NULL
 #endif
 #ifdef KV_HAVE_SQLITE
 #define KV__SQLITE_OPEN kv__sqlite_open
+#define KV__SQLITE_DESCRIBE kv__sqlite_describe
 #else
 #define KV__SQLITE_OPEN NULL
+#define KV__SQLITE_DESCRIBE NULL
 #endif
 #ifdef KV_HAVE_LMDB
 #define KV__LMDB_OPEN kv__lmdb_open
+#define KV__LMDB_DESCRIBE kv__lmdb_describe
 #else
 #define KV__LMDB_OPEN NULL
+#define KV__LMDB_DESCRIBE NULL
 #endif
 #ifdef KV_HAVE_REDIS
 #define KV__REDIS_OPEN kv__redis_open
+#define KV__REDIS_DESCRIBE kv__redis_describe
 #else
 #define KV__REDIS_OPEN NULL
+#define KV__REDIS_DESCRIBE NULL
 #endif
 #ifdef KV_HAVE_REDIS_CLUSTER
 #define KV__REDIS_CLUSTER_OPEN kv__redis_cluster_open
+#define KV__REDIS_CLUSTER_DESCRIBE kv__redis_cluster_describe
 #else
 #define KV__REDIS_CLUSTER_OPEN NULL
+#define KV__REDIS_CLUSTER_DESCRIBE NULL
 #endif
 #ifdef KV_HAVE_MEMCACHED
 #define KV__MEMCACHED_OPEN kv__memcached_open
+#define KV__MEMCACHED_DESCRIBE kv__memcached_describe
 #else
 #define KV__MEMCACHED_OPEN NULL
+#define KV__MEMCACHED_DESCRIBE NULL
 #endif
 #ifdef KV_HAVE_BOOST_IPC
 #define KV__BOOST_IPC_OPEN kv__boost_ipc_open
+#define KV__BOOST_IPC_DESCRIBE kv__boost_ipc_describe
 #else
 #define KV__BOOST_IPC_OPEN NULL
+#define KV__BOOST_IPC_DESCRIBE NULL
 #endif
 #ifdef KV_HAVE_CLOUDFLARE
 #define KV__CLOUDFLARE_OPEN kv__cloudflare_open
+#define KV__CLOUDFLARE_DESCRIBE kv__cloudflare_describe
 #else
 #define KV__CLOUDFLARE_OPEN NULL
+#define KV__CLOUDFLARE_DESCRIBE NULL
 #endif
 
 /*
@@ -58,24 +74,25 @@
 static const struct {
     const char *scheme;
     kv__open_fn open;
+    kv__describe_fn describe;
     const char *option; /* the CMake option that controls it */
 } adapters[] = {
-    {"local", kv__local_open, NULL},
-    {"null", kv__null_open, NULL},
-    {"ultradict", KV__ULTRADICT_OPEN, "KV_ULTRADICT"},
-    {"sqlite", KV__SQLITE_OPEN, "KV_SQLITE"},
-    {"lmdb", KV__LMDB_OPEN, "KV_LMDB"},
-    {"redis", KV__REDIS_OPEN, "KV_REDIS"},
-    {"redis+unix", KV__REDIS_OPEN, "KV_REDIS"},
-    {"redis-cluster", KV__REDIS_CLUSTER_OPEN, "KV_REDIS_CLUSTER"},
-    {"memcached", KV__MEMCACHED_OPEN, "KV_MEMCACHED"},
-    {"boost-ipc", KV__BOOST_IPC_OPEN, "KV_BOOST_IPC"},
-    {"cloudflare-kv", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
-    {"cloudflare-kv+https", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
-    {"cloudflare-d1", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
-    {"cloudflare-d1+https", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
-    {"cloudflare-rest", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
-    {"cloudflare-rest+https", KV__CLOUDFLARE_OPEN, "KV_CLOUDFLARE"},
+    {"local", kv__local_open, kv__local_describe, NULL},
+    {"null", kv__null_open, kv__null_describe, NULL},
+    {"ultradict", KV__ULTRADICT_OPEN, KV__ULTRADICT_DESCRIBE, "KV_ULTRADICT"},
+    {"sqlite", KV__SQLITE_OPEN, KV__SQLITE_DESCRIBE, "KV_SQLITE"},
+    {"lmdb", KV__LMDB_OPEN, KV__LMDB_DESCRIBE, "KV_LMDB"},
+    {"redis", KV__REDIS_OPEN, KV__REDIS_DESCRIBE, "KV_REDIS"},
+    {"redis+unix", KV__REDIS_OPEN, KV__REDIS_DESCRIBE, "KV_REDIS"},
+    {"redis-cluster", KV__REDIS_CLUSTER_OPEN, KV__REDIS_CLUSTER_DESCRIBE, "KV_REDIS_CLUSTER"},
+    {"memcached", KV__MEMCACHED_OPEN, KV__MEMCACHED_DESCRIBE, "KV_MEMCACHED"},
+    {"boost-ipc", KV__BOOST_IPC_OPEN, KV__BOOST_IPC_DESCRIBE, "KV_BOOST_IPC"},
+    {"cloudflare-kv", KV__CLOUDFLARE_OPEN, KV__CLOUDFLARE_DESCRIBE, "KV_CLOUDFLARE"},
+    {"cloudflare-kv+https", KV__CLOUDFLARE_OPEN, KV__CLOUDFLARE_DESCRIBE, "KV_CLOUDFLARE"},
+    {"cloudflare-d1", KV__CLOUDFLARE_OPEN, KV__CLOUDFLARE_DESCRIBE, "KV_CLOUDFLARE"},
+    {"cloudflare-d1+https", KV__CLOUDFLARE_OPEN, KV__CLOUDFLARE_DESCRIBE, "KV_CLOUDFLARE"},
+    {"cloudflare-rest", KV__CLOUDFLARE_OPEN, KV__CLOUDFLARE_DESCRIBE, "KV_CLOUDFLARE"},
+    {"cloudflare-rest+https", KV__CLOUDFLARE_OPEN, KV__CLOUDFLARE_DESCRIBE, "KV_CLOUDFLARE"},
 };
 
 #define NADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
@@ -143,10 +160,18 @@ int kv_open(const char *uri, kv_conn **out) {
                         adapters[i].scheme, adapters[i].option);
         goto fail;
     }
-    rc = adapters[i].open(&u, &c, open_errmsg, sizeof(open_errmsg));
-    if (rc < 0)
+    char *copy = strdup(uri);
+    if (!copy) {
+        rc = -ENOMEM;
         goto fail;
+    }
+    rc = adapters[i].open(&u, &c, open_errmsg, sizeof(open_errmsg));
+    if (rc < 0) {
+        free(copy);
+        goto fail;
+    }
     c->errmsg[0] = '\0';
+    c->uri = copy;
     kv__uri_free(&u);
     *out = c;
     return 0;
@@ -161,7 +186,19 @@ fail:
 int kv_close(kv_conn *c) {
     if (!c)
         return 0;
+    free(c->uri);
+    c->uri = NULL;
     return c->methods->close(c);
+}
+
+int kv__scheme_describe(const char *scheme, kv__describe_fn *fn) {
+    for (size_t i = 0; i < NADAPTERS; i++) {
+        if (strcasecmp(adapters[i].scheme, scheme) == 0) {
+            *fn = adapters[i].describe;
+            return 0;
+        }
+    }
+    return KV_ESCHEME;
 }
 
 const char *kv_errmsg(const kv_conn *c) {

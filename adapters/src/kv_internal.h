@@ -139,6 +139,50 @@ int kv__memcached_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__cloudflare_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 int kv__boost_ipc_open(kv__uri *u, kv_conn **out, char *err, size_t errlen);
 
+/*
+ * What an adapter says about a URI of its scheme (kv_describe_uri()). The core fills *d first:
+ * the name is the scheme, `uri` and `identity` are the URI with the password of a
+ * "//USER:PASSWORD@HOST" part hidden, role KV_ROLE_STORE, every flag false. The adapter then
+ * hides its other secrets, masks what changes from run to run and sets its flags; it opens
+ * nothing. One function per adapter file, in the core's scheme table next to its open.
+ */
+typedef void (*kv__describe_fn)(kv__uri *u, kv_desc *d);
+
+/* The describe function of scheme (NULL when its adapter is not built): 0 or KV_ESCHEME. */
+int kv__scheme_describe(const char *scheme, kv__describe_fn *fn);
+
+void kv__local_describe(kv__uri *u, kv_desc *d);
+void kv__null_describe(kv__uri *u, kv_desc *d);
+void kv__ultradict_describe(kv__uri *u, kv_desc *d);
+void kv__sqlite_describe(kv__uri *u, kv_desc *d);
+void kv__lmdb_describe(kv__uri *u, kv_desc *d);
+void kv__redis_describe(kv__uri *u, kv_desc *d);
+void kv__redis_cluster_describe(kv__uri *u, kv_desc *d);
+void kv__memcached_describe(kv__uri *u, kv_desc *d);
+void kv__cloudflare_describe(kv__uri *u, kv_desc *d);
+void kv__boost_ipc_describe(kv__uri *u, kv_desc *d);
+
+/* Helpers of the describe functions (describe.c); each works on uri and identity alike. */
+/* Replaces the value of query parameter `name` by "***". */
+void kv__desc_hide_param(kv_desc *d, const char *name);
+/* In identity: every ":PORT" of the host list after "//" becomes ":*". */
+void kv__desc_mask_ports(kv_desc *d);
+/* In identity: a folder of the path (not of a "//HOST" list) made by mkdtemp/mktemp
+ * ("NAME-XXXXXX", "NAME.XXXXXX") becomes "*". */
+void kv__desc_mask_temporary(kv_desc *d);
+/* Whether host (as in a URI: "127.0.0.1", "localhost", "[::1]") is this machine's loopback. */
+bool kv__host_is_loopback(const char *host, size_t len);
+
+#ifdef KV_HAVE_ULTRADICT
+/*
+ * The KV_E* code (or -errno) that stands for an UltraDict return code `urc` (0, UD_E* or -errno):
+ * the one place where UltraDict's codes are mapped to ours. -errno passes through, 0 stays 0, and
+ * a UD_E* code without a KV_E* counterpart gives KV_EBACKEND. In adapters/ultradict.c; used by
+ * the adapter and by the snapshot code.
+ */
+int kv__ud_error(int urc);
+#endif
+
 /* ---- A compact hash table (the local adapter, and sets of keys inside the core). ---- */
 
 typedef struct kv__table kv__table;

@@ -303,7 +303,7 @@ static int ud_source_entry(void *p, const void *key, size_t klen, const void *va
 
 /* A snapshot the reader refuses is corrupt unless it is only too new. */
 static int snapshot_error(int urc) {
-    int rc = kv_ud_error(urc);
+    int rc = kv__ud_error(urc);
     return rc == KV_EVERSION ? rc : KV_ECORRUPT;
 }
 

@@ -6,6 +6,7 @@
 #define KV_CONTRACT_H
 
 #include "kv.h"
+#include "kv_fixture.h"
 #include "testutil.h"
 
 #include <setjmp.h>

@@ -363,9 +363,9 @@ int main(int argc, char **argv) {
     }
     /* A hang anywhere fails the run instead of blocking CI: SIGALRM's default action kills. */
     alarm(300);
-    if (ut_resolve_uri(argv[1], contract_uri, sizeof(contract_uri))) {
-        if (strncmp(argv[1], "service:", 8) == 0) {
-            const char *server = strcmp(argv[1] + 8, "redis-unix") == 0 ? "redis" : argv[1] + 8;
+    if (kvt_test_uri(argv[1], contract_uri, sizeof(contract_uri))) {
+        const char *server = kvt_server(argv[1]);
+        if (server) {
             if (!ut_lock_server(server, 240)) {
                 fprintf(stderr, "another test run kept the %s server for 240 s\n", server);
                 return 1;
@@ -407,7 +407,7 @@ int main(int argc, char **argv) {
     if (conn) {
         kv_clear(conn);
         kv_close(conn);
-        ut_remove_store(contract_uri);
+        kvt_remove_store(contract_uri);
     }
     return failed ? 1 : 0;
 }

@@ -13,6 +13,7 @@
  * replicas see what was written.
  */
 #include "redis_cluster.h"
+#include "kv_fixture.h"
 #include "testutil.h"
 
 #include <setjmp.h>
@@ -591,7 +592,7 @@ int main(int argc, char **argv) {
         const struct CMUnitTest unit[] = {cmocka_unit_test(test_spec_slots)};
         return cmocka_run_group_tests_name("redis-cluster key slots", unit, NULL, NULL) ? 1 : 0;
     }
-    if (!ut_resolve_uri(argv[1], uri, sizeof(uri))) {
+    if (!kvt_test_uri(argv[1], uri, sizeof(uri))) {
         snprintf(skip_reason, sizeof(skip_reason), "%s", uri);
         uri[0] = '\0';
         printf("%s %s\n", UT_SKIP_MARK, skip_reason);

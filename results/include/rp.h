@@ -253,7 +253,18 @@ typedef struct rp_cell {
     double value_copy_ns;
     /* udbench/3: the failover scenario's figures (nreps == 0 elsewhere). */
     rp_failover failover;
+    /* udbench/3, "backend_desc": what the backend said about itself (kv_describe_uri()): its
+     * part in the run, an identity that stays the same from run to run (the URI without a
+     * port or a temporary folder), and whether it was a local stand-in for a remote service.
+     * RP_ROLE_UNKNOWN and NULL in documents written before; read them through rp_cell_role()
+     * and rp_cell_identity(), which fall back to the URI for those. */
+    int backend_role;
+    char *backend_id;
+    bool stand_in;
 } rp_cell;
+
+/* The part a cell's backend played (rp_cell.backend_role); the same as kv.h's KV_ROLE_* + 1. */
+enum { RP_ROLE_UNKNOWN = 0, RP_ROLE_STORE, RP_ROLE_BASELINE, RP_ROLE_FLOOR };
 
 /* A backend taking part in the run. */
 typedef struct rp_backend {
@@ -393,6 +404,23 @@ const char *rp_regime_name(int regime);
 void rp_cell_summarise_merit(rp_cell *c);
 /* The figure of merit of a cell, NULL when it has none (not ok, or no such metric). */
 const rp_merit *rp_cell_merit(const rp_cell *c);
+
+/*
+ * The part cell c's backend played: its backend_role, or for a document without it (written
+ * before backends described themselves) the part its URI's scheme stood for then ("local:" the
+ * baseline, "null:" the floor, any other a store). RP_ROLE_UNKNOWN for NULL.
+ */
+int rp_cell_role(const rp_cell *c);
+
+/*
+ * The identity of cell c's backend: its backend_id, or for an older document the URI with each
+ * port and temporary folder as "*", written into buf (len bytes). Two cells of two runs with
+ * equal identities ran on the same backend. Returns buf ("" for NULL).
+ */
+const char *rp_cell_identity(const rp_cell *c, char *buf, size_t len);
+
+/* "store", "baseline", "floor" for RP_ROLE_*; NULL for another value. */
+const char *rp_role_name(int role);
 /* Compares two cells of one scenario by their figure of merit: > 0 when a is better, < 0 when
  * b is, 0 when they cannot be told apart (their confidence intervals overlap, or either has no
  * figure of merit). */

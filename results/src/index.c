@@ -143,7 +143,8 @@ bool rp__cmp_ignored_param(const char *key) {
 }
 
 /* The metrics indexed twice: with the backend (exact), and without it (loose), to find a
- * backend that differs only in a port or a temporary folder (rp__same_backend). */
+ * backend with the same identity: one that differs only in a port or a temporary folder
+ * (rp__same_cell_backend). */
 struct rp_match_index {
     const rp_doc *d;
     rp__kidx x, loose;
@@ -180,7 +181,7 @@ static const rp__kent *match_lookup(const rp_match_index *m, const rp__kidx *x, 
     const rp__kent *e = rp__kidx_find(x, key, len);
     free(key);
     for (const rp__kent *f = e; same && f && f < x->e + x->n && rp__kent_same(f, e); f++)
-        if (rp__same_backend(m->d->cells[f->pos].backend, like->backend))
+        if (rp__same_cell_backend(&m->d->cells[f->pos], like))
             return f;
     return same ? NULL : e;
 }

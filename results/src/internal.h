@@ -240,13 +240,15 @@ void rp__paired_shifts(struct rp_cmp *c);
 int rp__compare_paired(struct rp_cmp_item *it, const rp_cell *bc, const rp_metric *bm,
                        const rp_cell *hc, const rp_metric *hm, double alpha, double margin);
 
-/* True for the harness-floor backend (null:), which reports leave out of rankings. */
-bool rp__is_null(const char *uri);
+/* ---- A cell's backend (cell_backend.c). ---- */
+
+/* RP_ROLE_* for "store", "baseline", "floor"; RP_ROLE_UNKNOWN for anything else. */
+int rp__role_parse(const char *name);
+/* Whether two cells (of one run or two) ran on the same backend: equal URIs or identities. */
+bool rp__same_cell_backend(const rp_cell *a, const rp_cell *b);
 
 /* The backend of a cell, or NULL. */
 const rp_backend *rp__find_backend(const rp_doc *d, const char *uri);
-/* True when the URI names the in-process baseline (`local:`). */
-bool rp__is_local(const char *uri);
 /*
  * The name a report shows for a cell's backend: its name, or "name (uri)" when several
  * backends of the document share that name. Malloc'd; NULL on ENOMEM.

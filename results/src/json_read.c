@@ -313,6 +313,27 @@ static int read_metrics(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c)
     return rp__jc_each(r, "metrics", metrics, add_metric, &cc);
 }
 
+/* "backend_desc" (newer udbench/3 documents; optional): the backend's role, identity and
+ * whether it was a stand-in. Without it the cell's role stays RP_ROLE_UNKNOWN. */
+static int read_backend_desc(rp__jc *r, const json_t *o, rp_cell *c) {
+    const json_t *bd = json_object_get(o, "backend_desc");
+    if (!bd)
+        return 0;
+    static const char *const keys[] = {"role", "id", "stand_in", NULL};
+    size_t m = rp__jc_enter(r, "backend_desc");
+    char *role = NULL;
+    if (!json_is_object(bd))
+        rp__jc_bad(r, "expected an object");
+    else if (!rp__jc_only_known(r, bd, keys) && !rp__jc_str(r, bd, "role", &role, 0) &&
+             !rp__jc_str(r, bd, "id", &c->backend_id, 0) &&
+             !rp__jc_bool(r, bd, "stand_in", &c->stand_in) &&
+             (c->backend_role = rp__role_parse(role)) == RP_ROLE_UNKNOWN)
+        rp__jc_bad_at(r, "role", "expected \"store\", \"baseline\" or \"floor\", got \"%s\"", role);
+    free(role);
+    rp__jc_leave(r, m);
+    return r->rc;
+}
+
 /* What udbench/2 added to a cell: its merit and two harness figures (null when unmeasured). */
 static int read_cell_v2(rp__jc *r, const json_t *o, rp_cell *c) {
     const json_t *mo;
@@ -352,9 +373,9 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
                                        "params",   "status",           "reason",
                                        "metrics",  "correctness",                       /* v1 */
                                        "merit",    "harness_floor_ns", "value_copy_ns", /* v2 */
-                                       "failover",                                      /* v3 */
+                                       "failover", "backend_desc",                      /* v3 */
                                        NULL};
-    static const size_t upto[3] = {8, 11, 12};
+    static const size_t upto[3] = {8, 11, 13};
     const json_t *params, *corr;
     if (!json_is_object(o))
         return rp__jc_bad(r, "expected an object");
@@ -382,7 +403,7 @@ static int read_cell(rp__jc *r, const json_t *o, const rp_doc *d, rp_cell *c) {
         rp__jc_leave(r, m);
     }
     /* The failover figures come before the merit, which may be taken from them. */
-    if (r->rc || (r->version >= 3 && rp__read_failover(r, o, c)))
+    if (r->rc || (r->version >= 3 && (rp__read_failover(r, o, c) || read_backend_desc(r, o, c))))
         return r->rc;
     return r->version < 2 ? merit_v1(r, c) : read_cell_v2(r, o, c);
 }

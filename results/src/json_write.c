@@ -349,6 +349,20 @@ static json_t *merit_json(wctx *w, const rp_merit *m) {
     return mo;
 }
 
+/* What the backend said about itself; written only when the cell was told (role known). */
+static json_t *backend_desc_json(wctx *w, const rp_cell *c) {
+    json_t *bd = json_object();
+    const char *role = rp_role_name(c->backend_role);
+    if (!role || !c->backend_id)
+        fail(w, RP_EINVAL);
+    if (bd) {
+        put(w, bd, "role", role ? json_string(role) : json_null());
+        put(w, bd, "id", jstr(w, c->backend_id));
+        put(w, bd, "stand_in", json_boolean(c->stand_in));
+    }
+    return bd;
+}
+
 static json_t *cell_json(wctx *w, const rp_cell *c) {
     json_t *o = json_object(), *params = NULL, *metrics = NULL;
     if (!o)
@@ -379,6 +393,8 @@ static json_t *cell_json(wctx *w, const rp_cell *c) {
         c->harness_floor_ns >= 0 ? jreal(w, c->harness_floor_ns) : json_null());
     put(w, o, "value_copy_ns", c->value_copy_ns >= 0 ? jreal(w, c->value_copy_ns) : json_null());
     put(w, o, "failover", failover_json(w, &c->failover));
+    if (c->backend_role != RP_ROLE_UNKNOWN)
+        put(w, o, "backend_desc", backend_desc_json(w, c));
     return o;
 }
 

@@ -81,6 +81,7 @@ static void cell_clear(rp_cell *c) {
     free(c->scenario);
     free(c->backend);
     free(c->backend_name);
+    free(c->backend_id);
     rp__params_free(c->params, c->nparams);
     free(c->reason);
     free(c->merit.metric);

@@ -19,14 +19,6 @@ const rp_backend *rp__find_backend(const rp_doc *d, const char *uri) {
     return NULL;
 }
 
-bool rp__is_local(const char *uri) {
-    return uri && strncmp(uri, "local:", 6) == 0;
-}
-
-bool rp__is_null(const char *uri) {
-    return uri && strncmp(uri, "null:", 5) == 0;
-}
-
 double rp__factor(const rp__group *g, double best, double value) {
     return g->direction == RP_LOWER_IS_BETTER ? value / best : best / value;
 }
@@ -242,7 +234,7 @@ static rp__group *new_group(rp__ranking *r, const rp_cell *c, const char *op) {
 }
 
 static bool ok_null_cell(const rp_cell *c) {
-    return c->status == RP_STATUS_OK && rp__is_null(c->backend);
+    return c->status == RP_STATUS_OK && rp_cell_role(c) == RP_ROLE_FLOOR;
 }
 
 int rp__floor_index(const rp_doc *d, rp__kidx *x) {
@@ -365,7 +357,7 @@ static void row_value(rp__row *row, const rp__group *g) {
 }
 
 static bool ranked_cell(const rp_cell *c) {
-    return c->status == RP_STATUS_OK && !rp__is_null(c->backend);
+    return c->status == RP_STATUS_OK && rp_cell_role(c) != RP_ROLE_FLOOR;
 }
 
 /* Adds the row of metric j of cell i to group g. */
@@ -436,7 +428,7 @@ static void ranking_order(rp__group *g) {
     qsort(g->rows, g->nrows, sizeof *g->rows, row_cmp);
     g->fastest = g->nrows ? g->rows[0].value : 0;
     for (size_t j = 0; j < g->nrows; j++) {
-        if (rp__is_local(g->rows[j].cell->backend)) {
+        if (rp_cell_role(g->rows[j].cell) == RP_ROLE_BASELINE) {
             g->local = g->rows[j].value;
             break;
         }

@@ -45,9 +45,18 @@ static void fmt2(char *buf, size_t len, double v) {
     snprintf(buf, len, v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : "%.2f", v);
 }
 
+/* Whether the row was paired with the group's baseline (the reference is the baseline's row). */
+static bool paired_with_baseline(const rp__group *g, const rp__row *row) {
+    for (size_t j = 0; j < g->nrows; j++)
+        if (g->rows[j].cell->backend && row->cell->merit.reference &&
+            !strcmp(g->rows[j].cell->backend, row->cell->merit.reference))
+            return rp_cell_role(g->rows[j].cell) == RP_ROLE_BASELINE;
+    return false;
+}
+
 const char *rp__fmt_paired_local(char *buf, size_t len, const rp__group *g, const rp__row *row) {
-    if (!row->paired || !rp__is_local(row->cell->merit.reference) ||
-        rp__is_local(row->cell->backend))
+    if (!row->paired || rp_cell_role(row->cell) == RP_ROLE_BASELINE ||
+        !paired_with_baseline(g, row))
         return NULL;
     /* "x local" is local: / this for a figure where higher is better, this / local: else. */
     double f = rp__factor(g, 1.0, row->ratio);
@@ -61,7 +70,7 @@ const char *rp__fmt_paired_local(char *buf, size_t len, const rp__group *g, cons
 }
 
 bool rp__paired_noisy(const rp__row *row, char *buf, size_t len) {
-    if (!row->paired || rp__is_local(row->cell->backend))
+    if (!row->paired || rp_cell_role(row->cell) == RP_ROLE_BASELINE)
         return false;
     double half = (row->ratio_high - row->ratio_low) / 2 / row->ratio;
     if (!(half > RP__PAIRED_NOISY))

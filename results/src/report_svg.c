@@ -221,7 +221,7 @@ static void panel_row(FILE *f, const layout *lo, const rp__group *g, const scale
     fputs("</text>\n", f);
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"%s/>\n", lo->bar_x,
             ry + 3, w < 1 && row->value > 0 ? 1.0 : w, BAR_H,
-            rp__is_local(row->cell->backend) ? COLOR_LOCAL : COLOR_BAR,
+            rp_cell_role(row->cell) == RP_ROLE_BASELINE ? COLOR_LOCAL : COLOR_BAR,
             row->metric->noisy ? " fill-opacity=\"0.45\"" : "");
     fprintf(f, "<text x=\"%.1f\" y=\"%d\" fill=\"%s\">%s%s", lo->bar_x + w + 6, ry + 14, COLOR_TEXT,
             rp__fmt_value(&n, g, row->value), g->figure == RP_FIGURE_OPS ? " ops/s" : "");

@@ -102,7 +102,7 @@ static void fill_row(text_row *t, const rp__group *g, const rp__row *row) {
     char text[160];
     if (rp__fmt_paired_local(text, sizeof text, g, row))
         snprintf(t->buf[COL_LOCAL], sizeof t->buf[0], "x local: %s", text);
-    else if (g->local > 0 && !rp__is_local(row->cell->backend))
+    else if (g->local > 0 && rp_cell_role(row->cell) != RP_ROLE_BASELINE)
         snprintf(t->buf[COL_LOCAL], sizeof t->buf[0], "x local: %s",
                  rp__fmt_factor(&a, rp__factor(g, g->local, row->value), 1));
     if (row->tied)

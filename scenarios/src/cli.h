@@ -9,8 +9,10 @@
 
 typedef struct sc_backend {
     char label[1024]; /* as the user gave it */
-    char uri[1024];   /* what is opened: an ultradict: URI gets a shared name */
+    char uri[1024];   /* what is opened: kv_shared_uri() of the label */
+    kv_desc desc;     /* what the label's backend says about itself (kv_describe_uri()) */
     bool explicit_;   /* named with --backend: being unreachable is an error */
+    bool in_tmpdir;   /* a default store in the plan's private temporary folder */
     bool reachable;
     char error[512];
     char name[64];
@@ -27,8 +29,8 @@ typedef struct sc_backends {
 
 typedef struct sc_plan {
     const char *suite;
-    const char *scenarios[32];
-    int nscenarios;
+    const char **scenarios; /* grown as needed (no limit but memory); freed by sc_plan_free() */
+    int nscenarios, cap_scenarios;
     int procs[16];
     int nprocs;
     uint64_t entries[8];
@@ -49,9 +51,18 @@ typedef struct sc_plan {
 int sc_plan_parse(int argc, char **argv, sc_plan *plan);
 void sc_plan_free(sc_plan *plan);
 /* Adds a backend by URI to the list (explicit: named on the command line). 0 or -ENOMEM. */
+/* The harness floor every plan runs (a backend of role KV_ROLE_FLOOR), added when the
+ * user named none. */
+#define SC_FLOOR_URI "null:"
+
 int sc_add_backend(sc_backends *bs, const char *label, bool explicit_);
 /* The default backends (without probing them). */
 int sc_default_backends(sc_backends *bs);
+/*
+ * Fills a result cell's backend fields from what backend b said about itself: name, role,
+ * identity, stand-in. 0 or -ENOMEM.
+ */
+int sc_cell_describe(const sc_backend *b, rp_cell *out);
 void sc_backends_free(sc_backends *bs);
 /* Removes a folder and everything in it (best effort). */
 void sc_rmtree(const char *dir);

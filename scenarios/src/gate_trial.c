@@ -55,14 +55,14 @@ void sc_gate_backend(const char *dir, const gate_cell *c, char *backend, size_t 
         snprintf(backend, len, "%s", c->backend);
 }
 
-/* The cell of the backend asked for, else the first that is not null:, else ncells: documents
+/* The cell of the backend asked for, else the first that is not the floor, else ncells: documents
  * may hold more (udbench/2 measures the harness's own cost on null: beside every group). */
 static size_t trial_cell(const rp_doc *doc, const char *backend) {
     for (size_t i = 0; i < doc->ncells; i++)
         if (strcmp(doc->cells[i].backend, backend) == 0)
             return i;
     for (size_t i = 0; i < doc->ncells; i++)
-        if (strcmp(doc->cells[i].backend, "null:") != 0)
+        if (rp_cell_role(&doc->cells[i]) != RP_ROLE_FLOOR)
             return i;
     return doc->ncells;
 }

@@ -382,20 +382,21 @@ static bool member_settled(const member *m, const member *ref, int nr, double *v
     return mid > 0 && (hi - lo) / 2 / mid <= SETTLE_WIDTH;
 }
 
-/* Whether every live member but the reference (local:, else the first that is not null:) has
+/* Whether every live member but the reference (the baseline, else the first that is not the
+ * floor) has
  * its paired ratio settled after nr rounds. */
 static bool group_settled(const member *ms, size_t n, int nr) {
     const member *ref = NULL;
     for (size_t i = 0; i < n && !ref; i++)
-        if (ms[i].live && !strcmp(ms[i].c->uri, "local:"))
+        if (ms[i].live && ms[i].c->role == KV_ROLE_BASELINE)
             ref = &ms[i];
     for (size_t i = 0; i < n && !ref; i++)
-        if (ms[i].live && strcmp(ms[i].c->uri, "null:") != 0)
+        if (ms[i].live && ms[i].c->role != KV_ROLE_FLOOR)
             ref = &ms[i];
     double *v = ref ? malloc((size_t)nr * sizeof *v) : NULL;
     bool settled = v != NULL;
     for (size_t i = 0; settled && i < n; i++)
-        if (ms[i].live && &ms[i] != ref && strcmp(ms[i].c->uri, "null:") != 0)
+        if (ms[i].live && &ms[i] != ref && ms[i].c->role != KV_ROLE_FLOOR)
             settled = member_settled(&ms[i], ref, nr, v);
     free(v);
     return settled;
@@ -635,10 +636,10 @@ static bool ok_cell(const rp_cell *o) {
 
 int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(cells[i].uri, "local:") && ok_cell(&outs[i]))
+        if (cells[i].role == KV_ROLE_BASELINE && ok_cell(&outs[i]))
             return (int)i;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(cells[i].uri, "null:") != 0 && ok_cell(&outs[i]))
+        if (cells[i].role != KV_ROLE_FLOOR && ok_cell(&outs[i]))
             return (int)i;
     return SC_ENOREF;
 }

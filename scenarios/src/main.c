@@ -215,8 +215,7 @@ static int mpi_backends(sc_plan *plan) {
                         sc_mpi_multi_host() ? " and other hosts" : "");
             return 2;
         }
-        if (why || (!b->explicit_ && strncmp(b->uri, "null:", 5) != 0 &&
-                    (strncmp(b->uri, "sqlite:", 7) == 0 || strncmp(b->uri, "lmdb:", 5) == 0)))
+        if (why || b->in_tmpdir)
             continue;
         bs->v[kept++] = *b;
     }
@@ -319,8 +318,12 @@ static int run_plan(int argc, char **argv, int full_argc, char **full_argv) {
     int rc = sc_plan_parse(argc, argv, &plan);
     if (rc == SC_EHELP)
         return 0;
-    if (rc || mpi_method(argc, argv, &plan) || mpi_backends(&plan))
+    if (rc)
         return 2;
+    if (mpi_method(argc, argv, &plan) || mpi_backends(&plan)) {
+        sc_plan_free(&plan);
+        return 2;
+    }
 
     rp_doc *doc = NULL;
     if ((rc = rp_doc_new(&doc)) != 0 ||

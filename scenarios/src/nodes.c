@@ -26,14 +26,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <kv.h>
+
 #include "nodes.h"
 
 bool sc_backend_on_host(const char *uri) {
-    static const char *const schemes[] = {"null:", "local:", "ultradict:", "sqlite:", "lmdb:"};
-    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
-        if (uri && strncmp(uri, schemes[i], strlen(schemes[i])) == 0)
-            return true;
-    return false;
+    kv_desc d;
+    return uri && kv_describe_uri(uri, &d) == 0 && d.on_host;
 }
 
 /* Whether "host:port" is one of the endpoints of uri: the comma-separated list between "://"

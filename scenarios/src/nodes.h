@@ -18,8 +18,8 @@ typedef struct sc_node {
     char role[16];     /* primary, member or server (replicas are never candidates) */
 } sc_node;
 
-/* Whether the backend of uri lives in this host's memory or files (null:, local:, ultradict:,
- * sqlite:, lmdb:): its processes, not a server, are what a fault can kill. */
+/* Whether the backend of uri lives in this host's memory or files (its adapter says so:
+ * kv_desc.on_host): its processes, not a server, are what a fault can kill. */
 bool sc_backend_on_host(const char *uri);
 
 /* Runs UDBENCH_NODES_CMD and writes to out (at most max) the nodes that serve uri: their

@@ -13,15 +13,33 @@
 
 /* ---- suites ---- */
 
-static void add_all_scenarios(sc_plan *p) {
-    p->nscenarios = 0;
-    for (size_t i = 0; sc_catalogue[i] && p->nscenarios < 32; i++)
-        p->scenarios[p->nscenarios++] = sc_catalogue[i]->id;
+/* Appends scenario id to the plan. 0 or -ENOMEM. */
+static int add_scenario(sc_plan *p, const char *id) {
+    if (p->nscenarios == p->cap_scenarios) {
+        int cap = p->cap_scenarios ? 2 * p->cap_scenarios : 32;
+        const char **v = realloc(p->scenarios, (size_t)cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        p->scenarios = v;
+        p->cap_scenarios = cap;
+    }
+    p->scenarios[p->nscenarios++] = id;
+    return 0;
 }
 
-/* Sets the preset of a suite. Returns 0, or SC_EUSAGE for an unknown suite. */
+/* Every entry of the catalogue, however many. 0 or -ENOMEM. */
+static int add_all_scenarios(sc_plan *p) {
+    p->nscenarios = 0;
+    int rc = 0;
+    for (size_t i = 0; sc_catalogue[i] && !rc; i++)
+        rc = add_scenario(p, sc_catalogue[i]->id);
+    return rc;
+}
+
+/* Sets the preset of a suite. Returns 0, -ENOMEM, or SC_EUSAGE for an unknown suite. */
 static int apply_suite(sc_plan *p, const char *suite) {
-    add_all_scenarios(p);
+    if (add_all_scenarios(p))
+        return -ENOMEM;
     p->base.ops = 0;
     p->base.keys = 10000;
     p->base.value_size = 100;
@@ -165,9 +183,8 @@ static int plan_option(sc_plan *p, int c, char *arg, parse_state *st) {
         if (!st->scenarios_given)
             p->nscenarios = 0;
         st->scenarios_given = true;
-        if (p->nscenarios == 32)
-            return bad("too many scenarios at", arg);
-        p->scenarios[p->nscenarios++] = arg;
+        if (add_scenario(p, arg))
+            return bad("out of memory at", arg);
         return 0;
     case 'b':
         if (!strchr(arg, ':'))
@@ -291,13 +308,13 @@ static int finish_plan(sc_plan *p, const parse_state *st) {
     /* The harness floor: null: runs in every group like any backend. */
     bool have_null = false;
     for (size_t i = 0; i < p->backends.n; i++)
-        have_null = have_null || !strcmp(p->backends.v[i].uri, "null:");
-    if (!have_null && sc_add_backend(&p->backends, "null:", false))
+        have_null = have_null || p->backends.v[i].desc.role == KV_ROLE_FLOOR;
+    if (!have_null && sc_add_backend(&p->backends, SC_FLOOR_URI, false))
         return SC_EUSAGE;
     return 0;
 }
 
-int sc_plan_parse(int argc, char **argv, sc_plan *p) {
+static int parse_plan(int argc, char **argv, sc_plan *p) {
     static const struct option opts[] = {{"suite", required_argument, NULL, 'S'},
                                          {"scenario", required_argument, NULL, 's'},
                                          {"backend", required_argument, NULL, 'b'},
@@ -320,7 +337,10 @@ int sc_plan_parse(int argc, char **argv, sc_plan *p) {
                                          {NULL, 0, NULL, 0}};
     memset(p, 0, sizeof *p);
     const char *suite = find_suite(argc, argv);
-    if (apply_suite(p, suite))
+    int src = apply_suite(p, suite);
+    if (src == -ENOMEM)
+        return bad("out of memory for suite", suite);
+    if (src)
         return bad("unknown suite (smoke, default, full)", suite);
 
     parse_state st = {false, false, false};
@@ -345,4 +365,12 @@ int sc_plan_parse(int argc, char **argv, sc_plan *p) {
     if (optind < argc)
         return bad("unexpected argument", argv[optind]);
     return finish_plan(p, &st);
+}
+
+int sc_plan_parse(int argc, char **argv, sc_plan *p) {
+    int rc = parse_plan(argc, argv, p);
+    /* A plan that is not returned owns nothing (the scenario list is allocated). */
+    if (rc)
+        sc_plan_free(p);
+    return rc;
 }

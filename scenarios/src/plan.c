@@ -25,19 +25,19 @@ int sc_add_backend(sc_backends *bs, const char *label, bool explicit_) {
     memset(b, 0, sizeof *b);
     snprintf(b->label, sizeof b->label, "%s", label);
     b->explicit_ = explicit_;
-    /* An ultradict: or boost-ipc: URI without a name would give every process a private store
-     * of its own; the run gives it one shared name, its own (sc_run_nonce): with the pid alone,
-     * a run that reuses the pid of a killed one would attach to the store it left behind.
-     * Both live in /dev/shm, so each scheme's names have a prefix of their own. */
-    static const struct {
-        const char *scheme, *prefix;
-    } unnamed[] = {{"ultradict:", "udbench"}, {"boost-ipc:", "udbench-bip"}};
-    snprintf(b->uri, sizeof b->uri, "%s", label);
-    for (size_t i = 0; i < sizeof unnamed / sizeof unnamed[0]; i++) {
-        size_t n = strlen(unnamed[i].scheme);
-        if (!strncmp(label, unnamed[i].scheme, n) && (label[n] == '\0' || label[n] == '?'))
-            snprintf(b->uri, sizeof b->uri, "%s%s_%d_%08x%s", unnamed[i].scheme, unnamed[i].prefix,
-                     (int)getpid(), (unsigned)(sc_run_nonce() & 0xffffffffu), label + n);
+    /* A store whose unnamed URI would give every process a private one gets one shared name,
+     * the run's own (sc_run_nonce): with the pid alone, a run that reuses the pid of a killed
+     * one would attach to the store it left behind. */
+    char tag[64];
+    snprintf(tag, sizeof tag, "udbench_%d_%08x", (int)getpid(),
+             (unsigned)(sc_run_nonce() & 0xffffffffu));
+    if (kv_shared_uri(label, tag, b->uri, sizeof b->uri) != 0)
+        snprintf(b->uri, sizeof b->uri, "%s", label); /* kv_open() will say what is wrong */
+    if (kv_describe_uri(label, &b->desc) != 0) {
+        /* Not a URI kv_open() can take: shown without its secrets, and found unreachable. */
+        kv_redact_uri(label, b->desc.uri, sizeof b->desc.uri);
+        memcpy(b->desc.identity, b->desc.uri, sizeof b->desc.identity);
+        b->desc.role = KV_ROLE_STORE;
     }
     return 0;
 }
@@ -76,16 +76,24 @@ int sc_default_backends(sc_backends *bs) {
     int rc = make_tmpdir(bs);
     if (rc)
         return rc;
-    char uri[600];
-    rc = sc_add_backend(bs, "local:", false);
-    if (!rc)
-        rc = sc_add_backend(bs, "ultradict:", false);
-    snprintf(uri, sizeof uri, "sqlite:%s/udbench.sqlite", bs->tmpdir);
-    if (!rc)
+    /* The default list: the baseline, UltraDict, and the embedded stores in the run's own
+     * temporary folder (those with a file name). */
+    static const struct {
+        const char *scheme, *file;
+    } defaults[] = {{"local:", NULL},
+                    {"ultradict:", NULL},
+                    {"sqlite:", "udbench.sqlite"},
+                    {"lmdb:", "udbench.lmdb"}};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0] && !rc; i++) {
+        char uri[600];
+        if (defaults[i].file)
+            snprintf(uri, sizeof uri, "%s%s/%s", defaults[i].scheme, bs->tmpdir, defaults[i].file);
+        else
+            snprintf(uri, sizeof uri, "%s", defaults[i].scheme);
         rc = sc_add_backend(bs, uri, false);
-    snprintf(uri, sizeof uri, "lmdb:%s/udbench.lmdb", bs->tmpdir);
-    if (!rc)
-        rc = sc_add_backend(bs, uri, false);
+        if (!rc)
+            bs->v[bs->n - 1].in_tmpdir = defaults[i].file != NULL;
+    }
     if (!rc)
         rc = add_env_backends(bs);
     return rc;
@@ -150,17 +158,9 @@ void sc_probe(sc_backend *b) {
 
 void sc_plan_free(sc_plan *p) {
     sc_backends_free(&p->backends);
-}
-
-/* The URI as it may appear in a report: no password of a redis://user:pass@host URI. */
-static void redact(const char *uri, char *out, size_t len) {
-    const char *scheme_end = strstr(uri, "://");
-    const char *at = scheme_end ? strchr(scheme_end + 3, '@') : NULL;
-    const char *slash = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
-    if (at && (!slash || at < slash))
-        snprintf(out, len, "%.*s***@%s", (int)(scheme_end + 3 - uri), uri, at + 1);
-    else
-        snprintf(out, len, "%s", uri);
+    free(p->scenarios);
+    p->scenarios = NULL;
+    p->nscenarios = p->cap_scenarios = 0;
 }
 
 int sc_plan_backends(sc_plan *p, rp_doc *doc) {
@@ -177,8 +177,7 @@ int sc_plan_backends(sc_plan *p, rp_doc *doc) {
         rp_backend *rb = rp_doc_add_backend(doc);
         if (!rb)
             return 1;
-        char shown[1024];
-        redact(b->label, shown, sizeof shown);
+        const char *shown = b->desc.uri;
         rp_set_string(&rb->uri, shown);
         rp_set_string(&rb->name, b->reachable ? b->name : "");
         rp_set_string(&rb->version, b->reachable ? b->version : "");
@@ -187,8 +186,7 @@ int sc_plan_backends(sc_plan *p, rp_doc *doc) {
             kv_caps_string(b->caps, caps, sizeof caps);
         rp_set_string(&rb->caps, caps);
         rb->reachable = b->reachable;
-        rb->local_runtime = !strncmp(b->uri, "cloudflare", 10) &&
-                            (strstr(b->uri, "127.0.0.1") || strstr(b->uri, "localhost"));
+        rb->local_runtime = b->desc.stand_in;
         if (!b->reachable) {
             rp_set_string(&rb->error, b->error);
             fprintf(stderr, "udbench: %s: unreachable: %s\n", shown, b->error);
@@ -270,8 +268,8 @@ static bool is_slow(const sc_scenario *s, const sc_backend *b) {
     return s->slow_rtt_ns > 0 && s->slow_divisor > 1 && b->rtt_ns >= s->slow_rtt_ns;
 }
 
-/* Which backends a group holds: all, those that are not slow, or the slow ones with null: and
- * local: (the floor and the "x local" reference). */
+/* Which backends a group holds: all, those that are not slow, or the slow ones with the floor
+ * and the baseline (the "x local" reference). */
 enum { ALL_BACKENDS, FAST_BACKENDS, SLOW_BACKENDS, SLOW_ONLY };
 
 static bool in_group(const sc_scenario *s, const sc_backend *b, int which) {
@@ -281,7 +279,7 @@ static bool in_group(const sc_scenario *s, const sc_backend *b, int which) {
         return !is_slow(s, b);
     if (which == SLOW_ONLY)
         return is_slow(s, b);
-    return is_slow(s, b) || strcmp(b->uri, "null:") == 0 || strcmp(b->uri, "local:") == 0;
+    return is_slow(s, b) || b->desc.role != KV_ROLE_STORE;
 }
 
 /* One group: a cell of scenario s with parameters q for every reachable backend of `which`. */
@@ -295,7 +293,8 @@ static int push_group(sc_plan *p, const sc_scenario *s, const sc_params *q, int 
         memset(&c, 0, sizeof c);
         c.scenario = s;
         snprintf(c.uri, sizeof c.uri, "%s", be->uri);
-        redact(be->label, c.label, sizeof c.label);
+        snprintf(c.label, sizeof c.label, "%s", be->desc.uri);
+        c.role = be->desc.role;
         c.caps = be->caps;
         c.p = *q;
         c.timer_overhead_ns = sc_timer_overhead();
@@ -382,23 +381,28 @@ static void report_cell(const sc_cell *c, const rp_cell *out, size_t i, size_t n
         fprintf(stderr, "%s[%zu/%zu] %s: %s\n", tty ? "\r\033[K" : "", i + 1, n, title, result);
 }
 
-/* Appends the group's n result cells to the document, each with its backend's name. */
+int sc_cell_describe(const sc_backend *b, rp_cell *out) {
+    out->backend_role = RP_ROLE_STORE + b->desc.role; /* KV_ROLE_* + 1 */
+    out->stand_in = b->desc.stand_in;
+    int rc = rp_set_string(&out->backend_name, b->name);
+    return rc ? rc : rp_set_string(&out->backend_id, b->desc.identity);
+}
+
+/* Appends the group's n result cells to the document, each with what its backend says about
+ * itself. */
 static int add_result_cells(const sc_plan *p, rp_doc *doc, const sc_cell *cells, size_t n) {
     for (size_t i = 0; i < n; i++) {
         rp_cell *out = rp_doc_add_cell(doc);
-        if (!out)
+        if (!out || sc_cell_describe(&p->backends.v[cells[i].backend_index], out))
             return -ENOMEM;
-        for (size_t b = 0; b < p->backends.n; b++)
-            if (!strcmp(p->backends.v[b].uri, cells[i].uri))
-                rp_set_string(&out->backend_name, p->backends.v[b].name);
     }
     return 0;
 }
 
-/* The figure of the null: cell of a group: the p50 of its figure of merit's operation, or -1.0
+/* The figure of the floor's cell of a group: the p50 of its figure of merit's operation, or -1.0
  * (unknown: a value, not an error code). */
 static double null_floor(const sc_cell *c, const rp_cell *out) {
-    if (strcmp(c->uri, "null:") != 0 || !rp_cell_merit(out))
+    if (c->role != KV_ROLE_FLOOR || !rp_cell_merit(out))
         return -1.0;
     for (size_t o = 0; o < out->nmetrics; o++)
         if (!strcmp(out->metrics[o].op, out->merit.metric) && out->metrics[o].has_latency)

@@ -136,8 +136,9 @@ typedef struct sc_scenario sc_scenario;
 /* A cell as the runner and the workers see it. */
 typedef struct sc_cell {
     const sc_scenario *scenario;
-    char uri[1024];  /* the backend, with a shared name substituted where needed */
-    char label[256]; /* the backend as the user gave it */
+    char uri[1024];              /* the backend, with a shared name substituted where needed */
+    char label[KV_DESC_URI_MAX]; /* the backend as the user gave it, secrets hidden */
+    int role; /* KV_ROLE_*: a store, the baseline (local:) or the floor (null:) */
     unsigned caps;
     sc_params p;
     int rep; /* repetition index */

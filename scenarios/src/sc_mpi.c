@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <kv.h>
+
 #include "nodes.h"
 #include "sc_mpi.h"
 
@@ -65,12 +67,13 @@ bool sc_mpi_multi_host(void) {
 }
 
 const char *sc_mpi_refuse(const char *uri) {
-    if (size < 2 || !uri || strncmp(uri, "null:", 5) == 0)
+    kv_desc d;
+    if (size < 2 || !uri || kv_describe_uri(uri, &d) != 0 || d.role == KV_ROLE_FLOOR)
         return NULL;
-    if (sc_backend_on_host(uri) && sc_mpi_multi_host())
+    if (d.on_host && sc_mpi_multi_host())
         return "lives in one host's memory or files, and the ranks run on several hosts";
-    if (strcmp(uri, "ultradict:") == 0 || strncmp(uri, "ultradict:?", 11) == 0)
-        return "has no name: each rank would make a dict of its own (name it: ultradict:NAME)";
+    if (d.unnamed)
+        return "has no name: each rank would make a store of its own (give it a name)";
     return NULL;
 }
 

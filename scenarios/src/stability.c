@@ -39,7 +39,7 @@ static const rp_metric *find_metric(const rp_cell *c, const char *op) {
 }
 
 static bool usable(const rp_cell *c) {
-    return c && c->status == RP_STATUS_OK && strncmp(c->backend, "null:", 5) != 0;
+    return c && c->status == RP_STATUS_OK && rp_cell_role(c) != RP_ROLE_FLOOR;
 }
 
 static int cmp_double(const void *x, const void *y) {
@@ -164,7 +164,7 @@ static int shifted_factors(const rp_doc *a, const rp_match_index *xb, const size
         free(d);
         free(v);
         free(r);
-        return -1;
+        return -ENOMEM;
     }
     factor_changes(a, xb, d);
     size_t nr = 0;

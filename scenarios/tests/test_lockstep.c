@@ -56,8 +56,8 @@ static int tl_work(sc_worker *w) {
             ;
         uint64_t k = atomic_fetch_add(&log_->n, 1);
         if (k < MAX_EVENTS)
-            log_->ev[k] = (event){sc_now_ns(), w->arena->member, w->index,
-                                  (int)(w->ls_seen / SC_LS_MEMBERS)};
+            log_->ev[k] =
+                (event){sc_now_ns(), w->arena->member, w->index, (int)(w->ls_seen / SC_LS_MEMBERS)};
         w->slot->op[0].ops++;
         sc_hist_add(&w->slot->op[0].hist, 20000, 1);
         done++;
@@ -85,6 +85,7 @@ static rp_doc *run_group(size_t n, const int *procs, sc_cell *cells) {
         cells[i].scenario = &tl_scenario;
         snprintf(cells[i].uri, sizeof cells[i].uri, "null:");
         snprintf(cells[i].label, sizeof cells[i].label, "null:%zu", i);
+        cells[i].role = KV_ROLE_FLOOR;
         cells[i].p.procs = procs[i];
         cells[i].p.repeat = ROUNDS;
         cells[i].p.duration = 0.002;
@@ -197,6 +198,9 @@ static void fake_cell(rp_doc *d, sc_cell *c, const char *uri, const double *v, s
     assert_non_null(o);
     memset(c, 0, sizeof *c);
     snprintf(c->uri, sizeof c->uri, "%s", uri);
+    kv_desc desc;
+    assert_int_equal(kv_describe_uri(uri, &desc), 0); /* the role is the adapter's word */
+    c->role = desc.role;
     rp_set_string(&o->backend, uri);
     rp_set_string(&o->merit.metric, "read");
     o->merit.figure = RP_FIGURE_OPS;

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -185,6 +186,67 @@ static void test_catalogue_and_codes(void **state) {
     assert_string_equal(sc_strerror(-4999), "unknown error");
 }
 
+/* The plan holds every scenario asked for: no silent limit (it stopped at 32). */
+static void test_many_scenarios(void **state) {
+    (void)state;
+    enum { N = 70 };
+    char *argv[2 * N + 1] = {"run"};
+    for (int i = 0; i < N; i++) {
+        argv[1 + 2 * i] = "--scenario";
+        argv[2 + 2 * i] = (char *)sc_catalogue[i % 3]->id;
+    }
+    sc_plan p;
+    assert_int_equal(sc_plan_parse(2 * N + 1, argv, &p), 0);
+    assert_int_equal(p.nscenarios, N);
+    assert_string_equal(p.scenarios[N - 1], sc_catalogue[(N - 1) % 3]->id);
+    sc_plan_free(&p);
+    /* A suite takes the whole catalogue, however long. */
+    int n = 0;
+    while (sc_catalogue[n])
+        n++;
+    assert_int_equal(parse(&p, 1, "--suite", "smoke", NULL), 0);
+    assert_int_equal(p.nscenarios, n);
+    sc_plan_free(&p);
+}
+
+/* A result cell's backend fields are what the backend's adapter said about itself. */
+static void test_cells_from_adapter(void **state) {
+    (void)state;
+    sc_backends bs;
+    memset(&bs, 0, sizeof bs);
+    assert_int_equal(sc_add_backend(&bs, "null:?size=4", false), 0);
+    assert_int_equal(sc_add_backend(&bs, "local:", false), 0);
+    assert_int_equal(sc_add_backend(&bs, "memcached://u:pw@127.0.0.1:1", false), 0);
+    assert_int_equal(sc_add_backend(&bs, "ultradict:", false), 0);
+    /* A URI no adapter knows (here a typo) is shown without its password all the same. */
+    assert_int_equal(sc_add_backend(&bs, "rediss://u:pw@h:1", true), 0);
+    assert_string_equal(bs.v[4].desc.uri, "rediss://***@h:1");
+    bs.n--;
+    static const int roles[] = {RP_ROLE_FLOOR, RP_ROLE_BASELINE, RP_ROLE_STORE, RP_ROLE_STORE};
+    for (size_t i = 0; i < bs.n; i++) {
+        kv_desc want;
+        assert_int_equal(kv_describe_uri(bs.v[i].label, &want), 0);
+        snprintf(bs.v[i].name, sizeof bs.v[i].name, "name%zu", i);
+        rp_cell c;
+        memset(&c, 0, sizeof c);
+        assert_int_equal(sc_cell_describe(&bs.v[i], &c), 0);
+        assert_int_equal(c.backend_role, roles[i]);
+        assert_int_equal(c.backend_role, RP_ROLE_STORE + want.role);
+        assert_string_equal(c.backend_id, want.identity);
+        assert_string_equal(c.backend_name, bs.v[i].name);
+        assert_false(c.stand_in);
+        free(c.backend_id);
+        free(c.backend_name);
+    }
+    /* The password never reaches the document; the port is not part of the identity. */
+    assert_string_equal(bs.v[2].desc.uri, "memcached://***@127.0.0.1:1");
+    assert_string_equal(bs.v[2].desc.identity, "memcached://***@127.0.0.1:*");
+    /* An unnamed store is opened under the run's shared name, and shown as given. */
+    assert_true(strncmp(bs.v[3].uri, "ultradict:udbench_", 18) == 0);
+    assert_string_equal(bs.v[3].desc.uri, "ultradict:");
+    sc_backends_free(&bs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
@@ -194,6 +256,8 @@ int main(void) {
         cmocka_unit_test(test_barrier),
         cmocka_unit_test(test_share_and_phase),
         cmocka_unit_test(test_catalogue_and_codes),
+        cmocka_unit_test(test_many_scenarios),
+        cmocka_unit_test(test_cells_from_adapter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

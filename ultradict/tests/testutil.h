@@ -257,9 +257,10 @@ int64_t ut_get_i64(ud_dict *d, const char *key);
  *    KV_TEST_MEMCACHED_URI) or else from `scripts/services status`;
  *  - anything else is a URI in which "%p" stands for the pid of this process.
  * Returns true with the URI, or false when the service is not available (out then holds the
- * reason).
+ * reason). *via_services says whether the URI came from `scripts/services status` (then a
+ * backend's test fixture, adapters/tests/kv_fixture.h, may adjust it).
  */
-bool ut_resolve_uri(const char *arg, char *out, size_t len);
+bool ut_resolve_uri(const char *arg, char *out, size_t len, bool *via_services);
 
 /*
  * Serialises test runs that use the same shared server (redis, memcached) across processes:
@@ -268,9 +269,6 @@ bool ut_resolve_uri(const char *arg, char *out, size_t len);
  * `timeout` seconds, and keeps it until the process exits. False if it could not be taken.
  */
 bool ut_lock_server(const char *server, double timeout);
-
-/* Removes the files a sqlite: or lmdb: URI created (for test URIs only). */
-void ut_remove_store(const char *uri);
 
 /* The body of child number `index`: returns its exit status (0 = success). */
 typedef int (*ut_child_fn)(int index, void *arg);

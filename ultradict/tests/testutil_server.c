@@ -44,7 +44,8 @@ static bool from_services(const char *name, char *out, size_t len) {
     return found;
 }
 
-bool ut_resolve_uri(const char *arg, char *out, size_t len) {
+bool ut_resolve_uri(const char *arg, char *out, size_t len, bool *via_services) {
+    *via_services = false;
     if (strncmp(arg, "service:", 8) == 0) {
         const char *name = arg + 8;
         char env[64] = "KV_TEST_";
@@ -57,15 +58,9 @@ bool ut_resolve_uri(const char *arg, char *out, size_t len) {
             snprintf(out, len, "%s", v);
             return true;
         }
+        /* A backend's fixture (adapters/tests/kv_fixture.h) adjusts what the services give. */
         if (from_services(name, out, len)) {
-            /*
-             * Tests clear the store they are given: keep them in redis database 15, away from
-             * the benchmarks' database 0 on the same server.
-             */
-            if (strcmp(name, "redis") == 0)
-                strncat(out, "/15", len - strlen(out) - 1);
-            else if (strcmp(name, "redis-unix") == 0)
-                strncat(out, "?db=15", len - strlen(out) - 1);
+            *via_services = true;
             return true;
         }
         snprintf(out, len,
@@ -110,29 +105,6 @@ bool ut_lock_server(const char *server, double timeout) {
         ut_sleep(50 / 1000.0);
     }
     return true;
-}
-
-void ut_remove_store(const char *uri) {
-    char path[1200];
-    if (strncmp(uri, "sqlite:", 7) == 0) {
-        const char *p = uri + 7;
-        size_t n = strcspn(p, "?");
-        static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-        for (size_t i = 0; i < 4; i++) {
-            snprintf(path, sizeof(path), "%.*s%s", (int)n, p, suffixes[i]);
-            unlink(path);
-        }
-    } else if (strncmp(uri, "lmdb:", 5) == 0) {
-        const char *p = uri + 5;
-        int n = (int)strcspn(p, "?");
-        static const char *const files[] = {"data.mdb", "lock.mdb", "kv.lock"};
-        for (size_t i = 0; i < 3; i++) {
-            snprintf(path, sizeof(path), "%.*s/%s", n, p, files[i]);
-            unlink(path);
-        }
-        snprintf(path, sizeof(path), "%.*s", n, p);
-        rmdir(path);
-    }
 }
 
 /* What a numbered child runs: set before each ut_fork(), so each child sees its own index. */

@@ -238,3 +238,24 @@ int kv__cloudflare_open(kv__uri *u, kv_conn **out, char *err, size_t errlen) {
     *out = &c->base;
     return 0;
 }
+
+/* Whether the authority of url ("//HOST[:PORT]..." after any scheme) names this machine. */
+static bool loopback_url(const char *url) {
+    const char *p = strstr(url, "//");
+    if (!p)
+        return false;
+    p += 2;
+    size_t n = *p == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/?");
+    return kv__host_is_loopback(p, n);
+}
+
+/*
+ * On this machine, the server is the local runtime (workerd through miniflare) standing in for
+ * Cloudflare: its figures say little about the service. cloudflare-rest: without a host takes
+ * its base URL from the environment, as kv_open() does.
+ */
+void kv__cloudflare_describe(kv__uri *u, kv_desc *d) {
+    const char *env = getenv("CLOUDFLARE_API_BASE_URL");
+    d->stand_in = loopback_url(u->text) || (u->body[0] == '\0' && env && loopback_url(env));
+    kv__desc_mask_ports(d);
+}
