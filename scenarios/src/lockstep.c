@@ -10,8 +10,10 @@
  * of a backend's figure to the reference's in the same round is paired: what the machine did
  * to both cancels out.
  *
- * The worker's side is two hooks of the runner: sc_barrier() waits for the first batch and
- * sc_phase_over() ends each batch, so every scenario's own work() runs in lockstep unchanged.
+ * The worker's side (lockstep_worker.c) is two hooks of the runner: sc_barrier() waits for the
+ * first batch and
+ * sc_phase_over() ends each batch, so every scenario's own work() runs in lockstep unchanged;
+ * the paired ratios are in pair.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,99 +43,6 @@
  * narrow an interval that is already far inside what the reports call noisy (10%). */
 #define SETTLE_ROUNDS 16
 #define SETTLE_WIDTH 0.05
-
-static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts) {
-    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
-}
-
-/* ---- the worker's side ---- */
-
-/* Waits for the next turn of the worker's member: 1 to run a batch, 0 at the end. */
-static int wait_turn(sc_worker *w) {
-    sc_arena *a = w->arena;
-    sc_lockstep *ls = a->ls;
-    for (;;) {
-        if (atomic_load(&a->stop))
-            return 0;
-        uint32_t t = atomic_load(&ls->turn);
-        if (t != w->ls_seen) {
-            w->ls_seen = t;
-            uint32_t h = t % SC_LS_MEMBERS;
-            if (h == SC_LS_END)
-                return 0;
-            if (h == (uint32_t)a->member)
-                return 1;
-            continue;
-        }
-        struct timespec ts = {0, 10000000};
-        futex(&ls->turn, FUTEX_WAIT, t, &ts);
-    }
-}
-
-/* The time this process has spent waiting for a CPU on a run queue, ns (the second field of
- * /proc/self/schedstat), or 0 when the kernel does not say. The file stays open in the
- * worker: two preads per batch. */
-static uint64_t run_delay(void) {
-    static int fd = -2;
-    if (fd == -2)
-        fd = open("/proc/self/schedstat", O_RDONLY | O_CLOEXEC);
-    char buf[128];
-    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *end = NULL;
-    (void)strtoull(buf, &end, 10); /* the time on a CPU */
-    const char *rest = end;
-    unsigned long long wait = strtoull(rest, &end, 10);
-    return end != rest ? (uint64_t)wait : 0;
-}
-
-static void begin_batch(sc_worker *w, uint64_t done) {
-    sc_probe_run(&w->prober, &w->slot->probe_before);
-    w->wait0 = run_delay();
-    w->slot->b_start = sc_now_ns();
-    /* The batch's time runs from the first of its workers to start, not from the grant: on a
-     * loaded machine a worker may wake milliseconds after the token was passed to it. */
-    uint64_t none = 0;
-    double s = w->cell->p.duration;
-    if (s < w->cell->scenario->batch_min_s)
-        s = w->cell->scenario->batch_min_s;
-    atomic_compare_exchange_strong(&w->arena->ls->deadline, &none,
-                                   w->slot->b_start + (uint64_t)(s * 1e9));
-    if (!w->slot->t_start)
-        w->slot->t_start = w->slot->b_start;
-    w->batch_done0 = done;
-}
-
-int sc__ls_first_batch(sc_worker *w) {
-    if (!wait_turn(w))
-        return SC_ESTOPPED;
-    begin_batch(w, 0);
-    return 0;
-}
-
-bool sc__ls_phase_over(sc_worker *w, uint64_t done, uint64_t target) {
-    sc_lockstep *ls = w->arena->ls;
-    int min_ops = w->cell->scenario->batch_min_ops;
-    uint64_t in_batch = done - w->batch_done0;
-    bool over = w->cell->p.ops
-                    ? in_batch >= target
-                    : in_batch >= (uint64_t)(min_ops ? min_ops : SC_LS_MIN_OPS) &&
-                          sc_now_ns() >= atomic_load_explicit(&ls->deadline, memory_order_relaxed);
-    if (!over)
-        return false;
-    w->slot->b_end = sc_now_ns();
-    uint64_t wait = run_delay();
-    w->slot->b_wait = wait > w->wait0 ? wait - w->wait0 : 0;
-    sc_probe_run(&w->prober, &w->slot->probe_after);
-    atomic_fetch_add(&ls->parked, 1);
-    futex(&ls->parked, FUTEX_WAKE, INT_MAX, NULL);
-    if (!wait_turn(w))
-        return true;
-    begin_batch(w, done);
-    return false;
-}
 
 /* ---- the parent's side ---- */
 
@@ -245,7 +154,7 @@ static void grant(sc_lockstep *ls, uint32_t holder) {
     atomic_store(&ls->deadline, 0);
     uint32_t seq = atomic_load(&ls->turn) / SC_LS_MEMBERS + 1;
     atomic_store(&ls->turn, seq * SC_LS_MEMBERS + holder);
-    futex(&ls->turn, FUTEX_WAKE, INT_MAX, NULL);
+    sc__futex(&ls->turn, FUTEX_WAKE, INT_MAX, NULL);
 }
 
 /* One batch of member m: the token, then wait until all its workers parked. 0, or SC_EWORKER
@@ -269,7 +178,7 @@ static int run_batch(sc_lockstep *ls, member *m, int index, volatile sig_atomic_
             return *stop ? SC_ESTOPPED : SC_ETIMEDOUT;
         }
         struct timespec ts = {0, 1000000};
-        futex(&ls->parked, FUTEX_WAIT, k, &ts);
+        sc__futex(&ls->parked, FUTEX_WAIT, k, &ts);
     }
 }
 
@@ -626,57 +535,4 @@ void sc_ls_close(sc_ls_group *g) {
         return;
     finish_all(g->ls, g->ms, g->n, g->stop);
     group_release(g);
-}
-
-/* ---- paired ratios ---- */
-
-static bool ok_cell(const rp_cell *o) {
-    return o->status == RP_STATUS_OK && rp_cell_merit(o) != NULL;
-}
-
-int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (cells[i].role == KV_ROLE_BASELINE && ok_cell(&outs[i]))
-            return (int)i;
-    for (size_t i = 0; i < n; i++)
-        if (cells[i].role != KV_ROLE_FLOOR && ok_cell(&outs[i]))
-            return (int)i;
-    return SC_ENOREF;
-}
-
-/* The merit metric of a cell (its reps carry the ratios), or NULL. */
-static rp_metric *merit_metric(rp_cell *o) {
-    for (size_t i = 0; o->merit.metric && i < o->nmetrics; i++)
-        if (!strcmp(o->metrics[i].op, o->merit.metric))
-            return &o->metrics[i];
-    return NULL;
-}
-
-void sc_pair_ratios(sc_cell *cells, rp_cell *outs, size_t n) {
-    int ref = sc_pair_reference(cells, outs, n);
-    if (ref < 0)
-        return;
-    rp_cell *r = &outs[ref];
-    const rp_metric *rm = merit_metric(r);
-    for (size_t i = 0; rm && i < n; i++) {
-        rp_cell *o = &outs[i];
-        rp_metric *m = merit_metric(o);
-        if (!ok_cell(o) || !m)
-            continue;
-        for (size_t k = 0; k < m->nreps; k++) {
-            m->reps[k].ratio = 0;
-            for (size_t j = 0; j < rm->nreps; j++) {
-                if (rm->reps[j].round != m->reps[k].round)
-                    continue;
-                double a = rp_merit_rep_value(o, k), b = rp_merit_rep_value(r, j);
-                if (a > 0 && b > 0)
-                    m->reps[k].ratio = a / b;
-                break;
-            }
-        }
-        int rc = rp_set_string(&o->merit.reference, r->backend);
-        if (rc)
-            sc__set_error(o, RP_STATUS_ERROR, "naming the reference: %s", sc_strerror(rc));
-        rp_cell_summarise_merit(o);
-    }
 }

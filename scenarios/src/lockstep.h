@@ -57,6 +57,10 @@ bool sc_ls_live(const sc_ls_group *g, size_t i);
 int sc_ls_batch(sc_ls_group *g, size_t i, int round, int position);
 void sc_ls_close(sc_ls_group *g);
 
+/* ---- lockstep_worker.c ---- */
+/* The futex system call on a word of the token (FUTEX_WAIT / FUTEX_WAKE). */
+long sc__futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts);
+
 /* ---- workers.c ---- */
 /* Forks the cell's P workers into pids[0..P); returns how many started (fewer than P when fork
  * failed, after stopping and reaping those that did). */
