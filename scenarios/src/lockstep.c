@@ -11,9 +11,8 @@
  * to both cancels out.
  *
  * The worker's side (lockstep_worker.c) is two hooks of the runner: sc_barrier() waits for the
- * first batch and
- * sc_phase_over() ends each batch, so every scenario's own work() runs in lockstep unchanged;
- * the paired ratios are in pair.c.
+ * first batch and sc_phase_over() ends each batch, so every scenario's own work() runs in
+ * lockstep unchanged; the paired ratios are in pair.c.
  */
 #include <errno.h>
 #include <fcntl.h>
