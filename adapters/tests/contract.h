@@ -38,14 +38,7 @@ extern kv_conn *conn;
 bool contract_has(unsigned cap);
 
 /* Asserts rc == want and prints the connection's detail when it is not. */
-#define CHECK_RC(rc, want)                                                                         \
-    do {                                                                                           \
-        int rc_ = (rc);                                                                            \
-        if (rc_ != (want))                                                                         \
-            print_error("%s:%d: got %s (%s), want %s\n", __FILE__, __LINE__, kv_errname(rc_),      \
-                        kv_errmsg(conn), kv_errname(want));                                        \
-        assert_int_equal(rc_, (want));                                                             \
-    } while (0)
+#define CHECK_RC(rc, want) KVT_CHECK(conn, rc, want)
 
 /* The multi-process tests (contract_procs.c). */
 void test_incr_processes(void **state);

@@ -35,4 +35,14 @@ const char *kvt_server(const char *arg);
 /* Removes the files (or other leftovers) a test URI created, through its scheme's fixture. */
 void kvt_remove_store(const char *uri);
 
+/* In a cmocka test: asserts rc == want, and prints connection c's detail when it is not. */
+#define KVT_CHECK(c, rc, want)                                                                     \
+    do {                                                                                           \
+        int rc_ = (rc);                                                                            \
+        if (rc_ != (want))                                                                         \
+            print_error("%s:%d: got %s (%s), want %s\n", __FILE__, __LINE__, kv_errname(rc_),      \
+                        kv_errmsg(c), kv_errname(want));                                           \
+        assert_int_equal(rc_, (want));                                                             \
+    } while (0)
+
 #endif /* KV_FIXTURE_H */

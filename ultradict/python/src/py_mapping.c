@@ -6,8 +6,6 @@
 
 #include <stdlib.h>
 
-/* ---- The mapping protocol. ---- */
-
 void pyud_cache_drop(Core *self) {
     Py_CLEAR(self->last_key);
     Py_CLEAR(self->last_val);
