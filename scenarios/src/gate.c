@@ -128,6 +128,8 @@ static void gate_defaults(gate *g) {
     g->server_batch = 0.03;
     g->keys = 1000;
     g->spread_limit = 0.5;
+    g->server_steal_limit = 0.2;
+    g->server_spread_limit = 2.0;
     g->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 }
 

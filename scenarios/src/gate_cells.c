@@ -29,7 +29,8 @@ static int add_cell(gate *g, const char *scenario, const char *backend, int proc
     c->scenario = scenario;
     snprintf(c->backend, sizeof c->backend, "%s", backend);
     c->procs = procs;
-    c->batch = strstr(backend, "://") ? g->server_batch : g->batch;
+    c->server = strstr(backend, "://") != NULL;
+    c->batch = c->server ? g->server_batch : g->batch;
     c->group = g->ngroups;
     for (size_t i = 0; i < g->ncells; i++)
         if (!strcmp(g->cells[i].scenario, scenario) && g->cells[i].procs == procs &&

@@ -29,6 +29,7 @@ typedef struct gate_cell {
     int procs;
     double batch; /* seconds per lockstep batch: the group's */
     size_t group;
+    bool server; /* a store behind a server: round trips through the kernel and another process */
 } gate_cell;
 
 /* Repetitions inside one trial process; the trial's figure is its best repetition, because
@@ -56,6 +57,10 @@ typedef struct gate {
     double server_batch; /* the same of a server (a URI with "://"): a few hundred round trips */
     unsigned long keys;  /* keys of the working set */
     double spread_limit; /* lockstep: the IQR of a pair's per-round ln ratios that drops it */
+    /* The same two limits for a server's cells, whose batches spread more by nature: a round
+     * trip to a server on this host is fast or several times slower depending on whether the
+     * client and the server share a CPU, and the server's own CPU time is the machine's too. */
+    double server_steal_limit, server_spread_limit;
     rp_cmp *cmp;
     /* item index of each (cell, op), -1 until the first trial names the ops */
     int item_of[GATE_MAX_CELLS][4];

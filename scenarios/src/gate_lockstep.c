@@ -253,11 +253,12 @@ static int ls_rounds(gate *g, ls_side *side[2]) {
 }
 
 /* Why the pair is dropped, into why (empty when kept). */
-static void ls_disturbance(const gate *g, double steal, double iqr, char *why, size_t len) {
+static void ls_disturbance(const gate *g, const gate_cell *c, double steal, double iqr, char *why,
+                           size_t len) {
     why[0] = 0;
-    if (steal > g->steal_limit)
+    if (steal > (c->server ? g->server_steal_limit : g->steal_limit))
         snprintf(why, len, "steal time %.1f%%", steal * 100);
-    else if (iqr > g->spread_limit)
+    else if (iqr > (c->server ? g->server_spread_limit : g->spread_limit))
         snprintf(why, len, "paired ratios spread %.2f (IQR of ln)", iqr);
 }
 
@@ -284,7 +285,7 @@ static int ls_add(gate *g, const ls_side *b, size_t m, int look, bool head_first
     double mb = rp_median_sort(vals[0][m], (size_t)g->rounds);
     double mh = rp_median_sort(vals[1][m], (size_t)g->rounds);
     char why[200];
-    ls_disturbance(g, steal, iqr, why, sizeof why);
+    ls_disturbance(g, &g->cells[ci], steal, iqr, why, sizeof why);
     rp_cmp_pair *p = rp_cmp_item_add_pair(it);
     if (!p)
         return -ENOMEM;
