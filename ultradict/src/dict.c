@@ -48,15 +48,17 @@ static int create_new(ud_dict *d, const ud_options *o, uint32_t flags) {
         sizeof(ud__dump_hdr) + (o->full_dump_size ? o->full_dump_size : DEFAULT_DUMP_SIZE);
     size_t bs = o->buffer_size ? o->buffer_size : UD_DEFAULT_BUFFER_SIZE;
     size_t sizes[3] = {sizeof(ud__stream_hdr) + bs, dump_size, dump_size};
-    for (int i = 0; i < 3; i++) {
+    int lk = ud__shm_lock();
+    for (int i = 0; i < 3 && !rc; i++) {
         rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], mode, sizes[i]);
         if (rc == UD_EEXIST) {
             ud__seg_unlink(d->name, seg_suffix[i]);
             rc = ud__seg_create(aux_seg(d, i), d->name, seg_suffix[i], mode, sizes[i]);
         }
-        if (rc)
-            goto fail;
     }
+    ud__shm_unlock(lk);
+    if (rc)
+        goto fail;
 
     ud__stream_hdr *sh = d->stream.addr;
     sh->magic = UD__STREAM_MAGIC;
@@ -205,6 +207,12 @@ static int open_parts(ud_dict *d) {
     return 0;
 }
 
+/* Whether the control segment we hold has lost its name (its dict was unlinked). */
+static bool control_unlinked(const ud_dict *d) {
+    struct stat st;
+    return fstat(d->control.fd, &st) == 0 && st.st_nlink == 0;
+}
+
 static int attach_existing(ud_dict *d, const ud_options *o) {
     int rc = open_control(d);
     if (rc)
@@ -216,6 +224,11 @@ static int attach_existing(ud_dict *d, const ud_options *o) {
         rc = check_attach_options(d->control.addr, o);
     if (!rc)
         rc = open_parts(d);
+    /* The control segment is unlinked first (ud__unlink_tree_unchecked): one that lost its
+     * name while we attached belongs to a dict being removed, whose parts may be gone or be a
+     * new dict's. Not corrupt: the dict is gone, and the open starts again. */
+    if (control_unlinked(d))
+        rc = UD_ENOENT;
     if (rc) {
         close_segments(d);
         return rc;
@@ -365,13 +378,30 @@ static bool name_is_ours(ud_dict *d) {
            mine.st_dev == now.st_dev;
 }
 
+/*
+ * Removes the dict of handle d: its control segment first (a process killed halfway leaves only
+ * parts, which the next create replaces), then each part while the name still is that very
+ * segment, then its children. A creator may take the name the moment the control segment is
+ * gone and replace the parts; a scan by name would remove the new dict's segments.
+ */
+static int unlink_own_tree(ud_dict *d) {
+    int rc = ud__seg_unlink_own(&d->control, d->name, "");
+    if (rc)
+        return rc;
+    int lk = ud__shm_lock();
+    for (int i = 0; i < 3; i++)
+        (void)ud__seg_unlink_own(aux_seg(d, i), d->name, seg_suffix[i]);
+    ud__shm_unlock(lk);
+    return ud__unlink_children(d->name);
+}
+
 int ud_close(ud_dict *d) {
     if (!d)
         return 0;
     int rc = 0;
     /* Only the process that opened the handle unlinks; a forked copy just lets go. */
     if (d->auto_unlink && d->open_fork_gen == atomic_load(&ud__fork_gen) && name_is_ours(d)) {
-        rc = ud__unlink_tree(d->name);
+        rc = unlink_own_tree(d);
         if (rc == UD_ENOENT)
             rc = 0;
     }

@@ -180,6 +180,17 @@ int ud__reclaim_half_created(const char *name);
 /* ud__unlink_tree() without checking that `name` is a dict: for a nested child the parent
  * knows is its own (a half-created one has no magic yet). */
 int ud__unlink_tree_unchecked(const char *name);
+/* Unlinks segment base+suffix only while that name still is segment s (same inode): 0,
+ * UD_ENOENT when the name is gone or now another dict's, or -errno. */
+int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix);
+/* Serialises a creator replacing a name's parts with a closer removing its own parts by identity
+ * (their check and their unlink would otherwise interleave): an advisory lock on /dev/shm
+ * itself, held for a few system calls and released by the kernel if its holder dies. Returns
+ * the descriptor for ud__shm_unlock(), or -1 (the work then runs unserialised). */
+int ud__shm_lock(void);
+void ud__shm_unlock(int fd);
+/* Unlinks the segments of the nested children of the dict `name` (name.c<hex>...), not its own. */
+int ud__unlink_children(const char *name);
 /* Unlinks the dict `name` and every segment whose name starts with "name.". */
 int ud__unlink_tree(const char *name);
 /* This process's identity for lock ownership and the attach register: pid << 32 | start time. */

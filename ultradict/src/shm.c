@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -383,6 +384,57 @@ int ud__unlink_tree(const char *name) {
         return seg_exists(name, "") || seg_exists(name, ".stream") ? UD_EBADMAGIC : UD_ENOENT;
     }
     return ud__unlink_tree_unchecked(name);
+}
+
+int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int rc = ud__seg_path(path, base, suffix);
+    if (rc)
+        return rc;
+    char full[UD__SEG_NAME_MAX + 16];
+    snprintf(full, sizeof full, "%s%s", UD__SHM_DIR "/", path + 1);
+    struct stat mine, now;
+    if (fstat(s->fd, &mine) != 0)
+        return -errno;
+    if (stat(full, &now) != 0)
+        return -errno;
+    if (mine.st_ino != now.st_ino || mine.st_dev != now.st_dev)
+        return UD_ENOENT; /* the name is another dict's now */
+    return shm_unlink(path) == 0 ? 0 : -errno;
+}
+
+int ud__shm_lock(void) {
+    int fd = open(UD__SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void ud__shm_unlock(int fd) {
+    if (fd >= 0)
+        close(fd);
+}
+
+int ud__unlink_children(const char *name) {
+    DIR *dir = opendir(UD__SHM_DIR);
+    if (!dir)
+        return -errno;
+    size_t n = strlen(name);
+    int err = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        /* A child's segments only: name.c<hex>..., never the root's own four. */
+        if (strncmp(de->d_name, name, n) != 0 || strncmp(de->d_name + n, ".c", 2) != 0 ||
+            !in_tree(de->d_name, name, n))
+            continue;
+        int rc = ud__seg_unlink(de->d_name, "");
+        if (rc != 0 && rc != -ENOENT && !err)
+            err = rc;
+    }
+    closedir(dir);
+    return err;
 }
 
 int ud__unlink_tree_unchecked(const char *name) {

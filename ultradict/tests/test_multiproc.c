@@ -263,6 +263,59 @@ static void run_rmw(int lock) {
     assert_ok(ud_close(d));
 }
 
+/*
+ * Processes that open one name, write and close at once, as the probes of several udbench
+ * ranks do: the creator unlinks the dict at its close while others attach and create it anew.
+ * An attacher that opened the control segment just before the unlink found the other segments
+ * gone (UD_ECORRUPT), and a closer removing its parts by name could remove the parts of the
+ * next creator's dict.
+ */
+typedef struct churn_arg {
+    const char *name;
+    int *gate;
+} churn_arg;
+
+static int churn_child(void *varg) {
+    churn_arg *a = varg;
+    if (ut_gate_wait(a->gate) != 0)
+        return 2;
+    for (int i = 0; i < 40; i++) {
+        ud_options o = UD_OPTIONS_INIT;
+        o.name = a->name;
+        ud_dict *d = NULL;
+        int rc = ud_open(&o, &d);
+        if (rc) {
+            fprintf(stderr, "churn: ud_open: %s\n", ud_errname(rc));
+            return 3;
+        }
+        int src = ud_set(d, S("k"), S("v"));
+        if (ud_close(d) != 0 || src != 0)
+            return 4;
+    }
+    return 0;
+}
+
+static void test_open_close_churn(void **state) {
+    (void)state;
+    enum { P = 4, ROUNDS = 10 };
+    for (int r = 0; r < ROUNDS; r++) {
+        char name[64];
+        int gate[2];
+        assert_int_equal(ut_gate_open(gate), 0);
+        churn_arg a = {ut_name(name), gate};
+        pid_t pids[P];
+        for (int i = 0; i < P; i++) {
+            pids[i] = ut_fork(churn_child, &a);
+            assert_true(pids[i] > 0);
+        }
+        ut_gate_release(gate);
+        ut_assert_children(pids, P, WAIT_LIMIT, "open/close churn");
+        ut_gate_close(gate);
+        (void)ud_unlink_by_name(name);
+        assert_int_equal(ut_unexpected_segments(name), 0);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc >= 2 && strncmp(argv[1], "--child-", 8) == 0)
         return child_main(argc, argv);
@@ -270,6 +323,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_teardown(test_exec_unrelated, ut_teardown),
         UT_LOCK_TESTS(test_incr_exact, run_incr_exact),
         UT_LOCK_TESTS(test_rmw, run_rmw),
+        cmocka_unit_test_teardown(test_open_close_churn, ut_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, ut_teardown);
 }
