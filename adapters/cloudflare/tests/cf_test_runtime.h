@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 /* The project's test library: ut_now(), ut_sleep(), ut_free_port(), UT_SKIP_MARK. */
+#include "kv_fixture.h"
 #include "testutil.h"
 
 typedef struct cft_runtime {
@@ -74,13 +75,6 @@ int cft_faults(const cft_runtime *rt, int count, int status, int retry_after, in
     } while (0)
 
 /* In a cmocka test: asserts that a kv call returned `want`, printing the connection's message. */
-#define CFT_CHECK_RC(c, rc, want)                                                                  \
-    do {                                                                                           \
-        int rc_ = (rc);                                                                            \
-        if (rc_ != (want))                                                                         \
-            print_error("%s:%d: got %s (%s), want %s\n", __FILE__, __LINE__, kv_errname(rc_),      \
-                        kv_errmsg(c), kv_errname(want));                                           \
-        assert_int_equal(rc_, (want));                                                             \
-    } while (0)
+#define CFT_CHECK_RC(c, rc, want) KVT_CHECK(c, rc, want)
 
 #endif /* CF_TEST_RUNTIME_H */
