@@ -33,4 +33,11 @@ int udb__run_load(udb_state *s, uint64_t iterations);
 int udb__finish_dump(udb_state *s, uint64_t iterations);
 int udb__finish_load(udb_state *s, uint64_t iterations);
 
+/* ud_get() against a lean open-addressing table, interleaved (ud_bench_lean.c). */
+int udb__setup_lean(udb_state *s, size_t nkeys);
+int udb__setup_lean_fixed(udb_state *s, size_t nkeys);
+void udb__teardown_lean(udb_state *s);
+int udb__run_vs_lean(udb_state *s, uint64_t iterations);
+int udb__finish_vs_lean(udb_state *s, uint64_t iterations);
+
 #endif /* UD_BENCH_INTERNAL_H */
