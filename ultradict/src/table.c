@@ -11,10 +11,39 @@ void ud__table_init(ud__table *t) {
     memset(t, 0, sizeof *t);
 }
 
+/* Whether e's bytes are an allocation of its own (not inline, borrowed or gone). */
+static inline bool owns_block(const ud__entry *e) {
+    return !(e->flags & (UD__ENTRY_DELETED | UD__ENTRY_BORROWED | UD__ENTRY_INLINE));
+}
+
+/* Points the inline entries of entries[from..used) at their own bytes again after a move. */
+static void repoint_inline(ud__table *t, size_t from) {
+    for (size_t i = from; i < t->used; i++) {
+        ud__entry *e = &t->entries[i];
+        if (e->flags & UD__ENTRY_INLINE)
+            e->kv = e->inl;
+    }
+}
+
+/* Moves the entry array to a new block of ncap entries aligned to a cache line, so that each
+ * entry is exactly one line (realloc() promises only 16 bytes). 0 or -ENOMEM. */
+static int resize_entries(ud__table *t, size_t ncap) {
+    ud__entry *e = aligned_alloc(64, ncap * sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    if (t->used)
+        memcpy(e, t->entries, t->used * sizeof *e);
+    free(t->entries);
+    t->entries = e;
+    t->cap = ncap;
+    repoint_inline(t, 0);
+    return 0;
+}
+
 static void free_entries(ud__table *t) {
     for (size_t i = 0; i < t->used; i++) {
         ud__entry *e = &t->entries[i];
-        if (!(e->flags & (UD__ENTRY_DELETED | UD__ENTRY_BORROWED)))
+        if (owns_block(e))
             free(e->kv);
     }
 }
@@ -63,9 +92,11 @@ char *ud__table_arena(ud__table *t, size_t len) {
     return t->arena;
 }
 
-#define TAG(hash) ((hash)&0xffffffff00000000ull)
-#define POS(slot) ((size_t)((slot)&0xffffffffu))
+#define TAG(hash) UD__TAG(hash)
+#define POS(slot) UD__POS(slot)
 #define MAX_ENTRIES 0xfffffffeu
+
+_Static_assert(sizeof(ud__entry) == 64, "an entry is one cache line");
 
 /* Rebuilds the index with `slots` slots (a power of two) from the live entries. */
 static int rebuild_index(ud__table *t, size_t slots) {
@@ -97,12 +128,16 @@ static int compact(ud__table *t) {
         t->entries[j++] = t->entries[i];
     }
     t->used = j;
+    repoint_inline(t, 0);
     return rebuild_index(t, t->mask + 1);
 }
 
+/* Index slots for n entries: a load factor under 1/2, so that a hit takes about one and a half
+ * probes of linear probing (at 2/3 it took two and more). 8 bytes a slot: 10k keys take 256
+ * KiB of index. */
 static size_t index_slots_for(size_t n) {
     size_t slots = 8;
-    while (slots < n + n / 2 + 1) /* keep the load factor under 2/3 */
+    while (slots < 2 * n + 1)
         slots <<= 1;
     return slots;
 }
@@ -111,11 +146,9 @@ int ud__table_reserve(ud__table *t, size_t n) {
     if (n > MAX_ENTRIES)
         return -ENOMEM;
     if (n > t->cap) {
-        ud__entry *e = realloc(t->entries, n * sizeof *e);
-        if (!e)
-            return -ENOMEM;
-        t->entries = e;
-        t->cap = n;
+        int rc = resize_entries(t, n);
+        if (rc)
+            return rc;
     }
     size_t slots = index_slots_for(n);
     if (t->mask == 0 || slots > t->mask + 1)
@@ -137,37 +170,28 @@ static int grow_for_append(ud__table *t) {
             size_t ncap = t->cap ? t->cap * 2 : 8;
             if (ncap > MAX_ENTRIES)
                 ncap = MAX_ENTRIES;
-            ud__entry *e = realloc(t->entries, ncap * sizeof *e);
-            if (!e)
-                return -ENOMEM;
-            t->entries = e;
-            t->cap = ncap;
+            int rc = resize_entries(t, ncap);
+            if (rc)
+                return rc;
         }
     }
-    if (t->mask == 0 || (t->count + 1) * 3 > (t->mask + 1) * 2)
-        return rebuild_index(t, index_slots_for(t->count + 1 > 8 ? (t->count + 1) * 2 : 8));
+    if (t->mask == 0 || (t->count + 1) * 2 >= t->mask + 1)
+        return rebuild_index(t, index_slots_for(t->count + 1));
     return 0;
 }
 
-/* memcmp() with a length of zero may still not be handed NULL. */
-static inline bool same_key(const ud__entry *e, const void *key, size_t klen, uint64_t hash) {
-    return e->hash == hash && e->klen == klen && (klen == 0 || memcmp(e->kv, key, klen) == 0);
-}
-
-ud__entry *ud__table_find(const ud__table *t, const void *key, size_t klen, uint64_t hash) {
+ud__entry *ud__table_find_any(const ud__table *t, const void *key, size_t klen, uint64_t hash) {
     if (t->mask == 0)
         return NULL;
-    size_t s = hash & t->mask;
-    for (;;) {
+    for (size_t s = hash & t->mask;; s = (s + 1) & t->mask) {
         uint64_t slot = t->index[s];
         if (slot == 0)
             return NULL;
         if (TAG(slot) == TAG(hash)) {
             ud__entry *e = &t->entries[POS(slot) - 1];
-            if (same_key(e, key, klen, hash))
+            if (ud__entry_is(e, key, klen, hash))
                 return e;
         }
-        s = (s + 1) & t->mask;
     }
 }
 
@@ -196,6 +220,22 @@ static char *kv_block(const void *key, size_t klen, const void *val, size_t vlen
     return kv;
 }
 
+/* Whether a key and value of these lengths fit inside an entry. */
+static inline bool fits_inline(size_t klen, size_t vlen) {
+    return klen + vlen <= UD__INLINE_BYTES;
+}
+
+/* Makes e hold key and val inside itself (they fit). */
+static void set_inline(ud__entry *e, const void *key, size_t klen, const void *val, size_t vlen) {
+    e->kv = e->inl;
+    e->vcap = UD__INLINE_BYTES - klen;
+    e->flags = UD__ENTRY_INLINE;
+    if (klen)
+        memcpy(e->inl, key, klen);
+    if (vlen)
+        memcpy(e->inl + klen, val, vlen);
+}
+
 /* Replaces the value of entry e, in place when it fits. */
 static int replace_value(ud__table *t, ud__entry *e, const void *val, size_t vlen, uint32_t type) {
     if (vlen <= e->vcap) {
@@ -207,15 +247,50 @@ static int replace_value(ud__table *t, ud__entry *e, const void *val, size_t vle
         char *kv = kv_block(e->kv, e->klen, val, vlen, vcap);
         if (!kv)
             return -ENOMEM;
-        if (!(e->flags & UD__ENTRY_BORROWED))
+        if (owns_block(e))
             free(e->kv);
         e->kv = kv;
         e->vcap = vcap;
-        e->flags &= ~(uint32_t)UD__ENTRY_BORROWED;
+        e->flags &= (uint16_t) ~(UD__ENTRY_BORROWED | UD__ENTRY_INLINE);
     }
     t->bytes = t->bytes - e->vlen + vlen;
     e->vlen = vlen;
-    e->type = type;
+    e->type = (uint16_t)type;
+    t->mutations++;
+    return 0;
+}
+
+/* Appends the entry of a new key (the index slot aside): inline when it fits, else in a block
+ * of its own (allocated before anything changes, so a failure leaves the table as it was). */
+static int append_entry(ud__table *t, const void *key, size_t klen, uint64_t hash, const void *val,
+                        size_t vlen, uint32_t type, size_t *pos) {
+    char *kv = NULL;
+    size_t vcap = value_room(vlen);
+    if (!fits_inline(klen, vlen)) {
+        kv = kv_block(key, klen, val, vlen, vcap);
+        if (!kv)
+            return -ENOMEM;
+    }
+    int rc = grow_for_append(t);
+    if (rc) {
+        free(kv);
+        return rc;
+    }
+    *pos = t->used++;
+    ud__entry *e = &t->entries[*pos];
+    e->hash = hash;
+    e->klen = (uint32_t)klen;
+    e->vlen = vlen;
+    e->type = (uint16_t)type;
+    if (kv) {
+        e->kv = kv;
+        e->vcap = vcap;
+        e->flags = 0;
+    } else {
+        set_inline(e, key, klen, val, vlen);
+    }
+    t->count++;
+    t->bytes += ud__entry_bytes(klen, vlen);
     t->mutations++;
     return 0;
 }
@@ -225,22 +300,11 @@ int ud__table_put(ud__table *t, const void *key, size_t klen, uint64_t hash, con
     ud__entry *e = ud__table_find(t, key, klen, hash);
     if (e)
         return replace_value(t, e, val, vlen, type);
-    size_t vcap = value_room(vlen);
-    char *kv = kv_block(key, klen, val, vlen, vcap);
-    if (!kv)
-        return -ENOMEM;
-    int rc = grow_for_append(t);
-    if (rc) {
-        free(kv);
-        return rc;
-    }
-    size_t pos = t->used++;
-    t->entries[pos] = (ud__entry){hash, kv, klen, vlen, vcap, type, 0};
-    insert_index(t, pos, hash);
-    t->count++;
-    t->bytes += ud__entry_bytes(klen, vlen);
-    t->mutations++;
-    return 0;
+    size_t pos;
+    int rc = append_entry(t, key, klen, hash, val, vlen, type, &pos);
+    if (!rc)
+        insert_index(t, pos, hash);
+    return rc;
 }
 
 int ud__table_put_borrowed(ud__table *t, char *kv, size_t klen, size_t vlen, uint64_t hash,
@@ -253,12 +317,23 @@ int ud__table_put_borrowed(ud__table *t, char *kv, size_t klen, size_t vlen, uin
     for (uint64_t slot; (slot = t->index[s]) != 0; s = (s + 1) & t->mask) {
         if (TAG(slot) == TAG(hash)) {
             const ud__entry *e = &t->entries[POS(slot) - 1];
-            if (same_key(e, kv, klen, hash))
+            if (ud__entry_is(e, kv, klen, hash))
                 return UD_ECORRUPT;
         }
     }
     size_t pos = t->used++;
-    t->entries[pos] = (ud__entry){hash, kv, klen, vlen, vlen, type, UD__ENTRY_BORROWED};
+    ud__entry *e = &t->entries[pos];
+    e->hash = hash;
+    e->klen = (uint32_t)klen;
+    e->vlen = vlen;
+    e->type = (uint16_t)type;
+    if (fits_inline(klen, vlen)) {
+        set_inline(e, kv, klen, kv + klen, vlen);
+    } else {
+        e->kv = kv;
+        e->vcap = vlen;
+        e->flags = UD__ENTRY_BORROWED;
+    }
     t->index[s] = TAG(hash) | (pos + 1);
     t->count++;
     t->bytes += ud__entry_bytes(klen, vlen);
@@ -276,7 +351,7 @@ int ud__table_del(ud__table *t, const void *key, size_t klen, uint64_t hash) {
             return UD_ENOTFOUND;
         pos = POS(slot);
         ud__entry *e = &t->entries[pos - 1];
-        if (TAG(slot) == TAG(hash) && same_key(e, key, klen, hash))
+        if (TAG(slot) == TAG(hash) && ud__entry_is(e, key, klen, hash))
             break;
         s = (s + 1) & t->mask;
     }
@@ -298,7 +373,7 @@ int ud__table_del(ud__table *t, const void *key, size_t klen, uint64_t hash) {
     t->index[hole] = 0;
 
     ud__entry *e = &t->entries[pos - 1];
-    if (!(e->flags & UD__ENTRY_BORROWED))
+    if (owns_block(e))
         free(e->kv);
     t->bytes -= ud__entry_bytes(e->klen, e->vlen);
     e->kv = NULL;

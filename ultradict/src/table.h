@@ -4,9 +4,14 @@
  * Entries live in an array in insertion order (so iteration and popitem follow Python's dict);
  * an open-addressing index of entry positions, with linear probing and backward-shift deletion,
  * finds them. Each index slot also keeps the upper half of the entry's hash, so a probe that
- * passes a different key costs no access to the entry array (at most 2^32 - 2 entries). Each entry
- * owns one allocation holding its key followed by its value, except entries built by a dump load,
- * which borrow their bytes from one arena owned by the table.
+ * passes a different key costs no access to the entry array (at most 2^32 - 2 entries).
+ *
+ * An entry is one 64-byte cache line (the array is aligned to 64): a key and value of up to
+ * UD__INLINE_BYTES together live inside it (UD__ENTRY_INLINE), so a lookup of a small item
+ * touches two lines, its index slot and its entry, as a lean table of pointers does. Larger
+ * entries own one allocation holding the key followed by the value, except entries built by a
+ * dump load, which borrow their bytes from one arena owned by the table. `kv` always points at
+ * the bytes; for an inline entry the table points it again whenever it moves the entry.
  */
 #ifndef UD_TABLE_H
 #define UD_TABLE_H
@@ -14,20 +19,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum {
     UD__ENTRY_DELETED = 1u,  /* a hole left by a deletion, skipped by iteration */
     UD__ENTRY_BORROWED = 2u, /* kv points into the table's arena, not its own allocation */
+    UD__ENTRY_INLINE = 4u,   /* kv points at inl, inside the entry */
 };
+
+/* Key and value bytes an entry holds inside itself. */
+#define UD__INLINE_BYTES 24
 
 typedef struct ud__entry {
     uint64_t hash;
     char *kv; /* klen key bytes, then vlen value bytes (room for vcap) */
-    size_t klen;
     size_t vlen;
     size_t vcap;
-    uint32_t type; /* UD_TYPE_BYTES or UD_TYPE_DICT */
-    uint32_t flags;
+    uint32_t klen;  /* at most UD_KEY_MAX */
+    uint16_t type;  /* UD_TYPE_BYTES or UD_TYPE_DICT */
+    uint16_t flags; /* UD__ENTRY_* */
+    char inl[UD__INLINE_BYTES];
 } ud__entry;
 
 typedef struct ud__table {
@@ -71,8 +82,50 @@ char *ud__table_arena(ud__table *t, size_t len);
 /* Reserves room for `n` entries in total. Returns 0 or -ENOMEM. */
 int ud__table_reserve(ud__table *t, size_t n);
 
-/* The live entry for key, or NULL. The pointer is valid until the next change of the table. */
-ud__entry *ud__table_find(const ud__table *t, const void *key, size_t klen, uint64_t hash);
+#define UD__TAG(hash) ((hash)&0xffffffff00000000ull)
+#define UD__POS(slot) ((size_t)((slot)&0xffffffffu))
+
+/* Whether e holds key (whose hash is `hash`). memcmp() with a length of zero may still not be
+ * handed NULL. */
+static inline bool ud__entry_is(const ud__entry *e, const void *key, size_t klen, uint64_t hash) {
+    return e->hash == hash && e->klen == klen && (klen == 0 || memcmp(e->kv, key, klen) == 0);
+}
+
+/* The 8 bytes at p as a word in the machine's order (only ever compared for equality). */
+static inline uint64_t ud__word(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* ud__table_find() of a key of any length, out of line. */
+ud__entry *ud__table_find_any(const ud__table *t, const void *key, size_t klen, uint64_t hash);
+
+/*
+ * The live entry for key, or NULL. The pointer is valid until the next change of the table.
+ * A key of 8 to 16 bytes - the common case, and most of a get - is found in line: its first and
+ * last 8 bytes are read once, and a slot whose 32-bit tag matches is checked against them with
+ * two loads from the entry (a key equal in length and in both words is equal).
+ */
+__attribute__((always_inline)) static inline ud__entry *
+ud__table_find(const ud__table *t, const void *key, size_t klen, uint64_t hash) {
+    if (klen - 8 > 8)
+        return ud__table_find_any(t, key, klen, hash);
+    const char *k = key;
+    uint64_t k0 = ud__word(k), k1 = ud__word(k + klen - 8);
+    for (size_t s = hash & t->mask; t->mask; s = (s + 1) & t->mask) {
+        uint64_t slot = t->index[s];
+        if (slot == 0)
+            return NULL;
+        if (UD__TAG(slot) == UD__TAG(hash)) {
+            ud__entry *e = &t->entries[UD__POS(slot) - 1];
+            if (e->klen == klen && ud__word(e->kv) == k0 && ud__word(e->kv + klen - 8) == k1)
+                return e;
+        }
+    }
+    return NULL;
+}
+
 /*
  * Inserts key with a copy of val, or replaces the value of an existing key in place (keeping its
  * position in the order, as Python does). Returns 0 or -ENOMEM (the table is unchanged then).
