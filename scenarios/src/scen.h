@@ -26,6 +26,14 @@ void sc_vis_ops(sc_cell *c);
 int sc_vis_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen);
 int sc_vis_work(sc_worker *w);
 
+/* scen_rtt.c: the cross-core round trip between visibility's writer and its first reader. */
+/* Whether worker w takes part (the writer and the first reader of a cell of two or more). */
+bool sc_rtt_applies(const sc_worker *w);
+/* The writer: one session of timed round trips, into s; gives up after 20 us without answer. */
+void sc_rtt_session(sc_worker *w, sc_op_stats *s);
+/* The first reader, between two polls: answers a session the writer opened, if any. */
+void sc_rtt_answer(sc_worker *w);
+
 /* scen_dump.c: dump. */
 const char *sc_dump_na(const sc_cell *c);
 void sc_dump_ops(sc_cell *c);

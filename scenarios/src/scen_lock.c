@@ -193,10 +193,12 @@ const char *sc_vis_na(const sc_cell *c) {
     return NULL;
 }
 
+/* rtt: the cross-core round trip of the same run (scen_rtt.c), what `visible` is compared with. */
 void sc_vis_ops(sc_cell *c) {
-    c->nops = 2;
+    c->nops = 3;
     c->op_names[0] = "visible";
     c->op_names[1] = "write";
+    c->op_names[2] = "rtt";
 }
 
 int sc_vis_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
@@ -228,11 +230,18 @@ static int parse_stamp(sc_worker *w, const char *text, unsigned long long *seq,
     return 0;
 }
 
+/* Spins until the clock passes t (or the run stops). */
+static void spin_until(const sc_worker *w, uint64_t t) {
+    while (sc_now_ns() < t && !atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
+        ;
+}
+
 static int vis_writer(sc_worker *w) {
     const sc_cell *c = w->cell;
     KEY(c, STAMP);
     uint64_t target = c->p.ops, seq = 0;
     sc_op_stats *s = &w->slot->op[1];
+    bool rtt = sc_rtt_applies(w);
     while (!sc_phase_over(w, seq, target)) {
         char v[64];
         /* The stamp is the time before formatting it (so visibility includes those few ns);
@@ -247,10 +256,12 @@ static int vis_writer(sc_worker *w) {
         seq++;
         s->ops++;
         sc_hist_add(&s->hist, t1 - t0, 1);
-        /* Space the stamps so that readers can see each one. */
-        while (sc_now_ns() < t1 + STAMP_INTERVAL_NS &&
-               !atomic_load_explicit(&w->arena->stop, memory_order_relaxed))
-            ;
+        /* Space the stamps so that readers can see each one; halfway, long after the readers
+         * saw this stamp, time a few round trips with the first reader. */
+        spin_until(w, t1 + STAMP_INTERVAL_NS / 2);
+        if (rtt)
+            sc_rtt_session(w, &w->slot->op[2]);
+        spin_until(w, t1 + STAMP_INTERVAL_NS);
     }
     return 0;
 }
@@ -262,7 +273,10 @@ static int vis_reader(sc_worker *w) {
     sc_op_stats *s = &w->slot->op[0];
     /* The last stamp seen counts the writer's stamps: in ops mode, the phase (or batch) is over
      * when the stamps it is made of have all been seen. */
+    bool rtt = sc_rtt_applies(w);
     while (!sc_phase_over(w, last, c->p.ops)) {
+        if (rtt)
+            sc_rtt_answer(w);
         int rc = kv_get(w->kv, key_, klen_, &w->buf);
         uint64_t now = sc_now_ns();
         if (rc)
@@ -289,7 +303,10 @@ static int vis_floor_reader(sc_worker *w) {
     const sc_cell *c = w->cell;
     KEY(c, STAMP);
     sc_op_stats *s = &w->slot->op[0];
+    bool rtt = sc_rtt_applies(w);
     for (uint64_t seq = 1; !sc_phase_over(w, seq - 1, c->p.ops); seq++) {
+        if (rtt)
+            sc_rtt_answer(w);
         char v[64];
         uint64_t stamp = sc_now_ns();
         format_stamp(v, sizeof v, seq, stamp);

@@ -112,6 +112,8 @@ for c in vis:
     mr = c["merit"]
     print("visibility-merit-is-latency", mr["metric"] == "visible" and mr["figure"] == "p50 ns"
           and mr["direction"] == "lower", c["backend"], mr)
+    ops = [m["op"] for m in c["metrics"]]
+    print("visibility-has-its-round-trip", ops == ["visible", "write", "rtt"], c["backend"], ops)
 print("visibility-ran", len(vis) > 0, len(vis))
 PY
 while read -r what verdict rest; do
