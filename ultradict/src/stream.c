@@ -51,6 +51,22 @@ static void reset_local(ud_dict *d) {
     d->pos = 0;
 }
 
+/* Applies one decoded item to the local table. */
+static int apply_item(ud_dict *d, const ud__item_hdr *h, const char *k, const char *v) {
+    uint64_t hash = ud__hash(k, h->klen, 0);
+    int rc = 0;
+    if (h->kind == UD__ITEM_SET)
+        rc = ud__table_put(&d->table, k, h->klen, hash, v, h->vlen, h->type);
+    else
+        ud__table_del(&d->table, k, h->klen, hash);
+    if (rc) {
+        /* Out of memory halfway through a record: the local copy no longer matches any
+         * position, so it is rebuilt from scratch on the next sync. */
+        reset_local(d);
+    }
+    return rc;
+}
+
 int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, uint32_t nitems) {
     if (flags & UD__REC_CLEAR)
         ud__table_clear(&d->table);
@@ -59,22 +75,32 @@ int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, ui
         ud__item_hdr h;
         const char *k, *v;
         int rc = ud__item_decode(p, len - (size_t)(p - body), &h, &k, &v);
+        if (!rc)
+            rc = apply_item(d, &h, k, v);
         if (rc)
             return rc;
-        uint64_t hash = ud__hash(k, h.klen, 0);
-        if (h.kind == UD__ITEM_SET)
-            rc = ud__table_put(&d->table, k, h.klen, hash, v, h.vlen, h.type);
-        else
-            ud__table_del(&d->table, k, h.klen, hash);
-        if (rc) {
-            /* Out of memory halfway through a record: the local copy no longer matches any
-             * position, so it is rebuilt from scratch on the next sync. */
-            reset_local(d);
-            return rc;
-        }
         p = v + h.vlen;
     }
     return 0;
+}
+
+/* Validates and applies a record body. A record of one item - every one-key write - is decoded
+ * once: the item must fill the body exactly, as validate_items() demands, before it is applied. */
+static int apply_body(ud_dict *d, const char *body, size_t len, uint32_t flags, uint32_t nitems) {
+    if (nitems != 1) {
+        int rc = validate_items(body, len, nitems);
+        return rc ? rc : ud__apply_items(d, body, len, flags, nitems);
+    }
+    ud__item_hdr h;
+    const char *k, *v;
+    int rc = ud__item_decode(body, len, &h, &k, &v);
+    if (rc)
+        return rc;
+    if (v + h.vlen != body + len)
+        return UD_ECORRUPT;
+    if (flags & UD__REC_CLEAR)
+        ud__table_clear(&d->table);
+    return apply_item(d, &h, k, v);
 }
 
 /* Validates and applies the records in buf, which start at logical position d->pos. */
@@ -91,10 +117,7 @@ static int apply_records(ud_dict *d, const char *buf, size_t n) {
         size_t body_len = h.len - sizeof h;
         if (rec_check(d->pos, h.len, h.flags, h.nitems, body, body_len) != h.check)
             return UD_ECORRUPT;
-        int rc = validate_items(body, body_len, h.nitems);
-        if (rc)
-            return rc;
-        rc = ud__apply_items(d, body, body_len, h.flags, h.nitems);
+        int rc = apply_body(d, body, body_len, h.flags, h.nitems);
         if (rc)
             return rc;
         off += ALIGN8(h.len);
