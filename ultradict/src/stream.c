@@ -167,7 +167,11 @@ static int sync_once(ud_dict *d, bool locked) {
         src = d->scratch.data;
     }
     int rc = apply_records(d, src, n);
-    return rc ? rc : -EAGAIN;
+    if (rc)
+        return rc;
+    /* Up to date unless more was published meanwhile: the check the next round would open with,
+     * without the round. */
+    return atomic_load_explicit(&c->end, memory_order_acquire) == d->pos ? 0 : -EAGAIN;
 }
 
 /* Under the lock nothing moves: one dump load and one replay bring any handle up to date, so
