@@ -196,7 +196,9 @@ static inline int held_find(held_state *h, uint64_t id) {
     return -1;
 }
 
-static int held_grow(held_state *h) {
+/* Out of line: a call in held_add()'s common path would make it save registers and find the
+ * thread-local block again after the call. */
+static __attribute__((noinline)) int held_grow(held_state *h) {
     bool inl = h->tab == h->inline_tab;
     held_ent *t = realloc(inl ? NULL : h->tab, (size_t)h->cap * 2 * sizeof *t);
     if (!t)
