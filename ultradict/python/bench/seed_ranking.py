@@ -235,8 +235,9 @@ def worker(args):
         print(json.dumps({'unavailable': str(e)}))
         return
     try:
-        # The key types take turns going first: a worker's first loop runs slower (the
-        # original's by 5-10%), which a fixed order would charge to the int key every round.
+        # The key types take turns going first: a worker's first loop can run a few percent
+        # slower than its second (this module's did, by 5-8%), which a fixed order would charge
+        # to the int key's ratio every round.
         kinds = KEY_TYPES if args.round % 2 == 0 else KEY_TYPES[::-1]
         out = {'single': {t: single_key(uri, d, n, t) for t in kinds}}
         if k:
