@@ -9,9 +9,9 @@ peers compare at a few percent where timings cannot.
 
 --peers DIR: a folder holding an importable mpdict (its built extension), as seed_ranking.py
 takes it. --original DIR: the original UltraDict's folder (the one holding UltraDict.py), for
-the orig-* cases, which run only with it. Prints one line per case: `CASE  INSTR/OP`. --flat SMALL LARGE: runs those two cases
-and fails (exit 1) if LARGE costs more than 1.5x SMALL per operation (popitem-1k against
-popitem-32k shows that popitem does not grow with the dict).
+the orig-* cases, which run only with it. Prints one line per case: `CASE  INSTR/OP`.
+--flat SMALL LARGE: runs those two cases and fails (exit 1) if LARGE costs more than 1.5x SMALL
+per operation (popitem-1k against popitem-32k shows that popitem does not grow with the dict).
 """
 import argparse
 import os

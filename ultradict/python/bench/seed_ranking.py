@@ -17,9 +17,9 @@ another one). A peer that cannot be had gets a row saying why.
 
 Each (round, backend) runs in a fresh worker process (so the original and this module, both
 called UltraDict, never meet in one interpreter); the order of the backends rotates from round
-to round, and the int and str loops take turns going first. Only the loops are timed, never the set-up. Peers without a lock of their own
-(shared-memory-dict, mpdict) count under a multiprocessing.Lock, the idiom their users have;
-memcached counts with its atomic `incr`.
+to round, and the int and str loops take turns going first. Only the loops are timed, never
+the set-up. Peers without a lock of their own (shared-memory-dict, mpdict) count under a
+multiprocessing.Lock, the idiom their users have; memcached counts with its atomic `incr`.
 """
 import argparse
 import datetime
