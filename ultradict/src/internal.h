@@ -254,6 +254,9 @@ int ud__lock_once(ud_dict *d);
 void ud__unlock(ud_dict *d);
 /* Whether the calling thread holds the lock through d. */
 bool ud__lock_owned(const ud_dict *d);
+/* How many entries of the calling thread's table of holds its lookups have compared so far (a
+ * count for the tests: finding that a dict is not held compares none). */
+uint64_t ud__held_scanned(void);
 /* How many dicts' locks the threads of this process hold (defined in shm.c, whose fork handler
  * resets it). */
 extern _Atomic unsigned ud__holds;

@@ -1,12 +1,15 @@
 /*
  * test_threads.c - the lock belongs to a thread: threads sharing one handle exclude each other,
  * an unlock from a thread that does not hold the lock fails and changes nothing, one thread can
- * hold any number of dicts' locks and still share each hold with a second handle, and a wait
- * asked to be interruptible ends when a signal handler runs. Both lock modes.
+ * hold any number of dicts' locks and still share each hold with a second handle (and finds a
+ * dict it does not hold without scanning them), and a wait asked to be interruptible ends when
+ * a signal handler runs. Both lock modes.
  *
  * Children never call cmocka: they _exit() with a status and the parent asserts.
  */
 #include "testutil.h"
+
+#include "internal.h" /* ud__held_scanned() */
 
 #include <errno.h>
 #include <pthread.h>
@@ -219,6 +222,50 @@ static void run_many_held(int lock) {
     ut_shared_free(a, sizeof *a);
 }
 
+/* ---- Finding that a dict is not held does not scan the holds of the others. ---- */
+
+enum { FREE_ROUNDS = 200 };
+
+/* One thread holds MANY dicts' locks and writes and reads another dict FREE_ROUNDS times: each
+ * write asks whether the thread holds that dict (its lock) and finds it by the hint of its last
+ * entry (its sync and its unlock), each read asks while the others are held (its sync). At most
+ * one scan of the MANY entries in all, not one per operation; and the dict, once held, is
+ * found held (a second handle shares the hold), so the answer "not held" is dropped with it. */
+static void run_not_held_o1(int lock) {
+    char names[MANY + 1][64];
+    ud_dict *d[MANY + 1];
+    for (int i = 0; i <= MANY; i++)
+        d[i] = ut_open(ut_name(names[i]), UD_CREATE_ONLY, lock, 1 << 16);
+    for (int i = 0; i < MANY; i++)
+        assert_ok(ud_lock(d[i], NULL));
+    ud_dict *x = d[MANY];
+    uint64_t before = ud__held_scanned();
+    ud_buf v = UD_BUF_INIT;
+    for (int r = 0; r < FREE_ROUNDS; r++) {
+        assert_ok(ud_set(x, S("k"), S("v")));
+        assert_ok(ud_get(x, S("k"), &v));
+    }
+    uint64_t scanned = ud__held_scanned() - before;
+    printf("%d writes and reads of a dict not held, %d others held: %llu entries compared\n",
+           FREE_ROUNDS, MANY, (unsigned long long)scanned);
+    assert_true(scanned <= MANY);
+    ud_dict *x2 = ut_attach(names[MANY]);
+    assert_non_null(x2);
+    assert_ok(ud_lock(x, NULL));
+    assert_ok(ud_set(x2, S("k"), S("shared")));
+    assert_true(ud_lock_held(x) && !ud_lock_held(x2));
+    assert_ok(ud_unlock(x));
+    assert_int_equal(ud_lock_holder(x), 0);
+    assert_ok(ud_get(x2, S("k"), &v));
+    assert_string_equal(v.data, "shared");
+    ud_buf_free(&v);
+    assert_ok(ud_close(x2));
+    for (int i = 0; i < MANY; i++)
+        assert_ok(ud_unlock(d[i]));
+    for (int i = 0; i <= MANY; i++)
+        assert_ok(ud_close(d[i]));
+}
+
 /* ---- An interruptible wait ends when a signal handler runs. ---- */
 
 static atomic_int alarms;
@@ -392,6 +439,7 @@ int main(void) {
         UT_LOCK_TESTS(test_shared_handle_rmw, run_shared_rmw),
         UT_LOCK_TESTS(test_shared_handle_excludes, run_shared_excludes),
         UT_LOCK_TESTS(test_many_held, run_many_held),
+        UT_LOCK_TESTS(test_not_held_o1, run_not_held_o1),
         UT_LOCK_TESTS(test_interruptible, run_interruptible),
         UT_LOCK_TESTS(test_interruptible_owner_dies, run_owner_dies),
         cmocka_unit_test_teardown(test_interruptible_handoff, ut_teardown),

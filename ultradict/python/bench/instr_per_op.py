@@ -4,12 +4,14 @@ operations, and the difference divided by N is the cost of one operation, start-
 cancelled out. Instruction counts do not depend on the load of the machine, so two builds or two
 peers compare at a few percent where timings cannot.
 
-    python instr_per_op.py [--n 20000] [--peers DIR] [--case NAME ...] [--flat SMALL LARGE]
+    python instr_per_op.py [--n 20000] [--peers DIR] [--original DIR] [--case NAME ...]
+                           [--flat SMALL LARGE]
 
 --peers DIR: a folder holding an importable mpdict (its built extension), as seed_ranking.py
-takes it. Prints one line per case: `CASE  INSTR/OP`. --flat SMALL LARGE: runs those two cases
-and fails (exit 1) if LARGE costs more than 1.5x SMALL per operation (popitem-1k against
-popitem-32k shows that popitem does not grow with the dict).
+takes it. --original DIR: the original UltraDict's folder (the one holding UltraDict.py), for
+the orig-* cases, which run only with it. Prints one line per case: `CASE  INSTR/OP`.
+--flat SMALL LARGE: runs those two cases and fails (exit 1) if LARGE costs more than 1.5x SMALL
+per operation (popitem-1k against popitem-32k shows that popitem does not grow with the dict).
 """
 import argparse
 import os
@@ -26,6 +28,10 @@ CASES = {
     'ud-write-int': ('ud', '', 'for _ in range(n): d[1] = 1'),
     'ud-write-str': ('ud', '', "for _ in range(n): d['1'] = '1'"),
     'ud-write-tuple-bytes': ('ud', '', "for _ in range(n): d[(1, 'a')] = b'1'"),
+    # The same write while the thread holds 40 other dicts' locks (finding that it does not
+    # hold d's must not scan them).
+    'ud-write-int-40held': ('ud', 'held = [type(d)() for _ in range(40)]\n'
+                            'for h in held: h.lock.acquire()', 'for _ in range(n): d[1] = 1'),
     'ud-read-int': ('ud', 'd[1] = 1', 'for _ in range(n): x = d[1]'),
     'ud-read-str': ('ud', "d['1'] = '1'", "for _ in range(n): x = d['1']"),
     'ud-counter-locked': ('ud', "d['c'] = 0",
@@ -42,12 +48,21 @@ CASES = {
     'mpdict-write-str': ('mpdict', '', "for _ in range(n): d['1'] = '1'"),
     'mpdict-read-str': ('mpdict', "d['1'] = '1'", "for _ in range(n): x = d['1']"),
     'dict-write-int': ('dict', '', 'for _ in range(n): d[1] = 1'),
+    # The original UltraDict (--original DIR), as seed_ranking.py opens it: default arguments.
+    'orig-write-int': ('original', '', 'for _ in range(n): d[1] = 1'),
+    'orig-write-str': ('original', '', "for _ in range(n): d['1'] = '1'"),
+    'orig-read-int': ('original', 'd[1] = 1', 'for _ in range(n): x = d[1]'),
+    'orig-read-str': ('original', "d['1'] = '1'", "for _ in range(n): x = d['1']"),
 }
 
 
-def child(name, n, base, peers):
+def child(name, n, base, peers, original):
     kind, setup, body = CASES[name]
-    if kind == 'ud':
+    if kind == 'original':
+        sys.path.insert(0, os.path.dirname(os.path.abspath(original)))
+        from UltraDict import UltraDict
+        d = UltraDict()
+    elif kind == 'ud':
         from UltraDict import UltraDict
         # A stream long enough for every case: a full dump (its cost grows with the dict) in
         # one run and not in the other would be counted as the operations' cost.
@@ -68,7 +83,7 @@ def child(name, n, base, peers):
         d.close()
 
 
-def count(name, n, base, peers):
+def count(name, n, base, peers, original):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'cg.out')
         cmd = ['valgrind', '--tool=cachegrind', '--cache-sim=no', f'--cachegrind-out-file={out}',
@@ -76,6 +91,8 @@ def count(name, n, base, peers):
                '--base', str(base)]
         if peers:
             cmd += ['--peers', peers]
+        if original:
+            cmd += ['--original', original]
         # A fixed hash seed: with a random one, dict probing differs from run to run by tens
         # of instructions per operation.
         env = dict(os.environ, PYTHONHASHSEED='0')
@@ -92,6 +109,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--n', type=int, default=20000)
     ap.add_argument('--peers', help='a folder with an importable mpdict')
+    ap.add_argument('--original', help='the original UltraDict\'s folder (for the orig-* cases)')
     ap.add_argument('--case', action='append', help='a case to run (repeatable; default all)')
     ap.add_argument('--flat', nargs=2, metavar=('SMALL', 'LARGE'),
                     help='exit 1 unless case LARGE costs at most 1.5x case SMALL per operation')
@@ -99,13 +117,13 @@ def main():
     ap.add_argument('--base', type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        return child(args.child, args.n, args.base, args.peers)
+        return child(args.child, args.n, args.base, args.peers, args.original)
     if args.n < 1:
         ap.error('--n must be at least 1')
     if not shutil.which('valgrind'):
         print('instr_per_op: valgrind is not installed', file=sys.stderr)
         return 77
-    names = args.case or list(CASES)
+    names = args.case or [c for c in CASES if args.original or CASES[c][0] != 'original']
     if args.flat:
         names = list(args.flat)
     for name in names:
@@ -115,8 +133,8 @@ def main():
     per_op = {}
     for name in names:
         try:
-            a = count(name, args.n, args.n, args.peers)
-            b = count(name, 2 * args.n, args.n, args.peers)
+            a = count(name, args.n, args.n, args.peers, args.original)
+            b = count(name, 2 * args.n, args.n, args.peers, args.original)
         except RuntimeError as e:
             print(f'{name:24s} n/a ({e})')
             status = 1 if not name.startswith('mpdict') else status

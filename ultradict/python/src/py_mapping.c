@@ -173,10 +173,51 @@ static void cache_written(Core *self, PyObject *key, PyObject *v) {
     cache_remember(self, key, v);
 }
 
+/*
+ * The write of a loop over one key and one value: both encodings in their memos already, so
+ * nothing of the write runs Python code between the lock and the unlock, and the lock's
+ * bookkeeping for close() (pyud_lock_wait's levels) is not needed - no other thread can run
+ * until the unlock. Returns 1 if it wrote (*r: 0, or -1 with an exception set), 0 if the write
+ * must take the general path: a memo miss, or the lock held by another thread or process (the
+ * general path waits for it without the GIL). The hits are checked before anything is done.
+ */
+static int write_memo_hit(Core *self, PyObject *key, PyObject *v, int *r) {
+    static const ud_lock_options once = {.nonblock = true};
+    pyud_memo *km = &self->key_memo, *vm = &self->val_memo;
+    if (key != km->obj || v != vm->obj || km->busy || vm->busy || !self->plain_pickle)
+        return 0;
+    /* Both memo objects are exact ints, strs or bytes: the write may stand in the cache
+     * (write_through), if nothing else changed since the cache was filled. */
+    bool held = pyud_lock_held_here(self);
+    bool keep = held || ud_change_position(self->d) == self->cache_pos;
+    if (!held) {
+        int rc = ud_lock(self->d, &once);
+        if (rc == UD_EBUSY)
+            return 0;
+        if (rc) {
+            pyud_raise(rc);
+            *r = -1;
+            return 1;
+        }
+    }
+    keep = keep && ud_change_position(self->d) == self->cache_pos;
+    int rc = ud_set(self->d, km->enc.data, km->enc.len, vm->enc.data, vm->enc.len);
+    if (rc == 0 && keep)
+        cache_written(self, key, v);
+    /* self->d again: a destructor run by the cache's update may have closed the dict. */
+    if (!held)
+        ud_unlock(self->d);
+    *r = rc ? (pyud_raise(rc), -1) : 0;
+    return 1;
+}
+
 int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
     Core *self = (Core *)op;
     if (pyud_check_open(self))
         return -1;
+    int r;
+    if (v && write_memo_hit(self, key, v, &r))
+        return r;
     ud_buf kl;
     ud_buf *k = scratch_key(self, key, &kl);
     if (!k)
@@ -195,7 +236,6 @@ int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v) {
         key_put(self, k);
         return -1;
     }
-    int r;
     if (v) {
         /* Under the lock: the write is the only change if the position has not moved. */
         keep = keep && ud_change_position(self->d) == self->cache_pos;

@@ -72,6 +72,29 @@ for d in reversed(firsts):
 print(sum(d['k'] for d in firsts), sum(d.status()['lock_holder'] for d in firsts))
 '''
 
+# A loop's write (key and value encodings kept from the write before) finds the lock held by
+# another thread, which needs the GIL to let it go: the write must wait without the GIL.
+REPEAT_WAITS = '''
+import sys, threading, time
+from UltraDict import UltraDict
+d = UltraDict(name=sys.argv[1], shared_lock=sys.argv[2] == 'True')
+k, v = 'k', 'loop'
+d[k] = v
+d[k] = v
+held = threading.Event()
+def holder():
+    with d.lock:
+        held.set()
+        time.sleep(0.3)  # the waiter must have let go of the GIL for this to end
+        d[k] = 'holder'
+t = threading.Thread(target=holder)
+t.start()
+held.wait()
+d[k] = v
+t.join()
+print(d[k], d.status()['lock_holder'])
+'''
+
 # Waits for a lock that another process holds, until SIGINT.
 WAITER = '''
 import sys, time
@@ -144,6 +167,11 @@ class SharedHandle(unittest.TestCase):
                 pass
             d.close()
 
+
+    def test_repeated_write_waits_without_the_gil(self):
+        for shared in (False, True):
+            out = run_child(self, REPEAT_WAITS, fresh_name(), shared)
+            self.assertEqual(out.split(), ['loop', '0'], f'shared_lock={shared}')
 
     def test_close_refused_while_another_thread_holds(self):
         d = UltraDict(name=fresh_name())
