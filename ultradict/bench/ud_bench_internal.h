@@ -33,4 +33,10 @@ int udb__run_load(udb_state *s, uint64_t iterations);
 int udb__finish_dump(udb_state *s, uint64_t iterations);
 int udb__finish_load(udb_state *s, uint64_t iterations);
 
+/* The large-value update cases beside one memcpy() of the value (ud_bench_bigval.c). */
+int udb__setup_bigval(udb_state *s, size_t vlen);
+void udb__teardown_bigval(udb_state *s);
+int udb__run_bigval(udb_state *s, uint64_t iterations);
+int udb__finish_bigval(udb_state *s, uint64_t iterations);
+
 #endif /* UD_BENCH_INTERNAL_H */
