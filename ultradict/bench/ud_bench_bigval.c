@@ -18,8 +18,7 @@
  * update must make into memory the caches no longer hold, with x_cold_copy_p50. On a machine
  * shared with other work, the scheduler takes the processor away in the middle of some updates
  * (an involuntary context switch, counted by getrusage() around each update, outside its
- * timing): preempted_per_1k counts those updates, and p99_kept_x_p50 is p99 / p50 over the
- * others - what the dict itself costs in its tail.
+ * timing): preempted_per_1k counts those updates, to read the p99 by.
  */
 #include "ud_bench_internal.h"
 
@@ -35,7 +34,6 @@
 #define COPY_SAMPLES 301
 /* Updates of the warm-up at most (the dumps come every 128 updates or sooner). */
 #define WARMUP_MAX 4096
-#define PREEMPTED (1ull << 63)
 
 typedef struct bigval_fx {
     ud_dict *d;
@@ -43,10 +41,11 @@ typedef struct bigval_fx {
     size_t nkeys;
     char *val;    /* the value written (its first 8 bytes change at every write) */
     char *copy;   /* the destination of the reference copies */
-    uint64_t *ns; /* one time per update of the current run (PREEMPTED set: it was preempted) */
+    uint64_t *ns; /* one time per update of the current run */
     size_t ns_len, ns_cap;
     uint64_t next; /* pseudo-random key sequence */
     uint64_t dumps_before;
+    uint64_t preempted; /* updates during which the process was preempted */
 } bigval_fx;
 
 static uint64_t now_ns(void) {
@@ -162,8 +161,8 @@ int udb__run_bigval(udb_state *s, uint64_t iterations) {
         long switches = involuntary_switches();
         uint64_t t0 = now_ns();
         int rc = ud_set(fx->d, k, KLEN, fx->val, fx->vlen);
-        uint64_t t = now_ns() - t0;
-        fx->ns[fx->ns_len++] = t | (involuntary_switches() != switches ? PREEMPTED : 0);
+        fx->ns[fx->ns_len++] = now_ns() - t0;
+        fx->preempted += involuntary_switches() != switches;
         if (rc)
             return udb__fail(s, rc, "ud_set");
     }
@@ -221,17 +220,6 @@ int udb__finish_bigval(udb_state *s, uint64_t iterations) {
     bigval_fx *fx = s->fixture;
     if (fx->ns_len == 0 || fx->ns_len < iterations)
         return udb__fail(s, UD_ECORRUPT, "fewer update times than updates");
-    /* The updates that ran without preemption first, then all of them. */
-    size_t kept = 0;
-    for (size_t i = 0; i < fx->ns_len; i++)
-        if (!(fx->ns[i] & PREEMPTED))
-            fx->ns[kept++] = fx->ns[i];
-    size_t preempted = fx->ns_len - kept;
-    qsort(fx->ns, kept, sizeof fx->ns[0], cmp_u64);
-    double kept_p50 = kept ? quantile(fx->ns, kept, 0.5) : 0;
-    double kept_p99 = kept ? quantile(fx->ns, kept, 0.99) : 0;
-    for (size_t i = 0; i < fx->ns_len; i++)
-        fx->ns[i] &= ~PREEMPTED;
     qsort(fx->ns, fx->ns_len, sizeof fx->ns[0], cmp_u64);
     double p50 = quantile(fx->ns, fx->ns_len, 0.5), p99 = quantile(fx->ns, fx->ns_len, 0.99);
     double copy = copy_p50(fx);
@@ -251,7 +239,6 @@ int udb__finish_bigval(udb_state *s, uint64_t iterations) {
     udb__add_counter(s, "dumps_per_1k_writes", dumps * 1000.0 / (double)fx->ns_len);
     udb__add_counter(s, "cold_copy_p50_ns", cold);
     udb__add_counter(s, "x_cold_copy_p50", cold > 0 ? p50 / cold : 0);
-    udb__add_counter(s, "preempted_per_1k", (double)preempted * 1000.0 / (double)fx->ns_len);
-    udb__add_counter(s, "p99_kept_x_p50", kept_p50 > 0 ? kept_p99 / kept_p50 : 0);
+    udb__add_counter(s, "preempted_per_1k", (double)fx->preempted * 1000.0 / (double)fx->ns_len);
     return 0;
 }
