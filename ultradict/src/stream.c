@@ -259,10 +259,12 @@ static int make_room(ud_dict *d, size_t padded, size_t cap, size_t *used, uint64
     ud__control *c = d->ctl;
     /* Inside a section with unpublished records, a dump would publish them (readers load
      * it) and overwrite the stream readers may still be copying: the stream grows instead,
-     * and the outermost unlock dumps if the stream is past its buffer. */
-    if (d->unpublished)
-        d->dump_deferred |= UD__DUMP_IF_LONG;
-    else if (*used > 0 && (padded <= c->buffer_size / 16 || long_enough(d, *used, padded))) {
+     * and the outermost unlock dumps if one was due (and the stream is past its buffer). */
+    bool compact = *used > 0 && (padded <= c->buffer_size / 16 || long_enough(d, *used, padded));
+    if (d->unpublished) {
+        if (compact)
+            d->dump_deferred |= UD__DUMP_IF_LONG;
+    } else if (compact) {
         int rc = ud__dump_locked(d);
         if (rc)
             return rc;
