@@ -150,12 +150,13 @@ typedef struct check_state {
     s->b0 = b0;                                                                                    \
     s->b1 = b1
 
-__attribute__((target("avx2"))) static void sum_blocks_avx2(check_state *s, const char *p,
-                                                            size_t n) {
+static void sum_blocks_base(check_state *s, const char *p, size_t n) {
     SUM_BLOCKS_BODY;
 }
 
-static void sum_blocks_base(check_state *s, const char *p, size_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static void sum_blocks_avx2(check_state *s, const char *p,
+                                                            size_t n) {
     SUM_BLOCKS_BODY;
 }
 
@@ -166,6 +167,9 @@ static void sum_blocks(check_state *s, const char *p, size_t n) {
     else
         sum_blocks_base(s, p, n);
 }
+#else
+#define sum_blocks sum_blocks_base
+#endif
 
 static uint64_t check_end(check_state *s, const char *tail, size_t tail_len, size_t len,
                           uint64_t seed) {
