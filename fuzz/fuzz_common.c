@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "internal.h"
 #include "layout.h"
 
 char *fz_name(char *buf) {
@@ -126,8 +127,8 @@ void fz_fix_records(uint8_t *stream, size_t len, uint64_t base, uint64_t used) {
         if (h.len < sizeof h || h.len > end - off)
             break;
         size_t body = h.len - sizeof h;
-        uint64_t seed = at ^ (h.len * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)h.flags << 32 | h.nitems);
-        h.check = ud__hash(stream + off + sizeof h, body, seed);
+        h.check =
+            ud__check(stream + off + sizeof h, body, ud__rec_seed(at, h.len, h.flags, h.nitems));
         memcpy(stream + off, &h, sizeof h);
         size_t padded = (h.len + 7) & ~(size_t)7;
         off += padded;
@@ -143,7 +144,7 @@ void fz_fix_dump(uint8_t *dump, size_t len) {
     uint64_t plen = h.len;
     if (plen > len - sizeof h)
         return;
-    h.check = ud__hash(dump + sizeof h, plen, rd64(dump + offsetof(ud__dump_hdr, pos)));
+    h.check = ud__check(dump + sizeof h, plen, rd64(dump + offsetof(ud__dump_hdr, pos)));
     memcpy(dump, &h, sizeof h);
 }
 

@@ -443,6 +443,11 @@ static int run_ud_lock_unlock(udb_state *s, uint64_t iterations) {
     { name, UDB_NS, arg, setup_private, run, NULL, teardown_private }
 #define DICT(name, setup, arg, run, finish)                                                        \
     { name, UDB_NS, arg, setup, run, finish, teardown_dict }
+#define BIGVAL(name, vlen)                                                                         \
+    {                                                                                              \
+        name, UDB_NS, vlen, udb__setup_bigval, udb__run_bigval, udb__finish_bigval,                \
+            udb__teardown_bigval                                                                   \
+    }
 #define DUMP(name, unit, n, run, finish)                                                           \
     { name, unit, n, udb__setup_dump, run, finish, udb__teardown_dump }
 
@@ -463,6 +468,8 @@ const udb_case udb_cases[] = {
     DICT("ud/set_256KiB/buffer_64KiB", setup_large, 0, run_ud_set_large, finish_writes),
     DICT("ud/set_256KiB/buffer_64KiB+10k_entries_100B", setup_large, NKEYS - 1, run_ud_set_large,
          finish_writes),
+    BIGVAL("ud/update_64KiB/16MiB_dict+memcpy", (size_t)64 * 1024),
+    BIGVAL("ud/update_1MiB/16MiB_dict+memcpy", (size_t)1024 * 1024),
     DICT("ud/incr/one_key", setup_incr, 0, run_ud_incr, finish_writes),
     DICT("ud/lock+unlock/mutex", setup_lock_mutex, 0, run_ud_lock_unlock, NULL),
     DICT("ud/lock+unlock/spin", setup_lock_spin, 0, run_ud_lock_unlock, NULL),

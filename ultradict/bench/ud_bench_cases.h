@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define UDB_COUNTERS_MAX 4
+#define UDB_COUNTERS_MAX 9
 #define UDB_ERROR_MAX 256
 
 /* A named figure reported next to the timings (e.g. the dumps written during a run). */

@@ -39,5 +39,10 @@ int udb__setup_lean_fixed(udb_state *s, size_t nkeys);
 void udb__teardown_lean(udb_state *s);
 int udb__run_vs_lean(udb_state *s, uint64_t iterations);
 int udb__finish_vs_lean(udb_state *s, uint64_t iterations);
+/* The large-value update cases beside one memcpy() of the value (ud_bench_bigval.c). */
+int udb__setup_bigval(udb_state *s, size_t vlen);
+void udb__teardown_bigval(udb_state *s);
+int udb__run_bigval(udb_state *s, uint64_t iterations);
+int udb__finish_bigval(udb_state *s, uint64_t iterations);
 
 #endif /* UD_BENCH_INTERNAL_H */

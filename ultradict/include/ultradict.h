@@ -37,7 +37,10 @@
  *    ud_unlink_by_name(). `ultradict ls` shows such orphans.
  *  - After unlink, processes that are still attached keep working; new processes cannot attach.
  *  - Keys are at most UD_KEY_MAX bytes. A single value may be larger than the stream buffer:
- *    the stream then grows to hold it instead of forcing a full dump per write.
+ *    the stream then grows to hold it instead of forcing a full dump per write. Values of more
+ *    than a sixteenth of the buffer grow it too, until it holds twice the dict and 128 such
+ *    values (or 16 times the dict): so a dump of the whole dict comes at most once per 128
+ *    large writes, not every few of them.
  *  - Reads through ud_get_local() do not look at the stream: they are fast and possibly stale.
  *  - With a static full_dump_size, a write that would make the dict larger than a dump can
  *    hold fails with UD_EDUMPFULL and changes nothing (ud_update counts the values it replaces

@@ -74,7 +74,7 @@ int ud__dump_locked(ud_dict *d) {
     ud__table_encode(&d->table, dst);
     h->len = payload;
     h->count = d->table.count;
-    h->check = ud__hash(dst, payload, end);
+    h->check = ud__check(dst, payload, end);
     atomic_store_explicit(&h->pos, end, memory_order_relaxed);
     atomic_store_explicit(&h->seq, seq + 1, memory_order_release);
 
@@ -109,11 +109,12 @@ static int load_slot(ud_dict *d, int s, uint64_t base, bool locked) {
     char *arena = ud__table_arena(&d->spare, len);
     if (!arena)
         return -ENOMEM;
-    memcpy(arena, (char *)h + sizeof *h, len);
+    /* Checked as it is copied, from the cache; the result counts only if seq did not move. */
+    uint64_t sum = ud__copy_check(arena, (char *)h + sizeof *h, len, base);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&h->seq, memory_order_relaxed) != seq)
         return -EAGAIN;
-    if (ud__hash(arena, len, base) != check)
+    if (sum != check)
         return UD_ECORRUPT;
     int rc = ud__table_decode(&d->spare, len, count);
     if (rc)

@@ -125,6 +125,19 @@ size_t ud__item_encode(char *dst, int kind, int type, const void *key, size_t kl
 /* Decodes the item at p (with `avail` bytes left). 0 or UD_ECORRUPT. */
 int ud__item_decode(const char *p, size_t avail, ud__item_hdr *h, const char **key,
                     const char **val);
+/* The checksum of a record's body or a dump's payload (see item.c): ud__hash() below this many
+ * bytes, sums of 64-byte blocks at the speed of the loads from there on. */
+#define UD__CHECK_SUMMED 256
+uint64_t ud__check(const void *p, size_t len, uint64_t seed);
+/* memcpy(dst, src, len), returning ud__check(dst, len, seed) from the same pass over the bytes. */
+uint64_t ud__copy_check(void *dst, const void *src, size_t len, uint64_t seed);
+/* ud__item_encode(), returning ud__check() of the item it wrote (one pass over the value). */
+uint64_t ud__item_encode_check(char *dst, int kind, int type, const void *key, size_t klen,
+                               const void *val, size_t vlen, uint64_t seed);
+/* The seed of a record's check: its logical position, length and header fields. */
+static inline uint64_t ud__rec_seed(uint64_t at, uint64_t len, uint32_t flags, uint32_t nitems) {
+    return at ^ (len * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)flags << 32 | nitems);
+}
 /* Encodes every live entry of t at dst (t->bytes bytes): a dump's payload. */
 void ud__table_encode(const ud__table *t, char *dst);
 /* Builds the (empty) table `out` from the `len` payload bytes in its arena. */
@@ -313,9 +326,6 @@ typedef struct ud__rec {
 } ud__rec;
 int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, ud__rec *rec);
 int ud__rec_commit(ud_dict *d, ud__rec *rec);
-/* ud__rec_commit() for a record of one item, applied from the caller's copy of it. */
-int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void *key, size_t klen,
-                        const void *val, size_t vlen);
 /* Applies a validated record body to the local table. */
 int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, uint32_t nitems);
 /* With a static full_dump_size: UD_EDUMPFULL if writing `add` bytes of items over `drop` bytes

@@ -32,8 +32,9 @@
 #define UD__STREAM_MAGIC 0x4d41525453445523ull /* "#UDSTRAM" */
 #define UD__DUMP_MAGIC 0x504d5544445523ull     /* "#UDDUMP" */
 /* Raised whenever a segment's layout changes: 2 added the control's per-slot waiter counts, 3
- * gathered the lock, the end and the waiter count into one cache line. */
-#define UD__LAYOUT_VERSION 3u
+ * gathered the lock, the end and the waiter count into one cache line, 4 checks records and
+ * dumps of 256 bytes or more with ud__check()'s block sums instead of ud__hash(). */
+#define UD__LAYOUT_VERSION 4u
 
 #define UD__CACHE_LINE 64
 #define UD__MAX_ATTACHED 256
@@ -125,7 +126,7 @@ typedef struct ud__dump_hdr {
 } ud__dump_hdr;
 
 /*
- * A record in the stream, 8-byte aligned. `check` is ud__hash over the body seeded with the
+ * A record in the stream, 8-byte aligned. `check` is ud__check over the body seeded with the
  * record's logical position, length and header fields, so that a stale record from an older
  * generation at the same offset, or a torn one, never validates. The body is `nitems` items.
  */

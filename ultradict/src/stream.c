@@ -15,6 +15,7 @@
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -27,8 +28,7 @@
 
 static uint64_t rec_check(uint64_t at, uint64_t len, uint32_t flags, uint32_t nitems,
                           const char *body, size_t body_len) {
-    uint64_t seed = at ^ (len * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)flags << 32 | nitems);
-    return ud__hash(body, body_len, seed);
+    return ud__check(body, body_len, ud__rec_seed(at, len, flags, nitems));
 }
 
 /* Parses all items of a body without applying them. */
@@ -131,6 +131,29 @@ static inline char *stream_records(ud_dict *d) {
     return (char *)d->stream.addr + sizeof(ud__stream_hdr);
 }
 
+/*
+ * Records of this many bytes or more are replayed straight from shared memory, without first
+ * copying them into the scratch buffer: a large value is then read twice (its check, its copy
+ * into the local table) and written once, instead of copied twice.
+ */
+#define DIRECT_REPLAY ((size_t)16 * 1024)
+
+/*
+ * Unlocked replay of n bytes at src (in the stream, at base's generation) into the local copy.
+ * Only a dump moving base lets a writer reuse the bytes, so base unchanged afterwards means
+ * that every byte read was the published one; otherwise what was applied (or found corrupt)
+ * may be a mix of two generations, and the local copy is thrown away and rebuilt.
+ */
+static int replay_direct(ud_dict *d, const char *src, size_t n, uint64_t base) {
+    int rc = apply_records(d, src, n);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&d->ctl->base, memory_order_relaxed) != base) {
+        reset_local(d);
+        return -EAGAIN;
+    }
+    return rc ? rc : -EAGAIN;
+}
+
 /* One attempt to catch up. Returns 0 when up to date, -EAGAIN to retry, or an error. */
 static int sync_once(ud_dict *d, bool locked) {
     ud__control *c = d->ctl;
@@ -156,6 +179,8 @@ static int sync_once(ud_dict *d, bool locked) {
             return locked ? UD_ECORRUPT : -EAGAIN;
     }
     const char *src = stream_records(d) + off;
+    if (!locked && n >= DIRECT_REPLAY)
+        return replay_direct(d, src, n, base);
     if (!locked) {
         int rc = ud__buf_resize(&d->scratch, n);
         if (rc)
@@ -212,23 +237,61 @@ int ud__sync_slow(ud_dict *d) {
     return rc;
 }
 
-/* Room for a record of padded bytes in a stream of cap bytes that holds *used: a dump, or a
- * larger stream; *used and *end follow a dump. 0, or an error. */
+/* Maps in the pages of a stream that just grew, in one call now, rather than one fault at a time
+ * inside the writes that reach them (each a trap and a page cleared: 16 of them in a 64 KiB
+ * value). Best effort: a kernel without MADV_POPULATE_WRITE (before 5.14) leaves them to fault. */
+static void prefault(ud_dict *d, size_t from, size_t to) {
+#ifdef MADV_POPULATE_WRITE
+    long page = sysconf(_SC_PAGESIZE);
+    size_t p = page > 0 ? (size_t)page : 4096;
+    size_t a = (sizeof(ud__stream_hdr) + from) / p * p, b = sizeof(ud__stream_hdr) + to;
+    if (b > d->stream.size)
+        b = d->stream.size;
+    if (b > a)
+        (void)madvise((char *)d->stream.addr + a, b - a, MADV_POPULATE_WRITE);
+#else
+    (void)d;
+    (void)from;
+    (void)to;
+#endif
+}
+
+/*
+ * Room for a record of padded bytes in a stream of cap bytes that holds *used: a dump, or a
+ * larger stream; *used and *end follow a dump. 0, or an error.
+ *
+ * An ordinary record that does not fit means the stream is full: it is compacted into a dump.
+ * A large record - more than a sixteenth of the buffer, so that a full buffer holds at most 16
+ * of them - instead grows the stream, and a dump happens only once the stream holds twice as
+ * much as the dict itself, and either DUMP_EVERY records of that size or 16 times the dict. A
+ * dump rewrites the whole dict, so a large value then costs at most half a byte of dump per
+ * byte written, amortised, never a dump of the whole dict every few writes (a 64 KiB value in
+ * a 16 MiB dict with the 1 MiB buffer dumped the 16 MiB every 16 writes, and 6% of the writes
+ * waited for one); at most one large write in DUMP_EVERY waits for a dump that costs more than
+ * 8 of them, so their p99 is a write's, not a dump's; and the stream stays within 16 times the
+ * dict's size.
+ */
+#define DUMP_EVERY 128
+
+/* Whether a stream holding `used` bytes is long enough to be compacted before a large record
+ * of `padded` bytes (see make_room). */
+static bool long_enough(const ud_dict *d, size_t used, size_t padded) {
+    size_t dict = d->table.bytes;
+    if (used / 2 < dict)
+        return false;
+    return used / DUMP_EVERY >= padded || used / 16 >= dict;
+}
+
 static int make_room(ud_dict *d, size_t padded, size_t cap, size_t *used, uint64_t *end) {
     ud__control *c = d->ctl;
-    size_t bs = c->buffer_size;
-    /* An ordinary record that does not fit means the stream is full: compact it into a dump.
-     * A record larger than the whole buffer instead grows the stream, and a dump happens
-     * only once the stream holds twice as much as the dict itself - so a large value costs
-     * an amortised constant number of copies (at most half a dump's worth per byte
-     * written), never a full dump per write, and the stream stays within a small multiple
-     * of the dict's size. */
     /* Inside a section with unpublished records, a dump would publish them (readers load
      * it) and overwrite the stream readers may still be copying: the stream grows instead,
-     * and the outermost unlock dumps if the stream is past its buffer. */
-    if (d->unpublished)
-        d->dump_deferred |= UD__DUMP_IF_LONG;
-    else if (*used > 0 && (padded <= bs || *used >= bs + 2 * d->table.bytes)) {
+     * and the outermost unlock dumps if one was due (and the stream is past its buffer). */
+    bool compact = *used > 0 && (padded <= c->buffer_size / 16 || long_enough(d, *used, padded));
+    if (d->unpublished) {
+        if (compact)
+            d->dump_deferred |= UD__DUMP_IF_LONG;
+    } else if (compact) {
         int rc = ud__dump_locked(d);
         if (rc)
             return rc;
@@ -243,6 +306,7 @@ static int make_room(ud_dict *d, size_t padded, size_t cap, size_t *used, uint64
         int rc = ud__seg_grow(&d->stream, sizeof(ud__stream_hdr) + ncap);
         if (rc)
             return rc;
+        prefault(d, cap, ncap);
         atomic_store_explicit(&c->stream_cap, ncap, memory_order_relaxed);
     }
     return 0;
@@ -284,10 +348,9 @@ int ud__rec_begin(ud_dict *d, size_t body_len, uint32_t flags, uint32_t nitems, 
 /* Checksums the record and publishes it - or, inside a ud_lock() section (the write's own lock
  * nested in the caller's), leaves it for the outermost unlock, so that the section's records
  * become visible together. */
-static uint64_t publish(ud_dict *d, ud__rec *rec) {
+static uint64_t publish(ud_dict *d, ud__rec *rec, uint64_t check) {
     size_t total = sizeof(ud__rec_hdr) + rec->body_len;
-    ud__rec_hdr h = {total, rec->flags, rec->nitems,
-                     rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len)};
+    ud__rec_hdr h = {total, rec->flags, rec->nitems, check};
     memcpy(rec->body - sizeof h, &h, sizeof h);
     uint64_t new_end = rec->at + ALIGN8(total);
     if (d->lock_depth > 1 && !d->lock_borrowed && !d->hold_shared) {
@@ -310,16 +373,23 @@ static int committed(ud_dict *d, uint64_t new_end, int rc) {
     return rc;
 }
 
+static uint64_t body_check(const ud__rec *rec) {
+    size_t total = sizeof(ud__rec_hdr) + rec->body_len;
+    return rec_check(rec->at, total, rec->flags, rec->nitems, rec->body, rec->body_len);
+}
+
 int ud__rec_commit(ud_dict *d, ud__rec *rec) {
-    uint64_t new_end = publish(d, rec);
+    uint64_t new_end = publish(d, rec, body_check(rec));
     /* The record is committed; only now does the local copy change. */
     return committed(d, new_end,
                      ud__apply_items(d, rec->body, rec->body_len, rec->flags, rec->nitems));
 }
 
-int ud__rec_commit_item(ud_dict *d, ud__rec *rec, int kind, int type, const void *key, size_t klen,
-                        const void *val, size_t vlen) {
-    uint64_t new_end = publish(d, rec);
+/* Publishes a record of one item, whose check the writer computed as it wrote the item, and
+ * applies the item from the caller's copy of it. */
+static int commit_item(ud_dict *d, ud__rec *rec, uint64_t check, int kind, int type,
+                       const void *key, size_t klen, const void *val, size_t vlen) {
+    uint64_t new_end = publish(d, rec, check);
     /* The writer knows the item it wrote: apply it without decoding the record again. */
     uint64_t hash = ud__hash(key, klen, 0);
     int rc = 0;
@@ -361,8 +431,10 @@ int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
     int rc = ud__rec_begin(d, size, 0, 1, &rec);
     if (rc)
         return rc;
-    ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
-    return ud__rec_commit_item(d, &rec, kind, type, key, klen, val, vlen);
+    /* The value is written once, and checksummed from the cache as it is written. */
+    uint64_t check = ud__item_encode_check(rec.body, kind, type, key, klen, val, vlen,
+                                           ud__rec_seed(rec.at, sizeof(ud__rec_hdr) + size, 0, 1));
+    return commit_item(d, &rec, check, kind, type, key, klen, val, vlen);
 }
 
 /*
