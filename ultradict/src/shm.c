@@ -116,14 +116,18 @@ int ud__shm_open_file(const char *path, int flags) {
     return fd;
 }
 
-int ud__seg_open(ud__seg *s, const char *base, const char *suffix) {
+/* ud__shm_open_file() of segment base+suffix: the descriptor, or a negative code. */
+static int open_named(const char *base, const char *suffix, int flags) {
     char path[UD__SEG_NAME_MAX + 2];
     int rc = ud__seg_path(path, base, suffix);
-    if (rc)
-        return rc;
-    int fd = ud__shm_open_file(path, O_RDWR);
+    return rc ? rc : ud__shm_open_file(path, flags);
+}
+
+int ud__seg_open(ud__seg *s, const char *base, const char *suffix) {
+    int fd = open_named(base, suffix, O_RDWR);
     if (fd < 0)
         return fd;
+    int rc;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = -errno;
@@ -200,12 +204,8 @@ int ud__seg_unlink(const char *base, const char *suffix) {
 /* Reads the first 8 bytes of a segment into *magic (0 if it is shorter). 0, or why it could
  * not be opened (UD_ENOENT, -EACCES, UD_EBADMAGIC for what is not a regular file...). */
 static int seg_magic(const char *base, const char *suffix, uint64_t *magic) {
-    char path[UD__SEG_NAME_MAX + 2];
     *magic = 0;
-    int rc = ud__seg_path(path, base, suffix);
-    if (rc)
-        return rc;
-    int fd = ud__shm_open_file(path, O_RDONLY);
+    int fd = open_named(base, suffix, O_RDONLY);
     if (fd < 0)
         return fd;
     if (pread(fd, magic, sizeof *magic, 0) != (ssize_t)sizeof *magic)
@@ -386,11 +386,8 @@ int ud__unlink_tree(const char *name) {
     return ud__unlink_tree_unchecked(name);
 }
 
-int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix) {
-    char path[UD__SEG_NAME_MAX + 2];
-    int rc = ud__seg_path(path, base, suffix);
-    if (rc)
-        return rc;
+/* ud__seg_is_named() of the segment path "/NAME" (ud__seg_path()). */
+static int seg_is_path(const ud__seg *s, const char *path) {
     char full[UD__SEG_NAME_MAX + 16];
     snprintf(full, sizeof full, "%s%s", UD__SHM_DIR "/", path + 1);
     struct stat mine, now;
@@ -400,6 +397,22 @@ int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix) {
         return -errno;
     if (mine.st_ino != now.st_ino || mine.st_dev != now.st_dev)
         return UD_ENOENT; /* the name is another dict's now */
+    return 0;
+}
+
+int ud__seg_is_named(const ud__seg *s, const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int rc = ud__seg_path(path, base, suffix);
+    return rc ? rc : seg_is_path(s, path);
+}
+
+int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int rc = ud__seg_path(path, base, suffix);
+    if (!rc)
+        rc = seg_is_path(s, path);
+    if (rc)
+        return rc;
     return shm_unlink(path) == 0 ? 0 : -errno;
 }
 
