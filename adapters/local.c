@@ -67,20 +67,12 @@ static int local_incr(kv_conn *c, const void *key, size_t klen, int64_t by, int6
 
 /* The table belongs to this connection alone, so the lock only guards against re-entry. */
 static int local_lock(kv_conn *c, double timeout) {
-    local_conn *lc = (local_conn *)c;
     (void)timeout;
-    if (lc->locked)
-        return KV_ELOCKED;
-    lc->locked = true;
-    return 0;
+    return kv__flag_lock(&((local_conn *)c)->locked);
 }
 
 static int local_unlock(kv_conn *c) {
-    local_conn *lc = (local_conn *)c;
-    if (!lc->locked)
-        return KV_ENOTLOCKED;
-    lc->locked = false;
-    return 0;
+    return kv__flag_unlock(&((local_conn *)c)->locked);
 }
 
 static int local_count(kv_conn *c, uint64_t *n) {

@@ -81,21 +81,14 @@ static int null_del(kv_conn *c, const void *key, size_t klen) {
     return 0;
 }
 
+/* Nothing is stored, so the lock only guards against re-entry, as local:'s does. */
 static int null_lock(kv_conn *c, double timeout) {
     (void)timeout;
-    null_conn *nc = (null_conn *)c;
-    if (nc->locked)
-        return KV_ELOCKED;
-    nc->locked = true;
-    return 0;
+    return kv__flag_lock(&((null_conn *)c)->locked);
 }
 
 static int null_unlock(kv_conn *c) {
-    null_conn *nc = (null_conn *)c;
-    if (!nc->locked)
-        return KV_ENOTLOCKED;
-    nc->locked = false;
-    return 0;
+    return kv__flag_unlock(&((null_conn *)c)->locked);
 }
 
 static int null_clear(kv_conn *c) {

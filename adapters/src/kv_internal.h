@@ -64,6 +64,25 @@ int kv__add_i64(int64_t a, int64_t b, int64_t *out);
 /* Writes v in decimal into buf (at least 21 bytes) and returns the length. */
 size_t kv__format_i64(int64_t v, char *buf);
 
+/* ---- The lock of a private store. ---- */
+
+/* The lock of a store no other connection sees (local:, null:): only a flag that refuses
+ * re-entry, as every backend's kv_lock() does. 0 or KV_ELOCKED. */
+static inline int kv__flag_lock(bool *locked) {
+    if (*locked)
+        return KV_ELOCKED;
+    *locked = true;
+    return 0;
+}
+
+/* Lowers the flag of kv__flag_lock(): 0, or KV_ENOTLOCKED when it was not raised. */
+static inline int kv__flag_unlock(bool *locked) {
+    if (!*locked)
+        return KV_ENOTLOCKED;
+    *locked = false;
+    return 0;
+}
+
 /* ---- Time and randomness. ---- */
 
 /* Seconds on the monotonic clock. */
