@@ -430,17 +430,22 @@ void ud__shm_unlock(int fd) {
         close(fd);
 }
 
-int ud__unlink_children(const char *name) {
+/* Unlinks the segments of the tree of `name`: with `children`, only those of its nested
+ * children (name.c<hex>...), never the root's own four; else all of them. `err` is the first
+ * error so far; returns the first error of all (a segment already gone is none). */
+static int unlink_entries(const char *name, bool children, int err) {
     DIR *dir = opendir(UD__SHM_DIR);
     if (!dir)
         return -errno;
     size_t n = strlen(name);
-    int err = 0;
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
-        /* A child's segments only: name.c<hex>..., never the root's own four. */
-        if (strncmp(de->d_name, name, n) != 0 || strncmp(de->d_name + n, ".c", 2) != 0 ||
-            !in_tree(de->d_name, name, n))
+        bool mine = in_tree(de->d_name, name, n);
+        if (children)
+            mine = mine && strncmp(de->d_name + n, ".c", 2) == 0;
+        else
+            mine = mine || strcmp(de->d_name, name) == 0; /* in_tree() leaves out the name itself */
+        if (!mine)
             continue;
         int rc = ud__seg_unlink(de->d_name, "");
         if (rc != 0 && rc != -ENOENT && !err)
@@ -450,27 +455,16 @@ int ud__unlink_children(const char *name) {
     return err;
 }
 
+int ud__unlink_children(const char *name) {
+    return unlink_entries(name, true, 0);
+}
+
 int ud__unlink_tree_unchecked(const char *name) {
     /* The control segment goes first: a process killed halfway through leaves only parts
      * without it, which the next create of the name replaces, never a control segment whose
      * parts are missing (which nobody could create or attach). */
     int err = ud__seg_unlink(name, "");
-    if (err == -ENOENT)
-        err = 0;
-    DIR *dir = opendir(UD__SHM_DIR);
-    if (!dir)
-        return -errno;
-    size_t n = strlen(name);
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        if (!in_tree(de->d_name, name, n) && strcmp(de->d_name, name) != 0)
-            continue;
-        int rc = ud__seg_unlink(de->d_name, "");
-        if (rc != 0 && rc != -ENOENT && !err)
-            err = rc;
-    }
-    closedir(dir);
-    return err;
+    return unlink_entries(name, false, err == -ENOENT ? 0 : err);
 }
 
 /* ---- Process identity ---- */
