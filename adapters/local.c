@@ -23,11 +23,6 @@ static int local_close(kv_conn *c) {
     return 0;
 }
 
-static const char *local_version(kv_conn *c) {
-    (void)c;
-    return "kv " KV_VERSION_STRING;
-}
-
 static int local_get(kv_conn *c, const void *key, size_t klen, kv_buf *val) {
     const void *v;
     size_t vlen;
@@ -93,7 +88,7 @@ static const kv_methods local_methods = {
     .version = 1,
     .name = "local",
     .close = local_close,
-    .backend_version = local_version,
+    .backend_version = kv__core_version,
     .get = local_get,
     .set = local_set,
     .del = local_del,

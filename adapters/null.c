@@ -36,11 +36,6 @@ static int null_close(kv_conn *c) {
     return 0;
 }
 
-static const char *null_version(kv_conn *c) {
-    (void)c;
-    return "kv " KV_VERSION_STRING;
-}
-
 static int null_get(kv_conn *c, const void *key, size_t klen, kv_buf *val) {
     (void)key;
     (void)klen;
@@ -128,7 +123,7 @@ static const kv_methods null_methods = {
     .version = 2,
     .name = "null",
     .close = null_close,
-    .backend_version = null_version,
+    .backend_version = kv__core_version,
     .get = null_get,
     .set = null_set,
     .del = null_del,
