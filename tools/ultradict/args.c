@@ -204,32 +204,35 @@ static int bad_number(const cli_command *cmd, const char *what, const char *s, c
 }
 
 /*
- * Reads the leading decimal digits of s as an unsigned 64-bit number. strtoull alone would
- * accept leading blanks and silently negate a leading '-', so the first character must be a
- * digit. Returns 0, ERANGE on overflow or EINVAL when there are no digits.
+ * Reads the leading decimal digits of s as an unsigned 64-bit number, a `kind` ("size",
+ * "count") for the messages, with *end after the digits. strtoull alone would accept leading
+ * blanks and silently negate a leading '-', so the first character must be a digit. Returns 0,
+ * or the usage error for a negative number, one past 2^64 - 1, or no digits ("invalid KIND"
+ * and `hint`).
  */
-static int read_u64(const char *s, uint64_t *out, char **end) {
+static int read_u64(const cli_command *cmd, const char *what, const char *s, const char *kind,
+                    const char *hint, uint64_t *out, char **end) {
+    if (s[0] == '-')
+        return bad_number(cmd, what, s, kind, "is negative");
+    char invalid[32];
+    snprintf(invalid, sizeof invalid, "invalid %s", kind);
     if (!isdigit((unsigned char)s[0]))
-        return EINVAL;
+        return bad_number(cmd, what, s, invalid, hint);
     errno = 0;
     unsigned long long v = strtoull(s, end, 10);
     if (errno == ERANGE)
-        return ERANGE;
+        return bad_number(cmd, what, s, kind, "is too large");
     *out = (uint64_t)v;
     return 0;
 }
 
 int cli_parse_size(const cli_command *cmd, const char *what, const char *s, size_t *out) {
     static const char *const hint = "(expected digits with an optional K, M or G suffix)";
-    if (s[0] == '-')
-        return bad_number(cmd, what, s, "size", "is negative");
     uint64_t v;
     char *end;
-    int rc = read_u64(s, &v, &end);
-    if (rc == ERANGE)
-        return bad_number(cmd, what, s, "size", "is too large");
+    int rc = read_u64(cmd, what, s, "size", hint, &v, &end);
     if (rc != 0)
-        return bad_number(cmd, what, s, "invalid size", hint);
+        return rc;
     unsigned shift = 0;
     switch (*end) {
     case '\0':
@@ -262,15 +265,14 @@ int cli_parse_size(const cli_command *cmd, const char *what, const char *s, size
 }
 
 int cli_parse_count(const cli_command *cmd, const char *what, const char *s, uint64_t *out) {
-    if (s[0] == '-')
-        return bad_number(cmd, what, s, "count", "is negative");
+    static const char *const hint = "(expected digits)";
     uint64_t v;
     char *end;
-    int rc = read_u64(s, &v, &end);
-    if (rc == ERANGE)
-        return bad_number(cmd, what, s, "count", "is too large");
-    if (rc != 0 || *end != '\0')
-        return bad_number(cmd, what, s, "invalid count", "(expected digits)");
+    int rc = read_u64(cmd, what, s, "count", hint, &v, &end);
+    if (rc != 0)
+        return rc;
+    if (*end != '\0')
+        return bad_number(cmd, what, s, "invalid count", hint);
     *out = v;
     return 0;
 }
