@@ -330,11 +330,14 @@ int kv_lock(kv_conn *c, double timeout) {
     return finish(c, c->methods->lock(c, timeout));
 }
 
+/* An optional method that takes only the connection, or KV_ENOTSUP naming `what`. */
+static int call_plain(kv_conn *c, int (*method)(kv_conn *), const char *what) {
+    return method ? finish(c, method(c)) : NOT_SUPPORTED(c, what);
+}
+
 int kv_unlock(kv_conn *c) {
     CHECK_CONN(c);
-    if (!c->methods->unlock)
-        return NOT_SUPPORTED(c, "unlock");
-    return finish(c, c->methods->unlock(c));
+    return call_plain(c, c->methods->unlock, "unlock");
 }
 
 int kv_count(kv_conn *c, uint64_t *n) {
@@ -348,9 +351,7 @@ int kv_count(kv_conn *c, uint64_t *n) {
 
 int kv_clear(kv_conn *c) {
     CHECK_CONN(c);
-    if (!c->methods->clear)
-        return NOT_SUPPORTED(c, "clear");
-    return finish(c, c->methods->clear(c));
+    return call_plain(c, c->methods->clear, "clear");
 }
 
 int kv_export(kv_conn *c, kv_entry_fn fn, void *ctx) {
