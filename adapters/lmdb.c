@@ -535,6 +535,5 @@ fail_conn:
 /* A folder of this host; a default store sits in a fresh temporary folder each run. */
 void kv__lmdb_describe(kv__uri *u, kv_desc *d) {
     (void)u;
-    d->on_host = true;
-    kv__desc_mask_temporary(d);
+    kv__desc_path_on_host(d);
 }

@@ -23,11 +23,6 @@ static int local_close(kv_conn *c) {
     return 0;
 }
 
-static const char *local_version(kv_conn *c) {
-    (void)c;
-    return "kv " KV_VERSION_STRING;
-}
-
 static int local_get(kv_conn *c, const void *key, size_t klen, kv_buf *val) {
     const void *v;
     size_t vlen;
@@ -67,20 +62,12 @@ static int local_incr(kv_conn *c, const void *key, size_t klen, int64_t by, int6
 
 /* The table belongs to this connection alone, so the lock only guards against re-entry. */
 static int local_lock(kv_conn *c, double timeout) {
-    local_conn *lc = (local_conn *)c;
     (void)timeout;
-    if (lc->locked)
-        return KV_ELOCKED;
-    lc->locked = true;
-    return 0;
+    return kv__flag_lock(&((local_conn *)c)->locked);
 }
 
 static int local_unlock(kv_conn *c) {
-    local_conn *lc = (local_conn *)c;
-    if (!lc->locked)
-        return KV_ENOTLOCKED;
-    lc->locked = false;
-    return 0;
+    return kv__flag_unlock(&((local_conn *)c)->locked);
 }
 
 static int local_count(kv_conn *c, uint64_t *n) {
@@ -101,7 +88,7 @@ static const kv_methods local_methods = {
     .version = 1,
     .name = "local",
     .close = local_close,
-    .backend_version = local_version,
+    .backend_version = kv__core_version,
     .get = local_get,
     .set = local_set,
     .del = local_del,

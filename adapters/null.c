@@ -36,11 +36,6 @@ static int null_close(kv_conn *c) {
     return 0;
 }
 
-static const char *null_version(kv_conn *c) {
-    (void)c;
-    return "kv " KV_VERSION_STRING;
-}
-
 static int null_get(kv_conn *c, const void *key, size_t klen, kv_buf *val) {
     (void)key;
     (void)klen;
@@ -81,21 +76,14 @@ static int null_del(kv_conn *c, const void *key, size_t klen) {
     return 0;
 }
 
+/* Nothing is stored, so the lock only guards against re-entry, as local:'s does. */
 static int null_lock(kv_conn *c, double timeout) {
     (void)timeout;
-    null_conn *nc = (null_conn *)c;
-    if (nc->locked)
-        return KV_ELOCKED;
-    nc->locked = true;
-    return 0;
+    return kv__flag_lock(&((null_conn *)c)->locked);
 }
 
 static int null_unlock(kv_conn *c) {
-    null_conn *nc = (null_conn *)c;
-    if (!nc->locked)
-        return KV_ENOTLOCKED;
-    nc->locked = false;
-    return 0;
+    return kv__flag_unlock(&((null_conn *)c)->locked);
 }
 
 static int null_clear(kv_conn *c) {
@@ -135,7 +123,7 @@ static const kv_methods null_methods = {
     .version = 2,
     .name = "null",
     .close = null_close,
-    .backend_version = null_version,
+    .backend_version = kv__core_version,
     .get = null_get,
     .set = null_set,
     .del = null_del,

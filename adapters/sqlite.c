@@ -460,6 +460,5 @@ fail_db:
 /* A file of this host; a default store sits in a fresh temporary folder each run. */
 void kv__sqlite_describe(kv__uri *u, kv_desc *d) {
     (void)u;
-    d->on_host = true;
-    kv__desc_mask_temporary(d);
+    kv__desc_path_on_host(d);
 }

@@ -120,9 +120,9 @@ static int ultradict_lock(kv_conn *c, double timeout) {
 
 static int ultradict_unlock(kv_conn *c) {
     ultradict_conn *uc = (ultradict_conn *)c;
-    if (!uc->locked)
-        return KV_ENOTLOCKED;
-    uc->locked = false;
+    int rc = kv__flag_unlock(&uc->locked);
+    if (rc)
+        return rc;
     int urc = ud_unlock(uc->d);
     return urc ? fail(uc, urc, "unlock") : 0;
 }

@@ -120,6 +120,11 @@ void kv__desc_mask_temporary(kv_desc *d) {
     }
 }
 
+void kv__desc_path_on_host(kv_desc *d) {
+    d->on_host = true;
+    kv__desc_mask_temporary(d);
+}
+
 bool kv__host_is_loopback(const char *host, size_t len) {
     static const char *const names[] = {"localhost", "[::1]", "::1"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

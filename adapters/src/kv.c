@@ -330,11 +330,14 @@ int kv_lock(kv_conn *c, double timeout) {
     return finish(c, c->methods->lock(c, timeout));
 }
 
+/* An optional method that takes only the connection, or KV_ENOTSUP naming `what`. */
+static int call_plain(kv_conn *c, int (*method)(kv_conn *), const char *what) {
+    return method ? finish(c, method(c)) : NOT_SUPPORTED(c, what);
+}
+
 int kv_unlock(kv_conn *c) {
     CHECK_CONN(c);
-    if (!c->methods->unlock)
-        return NOT_SUPPORTED(c, "unlock");
-    return finish(c, c->methods->unlock(c));
+    return call_plain(c, c->methods->unlock, "unlock");
 }
 
 int kv_count(kv_conn *c, uint64_t *n) {
@@ -348,9 +351,7 @@ int kv_count(kv_conn *c, uint64_t *n) {
 
 int kv_clear(kv_conn *c) {
     CHECK_CONN(c);
-    if (!c->methods->clear)
-        return NOT_SUPPORTED(c, "clear");
-    return finish(c, c->methods->clear(c));
+    return call_plain(c, c->methods->clear, "clear");
 }
 
 int kv_export(kv_conn *c, kv_entry_fn fn, void *ctx) {
@@ -397,7 +398,11 @@ int kv_get_many(kv_conn *c, const kv_key *keys, size_t n, kv_buf *vals, int *rcs
     return 0;
 }
 
-static int check_items(kv_conn *c, const kv_item *items, size_t n) {
+/* The checks of a batch write by fn (items given, keys of 1 or more bytes, no NULL value with a
+ * length): 0, or KV_EINVAL with the detail. */
+static int check_items(kv_conn *c, const char *fn, const kv_item *items, size_t n) {
+    if (!items)
+        return kv__error(c, KV_EINVAL, "%s: items must not be NULL", fn);
     for (size_t i = 0; i < n; i++) {
         if (check_key(c, items[i].key, items[i].klen) < 0)
             return KV_EINVAL;
@@ -425,11 +430,8 @@ int kv_set_many(kv_conn *c, const kv_item *items, size_t n) {
     CHECK_CONN(c);
     if (n == 0)
         return 0;
-    if (!items)
-        return kv__error(c, KV_EINVAL, "kv_set_many: items must not be NULL");
-    if (check_items(c, items, n) < 0)
-        return finish(c, KV_EINVAL);
-    return finish(c, set_many_unchecked(c, items, n));
+    int rc = check_items(c, "kv_set_many", items, n);
+    return finish(c, rc ? rc : set_many_unchecked(c, items, n));
 }
 
 int kv_del_many(kv_conn *c, const kv_key *keys, size_t n) {
@@ -454,23 +456,13 @@ int kv_del_many(kv_conn *c, const kv_key *keys, size_t n) {
 
 int kv_import(kv_conn *c, const kv_item *items, size_t n) {
     CHECK_CONN(c);
-    if (n == 0)
-        return 0;
-    if (!items)
-        return kv__error(c, KV_EINVAL, "kv_import: items must not be NULL");
-    if (check_items(c, items, n) < 0)
-        return finish(c, KV_EINVAL);
-    size_t start = 0;
-    while (start < n) {
-        size_t end = start, bytes = 0;
-        while (end < n && end - start < IMPORT_BATCH_ITEMS && bytes < IMPORT_BATCH_BYTES) {
+    int rc = n ? check_items(c, "kv_import", items, n) : 0;
+    for (size_t start = 0, end; start < n && rc >= 0; start = end) {
+        size_t bytes = 0;
+        for (end = start; end < n && end - start < IMPORT_BATCH_ITEMS && bytes < IMPORT_BATCH_BYTES;
+             end++)
             bytes += items[end].klen + items[end].vlen;
-            end++;
-        }
-        int rc = set_many_unchecked(c, items + start, end - start);
-        if (rc < 0)
-            return finish(c, rc);
-        start = end;
+        rc = set_many_unchecked(c, items + start, end - start);
     }
-    return 0;
+    return rc < 0 ? finish(c, rc) : 0;
 }

@@ -64,6 +64,28 @@ int kv__add_i64(int64_t a, int64_t b, int64_t *out);
 /* Writes v in decimal into buf (at least 21 bytes) and returns the length. */
 size_t kv__format_i64(int64_t v, char *buf);
 
+/* ---- The stores of the core itself (local:, null:). ---- */
+
+/* Their backend version: the interface's ("kv 1.1"). */
+const char *kv__core_version(kv_conn *c);
+
+/* The lock of a store no other connection sees (local:, null:): only a flag that refuses
+ * re-entry, as every backend's kv_lock() does. 0 or KV_ELOCKED. */
+static inline int kv__flag_lock(bool *locked) {
+    if (*locked)
+        return KV_ELOCKED;
+    *locked = true;
+    return 0;
+}
+
+/* Lowers the flag of kv__flag_lock(): 0, or KV_ENOTLOCKED when it was not raised. */
+static inline int kv__flag_unlock(bool *locked) {
+    if (!*locked)
+        return KV_ENOTLOCKED;
+    *locked = false;
+    return 0;
+}
+
 /* ---- Time and randomness. ---- */
 
 /* Seconds on the monotonic clock. */
@@ -170,6 +192,9 @@ void kv__desc_mask_ports(kv_desc *d);
 /* In identity: a folder of the path (not of a "//HOST" list) made by mkdtemp/mktemp
  * ("NAME-XXXXXX", "NAME.XXXXXX") becomes "*". */
 void kv__desc_mask_temporary(kv_desc *d);
+/* A store in a file or a folder of this host (sqlite:, lmdb:): on_host, and the identity
+ * masked by kv__desc_mask_temporary() (a default store sits in a fresh folder each run). */
+void kv__desc_path_on_host(kv_desc *d);
 /* Whether host (as in a URI: "127.0.0.1", "localhost", "[::1]") is this machine's loopback. */
 bool kv__host_is_loopback(const char *host, size_t len);
 

@@ -145,67 +145,58 @@ int kv__uri_check_unused(const kv__uri *u, char *err, size_t errlen) {
     return 0;
 }
 
-int kv__uri_size(kv__uri *u, const char *name, uint64_t def, uint64_t *out, char *err,
+/* KV_EURI: "parameter NAME=V in URI '...' is not WHAT". */
+static int not_a(const kv__uri *u, const char *name, const char *v, const char *what, char *err,
                  size_t errlen) {
-    const char *v = kv__uri_param(u, name);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
+    return kv__errbuf(err, errlen, KV_EURI, "parameter %s=%s in URI '%s' is not %s", name, v,
+                      u->text, what);
+}
+
+/* "4096", or with a binary unit in any of its usual spellings: 64K, 64KB, 64KiB (K M G T).
+ * False for anything else, or past 2^64 - 1. */
+static bool parse_size(const char *v, uint64_t *out) {
+    static const char units[] = "KMGT";
     char *end;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
     if (end == v || errno || *v == '-')
-        goto bad;
-    unsigned shift = 0;
-    switch (toupper((unsigned char)*end)) {
-    case 'K':
-        shift = 10;
-        break;
-    case 'M':
-        shift = 20;
-        break;
-    case 'G':
-        shift = 30;
-        break;
-    case 'T':
-        shift = 40;
-        break;
-    case '\0':
-        break;
-    default:
-        goto bad;
-    }
+        return false;
+    const char *unit = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    if (*end && !unit)
+        return false;
+    unsigned shift = unit ? 10 * (unsigned)(unit - units + 1) : 0;
     if (shift) {
         end++;
-        /* Accept the usual spellings of a binary unit: 64K, 64KB, 64KiB. */
         if (strcmp(end, "") != 0 && strcasecmp(end, "B") != 0 && strcasecmp(end, "iB") != 0)
-            goto bad;
+            return false;
+        if (n > (UINT64_MAX >> shift))
+            return false;
     }
-    if (shift && n > (UINT64_MAX >> shift))
-        goto bad;
     *out = (uint64_t)n << shift;
+    return true;
+}
+
+int kv__uri_size(kv__uri *u, const char *name, uint64_t def, uint64_t *out, char *err,
+                 size_t errlen) {
+    const char *v = kv__uri_param(u, name);
+    uint64_t n = def;
+    if (v && !parse_size(v, &n))
+        return not_a(u, name, v, "a size (e.g. 4096, 64K, 1G)", err, errlen);
+    *out = n;
     return 0;
-bad:
-    return kv__errbuf(err, errlen, KV_EURI,
-                      "parameter %s=%s in URI '%s' is not a size (e.g. 4096, 64K, 1G)", name, v,
-                      u->text);
 }
 
 int kv__uri_seconds(kv__uri *u, const char *name, double def, double *out, char *err,
                     size_t errlen) {
     const char *v = kv__uri_param(u, name);
-    if (!v) {
-        *out = def;
-        return 0;
+    double d = def;
+    if (v) {
+        char *end;
+        errno = 0;
+        d = strtod(v, &end);
+        if (end == v || *end || errno || !isfinite(d) || d < 0)
+            return not_a(u, name, v, "a number of seconds", err, errlen);
     }
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(d) || d < 0)
-        return kv__errbuf(err, errlen, KV_EURI,
-                          "parameter %s=%s in URI '%s' is not a number of seconds", name, v,
-                          u->text);
     *out = d;
     return 0;
 }
@@ -213,17 +204,17 @@ int kv__uri_seconds(kv__uri *u, const char *name, double def, double *out, char 
 int kv__uri_int(kv__uri *u, const char *name, long def, long min, long max, long *out, char *err,
                 size_t errlen) {
     const char *v = kv__uri_param(u, name);
-    if (!v) {
-        *out = def;
-        return 0;
+    long n = def;
+    if (v) {
+        char *end;
+        errno = 0;
+        n = strtol(v, &end, 10);
+        if (end == v || *end || errno || n < min || n > max) {
+            char what[64];
+            snprintf(what, sizeof what, "an integer in [%ld, %ld]", min, max);
+            return not_a(u, name, v, what, err, errlen);
+        }
     }
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (end == v || *end || errno || n < min || n > max)
-        return kv__errbuf(err, errlen, KV_EURI,
-                          "parameter %s=%s in URI '%s' is not an integer in [%ld, %ld]", name, v,
-                          u->text, min, max);
     *out = n;
     return 0;
 }

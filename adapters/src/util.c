@@ -156,6 +156,11 @@ uint64_t kv__fnv64(uint64_t h, const void *p, size_t n) {
     return h;
 }
 
+const char *kv__core_version(kv_conn *c) {
+    (void)c;
+    return "kv " KV_VERSION_STRING;
+}
+
 int kv__hexval(int ch) {
     if (ch >= '0' && ch <= '9')
         return ch - '0';

@@ -179,18 +179,22 @@ int rp__jc_uint(rp__jc *r, const json_t *obj, const char *key, uint64_t *out) {
     return 0;
 }
 
+int rp__jc_nonneg(rp__jc *r, const json_t *v, double *out) {
+    if (!json_is_number(v))
+        return rp__jc_bad(r, "expected a number");
+    if (json_number_value(v) < 0)
+        return rp__jc_bad(r, "must not be negative (got %g)", json_number_value(v));
+    *out = json_number_value(v);
+    return 0;
+}
+
 /* A number (an integer is accepted too) that is not negative. */
 int rp__jc_num(rp__jc *r, const json_t *obj, const char *key, double *out) {
     const json_t *v = rp__jc_member(r, obj, key);
     if (!v)
         return r->rc;
     size_t m = rp__jc_enter(r, key);
-    if (!json_is_number(v))
-        rp__jc_bad(r, "expected a number");
-    else if (json_number_value(v) < 0)
-        rp__jc_bad(r, "must not be negative (got %g)", json_number_value(v));
-    else
-        *out = json_number_value(v);
+    rp__jc_nonneg(r, v, out);
     rp__jc_leave(r, m);
     return r->rc;
 }

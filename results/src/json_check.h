@@ -61,6 +61,8 @@ int rp__jc_int(rp__jc *r, const json_t *obj, const char *key, int64_t min, int64
 int rp__jc_uint(rp__jc *r, const json_t *obj, const char *key, uint64_t *out);
 /* A number (an integer is accepted too) that is not negative. */
 int rp__jc_num(rp__jc *r, const json_t *obj, const char *key, double *out);
+/* The same of a value v already entered (rp__jc_enter, rp__jc_enter_index): 0, or r->rc. */
+int rp__jc_nonneg(rp__jc *r, const json_t *v, double *out);
 int rp__jc_bool(rp__jc *r, const json_t *obj, const char *key, bool *out);
 /* An object (or null when nullable: then *out is NULL). */
 int rp__jc_obj(rp__jc *r, const json_t *obj, const char *key, bool nullable, const json_t **out);

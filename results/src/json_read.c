@@ -28,12 +28,7 @@ static int read_loads(rp__jc *r, const json_t *obj, const char *key, double out[
         for (size_t i = 0; i < 3; i++) {
             const json_t *v = json_array_get(a, i);
             size_t mi = rp__jc_enter_index(r, i);
-            if (!json_is_number(v))
-                rp__jc_bad(r, "expected a number");
-            else if (json_number_value(v) < 0)
-                rp__jc_bad(r, "must not be negative (got %g)", json_number_value(v));
-            else
-                out[i] = json_number_value(v);
+            rp__jc_nonneg(r, v, &out[i]);
             rp__jc_leave(r, mi);
             if (r->rc)
                 break;

@@ -49,6 +49,8 @@ static size_t code_points(const char *s) {
 
 /* Writes text escaped for XML, cut to `max` code points (0: no limit) ending in an ellipsis. */
 void rp__xml_text(FILE *f, const char *text, size_t max) {
+    static const char marks[] = "&<>\"'";
+    static const char *const entities[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
     if (!text)
         return;
     /* Control characters first become visible escapes (rp_fputs_safe()): what remains is
@@ -61,25 +63,11 @@ void rp__xml_text(FILE *f, const char *text, size_t max) {
             fputs("\xe2\x80\xa6", f);
             break;
         }
-        switch (*s) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&apos;", f);
-            break;
-        default:
+        const char *markup = strchr(marks, *s);
+        if (markup)
+            fputs(entities[markup - marks], f);
+        else
             fputc(*s, f);
-        }
     }
     free(safe);
 }

@@ -12,9 +12,6 @@
 #include "rp_compare.h"
 #include "sc.h"
 
-double sc_parse_margin(const char *s);
-int sc_cmp_format(const char *s);
-
 static int read_results(const char *path, rp_doc **doc) {
     char err[512] = "";
     int rc = rp_doc_read(path, doc, err, sizeof err);
@@ -46,32 +43,13 @@ typedef struct compare_opts {
 
 /* One option c: 0 to go on, else the exit status (SC_EHELP after --help). */
 static int compare_option(compare_opts *o, int c, const char *arg) {
-    char *end = NULL;
     switch (c) {
     case 'm':
-        o->margin = sc_parse_margin(arg);
-        if (o->margin < 0) {
-            fprintf(stderr,
-                    "udbench compare: the margin is a fraction or a percentage in "
-                    "(0, 100%%), not '%s'\n",
-                    arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_margin("compare", arg, &o->margin);
     case 'a':
-        o->alpha = strtod(arg, &end);
-        if (*end || !(o->alpha > 0 && o->alpha < 1)) {
-            fprintf(stderr, "udbench compare: alpha lies in (0, 1), not '%s'\n", arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_alpha("compare", arg, &o->alpha);
     case 'f':
-        o->format = sc_cmp_format(arg);
-        if (o->format < 0) {
-            fprintf(stderr, "udbench compare: the format is text, md or json, not '%s'\n", arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_format("compare", arg, &o->format);
     case 'o':
         o->out = arg;
         return 0;

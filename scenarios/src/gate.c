@@ -83,8 +83,7 @@ static void gate_help(void) {
 }
 
 /* "3%" or "0.03" -> 0.03; -1.0 (a value, not an error code) when it is neither. */
-double sc_parse_margin(const char *s);
-double sc_parse_margin(const char *s) {
+static double parse_margin(const char *s) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -97,12 +96,52 @@ double sc_parse_margin(const char *s) {
     return *end || !(v > 0 && v < 1) ? -1.0 : v;
 }
 
-int sc_cmp_format(const char *s);
-int sc_cmp_format(const char *s) {
-    return !strcmp(s, "text")   ? RP_CMP_TEXT
-           : !strcmp(s, "md")   ? RP_CMP_MD
-           : !strcmp(s, "json") ? RP_CMP_JSON
-                                : RP_EFORMAT;
+int sc_opt_int(const char *cmd, const char *opt, const char *arg, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || v < lo || v > hi) {
+        fprintf(stderr, "udbench %s: %s takes %d..%d, not '%s'\n", cmd, opt, lo, hi, arg);
+        return 2;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int sc_opt_margin(const char *cmd, const char *arg, double *out) {
+    double v = parse_margin(arg);
+    if (v < 0) {
+        fprintf(stderr,
+                "udbench %s: the margin is a fraction or a percentage in (0, 100%%), not '%s'\n",
+                cmd, arg);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+int sc_opt_alpha(const char *cmd, const char *arg, double *out) {
+    char *end;
+    double v = strtod(arg, &end);
+    if (*end || !(v > 0 && v < 1)) {
+        fprintf(stderr, "udbench %s: alpha lies in (0, 1), not '%s'\n", cmd, arg);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+int sc_opt_format(const char *cmd, const char *arg, int *out) {
+    int f = !strcmp(arg, "text")   ? RP_CMP_TEXT
+            : !strcmp(arg, "md")   ? RP_CMP_MD
+            : !strcmp(arg, "json") ? RP_CMP_JSON
+                                   : RP_EFORMAT;
+    if (f < 0) {
+        fprintf(stderr, "udbench %s: the format is text, md or json, not '%s'\n", cmd, arg);
+        return 2;
+    }
+    *out = f;
+    return 0;
 }
 
 /* What the command line asks besides the gate's own settings. */
@@ -162,12 +201,7 @@ static int set_cells_option(gate *g, gate_plan *p, int c, const char *arg) {
         p->backends[p->nbackends++] = arg;
         return 0;
     case 'p':
-        p->procs = (int)strtol(arg, &end, 10);
-        if (*end || p->procs < 1 || p->procs > 8) {
-            fprintf(stderr, "udbench gate: --procs takes 1..8, not '%s'\n", arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_int("gate", "--procs", arg, 1, 8, &p->procs);
     case 'n':
         g->batch = strtod(arg, &end);
         g->server_batch = 10 * g->batch;
@@ -191,43 +225,15 @@ static int set_number(gate *g, int c, const char *arg) {
     char *end = NULL;
     switch (c) {
     case 'k':
-        g->pairs = (int)strtol(arg, &end, 10);
-        if (*end || g->pairs < 3 || g->pairs > 500) {
-            fprintf(stderr, "udbench gate: --pairs takes 3..500, not '%s'\n", arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_int("gate", "--pairs", arg, 3, 500, &g->pairs);
     case 'r':
-        g->rounds = (int)strtol(arg, &end, 10);
-        if (*end || g->rounds < 5 || g->rounds > 1000) {
-            fprintf(stderr, "udbench gate: --rounds takes 5..1000, not '%s'\n", arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_int("gate", "--rounds", arg, 5, 1000, &g->rounds);
     case 'l':
-        g->looks = (int)strtol(arg, &end, 10);
-        if (*end || g->looks < 1 || g->looks > 10) {
-            fprintf(stderr, "udbench gate: --looks takes 1..10, not '%s'\n", arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_int("gate", "--looks", arg, 1, 10, &g->looks);
     case 'm':
-        g->margin = sc_parse_margin(arg);
-        if (g->margin < 0) {
-            fprintf(stderr,
-                    "udbench gate: the margin is a fraction or a percentage in (0, 100%%), not "
-                    "'%s'\n",
-                    arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_margin("gate", arg, &g->margin);
     case 'a':
-        g->alpha = strtod(arg, &end);
-        if (*end || !(g->alpha > 0 && g->alpha < 1)) {
-            fprintf(stderr, "udbench gate: alpha lies in (0, 1), not '%s'\n", arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_alpha("gate", arg, &g->alpha);
     default: /* 'S' */
         g->rng = strtoull(arg, &end, 10);
         if (*end) {
@@ -274,12 +280,7 @@ static int set_option(gate *g, gate_args *a, int c, const char *arg) {
         a->out = arg;
         return 0;
     case 'f':
-        a->format = sc_cmp_format(arg);
-        if (a->format < 0) {
-            fprintf(stderr, "udbench gate: the format is text, md or json, not '%s'\n", arg);
-            return 2;
-        }
-        return 0;
+        return sc_opt_format("gate", arg, &a->format);
     case 1:
         a->lb = arg;
         return 0;

@@ -29,7 +29,10 @@ static int add_cell(gate *g, const char *scenario, const char *backend, int proc
     c->scenario = scenario;
     snprintf(c->backend, sizeof c->backend, "%s", backend);
     c->procs = procs;
-    c->server = strstr(backend, "://") != NULL;
+    /* The adapter says whether the store lives in this host's memory or files; a backend it
+     * cannot describe fails when it opens, and until then counts as embedded. */
+    kv_desc d;
+    c->server = kv_describe_uri(backend, &d) == 0 && !d.on_host;
     c->batch = c->server ? g->server_batch : g->batch;
     c->group = g->ngroups;
     for (size_t i = 0; i < g->ncells; i++)

@@ -54,7 +54,7 @@ typedef struct gate {
     bool lockstep;       /* both builds have the catalogue's gate-worker (else whole processes) */
     int rounds;          /* lockstep: rounds of one batch per (build, cell) in a pair */
     double batch;        /* seconds per lockstep batch of an embedded backend */
-    double server_batch; /* the same of a server (a URI with "://"): a few hundred round trips */
+    double server_batch; /* the same of a server (not on_host): a few hundred round trips */
     unsigned long keys;  /* keys of the working set */
     double spread_limit; /* lockstep: the IQR of a pair's per-round ln ratios that drops it */
     /* The same two limits for a server's cells, whose batches spread more by nature: a round

@@ -207,14 +207,9 @@ typedef struct cell_list {
 } cell_list;
 
 static int push(cell_list *l, const sc_cell *c) {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        sc_cell *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    int rc = sc_grow((void **)&l->v, l->n, &l->cap, sizeof *l->v, 64);
+    if (rc)
+        return rc;
     l->v[l->n++] = *c;
     return 0;
 }

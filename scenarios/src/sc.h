@@ -292,6 +292,9 @@ int sc_value_check(const char *val, size_t len, uint64_t i, size_t expect_len);
 uint64_t sc_pick_key(sc_worker *w, const sc_zipf *z);
 /* Writes keys [0, n) with values of p.value_size, in batches. */
 int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t errlen);
+/* Makes room for element n of the array *v of *cap elements of `size` bytes, doubling it (from
+ * `first` elements) when it is full. 0, or -ENOMEM with the array unchanged. */
+int sc_grow(void **v, size_t n, size_t *cap, size_t size, size_t first);
 /*
  * A number that tells this run apart from every other on the machine, the same in the parent
  * and its workers (fixed at the first call, which the parent makes before it forks): it is in

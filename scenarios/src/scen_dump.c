@@ -118,14 +118,11 @@ typedef struct captured {
 
 static int capture(void *ctx, const void *key, size_t klen, const void *val, size_t vlen) {
     captured *c = ctx;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        kv_item *it = realloc(c->items, cap * sizeof *it);
-        if (!it)
-            return -ENOMEM;
-        c->items = it;
-        c->cap = cap;
-    }
+    /* Inside the timed export: the call only when the array is full. */
+    int rc =
+        c->n == c->cap ? sc_grow((void **)&c->items, c->n, &c->cap, sizeof *c->items, 1024) : 0;
+    if (rc)
+        return rc;
     if (c->used + klen + vlen > c->size)
         return -ENOBUFS;
     char *p = c->bytes + c->used;

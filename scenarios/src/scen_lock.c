@@ -42,6 +42,16 @@ static size_t cell_key(const sc_cell *c, const char *base, char *buf, size_t len
     char key_[64];                                                                                 \
     size_t klen_ = cell_key((c), (base), key_, sizeof key_)
 
+/* Sets the cell's key `base` to `val` before a run ("resetting WHAT: ..." in err on failure). */
+static int reset_key(const sc_cell *c, kv_conn *kv, const char *base, const char *val,
+                     const char *what, char *err, size_t errlen) {
+    KEY(c, base);
+    int rc = kv_set(kv, key_, klen_, val, strlen(val));
+    if (rc)
+        snprintf(err, errlen, "resetting the %s: %s", what, kv_errmsg(kv));
+    return rc;
+}
+
 static const char *primitive(const sc_cell *c) {
     const char *p = c->p.primitive ? c->p.primitive : "auto";
     if (strcmp(p, "auto") != 0)
@@ -73,11 +83,7 @@ void sc_lock_ops(sc_cell *c) {
 }
 
 int sc_lock_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
-    KEY(c, COUNTER);
-    int rc = kv_set(kv, key_, klen_, "0", 1);
-    if (rc)
-        snprintf(err, errlen, "resetting the counter: %s", kv_errmsg(kv));
-    return rc;
+    return reset_key(c, kv, COUNTER, "0", "counter", err, errlen);
 }
 
 /* A read-modify-write increment: what a backend without an atomic primitive offers. */
@@ -202,11 +208,7 @@ void sc_vis_ops(sc_cell *c) {
 }
 
 int sc_vis_setup(const sc_cell *c, kv_conn *kv, char *err, size_t errlen) {
-    KEY(c, STAMP);
-    int rc = kv_set(kv, key_, klen_, "0 0", 3);
-    if (rc)
-        snprintf(err, errlen, "resetting the stamp: %s", kv_errmsg(kv));
-    return rc;
+    return reset_key(c, kv, STAMP, "0 0", "stamp", err, errlen);
 }
 
 /* The stamp of a write: its sequence number and the time it was taken. */

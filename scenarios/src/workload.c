@@ -1,4 +1,4 @@
-/* workload.c - keys, self-checking values, key choice and prefill. */
+/* workload.c - keys, self-checking values, key choice and prefill; the arrays they fill. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,4 +118,18 @@ uint64_t sc_run_nonce(void) {
         nonce = sc_mix64(x) | 1;
     }
     return nonce;
+}
+
+int sc_grow(void **v, size_t n, size_t *cap, size_t size, size_t first) {
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : first;
+    if (ncap > SIZE_MAX / size)
+        return -ENOMEM;
+    void *p = realloc(*v, ncap * size);
+    if (!p)
+        return -ENOMEM;
+    *v = p;
+    *cap = ncap;
+    return 0;
 }

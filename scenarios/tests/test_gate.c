@@ -327,6 +327,29 @@ static void test_worker_refuses_bad_input(void **state) {
     assert_int_equal(stop_worker(&w, NULL), 1);
 }
 
+/* A cell is a server's when its adapter says the store is not on this host, whatever its URI
+ * looks like: redis+unix: has no "://" but is a server; sqlite: with the worker's folder is not.
+ * The `@` keeps the gate from opening them (they are the workers' to open). */
+static void test_cells_server_by_description(void **state) {
+    (void)state;
+    static gate g;
+    memset(&g, 0, sizeof g);
+    g.batch = 0.003;
+    g.server_batch = 0.03;
+    gate_plan p = {.scenarios = {"read"},
+                   .nscenarios = 1,
+                   .backends = {"sqlite:@/gate.sqlite", "redis+unix:@/redis.sock", "local:"},
+                   .nbackends = 3};
+    assert_int_equal(sc_gate_cells(&g, &p), 0);
+    assert_int_equal(g.ncells, 3);
+    static const bool server[] = {false, true, false};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(g.cells[i].server, server[i]);
+        assert_true(g.cells[i].batch == (server[i] ? g.server_batch : g.batch));
+    }
+    assert_int_equal(g.ngroups, 2); /* servers take turns among themselves */
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -335,6 +358,7 @@ int main(void) {
         cmocka_unit_test(test_holm_over_items),
         cmocka_unit_test(test_dropped_pairs_ignored),
         cmocka_unit_test(test_faster_side_of_margin),
+        cmocka_unit_test(test_cells_server_by_description),
         cmocka_unit_test(test_worker_protocol),
         cmocka_unit_test(test_worker_lock_two_procs),
         cmocka_unit_test(test_two_workers_in_turn),

@@ -193,29 +193,37 @@ cluster_start() {
   [ $started = 0 ] || cluster__say "redis-cluster ready (ports $cluster__port-$((cluster__port + 5)), cluster_state:ok)"
 }
 
-cluster_stop() {
-  local state=$1 dir=$1/redis-cluster port pid
-  [ -d "$dir" ] || { cluster__say "redis-cluster not running"; return 0; }
-  for port in $(cluster__ports); do
-    if pid=$(cluster__node_pid "$state" "$port"); then stop_pid "redis-cluster node $port" "$pid"; fi
+# group__stop STATE SERVICE PORTS PIDOF MEMBER: stops every live member of a service of several
+# processes (PORTS and PIDOF name its functions: the member ports, a member's recorded pid) and
+# removes its folder.
+group__stop() {
+  local state=$1 name=$2 ports=$3 pidof=$4 member=$5 port pid
+  [ -d "$state/$name" ] || { cluster__say "$name not running"; return 0; }
+  for port in $($ports); do
+    if pid=$($pidof "$state" "$port"); then stop_pid "$name $member $port" "$pid"; fi
   done
-  rm -rf "$dir"
-  cluster__say "redis-cluster stopped"
+  rm -rf "${state:?}/$name"
+  cluster__say "$name stopped"
 }
 
-cluster_status() {
-  local state=$1 port live=() all=0
-  for port in $(cluster__ports); do
-    if cluster__node_pid "$state" "$port" >/dev/null; then live+=("127.0.0.1:$port"); fi
+# group__status STATE SERVICE PORTS PIDOF SCHEME: prints "SERVICE SCHEME://HOST:PORT,..." with
+# the live members; 0 when every member lives, 1 when some do not (nothing printed if none).
+group__status() {
+  local state=$1 ports=$3 pidof=$4 port live=() n=0
+  for port in $($ports); do
+    n=$((n + 1))
+    if $pidof "$state" "$port" >/dev/null; then live+=("127.0.0.1:$port"); fi
   done
   [ ${#live[@]} -gt 0 ] || return 1
-  echo "redis-cluster redis-cluster://$(
+  echo "$2 $5://$(
     IFS=,
     echo "${live[*]}"
   )"
-  [ ${#live[@]} = 6 ] || all=1
-  return $all
+  [ ${#live[@]} = "$n" ]
 }
+
+cluster_stop() { group__stop "$1" redis-cluster cluster__ports cluster__node_pid node; }
+cluster_status() { group__status "$1" redis-cluster cluster__ports cluster__node_pid redis-cluster; }
 
 pool__ports() { echo "$pool__port" $((pool__port + 1)) $((pool__port + 2)); }
 
@@ -251,29 +259,8 @@ pool_start() {
   fi
 }
 
-pool_stop() {
-  local state=$1 dir=$1/memcached-pool port pid
-  [ -d "$dir" ] || { cluster__say "memcached-pool not running"; return 0; }
-  for port in $(pool__ports); do
-    if pid=$(pool__member_pid "$state" "$port"); then stop_pid "memcached-pool member $port" "$pid"; fi
-  done
-  rm -rf "$dir"
-  cluster__say "memcached-pool stopped"
-}
-
-pool_status() {
-  local state=$1 port live=() all=0
-  for port in $(pool__ports); do
-    if pool__member_pid "$state" "$port" >/dev/null; then live+=("127.0.0.1:$port"); fi
-  done
-  [ ${#live[@]} -gt 0 ] || return 1
-  echo "memcached-pool memcached://$(
-    IFS=,
-    echo "${live[*]}"
-  )"
-  [ ${#live[@]} = 3 ] || all=1
-  return $all
-}
+pool_stop() { group__stop "$1" memcached-pool pool__ports pool__member_pid member; }
+pool_status() { group__status "$1" memcached-pool pool__ports pool__member_pid memcached; }
 
 # The role of cluster node $1 as the node itself reports it.
 cluster__role() {

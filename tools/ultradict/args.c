@@ -204,32 +204,40 @@ static int bad_number(const cli_command *cmd, const char *what, const char *s, c
 }
 
 /*
- * Reads the leading decimal digits of s as an unsigned 64-bit number. strtoull alone would
- * accept leading blanks and silently negate a leading '-', so the first character must be a
- * digit. Returns 0, ERANGE on overflow or EINVAL when there are no digits.
+ * Reads the leading decimal digits of s as an unsigned 64-bit number, a `kind` ("size",
+ * "count") for the messages, with *end after the digits (end NULL: s must be digits only).
+ * strtoull alone would accept leading blanks and silently negate a leading '-', so the first
+ * character must be a digit. Returns 0, or the usage error for a negative number, one past
+ * 2^64 - 1, or no digits or others after them ("invalid KIND" and `hint`).
  */
-static int read_u64(const char *s, uint64_t *out, char **end) {
+static int read_u64(const cli_command *cmd, const char *what, const char *s, const char *kind,
+                    const char *hint, uint64_t *out, char **end) {
+    if (s[0] == '-')
+        return bad_number(cmd, what, s, kind, "is negative");
+    char invalid[32];
+    snprintf(invalid, sizeof invalid, "invalid %s", kind);
     if (!isdigit((unsigned char)s[0]))
-        return EINVAL;
+        return bad_number(cmd, what, s, invalid, hint);
+    char *stop;
     errno = 0;
-    unsigned long long v = strtoull(s, end, 10);
+    unsigned long long v = strtoull(s, &stop, 10);
     if (errno == ERANGE)
-        return ERANGE;
+        return bad_number(cmd, what, s, kind, "is too large");
+    if (!end && *stop != '\0')
+        return bad_number(cmd, what, s, invalid, hint);
+    if (end)
+        *end = stop;
     *out = (uint64_t)v;
     return 0;
 }
 
 int cli_parse_size(const cli_command *cmd, const char *what, const char *s, size_t *out) {
     static const char *const hint = "(expected digits with an optional K, M or G suffix)";
-    if (s[0] == '-')
-        return bad_number(cmd, what, s, "size", "is negative");
     uint64_t v;
     char *end;
-    int rc = read_u64(s, &v, &end);
-    if (rc == ERANGE)
-        return bad_number(cmd, what, s, "size", "is too large");
+    int rc = read_u64(cmd, what, s, "size", hint, &v, &end);
     if (rc != 0)
-        return bad_number(cmd, what, s, "invalid size", hint);
+        return rc;
     unsigned shift = 0;
     switch (*end) {
     case '\0':
@@ -262,17 +270,11 @@ int cli_parse_size(const cli_command *cmd, const char *what, const char *s, size
 }
 
 int cli_parse_count(const cli_command *cmd, const char *what, const char *s, uint64_t *out) {
-    if (s[0] == '-')
-        return bad_number(cmd, what, s, "count", "is negative");
     uint64_t v;
-    char *end;
-    int rc = read_u64(s, &v, &end);
-    if (rc == ERANGE)
-        return bad_number(cmd, what, s, "count", "is too large");
-    if (rc != 0 || *end != '\0')
-        return bad_number(cmd, what, s, "invalid count", "(expected digits)");
-    *out = v;
-    return 0;
+    int rc = read_u64(cmd, what, s, "count", "(expected digits)", &v, NULL);
+    if (rc == 0)
+        *out = v;
+    return rc;
 }
 
 int cli_parse_int64(const cli_command *cmd, const char *what, const char *s, int64_t *out) {

@@ -32,29 +32,25 @@
 /* The enum of a module's codes. */
 #define UD_ERRGEN_ENUM(MAP) enum { MAP(UD_ERRGEN__ENUM) }
 
+/* One function of the pair: the text of 0, each code's text by ENTRY, the C library's by
+ * os_fn for -errno, else `unknown`. */
+#define UD_ERRGEN__FUNCTION(MAP, fn, ENTRY, zero, os_fn, unknown)                                  \
+    const char *fn(int rc) {                                                                       \
+        switch (rc) {                                                                              \
+        case 0:                                                                                    \
+            return (zero);                                                                         \
+            MAP(ENTRY)                                                                             \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+        const char *os = rc < 0 && rc > -1000 ? os_fn(-rc) : NULL;                                 \
+        return os ? os : (unknown);                                                                \
+    }
+
 /* The definitions of the module's message and name functions. */
 #define UD_ERRGEN_FUNCTIONS(MAP, strerror_fn, errname_fn)                                          \
-    const char *strerror_fn(int rc) {                                                              \
-        switch (rc) {                                                                              \
-        case 0:                                                                                    \
-            return "success";                                                                      \
-            MAP(UD_ERRGEN__MSG)                                                                    \
-        default:                                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
-        const char *os = rc < 0 && rc > -1000 ? strerrordesc_np(-rc) : NULL;                       \
-        return os ? os : "unknown error";                                                          \
-    }                                                                                              \
-    const char *errname_fn(int rc) {                                                               \
-        switch (rc) {                                                                              \
-        case 0:                                                                                    \
-            return "OK";                                                                           \
-            MAP(UD_ERRGEN__NAME)                                                                   \
-        default:                                                                                   \
-            break;                                                                                 \
-        }                                                                                          \
-        const char *os = rc < 0 && rc > -1000 ? strerrorname_np(-rc) : NULL;                       \
-        return os ? os : "UNKNOWN";                                                                \
-    }
+    UD_ERRGEN__FUNCTION(MAP, strerror_fn, UD_ERRGEN__MSG, "success", strerrordesc_np,              \
+                        "unknown error")                                                           \
+    UD_ERRGEN__FUNCTION(MAP, errname_fn, UD_ERRGEN__NAME, "OK", strerrorname_np, "UNKNOWN")
 
 #endif

@@ -370,12 +370,8 @@ static void release_handle(ud_dict *d) {
 
 /* True if the name still refers to the segment this handle has open (not a newer dict that
  * took the name after an unlink). */
-static bool name_is_ours(ud_dict *d) {
-    char path[UD__SEG_NAME_MAX + 16];
-    struct stat mine, now;
-    snprintf(path, sizeof path, "/dev/shm/%s", d->name);
-    return fstat(d->control.fd, &mine) == 0 && stat(path, &now) == 0 && mine.st_ino == now.st_ino &&
-           mine.st_dev == now.st_dev;
+static bool name_is_ours(const ud_dict *d) {
+    return ud__seg_is_named(&d->control, d->name, "") == 0;
 }
 
 /*

@@ -193,6 +193,9 @@ int ud__reclaim_half_created(const char *name);
 /* ud__unlink_tree() without checking that `name` is a dict: for a nested child the parent
  * knows is its own (a half-created one has no magic yet). */
 int ud__unlink_tree_unchecked(const char *name);
+/* Whether the name base+suffix still is segment s (same device and inode): 0 if it is,
+ * UD_ENOENT when it is another file now, UD_ENAME, or -errno (-ENOENT when the name is gone). */
+int ud__seg_is_named(const ud__seg *s, const char *base, const char *suffix);
 /* Unlinks segment base+suffix only while that name still is segment s (same inode): 0,
  * UD_ENOENT when the name is gone or now another dict's, or -errno. */
 int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix);

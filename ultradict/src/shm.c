@@ -116,14 +116,18 @@ int ud__shm_open_file(const char *path, int flags) {
     return fd;
 }
 
-int ud__seg_open(ud__seg *s, const char *base, const char *suffix) {
+/* ud__shm_open_file() of segment base+suffix: the descriptor, or a negative code. */
+static int open_named(const char *base, const char *suffix, int flags) {
     char path[UD__SEG_NAME_MAX + 2];
     int rc = ud__seg_path(path, base, suffix);
-    if (rc)
-        return rc;
-    int fd = ud__shm_open_file(path, O_RDWR);
+    return rc ? rc : ud__shm_open_file(path, flags);
+}
+
+int ud__seg_open(ud__seg *s, const char *base, const char *suffix) {
+    int fd = open_named(base, suffix, O_RDWR);
     if (fd < 0)
         return fd;
+    int rc;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = -errno;
@@ -200,12 +204,8 @@ int ud__seg_unlink(const char *base, const char *suffix) {
 /* Reads the first 8 bytes of a segment into *magic (0 if it is shorter). 0, or why it could
  * not be opened (UD_ENOENT, -EACCES, UD_EBADMAGIC for what is not a regular file...). */
 static int seg_magic(const char *base, const char *suffix, uint64_t *magic) {
-    char path[UD__SEG_NAME_MAX + 2];
     *magic = 0;
-    int rc = ud__seg_path(path, base, suffix);
-    if (rc)
-        return rc;
-    int fd = ud__shm_open_file(path, O_RDONLY);
+    int fd = open_named(base, suffix, O_RDONLY);
     if (fd < 0)
         return fd;
     if (pread(fd, magic, sizeof *magic, 0) != (ssize_t)sizeof *magic)
@@ -386,11 +386,8 @@ int ud__unlink_tree(const char *name) {
     return ud__unlink_tree_unchecked(name);
 }
 
-int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix) {
-    char path[UD__SEG_NAME_MAX + 2];
-    int rc = ud__seg_path(path, base, suffix);
-    if (rc)
-        return rc;
+/* ud__seg_is_named() of the segment path "/NAME" (ud__seg_path()). */
+static int seg_is_path(const ud__seg *s, const char *path) {
     char full[UD__SEG_NAME_MAX + 16];
     snprintf(full, sizeof full, "%s%s", UD__SHM_DIR "/", path + 1);
     struct stat mine, now;
@@ -400,6 +397,22 @@ int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix) {
         return -errno;
     if (mine.st_ino != now.st_ino || mine.st_dev != now.st_dev)
         return UD_ENOENT; /* the name is another dict's now */
+    return 0;
+}
+
+int ud__seg_is_named(const ud__seg *s, const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int rc = ud__seg_path(path, base, suffix);
+    return rc ? rc : seg_is_path(s, path);
+}
+
+int ud__seg_unlink_own(const ud__seg *s, const char *base, const char *suffix) {
+    char path[UD__SEG_NAME_MAX + 2];
+    int rc = ud__seg_path(path, base, suffix);
+    if (!rc)
+        rc = seg_is_path(s, path);
+    if (rc)
+        return rc;
     return shm_unlink(path) == 0 ? 0 : -errno;
 }
 
@@ -417,17 +430,22 @@ void ud__shm_unlock(int fd) {
         close(fd);
 }
 
-int ud__unlink_children(const char *name) {
+/* Unlinks the segments of the tree of `name`: with `children`, only those of its nested
+ * children (name.c<hex>...), never the root's own four; else all of them. `err` is the first
+ * error so far; returns the first error of all (a segment already gone is none). */
+static int unlink_entries(const char *name, bool children, int err) {
     DIR *dir = opendir(UD__SHM_DIR);
     if (!dir)
         return -errno;
     size_t n = strlen(name);
-    int err = 0;
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
-        /* A child's segments only: name.c<hex>..., never the root's own four. */
-        if (strncmp(de->d_name, name, n) != 0 || strncmp(de->d_name + n, ".c", 2) != 0 ||
-            !in_tree(de->d_name, name, n))
+        bool mine = in_tree(de->d_name, name, n);
+        if (children)
+            mine = mine && strncmp(de->d_name + n, ".c", 2) == 0;
+        else
+            mine = mine || strcmp(de->d_name, name) == 0; /* in_tree() leaves out the name itself */
+        if (!mine)
             continue;
         int rc = ud__seg_unlink(de->d_name, "");
         if (rc != 0 && rc != -ENOENT && !err)
@@ -437,27 +455,16 @@ int ud__unlink_children(const char *name) {
     return err;
 }
 
+int ud__unlink_children(const char *name) {
+    return unlink_entries(name, true, 0);
+}
+
 int ud__unlink_tree_unchecked(const char *name) {
     /* The control segment goes first: a process killed halfway through leaves only parts
      * without it, which the next create of the name replaces, never a control segment whose
      * parts are missing (which nobody could create or attach). */
     int err = ud__seg_unlink(name, "");
-    if (err == -ENOENT)
-        err = 0;
-    DIR *dir = opendir(UD__SHM_DIR);
-    if (!dir)
-        return -errno;
-    size_t n = strlen(name);
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        if (!in_tree(de->d_name, name, n) && strcmp(de->d_name, name) != 0)
-            continue;
-        int rc = ud__seg_unlink(de->d_name, "");
-        if (rc != 0 && rc != -ENOENT && !err)
-            err = rc;
-    }
-    closedir(dir);
-    return err;
+    return unlink_entries(name, false, err == -ENOENT ? 0 : err);
 }
 
 /* ---- Process identity ---- */

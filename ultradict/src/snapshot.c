@@ -427,6 +427,18 @@ out:
     return rc;
 }
 
+/* Starts an empty snapshot in snap (a zeroed header) when it holds nothing yet. 0, UD_EINVAL
+ * for a buffer too short to be one, or -ENOMEM. */
+static int snap_begin(ud_buf *snap) {
+    if (snap->len == 0) {
+        int rc = ud__buf_resize(snap, SNAP_HDR);
+        if (rc)
+            return rc;
+        memset(snap->data, 0, SNAP_HDR);
+    }
+    return snap->len < SNAP_HDR ? UD_EINVAL : 0;
+}
+
 int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val, size_t vlen,
                     int type) {
     if (!snap || (!key && klen) || (!val && vlen) ||
@@ -434,18 +446,13 @@ int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
         return UD_EINVAL;
     if (klen > UD_KEY_MAX)
         return UD_ETOOBIG;
-    if (snap->len == 0) {
-        int rc = ud__buf_resize(snap, SNAP_HDR);
-        if (rc)
-            return rc;
-        memset(snap->data, 0, SNAP_HDR);
-    } else if (snap->len < SNAP_HDR) {
-        return UD_EINVAL;
-    }
+    int rc = snap_begin(snap);
+    if (rc)
+        return rc;
     size_t at = snap->len, need = ud__size_add(at, ud__item_size(klen, vlen));
     if (need > UD__BODY_MAX)
         return UD_ETOOBIG;
-    int rc = ud__buf_resize(snap, need);
+    rc = ud__buf_resize(snap, need);
     if (rc)
         return rc;
     ud__item_encode((char *)snap->data + at, UD__ITEM_SET, type, key, klen, val, vlen);
@@ -457,16 +464,9 @@ int ud_snapshot_add(ud_buf *snap, const void *key, size_t klen, const void *val,
 int ud_snapshot_finish(ud_buf *snap) {
     if (!snap)
         return UD_EINVAL;
-    if (snap->len == 0) {
-        int rc = ud__buf_resize(snap, SNAP_HDR);
-        if (rc)
-            return rc;
-        memset(snap->data, 0, SNAP_HDR);
-    }
-    if (snap->len < SNAP_HDR)
-        return UD_EINVAL;
-    char *h = snap->data;
-    size_t plen = snap->len - SNAP_HDR;
-    seal_header(h, plen);
+    int rc = snap_begin(snap);
+    if (rc)
+        return rc;
+    seal_header(snap->data, snap->len - SNAP_HDR);
     return verify(snap->data, snap->len, 0);
 }

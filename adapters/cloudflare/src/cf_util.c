@@ -24,26 +24,36 @@ int cf_buf_printf(kv_buf *b, const char *fmt, ...) {
     return 0;
 }
 
-int cf_pct_append(kv_buf *b, const void *p, size_t n) {
+/*
+ * Appends the n bytes of p as upper-case hex pairs: every byte, or with `pct` (percent-encoding)
+ * only those other than letters, digits, '-', '_' and '~', each as "%XX".
+ */
+static int hex_append(kv_buf *b, const void *p, size_t n, bool pct) {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *s = p;
-    if (n > SIZE_MAX / 4 || kv__buf_reserve(b, b->len + 3 * n) < 0)
+    if (n > SIZE_MAX / 4 || kv__buf_reserve(b, b->len + (pct ? 3 : 2) * n) < 0)
         return -ENOMEM;
     char *w = (char *)b->data + b->len;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = s[i];
-        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-            ch == '-' || ch == '_' || ch == '~') {
+        bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '~';
+        if (pct && plain) {
             *w++ = (char)ch;
-        } else {
-            *w++ = '%';
-            *w++ = hex[ch >> 4];
-            *w++ = hex[ch & 15];
+            continue;
         }
+        if (pct)
+            *w++ = '%';
+        *w++ = hex[ch >> 4];
+        *w++ = hex[ch & 15];
     }
     b->len = (size_t)(w - (char *)b->data);
     ((char *)b->data)[b->len] = '\0';
     return 0;
+}
+
+int cf_pct_append(kv_buf *b, const void *p, size_t n) {
+    return hex_append(b, p, n, true);
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -119,18 +129,7 @@ int cf_b64_decode(kv_buf *out, const char *s, size_t n) {
 }
 
 int cf_hex_append(kv_buf *b, const void *p, size_t n) {
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *s = p;
-    if (n > SIZE_MAX / 4 || kv__buf_reserve(b, b->len + 2 * n) < 0)
-        return -ENOMEM;
-    char *w = (char *)b->data + b->len;
-    for (size_t i = 0; i < n; i++) {
-        *w++ = hex[s[i] >> 4];
-        *w++ = hex[s[i] & 15];
-    }
-    b->len += 2 * n;
-    ((char *)b->data)[b->len] = '\0';
-    return 0;
+    return hex_append(b, p, n, false);
 }
 
 int cf_hex_decode(kv_buf *out, const char *s, size_t n) {

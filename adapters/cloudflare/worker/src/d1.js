@@ -28,6 +28,7 @@ import {
   percentDecodeBytes,
   readBytes,
   readJson,
+  runtimeCall,
   toBase64,
   toBytes,
 } from "./http.js";
@@ -91,15 +92,8 @@ function shapeResult(r, raw) {
   return { results, success: true, meta: r.meta || {} };
 }
 
-async function d1(what, fn) {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof HttpError) throw e;
-    const msg = String(e && e.message ? e.message : e);
-    if (/too big|SQLITE_TOOBIG/i.test(msg)) throw new HttpError("valueTooBig", `${what}: ${msg}`);
-    throw new HttpError("sql", `${what}: ${msg}`);
-  }
+function d1(what, fn) {
+  return runtimeCall(what, fn, /too big|SQLITE_TOOBIG/i, "sql");
 }
 
 export async function runQuery(env, body, raw) {

@@ -48,6 +48,20 @@ export class HttpError extends Error {
   }
 }
 
+/*
+ * Runs a call into the runtime (a binding, a D1 statement) and turns its exceptions into clear
+ * API errors: a message that tooBig matches becomes valueTooBig, any other becomes `code`.
+ */
+export async function runtimeCall(what, fn, tooBig, code) {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    const msg = String(e && e.message ? e.message : e);
+    throw new HttpError(tooBig.test(msg) ? "valueTooBig" : code, `${what}: ${msg}`);
+  }
+}
+
 export function envelope(result, extra) {
   return { success: true, errors: [], messages: [], result, ...(extra || {}) };
 }

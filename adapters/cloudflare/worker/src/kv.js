@@ -25,6 +25,7 @@ import {
   percentDecodeText,
   readBytes,
   readJson,
+  runtimeCall,
   toBase64,
   toBytes,
   utf8Length,
@@ -71,15 +72,8 @@ export async function bulkGetBody(request, max) {
 }
 
 /* Runs a binding call and turns the runtime's exceptions into clear API errors. */
-export async function binding(what, fn) {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof HttpError) throw e;
-    const msg = String(e && e.message ? e.message : e);
-    if (/too large|exceeds/i.test(msg)) throw new HttpError("valueTooBig", `${what}: ${msg}`);
-    throw new HttpError("badBody", `${what}: ${msg}`);
-  }
+export function binding(what, fn) {
+  return runtimeCall(what, fn, /too large|exceeds/i, "badBody");
 }
 
 /* The metadata that marks bytes a text read would change, or undefined for exact text. */
