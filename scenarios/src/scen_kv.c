@@ -1,10 +1,17 @@
 /*
  * scen_kv.c - the key-value workloads: seed, read, write, mixed-a, mixed-b, rmw, zipf, large.
  *
- * Operations that cost less than a few clock reads (in-process backends) are timed in batches
- * of the same operation and each operation gets the batch's mean; otherwise every operation is
- * timed alone and the clock's own cost is subtracted. Every 64th value read is checked against
- * its self-check (outside the timed part): a failed check counts as a torn read.
+ * Operations that timing alone would slow down (in-process backends: the two clock reads around
+ * an operation cost as much as it, and they keep the processor from overlapping one
+ * operation's cache misses with the next's) are timed in batches of the same operation and
+ * each operation gets the batch's mean; otherwise every operation is timed alone and the
+ * clock's own cost is subtracted. Which of the two is decided by a paired trial after the
+ * warm-up (timing_trial()), never by one latency against a threshold: a worker's first
+ * operations run on a cold working set, and their median fell on either side of any fixed
+ * threshold from one process to the next, so that one worker was timed in batches and the
+ * next, of the same backend, one operation at a time, 4x slower for the whole of its life.
+ * Every 64th value read is checked against its self-check (outside the timed part): a failed
+ * check counts as a torn read.
  *
  * Only the backend's call is timed: every value a worker writes is made before the measured
  * phase, one self-checking value per key (tagged with the worker) in a per-worker pool, and
@@ -28,6 +35,15 @@ enum { CNT_TORN = 0, CNT_CHECKED = 1 };
 #define WARMUP_MAX_NS 20000000ull
 #define POOL_MAX_BYTES (256ull << 20)
 #define POOL_RING 64
+/* The timing trial: TRIAL_PAIRS pairs of groups of BATCH_FAST operations, one group with each
+ * operation timed alone and one timed as a whole. Batch timing when timing alone makes a group
+ * take TRIAL_SLOWDOWN times as long (the median pair): a choice that flips near it moves a
+ * figure by about that much, not by the 4x of a flip between a cold and a warm median. No
+ * trial for operations of TRIAL_SKIP clock reads and more (servers: the clock is lost in
+ * them, and a trial of a remote store's operations would take seconds). */
+#define TRIAL_PAIRS 8
+#define TRIAL_SLOWDOWN 1.02
+#define TRIAL_SKIP 1000
 
 typedef sc_mix mix;
 
@@ -255,14 +271,82 @@ static int warm_up(loop_ctx *x, uint64_t *median) {
     return 0;
 }
 
-/* Operations per clock read: the option's, else BATCH_FAST for one cheap kind of operation. */
-static int batch_of(const sc_cell *c, const mix *m, uint64_t warm_median) {
-    bool single_kind = m->read == 100 || m->update == 100;
+static volatile uint64_t trial_sink;
+
+/* Wall time of BATCH_FAST operations of one kind, each timed alone (as measure_one() does) or
+ * all of them as one; 0, or the failure. */
+static int trial_group(loop_ctx *x, bool alone, uint64_t *ns) {
+    sc_worker *w = x->w;
+    int kind = pick_kind(w, x->m);
+    uint64_t keys[BATCH_FAST], timed = 0;
+    const char *vals[BATCH_FAST];
+    for (int j = 0; j < BATCH_FAST; j++) {
+        keys[j] = sc_pick_key(w, x->z);
+        vals[j] = kind == OP_READ ? NULL : pool_value(x->pl, keys[j], ++x->version);
+    }
+    int rc = 0;
+    uint64_t t0 = sc_now_ns();
+    for (int j = 0; j < BATCH_FAST && !rc; j++) {
+        if (!alone) {
+            rc = do_op(w, x->pl, kind, keys[j], vals[j]);
+            continue;
+        }
+        uint64_t a = sc_now_ns();
+        rc = do_op(w, x->pl, kind, keys[j], vals[j]);
+        timed += sc_now_ns() - a;
+    }
+    *ns = sc_now_ns() - t0;
+    trial_sink = timed;
+    if (rc)
+        return sc_fail(w, rc, "worker %d: timing trial %s: %s", w->index, kv_errname(rc),
+                       kv_errmsg(w->kv));
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether timing each operation alone slows a group of them down past TRIAL_SLOWDOWN: the two
+ * ways alternate (which goes first alternates too), so that what the machine does to one group
+ * it does to its pair, and the median pair decides. */
+static int timing_trial(loop_ctx *x, bool *batch) {
+    double r[TRIAL_PAIRS];
+    for (int i = 0; i < TRIAL_PAIRS; i++) {
+        uint64_t alone = 0, whole = 0;
+        bool first = i % 2 == 0;
+        int rc = trial_group(x, first, first ? &alone : &whole);
+        if (!rc)
+            rc = trial_group(x, !first, first ? &whole : &alone);
+        if (rc)
+            return rc;
+        r[i] = (double)alone / (double)(whole ? whole : 1);
+    }
+    qsort(r, TRIAL_PAIRS, sizeof r[0], cmp_double);
+    *batch = (r[TRIAL_PAIRS / 2 - 1] + r[TRIAL_PAIRS / 2]) / 2 > TRIAL_SLOWDOWN;
+    return 0;
+}
+
+/* Operations per clock read into *batch: the option's, else BATCH_FAST for one kind of operation
+ * that timing alone would slow down (timing_trial()); 0, or the trial's failure. */
+static int batch_of(loop_ctx *x, uint64_t warm_median, int *batch) {
+    const sc_cell *c = x->w->cell;
+    bool single_kind = x->m->read == 100 || x->m->update == 100;
+    *batch = 1;
     if (!single_kind)
-        return 1;
-    if (c->p.batch > 0)
-        return c->p.batch;
-    return (double)warm_median < 20 * c->timer_overhead_ns ? BATCH_FAST : 1;
+        return 0;
+    if (c->p.batch > 0) {
+        *batch = c->p.batch;
+        return 0;
+    }
+    if ((double)warm_median >= TRIAL_SKIP * c->timer_overhead_ns)
+        return 0;
+    bool fast = false;
+    int rc = timing_trial(x, &fast);
+    if (!rc && fast)
+        *batch = BATCH_FAST;
+    return rc;
 }
 
 /* One batch of n operations of one kind, timed together; each gets the batch's mean. */
@@ -319,7 +403,10 @@ static int work_loop(sc_worker *w, pool *pl, const mix *m, const sc_zipf *z, con
     int rc = warm_up(&x, &warm_median);
     if (rc)
         return rc;
-    int batch = batch_of(c, m, warm_median);
+    int batch = 1;
+    rc = batch_of(&x, warm_median, &batch);
+    if (rc)
+        return rc;
     if (sc_barrier(w))
         return 0;
     uint64_t target = c->p.ops ? sc_share(w, c->p.ops) : 0, done = 0;
@@ -429,10 +516,27 @@ static int seed_lockstep(sc_worker *w, uint64_t op_ns) {
     return rc;
 }
 
+/* The median time of SEED_PROBES writes of key "1" into *op_ns (one write alone is the first,
+ * which may pay for one-off work, on either side of the threshold from one process to the next);
+ * 0, or the failure. */
+#define SEED_PROBES 15
+static int seed_op_ns(sc_worker *w, uint64_t *op_ns) {
+    uint64_t t[SEED_PROBES];
+    for (int i = 0; i < SEED_PROBES; i++) {
+        uint64_t t0 = sc_now_ns();
+        int rc = kv_set(w->kv, "1", 1, "1", 1);
+        t[i] = sc_now_ns() - t0;
+        if (rc)
+            return rc;
+    }
+    qsort(t, SEED_PROBES, sizeof t[0], cmp_u64);
+    *op_ns = t[SEED_PROBES / 2];
+    return 0;
+}
+
 int sc_seed_work(sc_worker *w) {
-    uint64_t t0 = sc_now_ns();
-    int rc = kv_set(w->kv, "1", 1, "1", 1);
-    uint64_t op_ns = sc_now_ns() - t0;
+    uint64_t op_ns = 0;
+    int rc = seed_op_ns(w, &op_ns);
     if (rc)
         return rc;
     if (sc_barrier(w))
