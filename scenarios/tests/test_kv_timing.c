@@ -6,10 +6,14 @@
  * timing each operation alone and timing batches of them by the warm-up's median against 20
  * clock reads: a worker whose warm-up ran cold was timed one operation at a time for the whole
  * of its life, 4x slower than the next worker of the same backend. Here every worker's first
- * COLD reads take COLD_NS each (through the linker's --wrap of kv_get, see CMakeLists.txt), and
- * the later ones are local:'s own, a few tens of ns: every worker must time its reads in
- * batches. How they were timed is counted through a wrapper of sc_hist_add(): a batch adds its
- * mean once for BATCH_FAST operations, an operation timed alone adds itself once.
+ * COLD reads (more than half of the warm-up's 256) take COLD_NS each (through the linker's
+ * --wrap of kv_get, see CMakeLists.txt), and the later ones are local:'s own, a few tens of ns:
+ * the workers must time their reads in batches. How they were timed is counted through a
+ * wrapper of sc_hist_add(): a batch adds its mean once for its BATCH_FAST operations, an
+ * operation timed alone adds itself once. Before, every read was timed alone; the trial is a
+ * measurement, so on a loaded machine one worker of the three may still decide the other way
+ * (a warm-up cut short by its 20 ms bound leaves cold reads in the trial): at least 90% of the
+ * reads must be timed in batches.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +30,7 @@
 
 #include "scen.h"
 
-#define COLD 300
+#define COLD 150
 #define COLD_NS 3000
 
 /* Counted across the workers (shared memory, mapped before they are forked). */
@@ -80,15 +84,19 @@ static void test_cold_warm_up_still_batches(void **state) {
     c.timer_overhead_ns = sc_timer_overhead();
     c.p.procs = 1;
     c.p.repeat = 3;
-    c.p.duration = 0.003;
+    c.p.duration = 0.02;
     c.p.keys = 1000;
     c.p.value_size = 100;
     c.p.seed = 1;
     volatile sig_atomic_t stop = 0;
-    assert_int_equal(sc_run_cell(&c, &doc->cells[0], doc, &stop), 0);
-    assert_int_equal(doc->cells[0].status, RP_STATUS_OK);
-    assert_true(atomic_load(&seen->batched) > 0);
-    assert_int_equal(atomic_load(&seen->alone), 0);
+    int rc = sc_run_cell(&c, &doc->cells[0], doc, &stop);
+    if (rc || doc->cells[0].status != RP_STATUS_OK)
+        fail_msg("the cell failed: %s: %s", sc_errname(rc),
+                 doc->cells[0].reason ? doc->cells[0].reason : "no reason");
+    uint64_t batched = atomic_load(&seen->batched) * 32, alone = atomic_load(&seen->alone);
+    if (batched == 0 || batched < 9 * alone)
+        fail_msg("reads timed in batches %llu, alone %llu", (unsigned long long)batched,
+                 (unsigned long long)alone);
     rp_doc_free(doc);
     munmap(seen, sizeof *seen);
     seen = NULL;
