@@ -281,6 +281,14 @@ void sc_cell_end(sc_cell *c, rp_cell *out, rp_doc *doc, sc_cell_state *st);
 /* ---- workload.c ---- */
 /* Writes the name of key i ("k" + 10 digits) into buf (12 bytes); returns its length. */
 size_t sc_key(char *buf, uint64_t i);
+/* The same in the key space `space` (a lower-case letter in place of the "k"). */
+size_t sc_key_in(char *buf, uint64_t i, char space);
+/* The key space of a working set of `keys` keys of `value_size` bytes on a persistent store: a
+ * letter other than "k" (the space of dump and failover, which clear or own the store), the same
+ * for the same shape in every run, so that the shapes of a suite keep their working sets side by
+ * side instead of clearing each other's. Two shapes may share a letter; the prefill mark of the
+ * space tells them apart. */
+char sc_key_space(uint64_t keys, size_t value_size);
 #define SC_KEY_MAX 16
 #define SC_KEY_LEN 11
 /* Fills a value of `len` bytes for key i, version v, with a self-check when len >= 24. */
@@ -292,6 +300,9 @@ int sc_value_check(const char *val, size_t len, uint64_t i, size_t expect_len);
 uint64_t sc_pick_key(sc_worker *w, const sc_zipf *z);
 /* Writes keys [0, n) with values of p.value_size, in batches. */
 int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t errlen);
+/* The same in the key space `space` (sc_key_in()). */
+int sc_prefill_in(kv_conn *kv, const sc_params *p, uint64_t n, char space, char *err,
+                  size_t errlen);
 /* Makes room for element n of the array *v of *cap elements of `size` bytes, doubling it (from
  * `first` elements) when it is full. 0, or -ENOMEM with the array unchanged. */
 int sc_grow(void **v, size_t n, size_t *cap, size_t size, size_t first);

@@ -8,8 +8,12 @@
 #include "sc.h"
 
 size_t sc_key(char *buf, uint64_t i) {
+    return sc_key_in(buf, i, 'k');
+}
+
+size_t sc_key_in(char *buf, uint64_t i, char space) {
     /* Fixed width, so every key has the same length and hashes the same way. */
-    buf[0] = 'k';
+    buf[0] = space;
     for (int d = 10; d >= 1; d--) {
         buf[d] = (char)('0' + i % 10);
         i /= 10;
@@ -69,9 +73,20 @@ uint64_t sc_pick_key(sc_worker *w, const sc_zipf *z) {
     return sc_rng_below(&w->rng, w->cell->p.keys);
 }
 
+char sc_key_space(uint64_t keys, size_t value_size) {
+    static const char letters[] = "abcdefghijlmnopqrstuvwxyz"; /* every one but k */
+    uint64_t h = sc_mix64(sc_mix64(keys) ^ (uint64_t)value_size);
+    return letters[h % (sizeof letters - 1)];
+}
+
 #define PREFILL_BATCH 256
 
 int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t errlen) {
+    return sc_prefill_in(kv, p, n, 'k', err, errlen);
+}
+
+int sc_prefill_in(kv_conn *kv, const sc_params *p, uint64_t n, char space, char *err,
+                  size_t errlen) {
     size_t vlen = p->value_size;
     kv_item *items = calloc(PREFILL_BATCH, sizeof *items);
     char *keys = calloc(PREFILL_BATCH, SC_KEY_MAX);
@@ -88,7 +103,7 @@ int sc_prefill(kv_conn *kv, const sc_params *p, uint64_t n, char *err, size_t er
             char *k = keys + j * SC_KEY_MAX;
             char *v = vals + j * vlen;
             items[j].key = k;
-            items[j].klen = sc_key(k, i + j);
+            items[j].klen = sc_key_in(k, i + j, space);
             sc_value_fill(v, vlen, i + j, 0);
             items[j].val = v;
             items[j].vlen = vlen;
