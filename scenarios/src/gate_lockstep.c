@@ -385,6 +385,21 @@ static int ls_start(gate *g, ls_side *side[2], bool head_first, unsigned serial)
     return ls_spawn(g, serial, second) || ls_ready(g, second) ? -1 : 0;
 }
 
+/* UDBENCH_TIMINGS: where a pair's time went (stderr): the two workers' start (spawn, the
+ * scenario's setup, one warm-up batch per cell), the rounds, the stop (finish and checks). */
+static void ls_timings(const gate *g, const ls_side *b, bool shared, const uint64_t *w) {
+    size_t batches = 0;
+    for (size_t m = 0; m < b->n; m++)
+        batches += b->live[m] ? 2 * (size_t)g->rounds : 0;
+    double rounds = (double)(w[2] - w[1]) / 1e9;
+    fprintf(stderr,
+            "udbench gate: timings: %s (%zu cells, %s): %.2f s: start %.2f s, %d rounds %.2f s "
+            "(%zu batches, %.2f ms each), stop %.2f s\n",
+            g->cells[b->cell[0]].scenario, b->n, shared ? "shared token" : "pipes",
+            (double)(w[3] - w[0]) / 1e9, (double)(w[1] - w[0]) / 1e9, g->rounds, rounds, batches,
+            batches ? rounds * 1e3 / (double)batches : 0.0, (double)(w[3] - w[2]) / 1e9);
+}
+
 /* The shared token of a pair (both builds speak protocol 3): a zeroed sc_lockstep in a memfd
  * the workers inherit. 0, or -errno (the pair then goes through the pipes). */
 static int ls_token(ls_side *b, ls_side *h) {
@@ -400,6 +415,7 @@ static int ls_token(ls_side *b, ls_side *h) {
         return -e;
     }
     b->tok = h->tok = p;
+    atomic_store(&b->tok->no_probe, 1);
     b->tok_fd = h->tok_fd = fd;
     b->base = 0;
     h->base = GATE_MAX_CELLS;
@@ -431,18 +447,24 @@ int sc_gate_lockstep_pair(gate *g, size_t gi, int look) {
     if (g->shared_token && ls_token(&b, &h))
         fprintf(stderr, "udbench gate: no shared token (%s): the batches go through pipes\n",
                 strerror(errno));
-    uint64_t s0, t0, s1, t1;
+    uint64_t s0, t0, s1, t1, w[4] = {sc_now_ns()};
     sc_cpu_ticks(&t0, &s0);
     int rc = ls_start(g, side, head_first, serial);
+    w[1] = sc_now_ns();
     if (b.tok_fd >= 0) { /* both workers have it now (or failed to start) */
         close(b.tok_fd);
         b.tok_fd = h.tok_fd = -1;
     }
     if (!rc)
         rc = ls_rounds(g, side);
+    w[2] = sc_now_ns();
     sc_cpu_ticks(&t1, &s1);
     int rb = ls_stop(&b, rc != 0), rh = ls_stop(&h, rc != 0);
+    bool shared = b.tok != NULL;
     ls_token_free(&b, &h);
+    w[3] = sc_now_ns();
+    if (getenv("UDBENCH_TIMINGS"))
+        ls_timings(g, &b, shared, w);
     if (rc || rb || rh) {
         fprintf(stderr, "udbench gate: the lockstep pair of %s (%zu cells) failed\n",
                 g->cells[b.cell[0]].scenario, b.n);

@@ -123,7 +123,8 @@ static double batch_figure(const sc_worker *w) {
 }
 
 static void begin_batch(sc_worker *w, uint64_t done) {
-    sc_probe_run(&w->prober, &w->slot->probe_before);
+    if (!atomic_load_explicit(&w->arena->ls->no_probe, memory_order_relaxed))
+        sc_probe_run(&w->prober, &w->slot->probe_before);
     w->wait0 = run_delay();
     w->slot->b_start = sc_now_ns();
     /* The batch's time runs from the first of its workers to start, not from the grant: on a
@@ -164,7 +165,8 @@ bool sc__ls_phase_over(sc_worker *w, uint64_t done, uint64_t target) {
     w->slot->b_end = sc_now_ns();
     uint64_t wait = run_delay();
     w->slot->b_wait = wait > w->wait0 ? wait - w->wait0 : 0;
-    sc_probe_run(&w->prober, &w->slot->probe_after);
+    if (!atomic_load_explicit(&ls->no_probe, memory_order_relaxed))
+        sc_probe_run(&w->prober, &w->slot->probe_after);
     end_batch(w);
     /* The last of the member's workers takes the batch's figure and hands the token back:
      * one wake-up of whoever granted it (the parent, or the gate itself). */

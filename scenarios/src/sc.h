@@ -116,6 +116,10 @@ typedef struct sc_lockstep {
      * a worker of it failed, with a wake-up of `parked`. */
     double figure[SC_LS_MEMBERS];
     _Atomic uint32_t failed[SC_LS_MEMBERS];
+    /* Set by the gate: no probe of the machine around a batch. The gate reads none, and two
+     * probes (0.6 ms, and a 4 MiB read that evicts the cell's working set) weighed a fifth of
+     * a 3 ms batch. */
+    _Atomic uint32_t no_probe;
 } sc_lockstep;
 
 /* The shared memory of one run of a cell. */
