@@ -95,10 +95,9 @@ void rp_metric_key(const rp_cell *c, const rp_metric *m, char *buf, size_t len) 
 }
 
 /* Whether the metric pair is paired in both runs against the same reference. */
-static bool both_paired(const rp_cell *bc, const rp_metric *bm, const rp_cell *hc,
-                        const rp_metric *hm) {
-    return rp__is_paired(bc, bm) && rp__is_paired(hc, hm) &&
-           rp__same_backend(bc->merit.reference, hc->merit.reference);
+static bool both_paired(const rp_doc *bd, const rp_cell *bc, const rp_metric *bm, const rp_doc *hd,
+                        const rp_cell *hc, const rp_metric *hm) {
+    return rp__is_paired(bc, bm) && rp__is_paired(hc, hm) && rp__same_reference(bd, bc, hd, hc);
 }
 
 static int copy_item_key(rp_cmp_item *it, const rp_cell *cell, const char *op) {
@@ -135,7 +134,7 @@ static int log_costs(const rp_merit *m, const rp_metric *metric, double *out, in
 }
 
 static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm, const rp_cell *hcell,
-                          const rp_metric *hm, double paired_alpha) {
+                          const rp_metric *hm, bool paired, double paired_alpha) {
     rp_cmp_item *it = rp_cmp_add_item(c);
     if (!it || copy_item_key(it, cell, bm->op))
         return -ENOMEM;
@@ -144,7 +143,6 @@ static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm, c
     it->head_value = rp_merit_value(&it->merit, hm, -1);
     if (c->paired) {
         /* Two separate runs: only what each paired within itself is compared. */
-        bool paired = both_paired(cell, bm, hcell, hm);
         it->gated = paired;
         if (!paired || c->machine_differed) {
             double bc = rp_merit_cost(&it->merit, it->base_value);
@@ -181,13 +179,14 @@ static int compare_metric(rp_cmp *c, const rp_cell *cell, const rp_metric *bm, c
 }
 
 /* The number of metrics paired in both runs (the Bonferroni divisor of alpha), in *n. */
-static int count_paired(const rp_doc *base, const rp_match_index *x, size_t *n) {
+static int count_paired(const rp_doc *base, const rp_doc *head, const rp_match_index *x,
+                        size_t *n) {
     int rc = 0;
     for (size_t i = 0; i < base->ncells && !rc; i++) {
         const rp_cell *cell = &base->cells[i], *hc = NULL;
         for (size_t j = 0; cell->status == RP_STATUS_OK && j < cell->nmetrics && !rc; j++) {
             const rp_metric *hm = rp__match_find(x, cell, cell->metrics[j].op, &hc, &rc);
-            *n += hm && both_paired(cell, &cell->metrics[j], hc, hm);
+            *n += hm && both_paired(base, cell, &cell->metrics[j], head, hc, hm);
         }
     }
     return rc;
@@ -199,7 +198,7 @@ static int compare_shared(rp_cmp *c, const rp_doc *base, const rp_doc *head, siz
     int rc = rp_match_index_new(head, &x);
     size_t npaired = 0;
     if (!rc && c->paired)
-        rc = count_paired(base, x, &npaired);
+        rc = count_paired(base, head, x, &npaired);
     double paired_alpha = c->alpha / (double)(npaired ? npaired : 1);
     for (size_t i = 0; i < base->ncells && !rc; i++) {
         const rp_cell *cell = &base->cells[i];
@@ -209,7 +208,9 @@ static int compare_shared(rp_cmp *c, const rp_doc *base, const rp_doc *head, siz
             const rp_cell *hc = NULL;
             const rp_metric *hm = rp__match_find(x, cell, cell->metrics[j].op, &hc, &rc);
             if (hm)
-                rc = compare_metric(c, cell, &cell->metrics[j], hc, hm, paired_alpha);
+                rc = compare_metric(c, cell, &cell->metrics[j], hc, hm,
+                                    both_paired(base, cell, &cell->metrics[j], head, hc, hm),
+                                    paired_alpha);
             else if (!rc)
                 (*only_base)++;
         }

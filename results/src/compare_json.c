@@ -20,7 +20,18 @@ static json_t *str_or_null(const char *s) {
     return s ? json_string(s) : json_null();
 }
 
-static json_t *item_to_json(const rp_cmp_item *it) {
+static const char *shown_verdict(const rp_cmp_item *it);
+
+/* What the text report shows of an item of a compare of two lockstep runs: the verdict it
+ * shows ("not paired", "machine moved" or the verdict), whether the probes say its batches ran
+ * in another cache regime in one run, and its group's common shift (a cost ratio). */
+static void paired_item_to_json(const rp_cmp_item *it, json_t *o) {
+    json_object_set_new(o, "shown_verdict", json_string(shown_verdict(it)));
+    json_object_set_new(o, "machine_moved", json_boolean(it->machine_moved));
+    json_object_set_new(o, "shift", num_or_null(exp(it->shift)));
+}
+
+static json_t *item_to_json(const rp_cmp_item *it, bool paired) {
     json_t *params = json_object();
     for (size_t i = 0; i < it->nparams; i++)
         json_object_set_new(params, it->params[i].key, json_string(it->params[i].value));
@@ -39,6 +50,8 @@ static json_t *item_to_json(const rp_cmp_item *it) {
     json_object_set_new(o, "n_head", json_integer(it->n_head));
     json_object_set_new(o, "verdict", json_string(rp_verdict_name(it->verdict)));
     json_object_set_new(o, "gated", json_boolean(it->gated));
+    if (paired)
+        paired_item_to_json(it, o);
     if (it->npairs) {
         json_object_set_new(o, "p_slow", json_real(it->p_slow));
         json_object_set_new(o, "p_ok", json_real(it->p_ok));
@@ -75,9 +88,18 @@ static json_t *cmp_to_json(const rp_cmp *c) {
     json_object_set_new(root, "max_looks", json_integer(c->max_looks));
     json_object_set_new(root, "wall_seconds", json_real(c->wall_seconds));
     json_object_set_new(root, "status", json_string(rp_gate_status_name(c->status)));
+    if (c->paired) {
+        /* What the text of a compare of two lockstep runs opens with. */
+        json_object_set_new(root, "machine",
+                            json_pack("{s:b, s:f, s:f}", "differed", c->machine_differed,
+                                      "base_llc_iterations", c->machine_base, "head_llc_iterations",
+                                      c->machine_head));
+        json_object_set_new(root, "run_spread",
+                            c->run_spread > 0 ? json_real(c->run_spread) : json_null());
+    }
     json_t *items = json_array();
     for (size_t i = 0; i < c->nitems; i++)
-        json_array_append_new(items, item_to_json(&c->items[i]));
+        json_array_append_new(items, item_to_json(&c->items[i], c->paired));
     json_object_set_new(root, "comparisons", items);
     return root;
 }
@@ -224,6 +246,10 @@ static void item_from_json(rd *r, json_t *o, rp_cmp_item *it, const char *where)
         it->p_ok = num(r, o, "p_ok", where);
         it->looks = (int)num(r, o, "looks", where);
     }
+    json_t *moved = json_object_get(o, "machine_moved"), *shift = json_object_get(o, "shift");
+    it->machine_moved = json_is_true(moved);
+    if (json_is_number(shift) && json_number_value(shift) > 0)
+        it->shift = log(json_number_value(shift));
     json_t *a = json_object_get(o, "anchors");
     if (json_is_object(a)) {
         it->has_anchors = true;
@@ -232,6 +258,20 @@ static void item_from_json(rd *r, json_t *o, rp_cmp_item *it, const char *where)
         it->utest = json_is_true(json_object_get(a, "utest"));
         it->utest_p = num(r, a, "utest_p", where);
     }
+}
+
+/* A compare of two lockstep runs ("paired-ratio"): the probes' agreement and the run-to-run
+ * spread (both optional: documents written before them still read). */
+static void read_paired(rd *r, json_t *root, rp_cmp *c) {
+    c->paired = c->method && !strcmp(c->method, "paired-ratio");
+    json_t *m = json_object_get(root, "machine"), *spread = json_object_get(root, "run_spread");
+    if (json_is_object(m)) {
+        c->machine_differed = json_is_true(json_object_get(m, "differed"));
+        c->machine_base = num(r, m, "base_llc_iterations", "machine");
+        c->machine_head = num(r, m, "head_llc_iterations", "machine");
+    }
+    if (json_is_number(spread))
+        c->run_spread = json_number_value(spread);
 }
 
 static int cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
@@ -276,6 +316,7 @@ static int cmp_read(const char *path, rp_cmp **out, char *err, size_t errlen) {
     c->pairs_per_look = (int)num(&r, root, "pairs_per_look", "document");
     c->max_looks = (int)num(&r, root, "max_looks", "document");
     c->wall_seconds = num(&r, root, "wall_seconds", "document");
+    read_paired(&r, root, c);
     json_t *items = need(&r, root, "comparisons", JSON_ARRAY, "document");
     size_t i;
     json_t *o;

@@ -140,6 +140,45 @@ static int paired_costs(const rp_cell *c, const rp_metric *m, double *out, int m
     return n;
 }
 
+/* Whether two lists of parameters are the same, in the same order. */
+static bool same_param_list(const rp_param *a, size_t na, const rp_param *b, size_t nb) {
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i].key, b[i].key) != 0 || strcmp(a[i].value, b[i].value) != 0)
+            return false;
+    return true;
+}
+
+/* Whether a and b are cells of one group of a run: the same scenario and parameters. */
+static bool same_group(const rp_cell *a, const rp_cell *b) {
+    return a->scenario && b->scenario && !strcmp(a->scenario, b->scenario) &&
+           same_param_list(a->params, a->nparams, b->params, b->nparams);
+}
+
+/* The identity of the backend cell c of document d was paired against: its reference cell's
+ * (the one its adapter gave, "backend_desc"), else the reference's URI without a port or a
+ * temporary folder (an older document, or a reference not among d's cells). */
+static void reference_identity(const rp_doc *d, const rp_cell *c, char *buf, size_t len) {
+    for (size_t i = 0; i < d->ncells; i++) {
+        const rp_cell *r = &d->cells[i];
+        if (r->backend && !strcmp(r->backend, c->merit.reference) && same_group(r, c)) {
+            rp_cell_identity(r, buf, len);
+            return;
+        }
+    }
+    rp__uri_key(c->merit.reference, buf, len);
+}
+
+bool rp__same_reference(const rp_doc *bd, const rp_cell *bc, const rp_doc *hd, const rp_cell *hc) {
+    if (!bc->merit.reference || !hc->merit.reference)
+        return false;
+    char kb[1024], kh[1024];
+    reference_identity(bd, bc, kb, sizeof kb);
+    reference_identity(hd, hc, kh, sizeof kh);
+    return strcmp(kb, kh) == 0;
+}
+
 bool rp__is_paired(const rp_cell *c, const rp_metric *m) {
     return c->merit.reference && c->merit.metric && !strcmp(c->merit.metric, m->op) &&
            !rp__same_backend(c->merit.reference, c->backend) && c->merit.ratio > 0;
@@ -209,14 +248,8 @@ bool rp__cell_slow_share(const rp_metric *m, double *share) {
 }
 
 static bool same_params(const rp_cmp_item *a, const rp_cmp_item *b) {
-    if (strcmp(a->scenario, b->scenario) != 0 || strcmp(a->op, b->op) != 0 ||
-        a->nparams != b->nparams)
-        return false;
-    for (size_t i = 0; i < a->nparams; i++)
-        if (strcmp(a->params[i].key, b->params[i].key) != 0 ||
-            strcmp(a->params[i].value, b->params[i].value) != 0)
-            return false;
-    return true;
+    return !strcmp(a->scenario, b->scenario) && !strcmp(a->op, b->op) &&
+           same_param_list(a->params, a->nparams, b->params, b->nparams);
 }
 
 /* Whether item `it` carries a paired change whose ratio can enter its group's common shift. */

@@ -224,6 +224,10 @@ const rp_metric *rp__match_find(const struct rp_match_index *m, const rp_cell *l
 bool rp__doc_machine(const rp_doc *d, double *median, double *slow_share);
 /* Whether two runs' probes agree (see above); *ma and *mb get their medians. */
 bool rp__machines_agree(const rp_doc *a, const rp_doc *b, double *ma, double *mb);
+/* Whether cell bc of document bd and cell hc of hd were paired against the same reference:
+ * the same backend by its identity (the reference cell's "backend_desc"), as the rest of
+ * compare matches backends, so that URIs that differ only in a port or a temporary path match. */
+bool rp__same_reference(const rp_doc *bd, const rp_cell *bc, const rp_doc *hd, const rp_cell *hc);
 /* Whether metric m of cell c carries paired ratios against another backend. */
 bool rp__is_paired(const rp_cell *c, const rp_metric *m);
 /* The share of the batches of cell c's metric m in the slow regime (a changed batch counts

@@ -399,7 +399,11 @@ int sc_gate_main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN); /* a worker that dies shows as a failed write, not our death */
     if (!a.count && a.mode != 2) {
-        g.lockstep = sc_gate_has_worker(g.base_bin) && sc_gate_has_worker(g.head_bin);
+        int pb = sc_gate_worker_protocol(g.base_bin), ph = sc_gate_worker_protocol(g.head_bin);
+        g.lockstep = pb >= 2 && ph >= 2;
+        /* UDBENCH_GATE_PIPES: the batches through the workers' pipes (protocol 2), to measure
+         * what the shared token saves. */
+        g.shared_token = pb >= 3 && ph >= 3 && !getenv("UDBENCH_GATE_PIPES");
         if (!g.lockstep && a.mode == 1) {
             fprintf(stderr, "udbench gate: --mode lockstep: a build has no catalogue `udbench "
                             "gate-worker`\n");

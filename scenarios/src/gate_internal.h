@@ -52,6 +52,7 @@ typedef struct gate {
     uint64_t rng;
     bool verbose;
     bool lockstep;       /* both builds have the catalogue's gate-worker (else whole processes) */
+    bool shared_token;   /* both speak protocol 3: the gate grants batches on a shared token */
     int rounds;          /* lockstep: rounds of one batch per (build, cell) in a pair */
     double batch;        /* seconds per lockstep batch of an embedded backend */
     double server_batch; /* the same of a server (not on_host): a few hundred round trips */
@@ -97,8 +98,9 @@ void sc_gate_backend(const char *dir, const gate_cell *c, char *backend, size_t 
 int sc_gate_pair(gate *g, size_t gi, int look);
 /* The lockstep pair (gate_lockstep.c), with the same result. */
 int sc_gate_lockstep_pair(gate *g, size_t gi, int look);
-/* Whether BIN has the catalogue's lockstep worker (gate-worker protocol 2). */
-bool sc_gate_has_worker(const char *bin);
+/* The gate-worker protocol of BIN: 2 (the catalogue's lockstep worker, batches through its
+ * pipes), 3 (and the gate's shared token, --namespace), or 0 when it has none. */
+int sc_gate_worker_protocol(const char *bin);
 /* The items of cell ci, made at its first pair: one per op of a whole-process trial's cell,
  * or (cell NULL, lockstep) the one op of the scenario's figure of merit. 0, or -ENOMEM. */
 int sc_gate_items(gate *g, size_t ci, const char *scenario, const rp_cell *cell);

@@ -15,6 +15,14 @@
  * The pair stays the independent unit of the verdict (its batches are not: they share the two
  * processes' memory layouts and the pair's stretch of load); see results/README.md.
  *
+ * The token: with workers of protocol 3 the gate makes one shared mapping (an sc_lockstep in a
+ * memfd) that both workers map and pass to their cells' workers, with one futex word per
+ * member (the base's cells are members 0.., the head's GATE_MAX_CELLS..). The gate grants
+ * each batch straight to the member's workers, and the last of them writes the batch's figure
+ * into the token and wakes the gate: two wake-ups a batch. (Through the workers' pipes, as
+ * protocol 2 does, a batch took four: the gate, the build's worker, the cell's workers and
+ * back, which at load 15 cost more than the 3 ms batch itself.)
+ *
  * A cell's pair is dropped, by one rule for both builds, when the machine's steal time over
  * the pair passes the limit, or when its per-round ratios spread so much (interquartile range
  * of their logarithms above the limit) that the machine changed within most rounds. A cell that is
@@ -22,20 +30,27 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "gate_internal.h"
+#include "lockstep.h"
 #include "rp_stats.h"
 
 #define LS_MAX_ROUNDS 1000
+/* A short batch of a slow store may hold none of the figure's operations (four updates of a
+ * 50/50 mix): it runs again, as one longer turn of the same member, at most this often. */
+#define LS_TRIES 16
+#define LS_BATCH_LIMIT_NS (120ull * 1000000000ull)
 
 typedef struct ls_side {
     const char *bin;
@@ -47,9 +62,12 @@ typedef struct ls_side {
     size_t cell[GATE_MAX_CELLS]; /* member -> the gate's cell */
     bool live[GATE_MAX_CELLS];
     size_t n;
+    uint32_t base;    /* the side's members on the token: base + member */
+    sc_lockstep *tok; /* the shared token (protocol 3), or NULL: through the pipes */
+    int tok_fd;       /* the token's memfd until both workers started, else -1 */
 } ls_side;
 
-bool sc_gate_has_worker(const char *bin) {
+int sc_gate_worker_protocol(const char *bin) {
     int p[2];
     if (pipe(p))
         return false;
@@ -74,7 +92,8 @@ bool sc_gate_has_worker(const char *bin) {
     close(p[0]);
     int st;
     bool ok = waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    return ok && n > 0 && strtol(out, NULL, 10) == 2;
+    long proto = ok && n > 0 ? strtol(out, NULL, 10) : 0;
+    return proto >= 2 && proto < 100 ? (int)proto : 0;
 }
 
 /* The command line of a worker for the members of s. */
@@ -84,6 +103,14 @@ static void ls_argv(const gate *g, const ls_side *s, unsigned serial, char (*buf
     int a = 0, b = 0;
     argv[a++] = (char *)s->bin;
     argv[a++] = "gate-worker";
+    if (s->tok) {
+        snprintf(buf[b], sizeof buf[b], "%d,%u", s->tok_fd, s->base);
+        argv[a++] = "--token";
+        argv[a++] = buf[b++];
+        /* Each build counts and stamps keys of its own on a server both reach. */
+        argv[a++] = "--namespace";
+        argv[a++] = s->tag == 'b' ? "gate-b" : "gate-h";
+    }
     /* The smoke suite's shapes: working sets that stay in the caches (README, "The gate"). */
     argv[a++] = "--suite";
     argv[a++] = "smoke";
@@ -110,8 +137,8 @@ static void ls_argv(const gate *g, const ls_side *s, unsigned serial, char (*buf
 }
 
 static int ls_spawn(const gate *g, unsigned serial, ls_side *s) {
-    static char buf[GATE_MAX_CELLS + 8][600];
-    char *argv[2 * GATE_MAX_CELLS + 16];
+    static char buf[GATE_MAX_CELLS + 9][600];
+    char *argv[2 * GATE_MAX_CELLS + 20];
     snprintf(s->dir, sizeof s->dir, "%s/%c%u", g->scratch, s->tag, serial);
     snprintf(s->err, sizeof s->err, "%s/worker-%c.err", g->scratch, s->tag);
     if (mkdir(s->dir, 0700) && errno != EEXIST)
@@ -188,8 +215,53 @@ static int ls_ready(gate *g, ls_side *s) {
     return 0;
 }
 
+/* Whether the worker process of s has exited (it is not reaped here: ls_stop() does). */
+static bool ls_exited(const ls_side *s) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0;
+}
+
+/* Waits until the workers of member `member` of s hand the token back: 0, or SC_EWORKER (a
+ * worker failed, or the build's worker exited) or SC_ETIMEDOUT. */
+static int ls_wait(const ls_side *s, uint32_t member) {
+    sc_lockstep *t = s->tok;
+    uint64_t limit = sc_now_ns() + LS_BATCH_LIMIT_NS;
+    while (!atomic_load(&t->parked)) {
+        if (atomic_load(&t->failed[member]))
+            return SC_EWORKER;
+        struct timespec ts = {0, 50000000};
+        if (sc__futex(&t->parked, FUTEX_WAIT, 0, &ts) == 0 || errno != ETIMEDOUT)
+            continue;
+        /* Nothing for 50 ms: a worker that died leaves no word behind. */
+        if (ls_exited(s))
+            return SC_EWORKER;
+        if (sc_now_ns() > limit)
+            return SC_ETIMEDOUT;
+    }
+    return 0;
+}
+
+/* One batch of member m on the shared token: granted to the member's workers, its figure
+ * read from the token. 0, or SC_EWORKER. */
+static int ls_batch_token(ls_side *s, size_t m, double *v) {
+    uint32_t member = s->base + (uint32_t)m;
+    for (int k = 0; k < LS_TRIES; k++) {
+        s->tok->figure[member] = 0;
+        sc__ls_grant(s->tok, member);
+        if (ls_wait(s, member))
+            return SC_EWORKER;
+        *v = s->tok->figure[member];
+        if (*v > 0)
+            return 0;
+    }
+    return SC_EWORKER;
+}
+
 /* One batch of member m: the token to the worker and its figure back. 0, or SC_EWORKER. */
 static int ls_batch(ls_side *s, size_t m, double *v) {
+    if (s->tok)
+        return ls_batch_token(s, m, v);
     unsigned char cmd[2] = {'g', (unsigned char)m};
     if (write(s->to, cmd, 2) != 2 || ls_answer(s, v) || !(*v > 0))
         return SC_EWORKER;
@@ -313,11 +385,57 @@ static int ls_start(gate *g, ls_side *side[2], bool head_first, unsigned serial)
     return ls_spawn(g, serial, second) || ls_ready(g, second) ? -1 : 0;
 }
 
+/* UDBENCH_TIMINGS: where a pair's time went (stderr): the two workers' start (spawn, the
+ * scenario's setup, one warm-up batch per cell), the rounds, the stop (finish and checks). */
+static void ls_timings(const gate *g, const ls_side *b, bool shared, const uint64_t *w) {
+    size_t batches = 0;
+    for (size_t m = 0; m < b->n; m++)
+        batches += b->live[m] ? 2 * (size_t)g->rounds : 0;
+    double rounds = (double)(w[2] - w[1]) / 1e9;
+    fprintf(stderr,
+            "udbench gate: timings: %s (%zu cells, %s): %.2f s: start %.2f s, %d rounds %.2f s "
+            "(%zu batches, %.2f ms each), stop %.2f s\n",
+            g->cells[b->cell[0]].scenario, b->n, shared ? "shared token" : "pipes",
+            (double)(w[3] - w[0]) / 1e9, (double)(w[1] - w[0]) / 1e9, g->rounds, rounds, batches,
+            batches ? rounds * 1e3 / (double)batches : 0.0, (double)(w[3] - w[2]) / 1e9);
+}
+
+/* The shared token of a pair (both builds speak protocol 3): a zeroed sc_lockstep in a memfd
+ * the workers inherit. 0, or -errno (the pair then goes through the pipes). */
+static int ls_token(ls_side *b, ls_side *h) {
+    int fd = memfd_create("udbench-gate-token", 0); /* inherited by the workers: no CLOEXEC */
+    if (fd < 0)
+        return -errno;
+    void *p = MAP_FAILED;
+    if (ftruncate(fd, sizeof(sc_lockstep)) == 0)
+        p = mmap(NULL, sizeof(sc_lockstep), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    b->tok = h->tok = p;
+    atomic_store(&b->tok->no_probe, 1);
+    b->tok_fd = h->tok_fd = fd;
+    b->base = 0;
+    h->base = GATE_MAX_CELLS;
+    return 0;
+}
+
+static void ls_token_free(ls_side *b, ls_side *h) {
+    if (b->tok_fd >= 0)
+        close(b->tok_fd);
+    if (b->tok)
+        munmap(b->tok, sizeof(sc_lockstep));
+    b->tok = h->tok = NULL;
+    b->tok_fd = h->tok_fd = -1;
+}
+
 int sc_gate_lockstep_pair(gate *g, size_t gi, int look) {
     static unsigned serial;
     static ls_side b, h;
-    b = (ls_side){.bin = g->base_bin, .tag = 'b', .to = -1, .from = -1};
-    h = (ls_side){.bin = g->head_bin, .tag = 'h', .to = -1, .from = -1};
+    b = (ls_side){.bin = g->base_bin, .tag = 'b', .to = -1, .from = -1, .tok_fd = -1};
+    h = (ls_side){.bin = g->head_bin, .tag = 'h', .to = -1, .from = -1, .tok_fd = -1};
     for (size_t ci = 0; ci < g->ncells; ci++)
         if (g->cells[ci].group == gi && g->open[ci])
             b.cell[b.n++] = h.cell[h.n++] = ci;
@@ -326,13 +444,27 @@ int sc_gate_lockstep_pair(gate *g, size_t gi, int look) {
     bool head_first = sc_gate_rand(g) & 1;
     serial++;
     ls_side *side[2] = {&b, &h};
-    uint64_t s0, t0, s1, t1;
+    if (g->shared_token && ls_token(&b, &h))
+        fprintf(stderr, "udbench gate: no shared token (%s): the batches go through pipes\n",
+                strerror(errno));
+    uint64_t s0, t0, s1, t1, w[4] = {sc_now_ns()};
     sc_cpu_ticks(&t0, &s0);
     int rc = ls_start(g, side, head_first, serial);
+    w[1] = sc_now_ns();
+    if (b.tok_fd >= 0) { /* both workers have it now (or failed to start) */
+        close(b.tok_fd);
+        b.tok_fd = h.tok_fd = -1;
+    }
     if (!rc)
         rc = ls_rounds(g, side);
+    w[2] = sc_now_ns();
     sc_cpu_ticks(&t1, &s1);
     int rb = ls_stop(&b, rc != 0), rh = ls_stop(&h, rc != 0);
+    bool shared = b.tok != NULL;
+    ls_token_free(&b, &h);
+    w[3] = sc_now_ns();
+    if (getenv("UDBENCH_TIMINGS"))
+        ls_timings(g, &b, shared, w);
     if (rc || rb || rh) {
         fprintf(stderr, "udbench gate: the lockstep pair of %s (%zu cells) failed\n",
                 g->cells[b.cell[0]].scenario, b.n);

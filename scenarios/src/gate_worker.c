@@ -3,7 +3,8 @@
  *
  *   udbench gate-worker [udbench run options: --scenario ID --backend URI... --procs P
  *                        --duration S --keys K --value-size V --seed N ...]
- *   udbench gate-worker --protocol    prints the protocol's version (2) and exits
+ *   udbench gate-worker [--token FD,BASE] [--namespace NS] [udbench run options...]
+ *   udbench gate-worker --protocol    prints the protocol's version (3) and exits
  *
  * The worker is `udbench run`'s own lockstep engine (lockstep.c) with the token held outside:
  * it expands its options into cells exactly as `udbench run` does (plan.c), one per backend
@@ -20,16 +21,29 @@
  *   'g' and one byte, a cell index -> one batch of that cell, then one double: the batch's
  *   figure of merit (the catalogue's: ops/s, bytes/s or a p50 in ns), or -1 after a failure;
  *   'q' or end of input -> the workers end, each cell's finish() checks the outcome (lock: no
- *   lost update), and the worker exits 0, or 1 with a message on stderr.
+ *   lost update, and no increment the worker did not make: a counter shared with the other
+ *   build), and the worker exits 0, or 1 with a message on stderr.
+ *
+ * Protocol 3 adds two leading options. `--token FD,BASE`: FD (inherited) is the gate's token
+ * (an sc_lockstep, sc.h), shared by both builds' workers, and cell i is its member BASE + i.
+ * The gate then grants every batch itself, straight to the cell's workers, and reads the
+ * batch's figure from the token: two wake-ups a batch instead of four (the gate, this worker,
+ * the cell's workers and back). This worker only warms its cells up on the token before its
+ * ready answer (the gate starts the two builds one after the other), then watches its cells
+ * (a failed one: its `failed` word) until 'q' or end of input; 'g' is not used.
+ * `--namespace NS`: a prefix of the cells' own keys (lock's counter, visibility's stamp), so
+ * that two builds on one server never count on one key.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -37,7 +51,7 @@
 #include "gate_internal.h"
 #include "lockstep.h"
 
-#define GW_PROTOCOL 2
+#define GW_PROTOCOL 3
 #define GW_TRIES 16
 
 /* Writes all of buf to fd; 0, or -errno (-EIO when write wrote nothing). */
@@ -104,7 +118,10 @@ typedef struct gw {
     size_t n;
     sc_cell_state *st;
     sc_ls_group *group;
-    int *batches; /* recorded batches per cell */
+    int *batches;       /* recorded batches per cell */
+    sc_lockstep *token; /* the gate's (--token), or NULL */
+    uint32_t base;      /* cell i is member base + i of the token */
+    const char *ns;     /* --namespace, or NULL */
 } gw;
 
 static void gw_help(void) {
@@ -141,6 +158,8 @@ static int gw_plan(gw *w, int argc, char **argv) {
     if (sc_plan_cells(&w->plan, &w->cells, &w->n))
         return 1;
     gw_keep_named(w);
+    for (size_t i = 0; w->ns && i < w->n; i++)
+        snprintf(w->cells[i].ns, sizeof w->cells[i].ns, "%s", w->ns);
     if (w->n == 0 || w->n >= 256) {
         fprintf(stderr,
                 "udbench gate-worker: %zu cells; 1 to 255 expected (name backends with "
@@ -161,7 +180,7 @@ static int gw_plan(gw *w, int argc, char **argv) {
 static int gw_start(gw *w, volatile sig_atomic_t *stop) {
     for (size_t i = 0; i < w->n; i++)
         sc_cell_begin(&w->cells[i], &w->doc->cells[i], &w->st[i]);
-    w->group = sc_ls_open(w->cells, w->doc->cells, w->st, w->n, stop);
+    w->group = sc_ls_open(w->cells, w->doc->cells, w->st, w->n, stop, w->token, w->base);
     if (!w->group) {
         fprintf(stderr, "udbench gate-worker: out of memory\n");
         return gw_answer(-1) ? -1 : 0;
@@ -222,17 +241,46 @@ static void gw_serve(gw *w) {
     }
 }
 
+/* With the gate's token: watches the cells (a failed one is marked on the token) until 'q',
+ * end of input or a stop signal (which points stdin at /dev/null). */
+static void gw_watch(gw *w) {
+    for (;;) {
+        (void)sc_ls_watch(w->group);
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        int r = poll(&p, 1, 50);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || gw_stop)
+            return;
+        unsigned char cmd;
+        if (r > 0 && (sc_gw_read_full(0, &cmd, 1) != 1 || cmd == 'q'))
+            return;
+    }
+}
+
+/* The cell's lock counter counted increments this worker did not make: another process (the
+ * other build of a gate on one server) counted on the same key. */
+static bool gw_counter_shared(const rp_cell *o) {
+    return o->correctness.present && o->correctness.lost_updates < 0;
+}
+
 /* Ends the workers and checks every cell that ran. 0, or 1 with the reasons on stderr. */
 static int gw_finish(gw *w) {
     int rc = 0;
     sc_ls_close(w->group);
     for (size_t i = 0; i < w->n; i++) {
         rp_cell *o = &w->doc->cells[i];
-        bool ran = w->batches[i] > 0;
+        bool ran = w->batches[i] > 0 || w->token;
         sc_cell_end(&w->cells[i], o, w->doc, &w->st[i]);
         if (ran && o->status == RP_STATUS_ERROR) {
             fprintf(stderr, "udbench gate-worker: %s on %s: %s\n", o->scenario, o->backend,
                     o->reason ? o->reason : "failed");
+            rc = 1;
+        } else if (ran && gw_counter_shared(o)) {
+            fprintf(stderr,
+                    "udbench gate-worker: %s on %s: the counter holds %lld more increments "
+                    "than this build made: its key is shared with another run\n",
+                    o->scenario, o->backend, (long long)-o->correctness.lost_updates);
             rc = 1;
         }
     }
@@ -245,6 +293,50 @@ static void gw_free(gw *w) {
     free(w->batches);
     rp_doc_free(w->doc);
     sc_plan_free(&w->plan);
+    if (w->token)
+        munmap(w->token, sizeof *w->token);
+}
+
+/* Maps the gate's token "FD,BASE" into w. 0, or 2 with a message. */
+static int gw_token(gw *w, const char *arg) {
+    char *end;
+    long fd = strtol(arg, &end, 10);
+    long base = *end == ',' ? strtol(end + 1, &end, 10) : -1;
+    if (*end || fd < 0 || base < 0 || base >= (long)SC_LS_END) {
+        fprintf(stderr, "udbench gate-worker: --token FD,BASE expected, not '%s'\n", arg);
+        return 2;
+    }
+    void *p = mmap(NULL, sizeof *w->token, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "udbench gate-worker: the token: %s\n", strerror(errno));
+        return 2;
+    }
+    close((int)fd); /* the mapping stays; the cells' workers inherit it */
+    w->token = p;
+    w->base = (uint32_t)base;
+    return 0;
+}
+
+/* The leading options of protocol 3 (--token, --namespace): how many arguments they took, or
+ * -2 with a message. */
+static int gw_leading(gw *w, int argc, char **argv) {
+    int k = 1;
+    while (k + 1 < argc) {
+        if (!strcmp(argv[k], "--token")) {
+            if (gw_token(w, argv[k + 1]))
+                return -2;
+        } else if (!strcmp(argv[k], "--namespace")) {
+            w->ns = argv[k + 1];
+            if (strlen(w->ns) >= sizeof w->cells[0].ns) {
+                fprintf(stderr, "udbench gate-worker: --namespace: at most %zu characters\n",
+                        sizeof w->cells[0].ns - 1);
+                return -2;
+            }
+        } else
+            break;
+        k += 2;
+    }
+    return k - 1;
 }
 
 int sc_gate_worker_main(int argc, char **argv) {
@@ -254,6 +346,13 @@ int sc_gate_worker_main(int argc, char **argv) {
     }
     static gw w;
     memset(&w, 0, sizeof w);
+    int lead = gw_leading(&w, argc, argv);
+    if (lead < 0)
+        return 2;
+    /* The run options follow, as `udbench run` parses them (argv[0] kept). */
+    argv[lead] = argv[0];
+    argc -= lead;
+    argv += lead;
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -269,8 +368,12 @@ int sc_gate_worker_main(int argc, char **argv) {
         gw_free(&w);
         return rc < 0 ? 0 : rc;
     }
-    if (gw_start(&w, &gw_stop) == 0 && w.group)
-        gw_serve(&w);
+    if (gw_start(&w, &gw_stop) == 0 && w.group) {
+        if (w.token)
+            gw_watch(&w);
+        else
+            gw_serve(&w);
+    }
     rc = w.group ? gw_finish(&w) : 1;
     gw_free(&w);
     return rc;

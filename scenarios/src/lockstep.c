@@ -148,12 +148,25 @@ static void wait_ready(member *ms, size_t n, volatile sig_atomic_t *stop) {
 }
 
 /* Passes the token to `holder` (a member, or SC_LS_END). */
-static void grant(sc_lockstep *ls, uint32_t holder) {
+void sc__ls_grant(sc_lockstep *ls, uint32_t holder) {
     atomic_store(&ls->parked, 0);
+    atomic_store(&ls->arrived, 0);
     atomic_store(&ls->deadline, 0);
     uint32_t seq = atomic_load(&ls->turn) / SC_LS_MEMBERS + 1;
     atomic_store(&ls->turn, seq * SC_LS_MEMBERS + holder);
-    sc__futex(&ls->turn, FUTEX_WAKE, INT_MAX, NULL);
+    /* Only the holder's workers wake: each member's workers sleep on a word of their own (one
+     * word for all woke every worker of every member at every grant). */
+    atomic_store(&ls->word[holder], holder == SC_LS_END ? SC_LS_WORD_END : seq);
+    sc__futex(&ls->word[holder], FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/* The end of the rounds for members base .. base + n - 1 only: on the gate's token the other
+ * build's workers go on. */
+static void end_members(sc_lockstep *ls, uint32_t base, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        atomic_store(&ls->word[base + i], SC_LS_WORD_END);
+        sc__futex(&ls->word[base + i], FUTEX_WAKE, INT_MAX, NULL);
+    }
 }
 
 /* One batch of member m: the token, then wait until all its workers parked. 0, or SC_EWORKER
@@ -162,7 +175,7 @@ static void grant(sc_lockstep *ls, uint32_t holder) {
 static int run_batch(sc_lockstep *ls, member *m, int index, volatile sig_atomic_t *stop) {
     uint32_t P = (uint32_t)m->c->p.procs;
     uint64_t now = sc_now_ns();
-    grant(ls, (uint32_t)index);
+    sc__ls_grant(ls, (uint32_t)index);
     uint64_t limit = now + BATCH_LIMIT_NS;
     for (;;) {
         uint32_t k = atomic_load(&ls->parked);
@@ -199,9 +212,7 @@ static void sum_hist(member *m, int o) {
 static double batch_seconds(const member *m) {
     uint64_t longest = 0;
     for (int i = 0; i < m->c->p.procs; i++) {
-        const sc_slot *s = &m->a->slots[i];
-        uint64_t span = s->b_end > s->b_start ? s->b_end - s->b_start : 0;
-        uint64_t busy = span > s->b_wait ? span - s->b_wait : span / 16;
+        uint64_t busy = sc__slot_busy_ns(&m->a->slots[i]);
         longest = busy > longest ? busy : longest;
     }
     return (double)longest / 1e9;
@@ -382,8 +393,8 @@ static void member_finish(member *m, bool killed, volatile sig_atomic_t *stop) {
 
 /* Ends the rounds and reaps every member's workers (they all end at the grant, so one grace
  * period covers them all). Returns whether some had to be killed. */
-static bool end_rounds(sc_lockstep *ls, member *ms, size_t n) {
-    grant(ls, SC_LS_END);
+static bool end_rounds(sc_lockstep *ls, member *ms, size_t n, uint32_t base) {
+    end_members(ls, base, n);
     uint64_t deadline = sc_now_ns() + GRACE_NS;
     int killed = 0;
     for (size_t i = 0; i < n; i++)
@@ -393,8 +404,9 @@ static bool end_rounds(sc_lockstep *ls, member *ms, size_t n) {
 }
 
 /* Ends the rounds, reaps every member's workers and finishes each live member. */
-static void finish_all(sc_lockstep *ls, member *ms, size_t n, volatile sig_atomic_t *stop) {
-    bool killed = end_rounds(ls, ms, n);
+static void finish_all(sc_lockstep *ls, member *ms, size_t n, uint32_t base,
+                       volatile sig_atomic_t *stop) {
+    bool killed = end_rounds(ls, ms, n, base);
     for (size_t i = 0; i < n; i++)
         if (ms[i].a && ms[i].live)
             member_finish(&ms[i], killed, stop);
@@ -449,7 +461,7 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
     t[1] = sc_now_ns();
     int nr = rounds(ls, ms, n, seed, took, stop);
     t[2] = sc_now_ns();
-    finish_all(ls, ms, n, stop);
+    finish_all(ls, ms, n, 0, stop);
     t[3] = sc_now_ns();
     for (size_t i = 0; i < n; i++)
         took[i] += ms[i].setup_s;
@@ -469,6 +481,8 @@ void sc_lockstep_run(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
 
 struct sc_ls_group {
     sc_lockstep *ls;
+    bool own_ls;   /* mapped here (else the gate's, mapped by the caller) */
+    uint32_t base; /* member i of the group is member base + i of the token */
     member *ms;
     size_t n;
     volatile sig_atomic_t *stop;
@@ -481,30 +495,37 @@ static void group_release(sc_ls_group *g) {
         free(g->ms[i].prev);
         free(g->ms[i].cur);
     }
-    if (g->ls && g->ls != MAP_FAILED)
+    if (g->own_ls && g->ls && g->ls != MAP_FAILED)
         munmap(g->ls, sizeof *g->ls);
     free(g->ms);
     free(g);
 }
 
 sc_ls_group *sc_ls_open(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
-                        volatile sig_atomic_t *stop) {
-    sc_ls_group *g = n < SC_LS_END ? calloc(1, sizeof *g) : NULL;
+                        volatile sig_atomic_t *stop, sc_lockstep *token, uint32_t base) {
+    sc_ls_group *g = base + n < SC_LS_END ? calloc(1, sizeof *g) : NULL;
     if (!g)
         return NULL;
     g->n = n;
     g->stop = stop;
+    g->base = base;
     g->ms = calloc(n ? n : 1, sizeof *g->ms);
-    g->ls = mmap(NULL, sizeof *g->ls, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    g->own_ls = token == NULL;
+    g->ls = token ? token
+                  : mmap(NULL, sizeof *g->ls, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                         -1, 0);
     if (!g->ms || g->ls == MAP_FAILED) {
         group_release(g);
         return NULL;
     }
-    atomic_store(&g->ls->turn, 0);
+    /* The gate's token starts at turn 0 when it is made, and another build's workers may hold
+     * it already: only a token of the group's own starts here. */
+    if (g->own_ls)
+        atomic_store(&g->ls->turn, 0);
     for (size_t i = 0; i < n; i++) {
         g->ms[i] = (member){.c = &cells[i], .out = &outs[i], .st = &st[i]};
         if (!st[i].done)
-            member_start(&g->ms[i], g->ls, (int)i);
+            member_start(&g->ms[i], g->ls, (int)(base + i));
     }
     wait_ready(g->ms, n, stop);
     return g;
@@ -519,7 +540,7 @@ int sc_ls_batch(sc_ls_group *g, size_t i, int round, int position) {
         return SC_EWORKER;
     uint64_t ticks0, steal0, ticks1, steal1;
     sc_cpu_ticks(&ticks0, &steal0);
-    if (run_batch(g->ls, &g->ms[i], (int)i, g->stop))
+    if (run_batch(g->ls, &g->ms[i], (int)(g->base + i), g->stop))
         return SC_EWORKER;
     sc_cpu_ticks(&ticks1, &steal1);
     double steal = ticks1 > ticks0 && steal1 >= steal0
@@ -529,9 +550,23 @@ int sc_ls_batch(sc_ls_group *g, size_t i, int round, int position) {
     return 0;
 }
 
+size_t sc_ls_watch(sc_ls_group *g) {
+    size_t live = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        member *m = &g->ms[i];
+        if (m->live && member_broken(m)) {
+            member_fail(m, "a worker failed");
+            atomic_store(&g->ls->failed[g->base + i], 1);
+            sc__futex(&g->ls->parked, FUTEX_WAKE, INT_MAX, NULL);
+        }
+        live += m->live;
+    }
+    return live;
+}
+
 void sc_ls_close(sc_ls_group *g) {
     if (!g)
         return;
-    finish_all(g->ls, g->ms, g->n, g->stop);
+    finish_all(g->ls, g->ms, g->n, g->base, g->stop);
     group_release(g);
 }

@@ -51,15 +51,26 @@ int sc_pair_reference(const sc_cell *cells, const rp_cell *outs, size_t n);
  * workers, runs each live cell's `finish` and frees the group.
  */
 typedef struct sc_ls_group sc_ls_group;
+/* token NULL: the group's own token; else the gate's (mapped by the caller, alive until
+ * sc_ls_close()), on which cell i is member base + i. */
 sc_ls_group *sc_ls_open(sc_cell *cells, rp_cell *outs, sc_cell_state *st, size_t n,
-                        volatile sig_atomic_t *stop);
+                        volatile sig_atomic_t *stop, sc_lockstep *token, uint32_t base);
 bool sc_ls_live(const sc_ls_group *g, size_t i);
 int sc_ls_batch(sc_ls_group *g, size_t i, int round, int position);
+/* With the gate's token, the gate grants the batches itself and the group only watches: a
+ * member a worker of which failed leaves the group, its `failed` word is set and `parked` woken
+ * (the gate waits there). Returns the number of live members. */
+size_t sc_ls_watch(sc_ls_group *g);
 void sc_ls_close(sc_ls_group *g);
+/* Passes the token to `holder` (a member, or SC_LS_END): its workers run one batch, the last
+ * of them sets `parked` to their count (lockstep.c). */
+void sc__ls_grant(sc_lockstep *ls, uint32_t holder);
 
 /* ---- lockstep_worker.c ---- */
 /* The futex system call on a word of the token (FUTEX_WAIT / FUTEX_WAKE). */
 long sc__futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts);
+/* A worker's last stretch less the time it waited on a run queue, ns. */
+uint64_t sc__slot_busy_ns(const sc_slot *s);
 
 /* ---- workers.c ---- */
 /* Forks the cell's P workers into pids[0..P); returns how many started (fewer than P when fork

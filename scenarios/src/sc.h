@@ -82,23 +82,44 @@ typedef struct sc_slot {
      * its last batch, ns: not the backend's time (0 when the kernel does not say). */
     uint64_t b_wait;
     rp_probe probe_before, probe_after;
+    /* Lockstep: what the last batch added to each operation's count and phase time, and to
+     * the figure of merit's histogram (when the figure is a latency): the member's last worker
+     * to end a batch takes the batch's figure from these (sc_lockstep.figure). */
+    uint64_t b_ops[SC_MAX_OPS], b_phase[SC_MAX_OPS];
+    sc_hist b_hist, b_hist0;
 } sc_slot;
 
 /*
  * The token of a lockstep group (lockstep.c), in shared memory seen by the workers of every
- * cell of the group. `turn` is one word, so that a worker never reads a grant's number with
- * another grant's holder: the grant's sequence number times SC_LS_MEMBERS plus the member (cell)
- * whose batch it is, or SC_LS_END for the end of the rounds. That member's workers run one batch
- * until `deadline` (set by the first of them to start; or their share of the batch's
- * operations), then each adds itself to `parked` and waits for the next grant of its member.
+ * cell of the group. A grant writes its sequence number into the word of the member (cell)
+ * whose batch it is, and wakes that member's workers only. They run one batch until `deadline`
+ * (set by the first of them to start; or their share of the batch's operations); each adds
+ * itself to `arrived`, the last one writes the batch's figure and sets `parked`, and they wait
+ * for the next grant of their member.
  */
 #define SC_LS_MEMBERS 256u
 #define SC_LS_MIN_OPS 4
 #define SC_LS_END (SC_LS_MEMBERS - 1)
+#define SC_LS_WORD_END UINT32_MAX
 typedef struct sc_lockstep {
-    _Atomic uint32_t turn;   /* futex word of the workers: seq * SC_LS_MEMBERS + holder */
-    _Atomic uint32_t parked; /* futex word of the parent: the holder's workers done */
+    _Atomic uint32_t turn; /* the last grant: seq * SC_LS_MEMBERS + holder */
+    /* Futex word of member m's workers: the sequence number of m's last grant, or
+     * SC_LS_WORD_END for the end of the rounds. */
+    _Atomic uint32_t word[SC_LS_MEMBERS];
+    _Atomic uint32_t parked;  /* futex word of the parent: the holder's workers done (0 or P) */
+    _Atomic uint32_t arrived; /* the holder's workers that ended the batch; the last sets parked */
     _Atomic uint64_t deadline;
+    /* The gate's token (gate_lockstep.c): one mapping for both builds' workers, so that the
+     * gate hands a batch to a member's workers and they hand it back, two wake-ups a batch.
+     * figure[m]: the figure of merit of member m's last batch, written by its last worker
+     * before it sets `parked` (0: none); failed[m]: set by the member's own gate-worker when
+     * a worker of it failed, with a wake-up of `parked`. */
+    double figure[SC_LS_MEMBERS];
+    _Atomic uint32_t failed[SC_LS_MEMBERS];
+    /* Set by the gate: no probe of the machine around a batch. The gate reads none, and two
+     * probes (0.6 ms, and a 4 MiB read that evicts the cell's working set) weighed a fifth of
+     * a 3 ms batch. */
+    _Atomic uint32_t no_probe;
 } sc_lockstep;
 
 /* The shared memory of one run of a cell. */
@@ -147,6 +168,9 @@ typedef struct sc_cell {
     double timer_overhead_ns;
     size_t group;      /* cells of one group differ only by backend (plan.c) */
     int backend_index; /* in the plan's backend list */
+    /* A prefix of the cell's own keys where two runs may share a store (the two builds of a
+     * gate on one server: each counts and stamps its own key); empty in `udbench run`. */
+    char ns[16];
 } sc_cell;
 
 /* A worker's view. */
@@ -160,9 +184,11 @@ typedef struct sc_worker {
     kv_buf buf;
     char *value; /* a value buffer of cell->p.value_size bytes */
     sc_prober prober;
-    uint32_t ls_seen;     /* lockstep: the last turn this worker looked at */
+    uint32_t ls_seen;     /* lockstep: the last value of its member's word it looked at */
     uint64_t batch_done0; /* lockstep: the scenario's count of operations when the batch began */
     uint64_t wait0;       /* lockstep: the run-queue wait when the batch began */
+    /* lockstep: each operation's count and phase time when the batch began */
+    uint64_t ops0[SC_MAX_OPS], phase0[SC_MAX_OPS];
 } sc_worker;
 
 /* The catalogue entry of a scenario: everything the runner, the plan and the reports need to

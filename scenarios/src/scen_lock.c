@@ -33,9 +33,10 @@
 /* The counter's or the stamp's key of a cell: its backend's index in the run is in the name,
  * because two backends of a group may reach one store (redis over TCP and over its socket) and
  * in lockstep rounds their cells are set up once and run side by side: each must count and
- * stamp its own key. Returns the key's length. */
+ * stamp its own key. The cell's namespace goes first: the two builds of a gate on one server
+ * have the same backend indexes. Returns the key's length. */
 static size_t cell_key(const sc_cell *c, const char *base, char *buf, size_t len) {
-    int n = snprintf(buf, len, "%s:%d", base, c->backend_index);
+    int n = snprintf(buf, len, "%s%s%s:%d", c->ns, c->ns[0] ? ":" : "", base, c->backend_index);
     return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
 #define KEY(c, base)                                                                               \

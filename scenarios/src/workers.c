@@ -23,6 +23,8 @@ void sc__stop_workers(sc_arena *a) {
     atomic_store(&a->stop, 1);
     atomic_store(&a->go, 1);
     syscall(SYS_futex, &a->go, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+    if (a->ls) /* lockstep workers wait on their member's word of the token */
+        syscall(SYS_futex, &a->ls->word[a->member], FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
 static void worker_main(sc_cell *c, sc_arena *a, int index) {

@@ -82,7 +82,7 @@ check "gate bad mode" 2 "$ud" gate --base "$ud" --head "$ud" --mode sideways
 check "gate bad rounds" 2 "$ud" gate --base "$ud" --head "$ud" --rounds 2
 check "gate-worker bad scenario" 2 "$ud" gate-worker --scenario nosuch --backend local:
 check "gate-worker protocol" 0 "$ud" gate-worker --protocol
-has "gate-worker protocol" "$tmp/out" "^2$"
+has "gate-worker protocol" "$tmp/out" "^3$"
 check "gate unknown scenario" 2 "$ud" gate --base "$ud" --head "$ud" --scenario nosuch
 has "gate unknown scenario" "$tmp/err" "no scenario 'nosuch'"
 check "gate failover refused" 2 "$ud" gate --base "$ud" --head "$ud" --scenario failover
@@ -121,6 +121,18 @@ if [ "$st" != 0 ] && [ "$st" != 3 ]; then
 fi
 has "gate process trials" "$tmp/gate-p.json" '"duration_s"'
 check "gate document exports" 0 "$ud" export "$tmp/gate.json" --format junit
+
+# lock on a store both builds reach (a file here, a server alike): each build counts on a key
+# of its own. On one shared key each build's counter held the other's increments too (and the
+# worker now refuses that: exit 4).
+if command -v sqlite3 >/dev/null 2>&1; then
+  check "gate lock on a shared store" 3 "$ud" gate --base "$ud" --head "$ud" --scenario lock \
+    --procs 2 --backend "sqlite:$tmp/shared.db?sync=off" --pairs 3 --looks 1 --rounds 5 --seed 3
+  for ns in gate-b gate-h; do
+    n=$(sqlite3 "$tmp/shared.db" "select count(*) from kv where cast(k as text) = '$ns:udbench:counter:0' and cast(v as integer) > 0")
+    [ "$n" = 1 ] || { echo "FAIL: gate lock on a shared store: no counter of its own for $ns"; sqlite3 "$tmp/shared.db" "select cast(k as text) from kv"; failures=$((failures + 1)); }
+  done
+fi
 
 [ "$failures" = 0 ] && echo "all gate CLI checks passed"
 exit $((failures > 0))

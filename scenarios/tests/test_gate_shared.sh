@@ -89,7 +89,7 @@ done
 # check_run TAG WANT-MARKS: the trials of run TAG executed exactly the builds of those marks.
 check_run() {
   local got
-  got=$(grep "^$1 " "$tmp/calls.log" | grep ' gate-worker --suite' | awk '{print $2}' | sort -u |
+  got=$(grep "^$1 " "$tmp/calls.log" | grep ' gate-worker .*--suite' | awk '{print $2}' | sort -u |
     tr '\n' ' ')
   [ "$got" = "$2 " ] || fail "run $1 executed the builds '$got', not '$2'"
 }

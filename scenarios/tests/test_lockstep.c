@@ -56,8 +56,7 @@ static int tl_work(sc_worker *w) {
             ;
         uint64_t k = atomic_fetch_add(&log_->n, 1);
         if (k < MAX_EVENTS)
-            log_->ev[k] =
-                (event){sc_now_ns(), w->arena->member, w->index, (int)(w->ls_seen / SC_LS_MEMBERS)};
+            log_->ev[k] = (event){sc_now_ns(), w->arena->member, w->index, (int)w->ls_seen};
         w->slot->op[0].ops++;
         sc_hist_add(&w->slot->op[0].hist, 20000, 1);
         done++;
@@ -111,7 +110,7 @@ static int cmp_event(const void *a, const void *b) {
 /* The batches seen in the log (member, batch number) with their first and last event; checks
  * that no two overlap in time and returns how many each member ran in per_member. */
 static void check_batches(size_t *per_member, size_t n) {
-    enum { MAXB = 128 }; /* grants are numbered across the group */
+    enum { MAXB = 128 }; /* grants are numbered across the group (a member word holds the number) */
     uint64_t first[8][MAXB], last[8][MAXB];
     memset(first, 0xff, sizeof first);
     memset(last, 0, sizeof last);

@@ -366,8 +366,11 @@ int ud__reclaim_orphans(ud_dict *d);
 /*
  * A slowdown for measuring the regression gate, never in a normal build: the CMake options
  * UD_INJECT_DELAY_GET and UD_INJECT_DELAY_LOCK (0, the default, compiles nothing) add a spin of
- * that many loop iterations to every ud_get and to every hold of the dict's lock (writes and
- * incr). See scripts/gate-eval.
+ * that many dependent adds to every ud_get and to every hold of the dict's lock (writes and
+ * incr); UD_INJECT_DELAY_SET and UD_INJECT_DELAY_INCR to ud_set's and ud_incr's lock hold only,
+ * so that one knob can slow the catalogue's read, write and lock cells by the same share (one
+ * spin in every hold weighs twice as much in a write as in an incr). See scripts/gate-eval and
+ * the README ("the slowdown knob").
  */
 #if defined(UD_INJECT_DELAY_GET) && UD_INJECT_DELAY_GET > 0
 #define UD__DELAY_GET() ud__spin(UD_INJECT_DELAY_GET)
@@ -379,11 +382,25 @@ int ud__reclaim_orphans(ud_dict *d);
 #else
 #define UD__DELAY_LOCK() ((void)0)
 #endif
+#if defined(UD_INJECT_DELAY_SET) && UD_INJECT_DELAY_SET > 0
+#define UD__DELAY_SET() ud__spin(UD_INJECT_DELAY_SET)
+#else
+#define UD__DELAY_SET() ((void)0)
+#endif
+#if defined(UD_INJECT_DELAY_INCR) && UD_INJECT_DELAY_INCR > 0
+#define UD__DELAY_INCR() ud__spin(UD_INJECT_DELAY_INCR)
+#else
+#define UD__DELAY_INCR() ((void)0)
+#endif
 /* One dependent add per iteration: the empty asm makes x opaque, so the compiler can neither
  * drop the adds nor fold them, even when it unrolls the loop (an empty asm alone would compile
- * to nothing once unrolled). About one cycle and exactly one instruction per iteration. */
+ * to nothing once unrolled). About one cycle and exactly one instruction per iteration.
+ * Unrolled whatever n: GCC unrolled up to 16 iterations and kept a loop above, whose exit the
+ * branch predictor missed at every call, so the slowdown was a staircase in n (+2.5% of the
+ * catalogue's read at 16, +27% at 30) instead of a line. */
 static inline void ud__spin(unsigned n) {
     unsigned x = 0;
+#pragma GCC unroll 4096
     for (unsigned i = 0; i < n; i++) {
         __asm__ volatile("" : "+r"(x));
         x++;

@@ -113,6 +113,7 @@ int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vle
     if (d->recurse)
         note_drop(&dr, ud__table_find(&d->table, key, klen, key_hash(key, klen)));
     rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
+    UD__DELAY_SET();
     ud__unlock(d);
     if (!rc)
         finish_drop(d, &dr);
@@ -473,6 +474,7 @@ int ud_incr(ud_dict *d, const void *key, size_t klen, int64_t by, int64_t *resul
         int len = snprintf(buf, sizeof buf, "%" PRId64, sum);
         rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, buf, (size_t)len);
     }
+    UD__DELAY_INCR();
     ud__unlock(d);
     if (!rc && result)
         *result = sum;
