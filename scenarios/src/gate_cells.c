@@ -114,12 +114,12 @@ static int default_suite(gate *g, bool smoke) {
     return default_servers(g);
 }
 
-/* Whether every backend named on the command line answers (those with `@` are files made
- * by the workers). 0, or 4 with a message. */
+/* Whether every backend named on the command line answers (those with the scratch-folder
+ * placeholder are files the workers make). 0, or 4 with a message. */
 static int named_backends_answer(const gate_plan *p) {
     for (int b = 0; b < p->nbackends; b++) {
         char why[300] = "";
-        if (!strchr(p->backends[b], '@') && !answers(p->backends[b], why, sizeof why)) {
+        if (!sc_gate_placeholder(p->backends[b]) && !answers(p->backends[b], why, sizeof why)) {
             fprintf(stderr, "udbench gate: %s does not answer: %s\n", p->backends[b], why);
             return 4;
         }

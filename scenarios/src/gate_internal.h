@@ -90,7 +90,10 @@ int sc_gate_cells(gate *g, const gate_plan *p);
 uint64_t sc_gate_rand(gate *g);
 double sc_gate_now(void);
 double sc_gate_canary(void);
-/* The backend URI of cell c, `@` replaced by the folder dir. */
+/* The scratch-folder placeholder of a backend URI: an `@` right after the scheme's colon
+ * (`sqlite:@/g.db`), or NULL. An `@` anywhere else belongs to the URI (`redis://:pw@host`). */
+const char *sc_gate_placeholder(const char *uri);
+/* The backend URI of cell c, its placeholder replaced by the folder dir. */
 void sc_gate_backend(const char *dir, const gate_cell *c, char *backend, size_t len);
 
 /* One pair of the open cells of group gi in look `look`: 1 when every pair was dropped, 0

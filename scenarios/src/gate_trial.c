@@ -47,8 +47,13 @@ double sc_gate_canary(void) {
     return sc_gate_now() - t0;
 }
 
+const char *sc_gate_placeholder(const char *uri) {
+    const char *colon = strchr(uri, ':');
+    return colon && colon[1] == '@' ? colon + 1 : NULL;
+}
+
 void sc_gate_backend(const char *dir, const gate_cell *c, char *backend, size_t len) {
-    const char *at = strchr(c->backend, '@');
+    const char *at = sc_gate_placeholder(c->backend);
     if (at)
         snprintf(backend, len, "%.*s%s%s", (int)(at - c->backend), c->backend, dir, at + 1);
     else

@@ -350,6 +350,25 @@ static void test_cells_server_by_description(void **state) {
     assert_int_equal(g.ngroups, 2); /* servers take turns among themselves */
 }
 
+/* Only an `@` right after the scheme's colon is the scratch folder: a password's is the URI's. */
+static void test_placeholder_only_after_scheme(void **state) {
+    (void)state;
+    static const char *const cases[][2] = {
+        {"sqlite:@/g.db?sync=off", "sqlite:/w/b/g.db?sync=off"},
+        {"redis+unix:@/redis.sock", "redis+unix:/w/b/redis.sock"},
+        {"redis://:pw@127.0.0.1:6379", "redis://:pw@127.0.0.1:6379"},
+        {"memcached://u@127.0.0.1:11211", "memcached://u@127.0.0.1:11211"},
+        {"local:", "local:"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        gate_cell c = {0};
+        char out[600];
+        snprintf(c.backend, sizeof c.backend, "%s", cases[i][0]);
+        sc_gate_backend("/w/b", &c, out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
+    }
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -359,6 +378,7 @@ int main(void) {
         cmocka_unit_test(test_dropped_pairs_ignored),
         cmocka_unit_test(test_faster_side_of_margin),
         cmocka_unit_test(test_cells_server_by_description),
+        cmocka_unit_test(test_placeholder_only_after_scheme),
         cmocka_unit_test(test_worker_protocol),
         cmocka_unit_test(test_worker_lock_two_procs),
         cmocka_unit_test(test_two_workers_in_turn),
