@@ -286,10 +286,8 @@ static void test_incr(void **state) {
 }
 
 /* Child: (NULL, 0) keys and values. Exit 0 if every result is 0 or UD_EINVAL and consistent. */
-static int null_empty_child(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL)
-        return 2;
+static int null_empty_child(ud_dict *d, void *varg) {
+    (void)varg;
     ud_buf v = UD_BUF_INIT;
     int rc = ud_set(d, S("nullval"), NULL, 0);
     if (rc != 0 && rc != UD_EINVAL)
@@ -360,7 +358,7 @@ static void test_null_empty(void **state) {
     (void)state;
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    pid_t pid = ut_fork(null_empty_child, name);
+    pid_t pid = ut_fork_on(name, null_empty_child, NULL);
     int st = ut_wait(pid, 30);
     int contains = ud_contains(d, S("nullval"));
     assert_ok(ud_close(d));
@@ -443,19 +441,7 @@ static void test_error_strings(void **state) {
     assert_non_null(ud_errname(12345));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_set_get, ut_teardown),
-        cmocka_unit_test_teardown(test_get_local_is_stale, ut_teardown),
-        cmocka_unit_test_teardown(test_del_contains_len, ut_teardown),
-        cmocka_unit_test_teardown(test_pop_popitem, ut_teardown),
-        cmocka_unit_test_teardown(test_setdefault, ut_teardown),
-        cmocka_unit_test_teardown(test_update_clear, ut_teardown),
-        cmocka_unit_test_teardown(test_incr, ut_teardown),
-        cmocka_unit_test_teardown(test_empty_and_binary, ut_teardown),
-        cmocka_unit_test_teardown(test_null_empty, ut_teardown),
-        cmocka_unit_test_teardown(test_key_limits, ut_teardown),
-        cmocka_unit_test(test_error_strings),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_set_get), UT_TEST(test_get_local_is_stale), UT_TEST(test_del_contains_len),
+        UT_TEST(test_pop_popitem), UT_TEST(test_setdefault), UT_TEST(test_update_clear),
+        UT_TEST(test_incr), UT_TEST(test_empty_and_binary), UT_TEST(test_null_empty),
+        UT_TEST(test_key_limits), cmocka_unit_test(test_error_strings))

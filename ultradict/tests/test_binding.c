@@ -386,15 +386,6 @@ static void test_steal(void **state) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_change_position, ut_teardown),
-        cmocka_unit_test_teardown(test_lock_held, ut_teardown),
-        cmocka_unit_test_teardown(test_attach_creator_wins, ut_teardown),
-        cmocka_unit_test_teardown(test_nested_by_name, ut_teardown),
-        UT_LOCK_TESTS(test_two_handles, run_two_handles),
-        cmocka_unit_test_teardown(test_two_handles_interleaved, ut_teardown),
-        cmocka_unit_test_teardown(test_steal, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_MAIN(UT_TEST(test_change_position), UT_TEST(test_lock_held), UT_TEST(test_attach_creator_wins),
+        UT_TEST(test_nested_by_name), UT_LOCK_TESTS(test_two_handles, run_two_handles),
+        UT_TEST(test_two_handles_interleaved), UT_TEST(test_steal))

@@ -35,11 +35,8 @@ static size_t section_value(char *buf, size_t cap, long n) {
     return cap - 1;
 }
 
-static int section_writer(void *varg) {
+static int section_writer(ud_dict *d, void *varg) {
     section_arg *a = varg;
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     char v[300];
     double end = ut_now() + a->seconds;
     for (long n = 1; ut_now() < end; n++) {
@@ -63,7 +60,7 @@ static void run_section_atomic(int dump_every) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
     section_arg a = {name, 1.5, dump_every};
-    pid_t pid = ut_fork(section_writer, &a);
+    pid_t pid = ut_fork_on(a.name, section_writer, &a);
     assert_true(pid > 0);
     ud_buf x = UD_BUF_INIT, y = UD_BUF_INIT;
     long snapshots = 0, torn = 0;
@@ -104,9 +101,9 @@ static void test_section_atomic_with_dumps(void **state) {
 
 /* Within a section the writer sees its own writes, a fork child does not inherit them, and a
  * writer killed inside the section leaves nothing of it. */
-static int killed_in_section(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL || ud_lock(d, NULL) != 0 || ud_set(d, S("half"), S("1")) != 0)
+static int killed_in_section(ud_dict *d, void *varg) {
+    (void)varg;
+    if (ud_lock(d, NULL) != 0 || ud_set(d, S("half"), S("1")) != 0)
         return 2;
     _exit(0); /* dies with the section open */
 }
@@ -123,7 +120,7 @@ static void test_section_killed(void **state) {
     assert_rc(ud_contains(d, S("b")), 1);
     assert_int_equal(ud_len(d), 2);
     assert_ok(ud_unlock(d));
-    pid_t pid = ut_fork(killed_in_section, name);
+    pid_t pid = ut_fork_on(name, killed_in_section, NULL);
     assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
     ud_dict *r = ut_attach(name);
     assert_non_null(r);
@@ -137,9 +134,9 @@ static void test_section_killed(void **state) {
 
 /* ---- Timeouts hold while the lock holder is stopped. ---- */
 
-static int lock_and_stop(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL || ud_lock(d, NULL) != 0)
+static int lock_and_stop(ud_dict *d, void *varg) {
+    (void)varg;
+    if (ud_lock(d, NULL) != 0)
         return 2;
     raise(SIGSTOP);
     ud_unlock(d);
@@ -150,7 +147,7 @@ static void test_wait_timeout_holder_stopped(void **state) {
     (void)state;
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    pid_t pid = ut_fork(lock_and_stop, name);
+    pid_t pid = ut_fork_on(name, lock_and_stop, NULL);
     assert_true(pid > 0);
     int st;
     assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
@@ -180,9 +177,9 @@ static void test_wait_timeout_holder_stopped(void **state) {
 
 /* ---- A waiter killed inside ud_wait. ---- */
 
-static int wait_forever(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL || ud_apply_update(d) != 0)
+static int wait_forever(ud_dict *d, void *varg) {
+    (void)varg;
+    if (ud_apply_update(d) != 0)
         return 2;
     ud_wait(d, 0);
     return 3;
@@ -204,7 +201,7 @@ static void test_killed_waiters(void **state) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     for (int i = 0; i < 5; i++) {
-        pid_t pid = ut_fork(wait_forever, name);
+        pid_t pid = ut_fork_on(name, wait_forever, NULL);
         double t0 = ut_now();
         while (read_waiters(name) != (uint32_t)i + 1 && ut_now() - t0 < 10)
             ut_sleep(0.005);
@@ -217,7 +214,7 @@ static void test_killed_waiters(void **state) {
     assert_ok(ud_set(d, S("k"), S("v")));
     assert_int_equal(read_waiters(name), 0);
     /* A live waiter is still woken, and counted while it waits. */
-    pid_t pid = ut_fork(wait_forever, name);
+    pid_t pid = ut_fork_on(name, wait_forever, NULL);
     double t0 = ut_now();
     while (read_waiters(name) != 1 && ut_now() - t0 < 10)
         ut_sleep(0.005);
@@ -368,16 +365,7 @@ static void test_list_while_truncated(void **state) {
     ud_close(d);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_section_atomic, ut_teardown),
-        cmocka_unit_test_teardown(test_section_atomic_with_dumps, ut_teardown),
-        cmocka_unit_test_teardown(test_section_killed, ut_teardown),
-        cmocka_unit_test_teardown(test_wait_timeout_holder_stopped, ut_teardown),
-        cmocka_unit_test_teardown(test_killed_waiters, ut_teardown),
-        cmocka_unit_test_teardown(test_orphans_reclaimed, ut_teardown),
-        cmocka_unit_test_teardown(test_child_being_filled_kept, ut_teardown),
-        cmocka_unit_test_teardown(test_list_while_truncated, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_section_atomic), UT_TEST(test_section_atomic_with_dumps),
+        UT_TEST(test_section_killed), UT_TEST(test_wait_timeout_holder_stopped),
+        UT_TEST(test_killed_waiters), UT_TEST(test_orphans_reclaimed),
+        UT_TEST(test_child_being_filled_kept), UT_TEST(test_list_while_truncated))

@@ -208,11 +208,5 @@ static void test_iteration_remote_changes(void **state) {
     assert_ok(ud_close(a));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_iteration_order, ut_teardown),
-        cmocka_unit_test_teardown(test_iteration_changed, ut_teardown),
-        cmocka_unit_test_teardown(test_iteration_remote_changes, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_iteration_order), UT_TEST(test_iteration_changed),
+        UT_TEST(test_iteration_remote_changes))

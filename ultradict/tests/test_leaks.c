@@ -155,11 +155,8 @@ typedef struct swarm_arg {
     int *gate;
 } swarm_arg;
 
-static int swarm_child(void *varg) {
+static int swarm_child(ud_dict *d, void *varg) {
     swarm_arg *a = varg;
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     atomic_fetch_add(&a->sh->attached, 1);
     if (ut_gate_wait(a->gate) != 0)
         return 3;
@@ -198,7 +195,7 @@ static void test_64_processes(void **state) {
     swarm_arg a = {name, sh, gate};
     pid_t pids[NPROC];
     for (int i = 0; i < NPROC; i++) {
-        pids[i] = ut_fork(swarm_child, &a);
+        pids[i] = ut_fork_on(a.name, swarm_child, &a);
         assert_true(pids[i] > 0);
     }
     double t0 = ut_now();
@@ -239,10 +236,8 @@ static void test_64_processes(void **state) {
 
 /* ---- Processes that die attached (no ud_close): their registrations must not pile up. ---- */
 
-static int die_attached(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL)
-        return 2;
+static int die_attached(ud_dict *d, void *varg) {
+    (void)varg;
     if (ud_incr(d, S("n"), 1, NULL) != 0)
         return 3;
     return 0; /* _exit() without ud_close(), like a crash */
@@ -274,7 +269,7 @@ static void test_dead_attachers(void **state) {
     for (int done = 0; done < DEAD; done += BATCH) {
         pid_t pids[BATCH];
         for (int i = 0; i < BATCH; i++)
-            pids[i] = ut_fork(die_attached, name);
+            pids[i] = ut_fork_on(name, die_attached, NULL);
         int status[BATCH];
         int bad = ut_wait_all(pids, BATCH, 60, status);
         if (bad != 0)
@@ -301,13 +296,5 @@ static void test_dead_attachers(void **state) {
     assert_int_equal(ut_count_segments(name), 0);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_5000_dicts, ut_teardown),
-        cmocka_unit_test_teardown(test_5000_attachments, ut_teardown),
-        cmocka_unit_test_teardown(test_nested_replaced, ut_teardown),
-        cmocka_unit_test_teardown(test_64_processes, ut_teardown),
-        cmocka_unit_test_teardown(test_dead_attachers, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_5000_dicts), UT_TEST(test_5000_attachments), UT_TEST(test_nested_replaced),
+        UT_TEST(test_64_processes), UT_TEST(test_dead_attachers))

@@ -23,15 +23,11 @@ typedef struct holder_arg {
     int release[2]; /* the parent closes its end to let the child go */
 } holder_arg;
 
-static int holder_child(void *varg) {
+static int holder_child(ud_dict *d, void *varg) {
     holder_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     if (ud_lock(d, NULL) != 0)
         return 3;
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 4;
     ut_gate_wait(a->release);
     (void)ud_unlock(d); /* may fail if the lock was stolen: not the point here */
@@ -42,15 +38,8 @@ static int holder_child(void *varg) {
 /* Starts a child that holds the lock until holder_release(). */
 static pid_t holder_start(holder_arg *a, const char *name) {
     a->name = name;
-    assert_int_equal(pipe(a->ready), 0);
     assert_int_equal(ut_gate_open(a->release), 0);
-    pid_t pid = ut_fork(holder_child, a);
-    assert_true(pid > 0);
-    close(a->ready[1]);
-    char c;
-    assert_int_equal(read(a->ready[0], &c, 1), 1);
-    close(a->ready[0]);
-    return pid;
+    return ut_fork_ready(a->name, holder_child, a, a->ready);
 }
 
 static void holder_release(holder_arg *a, pid_t pid) {
@@ -93,14 +82,10 @@ typedef struct blocked_arg {
     int ready[2]; /* the child writes one byte just before it calls ud_set */
 } blocked_arg;
 
-static int blocked_writer(void *varg) {
+static int blocked_writer(ud_dict *d, void *varg) {
     blocked_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     double t0 = ut_now();
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 5;
     if (ud_set(d, S("x"), S("1")) != 0)
         return 3;
@@ -192,12 +177,7 @@ static void run_lock_semantics(int lock) {
     /* While the lock is held, other processes' writes wait. */
     assert_ok(ud_lock(d, NULL));
     blocked_arg ba = {name, {-1, -1}};
-    assert_int_equal(pipe(ba.ready), 0);
-    pid = ut_fork(blocked_writer, &ba);
-    close(ba.ready[1]);
-    char c;
-    assert_int_equal(read(ba.ready[0], &c, 1), 1);
-    close(ba.ready[0]);
+    pid = ut_fork_ready(ba.name, blocked_writer, &ba, ba.ready);
     ut_sleep(0.3);
     assert_rc(ud_contains(d, S("x")), 0);
     assert_ok(ud_unlock(d));
@@ -218,16 +198,6 @@ static void run_lock_semantics(int lock) {
 
     assert_ok(ud_close(d));
     assert_rc(ud_exists(name), 0);
-}
-
-static void test_lock_semantics_mutex(void **state) {
-    (void)state;
-    run_lock_semantics(UD_LOCK_MUTEX);
-}
-
-static void test_lock_semantics_spin(void **state) {
-    (void)state;
-    run_lock_semantics(UD_LOCK_SPIN);
 }
 
 /* ---- Handles in one process: the lock excludes them like processes. ---- */
@@ -285,26 +255,6 @@ static void run_close_releases(int lock) {
     assert_ok(ud_lock(a, &lo));
     assert_ok(ud_unlock(a));
     assert_ok(ud_close(a));
-}
-
-static void test_close_releases_mutex(void **state) {
-    (void)state;
-    run_close_releases(UD_LOCK_MUTEX);
-}
-
-static void test_close_releases_spin(void **state) {
-    (void)state;
-    run_close_releases(UD_LOCK_SPIN);
-}
-
-static void test_same_process_mutex(void **state) {
-    (void)state;
-    run_same_process(UD_LOCK_MUTEX);
-}
-
-static void test_same_process_spin(void **state) {
-    (void)state;
-    run_same_process(UD_LOCK_SPIN);
 }
 
 /* ---- Threads, one handle each. ---- */
@@ -372,16 +322,6 @@ static void run_threads(int lock) {
     assert_int_equal(n, (int64_t)NTHREADS * TINCR);
     assert_int_equal(m, (int64_t)NTHREADS * TRMW);
     assert_ok(ud_close(d));
-}
-
-static void test_threads_mutex(void **state) {
-    (void)state;
-    run_threads(UD_LOCK_MUTEX);
-}
-
-static void test_threads_spin(void **state) {
-    (void)state;
-    run_threads(UD_LOCK_SPIN);
 }
 
 /* ---- Many processes opening one new name at the same moment. ---- */
@@ -508,18 +448,14 @@ typedef struct timed_arg {
 
 /* Locks with the given timeout; exit 0 if it got the lock only after the holder let it go (at
  * least 0.3 s), and nobody else held it meanwhile. */
-static int timed_locker(void *varg) {
+static int timed_locker(ud_dict *d, void *varg) {
     timed_arg *a = varg;
-    close(a->ready[0]);
     close(a->gate_w);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     ud_lock_options lo = UD_LOCK_OPTIONS_INIT;
     lo.timeout = a->timeout;
     lo.steal_after_timeout = a->steal;
     double t0 = ut_now();
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 3;
     int rc = ud_lock(d, &lo);
     if (rc != 0)
@@ -540,12 +476,7 @@ static void run_huge_timeouts(int lock) {
             holder_arg h;
             pid_t holder = holder_start(&h, name);
             timed_arg a = {name, timeouts[i], steal != 0, {-1, -1}, h.release[1]};
-            assert_int_equal(pipe(a.ready), 0);
-            pid_t pid = ut_fork(timed_locker, &a);
-            close(a.ready[1]);
-            char c;
-            assert_int_equal(read(a.ready[0], &c, 1), 1);
-            close(a.ready[0]);
+            pid_t pid = ut_fork_ready(a.name, timed_locker, &a, a.ready);
             ut_sleep(0.5);
             holder_release(&h, holder);
             int st = ut_wait(pid, WAIT_LIMIT);
@@ -557,30 +488,9 @@ static void run_huge_timeouts(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_huge_timeouts_mutex(void **state) {
-    (void)state;
-    run_huge_timeouts(UD_LOCK_MUTEX);
-}
-
-static void test_huge_timeouts_spin(void **state) {
-    (void)state;
-    run_huge_timeouts(UD_LOCK_SPIN);
-}
-
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_lock_semantics_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_lock_semantics_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_huge_timeouts_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_huge_timeouts_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_same_process_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_same_process_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_close_releases_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_close_releases_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_threads_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_threads_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_open_race_create_or_attach, ut_teardown),
-        cmocka_unit_test_teardown(test_open_race_create_only, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_LOCK_TESTS(test_lock_semantics, run_lock_semantics),
+        UT_LOCK_TESTS(test_huge_timeouts, run_huge_timeouts),
+        UT_LOCK_TESTS(test_same_process, run_same_process),
+        UT_LOCK_TESTS(test_close_releases, run_close_releases),
+        UT_LOCK_TESTS(test_threads, run_threads), UT_TEST(test_open_race_create_or_attach),
+        UT_TEST(test_open_race_create_only))

@@ -492,9 +492,4 @@ static void run_model(int lock) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        UT_LOCK_TESTS(test_model, run_model),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_LOCK_TESTS(test_model, run_model))

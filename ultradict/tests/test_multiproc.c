@@ -208,11 +208,8 @@ typedef struct rmw_arg {
     int *gate;
 } rmw_arg;
 
-static int rmw_child(void *varg) {
+static int rmw_child(ud_dict *d, void *varg) {
     rmw_arg *a = varg;
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     if (ut_gate_wait(a->gate) != 0)
         return 3;
     ud_buf v = UD_BUF_INIT;
@@ -248,7 +245,7 @@ static void run_rmw(int lock) {
     rmw_arg a = {name, K, gate};
     pid_t pids[P];
     for (int i = 0; i < P; i++) {
-        pids[i] = ut_fork(rmw_child, &a);
+        pids[i] = ut_fork_on(a.name, rmw_child, &a);
         assert_true(pids[i] > 0);
     }
     double t0 = ut_now();

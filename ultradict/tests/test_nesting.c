@@ -251,13 +251,6 @@ static void test_recurse_errors_and_close(void **state) {
     assert_int_equal(ut_count_segments(name2), 0);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_recurse, ut_teardown),
-        cmocka_unit_test_teardown(test_recurse_errors_and_close, ut_teardown),
-        cmocka_unit_test(test_limit_is_named),
-        cmocka_unit_test_teardown(test_set_dict_depth, ut_teardown),
-        cmocka_unit_test_teardown(test_child_create_depth, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_MAIN(UT_TEST(test_recurse), UT_TEST(test_recurse_errors_and_close),
+        cmocka_unit_test(test_limit_is_named), UT_TEST(test_set_dict_depth),
+        UT_TEST(test_child_create_depth))

@@ -580,20 +580,7 @@ static void test_close_null(void **state) {
     ud_buf_free(NULL);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_create_modes, ut_teardown),
-        cmocka_unit_test_teardown(test_random_names, ut_teardown),
-        cmocka_unit_test_teardown(test_invalid_names, ut_teardown),
-        cmocka_unit_test_teardown(test_invalid_options, ut_teardown),
-        cmocka_unit_test_teardown(test_options_mismatch, ut_teardown),
-        cmocka_unit_test_teardown(test_auto_unlink, ut_teardown),
-        cmocka_unit_test_teardown(test_unlink, ut_teardown),
-        cmocka_unit_test_teardown(test_name_being_created, ut_teardown),
-        cmocka_unit_test_teardown(test_segment_modes, ut_teardown),
-        cmocka_unit_test_teardown(test_segment_set, ut_teardown),
-        cmocka_unit_test_teardown(test_list, ut_teardown),
-        cmocka_unit_test(test_close_null),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_create_modes), UT_TEST(test_random_names), UT_TEST(test_invalid_names),
+        UT_TEST(test_invalid_options), UT_TEST(test_options_mismatch), UT_TEST(test_auto_unlink),
+        UT_TEST(test_unlink), UT_TEST(test_name_being_created), UT_TEST(test_segment_modes),
+        UT_TEST(test_segment_set), UT_TEST(test_list), cmocka_unit_test(test_close_null))

@@ -338,16 +338,6 @@ static void test_cleanup(void **state) {
     assert_int_equal(ut_count_shm_prefix(ut_prefix()), segs0);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_count, ut_teardown),
-        cmocka_unit_test_teardown(test_huge_value, ut_teardown),
-        cmocka_unit_test_teardown(test_parameter_passing, ut_teardown),
-        cmocka_unit_test_teardown(test_iter, ut_teardown),
-        cmocka_unit_test_teardown(test_many_deletes, ut_teardown),
-        cmocka_unit_test_teardown(test_already_exists, ut_teardown),
-        cmocka_unit_test_teardown(test_not_already_exists, ut_teardown),
-        cmocka_unit_test_teardown(test_cleanup, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_count), UT_TEST(test_huge_value), UT_TEST(test_parameter_passing),
+        UT_TEST(test_iter), UT_TEST(test_many_deletes), UT_TEST(test_already_exists),
+        UT_TEST(test_not_already_exists), UT_TEST(test_cleanup))

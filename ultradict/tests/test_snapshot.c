@@ -406,12 +406,5 @@ static void test_save_file_planted_link(void **state) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_snapshots, ut_teardown),
-        cmocka_unit_test_teardown(test_snapshot_plain, ut_teardown),
-        cmocka_unit_test_teardown(test_snapshot_build, ut_teardown),
-        cmocka_unit_test_teardown(test_save_file_planted_link, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_snapshots), UT_TEST(test_snapshot_plain), UT_TEST(test_snapshot_build),
+        UT_TEST(test_save_file_planted_link))

@@ -257,11 +257,8 @@ typedef struct writer_arg {
 } writer_arg;
 
 /* Child: waits, then writes w=1 through its own handle. */
-static int delayed_writer(void *varg) {
+static int delayed_writer(ud_dict *d, void *varg) {
     writer_arg *arg = varg;
-    ud_dict *d = ut_attach(arg->name);
-    if (d == NULL)
-        return 2;
     ut_sleep(arg->delay);
     if (ud_set(d, S("w"), S("1")) != 0)
         return 3;
@@ -285,7 +282,7 @@ static void test_wait(void **state) {
 
     /* Another process writes after 100 ms: ud_wait returns 0 and has applied the update. */
     writer_arg arg = {name, 0.1};
-    pid_t pid = ut_fork(delayed_writer, &arg);
+    pid_t pid = ut_fork_on(arg.name, delayed_writer, &arg);
     assert_true(pid > 0);
     t0 = ut_now();
     int rc = ud_wait(b, 5.0);
@@ -563,14 +560,6 @@ static void test_static_dump_full(void **state) {
     assert_ok(ud_close(a));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_dump_load_apply, ut_teardown),
-        cmocka_unit_test_teardown(test_buffer_full_converges, ut_teardown),
-        cmocka_unit_test_teardown(test_status_fields, ut_teardown),
-        cmocka_unit_test_teardown(test_wait, ut_teardown),
-        cmocka_unit_test_teardown(test_codec, ut_teardown),
-        cmocka_unit_test_teardown(test_static_dump_full, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_dump_load_apply), UT_TEST(test_buffer_full_converges),
+        UT_TEST(test_status_fields), UT_TEST(test_wait), UT_TEST(test_codec),
+        UT_TEST(test_static_dump_full))

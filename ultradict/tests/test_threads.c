@@ -53,10 +53,8 @@ static void *rmw_thread(void *varg) {
 }
 
 /* In a child: can another process take the lock and write at once? 0 if so. */
-static int writer_child(void *name) {
-    ud_dict *d = ut_attach(name);
-    if (d == NULL)
-        return 2;
+static int writer_child(ud_dict *d, void *name) {
+    (void)name;
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.timeout = 5;
     int rc = ud_lock(d, &o);
@@ -69,7 +67,7 @@ static int writer_child(void *name) {
 }
 
 static void assert_free_for_others(const char *name) {
-    pid_t pid = ut_fork(writer_child, (void *)name);
+    pid_t pid = ut_fork_on(name, writer_child, NULL);
     assert_true(pid > 0);
     assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
 }
@@ -234,13 +232,11 @@ typedef struct hold_arg {
     int release[2];
 } hold_arg;
 
-static int hold_child(void *varg) {
+static int hold_child(ud_dict *d, void *varg) {
     hold_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL || ud_lock(d, NULL) != 0)
+    if (ud_lock(d, NULL) != 0)
         return 2;
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 3;
     ut_gate_wait(a->release);
     ud_unlock(d);
@@ -272,14 +268,8 @@ static void run_interruptible(int lock) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     hold_arg a = {name, {-1, -1}, {-1, -1}};
-    assert_int_equal(pipe(a.ready), 0);
     assert_int_equal(ut_gate_open(a.release), 0);
-    pid_t pid = ut_fork(hold_child, &a);
-    assert_true(pid > 0);
-    close(a.ready[1]);
-    char c;
-    assert_int_equal(read(a.ready[0], &c, 1), 1);
-    close(a.ready[0]);
+    pid_t pid = ut_fork_ready(a.name, hold_child, &a, a.ready);
 
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.sleep_time = 0.005; /* the spin mode notices a signal during its naps */
@@ -307,13 +297,11 @@ static void run_interruptible(int lock) {
 
 /* ---- An interruptible waiter wakes when the holder dies. ---- */
 
-static int die_holding(void *varg) {
+static int die_holding(ud_dict *d, void *varg) {
     hold_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL || ud_lock(d, NULL) != 0)
+    if (ud_lock(d, NULL) != 0)
         return 2;
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 3;
     ut_sleep(0.3);
     _exit(0); /* holding the lock */
@@ -323,13 +311,7 @@ static void run_owner_dies(int lock) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     hold_arg a = {name, {-1, -1}, {-1, -1}};
-    assert_int_equal(pipe(a.ready), 0);
-    pid_t pid = ut_fork(die_holding, &a);
-    assert_true(pid > 0);
-    close(a.ready[1]);
-    char c;
-    assert_int_equal(read(a.ready[0], &c, 1), 1);
-    close(a.ready[0]);
+    pid_t pid = ut_fork_ready(a.name, die_holding, &a, a.ready);
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.interruptible = true;
     o.timeout = 10;
@@ -350,10 +332,8 @@ static void run_owner_dies(int lock) {
 
 enum { HAND_PROCS = 4, HAND_ROUNDS = 1000 };
 
-static int handoff_child(void *name) {
-    ud_dict *d = ut_attach(name);
-    if (d == NULL)
-        return 2;
+static int handoff_child(ud_dict *d, void *name) {
+    (void)name;
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.interruptible = true;
     for (int i = 0; i < HAND_ROUNDS; i++) {
@@ -379,7 +359,7 @@ static void test_interruptible_handoff(void **state) {
     pid_t pids[HAND_PROCS];
     double t0 = ut_now();
     for (int i = 0; i < HAND_PROCS; i++)
-        pids[i] = ut_fork(handoff_child, name);
+        pids[i] = ut_fork_on(name, handoff_child, NULL);
     ut_assert_children(pids, HAND_PROCS, WAIT_LIMIT, "handoff");
     printf("%d processes x %d locked increments (every other wait interruptible): %.3f s\n",
            HAND_PROCS, HAND_ROUNDS, ut_now() - t0);
@@ -387,14 +367,9 @@ static void test_interruptible_handoff(void **state) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        UT_LOCK_TESTS(test_shared_handle_rmw, run_shared_rmw),
+UT_MAIN(UT_LOCK_TESTS(test_shared_handle_rmw, run_shared_rmw),
         UT_LOCK_TESTS(test_shared_handle_excludes, run_shared_excludes),
         UT_LOCK_TESTS(test_many_held, run_many_held),
         UT_LOCK_TESTS(test_interruptible, run_interruptible),
         UT_LOCK_TESTS(test_interruptible_owner_dies, run_owner_dies),
-        cmocka_unit_test_teardown(test_interruptible_handoff, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+        UT_TEST(test_interruptible_handoff))

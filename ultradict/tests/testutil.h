@@ -67,6 +67,18 @@ void ut_run_lock_test(void **state);
     {#name "_spin", ut_run_lock_test, NULL, ut_teardown, &(ut_lock_test){fn, UD_LOCK_SPIN}}
 /* clang-format on */
 
+/* A cmocka row for a test that ut_teardown() cleans up after. */
+#define UT_TEST(fn) cmocka_unit_test_teardown(fn, ut_teardown)
+/*
+ * The main() of a test file: runs the cmocka rows given (UT_TEST, UT_LOCK_TESTS, ...) as one
+ * group, whose teardown, ut_teardown(), also catches what a test without one left behind.
+ */
+#define UT_MAIN(...)                                                                               \
+    int main(void) {                                                                               \
+        const struct CMUnitTest tests[] = {__VA_ARGS__};                                           \
+        return cmocka_run_group_tests(tests, NULL, ut_teardown);                                   \
+    }
+
 /* Two handles of one fresh dict in this process: `d` created with the defaults (mutex lock),
  * `o` attached by name. */
 typedef struct ut_pair {
@@ -156,6 +168,14 @@ void ut_assert_children(const pid_t *pids, int n, double timeout, const char *wh
 
 /* Runs fn(arg) in a forked child, which _exit()s with fn's return value (0..255). */
 pid_t ut_fork(int (*fn)(void *), void *arg);
+/* The body of a child that works on its own handle of a dict; returns the exit status. */
+typedef int (*ut_dict_fn)(ud_dict *d, void *arg);
+/*
+ * Runs fn(d, arg) in a forked child (ut_fork), where d is the child's own handle of the dict
+ * `name` (ut_attach): the child exits with 2 if it cannot attach, else with fn's return value.
+ * fn closes d, or leaves it to the exit.
+ */
+pid_t ut_fork_on(const char *name, ut_dict_fn fn, void *arg);
 /*
  * Forks and execs this very binary (/proc/self/exe) with argv (argv[0] is set for you; the list
  * ends with NULL). Returns the child's pid or -1.
@@ -184,6 +204,14 @@ int ut_gate_open(int gate[2]);
 int ut_gate_wait(int gate[2]);
 void ut_gate_release(int gate[2]);
 void ut_gate_close(int gate[2]);
+/*
+ * The reverse of a gate: a child that must reach some state (hold a lock, be about to wait)
+ * before the parent goes on. ut_fork_ready() makes the pipe `ready`, starts fn(d, arg) as
+ * ut_fork_on() does, and returns the child's pid once the child has called ut_ready(ready),
+ * failing the test if the child ended before. ut_ready() writes the child's one byte; 0 or -1.
+ */
+pid_t ut_fork_ready(const char *name, ut_dict_fn fn, void *arg, int ready[2]);
+int ut_ready(int ready[2]);
 /* Memory shared with children forked afterwards (MAP_SHARED | MAP_ANONYMOUS), zeroed. */
 void *ut_shared_alloc(size_t n);
 void ut_shared_free(void *p, size_t n);

@@ -65,6 +65,26 @@ pid_t ut_fork(int (*fn)(void *), void *arg) {
     return pid;
 }
 
+typedef struct ut_on_arg {
+    const char *name;
+    ut_dict_fn fn;
+    void *arg;
+} ut_on_arg;
+
+static int ut_on_child(void *varg) {
+    const ut_on_arg *on = varg;
+    ud_dict *d = ut_attach(on->name);
+    if (d == NULL)
+        return 2;
+    return on->fn(d, on->arg);
+}
+
+pid_t ut_fork_on(const char *name, ut_dict_fn fn, void *arg) {
+    /* The child gets its own copy of this frame: `on` outlives the fork there. */
+    ut_on_arg on = {name, fn, arg};
+    return ut_fork(ut_on_child, &on);
+}
+
 pid_t ut_spawn_self(const char *const *args) {
     static char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -214,6 +234,22 @@ void ut_gate_close(int gate[2]) {
     if (gate[0] >= 0)
         close(gate[0]);
     gate[0] = -1;
+}
+
+pid_t ut_fork_ready(const char *name, ut_dict_fn fn, void *arg, int ready[2]) {
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = ut_fork_on(name, fn, arg);
+    assert_true(pid > 0);
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    return pid;
+}
+
+int ut_ready(int ready[2]) {
+    close(ready[0]);
+    return write(ready[1], "x", 1) == 1 ? 0 : -1;
 }
 
 void *ut_shared_alloc(size_t n) {
