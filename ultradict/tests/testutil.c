@@ -528,6 +528,15 @@ void ut_pair_close(ut_pair *p) {
     assert_ok(ud_close(p->d));
 }
 
+void ut_run_pair_test(void **state) {
+    const ut_pair_test *t = *state;
+    ut_pair p = ut_pair_open();
+    ud_buf v = UD_BUF_INIT;
+    t->fn(p.d, p.o, &v);
+    ud_buf_free(&v);
+    ut_pair_close(&p);
+}
+
 void ut_run_lock_test(void **state) {
     const ut_lock_test *t = *state;
     t->fn(t->lock);

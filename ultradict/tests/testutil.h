@@ -88,6 +88,19 @@ typedef struct ut_pair {
 ut_pair ut_pair_open(void);
 /* Closes both handles, asserting that each close succeeds. */
 void ut_pair_close(ut_pair *p);
+/* A test on such a pair: UT_PAIR_TEST(fn) makes the cmocka row that runs fn(d, o, v) through
+ * ut_run_pair_test(), with an empty value buffer v that it frees afterwards, then closes the
+ * pair (asserting that each close succeeds). */
+typedef struct ut_pair_test {
+    void (*fn)(ud_dict *d, ud_dict *o, ud_buf *v);
+} ut_pair_test;
+void ut_run_pair_test(void **state);
+#define UT_PAIR_TEST(fn)                                                                           \
+    {                                                                                              \
+#fn, ut_run_pair_test, NULL, ut_teardown, &(ut_pair_test) {                                \
+            fn                                                                                     \
+        }                                                                                          \
+    }
 /* Asserts that two handles see the same entries (count and checksum of the sorted items). */
 void ut_assert_same_dict(ud_dict *a, ud_dict *b);
 
