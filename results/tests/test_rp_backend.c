@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,12 +180,6 @@ static void test_match_by_identity(void **state) {
     rp_doc_free(head);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_old_document),
-        cmocka_unit_test(test_fields_decide),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_match_by_identity),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_old_document),
+               cmocka_unit_test(test_fields_decide), cmocka_unit_test(test_round_trip),
+               cmocka_unit_test(test_match_by_identity))

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -565,21 +567,13 @@ static void test_reports(void **state) {
     rp_cmp_free(c);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compare_fixtures),
-        cmocka_unit_test(test_uri_matching),
-        cmocka_unit_test(test_compare_paired),
-        cmocka_unit_test(test_compare_reference_moved),
-        cmocka_unit_test(test_compare_machine_moved),
-        cmocka_unit_test(test_compare_run_spread),
-        cmocka_unit_test(test_compare_self_and_margin),
-        cmocka_unit_test(test_compare_refuses_disjoint),
-        cmocka_unit_test(test_compare_too_few),
-        cmocka_unit_test(test_cmp_json_round_trip),
-        cmocka_unit_test(test_merit_from_document),
-        cmocka_unit_test(test_exports),
-        cmocka_unit_test(test_reports),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_compare_fixtures),
+               cmocka_unit_test(test_uri_matching), cmocka_unit_test(test_compare_paired),
+               cmocka_unit_test(test_compare_reference_moved),
+               cmocka_unit_test(test_compare_machine_moved),
+               cmocka_unit_test(test_compare_run_spread),
+               cmocka_unit_test(test_compare_self_and_margin),
+               cmocka_unit_test(test_compare_refuses_disjoint),
+               cmocka_unit_test(test_compare_too_few), cmocka_unit_test(test_cmp_json_round_trip),
+               cmocka_unit_test(test_merit_from_document), cmocka_unit_test(test_exports),
+               cmocka_unit_test(test_reports))

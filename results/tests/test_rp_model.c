@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -271,18 +273,10 @@ static void test_set_buckets(void **state) {
     rp_doc_free(d);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_summarise_odd),
-        cmocka_unit_test(test_summarise_even),
-        cmocka_unit_test(test_summarise_ties_and_single),
-        cmocka_unit_test(test_noise_threshold),
-        cmocka_unit_test(test_summarise_zero_median),
-        cmocka_unit_test(test_build_and_params),
-        cmocka_unit_test(test_strings_and_formats),
-        cmocka_unit_test(test_median_ci_exact),
-        cmocka_unit_test(test_median_ci_huge),
-        cmocka_unit_test(test_set_buckets),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_summarise_odd),
+               cmocka_unit_test(test_summarise_even),
+               cmocka_unit_test(test_summarise_ties_and_single),
+               cmocka_unit_test(test_noise_threshold), cmocka_unit_test(test_summarise_zero_median),
+               cmocka_unit_test(test_build_and_params), cmocka_unit_test(test_strings_and_formats),
+               cmocka_unit_test(test_median_ci_exact), cmocka_unit_test(test_median_ci_huge),
+               cmocka_unit_test(test_set_buckets))

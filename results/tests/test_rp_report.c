@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,14 +538,11 @@ static void test_formats(void **state) {
     assert_string_equal(rp__fmt_bytes(&n, 512), "512 B");
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_failed_cell_no_verdict), cmocka_unit_test(test_golden),
-        cmocka_unit_test(test_ranking_and_factors),    cmocka_unit_test(test_ties),
-        cmocka_unit_test(test_merit_ranking),          cmocka_unit_test(test_csv_merit_columns),
-        cmocka_unit_test(test_csv_formula_injection),  cmocka_unit_test(test_text_names_schema),
-        cmocka_unit_test(test_failover_report),        cmocka_unit_test(test_lockstep_report),
-        cmocka_unit_test(test_empty_document),         cmocka_unit_test(test_formats),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_failed_cell_no_verdict),
+               cmocka_unit_test(test_golden), cmocka_unit_test(test_ranking_and_factors),
+               cmocka_unit_test(test_ties), cmocka_unit_test(test_merit_ranking),
+               cmocka_unit_test(test_csv_merit_columns),
+               cmocka_unit_test(test_csv_formula_injection),
+               cmocka_unit_test(test_text_names_schema), cmocka_unit_test(test_failover_report),
+               cmocka_unit_test(test_lockstep_report), cmocka_unit_test(test_empty_document),
+               cmocka_unit_test(test_formats))

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,11 +257,5 @@ static int teardown(void **state) {
     return 0;
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_alternates),
-        cmocka_unit_test(test_failed_cell_leaves),
-        cmocka_unit_test(test_pair_ratios),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+UT_CMOCKA_MAIN(setup, teardown, cmocka_unit_test(test_token_alternates),
+               cmocka_unit_test(test_failed_cell_leaves), cmocka_unit_test(test_pair_ratios))

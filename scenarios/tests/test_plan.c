@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,17 +249,8 @@ static void test_cells_from_adapter(void **state) {
     sc_backends_free(&bs);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_help_and_usage),
-        cmocka_unit_test(test_value_check),
-        cmocka_unit_test(test_barrier),
-        cmocka_unit_test(test_share_and_phase),
-        cmocka_unit_test(test_catalogue_and_codes),
-        cmocka_unit_test(test_many_scenarios),
-        cmocka_unit_test(test_cells_from_adapter),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_defaults), cmocka_unit_test(test_options),
+               cmocka_unit_test(test_help_and_usage), cmocka_unit_test(test_value_check),
+               cmocka_unit_test(test_barrier), cmocka_unit_test(test_share_and_phase),
+               cmocka_unit_test(test_catalogue_and_codes), cmocka_unit_test(test_many_scenarios),
+               cmocka_unit_test(test_cells_from_adapter))

@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -249,13 +251,7 @@ static void test_error_names(void **state) {
     assert_string_equal(sc_strerror(-2999), "unknown error");
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_names),
-        cmocka_unit_test(test_stranger_whole),
-        cmocka_unit_test(test_stranger_lockstep),
-        cmocka_unit_test(test_failing_results_whole),
-        cmocka_unit_test(test_failing_results_lockstep),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_error_names),
+               cmocka_unit_test(test_stranger_whole), cmocka_unit_test(test_stranger_lockstep),
+               cmocka_unit_test(test_failing_results_whole),
+               cmocka_unit_test(test_failing_results_lockstep))

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
+#include "ut_cmocka.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -73,11 +73,7 @@ void ut_run_lock_test(void **state);
  * The main() of a test file: runs the cmocka rows given (UT_TEST, UT_LOCK_TESTS, ...) as one
  * group, whose teardown, ut_teardown(), also catches what a test without one left behind.
  */
-#define UT_MAIN(...)                                                                               \
-    int main(void) {                                                                               \
-        const struct CMUnitTest tests[] = {__VA_ARGS__};                                           \
-        return cmocka_run_group_tests(tests, NULL, ut_teardown);                                   \
-    }
+#define UT_MAIN(...) UT_CMOCKA_MAIN(NULL, ut_teardown, __VA_ARGS__)
 
 /* Two handles of one fresh dict in this process: `d` created with the defaults (mutex lock),
  * `o` attached by name. */

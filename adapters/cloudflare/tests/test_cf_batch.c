@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include "cf_internal.h"
 
 /* What the fake store saw: the bodies it sent, and a failure to inject. */
@@ -174,11 +176,6 @@ static void test_get_chunks(void **state) {
     assert_int_equal(nchunks, 0);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_entry_bound), cmocka_unit_test(test_byte_bound),
-        cmocka_unit_test(test_runs),        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_get_chunks),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_entry_bound), cmocka_unit_test(test_byte_bound),
+               cmocka_unit_test(test_runs), cmocka_unit_test(test_errors),
+               cmocka_unit_test(test_get_chunks))
