@@ -8,10 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static void test_set_get(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_set_get(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf v = UD_BUF_INIT;
 
     assert_rc(ud_get(d, S("missing"), &v), UD_ENOTFOUND);
@@ -305,10 +303,8 @@ static void test_empty_and_binary(ud_dict *d, ud_dict *o, ud_buf *v) {
  * An empty key or value may come as (NULL, 0): accepted, or refused with UD_EINVAL, but never
  * undefined behaviour. The calls run in a child: in the asan build UBSan ends it on UB.
  */
-static void test_null_empty(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_null_empty(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     pid_t pid = ut_fork_on(name, null_empty_child, NULL);
     int st = ut_wait(pid, 30);
     int contains = ud_contains(d, S("nullval"));
@@ -386,8 +382,8 @@ static void test_error_strings(void **state) {
     assert_non_null(ud_errname(12345));
 }
 
-UT_MAIN(UT_TEST(test_set_get), UT_PAIR_TEST(test_get_local_is_stale),
+UT_MAIN(UT_NAMED_TEST(test_set_get), UT_PAIR_TEST(test_get_local_is_stale),
         UT_PAIR_TEST(test_del_contains_len), UT_PAIR_TEST(test_pop_popitem),
         UT_PAIR_TEST(test_setdefault), UT_PAIR_TEST(test_update_clear), UT_PAIR_TEST(test_incr),
-        UT_PAIR_TEST(test_empty_and_binary), UT_TEST(test_null_empty),
+        UT_PAIR_TEST(test_empty_and_binary), UT_NAMED_TEST(test_null_empty),
         UT_PAIR_TEST(test_key_limits), cmocka_unit_test(test_error_strings))

@@ -108,10 +108,8 @@ static int killed_in_section(ud_dict *d, void *varg) {
     _exit(0); /* dies with the section open */
 }
 
-static void test_section_killed(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_section_killed(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     assert_ok(ud_lock(d, NULL));
     assert_ok(ud_set(d, S("a"), S("1")));
     assert_ok(ud_dump(d));
@@ -143,10 +141,8 @@ static int lock_and_stop(ud_dict *d, void *varg) {
     return 0;
 }
 
-static void test_wait_timeout_holder_stopped(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_wait_timeout_holder_stopped(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     pid_t pid = ut_fork_on(name, lock_and_stop, NULL);
     assert_true(pid > 0);
     int st;
@@ -196,10 +192,8 @@ static uint32_t read_waiters(const char *name) {
     return w;
 }
 
-static void test_killed_waiters(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_killed_waiters(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     for (int i = 0; i < 5; i++) {
         pid_t pid = ut_fork_on(name, wait_forever, NULL);
         double t0 = ut_now();
@@ -237,8 +231,7 @@ static void check_value(ud_dict *d, const char *key, const char *val) {
 /* Creates a nested child of the dict and dies before publishing it, as a process killed
  * between creating a child and storing it under its key. Exits with 0 once the child exists. */
 static int orphan_child(void *varg) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = varg;
+    ud_options o = ut_options(varg);
     o.create = UD_ATTACH_ONLY;
     o.recurse = true;
     ud_dict *d = NULL, *c = NULL;
@@ -247,10 +240,8 @@ static int orphan_child(void *varg) {
     _exit(0); /* no close: the child is left in /dev/shm, referenced by nobody */
 }
 
-static void test_orphans_reclaimed(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+static void test_orphans_reclaimed(const char *name) {
+    ud_dict *d = ut_open_recursive(name, UD_CREATE_ONLY);
     int empty = ut_count_segments(name);
     ud_dict *kept = NULL;
     assert_ok(ud_set_dict(d, S("kept"), &kept));
@@ -258,7 +249,7 @@ static void test_orphans_reclaimed(void **state) {
     assert_ok(ud_close(kept));
     int before = ut_count_segments(name);
     for (int i = 0; i < 3; i++) {
-        pid_t pid = ut_fork(orphan_child, name);
+        pid_t pid = ut_fork(orphan_child, (void *)name);
         assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
     }
     assert_int_equal(ut_count_segments(name), before + 3 * 4);
@@ -269,7 +260,7 @@ static void test_orphans_reclaimed(void **state) {
     check_value(kept, "k", "v");
     assert_ok(ud_close(kept));
     /* ud_clear() reclaims them too. */
-    pid_t pid = ut_fork(orphan_child, name);
+    pid_t pid = ut_fork(orphan_child, (void *)name);
     assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
     assert_ok(ud_clear(d));
     assert_int_equal(ut_count_segments(name), empty);
@@ -279,8 +270,7 @@ static void test_orphans_reclaimed(void **state) {
 /* A child that a live process has created but not yet published survives the parent's
  * ud_clear() and ud_reclaim() in another process, and can still be published. */
 static int clear_parent(void *varg) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = varg;
+    ud_options o = ut_options(varg);
     o.create = UD_ATTACH_ONLY;
     o.recurse = true;
     ud_dict *d = NULL;
@@ -289,14 +279,12 @@ static int clear_parent(void *varg) {
     _exit(ud_close(d) == 0 ? 0 : 3);
 }
 
-static void test_child_being_filled_kept(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+static void test_child_being_filled_kept(const char *name) {
+    ud_dict *d = ut_open_recursive(name, UD_CREATE_ONLY);
     ud_dict *c = NULL;
     assert_ok(ud_child_create(d, &c));
     assert_ok(ud_set(c, S("x"), S("1")));
-    pid_t pid = ut_fork(clear_parent, name);
+    pid_t pid = ut_fork(clear_parent, (void *)name);
     assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
     assert_ok(ud_set(c, S("y"), S("2")));
     assert_ok(ud_set_child(d, S("child"), c));
@@ -352,8 +340,7 @@ static int lister_child(void *varg) {
 static void test_list_while_truncated(void **state) {
     (void)state;
     char name[64], path[512];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(ut_name(name));
     o.create = UD_CREATE_ONLY;
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
@@ -366,6 +353,6 @@ static void test_list_while_truncated(void **state) {
 }
 
 UT_MAIN(UT_TEST(test_section_atomic), UT_TEST(test_section_atomic_with_dumps),
-        UT_TEST(test_section_killed), UT_TEST(test_wait_timeout_holder_stopped),
-        UT_TEST(test_killed_waiters), UT_TEST(test_orphans_reclaimed),
-        UT_TEST(test_child_being_filled_kept), UT_TEST(test_list_while_truncated))
+        UT_NAMED_TEST(test_section_killed), UT_NAMED_TEST(test_wait_timeout_holder_stopped),
+        UT_NAMED_TEST(test_killed_waiters), UT_NAMED_TEST(test_orphans_reclaimed),
+        UT_NAMED_TEST(test_child_being_filled_kept), UT_TEST(test_list_while_truncated))

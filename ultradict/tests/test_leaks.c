@@ -16,8 +16,7 @@ static void test_5000_dicts(void **state) {
     double t0 = ut_now();
     for (int i = 0; i < N; i++) {
         char name[64];
-        ud_options o = UD_OPTIONS_INIT;
-        o.name = ut_name(name);
+        ud_options o = ut_options(ut_name(name));
         o.create = UD_CREATE_ONLY;
         o.buffer_size = 4096;
         ud_dict *d = NULL;
@@ -48,18 +47,14 @@ static void test_5000_dicts(void **state) {
     ut_cleanup();
 }
 
-static void test_5000_attachments(void **state) {
-    (void)state;
+static void test_5000_attachments(const char *name) {
     enum { N = 5000 };
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
     int fds0 = ut_count_fds();
     int segs0 = ut_count_segments(name);
-    ud_options a = UD_OPTIONS_INIT;
-    a.name = name;
+    ud_options a = ut_options(name);
     a.create = UD_ATTACH_ONLY;
     for (int i = 0; i < N; i++) {
         ud_dict *h = NULL;
@@ -83,12 +78,9 @@ static void test_5000_attachments(void **state) {
     assert_ok(ud_close(d));
 }
 
-static void test_nested_replaced(void **state) {
-    (void)state;
+static void test_nested_replaced(const char *name) {
     enum { N = 1000 };
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     o.recurse = true;
     o.buffer_size = 4096;
     ud_dict *root = NULL, *other = NULL;
@@ -179,12 +171,9 @@ static int swarm_child(ud_dict *d, void *varg) {
     return ud_close(d) == 0 ? 0 : 7;
 }
 
-static void test_64_processes(void **state) {
-    (void)state;
-    char name[64];
+static void test_64_processes(const char *name) {
     int fds0 = ut_count_fds();
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
     int segs0 = ut_count_segments(name);
@@ -258,12 +247,9 @@ static int find_cb(void *vctx, const ud_dict_info *info) {
     return 0;
 }
 
-static void test_dead_attachers(void **state) {
-    (void)state;
+static void test_dead_attachers(const char *name) {
     enum { DEAD = 400, BATCH = 40 };
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
     for (int done = 0; done < DEAD; done += BATCH) {
@@ -296,5 +282,6 @@ static void test_dead_attachers(void **state) {
     assert_int_equal(ut_count_segments(name), 0);
 }
 
-UT_MAIN(UT_TEST(test_5000_dicts), UT_TEST(test_5000_attachments), UT_TEST(test_nested_replaced),
-        UT_TEST(test_64_processes), UT_TEST(test_dead_attachers))
+UT_MAIN(UT_TEST(test_5000_dicts), UT_NAMED_TEST(test_5000_attachments),
+        UT_NAMED_TEST(test_nested_replaced), UT_NAMED_TEST(test_64_processes),
+        UT_NAMED_TEST(test_dead_attachers))

@@ -346,8 +346,7 @@ static int race_child(void *varg) {
     race_arg *a = varg;
     if (ut_gate_wait(a->gate) != 0)
         return 2;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = a->name;
+    ud_options o = ut_options(a->name);
     o.create = a->create;
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
     ud_dict *d = NULL;

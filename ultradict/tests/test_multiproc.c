@@ -113,10 +113,8 @@ static int child_main(int argc, char **argv) {
     return 100;
 }
 
-static void test_exec_unrelated(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_exec_unrelated(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     assert_ok(ud_set(d, S("from_parent"), S("hello")));
 
     /* Two unrelated writers, one after the other; then a reader checks the first one's write. */
@@ -277,8 +275,7 @@ static int churn_child(void *varg) {
     if (ut_gate_wait(a->gate) != 0)
         return 2;
     for (int i = 0; i < 40; i++) {
-        ud_options o = UD_OPTIONS_INIT;
-        o.name = a->name;
+        ud_options o = ut_options(a->name);
         ud_dict *d = NULL;
         int rc = ud_open(&o, &d);
         if (rc) {
@@ -317,7 +314,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strncmp(argv[1], "--child-", 8) == 0)
         return child_main(argc, argv);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_exec_unrelated, ut_teardown),
+        UT_NAMED_TEST(test_exec_unrelated),
         UT_LOCK_TESTS(test_incr_exact, run_incr_exact),
         UT_LOCK_TESTS(test_rmw, run_rmw),
         cmocka_unit_test_teardown(test_open_close_churn, ut_teardown),

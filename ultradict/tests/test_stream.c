@@ -9,10 +9,8 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-static void test_dump_load_apply(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 65536);
+static void test_dump_load_apply(const char *name) {
+    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 65536);
     ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf v = UD_BUF_INIT;
     ud_status_info sa0, sa, sb0, sb;
@@ -98,10 +96,8 @@ static void test_dump_load_apply(void **state) {
     assert_ok(ud_close(a));
 }
 
-static void test_buffer_full_converges(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
+static void test_buffer_full_converges(const char *name) {
+    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
     ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_status_info s0, s;
     assert_ok(ud_apply_update(b));
@@ -160,10 +156,8 @@ static void test_buffer_full_converges(void **state) {
     assert_ok(ud_close(a));
 }
 
-static void test_status_fields(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 8192);
+static void test_status_fields(const char *name) {
+    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 8192);
     ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_status_info s, t;
 
@@ -266,10 +260,8 @@ static int delayed_writer(ud_dict *d, void *varg) {
     return 0;
 }
 
-static void test_wait(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_wait(const char *name) {
+    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf v = UD_BUF_INIT;
 
@@ -364,20 +356,16 @@ static void xor_bytes(const char *in, size_t n, char *out) {
         out[2 + i] = (char)(in[i] ^ 0x5A);
 }
 
-static void test_codec(void **state) {
-    (void)state;
-    char name[64];
+static void test_codec(const char *name) {
     codec_ctx ctx = {0, 0};
     ud_codec codec = {xor_encode, xor_decode, &ctx};
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     o.codec = &codec;
     ud_dict *a = NULL, *b = NULL;
     assert_ok(ud_open(&o, &a));
     o.create = UD_ATTACH_ONLY;
     assert_ok(ud_open(&o, &b));
-    ud_options raw_o = UD_OPTIONS_INIT;
-    raw_o.name = name;
+    ud_options raw_o = ut_options(name);
     raw_o.create = UD_ATTACH_ONLY;
     ud_dict *raw = NULL; /* no codec: sees the stored bytes */
     assert_ok(ud_open(&raw_o, &raw));
@@ -464,11 +452,8 @@ static void test_codec(void **state) {
 
 /* ---- Static dump size. ---- */
 
-static void test_static_dump_full(void **state) {
-    (void)state;
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+static void test_static_dump_full(const char *name) {
+    ud_options o = ut_options(name);
     o.buffer_size = 4096;
     o.full_dump_size = 8192;
     ud_dict *a = NULL;
@@ -560,6 +545,6 @@ static void test_static_dump_full(void **state) {
     assert_ok(ud_close(a));
 }
 
-UT_MAIN(UT_TEST(test_dump_load_apply), UT_TEST(test_buffer_full_converges),
-        UT_TEST(test_status_fields), UT_TEST(test_wait), UT_TEST(test_codec),
-        UT_TEST(test_static_dump_full))
+UT_MAIN(UT_NAMED_TEST(test_dump_load_apply), UT_NAMED_TEST(test_buffer_full_converges),
+        UT_NAMED_TEST(test_status_fields), UT_NAMED_TEST(test_wait), UT_NAMED_TEST(test_codec),
+        UT_NAMED_TEST(test_static_dump_full))

@@ -351,10 +351,8 @@ static int handoff_child(ud_dict *d, void *name) {
     return 0;
 }
 
-static void test_interruptible_handoff(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 1 << 16);
+static void test_interruptible_handoff(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 1 << 16);
     assert_ok(ud_set(d, S("n"), S("0")));
     pid_t pids[HAND_PROCS];
     double t0 = ut_now();
@@ -372,4 +370,4 @@ UT_MAIN(UT_LOCK_TESTS(test_shared_handle_rmw, run_shared_rmw),
         UT_LOCK_TESTS(test_many_held, run_many_held),
         UT_LOCK_TESTS(test_interruptible, run_interruptible),
         UT_LOCK_TESTS(test_interruptible_owner_dies, run_owner_dies),
-        UT_TEST(test_interruptible_handoff))
+        UT_NAMED_TEST(test_interruptible_handoff))

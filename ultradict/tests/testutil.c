@@ -528,6 +528,18 @@ void ut_pair_close(ut_pair *p) {
     assert_ok(ud_close(p->d));
 }
 
+void ut_run_named_test(void **state) {
+    const ut_named_test *t = *state;
+    char name[64];
+    t->fn(ut_name(name));
+}
+
+ud_options ut_options(const char *name) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    return o;
+}
+
 void ut_run_pair_test(void **state) {
     const ut_pair_test *t = *state;
     ut_pair p = ut_pair_open();

@@ -48,6 +48,21 @@
 
 #define assert_ok(expr) assert_rc((expr), 0)
 
+/* A test given a fresh name (ut_name): UT_NAMED_TEST(fn) makes the cmocka row that runs
+ * fn(name) through ut_run_named_test(). */
+typedef struct ut_named_test {
+    void (*fn)(const char *name);
+} ut_named_test;
+void ut_run_named_test(void **state);
+#define UT_NAMED_TEST(fn)                                                                          \
+    {                                                                                              \
+#fn, ut_run_named_test, NULL, ut_teardown, &(ut_named_test) {                              \
+            fn                                                                                     \
+        }                                                                                          \
+    }
+/* UD_OPTIONS_INIT with the name set. */
+ud_options ut_options(const char *name);
+
 /*
  * Opening dicts in tests (each asserts success): a dict with the given create mode, lock mode
  * and buffer size (0: default), and a recursive one.
