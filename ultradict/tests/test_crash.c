@@ -162,16 +162,11 @@ typedef struct kill_shared {
     uint64_t checksum; /* its checksum of the dict */
 } kill_shared;
 
-typedef struct writer_arg {
-    const char *name;
-    uint64_t seed;
-} writer_arg;
-
-/* Writes forever: sets, updates and increments, with values of random sizes. */
+/* Writes forever: sets, updates and increments, with values of random sizes (varg: the seed). */
 static int crash_writer(ud_dict *d, void *varg) {
-    writer_arg *a = varg;
+    const uint64_t seed = *(const uint64_t *)varg;
     ut_rng r;
-    ut_rng_seed(&r, a->seed);
+    ut_rng_seed(&r, seed);
     static unsigned char vals[4][700];
     for (uint64_t i = 0;; i++) {
         uint64_t pick = ut_rng_below(&r, 10);
@@ -181,7 +176,7 @@ static int crash_writer(ud_dict *d, void *varg) {
         for (int j = 0; j < n; j++) {
             snprintf(keys[j], sizeof keys[j], "k%02d", (int)ut_rng_below(&r, CK));
             lens[j] = UT_VALUE_MIN + (size_t)ut_rng_below(&r, 600);
-            ut_value_make(vals[j], lens[j], keys[j], strlen(keys[j]), a->seed ^ (i << 3 | j));
+            ut_value_make(vals[j], lens[j], keys[j], strlen(keys[j]), seed ^ (i << 3 | j));
         }
         int rc;
         if (pick < 4) {
@@ -299,10 +294,10 @@ static void run_random_kills(int lock) {
     int64_t probes = 0;
 
     for (int it = 0; it < KILLS; it++) {
-        writer_arg wa[2] = {{name, ut_rng_next(&r)}, {name, ut_rng_next(&r)}};
+        uint64_t seeds[2] = {ut_rng_next(&r), ut_rng_next(&r)};
         pid_t w[2];
         for (int i = 0; i < 2; i++) {
-            w[i] = ut_fork_on(wa[i].name, crash_writer, &wa[i]);
+            w[i] = ut_fork_on(name, crash_writer, &seeds[i]);
             assert_true(w[i] > 0);
         }
         ut_sleep(0.002 + (double)ut_rng_below(&r, 13000) * 1e-6);

@@ -17,37 +17,6 @@
 
 /* ---- Lock semantics. ---- */
 
-typedef struct holder_arg {
-    const char *name;
-    int ready[2];   /* the child writes one byte when it holds the lock */
-    int release[2]; /* the parent closes its end to let the child go */
-} holder_arg;
-
-static int holder_child(ud_dict *d, void *varg) {
-    holder_arg *a = varg;
-    if (ud_lock(d, NULL) != 0)
-        return 3;
-    if (ut_ready(a->ready) != 0)
-        return 4;
-    ut_gate_wait(a->release);
-    (void)ud_unlock(d); /* may fail if the lock was stolen: not the point here */
-    ud_close(d);
-    return 0;
-}
-
-/* Starts a child that holds the lock until holder_release(). */
-static pid_t holder_start(holder_arg *a, const char *name) {
-    a->name = name;
-    assert_int_equal(ut_gate_open(a->release), 0);
-    return ut_fork_ready(a->name, holder_child, a, a->ready);
-}
-
-static void holder_release(holder_arg *a, pid_t pid) {
-    ut_gate_release(a->release);
-    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
-    ut_gate_close(a->release);
-}
-
 typedef struct probe_arg {
     ud_dict *inherited; /* a handle inherited over fork, or NULL */
     const char *name;
@@ -109,11 +78,11 @@ static void run_lock_semantics(int lock) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
     ud_lock_options lo = UD_LOCK_OPTIONS_INIT;
-    holder_arg h;
+    ut_holder h;
     double t0, el;
 
     /* nonblock: UD_EBUSY, and the holder's pid is reported. */
-    pid_t pid = holder_start(&h, name);
+    pid_t pid = ut_holder_start(&h, name, UT_HOLD_UNTIL_RELEASED);
     assert_int_equal(ud_lock_holder(d), pid);
     ud_status_info st;
     assert_ok(ud_status(d, &st));
@@ -142,11 +111,11 @@ static void run_lock_semantics(int lock) {
     assert_true(ut_now() - t0 >= 0.15);
     assert_int_equal(ud_lock_holder(d), pid);
     assert_rc(ud_unlock(d), UD_ENOTLOCKED);
-    holder_release(&h, pid);
+    ut_holder_release(&h, WAIT_LIMIT);
     assert_int_equal(probe(NULL, name, 0), 0); /* the lock is usable by others afterwards */
 
     /* ud_lock_steal: immediately ours (spin); -ENOTSUP for the mutex. */
-    pid = holder_start(&h, name);
+    pid = ut_holder_start(&h, name, UT_HOLD_UNTIL_RELEASED);
     assert_int_equal(ud_lock_holder(d), pid);
     if (lock == UD_LOCK_SPIN) {
         assert_ok(ud_lock_steal(d));
@@ -158,7 +127,7 @@ static void run_lock_semantics(int lock) {
         assert_int_equal(ud_lock_holder(d), pid);
         assert_rc(ud_unlock(d), UD_ENOTLOCKED);
     }
-    holder_release(&h, pid);
+    ut_holder_release(&h, WAIT_LIMIT);
     assert_int_equal(ud_lock_holder(d), 0);
     assert_int_equal(probe(NULL, name, 0), 0);
 
@@ -472,12 +441,12 @@ static void run_huge_timeouts(int lock) {
     const double timeouts[] = {9.3e9, 1e12, 1e300, INFINITY};
     for (size_t i = 0; i < sizeof timeouts / sizeof *timeouts; i++) {
         for (int steal = 0; steal < 2; steal++) {
-            holder_arg h;
-            pid_t holder = holder_start(&h, name);
+            ut_holder h;
+            ut_holder_start(&h, name, UT_HOLD_UNTIL_RELEASED);
             timed_arg a = {name, timeouts[i], steal != 0, {-1, -1}, h.release[1]};
             pid_t pid = ut_fork_ready(a.name, timed_locker, &a, a.ready);
             ut_sleep(0.5);
-            holder_release(&h, holder);
+            ut_holder_release(&h, WAIT_LIMIT);
             int st = ut_wait(pid, WAIT_LIMIT);
             if (st != 0)
                 fail_msg("ud_lock(timeout %g, steal %d) in mode %d: child status %d", timeouts[i],

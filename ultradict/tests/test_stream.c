@@ -245,15 +245,9 @@ static void test_status_fields(const char *name) {
     assert_ok(ud_close(a));
 }
 
-typedef struct writer_arg {
-    const char *name;
-    double delay;
-} writer_arg;
-
-/* Child: waits, then writes w=1 through its own handle. */
+/* Child: waits (varg: the delay in seconds), then writes w=1 through its own handle. */
 static int delayed_writer(ud_dict *d, void *varg) {
-    writer_arg *arg = varg;
-    ut_sleep(arg->delay);
+    ut_sleep(*(const double *)varg);
     if (ud_set(d, S("w"), S("1")) != 0)
         return 3;
     ud_close(d);
@@ -273,8 +267,8 @@ static void test_wait(const char *name) {
         fail_msg("ud_wait(0.2) took %.3f s", el);
 
     /* Another process writes after 100 ms: ud_wait returns 0 and has applied the update. */
-    writer_arg arg = {name, 0.1};
-    pid_t pid = ut_fork_on(arg.name, delayed_writer, &arg);
+    double delay = 0.1;
+    pid_t pid = ut_fork_on(name, delayed_writer, &delay);
     assert_true(pid > 0);
     t0 = ut_now();
     int rc = ud_wait(b, 5.0);

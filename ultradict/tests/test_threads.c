@@ -226,24 +226,6 @@ static void on_alarm(int sig) {
     atomic_fetch_add(&alarms, 1);
 }
 
-typedef struct hold_arg {
-    const char *name;
-    int ready[2];
-    int release[2];
-} hold_arg;
-
-static int hold_child(ud_dict *d, void *varg) {
-    hold_arg *a = varg;
-    if (ud_lock(d, NULL) != 0)
-        return 2;
-    if (ut_ready(a->ready) != 0)
-        return 3;
-    ut_gate_wait(a->release);
-    ud_unlock(d);
-    ud_close(d);
-    return 0;
-}
-
 /* A handler with SA_RESTART (the harder case: glibc's own waits restart after it), and a timer
  * that fires every 50 ms; returns the rc of ud_lock(o) and its duration. */
 static int lock_under_alarms(ud_dict *d, const ud_lock_options *o, double *took) {
@@ -267,9 +249,8 @@ static int lock_under_alarms(ud_dict *d, const ud_lock_options *o, double *took)
 static void run_interruptible(int lock) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
-    hold_arg a = {name, {-1, -1}, {-1, -1}};
-    assert_int_equal(ut_gate_open(a.release), 0);
-    pid_t pid = ut_fork_ready(a.name, hold_child, &a, a.ready);
+    ut_holder h;
+    pid_t pid = ut_holder_start(&h, name, UT_HOLD_UNTIL_RELEASED);
 
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.sleep_time = 0.005; /* the spin mode notices a signal during its naps */
@@ -286,9 +267,7 @@ static void run_interruptible(int lock) {
     assert_true(took < 2.0);
     assert_int_equal(ud_lock_holder(d), pid);
 
-    ut_gate_release(a.release);
-    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
-    ut_gate_close(a.release);
+    ut_holder_release(&h, WAIT_LIMIT);
     /* An interruptible wait that is not interrupted takes the lock as any other. */
     assert_ok(ud_lock(d, &o));
     assert_ok(ud_unlock(d));
@@ -297,21 +276,11 @@ static void run_interruptible(int lock) {
 
 /* ---- An interruptible waiter wakes when the holder dies. ---- */
 
-static int die_holding(ud_dict *d, void *varg) {
-    hold_arg *a = varg;
-    if (ud_lock(d, NULL) != 0)
-        return 2;
-    if (ut_ready(a->ready) != 0)
-        return 3;
-    ut_sleep(0.3);
-    _exit(0); /* holding the lock */
-}
-
 static void run_owner_dies(int lock) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
-    hold_arg a = {name, {-1, -1}, {-1, -1}};
-    pid_t pid = ut_fork_ready(a.name, die_holding, &a, a.ready);
+    ut_holder h;
+    pid_t pid = ut_holder_start(&h, name, 0.3); /* dies holding the lock */
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.interruptible = true;
     o.timeout = 10;

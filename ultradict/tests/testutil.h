@@ -236,6 +236,23 @@ void ut_gate_close(int gate[2]);
  */
 pid_t ut_fork_ready(const char *name, ut_dict_fn fn, void *arg, int ready[2]);
 int ut_ready(int ready[2]);
+/*
+ * A child that holds the lock of a dict: ut_holder_start() forks it (ut_fork_ready), and returns
+ * its pid once it holds the lock. With die_after >= 0 the child then exits that many seconds
+ * later, still holding the lock; with UT_HOLD_UNTIL_RELEASED it waits until
+ * ut_holder_release(), which lets it unlock (a stolen lock is no failure) and close, and asserts
+ * that it exited with 0 within `timeout` seconds. A child forked while the holder holds the
+ * lock inherits h->release[1], and must close it, or the release never reaches the holder.
+ */
+#define UT_HOLD_UNTIL_RELEASED (-1.0)
+typedef struct ut_holder {
+    double die_after;
+    int ready[2];
+    int release[2];
+    pid_t pid;
+} ut_holder;
+pid_t ut_holder_start(ut_holder *h, const char *name, double die_after);
+void ut_holder_release(ut_holder *h, double timeout);
 /* Memory shared with children forked afterwards (MAP_SHARED | MAP_ANONYMOUS), zeroed. */
 void *ut_shared_alloc(size_t n);
 void ut_shared_free(void *p, size_t n);

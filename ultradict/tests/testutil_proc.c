@@ -252,6 +252,37 @@ int ut_ready(int ready[2]) {
     return write(ready[1], "x", 1) == 1 ? 0 : -1;
 }
 
+static int ut_holder_child(ud_dict *d, void *varg) {
+    ut_holder *h = varg;
+    if (ud_lock(d, NULL) != 0)
+        return 3;
+    if (ut_ready(h->ready) != 0)
+        return 4;
+    if (h->die_after >= 0) {
+        ut_sleep(h->die_after);
+        _exit(0); /* holding the lock */
+    }
+    ut_gate_wait(h->release);
+    (void)ud_unlock(d); /* may fail if the lock was stolen: not the point here */
+    ud_close(d);
+    return 0;
+}
+
+pid_t ut_holder_start(ut_holder *h, const char *name, double die_after) {
+    h->die_after = die_after;
+    h->release[0] = h->release[1] = -1;
+    if (die_after < 0)
+        assert_int_equal(ut_gate_open(h->release), 0);
+    h->pid = ut_fork_ready(name, ut_holder_child, h, h->ready);
+    return h->pid;
+}
+
+void ut_holder_release(ut_holder *h, double timeout) {
+    ut_gate_release(h->release);
+    assert_int_equal(ut_wait(h->pid, timeout), 0);
+    ut_gate_close(h->release);
+}
+
 void *ut_shared_alloc(size_t n) {
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
