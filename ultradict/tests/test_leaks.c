@@ -193,20 +193,8 @@ static void test_64_processes(const char *name) {
     int attached = atomic_load(&sh->attached);
     ud_status_info st;
     assert_ok(ud_status(d, &st));
-    t0 = ut_now();
-    ut_gate_release(gate);
-    int status[NPROC];
-    int bad = ut_wait_all(pids, NPROC, 60, status);
-    double el = ut_now() - t0;
-    ut_gate_close(gate);
-    for (int i = 0; i < NPROC; i++) {
-        if (status[i] != 0) {
-            char buf[64];
-            print_error("child %d: %s\n", i, ut_status_str(status[i], buf, sizeof buf));
-        }
-    }
+    double el = ut_gate_run(gate, pids, NPROC, 60, "64 processes");
     assert_int_equal(attached, NPROC);
-    assert_int_equal(bad, 0);
     printf("%d processes attached at once (status says %u, children saw up to %u); "
            "%d x %d incr in %.2f s\n",
            NPROC, st.attached, atomic_load(&sh->max_attached_seen), NPROC, NINCR, el);
@@ -232,21 +220,6 @@ static int die_attached(ud_dict *d, void *varg) {
     return 0; /* _exit() without ud_close(), like a crash */
 }
 
-typedef struct find_ctx {
-    const char *name;
-    int found;
-    ud_dict_info info;
-} find_ctx;
-
-static int find_cb(void *vctx, const ud_dict_info *info) {
-    find_ctx *c = vctx;
-    if (strcmp(info->name, c->name) == 0) {
-        c->found++;
-        c->info = *info;
-    }
-    return 0;
-}
-
 static void test_dead_attachers(const char *name) {
     enum { DEAD = 400, BATCH = 40 };
     ud_options o = ut_options(name);
@@ -269,15 +242,13 @@ static void test_dead_attachers(const char *name) {
     ud_buf_free(&v);
     ud_status_info st;
     assert_ok(ud_status(d, &st));
-    find_ctx fc;
-    memset(&fc, 0, sizeof fc);
-    fc.name = name;
-    assert_ok(ud_list(find_cb, &fc));
+    ud_dict_info info;
+    int found = ut_list_find(name, &info);
     printf("%d processes died attached: status.attached %u, ls: attached_alive %u\n", DEAD,
-           st.attached, fc.info.attached_alive);
-    assert_int_equal(fc.found, 1);
-    assert_int_equal(fc.info.attached_alive, 1);
-    assert_false(fc.info.orphaned);
+           st.attached, info.attached_alive);
+    assert_int_equal(found, 1);
+    assert_int_equal(info.attached_alive, 1);
+    assert_false(info.orphaned);
     assert_ok(ud_close(d));
     assert_int_equal(ut_count_segments(name), 0);
 }

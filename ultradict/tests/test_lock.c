@@ -308,13 +308,10 @@ typedef struct race_arg {
     race_shared *sh;
     int id;
     int create;
-    int *gate;
 } race_arg;
 
 static int race_child(void *varg) {
     race_arg *a = varg;
-    if (ut_gate_wait(a->gate) != 0)
-        return 2;
     ud_options o = ut_options(a->name);
     o.create = a->create;
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
@@ -354,14 +351,12 @@ static void run_open_race(int create) {
         race_arg args[RACERS];
         pid_t pids[RACERS];
         for (int i = 0; i < RACERS; i++) {
-            args[i] = (race_arg){name, sh, i, create, gate};
-            pids[i] = ut_fork(race_child, &args[i]);
+            args[i] = (race_arg){name, sh, i, create};
+            pids[i] = ut_fork_gated(gate, race_child, &args[i]);
             assert_true(pids[i] > 0);
         }
         ut_sleep(0.01);
-        ut_gate_release(gate);
-        ut_assert_children(pids, RACERS, WAIT_LIMIT, "open race");
-        ut_gate_close(gate);
+        ut_gate_run(gate, pids, RACERS, WAIT_LIMIT, "open race");
         int ok = 0, creators = 0, eexist = 0;
         for (int i = 0; i < RACERS; i++) {
             ok += sh->rc[i] == 0;

@@ -177,11 +177,7 @@ static void run_incr_exact(int lock) {
         assert_true(pids[i] > 0);
     }
     ut_sleep(0.05);
-    double t0 = ut_now();
-    ut_gate_release(gate);
-    ut_assert_children(pids, P, WAIT_LIMIT, "incr");
-    double el = ut_now() - t0;
-    ut_gate_close(gate);
+    double el = ut_gate_run(gate, pids, P, WAIT_LIMIT, "incr");
 
     int64_t total = ut_get_i64(d, "counter");
     int interleaved = 0;
@@ -246,11 +242,7 @@ static void run_rmw(int lock) {
         pids[i] = ut_fork_on(a.name, rmw_child, &a);
         assert_true(pids[i] > 0);
     }
-    double t0 = ut_now();
-    ut_gate_release(gate);
-    ut_assert_children(pids, P, WAIT_LIMIT, "rmw");
-    double el = ut_now() - t0;
-    ut_gate_close(gate);
+    double el = ut_gate_run(gate, pids, P, WAIT_LIMIT, "rmw");
     int64_t total = ut_get_i64(d, "c");
     printf("%s: %d processes x %d lock/get/set/unlock = %lld in %.3f s\n",
            lock == UD_LOCK_SPIN ? "spin" : "mutex", P, K, (long long)total, el);
@@ -265,17 +257,9 @@ static void run_rmw(int lock) {
  * gone (UD_ECORRUPT), and a closer removing its parts by name could remove the parts of the
  * next creator's dict.
  */
-typedef struct churn_arg {
-    const char *name;
-    int *gate;
-} churn_arg;
-
-static int churn_child(void *varg) {
-    churn_arg *a = varg;
-    if (ut_gate_wait(a->gate) != 0)
-        return 2;
+static int churn_child(void *name) {
     for (int i = 0; i < 40; i++) {
-        ud_options o = ut_options(a->name);
+        ud_options o = ut_options(name);
         ud_dict *d = NULL;
         int rc = ud_open(&o, &d);
         if (rc) {
@@ -296,15 +280,13 @@ static void test_open_close_churn(void **state) {
         char name[64];
         int gate[2];
         assert_int_equal(ut_gate_open(gate), 0);
-        churn_arg a = {ut_name(name), gate};
+        ut_name(name);
         pid_t pids[P];
         for (int i = 0; i < P; i++) {
-            pids[i] = ut_fork(churn_child, &a);
+            pids[i] = ut_fork_gated(gate, churn_child, name);
             assert_true(pids[i] > 0);
         }
-        ut_gate_release(gate);
-        ut_assert_children(pids, P, WAIT_LIMIT, "open/close churn");
-        ut_gate_close(gate);
+        ut_gate_run(gate, pids, P, WAIT_LIMIT, "open/close churn");
         (void)ud_unlink_by_name(name);
         assert_int_equal(ut_unexpected_segments(name), 0);
     }

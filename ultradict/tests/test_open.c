@@ -498,21 +498,6 @@ static void test_segment_set(void **state) {
     assert_int_equal(ut_count_segments(name2), 0);
 }
 
-typedef struct list_ctx {
-    const char *name;
-    int found;
-    ud_dict_info info;
-} list_ctx;
-
-static int list_cb(void *vctx, const ud_dict_info *info) {
-    list_ctx *ctx = vctx;
-    if (strcmp(info->name, ctx->name) == 0) {
-        ctx->found++;
-        ctx->info = *info;
-    }
-    return 0;
-}
-
 static int list_stop_cb(void *vctx, const ud_dict_info *info) {
     (void)info;
     (*(int *)vctx)++;
@@ -526,28 +511,23 @@ static void test_list(const char *name) {
     assert_ok(ud_set(d, S("b"), S("2")));
     assert_ok(ud_dump(d));
 
-    list_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.name = name;
-    assert_ok(ud_list(list_cb, &ctx));
-    assert_int_equal(ctx.found, 1);
-    assert_int_equal(ctx.info.error, 0);
-    assert_true(ctx.info.segments >= 3 && ctx.info.segments <= 4);
-    assert_true(ctx.info.bytes > 0);
-    assert_int_equal(ctx.info.len, 2);
-    assert_int_equal(ctx.info.creator_pid, getpid());
-    assert_true(ctx.info.creator_alive);
-    assert_false(ctx.info.orphaned);
-    assert_false(ctx.info.is_child);
+    ud_dict_info info;
+    assert_int_equal(ut_list_find(name, &info), 1);
+    assert_int_equal(info.error, 0);
+    assert_true(info.segments >= 3 && info.segments <= 4);
+    assert_true(info.bytes > 0);
+    assert_int_equal(info.len, 2);
+    assert_int_equal(info.creator_pid, getpid());
+    assert_true(info.creator_alive);
+    assert_false(info.orphaned);
+    assert_false(info.is_child);
 
     int calls = 0;
     assert_rc(ud_list(list_stop_cb, &calls), 42);
     assert_int_equal(calls, 1);
 
     assert_ok(ud_close(d));
-    ctx.found = 0;
-    assert_ok(ud_list(list_cb, &ctx));
-    assert_int_equal(ctx.found, 0);
+    assert_int_equal(ut_list_find(name, &info), 0);
 }
 
 static void test_close_null(void **state) {

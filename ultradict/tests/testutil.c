@@ -149,6 +149,28 @@ int ut_teardown(void **state) {
 
 /* ---- Counting resources. ---- */
 
+typedef struct ut_find_ctx {
+    const char *name;
+    int found;
+    ud_dict_info *info;
+} ut_find_ctx;
+
+static int ut_find_cb(void *vctx, const ud_dict_info *info) {
+    ut_find_ctx *c = vctx;
+    if (strcmp(info->name, c->name) == 0) {
+        c->found++;
+        *c->info = *info;
+    }
+    return 0;
+}
+
+int ut_list_find(const char *name, ud_dict_info *info) {
+    memset(info, 0, sizeof *info);
+    ut_find_ctx c = {name, 0, info};
+    assert_ok(ud_list(ut_find_cb, &c));
+    return c.found;
+}
+
 int ut_count_fds(void) {
     DIR *dir = opendir("/proc/self/fd");
     if (dir == NULL)

@@ -169,6 +169,11 @@ int ut_count_segments(const char *name);
  * Returns the number of unexpected entries and prints them.
  */
 int ut_unexpected_segments(const char *name);
+/*
+ * Lists the dicts (asserting that ud_list succeeds) and returns how many entries it gave for
+ * `name`; the last one's information goes to *info (zeroed first).
+ */
+int ut_list_find(const char *name, ud_dict_info *info);
 /* The path /dev/shm/<name><suffix> into buf (at least 512 bytes). */
 char *ut_shm_path(char *buf, const char *name, const char *suffix);
 /* Size of a file, or -1. */
@@ -228,6 +233,15 @@ int ut_gate_open(int gate[2]);
 int ut_gate_wait(int gate[2]);
 void ut_gate_release(int gate[2]);
 void ut_gate_close(int gate[2]);
+/* Runs fn(arg) in a forked child (ut_fork) once the gate opens; the child exits with 2 if its
+ * wait at the gate fails, else with fn's return value. */
+pid_t ut_fork_gated(int gate[2], int (*fn)(void *), void *arg);
+/*
+ * Opens the gate (ut_gate_release) that n children wait behind, waits for them as
+ * ut_assert_children(pids, n, timeout, what) does, and closes the gate. Returns the seconds from
+ * the release to the last child's exit.
+ */
+double ut_gate_run(int gate[2], const pid_t *pids, int n, double timeout, const char *what);
 /*
  * The reverse of a gate: a child that must reach some state (hold a lock, be about to wait)
  * before the parent goes on. ut_fork_ready() makes the pipe `ready`, starts fn(d, arg) as

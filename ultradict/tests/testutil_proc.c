@@ -236,6 +236,33 @@ void ut_gate_close(int gate[2]) {
     gate[0] = -1;
 }
 
+typedef struct ut_gated_arg {
+    int *gate;
+    int (*fn)(void *);
+    void *arg;
+} ut_gated_arg;
+
+static int ut_gated_child(void *varg) {
+    const ut_gated_arg *g = varg;
+    if (ut_gate_wait(g->gate) != 0)
+        return 2;
+    return g->fn(g->arg);
+}
+
+pid_t ut_fork_gated(int gate[2], int (*fn)(void *), void *arg) {
+    ut_gated_arg g = {gate, fn, arg}; /* the child has its own copy of this frame */
+    return ut_fork(ut_gated_child, &g);
+}
+
+double ut_gate_run(int gate[2], const pid_t *pids, int n, double timeout, const char *what) {
+    double t0 = ut_now();
+    ut_gate_release(gate);
+    ut_assert_children(pids, n, timeout, what);
+    double el = ut_now() - t0;
+    ut_gate_close(gate);
+    return el;
+}
+
 pid_t ut_fork_ready(const char *name, ut_dict_fn fn, void *arg, int ready[2]) {
     assert_int_equal(pipe(ready), 0);
     pid_t pid = ut_fork_on(name, fn, arg);
