@@ -159,15 +159,9 @@ static int swarm_child(ud_dict *d, void *varg) {
     while (st.attached > seen &&
            !atomic_compare_exchange_weak(&a->sh->max_attached_seen, &seen, st.attached)) {
     }
-    int64_t last = INT64_MIN;
-    for (int i = 0; i < NINCR; i++) {
-        int64_t r;
-        if (ud_incr(d, S("n"), 1, &r) != 0)
-            return 5;
-        if (r <= last)
-            return 6;
-        last = r;
-    }
+    int rc = ut_incr_rising(d, "n", NINCR, NULL, NULL);
+    if (rc != 0)
+        return 4 + rc;
     return ud_close(d) == 0 ? 0 : 7;
 }
 

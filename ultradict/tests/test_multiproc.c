@@ -78,17 +78,10 @@ static int child_incr(const char *name, long k, int gate_fd) {
     int gate[2] = {gate_fd, -1};
     if (ut_gate_wait(gate) != 0)
         return 3;
-    int64_t last = INT64_MIN, first = 0;
-    for (long i = 0; i < k; i++) {
-        int64_t r;
-        if (ud_incr(d, S("counter"), 1, &r) != 0)
-            return 4;
-        if (r <= last)
-            return 5;
-        last = r;
-        if (i == 0)
-            first = r;
-    }
+    int64_t first = 0, last = 0;
+    int rc = ut_incr_rising(d, "counter", k, &first, &last);
+    if (rc != 0)
+        return 3 + rc;
     /* Where this child's increments landed: a span wider than K means it interleaved. */
     char key[32], span[64];
     snprintf(key, sizeof key, "span_%ld", (long)getpid());

@@ -15,13 +15,20 @@ static ud_dict *open_named(const char *name, int create) {
     return d;
 }
 
-/* Two handles write half the keys each; both see all of them. */
-static void test_count(void **state) {
-    (void)state;
+/* A dict opened without a name (it gets a random one), and a second handle attached by that
+ * name into *other. */
+static ud_dict *open_unnamed(ud_dict **other) {
     ud_dict *ultra = NULL;
     assert_ok(ud_open(NULL, &ultra));
     ut_track(ud_name(ultra));
-    ud_dict *other = open_named(ud_name(ultra), UD_CREATE_OR_ATTACH);
+    *other = open_named(ud_name(ultra), UD_CREATE_OR_ATTACH);
+    return ultra;
+}
+
+/* Two handles write half the keys each; both see all of them. */
+static void test_count(void **state) {
+    (void)state;
+    ud_dict *other = NULL, *ultra = open_unnamed(&other);
 
     enum { COUNT = 100 };
     for (int i = 0; i < COUNT / 2; i++) {
@@ -173,10 +180,7 @@ static void test_parameter_passing(const char *name) {
 /* Items written through one handle iterate through another, the same way. */
 static void test_iter(void **state) {
     (void)state;
-    ud_dict *ultra = NULL;
-    assert_ok(ud_open(NULL, &ultra));
-    ut_track(ud_name(ultra));
-    ud_dict *other = open_named(ud_name(ultra), UD_CREATE_OR_ATTACH);
+    ud_dict *other = NULL, *ultra = open_unnamed(&other);
 
     assert_ok(ud_set(ultra, S("1"), S("1")));
     assert_ok(ud_set(ultra, S("2"), S("2")));

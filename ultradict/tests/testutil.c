@@ -550,6 +550,22 @@ void ut_pair_close(ut_pair *p) {
     assert_ok(ud_close(p->d));
 }
 
+int ut_incr_rising(ud_dict *d, const char *key, long k, int64_t *first, int64_t *last) {
+    int64_t prev = INT64_MIN, r = 0;
+    for (long i = 0; i < k; i++) {
+        if (ud_incr(d, S(key), 1, &r) != 0)
+            return 1;
+        if (r <= prev)
+            return 2;
+        if (i == 0 && first != NULL)
+            *first = r;
+        prev = r;
+    }
+    if (last != NULL)
+        *last = prev;
+    return 0;
+}
+
 void ut_run_named_test(void **state) {
     const ut_named_test *t = *state;
     char name[64];

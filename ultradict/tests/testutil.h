@@ -322,6 +322,13 @@ typedef struct ut_kv {
 } ut_kv;
 uint64_t ut_items_checksum(ut_kv *items, size_t n);
 
+/*
+ * In a child: increments `key` of d by 1, k times. 0 when each result was larger than the one
+ * before (the first and the last result go to *first and *last, either may be NULL), 1 when an
+ * ud_incr failed, 2 when a result was not larger than the one before.
+ */
+int ut_incr_rising(ud_dict *d, const char *key, long k, int64_t *first, int64_t *last);
+
 /* Parses a whole buffer as a decimal int64. 0 on success. */
 int ut_parse_i64(const void *p, size_t n, int64_t *out);
 /* In the parent: the value of `key` in d as a decimal int64, asserting that it is there and
