@@ -20,6 +20,7 @@
 
 #include "lockstep.h"
 #include "sc.h"
+#include "sc_testutil.h"
 
 /* What the workers of the test scenario write: one event per slice of work. */
 typedef struct event {
@@ -68,11 +69,7 @@ static int tl_work(sc_worker *w) {
     return 0;
 }
 
-static const sc_scenario tl_scenario = {.id = "read",
-                                        .summary = "test",
-                                        .merit = {"read", RP_FIGURE_OPS, RP_HIGHER_IS_BETTER},
-                                        .ops = tl_ops,
-                                        .work = tl_work};
+static const sc_scenario tl_scenario = SCT_SCENARIO(tl_ops, tl_work);
 
 enum { ROUNDS = 6 };
 

@@ -26,6 +26,7 @@
 
 #include "lockstep.h"
 #include "sc.h"
+#include "sc_testutil.h"
 
 /* ---- the failing results calls ---- */
 
@@ -92,11 +93,7 @@ static int tr_work(sc_worker *w) {
     return 0;
 }
 
-static const sc_scenario tr_scenario = {.id = "read",
-                                        .summary = "test",
-                                        .merit = {"read", RP_FIGURE_OPS, RP_HIGHER_IS_BETTER},
-                                        .ops = tr_ops,
-                                        .work = tr_work};
+static const sc_scenario tr_scenario = SCT_SCENARIO(tr_ops, tr_work);
 
 enum { REPEAT = 3, PROCS = 3 };
 
