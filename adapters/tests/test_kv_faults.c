@@ -220,6 +220,9 @@ static void test_closed_port(void **state) {
  * A server that accepts connections and never answers: the kernel completes the handshake from
  * the listen backlog, so only the command timeout can save the client.
  */
+/* The kinds of server the fault tests run against. */
+static const char *kinds[] = {"redis", "memcached"};
+
 static void test_silent_server(void **state) {
     (void)state;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
@@ -233,25 +236,21 @@ static void test_silent_server(void **state) {
     int port = ntohs(a.sin_port);
     char u[128];
 
-    if (kv_adapter_built("redis")) {
-        snprintf(u, sizeof(u), "redis://127.0.0.1:%d?timeout=0.3&connect_timeout=0.3", port);
+    for (size_t k = 0; k < 2; k++) {
+        if (!kv_adapter_built(kinds[k]))
+            continue;
+        snprintf(u, sizeof(u), "%s://127.0.0.1:%d?timeout=0.3&connect_timeout=0.3", kinds[k], port);
         kv_conn *c = (kv_conn *)&sentinel;
         double t0 = ut_now();
         int rc = kv_open(u, &c);
         double dt = ut_now() - t0;
-        print_message("silent redis: %s after %.2f s: %s\n", kv_errname(rc), dt, kv_errmsg(NULL));
-        assert_int_equal(rc, KV_ETIMEDOUT);
-        assert_true(dt < 2.0);
-    }
-    if (kv_adapter_built("memcached")) {
-        snprintf(u, sizeof(u), "memcached://127.0.0.1:%d?timeout=0.3&connect_timeout=0.3", port);
-        kv_conn *c = (kv_conn *)&sentinel;
-        double t0 = ut_now();
-        int rc = kv_open(u, &c);
-        double dt = ut_now() - t0;
-        print_message("silent memcached: %s after %.2f s: %s\n", kv_errname(rc), dt,
+        print_message("silent %s: %s after %.2f s: %s\n", kinds[k], kv_errname(rc), dt,
                       kv_errmsg(NULL));
-        assert_true(rc == KV_ECONNECT || rc == KV_ETIMEDOUT);
+        /* redis times out; memcached may also call the connection failed. */
+        if (k == 0)
+            assert_int_equal(rc, KV_ETIMEDOUT);
+        else
+            assert_true(rc == KV_ECONNECT || rc == KV_ETIMEDOUT);
         assert_true(dt < 2.0);
     }
     close(fd);
@@ -276,8 +275,6 @@ static void test_bad_paths(void **state) {
 }
 
 /* ---- Servers killed or stopped in the middle of a run. ---- */
-
-static const char *kinds[] = {"redis", "memcached"};
 
 /*
  * Every private server is recorded, so that a failed assertion (which leaves the test function
