@@ -18,6 +18,7 @@
 
 #include "rp.h"
 #include "rp_compare.h"
+#include "rp_testutil.h"
 
 static void add_backend(rp_doc *d, const char *uri, const char *name) {
     rp_backend *b = rp_doc_add_backend(d);
@@ -44,14 +45,6 @@ static rp_cell *add_cell(rp_doc *d, const char *uri, int role, const char *id, d
     rp_metric_add_rep(m, &r);
     rp_metric_summarise(m, 0.25);
     return c;
-}
-
-static rp_doc *new_doc(void) {
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
-    d->run.noise_threshold = 0.25;
-    rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
-    return d;
 }
 
 /* The text report of d into *out (malloc'd). */
@@ -95,7 +88,7 @@ static void test_old_document(void **state) {
 /* The fields decide: a baseline and a floor under any URI, "local:" as a plain store. */
 static void test_fields_decide(void **state) {
     (void)state;
-    rp_doc *d = new_doc();
+    rp_doc *d = rpt_dated_doc();
     add_cell(d, "mem:base", RP_ROLE_BASELINE, "mem:base", 100);
     add_cell(d, "local:", RP_ROLE_STORE, "local:", 400);
     add_cell(d, "void:", RP_ROLE_FLOOR, "void:", 1000);
@@ -116,7 +109,7 @@ static void test_fields_decide(void **state) {
 /* Written and read back: the fields survive; a bad role is refused with its path. */
 static void test_round_trip(void **state) {
     (void)state;
-    rp_doc *d = new_doc();
+    rp_doc *d = rpt_dated_doc();
     rp_cell *c = add_cell(d, "cloudflare-kv://127.0.0.1:8787", RP_ROLE_STORE,
                           "cloudflare-kv://127.0.0.1:*", 50);
     c->stand_in = true;
@@ -156,7 +149,7 @@ static void test_round_trip(void **state) {
 /* Two runs match by identity: another port or host, the same backend by its adapter's word. */
 static void test_match_by_identity(void **state) {
     (void)state;
-    rp_doc *base = new_doc(), *head = new_doc();
+    rp_doc *base = rpt_dated_doc(), *head = rpt_dated_doc();
     add_cell(base, "redis://10.0.0.1:6379", RP_ROLE_STORE, "redis://db:*", 100);
     rp_cell *like = add_cell(head, "redis://10.0.0.2:7000", RP_ROLE_STORE, "redis://db:*", 100);
     rp_match_index *x = NULL;

@@ -87,8 +87,7 @@ typedef struct ls_run {
 /* A lockstep run: LS_GROUPS groups (procs 1..) of local: (the reference) and four backends at
  * fixed ratios, sqlite in a temporary folder of its own. */
 static rp_doc *ls_doc(const ls_run *run) {
-    rp_doc *d;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     d->run.lockstep = true;
     rp_set_string(&d->run.started, "2026-12-07T00:00:00Z");
     char sqlite[128];

@@ -83,8 +83,7 @@ static const char *line_of(const char *text, const char *label) {
 
 static void test_ranking_and_factors(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     d->run.noise_threshold = 0.25;
     rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
     add_backend(d, "local:", "local");
@@ -163,20 +162,11 @@ static void add_vis_cell(rp_doc *d, const char *uri, const char *name, const dou
     rp_cell_summarise_merit(c);
 }
 
-/* An empty document with a start time and the default noise threshold. */
-static rp_doc *dated_doc(void) {
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
-    d->run.noise_threshold = 0.25;
-    rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
-    return d;
-}
-
 /* The figure of merit decides the order and the factors; overlapping intervals are a tie;
  * the null: backend is not ranked, its floor is shown once for the group. */
 static void test_merit_ranking(void **state) {
     (void)state;
-    rp_doc *d = dated_doc();
+    rp_doc *d = rpt_dated_doc();
     add_backend(d, "ultradict:", "ultradict");
     add_backend(d, "redis://h", "redis");
     add_backend(d, "memcached://h", "memcached");
@@ -252,7 +242,7 @@ static void assert_csv(const char *csv, const char *row, const char *col, const 
  * and the harness floor of its section (from the null: cell of the same parameters). */
 static void test_csv_merit_columns(void **state) {
     (void)state;
-    rp_doc *d = dated_doc();
+    rp_doc *d = rpt_dated_doc();
     add_backend(d, "ultradict:", "ultradict");
     add_backend(d, "null:", "null");
     const double ud[] = {1200, 1100, 1300, 1250, 1150, 1210}, nul[] = {14, 14, 15, 13, 14, 14};
@@ -309,7 +299,7 @@ static void test_csv_merit_columns(void **state) {
  * written with a leading apostrophe, quoted; numbers, negative ones too, stay numbers. */
 static void test_csv_formula_injection(void **state) {
     (void)state;
-    rp_doc *d = dated_doc();
+    rp_doc *d = rpt_dated_doc();
     add_backend(d, "ultradict:", "=HYPERLINK(1)");
     const double ops[] = {1000, 1100, 900};
     add_cell(d, "ultradict:", "=HYPERLINK(1)", "2", ops, 3);
@@ -444,8 +434,7 @@ static void test_lockstep_report(void **state) {
 /* Cells that tie are ordered by label, so the report never depends on the sort. */
 static void test_ties(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     add_backend(d, "sqlite:/x", "sqlite");
     add_backend(d, "lmdb:/y", "lmdb");
     const double v[] = {1000};
@@ -464,8 +453,7 @@ static void test_ties(void **state) {
  */
 static void test_failed_cell_no_verdict(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     add_backend(d, "redis://127.0.0.1:1", "redis");
     const double v[] = {1000};
     add_cell(d, "redis://127.0.0.1:1", "redis", "2", v, 1);
@@ -495,8 +483,7 @@ static void test_failed_cell_no_verdict(void **state) {
 /* An empty document still gives every report, saying there is nothing to show. */
 static void test_empty_document(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     for (int f = RP_FORMAT_TEXT; f <= RP_FORMAT_SVG; f++) {
         char *t = rpt_report(d, f);
         assert_true(strlen(t) > 0);

@@ -142,7 +142,6 @@ typedef struct swarm {
 } swarm;
 
 typedef struct swarm_arg {
-    const char *name;
     swarm *sh;
     int *gate;
 } swarm_arg;
@@ -175,12 +174,9 @@ static void test_64_processes(const char *name) {
     assert_non_null(sh);
     int gate[2];
     assert_int_equal(ut_gate_open(gate), 0);
-    swarm_arg a = {name, sh, gate};
+    swarm_arg a = {sh, gate};
     pid_t pids[NPROC];
-    for (int i = 0; i < NPROC; i++) {
-        pids[i] = ut_fork_on(a.name, swarm_child, &a);
-        assert_true(pids[i] > 0);
-    }
+    ut_fork_n_on(pids, NPROC, name, swarm_child, &a);
     double t0 = ut_now();
     while (atomic_load(&sh->attached) < NPROC && ut_now() - t0 < 30)
         ut_sleep(0.002);

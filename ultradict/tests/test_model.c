@@ -345,7 +345,8 @@ static void replay_one(model *m, long i, const mlog *e) {
         model_set(m, k, e->seq[0], e->len[0]);
         break;
     case OP_DEL:
-        replay_found(m, i, e, "del");
+    case OP_POP:
+        replay_found(m, i, e, e->op == OP_DEL ? "del" : "pop");
         m->present[k] = false;
         break;
     case OP_INCR:
@@ -354,10 +355,6 @@ static void replay_one(model *m, long i, const mlog *e) {
     case OP_UPDATE:
         for (int j = 0; j < e->n; j++)
             model_set(m, e->key[j], e->seq[j], e->len[j]);
-        break;
-    case OP_POP:
-        replay_found(m, i, e, "pop");
-        m->present[k] = false;
         break;
     case OP_GET:
         replay_found(m, i, e, "get");

@@ -190,7 +190,6 @@ static void run_incr_exact(int lock) {
 /* ---- Read-modify-write under the explicit lock. ---- */
 
 typedef struct rmw_arg {
-    const char *name;
     int k;
     int *gate;
 } rmw_arg;
@@ -229,12 +228,9 @@ static void run_rmw(int lock) {
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     int gate[2];
     assert_int_equal(ut_gate_open(gate), 0);
-    rmw_arg a = {name, K, gate};
+    rmw_arg a = {K, gate};
     pid_t pids[P];
-    for (int i = 0; i < P; i++) {
-        pids[i] = ut_fork_on(a.name, rmw_child, &a);
-        assert_true(pids[i] > 0);
-    }
+    ut_fork_n_on(pids, P, name, rmw_child, &a);
     double el = ut_gate_run(gate, pids, P, WAIT_LIMIT, "rmw");
     int64_t total = ut_get_i64(d, "c");
     printf("%s: %d processes x %d lock/get/set/unlock = %lld in %.3f s\n",

@@ -9,9 +9,16 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+/* The dict `name`, created with the given buffer size (mutex lock), and in *b a second handle
+ * on it. */
+static ud_dict *open_two(const char *name, size_t buffer_size, ud_dict **b) {
+    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, buffer_size);
+    *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    return a;
+}
+
 static void test_dump_load_apply(const char *name) {
-    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 65536);
-    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *b, *a = open_two(name, 65536, &b);
     ud_buf v = UD_BUF_INIT;
     ud_status_info sa0, sa, sb0, sb;
 
@@ -97,8 +104,7 @@ static void test_dump_load_apply(const char *name) {
 }
 
 static void test_buffer_full_converges(const char *name) {
-    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
-    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *b, *a = open_two(name, 4096, &b);
     ud_status_info s0, s;
     assert_ok(ud_apply_update(b));
     assert_ok(ud_status(a, &s0));
@@ -157,8 +163,7 @@ static void test_buffer_full_converges(const char *name) {
 }
 
 static void test_status_fields(const char *name) {
-    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 8192);
-    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *b, *a = open_two(name, 8192, &b);
     ud_status_info s, t;
 
     assert_ok(ud_status(a, &s));
@@ -255,8 +260,7 @@ static int delayed_writer(ud_dict *d, void *varg) {
 }
 
 static void test_wait(const char *name) {
-    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    ud_dict *b, *a = open_two(name, 0, &b);
     ud_buf v = UD_BUF_INIT;
 
     /* No change: UD_ETIMEDOUT after about the timeout. */

@@ -205,6 +205,8 @@ typedef int (*ut_dict_fn)(ud_dict *d, void *arg);
  * fn closes d, or leaves it to the exit.
  */
 pid_t ut_fork_on(const char *name, ut_dict_fn fn, void *arg);
+/* Starts n such children into pids[], asserting that each fork succeeds. */
+void ut_fork_n_on(pid_t *pids, int n, const char *name, ut_dict_fn fn, void *arg);
 /*
  * Forks and execs this very binary (/proc/self/exe) with argv (argv[0] is set for you; the list
  * ends with NULL). Returns the child's pid or -1.

@@ -85,6 +85,13 @@ pid_t ut_fork_on(const char *name, ut_dict_fn fn, void *arg) {
     return ut_fork(ut_on_child, &on);
 }
 
+void ut_fork_n_on(pid_t *pids, int n, const char *name, ut_dict_fn fn, void *arg) {
+    for (int i = 0; i < n; i++) {
+        pids[i] = ut_fork_on(name, fn, arg);
+        assert_true(pids[i] > 0);
+    }
+}
+
 pid_t ut_spawn_self(const char *const *args) {
     static char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
