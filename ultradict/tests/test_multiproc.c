@@ -153,9 +153,11 @@ static void test_exec_unrelated(const char *name) {
     assert_ok(ud_close(d));
 }
 
+/* The processes of the tests below, and the increments each makes in the counting ones. */
+enum { P = 4, K = 20000 };
+
 /* P unrelated processes x K ud_incr: exactly P*K. */
 static void run_incr_exact(int lock) {
-    enum { P = 4, K = 20000 };
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
     int gate[2];
@@ -223,7 +225,6 @@ static int rmw_child(ud_dict *d, void *varg) {
 }
 
 static void run_rmw(int lock) {
-    enum { P = 4, K = 20000 };
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     int gate[2];
@@ -264,7 +265,7 @@ static int churn_child(void *name) {
 
 static void test_open_close_churn(void **state) {
     (void)state;
-    enum { P = 4, ROUNDS = 10 };
+    enum { ROUNDS = 10 };
     for (int r = 0; r < ROUNDS; r++) {
         char name[64];
         int gate[2];
