@@ -51,6 +51,20 @@ char *rpt_report(const rp_doc *d, int format) {
     return buf;
 }
 
+void rpt_report_has(const rp_doc *d, int format, ...) {
+    char *t = rpt_report(d, format);
+    va_list ap;
+    va_start(ap, format);
+    for (const char *s = va_arg(ap, const char *); s != NULL; s = va_arg(ap, const char *)) {
+        if (strstr(t, s) == NULL) {
+            va_end(ap);
+            fail_msg("the report (format %d) lacks \"%s\":\n%s", format, s, t);
+        }
+    }
+    va_end(ap);
+    free(t);
+}
+
 rp_doc *rpt_doc_new(void) {
     rp_doc *d = NULL;
     assert_int_equal(rp_doc_new(&d), 0);
