@@ -60,10 +60,8 @@ static void text_report(const rp_doc *d, char **out) {
 /* A document written before backends described themselves: roles and identities from URIs. */
 static void test_old_document(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    char err[512], id[256];
-    if (rp_doc_read(RP_FIXTURES "/good.json", &d, err, sizeof err))
-        fail_msg("%s", err);
+    char id[256];
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/good.json");
     size_t seen = 0;
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
@@ -118,8 +116,7 @@ static void test_round_trip(void **state) {
     assert_int_equal(rp_doc_write(d, path), 0);
     rp_doc_free(d);
     char err[512];
-    if (rp_doc_read(path, &d, err, sizeof err))
-        fail_msg("%s", err);
+    d = rpt_read_ok(path);
     assert_int_equal(d->cells[0].backend_role, RP_ROLE_STORE);
     assert_string_equal(d->cells[0].backend_id, "cloudflare-kv://127.0.0.1:*");
     assert_true(d->cells[0].stand_in);

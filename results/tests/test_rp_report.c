@@ -320,10 +320,7 @@ static void test_csv_formula_injection(void **state) {
  * writes (the store that lost none first). */
 static void test_failover_report(void **state) {
     (void)state;
-    char err[512];
-    rp_doc *d = NULL;
-    if (rp_doc_read(RP_FIXTURES "/failover.json", &d, err, sizeof err))
-        fail_msg("failover.json: %s", err);
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/failover.json");
     char *t = rpt_report(d, RP_FORMAT_TEXT);
     const char *sec = strstr(t, "\nFailover (");
     assert_non_null(sec);
@@ -341,16 +338,12 @@ static void test_failover_report(void **state) {
 /* The text report names the schema of the document it read. */
 static void test_text_names_schema(void **state) {
     (void)state;
-    char err[512];
-    rp_doc *d = NULL;
-    if (rp_doc_read(RP_FIXTURES "/good-v1.json", &d, err, sizeof err))
-        fail_msg("good-v1.json: %s", err);
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/good-v1.json");
     char *t = rpt_report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/1)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
-    if (rp_doc_read(RP_FIXTURES "/good-v2.json", &d, err, sizeof err))
-        fail_msg("good-v2.json: %s", err);
+    d = rpt_read_ok(RP_FIXTURES "/good-v2.json");
     t = rpt_report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/2)\n", 28) == 0);
     free(t);
@@ -366,10 +359,7 @@ static void test_text_names_schema(void **state) {
  * batches ran in different cache regimes says so with the probes' figures. */
 static void test_lockstep_report(void **state) {
     (void)state;
-    char err[512];
-    rp_doc *d = NULL;
-    if (rp_doc_read(RP_FIXTURES "/lockstep.json", &d, err, sizeof err))
-        fail_msg("lockstep.json: %s", err);
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/lockstep.json");
     /* Every batch in the slow regime: nothing to say about the machine. */
     for (size_t i = 0; i < d->ncells; i++)
         for (size_t o = 0; o < d->cells[i].nmetrics; o++)
