@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -155,12 +157,7 @@ static void test_connection(void **state) {
     }
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_secrets_hidden), cmocka_unit_test(test_roles),
-        cmocka_unit_test(test_identity),       cmocka_unit_test(test_stand_in),
-        cmocka_unit_test(test_shared_uri),     cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_connection),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_secrets_hidden), cmocka_unit_test(test_roles),
+               cmocka_unit_test(test_identity), cmocka_unit_test(test_stand_in),
+               cmocka_unit_test(test_shared_uri), cmocka_unit_test(test_bad_input),
+               cmocka_unit_test(test_connection))

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,10 +68,4 @@ static void test_services(void **state) {
     assert_string_equal(out, want);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_remove),
-        cmocka_unit_test(test_services),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_remove), cmocka_unit_test(test_services))

@@ -91,10 +91,5 @@ static void test_lmdb_open_race(void **state) {
     race("lmdb", "");
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sqlite_open_race),
-        cmocka_unit_test(test_lmdb_open_race),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_sqlite_open_race),
+               cmocka_unit_test(test_lmdb_open_race))

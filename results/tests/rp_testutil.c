@@ -51,6 +51,33 @@ char *rpt_report(const rp_doc *d, int format) {
     return buf;
 }
 
+void rpt_report_has(const rp_doc *d, int format, ...) {
+    char *t = rpt_report(d, format);
+    va_list ap;
+    va_start(ap, format);
+    for (const char *s = va_arg(ap, const char *); s != NULL; s = va_arg(ap, const char *)) {
+        if (strstr(t, s) == NULL) {
+            va_end(ap);
+            fail_msg("the report (format %d) lacks \"%s\":\n%s", format, s, t);
+        }
+    }
+    va_end(ap);
+    free(t);
+}
+
+rp_doc *rpt_doc_new(void) {
+    rp_doc *d = NULL;
+    assert_int_equal(rp_doc_new(&d), 0);
+    return d;
+}
+
+rp_doc *rpt_dated_doc(void) {
+    rp_doc *d = rpt_doc_new();
+    d->run.noise_threshold = 0.25;
+    assert_int_equal(rp_set_string(&d->run.started, "2025-01-01T00:00:00Z"), 0);
+    return d;
+}
+
 rp_doc *rpt_read_ok(const char *path) {
     char err[512];
     rp_doc *d = NULL;

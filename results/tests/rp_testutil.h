@@ -14,6 +14,13 @@
 char *rpt_slurp(const char *path, size_t *len);
 /* The report of d in format (RP_FORMAT_*), NUL-terminated. Free it. */
 char *rpt_report(const rp_doc *d, int format);
+/* Fails the test unless the report of d in format contains each string given (the list ends
+ * with NULL), naming the first one it lacks. */
+void rpt_report_has(const rp_doc *d, int format, ...) __attribute__((sentinel));
+/* A new empty document (rp_doc_new); the test fails when it cannot be made. */
+rp_doc *rpt_doc_new(void);
+/* A new document with a noise threshold of 0.25 and a start date, as a run writes them. */
+rp_doc *rpt_dated_doc(void);
 /* The document at path; the test fails with the reader's message when it cannot be read. */
 rp_doc *rpt_read_ok(const char *path);
 /* Compares text with the golden file RP_EXPECTED/name; with UPDATE_GOLDEN=1 in the environment

@@ -10,12 +10,15 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rp.h"
 #include "rp_compare.h"
+#include "rp_testutil.h"
 
 static void add_backend(rp_doc *d, const char *uri, const char *name) {
     rp_backend *b = rp_doc_add_backend(d);
@@ -44,14 +47,6 @@ static rp_cell *add_cell(rp_doc *d, const char *uri, int role, const char *id, d
     return c;
 }
 
-static rp_doc *new_doc(void) {
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
-    d->run.noise_threshold = 0.25;
-    rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
-    return d;
-}
-
 /* The text report of d into *out (malloc'd). */
 static void text_report(const rp_doc *d, char **out) {
     size_t n = 0;
@@ -65,10 +60,8 @@ static void text_report(const rp_doc *d, char **out) {
 /* A document written before backends described themselves: roles and identities from URIs. */
 static void test_old_document(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    char err[512], id[256];
-    if (rp_doc_read(RP_FIXTURES "/good.json", &d, err, sizeof err))
-        fail_msg("%s", err);
+    char id[256];
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/good.json");
     size_t seen = 0;
     for (size_t i = 0; i < d->ncells; i++) {
         const rp_cell *c = &d->cells[i];
@@ -93,7 +86,7 @@ static void test_old_document(void **state) {
 /* The fields decide: a baseline and a floor under any URI, "local:" as a plain store. */
 static void test_fields_decide(void **state) {
     (void)state;
-    rp_doc *d = new_doc();
+    rp_doc *d = rpt_dated_doc();
     add_cell(d, "mem:base", RP_ROLE_BASELINE, "mem:base", 100);
     add_cell(d, "local:", RP_ROLE_STORE, "local:", 400);
     add_cell(d, "void:", RP_ROLE_FLOOR, "void:", 1000);
@@ -114,7 +107,7 @@ static void test_fields_decide(void **state) {
 /* Written and read back: the fields survive; a bad role is refused with its path. */
 static void test_round_trip(void **state) {
     (void)state;
-    rp_doc *d = new_doc();
+    rp_doc *d = rpt_dated_doc();
     rp_cell *c = add_cell(d, "cloudflare-kv://127.0.0.1:8787", RP_ROLE_STORE,
                           "cloudflare-kv://127.0.0.1:*", 50);
     c->stand_in = true;
@@ -123,8 +116,7 @@ static void test_round_trip(void **state) {
     assert_int_equal(rp_doc_write(d, path), 0);
     rp_doc_free(d);
     char err[512];
-    if (rp_doc_read(path, &d, err, sizeof err))
-        fail_msg("%s", err);
+    d = rpt_read_ok(path);
     assert_int_equal(d->cells[0].backend_role, RP_ROLE_STORE);
     assert_string_equal(d->cells[0].backend_id, "cloudflare-kv://127.0.0.1:*");
     assert_true(d->cells[0].stand_in);
@@ -154,7 +146,7 @@ static void test_round_trip(void **state) {
 /* Two runs match by identity: another port or host, the same backend by its adapter's word. */
 static void test_match_by_identity(void **state) {
     (void)state;
-    rp_doc *base = new_doc(), *head = new_doc();
+    rp_doc *base = rpt_dated_doc(), *head = rpt_dated_doc();
     add_cell(base, "redis://10.0.0.1:6379", RP_ROLE_STORE, "redis://db:*", 100);
     rp_cell *like = add_cell(head, "redis://10.0.0.2:7000", RP_ROLE_STORE, "redis://db:*", 100);
     rp_match_index *x = NULL;
@@ -178,12 +170,6 @@ static void test_match_by_identity(void **state) {
     rp_doc_free(head);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_old_document),
-        cmocka_unit_test(test_fields_decide),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_match_by_identity),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_old_document),
+               cmocka_unit_test(test_fields_decide), cmocka_unit_test(test_round_trip),
+               cmocka_unit_test(test_match_by_identity))

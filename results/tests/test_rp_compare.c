@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -85,8 +87,7 @@ typedef struct ls_run {
 /* A lockstep run: LS_GROUPS groups (procs 1..) of local: (the reference) and four backends at
  * fixed ratios, sqlite in a temporary folder of its own. */
 static rp_doc *ls_doc(const ls_run *run) {
-    rp_doc *d;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     d->run.lockstep = true;
     rp_set_string(&d->run.started, "2026-12-07T00:00:00Z");
     char sqlite[128];
@@ -565,21 +566,13 @@ static void test_reports(void **state) {
     rp_cmp_free(c);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compare_fixtures),
-        cmocka_unit_test(test_uri_matching),
-        cmocka_unit_test(test_compare_paired),
-        cmocka_unit_test(test_compare_reference_moved),
-        cmocka_unit_test(test_compare_machine_moved),
-        cmocka_unit_test(test_compare_run_spread),
-        cmocka_unit_test(test_compare_self_and_margin),
-        cmocka_unit_test(test_compare_refuses_disjoint),
-        cmocka_unit_test(test_compare_too_few),
-        cmocka_unit_test(test_cmp_json_round_trip),
-        cmocka_unit_test(test_merit_from_document),
-        cmocka_unit_test(test_exports),
-        cmocka_unit_test(test_reports),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_compare_fixtures),
+               cmocka_unit_test(test_uri_matching), cmocka_unit_test(test_compare_paired),
+               cmocka_unit_test(test_compare_reference_moved),
+               cmocka_unit_test(test_compare_machine_moved),
+               cmocka_unit_test(test_compare_run_spread),
+               cmocka_unit_test(test_compare_self_and_margin),
+               cmocka_unit_test(test_compare_refuses_disjoint),
+               cmocka_unit_test(test_compare_too_few), cmocka_unit_test(test_cmp_json_round_trip),
+               cmocka_unit_test(test_merit_from_document), cmocka_unit_test(test_exports),
+               cmocka_unit_test(test_reports))

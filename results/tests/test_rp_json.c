@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -127,8 +129,7 @@ static void test_minimal_round_trip(void **state) {
 
 /* A small valid document built in code, with values that are hard to print and read back. */
 static rp_doc *awkward_doc(void) {
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     rp_run *r = &d->run;
     rp_set_string(&r->started, "2025-01-01T00:00:00Z");
     r->argv = calloc(3, sizeof *r->argv);
@@ -532,15 +533,10 @@ static void test_v3_halves(void **state) {
     rp_doc_free(l);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v1_upgrade),          cmocka_unit_test(test_merit_checked),
-        cmocka_unit_test(test_good_parses),         cmocka_unit_test(test_good_round_trip),
-        cmocka_unit_test(test_minimal_round_trip),  cmocka_unit_test(test_awkward_round_trip),
-        cmocka_unit_test(test_write_refuses),       cmocka_unit_test(test_extension_fields),
-        cmocka_unit_test(test_failover_round_trip), cmocka_unit_test(test_broken),
-        cmocka_unit_test(test_lockstep_round_trip), cmocka_unit_test(test_v3_halves),
-        cmocka_unit_test(test_short_err_buffer),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_v1_upgrade), cmocka_unit_test(test_merit_checked),
+               cmocka_unit_test(test_good_parses), cmocka_unit_test(test_good_round_trip),
+               cmocka_unit_test(test_minimal_round_trip), cmocka_unit_test(test_awkward_round_trip),
+               cmocka_unit_test(test_write_refuses), cmocka_unit_test(test_extension_fields),
+               cmocka_unit_test(test_failover_round_trip), cmocka_unit_test(test_broken),
+               cmocka_unit_test(test_lockstep_round_trip), cmocka_unit_test(test_v3_halves),
+               cmocka_unit_test(test_short_err_buffer))

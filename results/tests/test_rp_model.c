@@ -10,12 +10,15 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rp.h"
+#include "rp_testutil.h"
 
 /* A metric holding the given ops/s as repetitions. */
 static void fill(rp_metric *m, const double *v, size_t n) {
@@ -27,8 +30,7 @@ static void fill(rp_metric *m, const double *v, size_t n) {
 
 static void test_summarise_odd(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     rp_cell *c = rp_doc_add_cell(d);
     rp_metric *m = rp_cell_add_metric(c, "read");
     /* Out of order on purpose: the median must not depend on the order of the reps. */
@@ -47,8 +49,7 @@ static void test_summarise_odd(void **state) {
 
 static void test_summarise_even(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     rp_metric *m = rp_cell_add_metric(rp_doc_add_cell(d), "write");
     const double v[] = {40, 10, 30, 20};
     fill(m, v, 4);
@@ -61,8 +62,7 @@ static void test_summarise_even(void **state) {
 
 static void test_summarise_ties_and_single(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     rp_cell *c = rp_doc_add_cell(d);
     rp_metric *m = rp_cell_add_metric(c, "a");
     const double v[] = {7, 7, 3};
@@ -87,8 +87,7 @@ static void test_summarise_ties_and_single(void **state) {
 
 static void test_noise_threshold(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     rp_metric *m = rp_cell_add_metric(rp_doc_add_cell(d), "read");
     const double v[] = {90, 100, 110}; /* spread exactly 0.2 */
     fill(m, v, 3);
@@ -104,8 +103,7 @@ static void test_noise_threshold(void **state) {
 /* A median of 0 with work in some repetitions: a finite, noisy spread, never inf or NaN. */
 static void test_summarise_zero_median(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     rp_metric *m = rp_cell_add_metric(rp_doc_add_cell(d), "read");
     const double v[] = {0, 0, 6};
     fill(m, v, 3);
@@ -126,8 +124,7 @@ static void test_summarise_zero_median(void **state) {
 /* Many elements: the arrays grow, and each element starts zeroed. */
 static void test_build_and_params(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     for (int i = 0; i < 100; i++) {
         rp_cell *c = rp_doc_add_cell(d);
         assert_non_null(c);
@@ -232,8 +229,7 @@ static void test_median_ci_huge(void **state) {
  * (replacing them frees the old ones: the ASan build checks), the metric unchanged on refusal. */
 static void test_set_buckets(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     rp_metric *m = rp_cell_add_metric(rp_doc_add_cell(d), "read");
     uint64_t dense[300] = {0};
     dense[0] = 3;
@@ -271,18 +267,10 @@ static void test_set_buckets(void **state) {
     rp_doc_free(d);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_summarise_odd),
-        cmocka_unit_test(test_summarise_even),
-        cmocka_unit_test(test_summarise_ties_and_single),
-        cmocka_unit_test(test_noise_threshold),
-        cmocka_unit_test(test_summarise_zero_median),
-        cmocka_unit_test(test_build_and_params),
-        cmocka_unit_test(test_strings_and_formats),
-        cmocka_unit_test(test_median_ci_exact),
-        cmocka_unit_test(test_median_ci_huge),
-        cmocka_unit_test(test_set_buckets),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_summarise_odd),
+               cmocka_unit_test(test_summarise_even),
+               cmocka_unit_test(test_summarise_ties_and_single),
+               cmocka_unit_test(test_noise_threshold), cmocka_unit_test(test_summarise_zero_median),
+               cmocka_unit_test(test_build_and_params), cmocka_unit_test(test_strings_and_formats),
+               cmocka_unit_test(test_median_ci_exact), cmocka_unit_test(test_median_ci_huge),
+               cmocka_unit_test(test_set_buckets))

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -121,11 +123,5 @@ static void test_paired_summary(void **state) {
 
 /* A figure of merit that does not follow from the repetitions is refused. */
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_regime),
-        cmocka_unit_test(test_probe_threshold),
-        cmocka_unit_test(test_paired_summary),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_regime), cmocka_unit_test(test_probe_threshold),
+               cmocka_unit_test(test_paired_summary))

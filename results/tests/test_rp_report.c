@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +83,7 @@ static const char *line_of(const char *text, const char *label) {
 
 static void test_ranking_and_factors(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     d->run.noise_threshold = 0.25;
     rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
     add_backend(d, "local:", "local");
@@ -161,20 +162,11 @@ static void add_vis_cell(rp_doc *d, const char *uri, const char *name, const dou
     rp_cell_summarise_merit(c);
 }
 
-/* An empty document with a start time and the default noise threshold. */
-static rp_doc *dated_doc(void) {
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
-    d->run.noise_threshold = 0.25;
-    rp_set_string(&d->run.started, "2025-01-01T00:00:00Z");
-    return d;
-}
-
 /* The figure of merit decides the order and the factors; overlapping intervals are a tie;
  * the null: backend is not ranked, its floor is shown once for the group. */
 static void test_merit_ranking(void **state) {
     (void)state;
-    rp_doc *d = dated_doc();
+    rp_doc *d = rpt_dated_doc();
     add_backend(d, "ultradict:", "ultradict");
     add_backend(d, "redis://h", "redis");
     add_backend(d, "memcached://h", "memcached");
@@ -250,7 +242,7 @@ static void assert_csv(const char *csv, const char *row, const char *col, const 
  * and the harness floor of its section (from the null: cell of the same parameters). */
 static void test_csv_merit_columns(void **state) {
     (void)state;
-    rp_doc *d = dated_doc();
+    rp_doc *d = rpt_dated_doc();
     add_backend(d, "ultradict:", "ultradict");
     add_backend(d, "null:", "null");
     const double ud[] = {1200, 1100, 1300, 1250, 1150, 1210}, nul[] = {14, 14, 15, 13, 14, 14};
@@ -292,14 +284,9 @@ static void test_csv_merit_columns(void **state) {
         assert_csv(t, want[i][0], want[i][1], want[i][2]);
     free(t);
     /* The text and Markdown reports show the same floors, once per section. */
-    t = rpt_report(d, RP_FORMAT_TEXT);
-    assert_non_null(strstr(t, "visibility visible (procs=2): harness floor 14 ns/op\n"));
-    assert_non_null(strstr(t, "visibility write (procs=2): harness floor 250 ns/op\n"));
-    free(t);
-    t = rpt_report(d, RP_FORMAT_MD);
-    assert_non_null(strstr(t, "Harness floor 14 ns/op."));
-    assert_non_null(strstr(t, "Harness floor 250 ns/op."));
-    free(t);
+    rpt_report_has(d, RP_FORMAT_TEXT, "visibility visible (procs=2): harness floor 14 ns/op\n",
+                   "visibility write (procs=2): harness floor 250 ns/op\n", NULL);
+    rpt_report_has(d, RP_FORMAT_MD, "Harness floor 14 ns/op.", "Harness floor 250 ns/op.", NULL);
     rp_doc_free(d);
 }
 
@@ -307,7 +294,7 @@ static void test_csv_merit_columns(void **state) {
  * written with a leading apostrophe, quoted; numbers, negative ones too, stay numbers. */
 static void test_csv_formula_injection(void **state) {
     (void)state;
-    rp_doc *d = dated_doc();
+    rp_doc *d = rpt_dated_doc();
     add_backend(d, "ultradict:", "=HYPERLINK(1)");
     const double ops[] = {1000, 1100, 900};
     add_cell(d, "ultradict:", "=HYPERLINK(1)", "2", ops, 3);
@@ -333,10 +320,7 @@ static void test_csv_formula_injection(void **state) {
  * writes (the store that lost none first). */
 static void test_failover_report(void **state) {
     (void)state;
-    char err[512];
-    rp_doc *d = NULL;
-    if (rp_doc_read(RP_FIXTURES "/failover.json", &d, err, sizeof err))
-        fail_msg("failover.json: %s", err);
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/failover.json");
     char *t = rpt_report(d, RP_FORMAT_TEXT);
     const char *sec = strstr(t, "\nFailover (");
     assert_non_null(sec);
@@ -347,25 +331,19 @@ static void test_failover_report(void **state) {
     const char *u = strstr(grp, "ultradict ="), *r = strstr(grp, "redis");
     assert_true(u && r && u < r);
     free(t);
-    t = rpt_report(d, RP_FORMAT_MD);
-    assert_non_null(strstr(t, "## Failover"));
-    free(t);
+    rpt_report_has(d, RP_FORMAT_MD, "## Failover", NULL);
     rp_doc_free(d);
 }
 
 /* The text report names the schema of the document it read. */
 static void test_text_names_schema(void **state) {
     (void)state;
-    char err[512];
-    rp_doc *d = NULL;
-    if (rp_doc_read(RP_FIXTURES "/good-v1.json", &d, err, sizeof err))
-        fail_msg("good-v1.json: %s", err);
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/good-v1.json");
     char *t = rpt_report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/1)\n", 28) == 0);
     free(t);
     rp_doc_free(d);
-    if (rp_doc_read(RP_FIXTURES "/good-v2.json", &d, err, sizeof err))
-        fail_msg("good-v2.json: %s", err);
+    d = rpt_read_ok(RP_FIXTURES "/good-v2.json");
     t = rpt_report(d, RP_FORMAT_TEXT);
     assert_true(strncmp(t, "udbench results (udbench/2)\n", 28) == 0);
     free(t);
@@ -381,10 +359,7 @@ static void test_text_names_schema(void **state) {
  * batches ran in different cache regimes says so with the probes' figures. */
 static void test_lockstep_report(void **state) {
     (void)state;
-    char err[512];
-    rp_doc *d = NULL;
-    if (rp_doc_read(RP_FIXTURES "/lockstep.json", &d, err, sizeof err))
-        fail_msg("lockstep.json: %s", err);
+    rp_doc *d = rpt_read_ok(RP_FIXTURES "/lockstep.json");
     /* Every batch in the slow regime: nothing to say about the machine. */
     for (size_t i = 0; i < d->ncells; i++)
         for (size_t o = 0; o < d->cells[i].nmetrics; o++)
@@ -430,9 +405,7 @@ static void test_lockstep_report(void **state) {
     assert_non_null(strstr(note, "2,000,000 ops/s"));
     assert_non_null(strstr(note, "slow in "));
     free(t);
-    t = rpt_report(d, RP_FORMAT_MD);
-    assert_non_null(strstr(t, "machine changed: fast in "));
-    free(t);
+    rpt_report_has(d, RP_FORMAT_MD, "machine changed: fast in ", NULL);
     for (size_t k = 0; k < m->nreps; k++)
         m->reps[k].ops_per_sec = was[k];
     free(was);
@@ -442,8 +415,7 @@ static void test_lockstep_report(void **state) {
 /* Cells that tie are ordered by label, so the report never depends on the sort. */
 static void test_ties(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     add_backend(d, "sqlite:/x", "sqlite");
     add_backend(d, "lmdb:/y", "lmdb");
     const double v[] = {1000};
@@ -462,8 +434,7 @@ static void test_ties(void **state) {
  */
 static void test_failed_cell_no_verdict(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     add_backend(d, "redis://127.0.0.1:1", "redis");
     const double v[] = {1000};
     add_cell(d, "redis://127.0.0.1:1", "redis", "2", v, 1);
@@ -493,8 +464,7 @@ static void test_failed_cell_no_verdict(void **state) {
 /* An empty document still gives every report, saying there is nothing to show. */
 static void test_empty_document(void **state) {
     (void)state;
-    rp_doc *d = NULL;
-    assert_int_equal(rp_doc_new(&d), 0);
+    rp_doc *d = rpt_doc_new();
     for (int f = RP_FORMAT_TEXT; f <= RP_FORMAT_SVG; f++) {
         char *t = rpt_report(d, f);
         assert_true(strlen(t) > 0);
@@ -536,14 +506,11 @@ static void test_formats(void **state) {
     assert_string_equal(rp__fmt_bytes(&n, 512), "512 B");
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_failed_cell_no_verdict), cmocka_unit_test(test_golden),
-        cmocka_unit_test(test_ranking_and_factors),    cmocka_unit_test(test_ties),
-        cmocka_unit_test(test_merit_ranking),          cmocka_unit_test(test_csv_merit_columns),
-        cmocka_unit_test(test_csv_formula_injection),  cmocka_unit_test(test_text_names_schema),
-        cmocka_unit_test(test_failover_report),        cmocka_unit_test(test_lockstep_report),
-        cmocka_unit_test(test_empty_document),         cmocka_unit_test(test_formats),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_failed_cell_no_verdict),
+               cmocka_unit_test(test_golden), cmocka_unit_test(test_ranking_and_factors),
+               cmocka_unit_test(test_ties), cmocka_unit_test(test_merit_ranking),
+               cmocka_unit_test(test_csv_merit_columns),
+               cmocka_unit_test(test_csv_formula_injection),
+               cmocka_unit_test(test_text_names_schema), cmocka_unit_test(test_failover_report),
+               cmocka_unit_test(test_lockstep_report), cmocka_unit_test(test_empty_document),
+               cmocka_unit_test(test_formats))

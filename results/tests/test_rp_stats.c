@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include "rp_stats.h"
 
 static void test_binomial(void **state) {
@@ -134,12 +136,7 @@ static void test_changepoints(void **state) {
     assert_int_equal(rp_changepoints(x, 30, 0, 0.01, 199, 1, ch, 8, &n), -1);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_binomial),     cmocka_unit_test(test_sign_ranks),
-        cmocka_unit_test(test_sign_p),       cmocka_unit_test(test_holm),
-        cmocka_unit_test(test_verdict),      cmocka_unit_test(test_mann_whitney),
-        cmocka_unit_test(test_changepoints),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_binomial), cmocka_unit_test(test_sign_ranks),
+               cmocka_unit_test(test_sign_p), cmocka_unit_test(test_holm),
+               cmocka_unit_test(test_verdict), cmocka_unit_test(test_mann_whitney),
+               cmocka_unit_test(test_changepoints))

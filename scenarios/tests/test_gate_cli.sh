@@ -19,6 +19,18 @@ check() { # DESCRIPTION EXPECTED-STATUS COMMAND...
     failures=$((failures + 1))
   fi
 }
+# gate_runs DESCRIPTION ARGS...: `udbench gate ARGS` ends with a verdict or inconclusive (exit 0
+# or 3), never a failure.
+gate_runs() {
+  local what=$1
+  shift
+  "$ud" gate "$@" >"$tmp/out" 2>"$tmp/err"
+  local st=$?
+  if [ "$st" != 0 ] && [ "$st" != 3 ]; then
+    echo "FAIL: $what: exit $st (0 or 3 expected)"; cat "$tmp/out" "$tmp/err"
+    failures=$((failures + 1))
+  fi
+}
 has() { # DESCRIPTION FILE PATTERN
   grep -q -- "$3" "$2" || { echo "FAIL: $1: no '$3' in $2"; cat "$2"; failures=$((failures + 1)); }
 }
@@ -69,13 +81,8 @@ check "udcount usage" 2 "$udcount" nonsense 5
 check "gate no builds" 2 "$ud" gate
 check "gate bad margin" 2 "$ud" gate --base "$ud" --head "$ud" --margin x
 check "gate missing build" 2 "$ud" gate --base /nonexistent --head "$ud"
-"$ud" gate --base "$ud" --head "$ud" --suite smoke --pairs 6 --looks 1 --seed 7 \
-  --out "$tmp/gate.json" >"$tmp/out" 2>"$tmp/err"
-st=$?
-if [ "$st" != 0 ] && [ "$st" != 3 ]; then
-  echo "FAIL: gate A/A: exit $st (0 or 3 expected)"; cat "$tmp/out" "$tmp/err"
-  failures=$((failures + 1))
-fi
+gate_runs "gate A/A" --base "$ud" --head "$ud" --suite smoke --pairs 6 --looks 1 --seed 7 \
+  --out "$tmp/gate.json"
 has "gate document" "$tmp/gate.json" '"method": "paired-sign"'
 has "gate lockstep pairs" "$tmp/gate.json" '"batch"'
 check "gate bad mode" 2 "$ud" gate --base "$ud" --head "$ud" --mode sideways
@@ -92,14 +99,9 @@ check "gate unreachable backend" 4 "$ud" gate --base "$ud" --head "$ud" --scenar
 has "gate unreachable backend" "$tmp/err" "does not answer"
 # Any scenario of the catalogue on any backend: zipf and large (outside the old gate's five
 # cells) on two embedded stores, one of them file-based (`@`: each build's own folder).
-"$ud" gate --base "$ud" --head "$ud" --scenario zipf --scenario large --backend local: \
-  --backend 'sqlite:@/g.sqlite?sync=off' --pairs 4 --looks 1 --rounds 7 --seed 3 \
-  --out "$tmp/gate-any.json" >"$tmp/out" 2>"$tmp/err"
-st=$?
-if [ "$st" != 0 ] && [ "$st" != 3 ]; then
-  echo "FAIL: gate of zipf and large: exit $st (0 or 3 expected)"; cat "$tmp/out" "$tmp/err"
-  failures=$((failures + 1))
-fi
+gate_runs "gate of zipf and large" --base "$ud" --head "$ud" --scenario zipf --scenario large \
+  --backend local: --backend 'sqlite:@/g.sqlite?sync=off' --pairs 4 --looks 1 --rounds 7 \
+  --seed 3 --out "$tmp/gate-any.json"
 for cell in "zipf local:" "large local:" "zipf sqlite:@/g.sqlite?sync=off" "large sqlite:@/g.sqlite?sync=off"; do
   read -r sc be <<<"$cell"
   n=$(jq --arg s "$sc" --arg b "$be" '[.comparisons[] | select(.scenario == $s and .backend == $b and (.pairs | length) >= 4)] | length' "$tmp/gate-any.json" 2>/dev/null)
@@ -112,13 +114,8 @@ chmod +x "$tmp/old-udbench"
 check "gate lockstep needs workers" 2 "$ud" gate --base "$tmp/old-udbench" --head "$ud" --mode lockstep
 check "gate trial failure" 4 "$ud" gate --base "$tmp/old-udbench" --head "$ud" --suite smoke --pairs 3 --looks 1
 # The whole-process mode still runs (for bases that predate the lockstep worker).
-"$ud" gate --base "$ud" --head "$ud" --suite smoke --pairs 3 --looks 1 --mode process \
-  --out "$tmp/gate-p.json" >"$tmp/out" 2>"$tmp/err"
-st=$?
-if [ "$st" != 0 ] && [ "$st" != 3 ]; then
-  echo "FAIL: gate A/A, process mode: exit $st (0 or 3 expected)"; cat "$tmp/out" "$tmp/err"
-  failures=$((failures + 1))
-fi
+gate_runs "gate A/A, process mode" --base "$ud" --head "$ud" --suite smoke --pairs 3 --looks 1 \
+  --mode process --out "$tmp/gate-p.json"
 has "gate process trials" "$tmp/gate-p.json" '"duration_s"'
 check "gate document exports" 0 "$ud" export "$tmp/gate.json" --format junit
 

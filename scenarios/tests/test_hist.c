@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include "hist.h"
 #include "rng.h"
 
@@ -153,14 +155,8 @@ static void test_rng_repeatable_and_zipf_skewed(void **state) {
     free(hits);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_index_round_trip),
-        cmocka_unit_test(test_quantiles),
-        cmocka_unit_test(test_merge_is_addition),
-        cmocka_unit_test(test_diff_is_what_was_added),
-        cmocka_unit_test(test_shuffle_is_a_permutation),
-        cmocka_unit_test(test_rng_repeatable_and_zipf_skewed),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_index_round_trip),
+               cmocka_unit_test(test_quantiles), cmocka_unit_test(test_merge_is_addition),
+               cmocka_unit_test(test_diff_is_what_was_added),
+               cmocka_unit_test(test_shuffle_is_a_permutation),
+               cmocka_unit_test(test_rng_repeatable_and_zipf_skewed))

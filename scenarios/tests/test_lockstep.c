@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 
 #include "lockstep.h"
 #include "sc.h"
+#include "sc_testutil.h"
 
 /* What the workers of the test scenario write: one event per slice of work. */
 typedef struct event {
@@ -65,11 +68,7 @@ static int tl_work(sc_worker *w) {
     return 0;
 }
 
-static const sc_scenario tl_scenario = {.id = "read",
-                                        .summary = "test",
-                                        .merit = {"read", RP_FIGURE_OPS, RP_HIGHER_IS_BETTER},
-                                        .ops = tl_ops,
-                                        .work = tl_work};
+static const sc_scenario tl_scenario = SCT_SCENARIO(tl_ops, tl_work);
 
 enum { ROUNDS = 6 };
 
@@ -254,11 +253,5 @@ static int teardown(void **state) {
     return 0;
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_alternates),
-        cmocka_unit_test(test_failed_cell_leaves),
-        cmocka_unit_test(test_pair_ratios),
-    };
-    return cmocka_run_group_tests(tests, setup, teardown);
-}
+UT_CMOCKA_MAIN(setup, teardown, cmocka_unit_test(test_token_alternates),
+               cmocka_unit_test(test_failed_cell_leaves), cmocka_unit_test(test_pair_ratios))

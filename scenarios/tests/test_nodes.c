@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include "nodes.h"
 
 /* Lists the nodes of uri with UDBENCH_NODES_CMD set to cmd. */
@@ -156,13 +158,6 @@ static void test_on_host(void **state) {
     assert_false(sc_backend_on_host("memcached://127.0.0.1:1,127.0.0.1:2"));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list_filters),
-        cmocka_unit_test(test_list_errors),
-        cmocka_unit_test(test_kill_checks_the_port),
-        cmocka_unit_test(test_restart_command),
-        cmocka_unit_test(test_on_host),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_list_filters), cmocka_unit_test(test_list_errors),
+               cmocka_unit_test(test_kill_checks_the_port), cmocka_unit_test(test_restart_command),
+               cmocka_unit_test(test_on_host))

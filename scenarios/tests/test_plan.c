@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,12 @@ static bool has_backend(const sc_plan *p, const char *uri) {
     return false;
 }
 
+/* local: is among the backends, and null:, the harness floor that every run has. */
+static void assert_local_and_floor(const sc_plan *p) {
+    assert_true(has_backend(p, "local:"));
+    assert_true(has_backend(p, "null:"));
+}
+
 static void test_defaults(void **state) {
     (void)state;
     sc_plan p;
@@ -48,8 +56,7 @@ static void test_defaults(void **state) {
     assert_true(p.nscenarios > 0);
     assert_true(p.nprocs > 0);
     /* The embedded backends by default, and null: as the harness floor in every run. */
-    assert_true(has_backend(&p, "local:"));
-    assert_true(has_backend(&p, "null:"));
+    assert_local_and_floor(&p);
     sc_plan_free(&p);
 }
 
@@ -66,8 +73,7 @@ static void test_options(void **state) {
     assert_int_equal(p.nprocs, 3);
     assert_int_equal(p.procs[2], 4);
     assert_int_equal(p.base.ops, 500);
-    assert_true(has_backend(&p, "local:"));
-    assert_true(has_backend(&p, "null:"));
+    assert_local_and_floor(&p);
     assert_false(has_backend(&p, "lmdb:"));
     sc_plan_free(&p);
 }
@@ -247,17 +253,8 @@ static void test_cells_from_adapter(void **state) {
     sc_backends_free(&bs);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_help_and_usage),
-        cmocka_unit_test(test_value_check),
-        cmocka_unit_test(test_barrier),
-        cmocka_unit_test(test_share_and_phase),
-        cmocka_unit_test(test_catalogue_and_codes),
-        cmocka_unit_test(test_many_scenarios),
-        cmocka_unit_test(test_cells_from_adapter),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_defaults), cmocka_unit_test(test_options),
+               cmocka_unit_test(test_help_and_usage), cmocka_unit_test(test_value_check),
+               cmocka_unit_test(test_barrier), cmocka_unit_test(test_share_and_phase),
+               cmocka_unit_test(test_catalogue_and_codes), cmocka_unit_test(test_many_scenarios),
+               cmocka_unit_test(test_cells_from_adapter))

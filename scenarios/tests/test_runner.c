@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 
 #include "lockstep.h"
 #include "sc.h"
+#include "sc_testutil.h"
 
 /* ---- the failing results calls ---- */
 
@@ -90,11 +93,7 @@ static int tr_work(sc_worker *w) {
     return 0;
 }
 
-static const sc_scenario tr_scenario = {.id = "read",
-                                        .summary = "test",
-                                        .merit = {"read", RP_FIGURE_OPS, RP_HIGHER_IS_BETTER},
-                                        .ops = tr_ops,
-                                        .work = tr_work};
+static const sc_scenario tr_scenario = SCT_SCENARIO(tr_ops, tr_work);
 
 enum { REPEAT = 3, PROCS = 3 };
 
@@ -249,13 +248,7 @@ static void test_error_names(void **state) {
     assert_string_equal(sc_strerror(-2999), "unknown error");
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_names),
-        cmocka_unit_test(test_stranger_whole),
-        cmocka_unit_test(test_stranger_lockstep),
-        cmocka_unit_test(test_failing_results_whole),
-        cmocka_unit_test(test_failing_results_lockstep),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, cmocka_unit_test(test_error_names),
+               cmocka_unit_test(test_stranger_whole), cmocka_unit_test(test_stranger_lockstep),
+               cmocka_unit_test(test_failing_results_whole),
+               cmocka_unit_test(test_failing_results_lockstep))

@@ -61,16 +61,21 @@ run() {
     RC=$?
 }
 
+# status_is DESC STATUS: the last run exited with STATUS.
+status_is() {
+    if [ "$RC" -eq "$2" ]; then
+        ok "$1"
+    else
+        not_ok "$1 (exit $RC, expected $2)"
+    fi
+}
+
 # t DESC STATUS ARGS...: runs the tool and checks its exit status.
 t() {
     local desc=$1 want=$2
     shift 2
     run "$@"
-    if [ "$RC" -eq "$want" ]; then
-        ok "$desc"
-    else
-        not_ok "$desc (exit $RC, expected $want)"
-    fi
+    status_is "$desc" "$want"
 }
 
 # t_in DESC STATUS INPUT_FILE ARGS...: like t, with standard input from a file.
@@ -79,50 +84,37 @@ t_in() {
     shift 3
     "$U" "$@" <"$input" >"$TMP/out" 2>"$TMP/err"
     RC=$?
-    if [ "$RC" -eq "$want" ]; then
-        ok "$desc"
+    status_is "$desc" "$want"
+}
+
+# stream_is out|err DESC EXPECTED: the last run's stdout or stderr is exactly EXPECTED (a
+# trailing newline aside); stream_has out|err DESC REGEX: it matches REGEX.
+stream_is() {
+    local got name=stdout
+    [ "$1" = err ] && name=stderr
+    got=$(cat "$TMP/$1")
+    if [ "$got" = "$3" ]; then
+        ok "$2"
     else
-        not_ok "$desc (exit $RC, expected $want)"
+        not_ok "$2 ($name '$got', expected '$3')"
     fi
 }
 
-# out_is DESC EXPECTED: the last run's stdout is exactly EXPECTED (a trailing newline aside).
-out_is() {
-    local got
-    got=$(cat "$TMP/out")
-    if [ "$got" = "$2" ]; then
-        ok "$1"
+stream_has() {
+    local name=stdout
+    [ "$1" = err ] && name=stderr
+    if grep -Eq -- "$3" "$TMP/$1"; then
+        ok "$2"
     else
-        not_ok "$1 (stdout '$got', expected '$2')"
+        not_ok "$2 ($name lacks /$3/: $(head -c 300 "$TMP/$1"))"
     fi
 }
 
-# out_has DESC REGEX / err_is DESC EXACT / err_has DESC REGEX
-out_has() {
-    if grep -Eq -- "$2" "$TMP/out"; then
-        ok "$1"
-    else
-        not_ok "$1 (stdout lacks /$2/: $(head -c 300 "$TMP/out"))"
-    fi
-}
-
-err_is() {
-    local got
-    got=$(cat "$TMP/err")
-    if [ "$got" = "$2" ]; then
-        ok "$1"
-    else
-        not_ok "$1 (stderr '$got', expected '$2')"
-    fi
-}
-
-err_has() {
-    if grep -Eq -- "$2" "$TMP/err"; then
-        ok "$1"
-    else
-        not_ok "$1 (stderr lacks /$2/)"
-    fi
-}
+# out_is DESC EXPECTED / out_has DESC REGEX / err_is DESC EXACT / err_has DESC REGEX
+out_is() { stream_is out "$@"; }
+out_has() { stream_has out "$@"; }
+err_is() { stream_is err "$@"; }
+err_has() { stream_has err "$@"; }
 
 # check DESC COMMAND...: any shell command as a check.
 check() {

@@ -39,6 +39,13 @@ extern sandbox *cr_sb;
               ud_errname(want));                                                                   \
     } while (0)
 
+/* ud_unlink_by_name(name) succeeds and leaves no segment of the dict behind. */
+#define CHECK_UNLINKED(name)                                                                       \
+    do {                                                                                           \
+        CHECK_RC(ud_unlink_by_name(name), 0);                                                      \
+        CHECK(ut_count_segments(name) == 0, "segments left after ud_unlink_by_name");              \
+    } while (0)
+
 /* Allocates the shared sandbox; 0, or -1 if it cannot be. */
 int cr_sandbox_init(void);
 /* Runs scenario(name) in a child and fails the test with the child's message. */

@@ -8,10 +8,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static void test_set_get(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_set_get(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf v = UD_BUF_INIT;
 
     assert_rc(ud_get(d, S("missing"), &v), UD_ENOTFOUND);
@@ -45,34 +43,23 @@ static void test_set_get(void **state) {
     assert_ok(ud_close(d));
 }
 
-static void test_get_local_is_stale(void **state) {
-    (void)state;
-    ut_pair p = ut_pair_open();
-    ud_dict *a = p.d, *b = p.o;
-    ud_buf v = UD_BUF_INIT;
-
+static void test_get_local_is_stale(ud_dict *a, ud_dict *b, ud_buf *v) {
     assert_ok(ud_set(a, S("k"), S("v1")));
     /* b has not synchronised since the write: its local copy does not have the key. */
-    assert_rc(ud_get_local(b, S("k"), &v), UD_ENOTFOUND);
+    assert_rc(ud_get_local(b, S("k"), v), UD_ENOTFOUND);
     /* ud_get synchronises. */
-    assert_ok(ud_get(b, S("k"), &v));
-    assert_buf_eq(&v, "v1", 2);
+    assert_ok(ud_get(b, S("k"), v));
+    assert_buf_eq(v, "v1", 2);
     assert_ok(ud_set(a, S("k"), S("v2")));
-    assert_ok(ud_get_local(b, S("k"), &v));
-    assert_buf_eq(&v, "v1", 2);
+    assert_ok(ud_get_local(b, S("k"), v));
+    assert_buf_eq(v, "v1", 2);
     assert_ok(ud_apply_update(b));
-    assert_ok(ud_get_local(b, S("k"), &v));
-    assert_buf_eq(&v, "v2", 2);
-
-    ud_buf_free(&v);
-    ut_pair_close(&p);
+    assert_ok(ud_get_local(b, S("k"), v));
+    assert_buf_eq(v, "v2", 2);
 }
 
-static void test_del_contains_len(void **state) {
-    (void)state;
-    ut_pair p = ut_pair_open();
-    ud_dict *d = p.d, *o = p.o;
-
+static void test_del_contains_len(ud_dict *d, ud_dict *o, ud_buf *v) {
+    (void)v;
     assert_int_equal(ud_len(d), 0);
     assert_rc(ud_del(d, S("x")), UD_ENOTFOUND);
     assert_ok(ud_set(d, S("x"), S("1")));
@@ -87,18 +74,13 @@ static void test_del_contains_len(void **state) {
     assert_int_equal(ud_len(d), 1);
     assert_rc(ud_del(d, S("x")), UD_ENOTFOUND);
     assert_int_equal(ud_len(o), 1);
-
-    ut_pair_close(&p);
 }
 
-static void test_pop_popitem(void **state) {
-    (void)state;
-    ut_pair p = ut_pair_open();
-    ud_dict *d = p.d, *o = p.o;
-    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
+static void test_pop_popitem(ud_dict *d, ud_dict *o, ud_buf *v) {
+    ud_buf k = UD_BUF_INIT;
 
-    assert_rc(ud_pop(d, S("a"), &v), UD_ENOTFOUND);
-    assert_rc(ud_popitem(d, &k, &v), UD_EEMPTY);
+    assert_rc(ud_pop(d, S("a"), v), UD_ENOTFOUND);
+    assert_rc(ud_popitem(d, &k, v), UD_EEMPTY);
 
     assert_ok(ud_set(d, S("a"), S("va")));
     assert_ok(ud_set(d, S("b"), S("vb")));
@@ -107,64 +89,49 @@ static void test_pop_popitem(void **state) {
     /* Overwriting an existing key keeps its place in the insertion order (Python semantics). */
     assert_ok(ud_set(d, S("a"), S("va2")));
 
-    assert_ok(ud_pop(d, S("b"), &v));
-    assert_buf_eq(&v, "vb", 2);
+    assert_ok(ud_pop(d, S("b"), v));
+    assert_buf_eq(v, "vb", 2);
     assert_rc(ud_contains(o, S("b")), 0);
     assert_int_equal(ud_len(o), 3);
 
     /* LIFO: d, c, a. Through the other handle, too. */
-    assert_ok(ud_popitem(o, &k, &v));
+    assert_ok(ud_popitem(o, &k, v));
     assert_buf_eq(&k, "d", 1);
-    assert_buf_eq(&v, "vd", 2);
+    assert_buf_eq(v, "vd", 2);
     assert_ok(ud_popitem(d, &k, NULL));
     assert_buf_eq(&k, "c", 1);
-    assert_ok(ud_popitem(d, NULL, &v));
-    assert_buf_eq(&v, "va2", 3);
+    assert_ok(ud_popitem(d, NULL, v));
+    assert_buf_eq(v, "va2", 3);
     assert_int_equal(ud_len(d), 0);
-    assert_rc(ud_popitem(d, &k, &v), UD_EEMPTY);
-    assert_rc(ud_popitem(o, &k, &v), UD_EEMPTY);
+    assert_rc(ud_popitem(d, &k, v), UD_EEMPTY);
+    assert_rc(ud_popitem(o, &k, v), UD_EEMPTY);
 
     /* Delete and re-insert moves a key to the end. */
     assert_ok(ud_set(d, S("x"), S("1")));
     assert_ok(ud_set(d, S("y"), S("2")));
     assert_ok(ud_del(d, S("x")));
     assert_ok(ud_set(d, S("x"), S("3")));
-    assert_ok(ud_popitem(o, &k, &v));
+    assert_ok(ud_popitem(o, &k, v));
     assert_buf_eq(&k, "x", 1);
-    assert_buf_eq(&v, "3", 1);
+    assert_buf_eq(v, "3", 1);
 
     ud_buf_free(&k);
-    ud_buf_free(&v);
-    ut_pair_close(&p);
 }
 
-static void test_setdefault(void **state) {
-    (void)state;
-    ut_pair p = ut_pair_open();
-    ud_dict *d = p.d, *o = p.o;
-    ud_buf v = UD_BUF_INIT;
-
-    assert_ok(ud_setdefault(d, S("k"), S("first"), &v));
-    assert_buf_eq(&v, "first", 5);
-    assert_ok(ud_setdefault(o, S("k"), S("second"), &v));
-    assert_buf_eq(&v, "first", 5);
-    assert_ok(ud_get(o, S("k"), &v));
-    assert_buf_eq(&v, "first", 5);
+static void test_setdefault(ud_dict *d, ud_dict *o, ud_buf *v) {
+    assert_ok(ud_setdefault(d, S("k"), S("first"), v));
+    assert_buf_eq(v, "first", 5);
+    assert_ok(ud_setdefault(o, S("k"), S("second"), v));
+    assert_buf_eq(v, "first", 5);
+    assert_ok(ud_get(o, S("k"), v));
+    assert_buf_eq(v, "first", 5);
     assert_ok(ud_setdefault(o, S("k2"), S("d2"), NULL));
-    assert_ok(ud_get(d, S("k2"), &v));
-    assert_buf_eq(&v, "d2", 2);
+    assert_ok(ud_get(d, S("k2"), v));
+    assert_buf_eq(v, "d2", 2);
     assert_int_equal(ud_len(d), 2);
-
-    ud_buf_free(&v);
-    ut_pair_close(&p);
 }
 
-static void test_update_clear(void **state) {
-    (void)state;
-    ut_pair p = ut_pair_open();
-    ud_dict *d = p.d, *o = p.o;
-    ud_buf v = UD_BUF_INIT;
-
+static void test_update_clear(ud_dict *d, ud_dict *o, ud_buf *v) {
     assert_ok(ud_set(d, S("b"), S("old")));
     ud_item items[] = {
         {"a", 1, "1", 1},
@@ -174,12 +141,12 @@ static void test_update_clear(void **state) {
     };
     assert_ok(ud_update(d, items, 4));
     assert_int_equal(ud_len(o), 3);
-    assert_ok(ud_get(o, S("a"), &v));
-    assert_buf_eq(&v, "last", 4);
-    assert_ok(ud_get(o, S("b"), &v));
-    assert_buf_eq(&v, "new", 3);
-    assert_ok(ud_get(o, S("c"), &v));
-    assert_buf_eq(&v, "", 0);
+    assert_ok(ud_get(o, S("a"), v));
+    assert_buf_eq(v, "last", 4);
+    assert_ok(ud_get(o, S("b"), v));
+    assert_buf_eq(v, "new", 3);
+    assert_ok(ud_get(o, S("c"), v));
+    assert_buf_eq(v, "", 0);
     /* An empty update is valid and changes nothing. */
     assert_ok(ud_update(d, items, 0));
     assert_int_equal(ud_len(o), 3);
@@ -202,31 +169,24 @@ static void test_update_clear(void **state) {
 
     assert_ok(ud_clear(o));
     assert_int_equal(ud_len(d), 0);
-    assert_rc(ud_get(d, S("a"), &v), UD_ENOTFOUND);
+    assert_rc(ud_get(d, S("a"), v), UD_ENOTFOUND);
     assert_ok(ud_clear(d)); /* clearing an empty dict is fine */
     assert_ok(ud_set(d, S("after"), S("clear")));
     assert_int_equal(ud_len(o), 1);
-
-    ud_buf_free(&v);
-    ut_pair_close(&p);
 }
 
-static void test_incr(void **state) {
-    (void)state;
-    ut_pair p = ut_pair_open();
-    ud_dict *d = p.d, *o = p.o;
-    ud_buf v = UD_BUF_INIT;
+static void test_incr(ud_dict *d, ud_dict *o, ud_buf *v) {
     int64_t r = 12345;
 
     /* A missing key counts from 0; the value is stored as decimal ASCII. */
     assert_ok(ud_incr(d, S("n"), 5, &r));
     assert_int_equal(r, 5);
-    assert_ok(ud_get(o, S("n"), &v));
-    assert_buf_eq(&v, "5", 1);
+    assert_ok(ud_get(o, S("n"), v));
+    assert_buf_eq(v, "5", 1);
     assert_ok(ud_incr(o, S("n"), -12, &r));
     assert_int_equal(r, -7);
-    assert_ok(ud_get(d, S("n"), &v));
-    assert_buf_eq(&v, "-7", 2);
+    assert_ok(ud_get(d, S("n"), v));
+    assert_buf_eq(v, "-7", 2);
     assert_ok(ud_incr(d, S("n"), 0, NULL));
     assert_ok(ud_incr(d, S("neg"), -3, &r));
     assert_int_equal(r, -3);
@@ -243,8 +203,8 @@ static void test_incr(void **state) {
         r = 777;
         assert_rc(ud_incr(o, S("bad"), 1, &r), UD_ENOTNUM);
         assert_int_equal(r, 777);
-        assert_ok(ud_get(d, S("bad"), &v));
-        assert_buf_eq(&v, S(bad[i]));
+        assert_ok(ud_get(d, S("bad"), v));
+        assert_buf_eq(v, S(bad[i]));
     }
 
     /* Overflow in both directions: UD_EOVERFLOW and the value is unchanged. */
@@ -252,16 +212,16 @@ static void test_incr(void **state) {
     snprintf(big, sizeof big, "%lld", (long long)INT64_MAX);
     assert_ok(ud_set(d, S("max"), S(big)));
     assert_rc(ud_incr(o, S("max"), 1, &r), UD_EOVERFLOW);
-    assert_ok(ud_get(d, S("max"), &v));
-    assert_buf_eq(&v, S(big));
+    assert_ok(ud_get(d, S("max"), v));
+    assert_buf_eq(v, S(big));
     assert_ok(ud_incr(o, S("max"), -1, &r));
     assert_int_equal(r, INT64_MAX - 1);
     assert_ok(ud_incr(d, S("min"), INT64_MIN, &r));
     assert_int_equal(r, INT64_MIN);
     assert_rc(ud_incr(d, S("min"), -1, &r), UD_EOVERFLOW);
     snprintf(big, sizeof big, "%lld", (long long)INT64_MIN);
-    assert_ok(ud_get(o, S("min"), &v));
-    assert_buf_eq(&v, S(big));
+    assert_ok(ud_get(o, S("min"), v));
+    assert_buf_eq(v, S(big));
     /* A decimal string beyond int64_t is not a valid counter either. */
     assert_ok(ud_set(d, S("huge"), S("99999999999999999999")));
     int rc = ud_incr(d, S("huge"), 1, &r);
@@ -277,19 +237,14 @@ static void test_incr(void **state) {
         if (rc != UD_EOVERFLOW)
             fail_msg("incr on %s returned %s (result %lld)", wraps[i], ud_errname(rc),
                      (long long)r);
-        assert_ok(ud_get(d, S("wrap"), &v));
-        assert_buf_eq(&v, S(wraps[i]));
+        assert_ok(ud_get(d, S("wrap"), v));
+        assert_buf_eq(v, S(wraps[i]));
     }
-
-    ud_buf_free(&v);
-    ut_pair_close(&p);
 }
 
 /* Child: (NULL, 0) keys and values. Exit 0 if every result is 0 or UD_EINVAL and consistent. */
-static int null_empty_child(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL)
-        return 2;
+static int null_empty_child(ud_dict *d, void *varg) {
+    (void)varg;
     ud_buf v = UD_BUF_INIT;
     int rc = ud_set(d, S("nullval"), NULL, 0);
     if (rc != 0 && rc != UD_EINVAL)
@@ -306,19 +261,14 @@ static int null_empty_child(void *varg) {
     return 0;
 }
 
-static void test_empty_and_binary(void **state) {
-    (void)state;
-    ut_pair p = ut_pair_open();
-    ud_dict *d = p.d, *o = p.o;
-    ud_buf v = UD_BUF_INIT;
-
+static void test_empty_and_binary(ud_dict *d, ud_dict *o, ud_buf *v) {
     /* Empty key, empty value. */
     assert_ok(ud_set(d, "", 0, S("empty key")));
     assert_ok(ud_set(d, S("empty value"), "", 0));
-    assert_ok(ud_get(o, "", 0, &v));
-    assert_buf_eq(&v, S("empty key"));
-    assert_ok(ud_get(o, S("empty value"), &v));
-    assert_buf_eq(&v, "", 0);
+    assert_ok(ud_get(o, "", 0, v));
+    assert_buf_eq(v, S("empty key"));
+    assert_ok(ud_get(o, S("empty value"), v));
+    assert_buf_eq(v, "", 0);
     assert_rc(ud_contains(o, "", 0), 1);
     assert_int_equal(ud_len(o), 2);
 
@@ -329,12 +279,12 @@ static void test_empty_and_binary(void **state) {
     assert_ok(ud_set(d, k1, 3, val, sizeof val));
     assert_ok(ud_set(d, k2, 3, val, 4));
     assert_ok(ud_set(d, "a", 1, "plain", 5));
-    assert_ok(ud_get(o, k1, 3, &v));
-    assert_buf_eq(&v, val, sizeof val);
-    assert_ok(ud_get(o, k2, 3, &v));
-    assert_buf_eq(&v, val, 4);
-    assert_ok(ud_get(o, "a", 1, &v));
-    assert_buf_eq(&v, "plain", 5);
+    assert_ok(ud_get(o, k1, 3, v));
+    assert_buf_eq(v, val, sizeof val);
+    assert_ok(ud_get(o, k2, 3, v));
+    assert_buf_eq(v, val, 4);
+    assert_ok(ud_get(o, "a", 1, v));
+    assert_buf_eq(v, "plain", 5);
     assert_int_equal(ud_len(o), 5);
     assert_ok(ud_del(o, k1, 3));
     assert_rc(ud_contains(d, k1, 3), 0);
@@ -345,22 +295,17 @@ static void test_empty_and_binary(void **state) {
     for (int i = 0; i < 256; i++)
         all[i] = (unsigned char)i;
     assert_ok(ud_set(d, all, sizeof all, all, sizeof all));
-    assert_ok(ud_get(o, all, sizeof all, &v));
-    assert_buf_eq(&v, all, sizeof all);
-
-    ud_buf_free(&v);
-    ut_pair_close(&p);
+    assert_ok(ud_get(o, all, sizeof all, v));
+    assert_buf_eq(v, all, sizeof all);
 }
 
 /*
  * An empty key or value may come as (NULL, 0): accepted, or refused with UD_EINVAL, but never
  * undefined behaviour. The calls run in a child: in the asan build UBSan ends it on UB.
  */
-static void test_null_empty(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    pid_t pid = ut_fork(null_empty_child, name);
+static void test_null_empty(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    pid_t pid = ut_fork_on(name, null_empty_child, NULL);
     int st = ut_wait(pid, 30);
     int contains = ud_contains(d, S("nullval"));
     assert_ok(ud_close(d));
@@ -372,19 +317,15 @@ static void test_null_empty(void **state) {
     assert_rc(contains, 0);
 }
 
-static void test_key_limits(void **state) {
-    (void)state;
-    ut_pair p = ut_pair_open();
-    ud_dict *d = p.d, *o = p.o;
-    ud_buf v = UD_BUF_INIT;
+static void test_key_limits(ud_dict *d, ud_dict *o, ud_buf *v) {
     char *key = malloc(UD_KEY_MAX + 1);
     assert_non_null(key);
     for (size_t i = 0; i <= UD_KEY_MAX; i++)
         key[i] = (char)('a' + i % 26);
 
     assert_ok(ud_set(d, key, UD_KEY_MAX, S("max")));
-    assert_ok(ud_get(o, key, UD_KEY_MAX, &v));
-    assert_buf_eq(&v, "max", 3);
+    assert_ok(ud_get(o, key, UD_KEY_MAX, v));
+    assert_buf_eq(v, "max", 3);
     size_t before = ud_len(d);
 
     /* One byte too long: UD_ETOOBIG from every call that takes a key, and nothing changes. */
@@ -393,7 +334,7 @@ static void test_key_limits(void **state) {
     assert_rc(ud_setdefault(d, key, UD_KEY_MAX + 1, S("x"), NULL), UD_ETOOBIG);
     ud_item it = {key, UD_KEY_MAX + 1, "x", 1};
     assert_rc(ud_update(d, &it, 1), UD_ETOOBIG);
-    assert_rc_either(ud_get_local(d, key, UD_KEY_MAX + 1, &v), UD_ENOTFOUND, UD_ETOOBIG);
+    assert_rc_either(ud_get_local(d, key, UD_KEY_MAX + 1, v), UD_ENOTFOUND, UD_ETOOBIG);
     assert_int_equal(ud_len(d), before);
     assert_int_equal(ud_len(o), before);
 
@@ -402,8 +343,6 @@ static void test_key_limits(void **state) {
     assert_rc(ud_contains(d, key, UD_KEY_MAX), 0);
 
     free(key);
-    ud_buf_free(&v);
-    ut_pair_close(&p);
 }
 
 static void test_error_strings(void **state) {
@@ -443,19 +382,8 @@ static void test_error_strings(void **state) {
     assert_non_null(ud_errname(12345));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_set_get, ut_teardown),
-        cmocka_unit_test_teardown(test_get_local_is_stale, ut_teardown),
-        cmocka_unit_test_teardown(test_del_contains_len, ut_teardown),
-        cmocka_unit_test_teardown(test_pop_popitem, ut_teardown),
-        cmocka_unit_test_teardown(test_setdefault, ut_teardown),
-        cmocka_unit_test_teardown(test_update_clear, ut_teardown),
-        cmocka_unit_test_teardown(test_incr, ut_teardown),
-        cmocka_unit_test_teardown(test_empty_and_binary, ut_teardown),
-        cmocka_unit_test_teardown(test_null_empty, ut_teardown),
-        cmocka_unit_test_teardown(test_key_limits, ut_teardown),
-        cmocka_unit_test(test_error_strings),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_NAMED_TEST(test_set_get), UT_PAIR_TEST(test_get_local_is_stale),
+        UT_PAIR_TEST(test_del_contains_len), UT_PAIR_TEST(test_pop_popitem),
+        UT_PAIR_TEST(test_setdefault), UT_PAIR_TEST(test_update_clear), UT_PAIR_TEST(test_incr),
+        UT_PAIR_TEST(test_empty_and_binary), UT_NAMED_TEST(test_null_empty),
+        UT_PAIR_TEST(test_key_limits), cmocka_unit_test(test_error_strings))

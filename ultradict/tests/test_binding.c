@@ -11,10 +11,8 @@
 
 #include "testutil.h"
 
-static void test_change_position(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_change_position(const char *name) {
+    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
     uint64_t p0 = ud_change_position(b);
     assert_int_equal(ud_change_position(a), p0);
@@ -57,10 +55,8 @@ static int lock_held_in_child(void *arg) {
     return ud_lock_held(arg) ? 1 : 0;
 }
 
-static void test_lock_held(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_lock_held(const char *name) {
+    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     assert_false(ud_lock_held(a));
     assert_false(ud_lock_held(NULL));
     assert_ok(ud_set(a, S("k"), S("1"))); /* an operation's own hold is not a section */
@@ -78,11 +74,8 @@ static void test_lock_held(void **state) {
     assert_ok(ud_close(a));
 }
 
-static void test_attach_creator_wins(void **state) {
-    (void)state;
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+static void test_attach_creator_wins(const char *name) {
+    ud_options o = ut_options(name);
     o.create = UD_CREATE_ONLY;
     o.buffer_size = 100; /* rounded up to 4096 */
     o.full_dump_size = 20000;
@@ -94,8 +87,7 @@ static void test_attach_creator_wins(void **state) {
     assert_int_equal(st.buffer_size, 4096);
 
     /* Strict attach with other values fails... */
-    ud_options p = UD_OPTIONS_INIT;
-    p.name = name;
+    ud_options p = ut_options(name);
     p.create = UD_ATTACH_ONLY;
     p.buffer_size = 1 << 20;
     p.full_dump_size = 1;
@@ -386,15 +378,7 @@ static void test_steal(void **state) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_change_position, ut_teardown),
-        cmocka_unit_test_teardown(test_lock_held, ut_teardown),
-        cmocka_unit_test_teardown(test_attach_creator_wins, ut_teardown),
-        cmocka_unit_test_teardown(test_nested_by_name, ut_teardown),
-        UT_LOCK_TESTS(test_two_handles, run_two_handles),
-        cmocka_unit_test_teardown(test_two_handles_interleaved, ut_teardown),
-        cmocka_unit_test_teardown(test_steal, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_MAIN(UT_NAMED_TEST(test_change_position), UT_NAMED_TEST(test_lock_held),
+        UT_NAMED_TEST(test_attach_creator_wins), UT_TEST(test_nested_by_name),
+        UT_LOCK_TESTS(test_two_handles, run_two_handles), UT_TEST(test_two_handles_interleaved),
+        UT_TEST(test_steal))

@@ -60,8 +60,7 @@ static int scenario_bad_magic(void *varg) {
     int lrc = ud_list(list_find_cb, &err);
     CHECK(lrc == 1, "ud_list did not report the damaged dict (returned %s)", ud_errname(lrc));
     CHECK(err == UD_EBADMAGIC, "ud_list reported error %s for a bad magic", ud_errname(err));
-    CHECK_RC(ud_unlink_by_name(name), 0);
-    CHECK(ut_count_segments(name) == 0, "segments left after ud_unlink_by_name");
+    CHECK_UNLINKED(name);
     return 0;
 }
 
@@ -76,8 +75,7 @@ static int scenario_bad_version(void *varg) {
     CHECK_RC(cr_open_rc(name, UD_ATTACH_ONLY, &d), UD_EVERSION);
     CHECK_RC(cr_open_rc(name, UD_CREATE_OR_ATTACH, &d), UD_EVERSION);
     CHECK(d == NULL, "ud_open wrote *out on failure");
-    CHECK_RC(ud_unlink_by_name(name), 0);
-    CHECK(ut_count_segments(name) == 0, "segments left after ud_unlink_by_name");
+    CHECK_UNLINKED(name);
     return 0;
 }
 
@@ -105,8 +103,7 @@ static int scenario_truncated_control(void *varg) {
                   ud_errname(rc));
         }
         CHECK(d == NULL, "ud_open wrote *out on failure");
-        CHECK_RC(ud_unlink_by_name(name), 0);
-        CHECK(ut_count_segments(name) == 0, "segments left after ud_unlink_by_name");
+        CHECK_UNLINKED(name);
     }
     return 0;
 }

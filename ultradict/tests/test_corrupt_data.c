@@ -29,8 +29,7 @@ static int same_dict(ud_dict *a, ud_dict *b, const char *what) {
 
 static int scenario_garbage_after_end(void *varg) {
     const char *name = varg;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
+    ud_options o = ut_options(name);
     o.buffer_size = 65536;
     ud_dict *a = NULL, *b = NULL, *c = NULL;
     CHECK_RC(ud_open(&o, &a), 0);
@@ -105,8 +104,7 @@ static int marker_not_garbage(ud_dict *d, const char *what) {
 }
 
 static int corrupt_records(const char *name, bool headers) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
+    ud_options o = ut_options(name);
     o.buffer_size = 65536;
     ud_dict *a = NULL, *b = NULL;
     CHECK_RC(ud_open(&o, &a), 0);

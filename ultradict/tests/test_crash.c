@@ -29,30 +29,22 @@ typedef struct holder_arg {
 } holder_arg;
 
 /* Takes the lock, writes under it, says so, and waits to be killed. */
-static int holder_child(void *varg) {
+static int holder_child(ud_dict *d, void *varg) {
     holder_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     if (ud_lock(d, NULL) != 0)
         return 3;
     if (ud_set(d, S("holder"), S("was here")) != 0)
         return 4;
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 5;
     for (;;)
         pause();
 }
 
 /* Waits for the lock (at most GUARD seconds), then carries on writing. */
-static int taker_child(void *varg) {
+static int taker_child(ud_dict *d, void *varg) {
     holder_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 3;
     ud_lock_options lo = UD_LOCK_OPTIONS_INIT;
     lo.timeout = GUARD;
@@ -72,17 +64,6 @@ static int taker_child(void *varg) {
     return 0;
 }
 
-static pid_t start_and_wait_ready(int (*fn)(void *), holder_arg *a) {
-    assert_int_equal(pipe(a->ready), 0);
-    pid_t pid = ut_fork(fn, a);
-    assert_true(pid > 0);
-    close(a->ready[1]);
-    char c;
-    assert_int_equal(read(a->ready[0], &c, 1), 1);
-    close(a->ready[0]);
-    return pid;
-}
-
 static void run_holder_killed(int lock, bool reap_at_once) {
     const char *mode = lock == UD_LOCK_SPIN ? "spin" : "mutex";
     char name[64];
@@ -91,9 +72,9 @@ static void run_holder_killed(int lock, bool reap_at_once) {
     assert_non_null(sh);
     holder_arg a = {name, {-1, -1}, sh};
 
-    pid_t holder = start_and_wait_ready(holder_child, &a);
+    pid_t holder = ut_fork_ready(a.name, holder_child, &a, a.ready);
     assert_int_equal(ud_lock_holder(d), holder);
-    pid_t taker = start_and_wait_ready(taker_child, &a);
+    pid_t taker = ut_fork_ready(a.name, taker_child, &a, a.ready);
     ut_sleep(0.05); /* the taker is now blocked in ud_lock */
 
     double killed = ut_now();
@@ -140,7 +121,7 @@ static void run_holder_killed(int lock, bool reap_at_once) {
     assert_buf_eq(&v, "2", 1);
 
     /* A holder killed with nobody waiting: the next ud_lock recovers it. */
-    holder = start_and_wait_ready(holder_child, &a);
+    holder = ut_fork_ready(a.name, holder_child, &a, a.ready);
     assert_int_equal(kill(holder, SIGKILL), 0);
     if (reap_at_once)
         assert_int_equal(ut_wait(holder, GUARD), 128 + SIGKILL);
@@ -162,24 +143,12 @@ static void run_holder_killed(int lock, bool reap_at_once) {
     assert_ok(ud_close(d));
 }
 
-static void test_holder_killed_mutex(void **state) {
-    (void)state;
-    run_holder_killed(UD_LOCK_MUTEX, true);
+static void run_holder_killed_reaped(int lock) {
+    run_holder_killed(lock, true);
 }
 
-static void test_holder_killed_spin(void **state) {
-    (void)state;
-    run_holder_killed(UD_LOCK_SPIN, true);
-}
-
-static void test_holder_killed_zombie_mutex(void **state) {
-    (void)state;
-    run_holder_killed(UD_LOCK_MUTEX, false);
-}
-
-static void test_holder_killed_zombie_spin(void **state) {
-    (void)state;
-    run_holder_killed(UD_LOCK_SPIN, false);
+static void run_holder_killed_zombie(int lock) {
+    run_holder_killed(lock, false);
 }
 
 /* ---- Writers killed at random moments. ---- */
@@ -193,19 +162,11 @@ typedef struct kill_shared {
     uint64_t checksum; /* its checksum of the dict */
 } kill_shared;
 
-typedef struct writer_arg {
-    const char *name;
-    uint64_t seed;
-} writer_arg;
-
-/* Writes forever: sets, updates and increments, with values of random sizes. */
-static int crash_writer(void *varg) {
-    writer_arg *a = varg;
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
+/* Writes forever: sets, updates and increments, with values of random sizes (varg: the seed). */
+static int crash_writer(ud_dict *d, void *varg) {
+    const uint64_t seed = *(const uint64_t *)varg;
     ut_rng r;
-    ut_rng_seed(&r, a->seed);
+    ut_rng_seed(&r, seed);
     static unsigned char vals[4][700];
     for (uint64_t i = 0;; i++) {
         uint64_t pick = ut_rng_below(&r, 10);
@@ -215,7 +176,7 @@ static int crash_writer(void *varg) {
         for (int j = 0; j < n; j++) {
             snprintf(keys[j], sizeof keys[j], "k%02d", (int)ut_rng_below(&r, CK));
             lens[j] = UT_VALUE_MIN + (size_t)ut_rng_below(&r, 600);
-            ut_value_make(vals[j], lens[j], keys[j], strlen(keys[j]), a->seed ^ (i << 3 | j));
+            ut_value_make(vals[j], lens[j], keys[j], strlen(keys[j]), seed ^ (i << 3 | j));
         }
         int rc;
         if (pick < 4) {
@@ -333,10 +294,10 @@ static void run_random_kills(int lock) {
     int64_t probes = 0;
 
     for (int it = 0; it < KILLS; it++) {
-        writer_arg wa[2] = {{name, ut_rng_next(&r)}, {name, ut_rng_next(&r)}};
+        uint64_t seeds[2] = {ut_rng_next(&r), ut_rng_next(&r)};
         pid_t w[2];
         for (int i = 0; i < 2; i++) {
-            w[i] = ut_fork(crash_writer, &wa[i]);
+            w[i] = ut_fork_on(name, crash_writer, &seeds[i]);
             assert_true(w[i] > 0);
         }
         ut_sleep(0.002 + (double)ut_rng_below(&r, 13000) * 1e-6);
@@ -395,13 +356,6 @@ static void run_random_kills(int lock) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_holder_killed_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_holder_killed_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_holder_killed_zombie_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_holder_killed_zombie_spin, ut_teardown),
-        UT_LOCK_TESTS(test_random_kills, run_random_kills),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_LOCK_TESTS(test_holder_killed, run_holder_killed_reaped),
+        UT_LOCK_TESTS(test_holder_killed_zombie, run_holder_killed_zombie),
+        UT_LOCK_TESTS(test_random_kills, run_random_kills))

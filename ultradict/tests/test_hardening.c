@@ -35,11 +35,8 @@ static size_t section_value(char *buf, size_t cap, long n) {
     return cap - 1;
 }
 
-static int section_writer(void *varg) {
+static int section_writer(ud_dict *d, void *varg) {
     section_arg *a = varg;
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     char v[300];
     double end = ut_now() + a->seconds;
     for (long n = 1; ut_now() < end; n++) {
@@ -63,7 +60,7 @@ static void run_section_atomic(int dump_every) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
     section_arg a = {name, 1.5, dump_every};
-    pid_t pid = ut_fork(section_writer, &a);
+    pid_t pid = ut_fork_on(a.name, section_writer, &a);
     assert_true(pid > 0);
     ud_buf x = UD_BUF_INIT, y = UD_BUF_INIT;
     long snapshots = 0, torn = 0;
@@ -104,17 +101,15 @@ static void test_section_atomic_with_dumps(void **state) {
 
 /* Within a section the writer sees its own writes, a fork child does not inherit them, and a
  * writer killed inside the section leaves nothing of it. */
-static int killed_in_section(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL || ud_lock(d, NULL) != 0 || ud_set(d, S("half"), S("1")) != 0)
+static int killed_in_section(ud_dict *d, void *varg) {
+    (void)varg;
+    if (ud_lock(d, NULL) != 0 || ud_set(d, S("half"), S("1")) != 0)
         return 2;
     _exit(0); /* dies with the section open */
 }
 
-static void test_section_killed(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_section_killed(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     assert_ok(ud_lock(d, NULL));
     assert_ok(ud_set(d, S("a"), S("1")));
     assert_ok(ud_dump(d));
@@ -123,7 +118,7 @@ static void test_section_killed(void **state) {
     assert_rc(ud_contains(d, S("b")), 1);
     assert_int_equal(ud_len(d), 2);
     assert_ok(ud_unlock(d));
-    pid_t pid = ut_fork(killed_in_section, name);
+    pid_t pid = ut_fork_on(name, killed_in_section, NULL);
     assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
     ud_dict *r = ut_attach(name);
     assert_non_null(r);
@@ -137,20 +132,18 @@ static void test_section_killed(void **state) {
 
 /* ---- Timeouts hold while the lock holder is stopped. ---- */
 
-static int lock_and_stop(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL || ud_lock(d, NULL) != 0)
+static int lock_and_stop(ud_dict *d, void *varg) {
+    (void)varg;
+    if (ud_lock(d, NULL) != 0)
         return 2;
     raise(SIGSTOP);
     ud_unlock(d);
     return 0;
 }
 
-static void test_wait_timeout_holder_stopped(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    pid_t pid = ut_fork(lock_and_stop, name);
+static void test_wait_timeout_holder_stopped(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+    pid_t pid = ut_fork_on(name, lock_and_stop, NULL);
     assert_true(pid > 0);
     int st;
     assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
@@ -180,9 +173,9 @@ static void test_wait_timeout_holder_stopped(void **state) {
 
 /* ---- A waiter killed inside ud_wait. ---- */
 
-static int wait_forever(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL || ud_apply_update(d) != 0)
+static int wait_forever(ud_dict *d, void *varg) {
+    (void)varg;
+    if (ud_apply_update(d) != 0)
         return 2;
     ud_wait(d, 0);
     return 3;
@@ -199,12 +192,10 @@ static uint32_t read_waiters(const char *name) {
     return w;
 }
 
-static void test_killed_waiters(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_killed_waiters(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     for (int i = 0; i < 5; i++) {
-        pid_t pid = ut_fork(wait_forever, name);
+        pid_t pid = ut_fork_on(name, wait_forever, NULL);
         double t0 = ut_now();
         while (read_waiters(name) != (uint32_t)i + 1 && ut_now() - t0 < 10)
             ut_sleep(0.005);
@@ -217,7 +208,7 @@ static void test_killed_waiters(void **state) {
     assert_ok(ud_set(d, S("k"), S("v")));
     assert_int_equal(read_waiters(name), 0);
     /* A live waiter is still woken, and counted while it waits. */
-    pid_t pid = ut_fork(wait_forever, name);
+    pid_t pid = ut_fork_on(name, wait_forever, NULL);
     double t0 = ut_now();
     while (read_waiters(name) != 1 && ut_now() - t0 < 10)
         ut_sleep(0.005);
@@ -240,8 +231,7 @@ static void check_value(ud_dict *d, const char *key, const char *val) {
 /* Creates a nested child of the dict and dies before publishing it, as a process killed
  * between creating a child and storing it under its key. Exits with 0 once the child exists. */
 static int orphan_child(void *varg) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = varg;
+    ud_options o = ut_options(varg);
     o.create = UD_ATTACH_ONLY;
     o.recurse = true;
     ud_dict *d = NULL, *c = NULL;
@@ -250,10 +240,8 @@ static int orphan_child(void *varg) {
     _exit(0); /* no close: the child is left in /dev/shm, referenced by nobody */
 }
 
-static void test_orphans_reclaimed(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+static void test_orphans_reclaimed(const char *name) {
+    ud_dict *d = ut_open_recursive(name, UD_CREATE_ONLY);
     int empty = ut_count_segments(name);
     ud_dict *kept = NULL;
     assert_ok(ud_set_dict(d, S("kept"), &kept));
@@ -261,7 +249,7 @@ static void test_orphans_reclaimed(void **state) {
     assert_ok(ud_close(kept));
     int before = ut_count_segments(name);
     for (int i = 0; i < 3; i++) {
-        pid_t pid = ut_fork(orphan_child, name);
+        pid_t pid = ut_fork(orphan_child, (void *)name);
         assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
     }
     assert_int_equal(ut_count_segments(name), before + 3 * 4);
@@ -272,7 +260,7 @@ static void test_orphans_reclaimed(void **state) {
     check_value(kept, "k", "v");
     assert_ok(ud_close(kept));
     /* ud_clear() reclaims them too. */
-    pid_t pid = ut_fork(orphan_child, name);
+    pid_t pid = ut_fork(orphan_child, (void *)name);
     assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
     assert_ok(ud_clear(d));
     assert_int_equal(ut_count_segments(name), empty);
@@ -282,8 +270,7 @@ static void test_orphans_reclaimed(void **state) {
 /* A child that a live process has created but not yet published survives the parent's
  * ud_clear() and ud_reclaim() in another process, and can still be published. */
 static int clear_parent(void *varg) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = varg;
+    ud_options o = ut_options(varg);
     o.create = UD_ATTACH_ONLY;
     o.recurse = true;
     ud_dict *d = NULL;
@@ -292,14 +279,12 @@ static int clear_parent(void *varg) {
     _exit(ud_close(d) == 0 ? 0 : 3);
 }
 
-static void test_child_being_filled_kept(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+static void test_child_being_filled_kept(const char *name) {
+    ud_dict *d = ut_open_recursive(name, UD_CREATE_ONLY);
     ud_dict *c = NULL;
     assert_ok(ud_child_create(d, &c));
     assert_ok(ud_set(c, S("x"), S("1")));
-    pid_t pid = ut_fork(clear_parent, name);
+    pid_t pid = ut_fork(clear_parent, (void *)name);
     assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
     assert_ok(ud_set(c, S("y"), S("2")));
     assert_ok(ud_set_child(d, S("child"), c));
@@ -355,8 +340,7 @@ static int lister_child(void *varg) {
 static void test_list_while_truncated(void **state) {
     (void)state;
     char name[64], path[512];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(ut_name(name));
     o.create = UD_CREATE_ONLY;
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
@@ -368,16 +352,7 @@ static void test_list_while_truncated(void **state) {
     ud_close(d);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_section_atomic, ut_teardown),
-        cmocka_unit_test_teardown(test_section_atomic_with_dumps, ut_teardown),
-        cmocka_unit_test_teardown(test_section_killed, ut_teardown),
-        cmocka_unit_test_teardown(test_wait_timeout_holder_stopped, ut_teardown),
-        cmocka_unit_test_teardown(test_killed_waiters, ut_teardown),
-        cmocka_unit_test_teardown(test_orphans_reclaimed, ut_teardown),
-        cmocka_unit_test_teardown(test_child_being_filled_kept, ut_teardown),
-        cmocka_unit_test_teardown(test_list_while_truncated, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_section_atomic), UT_TEST(test_section_atomic_with_dumps),
+        UT_NAMED_TEST(test_section_killed), UT_NAMED_TEST(test_wait_timeout_holder_stopped),
+        UT_NAMED_TEST(test_killed_waiters), UT_NAMED_TEST(test_orphans_reclaimed),
+        UT_NAMED_TEST(test_child_being_filled_kept), UT_TEST(test_list_while_truncated))

@@ -101,10 +101,8 @@ static void test_iteration_order(void **state) {
     ut_pair_close(&p);
 }
 
-static void test_iteration_changed(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_iteration_changed(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     ud_buf k = UD_BUF_INIT;
     assert_ok(ud_set(d, S("a"), S("1")));
     assert_ok(ud_set(d, S("b"), S("2")));
@@ -164,11 +162,8 @@ static void test_iteration_changed(void **state) {
  * small buffer the update is a full dump that replaces the local table): the iterator reports
  * UD_ECHANGED or goes on with valid entries, and never reads freed memory.
  */
-static void test_iteration_remote_changes(void **state) {
-    (void)state;
-    char name[64];
-    ud_options opt = UD_OPTIONS_INIT;
-    opt.name = ut_name(name);
+static void test_iteration_remote_changes(const char *name) {
+    ud_options opt = ut_options(name);
     opt.buffer_size = 4096;
     ud_dict *a = NULL;
     assert_ok(ud_open(&opt, &a));
@@ -208,11 +203,5 @@ static void test_iteration_remote_changes(void **state) {
     assert_ok(ud_close(a));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_iteration_order, ut_teardown),
-        cmocka_unit_test_teardown(test_iteration_changed, ut_teardown),
-        cmocka_unit_test_teardown(test_iteration_remote_changes, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_iteration_order), UT_NAMED_TEST(test_iteration_changed),
+        UT_NAMED_TEST(test_iteration_remote_changes))

@@ -16,8 +16,7 @@ static void test_5000_dicts(void **state) {
     double t0 = ut_now();
     for (int i = 0; i < N; i++) {
         char name[64];
-        ud_options o = UD_OPTIONS_INIT;
-        o.name = ut_name(name);
+        ud_options o = ut_options(ut_name(name));
         o.create = UD_CREATE_ONLY;
         o.buffer_size = 4096;
         ud_dict *d = NULL;
@@ -48,18 +47,14 @@ static void test_5000_dicts(void **state) {
     ut_cleanup();
 }
 
-static void test_5000_attachments(void **state) {
-    (void)state;
+static void test_5000_attachments(const char *name) {
     enum { N = 5000 };
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
     int fds0 = ut_count_fds();
     int segs0 = ut_count_segments(name);
-    ud_options a = UD_OPTIONS_INIT;
-    a.name = name;
+    ud_options a = ut_options(name);
     a.create = UD_ATTACH_ONLY;
     for (int i = 0; i < N; i++) {
         ud_dict *h = NULL;
@@ -83,12 +78,9 @@ static void test_5000_attachments(void **state) {
     assert_ok(ud_close(d));
 }
 
-static void test_nested_replaced(void **state) {
-    (void)state;
+static void test_nested_replaced(const char *name) {
     enum { N = 1000 };
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     o.recurse = true;
     o.buffer_size = 4096;
     ud_dict *root = NULL, *other = NULL;
@@ -150,16 +142,12 @@ typedef struct swarm {
 } swarm;
 
 typedef struct swarm_arg {
-    const char *name;
     swarm *sh;
     int *gate;
 } swarm_arg;
 
-static int swarm_child(void *varg) {
+static int swarm_child(ud_dict *d, void *varg) {
     swarm_arg *a = varg;
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     atomic_fetch_add(&a->sh->attached, 1);
     if (ut_gate_wait(a->gate) != 0)
         return 3;
@@ -170,24 +158,15 @@ static int swarm_child(void *varg) {
     while (st.attached > seen &&
            !atomic_compare_exchange_weak(&a->sh->max_attached_seen, &seen, st.attached)) {
     }
-    int64_t last = INT64_MIN;
-    for (int i = 0; i < NINCR; i++) {
-        int64_t r;
-        if (ud_incr(d, S("n"), 1, &r) != 0)
-            return 5;
-        if (r <= last)
-            return 6;
-        last = r;
-    }
+    int rc = ut_incr_rising(d, "n", NINCR, NULL, NULL);
+    if (rc != 0)
+        return 4 + rc;
     return ud_close(d) == 0 ? 0 : 7;
 }
 
-static void test_64_processes(void **state) {
-    (void)state;
-    char name[64];
+static void test_64_processes(const char *name) {
     int fds0 = ut_count_fds();
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
     int segs0 = ut_count_segments(name);
@@ -195,32 +174,17 @@ static void test_64_processes(void **state) {
     assert_non_null(sh);
     int gate[2];
     assert_int_equal(ut_gate_open(gate), 0);
-    swarm_arg a = {name, sh, gate};
+    swarm_arg a = {sh, gate};
     pid_t pids[NPROC];
-    for (int i = 0; i < NPROC; i++) {
-        pids[i] = ut_fork(swarm_child, &a);
-        assert_true(pids[i] > 0);
-    }
+    ut_fork_n_on(pids, NPROC, name, swarm_child, &a);
     double t0 = ut_now();
     while (atomic_load(&sh->attached) < NPROC && ut_now() - t0 < 30)
         ut_sleep(0.002);
     int attached = atomic_load(&sh->attached);
     ud_status_info st;
     assert_ok(ud_status(d, &st));
-    t0 = ut_now();
-    ut_gate_release(gate);
-    int status[NPROC];
-    int bad = ut_wait_all(pids, NPROC, 60, status);
-    double el = ut_now() - t0;
-    ut_gate_close(gate);
-    for (int i = 0; i < NPROC; i++) {
-        if (status[i] != 0) {
-            char buf[64];
-            print_error("child %d: %s\n", i, ut_status_str(status[i], buf, sizeof buf));
-        }
-    }
+    double el = ut_gate_run(gate, pids, NPROC, 60, "64 processes");
     assert_int_equal(attached, NPROC);
-    assert_int_equal(bad, 0);
     printf("%d processes attached at once (status says %u, children saw up to %u); "
            "%d x %d incr in %.2f s\n",
            NPROC, st.attached, atomic_load(&sh->max_attached_seen), NPROC, NINCR, el);
@@ -239,42 +203,22 @@ static void test_64_processes(void **state) {
 
 /* ---- Processes that die attached (no ud_close): their registrations must not pile up. ---- */
 
-static int die_attached(void *varg) {
-    ud_dict *d = ut_attach(varg);
-    if (d == NULL)
-        return 2;
+static int die_attached(ud_dict *d, void *varg) {
+    (void)varg;
     if (ud_incr(d, S("n"), 1, NULL) != 0)
         return 3;
     return 0; /* _exit() without ud_close(), like a crash */
 }
 
-typedef struct find_ctx {
-    const char *name;
-    int found;
-    ud_dict_info info;
-} find_ctx;
-
-static int find_cb(void *vctx, const ud_dict_info *info) {
-    find_ctx *c = vctx;
-    if (strcmp(info->name, c->name) == 0) {
-        c->found++;
-        c->info = *info;
-    }
-    return 0;
-}
-
-static void test_dead_attachers(void **state) {
-    (void)state;
+static void test_dead_attachers(const char *name) {
     enum { DEAD = 400, BATCH = 40 };
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
     for (int done = 0; done < DEAD; done += BATCH) {
         pid_t pids[BATCH];
         for (int i = 0; i < BATCH; i++)
-            pids[i] = ut_fork(die_attached, name);
+            pids[i] = ut_fork_on(name, die_attached, NULL);
         int status[BATCH];
         int bad = ut_wait_all(pids, BATCH, 60, status);
         if (bad != 0)
@@ -288,26 +232,17 @@ static void test_dead_attachers(void **state) {
     ud_buf_free(&v);
     ud_status_info st;
     assert_ok(ud_status(d, &st));
-    find_ctx fc;
-    memset(&fc, 0, sizeof fc);
-    fc.name = name;
-    assert_ok(ud_list(find_cb, &fc));
+    ud_dict_info info;
+    int found = ut_list_find(name, &info);
     printf("%d processes died attached: status.attached %u, ls: attached_alive %u\n", DEAD,
-           st.attached, fc.info.attached_alive);
-    assert_int_equal(fc.found, 1);
-    assert_int_equal(fc.info.attached_alive, 1);
-    assert_false(fc.info.orphaned);
+           st.attached, info.attached_alive);
+    assert_int_equal(found, 1);
+    assert_int_equal(info.attached_alive, 1);
+    assert_false(info.orphaned);
     assert_ok(ud_close(d));
     assert_int_equal(ut_count_segments(name), 0);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_5000_dicts, ut_teardown),
-        cmocka_unit_test_teardown(test_5000_attachments, ut_teardown),
-        cmocka_unit_test_teardown(test_nested_replaced, ut_teardown),
-        cmocka_unit_test_teardown(test_64_processes, ut_teardown),
-        cmocka_unit_test_teardown(test_dead_attachers, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_5000_dicts), UT_NAMED_TEST(test_5000_attachments),
+        UT_NAMED_TEST(test_nested_replaced), UT_NAMED_TEST(test_64_processes),
+        UT_NAMED_TEST(test_dead_attachers))

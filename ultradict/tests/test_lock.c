@@ -17,48 +17,6 @@
 
 /* ---- Lock semantics. ---- */
 
-typedef struct holder_arg {
-    const char *name;
-    int ready[2];   /* the child writes one byte when it holds the lock */
-    int release[2]; /* the parent closes its end to let the child go */
-} holder_arg;
-
-static int holder_child(void *varg) {
-    holder_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
-    if (ud_lock(d, NULL) != 0)
-        return 3;
-    if (write(a->ready[1], "x", 1) != 1)
-        return 4;
-    ut_gate_wait(a->release);
-    (void)ud_unlock(d); /* may fail if the lock was stolen: not the point here */
-    ud_close(d);
-    return 0;
-}
-
-/* Starts a child that holds the lock until holder_release(). */
-static pid_t holder_start(holder_arg *a, const char *name) {
-    a->name = name;
-    assert_int_equal(pipe(a->ready), 0);
-    assert_int_equal(ut_gate_open(a->release), 0);
-    pid_t pid = ut_fork(holder_child, a);
-    assert_true(pid > 0);
-    close(a->ready[1]);
-    char c;
-    assert_int_equal(read(a->ready[0], &c, 1), 1);
-    close(a->ready[0]);
-    return pid;
-}
-
-static void holder_release(holder_arg *a, pid_t pid) {
-    ut_gate_release(a->release);
-    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
-    ut_gate_close(a->release);
-}
-
 typedef struct probe_arg {
     ud_dict *inherited; /* a handle inherited over fork, or NULL */
     const char *name;
@@ -93,14 +51,10 @@ typedef struct blocked_arg {
     int ready[2]; /* the child writes one byte just before it calls ud_set */
 } blocked_arg;
 
-static int blocked_writer(void *varg) {
+static int blocked_writer(ud_dict *d, void *varg) {
     blocked_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     double t0 = ut_now();
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 5;
     if (ud_set(d, S("x"), S("1")) != 0)
         return 3;
@@ -124,11 +78,11 @@ static void run_lock_semantics(int lock) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
     ud_lock_options lo = UD_LOCK_OPTIONS_INIT;
-    holder_arg h;
+    ut_holder h;
     double t0, el;
 
     /* nonblock: UD_EBUSY, and the holder's pid is reported. */
-    pid_t pid = holder_start(&h, name);
+    pid_t pid = ut_holder_start(&h, name, UT_HOLD_UNTIL_RELEASED);
     assert_int_equal(ud_lock_holder(d), pid);
     ud_status_info st;
     assert_ok(ud_status(d, &st));
@@ -157,11 +111,11 @@ static void run_lock_semantics(int lock) {
     assert_true(ut_now() - t0 >= 0.15);
     assert_int_equal(ud_lock_holder(d), pid);
     assert_rc(ud_unlock(d), UD_ENOTLOCKED);
-    holder_release(&h, pid);
+    ut_holder_release(&h, WAIT_LIMIT);
     assert_int_equal(probe(NULL, name, 0), 0); /* the lock is usable by others afterwards */
 
     /* ud_lock_steal: immediately ours (spin); -ENOTSUP for the mutex. */
-    pid = holder_start(&h, name);
+    pid = ut_holder_start(&h, name, UT_HOLD_UNTIL_RELEASED);
     assert_int_equal(ud_lock_holder(d), pid);
     if (lock == UD_LOCK_SPIN) {
         assert_ok(ud_lock_steal(d));
@@ -173,7 +127,7 @@ static void run_lock_semantics(int lock) {
         assert_int_equal(ud_lock_holder(d), pid);
         assert_rc(ud_unlock(d), UD_ENOTLOCKED);
     }
-    holder_release(&h, pid);
+    ut_holder_release(&h, WAIT_LIMIT);
     assert_int_equal(ud_lock_holder(d), 0);
     assert_int_equal(probe(NULL, name, 0), 0);
 
@@ -192,12 +146,7 @@ static void run_lock_semantics(int lock) {
     /* While the lock is held, other processes' writes wait. */
     assert_ok(ud_lock(d, NULL));
     blocked_arg ba = {name, {-1, -1}};
-    assert_int_equal(pipe(ba.ready), 0);
-    pid = ut_fork(blocked_writer, &ba);
-    close(ba.ready[1]);
-    char c;
-    assert_int_equal(read(ba.ready[0], &c, 1), 1);
-    close(ba.ready[0]);
+    pid = ut_fork_ready(ba.name, blocked_writer, &ba, ba.ready);
     ut_sleep(0.3);
     assert_rc(ud_contains(d, S("x")), 0);
     assert_ok(ud_unlock(d));
@@ -218,16 +167,6 @@ static void run_lock_semantics(int lock) {
 
     assert_ok(ud_close(d));
     assert_rc(ud_exists(name), 0);
-}
-
-static void test_lock_semantics_mutex(void **state) {
-    (void)state;
-    run_lock_semantics(UD_LOCK_MUTEX);
-}
-
-static void test_lock_semantics_spin(void **state) {
-    (void)state;
-    run_lock_semantics(UD_LOCK_SPIN);
 }
 
 /* ---- Handles in one process: the lock excludes them like processes. ---- */
@@ -285,26 +224,6 @@ static void run_close_releases(int lock) {
     assert_ok(ud_lock(a, &lo));
     assert_ok(ud_unlock(a));
     assert_ok(ud_close(a));
-}
-
-static void test_close_releases_mutex(void **state) {
-    (void)state;
-    run_close_releases(UD_LOCK_MUTEX);
-}
-
-static void test_close_releases_spin(void **state) {
-    (void)state;
-    run_close_releases(UD_LOCK_SPIN);
-}
-
-static void test_same_process_mutex(void **state) {
-    (void)state;
-    run_same_process(UD_LOCK_MUTEX);
-}
-
-static void test_same_process_spin(void **state) {
-    (void)state;
-    run_same_process(UD_LOCK_SPIN);
 }
 
 /* ---- Threads, one handle each. ---- */
@@ -374,16 +293,6 @@ static void run_threads(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_threads_mutex(void **state) {
-    (void)state;
-    run_threads(UD_LOCK_MUTEX);
-}
-
-static void test_threads_spin(void **state) {
-    (void)state;
-    run_threads(UD_LOCK_SPIN);
-}
-
 /* ---- Many processes opening one new name at the same moment. ---- */
 
 enum { RACERS = 8, RACE_ROUNDS = 20 };
@@ -399,15 +308,11 @@ typedef struct race_arg {
     race_shared *sh;
     int id;
     int create;
-    int *gate;
 } race_arg;
 
 static int race_child(void *varg) {
     race_arg *a = varg;
-    if (ut_gate_wait(a->gate) != 0)
-        return 2;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = a->name;
+    ud_options o = ut_options(a->name);
     o.create = a->create;
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
     ud_dict *d = NULL;
@@ -446,14 +351,12 @@ static void run_open_race(int create) {
         race_arg args[RACERS];
         pid_t pids[RACERS];
         for (int i = 0; i < RACERS; i++) {
-            args[i] = (race_arg){name, sh, i, create, gate};
-            pids[i] = ut_fork(race_child, &args[i]);
+            args[i] = (race_arg){name, sh, i, create};
+            pids[i] = ut_fork_gated(gate, race_child, &args[i]);
             assert_true(pids[i] > 0);
         }
         ut_sleep(0.01);
-        ut_gate_release(gate);
-        ut_assert_children(pids, RACERS, WAIT_LIMIT, "open race");
-        ut_gate_close(gate);
+        ut_gate_run(gate, pids, RACERS, WAIT_LIMIT, "open race");
         int ok = 0, creators = 0, eexist = 0;
         for (int i = 0; i < RACERS; i++) {
             ok += sh->rc[i] == 0;
@@ -508,18 +411,14 @@ typedef struct timed_arg {
 
 /* Locks with the given timeout; exit 0 if it got the lock only after the holder let it go (at
  * least 0.3 s), and nobody else held it meanwhile. */
-static int timed_locker(void *varg) {
+static int timed_locker(ud_dict *d, void *varg) {
     timed_arg *a = varg;
-    close(a->ready[0]);
     close(a->gate_w);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     ud_lock_options lo = UD_LOCK_OPTIONS_INIT;
     lo.timeout = a->timeout;
     lo.steal_after_timeout = a->steal;
     double t0 = ut_now();
-    if (write(a->ready[1], "x", 1) != 1)
+    if (ut_ready(a->ready) != 0)
         return 3;
     int rc = ud_lock(d, &lo);
     if (rc != 0)
@@ -537,17 +436,12 @@ static void run_huge_timeouts(int lock) {
     const double timeouts[] = {9.3e9, 1e12, 1e300, INFINITY};
     for (size_t i = 0; i < sizeof timeouts / sizeof *timeouts; i++) {
         for (int steal = 0; steal < 2; steal++) {
-            holder_arg h;
-            pid_t holder = holder_start(&h, name);
+            ut_holder h;
+            ut_holder_start(&h, name, UT_HOLD_UNTIL_RELEASED);
             timed_arg a = {name, timeouts[i], steal != 0, {-1, -1}, h.release[1]};
-            assert_int_equal(pipe(a.ready), 0);
-            pid_t pid = ut_fork(timed_locker, &a);
-            close(a.ready[1]);
-            char c;
-            assert_int_equal(read(a.ready[0], &c, 1), 1);
-            close(a.ready[0]);
+            pid_t pid = ut_fork_ready(a.name, timed_locker, &a, a.ready);
             ut_sleep(0.5);
-            holder_release(&h, holder);
+            ut_holder_release(&h, WAIT_LIMIT);
             int st = ut_wait(pid, WAIT_LIMIT);
             if (st != 0)
                 fail_msg("ud_lock(timeout %g, steal %d) in mode %d: child status %d", timeouts[i],
@@ -557,30 +451,9 @@ static void run_huge_timeouts(int lock) {
     assert_ok(ud_close(d));
 }
 
-static void test_huge_timeouts_mutex(void **state) {
-    (void)state;
-    run_huge_timeouts(UD_LOCK_MUTEX);
-}
-
-static void test_huge_timeouts_spin(void **state) {
-    (void)state;
-    run_huge_timeouts(UD_LOCK_SPIN);
-}
-
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_lock_semantics_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_lock_semantics_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_huge_timeouts_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_huge_timeouts_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_same_process_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_same_process_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_close_releases_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_close_releases_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_threads_mutex, ut_teardown),
-        cmocka_unit_test_teardown(test_threads_spin, ut_teardown),
-        cmocka_unit_test_teardown(test_open_race_create_or_attach, ut_teardown),
-        cmocka_unit_test_teardown(test_open_race_create_only, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_LOCK_TESTS(test_lock_semantics, run_lock_semantics),
+        UT_LOCK_TESTS(test_huge_timeouts, run_huge_timeouts),
+        UT_LOCK_TESTS(test_same_process, run_same_process),
+        UT_LOCK_TESTS(test_close_releases, run_close_releases),
+        UT_LOCK_TESTS(test_threads, run_threads), UT_TEST(test_open_race_create_or_attach),
+        UT_TEST(test_open_race_create_only))

@@ -172,34 +172,30 @@ static int writer_step(ud_dict *d, mshared *sh, int id, ut_rng *r, int i, ud_buf
     return 0;
 }
 
-/* A child's start: attaches, seeds its generator with seed + id, and waits at the gate. */
-static int model_child_start(const model_arg *a, uint64_t seed, ud_dict **out, ut_rng *r) {
+/* What a writer or a reader does once it has started (model_child). */
+typedef int (*model_body)(ud_dict *d, mshared *sh, int id, ut_rng *r);
+
+/* A child: attaches, seeds its generator with seed + id, waits at the gate, and runs body. */
+static int model_child(const model_arg *a, uint64_t seed, model_body body) {
     mshared *sh = a->sh;
     int id = a->id;
     ud_dict *d = ut_attach(a->name);
     if (d == NULL)
         CFAIL(2, "attach failed");
-    ut_rng_seed(r, seed + (uint64_t)id);
+    ut_rng r;
+    ut_rng_seed(&r, seed + (uint64_t)id);
     if (ut_gate_wait(a->gate) != 0) {
         ud_close(d);
         return 3;
     }
-    *out = d;
-    return 0;
+    return body(d, sh, id, &r);
 }
 
-static int model_writer(void *varg) {
-    model_arg *a = varg;
-    mshared *sh = a->sh;
-    int id = a->id;
-    ud_dict *d;
-    ut_rng r;
-    int rc = model_child_start(a, 1000, &d, &r);
-    if (rc != 0)
-        return rc;
+static int writer_body(ud_dict *d, mshared *sh, int id, ut_rng *r) {
+    int rc = 0;
     ud_buf v = UD_BUF_INIT;
     for (int i = 0; i < MOPS && rc == 0; i++)
-        rc = writer_step(d, sh, id, &r, i, &v);
+        rc = writer_step(d, sh, id, r, i, &v);
     ud_buf_free(&v);
     if (rc != 0)
         return rc;
@@ -266,19 +262,12 @@ static int reader_step(ud_dict *d, mshared *sh, int id, ut_rng *r, ud_buf *k, ud
     return reader_iterate(d, sh, id, k, v, t);
 }
 
-static int model_reader(void *varg) {
-    model_arg *a = varg;
-    mshared *sh = a->sh;
-    int id = a->id;
-    ud_dict *d;
-    ut_rng r;
-    int rc = model_child_start(a, 2000, &d, &r);
-    if (rc != 0)
-        return rc;
+static int reader_body(ud_dict *d, mshared *sh, int id, ut_rng *r) {
+    int rc = 0;
     ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
     reader_tally t = {0, 0};
     while (rc == 0 && atomic_load(&sh->phase) == 0)
-        rc = reader_step(d, sh, id, &r, &k, &v, &t);
+        rc = reader_step(d, sh, id, r, &k, &v, &t);
     ud_buf_free(&k);
     ud_buf_free(&v);
     if (rc != 0)
@@ -288,6 +277,14 @@ static int model_reader(void *varg) {
     rc = child_converge(d, sh, id);
     ud_close(d);
     return rc;
+}
+
+static int model_writer(void *varg) {
+    return model_child(varg, 1000, writer_body);
+}
+
+static int model_reader(void *varg) {
+    return model_child(varg, 2000, reader_body);
 }
 
 typedef struct model {
@@ -348,7 +345,8 @@ static void replay_one(model *m, long i, const mlog *e) {
         model_set(m, k, e->seq[0], e->len[0]);
         break;
     case OP_DEL:
-        replay_found(m, i, e, "del");
+    case OP_POP:
+        replay_found(m, i, e, e->op == OP_DEL ? "del" : "pop");
         m->present[k] = false;
         break;
     case OP_INCR:
@@ -357,10 +355,6 @@ static void replay_one(model *m, long i, const mlog *e) {
     case OP_UPDATE:
         for (int j = 0; j < e->n; j++)
             model_set(m, e->key[j], e->seq[j], e->len[j]);
-        break;
-    case OP_POP:
-        replay_found(m, i, e, "pop");
-        m->present[k] = false;
         break;
     case OP_GET:
         replay_found(m, i, e, "get");
@@ -492,9 +486,4 @@ static void run_model(int lock) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        UT_LOCK_TESTS(test_model, run_model),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_LOCK_TESTS(test_model, run_model))

@@ -78,17 +78,10 @@ static int child_incr(const char *name, long k, int gate_fd) {
     int gate[2] = {gate_fd, -1};
     if (ut_gate_wait(gate) != 0)
         return 3;
-    int64_t last = INT64_MIN, first = 0;
-    for (long i = 0; i < k; i++) {
-        int64_t r;
-        if (ud_incr(d, S("counter"), 1, &r) != 0)
-            return 4;
-        if (r <= last)
-            return 5;
-        last = r;
-        if (i == 0)
-            first = r;
-    }
+    int64_t first = 0, last = 0;
+    int rc = ut_incr_rising(d, "counter", k, &first, &last);
+    if (rc != 0)
+        return 3 + rc;
     /* Where this child's increments landed: a span wider than K means it interleaved. */
     char key[32], span[64];
     snprintf(key, sizeof key, "span_%ld", (long)getpid());
@@ -113,10 +106,8 @@ static int child_main(int argc, char **argv) {
     return 100;
 }
 
-static void test_exec_unrelated(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
+static void test_exec_unrelated(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
     assert_ok(ud_set(d, S("from_parent"), S("hello")));
 
     /* Two unrelated writers, one after the other; then a reader checks the first one's write. */
@@ -162,9 +153,11 @@ static void test_exec_unrelated(void **state) {
     assert_ok(ud_close(d));
 }
 
+/* The processes of the tests below, and the increments each makes in the counting ones. */
+enum { P = 4, K = 20000 };
+
 /* P unrelated processes x K ud_incr: exactly P*K. */
 static void run_incr_exact(int lock) {
-    enum { P = 4, K = 20000 };
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 0);
     int gate[2];
@@ -179,11 +172,7 @@ static void run_incr_exact(int lock) {
         assert_true(pids[i] > 0);
     }
     ut_sleep(0.05);
-    double t0 = ut_now();
-    ut_gate_release(gate);
-    ut_assert_children(pids, P, WAIT_LIMIT, "incr");
-    double el = ut_now() - t0;
-    ut_gate_close(gate);
+    double el = ut_gate_run(gate, pids, P, WAIT_LIMIT, "incr");
 
     int64_t total = ut_get_i64(d, "counter");
     int interleaved = 0;
@@ -203,16 +192,12 @@ static void run_incr_exact(int lock) {
 /* ---- Read-modify-write under the explicit lock. ---- */
 
 typedef struct rmw_arg {
-    const char *name;
     int k;
     int *gate;
 } rmw_arg;
 
-static int rmw_child(void *varg) {
+static int rmw_child(ud_dict *d, void *varg) {
     rmw_arg *a = varg;
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL)
-        return 2;
     if (ut_gate_wait(a->gate) != 0)
         return 3;
     ud_buf v = UD_BUF_INIT;
@@ -240,22 +225,14 @@ static int rmw_child(void *varg) {
 }
 
 static void run_rmw(int lock) {
-    enum { P = 4, K = 20000 };
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
     int gate[2];
     assert_int_equal(ut_gate_open(gate), 0);
-    rmw_arg a = {name, K, gate};
+    rmw_arg a = {K, gate};
     pid_t pids[P];
-    for (int i = 0; i < P; i++) {
-        pids[i] = ut_fork(rmw_child, &a);
-        assert_true(pids[i] > 0);
-    }
-    double t0 = ut_now();
-    ut_gate_release(gate);
-    ut_assert_children(pids, P, WAIT_LIMIT, "rmw");
-    double el = ut_now() - t0;
-    ut_gate_close(gate);
+    ut_fork_n_on(pids, P, name, rmw_child, &a);
+    double el = ut_gate_run(gate, pids, P, WAIT_LIMIT, "rmw");
     int64_t total = ut_get_i64(d, "c");
     printf("%s: %d processes x %d lock/get/set/unlock = %lld in %.3f s\n",
            lock == UD_LOCK_SPIN ? "spin" : "mutex", P, K, (long long)total, el);
@@ -270,18 +247,9 @@ static void run_rmw(int lock) {
  * gone (UD_ECORRUPT), and a closer removing its parts by name could remove the parts of the
  * next creator's dict.
  */
-typedef struct churn_arg {
-    const char *name;
-    int *gate;
-} churn_arg;
-
-static int churn_child(void *varg) {
-    churn_arg *a = varg;
-    if (ut_gate_wait(a->gate) != 0)
-        return 2;
+static int churn_child(void *name) {
     for (int i = 0; i < 40; i++) {
-        ud_options o = UD_OPTIONS_INIT;
-        o.name = a->name;
+        ud_options o = ut_options(name);
         ud_dict *d = NULL;
         int rc = ud_open(&o, &d);
         if (rc) {
@@ -297,20 +265,18 @@ static int churn_child(void *varg) {
 
 static void test_open_close_churn(void **state) {
     (void)state;
-    enum { P = 4, ROUNDS = 10 };
+    enum { ROUNDS = 10 };
     for (int r = 0; r < ROUNDS; r++) {
         char name[64];
         int gate[2];
         assert_int_equal(ut_gate_open(gate), 0);
-        churn_arg a = {ut_name(name), gate};
+        ut_name(name);
         pid_t pids[P];
         for (int i = 0; i < P; i++) {
-            pids[i] = ut_fork(churn_child, &a);
+            pids[i] = ut_fork_gated(gate, churn_child, name);
             assert_true(pids[i] > 0);
         }
-        ut_gate_release(gate);
-        ut_assert_children(pids, P, WAIT_LIMIT, "open/close churn");
-        ut_gate_close(gate);
+        ut_gate_run(gate, pids, P, WAIT_LIMIT, "open/close churn");
         (void)ud_unlink_by_name(name);
         assert_int_equal(ut_unexpected_segments(name), 0);
     }
@@ -320,7 +286,7 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strncmp(argv[1], "--child-", 8) == 0)
         return child_main(argc, argv);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_exec_unrelated, ut_teardown),
+        UT_NAMED_TEST(test_exec_unrelated),
         UT_LOCK_TESTS(test_incr_exact, run_incr_exact),
         UT_LOCK_TESTS(test_rmw, run_rmw),
         cmocka_unit_test_teardown(test_open_close_churn, ut_teardown),

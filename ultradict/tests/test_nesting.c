@@ -73,10 +73,8 @@ static void test_child_create_depth(void **state) {
 
 /* ---- Nested dicts. ---- */
 
-static void test_recurse(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *root = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+static void test_recurse(const char *name) {
+    ud_dict *root = ut_open_recursive(name, UD_CREATE_ONLY);
     ud_dict *other = ut_open_recursive(name, UD_ATTACH_ONLY);
     ud_dict *child = NULL, *child2 = NULL;
     ud_buf v = UD_BUF_INIT;
@@ -239,8 +237,7 @@ static void test_recurse_errors_and_close(void **state) {
     assert_int_equal(ut_count_segments(name2), 0);
 
     /* ud_unlink_by_name finds the children through the register. */
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name2;
+    ud_options o = ut_options(name2);
     o.recurse = true;
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
     assert_ok(ud_open(&o, &root));
@@ -251,13 +248,6 @@ static void test_recurse_errors_and_close(void **state) {
     assert_int_equal(ut_count_segments(name2), 0);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_recurse, ut_teardown),
-        cmocka_unit_test_teardown(test_recurse_errors_and_close, ut_teardown),
-        cmocka_unit_test(test_limit_is_named),
-        cmocka_unit_test_teardown(test_set_dict_depth, ut_teardown),
-        cmocka_unit_test_teardown(test_child_create_depth, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_MAIN(UT_NAMED_TEST(test_recurse), UT_TEST(test_recurse_errors_and_close),
+        cmocka_unit_test(test_limit_is_named), UT_TEST(test_set_dict_depth),
+        UT_TEST(test_child_create_depth))

@@ -15,16 +15,12 @@
 #define SENTINEL ((ud_dict *)(uintptr_t)0x5e7e1)
 
 static int open_opts(const char *name, int create, ud_dict **out) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
+    ud_options o = ut_options(name);
     o.create = create;
     return ud_open(&o, out);
 }
 
-static void test_create_modes(void **state) {
-    (void)state;
-    char name[64];
-    ut_name(name);
+static void test_create_modes(const char *name) {
     ud_dict *d = SENTINEL, *e = SENTINEL, *f = NULL, *g = NULL;
 
     assert_rc(ud_exists(name), 0);
@@ -178,13 +174,9 @@ static void test_invalid_names(void **state) {
     assert_ok(ud_close(d));
 }
 
-static void test_invalid_options(void **state) {
-    (void)state;
-    char name[64];
-    ut_name(name);
+static void test_invalid_options(const char *name) {
     ud_dict *d = SENTINEL;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
+    ud_options o = ut_options(name);
 
     o.buffer_size = (size_t)1 << 41; /* beyond any stream */
     assert_rc(ud_open(&o, &d), UD_EINVAL);
@@ -206,13 +198,11 @@ static void test_options_mismatch(void **state) {
     char name[64], name2[64];
     ut_name(name);
     ud_dict *d = NULL, *e = SENTINEL, *f = NULL;
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
+    ud_options o = ut_options(name);
     o.buffer_size = 8192;
     assert_ok(ud_open(&o, &d));
 
-    ud_options a = UD_OPTIONS_INIT;
-    a.name = name;
+    ud_options a = ut_options(name);
     a.buffer_size = 16384;
     assert_rc(ud_open(&a, &e), UD_EMISMATCH);
     assert_ptr_equal(e, SENTINEL);
@@ -259,10 +249,7 @@ static void assert_roles(ud_dict *d, bool creator, bool auto_unlink) {
     assert_int_equal(st.auto_unlink, auto_unlink);
 }
 
-static void test_auto_unlink(void **state) {
-    (void)state;
-    char name[64];
-    ut_name(name);
+static void test_auto_unlink(const char *name) {
     ud_dict *c = NULL, *a = NULL;
     ud_buf v = UD_BUF_INIT;
 
@@ -294,8 +281,7 @@ static void test_auto_unlink(void **state) {
     assert_int_equal(ut_count_segments(name), 0);
 
     /* OFF on the creator: the dict survives its close, with its data. */
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
+    ud_options o = ut_options(name);
     o.create = UD_CREATE_ONLY;
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
     assert_ok(ud_open(&o, &c));
@@ -332,10 +318,7 @@ static void test_auto_unlink(void **state) {
     ud_buf_free(&v);
 }
 
-static void test_unlink(void **state) {
-    (void)state;
-    char name[64];
-    ut_name(name);
+static void test_unlink(const char *name) {
     ud_dict *c = NULL, *a = NULL;
     ud_buf v = UD_BUF_INIT;
 
@@ -468,8 +451,7 @@ static void test_segment_modes(void **state) {
     check_modes(name, 0600);
     assert_ok(ud_close(d));
 
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name2);
+    ud_options o = ut_options(ut_name(name2));
     o.mode = 0640;
     assert_ok(ud_open(&o, &d));
     assert_ok(ud_set(d, S("k"), S("v")));
@@ -516,58 +498,36 @@ static void test_segment_set(void **state) {
     assert_int_equal(ut_count_segments(name2), 0);
 }
 
-typedef struct list_ctx {
-    const char *name;
-    int found;
-    ud_dict_info info;
-} list_ctx;
-
-static int list_cb(void *vctx, const ud_dict_info *info) {
-    list_ctx *ctx = vctx;
-    if (strcmp(info->name, ctx->name) == 0) {
-        ctx->found++;
-        ctx->info = *info;
-    }
-    return 0;
-}
-
 static int list_stop_cb(void *vctx, const ud_dict_info *info) {
     (void)info;
     (*(int *)vctx)++;
     return 42;
 }
 
-static void test_list(void **state) {
-    (void)state;
-    char name[64];
+static void test_list(const char *name) {
     ud_dict *d = NULL;
-    assert_ok(open_opts(ut_name(name), UD_CREATE_ONLY, &d));
+    assert_ok(open_opts(name, UD_CREATE_ONLY, &d));
     assert_ok(ud_set(d, S("a"), S("1")));
     assert_ok(ud_set(d, S("b"), S("2")));
     assert_ok(ud_dump(d));
 
-    list_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.name = name;
-    assert_ok(ud_list(list_cb, &ctx));
-    assert_int_equal(ctx.found, 1);
-    assert_int_equal(ctx.info.error, 0);
-    assert_true(ctx.info.segments >= 3 && ctx.info.segments <= 4);
-    assert_true(ctx.info.bytes > 0);
-    assert_int_equal(ctx.info.len, 2);
-    assert_int_equal(ctx.info.creator_pid, getpid());
-    assert_true(ctx.info.creator_alive);
-    assert_false(ctx.info.orphaned);
-    assert_false(ctx.info.is_child);
+    ud_dict_info info;
+    assert_int_equal(ut_list_find(name, &info), 1);
+    assert_int_equal(info.error, 0);
+    assert_true(info.segments >= 3 && info.segments <= 4);
+    assert_true(info.bytes > 0);
+    assert_int_equal(info.len, 2);
+    assert_int_equal(info.creator_pid, getpid());
+    assert_true(info.creator_alive);
+    assert_false(info.orphaned);
+    assert_false(info.is_child);
 
     int calls = 0;
     assert_rc(ud_list(list_stop_cb, &calls), 42);
     assert_int_equal(calls, 1);
 
     assert_ok(ud_close(d));
-    ctx.found = 0;
-    assert_ok(ud_list(list_cb, &ctx));
-    assert_int_equal(ctx.found, 0);
+    assert_int_equal(ut_list_find(name, &info), 0);
 }
 
 static void test_close_null(void **state) {
@@ -580,20 +540,8 @@ static void test_close_null(void **state) {
     ud_buf_free(NULL);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_create_modes, ut_teardown),
-        cmocka_unit_test_teardown(test_random_names, ut_teardown),
-        cmocka_unit_test_teardown(test_invalid_names, ut_teardown),
-        cmocka_unit_test_teardown(test_invalid_options, ut_teardown),
-        cmocka_unit_test_teardown(test_options_mismatch, ut_teardown),
-        cmocka_unit_test_teardown(test_auto_unlink, ut_teardown),
-        cmocka_unit_test_teardown(test_unlink, ut_teardown),
-        cmocka_unit_test_teardown(test_name_being_created, ut_teardown),
-        cmocka_unit_test_teardown(test_segment_modes, ut_teardown),
-        cmocka_unit_test_teardown(test_segment_set, ut_teardown),
-        cmocka_unit_test_teardown(test_list, ut_teardown),
-        cmocka_unit_test(test_close_null),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_NAMED_TEST(test_create_modes), UT_TEST(test_random_names), UT_TEST(test_invalid_names),
+        UT_NAMED_TEST(test_invalid_options), UT_TEST(test_options_mismatch),
+        UT_NAMED_TEST(test_auto_unlink), UT_NAMED_TEST(test_unlink),
+        UT_TEST(test_name_being_created), UT_TEST(test_segment_modes), UT_TEST(test_segment_set),
+        UT_NAMED_TEST(test_list), cmocka_unit_test(test_close_null))

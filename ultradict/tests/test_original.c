@@ -8,21 +8,27 @@
 #include <stdlib.h>
 
 static ud_dict *open_named(const char *name, int create) {
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
+    ud_options o = ut_options(name);
     o.create = create;
     ud_dict *d = NULL;
     assert_ok(ud_open(&o, &d));
     return d;
 }
 
-/* Two handles write half the keys each; both see all of them. */
-static void test_count(void **state) {
-    (void)state;
+/* A dict opened without a name (it gets a random one), and a second handle attached by that
+ * name into *other. */
+static ud_dict *open_unnamed(ud_dict **other) {
     ud_dict *ultra = NULL;
     assert_ok(ud_open(NULL, &ultra));
     ut_track(ud_name(ultra));
-    ud_dict *other = open_named(ud_name(ultra), UD_CREATE_OR_ATTACH);
+    *other = open_named(ud_name(ultra), UD_CREATE_OR_ATTACH);
+    return ultra;
+}
+
+/* Two handles write half the keys each; both see all of them. */
+static void test_count(void **state) {
+    (void)state;
+    ud_dict *other = NULL, *ultra = open_unnamed(&other);
 
     enum { COUNT = 100 };
     for (int i = 0; i < COUNT / 2; i++) {
@@ -102,8 +108,7 @@ static void test_huge_value(void **state) {
     (void)state;
     char name[64], name2[64];
     enum { BUF = 64 * 1024, HUGE = 4 * BUF, WRITES = 100 };
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(ut_name(name));
     o.buffer_size = BUF;
     ud_dict *ultra = NULL;
     assert_ok(ud_open(&o, &ultra));
@@ -138,11 +143,8 @@ static void test_huge_value(void **state) {
 }
 
 /* The creator's parameters reach an attacher that passes none. */
-static void test_parameter_passing(void **state) {
-    (void)state;
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+static void test_parameter_passing(const char *name) {
+    ud_options o = ut_options(name);
     o.lock = UD_LOCK_SPIN;
     o.buffer_size = 4096 * 8;
     o.full_dump_size = 4096 * 8;
@@ -178,10 +180,7 @@ static void test_parameter_passing(void **state) {
 /* Items written through one handle iterate through another, the same way. */
 static void test_iter(void **state) {
     (void)state;
-    ud_dict *ultra = NULL;
-    assert_ok(ud_open(NULL, &ultra));
-    ut_track(ud_name(ultra));
-    ud_dict *other = open_named(ud_name(ultra), UD_CREATE_OR_ATTACH);
+    ud_dict *other = NULL, *ultra = open_unnamed(&other);
 
     assert_ok(ud_set(ultra, S("1"), S("1")));
     assert_ok(ud_set(ultra, S("2"), S("2")));
@@ -216,11 +215,9 @@ static void test_iter(void **state) {
 }
 
 /* 100k deletes: interleaved with sets on one handle, then 100k keys deleted through another. */
-static void test_many_deletes(void **state) {
-    (void)state;
-    char name[64];
+static void test_many_deletes(const char *name) {
     enum { N = 100000 };
-    ud_dict *ultra = open_named(ut_name(name), UD_CREATE_ONLY);
+    ud_dict *ultra = open_named(name, UD_CREATE_ONLY);
     ud_dict *other = open_named(name, UD_ATTACH_ONLY);
 
     for (int i = 0; i < N; i++) {
@@ -255,12 +252,9 @@ static void test_many_deletes(void **state) {
     assert_ok(ud_close(ultra));
 }
 
-static void test_already_exists(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *ultra = open_named(ut_name(name), UD_CREATE_ONLY);
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = name;
+static void test_already_exists(const char *name) {
+    ud_dict *ultra = open_named(name, UD_CREATE_ONLY);
+    ud_options o = ut_options(name);
     o.create = UD_CREATE_ONLY;
     ud_dict *other = NULL;
     assert_rc(ud_open(&o, &other), UD_EEXIST);
@@ -268,11 +262,8 @@ static void test_already_exists(void **state) {
     assert_ok(ud_close(ultra));
 }
 
-static void test_not_already_exists(void **state) {
-    (void)state;
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+static void test_not_already_exists(const char *name) {
+    ud_options o = ut_options(name);
     o.create = UD_ATTACH_ONLY;
     ud_dict *other = NULL;
     assert_rc(ud_open(&o, &other), UD_ENOENT);
@@ -299,8 +290,7 @@ static void test_cleanup(void **state) {
     assert_int_equal(ut_count_fds(), fds0);
     assert_int_equal(ut_count_shm_prefix(ut_prefix()), segs0);
 
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(ut_name(name));
     o.recurse = true;
     assert_ok(ud_open(&o, &ultra));
     ud_dict *nested = NULL;
@@ -338,16 +328,6 @@ static void test_cleanup(void **state) {
     assert_int_equal(ut_count_shm_prefix(ut_prefix()), segs0);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_count, ut_teardown),
-        cmocka_unit_test_teardown(test_huge_value, ut_teardown),
-        cmocka_unit_test_teardown(test_parameter_passing, ut_teardown),
-        cmocka_unit_test_teardown(test_iter, ut_teardown),
-        cmocka_unit_test_teardown(test_many_deletes, ut_teardown),
-        cmocka_unit_test_teardown(test_already_exists, ut_teardown),
-        cmocka_unit_test_teardown(test_not_already_exists, ut_teardown),
-        cmocka_unit_test_teardown(test_cleanup, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_count), UT_TEST(test_huge_value), UT_NAMED_TEST(test_parameter_passing),
+        UT_TEST(test_iter), UT_NAMED_TEST(test_many_deletes), UT_NAMED_TEST(test_already_exists),
+        UT_NAMED_TEST(test_not_already_exists), UT_TEST(test_cleanup))

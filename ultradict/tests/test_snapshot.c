@@ -287,10 +287,8 @@ static void test_snapshot_plain(void **state) {
 }
 
 /* Snapshots built entry by entry (ud_snapshot_add / ud_snapshot_finish). */
-static void test_snapshot_build(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open_recursive(ut_name(name), UD_CREATE_ONLY);
+static void test_snapshot_build(const char *name) {
+    ud_dict *d = ut_open_recursive(name, UD_CREATE_ONLY);
     assert_ok(ud_set(d, S("old"), S("gone after restore")));
 
     /* An empty snapshot is valid and empties the dict. */
@@ -406,12 +404,5 @@ static void test_save_file_planted_link(void **state) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_snapshots, ut_teardown),
-        cmocka_unit_test_teardown(test_snapshot_plain, ut_teardown),
-        cmocka_unit_test_teardown(test_snapshot_build, ut_teardown),
-        cmocka_unit_test_teardown(test_save_file_planted_link, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_TEST(test_snapshots), UT_TEST(test_snapshot_plain), UT_NAMED_TEST(test_snapshot_build),
+        UT_TEST(test_save_file_planted_link))

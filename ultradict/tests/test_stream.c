@@ -9,11 +9,16 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-static void test_dump_load_apply(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 65536);
-    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+/* The dict `name`, created with the given buffer size (mutex lock), and in *b a second handle
+ * on it. */
+static ud_dict *open_two(const char *name, size_t buffer_size, ud_dict **b) {
+    ud_dict *a = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, buffer_size);
+    *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+    return a;
+}
+
+static void test_dump_load_apply(const char *name) {
+    ud_dict *b, *a = open_two(name, 65536, &b);
     ud_buf v = UD_BUF_INIT;
     ud_status_info sa0, sa, sb0, sb;
 
@@ -98,11 +103,8 @@ static void test_dump_load_apply(void **state) {
     assert_ok(ud_close(a));
 }
 
-static void test_buffer_full_converges(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 4096);
-    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+static void test_buffer_full_converges(const char *name) {
+    ud_dict *b, *a = open_two(name, 4096, &b);
     ud_status_info s0, s;
     assert_ok(ud_apply_update(b));
     assert_ok(ud_status(a, &s0));
@@ -160,11 +162,8 @@ static void test_buffer_full_converges(void **state) {
     assert_ok(ud_close(a));
 }
 
-static void test_status_fields(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 8192);
-    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+static void test_status_fields(const char *name) {
+    ud_dict *b, *a = open_two(name, 8192, &b);
     ud_status_info s, t;
 
     assert_ok(ud_status(a, &s));
@@ -251,29 +250,17 @@ static void test_status_fields(void **state) {
     assert_ok(ud_close(a));
 }
 
-typedef struct writer_arg {
-    const char *name;
-    double delay;
-} writer_arg;
-
-/* Child: waits, then writes w=1 through its own handle. */
-static int delayed_writer(void *varg) {
-    writer_arg *arg = varg;
-    ud_dict *d = ut_attach(arg->name);
-    if (d == NULL)
-        return 2;
-    ut_sleep(arg->delay);
+/* Child: waits (varg: the delay in seconds), then writes w=1 through its own handle. */
+static int delayed_writer(ud_dict *d, void *varg) {
+    ut_sleep(*(const double *)varg);
     if (ud_set(d, S("w"), S("1")) != 0)
         return 3;
     ud_close(d);
     return 0;
 }
 
-static void test_wait(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *a = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 0);
-    ud_dict *b = ut_open(name, UD_ATTACH_ONLY, UD_LOCK_MUTEX, 0);
+static void test_wait(const char *name) {
+    ud_dict *b, *a = open_two(name, 0, &b);
     ud_buf v = UD_BUF_INIT;
 
     /* No change: UD_ETIMEDOUT after about the timeout. */
@@ -284,8 +271,8 @@ static void test_wait(void **state) {
         fail_msg("ud_wait(0.2) took %.3f s", el);
 
     /* Another process writes after 100 ms: ud_wait returns 0 and has applied the update. */
-    writer_arg arg = {name, 0.1};
-    pid_t pid = ut_fork(delayed_writer, &arg);
+    double delay = 0.1;
+    pid_t pid = ut_fork_on(name, delayed_writer, &delay);
     assert_true(pid > 0);
     t0 = ut_now();
     int rc = ud_wait(b, 5.0);
@@ -367,20 +354,16 @@ static void xor_bytes(const char *in, size_t n, char *out) {
         out[2 + i] = (char)(in[i] ^ 0x5A);
 }
 
-static void test_codec(void **state) {
-    (void)state;
-    char name[64];
+static void test_codec(const char *name) {
     codec_ctx ctx = {0, 0};
     ud_codec codec = {xor_encode, xor_decode, &ctx};
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+    ud_options o = ut_options(name);
     o.codec = &codec;
     ud_dict *a = NULL, *b = NULL;
     assert_ok(ud_open(&o, &a));
     o.create = UD_ATTACH_ONLY;
     assert_ok(ud_open(&o, &b));
-    ud_options raw_o = UD_OPTIONS_INIT;
-    raw_o.name = name;
+    ud_options raw_o = ut_options(name);
     raw_o.create = UD_ATTACH_ONLY;
     ud_dict *raw = NULL; /* no codec: sees the stored bytes */
     assert_ok(ud_open(&raw_o, &raw));
@@ -467,11 +450,8 @@ static void test_codec(void **state) {
 
 /* ---- Static dump size. ---- */
 
-static void test_static_dump_full(void **state) {
-    (void)state;
-    char name[64];
-    ud_options o = UD_OPTIONS_INIT;
-    o.name = ut_name(name);
+static void test_static_dump_full(const char *name) {
+    ud_options o = ut_options(name);
     o.buffer_size = 4096;
     o.full_dump_size = 8192;
     ud_dict *a = NULL;
@@ -563,14 +543,6 @@ static void test_static_dump_full(void **state) {
     assert_ok(ud_close(a));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_dump_load_apply, ut_teardown),
-        cmocka_unit_test_teardown(test_buffer_full_converges, ut_teardown),
-        cmocka_unit_test_teardown(test_status_fields, ut_teardown),
-        cmocka_unit_test_teardown(test_wait, ut_teardown),
-        cmocka_unit_test_teardown(test_codec, ut_teardown),
-        cmocka_unit_test_teardown(test_static_dump_full, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, ut_teardown);
-}
+UT_MAIN(UT_NAMED_TEST(test_dump_load_apply), UT_NAMED_TEST(test_buffer_full_converges),
+        UT_NAMED_TEST(test_status_fields), UT_NAMED_TEST(test_wait), UT_NAMED_TEST(test_codec),
+        UT_NAMED_TEST(test_static_dump_full))

@@ -56,10 +56,8 @@ static void *rmw_thread(void *varg) {
 }
 
 /* In a child: can another process take the lock and write at once? 0 if so. */
-static int writer_child(void *name) {
-    ud_dict *d = ut_attach(name);
-    if (d == NULL)
-        return 2;
+static int writer_child(ud_dict *d, void *name) {
+    (void)name;
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.timeout = 5;
     int rc = ud_lock(d, &o);
@@ -72,7 +70,7 @@ static int writer_child(void *name) {
 }
 
 static void assert_free_for_others(const char *name) {
-    pid_t pid = ut_fork(writer_child, (void *)name);
+    pid_t pid = ut_fork_on(name, writer_child, NULL);
     assert_true(pid > 0);
     assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
 }
@@ -275,26 +273,6 @@ static void on_alarm(int sig) {
     atomic_fetch_add(&alarms, 1);
 }
 
-typedef struct hold_arg {
-    const char *name;
-    int ready[2];
-    int release[2];
-} hold_arg;
-
-static int hold_child(void *varg) {
-    hold_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL || ud_lock(d, NULL) != 0)
-        return 2;
-    if (write(a->ready[1], "x", 1) != 1)
-        return 3;
-    ut_gate_wait(a->release);
-    ud_unlock(d);
-    ud_close(d);
-    return 0;
-}
-
 /* A handler with SA_RESTART (the harder case: glibc's own waits restart after it), and a timer
  * that fires every 50 ms; returns the rc of ud_lock(o) and its duration. */
 static int lock_under_alarms(ud_dict *d, const ud_lock_options *o, double *took) {
@@ -318,15 +296,8 @@ static int lock_under_alarms(ud_dict *d, const ud_lock_options *o, double *took)
 static void run_interruptible(int lock) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
-    hold_arg a = {name, {-1, -1}, {-1, -1}};
-    assert_int_equal(pipe(a.ready), 0);
-    assert_int_equal(ut_gate_open(a.release), 0);
-    pid_t pid = ut_fork(hold_child, &a);
-    assert_true(pid > 0);
-    close(a.ready[1]);
-    char c;
-    assert_int_equal(read(a.ready[0], &c, 1), 1);
-    close(a.ready[0]);
+    ut_holder h;
+    pid_t pid = ut_holder_start(&h, name, UT_HOLD_UNTIL_RELEASED);
 
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.sleep_time = 0.005; /* the spin mode notices a signal during its naps */
@@ -343,9 +314,7 @@ static void run_interruptible(int lock) {
     assert_true(took < 2.0);
     assert_int_equal(ud_lock_holder(d), pid);
 
-    ut_gate_release(a.release);
-    assert_int_equal(ut_wait(pid, WAIT_LIMIT), 0);
-    ut_gate_close(a.release);
+    ut_holder_release(&h, WAIT_LIMIT);
     /* An interruptible wait that is not interrupted takes the lock as any other. */
     assert_ok(ud_lock(d, &o));
     assert_ok(ud_unlock(d));
@@ -354,29 +323,11 @@ static void run_interruptible(int lock) {
 
 /* ---- An interruptible waiter wakes when the holder dies. ---- */
 
-static int die_holding(void *varg) {
-    hold_arg *a = varg;
-    close(a->ready[0]);
-    ud_dict *d = ut_attach(a->name);
-    if (d == NULL || ud_lock(d, NULL) != 0)
-        return 2;
-    if (write(a->ready[1], "x", 1) != 1)
-        return 3;
-    ut_sleep(0.3);
-    _exit(0); /* holding the lock */
-}
-
 static void run_owner_dies(int lock) {
     char name[64];
     ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, lock, 4096);
-    hold_arg a = {name, {-1, -1}, {-1, -1}};
-    assert_int_equal(pipe(a.ready), 0);
-    pid_t pid = ut_fork(die_holding, &a);
-    assert_true(pid > 0);
-    close(a.ready[1]);
-    char c;
-    assert_int_equal(read(a.ready[0], &c, 1), 1);
-    close(a.ready[0]);
+    ut_holder h;
+    pid_t pid = ut_holder_start(&h, name, 0.3); /* dies holding the lock */
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.interruptible = true;
     o.timeout = 10;
@@ -397,10 +348,8 @@ static void run_owner_dies(int lock) {
 
 enum { HAND_PROCS = 4, HAND_ROUNDS = 1000 };
 
-static int handoff_child(void *name) {
-    ud_dict *d = ut_attach(name);
-    if (d == NULL)
-        return 2;
+static int handoff_child(ud_dict *d, void *name) {
+    (void)name;
     ud_lock_options o = UD_LOCK_OPTIONS_INIT;
     o.interruptible = true;
     for (int i = 0; i < HAND_ROUNDS; i++) {
@@ -418,15 +367,13 @@ static int handoff_child(void *name) {
     return 0;
 }
 
-static void test_interruptible_handoff(void **state) {
-    (void)state;
-    char name[64];
-    ud_dict *d = ut_open(ut_name(name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 1 << 16);
+static void test_interruptible_handoff(const char *name) {
+    ud_dict *d = ut_open(name, UD_CREATE_ONLY, UD_LOCK_MUTEX, 1 << 16);
     assert_ok(ud_set(d, S("n"), S("0")));
     pid_t pids[HAND_PROCS];
     double t0 = ut_now();
     for (int i = 0; i < HAND_PROCS; i++)
-        pids[i] = ut_fork(handoff_child, name);
+        pids[i] = ut_fork_on(name, handoff_child, NULL);
     ut_assert_children(pids, HAND_PROCS, WAIT_LIMIT, "handoff");
     printf("%d processes x %d locked increments (every other wait interruptible): %.3f s\n",
            HAND_PROCS, HAND_ROUNDS, ut_now() - t0);
@@ -434,15 +381,10 @@ static void test_interruptible_handoff(void **state) {
     assert_ok(ud_close(d));
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        UT_LOCK_TESTS(test_shared_handle_rmw, run_shared_rmw),
+UT_MAIN(UT_LOCK_TESTS(test_shared_handle_rmw, run_shared_rmw),
         UT_LOCK_TESTS(test_shared_handle_excludes, run_shared_excludes),
         UT_LOCK_TESTS(test_many_held, run_many_held),
         UT_LOCK_TESTS(test_not_held_o1, run_not_held_o1),
         UT_LOCK_TESTS(test_interruptible, run_interruptible),
         UT_LOCK_TESTS(test_interruptible_owner_dies, run_owner_dies),
-        cmocka_unit_test_teardown(test_interruptible_handoff, ut_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+        UT_NAMED_TEST(test_interruptible_handoff))

@@ -149,6 +149,28 @@ int ut_teardown(void **state) {
 
 /* ---- Counting resources. ---- */
 
+typedef struct ut_find_ctx {
+    const char *name;
+    int found;
+    ud_dict_info *info;
+} ut_find_ctx;
+
+static int ut_find_cb(void *vctx, const ud_dict_info *info) {
+    ut_find_ctx *c = vctx;
+    if (strcmp(info->name, c->name) == 0) {
+        c->found++;
+        *c->info = *info;
+    }
+    return 0;
+}
+
+int ut_list_find(const char *name, ud_dict_info *info) {
+    memset(info, 0, sizeof *info);
+    ut_find_ctx c = {name, 0, info};
+    assert_ok(ud_list(ut_find_cb, &c));
+    return c.found;
+}
+
 int ut_count_fds(void) {
     DIR *dir = opendir("/proc/self/fd");
     if (dir == NULL)
@@ -526,6 +548,43 @@ ut_pair ut_pair_open(void) {
 void ut_pair_close(ut_pair *p) {
     assert_ok(ud_close(p->o));
     assert_ok(ud_close(p->d));
+}
+
+int ut_incr_rising(ud_dict *d, const char *key, long k, int64_t *first, int64_t *last) {
+    int64_t prev = INT64_MIN, r = 0;
+    for (long i = 0; i < k; i++) {
+        if (ud_incr(d, S(key), 1, &r) != 0)
+            return 1;
+        if (r <= prev)
+            return 2;
+        if (i == 0 && first != NULL)
+            *first = r;
+        prev = r;
+    }
+    if (last != NULL)
+        *last = prev;
+    return 0;
+}
+
+void ut_run_named_test(void **state) {
+    const ut_named_test *t = *state;
+    char name[64];
+    t->fn(ut_name(name));
+}
+
+ud_options ut_options(const char *name) {
+    ud_options o = UD_OPTIONS_INIT;
+    o.name = name;
+    return o;
+}
+
+void ut_run_pair_test(void **state) {
+    const ut_pair_test *t = *state;
+    ut_pair p = ut_pair_open();
+    ud_buf v = UD_BUF_INIT;
+    t->fn(p.d, p.o, &v);
+    ud_buf_free(&v);
+    ut_pair_close(&p);
 }
 
 void ut_run_lock_test(void **state) {

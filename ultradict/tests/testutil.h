@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
+#include "ut_cmocka.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -48,6 +48,21 @@
 
 #define assert_ok(expr) assert_rc((expr), 0)
 
+/* A test given a fresh name (ut_name): UT_NAMED_TEST(fn) makes the cmocka row that runs
+ * fn(name) through ut_run_named_test(). */
+typedef struct ut_named_test {
+    void (*fn)(const char *name);
+} ut_named_test;
+void ut_run_named_test(void **state);
+#define UT_NAMED_TEST(fn)                                                                          \
+    {                                                                                              \
+#fn, ut_run_named_test, NULL, ut_teardown, &(ut_named_test) {                              \
+            fn                                                                                     \
+        }                                                                                          \
+    }
+/* UD_OPTIONS_INIT with the name set. */
+ud_options ut_options(const char *name);
+
 /*
  * Opening dicts in tests (each asserts success): a dict with the given create mode, lock mode
  * and buffer size (0: default), and a recursive one.
@@ -67,6 +82,14 @@ void ut_run_lock_test(void **state);
     {#name "_spin", ut_run_lock_test, NULL, ut_teardown, &(ut_lock_test){fn, UD_LOCK_SPIN}}
 /* clang-format on */
 
+/* A cmocka row for a test that ut_teardown() cleans up after. */
+#define UT_TEST(fn) cmocka_unit_test_teardown(fn, ut_teardown)
+/*
+ * The main() of a test file: runs the cmocka rows given (UT_TEST, UT_LOCK_TESTS, ...) as one
+ * group, whose teardown, ut_teardown(), also catches what a test without one left behind.
+ */
+#define UT_MAIN(...) UT_CMOCKA_MAIN(NULL, ut_teardown, __VA_ARGS__)
+
 /* Two handles of one fresh dict in this process: `d` created with the defaults (mutex lock),
  * `o` attached by name. */
 typedef struct ut_pair {
@@ -76,6 +99,19 @@ typedef struct ut_pair {
 ut_pair ut_pair_open(void);
 /* Closes both handles, asserting that each close succeeds. */
 void ut_pair_close(ut_pair *p);
+/* A test on such a pair: UT_PAIR_TEST(fn) makes the cmocka row that runs fn(d, o, v) through
+ * ut_run_pair_test(), with an empty value buffer v that it frees afterwards, then closes the
+ * pair (asserting that each close succeeds). */
+typedef struct ut_pair_test {
+    void (*fn)(ud_dict *d, ud_dict *o, ud_buf *v);
+} ut_pair_test;
+void ut_run_pair_test(void **state);
+#define UT_PAIR_TEST(fn)                                                                           \
+    {                                                                                              \
+#fn, ut_run_pair_test, NULL, ut_teardown, &(ut_pair_test) {                                \
+            fn                                                                                     \
+        }                                                                                          \
+    }
 /* Asserts that two handles see the same entries (count and checksum of the sorted items). */
 void ut_assert_same_dict(ud_dict *a, ud_dict *b);
 
@@ -133,6 +169,11 @@ int ut_count_segments(const char *name);
  * Returns the number of unexpected entries and prints them.
  */
 int ut_unexpected_segments(const char *name);
+/*
+ * Lists the dicts (asserting that ud_list succeeds) and returns how many entries it gave for
+ * `name`; the last one's information goes to *info (zeroed first).
+ */
+int ut_list_find(const char *name, ud_dict_info *info);
 /* The path /dev/shm/<name><suffix> into buf (at least 512 bytes). */
 char *ut_shm_path(char *buf, const char *name, const char *suffix);
 /* Size of a file, or -1. */
@@ -156,6 +197,16 @@ void ut_assert_children(const pid_t *pids, int n, double timeout, const char *wh
 
 /* Runs fn(arg) in a forked child, which _exit()s with fn's return value (0..255). */
 pid_t ut_fork(int (*fn)(void *), void *arg);
+/* The body of a child that works on its own handle of a dict; returns the exit status. */
+typedef int (*ut_dict_fn)(ud_dict *d, void *arg);
+/*
+ * Runs fn(d, arg) in a forked child (ut_fork), where d is the child's own handle of the dict
+ * `name` (ut_attach): the child exits with 2 if it cannot attach, else with fn's return value.
+ * fn closes d, or leaves it to the exit.
+ */
+pid_t ut_fork_on(const char *name, ut_dict_fn fn, void *arg);
+/* Starts n such children into pids[], asserting that each fork succeeds. */
+void ut_fork_n_on(pid_t *pids, int n, const char *name, ut_dict_fn fn, void *arg);
 /*
  * Forks and execs this very binary (/proc/self/exe) with argv (argv[0] is set for you; the list
  * ends with NULL). Returns the child's pid or -1.
@@ -184,6 +235,40 @@ int ut_gate_open(int gate[2]);
 int ut_gate_wait(int gate[2]);
 void ut_gate_release(int gate[2]);
 void ut_gate_close(int gate[2]);
+/* Runs fn(arg) in a forked child (ut_fork) once the gate opens; the child exits with 2 if its
+ * wait at the gate fails, else with fn's return value. */
+pid_t ut_fork_gated(int gate[2], int (*fn)(void *), void *arg);
+/*
+ * Opens the gate (ut_gate_release) that n children wait behind, waits for them as
+ * ut_assert_children(pids, n, timeout, what) does, and closes the gate. Returns the seconds from
+ * the release to the last child's exit.
+ */
+double ut_gate_run(int gate[2], const pid_t *pids, int n, double timeout, const char *what);
+/*
+ * The reverse of a gate: a child that must reach some state (hold a lock, be about to wait)
+ * before the parent goes on. ut_fork_ready() makes the pipe `ready`, starts fn(d, arg) as
+ * ut_fork_on() does, and returns the child's pid once the child has called ut_ready(ready),
+ * failing the test if the child ended before. ut_ready() writes the child's one byte; 0 or -1.
+ */
+pid_t ut_fork_ready(const char *name, ut_dict_fn fn, void *arg, int ready[2]);
+int ut_ready(int ready[2]);
+/*
+ * A child that holds the lock of a dict: ut_holder_start() forks it (ut_fork_ready), and returns
+ * its pid once it holds the lock. With die_after >= 0 the child then exits that many seconds
+ * later, still holding the lock; with UT_HOLD_UNTIL_RELEASED it waits until
+ * ut_holder_release(), which lets it unlock (a stolen lock is no failure) and close, and asserts
+ * that it exited with 0 within `timeout` seconds. A child forked while the holder holds the
+ * lock inherits h->release[1], and must close it, or the release never reaches the holder.
+ */
+#define UT_HOLD_UNTIL_RELEASED (-1.0)
+typedef struct ut_holder {
+    double die_after;
+    int ready[2];
+    int release[2];
+    pid_t pid;
+} ut_holder;
+pid_t ut_holder_start(ut_holder *h, const char *name, double die_after);
+void ut_holder_release(ut_holder *h, double timeout);
 /* Memory shared with children forked afterwards (MAP_SHARED | MAP_ANONYMOUS), zeroed. */
 void *ut_shared_alloc(size_t n);
 void ut_shared_free(void *p, size_t n);
@@ -238,6 +323,13 @@ typedef struct ut_kv {
     int type;
 } ut_kv;
 uint64_t ut_items_checksum(ut_kv *items, size_t n);
+
+/*
+ * In a child: increments `key` of d by 1, k times. 0 when each result was larger than the one
+ * before (the first and the last result go to *first and *last, either may be NULL), 1 when an
+ * ud_incr failed, 2 when a result was not larger than the one before.
+ */
+int ut_incr_rising(ud_dict *d, const char *key, long k, int64_t *first, int64_t *last);
 
 /* Parses a whole buffer as a decimal int64. 0 on success. */
 int ut_parse_i64(const void *p, size_t n, int64_t *out);

@@ -65,6 +65,33 @@ pid_t ut_fork(int (*fn)(void *), void *arg) {
     return pid;
 }
 
+typedef struct ut_on_arg {
+    const char *name;
+    ut_dict_fn fn;
+    void *arg;
+} ut_on_arg;
+
+static int ut_on_child(void *varg) {
+    const ut_on_arg *on = varg;
+    ud_dict *d = ut_attach(on->name);
+    if (d == NULL)
+        return 2;
+    return on->fn(d, on->arg);
+}
+
+pid_t ut_fork_on(const char *name, ut_dict_fn fn, void *arg) {
+    /* The child gets its own copy of this frame: `on` outlives the fork there. */
+    ut_on_arg on = {name, fn, arg};
+    return ut_fork(ut_on_child, &on);
+}
+
+void ut_fork_n_on(pid_t *pids, int n, const char *name, ut_dict_fn fn, void *arg) {
+    for (int i = 0; i < n; i++) {
+        pids[i] = ut_fork_on(name, fn, arg);
+        assert_true(pids[i] > 0);
+    }
+}
+
 pid_t ut_spawn_self(const char *const *args) {
     static char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -214,6 +241,80 @@ void ut_gate_close(int gate[2]) {
     if (gate[0] >= 0)
         close(gate[0]);
     gate[0] = -1;
+}
+
+typedef struct ut_gated_arg {
+    int *gate;
+    int (*fn)(void *);
+    void *arg;
+} ut_gated_arg;
+
+static int ut_gated_child(void *varg) {
+    const ut_gated_arg *g = varg;
+    if (ut_gate_wait(g->gate) != 0)
+        return 2;
+    return g->fn(g->arg);
+}
+
+pid_t ut_fork_gated(int gate[2], int (*fn)(void *), void *arg) {
+    ut_gated_arg g = {gate, fn, arg}; /* the child has its own copy of this frame */
+    return ut_fork(ut_gated_child, &g);
+}
+
+double ut_gate_run(int gate[2], const pid_t *pids, int n, double timeout, const char *what) {
+    double t0 = ut_now();
+    ut_gate_release(gate);
+    ut_assert_children(pids, n, timeout, what);
+    double el = ut_now() - t0;
+    ut_gate_close(gate);
+    return el;
+}
+
+pid_t ut_fork_ready(const char *name, ut_dict_fn fn, void *arg, int ready[2]) {
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = ut_fork_on(name, fn, arg);
+    assert_true(pid > 0);
+    close(ready[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    return pid;
+}
+
+int ut_ready(int ready[2]) {
+    close(ready[0]);
+    return write(ready[1], "x", 1) == 1 ? 0 : -1;
+}
+
+static int ut_holder_child(ud_dict *d, void *varg) {
+    ut_holder *h = varg;
+    if (ud_lock(d, NULL) != 0)
+        return 3;
+    if (ut_ready(h->ready) != 0)
+        return 4;
+    if (h->die_after >= 0) {
+        ut_sleep(h->die_after);
+        _exit(0); /* holding the lock */
+    }
+    ut_gate_wait(h->release);
+    (void)ud_unlock(d); /* may fail if the lock was stolen: not the point here */
+    ud_close(d);
+    return 0;
+}
+
+pid_t ut_holder_start(ut_holder *h, const char *name, double die_after) {
+    h->die_after = die_after;
+    h->release[0] = h->release[1] = -1;
+    if (die_after < 0)
+        assert_int_equal(ut_gate_open(h->release), 0);
+    h->pid = ut_fork_ready(name, ut_holder_child, h, h->ready);
+    return h->pid;
+}
+
+void ut_holder_release(ut_holder *h, double timeout) {
+    ut_gate_release(h->release);
+    assert_int_equal(ut_wait(h->pid, timeout), 0);
+    ut_gate_close(h->release);
 }
 
 void *ut_shared_alloc(size_t n) {

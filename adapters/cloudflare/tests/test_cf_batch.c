@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "ut_cmocka.h"
+
 #include "cf_internal.h"
 
 /* What the fake store saw: the bodies it sent, and a failure to inject. */
@@ -68,22 +70,38 @@ static const kv_item *make_items(size_t n, size_t vlen) {
     return items;
 }
 
+/* The connection a bulk test writes through (BULK_TEST): zeroed, with the fake reset, before
+ * the test; its body freed after. */
+static cf_conn bulk_conn;
+
+static int bulk_setup(void **state) {
+    memset(&bulk_conn, 0, sizeof bulk_conn);
+    reset();
+    *state = &bulk_conn;
+    return 0;
+}
+
+static int bulk_teardown(void **state) {
+    cf_conn *c = *state;
+    kv_buf_free(&c->body);
+    return 0;
+}
+
+#define BULK_TEST(fn) cmocka_unit_test_setup_teardown(fn, bulk_setup, bulk_teardown)
+
 static void test_entry_bound(void **state) {
-    (void)state;
-    cf_conn c = {0};
+    cf_conn *c = *state;
     const cf_bulk b = {.max_entries = 3, .body_max = SIZE_MAX, .add = fake_add, .send = fake_send};
     reset();
-    assert_int_equal(cf_bulk_write(&c, make_items(7, 1), 7, &b), 0);
+    assert_int_equal(cf_bulk_write(c, make_items(7, 1), 7, &b), 0);
     assert_int_equal(fake.nsent, 3);
     assert_string_equal(fake.sent[0], "[a,b,c]");
     assert_string_equal(fake.sent[1], "[d,e,f]");
     assert_string_equal(fake.sent[2], "[g]");
-    kv_buf_free(&c.body);
 }
 
 static void test_byte_bound(void **state) {
-    (void)state;
-    cf_conn c = {0};
+    cf_conn *c = *state;
     /* "[a" is 2 bytes: with a cost of 10 per item, a body of 2 + 10 > 11 must go first. */
     const cf_bulk b = {.max_entries = SIZE_MAX,
                        .body_max = 11,
@@ -91,34 +109,30 @@ static void test_byte_bound(void **state) {
                        .add = fake_add,
                        .send = fake_send};
     reset();
-    assert_int_equal(cf_bulk_write(&c, make_items(3, 10), 3, &b), 0);
+    assert_int_equal(cf_bulk_write(c, make_items(3, 10), 3, &b), 0);
     assert_int_equal(fake.nsent, 3);
     assert_string_equal(fake.sent[0], "[a]");
     assert_string_equal(fake.sent[2], "[c]");
     /* An entry larger than the bound still goes, alone. */
     reset();
-    assert_int_equal(cf_bulk_write(&c, make_items(1, 40), 1, &b), 0);
+    assert_int_equal(cf_bulk_write(c, make_items(1, 40), 1, &b), 0);
     assert_int_equal(fake.nsent, 1);
-    kv_buf_free(&c.body);
 }
 
 static void test_runs(void **state) {
-    (void)state;
-    cf_conn c = {0};
+    cf_conn *c = *state;
     const cf_bulk b = {.max_entries = 2, .body_max = SIZE_MAX, .add = fake_add, .send = fake_send};
     reset();
     fake.run = 2; /* each addition takes two items: the bound counts additions */
-    assert_int_equal(cf_bulk_write(&c, make_items(5, 1), 5, &b), 0);
+    assert_int_equal(cf_bulk_write(c, make_items(5, 1), 5, &b), 0);
     assert_int_equal(fake.adds, 3);
     assert_int_equal(fake.nsent, 2);
     assert_string_equal(fake.sent[0], "[ab,cd]");
     assert_string_equal(fake.sent[1], "[e]");
-    kv_buf_free(&c.body);
 }
 
 static void test_errors(void **state) {
-    (void)state;
-    cf_conn c = {0};
+    cf_conn *c = *state;
     cf_bulk b = {.max_entries = 2,
                  .body_max = SIZE_MAX,
                  .check = fake_check,
@@ -129,18 +143,17 @@ static void test_errors(void **state) {
     make_items(3, 1);
     vals[1][0] = 'x';
     fake.bad_item = 'x';
-    assert_int_equal(cf_bulk_write(&c, items, 3, &b), KV_ETOOBIG);
+    assert_int_equal(cf_bulk_write(c, items, 3, &b), KV_ETOOBIG);
     assert_int_equal(fake.nsent, 0);
     /* A failed send is returned, and nothing after it is sent. */
     reset();
     fake.fail_send = 1;
-    assert_int_equal(cf_bulk_write(&c, make_items(5, 1), 5, &b), KV_ESERVER);
+    assert_int_equal(cf_bulk_write(c, make_items(5, 1), 5, &b), KV_ESERVER);
     assert_int_equal(fake.nsent, 1);
     /* Nothing to write: no request at all. */
     reset();
-    assert_int_equal(cf_bulk_write(&c, items, 0, &b), 0);
+    assert_int_equal(cf_bulk_write(c, items, 0, &b), 0);
     assert_int_equal(fake.nsent, 0);
-    kv_buf_free(&c.body);
 }
 
 static size_t chunk_starts[8], chunk_sizes[8], nchunks;
@@ -174,11 +187,5 @@ static void test_get_chunks(void **state) {
     assert_int_equal(nchunks, 0);
 }
 
-int main(void) {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_entry_bound), cmocka_unit_test(test_byte_bound),
-        cmocka_unit_test(test_runs),        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_get_chunks),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UT_CMOCKA_MAIN(NULL, NULL, BULK_TEST(test_entry_bound), BULK_TEST(test_byte_bound),
+               BULK_TEST(test_runs), BULK_TEST(test_errors), cmocka_unit_test(test_get_chunks))

@@ -372,6 +372,17 @@ class Nested(unittest.TestCase):
 
 
 class Locks(unittest.TestCase):
+    def counted_dict(self):
+        """A fresh dict, and the number of descriptors this process had open before it."""
+        gc.collect()
+        before = own_fds()
+        return UltraDict(name=fresh_name()), before
+
+    def assert_gone(self, name, before):
+        """The dict `name` let go of everything: its descriptors and its shared memory."""
+        self.assertEqual(own_fds(), before)
+        self.assertEqual(shm_entries(name), [])
+
     def test_two_handles_one_thread(self):
         d = UltraDict(name=fresh_name())
         o = UltraDict(name=d.name)
@@ -395,14 +406,11 @@ class Locks(unittest.TestCase):
             d.close()
 
     def test_lock_object_without_its_dict(self):
-        gc.collect()
-        before = own_fds()
-        d = UltraDict(name=fresh_name())
+        d, before = self.counted_dict()
         name = d.name
         d.lock  # made and dropped: the dict is not kept open by it
         del d
-        self.assertEqual(own_fds(), before)
-        self.assertEqual(shm_entries(name), [])
+        self.assert_gone(name, before)
         # A lock object kept beyond its dict keeps the dict usable, then lets it go.
         lk = UltraDict(name=name).lock
         self.assertEqual(own_fds(), before + 4)
@@ -413,26 +421,20 @@ class Locks(unittest.TestCase):
         with lk._ud.lock:  # the dict's own lock object now is another one
             pass
         del lk
-        self.assertEqual(own_fds(), before)
-        self.assertEqual(shm_entries(name), [])
+        self.assert_gone(name, before)
 
     def test_lock_object_in_a_garbage_cycle(self):
-        gc.collect()
-        before = own_fds()
-        d = UltraDict(name=fresh_name())
+        d, before = self.counted_dict()
         name = d.name
         box = [d.lock]
         box.append(box)  # the lock object kept only by a cycle
         del d, box
         gc.collect()
-        self.assertEqual(own_fds(), before)
-        self.assertEqual(shm_entries(name), [])
+        self.assert_gone(name, before)
 
     def test_lock_methods_bound_once(self):
         import contextlib
-        gc.collect()
-        before = own_fds()
-        d = UltraDict(name=fresh_name())
+        d, before = self.counted_dict()
         name = d.name
         lk = d.lock
         self.assertIs(lk.__enter__, lk.__enter__)
@@ -448,8 +450,7 @@ class Locks(unittest.TestCase):
         with d.lock:
             d['n'] = 1
         del d  # the bound methods the dict keeps do not keep it open
-        self.assertEqual(own_fds(), before)
-        self.assertEqual(shm_entries(name), [])
+        self.assert_gone(name, before)
         # The dict deleted inside its own `with`: it stays open until the section ends.
         d = UltraDict(name=name)
         with d.lock:
@@ -458,8 +459,7 @@ class Locks(unittest.TestCase):
             o['n'] = 2
             del o
             self.assertEqual(own_fds(), before + 4)
-        self.assertEqual(own_fds(), before)
-        self.assertEqual(shm_entries(name), [])
+        self.assert_gone(name, before)
 
     def test_blocking_pid_and_timeout(self):
         for shared in (False, True):
