@@ -338,6 +338,29 @@ int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
     return ud__rec_commit_item(d, &rec, kind, type, key, klen, val, vlen);
 }
 
+int ud__write_behind(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                     size_t vlen) {
+    ud__control *c = d->ctl;
+    uint64_t end = atomic_load_explicit(&c->end, memory_order_relaxed);
+    if (end == d->pos || d->lock_depth != 1 || d->unpublished)
+        return -EAGAIN;
+    size_t size = ud__item_size(klen, vlen);
+    uint64_t base = atomic_load_explicit(&c->base, memory_order_relaxed);
+    size_t cap = atomic_load_explicit(&c->stream_cap, memory_order_relaxed);
+    /* Only a record that fits without a dump: a dump is written from the local copy. */
+    if (size > UD__BODY_MAX || base > end || end - base > cap ||
+        cap - (end - base) < ALIGN8(sizeof(ud__rec_hdr) + size))
+        return -EAGAIN;
+    ud__rec rec;
+    int rc = ud__rec_begin(d, size, 0, 1, &rec);
+    if (rc)
+        return rc;
+    ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
+    (void)publish(d, &rec);
+    d->behind = true;
+    return 0;
+}
+
 /*
  * The lock for a write. A lock found busy is first waited for by replaying, without it, the
  * records the holder and others appended since this handle's position; the replay under the
