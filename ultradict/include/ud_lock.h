@@ -11,6 +11,16 @@
  * count share one cache line (layout 3), so a handoff between processes moves that line and
  * the record and nothing else. ud_lock() itself never replays while it waits (other threads
  * may use the handle meanwhile); the writes inside its section replay under it.
+ *
+ * Write-behind: a ud_set() needs nothing from the local copy (outside a ud_lock() section, on
+ * a dict that is not recursive and has no static full_dump_size). When others wrote since the
+ * handle last synchronised, it waits for the lock without replaying, appends its record, and
+ * leaves the local copy behind; its next read replays the others' records and its own. The
+ * critical section is then the record and its publication only, and each record is replayed
+ * once per process that reads, instead of once per process that writes too. A full stream is
+ * dumped from the local copy, so the writer that finds it full gives the lock back, catches
+ * up without it, and writes as before. Nothing in shared memory changes: a process killed at
+ * any point leaves what a killed writer always left.
  */
 #ifndef UD_LOCK_H
 #define UD_LOCK_H

@@ -4,7 +4,8 @@
  *
  * Publication protocol (see layout.h for the positions):
  *  - A writer holds the lock, has replayed everything (pos == end), writes a record past `end`
- *    where no reader looks, checksums it, and publishes it with one store of the new `end`.
+ *    where no reader looks, checksums it, and publishes it with one store of the new `end`. (A
+ *    set may skip the replay and write behind its local copy: ud__write_behind().)
  *  - A reader copies [pos, end) out of shared memory into private memory, then re-reads `base`:
  *    if a dump moved it meanwhile, the bytes may have been overwritten and the copy is thrown
  *    away. Every record's checksum (seeded with its logical position) is verified, and its
