@@ -117,27 +117,28 @@ static bool may_write_behind(const ud_dict *d) {
            atomic_load_explicit(&ud__holds, memory_order_relaxed) == 0;
 }
 
-/* The set of a dict that may_write_behind(). Up to date under the lock, it writes at once:
- * nothing to replay, and no section of another handle of this thread to publish (the thread
- * held no lock). Behind, it writes behind; when the record cannot be written behind - the
- * stream is full, and the dump is made from the local copy - the lock is given back while the
- * local copy catches up (the other writers go on meanwhile), and the set is an ordinary one. */
+/* The set of a dict that may_write_behind(). A lock found busy is waited for as every write
+ * waits (ud__lock_write()): replaying what is already published, which keeps the catch-up
+ * below short. Up to date under the lock, it writes at once (nothing to replay, and no section
+ * of another handle of this thread to publish: the thread held no lock). Behind, it writes
+ * behind; when the record cannot be written behind - the stream is full, and the dump is made
+ * from the local copy - it catches up under the lock and writes as any write does. Catching up
+ * without the lock would let every writer that finds the stream full replay it whole, each for
+ * the one dump that follows. */
 static int set_behind(ud_dict *d, const void *key, size_t klen, const void *v, size_t vl) {
-    int rc = ud__lock(d);
+    int rc = ud__lock_write(d);
     if (rc)
         return rc;
     if (d->pos != atomic_load_explicit(&d->ctl->end, memory_order_relaxed)) {
         rc = ud__write_behind(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
-        ud__unlock(d);
-        if (rc != -EAGAIN)
+        if (rc != -EAGAIN) {
+            ud__unlock(d);
             return rc;
-        /* Errors of this replay are left for the sync under the lock to report. */
-        (void)ud__sync(d);
-        rc = begin_write(d);
-        if (rc)
-            return rc;
+        }
+        rc = ud__sync(d);
     }
-    rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
+    if (!rc)
+        rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
     ud__unlock(d);
     return rc;
 }
