@@ -105,8 +105,8 @@ static int begin_value_write(ud_dict *d, const void *key, size_t klen, const voi
  * copy; a writer that synchronised before each write applied each record of the others under
  * the lock, and two writers each did the work of both. A set needs nothing from the local
  * copy unless the dict is recursive (the child it replaces) or has a static dump size (the
- * room check): it waits for the lock without replaying, and if others wrote since this handle
- * last synchronised, appends its record and leaves the local copy behind
+ * room check): if others wrote since this handle last synchronised, it appends its record
+ * under the lock without replaying theirs first, and leaves the local copy behind
  * (ud__write_behind()); the next read replays the handle's own record with the others'. The
  * stream and its publication are unchanged, so a writer killed at any point leaves what it
  * always left. Not inside a lock section (its records wait for the outermost unlock, and the

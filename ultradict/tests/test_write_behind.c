@@ -118,10 +118,9 @@ static void check_last_values(ud_dict *d, int writers) {
 
 /* Processes writing at once, on a stream that fills many times: every key ends at its writer's
  * last value, in the creator's copy and in a new attacher's. */
-static void test_writers_at_once(void **state) {
-    (void)state;
+static void writers_at_once(int lock) {
     run r;
-    ud_dict *d = ut_open(ut_name(r.name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 16384);
+    ud_dict *d = ut_open(ut_name(r.name), UD_CREATE_ONLY, lock, 16384);
     assert_int_equal(ut_run_children(WRITERS, writer, &r, 120), 0);
     check_last_values(d, WRITERS);
     assert_int_equal(ud_len(d), WRITERS * KEYS_EACH);
@@ -145,11 +144,10 @@ static int endless_writer(void *arg) {
 
 /* A writer killed with SIGKILL in the middle of writes behind (and of the catch-ups and dumps a
  * small stream forces): the dict stays whole - the other writer goes on, and a new attacher
- * sees what it sees. */
-static void test_writer_killed(void **state) {
-    (void)state;
+ * sees what it sees. In UD_LOCK_SPIN mode a holder killed in its section is taken over. */
+static void writer_killed(int lock) {
     run r;
-    ud_dict *d = ut_open(ut_name(r.name), UD_CREATE_ONLY, UD_LOCK_MUTEX, 8192);
+    ud_dict *d = ut_open(ut_name(r.name), UD_CREATE_ONLY, lock, 8192);
     for (int round = 0; round < 5; round++) {
         pid_t pid = ut_fork(endless_writer, &r);
         assert_true(pid > 0);
@@ -174,8 +172,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_behind_then_read, ut_teardown),
         cmocka_unit_test_teardown(test_behind_through_dumps, ut_teardown),
-        cmocka_unit_test_teardown(test_writers_at_once, ut_teardown),
-        cmocka_unit_test_teardown(test_writer_killed, ut_teardown),
+        UT_LOCK_TESTS(test_writers_at_once, writers_at_once),
+        UT_LOCK_TESTS(test_writer_killed, writer_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
