@@ -527,7 +527,8 @@ typedef struct ud_dict_info {
     char name[UD_FULL_NAME_BUF];
     int segments;   /* segments found in /dev/shm for this dict */
     uint64_t bytes; /* their total size */
-    size_t len;     /* entries, as the last writer left them */
+    size_t len;     /* entries, as the last writer that was up to date left them (writes
+                     * behind a local copy, see ud_set(), count from the next such write) */
     pid_t creator_pid;
     bool creator_alive;
     unsigned attached_alive; /* registered processes still running */
