@@ -11,6 +11,17 @@
  * count share one cache line (layout 3), so a handoff between processes moves that line and
  * the record and nothing else. ud_lock() itself never replays while it waits (other threads
  * may use the handle meanwhile); the writes inside its section replay under it.
+ *
+ * Write-behind: a ud_set() needs nothing from the local copy (outside a ud_lock() section, on
+ * a dict that is not recursive and has no static full_dump_size). When others wrote since the
+ * handle last synchronised, it appends its record under the lock without replaying theirs
+ * first, and leaves the local copy behind; its next read replays the others' records and its
+ * own. The critical section is then the record and its publication only: what the holder
+ * appended while this writer waited is not replayed under the lock any more. A full stream is
+ * dumped from the local copy, so the writer that finds it full catches up under the lock (one
+ * writer replays the stream for the dump, not every writer that found it full) and writes as
+ * before. Nothing in shared memory changes: a process killed at any point leaves what a killed
+ * writer always left.
  */
 #ifndef UD_LOCK_H
 #define UD_LOCK_H

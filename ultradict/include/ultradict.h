@@ -309,6 +309,11 @@ UD_EXPORT int ud_exists(const char *name);
 /*
  * Sets key to value (copied; both borrowed for the call). One record in the stream: other
  * processes see it at their next operation. Returns 0 or one of the common errors above.
+ * The one write that may leave the local copy behind: when other processes wrote since this
+ * handle last synchronised (and the dict is not recursive, has no static full_dump_size, and
+ * no lock is held by this thread), the record goes out without their records being replayed
+ * first, and the handle's next read - ud_get_local() included - replays them and its own. A
+ * second writer then no longer doubles every write's work (see ud_lock.h).
  */
 UD_EXPORT int ud_set(ud_dict *d, const void *key, size_t klen, const void *val, size_t vlen);
 /* Copies the value of key into *val. Returns 0, UD_ENOTFOUND if absent, UD_EWRONGTYPE for a
@@ -322,7 +327,8 @@ UD_EXPORT int ud_get_default(ud_dict *d, const void *key, size_t klen, const voi
  * Reads the local copy only, without looking for updates: the original's `.data` access. As
  * fast as a private hash table, and as stale as the last call that synchronised this handle.
  * Returns what ud_get() returns, without the errors of synchronising (no UD_ECORRUPT from the
- * stream).
+ * stream) - except once after a ud_set() that left the local copy behind, when it catches up
+ * first, so that it still sees this handle's own writes.
  */
 UD_EXPORT int ud_get_local(ud_dict *d, const void *key, size_t klen, ud_buf *val);
 /* Removes key. Returns 0, UD_ENOTFOUND if absent, or a common error. */
@@ -524,7 +530,8 @@ typedef struct ud_dict_info {
     char name[UD_FULL_NAME_BUF];
     int segments;   /* segments found in /dev/shm for this dict */
     uint64_t bytes; /* their total size */
-    size_t len;     /* entries, as the last writer left them */
+    size_t len;     /* entries, as the last writer that was up to date left them (writes
+                     * behind a local copy, see ud_set(), count from the next such write) */
     pid_t creator_pid;
     bool creator_alive;
     unsigned attached_alive; /* registered processes still running */

@@ -67,6 +67,9 @@ struct ud_dict {
     /* Records written inside a ud_lock() section wait here for the outermost unlock, which
      * publishes them with one store (and then runs a dump asked for meanwhile). */
     bool unpublished;
+    /* This handle wrote records behind its local copy (ud__write_behind()): ud_get_local()
+     * catches up once before it reads, so that it still sees the handle's own writes. */
+    bool behind;
     uint8_t dump_deferred; /* UD__DUMP_IF_LONG: the stream filled; UD__DUMP_ASKED: ud_dump() */
     uint64_t pending_end;
     bool lock_borrowed; /* the lock is held by another handle of this thread (see lock.c) */
@@ -334,6 +337,16 @@ int ud__apply_items(ud_dict *d, const char *body, size_t len, uint32_t flags, ui
 /* With a static full_dump_size: UD_EDUMPFULL if writing `add` bytes of items over `drop` bytes
  * of existing ones would leave the dict larger than a dump, else 0. */
 int ud__check_dump_room(ud_dict *d, size_t add, size_t drop);
+/*
+ * Writes one record with one item without synchronising first, when the local copy is behind
+ * the stream (another process wrote since): the record goes out, the local copy is left as it
+ * is, and the next read replays the handle's own record with the others'. The caller holds the
+ * lock at depth 1 and needs nothing from the local copy. 0, an error, or -EAGAIN when this does
+ * not apply (the handle is up to date, so a plain write costs nothing more; or the record needs
+ * a dump first, which needs the local copy): the caller then synchronises and writes.
+ */
+int ud__write_behind(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                     size_t vlen);
 /* Writes one record with one item; caller holds the lock and has synchronised. */
 int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
                    size_t vlen);

@@ -4,7 +4,8 @@
  *
  * Publication protocol (see layout.h for the positions):
  *  - A writer holds the lock, has replayed everything (pos == end), writes a record past `end`
- *    where no reader looks, checksums it, and publishes it with one store of the new `end`.
+ *    where no reader looks, checksums it, and publishes it with one store of the new `end`. (A
+ *    set may skip the replay and write behind its local copy: ud__write_behind().)
  *  - A reader copies [pos, end) out of shared memory into private memory, then re-reads `base`:
  *    if a dump moved it meanwhile, the bytes may have been overwritten and the copy is thrown
  *    away. Every record's checksum (seeded with its logical position) is verified, and its
@@ -435,6 +436,29 @@ int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
     uint64_t check = ud__item_encode_check(rec.body, kind, type, key, klen, val, vlen,
                                            ud__rec_seed(rec.at, sizeof(ud__rec_hdr) + size, 0, 1));
     return commit_item(d, &rec, check, kind, type, key, klen, val, vlen);
+}
+
+int ud__write_behind(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                     size_t vlen) {
+    ud__control *c = d->ctl;
+    uint64_t end = atomic_load_explicit(&c->end, memory_order_relaxed);
+    if (end == d->pos || d->lock_depth != 1 || d->unpublished)
+        return -EAGAIN;
+    size_t size = ud__item_size(klen, vlen);
+    uint64_t base = atomic_load_explicit(&c->base, memory_order_relaxed);
+    size_t cap = atomic_load_explicit(&c->stream_cap, memory_order_relaxed);
+    /* Only a record that fits without a dump: a dump is written from the local copy. */
+    if (size > UD__BODY_MAX || base > end || end - base > cap ||
+        cap - (end - base) < ALIGN8(sizeof(ud__rec_hdr) + size))
+        return -EAGAIN;
+    ud__rec rec;
+    int rc = ud__rec_begin(d, size, 0, 1, &rec);
+    if (rc)
+        return rc;
+    ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
+    (void)publish(d, &rec);
+    d->behind = true;
+    return 0;
 }
 
 /*
