@@ -455,8 +455,9 @@ int ud__write_behind(ud_dict *d, int kind, int type, const void *key, size_t kle
     int rc = ud__rec_begin(d, size, 0, 1, &rec);
     if (rc)
         return rc;
-    ud__item_encode(rec.body, kind, type, key, klen, val, vlen);
-    (void)publish(d, &rec);
+    uint64_t check = ud__item_encode_check(rec.body, kind, type, key, klen, val, vlen,
+                                           ud__rec_seed(rec.at, sizeof(ud__rec_hdr) + size, 0, 1));
+    (void)publish(d, &rec, check);
     d->behind = true;
     return 0;
 }

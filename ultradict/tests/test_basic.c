@@ -217,11 +217,11 @@ static void test_incr(ud_dict *d, ud_dict *o, ud_buf *v) {
     assert_ok(ud_incr(o, S("max"), -1, &r));
     assert_int_equal(r, INT64_MAX - 1);
     snprintf(big, sizeof big, "%lld", (long long)INT64_MAX - 1);
-    assert_ok(ud_get(d, S("max"), &v));
-    assert_buf_eq(&v, S(big));
+    assert_ok(ud_get(d, S("max"), v));
+    assert_buf_eq(v, S(big));
     assert_ok(ud_incr(d, S("zero"), 0, &r));
-    assert_ok(ud_get(o, S("zero"), &v));
-    assert_buf_eq(&v, "0", 1);
+    assert_ok(ud_get(o, S("zero"), v));
+    assert_buf_eq(v, "0", 1);
     assert_ok(ud_incr(d, S("min"), INT64_MIN, &r));
     assert_int_equal(r, INT64_MIN);
     assert_rc(ud_incr(d, S("min"), -1, &r), UD_EOVERFLOW);
