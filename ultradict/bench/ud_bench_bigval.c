@@ -48,12 +48,6 @@ typedef struct bigval_fx {
     uint64_t preempted; /* updates during which the process was preempted */
 } bigval_fx;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void bigval_key(char *k, size_t i) {
     snprintf(k, KEY_SLOT, "k%08u", (unsigned)(i % 100000000u));
 }
@@ -123,9 +117,7 @@ void udb__teardown_bigval(udb_state *s) {
     bigval_fx *fx = s->fixture;
     if (!fx)
         return;
-    int rc = ud_close(fx->d);
-    if (rc)
-        fprintf(stderr, "ud_microbench: ud_close: %s\n", ud_strerror(rc));
+    udb__close(fx->d, "creator");
     free(fx->val);
     free(fx->copy);
     free(fx->ns);
@@ -159,9 +151,9 @@ int udb__run_bigval(udb_state *s, uint64_t iterations) {
         next_key(fx, k);
         memcpy(fx->val, &i, sizeof i);
         long switches = involuntary_switches();
-        uint64_t t0 = now_ns();
+        uint64_t t0 = udb__now_ns();
         int rc = ud_set(fx->d, k, KLEN, fx->val, fx->vlen);
-        fx->ns[fx->ns_len++] = now_ns() - t0;
+        fx->ns[fx->ns_len++] = udb__now_ns() - t0;
         fx->preempted += involuntary_switches() != switches;
         if (rc)
             return udb__fail(s, rc, "ud_set");
@@ -184,10 +176,10 @@ static double quantile(const uint64_t *v, size_t n, double q) {
 static double copy_p50(bigval_fx *fx) {
     uint64_t t[COPY_SAMPLES];
     for (int i = 0; i < COPY_SAMPLES; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = udb__now_ns();
         memcpy(fx->copy, fx->val, fx->vlen);
         __asm__ __volatile__("" : : "r"(fx->copy) : "memory");
-        t[i] = now_ns() - t0;
+        t[i] = udb__now_ns() - t0;
     }
     qsort(t, COPY_SAMPLES, sizeof t[0], cmp_u64);
     return quantile(t, COPY_SAMPLES, 0.5);
@@ -206,10 +198,10 @@ static double cold_copy_p50(bigval_fx *fx, size_t span) {
     uint64_t t[COPY_SAMPLES];
     for (int i = 0; i < COPY_SAMPLES; i++) {
         char *dst = buf + (size_t)i % places * fx->vlen;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = udb__now_ns();
         memcpy(dst, fx->val, fx->vlen);
         __asm__ __volatile__("" : : "r"(dst) : "memory");
-        t[i] = now_ns() - t0;
+        t[i] = udb__now_ns() - t0;
     }
     free(buf);
     qsort(t, COPY_SAMPLES, sizeof t[0], cmp_u64);

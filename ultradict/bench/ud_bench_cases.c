@@ -191,6 +191,12 @@ int udb__status(udb_state *s, ud_dict *d, ud_status_info *st) {
     return rc ? udb__fail(s, rc, "ud_status") : 0;
 }
 
+void udb__close(ud_dict *d, const char *which) {
+    int rc = ud_close(d);
+    if (rc)
+        fprintf(stderr, "ud_microbench: ud_close (%s): %s\n", which, ud_strerror(rc));
+}
+
 /* Makes s->fixture a dict_fx holding a new dict. */
 static int new_dict_fx(udb_state *s, size_t buffer_size, int lock) {
     dict_fx *fx = calloc(1, sizeof *fx);
@@ -245,14 +251,9 @@ static void teardown_dict(udb_state *s) {
     dict_fx *fx = s->fixture;
     if (!fx)
         return;
-    /* Close the attached handle first; the creator's close unlinks the segments. Errors of a
-     * close cannot be reported any more (the run is over), so they go to stderr. */
-    int rc = ud_close(fx->other);
-    if (rc)
-        fprintf(stderr, "ud_microbench: ud_close (attached): %s\n", ud_strerror(rc));
-    rc = ud_close(fx->d);
-    if (rc)
-        fprintf(stderr, "ud_microbench: ud_close: %s\n", ud_strerror(rc));
+    /* Close the attached handle first; the creator's close unlinks the segments. */
+    udb__close(fx->other, "attached");
+    udb__close(fx->d, "creator");
     ud_buf_free(&fx->buf);
     free(fx->big);
     free(fx);

@@ -34,12 +34,8 @@ enum { DUMP_SIZES = 3 }; /* 10k, 100k, 1M */
 static dump_fx dump_cache[DUMP_SIZES];
 
 static void dump_fx_free(dump_fx *fx) {
-    int rc = ud_close(fx->reader);
-    if (rc)
-        fprintf(stderr, "ud_microbench: ud_close (reader): %s\n", ud_strerror(rc));
-    rc = ud_close(fx->writer);
-    if (rc)
-        fprintf(stderr, "ud_microbench: ud_close (writer): %s\n", ud_strerror(rc));
+    udb__close(fx->reader, "reader");
+    udb__close(fx->writer, "writer");
     *fx = (dump_fx){0, NULL, NULL, 0, 0};
 }
 

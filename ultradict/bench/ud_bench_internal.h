@@ -8,6 +8,9 @@
 #include "ud_bench_cases.h"
 #include "ultradict.h"
 
+#include <stdint.h>
+#include <time.h>
+
 enum {
     KLEN = 9,        /* strlen("k%08u") */
     KEY_SLOT = 16,   /* room for one key and its NUL */
@@ -24,6 +27,15 @@ int udb__open_new_dict(udb_state *s, size_t buffer_size, int lock, ud_dict **out
 int udb__attach_dict(udb_state *s, ud_dict *d, ud_dict **out);
 /* ud_status(), recording a failure. */
 int udb__status(udb_state *s, ud_dict *d, ud_status_info *st);
+/* ud_close() at teardown: the run is over, so an error goes to stderr, naming `which` handle. */
+void udb__close(ud_dict *d, const char *which);
+
+/* CLOCK_MONOTONIC in ns. Inline: the large-value and lean cases call it inside timed loops. */
+static inline uint64_t udb__now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* The dump and load cases (ud_bench_dump.c). */
 int udb__setup_dump(udb_state *s, size_t n);

@@ -67,12 +67,6 @@ typedef struct lean_fx {
     size_t nratios, ratios_cap;
 } lean_fx;
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int lean_init(lean_table *t, size_t n) {
     size_t slots = 16;
     while (slots < 2 * n)
@@ -157,9 +151,7 @@ void udb__teardown_lean(udb_state *s) {
     lean_fx *fx = s->fixture;
     if (!fx)
         return;
-    int rc = ud_close(fx->d);
-    if (rc)
-        fprintf(stderr, "ud_microbench: ud_close: %s\n", ud_strerror(rc));
+    udb__close(fx->d, "creator");
     free(fx->lean.slots);
     free(fx->keys);
     free(fx->vals);
@@ -192,7 +184,7 @@ static int cmp_double(const void *a, const void *b) {
 
 /* One batch of n gets through one side, starting at key position `at`; adds its nanoseconds. */
 static int batch(udb_state *s, lean_fx *fx, bool ud, size_t at, size_t n, uint64_t *ns) {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = udb__now_ns();
     for (size_t i = 0; i < n; i++) {
         const char *k = fx->keys[((at + i) * LEAN_STEP) % LEAN_KEYS];
         int rc = ud               ? ud_get(fx->d, k, fx->klen, &fx->ud_out)
@@ -201,7 +193,7 @@ static int batch(udb_state *s, lean_fx *fx, bool ud, size_t at, size_t n, uint64
         if (rc)
             return udb__fail(s, rc, ud ? "ud_get" : "lean_get");
     }
-    *ns += now_ns() - t0;
+    *ns += udb__now_ns() - t0;
     return 0;
 }
 
