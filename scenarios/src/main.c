@@ -363,6 +363,21 @@ static int cmd_run(int argc, char **argv, int full_argc, char **full_argv) {
     return status;
 }
 
+/* The commands that take their own arguments only (argv[0] is the command's name). */
+static const struct {
+    const char *name;
+    int (*main)(int argc, char **argv);
+} commands[] = {
+    {"list", cmd_list},
+    {"report", cmd_report},
+    {"stability", sc_cmd_stability},
+    {"compare", sc_compare_main},
+    {"gate", sc_gate_main},
+    {"gate-worker", sc_gate_worker_main},
+    {"export", sc_export_main},
+    {"history", sc_history_main},
+};
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         print_help();
@@ -384,21 +399,8 @@ int main(int argc, char **argv) {
         }
         return cmd_run(argc - 1, argv + 1, argc, argv);
     }
-    if (!strcmp(cmd, "list"))
-        return cmd_list(argc - 1, argv + 1);
-    if (!strcmp(cmd, "report"))
-        return cmd_report(argc - 1, argv + 1);
-    if (!strcmp(cmd, "stability"))
-        return sc_cmd_stability(argc - 1, argv + 1);
-    if (!strcmp(cmd, "compare"))
-        return sc_compare_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "gate"))
-        return sc_gate_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "gate-worker"))
-        return sc_gate_worker_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "export"))
-        return sc_export_main(argc - 1, argv + 1);
-    if (!strcmp(cmd, "history"))
-        return sc_history_main(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name))
+            return commands[i].main(argc - 1, argv + 1);
     return usage_error("unknown command", cmd);
 }
