@@ -120,3 +120,26 @@ void rpt_golden(const char *name, const char *text) {
     }
     free(want);
 }
+
+rp_cell *rpt_read_cell(rp_doc *d, const char *uri, int procs, rp_metric **m) {
+    rp_cell *c = rp_doc_add_cell(d);
+    assert_non_null(c);
+    char p[16];
+    snprintf(p, sizeof p, "%d", procs);
+    assert_int_equal(rp_set_string(&c->scenario, "read"), 0);
+    assert_int_equal(rp_set_string(&c->backend, uri), 0);
+    assert_int_equal(rp_set_string(&c->backend_name, uri), 0);
+    assert_int_equal(rp_cell_add_param(c, "procs", p), 0);
+    assert_int_equal(rp_set_string(&c->merit.metric, "read"), 0);
+    c->merit.figure = RP_FIGURE_OPS;
+    c->merit.direction = RP_HIGHER_IS_BETTER;
+    c->status = RP_STATUS_OK;
+    *m = rp_cell_add_metric(c, "read");
+    assert_non_null(*m);
+    return c;
+}
+
+double rpt_wobble(uint64_t *seed) {
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    return 1 + ((double)(*seed >> 40) / (double)(1ull << 24) - 0.5) * 0.02;
+}

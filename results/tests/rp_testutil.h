@@ -7,6 +7,7 @@
 #define RP_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rp.h"
 
@@ -21,6 +22,11 @@ void rpt_report_has(const rp_doc *d, int format, ...) __attribute__((sentinel));
 rp_doc *rpt_doc_new(void);
 /* A new document with a noise threshold of 0.25 and a start date, as a run writes them. */
 rp_doc *rpt_dated_doc(void);
+/* A new cell of scenario "read" on uri with `procs` processes, status ok, its merit the ops/s
+ * of its metric "read" (returned, empty, in *m): what the lockstep comparisons are fed with. */
+rp_cell *rpt_read_cell(rp_doc *d, const char *uri, int procs, rp_metric **m);
+/* A factor of 1 +- 1% drawn from *seed (a 64-bit LCG, advanced): the noise of one round. */
+double rpt_wobble(uint64_t *seed);
 /* The document at path; the test fails with the reader's message when it cannot be read. */
 rp_doc *rpt_read_ok(const char *path);
 /* Compares text with the golden file RP_EXPECTED/name; with UPDATE_GOLDEN=1 in the environment

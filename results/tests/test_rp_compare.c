@@ -44,21 +44,10 @@ static void ls_cell(rp_doc *d, const char *uri, int procs, double ratio, double 
         rp_set_string(&b->name, uri);
         b->reachable = true;
     }
-    rp_cell *c = rp_doc_add_cell(d);
-    rp_set_string(&c->scenario, "read");
-    rp_set_string(&c->backend, uri);
-    rp_set_string(&c->backend_name, uri);
-    char p[16];
-    snprintf(p, sizeof p, "%d", procs);
-    rp_cell_add_param(c, "procs", p);
-    rp_set_string(&c->merit.metric, "read");
-    c->merit.figure = RP_FIGURE_OPS;
-    c->merit.direction = RP_HIGHER_IS_BETTER;
-    c->status = RP_STATUS_OK;
-    rp_metric *m = rp_cell_add_metric(c, "read");
+    rp_metric *m;
+    rp_cell *c = rpt_read_cell(d, uri, procs, &m);
     for (int k = 0; k < LS_ROUNDS; k++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        double wobble = 1 + ((double)(seed >> 40) / (double)(1ull << 24) - 0.5) * 0.02;
+        double wobble = rpt_wobble(&seed);
         double v = 1e6 * ratio * wobble;
         rp_rep r = {.ops = (uint64_t)v,
                     .seconds = (double)(uint64_t)v / v,

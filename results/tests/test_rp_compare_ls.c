@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "rp.h"
+#include "rp_testutil.h"
 #include "rp_compare.h"
 #include "rp_stats.h"
 
@@ -35,25 +36,14 @@ typedef struct run {
  * wobble of up to 1% per round), its batches probed at `llc` ns against 2 ns of compute. */
 static void add_cell(rp_doc *d, const char *uri, const char *id, const char *ref, int procs,
                      double ratio, double llc, uint64_t seed) {
-    rp_cell *c = rp_doc_add_cell(d);
-    assert_non_null(c);
-    rp_set_string(&c->scenario, "read");
-    rp_set_string(&c->backend, uri);
-    rp_set_string(&c->backend_name, uri);
+    rp_metric *m;
+    rp_cell *c = rpt_read_cell(d, uri, procs, &m);
     rp_set_string(&c->backend_id, id);
     c->backend_role = strcmp(uri, ref) ? RP_ROLE_STORE : RP_ROLE_BASELINE;
-    char p[16];
-    snprintf(p, sizeof p, "%d", procs);
-    rp_cell_add_param(c, "procs", p);
-    rp_set_string(&c->merit.metric, "read");
-    c->merit.figure = RP_FIGURE_OPS;
-    c->merit.direction = RP_HIGHER_IS_BETTER;
-    c->status = RP_STATUS_OK;
-    rp_metric *m = rp_cell_add_metric(c, "read");
     for (int k = 0; k < ROUNDS; k++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        double w =
-            strcmp(uri, ref) ? 1 + ((double)(seed >> 40) / (double)(1ull << 24) - 0.5) * 0.02 : 1;
+        /* The seed advances for the baseline too, so the stores' draws do not depend on it. */
+        double wobble = rpt_wobble(&seed);
+        double w = strcmp(uri, ref) ? wobble : 1;
         rp_rep r = {.ops = 1000000,
                     .seconds = 1 / (ratio * w),
                     .ops_per_sec = 1e6 * ratio * w,
