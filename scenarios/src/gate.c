@@ -246,13 +246,19 @@ static int set_number(gate *g, int c, const char *arg) {
 
 /* One option c (with optarg): 0 to go on, else the exit status (SC_EHELP after --help). */
 static int set_option(gate *g, gate_args *a, int c, const char *arg) {
+    /* The options that only keep their argument (checked later, or passed on as they are). */
+    const struct {
+        int c;
+        const char **slot;
+    } kept[] = {{'b', &g->base_bin}, {'H', &g->head_bin}, {'o', &a->out}, {1, &a->lb},
+                {2, &a->lh},         {3, &a->cb},         {4, &a->ch}};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        if (kept[i].c == c) {
+            *kept[i].slot = arg;
+            return 0;
+        }
+    }
     switch (c) {
-    case 'b':
-        g->base_bin = arg;
-        return 0;
-    case 'H':
-        g->head_bin = arg;
-        return 0;
     case 's':
         return set_suite(&a->plan, arg);
     case 'e':
@@ -276,23 +282,8 @@ static int set_option(gate *g, gate_args *a, int c, const char *arg) {
     case 'S':
         a->margin_set |= c == 'm';
         return set_number(g, c, arg);
-    case 'o':
-        a->out = arg;
-        return 0;
     case 'f':
         return sc_opt_format("gate", arg, &a->format);
-    case 1:
-        a->lb = arg;
-        return 0;
-    case 2:
-        a->lh = arg;
-        return 0;
-    case 3:
-        a->cb = arg;
-        return 0;
-    case 4:
-        a->ch = arg;
-        return 0;
     case 'v':
         g->verbose = true;
         return 0;
