@@ -18,10 +18,8 @@ process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
 process.env.WRANGLER_SEND_METRICS = "false";
 
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
-const here = dirname(fileURLToPath(import.meta.url));
+import { join, resolve } from "node:path";
+import { workerOptions } from "./options.mjs";
 
 function usage(msg) {
   if (msg) process.stderr.write(`run.mjs: ${msg}\n`);
@@ -101,19 +99,11 @@ mkdirSync(join(opts.persist, "kv"), { recursive: true });
 mkdirSync(join(opts.persist, "d1"), { recursive: true });
 
 mf = new Miniflare({
+  ...workerOptions("ud-kv", "ud-d1"),
   host: opts.host,
   port: opts.port,
-  cf: false,
-  telemetry: { enabled: false },
   log: new Log(LogLevel.WARN),
   logRequests: opts.logRequests,
-  modules: true,
-  scriptPath: join(here, "src", "index.js"),
-  modulesRoot: join(here, "src"),
-  modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
-  compatibilityDate: "2026-04-20",
-  kvNamespaces: { KV: "ud-kv" },
-  d1Databases: { DB: "ud-d1" },
   kvPersist: join(opts.persist, "kv"),
   d1Persist: join(opts.persist, "d1"),
   bindings,

@@ -6,25 +6,15 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { workerOptions } from "../options.mjs";
 
 process.env.CLOUDFLARE_CF_FETCH_ENABLED = "false";
 const { Miniflare, Log, LogLevel } = await import("miniflare");
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 function worker(bindings) {
   return new Miniflare({
-    cf: false,
-    telemetry: { enabled: false },
+    ...workerOptions("test-kv", "test-d1"),
     log: new Log(LogLevel.ERROR),
-    modules: true,
-    scriptPath: join(root, "src", "index.js"),
-    modulesRoot: join(root, "src"),
-    modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
-    compatibilityDate: "2026-04-20",
-    kvNamespaces: { KV: "test-kv" },
-    d1Databases: { DB: "test-d1" },
     bindings: { FAULTS: "1", ALLOW_ANONYMOUS: "1", ...bindings },
   });
 }
