@@ -143,3 +143,26 @@ double rpt_wobble(uint64_t *seed) {
     *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
     return 1 + ((double)(*seed >> 40) / (double)(1ull << 24) - 0.5) * 0.02;
 }
+
+rp_cmp *rpt_compare_all(const rp_doc *b, const rp_doc *h) {
+    rp_cmp *c = NULL;
+    size_t ob = 9, oh = 9;
+    char err[256] = "";
+    if (rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err))
+        fail_msg("rp_compare_docs: %s", err);
+    assert_int_equal(ob, 0);
+    assert_int_equal(oh, 0);
+    return c;
+}
+
+rp_cmp *rpt_cmp_round_trip(const rp_cmp *c, const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", RP_SCRATCH, name);
+    assert_int_equal(rp_cmp_write(c, path), 0);
+    rp_cmp *r = NULL;
+    char err[256] = "";
+    if (rp_cmp_read(path, &r, err, sizeof err))
+        fail_msg("rp_cmp_read %s: %s", path, err);
+    remove(path);
+    return r;
+}

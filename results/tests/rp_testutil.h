@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "rp.h"
+#include "rp_compare.h"
 
 /* The whole content of a file, NUL-terminated; *len (may be NULL) gets its length. Free it. */
 char *rpt_slurp(const char *path, size_t *len);
@@ -27,6 +28,12 @@ rp_doc *rpt_dated_doc(void);
 rp_cell *rpt_read_cell(rp_doc *d, const char *uri, int procs, rp_metric **m);
 /* A factor of 1 +- 1% drawn from *seed (a 64-bit LCG, advanced): the noise of one round. */
 double rpt_wobble(uint64_t *seed);
+/* The comparison of b and h at a 3% margin and alpha 0.05, which must match every metric of
+ * both (no orphan on either side); the test fails otherwise. Free it with rp_cmp_free(). */
+rp_cmp *rpt_compare_all(const rp_doc *b, const rp_doc *h);
+/* c written to RP_SCRATCH/name and read back, the file then removed (the test fails on an error
+ * of the write or the read). Free it. */
+rp_cmp *rpt_cmp_round_trip(const rp_cmp *c, const char *name);
 /* The document at path; the test fails with the reader's message when it cannot be read. */
 rp_doc *rpt_read_ok(const char *path);
 /* Compares text with the golden file RP_EXPECTED/name; with UPDATE_GOLDEN=1 in the environment

@@ -114,18 +114,6 @@ static const rp_cmp_item *item_of(const rp_cmp *c, const char *prefix, const cha
     return NULL;
 }
 
-/* The comparison of b and h at 3% and alpha 0.05, which must match every metric of both. */
-static rp_cmp *compare_all(const rp_doc *b, const rp_doc *h) {
-    rp_cmp *c = NULL;
-    size_t ob = 9, oh = 9;
-    char err[256] = "";
-    if (rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err))
-        fail_msg("rp_compare_docs: %s", err);
-    assert_int_equal(ob, 0);
-    assert_int_equal(oh, 0);
-    return c;
-}
-
 static size_t confident(const rp_cmp *c) {
     size_t n = 0;
     for (size_t i = 0; i < c->nitems; i++)
@@ -264,7 +252,7 @@ static void test_compare_run_spread(void **state) {
 
 static rp_cmp *fixture_cmp(void) {
     rp_doc *b = load("compare-base.json"), *h = load("compare-head.json");
-    rp_cmp *c = compare_all(b, h);
+    rp_cmp *c = rpt_compare_all(b, h);
     rp_doc_free(b);
     rp_doc_free(h);
     return c;
@@ -357,12 +345,7 @@ static void test_cmp_json_round_trip(void **state) {
     rp_set_string(&p->dropped, "canary loop 2.00x its reference");
     it->has_anchors = it->gab110 = true;
     it->utest_p = 0.25;
-    char path[512];
-    snprintf(path, sizeof path, "%s/cmp.json", RP_SCRATCH);
-    assert_int_equal(rp_cmp_write(c, path), 0);
-    rp_cmp *r = NULL;
-    char err[256] = "";
-    assert_int_equal(rp_cmp_read(path, &r, err, sizeof err), 0);
+    rp_cmp *r = rpt_cmp_round_trip(c, "cmp.json");
     assert_int_equal(r->nitems, c->nitems);
     for (size_t i = 0; i < c->nitems; i++) {
         assert_string_equal(r->items[i].backend, c->items[i].backend);
@@ -377,6 +360,7 @@ static void test_cmp_json_round_trip(void **state) {
     rp_cmp_free(r);
     rp_cmp_free(c);
     /* A results document is not a compare document, and says so. */
+    char path[512], err[256] = "";
     snprintf(path, sizeof path, "%s/compare-base.json", RP_FIXTURES);
     assert_int_equal(rp_cmp_read(path, &r, err, sizeof err), RP_ESCHEMA);
     assert_non_null(strstr(err, "udbench/1"));

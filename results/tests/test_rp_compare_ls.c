@@ -80,13 +80,7 @@ static rp_doc *run_doc(const run *r) {
 
 static rp_cmp *compare(const run *base, const run *head) {
     rp_doc *b = run_doc(base), *h = run_doc(head);
-    rp_cmp *c = NULL;
-    size_t ob = 9, oh = 9;
-    char err[256] = "";
-    if (rp_compare_docs(b, h, 0.03, 0.05, &c, &ob, &oh, err, sizeof err))
-        fail_msg("rp_compare_docs: %s", err);
-    assert_int_equal(ob, 0);
-    assert_int_equal(oh, 0);
+    rp_cmp *c = rpt_compare_all(b, h);
     rp_doc_free(b);
     rp_doc_free(h);
     return c;
@@ -189,18 +183,12 @@ static void test_json_fields(void **state) {
         json_string_value(json_object_get(json_item(j, "local:", "1"), "shown_verdict")),
         "not paired");
     /* Read back: the same fields. */
-    char path[600];
-    snprintf(path, sizeof path, "%s/compare_ls.json", RP_SCRATCH);
-    assert_int_equal(rp_cmp_write(c, path), 0);
-    rp_cmp *back = NULL;
-    char err[256] = "";
-    assert_int_equal(rp_cmp_read(path, &back, err, sizeof err), 0);
+    rp_cmp *back = rpt_cmp_round_trip(c, "compare_ls.json");
     assert_true(back->paired && !back->machine_differed);
     assert_true(fabs(back->run_spread - c->run_spread) < 1e-6);
     assert_true(fabs(back->machine_base - c->machine_base) < 1e-6);
     assert_true(item(back, "sqlite:", "1")->machine_moved);
     assert_true(fabs(item(back, "redis:", "2")->shift - item(c, "redis:", "2")->shift) < 1e-6);
-    remove(path);
     rp_cmp_free(back);
     json_decref(j);
     rp_cmp_free(c);
