@@ -166,3 +166,9 @@ rp_cmp *rpt_cmp_round_trip(const rp_cmp *c, const char *name) {
     remove(path);
     return r;
 }
+
+void rpt_check_ok(const rp_doc *d) {
+    char err[512];
+    if (rp_doc_check(d, err, sizeof err))
+        fail_msg("%s", err);
+}

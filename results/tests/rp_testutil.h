@@ -34,6 +34,8 @@ rp_cmp *rpt_compare_all(const rp_doc *b, const rp_doc *h);
 /* c written to RP_SCRATCH/name and read back, the file then removed (the test fails on an error
  * of the write or the read). Free it. */
 rp_cmp *rpt_cmp_round_trip(const rp_cmp *c, const char *name);
+/* Fails the test with rp_doc_check()'s message unless d is a valid document. */
+void rpt_check_ok(const rp_doc *d);
 /* The document at path; the test fails with the reader's message when it cannot be read. */
 rp_doc *rpt_read_ok(const char *path);
 /* Compares text with the golden file RP_EXPECTED/name; with UPDATE_GOLDEN=1 in the environment

@@ -47,16 +47,6 @@ static rp_cell *add_cell(rp_doc *d, const char *uri, int role, const char *id, d
     return c;
 }
 
-/* The text report of d into *out (malloc'd). */
-static void text_report(const rp_doc *d, char **out) {
-    size_t n = 0;
-    *out = NULL;
-    FILE *m = open_memstream(out, &n);
-    assert_non_null(m);
-    assert_int_equal(rp_report(d, RP_FORMAT_TEXT, m), 0);
-    fclose(m);
-}
-
 /* A document written before backends described themselves: roles and identities from URIs. */
 static void test_old_document(void **state) {
     (void)state;
@@ -90,11 +80,8 @@ static void test_fields_decide(void **state) {
     add_cell(d, "mem:base", RP_ROLE_BASELINE, "mem:base", 100);
     add_cell(d, "local:", RP_ROLE_STORE, "local:", 400);
     add_cell(d, "void:", RP_ROLE_FLOOR, "void:", 1000);
-    char err[512];
-    if (rp_doc_check(d, err, sizeof err))
-        fail_msg("%s", err);
-    char *t;
-    text_report(d, &t);
+    rpt_check_ok(d);
+    char *t = rpt_report(d, RP_FORMAT_TEXT);
     /* The floor is not ranked; "x local" is against the baseline, not against "local:". */
     assert_null(strstr(t, "void:"));
     const char *store = strstr(t, "\n  local: ");

@@ -98,9 +98,7 @@ static void test_ranking_and_factors(void **state) {
     add_cell(d, "ultradict:?lock=spin", "ultradict", "4", spin, 3);
     /* Another process count is another group, even with the same scenario and op. */
     add_cell(d, "redis://127.0.0.1:1", "redis", "1", redis, 1);
-    char err[512];
-    if (rp_doc_check(d, err, sizeof err))
-        fail_msg("%s", err);
+    rpt_check_ok(d);
 
     char *t = rpt_report(d, RP_FORMAT_TEXT);
     const char *g4 = strstr(t, "read (procs=4, value=64 KiB):\n");
@@ -178,9 +176,7 @@ static void test_merit_ranking(void **state) {
     add_vis_cell(d, "ultradict:", "ultradict", ud, 6);
     add_vis_cell(d, "memcached://h", "memcached", mc, 6);
     add_vis_cell(d, "null:", "null", nul, 6);
-    char err[512];
-    if (rp_doc_check(d, err, sizeof err))
-        fail_msg("%s", err);
+    rpt_check_ok(d);
     assert_true(rp_merit_compare(&d->cells[1], &d->cells[0]) > 0);
     assert_true(rp_merit_compare(&d->cells[0], &d->cells[1]) < 0);
     assert_int_equal(rp_merit_compare(&d->cells[0], &d->cells[2]), 0);
@@ -260,9 +256,7 @@ static void test_csv_merit_columns(void **state) {
         m->latency.mean = m->latency.p50 = m->latency.p90 = m->latency.p99 = p50;
         m->latency.p999 = m->latency.max = p50;
     }
-    char err[512];
-    if (rp_doc_check(d, err, sizeof err))
-        fail_msg("%s", err);
+    rpt_check_ok(d);
     char *t = rpt_report(d, RP_FORMAT_CSV);
     static const char *const want[][3] = {
         {"visibility,visible,ultradict:", "merit", "true"},
