@@ -117,19 +117,28 @@ static int scenario_truncated_control(void *varg) {
 
 /* ---- Not a dict at all. ---- */
 
+/* Creates the control segment of `name` (its path in path[512]) holding the len bytes of data,
+ * as something other than the library would. 0, or 1 after a failed CHECK. */
+static int plant_control(const char *name, char *path, const void *data, size_t len) {
+    ut_shm_path(path, name, "");
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+    CHECK(fd >= 0, "cannot create %s", path);
+    ssize_t w = len ? write(fd, data, len) : 0;
+    close(fd);
+    CHECK(w == (ssize_t)len, "cannot write %s", path);
+    return 0;
+}
+
 static int scenario_foreign_file(void *varg) {
     const char *name = varg;
     char path[512];
-    ut_shm_path(path, name, "");
     unsigned char junk[4096];
     ut_rng r;
     ut_rng_seed(&r, 99);
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (unsigned char)ut_rng_next(&r);
-    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
-    CHECK(fd >= 0, "cannot create %s", path);
-    CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk, "write");
-    close(fd);
+    if (plant_control(name, path, junk, sizeof junk))
+        return 1;
 
     if (check_refused(name, UD_EBADMAGIC, UD_EEXIST))
         return 1;
@@ -157,10 +166,8 @@ static int scenario_foreign_file(void *varg) {
 static int scenario_empty_control(void *varg) {
     const char *name = varg;
     char path[512];
-    ut_shm_path(path, name, "");
-    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
-    CHECK(fd >= 0, "cannot create the empty control segment");
-    close(fd);
+    if (plant_control(name, path, NULL, 0))
+        return 1;
     ud_dict *d = NULL;
     double t0 = ut_now();
     int rc = cr_open_rc(name, UD_ATTACH_ONLY, &d);
