@@ -135,10 +135,14 @@ int cli_parse_mode(const cli_command *cmd, const char *what, const char *s, unsi
     "  -m, --mode OCTAL          permission bits of the segments (default 0600)\n"
 
 /*
- * Applies one of the CLI_CREATE_LONGOPTS options (c is its character, arg its argument) to *o.
- * Returns 0, or CLI_EXIT_USAGE after printing what is wrong with the argument.
+ * The whole argument parsing of a command that creates a dict (cmd_admin.c): the
+ * CLI_CREATE_LONGOPTS options applied to *o, one more option `extra` whose argument ("" for a
+ * flag) goes to *extra_arg (NULL when it is not given), --help, and an operand count in
+ * [min, max]. Returns true when the command goes on, false when it must stop with a->status,
+ * like cli_parse_flag().
  */
-int cli_create_option(const cli_command *cmd, int c, const char *arg, ud_options *o);
+bool cli_parse_create(cli_args *a, const cli_command *cmd, int argc, char **argv,
+                      struct option extra, const char **extra_arg, ud_options *o, int min, int max);
 
 /* ---- Dicts, errors and input (util.c). ---- */
 

@@ -5,7 +5,9 @@
 
 #include "cli.h"
 
-int cli_create_option(const cli_command *cmd, int c, const char *arg, ud_options *o) {
+/* Applies one of the CLI_CREATE_LONGOPTS options (c, with its argument arg) to *o: 0, or
+ * CLI_EXIT_USAGE after printing what is wrong with the argument. */
+static int create_option(const cli_command *cmd, int c, const char *arg, ud_options *o) {
     switch (c) {
     case 'b': {
         int rc = cli_parse_size(cmd, "--buffer-size", arg, &o->buffer_size);
@@ -39,33 +41,49 @@ int cli_create_option(const cli_command *cmd, int c, const char *arg, ud_options
     }
 }
 
+bool cli_parse_create(cli_args *a, const cli_command *cmd, int argc, char **argv,
+                      struct option extra, const char **extra_arg, ud_options *o, int min,
+                      int max) {
+    /* cli_next_opt() reads the table only while this function runs. */
+    const struct option longopts[] = {CLI_CREATE_LONGOPTS, extra, CLI_OPTION_HELP, CLI_OPTION_END};
+    char shortopts[sizeof CLI_CREATE_SHORTOPTS + 3] = CLI_CREATE_SHORTOPTS;
+    size_t n = strlen(shortopts);
+    shortopts[n++] = (char)extra.val;
+    if (extra.has_arg == required_argument)
+        shortopts[n++] = ':';
+    shortopts[n++] = 'h';
+    shortopts[n] = '\0';
+    *extra_arg = NULL;
+    int c;
+    if ((a->status = cli_args_init(a, cmd, argc, argv, shortopts, longopts)) != 0)
+        return false;
+    while ((c = cli_next_opt(a)) != -1) {
+        if (c == CLI_OPT_STOP)
+            return false;
+        if (c == extra.val)
+            *extra_arg = extra.has_arg == no_argument ? "" : optarg;
+        else if ((a->status = create_option(cmd, c, optarg, o)) != 0)
+            return false;
+    }
+    a->status = cli_check_operands(a, min, max);
+    return a->status == 0;
+}
+
 /* ---- create ---- */
 
 static int run_create(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {
-        CLI_CREATE_LONGOPTS, {"exist-ok", no_argument, NULL, 'e'}, CLI_OPTION_HELP, CLI_OPTION_END};
+    static const struct option exist_ok_opt = {"exist-ok", no_argument, NULL, 'e'};
     cli_args a;
     ud_options o = UD_OPTIONS_INIT;
-    bool exist_ok = false;
-    int c, rc = cli_args_init(&a, cmd, argc, argv, CLI_CREATE_SHORTOPTS "eh", longopts);
-    if (rc != 0)
-        return rc;
-    while ((c = cli_next_opt(&a)) != -1) {
-        if (c == CLI_OPT_STOP)
-            return a.status;
-        if (c == 'e')
-            exist_ok = true;
-        else if ((rc = cli_create_option(cmd, c, optarg, &o)) != 0)
-            return rc;
-    }
-    if ((rc = cli_check_operands(&a, 0, 1)) != 0)
-        return rc;
+    const char *exist_ok;
+    if (!cli_parse_create(&a, cmd, argc, argv, exist_ok_opt, &exist_ok, &o, 0, 1))
+        return a.status;
     const char *name = a.noperands == 1 ? a.operands[0] : NULL;
     if (name != NULL && name[0] == '\0')
         return cli_fail(name, UD_ENAME);
 
     o.name = name;
-    o.create = exist_ok ? UD_CREATE_OR_ATTACH : UD_CREATE_ONLY;
+    o.create = exist_ok != NULL ? UD_CREATE_OR_ATTACH : UD_CREATE_ONLY;
     /* The dict must outlive this process: that is the point of creating it from a shell. */
     o.auto_unlink = UD_AUTO_UNLINK_OFF;
     ud_dict *d;

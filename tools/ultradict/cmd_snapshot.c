@@ -236,26 +236,13 @@ static int restore_into(const char *name, const ud_options *o, const ud_buf *sna
 }
 
 static int run_restore(const cli_command *cmd, int argc, char **argv) {
-    static const struct option longopts[] = {CLI_CREATE_LONGOPTS,
-                                             {"prefix", required_argument, NULL, 'p'},
-                                             CLI_OPTION_HELP,
-                                             CLI_OPTION_END};
+    static const struct option prefix_opt = {"prefix", required_argument, NULL, 'p'};
     cli_args a;
     ud_options o = UD_OPTIONS_INIT;
-    const char *prefix = NULL;
-    int c, rc = cli_args_init(&a, cmd, argc, argv, CLI_CREATE_SHORTOPTS "p:h", longopts);
-    if (rc != 0)
-        return rc;
-    while ((c = cli_next_opt(&a)) != -1) {
-        if (c == CLI_OPT_STOP)
-            return a.status;
-        if (c == 'p')
-            prefix = optarg;
-        else if ((rc = cli_create_option(cmd, c, optarg, &o)) != 0)
-            return rc;
-    }
-    if ((rc = cli_check_operands(&a, 2, 2)) != 0)
-        return rc;
+    const char *prefix;
+    if (!cli_parse_create(&a, cmd, argc, argv, prefix_opt, &prefix, &o, 2, 2))
+        return a.status;
+    int rc;
     const char *name = a.operands[0], *path = a.operands[1];
     if (path[0] != '\0' && name[0] == '\0') /* after an empty FILE, before a misused --prefix */
         return cli_fail(name, UD_ENAME);
