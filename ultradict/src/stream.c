@@ -418,6 +418,19 @@ int ud__check_dump_room(ud_dict *d, size_t add, size_t drop) {
     return ud__size_add(after, add) > limit ? UD_EDUMPFULL : 0;
 }
 
+/* Reserves a record of one item and writes the item into it; its check into *check. The value
+ * is written once, and checksummed from the cache as it is written. */
+static int begin_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
+                      size_t vlen, ud__rec *rec, uint64_t *check) {
+    size_t size = ud__item_size(klen, vlen);
+    int rc = ud__rec_begin(d, size, 0, 1, rec);
+    if (rc)
+        return rc;
+    *check = ud__item_encode_check(rec->body, kind, type, key, klen, val, vlen,
+                                   ud__rec_seed(rec->at, sizeof(ud__rec_hdr) + size, 0, 1));
+    return 0;
+}
+
 /* Writes one record holding a single item. Caller holds the lock and has synchronised. */
 int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
                    size_t vlen) {
@@ -429,13 +442,9 @@ int ud__write_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
         if (rc)
             return rc;
     }
-    int rc = ud__rec_begin(d, size, 0, 1, &rec);
-    if (rc)
-        return rc;
-    /* The value is written once, and checksummed from the cache as it is written. */
-    uint64_t check = ud__item_encode_check(rec.body, kind, type, key, klen, val, vlen,
-                                           ud__rec_seed(rec.at, sizeof(ud__rec_hdr) + size, 0, 1));
-    return commit_item(d, &rec, check, kind, type, key, klen, val, vlen);
+    uint64_t check;
+    int rc = begin_item(d, kind, type, key, klen, val, vlen, &rec, &check);
+    return rc ? rc : commit_item(d, &rec, check, kind, type, key, klen, val, vlen);
 }
 
 int ud__write_behind(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
@@ -452,11 +461,10 @@ int ud__write_behind(ud_dict *d, int kind, int type, const void *key, size_t kle
         cap - (end - base) < ALIGN8(sizeof(ud__rec_hdr) + size))
         return -EAGAIN;
     ud__rec rec;
-    int rc = ud__rec_begin(d, size, 0, 1, &rec);
+    uint64_t check;
+    int rc = begin_item(d, kind, type, key, klen, val, vlen, &rec, &check);
     if (rc)
         return rc;
-    uint64_t check = ud__item_encode_check(rec.body, kind, type, key, klen, val, vlen,
-                                           ud__rec_seed(rec.at, sizeof(ud__rec_hdr) + size, 0, 1));
     (void)publish(d, &rec, check);
     d->behind = true;
     return 0;
