@@ -1,6 +1,6 @@
 /*
  * py_mapping.c - the mapping protocol of Core: the cache of decoded values, [] and del,
- * len and in, iteration from one consistent pass, and the dict methods.
+ * len and in, and the dict methods (iteration is in py_iter.c).
  */
 #include "py_ultradict.h"
 
@@ -287,94 +287,6 @@ int core_contains(PyObject *op, PyObject *key) {
     return rc;
 }
 
-/* ---- Iteration: lists built from one consistent pass. ---- */
-
-enum { WANT_KEYS = 1, WANT_VALUES = 2, WANT_ITEMS = 3, WANT_DICT = 4 };
-
-static PyObject *entry_value(Core *self, const ud_buf *k, const ud_buf *v, int type, bool plain) {
-    if (type != UD_TYPE_DICT)
-        return pyud_decode_value(self, v->data, v->len);
-    PyObject *c = pyud_child_for(self, k);
-    if (!c || !plain)
-        return c;
-    PyObject *d = pyud_to_dict((Core *)c);
-    Py_DECREF(c);
-    return d;
-}
-
-static PyObject *collect(Core *self, int want) {
-    if (pyud_check_open(self))
-        return NULL;
-    ud_iter *it = NULL;
-    int rc = ud_iter_open(self->d, &it);
-    if (rc)
-        return pyud_raise(rc);
-    PyObject *out = want == WANT_DICT ? PyDict_New() : PyList_New(0);
-    ud_buf k = UD_BUF_INIT, v = UD_BUF_INIT;
-    int type = 0;
-    while (out && (rc = ud_iter_next(it, &k, &v, &type)) == 0) {
-        PyObject *key = NULL, *val = NULL, *item = NULL;
-        if (want != WANT_VALUES)
-            key = pyud_decode_key(k.data, k.len);
-        if (want != WANT_KEYS)
-            val = entry_value(self, &k, &v, type, want == WANT_DICT);
-        int bad = (want != WANT_VALUES && !key) || (want != WANT_KEYS && !val);
-        if (!bad) {
-            if (want == WANT_DICT)
-                bad = PyDict_SetItem(out, key, val);
-            else {
-                item = want == WANT_KEYS     ? (Py_INCREF(key), key)
-                       : want == WANT_VALUES ? (Py_INCREF(val), val)
-                                             : PyTuple_Pack(2, key, val);
-                bad = !item || PyList_Append(out, item);
-            }
-        }
-        Py_XDECREF(key);
-        Py_XDECREF(val);
-        Py_XDECREF(item);
-        if (bad)
-            Py_CLEAR(out);
-    }
-    ud_iter_close(it);
-    ud_buf_free(&k);
-    ud_buf_free(&v);
-    if (out && rc != UD_ENOTFOUND) {
-        Py_CLEAR(out);
-        pyud_raise(rc);
-    }
-    return out;
-}
-
-PyObject *pyud_to_dict(Core *self) {
-    return collect(self, WANT_DICT);
-}
-
-PyObject *core_keys(PyObject *op, PyObject *unused) {
-    (void)unused;
-    return collect((Core *)op, WANT_KEYS);
-}
-PyObject *core_values(PyObject *op, PyObject *unused) {
-    (void)unused;
-    return collect((Core *)op, WANT_VALUES);
-}
-PyObject *core_items(PyObject *op, PyObject *unused) {
-    (void)unused;
-    return collect((Core *)op, WANT_ITEMS);
-}
-PyObject *core_to_dict(PyObject *op, PyObject *unused) {
-    (void)unused;
-    return pyud_to_dict((Core *)op);
-}
-
-PyObject *core_iter(PyObject *op) {
-    PyObject *keys = collect((Core *)op, WANT_KEYS);
-    if (!keys)
-        return NULL;
-    PyObject *it = PyObject_GetIter(keys);
-    Py_DECREF(keys);
-    return it;
-}
-
 /* ---- dict methods. ---- */
 
 /* get(), pop() and setdefault() take a key and an optional default: -1 with TypeError else. */
@@ -405,7 +317,7 @@ static PyObject *take_value(Core *self, const ud_buf *k) {
     if (rc == 0)
         r = pyud_decode_value(self, v.data, v.len);
     else if (rc == UD_EWRONGTYPE)
-        r = entry_value(self, k, &v, UD_TYPE_DICT, true);
+        r = pyud_entry_value(self, k, &v, UD_TYPE_DICT, true);
     else if (rc != UD_ENOTFOUND)
         pyud_raise(rc);
     ud_buf_free(&v);

@@ -94,6 +94,9 @@ void pyud_close_children(Core *self);
 void pyud_cache_drop(Core *self);
 void pyud_memo_free(pyud_memo *m);
 PyObject *pyud_to_dict(Core *self);
+/* An entry's value as Python (py_iter.c): a nested dict as its Core, or as a plain dict when
+ * `plain`; a new reference, or NULL with an exception. */
+PyObject *pyud_entry_value(Core *self, const ud_buf *k, const ud_buf *v, int type, bool plain);
 PyObject *core_subscript(PyObject *op, PyObject *key);
 int core_ass_subscript(PyObject *op, PyObject *key, PyObject *v);
 Py_ssize_t core_length(PyObject *op);
