@@ -420,8 +420,8 @@ int ud__check_dump_room(ud_dict *d, size_t add, size_t drop) {
 
 /* Reserves a record of one item and writes the item into it; its check into *check. The value
  * is written once, and checksummed from the cache as it is written. */
-static int begin_item(ud_dict *d, int kind, int type, const void *key, size_t klen, const void *val,
-                      size_t vlen, ud__rec *rec, uint64_t *check) {
+static inline int begin_item(ud_dict *d, int kind, int type, const void *key, size_t klen,
+                             const void *val, size_t vlen, ud__rec *rec, uint64_t *check) {
     size_t size = ud__item_size(klen, vlen);
     int rc = ud__rec_begin(d, size, 0, 1, rec);
     if (rc)
