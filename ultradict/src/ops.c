@@ -129,16 +129,15 @@ static int set_behind(ud_dict *d, const void *key, size_t klen, const void *v, s
     int rc = ud__lock_write(d);
     if (rc)
         return rc;
-    if (d->pos != atomic_load_explicit(&d->ctl->end, memory_order_relaxed)) {
-        rc = ud__write_behind(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
-        if (rc != -EAGAIN) {
-            ud__unlock(d);
-            return rc;
-        }
-        rc = ud__sync(d);
+    bool behind = d->pos != atomic_load_explicit(&d->ctl->end, memory_order_relaxed);
+    rc = behind ? ud__write_behind(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl) : -EAGAIN;
+    if (rc == -EAGAIN) {
+        rc = behind ? ud__sync(d) : 0;
+        if (!rc)
+            rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
     }
-    if (!rc)
-        rc = ud__write_item(d, UD__ITEM_SET, UD_TYPE_BYTES, key, klen, v, vl);
+    /* The gate's slowdown knob weighs on every set's lock hold, whichever way it wrote. */
+    UD__DELAY_SET();
     ud__unlock(d);
     return rc;
 }
